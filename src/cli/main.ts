@@ -1,0 +1,39 @@
+/** The `htdag` command: parses argv with commander and maps flags onto the library's options. */
+import { Command, CommanderError } from "commander";
+import { HtdagError } from "../errors.js";
+import { registerMigrate } from "./commands/migrate.js";
+import { registerValidate } from "./commands/validate.js";
+import { EXIT, type CliIo, processIo } from "./io.js";
+
+/** Builds the command tree; `io` receives all output (tests pass their own). */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("htdag")
+    .description("Turn goals into hierarchical task graphs and run them durably on PostgreSQL.")
+    .option("--database <url>", "postgres:// URL, memory://, or pglite:<dir> (env HTDAG_DATABASE_URL or DATABASE_URL; default: embedded PGlite in ./.htdag)")
+    .option("--schema <name>", "Postgres schema of htdag's tables (env HTDAG_SCHEMA)", undefined)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+  registerMigrate(program, io);
+  registerValidate(program, io);
+  return program;
+}
+
+/** Runs the CLI and resolves to its exit code (see docs/cli.md for their meaning). */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+    return io.exitCode ?? EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof HtdagError) {
+      io.err(`htdag: ${error.message}`);
+      return EXIT.failure;
+    }
+    io.err(`htdag: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return EXIT.internal;
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * One attempt of one claimed task: resolves its input, checks its condition, runs the step (or its
+ * forEach fan-out) under the task's timeout, and turns what happened into a settlement.
+ */
+import { NonJsonOutputError, NonRetryableError, StepTimeoutError } from "../errors.js";
+import type { Condition, Task } from "../decomposers/task-graph.js";
+import type { ClaimedTask, Settlement } from "../store/tasks.js";
+import { backoffDelayMs } from "./backoff.js";
+import type { PayloadCodec } from "./codec.js";
+import { evaluateCondition } from "./conditions.js";
+import { getPath } from "./json-path.js";
+import { resolveReferences } from "./references.js";
+import type { StepContext, StepDefinition } from "./steps.js";
+import { backoffSchema } from "../decomposers/task-graph.js";
+
+/** What an attempt needs from its run. */
+export interface AttemptEnvironment {
+  runId: string;
+  workflow: string;
+  goal: string;
+  runInput: unknown;
+  steps: ReadonlyMap<string, StepDefinition>;
+  codec: PayloadCodec | undefined;
+  /** Items of a forEach task run at once. */
+  forEachParallel: number;
+  log(task: ClaimedTask, message: string, data: unknown): void;
+  progress(task: ClaimedTask, done: number, total: number | undefined): void;
+}
+
+/** Runs the attempt; `signal` aborts it when the run is cancelled. Never throws. */
+export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, runSignal: AbortSignal): Promise<Settlement> {
+  const base = { runId: claimed.runId, taskId: claimed.taskId, attempt: claimed.attempt };
+  const task = claimed.spec as unknown as Task;
+  const deps = (decode(env.codec, claimed.deps) ?? {}) as Record<string, unknown>;
+  if (task.when && !evaluateCondition(task.when as Condition, deps)) {
+    return { ...base, outcome: "skipped", output: null };
+  }
+  const controller = new AbortController();
+  const onRunAbort = () => controller.abort(runSignal.reason);
+  runSignal.addEventListener("abort", onRunAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new StepTimeoutError(claimed.taskId, claimed.timeoutMs));
+      resolve("timeout");
+    }, claimed.timeoutMs);
+  });
+  const cancelled = new Promise<"cancelled">((resolve) => {
+    if (runSignal.aborted) resolve("cancelled");
+    runSignal.addEventListener("abort", () => resolve("cancelled"), { once: true });
+  });
+  try {
+    const work = execute(claimed, task, deps, env, controller.signal);
+    const result = await Promise.race([work, timedOut, cancelled]);
+    if (result === "timeout") return failure(base, claimed, new StepTimeoutError(claimed.taskId, claimed.timeoutMs), "timed_out");
+    if (result === "cancelled") return { ...base, outcome: "cancelled", error: serializeError(runSignal.reason) };
+    return { ...base, outcome: "completed", output: env.codec ? env.codec.encode(result.output) : result.output };
+  } catch (error) {
+    return failure(base, claimed, error, "failed");
+  } finally {
+    clearTimeout(timer);
+    runSignal.removeEventListener("abort", onRunAbort);
+  }
+}
+
+async function execute(claimed: ClaimedTask, task: Task, deps: Record<string, unknown>, env: AttemptEnvironment,
+  signal: AbortSignal): Promise<{ output: unknown }> {
+  const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
+  if (!step) {
+    throw new NonRetryableError(`no step function named ${JSON.stringify(claimed.step)} is bound in this process for workflow ${JSON.stringify(env.workflow)}`);
+  }
+  const rawInput = resolveReferences(decode(env.codec, claimed.input), { ...deps, goal: env.goal, input: env.runInput });
+  const ctxFor = (input: unknown): StepContext => ({
+    task, goal: env.goal, runId: env.runId, workflow: env.workflow, input: parseInput(step, claimed.taskId, input), deps,
+    runInput: env.runInput, attempt: claimed.attempt, signal,
+    log: (message, data) => env.log(claimed, message, data),
+    progress: (done, total) => env.progress(claimed, done, total),
+  });
+  if (!task.forEach) return { output: checkOutput(step, claimed.taskId, await step.run(ctxFor(rawInput))) };
+  const items = getPath(deps[task.forEach.from], task.forEach.path);
+  if (!Array.isArray(items)) {
+    throw new NonRetryableError(`forEach of task ${JSON.stringify(claimed.taskId)} needs an array at ${task.forEach.from}${task.forEach.path ? `.${task.forEach.path}` : ""}, found ${items === undefined ? "nothing" : typeof items}`);
+  }
+  return { output: await fanOut(items, task.forEach.batchSize ?? 1, env.forEachParallel, rawInput, (input) =>
+    Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, claimed.taskId, out)), (done) => env.progress(claimed, done, items.length)) };
+}
+
+/** Runs the step per item (or per batch), `parallel` at a time, and collects outputs in item order. */
+async function fanOut(items: unknown[], batchSize: number, parallel: number, input: unknown,
+  run: (input: unknown) => Promise<unknown>, progress: (done: number) => void): Promise<unknown[]> {
+  const calls: unknown[] = [];
+  for (let i = 0; i < items.length; i += batchSize) {
+    const base = input !== null && typeof input === "object" && !Array.isArray(input) ? input : input === undefined || input === null ? {} : { value: input };
+    calls.push(batchSize === 1 ? { ...base, item: items[i], index: i } : { ...base, items: items.slice(i, i + batchSize), index: i });
+  }
+  const outputs: unknown[] = new Array(calls.length);
+  let next = 0;
+  let done = 0;
+  const lane = async () => {
+    while (next < calls.length) {
+      const index = next++;
+      outputs[index] = await run(calls[index]);
+      progress(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, calls.length) }, lane));
+  return batchSize === 1 ? outputs : outputs.flat();
+}
+
+function parseInput(step: StepDefinition, taskId: string, input: unknown): unknown {
+  if (!step.input) return input;
+  const parsed = step.input.safeParse(input);
+  if (parsed.success) return parsed.data;
+  throw new NonRetryableError(`input of task ${JSON.stringify(taskId)} does not match its step's input schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(input)"}: ${i.message}`).join("; ")}`);
+}
+
+function checkOutput(step: StepDefinition, taskId: string, output: unknown): unknown {
+  const value = output === undefined ? null : output;
+  const problem = jsonProblem(value, "output");
+  if (problem) throw new NonJsonOutputError(taskId, problem);
+  if (!step.output) return value;
+  const parsed = step.output.safeParse(value);
+  if (parsed.success) return parsed.data;
+  throw new Error(`output of task ${JSON.stringify(taskId)} does not match its step's output schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(output)"}: ${i.message}`).join("; ")}`);
+}
+
+/** Describes the first value in `value` that JSON cannot hold, or returns null. */
+export function jsonProblem(value: unknown, path: string): string | null {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return null;
+  if (typeof value === "number") return Number.isFinite(value) ? null : `${path} is ${value}`;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = jsonProblem(value[i], `${path}[${i}]`);
+      if (problem) return problem;
+    }
+    return null;
+  }
+  if (typeof value === "object") {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return `${path} is an instance of ${(value as object).constructor?.name ?? "a class"}`;
+    for (const [key, item] of Object.entries(value)) {
+      if (item === undefined) continue;
+      const problem = jsonProblem(item, `${path}.${key}`);
+      if (problem) return problem;
+    }
+    return null;
+  }
+  return `${path} is ${typeof value === "function" ? "a function" : `a ${typeof value}`}`;
+}
+
+function failure(base: Pick<Settlement, "runId" | "taskId" | "attempt">, claimed: ClaimedTask, error: unknown,
+  outcome: "failed" | "timed_out"): Settlement {
+  const retryable = !(error instanceof NonRetryableError) && claimed.attempt < claimed.maxAttempts;
+  return {
+    ...base, outcome, error: serializeError(error), errorClass: error instanceof Error ? error.name : typeof error,
+    retryDelayMs: retryable ? backoffDelayMs(backoffSchema.parse(claimed.backoff), claimed.attempt) : null,
+  };
+}
+
+/** An error as stored: name, message, code; never the whole object (it may hold secrets). */
+export function serializeError(error: unknown): { name: string; message: string; code?: string } {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { name: error.name, message: error.message, ...(typeof code === "string" ? { code } : {}) };
+  }
+  return { name: "Error", message: String(error) };
+}
+
+function decode(codec: PayloadCodec | undefined, value: unknown): unknown {
+  return codec && value !== null && value !== undefined ? codec.decode(value) : value;
+}

@@ -1,0 +1,189 @@
+/**
+ * The in-process executor of one run: starts it, runs claimed tasks, settles each attempt (which
+ * claims the run's next tasks in the same round trip), renews leases, and enforces the run's
+ * deadline. Newly ready tasks go straight to this dispatcher; nothing waits for a poll.
+ */
+import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
+import type { RunControlQueries } from "../store/run-control.js";
+import { runAttempt, type AttemptEnvironment } from "./attempt.js";
+import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
+
+/** What the executor needs from the orchestrator. */
+export interface ExecutorDeps {
+  tasks: TaskQueries;
+  control: RunControlQueries;
+  workerId: string;
+  leaseMs: number;
+  /** NOTIFY channel, or null when realTimeNotifications is off. */
+  channel: string | null;
+  /** Reports errors that must not stop the run (a failed log write, a failed heartbeat). */
+  onError(error: unknown): void;
+}
+
+/** One run to execute. */
+export interface ExecutorRun {
+  runId: string;
+  maxParallel: number;
+  /** Absolute deadline (ms since epoch) of the whole run, if it has one. */
+  deadlineAt: number | null;
+  environment: AttemptEnvironment;
+}
+
+/** Runs one run to a final status in this process. */
+export class RunExecutor {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly abort = new AbortController();
+  private finished!: (status: RunStatus) => void;
+  private failed!: (error: unknown) => void;
+  private readonly done = new Promise<RunStatus>((resolve, reject) => {
+    this.finished = resolve;
+    this.failed = reject;
+  });
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  private settled = false;
+  private runStatus: RunStatus = "running";
+
+  constructor(private readonly deps: ExecutorDeps, private readonly run: ExecutorRun) {}
+
+  /** Starts (or resumes) the run and resolves with its final status. */
+  async execute(): Promise<RunStatus> {
+    const { tasks, workerId, leaseMs, channel } = this.deps;
+    this.heartbeat = setInterval(() => {
+      tasks.renewLeases(workerId, leaseMs).catch((error) => this.deps.onError(error));
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+    if (this.run.deadlineAt !== null) {
+      this.deadline = setTimeout(() => void this.stop("timed_out", "the run's timeoutMs elapsed"), Math.max(0, this.run.deadlineAt - Date.now()));
+    }
+    try {
+      const started = await tasks.startRun(this.run.runId, workerId, this.run.maxParallel, leaseMs, channel);
+      this.observe(started.runStatus as RunStatus);
+      this.dispatch(started.claimed);
+      if (!started.started) await this.claimMore();
+      this.checkIdle();
+    } catch (error) {
+      this.fail(error);
+    }
+    return this.done;
+  }
+
+  /** Aborts running steps and marks the run cancelled or timed out. */
+  async stop(status: "cancelled" | "timed_out", reason: string): Promise<void> {
+    try {
+      await this.deps.control.stopRun(this.run.runId, status, reason, this.deps.channel);
+      this.interrupt(status, reason);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Aborts running steps after the run was stopped elsewhere (cancelRun in this process). */
+  interrupt(status: "cancelled" | "timed_out", reason: string): void {
+    this.runStatus = status;
+    this.abort.abort(new Error(reason));
+    this.checkIdle();
+  }
+
+  /** Claims again after a resume or a retry delay. */
+  wake(): void {
+    this.runStatus = "running";
+    void this.claimMore().then(() => this.checkIdle());
+  }
+
+  private dispatch(claimed: readonly ClaimedTask[]): void {
+    for (const task of claimed) {
+      const key = `${task.taskId}#${task.attempt}`;
+      const attempt = runAttempt(task, this.run.environment, this.abort.signal)
+        .then((settlement) => this.settle(settlement))
+        .catch((error) => this.fail(error))
+        .finally(() => {
+          this.running.delete(key);
+          this.checkIdle();
+        });
+      this.running.set(key, attempt);
+    }
+  }
+
+  private async settle(settlement: Settlement): Promise<void> {
+    const { tasks, workerId, leaseMs, channel } = this.deps;
+    // The settling task still counts as running here; the SQL re-checks max_parallel exactly.
+    const freeSlots = this.run.maxParallel - this.running.size + 1;
+    const result = await tasks.settle(settlement, workerId, freeSlots, leaseMs, channel);
+    if (result.runStatus) this.observe(result.runStatus as RunStatus);
+    this.dispatch(result.claimed);
+    if (result.status === "ready") this.scheduleWake();
+  }
+
+  private async claimMore(): Promise<void> {
+    if (this.settled) return;
+    const { tasks, workerId, leaseMs, channel } = this.deps;
+    try {
+      const free = this.run.maxParallel - this.running.size;
+      this.dispatch(await tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel));
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private observe(status: RunStatus): void {
+    this.runStatus = status;
+    if (isFinalRunStatus(status) && !this.abort.signal.aborted && this.running.size > 0 && status !== "completed") {
+      // failFast or a stop elsewhere: what still runs cannot change the outcome.
+      this.abort.abort(new Error(`run ${status}`));
+    }
+  }
+
+  /** When nothing runs: finish if the run is final, else wait for a retry delay or a resume. */
+  private checkIdle(): void {
+    if (this.settled || this.running.size > 0) return;
+    if (isFinalRunStatus(this.runStatus)) return this.finish(this.runStatus);
+    this.scheduleWake();
+  }
+
+  private scheduleWake(): void {
+    if (this.settled) return;
+    clearTimeout(this.wakeTimer);
+    void this.deps.tasks
+      .nextAvailableAt(this.run.runId)
+      .then((at) => {
+        // A paused run, or one waiting for another process, is polled slowly (≤ 1 query/s).
+        const delay = at ? Math.max(0, at.getTime() - Date.now()) : 1000;
+        this.wakeTimer = setTimeout(() => void this.poll(), Math.min(delay, 1000));
+      })
+      .catch((error) => this.fail(error));
+  }
+
+  private async poll(): Promise<void> {
+    if (this.settled) return;
+    try {
+      // A run that vanished (deleted) counts as cancelled: nothing is left to run.
+      this.observe(((await this.deps.control.runStatus(this.run.runId)) ?? "cancelled") as RunStatus);
+      if (this.runStatus === "running") await this.claimMore();
+      this.checkIdle();
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  private finish(status: RunStatus): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.cleanup();
+    this.finished(status);
+  }
+
+  private fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.cleanup();
+    this.abort.abort(error);
+    this.failed(error);
+  }
+
+  private cleanup(): void {
+    clearInterval(this.heartbeat);
+    clearTimeout(this.deadline);
+    clearTimeout(this.wakeTimer);
+  }
+}

@@ -1,0 +1,84 @@
+/** Step functions: plain async functions, or `defineStep({...})` with schemas and per-step config. */
+import type { z } from "zod";
+import type { BackoffInput, Task } from "../decomposers/task-graph.js";
+
+/** What a step receives. */
+export interface StepContext<Input = unknown> {
+  /** The task being run, as it stands in the graph. */
+  task: Task;
+  /** The run's goal. */
+  goal: string;
+  runId: string;
+  /** The workflow's name. */
+  workflow: string;
+  /** The task's input with references resolved (parsed by the step's `input` schema if it has one). */
+  input: Input;
+  /** Exactly the outputs of the task's dependencies, by task id (a composite's output is its children's). */
+  deps: Record<string, unknown>;
+  /** The run's input (for composed workflows: `{ workflows: { name: outputs } }` of upstream workflows). */
+  runInput: unknown;
+  /** The attempt number, from 1. */
+  attempt: number;
+  /** Aborted when the attempt times out or the run is cancelled. */
+  signal: AbortSignal;
+  /** Stores a log line for this attempt. */
+  log(message: string, data?: unknown): void;
+  /** Reports progress (`done` of `total`), emitted as `task:progress`. */
+  progress(done: number, total?: number): void;
+}
+
+/** A plain step: an async function of the context. */
+export type StepFunction<Input = unknown, Output = unknown> = (ctx: StepContext<Input>) => Promise<Output> | Output;
+
+/** A step with schemas and its own execution settings. */
+export interface StepDefinition<Input = unknown, Output = unknown> {
+  readonly kind: "htdag.step";
+  /** What the step does; shown to decomposers in the catalogue. */
+  description?: string;
+  /** Validates (and parses) the task's input before the step runs; a mismatch fails at once. */
+  input?: z.ZodType<Input>;
+  /** Validates the step's output; a mismatch fails the attempt. */
+  output?: z.ZodType<Output>;
+  /** Overrides the run's per-attempt timeout for tasks using this step. */
+  timeoutMs?: number;
+  /** Overrides the run's attempts for tasks using this step. */
+  maxAttempts?: number;
+  /** Overrides the run's backoff. */
+  backoff?: BackoffInput;
+  /** Queue of tasks using this step (queues can cap running tasks cluster-wide). */
+  queue?: string;
+  /** Claim order of tasks using this step; higher first. */
+  priority?: number;
+  /** Safe to run twice (the optimizer may hedge stragglers of idempotent steps). @default false */
+  idempotent?: boolean;
+  run: StepFunction<Input, Output>;
+}
+
+/** Steps by name, as `composeFromTaskGraph` takes them. */
+export type Steps = Record<string, StepFunction<never, unknown> | StepDefinition<never, unknown>>;
+
+/**
+ * Defines a step with schemas and per-step settings.
+ * @example
+ * const plan = defineStep({ description: "Plan", input: z.object({ topic: z.string() }),
+ *   timeoutMs: 10_000, run: async ({ input }) => ({ outline: [input.topic] }) });
+ */
+export function defineStep<Input = unknown, Output = unknown>(
+  definition: Omit<StepDefinition<Input, Output>, "kind">,
+): StepDefinition<Input, Output> {
+  if (typeof definition?.run !== "function") {
+    throw new TypeError("defineStep needs a `run` function: defineStep({ run: async (ctx) => output })");
+  }
+  return { ...definition, kind: "htdag.step" };
+}
+
+/** Normalises a step entry to a definition. */
+export function toStepDefinition(entry: Steps[string]): StepDefinition {
+  if (typeof entry === "function") return { kind: "htdag.step", run: entry as StepFunction };
+  return entry as unknown as StepDefinition;
+}
+
+/** True if `value` can be a step (a function or a `defineStep` result). */
+export function isStep(value: unknown): boolean {
+  return typeof value === "function" || (typeof value === "object" && value !== null && (value as StepDefinition).kind === "htdag.step");
+}

@@ -1,0 +1,177 @@
+/**
+ * Reference checks of validation: a task may only read the outputs of tasks it waits for.
+ * - in `input`, `{ "$from": id, "path"?: string }` and strings embedding `{{ id.some.path[0] }}`
+ *   must name a transitive dependency, or the reserved names `goal` and `input` (the run's goal
+ *   and input, always available);
+ * - a `when` condition's `task` must name a transitive dependency;
+ * - `forEach.from` must name a direct dependency (own or inherited from an ancestor).
+ * "Dependency" means a run-time dependency (see `hierarchy.ts`).
+ */
+import type { GraphIssue } from "../errors.js";
+import { didYouMean } from "./suggest.js";
+import type { Condition, Json } from "./task-graph.js";
+import { upstreamQuery } from "./upstream.js";
+import type { RuntimeGraph } from "./validate-cycles.js";
+import { formatPath } from "./validate-schema.js";
+import type { TaskEntry } from "./validate-structure.js";
+
+/** Names an `input` reference may use besides task ids. */
+export const RESERVED_REFERENCE_NAMES: readonly string[] = ["goal", "input"];
+
+/** Matches `{{ expression }}` inside a string. */
+const TEMPLATE = /\{\{\s*([^{}]*?)\s*\}\}/g;
+
+interface Reference {
+  target: string;
+  path: string;
+  kind: "input" | "when" | "forEach";
+}
+
+/** Report every reference, in every task, that names something the task does not wait for. */
+export function checkReferences(entries: readonly TaskEntry[], knownIds: ReadonlySet<string>, runtime: RuntimeGraph): GraphIssue[] {
+  const issues: GraphIssue[] = [];
+  const found: { node: number; references: Reference[] }[] = [];
+  entries.forEach((entry, node) => {
+    const references = referencesOf(entry, knownIds, issues);
+    if (references.length > 0) found.push({ node, references });
+  });
+  if (found.length === 0) return issues;
+  const { nodeOf } = runtime;
+  const isUpstream = upstreamQuery(runtime.graph, runtime.order, found.map(({ node }) => node));
+  for (const { node, references } of found) {
+    const task = (entries[node] as TaskEntry).task;
+    for (const reference of references) {
+      const problem = referenceProblem(reference, task.id, node, nodeOf, knownIds, runtime, isUpstream);
+      if (problem !== undefined) issues.push({ code: "bad_reference", path: reference.path, message: problem });
+    }
+  }
+  return issues;
+}
+
+/** Why a reference is bad, or undefined if it is sound. */
+function referenceProblem(
+  reference: Reference,
+  taskId: string,
+  node: number,
+  nodeOf: ReadonlyMap<string, number>,
+  knownIds: ReadonlySet<string>,
+  runtime: RuntimeGraph,
+  isUpstream: (from: number, target: number) => boolean,
+): string | undefined {
+  const { target, kind } = reference;
+  const name = JSON.stringify(taskId);
+  const quoted = JSON.stringify(target);
+  if (kind === "input" && RESERVED_REFERENCE_NAMES.includes(target)) return undefined;
+  if (!knownIds.has(target)) {
+    return `task ${name} refers to ${quoted}, which is not a task in this graph${didYouMean(target, nodeOf.keys())}; fix the id${kind === "input" ? ` (or use "goal" or "input")` : ""}`;
+  }
+  if (target === taskId) return `task ${name} refers to its own output; refer to one of its dependencies instead`;
+  const targetNode = nodeOf.get(target);
+  if (targetNode === undefined) return undefined; // the target failed its own checks, reported there
+  if (kind === "forEach") {
+    if ((runtime.graph.waitsFor[node] as readonly number[]).includes(targetNode)) return undefined;
+    return `task ${name} iterates over the output of ${quoted}, which is not a direct dependency; add ${quoted} to its dependsOn`;
+  }
+  if (isUpstream(node, targetNode)) return undefined;
+  const use = kind === "when" ? "tests the output of" : "reads the output of";
+  const where = kind === "when" ? "condition" : "input";
+  return `task ${name} ${use} ${quoted} in its ${where}, but ${quoted} is not among its dependencies (direct or transitive), so it may not have run yet; add ${quoted} to dependsOn`;
+}
+
+/** Every reference a task makes, plus issues for references that are malformed. */
+function referencesOf({ index, task }: TaskEntry, knownIds: ReadonlySet<string>, issues: GraphIssue[]): Reference[] {
+  const references: Reference[] = [];
+  const base = `tasks[${index}]`;
+  if (task.input !== undefined) collectInputReferences(task.input, ["input"], base, knownIds, references, issues);
+  if (task.when !== undefined) collectConditionReferences(task.when, ["when"], base, references);
+  if (task.forEach !== undefined) {
+    references.push({ target: task.forEach.from, path: `${base}.forEach.from`, kind: "forEach" });
+  }
+  return references;
+}
+
+function collectConditionReferences(condition: Condition, path: PropertyKey[], base: string, references: Reference[]): void {
+  if ("task" in condition) references.push({ target: condition.task, path: formatPath(base, [...path, "task"]), kind: "when" });
+  else if ("all" in condition) condition.all.forEach((inner, i) => collectConditionReferences(inner, [...path, "all", i], base, references));
+  else if ("any" in condition) condition.any.forEach((inner, i) => collectConditionReferences(inner, [...path, "any", i], base, references));
+  else collectConditionReferences(condition.not, [...path, "not"], base, references);
+}
+
+function collectInputReferences(
+  value: Json,
+  path: PropertyKey[],
+  base: string,
+  knownIds: ReadonlySet<string>,
+  references: Reference[],
+  issues: GraphIssue[],
+): void {
+  if (typeof value === "string") {
+    if (value.includes("{{")) collectTemplateReferences(value, formatPath(base, path), knownIds, references, issues);
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => collectInputReferences(item, [...path, i], base, knownIds, references, issues));
+  } else if (value !== null && typeof value === "object") {
+    if (Object.hasOwn(value, "$from")) {
+      collectFromReference(value, path, base, references, issues);
+      return;
+    }
+    for (const [key, item] of Object.entries(value)) collectInputReferences(item, [...path, key], base, knownIds, references, issues);
+  }
+}
+
+function collectFromReference(
+  value: { [key: string]: Json },
+  path: PropertyKey[],
+  base: string,
+  references: Reference[],
+  issues: GraphIssue[],
+): void {
+  const target = value.$from;
+  const at = formatPath(base, [...path, "$from"]);
+  if (typeof target !== "string" || target === "") {
+    issues.push({ code: "bad_reference", path: at, message: `"$from" must be a task id string, received ${JSON.stringify(target)}` });
+  } else {
+    references.push({ target, path: at, kind: "input" });
+  }
+  if (value.path !== undefined && typeof value.path !== "string") {
+    issues.push({
+      code: "bad_reference",
+      path: formatPath(base, [...path, "path"]),
+      message: `"path" of a "$from" reference must be a string like "items[0].id", received ${JSON.stringify(value.path)}`,
+    });
+  }
+}
+
+function collectTemplateReferences(
+  text: string,
+  path: string,
+  knownIds: ReadonlySet<string>,
+  references: Reference[],
+  issues: GraphIssue[],
+): void {
+  for (const match of text.matchAll(TEMPLATE)) {
+    const expression = match[1] ?? "";
+    if (expression === "") {
+      issues.push({ code: "bad_reference", path, message: `empty template "${match[0]}"; write {{ taskId.path }} or remove the braces` });
+      continue;
+    }
+    references.push({ target: templateTarget(expression, knownIds), path, kind: "input" });
+  }
+}
+
+/**
+ * The name a template expression starts with. Task ids may contain dots, so the longest prefix
+ * ending at a `.` or `[` that is a known id wins; otherwise the text before the first `.` or `[`.
+ */
+export function templateTarget(expression: string, knownIds: ReadonlySet<string>): string {
+  const boundaries: number[] = [];
+  for (let i = 0; i < expression.length; i++) if (expression[i] === "." || expression[i] === "[") boundaries.push(i);
+  const first = boundaries[0] ?? expression.length;
+  const head = expression.slice(0, first);
+  if (RESERVED_REFERENCE_NAMES.includes(head)) return head;
+  if (knownIds.has(expression)) return expression;
+  for (let k = boundaries.length - 1; k >= 0; k--) {
+    const prefix = expression.slice(0, boundaries[k]);
+    if (knownIds.has(prefix)) return prefix;
+  }
+  return head;
+}

@@ -1,0 +1,140 @@
+/**
+ * Shape checks of validation: zod parsing of the graph and of each task, with zod's issues
+ * turned into htdag's `GraphIssue`s (`tasks[3].timeoutMs: … expected …, received …`).
+ */
+import { z } from "zod";
+import { describeValue, type GraphIssue } from "../errors.js";
+import { didYouMean } from "./suggest.js";
+import {
+  backoffSchema,
+  forEachSchema,
+  taskGraphInputSchema,
+  taskSpecSchema,
+  type Json,
+  type Task,
+} from "./task-graph.js";
+
+type PathKey = PropertyKey;
+
+/** Render a path the way a user reads it in JavaScript: `tasks[3].when.all[0].op`. */
+export function formatPath(base: string, path: readonly PathKey[]): string {
+  let text = base;
+  for (const key of path) {
+    if (typeof key === "number") text += `[${key}]`;
+    else if (typeof key === "string" && /^[A-Za-z_$][\w$]*$/.test(key)) text += text === "" ? key : `.${key}`;
+    else text += `[${JSON.stringify(String(key))}]`;
+  }
+  return text === "" ? "$" : text;
+}
+
+const MAX_JSON_DEPTH = 100;
+
+/**
+ * Reports every value inside `value` that JSON cannot hold, with its path. The same values pass
+ * as with `jsonSchema`, but in one walk instead of trying six union branches at every level,
+ * which made `input` the most expensive field of a task to parse.
+ */
+function addJsonIssues(value: unknown, path: PathKey[], ctx: z.core.$RefinementCtx, depth: number): void {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) ctx.addIssue({ code: "custom", path: [...path], message: `expected a finite number, received ${value}` });
+    return;
+  }
+  if (depth > MAX_JSON_DEPTH) {
+    ctx.addIssue({ code: "custom", path: [...path], message: `nested more than ${MAX_JSON_DEPTH} levels deep; flatten it` });
+    return;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => addJsonIssues(item, [...path, index], ctx, depth + 1));
+    return;
+  }
+  const prototype = typeof value === "object" ? Object.getPrototypeOf(value) : undefined;
+  if (prototype !== Object.prototype && prototype !== null) {
+    ctx.addIssue({
+      code: "custom",
+      path: [...path],
+      message: `expected a JSON value (string, finite number, boolean, null, array or plain object), received ${describeValue(value)}`,
+    });
+    return;
+  }
+  for (const [key, item] of Object.entries(value as object)) addJsonIssues(item, [...path, key], ctx, depth + 1);
+}
+
+const fastJsonSchema = z.custom<Json>().superRefine((value, ctx) => addJsonIssues(value, [], ctx, 0));
+
+/** `taskSpecSchema`, with the same rules but a faster check of `input`. */
+const taskSchema = taskSpecSchema.extend({ input: fastJsonSchema.optional() });
+
+/** Field names allowed in each kind of object, for "did you mean" on unknown fields. */
+const KNOWN_FIELDS: Record<string, readonly string[]> = {
+  task: Object.keys(taskSpecSchema.shape),
+  graph: Object.keys(taskGraphInputSchema.shape),
+  backoff: Object.keys(backoffSchema.shape),
+  forEach: Object.keys(forEachSchema.shape),
+  when: ["task", "path", "op", "value", "all", "any", "not"],
+};
+
+/** Parse one task; on failure, its issues under `tasks[index]`. */
+export function parseTask(raw: unknown, index: number): { task: Task | null; issues: GraphIssue[] } {
+  const result = taskSchema.safeParse(raw);
+  if (result.success) return { task: result.data, issues: [] };
+  return { task: null, issues: zodIssues(result.error.issues, `tasks[${index}]`, raw, "task") };
+}
+
+/** Parse the graph's own fields (`goal`, `tasks` as an array, metadata), not the tasks inside. */
+export function parseGraphFields(raw: unknown): { fields: z.output<typeof taskGraphInputSchema> | null; issues: GraphIssue[] } {
+  const result = taskGraphInputSchema.safeParse(raw);
+  if (result.success) return { fields: result.data, issues: [] };
+  return { fields: null, issues: zodIssues(result.error.issues, "", raw, "graph") };
+}
+
+/** Turn zod issues into graph issues whose path starts at `base` and whose value is read from `root`. */
+function zodIssues(issues: readonly z.core.$ZodIssue[], base: string, root: unknown, kind: string): GraphIssue[] {
+  return issues.flatMap((issue) => {
+    const leaf = bestUnionBranch(issue);
+    const path = [...issue.path, ...(leaf === issue ? [] : leaf.path)];
+    if (leaf.code === "unrecognized_keys") return unknownFieldIssues(leaf.keys, base, path, kind);
+    const value = valueAt(root, path);
+    const received = /received/.test(leaf.message) ? "" : `, received ${describeValue(value)}`;
+    return [{ code: "invalid_field", path: formatPath(base, path), message: `${leaf.message}${received}` }];
+  });
+}
+
+function unknownFieldIssues(keys: readonly string[], base: string, path: readonly PathKey[], kind: string): GraphIssue[] {
+  const last = path.findLast((key) => typeof key === "string");
+  const fields = KNOWN_FIELDS[path.length === 0 ? kind : typeof last === "string" && last in KNOWN_FIELDS ? last : "when"] ?? [];
+  return keys.map((key) => ({
+    code: "unknown_field",
+    path: formatPath(base, [...path, key]),
+    message: `unknown field ${JSON.stringify(key)}${didYouMean(key, fields)}; rename or remove it (allowed: ${fields.join(", ")})`,
+  }));
+}
+
+/**
+ * For a union that matched no branch, the issue of the branch that came closest: one whose
+ * shape matched (no wrong type at its root), with the fewest unknown fields and issues.
+ */
+function bestUnionBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) return issue;
+  const score = (branch: readonly z.core.$ZodIssue[]): number =>
+    branch.reduce(
+      (sum, inner) =>
+        sum + 1 + (inner.code === "unrecognized_keys" ? 10 * inner.keys.length : 0) + (inner.path.length === 0 && inner.code === "invalid_type" ? 1000 : 0),
+      0,
+    );
+  const best = [...issue.errors].sort((a, b) => score(a) - score(b))[0] ?? [];
+  const first = best[0];
+  if (first === undefined) return issue;
+  const leaf = bestUnionBranch(first);
+  return leaf === first ? first : { ...leaf, path: [...first.path, ...leaf.path] };
+}
+
+/** The value at `path` inside `root`, or undefined where the path leads nowhere. */
+export function valueAt(root: unknown, path: readonly PathKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}

@@ -1,0 +1,148 @@
+/**
+ * The error hierarchy of htdag. Every error carries a stable `code` that callers can branch on,
+ * and a message that names the offending value and the fix.
+ *
+ * This file is a leaf: every layer may import it.
+ */
+
+/** Base class of every error htdag throws on purpose. */
+export class HtdagError extends Error {
+  /** A stable, machine-readable code, e.g. `GRAPH_INVALID`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** One problem found in a task graph, with the path of the offending value. */
+export interface GraphIssue {
+  /** What kind of problem, e.g. `cycle`, `unknown_dependency`, `duplicate_id`. */
+  code: string;
+  /** Where the problem is, e.g. `tasks[3].dependsOn[1]`. */
+  path: string;
+  /** What is wrong and how to fix it. */
+  message: string;
+}
+
+/** A task graph failed validation; `issues` lists every problem found, not just the first. */
+export class GraphValidationError extends HtdagError {
+  readonly issues: GraphIssue[];
+
+  constructor(issues: GraphIssue[], context?: string) {
+    const head = context ? `${context}: ` : "";
+    const count = issues.length === 1 ? "1 problem" : `${issues.length} problems`;
+    const lines = issues.map((issue) => `  - ${issue.path}: ${issue.message}`).join("\n");
+    super("GRAPH_INVALID", `${head}task graph has ${count}:\n${lines}`);
+    this.issues = issues;
+  }
+}
+
+/** A decomposer threw, returned something that is not a task graph, or returned an invalid one. */
+export class DecompositionError extends HtdagError {
+  readonly goal: string;
+  readonly issues: GraphIssue[];
+
+  constructor(goal: string, problem: string, options?: { cause?: unknown; issues?: GraphIssue[] }) {
+    super("DECOMPOSITION_FAILED", `could not decompose goal ${JSON.stringify(goal)}: ${problem}`, options);
+    this.goal = goal;
+    this.issues = options?.issues ?? [];
+  }
+}
+
+/** Throw from a step to fail the task at once, without further attempts. */
+export class NonRetryableError extends HtdagError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("NON_RETRYABLE", message, options);
+  }
+}
+
+/** An option given to a public entry point is missing, of the wrong type or out of range. */
+export class InvalidOptionError extends HtdagError {
+  /** Dotted path of the option, e.g. `defaults.maxAttempts`. */
+  readonly option: string;
+
+  constructor(option: string, expected: string, received: unknown, where?: string) {
+    const place = where ? ` in ${where}` : "";
+    super(
+      "INVALID_OPTION",
+      `invalid option \`${option}\`${place}: expected ${expected}, received ${describeValue(received)}`,
+    );
+    this.option = option;
+  }
+}
+
+/** No run with the given id exists. */
+export class RunNotFoundError extends HtdagError {
+  readonly runId: string;
+
+  constructor(runId: string) {
+    super("RUN_NOT_FOUND", `no run with id ${JSON.stringify(runId)}; list runs with \`htdag runs\` or orch.listRuns()`);
+    this.runId = runId;
+  }
+}
+
+/** A run or task was asked to move between two states that the state machine does not connect. */
+export class IllegalTransitionError extends HtdagError {
+  constructor(entity: "run" | "task", id: string, from: string, to: string, hint?: string) {
+    super(
+      "ILLEGAL_TRANSITION",
+      `cannot move ${entity} ${JSON.stringify(id)} from ${from} to ${to}${hint ? `: ${hint}` : ""}`,
+    );
+  }
+}
+
+/** The database could not be reached or refused the connection. */
+export class DatabaseConnectionError extends HtdagError {
+  constructor(target: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      "DATABASE_UNREACHABLE",
+      `cannot connect to ${target}: ${detail}. Check that PostgreSQL is running and accepts connections ` +
+        `at that address, and that the user, password and database name are right ` +
+        `(or omit \`database\` to use the embedded PGlite store).`,
+      options,
+    );
+  }
+}
+
+/** A migration file failed to apply; nothing of it was committed. */
+export class MigrationError extends HtdagError {
+  constructor(file: string, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super("MIGRATION_FAILED", `migration ${file} failed and was rolled back: ${reason}`, options);
+  }
+}
+
+/** A step returned a value that cannot be stored as JSON. */
+export class NonJsonOutputError extends NonRetryableError {
+  constructor(taskId: string, problem: string) {
+    super(
+      `step of task ${JSON.stringify(taskId)} returned output that is not JSON (${problem}); ` +
+        `return plain objects, arrays, strings, finite numbers, booleans or null`,
+    );
+    Object.defineProperty(this, "code", { value: "NON_JSON_OUTPUT" });
+  }
+}
+
+/** A step did not finish within its timeout; its AbortSignal was aborted. */
+export class StepTimeoutError extends HtdagError {
+  constructor(taskId: string, timeoutMs: number) {
+    super("STEP_TIMEOUT", `task ${JSON.stringify(taskId)} did not finish within ${timeoutMs} ms (timeoutMs)`);
+  }
+}
+
+/** Short, safe rendering of a received value for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (value === null) return "null";
+  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") {
+    return `${typeof value} ${String(value)}`;
+  }
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (typeof value === "function") return "a function";
+  const name = (value as object).constructor?.name;
+  return name && name !== "Object" ? `an instance of ${name}` : "an object";
+}

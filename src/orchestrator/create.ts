@@ -1,0 +1,114 @@
+/** The composition root: `createOrchestrator()` builds and wires every collaborator. */
+import type { PayloadCodec } from "../composer/codec.js";
+import type { Steps } from "../composer/steps.js";
+import type { TaskGraph } from "../decomposers/task-graph.js";
+import type { Decomposer } from "../decomposers/types.js";
+import { InvalidOptionError } from "../errors.js";
+import type { Db } from "../store/db.js";
+import { openDb } from "../store/connect.js";
+import { createEventQueries } from "../store/events.js";
+import { createGraphQueries } from "../store/graphs.js";
+import { migrate } from "../store/migrator.js";
+import { createRunControlQueries } from "../store/run-control.js";
+import { createRunQueries, type RunRow } from "../store/runs.js";
+import { createTaskQueries } from "../store/tasks.js";
+import { decomposeGoal, type DecomposeOptions } from "./decompose.js";
+import { composeMultiple, type MultipleOptions, type MultipleResult, type WorkflowGoal } from "./multiple.js";
+import { resolveOrchestratorOptions, type OrchestratorOptions, type ResolvedOrchestratorOptions } from "./options.js";
+import type { RunOptions } from "./run-options.js";
+import type { RunResult } from "./run-result.js";
+import { RunService, type ListRunsOptions } from "./runs.js";
+
+/** Options of composeFromGoal: a run's options plus how to decompose. */
+export interface ComposeFromGoalOptions extends RunOptions {
+  /** Options passed to decomposeGoal. @default {} */
+  decompose?: Omit<DecomposeOptions, "steps">;
+}
+
+/** The orchestrator: the one object users hold. */
+export interface Orchestrator {
+  /** The database driver in use (`postgres` or `pglite`). */
+  readonly db: Db;
+  /** The options after validation and defaults. */
+  readonly options: ResolvedOrchestratorOptions;
+  /** Turns a goal into a validated, recorded task graph. */
+  decomposeGoal(goal: string, decomposer: Decomposer, options?: DecomposeOptions): Promise<TaskGraph>;
+  /** Binds a graph to steps and runs it to a final status. */
+  composeFromTaskGraph(graph: TaskGraph, steps: Steps, options?: RunOptions): Promise<RunResult>;
+  /** Decomposes a goal with the steps as catalogue, then runs the graph. */
+  composeFromGoal(goal: string, decomposer: Decomposer, steps: Steps, options?: ComposeFromGoalOptions): Promise<RunResult>;
+  /** Runs several goals as workflows; one may depend on others and sees their outputs. */
+  composeMultipleWorkflows(goals: (string | WorkflowGoal)[], decomposer: Decomposer, stepsByWorkflow: Record<string, Steps>,
+    options?: MultipleOptions): Promise<MultipleResult>;
+  cancelRun(runId: string, reason?: string): Promise<void>;
+  pauseRun(runId: string, reason?: string): Promise<void>;
+  resumeRun(runId: string): Promise<void>;
+  retryRun(runId: string, options?: { fromTask?: string; steps?: Steps }): Promise<RunResult>;
+  getRun(runId: string): Promise<RunResult>;
+  listRuns(options?: ListRunsOptions): Promise<RunRow[]>;
+  /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
+  close(): Promise<void>;
+}
+
+/** What createOrchestrator takes beyond the plain options. */
+export interface OrchestratorExtras {
+  /** Encrypts task inputs and outputs at rest, e.g. `aesGcmCodec(key)`. @default none */
+  codec?: PayloadCodec;
+  /** Receives errors that must not stop a run (a failed log write, a failed heartbeat). @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Opens the store (embedded PGlite unless `database` names Postgres), migrates it unless
+ * `migrate: false`, and returns the orchestrator.
+ * @example
+ * const orch = await createOrchestrator({ database: process.env.DATABASE_URL });
+ */
+export async function createOrchestrator(options: OrchestratorOptions & OrchestratorExtras = {}): Promise<Orchestrator> {
+  const { codec, onError, ...plain } = options ?? {};
+  if (codec !== undefined && (typeof codec?.encode !== "function" || typeof codec?.decode !== "function")) {
+    throw new InvalidOptionError("codec", "a payload codec such as aesGcmCodec(key)", codec, "createOrchestrator");
+  }
+  const resolved = resolveOrchestratorOptions(plain);
+  const db = await openDb(resolved.database, { poolSize: resolved.poolSize });
+  try {
+    if (resolved.migrate) await migrate(db, resolved.schema);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  const channel = resolved.realTimeNotifications ? resolved.channel : null;
+  const events = createEventQueries(db, resolved.schema);
+  const graphs = createGraphQueries(db, resolved.schema);
+  const runService = new RunService({
+    db, runs: createRunQueries(db, resolved.schema), tasks: createTaskQueries(db, resolved.schema),
+    control: createRunControlQueries(db, resolved.schema), events, options: resolved, codec,
+    onError: onError ?? ((error) => console.error("htdag:", error)),
+  });
+  const decomposeDeps = { graphs, events, channel, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes } };
+  const composeFromGoal = async (goal: string, decomposer: Decomposer, steps: Steps, opts: ComposeFromGoalOptions = {}, upstream?: Record<string, unknown>) => {
+    const { decompose, ...runOptions } = opts;
+    const graph = await decomposeGoal(decomposeDeps, goal, decomposer, { ...decompose, steps, ...(upstream ? { upstream } : {}) });
+    const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;
+    return runService.composeFromTaskGraph(graph, steps, { ...runOptions, ...(input === undefined ? {} : { input: input as never }) });
+  };
+  return {
+    db,
+    options: resolved,
+    decomposeGoal: (goal, decomposer, opts) => decomposeGoal(decomposeDeps, goal, decomposer, opts),
+    composeFromTaskGraph: (graph, steps, opts) => runService.composeFromTaskGraph(graph, steps, opts),
+    composeFromGoal: (goal, decomposer, steps, opts) => composeFromGoal(goal, decomposer, steps, opts),
+    composeMultipleWorkflows: (goals, decomposer, stepsByWorkflow, opts = {}) =>
+      composeMultiple(goals, stepsByWorkflow, opts, (goal, steps, runOptions, upstream) => composeFromGoal(goal, decomposer, steps, runOptions, upstream)),
+    cancelRun: (runId, reason) => runService.cancelRun(runId, reason),
+    pauseRun: (runId, reason) => runService.pauseRun(runId, reason),
+    resumeRun: (runId) => runService.resumeRun(runId),
+    retryRun: (runId, opts) => runService.retryRun(runId, opts),
+    getRun: (runId) => runService.getRun(runId),
+    listRuns: (opts) => runService.listRuns(opts),
+    close: async () => {
+      await runService.drain();
+      await db.close();
+    },
+  };
+}

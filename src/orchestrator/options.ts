@@ -1,0 +1,84 @@
+/** Options of `createOrchestrator`, their defaults (in one place) and their validation. */
+import pg from "pg";
+import { z } from "zod";
+import { backoffSchema, type BackoffInput } from "../decomposers/task-graph.js";
+import { parseOptions } from "../options.js";
+import { IDENTIFIER_PATTERN } from "../store/identifiers.js";
+
+const identifier = z.string().regex(IDENTIFIER_PATTERN, {
+  message: "a lower-case SQL identifier (a letter or _, then letters, digits or _, at most 63 characters)",
+});
+
+/** Execution defaults; a task (or its step) overrides them, and run options sit in between. */
+export const executionDefaultsSchema = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(100).default(3),
+  timeoutMs: z.number().int().min(1).max(86_400_000).default(30_000),
+  maxParallel: z.number().int().min(1).max(10_000).default(10),
+  backoff: backoffSchema.default({ kind: "exponential", baseMs: 1000, maxMs: 60_000, jitter: 0.2 }),
+  priority: z.number().int().min(-1000).max(1000).default(0),
+  queue: z.string().min(1).max(100).default("default"),
+});
+export type ExecutionDefaults = z.output<typeof executionDefaultsSchema>;
+
+/** Execution defaults as a user writes them. */
+export interface ExecutionDefaultsInput {
+  /** Attempts per task, the first included. @default 3 */
+  maxAttempts?: number;
+  /** Time one attempt of a task may take before its AbortSignal fires, in ms. @default 30000 */
+  timeoutMs?: number;
+  /** Tasks of one run running at once. @default 10 */
+  maxParallel?: number;
+  /** Delay between attempts. @default { kind: "exponential", baseMs: 1000, maxMs: 60000, jitter: 0.2 } */
+  backoff?: BackoffInput;
+  /** Claim order: higher first. @default 0 */
+  priority?: number;
+  /** Queue of tasks that name none. @default "default" */
+  queue?: string;
+}
+
+export const orchestratorOptionsSchema = z.strictObject({
+  database: z.union([z.string(), z.instanceof(pg.Pool)]).optional(),
+  schema: identifier.default("htdag"),
+  channel: identifier.default("htdag_events"),
+  migrate: z.boolean().default(true),
+  realTimeNotifications: z.boolean().default(true),
+  defaults: executionDefaultsSchema.default(executionDefaultsSchema.parse({})),
+  poolSize: z.number().int().min(1).max(1000).default(10),
+  leaseMs: z.number().int().min(1000).max(86_400_000).default(30_000),
+  maxTasks: z.number().int().min(1).max(1_000_000).default(10_000),
+  maxInputBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(65_536),
+});
+export type ResolvedOrchestratorOptions = z.output<typeof orchestratorOptionsSchema>;
+
+/** Options of `createOrchestrator`. */
+export interface OrchestratorOptions {
+  /**
+   * Where runs are stored: a `postgres://` URL, a `pg.Pool`, `"memory://"` (embedded, in memory),
+   * `"pglite:<dir>"`, or nothing for the embedded PGlite store in `./.htdag`.
+   * @default undefined (embedded PGlite in ./.htdag)
+   */
+  database?: string | pg.Pool;
+  /** Postgres schema holding htdag's tables; lets several installations share a database. @default "htdag" */
+  schema?: string;
+  /** LISTEN/NOTIFY channel of events. @default "htdag_events" */
+  channel?: string;
+  /** Apply pending migrations on start. @default true */
+  migrate?: boolean;
+  /** Send a NOTIFY for each event (rows are stored either way). @default true */
+  realTimeNotifications?: boolean;
+  /** Execution defaults for every run. */
+  defaults?: ExecutionDefaultsInput;
+  /** Connections in the pool htdag creates for a URL. @default 10 */
+  poolSize?: number;
+  /** How long a claimed task stays leased without a heartbeat, in ms. @default 30000 */
+  leaseMs?: number;
+  /** Most tasks in one graph. @default 10000 */
+  maxTasks?: number;
+  /** Largest input of one task in bytes of JSON. @default 65536 */
+  maxInputBytes?: number;
+}
+
+/** Validates the options of `createOrchestrator` and applies the defaults. */
+export function resolveOrchestratorOptions(options: unknown): ResolvedOrchestratorOptions {
+  return parseOptions(orchestratorOptionsSchema, options ?? {}, "createOrchestrator");
+}

@@ -1,0 +1,59 @@
+/** Options of composeFromTaskGraph / composeFromGoal, validated at the edge. */
+import { z } from "zod";
+import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../decomposers/task-graph.js";
+
+export const runOptionsSchema = z.strictObject({
+  workflow: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/, { message: "a name of letters, digits and _ . : / - (at most 128)" }).optional(),
+  maxParallel: z.number().int().min(1).max(10_000).optional(),
+  timeoutMs: z.number().int().min(1).max(2_147_483_647).optional(),
+  taskTimeoutMs: z.number().int().min(1).max(86_400_000).optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+  backoff: backoffSchema.partial().optional(),
+  priority: z.number().int().min(-1000).max(1000).optional(),
+  queue: z.string().min(1).max(100).optional(),
+  failFast: z.boolean().default(true),
+  realTimeNotifications: z.boolean().optional(),
+  idempotencyKey: z.string().min(1).max(500).optional(),
+  input: jsonSchema.optional(),
+  optimizationLevel: z.literal("none", { message: 'only "none": levels basic, advanced and aggressive need the optimizer, which is not built yet' }).default("none"),
+  preserveStructure: z.boolean().default(true),
+  queues: z.record(z.string().min(1).max(100), z.number().int().min(1).max(10_000)).optional(),
+  maxDepth: z.number().int().min(1).max(20).optional(),
+});
+export type ResolvedRunOptions = z.output<typeof runOptionsSchema>;
+
+/** Options of one run. Task settings here sit between the task's own and the orchestrator's defaults. */
+export interface RunOptions {
+  /** Name of the workflow. @default a slug of the goal */
+  workflow?: string;
+  /** Tasks of this run running at once. @default orchestrator defaults.maxParallel (10) */
+  maxParallel?: number;
+  /** Whole-run timeout in ms: when it elapses, running steps are aborted and the run is `timed_out`. @default none */
+  timeoutMs?: number;
+  /** Per-attempt timeout of tasks that set none. @default orchestrator defaults.timeoutMs (30000) */
+  taskTimeoutMs?: number;
+  /** Attempts of tasks that set none. @default orchestrator defaults.maxAttempts (3) */
+  maxAttempts?: number;
+  /** Backoff of tasks that set none. @default orchestrator defaults.backoff */
+  backoff?: Partial<BackoffInput>;
+  /** Claim priority of the run's tasks that set none; higher first. @default 0 */
+  priority?: number;
+  /** Queue of tasks that name none. @default "default" */
+  queue?: string;
+  /** Cancel what has not started when a task fails for good; false lets independent branches finish. @default true */
+  failFast?: boolean;
+  /** NOTIFY each event of this run. @default the orchestrator's realTimeNotifications (true) */
+  realTimeNotifications?: boolean;
+  /** A second compose or submit with the same key returns the existing run. @default none */
+  idempotencyKey?: string;
+  /** The run's input, referable as `input` and given to steps as `ctx.runInput`. @default null */
+  input?: Json;
+  /** Optimizer level; only "none" until the optimizer lands. @default "none" */
+  optimizationLevel?: "none";
+  /** Keep the graph's structure when optimizing. @default true */
+  preserveStructure?: boolean;
+  /** Cluster-wide limits of running tasks per queue, set before the run starts. @default none */
+  queues?: Record<string, number>;
+  /** Deepest hierarchy of the graph (and of lazy expansions). @default 5 */
+  maxDepth?: number;
+}

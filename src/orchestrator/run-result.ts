@@ -1,0 +1,55 @@
+/** RunResult and RunDetail: what a finished run looks like to callers, built from stored rows. */
+import type { PayloadCodec } from "../composer/codec.js";
+import type { RunStatus, TaskStatus } from "../composer/state-machine.js";
+import type { RunRow, TaskStateRow } from "../store/runs.js";
+
+/** One task of a run, summarised. */
+export interface TaskSummary {
+  id: string;
+  parentId: string | null;
+  kind: "atomic" | "composite";
+  step: string | null;
+  status: TaskStatus;
+  /** Attempts made, the first included. */
+  attempts: number;
+  /** Time spent in attempts, in ms (all attempts added up). */
+  durationMs: number | null;
+  error?: { message?: string; name?: string };
+}
+
+/** The result of one run. */
+export interface RunResult {
+  runId: string;
+  workflow: string;
+  goal: string;
+  status: RunStatus;
+  /** Outputs of completed tasks, by task id. */
+  outputs: Record<string, unknown>;
+  tasks: TaskSummary[];
+  durationMs: number;
+  error?: { message: string; taskId?: string };
+}
+
+/** Builds a RunResult from the run row and its task rows. */
+export function toRunResult(run: RunRow, tasks: TaskStateRow[], codec?: PayloadCodec): RunResult {
+  const outputs: Record<string, unknown> = {};
+  for (const task of tasks) {
+    if (task.status === "completed") outputs[task.id] = codec && task.output !== null ? codec.decode(task.output) : task.output;
+  }
+  const end = run.finished_at ?? new Date();
+  const start = run.started_at ?? run.created_at;
+  return {
+    runId: run.id,
+    workflow: run.workflow,
+    goal: run.goal,
+    status: run.status as RunStatus,
+    outputs,
+    tasks: tasks.map((t) => ({
+      id: t.id, parentId: t.parent_id, kind: t.kind as "atomic" | "composite", step: t.step, status: t.status as TaskStatus,
+      attempts: t.attempts, durationMs: t.duration_ms === null ? null : Number(t.duration_ms),
+      ...(t.error ? { error: t.error as { message?: string } } : {}),
+    })),
+    durationMs: Math.max(0, end.getTime() - start.getTime()),
+    ...(run.error?.message ? { error: { message: run.error.message, ...(run.error.taskId ? { taskId: run.error.taskId } : {}) } } : {}),
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * The run service: composes graphs into runs, executes them in this process, and controls them
+ * (cancel, pause, resume, retry, read). Keeps the executors of runs active in this process.
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { IllegalTransitionError, InvalidOptionError, RunNotFoundError } from "../errors.js";
+import type { TaskGraph } from "../decomposers/task-graph.js";
+import { validateGraph } from "../decomposers/validate.js";
+import { bindGraph, type TaskDefaults } from "../composer/bind.js";
+import type { PayloadCodec } from "../composer/codec.js";
+import { RunExecutor } from "../composer/executor.js";
+import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
+import { isStep, toStepDefinition, type StepDefinition, type Steps } from "../composer/steps.js";
+import type { Db } from "../store/db.js";
+import type { EventQueries } from "../store/events.js";
+import type { RunControlQueries } from "../store/run-control.js";
+import type { RunQueries, RunRow } from "../store/runs.js";
+import type { TaskQueries } from "../store/tasks.js";
+import { parseOptions } from "../options.js";
+import type { ResolvedOrchestratorOptions } from "./options.js";
+import { toRunResult, type RunResult } from "./run-result.js";
+import { runOptionsSchema, type ResolvedRunOptions, type RunOptions } from "./run-options.js";
+import { slugify } from "./slug.js";
+
+export interface RunServiceDeps {
+  db: Db;
+  runs: RunQueries;
+  tasks: TaskQueries;
+  control: RunControlQueries;
+  events: EventQueries;
+  options: ResolvedOrchestratorOptions;
+  codec: PayloadCodec | undefined;
+  onError(error: unknown): void;
+}
+
+/** Filters of listRuns. */
+export interface ListRunsOptions {
+  status?: RunStatus;
+  workflow?: string;
+  /** @default 50 */
+  limit?: number;
+}
+
+export class RunService {
+  /** Executors of runs running in this process, by run id. */
+  private readonly active = new Map<string, { executor: RunExecutor; done: Promise<RunStatus> }>();
+  /** Steps bound per workflow in this process, so retry and resume can find them. */
+  private readonly stepsByWorkflow = new Map<string, Steps>();
+  readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+
+  constructor(private readonly deps: RunServiceDeps) {}
+
+  /** Binds `graph` to `steps`, records the run and runs it to a final status. */
+  async composeFromTaskGraph(graph: TaskGraph, steps: Steps, options: RunOptions = {}): Promise<RunResult> {
+    const resolved = parseOptions(runOptionsSchema, options, "composeFromTaskGraph");
+    checkSteps(steps);
+    const validated = validateGraph(graph, {
+      stepNames: Object.keys(steps),
+      limits: { maxTasks: this.deps.options.maxTasks, maxInputBytes: this.deps.options.maxInputBytes, maxDepth: resolved.maxDepth ?? 5 },
+      defaults: { source: "function", decomposer: "manual" },
+    });
+    const workflow = resolved.workflow ?? slugify(validated.goal);
+    if (resolved.idempotencyKey) {
+      const existing = await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey);
+      if (existing) return this.continueExisting(existing, steps);
+    }
+    const runId = randomUUID();
+    try {
+      await this.insert(runId, workflow, validated, steps, resolved);
+    } catch (error) {
+      const existing = resolved.idempotencyKey && isUniqueViolation(error) ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
+      if (existing) return this.continueExisting(existing, steps);
+      throw error;
+    }
+    this.stepsByWorkflow.set(workflow, steps);
+    await this.execute(runId, steps, resolved.realTimeNotifications);
+    return this.result(runId);
+  }
+
+  private async insert(runId: string, workflow: string, graph: TaskGraph, steps: Steps, options: ResolvedRunOptions): Promise<void> {
+    const defaults = this.taskDefaults(options);
+    const bound = bindGraph(graph, steps, defaults, this.deps.codec);
+    await this.deps.db.transaction(async (tx) => {
+      if (options.queues) await this.deps.runs.setQueueLimits(tx, options.queues);
+      await this.deps.runs.insertRun(tx, {
+        id: runId, workflow, graphId: graph.id, goal: graph.goal, priority: defaults.priority,
+        maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel, failFast: options.failFast,
+        options: { realTimeNotifications: options.realTimeNotifications, timeoutMs: options.timeoutMs ?? null },
+        input: options.input ?? null, idempotencyKey: options.idempotencyKey ?? null, runAt: null,
+        deadlineMs: options.timeoutMs ?? null,
+      }, graph, bound.tasks, bound.edges);
+    });
+  }
+
+  private taskDefaults(options: ResolvedRunOptions): TaskDefaults {
+    const d = this.deps.options.defaults;
+    return {
+      maxAttempts: options.maxAttempts ?? d.maxAttempts,
+      timeoutMs: options.taskTimeoutMs ?? d.timeoutMs,
+      backoff: { ...d.backoff, ...options.backoff },
+      priority: options.priority ?? d.priority,
+      queue: options.queue ?? d.queue,
+    };
+  }
+
+  /** Runs (or resumes) `runId` in this process until it is final. */
+  async execute(runId: string, steps: Steps, realTimeNotifications?: boolean): Promise<RunStatus> {
+    const current = this.active.get(runId);
+    if (current) return current.done;
+    const run = await this.deps.runs.getRun(runId);
+    if (!run) throw new RunNotFoundError(runId);
+    const notify = realTimeNotifications ?? (run.options.realTimeNotifications as boolean | undefined) ?? this.deps.options.realTimeNotifications;
+    const executor = new RunExecutor(
+      { tasks: this.deps.tasks, control: this.deps.control, workerId: this.workerId, leaseMs: this.deps.options.leaseMs,
+        channel: notify ? this.deps.options.channel : null, onError: this.deps.onError },
+      { runId, maxParallel: run.max_parallel, deadlineAt: run.deadline_at ? run.deadline_at.getTime() : null,
+        environment: this.environment(run, steps) },
+    );
+    const done = executor.execute().finally(() => this.active.delete(runId));
+    this.active.set(runId, { executor, done });
+    return done;
+  }
+
+  private environment(run: RunRow, steps: Steps) {
+    const definitions = new Map<string, StepDefinition>(Object.entries(steps).map(([name, entry]) => [name, toStepDefinition(entry)]));
+    return {
+      runId: run.id, workflow: run.workflow, goal: run.goal, runInput: run.input, steps: definitions, codec: this.deps.codec,
+      forEachParallel: run.max_parallel,
+      log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {
+        this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data).catch(this.deps.onError);
+      },
+      progress: (task: { runId: string; taskId: string; attempt: number }, done: number, total: number | undefined) => {
+        this.deps.events.emit({ type: "task:progress", runId: task.runId, taskId: task.taskId, workflow: run.workflow,
+          payload: { attempt: task.attempt, done, ...(total === undefined ? {} : { total }) } }, this.deps.options.channel).catch(this.deps.onError);
+      },
+    };
+  }
+
+  private async continueExisting(run: RunRow, steps: Steps): Promise<RunResult> {
+    if (!isFinalRunStatus(run.status as RunStatus)) {
+      this.stepsByWorkflow.set(run.workflow, steps);
+      await this.execute(run.id, steps);
+    }
+    return this.result(run.id);
+  }
+
+  /** The run's current state as a RunResult. */
+  async result(runId: string): Promise<RunResult> {
+    const run = await this.deps.runs.getRun(runId);
+    if (!run) throw new RunNotFoundError(runId);
+    return toRunResult(run, await this.deps.runs.getTasks(runId), this.deps.codec);
+  }
+
+  async getRun(runId: string): Promise<RunResult> {
+    assertRunId(runId);
+    return this.result(runId);
+  }
+
+  async listRuns(options: ListRunsOptions = {}): Promise<RunRow[]> {
+    return this.deps.runs.listRuns({ ...options, limit: options.limit ?? 50 });
+  }
+
+  async cancelRun(runId: string, reason = "cancelled by the user"): Promise<void> {
+    assertRunId(runId);
+    const before = await this.deps.control.stopRun(runId, "cancelled", reason, this.deps.options.channel);
+    if (before === null) throw new RunNotFoundError(runId);
+    if (isFinalRunStatus(before as RunStatus)) throw new IllegalTransitionError("run", runId, before, "cancelled", "the run is already final");
+    this.active.get(runId)?.executor.interrupt("cancelled", reason);
+  }
+
+  async pauseRun(runId: string, reason = "paused by the user"): Promise<void> {
+    assertRunId(runId);
+    const before = await this.deps.control.setPaused(runId, true, reason, this.deps.options.channel);
+    if (before === null) throw new RunNotFoundError(runId);
+    if (before !== "running") throw new IllegalTransitionError("run", runId, before, "paused", "only a running run can be paused");
+  }
+
+  async resumeRun(runId: string): Promise<void> {
+    assertRunId(runId);
+    const before = await this.deps.control.setPaused(runId, false, null, this.deps.options.channel);
+    if (before === null) throw new RunNotFoundError(runId);
+    if (before !== "paused") throw new IllegalTransitionError("run", runId, before, "running", "only a paused run can be resumed; use retryRun for a final one");
+    this.active.get(runId)?.executor.wake();
+  }
+
+  /** Re-runs `fromTask` and everything downstream (or every task that did not complete) and waits for the run. */
+  async retryRun(runId: string, options: { fromTask?: string; steps?: Steps } = {}): Promise<RunResult> {
+    assertRunId(runId);
+    const run = await this.deps.runs.getRun(runId);
+    if (!run) throw new RunNotFoundError(runId);
+    if (!isFinalRunStatus(run.status as RunStatus)) throw new IllegalTransitionError("run", runId, run.status, "running", "only a final run can be retried; cancel it first");
+    if (options.fromTask !== undefined && !(await this.deps.control.hasTask(runId, options.fromTask))) {
+      throw new InvalidOptionError("fromTask", `a task id of run ${runId}`, options.fromTask, "retryRun");
+    }
+    const steps = options.steps ?? this.stepsByWorkflow.get(run.workflow);
+    if (!steps) throw new InvalidOptionError("steps", `the steps of workflow ${JSON.stringify(run.workflow)} (none were bound in this process)`, undefined, "retryRun");
+    const reset = await this.deps.control.retryRun(runId, options.fromTask ?? null, this.deps.options.channel);
+    if (reset === 0) throw new IllegalTransitionError("run", runId, run.status, "running", "every task completed; name one with { fromTask } to re-run it");
+    await this.execute(runId, steps);
+    return this.result(runId);
+  }
+
+  /** Waits for every run this process executes (close). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+  }
+}
+
+function checkSteps(steps: unknown): asserts steps is Steps {
+  if (steps === null || typeof steps !== "object") throw new InvalidOptionError("steps", "an object of step functions by name", steps, "composeFromTaskGraph");
+  for (const [name, step] of Object.entries(steps)) {
+    if (!isStep(step)) throw new InvalidOptionError(`steps.${name}`, "a function or a defineStep({...}) result", step, "composeFromTaskGraph");
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function assertRunId(runId: unknown): asserts runId is string {
+  if (typeof runId !== "string" || !UUID.test(runId)) {
+    if (typeof runId === "string") throw new RunNotFoundError(runId);
+    throw new InvalidOptionError("runId", "a run id (a UUID string)", runId);
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string })?.code === "23505";
+}

@@ -1,0 +1,43 @@
+/** Query family: run control (cancel, time out, pause, resume, retry). One guarded call each. */
+import type { Db } from "./db.js";
+import { quoteIdentifier } from "./identifiers.js";
+
+export function createRunControlQueries(db: Db, schema: string) {
+  const s = quoteIdentifier(schema);
+  return {
+    /** Cancels or times out a run; returns the status it had (null: no such run). */
+    async stopRun(runId: string, status: "cancelled" | "timed_out", reason: string | null, channel: string | null) {
+      const { rows } = await db.query<{ before: string | null }>(
+        `SELECT ${s}.stop_run($1, $2, $3, $4) AS before`, [runId, status, reason, channel]);
+      return rows[0]?.before ?? null;
+    },
+
+    /** Pauses or resumes a run; returns the status it had (null: no such run). */
+    async setPaused(runId: string, paused: boolean, reason: string | null, channel: string | null) {
+      const { rows } = await db.query<{ before: string | null }>(
+        `SELECT ${s}.set_run_paused($1, $2, $3, $4) AS before`, [runId, paused, reason, channel]);
+      return rows[0]?.before ?? null;
+    },
+
+    /** Re-opens a final run; returns the tasks reset, or -1 if the run is not final. */
+    async retryRun(runId: string, fromTask: string | null, channel: string | null): Promise<number> {
+      const { rows } = await db.query<{ reset: number }>(
+        `SELECT ${s}.retry_run($1, $2, $3) AS reset`, [runId, fromTask, channel]);
+      return rows[0]?.reset ?? -1;
+    },
+
+    /** The run's status, or null if there is no such run. */
+    async runStatus(runId: string): Promise<string | null> {
+      const { rows } = await db.query<{ status: string }>(`SELECT status FROM ${s}.runs WHERE id = $1`, [runId]);
+      return rows[0]?.status ?? null;
+    },
+
+    /** Whether a task id exists in a run. */
+    async hasTask(runId: string, taskId: string): Promise<boolean> {
+      const { rowCount } = await db.query(`SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND id = $2`, [runId, taskId]);
+      return rowCount > 0;
+    },
+  };
+}
+
+export type RunControlQueries = ReturnType<typeof createRunControlQueries>;

@@ -1,0 +1,98 @@
+/** Query family: the executor's transitions (start, claim, settle, leases, logs), one round trip each. */
+import type { Db } from "./db.js";
+import { quoteIdentifier } from "./identifiers.js";
+
+/** A task handed to a runner by a claim: everything its step needs. */
+export interface ClaimedTask {
+  runId: string;
+  taskId: string;
+  attempt: number;
+  kind: "atomic" | "composite";
+  step: string | null;
+  input: unknown;
+  spec: Record<string, unknown>;
+  timeoutMs: number;
+  maxAttempts: number;
+  backoff: unknown;
+  queue: string;
+  deps: Record<string, unknown>;
+}
+
+/** How an attempt ended. */
+export type AttemptOutcome = "completed" | "failed" | "timed_out" | "cancelled" | "skipped";
+
+/** What a settle reports back. */
+export interface SettleResult {
+  /** False when the guard rejected the call (not the live attempt, or not the lease holder). */
+  settled: boolean;
+  /** The task's status after the call (`ready` when a retry was scheduled). */
+  status?: string;
+  runStatus?: string;
+  /** The run's next tasks, claimed in the same transaction. */
+  claimed: ClaimedTask[];
+}
+
+/** One attempt's settlement. */
+export interface Settlement {
+  runId: string;
+  taskId: string;
+  attempt: number;
+  outcome: AttemptOutcome;
+  output?: unknown;
+  error?: unknown;
+  errorClass?: string | null;
+  /** Delay before the next attempt; null when the task should not be tried again. */
+  retryDelayMs?: number | null;
+}
+
+export function createTaskQueries(db: Db, schema: string) {
+  const s = quoteIdentifier(schema);
+  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+  return {
+    /** Starts a pending run and claims its first tasks. */
+    async startRun(runId: string, worker: string, claimLimit: number, leaseMs: number, channel: string | null) {
+      const { rows } = await db.query<{ r: { started: boolean; runStatus: string; claimed: ClaimedTask[] } }>(
+        `SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`, [runId, worker, claimLimit, leaseMs, channel]);
+      return rows[0]!.r;
+    },
+
+    /** Claims ready tasks of one run, or of any run of `workflows` when `runId` is null. */
+    async claim(runId: string | null, workflows: string[] | null, worker: string, limit: number, leaseMs: number, channel: string | null) {
+      const { rows } = await db.query<{ r: ClaimedTask[] }>(
+        `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, workflows, worker, limit, leaseMs, channel]);
+      return rows[0]!.r;
+    },
+
+    /** Settles one attempt and claims up to `claimLimit` of the run's next ready tasks. */
+    async settle(settlement: Settlement, worker: string | null, claimLimit: number, leaseMs: number, channel: string | null) {
+      const { rows } = await db.query<{ r: SettleResult }>(
+        `SELECT ${s}.settle_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r`,
+        [settlement.runId, settlement.taskId, settlement.attempt, worker, settlement.outcome, json(settlement.output),
+          json(settlement.error), settlement.errorClass ?? null, settlement.retryDelayMs ?? null, claimLimit, leaseMs, channel],
+      );
+      return rows[0]!.r;
+    },
+
+    /** Extends the leases of every running task this worker holds; returns how many. */
+    async renewLeases(worker: string, leaseMs: number): Promise<number> {
+      const { rowCount } = await db.query(
+        `UPDATE ${s}.tasks SET lease_expires_at = now() + $2 * interval '1 millisecond'
+          WHERE lease_owner = $1 AND status = 'running'`, [worker, leaseMs]);
+      return rowCount;
+    },
+
+    /** The earliest moment a ready task of the run becomes claimable (after a retry delay). */
+    async nextAvailableAt(runId: string): Promise<Date | null> {
+      const { rows } = await db.query<{ at: Date | null }>(
+        `SELECT min(available_at) AS at FROM ${s}.tasks WHERE run_id = $1 AND status = 'ready'`, [runId]);
+      return rows[0]?.at ?? null;
+    },
+
+    async appendLog(runId: string, taskId: string, attempt: number, message: string, data: unknown): Promise<void> {
+      await db.query(`INSERT INTO ${s}.task_logs (run_id, task_id, attempt, message, data) VALUES ($1, $2, $3, $4, $5)`,
+        [runId, taskId, attempt, message, json(data)]);
+    },
+  };
+}
+
+export type TaskQueries = ReturnType<typeof createTaskQueries>;
