@@ -155,11 +155,13 @@ BEGIN
        WHERE e.run_id = p_run_id AND e.depends_on = v_work[v_i]
          AND t.run_id = e.run_id AND t.id = e.task_id AND t.status = 'pending'
       RETURNING t.id, t.kind, t.remaining_deps, t.failed_deps, t.skipped_deps, t.run_if,
-                coalesce(t.spec ->> 'expand', 'eager') AS expand
+                -- A lazy composite that was expanded already completes like an eager one.
+                (t.kind = 'composite' AND (coalesce(t.spec ->> 'expand', 'eager') = 'eager'
+                  OR EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks c WHERE c.run_id = t.run_id AND c.parent_id = t.id))) AS joins
     LOOP
       CONTINUE WHEN v_dep.remaining_deps > 0;
       v_next := CASE
-        WHEN v_dep.kind = 'composite' AND v_dep.expand = 'eager'
+        WHEN v_dep.joins
           THEN CASE WHEN v_dep.failed_deps > 0 THEN 'failed' ELSE 'completed' END
         WHEN v_dep.run_if = 'allDone' THEN 'ready'
         WHEN v_dep.run_if = 'anyFailed' THEN CASE WHEN v_dep.failed_deps > 0 THEN 'ready' ELSE 'skipped' END
@@ -355,6 +357,7 @@ BEGIN
     FROM (SELECT DISTINCT id FROM downstream) d
    WHERE t.run_id = p_run_id AND t.id = d.id;
   GET DIAGNOSTICS v_reset = ROW_COUNT;
+  IF v_reset = 0 THEN RETURN 0; END IF;
   UPDATE :HTDAG_SCHEMA.tasks t SET
          remaining_deps = (SELECT count(*) FROM :HTDAG_SCHEMA.task_edges e JOIN :HTDAG_SCHEMA.tasks d
                              ON d.run_id = e.run_id AND d.id = e.depends_on
@@ -378,4 +381,63 @@ BEGIN
    WHERE run_id = p_run_id AND status = 'pending' AND remaining_deps = 0
      AND (kind = 'atomic' OR spec ->> 'expand' = 'lazy');
   RETURN v_reset;
+END $$;
+
+-- Expands a claimed lazy composite: inserts its children (p_tasks, shaped like the run's task rows;
+-- p_edges among them), makes every child inherit the composite's dependencies, and turns the
+-- composite back to pending until its direct children settle. Then claims the run's next tasks.
+CREATE FUNCTION :HTDAG_SCHEMA.expand_task(p_run_id uuid, p_task_id text, p_attempt integer, p_worker text,
+    p_tasks jsonb, p_edges jsonb, p_claim_limit integer, p_lease_ms integer, p_channel text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_run :HTDAG_SCHEMA.runs;
+  v_task :HTDAG_SCHEMA.tasks;
+  v_children integer;
+  v_direct integer;
+  v_position integer;
+BEGIN
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
+  SELECT * INTO v_task FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id AND id = p_task_id FOR UPDATE;
+  -- GUARD: only the live attempt of a running lazy composite, held by this worker, expands it.
+  IF NOT FOUND OR v_task.status <> 'running' OR v_task.attempts <> p_attempt OR v_task.kind <> 'composite'
+     OR (p_worker IS NOT NULL AND v_task.lease_owner IS DISTINCT FROM p_worker) OR v_run.status <> 'running' THEN
+    RETURN jsonb_build_object('settled', false, 'claimed', '[]'::jsonb);
+  END IF;
+  SELECT coalesce(max(position), 0) INTO v_position FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id;
+  INSERT INTO :HTDAG_SCHEMA.tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                   spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
+  SELECT p_run_id, x.id, v_position + e.n, coalesce(x.parent_id, p_task_id), x.kind, x.step, x.description,
+         x.remaining_deps, x.run_if, x.spec, x.input, x.priority, x.queue, x.max_attempts, x.max_attempts, x.timeout_ms, x.backoff
+    FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+         jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text,
+           remaining_deps integer, run_if text, spec jsonb, input jsonb, priority integer, queue text,
+           max_attempts integer, timeout_ms integer, backoff jsonb);
+  GET DIAGNOSTICS v_children = ROW_COUNT;
+  INSERT INTO :HTDAG_SCHEMA.task_edges (run_id, task_id, depends_on)
+  SELECT p_run_id, x.task_id, x.depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text);
+  -- Inherited dependencies are settled already: they feed the children's deps but are not counted.
+  INSERT INTO :HTDAG_SCHEMA.task_edges (run_id, task_id, depends_on)
+  SELECT p_run_id, c.id, e.depends_on
+    FROM jsonb_to_recordset(p_tasks) AS c(id text), :HTDAG_SCHEMA.task_edges e
+   WHERE e.run_id = p_run_id AND e.task_id = p_task_id
+  ON CONFLICT DO NOTHING;
+  INSERT INTO :HTDAG_SCHEMA.task_edges (run_id, task_id, depends_on)
+  SELECT p_run_id, p_task_id, c.id FROM jsonb_to_recordset(p_tasks) AS c(id text, parent_id text) WHERE c.parent_id IS NULL;
+  GET DIAGNOSTICS v_direct = ROW_COUNT;
+  UPDATE :HTDAG_SCHEMA.attempts SET status = 'completed', finished_at = now(),
+         duration_ms = extract(epoch FROM (now() - started_at)) * 1000
+   WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt;
+  UPDATE :HTDAG_SCHEMA.queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
+  UPDATE :HTDAG_SCHEMA.tasks SET status = 'pending', remaining_deps = v_direct, failed_deps = 0, skipped_deps = 0,
+         lease_owner = NULL, lease_expires_at = NULL
+   WHERE run_id = p_run_id AND id = p_task_id;
+  UPDATE :HTDAG_SCHEMA.runs SET total_tasks = total_tasks + v_children, remaining_tasks = remaining_tasks + v_children
+   WHERE id = p_run_id;
+  UPDATE :HTDAG_SCHEMA.tasks SET status = 'ready', ready_at = now(), available_at = now()
+   WHERE run_id = p_run_id AND parent_id IS NOT NULL AND status = 'pending' AND remaining_deps = 0
+     AND id IN (SELECT c.id FROM jsonb_to_recordset(p_tasks) AS c(id text));
+  PERFORM :HTDAG_SCHEMA.emit(p_channel, 'decomposition:completed', p_run_id, p_task_id, v_run.workflow,
+                             jsonb_build_object('lazy', true, 'tasks', v_children));
+  RETURN jsonb_build_object('settled', true, 'status', 'pending', 'runStatus', v_run.status,
+    'claimed', :HTDAG_SCHEMA.claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $$;

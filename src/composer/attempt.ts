@@ -12,6 +12,7 @@ import { getPath } from "./json-path.js";
 import { resolveReferences } from "./references.js";
 import type { StepContext, StepDefinition } from "./steps.js";
 import { backoffSchema } from "../decomposers/task-graph.js";
+import type { BoundGraph } from "./bind.js";
 
 /** What an attempt needs from its run. */
 export interface AttemptEnvironment {
@@ -23,6 +24,8 @@ export interface AttemptEnvironment {
   codec: PayloadCodec | undefined;
   /** Items of a forEach task run at once. */
   forEachParallel: number;
+  /** Plans a lazy composite's children; absent when the run has no decomposer in this process. */
+  expand?: (task: Task, deps: Record<string, unknown>) => Promise<BoundGraph>;
   log(task: ClaimedTask, message: string, data: unknown): void;
   progress(task: ClaimedTask, done: number, total: number | undefined): void;
 }
@@ -148,7 +151,8 @@ export function jsonProblem(value: unknown, path: string): string | null {
   return `${path} is ${typeof value === "function" ? "a function" : `a ${typeof value}`}`;
 }
 
-function failure(base: Pick<Settlement, "runId" | "taskId" | "attempt">, claimed: ClaimedTask, error: unknown,
+/** The settlement of a failed attempt: retried after a backoff unless non-retryable or out of attempts. */
+export function failure(base: Pick<Settlement, "runId" | "taskId" | "attempt">, claimed: ClaimedTask, error: unknown,
   outcome: "failed" | "timed_out"): Settlement {
   const retryable = !(error instanceof NonRetryableError) && claimed.attempt < claimed.maxAttempts;
   return {
@@ -166,6 +170,6 @@ export function serializeError(error: unknown): { name: string; message: string;
   return { name: "Error", message: String(error) };
 }
 
-function decode(codec: PayloadCodec | undefined, value: unknown): unknown {
+export function decode(codec: PayloadCodec | undefined, value: unknown): unknown {
   return codec && value !== null && value !== undefined ? codec.decode(value) : value;
 }

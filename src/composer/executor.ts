@@ -5,7 +5,9 @@
  */
 import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { RunControlQueries } from "../store/run-control.js";
-import { runAttempt, type AttemptEnvironment } from "./attempt.js";
+import { decode, failure, runAttempt, type AttemptEnvironment } from "./attempt.js";
+import { NonRetryableError } from "../errors.js";
+import type { Task } from "../decomposers/task-graph.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
 
 /** What the executor needs from the orchestrator. */
@@ -94,8 +96,8 @@ export class RunExecutor {
   private dispatch(claimed: readonly ClaimedTask[]): void {
     for (const task of claimed) {
       const key = `${task.taskId}#${task.attempt}`;
-      const attempt = runAttempt(task, this.run.environment, this.abort.signal)
-        .then((settlement) => this.settle(settlement))
+      const work = task.kind === "composite" ? this.expand(task) : runAttempt(task, this.run.environment, this.abort.signal).then((s) => this.settle(s));
+      const attempt = work
         .catch((error) => this.fail(error))
         .finally(() => {
           this.running.delete(key);
@@ -113,6 +115,22 @@ export class RunExecutor {
     if (result.runStatus) this.observe(result.runStatus as RunStatus);
     this.dispatch(result.claimed);
     if (result.status === "ready") this.scheduleWake();
+  }
+
+  /** Expands a lazy composite; a failed expansion is an attempt that failed (retried per policy). */
+  private async expand(task: ClaimedTask): Promise<void> {
+    const env = this.run.environment;
+    const base = { runId: task.runId, taskId: task.taskId, attempt: task.attempt };
+    try {
+      if (!env.expand) throw new NonRetryableError(`lazy task ${JSON.stringify(task.taskId)} needs a decomposer, and none is bound to this run in this process`);
+      const plan = await env.expand(task.spec as unknown as Task, (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>);
+      const { tasks, workerId, leaseMs, channel } = this.deps;
+      const result = await tasks.expand(task, plan.tasks, plan.edges, workerId, this.run.maxParallel - this.running.size + 1, leaseMs, channel);
+      if (result.runStatus) this.observe(result.runStatus as RunStatus);
+      this.dispatch(result.claimed);
+    } catch (error) {
+      await this.settle(failure(base, task, error, "failed"));
+    }
   }
 
   private async claimMore(): Promise<void> {

@@ -54,8 +54,12 @@ export interface StepDefinition<Input = unknown, Output = unknown> {
   run: StepFunction<Input, Output>;
 }
 
-/** Steps by name, as `composeFromTaskGraph` takes them. */
-export type Steps = Record<string, StepFunction<never, unknown> | StepDefinition<never, unknown>>;
+/**
+ * Steps by name, as `composeFromTaskGraph` takes them. `any` here lets steps with different input
+ * types share one record; each step's input is checked at run time by its own schema.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: see above
+export type Steps = Record<string, StepFunction<any, unknown> | StepDefinition<any, any>>;
 
 /**
  * Defines a step with schemas and per-step settings.

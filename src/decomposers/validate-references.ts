@@ -13,7 +13,7 @@ import type { Condition, Json } from "./task-graph.js";
 import { upstreamQuery } from "./upstream.js";
 import type { RuntimeGraph } from "./validate-cycles.js";
 import { formatPath } from "./validate-schema.js";
-import type { TaskEntry } from "./validate-structure.js";
+import type { KnownIds, TaskEntry } from "./validate-structure.js";
 
 /** Names an `input` reference may use besides task ids. */
 export const RESERVED_REFERENCE_NAMES: readonly string[] = ["goal", "input"];
@@ -28,10 +28,12 @@ interface Reference {
 }
 
 /** Report every reference, in every task, that names something the task does not wait for. */
-export function checkReferences(entries: readonly TaskEntry[], knownIds: ReadonlySet<string>, runtime: RuntimeGraph): GraphIssue[] {
+export function checkReferences(entries: readonly TaskEntry[], knownIds: KnownIds, runtime: RuntimeGraph): GraphIssue[] {
   const issues: GraphIssue[] = [];
   const found: { node: number; references: Reference[] }[] = [];
   entries.forEach((entry, node) => {
+    const { input, when, forEach } = entry.task;
+    if (input === undefined && when === undefined && forEach === undefined) return;
     const references = referencesOf(entry, knownIds, issues);
     if (references.length > 0) found.push({ node, references });
   });
@@ -54,7 +56,7 @@ function referenceProblem(
   taskId: string,
   node: number,
   nodeOf: ReadonlyMap<string, number>,
-  knownIds: ReadonlySet<string>,
+  knownIds: KnownIds,
   runtime: RuntimeGraph,
   isUpstream: (from: number, target: number) => boolean,
 ): string | undefined {
@@ -79,7 +81,7 @@ function referenceProblem(
 }
 
 /** Every reference a task makes, plus issues for references that are malformed. */
-function referencesOf({ index, task }: TaskEntry, knownIds: ReadonlySet<string>, issues: GraphIssue[]): Reference[] {
+function referencesOf({ index, task }: TaskEntry, knownIds: KnownIds, issues: GraphIssue[]): Reference[] {
   const references: Reference[] = [];
   const base = `tasks[${index}]`;
   if (task.input !== undefined) collectInputReferences(task.input, ["input"], base, knownIds, references, issues);
@@ -97,30 +99,39 @@ function collectConditionReferences(condition: Condition, path: PropertyKey[], b
   else collectConditionReferences(condition.not, [...path, "not"], base, references);
 }
 
+/** Walk `value`, keeping `path` (shared, pushed and popped) at the current value. */
 function collectInputReferences(
   value: Json,
   path: PropertyKey[],
   base: string,
-  knownIds: ReadonlySet<string>,
+  knownIds: KnownIds,
   references: Reference[],
   issues: GraphIssue[],
 ): void {
   if (typeof value === "string") {
     if (value.includes("{{")) collectTemplateReferences(value, formatPath(base, path), knownIds, references, issues);
   } else if (Array.isArray(value)) {
-    value.forEach((item, i) => collectInputReferences(item, [...path, i], base, knownIds, references, issues));
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      collectInputReferences(value[i] as Json, path, base, knownIds, references, issues);
+      path.pop();
+    }
   } else if (value !== null && typeof value === "object") {
     if (Object.hasOwn(value, "$from")) {
       collectFromReference(value, path, base, references, issues);
       return;
     }
-    for (const [key, item] of Object.entries(value)) collectInputReferences(item, [...path, key], base, knownIds, references, issues);
+    for (const key in value) {
+      path.push(key);
+      collectInputReferences(value[key] as Json, path, base, knownIds, references, issues);
+      path.pop();
+    }
   }
 }
 
 function collectFromReference(
   value: { [key: string]: Json },
-  path: PropertyKey[],
+  path: readonly PropertyKey[],
   base: string,
   references: Reference[],
   issues: GraphIssue[],
@@ -144,7 +155,7 @@ function collectFromReference(
 function collectTemplateReferences(
   text: string,
   path: string,
-  knownIds: ReadonlySet<string>,
+  knownIds: KnownIds,
   references: Reference[],
   issues: GraphIssue[],
 ): void {
@@ -162,7 +173,7 @@ function collectTemplateReferences(
  * The name a template expression starts with. Task ids may contain dots, so the longest prefix
  * ending at a `.` or `[` that is a known id wins; otherwise the text before the first `.` or `[`.
  */
-export function templateTarget(expression: string, knownIds: ReadonlySet<string>): string {
+export function templateTarget(expression: string, knownIds: KnownIds): string {
   const boundaries: number[] = [];
   for (let i = 0; i < expression.length; i++) if (expression[i] === "." || expression[i] === "[") boundaries.push(i);
   const first = boundaries[0] ?? expression.length;

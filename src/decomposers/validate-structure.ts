@@ -14,6 +14,11 @@ export interface TaskEntry {
   task: Task;
 }
 
+/** The ids written in the input, parsed or not (a `Set` or the keys of a `Map`). */
+export interface KnownIds {
+  has(id: string): boolean;
+}
+
 /** What the structure checks found, and the tasks' links with every reported problem removed. */
 export interface StructureResult {
   issues: GraphIssue[];
@@ -37,7 +42,7 @@ const MAX_SUGGESTIONS = 100;
  */
 export function checkStructure(
   entries: readonly TaskEntry[],
-  knownIds: ReadonlySet<string>,
+  knownIds: KnownIds,
   maxDepth: number,
   stepNames: ReadonlySet<string> | undefined,
 ): StructureResult {
@@ -62,7 +67,7 @@ export function checkStructure(
 function checkParents(
   entries: readonly TaskEntry[],
   nodeOf: ReadonlyMap<string, number>,
-  knownIds: ReadonlySet<string>,
+  knownIds: KnownIds,
   issues: GraphIssue[],
 ): Int32Array {
   const parentOf = new Int32Array(entries.length).fill(-1);
@@ -162,7 +167,7 @@ function isAncestor(ancestor: number, node: number, parentOf: Int32Array, depth:
 interface Links {
   entries: readonly TaskEntry[];
   nodeOf: ReadonlyMap<string, number>;
-  knownIds: ReadonlySet<string>;
+  knownIds: KnownIds;
   parentOf: Int32Array;
   depth: Int32Array;
   issues: GraphIssue[];
@@ -200,42 +205,43 @@ function dependencyProblem(
   links: Links,
 ): Omit<GraphIssue, "path"> | "skip" | undefined {
   const { task } = links.entries[node] as TaskEntry;
-  const name = JSON.stringify(task.id);
-  const quoted = JSON.stringify(dependency);
-  if (dependency === task.id) {
-    return { code: "self_dependency", message: `task ${name} depends on itself; remove ${quoted} from its dependsOn` };
-  }
-  if (!links.knownIds.has(dependency)) {
-    const hint = links.suggestions-- > 0 ? didYouMean(dependency, links.nodeOf.keys()) : "";
-    return {
-      code: "unknown_dependency",
-      message: `task ${name} depends on ${quoted}, which is not a task in this graph${hint}; fix the id or add a task ${quoted}`,
-    };
-  }
+  let code: string;
+  if (dependency === task.id) code = "self_dependency";
+  else if (!links.knownIds.has(dependency)) code = "unknown_dependency";
   // A known id without an entry failed its own shape checks (reported there): leave it out.
-  if (target === undefined) return "skip";
-  if (isAncestor(target, node, links.parentOf, links.depth)) {
-    return {
-      code: "child_depends_on_parent",
-      message: `task ${name} depends on its own ancestor ${quoted}, which completes only after its children; remove ${quoted} from dependsOn (a child already inherits its ancestors' dependencies)`,
-    };
+  else if (target === undefined) return "skip";
+  else if (isAncestor(target, node, links.parentOf, links.depth)) code = "child_depends_on_parent";
+  else if (isAncestor(node, target, links.parentOf, links.depth)) code = "parent_depends_on_child";
+  else return undefined;
+  return { code, message: dependencyMessage(code, task.id, dependency, links) };
+}
+
+function dependencyMessage(code: string, taskId: string, dependency: string, links: Links): string {
+  const name = JSON.stringify(taskId);
+  const quoted = JSON.stringify(dependency);
+  switch (code) {
+    case "self_dependency":
+      return `task ${name} depends on itself; remove ${quoted} from its dependsOn`;
+    case "unknown_dependency": {
+      const hint = links.suggestions-- > 0 ? didYouMean(dependency, links.nodeOf.keys()) : "";
+      return `task ${name} depends on ${quoted}, which is not a task in this graph${hint}; fix the id or add a task ${quoted}`;
+    }
+    case "child_depends_on_parent":
+      return `task ${name} depends on its own ancestor ${quoted}, which completes only after its children; remove ${quoted} from dependsOn (a child already inherits its ancestors' dependencies)`;
+    default:
+      return `composite ${name} depends on its own descendant ${quoted}; a composite already waits for its children, and its children would inherit this dependency, so remove ${quoted} from dependsOn`;
   }
-  if (isAncestor(node, target, links.parentOf, links.depth)) {
-    return {
-      code: "parent_depends_on_child",
-      message: `composite ${name} depends on its own descendant ${quoted}; a composite already waits for its children, and its children would inherit this dependency, so remove ${quoted} from dependsOn`,
-    };
-  }
-  return undefined;
 }
 
 /** Composites run no step, and a composite declared as such needs children or lazy expansion. */
 function checkComposites(entries: readonly TaskEntry[], children: readonly (readonly number[])[]): GraphIssue[] {
   const issues: GraphIssue[] = [];
   entries.forEach(({ index, task }, node) => {
-    const own = (children[node] as readonly number[]).map((child) => (entries[child] as TaskEntry).task.id);
+    const childNodes = children[node] as readonly number[];
+    if (task.kind !== "composite" && (childNodes.length === 0 || task.step === undefined)) return;
+    const own = childNodes.map((child) => (entries[child] as TaskEntry).task.id);
     const name = JSON.stringify(task.id);
-    if ((task.kind === "composite" || own.length > 0) && task.step !== undefined) {
+    if (task.step !== undefined) {
       const why = own.length > 0 ? `has children ${own.slice(0, 3).map((id) => JSON.stringify(id)).join(", ")}${own.length > 3 ? ", …" : ""}` : `has kind "composite"`;
       issues.push({
         code: "composite_has_step",

@@ -19,7 +19,7 @@ import { GraphValidationError, InvalidOptionError, type GraphIssue } from "../er
 import { checkCycles } from "./validate-cycles.js";
 import { checkReferences } from "./validate-references.js";
 import { parseGraphFields, parseTask } from "./validate-schema.js";
-import { checkStructure, type TaskEntry } from "./validate-structure.js";
+import { checkStructure, type KnownIds, type TaskEntry } from "./validate-structure.js";
 import { DEFAULT_GRAPH_LIMITS, type GraphLimits, type GraphSource, type TaskGraph } from "./task-graph.js";
 
 /** Options of {@link validateGraph} and {@link collectGraphIssues}. */
@@ -124,7 +124,7 @@ function parseTasks(
   rawTasks: readonly unknown[],
   maxInputBytes: number,
   issues: GraphIssue[],
-): { entries: TaskEntry[]; knownIds: Set<string> } {
+): { entries: TaskEntry[]; knownIds: KnownIds } {
   const entries: TaskEntry[] = [];
   const firstIndex = new Map<string, number>();
   rawTasks.forEach((raw, index) => {
@@ -154,7 +154,7 @@ function parseTasks(
       });
     }
   });
-  return { entries, knownIds: new Set(firstIndex.keys()) };
+  return { entries, knownIds: firstIndex };
 }
 
 /** Issues ordered by the task they concern (graph-level issues first), stable otherwise. */

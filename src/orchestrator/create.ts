@@ -34,7 +34,7 @@ export interface Orchestrator {
   /** Turns a goal into a validated, recorded task graph. */
   decomposeGoal(goal: string, decomposer: Decomposer, options?: DecomposeOptions): Promise<TaskGraph>;
   /** Binds a graph to steps and runs it to a final status. */
-  composeFromTaskGraph(graph: TaskGraph, steps: Steps, options?: RunOptions): Promise<RunResult>;
+  composeFromTaskGraph(graph: TaskGraph, steps: Steps, options?: RunOptions & { decomposer?: Decomposer }): Promise<RunResult>;
   /** Decomposes a goal with the steps as catalogue, then runs the graph. */
   composeFromGoal(goal: string, decomposer: Decomposer, steps: Steps, options?: ComposeFromGoalOptions): Promise<RunResult>;
   /** Runs several goals as workflows; one may depend on others and sees their outputs. */
@@ -90,7 +90,7 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
     const { decompose, ...runOptions } = opts;
     const graph = await decomposeGoal(decomposeDeps, goal, decomposer, { ...decompose, steps, ...(upstream ? { upstream } : {}) });
     const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;
-    return runService.composeFromTaskGraph(graph, steps, { ...runOptions, ...(input === undefined ? {} : { input: input as never }) });
+    return runService.composeFromTaskGraph(graph, steps, { ...runOptions, decomposer, ...(input === undefined ? {} : { input: input as never }) });
   };
   return {
     db,

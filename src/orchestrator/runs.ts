@@ -10,6 +10,10 @@ import { validateGraph } from "../decomposers/validate.js";
 import { bindGraph, type TaskDefaults } from "../composer/bind.js";
 import type { PayloadCodec } from "../composer/codec.js";
 import { RunExecutor } from "../composer/executor.js";
+import type { AttemptEnvironment } from "../composer/attempt.js";
+import { planExpansion, type ExpansionContext } from "../composer/expand.js";
+import type { Decomposer } from "../decomposers/types.js";
+import { catalogueOf } from "./decompose.js";
 import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
 import { isStep, toStepDefinition, type StepDefinition, type Steps } from "../composer/steps.js";
 import type { Db } from "../store/db.js";
@@ -47,13 +51,16 @@ export class RunService {
   private readonly active = new Map<string, { executor: RunExecutor; done: Promise<RunStatus> }>();
   /** Steps bound per workflow in this process, so retry and resume can find them. */
   private readonly stepsByWorkflow = new Map<string, Steps>();
+  /** Decomposers per workflow in this process, for lazy composites. */
+  private readonly decomposers = new Map<string, Decomposer>();
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
   constructor(private readonly deps: RunServiceDeps) {}
 
   /** Binds `graph` to `steps`, records the run and runs it to a final status. */
-  async composeFromTaskGraph(graph: TaskGraph, steps: Steps, options: RunOptions = {}): Promise<RunResult> {
-    const resolved = parseOptions(runOptionsSchema, options, "composeFromTaskGraph");
+  async composeFromTaskGraph(graph: TaskGraph, steps: Steps, options: RunOptions & { decomposer?: Decomposer } = {}): Promise<RunResult> {
+    const { decomposer, ...plain } = options ?? {};
+    const resolved = parseOptions(runOptionsSchema, plain, "composeFromTaskGraph");
     checkSteps(steps);
     const validated = validateGraph(graph, {
       stepNames: Object.keys(steps),
@@ -74,6 +81,7 @@ export class RunService {
       throw error;
     }
     this.stepsByWorkflow.set(workflow, steps);
+    if (decomposer) this.decomposers.set(workflow, decomposer);
     await this.execute(runId, steps, resolved.realTimeNotifications);
     return this.result(runId);
   }
@@ -86,7 +94,7 @@ export class RunService {
       await this.deps.runs.insertRun(tx, {
         id: runId, workflow, graphId: graph.id, goal: graph.goal, priority: defaults.priority,
         maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel, failFast: options.failFast,
-        options: { realTimeNotifications: options.realTimeNotifications, timeoutMs: options.timeoutMs ?? null },
+        options: { realTimeNotifications: options.realTimeNotifications, timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults },
         input: options.input ?? null, idempotencyKey: options.idempotencyKey ?? null, runAt: null,
         deadlineMs: options.timeoutMs ?? null,
       }, graph, bound.tasks, bound.edges);
@@ -127,6 +135,7 @@ export class RunService {
     return {
       runId: run.id, workflow: run.workflow, goal: run.goal, runInput: run.input, steps: definitions, codec: this.deps.codec,
       forEachParallel: run.max_parallel,
+      ...this.expansion(run, steps),
       log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {
         this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data).catch(this.deps.onError);
       },
@@ -135,6 +144,17 @@ export class RunService {
           payload: { attempt: task.attempt, done, ...(total === undefined ? {} : { total }) } }, this.deps.options.channel).catch(this.deps.onError);
       },
     };
+  }
+
+  private expansion(run: RunRow, steps: Steps): { expand?: AttemptEnvironment["expand"] } {
+    const decomposer = this.decomposers.get(run.workflow);
+    if (!decomposer) return {};
+    const ctx: ExpansionContext = {
+      goal: run.goal, decomposer, steps, catalogue: catalogueOf(steps), codec: this.deps.codec,
+      defaults: (run.options.taskDefaults as TaskDefaults | undefined) ?? this.taskDefaults(runOptionsSchema.parse({})),
+      maxTasks: this.deps.options.maxTasks, maxInputBytes: this.deps.options.maxInputBytes, timeoutMs: 60_000,
+    };
+    return { expand: (task, deps) => planExpansion(task, deps, ctx) };
   }
 
   private async continueExisting(run: RunRow, steps: Steps): Promise<RunResult> {

@@ -32,7 +32,7 @@ class PgliteDb implements Db {
   async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     this.stats.roundTrips++;
     const result = await this.pglite.query<Row>(sql, params as unknown[] | undefined);
-    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    return { rows: result.rows, rowCount: rowCountOf(result) };
   }
 
   async exec(sql: string): Promise<void> {
@@ -48,7 +48,7 @@ class PgliteDb implements Db {
         async query<Row>(sql: string, params?: readonly unknown[]) {
           stats.roundTrips++;
           const result = await tx.query<Row>(sql, params as unknown[] | undefined);
-          return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+          return { rows: result.rows, rowCount: rowCountOf(result) };
         },
         async exec(sql: string) {
           stats.roundTrips++;
@@ -69,4 +69,9 @@ class PgliteDb implements Db {
   async close(): Promise<void> {
     await this.pglite.close();
   }
+}
+
+/** PGlite reports affectedRows 0 for a SELECT; the row count is then the rows returned. */
+function rowCountOf(result: { rows: unknown[]; affectedRows?: number }): number {
+  return Math.max(result.affectedRows ?? 0, result.rows.length);
 }

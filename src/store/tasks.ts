@@ -73,6 +73,15 @@ export function createTaskQueries(db: Db, schema: string) {
       return rows[0]!.r;
     },
 
+    /** Inserts a lazy composite's children (rows as bindGraph lays them out) and claims the run's next tasks. */
+    async expand(claimed: Pick<ClaimedTask, "runId" | "taskId" | "attempt">, children: unknown[], edges: unknown[],
+      worker: string | null, claimLimit: number, leaseMs: number, channel: string | null) {
+      const { rows } = await db.query<{ r: SettleResult }>(
+        `SELECT ${s}.expand_task($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
+        [claimed.runId, claimed.taskId, claimed.attempt, worker, JSON.stringify(children), JSON.stringify(edges), claimLimit, leaseMs, channel]);
+      return rows[0]!.r;
+    },
+
     /** Extends the leases of every running task this worker holds; returns how many. */
     async renewLeases(worker: string, leaseMs: number): Promise<number> {
       const { rowCount } = await db.query(
