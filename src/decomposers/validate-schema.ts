@@ -89,8 +89,23 @@ export function parseTask(raw: unknown, index: number): { task: Task | null; iss
     ...(result.success ? [] : zodIssues(result.error.issues, base, raw, "task")),
     ...(condition?.success === false ? zodIssues(condition.error.issues, base, raw, "when", ["when"]) : []),
   ];
-  if (!result.success || issues.length > 0) return { task: null, issues };
+  if (!result.success) return { task: lenientTask(raw, result.error.issues), issues };
+  if (issues.length > 0) return { task: null, issues };
   return { task: condition === undefined ? result.data : { ...result.data, when: condition.data as Condition }, issues };
+}
+
+/**
+ * The task without the top-level fields that failed to parse, so that structural checks still
+ * see its id and dependencies (one bad field must not hide the task's other problems). Null when
+ * the id or dependencies themselves are bad. The graph is rejected either way.
+ */
+function lenientTask(raw: unknown, issues: readonly z.core.$ZodIssue[]): Task | null {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return null;
+  const bad = new Set(issues.map((issue) => issue.path[0]).filter((key) => typeof key === "string"));
+  if (bad.has("id") || bad.has("dependsOn") || bad.has("parentId")) return null;
+  const kept = Object.fromEntries(Object.entries(raw).filter(([key]) => !bad.has(key) && key in taskSchema.shape));
+  const retry = taskSchema.safeParse(kept);
+  return retry.success ? retry.data : null;
 }
 
 /** Parse the graph's own fields (`goal`, `tasks` as an array, metadata), not the tasks inside. */
