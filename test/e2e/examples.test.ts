@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main as dataPipeline } from "../../examples/data-pipeline.js";
 import { main as microservices } from "../../examples/microservices.js";
 import { main as threeServices } from "../../examples/three-services.js";
+import { main as readme } from "../../examples/readme.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 
 describe("examples", () => {
@@ -35,6 +36,13 @@ describe("examples", () => {
     expect(result.status).toBe("completed");
     const orders = result.runs.order_service as { outputs: Record<string, { needs?: unknown }> };
     expect(orders.outputs.handlers?.needs).toEqual({ user_service: "http://127.0.0.1:8001/users" });
+  });
+
+  it("the README example writes three sections and publishes them (PGlite)", async () => {
+    const result = await readme("memory://");
+    expect(result.status).toBe("completed");
+    expect(result.outputs.sections).toEqual(["## B-tree", "## GIN", "## BRIN"]);
+    expect(result.outputs.publish).toEqual({ characters: 24, aborted: false });
   });
 
   it("an example runs as a script from the shell", async () => {
