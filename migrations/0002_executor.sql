@@ -93,7 +93,7 @@ BEGIN
   PERFORM :HTDAG_SCHEMA.emit(p_channel, 'task:started', p_run_id, p_task_id, p_workflow,
                              jsonb_build_object('attempt', v_task.attempts, 'step', v_task.step));
   RETURN jsonb_build_object(
-    'runId', p_run_id, 'taskId', p_task_id, 'attempt', v_task.attempts, 'kind', v_task.kind,
+    'runId', p_run_id, 'taskId', p_task_id, 'workflow', p_workflow, 'attempt', v_task.attempts, 'kind', v_task.kind,
     'step', v_task.step, 'input', v_task.input, 'spec', v_task.spec, 'timeoutMs', v_task.timeout_ms,
     'maxAttempts', v_task.max_attempts, 'backoff', v_task.backoff, 'queue', v_task.queue,
     'deps', (SELECT coalesce(jsonb_object_agg(e.depends_on, d.output), '{}')
@@ -440,4 +440,76 @@ BEGIN
                              jsonb_build_object('lazy', true, 'tasks', v_children));
   RETURN jsonb_build_object('settled', true, 'status', 'pending', 'runStatus', v_run.status,
     'claimed', :HTDAG_SCHEMA.claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel));
+END $$;
+
+-- The reaper: any live worker returns tasks whose lease expired (their worker died or hung) to
+-- ready, counting the lost attempt; a task out of attempts fails. Also times out runs past their
+-- deadline. Skips rows and runs others hold, so it never waits. Returns the tasks reaped.
+CREATE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_task record;
+  v_run :HTDAG_SCHEMA.runs;
+  v_error jsonb;
+  v_reaped integer := 0;
+BEGIN
+  FOR v_task IN
+    SELECT run_id, id, attempts, max_attempts, queue, lease_owner FROM :HTDAG_SCHEMA.tasks
+     WHERE status = 'running' AND lease_expires_at < now()
+     ORDER BY lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+  LOOP
+    SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = v_task.run_id FOR UPDATE SKIP LOCKED;
+    CONTINUE WHEN NOT FOUND;
+    v_error := jsonb_build_object('name', 'LeaseExpired', 'message',
+      'the lease of worker ' || coalesce(v_task.lease_owner, '?') || ' expired: it stopped heartbeating (died or hung)');
+    UPDATE :HTDAG_SCHEMA.attempts SET status = 'lost', finished_at = now(), error = v_error, error_class = 'LeaseExpired',
+           duration_ms = extract(epoch FROM (now() - started_at)) * 1000
+     WHERE run_id = v_task.run_id AND task_id = v_task.id AND attempt = v_task.attempts;
+    UPDATE :HTDAG_SCHEMA.queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
+    IF v_run.status NOT IN ('running', 'paused') THEN
+      PERFORM :HTDAG_SCHEMA.finish_task(v_task.run_id, v_task.id, 'cancelled', NULL, v_error, p_channel);
+    ELSIF v_task.attempts < v_task.max_attempts THEN
+      UPDATE :HTDAG_SCHEMA.tasks SET status = 'ready', ready_at = now(), available_at = now(), error = v_error,
+             lease_owner = NULL, lease_expires_at = NULL
+       WHERE run_id = v_task.run_id AND id = v_task.id;
+      PERFORM :HTDAG_SCHEMA.emit(p_channel, 'task:retried', v_task.run_id, v_task.id, v_run.workflow,
+        jsonb_build_object('attempt', v_task.attempts, 'outcome', 'lost', 'delayMs', 0, 'error', v_error));
+    ELSE
+      PERFORM :HTDAG_SCHEMA.finish_task(v_task.run_id, v_task.id, 'failed', NULL, v_error, p_channel);
+    END IF;
+    v_reaped := v_reaped + 1;
+  END LOOP;
+  FOR v_run IN
+    SELECT * FROM :HTDAG_SCHEMA.runs WHERE status IN ('running', 'paused') AND deadline_at < now()
+     LIMIT p_limit FOR UPDATE SKIP LOCKED
+  LOOP
+    PERFORM :HTDAG_SCHEMA.stop_run(v_run.id, 'timed_out', 'the run''s timeoutMs elapsed', p_channel);
+  END LOOP;
+  RETURN v_reaped;
+END $$;
+
+-- A worker stopping gracefully hands back the tasks it still runs: they become ready at once and
+-- the attempt is not charged (max_attempts grows by one). Returns the tasks released.
+CREATE FUNCTION :HTDAG_SCHEMA.release_tasks(p_worker text, p_channel text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE v_task record; v_released integer := 0;
+BEGIN
+  FOR v_task IN
+    SELECT t.run_id, t.id, t.attempts, t.queue, r.workflow FROM :HTDAG_SCHEMA.tasks t
+      JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
+     WHERE t.lease_owner = p_worker AND t.status = 'running' FOR UPDATE OF t
+  LOOP
+    UPDATE :HTDAG_SCHEMA.attempts SET status = 'lost', finished_at = now(), error_class = 'Released',
+           error = jsonb_build_object('name', 'Released', 'message', 'worker ' || p_worker || ' stopped and released the task'),
+           duration_ms = extract(epoch FROM (now() - started_at)) * 1000
+     WHERE run_id = v_task.run_id AND task_id = v_task.id AND attempt = v_task.attempts;
+    UPDATE :HTDAG_SCHEMA.queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
+    UPDATE :HTDAG_SCHEMA.tasks SET status = 'ready', ready_at = now(), available_at = now(), max_attempts = max_attempts + 1,
+           lease_owner = NULL, lease_expires_at = NULL
+     WHERE run_id = v_task.run_id AND id = v_task.id;
+    PERFORM :HTDAG_SCHEMA.emit(p_channel, 'task:retried', v_task.run_id, v_task.id, v_task.workflow,
+      jsonb_build_object('attempt', v_task.attempts, 'outcome', 'released', 'delayMs', 0));
+    v_released := v_released + 1;
+  END LOOP;
+  RETURN v_released;
 END $$;

@@ -133,6 +133,13 @@ export class StepTimeoutError extends HtdagError {
   }
 }
 
+/** waitForRun gave up before the run reached a final status (the run goes on). */
+export class WaitTimeoutError extends HtdagError {
+  constructor(runId: string, status: string, timeoutMs: number) {
+    super("WAIT_TIMEOUT", `run ${runId} is still ${status} after ${timeoutMs} ms; wait longer (timeoutMs) or check that a worker runs its workflow`);
+  }
+}
+
 /** Short, safe rendering of a received value for error messages. */
 export function describeValue(value: unknown): string {
   if (value === undefined) return "undefined";

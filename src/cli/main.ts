@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { HtdagError } from "../errors.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerWorker } from "./commands/worker.js";
 import { EXIT, type CliIo, processIo } from "./io.js";
 
 /** Builds the command tree; `io` receives all output (tests pass their own). */
@@ -16,6 +17,7 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   registerMigrate(program, io);
   registerValidate(program, io);
+  registerWorker(program, io);
   return program;
 }
 

@@ -38,15 +38,19 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
   if (task.when && !evaluateCondition(task.when as Condition, deps)) {
     return { ...base, outcome: "skipped", output: null };
   }
+  // Submitted runs are bound without steps: a step definition's settings apply here (task > step > run).
+  const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
+  const timeoutMs = task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs;
+  const policy = { ...claimed, maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts };
   const controller = new AbortController();
   const onRunAbort = () => controller.abort(runSignal.reason);
   runSignal.addEventListener("abort", onRunAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => {
-      controller.abort(new StepTimeoutError(claimed.taskId, claimed.timeoutMs));
+      controller.abort(new StepTimeoutError(claimed.taskId, timeoutMs));
       resolve("timeout");
-    }, claimed.timeoutMs);
+    }, timeoutMs);
   });
   const cancelled = new Promise<"cancelled">((resolve) => {
     if (runSignal.aborted) resolve("cancelled");
@@ -55,11 +59,11 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
   try {
     const work = execute(claimed, task, deps, env, controller.signal);
     const result = await Promise.race([work, timedOut, cancelled]);
-    if (result === "timeout") return failure(base, claimed, new StepTimeoutError(claimed.taskId, claimed.timeoutMs), "timed_out");
+    if (result === "timeout") return failure(base, policy, new StepTimeoutError(claimed.taskId, timeoutMs), "timed_out");
     if (result === "cancelled") return { ...base, outcome: "cancelled", error: serializeError(runSignal.reason) };
     return { ...base, outcome: "completed", output: env.codec ? env.codec.encode(result.output) : result.output };
   } catch (error) {
-    return failure(base, claimed, error, "failed");
+    return failure(base, policy, error, "failed");
   } finally {
     clearTimeout(timer);
     runSignal.removeEventListener("abort", onRunAbort);

@@ -17,7 +17,11 @@ import { composeMultiple, type MultipleOptions, type MultipleResult, type Workfl
 import { resolveOrchestratorOptions, type OrchestratorOptions, type ResolvedOrchestratorOptions } from "./options.js";
 import type { RunOptions } from "./run-options.js";
 import type { RunResult } from "./run-result.js";
-import { RunService, type ListRunsOptions } from "./runs.js";
+import { RunService, type ListRunsOptions, type SubmitOptions } from "./runs.js";
+import { RunWaiter } from "./waiter.js";
+import { startWorker } from "./workers.js";
+import type { Worker, WorkerOptions } from "../composer/worker.js";
+import { RunNotFoundError } from "../errors.js";
 
 /** Options of composeFromGoal: a run's options plus how to decompose. */
 export interface ComposeFromGoalOptions extends RunOptions {
@@ -46,6 +50,12 @@ export interface Orchestrator {
   retryRun(runId: string, options?: { fromTask?: string; steps?: Steps }): Promise<RunResult>;
   getRun(runId: string): Promise<RunResult>;
   listRuns(options?: ListRunsOptions): Promise<RunRow[]>;
+  /** Records a run for workers and returns its id at once (the same id again for a repeated idempotencyKey). */
+  submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string }>;
+  /** Starts a worker in this process for the given workflows; `worker.stop()` stops it gracefully. */
+  startWorker(options: WorkerOptions): Promise<Worker>;
+  /** Waits until the run is final and returns its result. */
+  waitForRun(runId: string, options?: { timeoutMs?: number }): Promise<RunResult>;
   /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
   close(): Promise<void>;
 }
@@ -78,13 +88,15 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
     throw error;
   }
   const channel = resolved.realTimeNotifications ? resolved.channel : null;
+  const runs = createRunQueries(db, resolved.schema);
   const events = createEventQueries(db, resolved.schema);
   const graphs = createGraphQueries(db, resolved.schema);
-  const runService = new RunService({
-    db, runs: createRunQueries(db, resolved.schema), tasks: createTaskQueries(db, resolved.schema),
-    control: createRunControlQueries(db, resolved.schema), events, options: resolved, codec,
-    onError: onError ?? ((error) => console.error("htdag:", error)),
-  });
+  const tasks = createTaskQueries(db, resolved.schema);
+  const control = createRunControlQueries(db, resolved.schema);
+  const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
+  const runService = new RunService({ db, runs, tasks, control, events, options: resolved, codec, onError: reportError });
+  const waiter = new RunWaiter(db, control, channel, reportError);
+  const workers = new Set<Worker>();
   const decomposeDeps = { graphs, events, channel, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes } };
   const composeFromGoal = async (goal: string, decomposer: Decomposer, steps: Steps, opts: ComposeFromGoalOptions = {}, upstream?: Record<string, unknown>) => {
     const { decompose, ...runOptions } = opts;
@@ -106,8 +118,25 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
     retryRun: (runId, opts) => runService.retryRun(runId, opts),
     getRun: (runId) => runService.getRun(runId),
     listRuns: (opts) => runService.listRuns(opts),
+    submit: (graph, opts) => runService.submit(graph, opts),
+    startWorker: async (opts) => {
+      const worker = await startWorker(opts, { db, tasks, runs, runService, leaseMs: resolved.leaseMs, channel, onError: reportError });
+      workers.add(worker);
+      const stop = worker.stop.bind(worker);
+      worker.stop = async () => {
+        workers.delete(worker);
+        await stop();
+      };
+      return worker;
+    },
+    waitForRun: async (runId, opts = {}) => {
+      await waiter.wait(runId, opts.timeoutMs ?? 2_147_483_647, () => new RunNotFoundError(runId));
+      return runService.result(runId);
+    },
     close: async () => {
+      await Promise.all([...workers].map((w) => w.stop()));
       await runService.drain();
+      await waiter.close();
       await db.close();
     },
   };

@@ -38,6 +38,16 @@ export interface RunServiceDeps {
   onError(error: unknown): void;
 }
 
+/** Options of submit: a run's options with a required workflow name, plus when to start. */
+export interface SubmitOptions extends RunOptions {
+  /** The workflow whose steps a worker runs (`startWorker({ workflows: { [workflow]: steps } })`). */
+  workflow: string;
+  /** Workers claim nothing of the run before this moment. @default now */
+  runAt?: Date;
+  /** The steps, when the submitter has them: checks every task has one, and applies step settings to queue and priority. @default none */
+  steps?: Steps;
+}
+
 /** Filters of listRuns. */
 export interface ListRunsOptions {
   status?: RunStatus;
@@ -86,7 +96,7 @@ export class RunService {
     return this.result(runId);
   }
 
-  private async insert(runId: string, workflow: string, graph: TaskGraph, steps: Steps, options: ResolvedRunOptions): Promise<void> {
+  private async insert(runId: string, workflow: string, graph: TaskGraph, steps: Steps, options: ResolvedRunOptions, runAt: Date | null = null): Promise<void> {
     const defaults = this.taskDefaults(options);
     const bound = bindGraph(graph, steps, defaults, this.deps.codec);
     await this.deps.db.transaction(async (tx) => {
@@ -95,7 +105,7 @@ export class RunService {
         id: runId, workflow, graphId: graph.id, goal: graph.goal, priority: defaults.priority,
         maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel, failFast: options.failFast,
         options: { realTimeNotifications: options.realTimeNotifications, timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults },
-        input: options.input ?? null, idempotencyKey: options.idempotencyKey ?? null, runAt: null,
+        input: options.input ?? null, idempotencyKey: options.idempotencyKey ?? null, runAt,
         deadlineMs: options.timeoutMs ?? null,
       }, graph, bound.tasks, bound.edges);
     });
@@ -110,6 +120,36 @@ export class RunService {
       priority: options.priority ?? d.priority,
       queue: options.queue ?? d.queue,
     };
+  }
+
+  /**
+   * Records a run for workers to execute and starts it (its first tasks become ready; with `runAt`
+   * in the future, workers claim nothing before then). Returns at once with the run id.
+   */
+  async submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string; existing: boolean }> {
+    const { runAt, steps, ...plain } = options ?? ({} as SubmitOptions);
+    if (typeof plain.workflow !== "string") throw new InvalidOptionError("workflow", "the name of a workflow a worker runs", plain.workflow, "submit");
+    if (runAt !== undefined && !(runAt instanceof Date && !Number.isNaN(runAt.getTime()))) throw new InvalidOptionError("runAt", "a valid Date", runAt, "submit");
+    const resolved = parseOptions(runOptionsSchema, plain, "submit");
+    if (steps) checkSteps(steps);
+    const validated = validateGraph(graph, {
+      ...(steps ? { stepNames: Object.keys(steps) } : {}),
+      limits: { maxTasks: this.deps.options.maxTasks, maxInputBytes: this.deps.options.maxInputBytes, maxDepth: resolved.maxDepth ?? 5 },
+      defaults: { source: "function", decomposer: "manual" },
+    });
+    const existing = resolved.idempotencyKey ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
+    if (existing) return { runId: existing.id, existing: true };
+    const runId = randomUUID();
+    try {
+      await this.insert(runId, resolved.workflow!, validated, steps ?? {}, resolved, runAt ?? null);
+    } catch (error) {
+      const raced = resolved.idempotencyKey && isUniqueViolation(error) ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
+      if (raced) return { runId: raced.id, existing: true };
+      throw error;
+    }
+    const notify = resolved.realTimeNotifications ?? this.deps.options.realTimeNotifications;
+    await this.deps.tasks.startRun(runId, this.workerId, 0, this.deps.options.leaseMs, notify ? this.deps.options.channel : null);
+    return { runId, existing: false };
   }
 
   /** Runs (or resumes) `runId` in this process until it is final. */
@@ -130,7 +170,8 @@ export class RunService {
     return done;
   }
 
-  private environment(run: RunRow, steps: Steps) {
+  /** What attempts of `run` need: goal, input, steps, codec, log and progress writers, lazy expansion. */
+  environment(run: RunRow, steps: Steps): AttemptEnvironment {
     const definitions = new Map<string, StepDefinition>(Object.entries(steps).map(([name, entry]) => [name, toStepDefinition(entry)]));
     return {
       runId: run.id, workflow: run.workflow, goal: run.goal, runInput: run.input, steps: definitions, codec: this.deps.codec,

@@ -6,6 +6,7 @@ import { quoteIdentifier } from "./identifiers.js";
 export interface ClaimedTask {
   runId: string;
   taskId: string;
+  workflow: string;
   attempt: number;
   kind: "atomic" | "composite";
   step: string | null;
@@ -82,12 +83,36 @@ export function createTaskQueries(db: Db, schema: string) {
       return rows[0]!.r;
     },
 
-    /** Extends the leases of every running task this worker holds; returns how many. */
+    /** Returns expired leases to ready (or fails tasks out of attempts) and times out overdue runs. */
+    async reapExpired(limit: number, channel: string | null): Promise<number> {
+      const { rows } = await db.query<{ n: number }>(`SELECT ${s}.reap_expired($1, $2) AS n`, [limit, channel]);
+      return rows[0]?.n ?? 0;
+    },
+
+    /** Hands back the tasks a stopping worker still runs, without charging the attempt. */
+    async releaseTasks(worker: string, channel: string | null): Promise<number> {
+      const { rows } = await db.query<{ n: number }>(`SELECT ${s}.release_tasks($1, $2) AS n`, [worker, channel]);
+      return rows[0]?.n ?? 0;
+    },
+
+    /** Extends the leases of every running task this worker holds, and its heartbeat; returns how many. */
     async renewLeases(worker: string, leaseMs: number): Promise<number> {
       const { rowCount } = await db.query(
-        `UPDATE ${s}.tasks SET lease_expires_at = now() + $2 * interval '1 millisecond'
+        `WITH beat AS (UPDATE ${s}.workers SET heartbeat_at = now() WHERE id = $1)
+         UPDATE ${s}.tasks SET lease_expires_at = now() + $2 * interval '1 millisecond'
           WHERE lease_owner = $1 AND status = 'running'`, [worker, leaseMs]);
       return rowCount;
+    },
+
+    /** Registers a worker process (visible in the workers table while it runs). */
+    async registerWorker(worker: string, host: string, pid: number, workflows: string[]): Promise<void> {
+      await db.query(
+        `INSERT INTO ${s}.workers (id, hostname, pid, workflows) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), workflows = excluded.workflows`, [worker, host, pid, workflows]);
+    },
+
+    async unregisterWorker(worker: string): Promise<void> {
+      await db.query(`DELETE FROM ${s}.workers WHERE id = $1`, [worker]);
     },
 
     /** The earliest moment a ready task of the run becomes claimable (after a retry delay). */
