@@ -9,6 +9,7 @@ import { decode, failure, runAttempt, type AttemptEnvironment } from "./attempt.
 import { NonRetryableError } from "../errors.js";
 import type { Task } from "../decomposers/task-graph.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
+import { retryTransient } from "./transient.js";
 
 /** What the executor needs from the orchestrator. */
 export interface ExecutorDeps {
@@ -111,7 +112,9 @@ export class RunExecutor {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     // The settling task still counts as running here; the SQL re-checks max_parallel exactly.
     const freeSlots = this.run.maxParallel - this.running.size + 1;
-    const result = await tasks.settle(settlement, workerId, freeSlots, leaseMs, channel);
+    // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
+    const result = await retryTransient(() => tasks.settle(settlement, workerId, freeSlots, leaseMs, channel), Math.max(30_000, 2 * leaseMs),
+      (error) => this.deps.onError(error));
     if (result.runStatus) this.observe(result.runStatus as RunStatus);
     this.dispatch(result.claimed);
     if (result.status === "ready") this.scheduleWake();
@@ -138,7 +141,7 @@ export class RunExecutor {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
       const free = this.run.maxParallel - this.running.size;
-      this.dispatch(await tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel));
+      this.dispatch(await retryTransient(() => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel), Math.max(30_000, 2 * leaseMs)));
     } catch (error) {
       this.fail(error);
     }
@@ -162,8 +165,7 @@ export class RunExecutor {
   private scheduleWake(): void {
     if (this.settled) return;
     clearTimeout(this.wakeTimer);
-    void this.deps.tasks
-      .nextAvailableAt(this.run.runId)
+    void retryTransient(() => this.deps.tasks.nextAvailableAt(this.run.runId), 30_000)
       .then((at) => {
         // A paused run, or one waiting for another process, is polled slowly (≤ 1 query/s).
         const delay = at ? Math.max(0, at.getTime() - Date.now()) : 1000;
@@ -176,7 +178,8 @@ export class RunExecutor {
     if (this.settled) return;
     try {
       // A run that vanished (deleted) counts as cancelled: nothing is left to run.
-      this.observe(((await this.deps.control.runStatus(this.run.runId)) ?? "cancelled") as RunStatus);
+      const status = await retryTransient(() => this.deps.control.runStatus(this.run.runId), 30_000);
+      this.observe((status ?? "cancelled") as RunStatus);
       if (this.runStatus === "running") await this.claimMore();
       this.checkIdle();
     } catch (error) {

@@ -159,7 +159,8 @@ export class Worker {
     // A stopping worker that ran out of time hands the task back instead of settling it.
     if (this.releasing) return;
     const free = this.concurrency - this.running.size + 1;
-    const result = await retryTransient(() => tasks.settle(settlement, workerId, free, leaseMs, channel), leaseMs,
+    // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
+    const result = await retryTransient(() => tasks.settle(settlement, workerId, free, leaseMs, channel), Math.max(30_000, 2 * leaseMs),
       (error) => this.deps.onError(error));
     this.dispatch(result.claimed);
     if (result.claimed.length < free) this.kick();

@@ -4,6 +4,7 @@
  */
 import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
 import { WaitTimeoutError } from "../errors.js";
+import { retryTransient } from "../composer/transient.js";
 import type { Db, Listener } from "../store/db.js";
 import type { RunControlQueries } from "../store/run-control.js";
 
@@ -23,7 +24,7 @@ export class RunWaiter {
     });
     const deadline = Date.now() + timeoutMs;
     for (let pollMs = 20; ; pollMs = Math.min(1000, pollMs * 2)) {
-      const status = (await this.control.runStatus(runId)) as RunStatus | null;
+      const status = (await retryTransient(() => this.control.runStatus(runId), 30_000)) as RunStatus | null;
       if (status === null) throw notFound();
       if (isFinalRunStatus(status)) return status;
       const left = deadline - Date.now();

@@ -1,0 +1,110 @@
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createOrchestrator, type Orchestrator } from "../../src/orchestrator/create.js";
+import { validateGraph } from "../../src/decomposers/validate.js";
+import { createTestDatabase } from "../helpers/postgres.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
+import { waitFor } from "../helpers/wait.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Starts `htdag worker` as its own process (the built CLI; npm test builds dist/ first). */
+function startWorkerProcess(url: string, log: string, extra: string[] = []): ChildProcess {
+  const child = spawn("node", ["bin/htdag.js", "worker", "--workflows", "test/fixtures/workflows.mjs", "--database", url, ...extra],
+    { cwd: root, env: { ...process.env, HTDAG_TEST_STEP_LOG: log }, stdio: ["ignore", "pipe", "pipe"] });
+  child.stderr?.on("data", () => undefined);
+  child.stdout?.on("data", () => undefined);
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+/** 30 tasks in 3 chains of 10 (task i waits for task i-3). */
+const thirtyTasks = (sleepMs: number) => validateGraph({ goal: "thirty", tasks: Array.from({ length: 30 }, (_, i) => ({
+  id: `t${String(i).padStart(2, "0")}`, step: "work", input: { sleepMs }, ...(i >= 3 ? { dependsOn: [`t${String(i - 3).padStart(2, "0")}`] } : {}),
+})) });
+
+const stepLog = (path: string) => readFileSync(path, "utf8").trim().split("\n").filter(Boolean).map((line) => line.split(" ") as [string, string]);
+
+describe("a run survives its worker's death", () => {
+  let database: { url: string; drop: () => Promise<void> };
+  let orch: Orchestrator;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    orch = await createOrchestrator({ database: database.url, migrate: false });
+  });
+  afterAll(async () => {
+    await orch.close();
+    await database.drop();
+  });
+
+  it("kill -9 mid-run: a second worker finishes; nothing that committed runs again; outputs intact", async () => {
+    const log = `${tmpdir()}/htdag-steps-${Date.now()}.log`;
+    writeFileSync(log, "");
+    const first = startWorkerProcess(database.url, log, ["--lease-ms", "1000", "--concurrency", "3"]);
+    const { runId } = await orch.submit(thirtyTasks(100), { workflow: "durable" });
+    const completed = async () => (await orch.getRun(runId)).tasks.filter((t) => t.status === "completed").map((t) => t.id);
+    await waitFor(async () => (await completed()).length >= 8, 30_000, "8 committed tasks");
+    first.kill("SIGKILL");
+    await new Promise((resolve) => first.once("exit", resolve));
+    const committedBeforeKill = await completed();
+    const second = startWorkerProcess(database.url, log, ["--lease-ms", "1000", "--concurrency", "3"]);
+    try {
+      const result = await orch.waitForRun(runId, { timeoutMs: 60_000 });
+      expect(result.status).toBe("completed");
+      expect(result.tasks.every((t) => t.status === "completed")).toBe(true);
+      for (const task of result.tasks) expect((result.outputs[task.id] as { task: string }).task).toBe(task.id);
+      const starts = stepLog(log);
+      for (const id of committedBeforeKill) {
+        const runs = starts.filter(([task]) => task === id);
+        expect(runs, `task ${id} committed before the kill and must not run again`).toEqual([[id, String(first.pid)]]);
+        expect((result.outputs[id] as { pid: number }).pid).toBe(first.pid);
+      }
+      expect(new Set(starts.map(([task]) => task)).size).toBe(30);
+    } finally {
+      await stopProcess(second);
+    }
+  });
+
+  it("two processes submitting with one idempotency key at once get one run", async () => {
+    const run = promisify(execFile);
+    const submit = () => run("node", ["test/fixtures/submit.mjs", database.url, "same-key"], { cwd: root });
+    const [a, b] = await Promise.all([submit(), submit()]);
+    expect(a.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
+    expect(a.stdout.trim()).toBe(b.stdout.trim());
+    expect((await orch.listRuns({ workflow: "durable" })).filter((r) => r.idempotency_key === "same-key").length).toBe(1);
+  });
+});
+
+describe("a run survives a Postgres restart", () => {
+  let server: PrivatePostgres;
+  beforeAll(() => { server = startPrivatePostgres(); });
+  afterAll(() => server.stop());
+
+  it("workers and waiters reconnect and the run completes", async () => {
+    const log = `${tmpdir()}/htdag-restart-${Date.now()}.log`;
+    writeFileSync(log, "");
+    const orch = await createOrchestrator({ database: server.url, onError: () => undefined });
+    const worker = startWorkerProcess(server.url, log, ["--concurrency", "3"]);
+    try {
+      const { runId } = await orch.submit(thirtyTasks(50), { workflow: "durable" });
+      await waitFor(async () => (await orch.getRun(runId)).tasks.filter((t) => t.status === "completed").length >= 6, 30_000, "6 tasks");
+      server.restart();
+      const result = await orch.waitForRun(runId, { timeoutMs: 90_000 });
+      expect(result.status).toBe("completed");
+      expect(Object.keys(result.outputs).length).toBe(30);
+    } finally {
+      await stopProcess(worker);
+      await orch.close();
+    }
+  });
+});
