@@ -6,7 +6,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { extname } from "node:path";
-import { parseDocument, stringify } from "yaml";
+import { Document, isSeq, parseDocument } from "yaml";
 import { GraphValidationError, HtdagError } from "../errors.js";
 import type { Task, TaskGraph } from "./task-graph.js";
 import { validateGraph, type ValidateOptions } from "./validate.js";
@@ -126,9 +126,14 @@ function taskToDocument(task: Task): Record<string, unknown> {
   return document;
 }
 
-/** The graph as YAML text, in the shape of {@link graphToDocument}. */
+/** The graph as YAML text, in the shape of {@link graphToDocument}, with `dependsOn: [a, b]` on one line. */
 export function graphToYaml(graph: TaskGraph): string {
-  return stringify(graphToDocument(graph), { lineWidth: 0, aliasDuplicateObjects: false });
+  const document = new Document(graphToDocument(graph), { aliasDuplicateObjects: false });
+  graph.tasks.forEach((_, index) => {
+    const dependsOn = document.getIn(["tasks", index, "dependsOn"], true);
+    if (isSeq(dependsOn)) dependsOn.flow = true;
+  });
+  return document.toString({ lineWidth: 0, flowCollectionPadding: false });
 }
 
 /** The graph as JSON text (two-space indent, final newline), in the shape of {@link graphToDocument}. */

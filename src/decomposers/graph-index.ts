@@ -29,27 +29,35 @@ export function indexGraph(edges: ReadonlyMap<string, readonly string[]>): Index
   return { ids, waitsFor };
 }
 
-/** The reverse relation: for each node, the nodes that wait for it. */
-export function dependantsOf(graph: IndexedGraph): number[][] {
-  const dependants: number[][] = graph.ids.map(() => []);
-  graph.waitsFor.forEach((targets, node) => {
-    for (const target of targets) (dependants[target] as number[]).push(node);
-  });
-  return dependants;
-}
-
 /**
  * Kahn's algorithm: nodes in an order where every node comes after everything it waits for.
  * Nodes on or behind a cycle are left out, so `order.length < ids.length` means "cyclic".
+ * Dependants are kept in flat typed arrays (offsets plus one list) to spare 10,000 small arrays.
  */
 export function kahnOrder(graph: IndexedGraph): number[] {
-  const pending = new Int32Array(graph.ids.length);
-  graph.waitsFor.forEach((targets, node) => (pending[node] = targets.length));
-  const dependants = dependantsOf(graph);
+  const count = graph.ids.length;
+  const pending = new Int32Array(count);
+  const start = new Int32Array(count + 1);
+  graph.waitsFor.forEach((targets, node) => {
+    pending[node] = targets.length;
+    for (const target of targets) start[target + 1] = (start[target + 1] as number) + 1;
+  });
+  for (let node = 0; node < count; node++) start[node + 1] = (start[node + 1] as number) + (start[node] as number);
+  const fill = start.slice(0, count);
+  const dependants = new Int32Array(start[count] as number);
+  graph.waitsFor.forEach((targets, node) => {
+    for (const target of targets) {
+      const at = fill[target] as number;
+      dependants[at] = node;
+      fill[target] = at + 1;
+    }
+  });
   const order: number[] = [];
-  for (let node = 0; node < pending.length; node++) if (pending[node] === 0) order.push(node);
+  for (let node = 0; node < count; node++) if (pending[node] === 0) order.push(node);
   for (let head = 0; head < order.length; head++) {
-    for (const dependant of dependants[order[head] as number] as number[]) {
+    const node = order[head] as number;
+    for (let at = start[node] as number; at < (start[node + 1] as number); at++) {
+      const dependant = dependants[at] as number;
       pending[dependant] = (pending[dependant] as number) - 1;
       if (pending[dependant] === 0) order.push(dependant);
     }

@@ -86,10 +86,11 @@ export function effectiveDependencies(tasks: readonly HierarchyTask[]): Map<stri
  */
 export function effectiveWaitsFor(parentOf: ArrayLike<number>, dependsOn: readonly (readonly number[])[]): number[][] {
   const count = dependsOn.length;
-  const children: number[][] = Array.from({ length: count }, () => []);
+  // Sparse: most tasks have no children.
+  const children: (number[] | undefined)[] = new Array<number[] | undefined>(count);
   for (let node = 0; node < count; node++) {
     const parent = parentOf[node] as number;
-    if (parent >= 0 && parent !== node) (children[parent] as number[]).push(node);
+    if (parent >= 0 && parent !== node) (children[parent] ??= []).push(node);
   }
   const seen = new Int32Array(count).fill(-1);
   const waitsFor: number[][] = [];
@@ -105,7 +106,7 @@ export function effectiveWaitsFor(parentOf: ArrayLike<number>, dependsOn: readon
         targets.push(target);
       }
     }
-    for (const child of children[node] as number[]) {
+    for (const child of children[node] ?? []) {
       if (seen[child] === node) continue;
       seen[child] = node;
       targets.push(child);
@@ -113,20 +114,4 @@ export function effectiveWaitsFor(parentOf: ArrayLike<number>, dependsOn: readon
     waitsFor.push(targets);
   }
   return waitsFor;
-}
-
-/**
- * Ancestors of a task, nearest first (parent, grandparent, ...). Stops at a missing parent or
- * when the chain loops back on itself.
- */
-export function ancestorsOf(taskId: string, parentOf: ReadonlyMap<string, string | undefined>): string[] {
-  const ancestors: string[] = [];
-  const seen = new Set<string>([taskId]);
-  let parent = parentOf.get(taskId);
-  while (parent !== undefined && !seen.has(parent) && parentOf.has(parent)) {
-    ancestors.push(parent);
-    seen.add(parent);
-    parent = parentOf.get(parent);
-  }
-  return ancestors;
 }

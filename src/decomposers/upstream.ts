@@ -5,7 +5,7 @@
  * A query is answered, cheapest first:
  * 1. B is a direct dependency of A (the common case for references);
  * 2. B comes after A in topological order: no;
- * 3. a depth-first search from A that only enters tasks between B and A in topological order
+ * 3. a breadth-first search from A that only enters tasks between B and A in topological order
  *    (a path from A to B can pass nowhere else), usually a handful of steps;
  * 4. once those searches have cost more than a few passes over the graph, ancestor bitsets for
  *    the remaining sources and everything upstream of them. Bits are indexed by topological
@@ -50,7 +50,10 @@ export function upstreamQuery(graph: IndexedGraph, order: readonly number[], sou
   };
 }
 
-/** Depth-first search from `from` for `target`, entering only nodes ordered after `target`. */
+/**
+ * Breadth-first search from `from` for `target`, entering only nodes ordered after `target`.
+ * Breadth first, because references usually name a task a step or two upstream.
+ */
 function prunedSearch(
   graph: IndexedGraph,
   position: Int32Array,
@@ -60,16 +63,16 @@ function prunedSearch(
   target: number,
 ): { found: boolean; steps: number } {
   const floor = position[target] as number;
-  const stack = [from];
+  const queue = [from];
   visited[from] = stamp;
   let steps = 0;
-  while (stack.length > 0) {
-    for (const next of graph.waitsFor[stack.pop() as number] as readonly number[]) {
+  for (let head = 0; head < queue.length; head++) {
+    for (const next of graph.waitsFor[queue[head] as number] as readonly number[]) {
       steps += 1;
       if (next === target) return { found: true, steps };
       if (visited[next] === stamp || (position[next] as number) <= floor) continue;
       visited[next] = stamp;
-      stack.push(next);
+      queue.push(next);
     }
   }
   return { found: false, steps };

@@ -37,7 +37,8 @@ export function checkCycles(entries: readonly TaskEntry[], structure: StructureR
 function cycleIssue(cycle: readonly number[], entries: readonly TaskEntry[], structure: StructureResult): GraphIssue {
   const ids = cycle.map((node) => (entries[node] as TaskEntry).task.id);
   const first = entries[cycle[0] as number] as TaskEntry;
-  const explicitAt = first.task.dependsOn.indexOf(ids[1] as string);
+  const explicit = (structure.dependsOn[cycle[0] as number] as number[]).includes(cycle[1] as number);
+  const explicitAt = explicit ? first.task.dependsOn.indexOf(ids[1] as string) : -1;
   const reasons: string[] = [];
   for (let k = 0; k + 1 < cycle.length; k++) {
     const reason = edgeReason(cycle[k] as number, cycle[k + 1] as number, entries, structure);

@@ -10,7 +10,7 @@
 import type { GraphIssue } from "../errors.js";
 import { didYouMean } from "./suggest.js";
 import type { Condition, Json } from "./task-graph.js";
-import { upstreamQuery } from "./upstream.js";
+import { upstreamQuery, type UpstreamQuery } from "./upstream.js";
 import type { RuntimeGraph } from "./validate-cycles.js";
 import { formatPath } from "./validate-schema.js";
 import type { KnownIds, TaskEntry } from "./validate-structure.js";
@@ -38,46 +38,60 @@ export function checkReferences(entries: readonly TaskEntry[], knownIds: KnownId
     if (references.length > 0) found.push({ node, references });
   });
   if (found.length === 0) return issues;
-  const { nodeOf } = runtime;
-  const isUpstream = upstreamQuery(runtime.graph, runtime.order, found.map(({ node }) => node));
+  const context: Context = {
+    knownIds,
+    runtime,
+    isUpstream: upstreamQuery(runtime.graph, runtime.order, found.map(({ node }) => node)),
+  };
   for (const { node, references } of found) {
-    const task = (entries[node] as TaskEntry).task;
+    const taskId = (entries[node] as TaskEntry).task.id;
     for (const reference of references) {
-      const problem = referenceProblem(reference, task.id, node, nodeOf, knownIds, runtime, isUpstream);
-      if (problem !== undefined) issues.push({ code: "bad_reference", path: reference.path, message: problem });
+      const problem = referenceProblem(reference, taskId, node, context);
+      if (problem !== undefined) {
+        issues.push({ code: "bad_reference", path: reference.path, message: referenceMessage(problem, reference, taskId, runtime) });
+      }
     }
   }
   return issues;
 }
 
-/** Why a reference is bad, or undefined if it is sound. */
-function referenceProblem(
-  reference: Reference,
-  taskId: string,
-  node: number,
-  nodeOf: ReadonlyMap<string, number>,
-  knownIds: KnownIds,
-  runtime: RuntimeGraph,
-  isUpstream: (from: number, target: number) => boolean,
-): string | undefined {
+interface Context {
+  knownIds: KnownIds;
+  runtime: RuntimeGraph;
+  isUpstream: UpstreamQuery;
+}
+
+type Problem = "unknown" | "self" | "not_direct" | "not_upstream";
+
+/** What is wrong with a reference, or undefined if it is sound. */
+function referenceProblem(reference: Reference, taskId: string, node: number, context: Context): Problem | undefined {
   const { target, kind } = reference;
+  if (kind === "input" && RESERVED_REFERENCE_NAMES.includes(target)) return undefined;
+  if (!context.knownIds.has(target)) return "unknown";
+  if (target === taskId) return "self";
+  const targetNode = context.runtime.nodeOf.get(target);
+  if (targetNode === undefined) return undefined; // the target failed its own checks, reported there
+  if (kind === "forEach") return (context.runtime.graph.waitsFor[node] as readonly number[]).includes(targetNode) ? undefined : "not_direct";
+  return context.isUpstream(node, targetNode) ? undefined : "not_upstream";
+}
+
+function referenceMessage(problem: Problem, { target, kind }: Reference, taskId: string, runtime: RuntimeGraph): string {
   const name = JSON.stringify(taskId);
   const quoted = JSON.stringify(target);
-  if (kind === "input" && RESERVED_REFERENCE_NAMES.includes(target)) return undefined;
-  if (!knownIds.has(target)) {
-    return `task ${name} refers to ${quoted}, which is not a task in this graph${didYouMean(target, nodeOf.keys())}; fix the id${kind === "input" ? ` (or use "goal" or "input")` : ""}`;
+  switch (problem) {
+    case "unknown": {
+      const reserved = kind === "input" ? ` (or use "goal" or "input")` : "";
+      return `task ${name} refers to ${quoted}, which is not a task in this graph${didYouMean(target, runtime.nodeOf.keys())}; fix the id${reserved}`;
+    }
+    case "self":
+      return `task ${name} refers to its own output; refer to one of its dependencies instead`;
+    case "not_direct":
+      return `task ${name} iterates over the output of ${quoted}, which is not a direct dependency; add ${quoted} to its dependsOn`;
+    case "not_upstream": {
+      const [use, where] = kind === "when" ? ["tests", "condition"] : ["reads", "input"];
+      return `task ${name} ${use} the output of ${quoted} in its ${where}, but ${quoted} is not among its dependencies (direct or transitive), so it may not have run yet; add ${quoted} to dependsOn`;
+    }
   }
-  if (target === taskId) return `task ${name} refers to its own output; refer to one of its dependencies instead`;
-  const targetNode = nodeOf.get(target);
-  if (targetNode === undefined) return undefined; // the target failed its own checks, reported there
-  if (kind === "forEach") {
-    if ((runtime.graph.waitsFor[node] as readonly number[]).includes(targetNode)) return undefined;
-    return `task ${name} iterates over the output of ${quoted}, which is not a direct dependency; add ${quoted} to its dependsOn`;
-  }
-  if (isUpstream(node, targetNode)) return undefined;
-  const use = kind === "when" ? "tests the output of" : "reads the output of";
-  const where = kind === "when" ? "condition" : "input";
-  return `task ${name} ${use} ${quoted} in its ${where}, but ${quoted} is not among its dependencies (direct or transitive), so it may not have run yet; add ${quoted} to dependsOn`;
 }
 
 /** Every reference a task makes, plus issues for references that are malformed. */

@@ -70,6 +70,38 @@ const fastJsonSchema = z.custom<Json>().superRefine((value, ctx) => addJsonIssue
  */
 const taskSchema = taskSpecSchema.extend({ input: fastJsonSchema.optional(), when: z.custom<Condition>().optional() });
 
+type TaskField = keyof typeof taskSchema.shape;
+
+/** Fields every task is parsed with: the required id, and the fields that have defaults. */
+const ALWAYS_PARSED: readonly TaskField[] = ["id", "description", "dependsOn"];
+
+/**
+ * `taskSchema` narrowed to the fields a task has, by field list; tasks share a handful of lists.
+ * Module-level on purpose: it memoises immutable schemas derived from constants, holds no data
+ * from any graph, and stops growing at 256 entries.
+ */
+const schemaByFields = new Map<string, z.ZodType<z.output<typeof taskSchema>>>();
+
+/**
+ * `taskSchema` picked down to the fields `raw` has, plus {@link ALWAYS_PARSED}: the same output
+ * and issues as the whole schema (absent optional fields without defaults add nothing), but zod
+ * pays per declared field, and most tasks use 3 or 4 of 18. Objects with a field the schema
+ * does not know get the whole schema, which reports it.
+ */
+function schemaFor(raw: unknown): z.ZodType<z.output<typeof taskSchema>> {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return taskSchema;
+  const fields = Object.keys(raw);
+  const signature = fields.join(",");
+  let schema = schemaByFields.get(signature);
+  if (schema === undefined) {
+    const known = fields.every((field) => Object.hasOwn(taskSchema.shape, field));
+    const mask = Object.fromEntries([...ALWAYS_PARSED, ...fields].map((field) => [field, true as const]));
+    schema = known ? taskSchema.pick(mask as { [K in TaskField]?: true }) : taskSchema;
+    if (schemaByFields.size < 256) schemaByFields.set(signature, schema);
+  }
+  return schema;
+}
+
 /** Field names allowed in each kind of object, for "did you mean" on unknown fields. */
 const KNOWN_FIELDS: Record<string, readonly string[]> = {
   task: Object.keys(taskSpecSchema.shape),
@@ -82,7 +114,7 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
 /** Parse one task; on failure, its issues under `tasks[index]`. */
 export function parseTask(raw: unknown, index: number): { task: Task | null; issues: GraphIssue[] } {
   const base = `tasks[${index}]`;
-  const result = taskSchema.safeParse(raw);
+  const result = schemaFor(raw).safeParse(raw);
   const when = result.success ? result.data.when : valueAt(raw, ["when"]);
   const condition = when === undefined ? undefined : conditionSchema.safeParse(when);
   const issues = [
@@ -90,8 +122,13 @@ export function parseTask(raw: unknown, index: number): { task: Task | null; iss
     ...(condition?.success === false ? zodIssues(condition.error.issues, base, raw, "when", ["when"]) : []),
   ];
   if (!result.success) return { task: lenientTask(raw, result.error.issues), issues };
-  if (issues.length > 0) return { task: null, issues };
-  return { task: condition === undefined ? result.data : { ...result.data, when: condition.data as Condition }, issues };
+  if (condition === undefined) return { task: result.data, issues };
+  if (!condition.success) {
+    // Like lenientTask: keep the task, without its bad condition, for the structural checks.
+    const { when: _bad, ...rest } = result.data;
+    return { task: rest, issues };
+  }
+  return { task: { ...result.data, when: condition.data }, issues };
 }
 
 /**

@@ -30,6 +30,9 @@ export interface StructureResult {
   dependsOn: number[][];
 }
 
+/** Children of each entry as entry positions; undefined for a leaf. */
+type Children = readonly (readonly number[] | undefined)[];
+
 /** Suggestions compare against every id, so stop suggesting after this many in one graph. */
 const MAX_SUGGESTIONS = 100;
 
@@ -54,9 +57,9 @@ export function checkStructure(
   issues.push(...checkDepth(entries, parentOf, depth, maxDepth));
   const links: Links = { entries, nodeOf, knownIds, parentOf, depth, issues, suggestions: MAX_SUGGESTIONS };
   const dependsOn = entries.map((_, node) => checkDependencies(node, links));
-  const children: number[][] = entries.map(() => []);
+  const children = new Array<number[] | undefined>(entries.length); // sparse: most tasks are leaves
   parentOf.forEach((parent, node) => {
-    if (parent >= 0) (children[parent] as number[]).push(node);
+    if (parent >= 0) (children[parent] ??= []).push(node);
   });
   issues.push(...checkComposites(entries, children));
   if (stepNames !== undefined) issues.push(...checkSteps(entries, children, stepNames));
@@ -104,8 +107,10 @@ function parentLoops(parentOf: Int32Array): number[][] {
   const DONE = 2;
   const state = new Uint8Array(parentOf.length);
   const loops: number[][] = [];
+  const walk: number[] = [];
   for (let start = 0; start < parentOf.length; start++) {
-    const walk: number[] = [];
+    if (state[start] !== 0) continue;
+    walk.length = 0;
     let current = start;
     while (current >= 0 && state[current] === 0) {
       state[current] = WALKING;
@@ -177,23 +182,25 @@ interface Links {
 
 /** Report bad entries of one task's dependsOn; return the sound ones as entry positions. */
 function checkDependencies(node: number, links: Links): number[] {
-  const { task } = links.entries[node] as TaskEntry;
+  const { index, task } = links.entries[node] as TaskEntry;
+  const { nodeOf, parentOf } = links;
+  const rootTask = parentOf[node] === -1;
   const sound: number[] = [];
-  task.dependsOn.forEach((dependency, j) => {
-    const target = links.nodeOf.get(dependency);
+  for (let j = 0; j < task.dependsOn.length; j++) {
+    const dependency = task.dependsOn[j] as string;
+    const target = nodeOf.get(dependency);
     // Fast path, the common case: a known task, not itself, and no hierarchy between the two.
-    if (target !== undefined && target !== node && links.parentOf[node] === -1 && links.parentOf[target] === -1) {
+    if (target !== undefined && target !== node && rootTask && parentOf[target] === -1) {
       sound.push(target);
-      return;
+      continue;
     }
     const problem = dependencyProblem(node, dependency, target, links);
     if (problem === undefined) {
       if (target !== undefined) sound.push(target);
-      return;
+    } else if (problem !== "skip") {
+      links.issues.push({ ...problem, path: `tasks[${index}].dependsOn[${j}]` });
     }
-    const index = (links.entries[node] as TaskEntry).index;
-    if (problem !== "skip") links.issues.push({ ...problem, path: `tasks[${index}].dependsOn[${j}]` });
-  });
+  }
   return sound;
 }
 
@@ -234,10 +241,10 @@ function dependencyMessage(code: string, taskId: string, dependency: string, lin
 }
 
 /** Composites run no step, and a composite declared as such needs children or lazy expansion. */
-function checkComposites(entries: readonly TaskEntry[], children: readonly (readonly number[])[]): GraphIssue[] {
+function checkComposites(entries: readonly TaskEntry[], children: Children): GraphIssue[] {
   const issues: GraphIssue[] = [];
   entries.forEach(({ index, task }, node) => {
-    const childNodes = children[node] as readonly number[];
+    const childNodes = children[node] ?? [];
     if (task.kind !== "composite" && (childNodes.length === 0 || task.step === undefined)) return;
     const own = childNodes.map((child) => (entries[child] as TaskEntry).task.id);
     const name = JSON.stringify(task.id);
@@ -261,12 +268,12 @@ function checkComposites(entries: readonly TaskEntry[], children: readonly (read
 }
 
 /** Every atomic task needs a step function named by `step`, or by its id when `step` is absent. */
-function checkSteps(entries: readonly TaskEntry[], children: readonly (readonly number[])[], stepNames: ReadonlySet<string>): GraphIssue[] {
+function checkSteps(entries: readonly TaskEntry[], children: Children, stepNames: ReadonlySet<string>): GraphIssue[] {
   const listed = [...stepNames].slice(0, 10).join(", ") + (stepNames.size > 10 ? ", …" : "");
   const known = stepNames.size === 0 ? "no steps are registered" : `registered: ${listed}`;
   const issues: GraphIssue[] = [];
   entries.forEach(({ index, task }, node) => {
-    const atomic = task.kind !== "composite" && (children[node] as readonly number[]).length === 0;
+    const atomic = task.kind !== "composite" && children[node] === undefined;
     const step = task.step ?? task.id;
     if (!atomic || stepNames.has(step)) return;
     issues.push({

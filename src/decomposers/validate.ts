@@ -100,7 +100,8 @@ export function validateGraph(input: unknown, options: ValidateOptions = {}): Ta
 }
 
 function resolveLimits(limits: GraphLimits | undefined): Required<GraphLimits> {
-  const resolved = { ...DEFAULT_GRAPH_LIMITS, ...limits };
+  const given = Object.entries(limits ?? {}).filter(([, value]) => value !== undefined);
+  const resolved: Required<GraphLimits> = { ...DEFAULT_GRAPH_LIMITS, ...Object.fromEntries(given) };
   for (const [name, value] of Object.entries(resolved)) {
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new InvalidOptionError(`limits.${name}`, "a positive integer", value, "validateGraph");
