@@ -19,7 +19,9 @@ BEGIN
   INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
   VALUES (p_type, coalesce(p_channel, 'htdag_events'), p_run_id, p_task_id, p_workflow, coalesce(p_payload, '{}'))
   RETURNING id INTO v_id;
-  IF p_channel IS NOT NULL THEN
+  -- A run created with realTimeNotifications: false keeps its events without NOTIFY.
+  IF p_channel IS NOT NULL AND (p_run_id IS NULL OR coalesce(
+       (SELECT (options ->> 'realTimeNotifications')::boolean FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id), true)) THEN
     PERFORM pg_notify(p_channel, json_build_object('id', v_id, 'type', p_type, 'runId', p_run_id,
                                                    'taskId', p_task_id, 'workflow', p_workflow)::text);
   END IF;

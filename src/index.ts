@@ -21,9 +21,36 @@ export { loadGraphFile, saveGraphFile, parseGraphText, graphToJson, graphToYaml 
 export { topologicalOrder, criticalPath, layers } from "./decomposers/graph-algorithms.js";
 export type { Task, TaskSpec, TaskGraph, TaskGraphInput, Condition, Json, GraphLimits, GraphSource } from "./decomposers/task-graph.js";
 export type { Decomposer, DecomposerContext, DecomposerFunction, DecomposerResult, CatalogueEntry } from "./decomposers/types.js";
+export { ruleDecomposer } from "./decomposers/rules.js";
+export type { Rule, RuleMatcher, RuleMatch, Captures, RuleDecomposer, RuleDecomposerOptions } from "./decomposers/rules.js";
+export { RulesFileError } from "./decomposers/rules-file.js";
+export { llmDecomposer } from "./decomposers/llm/decomposer.js";
+export type { LlmDecomposer } from "./decomposers/llm/decomposer.js";
+export type { LlmDecomposerOptions, LlmProvider } from "./decomposers/llm/options.js";
+export { LlmProviderError, LlmRefusalError } from "./decomposers/llm/errors.js";
+export { hybridDecomposer } from "./decomposers/hybrid.js";
+export type { HybridDecomposer, HybridDecomposerOptions } from "./decomposers/hybrid.js";
+export { recordPattern, patternConfidence } from "./decomposers/patterns.js";
+export type { PatternPolicy } from "./decomposers/patterns.js";
+export { normalizeGoal } from "./decomposers/normalize.js";
+export { decompositionCacheKey } from "./decomposers/cache.js";
+export type { DecompositionUsage } from "./decomposers/services.js";
+
+export { createNotifications } from "./notifications/service.js";
+export type { Notifications, NotificationsOptions, ListenOptions, RecentEventsOptions, SendEvent } from "./notifications/service.js";
+export { Subscription } from "./notifications/subscription.js";
+export { HtdagEmitter } from "./notifications/emitter.js";
+export type { EmitterEventName, EmitterEvent } from "./notifications/emitter.js";
+export type { EventHandler } from "./notifications/subscription.js";
+export { EVENT_TYPES, EVENT_PAYLOADS, parseEvent, safeParseEvent, isEventType } from "./notifications/catalogue.js";
+export type { EventType, EventPayload, EventMap, EventOf, HtdagEvent, KnownEvent, CustomEvent } from "./notifications/catalogue.js";
+export { InvalidEventError, EventHandlerError, ListenConnectionError, CatchUpError } from "./notifications/errors.js";
+
+export type { Worker, WorkerOptions } from "./composer/worker.js";
+export type { SubmitOptions } from "./orchestrator/runs.js";
 
 export {
-  HtdagError, GraphValidationError, DecompositionError, NonRetryableError, InvalidOptionError, RunNotFoundError,
+  HtdagError, WaitTimeoutError, GraphValidationError, DecompositionError, NonRetryableError, InvalidOptionError, RunNotFoundError,
   IllegalTransitionError, DatabaseConnectionError, MigrationError, NonJsonOutputError, StepTimeoutError,
 } from "./errors.js";
 export type { GraphIssue } from "./errors.js";

@@ -1,6 +1,7 @@
 /** The `htdag` command: parses argv with commander and maps flags onto the library's options. */
 import { Command, CommanderError } from "commander";
 import { HtdagError } from "../errors.js";
+import { registerEvents } from "./commands/events.js";
 import { registerMigrate } from "./commands/migrate.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWorker } from "./commands/worker.js";
@@ -16,6 +17,7 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   registerMigrate(program, io);
+  registerEvents(program, io);
   registerValidate(program, io);
   registerWorker(program, io);
   return program;

@@ -52,9 +52,11 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
       resolve("timeout");
     }, timeoutMs);
   });
+  let onCancel: (() => void) | undefined;
   const cancelled = new Promise<"cancelled">((resolve) => {
-    if (runSignal.aborted) resolve("cancelled");
-    runSignal.addEventListener("abort", () => resolve("cancelled"), { once: true });
+    onCancel = () => resolve("cancelled");
+    if (runSignal.aborted) onCancel();
+    runSignal.addEventListener("abort", onCancel, { once: true });
   });
   try {
     const work = execute(claimed, task, deps, env, controller.signal);
@@ -67,6 +69,7 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
   } finally {
     clearTimeout(timer);
     runSignal.removeEventListener("abort", onRunAbort);
+    if (onCancel) runSignal.removeEventListener("abort", onCancel);
   }
 }
 

@@ -22,6 +22,8 @@ import { RunWaiter } from "./waiter.js";
 import { startWorker } from "./workers.js";
 import type { Worker, WorkerOptions } from "../composer/worker.js";
 import { RunNotFoundError } from "../errors.js";
+import { createLiveEmitter, type EmitterEvent, type EmitterEventName } from "../notifications/emitter.js";
+import { createNotifications, type Notifications } from "../notifications/service.js";
 
 /** Options of composeFromGoal: a run's options plus how to decompose. */
 export interface ComposeFromGoalOptions extends RunOptions {
@@ -56,6 +58,14 @@ export interface Orchestrator {
   startWorker(options: WorkerOptions): Promise<Worker>;
   /** Waits until the run is final and returns its result. */
   waitForRun(runId: string, options?: { timeoutMs?: number }): Promise<RunResult>;
+  /** Live events: subscriptions (LISTEN with catch-up), recent events, custom events, retention. */
+  readonly notifications: Notifications;
+  /** Calls `listener` with every event of `type` (`"*"`: all), in this process, on either store. */
+  on<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
+  /** Calls `listener` with the next event of `type` only. */
+  once<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
+  /** Removes a listener (every listener of `type` if none is given). */
+  off<K extends EmitterEventName>(type: K, listener?: (event: EmitterEvent<K>) => unknown): Orchestrator;
   /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
   close(): Promise<void>;
 }
@@ -87,35 +97,45 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
     await db.close();
     throw error;
   }
-  const channel = resolved.realTimeNotifications ? resolved.channel : null;
+  // Executor calls always carry the channel; each run's realTimeNotifications decides on NOTIFY.
+  const channel = resolved.channel;
   const runs = createRunQueries(db, resolved.schema);
   const events = createEventQueries(db, resolved.schema);
   const graphs = createGraphQueries(db, resolved.schema);
   const tasks = createTaskQueries(db, resolved.schema);
   const control = createRunControlQueries(db, resolved.schema);
   const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
+  const notifications = createNotifications({ db, schema: resolved.schema, channel: resolved.channel,
+    realTimeNotifications: resolved.realTimeNotifications, onError: reportError });
+  // Listeners added with orch.on() before a call must see that call's events: each entry point
+  // first waits until the emitter's subscription is live (at once when nobody listens).
+  const live = createLiveEmitter(notifications, { onError: reportError });
   const runService = new RunService({ db, runs, tasks, control, events, options: resolved, codec, onError: reportError });
   const waiter = new RunWaiter(db, control, channel, reportError);
   const workers = new Set<Worker>();
-  const decomposeDeps = { graphs, events, channel, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes } };
+  const decomposeDeps = { graphs, events, channel, notify: resolved.realTimeNotifications, db, schema: resolved.schema, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes } };
   const composeFromGoal = async (goal: string, decomposer: Decomposer, steps: Steps, opts: ComposeFromGoalOptions = {}, upstream?: Record<string, unknown>) => {
     const { decompose, ...runOptions } = opts;
     const graph = await decomposeGoal(decomposeDeps, goal, decomposer, { ...decompose, steps, ...(upstream ? { upstream } : {}) });
     const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;
     return runService.composeFromTaskGraph(graph, steps, { ...runOptions, decomposer, ...(input === undefined ? {} : { input: input as never }) });
   };
-  return {
+  const orch: Orchestrator = {
     db,
     options: resolved,
-    decomposeGoal: (goal, decomposer, opts) => decomposeGoal(decomposeDeps, goal, decomposer, opts),
-    composeFromTaskGraph: (graph, steps, opts) => runService.composeFromTaskGraph(graph, steps, opts),
-    composeFromGoal: (goal, decomposer, steps, opts) => composeFromGoal(goal, decomposer, steps, opts),
-    composeMultipleWorkflows: (goals, decomposer, stepsByWorkflow, opts = {}) =>
-      composeMultiple(goals, stepsByWorkflow, opts, (goal, steps, runOptions, upstream) => composeFromGoal(goal, decomposer, steps, runOptions, upstream)),
+    notifications,
+    on: (type, listener) => (live.emitter.on(type, listener), orch),
+    once: (type, listener) => (live.emitter.once(type, listener), orch),
+    off: (type, listener) => (live.emitter.off(type, listener), orch),
+    decomposeGoal: async (goal, decomposer, opts) => (await live.ready(), decomposeGoal(decomposeDeps, goal, decomposer, opts)),
+    composeFromTaskGraph: async (graph, steps, opts) => (await live.ready(), runService.composeFromTaskGraph(graph, steps, opts)),
+    composeFromGoal: async (goal, decomposer, steps, opts) => (await live.ready(), composeFromGoal(goal, decomposer, steps, opts)),
+    composeMultipleWorkflows: async (goals, decomposer, stepsByWorkflow, opts = {}) => (await live.ready(),
+      composeMultiple(goals, stepsByWorkflow, opts, (goal, steps, runOptions, upstream) => composeFromGoal(goal, decomposer, steps, runOptions, upstream))),
     cancelRun: (runId, reason) => runService.cancelRun(runId, reason),
     pauseRun: (runId, reason) => runService.pauseRun(runId, reason),
     resumeRun: (runId) => runService.resumeRun(runId),
-    retryRun: (runId, opts) => runService.retryRun(runId, opts),
+    retryRun: async (runId, opts) => (await live.ready(), runService.retryRun(runId, opts)),
     getRun: (runId) => runService.getRun(runId),
     listRuns: (opts) => runService.listRuns(opts),
     submit: (graph, opts) => runService.submit(graph, opts),
@@ -137,7 +157,10 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
       await Promise.all([...workers].map((w) => w.stop()));
       await runService.drain();
       await waiter.close();
+      await live.close();
+      await notifications.close();
       await db.close();
     },
   };
+  return orch;
 }

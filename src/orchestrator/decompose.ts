@@ -3,6 +3,10 @@ import { DecompositionError, GraphValidationError } from "../errors.js";
 import type { TaskGraph } from "../decomposers/task-graph.js";
 import type { CatalogueEntry, Decomposer, DecomposerContext } from "../decomposers/types.js";
 import { validateGraph } from "../decomposers/validate.js";
+import { emptyUsage, type DecompositionServices, type DecompositionUsage, type ServicedContext } from "../decomposers/services.js";
+import type { Db } from "../store/db.js";
+import { createDecompositionQueries, type DecompositionQueries } from "../store/decomposition-cache.js";
+import { createPatternQueries } from "../store/patterns.js";
 import type { Steps } from "../composer/steps.js";
 import { toStepDefinition } from "../composer/steps.js";
 import type { EventQueries } from "../store/events.js";
@@ -13,7 +17,7 @@ import { z } from "zod";
 export interface DecomposeOptions {
   /** Deepest hierarchy allowed. @default 5 */
   maxDepth?: number;
-  /** Use the decomposition cache (rule/LLM/hybrid decomposers). @default true */
+  /** Use the decomposition cache (LLM and hybrid decomposers); false bypasses it (no lookup, no store). @default true */
   cache?: boolean;
   /** Steps the graph may use; their names, descriptions and input schemas form the catalogue. @default none */
   steps?: Steps;
@@ -29,7 +33,12 @@ export interface DecomposeDeps {
   graphs: GraphQueries;
   events: EventQueries;
   channel: string | null;
+  /** NOTIFY decomposition events (they are stored either way). */
+  notify: boolean;
   limits: { maxTasks: number; maxInputBytes: number };
+  /** The store and schema: decomposers that need the cache or learned patterns get them through ctx.services. */
+  db?: Db;
+  schema?: string;
 }
 
 /** The name a decomposer is recorded under. */
@@ -52,29 +61,55 @@ export async function decomposeGoal(deps: DecomposeDeps, goal: unknown, decompos
   const decompose = typeof decomposer === "function" ? decomposer : decomposer?.decompose;
   if (typeof decompose !== "function") throw new DecompositionError(goal, "the decomposer must be a function or an object with a `decompose` function");
   const started = performance.now();
-  await deps.events.emit({ type: "decomposition:started", payload: { goal, decomposer: name } }, deps.channel);
+  const store = deps.db && deps.schema ? createDecompositionQueries(deps.db, deps.schema) : null;
+  const services = servicesFor(deps, store, options);
+  await deps.events.emit({ type: "decomposition:started", payload: { goal, decomposer: name } }, deps.channel, undefined, deps.notify);
   try {
-    const graph = await runDecomposer(goal, name, decompose, options, deps);
+    const graph = await runDecomposer(goal, name, decompose, options, deps, services);
     await deps.graphs.recordGraph(graph);
     const latencyMs = performance.now() - started;
-    await deps.graphs.recordDecomposition({ graphId: graph.id, goal, decomposer: name, source: graph.source, latencyMs });
+    await record(deps, store, { graphId: graph.id, goal, decomposer: name, source: graph.source, latencyMs }, services.usage);
     await deps.events.emit({ type: "decomposition:completed", payload: { goal, decomposer: name, graphId: graph.id,
-      source: graph.source, tasks: graph.tasks.length, latencyMs } }, deps.channel);
+      source: graph.source, tasks: graph.tasks.length, latencyMs, ...accounting(services.usage) } }, deps.channel, undefined, deps.notify);
     return graph;
   } catch (error) {
     const failure = error instanceof DecompositionError ? error : new DecompositionError(goal, `the decomposer threw: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-    await deps.graphs.recordDecomposition({ graphId: null, goal, decomposer: name, source: "function",
-      latencyMs: performance.now() - started, error: failure.message });
-    await deps.events.emit({ type: "decomposition:failed", payload: { goal, decomposer: name, error: failure.message } }, deps.channel);
+    const source = services.usage.source ?? "function";
+    await record(deps, store, { graphId: null, goal, decomposer: name, source, latencyMs: performance.now() - started, error: failure.message }, services.usage);
+    await deps.events.emit({ type: "decomposition:failed", payload: { goal, decomposer: name, error: failure.message, source,
+      ...accounting(services.usage) } }, deps.channel, undefined, deps.notify);
     throw failure;
   }
 }
 
+/** The cache (unless `cache: false`), the learned patterns and a fresh usage record. */
+function servicesFor(deps: DecomposeDeps, store: DecompositionQueries | null, options: DecomposeOptions): DecompositionServices {
+  return {
+    usage: emptyUsage(),
+    cache: options.cache === false ? null : store?.cache ?? null,
+    patterns: deps.db && deps.schema ? createPatternQueries(deps.db, deps.schema) : null,
+    maxDepth: options.maxDepth ?? 5,
+  };
+}
+
+/** What a decomposition cost, for its events. */
+function accounting(usage: DecompositionUsage) {
+  return { llmCalls: usage.llmCalls, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, repairs: usage.repairs,
+    ...(usage.model ? { model: usage.model } : {}), ...(usage.cacheKey ? { cacheKey: usage.cacheKey } : {}), ...(usage.rule ? { rule: usage.rule } : {}) };
+}
+
+async function record(deps: DecomposeDeps, store: DecompositionQueries | null, row: { graphId: string | null; goal: string; decomposer: string;
+  source: string; latencyMs: number; error?: string }, usage: DecompositionUsage): Promise<void> {
+  if (store === null) return deps.graphs.recordDecomposition(row);
+  await store.record({ ...row, model: usage.model ?? null, cacheKey: usage.cacheKey ?? null, llmCalls: usage.llmCalls,
+    inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, repairs: usage.repairs });
+}
+
 async function runDecomposer(goal: string, name: string, decompose: (g: string, c: DecomposerContext) => unknown,
-  options: DecomposeOptions, deps: DecomposeDeps): Promise<TaskGraph> {
+  options: DecomposeOptions, deps: DecomposeDeps, services: DecompositionServices): Promise<TaskGraph> {
   const signal = AbortSignal.timeout(options.timeoutMs ?? 60_000);
   const catalogue = options.catalogue ?? (options.steps ? catalogueOf(options.steps) : []);
-  const ctx: DecomposerContext = { catalogue, depth: 0, signal, ...(options.upstream ? { upstream: options.upstream } : {}) };
+  const ctx: ServicedContext = { catalogue, depth: 0, signal, services, ...(options.upstream ? { upstream: options.upstream } : {}) };
   const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", () =>
     reject(new DecompositionError(goal, `the decomposer took longer than ${options.timeoutMs ?? 60_000} ms (timeoutMs)`)), { once: true }));
   const result = await Promise.race([Promise.resolve(decompose(goal, ctx)), aborted]);

@@ -92,7 +92,7 @@ export class RunService {
     }
     this.stepsByWorkflow.set(workflow, steps);
     if (decomposer) this.decomposers.set(workflow, decomposer);
-    await this.execute(runId, steps, resolved.realTimeNotifications);
+    await this.execute(runId, steps);
     return this.result(runId);
   }
 
@@ -104,7 +104,8 @@ export class RunService {
       await this.deps.runs.insertRun(tx, {
         id: runId, workflow, graphId: graph.id, goal: graph.goal, priority: defaults.priority,
         maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel, failFast: options.failFast,
-        options: { realTimeNotifications: options.realTimeNotifications, timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults },
+        options: { realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
+          timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults },
         input: options.input ?? null, idempotencyKey: options.idempotencyKey ?? null, runAt,
         deadlineMs: options.timeoutMs ?? null,
       }, graph, bound.tasks, bound.edges);
@@ -147,21 +148,19 @@ export class RunService {
       if (raced) return { runId: raced.id, existing: true };
       throw error;
     }
-    const notify = resolved.realTimeNotifications ?? this.deps.options.realTimeNotifications;
-    await this.deps.tasks.startRun(runId, this.workerId, 0, this.deps.options.leaseMs, notify ? this.deps.options.channel : null);
+    await this.deps.tasks.startRun(runId, this.workerId, 0, this.deps.options.leaseMs, this.deps.options.channel);
     return { runId, existing: false };
   }
 
   /** Runs (or resumes) `runId` in this process until it is final. */
-  async execute(runId: string, steps: Steps, realTimeNotifications?: boolean): Promise<RunStatus> {
+  async execute(runId: string, steps: Steps): Promise<RunStatus> {
     const current = this.active.get(runId);
     if (current) return current.done;
     const run = await this.deps.runs.getRun(runId);
     if (!run) throw new RunNotFoundError(runId);
-    const notify = realTimeNotifications ?? (run.options.realTimeNotifications as boolean | undefined) ?? this.deps.options.realTimeNotifications;
     const executor = new RunExecutor(
       { tasks: this.deps.tasks, control: this.deps.control, workerId: this.workerId, leaseMs: this.deps.options.leaseMs,
-        channel: notify ? this.deps.options.channel : null, onError: this.deps.onError },
+        channel: this.deps.options.channel, onError: this.deps.onError },
       { runId, maxParallel: run.max_parallel, deadlineAt: run.deadline_at ? run.deadline_at.getTime() : null,
         environment: this.environment(run, steps) },
     );

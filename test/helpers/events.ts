@@ -1,17 +1,8 @@
-/** Helpers of the live-events tests: waiting on state, a LISTEN client in another process, small graphs. */
+/** Helpers of the live-events tests: a LISTEN client in another process, and small graphs. */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { TaskGraph } from "../../src/decomposers/task-graph.js";
 import { validateGraph } from "../../src/decomposers/validate.js";
-
-/** Resolves once `predicate` holds, checking every 10 ms; rejects after `timeoutMs` naming `what`. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** a → (b, c) → d: a diamond of four no-op tasks. */
 export function diamond(goal: string): TaskGraph {

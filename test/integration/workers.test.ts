@@ -106,19 +106,20 @@ describe("workers sharing one Postgres", () => {
     return o;
   };
 
-  it("two workers on one queue with limit 2 never run more than 2 at once", async () => {
+  it("two workers on one queue with limit 3 never run more than 3 at once, together", async () => {
     const [a, b, submitter] = await Promise.all([open(), open(), open()]);
     let running = 0;
     let peak = 0;
     const steps: Steps = { call: async () => { running++; peak = Math.max(peak, running); await new Promise((r) => setTimeout(r, 15)); running--; return null; } };
-    const wa = await a.startWorker({ workflows: { limited: steps }, concurrency: 5, queues: { api: 2 } });
-    const wb = await b.startWorker({ workflows: { limited: steps }, concurrency: 5 });
+    // Each worker runs at most 2: reaching the limit of 3 takes both, so the limit is held across them.
+    const wa = await a.startWorker({ workflows: { limited: steps }, concurrency: 2, queues: { api: 3 } });
+    const wb = await b.startWorker({ workflows: { limited: steps }, concurrency: 2 });
     const graph = validateGraph({ goal: "limited", tasks: Array.from({ length: 16 }, (_, i) => ({ id: `c${i}`, step: "call", queue: "api" })) });
     const { runId } = await submitter.submit(graph, { workflow: "limited", maxParallel: 10 });
     const result = await submitter.waitForRun(runId, { timeoutMs: 20_000 });
     await Promise.all([wa.stop(), wb.stop()]);
     expect(result.status).toBe("completed");
-    expect(peak).toBe(2);
+    expect(peak).toBe(3);
     const { rows } = await submitter.db.query<{ workers: number }>(
       `SELECT count(DISTINCT worker_id)::int AS workers FROM htdag.attempts WHERE run_id = $1`, [runId]);
     expect(rows[0]?.workers).toBe(2);

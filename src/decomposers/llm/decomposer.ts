@@ -1,0 +1,96 @@
+/**
+ * The LLM decomposer (design.md §5): asks a model for a plan through the official SDKs, OpenAI
+ * Chat Completions with strict structured output or Anthropic Messages with a forced tool call,
+ * repairs and validates what comes back, expands composites level by level, and records calls,
+ * tokens and repairs on the decomposition. API keys come from the SDKs' environment variables
+ * (OPENAI_API_KEY, ANTHROPIC_API_KEY) unless given; they are never logged.
+ */
+import type Anthropic from "@anthropic-ai/sdk";
+import type OpenAI from "openai";
+import { InvalidOptionError } from "../../errors.js";
+import { withCache, type CacheIdentity } from "../cache.js";
+import { servicesOf } from "../services.js";
+import type { TaskGraphInput } from "../task-graph.js";
+import type { DecomposerContext } from "../types.js";
+import { anthropicTransport } from "./anthropic.js";
+import { providerError } from "./errors.js";
+import { planGraph } from "./hierarchy.js";
+import { openAiTransport } from "./openai.js";
+import { resolveLlmOptions, type LlmDecomposerOptions, type ResolvedLlmOptions } from "./options.js";
+import { PROMPT_VERSION } from "./prompt.js";
+import type { LlmTransport } from "./transport.js";
+
+/** An LLM decomposer: usable wherever a decomposer is. */
+export interface LlmDecomposer {
+  readonly name: string;
+  readonly provider: ResolvedLlmOptions["provider"];
+  readonly model: string;
+  /** What the decomposition cache keys this decomposer's answers by (no secrets). */
+  readonly cacheIdentity: CacheIdentity;
+  decompose(goal: string, ctx: DecomposerContext): Promise<TaskGraphInput>;
+}
+
+/**
+ * A decomposer that asks a model.
+ *
+ * @throws InvalidOptionError for a bad option, or a `client` that does not fit `provider`
+ * @example
+ * const llm = llmDecomposer({ provider: "anthropic", model: "claude-sonnet-4-5" }); // reads ANTHROPIC_API_KEY
+ * const graph = await orch.decomposeGoal("Plan a weekend in Lisbon", llm, { steps });
+ */
+export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
+  const resolved = resolveLlmOptions(options);
+  checkClient(resolved);
+  let transport: LlmTransport | undefined;
+  const transportFor = (goal: string): LlmTransport => {
+    try {
+      // Built on first use, so that a hybrid whose rules answer everything needs no key.
+      transport ??= makeTransport(resolved);
+      return transport;
+    } catch (error) {
+      throw providerError(goal, resolved.provider, error, { retries: resolved.maxRetries, requestTimeoutMs: resolved.requestTimeoutMs });
+    }
+  };
+  const cacheIdentity: CacheIdentity = {
+    name: resolved.name,
+    model: resolved.model,
+    options: {
+      provider: resolved.provider, temperature: resolved.temperature ?? null, maxTokens: resolved.maxTokens,
+      maxDepth: resolved.maxDepth, expand: resolved.expand, instructions: resolved.instructions ?? null, prompt: PROMPT_VERSION,
+    },
+  };
+  return {
+    name: resolved.name,
+    provider: resolved.provider,
+    model: resolved.model,
+    cacheIdentity,
+    async decompose(goal, ctx) {
+      const services = servicesOf(ctx);
+      const plan = async (): Promise<TaskGraphInput> => {
+        services.usage.source = "llm";
+        const runner = { transport: transportFor(goal), options: resolved, usage: services.usage, signal: ctx.signal };
+        return planGraph(goal, ctx, runner, Math.min(resolved.maxDepth, services.maxDepth ?? Infinity), resolved.expand);
+      };
+      if (!resolved.cache) return plan();
+      return (await withCache(goal, ctx, cacheIdentity, plan)) as TaskGraphInput;
+    },
+  };
+}
+
+function makeTransport(options: ResolvedLlmOptions): LlmTransport {
+  const settings = { apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: options.maxRetries, requestTimeoutMs: options.requestTimeoutMs };
+  return options.provider === "openai"
+    ? openAiTransport(options.client as OpenAI | undefined, settings)
+    : anthropicTransport(options.client as Anthropic | undefined, settings);
+}
+
+/** A client must offer the API of its provider: `chat.completions.create` or `messages.create`. */
+function checkClient(options: ResolvedLlmOptions): void {
+  if (options.client === undefined) return;
+  const client = options.client as { chat?: { completions?: { create?: unknown } }; messages?: { create?: unknown } };
+  const fits = options.provider === "openai" ? typeof client.chat?.completions?.create === "function" : typeof client.messages?.create === "function";
+  if (!fits) {
+    const expected = options.provider === "openai" ? "an OpenAI client (new OpenAI(…))" : "an Anthropic client (new Anthropic(…))";
+    throw new InvalidOptionError("client", `${expected} for provider ${JSON.stringify(options.provider)}`, options.client, "llmDecomposer");
+  }
+}

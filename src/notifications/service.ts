@@ -1,0 +1,186 @@
+/**
+ * The notifications facade: subscriptions, recent events, custom events and retention over one
+ * store. `createOrchestrator` builds one and exposes it as `orch.notifications`.
+ */
+import { z } from "zod";
+import { InvalidOptionError } from "../errors.js";
+import { parseOptions } from "../options.js";
+import type { Db } from "../store/db.js";
+import { createEventQueries, type EventRow } from "../store/events.js";
+import { assertIdentifier } from "../store/identifiers.js";
+import { EVENT_TYPE_PATTERN, isEventType, payloadProblem, safeParseEvent, type EventOf, type HtdagEvent } from "./catalogue.js";
+import { InvalidEventError } from "./errors.js";
+import { createSubscriptions } from "./listener.js";
+import type { EventHandler, Subscription } from "./subscription.js";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TYPE_EXPECTED = "an event type of the form noun:verb (lower-case letters, digits, _ or -; e.g. custom:deployed)";
+const eventType = z.string().regex(EVENT_TYPE_PATTERN, { message: TYPE_EXPECTED });
+const runId = z.string().regex(UUID, { message: "a run id (a UUID)" });
+const eventId = z.union([z.string().regex(/^\d{1,19}$/), z.number().int().nonnegative(), z.bigint().nonnegative()], {
+  message: "an event id (a non-negative integer, or its decimal string)",
+}).transform(String);
+
+const listenSchema = z.strictObject({
+  channel: z.string().optional(),
+  runId: runId.optional(),
+  workflow: z.string().min(1).optional(),
+  types: z.array(eventType).min(1).optional(),
+  afterEventId: eventId.optional(),
+  onError: z.custom<(error: unknown) => void>((v) => typeof v === "function", { message: "a function" }).optional(),
+  pollIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
+});
+
+const recentSchema = z.strictObject({
+  limit: z.number().int().min(1).max(10_000).default(100),
+  runId: runId.optional(),
+  workflow: z.string().min(1).optional(),
+  types: z.array(eventType).optional(),
+  channel: z.string().optional(),
+  afterEventId: eventId.optional(),
+});
+
+const sendSchema = z.strictObject({
+  type: eventType,
+  runId: runId.nullish(),
+  taskId: z.string().min(1).nullish(),
+  workflow: z.string().min(1).nullish(),
+  payload: z.record(z.string(), z.unknown(), { message: "a JSON object" }).default({}),
+});
+
+/** Options of `createNotifications`. */
+export interface NotificationsOptions {
+  /** The store the events live in. */
+  db: Db;
+  /** Postgres schema holding htdag's tables. @default "htdag" */
+  schema?: string;
+  /** Channel that `listen` uses when it names none. @default "htdag_events" */
+  channel?: string;
+  /** NOTIFY on every `sendWithNotify`; when false rows are stored and subscribers poll. @default true */
+  realTimeNotifications?: boolean;
+  /** Receives handler exceptions, lost connections and failed reads; never the only trace of a failure. @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+/** What a subscription delivers. */
+export interface ListenOptions<T extends string = string> {
+  /** Channel to LISTEN on (a lower-case SQL identifier). @default the service's channel */
+  channel?: string;
+  /** Only events of this run. @default every run */
+  runId?: string;
+  /** Only events of this workflow. @default every workflow */
+  workflow?: string;
+  /** Only events of these types. @default every type */
+  types?: readonly T[];
+  /** Deliver the events with ids above this one first (resume after a restart). @default none: events from now on */
+  afterEventId?: string | number | bigint;
+  /** Receives handler exceptions and failed reads of this subscription. @default the service's onError */
+  onError?: (error: unknown) => void;
+  /** Also re-read every this many ms, for events stored without NOTIFY. @default 0 (1000 when realTimeNotifications is false) */
+  pollIntervalMs?: number;
+}
+
+/** The event type a subscription to `T` delivers. */
+export type SubscribedEvent<T extends string> = string extends T ? HtdagEvent : EventOf<T>;
+
+/** Options of `getRecentEvents`. */
+export interface RecentEventsOptions {
+  /** Most events returned: the latest ones, oldest first. @default 100 */
+  limit?: number;
+  /** Only events of this run. @default every run */
+  runId?: string;
+  /** Only events of this workflow. @default every workflow */
+  workflow?: string;
+  /** Only events of these types. @default every type */
+  types?: string[];
+  /** Only events sent on this channel. @default every channel */
+  channel?: string;
+  /** Only events with ids above this one. @default none */
+  afterEventId?: string | number | bigint;
+}
+
+/** A custom (or catalogued) event to send. */
+export interface SendEvent {
+  /** `noun:verb`, e.g. `custom:deployed`; a catalogued type must carry its catalogued payload. */
+  type: string;
+  runId?: string | null;
+  taskId?: string | null;
+  workflow?: string | null;
+  /** A JSON object, stored in the events table (the NOTIFY carries ids only). @default {} */
+  payload?: Record<string, unknown>;
+}
+
+/** Live events over one store. */
+export interface Notifications {
+  /** The default channel. */
+  readonly channel: string;
+  /** Subscribes; with a handler events go to it, without one read them with `for await`. */
+  listen<T extends string = string>(options?: ListenOptions<T>, handler?: EventHandler<SubscribedEvent<T>>): Promise<Subscription<SubscribedEvent<T>>>;
+  /** Ends a subscription (the same as `subscription.close()`). */
+  unlisten(subscription: { close(): Promise<void> }): Promise<void>;
+  /** The latest stored events, oldest first. */
+  getRecentEvents(options?: RecentEventsOptions): Promise<HtdagEvent[]>;
+  /** Stores an event and NOTIFYs `channel` in one transaction; returns the event id. */
+  sendWithNotify(channel: string, event: SendEvent): Promise<string>;
+  /** Deletes events older than `olderThanMs`; returns how many were deleted. */
+  prune(options: { olderThanMs: number }): Promise<number>;
+  /** Closes every subscription and LISTEN connection (not the store). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the notifications facade.
+ * @example
+ * const notifications = createNotifications({ db, schema: "htdag", channel: "htdag_events" });
+ * const sub = await notifications.listen({ types: ["task:failed"] }, (e) => alert(e.payload.error));
+ */
+export function createNotifications(options: NotificationsOptions): Notifications {
+  const schema = assertIdentifier("schema", options.schema ?? "htdag");
+  const channel = assertIdentifier("channel", options.channel ?? "htdag_events");
+  const realTime = options.realTimeNotifications ?? true;
+  const onError = options.onError ?? ((error: unknown) => console.error("htdag:", error));
+  const queries = createEventQueries(options.db, schema);
+  const subscriptions = createSubscriptions(options.db, queries, onError);
+
+  const toEvents = (rows: EventRow[]): HtdagEvent[] =>
+    rows.flatMap((row) => {
+      const raw = { id: row.id, type: row.type, runId: row.run_id, taskId: row.task_id, workflow: row.workflow, payload: row.payload, createdAt: row.created_at };
+      const parsed = safeParseEvent(raw);
+      if (parsed.success) return [parsed.event];
+      onError(new InvalidEventError(raw, parsed.error));
+      return [];
+    });
+
+  return {
+    channel,
+    async listen(listenOptions = {}, handler) {
+      const o = parseOptions(listenSchema, listenOptions, "notifications.listen");
+      if (handler !== undefined && typeof handler !== "function") {
+        throw new InvalidOptionError("handler", "a function called with each event", handler, "notifications.listen");
+      }
+      const filter = { channel: assertIdentifier("channel", o.channel ?? channel), runId: o.runId ?? null, workflow: o.workflow ?? null, types: o.types ?? null };
+      return subscriptions.listen(
+        { filter, afterEventId: o.afterEventId ?? null, onError: o.onError ?? onError, pollIntervalMs: o.pollIntervalMs ?? (realTime ? 0 : 1000) },
+        handler,
+      );
+    },
+    unlisten: (sub) => subscriptions.unlisten(sub),
+    async getRecentEvents(recentOptions = {}) {
+      const o = parseOptions(recentSchema, recentOptions, "notifications.getRecentEvents");
+      if (o.channel !== undefined) assertIdentifier("channel", o.channel);
+      return toEvents(await queries.recent({ ...o, afterId: o.afterEventId }));
+    },
+    async sendWithNotify(target, event) {
+      assertIdentifier("channel", target);
+      const e = parseOptions(sendSchema, event, "notifications.sendWithNotify");
+      const problem = isEventType(e.type) ? payloadProblem(e.type, e.payload) : null;
+      if (problem) throw new InvalidOptionError("payload", `the payload of a ${e.type} event (${problem})`, e.payload, "notifications.sendWithNotify");
+      return realTime ? queries.emit(e, target) : queries.store(e, target);
+    },
+    async prune(pruneOptions) {
+      const o = parseOptions(z.strictObject({ olderThanMs: z.number().int().min(0) }), pruneOptions, "notifications.prune");
+      return queries.prune(o.olderThanMs);
+    },
+    close: () => subscriptions.close(),
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * A subscription: a cursor over the events table, moved by NOTIFY wake-ups, delivering each
+ * matching event exactly once to a handler or an async iterator.
+ *
+ * Why not just "the highest id delivered": ids come from a sequence, so a transaction can take id 7,
+ * another take id 8 and commit, and then the first commit. A reader that had moved past 8 would
+ * never see 7. The cursor is instead a transaction horizon (every transaction older than
+ * `pg_snapshot_xmin(pg_current_snapshot())` has finished, so its rows are visible now or never) plus
+ * the ids delivered at or above it. Rows are delivered as soon as they are visible; only the small
+ * window above the horizon is re-read, and delivered ids in it are skipped.
+ */
+import type { CatchUpRow, EventFilter, EventQueries } from "../store/events.js";
+import { safeParseEvent, type HtdagEvent } from "./catalogue.js";
+import { CatchUpError, EventHandlerError, InvalidEventError } from "./errors.js";
+
+/** Rows read per catch-up query. */
+const PAGE_SIZE = 500;
+/** Retry delays after a failed catch-up read: doubling from this, up to 5 s. */
+const RETRY_BASE_MS = 100;
+
+/** Receives each event of a subscription; may be async (the next event waits for it). */
+export type EventHandler<E extends HtdagEvent = HtdagEvent> = (event: E) => unknown;
+
+/** The small JSON a NOTIFY carries: enough to tell whether a subscription wants the event. */
+export interface NotifyPayload {
+  id: string;
+  type: string;
+  runId: string | null;
+  taskId: string | null;
+  workflow: string | null;
+}
+
+/** What a channel's connection needs of a subscription. */
+export interface SubscriptionHandle {
+  readonly filter: EventFilter;
+  /** Whether a NOTIFY names an event this subscription wants. */
+  wants(notify: NotifyPayload): boolean;
+  /** Schedules a catch-up read. */
+  wake(): void;
+  close(): Promise<void>;
+}
+
+/** What a subscription is built from (already validated). */
+export interface SubscriptionParts<E extends HtdagEvent> {
+  queries: EventQueries;
+  filter: EventFilter;
+  /** Deliver events with ids above this one; null delivers the events that commit from now on. */
+  afterEventId: string | null;
+  handler: EventHandler<E> | undefined;
+  onError: (error: unknown) => void;
+  /** Re-read every this many ms even without a NOTIFY (0: only on NOTIFY and reconnect). */
+  pollIntervalMs: number;
+  /** Called once by `close()`, to leave the channel's shared connection. */
+  detach: (subscription: SubscriptionHandle) => Promise<void>;
+}
+
+/** A live subscription; `for await (const event of subscription)` reads it, `close()` ends it. */
+export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIterable<E>, SubscriptionHandle {
+  readonly filter: EventFilter;
+  private closedFlag = false;
+  /** Every transaction below this xid8 is final and its matching rows were delivered. */
+  private horizon: string | null = null;
+  /** Ids delivered at or above the horizon, with the xid8 of their transaction. */
+  private readonly delivered = new Map<string, bigint>();
+  private primed = false;
+  private dirty = false;
+  private running: Promise<void> | null = null;
+  private inHandler = false;
+  private failures = 0;
+  private lastError: CatchUpError | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private iterating = false;
+  private readonly buffer: E[] = [];
+  private readonly waiters: ((result: IteratorResult<E>) => void)[] = [];
+
+  constructor(private readonly parts: SubscriptionParts<E>) {
+    this.filter = parts.filter;
+    if (parts.pollIntervalMs > 0) this.pollTimer = setInterval(() => this.wake(), parts.pollIntervalMs);
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Whether a NOTIFY names an event this subscription wants (a wake-up it must not ignore). */
+  wants(notify: NotifyPayload): boolean {
+    const { runId, workflow, types } = this.filter;
+    return (!runId || notify.runId === runId) && (!workflow || notify.workflow === workflow) && (!types || types.includes(notify.type));
+  }
+
+  /** Schedules a catch-up read; wake-ups during a read coalesce into one more read. */
+  wake(): void {
+    if (this.closedFlag) return;
+    this.dirty = true;
+    this.running ??= this.drain().finally(() => {
+      this.running = null;
+    });
+  }
+
+  /** Runs the first read, which fixes where the subscription starts; throws if that read failed. */
+  async ready(): Promise<void> {
+    this.wake();
+    await this.running;
+    if (!this.primed && !this.closedFlag) throw this.lastError ?? new CatchUpError(this.filter.channel, "no first read");
+  }
+
+  private async drain(): Promise<void> {
+    while (this.dirty && !this.closedFlag) {
+      this.dirty = false;
+      try {
+        await this.catchUp();
+        this.failures = 0;
+      } catch (error) {
+        if (this.closedFlag) return; // the store was closed under us; nobody is listening any more
+        this.lastError = new CatchUpError(this.filter.channel, error);
+        if (!this.primed) return; // listen() throws it to the caller instead
+        this.parts.onError(this.lastError);
+        this.retryLater();
+        return;
+      }
+    }
+  }
+
+  private retryLater(): void {
+    const ceiling = Math.min(5000, RETRY_BASE_MS * 2 ** this.failures++);
+    this.retryTimer = setTimeout(() => this.wake(), ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  private async catchUp(): Promise<void> {
+    if (!this.primed) {
+      if (this.parts.afterEventId === null) await this.startFromNow();
+      this.primed = true;
+      if (this.parts.afterEventId === null) return;
+    }
+    const exclude = [...this.delivered.keys()];
+    let afterId = this.parts.afterEventId;
+    let roundHorizon: string | undefined;
+    for (;;) {
+      const page = await this.parts.queries.since(this.filter, { horizon: this.horizon, afterId, delivered: exclude, limit: PAGE_SIZE });
+      // The first page's horizon is the one this round proves: every row below it was visible then.
+      roundHorizon ??= page.horizon;
+      for (const row of page.rows) {
+        if (this.closedFlag) return;
+        this.delivered.set(row.id, BigInt(row.xid));
+        await this.deliver(row);
+      }
+      const last = page.rows.at(-1);
+      if (page.rows.length < PAGE_SIZE || !last) break;
+      afterId = last.id;
+    }
+    this.advance(roundHorizon);
+  }
+
+  /** Events that committed before the subscription began are not delivered: mark them seen. */
+  private async startFromNow(): Promise<void> {
+    const { horizon, rows } = await this.parts.queries.horizon(this.filter);
+    for (const row of rows) this.delivered.set(row.id, BigInt(row.xid));
+    this.horizon = horizon;
+  }
+
+  private advance(horizon: string): void {
+    this.horizon = horizon;
+    const floor = BigInt(horizon);
+    for (const [id, xid] of this.delivered) if (xid < floor) this.delivered.delete(id);
+  }
+
+  private async deliver(row: CatchUpRow): Promise<void> {
+    const raw = { id: row.id, type: row.type, runId: row.run_id, taskId: row.task_id, workflow: row.workflow, payload: row.payload, createdAt: row.created_at };
+    const parsed = safeParseEvent(raw);
+    if (!parsed.success) {
+      this.parts.onError(new InvalidEventError(raw, parsed.error));
+      return;
+    }
+    const event = parsed.event as E;
+    if (this.parts.handler) await this.callHandler(this.parts.handler, event);
+    if (!this.parts.handler || this.iterating) this.push(event);
+  }
+
+  private async callHandler(handler: EventHandler<E>, event: E): Promise<void> {
+    this.inHandler = true;
+    try {
+      await handler(event);
+    } catch (error) {
+      this.parts.onError(new EventHandlerError(`the handler of a subscription on channel ${this.filter.channel}`, event, error));
+    } finally {
+      this.inHandler = false;
+    }
+  }
+
+  private push(event: E): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter({ value: event, done: false });
+    else this.buffer.push(event);
+  }
+
+  /** Stops delivery and leaves the channel; pending `for await` loops end. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pollTimer);
+    for (const waiter of this.waiters.splice(0)) waiter({ value: undefined, done: true });
+    // A handler may close its own subscription: waiting for the read that called it would deadlock.
+    if (!this.inHandler) await this.running;
+    await this.parts.detach(this);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<E> {
+    this.iterating = true;
+    return {
+      next: () => {
+        const value = this.buffer.shift();
+        if (value !== undefined) return Promise.resolve({ value, done: false });
+        if (this.closedFlag) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.waiters.push(resolve));
+      },
+      return: async () => {
+        await this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
