@@ -75,6 +75,31 @@ describe("a run survives its worker's death", () => {
     }
   });
 
+  it("a composeFromTaskGraph caller killed mid-run: a worker with the workflow's steps finishes the run", async () => {
+    const log = `${tmpdir()}/htdag-compose-${Date.now()}.log`;
+    writeFileSync(log, "");
+    const caller = spawn("node", ["test/fixtures/compose.mjs", database.url], { cwd: root, env: { ...process.env, HTDAG_TEST_STEP_LOG: log }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    caller.stdout?.on("data", (chunk) => (output += String(chunk)));
+    caller.stderr?.on("data", () => undefined);
+    await waitFor(() => /[0-9a-f-]{36}/.test(output), 30_000, "the run id");
+    const runId = /[0-9a-f-]{36}/.exec(output)![0];
+    await waitFor(async () => (await orch.getRun(runId)).tasks.filter((t) => t.status === "completed").length >= 6, 30_000, "6 tasks");
+    caller.kill("SIGKILL");
+    await new Promise((resolve) => caller.once("exit", resolve));
+    const committed = (await orch.getRun(runId)).tasks.filter((t) => t.status === "completed").map((t) => t.id);
+    const worker = startWorkerProcess(database.url, log, ["--lease-ms", "1000"]);
+    try {
+      const result = await orch.waitForRun(runId, { timeoutMs: 60_000 });
+      expect(result.status).toBe("completed");
+      expect(Object.keys(result.outputs).length).toBe(30);
+      const starts = stepLog(log);
+      for (const id of committed) expect(starts.filter(([task]) => task === id), `task ${id} ran again`).toEqual([[id, String(caller.pid)]]);
+    } finally {
+      await stopProcess(worker);
+    }
+  });
+
   it("two processes submitting with one idempotency key at once get one run", async () => {
     const run = promisify(execFile);
     const submit = () => run("node", ["test/fixtures/submit.mjs", database.url, "same-key"], { cwd: root });
