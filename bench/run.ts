@@ -10,9 +10,10 @@
  * the server; a fresh htdag_bench_* database is created there and dropped after).
  * Prints one table on stdout (progress on stderr) and writes bench/results/latest.json.
  */
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { createOrchestrator, type Orchestrator } from "../src/index.js";
+import { ClaimWatch } from "./lib/claim-watch.js";
 import { createBenchDatabase, serverVersion } from "./lib/databases.js";
 import { findRow, formatNumber, formatTable, resultsTable, rowsOf, writeJson, type ResultRow } from "./lib/report.js";
 import { summarizeRepeats, type Summary } from "./lib/stats.js";
@@ -49,8 +50,9 @@ async function repeated<K extends string>(label: string, once: () => Promise<Rec
 
 /** The chain and fan workloads on one orchestrator. */
 async function executorWorkloads(system: string, orch: Orchestrator): Promise<ResultRow[]> {
-  const chain = await repeated(`${system} ${CHAIN}`, () => runChain(orch, config.chainSteps));
-  const fan = await repeated(`${system} ${FAN}`, () => runFan(orch, config.fanWidth));
+  const watch = new ClaimWatch(orch);
+  const chain = await repeated(`${system} ${CHAIN}`, () => runChain(orch, config.chainSteps, watch));
+  const fan = await repeated(`${system} ${FAN}`, () => runFan(orch, config.fanWidth, watch));
   return [...rowsOf(system, CHAIN, chain), ...rowsOf(system, FAN, fan)];
 }
 
@@ -108,6 +110,8 @@ function ratios(rows: readonly ResultRow[]): { name: string; value: number }[] {
 async function main(): Promise<void> {
   const runners: Record<string, () => Promise<ResultRow[]>> = { postgres: onPostgres, pglite: onPglite };
   const rows: ResultRow[] = [];
+  // Other work on the machine skews every figure; the 1-minute load average is reported with them.
+  const loadAtStart = loadavg()[0] ?? Number.NaN;
   for (const system of config.systems) {
     const runner = runners[system];
     if (!runner) throw new Error(`BENCH_SYSTEMS names ${JSON.stringify(system)}; expected postgres and/or pglite`);
@@ -115,9 +119,11 @@ async function main(): Promise<void> {
   }
   const derived = ratios(rows);
   const postgres = config.systems.includes("postgres") ? await serverVersion() : null;
-  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, postgres, ...config };
+  const loadAverage = { start: loadAtStart, end: loadavg()[0] ?? Number.NaN };
+  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, postgres, loadAverage, ...config };
   console.log(`htdag executor benchmark: ${config.repeats} repeats after a warm-up; node ${process.version}, ${meta.cpus} CPUs` +
-    `${postgres ? `, PostgreSQL ${postgres}` : ""}${QUICK ? " (quick)" : ""}\n`);
+    `${postgres ? `, PostgreSQL ${postgres}` : ""}${QUICK ? " (quick)" : ""}; load average ` +
+    `${formatNumber(loadAverage.start)} at start, ${formatNumber(loadAverage.end)} at end\n`);
   console.log(resultsTable(rows));
   if (derived.length > 0) console.log(`\n${formatTable([["ratio of medians", "×"], ...derived.map((r) => [r.name, formatNumber(r.value)])], 1)}`);
   await writeJson(RESULTS_PATH, { meta, results: rows, ratios: derived });

@@ -88,11 +88,13 @@ CREATE TABLE :HTDAG_SCHEMA.tasks (
   CONSTRAINT tasks_composite_has_no_step CHECK (kind = 'atomic' OR step IS NULL),
   CONSTRAINT tasks_running_has_lease CHECK (status <> 'running' OR kind = 'composite' OR lease_expires_at IS NOT NULL)
 );
--- The claim: ready tasks by priority then age.
-CREATE INDEX tasks_ready_idx ON :HTDAG_SCHEMA.tasks (priority DESC, ready_at, run_id) WHERE status = 'ready';
+-- The claims: ready tasks by priority then age, across runs (workers) and within one run (settles).
+CREATE INDEX tasks_ready_idx ON :HTDAG_SCHEMA.tasks (priority DESC, ready_at, run_id, id) WHERE status = 'ready';
+CREATE INDEX tasks_run_ready_idx ON :HTDAG_SCHEMA.tasks (run_id, priority DESC, ready_at, id) WHERE status = 'ready';
 -- The reaper: running tasks whose lease ran out.
 CREATE INDEX tasks_lease_idx ON :HTDAG_SCHEMA.tasks (lease_expires_at) WHERE status = 'running';
-CREATE INDEX tasks_run_status_idx ON :HTDAG_SCHEMA.tasks (run_id, status);
+-- max_parallel: the running tasks of a run (partial, so other status changes do not touch it).
+CREATE INDEX tasks_run_running_idx ON :HTDAG_SCHEMA.tasks (run_id) WHERE status = 'running';
 
 -- Edges of the run's effective graph (after hierarchy: children inherit their composite's
 -- dependencies, a composite waits for its children). task_id waits for depends_on.

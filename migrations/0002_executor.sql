@@ -28,52 +28,74 @@ BEGIN
   RETURN v_id;
 END $$;
 
--- Claims up to p_limit ready tasks of one run (or of any run when p_run_id is NULL, restricted to
--- p_workflows), by priority then age, skipping rows other claimers hold. Respects the run's
+-- Takes a slot of a queue with a limit (locking its row while checking); true when the task may
+-- start. Queues without a row have no limit.
+CREATE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE v_queue :HTDAG_SCHEMA.queues;
+BEGIN
+  -- GUARD: a queue with a limit is locked while its counter is checked and raised.
+  SELECT * INTO v_queue FROM :HTDAG_SCHEMA.queues WHERE name = p_queue FOR UPDATE;
+  IF NOT FOUND THEN RETURN true; END IF;
+  IF v_queue.concurrency IS NOT NULL AND v_queue.running >= v_queue.concurrency THEN RETURN false; END IF;
+  UPDATE :HTDAG_SCHEMA.queues SET running = running + 1 WHERE name = p_queue;
+  RETURN true;
+END $$;
+
+-- Claims up to p_limit ready tasks of one run (p_run_id), or of any run of p_workflows (workers;
+-- p_run_id NULL), by priority then age, skipping rows other claimers hold. Respects each run's
 -- max_parallel and queue limits. Returns each claimed task with its dependencies' outputs.
+-- The two cases are separate queries so that each keeps an index-friendly cached plan.
 CREATE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer,
                                           p_lease_ms integer, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_claimed jsonb := '[]';
   v_task record;
+  v_run record;
   v_free integer;
-  v_queue record;
-  v_count integer := 0;
 BEGIN
   IF p_limit <= 0 THEN RETURN v_claimed; END IF;
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
-    PERFORM 1 FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
+    SELECT id, max_parallel, workflow INTO v_run FROM :HTDAG_SCHEMA.runs
+     WHERE id = p_run_id AND status = 'running' AND run_at <= now() FOR UPDATE;
+    IF NOT FOUND THEN RETURN v_claimed; END IF;
+    SELECT least(p_limit, v_run.max_parallel - count(*)) INTO v_free FROM :HTDAG_SCHEMA.tasks
+     WHERE run_id = p_run_id AND status = 'running' AND kind = 'atomic';
+    FOR v_task IN
+      SELECT id, queue FROM :HTDAG_SCHEMA.tasks
+       WHERE run_id = p_run_id AND status = 'ready' AND available_at <= now()
+       ORDER BY priority DESC, ready_at, id
+       LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
+    LOOP
+      EXIT WHEN v_free <= 0;
+      CONTINUE WHEN NOT :HTDAG_SCHEMA.take_queue_slot(v_task.queue);
+      v_claimed := v_claimed || :HTDAG_SCHEMA.start_attempt(p_run_id, v_task.id, v_run.workflow, p_worker, p_lease_ms, p_channel);
+      v_free := v_free - 1;
+    END LOOP;
+    RETURN v_claimed;
   END IF;
+  v_free := p_limit;
   FOR v_task IN
     SELECT t.run_id, t.id, t.queue, r.max_parallel, r.workflow
       FROM :HTDAG_SCHEMA.tasks t JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
      WHERE t.status = 'ready' AND t.available_at <= now() AND r.status = 'running' AND r.run_at <= now()
-       AND (p_run_id IS NULL OR t.run_id = p_run_id)
        AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows))
-     ORDER BY t.priority DESC, t.ready_at, t.id
+     ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
      LIMIT p_limit * 4
        FOR UPDATE OF t SKIP LOCKED
   LOOP
-    EXIT WHEN v_count >= p_limit;
-    IF p_run_id IS NULL THEN
-      -- Never wait for a run another process is settling: try it on the next claim.
-      PERFORM 1 FROM :HTDAG_SCHEMA.runs WHERE id = v_task.run_id FOR UPDATE SKIP LOCKED;
-      CONTINUE WHEN NOT FOUND;
-    END IF;
+    EXIT WHEN v_free <= 0;
+    -- Never wait for a run another process is settling: try it on the next claim.
+    PERFORM 1 FROM :HTDAG_SCHEMA.runs WHERE id = v_task.run_id FOR UPDATE SKIP LOCKED;
+    CONTINUE WHEN NOT FOUND;
     -- GUARD: max_parallel caps the running tasks of one run, across every process.
-    SELECT v_task.max_parallel - count(*) INTO v_free FROM :HTDAG_SCHEMA.tasks
-     WHERE run_id = v_task.run_id AND status = 'running' AND kind = 'atomic';
-    CONTINUE WHEN v_free <= 0;
-    -- GUARD: a queue with a limit is locked while its counter is checked and raised.
-    SELECT * INTO v_queue FROM :HTDAG_SCHEMA.queues WHERE name = v_task.queue FOR UPDATE;
-    IF FOUND THEN
-      CONTINUE WHEN v_queue.concurrency IS NOT NULL AND v_queue.running >= v_queue.concurrency;
-      UPDATE :HTDAG_SCHEMA.queues SET running = running + 1 WHERE name = v_task.queue;
-    END IF;
+    CONTINUE WHEN (SELECT count(*) FROM :HTDAG_SCHEMA.tasks
+                    WHERE run_id = v_task.run_id AND status = 'running' AND kind = 'atomic') >= v_task.max_parallel;
+    CONTINUE WHEN NOT :HTDAG_SCHEMA.take_queue_slot(v_task.queue);
     v_claimed := v_claimed || :HTDAG_SCHEMA.start_attempt(v_task.run_id, v_task.id, v_task.workflow, p_worker, p_lease_ms, p_channel);
-    v_count := v_count + 1;
+    v_free := v_free - 1;
   END LOOP;
   RETURN v_claimed;
 END $$;

@@ -3,10 +3,11 @@
  * every child; maxParallel 10. Measures throughput and how fast the join follows the last child.
  */
 import { validateGraph, type Orchestrator, type TaskGraph } from "../../src/index.js";
-import { attemptTimes, entry, measureRun, StepProbe } from "../lib/probe.js";
+import type { ClaimWatch } from "../lib/claim-watch.js";
+import { measureRun, StepProbe } from "../lib/probe.js";
 
 export const FAN_METRICS = [
-  "total ms", "tasks per s", "root → first child ms", "last child → join ms", "db last child → join ms", "round trips per task",
+  "total ms", "tasks per s", "root → first child ms", "last child → join ms", "join commit → start ms", "round trips per task",
 ] as const;
 export type FanMetrics = Record<(typeof FAN_METRICS)[number], number>;
 
@@ -23,23 +24,26 @@ export function fanGraph(width: number): TaskGraph {
 
 /**
  * One run of the fan.
- * - last child → join: the last child's step returned → the join's step started, in this process
- *   (the child's settle commits, unblocks the join and claims it in the same round trip).
- * - db last child → join: the join attempt's started_at minus the latest child finished_at, both
- *   stamped by the database with the settling transaction's now().
+ * - last child → join: the last child's step returned → the join's step started, in this process.
+ *   It includes the wait of that child's settle behind the other settles of the run (they take the
+ *   run's row lock one at a time).
+ * - join commit → start: the settle that unblocked and claimed the join returned (it returns right
+ *   after its commit) → the join's step started (NaN without a ClaimWatch).
+ * Database timestamps cannot show either: they are the settling transaction's now() (its start), so
+ * a join claimed by a settle that waited for the run's lock is stamped before children that
+ * committed earlier.
  */
-export async function runFan(orch: Orchestrator, width: number): Promise<FanMetrics> {
+export async function runFan(orch: Orchestrator, width: number, watch?: ClaimWatch): Promise<FanMetrics> {
   const graph = fanGraph(width);
   const probe = new StepProbe();
   const run = await measureRun(orch, graph, probe, { maxParallel: 10 });
-  const times = await attemptTimes(orch, run.runId);
+  const joinClaimedAt = watch?.claimedAt(run.runId, "join") ?? Number.NaN;
+  watch?.forget(run.runId);
   let lastChildReturned = -Infinity;
   let firstChildStarted = Infinity;
-  let lastChildFinishedDb = -Infinity;
   for (let i = 0; i < width; i++) {
     lastChildReturned = Math.max(lastChildReturned, probe.returned(childId(i)));
     firstChildStarted = Math.min(firstChildStarted, probe.started(childId(i)));
-    lastChildFinishedDb = Math.max(lastChildFinishedDb, entry(times, childId(i)).finishedAt);
   }
   const tasks = width + 2;
   return {
@@ -47,7 +51,7 @@ export async function runFan(orch: Orchestrator, width: number): Promise<FanMetr
     "tasks per s": (tasks / run.wallMs) * 1000,
     "root → first child ms": firstChildStarted - probe.returned("root"),
     "last child → join ms": probe.started("join") - lastChildReturned,
-    "db last child → join ms": entry(times, "join").startedAt - lastChildFinishedDb,
+    "join commit → start ms": probe.started("join") - joinClaimedAt,
     "round trips per task": run.roundTrips / tasks,
   };
 }

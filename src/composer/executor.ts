@@ -3,6 +3,7 @@
  * claims the run's next tasks in the same round trip), renews leases, and enforces the run's
  * deadline. Newly ready tasks go straight to this dispatcher; nothing waits for a poll.
  */
+import { setMaxListeners } from "node:events";
 import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { RunControlQueries } from "../store/run-control.js";
 import { decode, failure, runAttempt, type AttemptEnvironment } from "./attempt.js";
@@ -48,7 +49,10 @@ export class RunExecutor {
   private settled = false;
   private runStatus: RunStatus = "running";
 
-  constructor(private readonly deps: ExecutorDeps, private readonly run: ExecutorRun) {}
+  constructor(private readonly deps: ExecutorDeps, private readonly run: ExecutorRun) {
+    // Every running attempt listens on the run's signal (removed when it ends): no leak, just many.
+    setMaxListeners(0, this.abort.signal);
+  }
 
   /** Starts (or resumes) the run and resolves with its final status. */
   async execute(): Promise<RunStatus> {

@@ -4,6 +4,7 @@
  * wakes it when work may be ready; a slow poll is the fallback. It renews its leases, reaps the
  * expired leases of dead workers, and on stop hands back what it still runs.
  */
+import { setMaxListeners } from "node:events";
 import type { ClaimedTask, TaskQueries } from "../store/tasks.js";
 import type { Db, Listener } from "../store/db.js";
 import { runAttempt, type AttemptEnvironment } from "./attempt.js";
@@ -170,6 +171,8 @@ export class Worker {
     let controller = this.aborts.get(runId);
     if (!controller || controller.signal.aborted) {
       controller = new AbortController();
+      // Every running attempt of the run listens on this signal (removed when it ends).
+      setMaxListeners(0, controller.signal);
       this.aborts.set(runId, controller);
     }
     return controller;

@@ -9,7 +9,7 @@ import { createPatternQueries, type PatternRow } from "../store/patterns.js";
 import { childrenOf, isComposite } from "./hierarchy.js";
 import { hashOf, normalizeGoal } from "./normalize.js";
 import { servicesOf } from "./services.js";
-import type { Task, TaskGraph, TaskSpec } from "./task-graph.js";
+import type { Task, TaskSpec } from "./task-graph.js";
 import type { DecomposerContext } from "./types.js";
 
 /** When a pattern may answer. */
@@ -30,10 +30,11 @@ export function patternConfidence(pattern: Pick<PatternRow, "successes" | "failu
 
 /**
  * A hash of what a graph does, leaving out descriptions (wording changes do not make a new
- * pattern) and the order of dependencies.
+ * pattern), the order of the tasks and the order of dependencies.
  */
 export function structureHash(tasks: readonly TaskSpec[]): string {
-  return hashOf(tasks.map(({ description: _description, dependsOn, ...rest }) => ({ ...rest, dependsOn: [...(dependsOn ?? [])].sort() })));
+  const shapes = tasks.map(({ description: _description, dependsOn, ...rest }) => ({ ...rest, dependsOn: [...(dependsOn ?? [])].sort() }));
+  return hashOf(shapes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
 }
 
 /**
@@ -48,7 +49,7 @@ export async function recordPattern(
   db: Db,
   schema: string,
   goal: string,
-  graph: Pick<TaskGraph, "tasks">,
+  graph: { tasks: readonly TaskSpec[] },
   succeeded: boolean,
   run: { workflow?: string; runId?: string } = {},
 ): Promise<void> {

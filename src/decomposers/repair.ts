@@ -87,23 +87,25 @@ function canonical(name: string): string {
 
 /**
  * The one candidate `word` plausibly means: the only one equal ignoring case and separators, else
- * the only one within the edit distance allowed for the word's length (a third of it, at least 1;
- * none for words under 3 characters). Undefined when there is none, or more than one.
+ * the only one within the edit distance allowed for the word's length (a quarter of it, at least 1;
+ * none for words under 3 characters). A third proved too lax on TaskBench's invented tool names
+ * ("find_item_online" became "sell_item_online"). Undefined when there is none, or more than one.
  */
 export function nearMatch(word: string, candidates: readonly string[]): string | undefined {
   const key = canonical(word);
   const same = candidates.filter((candidate) => canonical(candidate) === key);
   if (same.length > 0) return same.length === 1 ? same[0] : undefined;
   if (key.length < 3) return undefined;
-  const allowed = Math.max(1, Math.floor(key.length / 3));
+  const allowed = Math.max(1, Math.floor(key.length / 4));
   let best: string[] = [];
   let bestDistance = allowed + 1;
   for (const candidate of candidates) {
-    const distance = editDistance(key, canonical(candidate), bestDistance);
+    // The limit is fixed, so a capped distance never poses as a tie with a real one.
+    const distance = editDistance(key, canonical(candidate), allowed + 1);
     if (distance < bestDistance) [best, bestDistance] = [[candidate], distance];
-    else if (distance === bestDistance) best.push(candidate);
+    else if (distance === bestDistance && distance <= allowed) best.push(candidate);
   }
-  return best.length === 1 && bestDistance <= allowed ? best[0] : undefined;
+  return best.length === 1 ? best[0] : undefined;
 }
 
 /** Levenshtein distance, or `limit` as soon as it cannot be below `limit`. */

@@ -122,7 +122,7 @@ function openAiBody(request: RecordedRequest, answer: Answer): unknown {
   const content = "plan" in answer ? JSON.stringify(answer.plan) : "text" in answer ? answer.text : "truncated" in answer ? answer.truncated : null;
   const finish = "truncated" in answer ? "length" : "stop";
   return {
-    id: `chatcmpl-${Math.random().toString(36).slice(2)}`, object: "chat.completion", created: Math.floor(Date.now() / 1000),
+    id: randomId("chatcmpl"), object: "chat.completion", created: Math.floor(Date.now() / 1000),
     model: String(request.body?.model ?? "test-model"),
     choices: [{ index: 0, finish_reason: finish, logprobs: null,
       message: { role: "assistant", content, refusal: "refusal" in answer ? answer.refusal : null } }],
@@ -132,22 +132,24 @@ function openAiBody(request: RecordedRequest, answer: Answer): unknown {
 
 function anthropicBody(request: RecordedRequest, answer: Answer): unknown {
   const toolName = String(request.body?.tool_choice?.name ?? request.body?.tools?.[0]?.name ?? "tool");
-  const content = "plan" in answer ? [{ type: "tool_use", id: `toolu_${requestsSeen++}`, name: toolName, input: answer.plan }]
-    : "truncated" in answer ? [{ type: "tool_use", id: `toolu_${requestsSeen++}`, name: toolName, input: {} }]
+  const content = "plan" in answer ? [{ type: "tool_use", id: randomId("toolu"), name: toolName, input: answer.plan }]
+    : "truncated" in answer ? [{ type: "tool_use", id: randomId("toolu"), name: toolName, input: {} }]
     : [{ type: "text", text: "text" in answer ? answer.text : answer.refusal }];
   const stop = "plan" in answer ? "tool_use" : "truncated" in answer ? "max_tokens" : "refusal" in answer ? "refusal" : "end_turn";
   return {
-    id: `msg_${requestsSeen}`, type: "message", role: "assistant", model: String(request.body?.model ?? "test-model"),
+    id: randomId("msg"), type: "message", role: "assistant", model: String(request.body?.model ?? "test-model"),
     content, stop_reason: stop, stop_sequence: null,
     usage: usage(answer, (input, output) => ({ input_tokens: input, output_tokens: output })),
   };
 }
 
-let requestsSeen = 1;
+function randomId(prefix: string): string {
+  return `${prefix}_${Math.random().toString(36).slice(2, 14)}`;
+}
 
 /** Token counts: as scripted, else 100 in and one per 4 characters of the answer out. */
 function usage<T>(answer: Answer, shape: (input: number, output: number) => T): T {
-  const scripted = "plan" in answer ? answer : {};
+  const scripted: { inputTokens?: number; outputTokens?: number } = "plan" in answer ? answer : {};
   const size = JSON.stringify(answer).length;
   return shape(scripted.inputTokens ?? 100, scripted.outputTokens ?? Math.ceil(size / 4));
 }

@@ -110,7 +110,16 @@ describe("workers sharing one Postgres", () => {
     const [a, b, submitter] = await Promise.all([open(), open(), open()]);
     let running = 0;
     let peak = 0;
-    const steps: Steps = { call: async () => { running++; peak = Math.max(peak, running); await new Promise((r) => setTimeout(r, 15)); running--; return null; } };
+    // Each call holds its slot until 3 run at once (or 1 s passes), so reaching the limit does not
+    // depend on timing; a broken limit would let a 4th start meanwhile.
+    const steps: Steps = { call: async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await waitFor(() => running >= 3, 1000).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      return null;
+    } };
     // Each worker runs at most 2: reaching the limit of 3 takes both, so the limit is held across them.
     const wa = await a.startWorker({ workflows: { limited: steps }, concurrency: 2, queues: { api: 3 } });
     const wb = await b.startWorker({ workflows: { limited: steps }, concurrency: 2 });

@@ -48,7 +48,7 @@ describe("plan JSON schema (strict structured output)", () => {
     expect(strict.required).toEqual(["a", "b"]);
     expect((strict.properties as Record<string, unknown>).a).toEqual({ anyOf: [{ type: "string" }, { type: "null" }] });
     expect(JSON.stringify(strict)).not.toContain("oneOf");
-    expect(((strict.properties as Record<string, { anyOf: unknown[] }>).b.anyOf)).toHaveLength(2);
+    expect(((strict.properties as Record<string, { anyOf: unknown[] }>).b!.anyOf)).toHaveLength(2);
   });
 });
 
@@ -124,11 +124,13 @@ describe("local repair", () => {
 
   it("leaves ambiguous and far-off names, and cycles, for validation and a re-ask", () => {
     const actions: string[] = [];
-    const repaired = repairPlan([planned("a", "send_sma"), planned("b", "order_pizza", ["c"]), planned("c", "send_sms", ["b"])],
-      { stepNames: steps }, (a) => actions.push(a));
-    expect(repaired.map((t) => [t.step, t.dependsOn])).toEqual([["send_sma", []], ["order_pizza", ["c"]], ["send_sms", ["b"]]]);
+    const withMms = [...steps, "send_mms"];
+    const repaired = repairPlan([planned("a", "send_xms"), planned("b", "order_pizza", ["c"]), planned("c", "send_sms", ["b"])],
+      { stepNames: withMms }, (a) => actions.push(a));
+    expect(repaired.map((t) => [t.step, t.dependsOn])).toEqual([["send_xms", []], ["order_pizza", ["c"]], ["send_sms", ["b"]]]);
     expect(actions).toEqual([]);
-    expect(nearMatch("send_sma", steps)).toBeUndefined();
+    expect([nearMatch("send_xms", withMms), nearMatch("send_sma", withMms), nearMatch("SEND-SMS", withMms), nearMatch("sm", ["sms"])])
+      .toEqual([undefined, "send_sms", "send_sms", undefined]);
   });
 
   it("drops exact duplicates, keeps different tasks under one id, and makes a composite that names a step atomic", () => {
@@ -171,9 +173,9 @@ describe("normal forms, cache keys and patterns", () => {
 
   it("hashes a structure without descriptions or dependency order, and rates patterns by their share of successes", () => {
     const one = [{ id: "a", description: "x" }, { id: "b", dependsOn: ["a", "c"] }, { id: "c" }];
-    const same = [{ id: "a", description: "y" }, { id: "b", dependsOn: ["c", "a"] }, { id: "c" }];
+    const same = [{ id: "c" }, { id: "a", description: "y" }, { id: "b", dependsOn: ["c", "a"] }];
     expect(structureHash(one)).toBe(structureHash(same));
-    expect(structureHash(one)).not.toBe(structureHash([...same.slice(0, 2), { id: "c", step: "s" }]));
+    expect(structureHash(one)).not.toBe(structureHash([...one.slice(0, 2), { id: "c", step: "s" }]));
     expect([patternConfidence({ successes: 0, failures: 0 }), patternConfidence({ successes: 17, failures: 3 })]).toEqual([0, 0.85]);
   });
 });

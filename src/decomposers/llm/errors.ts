@@ -54,7 +54,9 @@ export function providerError(goal: string, provider: LlmProvider, error: unknow
     return make("connection", `cannot reach the ${provider} API (${detail}); check baseURL and the network`);
   }
   if (status === 401 || status === 403 || isMissingCredentials(error)) {
-    return make("auth", `the ${provider} API did not accept the credentials (${detail}); set ${variable} or pass apiKey to llmDecomposer`);
+    // The provider's message may quote part of the key, so it is left out (the cause keeps it).
+    const what = typeof status === "number" ? `it answered ${status}` : "no key was found";
+    return make("auth", `the ${provider} API did not accept the credentials (${what}); set ${variable} or pass apiKey to llmDecomposer`);
   }
   if (status === 429) {
     return make("rate_limit", `the ${provider} API kept answering 429 (rate limit or quota) after ${limits.retries} retries: ${detail}; raise maxRetries, lower the request rate, or check the account's quota`);

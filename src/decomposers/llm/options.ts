@@ -79,8 +79,7 @@ export type ResolvedLlmOptions = z.output<typeof optionsSchema>;
 
 /** Validates the options of `llmDecomposer` and applies the defaults. */
 export function resolveLlmOptions(options: unknown): ResolvedLlmOptions {
-  const resolved = parseOptions(optionsSchema, options ?? {}, "llmDecomposer");
-  return resolved;
+  return parseOptions(optionsSchema, options ?? {}, "llmDecomposer");
 }
 
 /** The environment variable holding the key of `provider`. */
