@@ -19,6 +19,7 @@ import type { RunOptions } from "./run-options.js";
 import type { RunResult } from "./run-result.js";
 import { RunService, type ListRunsOptions, type SubmitOptions } from "./runs.js";
 import { RunWaiter } from "./waiter.js";
+import { recordPattern } from "../decomposers/patterns.js";
 import { startWorker } from "./workers.js";
 import type { Worker, WorkerOptions } from "../composer/worker.js";
 import { RunNotFoundError } from "../errors.js";
@@ -118,7 +119,14 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
     const { decompose, ...runOptions } = opts;
     const graph = await decomposeGoal(decomposeDeps, goal, decomposer, { ...decompose, steps, ...(upstream ? { upstream } : {}) });
     const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;
-    return runService.composeFromTaskGraph(graph, steps, { ...runOptions, decomposer, ...(input === undefined ? {} : { input: input as never }) });
+    const result = await runService.composeFromTaskGraph(graph, steps, { ...runOptions, decomposer, ...(input === undefined ? {} : { input: input as never }) });
+    // Learning: the goal's graph and how its run ended feed the hybrid decomposer's patterns. The run's
+    // result stands whether or not this write succeeds, so a failure is reported, not thrown.
+    if (result.status === "completed" || result.status === "failed") {
+      await recordPattern(db, resolved.schema, goal, graph, result.status === "completed", { workflow: result.workflow, runId: result.runId })
+        .catch(reportError);
+    }
+    return result;
   };
   const orch: Orchestrator = {
     db,

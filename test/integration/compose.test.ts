@@ -128,3 +128,19 @@ describe("payload codec", () => {
     }
   });
 });
+
+describe.each(STORES)("learning from runs on %s", (kind) => {
+  const orch = useOrchestrator(kind);
+
+  it("records the graph of each composeFromGoal run as a pattern with its successes and failures", async () => {
+    let fail = false;
+    const steps: Steps = { schema: async () => { if (fail) throw new Error("no"); return 1; }, api: async () => 2 };
+    await orch().composeFromGoal("Build billing schema", byGoal, steps, { maxAttempts: 1 });
+    await orch().composeFromGoal("build  BILLING schema", byGoal, steps, { maxAttempts: 1 });
+    fail = true;
+    await orch().composeFromGoal("Build billing schema", byGoal, steps, { maxAttempts: 1 });
+    const { rows } = await orch().db.query<{ successes: number; failures: number }>(
+      `SELECT successes, failures FROM htdag.patterns`);
+    expect(rows).toEqual([{ successes: 2, failures: 1 }]);
+  });
+});
