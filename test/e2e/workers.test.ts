@@ -100,6 +100,27 @@ describe("a run survives its worker's death", () => {
     }
   });
 
+  it("two worker processes on one queue with limit 2 never run more than 2 at once", async () => {
+    const log = `${tmpdir()}/htdag-limited-${Date.now()}.log`;
+    writeFileSync(log, "");
+    const workers = [startWorkerProcess(database.url, log, ["--concurrency", "3"]), startWorkerProcess(database.url, log, ["--concurrency", "3"])];
+    try {
+      const graph = validateGraph({ goal: "limited", tasks: Array.from({ length: 12 }, (_, i) => ({ id: `q${i}`, step: "call", queue: "partner_api" })) });
+      const { runId } = await orch.submit(graph, { workflow: "limited", maxParallel: 10, queues: { partner_api: 2 } });
+      expect((await orch.waitForRun(runId, { timeoutMs: 60_000 })).status).toBe("completed");
+      // Sweep the start/end times: +1 at each start, -1 at each end (ends first on ties).
+      const marks = readFileSync(log, "utf8").trim().split("\n").map((line) => line.split(" ")).map(([kind, , , at]) => ({ at: Number(at), delta: kind === "start" ? 1 : -1 }));
+      marks.sort((a, b) => a.at - b.at || a.delta - b.delta);
+      let running = 0;
+      let peak = 0;
+      for (const mark of marks) peak = Math.max(peak, (running += mark.delta));
+      expect(marks.filter((m) => m.delta === 1).length).toBe(12);
+      expect(peak).toBe(2);
+    } finally {
+      await Promise.all(workers.map(stopProcess));
+    }
+  });
+
   it("two processes submitting with one idempotency key at once get one run", async () => {
     const run = promisify(execFile);
     const submit = () => run("node", ["test/fixtures/submit.mjs", database.url, "same-key"], { cwd: root });
