@@ -93,6 +93,8 @@ CREATE INDEX tasks_ready_idx ON :HTDAG_SCHEMA.tasks (priority DESC, ready_at, ru
 CREATE INDEX tasks_run_ready_idx ON :HTDAG_SCHEMA.tasks (run_id, priority DESC, ready_at, id) WHERE status = 'ready';
 -- The reaper: running tasks whose lease ran out.
 CREATE INDEX tasks_lease_idx ON :HTDAG_SCHEMA.tasks (lease_expires_at) WHERE status = 'running';
+-- Composites: their children (completion check, aggregated output).
+CREATE INDEX tasks_children_idx ON :HTDAG_SCHEMA.tasks (run_id, parent_id) WHERE parent_id IS NOT NULL;
 -- max_parallel: the running tasks of a run (partial, so other status changes do not touch it).
 CREATE INDEX tasks_run_running_idx ON :HTDAG_SCHEMA.tasks (run_id) WHERE status = 'running';
 

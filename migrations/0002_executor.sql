@@ -106,10 +106,12 @@ CREATE FUNCTION :HTDAG_SCHEMA.start_attempt(p_run_id uuid, p_task_id text, p_wor
 LANGUAGE plpgsql AS $$
 DECLARE v_task :HTDAG_SCHEMA.tasks;
 BEGIN
+  -- GUARD: the caller holds this row's lock, taken while it was ready (claim_tasks). Matching by
+  -- primary key alone keeps the planner off the partial ready indexes.
   UPDATE :HTDAG_SCHEMA.tasks
      SET status = 'running', attempts = attempts + 1, started_at = now(), lease_owner = p_worker,
          lease_expires_at = now() + p_lease_ms * interval '1 millisecond'
-   WHERE run_id = p_run_id AND id = p_task_id AND status = 'ready'
+   WHERE run_id = p_run_id AND id = p_task_id
   RETURNING * INTO v_task;
   INSERT INTO :HTDAG_SCHEMA.attempts (run_id, task_id, attempt, workflow, step, worker_id, ready_at, queue_wait_ms)
   VALUES (p_run_id, p_task_id, v_task.attempts, p_workflow, v_task.step, p_worker, v_task.ready_at,
@@ -138,6 +140,7 @@ DECLARE
   v_status text[] := ARRAY[p_status];
   v_i integer := 1;
   v_dep record;
+  v_dependant text;
   v_next text;
   v_failed boolean;
   v_recovers boolean;
@@ -170,19 +173,22 @@ BEGIN
   END IF;
   WHILE v_i <= array_length(v_work, 1) LOOP
     v_failed := v_status[v_i] IN ('failed', 'timed_out', 'cancelled');
-    FOR v_dep IN
+    -- Each dependant by primary key, found through the edge index: the cost of a settle does not
+    -- grow with the size of the run.
+    FOR v_dependant IN
+      SELECT task_id FROM :HTDAG_SCHEMA.task_edges WHERE run_id = p_run_id AND depends_on = v_work[v_i]
+    LOOP
       UPDATE :HTDAG_SCHEMA.tasks t
          SET remaining_deps = t.remaining_deps - 1,
              failed_deps = t.failed_deps + (CASE WHEN v_failed THEN 1 ELSE 0 END),
              skipped_deps = t.skipped_deps + (CASE WHEN v_status[v_i] = 'skipped' THEN 1 ELSE 0 END)
-        FROM :HTDAG_SCHEMA.task_edges e
-       WHERE e.run_id = p_run_id AND e.depends_on = v_work[v_i]
-         AND t.run_id = e.run_id AND t.id = e.task_id AND t.status = 'pending'
+       WHERE t.run_id = p_run_id AND t.id = v_dependant AND t.status = 'pending'
       RETURNING t.id, t.kind, t.remaining_deps, t.failed_deps, t.skipped_deps, t.run_if,
                 -- A lazy composite that was expanded already completes like an eager one.
                 (t.kind = 'composite' AND (coalesce(t.spec ->> 'expand', 'eager') = 'eager'
                   OR EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks c WHERE c.run_id = t.run_id AND c.parent_id = t.id))) AS joins
-    LOOP
+      INTO v_dep;
+      CONTINUE WHEN NOT FOUND;
       CONTINUE WHEN v_dep.remaining_deps > 0;
       v_next := CASE
         WHEN v_dep.joins
