@@ -3,6 +3,9 @@ import { Command, CommanderError } from "commander";
 import { HtdagError } from "../errors.js";
 import { registerEvents } from "./commands/events.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerPlan } from "./commands/plan.js";
+import { registerRun } from "./commands/run.js";
+import { registerRuns } from "./commands/runs.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWorker } from "./commands/worker.js";
 import { EXIT, type CliIo, processIo } from "./io.js";
@@ -13,6 +16,7 @@ export function buildProgram(io: CliIo): Command {
     .description("Turn goals into hierarchical task graphs and run them durably on PostgreSQL.")
     .option("--database <url>", "postgres:// URL, memory://, or pglite:<dir> (env HTDAG_DATABASE_URL or DATABASE_URL; default: embedded PGlite in ./.htdag)")
     .option("--schema <name>", "Postgres schema of htdag's tables (env HTDAG_SCHEMA)", undefined)
+    .option("--verbose", "print the stack of an error, not just its one-line message")
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
@@ -20,6 +24,9 @@ export function buildProgram(io: CliIo): Command {
   registerEvents(program, io);
   registerValidate(program, io);
   registerWorker(program, io);
+  registerRun(program, io);
+  registerPlan(program, io);
+  registerRuns(program, io);
   return program;
 }
 
@@ -33,11 +40,14 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
+    const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
     if (error instanceof HtdagError) {
       io.err(`htdag: ${error.message}`);
+      if (verbose && error.stack) io.err(error.stack);
       return EXIT.failure;
     }
-    io.err(`htdag: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    const detail = error instanceof Error ? (verbose ? (error.stack ?? error.message) : error.message) : String(error);
+    io.err(`htdag: unexpected error: ${detail}${verbose ? "" : " (run again with --verbose for the stack, and please report it)"}`);
     return EXIT.internal;
   }
 }

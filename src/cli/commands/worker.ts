@@ -9,10 +9,11 @@ import type { Command } from "commander";
 import { createOrchestrator, type Orchestrator } from "../../orchestrator/create.js";
 import type { Steps } from "../../composer/steps.js";
 import { InvalidOptionError } from "../../errors.js";
+import { builtinWorkflows } from "../catalogue/index.js";
 import { storeOptions } from "../config.js";
 import { EXIT, type CliIo } from "../io.js";
 
-interface WorkerFlags { workflows: string; concurrency?: number; pollInterval?: number; leaseMs?: number }
+interface WorkerFlags { workflows?: string; concurrency?: number; pollInterval?: number; leaseMs?: number }
 
 /** Loads a module whose default export (or `workflows` export) maps workflow names to steps. */
 export async function loadWorkflows(path: string): Promise<Record<string, Steps>> {
@@ -26,9 +27,10 @@ export async function loadWorkflows(path: string): Promise<Record<string, Steps>
 
 const int = (v: string) => Number.parseInt(v, 10);
 
-function workerOptions(command: Command): Command {
-  return command
-    .requiredOption("--workflows <module>", "ES module exporting { workflowName: steps } (default export or `workflows`)")
+function workerOptions(command: Command, workflowsRequired = true): Command {
+  const workflows = "ES module exporting { workflowName: steps } (default export or `workflows`)";
+  return (workflowsRequired ? command.requiredOption("--workflows <module>", workflows)
+    : command.option("--workflows <module>", `${workflows}; default: the built-in catalogue of \`htdag run\``))
     .option("--concurrency <n>", "tasks run at once", int)
     .option("--poll-interval <ms>", "fallback poll when no NOTIFY arrives", int)
     .option("--lease-ms <ms>", "lease of a claimed task; renewed every third", int);
@@ -41,7 +43,7 @@ async function open(program: Command, flags: WorkerFlags): Promise<Orchestrator>
 export function registerWorker(program: Command, io: CliIo): void {
   workerOptions(program.command("worker").description("run a worker for the given workflows until SIGINT or SIGTERM"))
     .action(async (flags: WorkerFlags) => {
-      const workflows = await loadWorkflows(flags.workflows);
+      const workflows = await loadWorkflows(flags.workflows ?? "");
       const orch = await open(program, flags);
       const worker = await orch.startWorker({ workflows, ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
         ...(flags.pollInterval ? { pollIntervalMs: flags.pollInterval } : {}) });
@@ -56,9 +58,9 @@ export function registerWorker(program: Command, io: CliIo): void {
       });
     });
 
-  workerOptions(program.command("resume").description("resume a paused run, or finish a run whose process died").argument("<runId>"))
+  workerOptions(program.command("resume").description("resume a paused run, or finish a run whose process died").argument("<runId>"), false)
     .action(async (runId: string, flags: WorkerFlags) => {
-      const workflows = await loadWorkflows(flags.workflows);
+      const workflows = flags.workflows ? await loadWorkflows(flags.workflows) : builtinWorkflows();
       const orch = await open(program, flags);
       try {
         const run = await orch.getRun(runId);

@@ -1,0 +1,31 @@
+/** `htdag plan "<goal>" --format tree|mermaid|dot|json`: decomposes a goal and prints its graph, without running it. */
+import type { Command } from "commander";
+import { InvalidOptionError } from "../../errors.js";
+import type { CliIo } from "../io.js";
+import { PLAN_FORMATS, renderDot, renderMermaid, renderTree, type PlanFormat } from "../render.js";
+import { assertGoal, buildDecomposer, openOrchestrator, planGoal } from "../session.js";
+import { resolveSettings } from "../settings.js";
+import { addGoalOptions, type GoalFlags } from "./goal-options.js";
+
+export function registerPlan(program: Command, io: CliIo): void {
+  addGoalOptions(program.command("plan").description("decompose a goal with the built-in catalogue and print the graph (no run)"))
+    .argument("<goal>", 'what to plan, e.g. "health report for ."')
+    .option("--format <format>", `output format: ${PLAN_FORMATS.join(", ")}`, "tree")
+    .action(async (goal: string, flags: GoalFlags & { format: string }) => {
+      if (!PLAN_FORMATS.includes(flags.format as PlanFormat)) throw new InvalidOptionError("--format", PLAN_FORMATS.join(", "), flags.format);
+      assertGoal(goal);
+      const settings = await resolveSettings({ ...program.opts(), ...flags });
+      const decomposer = buildDecomposer(settings);
+      const orch = await openOrchestrator(settings);
+      try {
+        const { graph, workflow } = await planGoal(orch, goal, decomposer);
+        const format = flags.format as PlanFormat;
+        if (format === "json") io.out(JSON.stringify({ workflow, graph }, null, 2));
+        else if (format === "mermaid") io.out(renderMermaid(graph.goal, graph.tasks));
+        else if (format === "dot") io.out(renderDot(graph.goal, graph.tasks));
+        else io.out(renderTree(graph.goal, graph.tasks));
+      } finally {
+        await orch.close();
+      }
+    });
+}

@@ -1,0 +1,107 @@
+/**
+ * `htdag run "<goal>"`: plans the goal with the built-in catalogue, prints the plan, runs it with
+ * live progress, prints the outputs; exits 0 when the run completed, 1 otherwise, 130 on Ctrl-C
+ * (the run is cancelled first, so nothing is left running).
+ */
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import type { HtdagEvent } from "../../notifications/catalogue.js";
+import type { Orchestrator } from "../../orchestrator/create.js";
+import type { RunResult } from "../../orchestrator/run-result.js";
+import { builtinSteps } from "../catalogue/index.js";
+import { defaultReportPath } from "../catalogue/health.js";
+import { EXIT, type CliIo } from "../io.js";
+import { describeOutputs, sinkTasks } from "../outputs.js";
+import { ProgressDisplay, formatElapsed, type ProgressMode } from "../progress.js";
+import { renderTree } from "../render.js";
+import { assertGoal, buildDecomposer, openOrchestrator, planGoal, type Plan } from "../session.js";
+import { resolveSettings } from "../settings.js";
+import { addGoalOptions, type GoalFlags } from "./goal-options.js";
+
+/** Exit code after Ctrl-C (128 + SIGINT), as shells expect. */
+export const EXIT_INTERRUPTED = 130;
+
+interface RunFlags extends GoalFlags {
+  json?: boolean;
+  out?: string;
+}
+
+export function registerRun(program: Command, io: CliIo): void {
+  addGoalOptions(program.command("run").description("plan a goal with the built-in catalogue, run it with live progress, print the outputs"))
+    .argument("<goal>", 'what to do, e.g. "health report for ." or "find duplicate files in ./docs" or "summarise data.csv"')
+    .option("--max-parallel <n>", "tasks of the run at once (config maxParallel, env HTDAG_MAX_PARALLEL; default 4)")
+    .option("--out <file>", "where the health report is written (default ./htdag-report-<date>.md)")
+    .option("--json", "print one JSON object per line: the plan, each event, the result")
+    .action(async (goal: string, flags: RunFlags) => {
+      assertGoal(goal);
+      const settings = await resolveSettings({ ...program.opts(), ...flags });
+      const decomposer = buildDecomposer(settings);
+      const orch = await openOrchestrator(settings);
+      try {
+        const plan = await planGoal(orch, goal, decomposer);
+        const mode: ProgressMode = flags.json ? "json" : process.stdout.isTTY ? "tty" : "lines";
+        if (mode === "json") io.out(JSON.stringify({ type: "plan", workflow: plan.workflow, graph: plan.graph }));
+        else io.out(`${renderTree(plan.graph.goal, plan.graph.tasks)}\n`);
+        const { result, interrupted } = await execute(orch, plan, mode, io, { maxParallel: settings.maxParallel, out: resolve(flags.out ?? defaultReportPath()) });
+        report(io, mode, plan, result);
+        io.exitCode = interrupted ? EXIT_INTERRUPTED : result.status === "completed" ? EXIT.ok : EXIT.failure;
+      } finally {
+        await orch.close();
+      }
+    });
+}
+
+/** Runs the plan while showing its events; the first SIGINT cancels the run. */
+async function execute(orch: Orchestrator, plan: Plan, mode: ProgressMode, io: CliIo,
+  options: { maxParallel: number; out: string }): Promise<{ result: RunResult; interrupted: boolean }> {
+  const display = new ProgressDisplay(plan.graph.tasks.map((t) => ({ ...t })), mode, (text) => io.out(text));
+  let runId: string | undefined;
+  let interrupted = false;
+  const cancel = () => {
+    if (runId) void orch.cancelRun(runId, "interrupted (SIGINT)").catch((error: unknown) => io.err(`htdag: cannot cancel run ${runId}: ${String(error)}`));
+  };
+  const onEvent = (event: HtdagEvent) => {
+    // The run's id is learnt from its first event: this process runs one graph, so the first
+    // execution:started of this goal is ours. A Ctrl-C that came before it cancels now.
+    if (runId === undefined && event.type === "execution:started" && event.runId && (event.payload as { goal?: string }).goal === plan.graph.goal) {
+      runId = event.runId;
+      if (interrupted) cancel();
+    }
+    if (runId !== undefined && event.runId === runId) display.handle(event);
+  };
+  const onSigint = () => {
+    if (mode !== "json") io.err("\nhtdag: interrupted, cancelling the run…");
+    interrupted = true;
+    cancel();
+  };
+  orch.on("*", onEvent);
+  process.on("SIGINT", onSigint);
+  display.start();
+  try {
+    const result = await orch.composeFromTaskGraph(plan.graph, builtinSteps, {
+      workflow: plan.workflow, maxParallel: options.maxParallel, input: { out: options.out },
+    });
+    return { result, interrupted };
+  } finally {
+    display.stop();
+    process.off("SIGINT", onSigint);
+    orch.off("*", onEvent);
+  }
+}
+
+function report(io: CliIo, mode: ProgressMode, plan: Plan, result: RunResult): void {
+  const sinks = sinkTasks(plan.graph.tasks);
+  if (mode === "json") {
+    const outputs = Object.fromEntries(sinks.filter((id) => id in result.outputs).map((id) => [id, result.outputs[id]]));
+    io.out(JSON.stringify({ type: "result", runId: result.runId, workflow: result.workflow, status: result.status,
+      durationMs: result.durationMs, outputs, ...(result.error ? { error: result.error } : {}) }));
+    return;
+  }
+  io.out("");
+  io.out(`run ${result.runId} ${result.status} in ${formatElapsed(result.durationMs)}`);
+  const failures = result.tasks.filter((t) => (t.status === "failed" || t.status === "timed_out") && t.error?.message);
+  for (const task of failures) io.err(`htdag: task ${task.id} ${task.status}: ${task.error?.message ?? ""}`);
+  if (result.error && failures.length === 0) io.err(`htdag: ${result.error.taskId ? `task ${result.error.taskId}: ` : ""}${result.error.message}`);
+  for (const line of describeOutputs(result, sinks)) io.out(line);
+  if (result.status !== "completed") io.out(`inspect it with: htdag show ${result.runId}; re-run failed tasks with: htdag retry ${result.runId}`);
+}

@@ -1,0 +1,102 @@
+/**
+ * Run inspection and control: `htdag runs`, `htdag show <runId>`, `htdag retry <runId> [--from task]`,
+ * `htdag cancel <runId>`, `htdag pause <runId> [--reason r]`. Retry runs the built-in catalogue's steps.
+ */
+import type { Command } from "commander";
+import { RUN_STATUSES, type RunStatus } from "../../composer/state-machine.js";
+import { InvalidOptionError } from "../../errors.js";
+import type { Orchestrator } from "../../orchestrator/create.js";
+import type { RunResult } from "../../orchestrator/run-result.js";
+import { builtinSteps } from "../catalogue/index.js";
+import { EXIT, type CliIo } from "../io.js";
+import { formatElapsed } from "../progress.js";
+import { renderTree } from "../render.js";
+import { openOrchestrator } from "../session.js";
+import { resolveSettings } from "../settings.js";
+
+async function withOrchestrator(program: Command, fn: (orch: Orchestrator) => Promise<void>): Promise<void> {
+  const orch = await openOrchestrator(await resolveSettings(program.opts()));
+  try {
+    await fn(orch);
+  } finally {
+    await orch.close();
+  }
+}
+
+/** The lines of `htdag show`: header, tasks as a tree with status, attempts and duration, errors, outputs. */
+export function describeRun(result: RunResult): string[] {
+  const lines = [`run ${result.runId}  ${result.status}  workflow ${result.workflow}  ${formatElapsed(result.durationMs)}`, `goal: ${result.goal}`];
+  if (result.error) lines.push(`error: ${result.error.taskId ? `task ${result.error.taskId}: ` : ""}${result.error.message}`);
+  const nodes = result.tasks.map((t) => ({
+    id: t.id, dependsOn: [], ...(t.parentId ? { parentId: t.parentId } : {}), status: t.status,
+    description: `attempts ${t.attempts}${t.durationMs === null ? "" : `, ${formatElapsed(t.durationMs)}`}${t.error?.message ? `, error: ${t.error.message}` : ""}`,
+    ...(t.step ? { step: t.step } : {}),
+  }));
+  lines.push(renderTree("tasks", nodes).split("\n").slice(1).join("\n"), "outputs:");
+  for (const [id, output] of Object.entries(result.outputs)) {
+    const json = JSON.stringify(output) ?? "null";
+    lines.push(`  ${id}: ${json.length > 160 ? `${json.slice(0, 159)}…` : json}`);
+  }
+  return lines;
+}
+
+export function registerRuns(program: Command, io: CliIo): void {
+  program.command("runs").description("list recent runs, newest first")
+    .option("--status <status>", `only runs in this status: ${RUN_STATUSES.join(", ")}`)
+    .option("--workflow <name>", "only runs of this workflow")
+    .option("--limit <n>", "how many runs", "20")
+    .option("--json", "print the runs as a JSON array")
+    .action(async (flags: { status?: string; workflow?: string; limit: string; json?: boolean }) => {
+      const limit = Number(flags.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new InvalidOptionError("--limit", "a whole number ≥ 1", flags.limit);
+      if (flags.status && !RUN_STATUSES.includes(flags.status as RunStatus)) throw new InvalidOptionError("--status", RUN_STATUSES.join(", "), flags.status);
+      await withOrchestrator(program, async (orch) => {
+        const runs = await orch.listRuns({ limit, ...(flags.status ? { status: flags.status as RunStatus } : {}), ...(flags.workflow ? { workflow: flags.workflow } : {}) });
+        if (flags.json) return io.out(JSON.stringify(runs.map((r) => ({ id: r.id, workflow: r.workflow, goal: r.goal, status: r.status,
+          totalTasks: r.total_tasks, remainingTasks: r.remaining_tasks, failedTasks: r.failed_tasks, createdAt: r.created_at, finishedAt: r.finished_at }))));
+        if (runs.length === 0) return io.out("no runs");
+        for (const r of runs) {
+          const took = r.started_at && r.finished_at ? formatElapsed(r.finished_at.getTime() - r.started_at.getTime()) : "-";
+          io.out(`${r.id}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.total_tasks - r.remaining_tasks}/${r.total_tasks} tasks  ${took.padStart(6)}  ${r.created_at.toISOString()}  ${r.goal}`);
+        }
+      });
+    });
+
+  program.command("show").description("show a run: tasks, statuses, attempts, durations, outputs, errors")
+    .argument("<runId>").option("--json", "print the run as JSON")
+    .action(async (runId: string, flags: { json?: boolean }) => {
+      await withOrchestrator(program, async (orch) => {
+        const result = await orch.getRun(runId);
+        if (flags.json) io.out(JSON.stringify(result));
+        else for (const line of describeRun(result)) io.out(line);
+      });
+    });
+
+  program.command("retry").description("re-run a final run's failed and cancelled tasks (or --from a task and what follows) with the built-in steps")
+    .argument("<runId>").option("--from <task>", "re-run this task and everything downstream of it")
+    .action(async (runId: string, flags: { from?: string }) => {
+      await withOrchestrator(program, async (orch) => {
+        const result = await orch.retryRun(runId, { steps: builtinSteps, ...(flags.from ? { fromTask: flags.from } : {}) });
+        io.out(`run ${runId} ${result.status} in ${formatElapsed(result.durationMs)}`);
+        if (result.status !== "completed") io.exitCode = EXIT.failure;
+      });
+    });
+
+  program.command("cancel").description("cancel a run: running steps are aborted, nothing else starts")
+    .argument("<runId>").option("--reason <text>", "why, recorded with the run")
+    .action(async (runId: string, flags: { reason?: string }) => {
+      await withOrchestrator(program, async (orch) => {
+        await orch.cancelRun(runId, flags.reason);
+        io.out(`run ${runId} cancelled`);
+      });
+    });
+
+  program.command("pause").description("pause a run: running steps finish, nothing new starts until `htdag resume`")
+    .argument("<runId>").option("--reason <text>", "why, recorded with the run")
+    .action(async (runId: string, flags: { reason?: string }) => {
+      await withOrchestrator(program, async (orch) => {
+        await orch.pauseRun(runId, flags.reason);
+        io.out(`run ${runId} paused`);
+      });
+    });
+}

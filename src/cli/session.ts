@@ -1,0 +1,78 @@
+/**
+ * What the goal commands share: the decomposer the settings ask for (with the built-in catalogue's
+ * rules), the orchestrator on the settings' store, and planning a goal with a helpful error.
+ */
+import { hybridDecomposer } from "../decomposers/hybrid.js";
+import { llmDecomposer } from "../decomposers/llm/decomposer.js";
+import { apiKeyVariable } from "../decomposers/llm/options.js";
+import { ruleDecomposer, type RuleDecomposer } from "../decomposers/rules.js";
+import type { TaskGraph } from "../decomposers/task-graph.js";
+import type { Decomposer } from "../decomposers/types.js";
+import { DecompositionError, HtdagError, InvalidOptionError } from "../errors.js";
+import { createOrchestrator, type Orchestrator } from "../orchestrator/create.js";
+import { builtinRules, builtinSteps, EXAMPLE_GOALS, workflowFor, BUILTIN_WORKFLOW } from "./catalogue/index.js";
+import type { Settings } from "./settings.js";
+
+/** `--decomposer llm|hybrid` without the provider's API key in the environment. */
+export class MissingApiKeyError extends HtdagError {
+  readonly variable: string;
+
+  constructor(decomposer: string, provider: string, variable: string) {
+    super("MISSING_API_KEY", `--decomposer ${decomposer} with provider ${provider} needs an API key: set ${variable} ` +
+      `(or use --decomposer rules, which needs no key)`);
+    this.variable = variable;
+  }
+}
+
+/** The built-in rules as a decomposer. */
+export function builtinRuleDecomposer(): RuleDecomposer {
+  return ruleDecomposer(builtinRules, { name: "builtin-rules" });
+}
+
+/** The decomposer `settings.decomposer` names; LLM ones read the provider's key from `env`. */
+export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = process.env): Decomposer {
+  if (settings.decomposer === "rules") return builtinRuleDecomposer();
+  const variable = apiKeyVariable(settings.provider);
+  if (!env[variable]) throw new MissingApiKeyError(settings.decomposer, settings.provider, variable);
+  const llm = llmDecomposer({ provider: settings.provider, model: settings.model });
+  return settings.decomposer === "llm" ? llm : hybridDecomposer({ rules: builtinRuleDecomposer(), llm });
+}
+
+/** Opens the orchestrator on the settings' store (PGlite in ./.htdag by default). */
+export async function openOrchestrator(settings: Settings): Promise<Orchestrator> {
+  // Errors that must not stop a run (a failed heartbeat) are printed, never swallowed.
+  return createOrchestrator({
+    ...(settings.database ? { database: settings.database } : {}),
+    ...(settings.schema ? { schema: settings.schema } : {}),
+    onError: (error) => process.stderr.write(`htdag: ${error instanceof Error ? error.message : String(error)}\n`),
+  });
+}
+
+/** A goal's graph and the workflow its run is recorded under. */
+export interface Plan {
+  graph: TaskGraph;
+  workflow: string;
+}
+
+/** Throws when `goal` is empty, before any store is opened. */
+export function assertGoal(goal: string): void {
+  if (goal.trim() === "") throw new InvalidOptionError("goal", `a goal such as ${JSON.stringify(EXAMPLE_GOALS[0])}`, goal);
+}
+
+/** Decomposes `goal` with the built-in catalogue; a goal no one knows gets examples of goals that work. */
+export async function planGoal(orch: Orchestrator, goal: string, decomposer: Decomposer): Promise<Plan> {
+  assertGoal(goal);
+  try {
+    const graph = await orch.decomposeGoal(goal, decomposer, { steps: builtinSteps });
+    const rule = graph.source === "llm" ? undefined : builtinRuleDecomposer().match(goal)?.rule;
+    return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW };
+  } catch (error) {
+    if (!(error instanceof DecompositionError) || decomposerName(decomposer) !== "builtin-rules") throw error;
+    throw new DecompositionError(goal, `no built-in rule matches it. Try one of: ${EXAMPLE_GOALS.map((g) => JSON.stringify(g)).join(", ")}; ` +
+      "or plan any goal with an LLM: --decomposer hybrid (needs OPENAI_API_KEY or ANTHROPIC_API_KEY)", { cause: error });
+  }
+}
+
+function decomposerName(decomposer: Decomposer): string | undefined {
+  return typeof decomposer === "function" ? undefined : (decomposer as { name?: string }).name;
+}

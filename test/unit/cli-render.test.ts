@@ -1,0 +1,84 @@
+/** Pure parts of the CLI: plan rendering, settings precedence, the progress frame, output summaries. */
+import { describe, expect, it } from "vitest";
+import type { HtdagEvent } from "../../src/notifications/catalogue.js";
+import { sinkTasks } from "../../src/cli/outputs.js";
+import { ProgressDisplay, formatElapsed } from "../../src/cli/progress.js";
+import { renderDot, renderMermaid, renderTree, type PlanNode } from "../../src/cli/render.js";
+import { envSettings, mergeSettings, parseSettings } from "../../src/cli/settings.js";
+
+const tasks: PlanNode[] = [
+  { id: "c", dependsOn: ["b"], description: "" , step: "s"},
+  { id: "a", dependsOn: [], description: "first", step: "s" },
+  { id: "b", dependsOn: ["a"], description: "", kind: "composite" },
+  { id: "b1", dependsOn: [], description: "", parentId: "b", step: "s", forEach: { from: "a", path: "items", batchSize: 5 } },
+];
+
+describe("render", () => {
+  it("a tree in run order with children nested", () => {
+    expect(renderTree("g", tasks)).toBe([
+      "goal: g",
+      "├─ a  [s]  - first",
+      "├─ b  after a",
+      "│  └─ b1  [s]  forEach a.items ×5",
+      "└─ c  [s]  after b",
+    ].join("\n"));
+  });
+
+  it("Mermaid with a subgraph per composite and DOT with a cluster", () => {
+    const mermaid = renderMermaid("g", tasks);
+    expect(mermaid).toContain('  subgraph t_b["b"]\n    t_b1["b1<br/>s"]\n  end');
+    expect(mermaid).toContain("t_a --> t_b");
+    const dot = renderDot("g", [...tasks.slice(0, 2).map((t) => ({ ...t, status: "completed" }))]);
+    expect(dot).toContain('"a" [label="a\\ns\\ncompleted", fillcolor=palegreen];');
+    expect(dot).toContain('"b" -> "c";');
+  });
+
+  it("sinks are the tasks nothing depends on", () => {
+    expect(sinkTasks(tasks)).toEqual(["c"]);
+  });
+});
+
+describe("settings", () => {
+  it("flags beat env beat the config file beat defaults", () => {
+    const file = parseSettings({ database: "pglite:./file", maxParallel: 2, decomposer: "hybrid", model: "m-file" }, "htdag.config.json");
+    const env = envSettings({ HTDAG_DATABASE_URL: "postgres://env", HTDAG_MAX_PARALLEL: "3" });
+    const flags = parseSettings({ maxParallel: "7" }, "flags");
+    expect(mergeSettings([file, env, flags])).toEqual({ database: "postgres://env", maxParallel: 7, decomposer: "hybrid", provider: "openai", model: "m-file" });
+    expect(mergeSettings([])).toEqual({ maxParallel: 4, decomposer: "rules", provider: "openai", model: "gpt-4.1-mini" });
+    expect(mergeSettings([], { ANTHROPIC_API_KEY: "k" })).toMatchObject({ provider: "anthropic", model: "claude-sonnet-4-5" });
+  });
+
+  it("a bad value names the setting and its source", () => {
+    expect(() => parseSettings({ decomposer: "magic" }, "htdag.config.yaml")).toThrow(/`decomposer`.*htdag\.config\.yaml.*magic/);
+    expect(() => parseSettings({ colour: "red" }, "flags")).toThrow(/flags/);
+  });
+});
+
+describe("progress", () => {
+  const event = (type: string, taskId: string, payload: Record<string, unknown>): HtdagEvent =>
+    ({ id: "1", type, runId: "r", taskId, workflow: "w", createdAt: new Date(0), payload }) as HtdagEvent;
+
+  it("the TTY frame shows each task's state, elapsed time, attempt and progress", () => {
+    let now = 0;
+    const display = new ProgressDisplay([{ id: "a", dependsOn: [], description: "" }, { id: "b", dependsOn: ["a"], description: "" }], "tty", () => {}, () => now);
+    display.handle(event("task:started", "a", { attempt: 1, step: "s" }));
+    now = 1500;
+    display.handle(event("task:retried", "a", { attempt: 1 }));
+    display.handle(event("task:started", "a", { attempt: 2, step: "s" }));
+    display.handle(event("task:progress", "a", { attempt: 2, done: 3, total: 10 }));
+    now = 2000;
+    expect(display.frame()).toEqual(["▶ a                running     2.0s attempt 2 3/10", "· b                pending"]);
+    display.handle(event("task:completed", "a", { status: "completed" }));
+    now = 9000;
+    expect(display.frame()[0]).toBe("✔ a                completed   2.0s attempt 2");
+  });
+
+  it("plain mode writes one line per event", () => {
+    const lines: string[] = [];
+    const display = new ProgressDisplay([], "lines", (line) => lines.push(line));
+    display.handle(event("task:started", "a", { attempt: 1, step: "s" }));
+    expect(lines).toEqual(["1970-01-01T00:00:00.000Z task:started run=r task=a attempt=1 step=s"]);
+  });
+
+  it("formats elapsed time", () => expect([formatElapsed(850), formatElapsed(1234), formatElapsed(125_000)]).toEqual(["850ms", "1.2s", "2m05s"]));
+});
