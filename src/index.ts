@@ -46,6 +46,15 @@ export { EVENT_TYPES, EVENT_PAYLOADS, parseEvent, safeParseEvent, isEventType } 
 export type { EventType, EventPayload, EventMap, EventOf, HtdagEvent, KnownEvent, CustomEvent } from "./notifications/catalogue.js";
 export { InvalidEventError, EventHandlerError, ListenConnectionError, CatchUpError } from "./notifications/errors.js";
 
+export type { Optimizer } from "./optimizer/service.js";
+export type {
+  OptimizeOptions, OptimizationLevel, OptimizationChange, OptimizationResult, Recommendations, Evidence, EffectiveDefaults,
+} from "./optimizer/types.js";
+export { OPTIMIZATION_LEVELS } from "./optimizer/types.js";
+export { percentile, summarizeDurations } from "./optimizer/statistics.js";
+export type { DurationSummary } from "./optimizer/statistics.js";
+export type { TaskMetrics } from "./store/metrics.js";
+
 export type { Worker, WorkerOptions } from "./composer/worker.js";
 export type { SubmitOptions } from "./orchestrator/runs.js";
 

@@ -25,6 +25,9 @@ import type { Worker, WorkerOptions } from "../composer/worker.js";
 import { RunNotFoundError } from "../errors.js";
 import { createLiveEmitter, type EmitterEvent, type EmitterEventName } from "../notifications/emitter.js";
 import { createNotifications, type Notifications } from "../notifications/service.js";
+import { createMetricsQueries } from "../store/metrics.js";
+import { createOptimizer, type Optimizer } from "../optimizer/service.js";
+import { slugify } from "./slug.js";
 
 /** Options of composeFromGoal: a run's options plus how to decompose. */
 export interface ComposeFromGoalOptions extends RunOptions {
@@ -61,6 +64,8 @@ export interface Orchestrator {
   waitForRun(runId: string, options?: { timeoutMs?: number }): Promise<RunResult>;
   /** Live events: subscriptions (LISTEN with catch-up), recent events, custom events, retention. */
   readonly notifications: Notifications;
+  /** Tunes graphs from the history of their workflow: `optimizeWorkflow`, `getRecommendations` (docs/optimizer.md). */
+  readonly optimizer: Optimizer;
   /** Calls `listener` with every event of `type` (`"*"`: all), in this process, on either store. */
   on<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
   /** Calls `listener` with the next event of `type` only. */
@@ -111,7 +116,10 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
   // Listeners added with orch.on() before a call must see that call's events: each entry point
   // first waits until the emitter's subscription is live (at once when nobody listens).
   const live = createLiveEmitter(notifications, { onError: reportError });
-  const runService = new RunService({ db, runs, tasks, control, events, options: resolved, codec, onError: reportError });
+  const optimizer = createOptimizer({ metrics: createMetricsQueries(db, resolved.schema), workflowOf: (graph) => slugify(graph.goal),
+    defaults: { timeoutMs: resolved.defaults.timeoutMs, maxAttempts: resolved.defaults.maxAttempts,
+      maxParallel: resolved.defaults.maxParallel, backoff: resolved.defaults.backoff } });
+  const runService = new RunService({ db, runs, tasks, control, events, options: resolved, codec, onError: reportError, optimizer });
   const waiter = new RunWaiter(db, control, channel, reportError);
   const workers = new Set<Worker>();
   const decomposeDeps = { graphs, events, channel, notify: resolved.realTimeNotifications, db, schema: resolved.schema, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes } };
@@ -132,6 +140,7 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
     db,
     options: resolved,
     notifications,
+    optimizer,
     on: (type, listener) => (live.emitter.on(type, listener), orch),
     once: (type, listener) => (live.emitter.once(type, listener), orch),
     off: (type, listener) => (live.emitter.off(type, listener), orch),

@@ -1,5 +1,6 @@
 /** Options of composeFromTaskGraph / composeFromGoal, validated at the edge. */
 import { z } from "zod";
+import type { OptimizeOptions } from "../optimizer/types.js";
 import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../decomposers/task-graph.js";
 
 export const runOptionsSchema = z.strictObject({
@@ -15,8 +16,9 @@ export const runOptionsSchema = z.strictObject({
   realTimeNotifications: z.boolean().optional(),
   idempotencyKey: z.string().min(1).max(500).optional(),
   input: jsonSchema.optional(),
-  optimizationLevel: z.literal("none", { message: 'only "none": levels basic, advanced and aggressive need the optimizer, which is not built yet' }).default("none"),
+  optimizationLevel: z.enum(["none", "basic", "advanced", "aggressive"]).default("none"),
   preserveStructure: z.boolean().default(true),
+  optimize: z.record(z.string(), z.unknown()).optional(),
   queues: z.record(z.string().min(1).max(100), z.number().int().min(1).max(10_000)).optional(),
   maxDepth: z.number().int().min(1).max(20).optional(),
 });
@@ -48,10 +50,12 @@ export interface RunOptions {
   idempotencyKey?: string;
   /** The run's input, referable as `input` and given to steps as `ctx.runInput`. @default null */
   input?: Json;
-  /** Optimizer level; only "none" until the optimizer lands. @default "none" */
-  optimizationLevel?: "none";
+  /** Tune the graph from the workflow's history before the run (docs/optimizer.md); "none" runs it as given. @default "none" */
+  optimizationLevel?: "none" | "basic" | "advanced" | "aggressive";
   /** Keep the graph's structure when optimizing. @default true */
   preserveStructure?: boolean;
+  /** Further optimizer options (timeoutThresholdMs, minSamples, patternConfidenceThreshold…), checked by the optimizer. @default {} */
+  optimize?: Omit<OptimizeOptions, "level" | "workflow" | "preserveStructure">;
   /** Cluster-wide limits of running tasks per queue, set before the run starts. @default none */
   queues?: Record<string, number>;
   /** Deepest hierarchy of the graph (and of lazy expansions). @default 5 */

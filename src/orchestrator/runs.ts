@@ -26,6 +26,8 @@ import type { ResolvedOrchestratorOptions } from "./options.js";
 import { toRunResult, type RunResult } from "./run-result.js";
 import { runOptionsSchema, type ResolvedRunOptions, type RunOptions } from "./run-options.js";
 import { slugify } from "./slug.js";
+import type { Optimizer } from "../optimizer/service.js";
+import type { OptimizationChange } from "../optimizer/types.js";
 
 export interface RunServiceDeps {
   db: Db;
@@ -36,6 +38,14 @@ export interface RunServiceDeps {
   options: ResolvedOrchestratorOptions;
   codec: PayloadCodec | undefined;
   onError(error: unknown): void;
+  /** Tunes graphs of runs with an optimizationLevel other than "none". */
+  optimizer?: Optimizer;
+}
+
+/** What the optimizer applied to a run, recorded in the run's options. */
+interface AppliedOptimization {
+  level: string;
+  changes: OptimizationChange[];
 }
 
 /** Options of submit: a run's options with a required workflow name, plus when to start. */
@@ -83,20 +93,49 @@ export class RunService {
       if (existing) return this.continueExisting(existing, steps);
     }
     const runId = randomUUID();
+    const optimized = await this.optimize(validated, workflow, resolved);
     try {
-      await this.insert(runId, workflow, validated, steps, resolved);
+      await this.insert(runId, workflow, optimized.graph, steps, optimized.options, null, optimized.applied);
     } catch (error) {
       const existing = resolved.idempotencyKey && isUniqueViolation(error) ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
       if (existing) return this.continueExisting(existing, steps);
       throw error;
     }
+    if (optimized.applied) await this.emitOptimization("optimization:completed", workflow, runId, optimized.applied, validated.id);
     this.stepsByWorkflow.set(workflow, steps);
     if (decomposer) this.decomposers.set(workflow, decomposer);
     await this.execute(runId, steps);
     return this.result(runId);
   }
 
-  private async insert(runId: string, workflow: string, graph: TaskGraph, steps: Steps, options: ResolvedRunOptions, runAt: Date | null = null): Promise<void> {
+  /**
+   * Applies the optimizer at `options.optimizationLevel` to `graph` from the workflow's history; the
+   * run's maxParallel takes the optimizer's value only when the caller set none.
+   */
+  private async optimize(graph: TaskGraph, workflow: string, options: ResolvedRunOptions):
+    Promise<{ graph: TaskGraph; options: ResolvedRunOptions; applied?: AppliedOptimization }> {
+    const level = options.optimizationLevel;
+    if (level === "none") return { graph, options };
+    if (!this.deps.optimizer) throw new InvalidOptionError("optimizationLevel", '"none" (this run service has no optimizer)', level, "composeFromTaskGraph");
+    await this.emitOptimization("optimization:started", workflow, null, { level, changes: [] }, graph.id);
+    const defaults = this.taskDefaults(options);
+    const result = await this.deps.optimizer.optimizeWorkflow(graph, {
+      ...options.optimize, level, preserveStructure: options.preserveStructure, workflow,
+      maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel,
+    }, { timeoutMs: defaults.timeoutMs, maxAttempts: defaults.maxAttempts, backoff: defaults.backoff });
+    const maxParallel = options.maxParallel ?? result.maxParallel;
+    const changes = result.changes.filter((c) => c.field !== "maxParallel" || options.maxParallel === undefined);
+    return { graph: result.graph, options: { ...options, ...(maxParallel === undefined ? {} : { maxParallel }) }, applied: { level, changes } };
+  }
+
+  private async emitOptimization(type: string, workflow: string, runId: string | null, applied: AppliedOptimization, graphId: string): Promise<void> {
+    const payload = type === "optimization:started" ? { level: applied.level, graphId }
+      : { level: applied.level, changes: applied.changes.length, graphId, applied: applied.changes };
+    await this.deps.events.emit({ type, runId, workflow, payload }, this.deps.options.channel);
+  }
+
+  private async insert(runId: string, workflow: string, graph: TaskGraph, steps: Steps, options: ResolvedRunOptions, runAt: Date | null = null,
+    optimization?: AppliedOptimization): Promise<void> {
     const defaults = this.taskDefaults(options);
     const bound = bindGraph(graph, steps, defaults, this.deps.codec);
     await this.deps.db.transaction(async (tx) => {
@@ -105,7 +144,7 @@ export class RunService {
         id: runId, workflow, graphId: graph.id, goal: graph.goal, priority: defaults.priority,
         maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel, failFast: options.failFast,
         options: { realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
-          timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults },
+          timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults, ...(optimization ? { optimization } : {}) },
         input: options.input ?? null, idempotencyKey: options.idempotencyKey ?? null, runAt,
         deadlineMs: options.timeoutMs ?? null,
       }, graph, bound.tasks, bound.edges);
@@ -141,13 +180,15 @@ export class RunService {
     const existing = resolved.idempotencyKey ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
     if (existing) return { runId: existing.id, existing: true };
     const runId = randomUUID();
+    const optimized = await this.optimize(validated, resolved.workflow!, resolved);
     try {
-      await this.insert(runId, resolved.workflow!, validated, steps ?? {}, resolved, runAt ?? null);
+      await this.insert(runId, resolved.workflow!, optimized.graph, steps ?? {}, optimized.options, runAt ?? null, optimized.applied);
     } catch (error) {
       const raced = resolved.idempotencyKey && isUniqueViolation(error) ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
       if (raced) return { runId: raced.id, existing: true };
       throw error;
     }
+    if (optimized.applied) await this.emitOptimization("optimization:completed", resolved.workflow!, runId, optimized.applied, validated.id);
     await this.deps.tasks.startRun(runId, this.workerId, 0, this.deps.options.leaseMs, this.deps.options.channel);
     return { runId, existing: false };
   }

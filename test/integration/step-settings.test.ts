@@ -67,7 +67,7 @@ describe.each(STORES)("step settings on %s", (kind) => {
       /invalid option `maxParallel` in composeFromTaskGraph: .*>=1.*received number 0/);
     await expect(orch().composeFromTaskGraph(graph, { a: async () => 1 }, { maxParalel: 2 } as never)).rejects.toThrow(InvalidOptionError);
     await expect(orch().composeFromTaskGraph(graph, { a: "not a function" } as never)).rejects.toThrow(/`steps\.a`.*a function or a defineStep/);
-    await expect(orch().composeFromTaskGraph(graph, { a: async () => 1 }, { optimizationLevel: "basic" } as never)).rejects.toThrow(/optimizer/);
+    await expect(orch().composeFromTaskGraph(graph, { a: async () => 1 }, { optimizationLevel: "extreme" } as never)).rejects.toThrow(/`optimizationLevel`/);
     expect((await orch().listRuns({ limit: 1000 })).length).toBe(before);
   });
 });

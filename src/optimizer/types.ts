@@ -1,0 +1,99 @@
+/** The optimizer's options (validated at the edge), its changes and its result. */
+import { z } from "zod";
+import type { Backoff, TaskGraph } from "../decomposers/task-graph.js";
+
+export const OPTIMIZATION_LEVELS = ["basic", "advanced", "aggressive"] as const;
+export type OptimizationLevel = (typeof OPTIMIZATION_LEVELS)[number];
+
+export const optimizeOptionsSchema = z.strictObject({
+  level: z.enum(OPTIMIZATION_LEVELS).default("basic"),
+  preserveStructure: z.boolean().default(true),
+  maxParallel: z.number().int().min(1).max(10_000).optional(),
+  timeoutThresholdMs: z.number().min(0).default(1000),
+  learningEnabled: z.boolean().default(true),
+  patternConfidenceThreshold: z.number().min(0).max(1).default(0.85),
+  workflow: z.string().min(1).max(128).optional(),
+  minSamples: z.number().int().min(1).default(5),
+  timeoutHeadroom: z.number().min(1).max(100).default(1.5),
+});
+export type ResolvedOptimizeOptions = z.output<typeof optimizeOptionsSchema>;
+
+/** Options of `optimizeWorkflow` and `getRecommendations`. */
+export interface OptimizeOptions {
+  /** What to tune: `basic` timeouts and attempts; `advanced` adds priorities, backoff, maxParallel; `aggressive` needs ≥ 100 runs. @default "basic" */
+  level?: OptimizationLevel;
+  /** Keep the graph's structure; false lets the optimizer propose merging chains of tiny tasks. @default true */
+  preserveStructure?: boolean;
+  /** The run's current maxParallel, which `advanced` may raise. @default orchestrator defaults.maxParallel */
+  maxParallel?: number;
+  /** Tasks whose p99 is under this many ms keep their timeout. @default 1000 */
+  timeoutThresholdMs?: number;
+  /** Record successful graphs as patterns (done by composeFromGoal; kept here for the contract). @default true */
+  learningEnabled?: boolean;
+  /** Changes below this confidence are returned as recommendations, not applied. @default 0.85 */
+  patternConfidenceThreshold?: number;
+  /** Whose history to read. @default a slug of the graph's goal */
+  workflow?: string;
+  /** Fewest observations a rule needs before it changes anything. @default 5 */
+  minSamples?: number;
+  /** New timeout = p99 × this (and never below the slowest success). @default 1.5 */
+  timeoutHeadroom?: number;
+}
+
+/** The settings a task runs with when it names none: the run's and orchestrator's defaults. */
+export interface EffectiveDefaults {
+  timeoutMs: number;
+  maxAttempts: number;
+  maxParallel: number;
+  backoff: Backoff;
+}
+
+/** What a change rests on: how many observations, which statistic, and its value. */
+export interface Evidence {
+  samples: number;
+  statistic: string;
+  value: number;
+}
+
+/** One setting changed (or recommended), with why. */
+export interface OptimizationChange {
+  /** The task changed; absent for run-wide settings such as maxParallel. */
+  taskId?: string;
+  field: "timeoutMs" | "maxAttempts" | "priority" | "backoff.baseMs" | "maxParallel" | "merge";
+  from: number | string | null;
+  to: number | string | null;
+  reason: string;
+  evidence: Evidence;
+  confidence: number;
+}
+
+/** The result of `optimizeWorkflow`. */
+export interface OptimizationResult {
+  /** The graph with every applied change (the input graph is never modified). */
+  graph: TaskGraph;
+  /** Changes applied to `graph` (and `maxParallel`), each at or above the confidence threshold. */
+  changes: OptimizationChange[];
+  /** Findings below the threshold, or not applicable automatically (merges). */
+  recommendations: OptimizationChange[];
+  /** Mean confidence of the applied changes; 0 when none. */
+  confidence: number;
+  /** The run-wide maxParallel to use, when a change raised it. */
+  maxParallel?: number;
+  level: OptimizationLevel;
+  /** Why something was not done, e.g. too few runs for `aggressive`. */
+  notes: string[];
+}
+
+/** The result of `getRecommendations`. */
+export interface Recommendations {
+  /** Pairs of atomic tasks with no path between them: they may run at once. */
+  parallelizablePairs: [string, string][];
+  /** Suggested per-attempt timeout in ms, by task id. */
+  timeoutAdjustments: Record<string, number>;
+  /** Tasks that failed in a way retries do not fix. */
+  failedPatternWarnings: string[];
+  /** Suggested run-wide and per-queue limits. */
+  resourceAllocation: { maxParallel: number; queues: Record<string, number> };
+  /** Every finding with its evidence. */
+  changes: OptimizationChange[];
+}

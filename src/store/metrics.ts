@@ -1,0 +1,136 @@
+/**
+ * Query family: execution metrics for the optimizer. Per (workflow, task) and per step: samples,
+ * duration percentiles of successes, failure and timeout counts split into transient (the task
+ * completed later in the same run) and deterministic (it never did), retry outcomes and queue wait.
+ */
+import type { Queryable } from "./db.js";
+import { quoteIdentifier } from "./identifiers.js";
+
+/** Statistics of one task id of a workflow (or of one step, across workflows), over finished attempts. */
+export interface TaskMetrics {
+  /** The task id, or the step name for per-step metrics. */
+  key: string;
+  step: string | null;
+  /** Runs in which the task made at least one finished attempt. */
+  runs: number;
+  attempts: number;
+  successes: number;
+  failures: number;
+  timeouts: number;
+  /** Failed or timed-out attempts of a task that completed later in the same run. */
+  transientFailures: number;
+  /** Failed or timed-out attempts of a task that never completed in that run. */
+  deterministicFailures: number;
+  /** Timed-out attempts followed by a success in the same run (a hang, not slowness). */
+  timeoutsRecovered: number;
+  /** Runs in which the task never completed. */
+  runsNeverSucceeded: number;
+  /** Runs in which every attempt of the task timed out (it was slower than its limit there, not unlucky). */
+  timeoutOnlyRuns: number;
+  /** Runs in which at least one attempt of the task timed out. */
+  runsWithTimeout: number;
+  firstAttempts: number;
+  firstAttemptFailures: number;
+  /** Attempts made right after a failed or timed-out one, and how many of those failed again. */
+  retries: number;
+  retriesFailed: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  meanMs: number | null;
+  maxSuccessMs: number | null;
+  meanQueueWaitMs: number | null;
+  /** Time spent in attempts that timed out, in ms. */
+  timeoutWaitMs: number;
+}
+
+const FINISHED = "('completed', 'failed', 'timed_out')";
+
+function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): string {
+  return `WITH a AS (
+      SELECT a.run_id, a.task_id, a.attempt, a.step, a.status, a.queue_wait_ms, a.duration_ms,
+             bool_or(a.status = 'completed') OVER (PARTITION BY a.run_id, a.task_id) AS task_completed,
+             bool_and(a.status = 'timed_out') OVER (PARTITION BY a.run_id, a.task_id) AS only_timeouts,
+             lag(a.status) OVER (PARTITION BY a.run_id, a.task_id ORDER BY a.attempt) AS previous_status
+        FROM ${s}.attempts a
+       WHERE a.status IN ${FINISHED} AND ${where})
+    SELECT ${groupBy === "task_id" ? "task_id" : "coalesce(step, task_id)"} AS key, min(step) AS step,
+      count(DISTINCT run_id)::int AS runs, count(*)::int AS attempts,
+      count(*) FILTER (WHERE status = 'completed')::int AS successes,
+      count(*) FILTER (WHERE status = 'failed')::int AS failures,
+      count(*) FILTER (WHERE status = 'timed_out')::int AS timeouts,
+      count(*) FILTER (WHERE status <> 'completed' AND task_completed)::int AS transient_failures,
+      count(*) FILTER (WHERE status <> 'completed' AND NOT task_completed)::int AS deterministic_failures,
+      count(*) FILTER (WHERE status = 'timed_out' AND task_completed)::int AS timeouts_recovered,
+      count(DISTINCT run_id::text || '/' || task_id) FILTER (WHERE NOT task_completed)::int AS runs_never_succeeded,
+      count(DISTINCT run_id::text || '/' || task_id) FILTER (WHERE only_timeouts)::int AS timeout_only_runs,
+      count(DISTINCT run_id::text || '/' || task_id) FILTER (WHERE status = 'timed_out')::int AS runs_with_timeout,
+      count(*) FILTER (WHERE attempt = 1)::int AS first_attempts,
+      count(*) FILTER (WHERE attempt = 1 AND status <> 'completed')::int AS first_attempt_failures,
+      count(*) FILTER (WHERE previous_status IN ('failed', 'timed_out'))::int AS retries,
+      count(*) FILTER (WHERE previous_status IN ('failed', 'timed_out') AND status <> 'completed')::int AS retries_failed,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p50_ms,
+      percentile_cont(0.95) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p95_ms,
+      percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p99_ms,
+      avg(duration_ms) FILTER (WHERE status = 'completed') AS mean_ms,
+      max(duration_ms) FILTER (WHERE status = 'completed') AS max_success_ms,
+      avg(queue_wait_ms) AS mean_queue_wait_ms,
+      coalesce(sum(duration_ms) FILTER (WHERE status = 'timed_out'), 0) AS timeout_wait_ms
+    FROM a GROUP BY 1 ORDER BY 1`;
+}
+
+interface MetricsRow {
+  key: string; step: string | null; runs: number; attempts: number; successes: number; failures: number; timeouts: number;
+  transient_failures: number; deterministic_failures: number; timeouts_recovered: number; runs_never_succeeded: number;
+  timeout_only_runs: number; runs_with_timeout: number;
+  first_attempts: number; first_attempt_failures: number; retries: number; retries_failed: number;
+  p50_ms: unknown; p95_ms: unknown; p99_ms: unknown; mean_ms: unknown; max_success_ms: unknown; mean_queue_wait_ms: unknown;
+  timeout_wait_ms: unknown;
+}
+
+/** A double read back from either driver (pg may return numerics as strings). */
+function toNumber(value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  const number = Number(value);
+  return Number.isFinite(number) ? number : null;
+}
+
+function toMetrics(row: MetricsRow): TaskMetrics {
+  return {
+    key: row.key, step: row.step, runs: row.runs, attempts: row.attempts, successes: row.successes, failures: row.failures,
+    timeouts: row.timeouts, transientFailures: row.transient_failures, deterministicFailures: row.deterministic_failures,
+    timeoutsRecovered: row.timeouts_recovered, runsNeverSucceeded: row.runs_never_succeeded,
+    timeoutOnlyRuns: row.timeout_only_runs, runsWithTimeout: row.runs_with_timeout, firstAttempts: row.first_attempts,
+    firstAttemptFailures: row.first_attempt_failures, retries: row.retries, retriesFailed: row.retries_failed,
+    p50Ms: toNumber(row.p50_ms), p95Ms: toNumber(row.p95_ms), p99Ms: toNumber(row.p99_ms), meanMs: toNumber(row.mean_ms),
+    maxSuccessMs: toNumber(row.max_success_ms), meanQueueWaitMs: toNumber(row.mean_queue_wait_ms),
+    timeoutWaitMs: toNumber(row.timeout_wait_ms) ?? 0,
+  };
+}
+
+export function createMetricsQueries(db: Queryable, schema: string) {
+  const s = quoteIdentifier(schema);
+  const recentRuns = `a.run_id IN (SELECT id FROM ${s}.runs WHERE workflow = $1 ORDER BY created_at DESC LIMIT $2)`;
+  return {
+    /** Per task id of `workflow`, over its most recent `runLimit` runs. */
+    async taskMetrics(workflow: string, runLimit = 1000): Promise<TaskMetrics[]> {
+      const { rows } = await db.query<MetricsRow>(aggregateSql(s, "task_id", `a.workflow = $1 AND ${recentRuns}`), [workflow, runLimit]);
+      return rows.map(toMetrics);
+    },
+
+    /** Per step, over every workflow (or only `workflow`). */
+    async stepMetrics(workflow: string | null = null): Promise<TaskMetrics[]> {
+      const { rows } = await db.query<MetricsRow>(aggregateSql(s, "step", "($1::text IS NULL OR a.workflow = $1)"), [workflow]);
+      return rows.map(toMetrics);
+    },
+
+    /** Finished runs of `workflow` (completed, failed or timed out). */
+    async finishedRuns(workflow: string): Promise<number> {
+      const { rows } = await db.query<{ runs: number }>(
+        `SELECT count(*)::int AS runs FROM ${s}.runs WHERE workflow = $1 AND status IN ('completed', 'failed', 'timed_out')`, [workflow]);
+      return rows[0]?.runs ?? 0;
+    },
+  };
+}
+
+export type MetricsQueries = ReturnType<typeof createMetricsQueries>;
