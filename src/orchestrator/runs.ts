@@ -15,7 +15,7 @@ import { planExpansion, type ExpansionContext } from "../composer/expand.js";
 import type { Decomposer } from "../decomposers/types.js";
 import { catalogueOf } from "./decompose.js";
 import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
-import { isStep, toStepDefinition, type StepDefinition, type Steps } from "../composer/steps.js";
+import { toStepDefinition, type StepDefinition, type Steps } from "../composer/steps.js";
 import type { Db } from "../store/db.js";
 import type { EventQueries } from "../store/events.js";
 import type { RunControlQueries } from "../store/run-control.js";
@@ -27,7 +27,8 @@ import { toRunResult, type RunResult } from "./run-result.js";
 import { runOptionsSchema, type ResolvedRunOptions, type RunOptions } from "./run-options.js";
 import { slugify } from "./slug.js";
 import type { Optimizer } from "../optimizer/service.js";
-import type { OptimizationChange } from "../optimizer/types.js";
+import { emitOptimization, optimizeForRun, type AppliedOptimization, type OptimizationDeps } from "./run-optimization.js";
+import { assertRunId, checkSteps, isUniqueViolation } from "./checks.js";
 
 export interface RunServiceDeps {
   db: Db;
@@ -40,12 +41,6 @@ export interface RunServiceDeps {
   onError(error: unknown): void;
   /** Tunes graphs of runs with an optimizationLevel other than "none". */
   optimizer?: Optimizer;
-}
-
-/** What the optimizer applied to a run, recorded in the run's options. */
-interface AppliedOptimization {
-  level: string;
-  changes: OptimizationChange[];
 }
 
 /** Options of submit: a run's options with a required workflow name, plus when to start. */
@@ -93,7 +88,7 @@ export class RunService {
       if (existing) return this.continueExisting(existing, steps);
     }
     const runId = randomUUID();
-    const optimized = await this.optimize(validated, workflow, resolved);
+    const optimized = await optimizeForRun(this.optimization(), validated, workflow, resolved, this.taskDefaults(resolved));
     try {
       await this.insert(runId, workflow, optimized.graph, steps, optimized.options, null, optimized.applied);
     } catch (error) {
@@ -101,37 +96,11 @@ export class RunService {
       if (existing) return this.continueExisting(existing, steps);
       throw error;
     }
-    if (optimized.applied) await this.emitOptimization("optimization:completed", workflow, runId, optimized.applied, validated.id);
+    if (optimized.applied) await emitOptimization(this.optimization(), "optimization:completed", workflow, runId, optimized.applied, validated.id);
     this.stepsByWorkflow.set(workflow, steps);
     if (decomposer) this.decomposers.set(workflow, decomposer);
     await this.execute(runId, steps);
     return this.result(runId);
-  }
-
-  /**
-   * Applies the optimizer at `options.optimizationLevel` to `graph` from the workflow's history; the
-   * run's maxParallel takes the optimizer's value only when the caller set none.
-   */
-  private async optimize(graph: TaskGraph, workflow: string, options: ResolvedRunOptions):
-    Promise<{ graph: TaskGraph; options: ResolvedRunOptions; applied?: AppliedOptimization }> {
-    const level = options.optimizationLevel;
-    if (level === "none") return { graph, options };
-    if (!this.deps.optimizer) throw new InvalidOptionError("optimizationLevel", '"none" (this run service has no optimizer)', level, "composeFromTaskGraph");
-    await this.emitOptimization("optimization:started", workflow, null, { level, changes: [] }, graph.id);
-    const defaults = this.taskDefaults(options);
-    const result = await this.deps.optimizer.optimizeWorkflow(graph, {
-      ...options.optimize, level, preserveStructure: options.preserveStructure, workflow,
-      maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel,
-    }, { timeoutMs: defaults.timeoutMs, maxAttempts: defaults.maxAttempts, backoff: defaults.backoff });
-    const maxParallel = options.maxParallel ?? result.maxParallel;
-    const changes = result.changes.filter((c) => c.field !== "maxParallel" || options.maxParallel === undefined);
-    return { graph: result.graph, options: { ...options, ...(maxParallel === undefined ? {} : { maxParallel }) }, applied: { level, changes } };
-  }
-
-  private async emitOptimization(type: string, workflow: string, runId: string | null, applied: AppliedOptimization, graphId: string): Promise<void> {
-    const payload = type === "optimization:started" ? { level: applied.level, graphId }
-      : { level: applied.level, changes: applied.changes.length, graphId, applied: applied.changes };
-    await this.deps.events.emit({ type, runId, workflow, payload }, this.deps.options.channel);
   }
 
   private async insert(runId: string, workflow: string, graph: TaskGraph, steps: Steps, options: ResolvedRunOptions, runAt: Date | null = null,
@@ -149,6 +118,11 @@ export class RunService {
         deadlineMs: options.timeoutMs ?? null,
       }, graph, bound.tasks, bound.edges);
     });
+  }
+
+  private optimization(): OptimizationDeps {
+    return { optimizer: this.deps.optimizer, events: this.deps.events, channel: this.deps.options.channel,
+      defaultMaxParallel: this.deps.options.defaults.maxParallel };
   }
 
   private taskDefaults(options: ResolvedRunOptions): TaskDefaults {
@@ -180,7 +154,7 @@ export class RunService {
     const existing = resolved.idempotencyKey ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
     if (existing) return { runId: existing.id, existing: true };
     const runId = randomUUID();
-    const optimized = await this.optimize(validated, resolved.workflow!, resolved);
+    const optimized = await optimizeForRun(this.optimization(), validated, resolved.workflow!, resolved, this.taskDefaults(resolved));
     try {
       await this.insert(runId, resolved.workflow!, optimized.graph, steps ?? {}, optimized.options, runAt ?? null, optimized.applied);
     } catch (error) {
@@ -188,7 +162,7 @@ export class RunService {
       if (raced) return { runId: raced.id, existing: true };
       throw error;
     }
-    if (optimized.applied) await this.emitOptimization("optimization:completed", resolved.workflow!, runId, optimized.applied, validated.id);
+    if (optimized.applied) await emitOptimization(this.optimization(), "optimization:completed", resolved.workflow!, runId, optimized.applied, validated.id);
     await this.deps.tasks.startRun(runId, this.workerId, 0, this.deps.options.leaseMs, this.deps.options.channel);
     return { runId, existing: false };
   }
@@ -306,24 +280,4 @@ export class RunService {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.active.values()].map((a) => a.done));
   }
-}
-
-function checkSteps(steps: unknown): asserts steps is Steps {
-  if (steps === null || typeof steps !== "object") throw new InvalidOptionError("steps", "an object of step functions by name", steps, "composeFromTaskGraph");
-  for (const [name, step] of Object.entries(steps)) {
-    if (!isStep(step)) throw new InvalidOptionError(`steps.${name}`, "a function or a defineStep({...}) result", step, "composeFromTaskGraph");
-  }
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function assertRunId(runId: unknown): asserts runId is string {
-  if (typeof runId !== "string" || !UUID.test(runId)) {
-    if (typeof runId === "string") throw new RunNotFoundError(runId);
-    throw new InvalidOptionError("runId", "a run id (a UUID string)", runId);
-  }
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string })?.code === "23505";
 }
