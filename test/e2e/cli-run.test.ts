@@ -119,6 +119,17 @@ describe("htdag run: other goal families", () => {
   });
 });
 
+describe("htdag run --optimize", () => {
+  it("tunes the plan at the given level, and names a level it does not know", async () => {
+    const ok = await htdag(["run", `summarise ${fixture("people.csv")}`, "--database", "memory://", "--optimize", "basic"]);
+    expect(ok.code).toBe(0);
+    const bad = await htdag(["run", `summarise ${fixture("people.csv")}`, "--database", "memory://", "--optimize", "extreme"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/`optimizationLevel`.*"none".*"basic".*"advanced".*"aggressive"/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
 describe("htdag plan", () => {
   const goal = "health report for .";
   it("prints a tree, Mermaid, DOT and JSON", async () => {

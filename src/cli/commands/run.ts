@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import type { HtdagEvent } from "../../notifications/catalogue.js";
 import type { Orchestrator } from "../../orchestrator/create.js";
 import type { RunResult } from "../../orchestrator/run-result.js";
+import type { RunOptions } from "../../orchestrator/run-options.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { defaultReportPath } from "../catalogue/health.js";
 import { EXIT, type CliIo } from "../io.js";
@@ -24,6 +25,7 @@ export const EXIT_INTERRUPTED = 130;
 interface RunFlags extends GoalFlags {
   json?: boolean;
   out?: string;
+  optimize?: string;
 }
 
 export function registerRun(program: Command, io: CliIo): void {
@@ -32,6 +34,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .option("--max-parallel <n>", "tasks of the run at once (config maxParallel, env HTDAG_MAX_PARALLEL; default 4)")
     .option("--out <file>", "where the health report is written (default ./htdag-report-<date>.md)")
     .option("--json", "print one JSON object per line: the plan, each event, the result")
+    .option("--optimize <level>", "tune the plan from earlier runs of the same workflow first: none, basic, advanced or aggressive (default none)")
     .action(async (goal: string, flags: RunFlags) => {
       assertGoal(goal);
       const settings = await resolveSettings({ ...program.opts(), ...flags });
@@ -42,7 +45,8 @@ export function registerRun(program: Command, io: CliIo): void {
         const mode: ProgressMode = flags.json ? "json" : process.stdout.isTTY ? "tty" : "lines";
         if (mode === "json") io.out(JSON.stringify({ type: "plan", workflow: plan.workflow, graph: plan.graph }));
         else io.out(`${renderTree(plan.graph.goal, plan.graph.tasks)}\n`);
-        const { result, interrupted } = await execute(orch, plan, mode, io, { maxParallel: settings.maxParallel, out: resolve(flags.out ?? defaultReportPath()) });
+        const { result, interrupted } = await execute(orch, plan, mode, io, { maxParallel: settings.maxParallel,
+          out: resolve(flags.out ?? defaultReportPath()), optimizationLevel: flags.optimize ?? "none" });
         report(io, mode, plan, result);
         io.exitCode = interrupted ? EXIT_INTERRUPTED : result.status === "completed" ? EXIT.ok : EXIT.failure;
       } finally {
@@ -53,7 +57,7 @@ export function registerRun(program: Command, io: CliIo): void {
 
 /** Runs the plan while showing its events; the first SIGINT cancels the run. */
 async function execute(orch: Orchestrator, plan: Plan, mode: ProgressMode, io: CliIo,
-  options: { maxParallel: number; out: string }): Promise<{ result: RunResult; interrupted: boolean }> {
+  options: { maxParallel: number; out: string; optimizationLevel: string }): Promise<{ result: RunResult; interrupted: boolean }> {
   const display = new ProgressDisplay(plan.graph.tasks.map((t) => ({ ...t })), mode, (text) => io.out(text));
   let runId: string | undefined;
   let interrupted = false;
@@ -80,6 +84,8 @@ async function execute(orch: Orchestrator, plan: Plan, mode: ProgressMode, io: C
   try {
     const result = await orch.composeFromTaskGraph(plan.graph, builtinSteps, {
       workflow: plan.workflow, maxParallel: options.maxParallel, input: { out: options.out },
+      // Checked by the run options' schema: an unknown level names the option and the choices.
+      optimizationLevel: options.optimizationLevel as RunOptions["optimizationLevel"],
     });
     return { result, interrupted };
   } finally {
