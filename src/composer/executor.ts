@@ -20,7 +20,7 @@ export interface ExecutorDeps {
   leaseMs: number;
   /** NOTIFY channel, or null when realTimeNotifications is off. */
   channel: string | null;
-  /** Reports errors that must not stop the run (a failed log write, a failed heartbeat). */
+  /** Reports errors that must not stop the run (a failed log write, a failed retry). */
   onError(error: unknown): void;
 }
 
@@ -44,7 +44,6 @@ export class RunExecutor {
     this.failed = reject;
   });
   private wakeTimer: NodeJS.Timeout | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
@@ -56,10 +55,8 @@ export class RunExecutor {
 
   /** Starts (or resumes) the run and resolves with its final status. */
   async execute(): Promise<RunStatus> {
+    // Leases are renewed by the owner of workerId (one heartbeat per process, not per run).
     const { tasks, workerId, leaseMs, channel } = this.deps;
-    this.heartbeat = setInterval(() => {
-      tasks.renewLeases(workerId, leaseMs).catch((error) => this.deps.onError(error));
-    }, Math.max(100, Math.floor(leaseMs / 3)));
     if (this.run.deadlineAt !== null) {
       this.deadline = setTimeout(() => void this.stop("timed_out", "the run's timeoutMs elapsed"), Math.max(0, this.run.deadlineAt - Date.now()));
     }
@@ -207,7 +204,6 @@ export class RunExecutor {
   }
 
   private cleanup(): void {
-    clearInterval(this.heartbeat);
     clearTimeout(this.deadline);
     clearTimeout(this.wakeTimer);
   }

@@ -64,6 +64,7 @@ export interface ListRunsOptions {
 export class RunService {
   /** Executors of runs running in this process, by run id. */
   private readonly active = new Map<string, { executor: RunExecutor; done: Promise<RunStatus> }>();
+  private heartbeat: NodeJS.Timeout | undefined;
   /** Steps bound per workflow in this process, so retry and resume can find them. */
   private readonly stepsByWorkflow = new Map<string, Steps>();
   /** Decomposers per workflow in this process, for lazy composites. */
@@ -179,9 +180,27 @@ export class RunService {
       { runId, maxParallel: run.max_parallel, deadlineAt: run.deadline_at ? run.deadline_at.getTime() : null,
         environment: this.environment(run, steps) },
     );
-    const done = executor.execute().finally(() => this.active.delete(runId));
+    const done = executor.execute().finally(() => {
+      this.active.delete(runId);
+      if (this.active.size === 0) this.stopHeartbeat();
+    });
     this.active.set(runId, { executor, done });
+    this.startHeartbeat();
     return done;
+  }
+
+  /** One lease heartbeat for every run this process executes (they share workerId), while any runs. */
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    const { leaseMs } = this.deps.options;
+    this.heartbeat = setInterval(() => {
+      this.deps.tasks.renewLeases(this.workerId, leaseMs).catch(this.deps.onError);
+    }, Math.max(100, Math.floor(leaseMs / 3)));
+  }
+
+  private stopHeartbeat(): void {
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   /** What attempts of `run` need: goal, input, steps, codec, log and progress writers, lazy expansion. */
