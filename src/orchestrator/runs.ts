@@ -30,6 +30,9 @@ import type { Optimizer } from "../optimizer/service.js";
 import { emitOptimization, optimizeForRun, type AppliedOptimization, type OptimizationDeps } from "./run-optimization.js";
 import { assertRunId, checkSteps, isUniqueViolation } from "./checks.js";
 
+/** Shortest gap between two task:progress events of one attempt, in ms. */
+const PROGRESS_INTERVAL_MS = 100;
+
 export interface RunServiceDeps {
   db: Db;
   runs: RunQueries;
@@ -206,16 +209,34 @@ export class RunService {
   /** What attempts of `run` need: goal, input, steps, codec, log and progress writers, lazy expansion. */
   environment(run: RunRow, steps: Steps): AttemptEnvironment {
     const definitions = new Map<string, StepDefinition>(Object.entries(steps).map(([name, entry]) => [name, toStepDefinition(entry)]));
+    // Log lines and progress events of one attempt are written one after another, so they commit
+    // (and get their ids) in the order the step reported them; the pool would otherwise race them.
+    const writes = new Map<string, Promise<void>>();
+    const inOrder = (key: string, write: () => Promise<unknown>) => {
+      const next = (writes.get(key) ?? Promise.resolve()).then(write).then(() => undefined, this.deps.onError);
+      writes.set(key, next);
+      void next.then(() => {
+        if (writes.get(key) === next) writes.delete(key);
+      });
+    };
+    const lastProgress = new Map<string, number>();
     return {
       runId: run.id, workflow: run.workflow, goal: run.goal, runInput: run.input, steps: definitions, codec: this.deps.codec,
       forEachParallel: run.max_parallel,
       ...this.expansion(run, steps),
       log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {
-        this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data).catch(this.deps.onError);
+        inOrder(`${task.taskId}#${task.attempt}`, () => this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data));
       },
       progress: (task: { runId: string; taskId: string; attempt: number }, done: number, total: number | undefined) => {
-        this.deps.events.emit({ type: "task:progress", runId: task.runId, taskId: task.taskId, workflow: run.workflow,
-          payload: { attempt: task.attempt, done, ...(total === undefined ? {} : { total }) } }, this.deps.options.channel).catch(this.deps.onError);
+        // An event row and a NOTIFY per call would double the writes of a large forEach: at most one
+        // every PROGRESS_INTERVAL_MS per attempt, and always the last one (done === total).
+        const key = `${task.taskId}#${task.attempt}`;
+        const now = Date.now();
+        if (done !== total && now - (lastProgress.get(key) ?? 0) < PROGRESS_INTERVAL_MS) return;
+        if (done === total) lastProgress.delete(key);
+        else lastProgress.set(key, now);
+        inOrder(key, () => this.deps.events.emit({ type: "task:progress", runId: task.runId, taskId: task.taskId, workflow: run.workflow,
+          payload: { attempt: task.attempt, done, ...(total === undefined ? {} : { total }) } }, this.deps.options.channel));
       },
     };
   }

@@ -60,6 +60,19 @@ describe.each(STORES)("step settings on %s", (kind) => {
     expect(seen.progress).toEqual([{ attempt: 1, done: 1, total: 2 }, { attempt: 1, done: 2, total: 2 }]);
   });
 
+  it("throttles task:progress to one event per 100 ms per attempt, always keeping the last", async () => {
+    const steps: Steps = { many: async (ctx) => { for (let done = 1; done <= 200; done++) ctx.progress(done, 200); return null; } };
+    const result = await orch().composeFromTaskGraph(validateGraph({ goal: "chatty", tasks: [{ id: "many" }] }), steps);
+    const read = () => orch().db.query<{ payload: { done: number } }>(
+      `SELECT payload FROM htdag.events WHERE run_id = $1 AND type = 'task:progress' ORDER BY id`, [result.runId]);
+    let rows = (await read()).rows;
+    for (let i = 0; i < 200 && rows.at(-1)?.payload.done !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      rows = (await read()).rows;
+    }
+    expect(rows.map((r) => r.payload.done)).toEqual([1, 200]);
+  });
+
   it("names a bad run option, what was expected and what was given; nothing is stored", async () => {
     const graph = validateGraph({ goal: "bad options", tasks: [{ id: "a" }] });
     const before = (await orch().listRuns({ limit: 1000 })).length;
