@@ -11,6 +11,7 @@ import { NonRetryableError } from "../errors.js";
 import type { Task } from "../decomposers/task-graph.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
 import { retryTransient } from "./transient.js";
+import { SettleBatcher } from "./settle-batcher.js";
 
 /** What the executor needs from the orchestrator. */
 export interface ExecutorDeps {
@@ -47,6 +48,7 @@ export class RunExecutor {
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
+  private readonly batcher = new SettleBatcher((batch) => this.settleBatch(batch), Number.POSITIVE_INFINITY);
 
   constructor(private readonly deps: ExecutorDeps, private readonly run: ExecutorRun) {
     // Every running attempt listens on the run's signal (removed when it ends): no leak, just many.
@@ -109,16 +111,21 @@ export class RunExecutor {
     }
   }
 
-  private async settle(settlement: Settlement): Promise<void> {
+  /** Settles through the run's batcher: attempts that end while a settle is in flight go together. */
+  private settle(settlement: Settlement): Promise<void> {
+    return this.batcher.settle(settlement);
+  }
+
+  private async settleBatch(batch: readonly Settlement[]): Promise<void> {
     const { tasks, workerId, leaseMs, channel } = this.deps;
-    // The settling task still counts as running here; the SQL re-checks max_parallel exactly.
-    const freeSlots = this.run.maxParallel - this.running.size + 1;
+    // The settling tasks still count as running here; the SQL re-checks max_parallel exactly.
+    const freeSlots = this.run.maxParallel - this.running.size + batch.length;
     // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
-    const result = await retryTransient(() => tasks.settle(settlement, workerId, freeSlots, leaseMs, channel), Math.max(30_000, 2 * leaseMs),
-      (error) => this.deps.onError(error));
+    const result = await retryTransient(() => tasks.settleMany(this.run.runId, batch, workerId, freeSlots, leaseMs, channel),
+      Math.max(30_000, 2 * leaseMs), (error) => this.deps.onError(error));
     if (result.runStatus) this.observe(result.runStatus as RunStatus);
     this.dispatch(result.claimed);
-    if (result.status === "ready") this.scheduleWake();
+    if (result.results.some((r) => r.status === "ready")) this.scheduleWake();
   }
 
   /** Expands a lazy composite; a failed expansion is an attempt that failed (retried per policy). */

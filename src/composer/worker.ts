@@ -5,10 +5,11 @@
  * expired leases of dead workers, and on stop hands back what it still runs.
  */
 import { setMaxListeners } from "node:events";
-import type { ClaimedTask, TaskQueries } from "../store/tasks.js";
+import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { Db, Listener } from "../store/db.js";
 import { runAttempt, type AttemptEnvironment } from "./attempt.js";
 import { retryTransient } from "./transient.js";
+import { SettleBatcher } from "./settle-batcher.js";
 
 /** Options of `startWorker`. */
 export interface WorkerOptions {
@@ -48,6 +49,7 @@ const STOPPING = new Set(["execution:cancelled", "execution:timed_out", "executi
 export class Worker {
   private readonly running = new Map<string, { runId: string; done: Promise<void> }>();
   private readonly aborts = new Map<string, AbortController>();
+  private readonly batchers = new Map<string, SettleBatcher>();
   private readonly timers: NodeJS.Timeout[] = [];
   private listener: Listener | undefined;
   private claiming = false;
@@ -159,10 +161,28 @@ export class Worker {
           error: { name: "Error", message: `worker ${workerId} has no steps for workflow ${JSON.stringify(task.workflow)}` } };
     // A stopping worker that ran out of time hands the task back instead of settling it.
     if (this.releasing) return;
-    const free = this.concurrency - this.running.size + 1;
+    const batcher = this.batcherFor(task.runId);
+    await batcher.settle(settlement);
+    if (batcher.idle && this.batchers.get(task.runId) === batcher) this.batchers.delete(task.runId);
+  }
+
+  /** One batcher per run: a run's settles go one batch at a time, up to batchSize per round trip. */
+  private batcherFor(runId: string): SettleBatcher {
+    let batcher = this.batchers.get(runId);
+    if (!batcher) {
+      batcher = new SettleBatcher((batch) => this.settleBatch(runId, batch), this.batchSize);
+      this.batchers.set(runId, batcher);
+    }
+    return batcher;
+  }
+
+  private async settleBatch(runId: string, batch: readonly Settlement[]): Promise<void> {
+    const { tasks, workerId, leaseMs, channel } = this.deps;
+    // The settling tasks still count as running here; the SQL re-checks max_parallel exactly.
+    const free = Math.min(this.batchSize, this.concurrency - this.running.size + batch.length);
     // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
-    const result = await retryTransient(() => tasks.settle(settlement, workerId, free, leaseMs, channel), Math.max(30_000, 2 * leaseMs),
-      (error) => this.deps.onError(error));
+    const result = await retryTransient(() => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel),
+      Math.max(30_000, 2 * leaseMs), (error) => this.deps.onError(error));
     this.dispatch(result.claimed);
     if (result.claimed.length < free) this.kick();
   }

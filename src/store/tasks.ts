@@ -33,6 +33,13 @@ export interface SettleResult {
   claimed: ClaimedTask[];
 }
 
+/** What a batched settle reports back: one result per settlement, in order, and the run's next tasks. */
+export interface SettleManyResult {
+  results: { taskId: string; attempt: number; settled: boolean; status: string | null }[];
+  runStatus: string | null;
+  claimed: ClaimedTask[];
+}
+
 /** One attempt's settlement. */
 export interface Settlement {
   runId: string;
@@ -71,6 +78,21 @@ export function createTaskQueries(db: Db, schema: string) {
         [settlement.runId, settlement.taskId, settlement.attempt, worker, settlement.outcome, json(settlement.output),
           json(settlement.error), settlement.errorClass ?? null, settlement.retryDelayMs ?? null, claimLimit, leaseMs, channel],
       );
+      return rows[0]!.r;
+    },
+
+    /**
+     * Settles several attempts of one run in one round trip and one transaction (each with its own
+     * guard), then claims up to `claimLimit` of the run's next ready tasks.
+     */
+    async settleMany(runId: string, settlements: readonly Settlement[], worker: string | null, claimLimit: number,
+      leaseMs: number, channel: string | null): Promise<SettleManyResult> {
+      const batch = settlements.map((x) => ({
+        taskId: x.taskId, attempt: x.attempt, outcome: x.outcome, output: x.output, error: x.error,
+        errorClass: x.errorClass ?? null, retryDelayMs: x.retryDelayMs ?? null,
+      }));
+      const { rows } = await db.query<{ r: SettleManyResult }>(
+        `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel]);
       return rows[0]!.r;
     },
 

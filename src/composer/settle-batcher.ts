@@ -1,0 +1,50 @@
+/**
+ * Group commit for settles: the settlements of one run that arrive while a settle of that run is
+ * in flight wait for it, then go together in one round trip. A lone settlement (a chain) is sent
+ * at once, so batching adds no latency; under parallelism the round trip, the run row's lock and
+ * the commit are paid once per batch instead of once per task.
+ */
+import type { Settlement } from "../store/tasks.js";
+
+interface Pending {
+  settlement: Settlement;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** Sends one batch; resolves once its result has been handled. */
+export type SendBatch = (batch: readonly Settlement[]) => Promise<void>;
+
+export class SettleBatcher {
+  private readonly queue: Pending[] = [];
+  private inFlight = false;
+
+  /** @param maxBatch Most settlements sent in one round trip. */
+  constructor(private readonly send: SendBatch, private readonly maxBatch: number) {}
+
+  /** Queues a settlement; resolves when the batch that carried it was settled and handled. */
+  settle(settlement: Settlement): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => this.queue.push({ settlement, resolve, reject }));
+    if (!this.inFlight) void this.drain();
+    return done;
+  }
+
+  /** True when nothing waits and nothing is in flight. */
+  get idle(): boolean {
+    return !this.inFlight && this.queue.length === 0;
+  }
+
+  private async drain(): Promise<void> {
+    this.inFlight = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, Math.max(1, this.maxBatch));
+      try {
+        await this.send(batch.map((p) => p.settlement));
+        for (const p of batch) p.resolve();
+      } catch (error) {
+        for (const p of batch) p.reject(error);
+      }
+    }
+    this.inFlight = false;
+  }
+}
