@@ -107,12 +107,21 @@ async function record(deps: DecomposeDeps, store: DecompositionQueries | null, r
 
 async function runDecomposer(goal: string, name: string, decompose: (g: string, c: DecomposerContext) => unknown,
   options: DecomposeOptions, deps: DecomposeDeps, services: DecompositionServices): Promise<TaskGraph> {
-  const signal = AbortSignal.timeout(options.timeoutMs ?? 60_000);
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const controller = new AbortController();
+  const signal = controller.signal;
   const catalogue = options.catalogue ?? (options.steps ? catalogueOf(options.steps) : []);
   const ctx: ServicedContext = { catalogue, depth: 0, signal, services, ...(options.upstream ? { upstream: options.upstream } : {}) };
-  const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", () =>
-    reject(new DecompositionError(goal, `the decomposer took longer than ${options.timeoutMs ?? 60_000} ms (timeoutMs)`)), { once: true }));
-  const result = await Promise.race([Promise.resolve(decompose(goal, ctx)), aborted]);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new DecompositionError(goal, `the decomposer took longer than ${timeoutMs} ms (timeoutMs)`);
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+  });
+  // The timer ends with the decomposition: nothing rejects later, unobserved.
+  const result = await Promise.race([Promise.resolve().then(() => decompose(goal, ctx)), timedOut]).finally(() => clearTimeout(timer));
   if (result === null || result === undefined) throw new DecompositionError(goal, `decomposer ${name} returned ${String(result)}: no rule or model knew this goal`);
   const input = Array.isArray(result) ? { goal, tasks: result } : result;
   if (typeof input !== "object" || !Array.isArray((input as { tasks?: unknown }).tasks)) {
