@@ -72,37 +72,6 @@ BEGIN
                  ELSE '[]'::jsonb END);
 END $$;
 
--- Settles several attempts of one run (p_settlements: [{taskId, attempt, outcome, output, error,
--- errorClass, retryDelayMs}], in order) and claims the run's next ready tasks, in one round trip.
--- Each settlement keeps its own guard: a rejected one is reported and changes nothing.
-CREATE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb,
-    p_claim_limit integer, p_lease_ms integer, p_channel text) RETURNS jsonb
-LANGUAGE plpgsql AS $$
-DECLARE
-  v_s record;
-  v_status text;
-  v_results jsonb := '[]';
-  v_run_status text;
-BEGIN
-  PERFORM 1 FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
-  FOR v_s IN
-    SELECT e.value AS s, e.value ->> 'taskId' AS task_id, (e.value ->> 'attempt')::integer AS attempt
-      FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS e(value, n) ORDER BY e.n
-  LOOP
-    v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, v_s.task_id, v_s.attempt, p_worker, v_s.s ->> 'outcome',
-      -- As settle_task stores them: an absent key is SQL NULL, a JSON null is jsonb null.
-      v_s.s -> 'output', v_s.s -> 'error', v_s.s ->> 'errorClass',
-      (v_s.s ->> 'retryDelayMs')::integer, p_channel);
-    v_results := v_results || jsonb_build_object('taskId', v_s.task_id, 'attempt', v_s.attempt,
-                                                 'settled', v_status IS NOT NULL, 'status', v_status);
-  END LOOP;
-  SELECT status INTO v_run_status FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
-  RETURN jsonb_build_object('results', v_results, 'runStatus', v_run_status,
-    'claimed', CASE WHEN v_run_status = 'running'
-                 THEN :HTDAG_SCHEMA.claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel)
-                 ELSE '[]'::jsonb END);
-END $$;
-
 -- finish_task as in 0002, but a dependant made ready by its last dependency is made ready by the
 -- UPDATE that counts it down.
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_task(p_run_id uuid, p_task_id text, p_status text, p_output jsonb,
@@ -246,3 +215,307 @@ BEGIN
               WHERE e.run_id = p_run_id AND e.task_id = p_task_id));
 END $$;
 
+
+-- claim_tasks as in 0002, but a run's tasks are claimed by claim_run_batch when no queue row
+-- counts them.
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer,
+                                          p_lease_ms integer, p_channel text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_claimed jsonb := '[]';
+  v_task record;
+  v_run record;
+  v_free integer;
+BEGIN
+  IF p_limit <= 0 THEN RETURN v_claimed; END IF;
+  IF p_run_id IS NOT NULL THEN
+    -- Serialises claims and settles of one run, so max_parallel holds exactly.
+    SELECT id, max_parallel, workflow INTO v_run FROM :HTDAG_SCHEMA.runs
+     WHERE id = p_run_id AND status = 'running' AND run_at <= now() FOR UPDATE;
+    IF NOT FOUND THEN RETURN v_claimed; END IF;
+    SELECT least(p_limit, v_run.max_parallel - count(*)) INTO v_free FROM :HTDAG_SCHEMA.tasks
+     WHERE run_id = p_run_id AND status = 'running' AND kind = 'atomic';
+    IF v_free <= 0 THEN RETURN v_claimed; END IF;
+    -- Without queue rows to count against (the usual case), claim the whole batch set-based.
+    IF NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.queues q
+                    WHERE EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
+                                   WHERE t.run_id = p_run_id AND t.status = 'ready' AND t.queue = q.name)) THEN
+      RETURN :HTDAG_SCHEMA.claim_run_batch(p_run_id, v_run.workflow, p_worker, v_free, p_lease_ms, p_channel);
+    END IF;
+    FOR v_task IN
+      SELECT id, queue FROM :HTDAG_SCHEMA.tasks
+       WHERE run_id = p_run_id AND status = 'ready' AND available_at <= now()
+       ORDER BY priority DESC, ready_at, id
+       LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
+    LOOP
+      EXIT WHEN v_free <= 0;
+      CONTINUE WHEN NOT :HTDAG_SCHEMA.take_queue_slot(v_task.queue);
+      v_claimed := v_claimed || :HTDAG_SCHEMA.start_attempt(p_run_id, v_task.id, v_run.workflow, p_worker, p_lease_ms, p_channel);
+      v_free := v_free - 1;
+    END LOOP;
+    RETURN v_claimed;
+  END IF;
+  v_free := p_limit;
+  FOR v_task IN
+    SELECT t.run_id, t.id, t.queue, r.max_parallel, r.workflow
+      FROM :HTDAG_SCHEMA.tasks t JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
+     WHERE t.status = 'ready' AND t.available_at <= now() AND r.status = 'running' AND r.run_at <= now()
+       AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows))
+     ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
+     LIMIT p_limit * 4
+       FOR UPDATE OF t SKIP LOCKED
+  LOOP
+    EXIT WHEN v_free <= 0;
+    -- Never wait for a run another process is settling: try it on the next claim.
+    PERFORM 1 FROM :HTDAG_SCHEMA.runs WHERE id = v_task.run_id FOR UPDATE SKIP LOCKED;
+    CONTINUE WHEN NOT FOUND;
+    -- GUARD: max_parallel caps the running tasks of one run, across every process.
+    CONTINUE WHEN (SELECT count(*) FROM :HTDAG_SCHEMA.tasks
+                    WHERE run_id = v_task.run_id AND status = 'running' AND kind = 'atomic') >= v_task.max_parallel;
+    CONTINUE WHEN NOT :HTDAG_SCHEMA.take_queue_slot(v_task.queue);
+    v_claimed := v_claimed || :HTDAG_SCHEMA.start_attempt(v_task.run_id, v_task.id, v_task.workflow, p_worker, p_lease_ms, p_channel);
+    v_free := v_free - 1;
+  END LOOP;
+  RETURN v_claimed;
+END $$;
+
+
+-- Batches touch rows by ctid: the row versions of a run's tasks (or attempts) by primary key, one
+-- index lookup per element (OFFSET 0 keeps the planner from scanning the whole run instead, as it
+-- would on a fresh table whose statistics say a run has one task). Callers hold the rows' locks,
+-- so the versions found stay current until the caller's next statement.
+-- (PL/pgSQL, not SQL: its plans are cached per session, where a SQL function's are made per call.)
+CREATE FUNCTION :HTDAG_SCHEMA.task_tids(p_run_id uuid, p_ids text[]) RETURNS tid[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN ARRAY(SELECT l.tid FROM unnest(p_ids) AS d(id),
+    LATERAL (SELECT t.ctid AS tid FROM :HTDAG_SCHEMA.tasks t WHERE t.run_id = p_run_id AND t.id = d.id OFFSET 0) l);
+END $$;
+
+CREATE FUNCTION :HTDAG_SCHEMA.attempt_tids(p_run_id uuid, p_ids text[], p_attempts integer[]) RETURNS tid[]
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN ARRAY(SELECT l.tid FROM unnest(p_ids, p_attempts) AS d(id, attempt),
+    LATERAL (SELECT a.ctid AS tid FROM :HTDAG_SCHEMA.attempts a
+              WHERE a.run_id = p_run_id AND a.task_id = d.id AND a.attempt = d.attempt OFFSET 0) l);
+END $$;
+
+-- The dependants of p_ids (by the edge index, one lookup per id), with how many of p_ids each has.
+CREATE FUNCTION :HTDAG_SCHEMA.dependant_counts(p_run_id uuid, p_ids text[], OUT ids text[], OUT counts integer[])
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  SELECT array_agg(task_id), array_agg(n) INTO ids, counts FROM (
+    SELECT l.task_id, count(*)::integer AS n FROM unnest(p_ids) AS d(id),
+      LATERAL (SELECT e.task_id FROM :HTDAG_SCHEMA.task_edges e WHERE e.run_id = p_run_id AND e.depends_on = d.id OFFSET 0) l
+     GROUP BY l.task_id) x;
+END $$;
+
+-- Claims up to p_limit ready tasks of one locked run, set-based: one UPDATE, one INSERT of
+-- attempts, one INSERT of events. What start_attempt does for one task, for a batch.
+CREATE FUNCTION :HTDAG_SCHEMA.claim_run_batch(p_run_id uuid, p_workflow text, p_worker text, p_limit integer,
+                                              p_lease_ms integer, p_channel text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_ids text[];
+  v_claimed jsonb;
+  v_notify boolean;
+BEGIN
+  SELECT array_agg(id) INTO v_ids FROM (
+    SELECT id FROM :HTDAG_SCHEMA.tasks
+     WHERE run_id = p_run_id AND status = 'ready' AND available_at <= now()
+     ORDER BY priority DESC, ready_at, id
+     LIMIT p_limit FOR UPDATE SKIP LOCKED) c;
+  IF v_ids IS NULL THEN RETURN '[]'::jsonb; END IF;
+  v_notify := :HTDAG_SCHEMA.notifies(p_channel, p_run_id);
+  WITH u AS (
+    UPDATE :HTDAG_SCHEMA.tasks
+       SET status = 'running', attempts = attempts + 1, started_at = now(), lease_owner = p_worker,
+           lease_expires_at = now() + p_lease_ms * interval '1 millisecond'
+     WHERE ctid = ANY (:HTDAG_SCHEMA.task_tids(p_run_id, v_ids))
+    RETURNING *
+  ), a AS (
+    INSERT INTO :HTDAG_SCHEMA.attempts (run_id, task_id, attempt, workflow, step, worker_id, ready_at, queue_wait_ms)
+    SELECT p_run_id, u.id, u.attempts, p_workflow, u.step, p_worker, u.ready_at,
+           extract(epoch FROM (now() - u.ready_at)) * 1000
+      FROM u
+  ), ev AS (
+    INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
+    SELECT 'task:started', coalesce(p_channel, 'htdag_events'), p_run_id, u.id, p_workflow,
+           jsonb_build_object('attempt', u.attempts, 'step', u.step)
+      FROM u ORDER BY u.priority DESC, u.ready_at, u.id
+    RETURNING id, task_id
+  )
+  SELECT (SELECT jsonb_agg(jsonb_build_object(
+            'runId', p_run_id, 'taskId', u.id, 'workflow', p_workflow, 'attempt', u.attempts, 'kind', u.kind,
+            'step', u.step, 'input', u.input, 'spec', u.spec, 'timeoutMs', u.timeout_ms,
+            'maxAttempts', u.max_attempts, 'backoff', u.backoff, 'queue', u.queue,
+            'deps', (SELECT coalesce(jsonb_object_agg(d.id, d.output) FILTER (WHERE d.status = 'completed'), '{}')
+                       FROM :HTDAG_SCHEMA.task_edges e,
+                            LATERAL (SELECT t.id, t.output, t.status FROM :HTDAG_SCHEMA.tasks t
+                                      WHERE t.run_id = e.run_id AND t.id = e.depends_on OFFSET 0) d
+                      WHERE e.run_id = p_run_id AND e.task_id = u.id))
+            ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
+         (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run_id,
+                                                            'taskId', ev.task_id, 'workflow', p_workflow)::text))
+            FROM ev WHERE v_notify)
+    INTO v_claimed;
+  RETURN coalesce(v_claimed, '[]'::jsonb);
+END $$;
+
+-- True when events of the run are NOTIFYed on p_channel (p_channel set, and the run did not turn
+-- realTimeNotifications off); emit's rule, for batches.
+CREATE FUNCTION :HTDAG_SCHEMA.notifies(p_channel text, p_run_id uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN p_channel IS NOT NULL AND (p_run_id IS NULL OR coalesce(
+    (SELECT (options ->> 'realTimeNotifications')::boolean FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id), true));
+END $$;
+
+-- Settles several attempts of one run (p_settlements: [{taskId, attempt, outcome, output, error,
+-- errorClass, retryDelayMs}]) and claims the run's next ready tasks, in one round trip. Each
+-- settlement keeps its own guard: a rejected one is recorded and reported, and changes nothing.
+-- Completions of a running run (the usual case) are settled set-based; everything else (failures,
+-- retries, a run stopped or paused, a guard to record) goes through settle_attempt one by one.
+CREATE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb,
+    p_claim_limit integer, p_lease_ms integer, p_channel text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_run :HTDAG_SCHEMA.runs;
+  v_done text[];
+  v_attempts integer[];
+  v_outputs jsonb[];
+  v_queues text[];
+  v_recovers boolean;
+  v_dep_ids text[];
+  v_dep_counts integer[];
+  v_dep record;
+  v_next text;
+  v_s record;
+  v_status text;
+  v_results jsonb := '[]';
+  v_notified bigint;
+BEGIN
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
+  IF v_run.status = 'running' THEN
+    -- GUARD (as settle_attempt's): only live attempts of running tasks, held by this worker; each
+    -- accepted task's row is locked by primary key.
+    SELECT array_agg(b.id ORDER BY b.n), array_agg(b.attempt ORDER BY b.n), array_agg(b.output ORDER BY b.n)
+      INTO v_done, v_attempts, v_outputs
+      FROM (SELECT x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt, x.value -> 'output' AS output, x.n
+              FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
+             WHERE x.value ->> 'outcome' = 'completed') b,
+           LATERAL (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
+                     WHERE t.run_id = p_run_id AND t.id = b.id AND t.status = 'running' AND t.attempts = b.attempt
+                       AND (p_worker IS NULL OR t.lease_owner = p_worker)
+                    OFFSET 0 FOR UPDATE) l;
+  END IF;
+  IF v_done IS NOT NULL THEN
+    WITH u AS (
+      UPDATE :HTDAG_SCHEMA.tasks t
+         SET status = 'completed', output = d.output, error = NULL, finished_at = now(),
+             lease_owner = NULL, lease_expires_at = NULL
+        FROM unnest(v_done, v_outputs) AS d(id, output)
+       WHERE t.ctid = ANY (:HTDAG_SCHEMA.task_tids(p_run_id, v_done)) AND t.id = d.id
+      RETURNING t.queue, coalesce((t.spec ->> 'recovers')::boolean, false) AS recovers
+    )
+    SELECT array_agg(queue), bool_or(recovers) INTO v_queues, v_recovers FROM u;
+    UPDATE :HTDAG_SCHEMA.attempts a
+       SET status = 'completed', finished_at = now(), error = NULL, error_class = NULL,
+           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
+     WHERE a.ctid = ANY (:HTDAG_SCHEMA.attempt_tids(p_run_id, v_done, v_attempts));
+    UPDATE :HTDAG_SCHEMA.queues q SET running = greatest(0, q.running - d.n)
+      FROM (SELECT queue, count(*)::integer AS n FROM unnest(v_queues) AS queue GROUP BY queue) d
+     WHERE q.name = d.queue AND q.running > 0;
+    WITH ev AS (
+      INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
+      SELECT 'task:completed', coalesce(p_channel, 'htdag_events'), p_run_id, d.id, v_run.workflow, '{"status": "completed"}'
+        FROM unnest(v_done) WITH ORDINALITY AS d(id, n) ORDER BY d.n
+      RETURNING id, task_id
+    )
+    SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:completed', 'runId', p_run_id,
+                                                      'taskId', ev.task_id, 'workflow', v_run.workflow)::text))
+      INTO v_notified FROM ev WHERE :HTDAG_SCHEMA.notifies(p_channel, p_run_id);
+    UPDATE :HTDAG_SCHEMA.runs SET remaining_tasks = remaining_tasks - cardinality(v_done),
+           recovered = recovered OR coalesce(v_recovers, false)
+     WHERE id = p_run_id;
+    -- Count the dependants down, each by the number of its dependencies that just completed; an
+    -- atomic one that reaches zero and may run becomes ready in the same UPDATE.
+    SELECT ids, counts INTO v_dep_ids, v_dep_counts FROM :HTDAG_SCHEMA.dependant_counts(p_run_id, v_done);
+    IF v_dep_ids IS NOT NULL THEN
+      FOR v_dep IN
+        UPDATE :HTDAG_SCHEMA.tasks t
+           SET remaining_deps = t.remaining_deps - d.n,
+               status = CASE WHEN t.remaining_deps = d.n AND t.kind = 'atomic' AND CASE t.run_if
+                              WHEN 'allDone' THEN true
+                              WHEN 'anyFailed' THEN t.failed_deps > 0
+                              ELSE t.failed_deps = 0 AND t.skipped_deps = 0 END
+                             THEN 'ready' ELSE t.status END,
+               ready_at = CASE WHEN t.remaining_deps = d.n THEN now() ELSE t.ready_at END,
+               available_at = CASE WHEN t.remaining_deps = d.n THEN now() ELSE t.available_at END
+          FROM unnest(v_dep_ids, v_dep_counts) AS d(id, n)
+         WHERE t.ctid = ANY (:HTDAG_SCHEMA.task_tids(p_run_id, v_dep_ids)) AND t.id = d.id AND t.status = 'pending'
+        RETURNING t.id, t.status, t.remaining_deps, t.failed_deps, t.skipped_deps, t.run_if,
+                  (t.kind = 'composite' AND (coalesce(t.spec ->> 'expand', 'eager') = 'eager'
+                    OR EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks c WHERE c.run_id = t.run_id AND c.parent_id = t.id))) AS joins
+      LOOP
+        CONTINUE WHEN v_dep.remaining_deps > 0 OR v_dep.status = 'ready';
+        -- Decided otherwise (a composite's join, a runIf that skips or cancels): finish_task
+        -- settles it and cascades, as it does for a single settle.
+        v_next := CASE
+          WHEN v_dep.joins THEN CASE WHEN v_dep.failed_deps > 0 THEN 'failed' ELSE 'completed' END
+          WHEN v_dep.run_if = 'allDone' THEN 'ready'
+          WHEN v_dep.run_if = 'anyFailed' THEN CASE WHEN v_dep.failed_deps > 0 THEN 'ready' ELSE 'skipped' END
+          WHEN v_dep.failed_deps > 0 THEN 'cancelled'
+          WHEN v_dep.skipped_deps > 0 THEN 'skipped'
+          ELSE 'ready' END;
+        IF v_next = 'ready' THEN
+          -- A lazy composite to expand.
+          UPDATE :HTDAG_SCHEMA.tasks SET status = 'ready', ready_at = now(), available_at = now()
+           WHERE run_id = p_run_id AND id = v_dep.id;
+        ELSE
+          PERFORM :HTDAG_SCHEMA.finish_task(p_run_id, v_dep.id, v_next,
+            CASE WHEN v_next = 'completed' THEN
+              (SELECT coalesce(jsonb_object_agg(c.id, c.output), '{}') FROM :HTDAG_SCHEMA.tasks c
+                WHERE c.run_id = p_run_id AND c.parent_id = v_dep.id AND c.status = 'completed') END,
+            CASE WHEN v_next IN ('cancelled', 'failed') THEN
+              jsonb_build_object('message', 'a dependency of ' || v_dep.id || ' did not succeed') END,
+            p_channel);
+        END IF;
+      END LOOP;
+    END IF;
+    SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
+    IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') THEN
+      PERFORM :HTDAG_SCHEMA.finish_run(p_run_id,
+        CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
+    END IF;
+    SELECT jsonb_agg(jsonb_build_object('taskId', d.id, 'attempt', d.attempt, 'settled', true, 'status', 'completed'))
+      INTO v_results FROM unnest(v_done, v_attempts) AS d(id, attempt);
+  END IF;
+  -- Everything the set-based path did not take, one by one, in the order given.
+  FOR v_s IN
+    SELECT x.value AS s, x.value ->> 'taskId' AS task_id, (x.value ->> 'attempt')::integer AS attempt
+      FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
+     WHERE v_done IS NULL OR NOT (x.value ->> 'taskId' = ANY (v_done) AND x.value ->> 'outcome' = 'completed')
+     ORDER BY x.n
+  LOOP
+    v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, v_s.task_id, v_s.attempt, p_worker, v_s.s ->> 'outcome',
+      -- As settle_task stores them: an absent key is SQL NULL, a JSON null is jsonb null.
+      v_s.s -> 'output', v_s.s -> 'error', v_s.s ->> 'errorClass', (v_s.s ->> 'retryDelayMs')::integer, p_channel);
+    v_results := coalesce(v_results, '[]') || jsonb_build_object('taskId', v_s.task_id, 'attempt', v_s.attempt,
+                                                                 'settled', v_status IS NOT NULL, 'status', v_status);
+  END LOOP;
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
+  RETURN jsonb_build_object('results', coalesce(v_results, '[]'), 'runStatus', v_run.status,
+    'claimed', CASE WHEN v_run.status = 'running'
+                 THEN :HTDAG_SCHEMA.claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel)
+                 ELSE '[]'::jsonb END);
+END $$;
+
+-- The batch functions' statements are keyed lookups whose best plan does not depend on the values;
+-- a generic plan saves planning them on every call (their custom plans look cheaper to the planner,
+-- which then re-plans each time).
+ALTER FUNCTION :HTDAG_SCHEMA.settle_tasks(uuid, text, jsonb, integer, integer, text) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.claim_run_batch(uuid, text, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.task_tids(uuid, text[]) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.attempt_tids(uuid, text[], integer[]) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.dependant_counts(uuid, text[]) SET plan_cache_mode = force_generic_plan;
