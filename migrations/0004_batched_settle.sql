@@ -216,44 +216,22 @@ BEGIN
 END $$;
 
 
--- claim_tasks as in 0002, but a run's tasks are claimed by claim_run_batch when no queue row
--- counts them.
+-- claim_tasks as in 0002, but one run's tasks are claimed by claim_locked_run.
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer,
                                           p_lease_ms integer, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_claimed jsonb := '[]';
   v_task record;
-  v_run record;
+  v_run :HTDAG_SCHEMA.runs;
   v_free integer;
 BEGIN
   IF p_limit <= 0 THEN RETURN v_claimed; END IF;
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
-    SELECT id, max_parallel, workflow INTO v_run FROM :HTDAG_SCHEMA.runs
-     WHERE id = p_run_id AND status = 'running' AND run_at <= now() FOR UPDATE;
+    SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
     IF NOT FOUND THEN RETURN v_claimed; END IF;
-    SELECT least(p_limit, v_run.max_parallel - count(*)) INTO v_free FROM :HTDAG_SCHEMA.tasks
-     WHERE run_id = p_run_id AND status = 'running' AND kind = 'atomic';
-    IF v_free <= 0 THEN RETURN v_claimed; END IF;
-    -- Without queue rows to count against (the usual case), claim the whole batch set-based.
-    IF NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.queues q
-                    WHERE EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
-                                   WHERE t.run_id = p_run_id AND t.status = 'ready' AND t.queue = q.name)) THEN
-      RETURN :HTDAG_SCHEMA.claim_run_batch(p_run_id, v_run.workflow, p_worker, v_free, p_lease_ms, p_channel);
-    END IF;
-    FOR v_task IN
-      SELECT id, queue FROM :HTDAG_SCHEMA.tasks
-       WHERE run_id = p_run_id AND status = 'ready' AND available_at <= now()
-       ORDER BY priority DESC, ready_at, id
-       LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
-    LOOP
-      EXIT WHEN v_free <= 0;
-      CONTINUE WHEN NOT :HTDAG_SCHEMA.take_queue_slot(v_task.queue);
-      v_claimed := v_claimed || :HTDAG_SCHEMA.start_attempt(p_run_id, v_task.id, v_run.workflow, p_worker, p_lease_ms, p_channel);
-      v_free := v_free - 1;
-    END LOOP;
-    RETURN v_claimed;
+    RETURN :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
   END IF;
   v_free := p_limit;
   FOR v_task IN
@@ -310,66 +288,86 @@ BEGIN
      GROUP BY l.task_id) x;
 END $$;
 
--- Claims up to p_limit ready tasks of one locked run, set-based: one UPDATE, one INSERT of
--- attempts, one INSERT of events. What start_attempt does for one task, for a batch.
-CREATE FUNCTION :HTDAG_SCHEMA.claim_run_batch(p_run_id uuid, p_workflow text, p_worker text, p_limit integer,
-                                              p_lease_ms integer, p_channel text) RETURNS jsonb
+-- Claims up to p_limit ready tasks of a run whose row the caller locked (p_run), within its
+-- max_parallel. Without queue rows to count against (the usual case) the batch is claimed
+-- set-based: one UPDATE, one INSERT of attempts, one INSERT of events; otherwise task by task.
+CREATE FUNCTION :HTDAG_SCHEMA.claim_locked_run(p_run :HTDAG_SCHEMA.runs, p_worker text, p_limit integer,
+                                               p_lease_ms integer, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+  v_free integer;
+  v_queued boolean;
   v_ids text[];
-  v_claimed jsonb;
-  v_notify boolean;
+  v_task record;
+  v_claimed jsonb := '[]';
+  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
 BEGIN
+  IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
+  SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM :HTDAG_SCHEMA.tasks
+                                              WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
+         EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.queues q
+                  WHERE EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
+                                 WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name))
+    INTO v_free, v_queued;
+  IF v_free <= 0 THEN RETURN v_claimed; END IF;
+  IF v_queued THEN
+    FOR v_task IN
+      SELECT id, queue FROM :HTDAG_SCHEMA.tasks
+       WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now()
+       ORDER BY priority DESC, ready_at, id
+       LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
+    LOOP
+      EXIT WHEN v_free <= 0;
+      CONTINUE WHEN NOT :HTDAG_SCHEMA.take_queue_slot(v_task.queue);
+      v_claimed := v_claimed || :HTDAG_SCHEMA.start_attempt(p_run.id, v_task.id, p_run.workflow, p_worker, p_lease_ms, p_channel);
+      v_free := v_free - 1;
+    END LOOP;
+    RETURN v_claimed;
+  END IF;
   SELECT array_agg(id) INTO v_ids FROM (
     SELECT id FROM :HTDAG_SCHEMA.tasks
-     WHERE run_id = p_run_id AND status = 'ready' AND available_at <= now()
+     WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now()
      ORDER BY priority DESC, ready_at, id
-     LIMIT p_limit FOR UPDATE SKIP LOCKED) c;
-  IF v_ids IS NULL THEN RETURN '[]'::jsonb; END IF;
-  v_notify := :HTDAG_SCHEMA.notifies(p_channel, p_run_id);
+     LIMIT v_free FOR UPDATE SKIP LOCKED) c;
+  IF v_ids IS NULL THEN RETURN v_claimed; END IF;
+  IF cardinality(v_ids) = 1 THEN
+    RETURN jsonb_build_array(:HTDAG_SCHEMA.start_attempt(p_run.id, v_ids[1], p_run.workflow, p_worker, p_lease_ms, p_channel));
+  END IF;
   WITH u AS (
     UPDATE :HTDAG_SCHEMA.tasks
        SET status = 'running', attempts = attempts + 1, started_at = now(), lease_owner = p_worker,
            lease_expires_at = now() + p_lease_ms * interval '1 millisecond'
-     WHERE ctid = ANY (:HTDAG_SCHEMA.task_tids(p_run_id, v_ids))
+     WHERE ctid = ANY (:HTDAG_SCHEMA.task_tids(p_run.id, v_ids))
     RETURNING *
   ), a AS (
     INSERT INTO :HTDAG_SCHEMA.attempts (run_id, task_id, attempt, workflow, step, worker_id, ready_at, queue_wait_ms)
-    SELECT p_run_id, u.id, u.attempts, p_workflow, u.step, p_worker, u.ready_at,
+    SELECT p_run.id, u.id, u.attempts, p_run.workflow, u.step, p_worker, u.ready_at,
            extract(epoch FROM (now() - u.ready_at)) * 1000
       FROM u
   ), ev AS (
     INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
-    SELECT 'task:started', coalesce(p_channel, 'htdag_events'), p_run_id, u.id, p_workflow,
+    SELECT 'task:started', coalesce(p_channel, 'htdag_events'), p_run.id, u.id, p_run.workflow,
            jsonb_build_object('attempt', u.attempts, 'step', u.step)
       FROM u ORDER BY u.priority DESC, u.ready_at, u.id
     RETURNING id, task_id
   )
   SELECT (SELECT jsonb_agg(jsonb_build_object(
-            'runId', p_run_id, 'taskId', u.id, 'workflow', p_workflow, 'attempt', u.attempts, 'kind', u.kind,
+            'runId', p_run.id, 'taskId', u.id, 'workflow', p_run.workflow, 'attempt', u.attempts, 'kind', u.kind,
             'step', u.step, 'input', u.input, 'spec', u.spec, 'timeoutMs', u.timeout_ms,
             'maxAttempts', u.max_attempts, 'backoff', u.backoff, 'queue', u.queue,
             'deps', (SELECT coalesce(jsonb_object_agg(d.id, d.output) FILTER (WHERE d.status = 'completed'), '{}')
                        FROM :HTDAG_SCHEMA.task_edges e,
                             LATERAL (SELECT t.id, t.output, t.status FROM :HTDAG_SCHEMA.tasks t
                                       WHERE t.run_id = e.run_id AND t.id = e.depends_on OFFSET 0) d
-                      WHERE e.run_id = p_run_id AND e.task_id = u.id))
+                      WHERE e.run_id = p_run.id AND e.task_id = u.id))
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
-         (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run_id,
-                                                            'taskId', ev.task_id, 'workflow', p_workflow)::text))
+         (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
+                                                            'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
             FROM ev WHERE v_notify)
     INTO v_claimed;
   RETURN coalesce(v_claimed, '[]'::jsonb);
 END $$;
 
--- True when events of the run are NOTIFYed on p_channel (p_channel set, and the run did not turn
--- realTimeNotifications off); emit's rule, for batches.
-CREATE FUNCTION :HTDAG_SCHEMA.notifies(p_channel text, p_run_id uuid) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  RETURN p_channel IS NOT NULL AND (p_run_id IS NULL OR coalesce(
-    (SELECT (options ->> 'realTimeNotifications')::boolean FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id), true));
-END $$;
 
 -- Settles several attempts of one run (p_settlements: [{taskId, attempt, outcome, output, error,
 -- errorClass, retryDelayMs}]) and claims the run's next ready tasks, in one round trip. Each
@@ -394,9 +392,12 @@ DECLARE
   v_status text;
   v_results jsonb := '[]';
   v_notified bigint;
+  v_cascaded boolean := false;
 BEGIN
   SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
-  IF v_run.status = 'running' THEN
+  -- A lone settlement (a chain) takes settle_attempt's few simple statements, which cost less than
+  -- the set-based ones for one row.
+  IF v_run.status = 'running' AND jsonb_array_length(p_settlements) > 1 THEN
     -- GUARD (as settle_attempt's): only live attempts of running tasks, held by this worker; each
     -- accepted task's row is locked by primary key.
     SELECT array_agg(b.id ORDER BY b.n), array_agg(b.attempt ORDER BY b.n), array_agg(b.output ORDER BY b.n)
@@ -434,10 +435,12 @@ BEGIN
     )
     SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:completed', 'runId', p_run_id,
                                                       'taskId', ev.task_id, 'workflow', v_run.workflow)::text))
-      INTO v_notified FROM ev WHERE :HTDAG_SCHEMA.notifies(p_channel, p_run_id);
+      INTO v_notified FROM ev
+     WHERE p_channel IS NOT NULL AND coalesce((v_run.options ->> 'realTimeNotifications')::boolean, true);
     UPDATE :HTDAG_SCHEMA.runs SET remaining_tasks = remaining_tasks - cardinality(v_done),
            recovered = recovered OR coalesce(v_recovers, false)
-     WHERE id = p_run_id;
+     WHERE id = p_run_id
+    RETURNING * INTO v_run;
     -- Count the dependants down, each by the number of its dependencies that just completed; an
     -- atomic one that reaches zero and may run becomes ready in the same UPDATE.
     SELECT ids, counts INTO v_dep_ids, v_dep_counts FROM :HTDAG_SCHEMA.dependant_counts(p_run_id, v_done);
@@ -473,6 +476,7 @@ BEGIN
           UPDATE :HTDAG_SCHEMA.tasks SET status = 'ready', ready_at = now(), available_at = now()
            WHERE run_id = p_run_id AND id = v_dep.id;
         ELSE
+          v_cascaded := true;
           PERFORM :HTDAG_SCHEMA.finish_task(p_run_id, v_dep.id, v_next,
             CASE WHEN v_next = 'completed' THEN
               (SELECT coalesce(jsonb_object_agg(c.id, c.output), '{}') FROM :HTDAG_SCHEMA.tasks c
@@ -483,7 +487,8 @@ BEGIN
         END IF;
       END LOOP;
     END IF;
-    SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
+    -- Cascades (finish_task) changed the run row: read it again only then.
+    IF v_cascaded THEN SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id; END IF;
     IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') THEN
       PERFORM :HTDAG_SCHEMA.finish_run(p_run_id,
         CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
@@ -495,27 +500,27 @@ BEGIN
   FOR v_s IN
     SELECT x.value AS s, x.value ->> 'taskId' AS task_id, (x.value ->> 'attempt')::integer AS attempt
       FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
-     WHERE v_done IS NULL OR NOT (x.value ->> 'taskId' = ANY (v_done) AND x.value ->> 'outcome' = 'completed')
+     WHERE coalesce(cardinality(v_done), 0) < jsonb_array_length(p_settlements)
+       AND (v_done IS NULL OR NOT (x.value ->> 'taskId' = ANY (v_done) AND x.value ->> 'outcome' = 'completed'))
      ORDER BY x.n
   LOOP
+    v_cascaded := true;
     v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, v_s.task_id, v_s.attempt, p_worker, v_s.s ->> 'outcome',
       -- As settle_task stores them: an absent key is SQL NULL, a JSON null is jsonb null.
       v_s.s -> 'output', v_s.s -> 'error', v_s.s ->> 'errorClass', (v_s.s ->> 'retryDelayMs')::integer, p_channel);
     v_results := coalesce(v_results, '[]') || jsonb_build_object('taskId', v_s.task_id, 'attempt', v_s.attempt,
                                                                  'settled', v_status IS NOT NULL, 'status', v_status);
   END LOOP;
-  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
+  IF v_cascaded THEN SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id; END IF;
   RETURN jsonb_build_object('results', coalesce(v_results, '[]'), 'runStatus', v_run.status,
-    'claimed', CASE WHEN v_run.status = 'running'
-                 THEN :HTDAG_SCHEMA.claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel)
-                 ELSE '[]'::jsonb END);
+    'claimed', :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $$;
 
 -- The batch functions' statements are keyed lookups whose best plan does not depend on the values;
 -- a generic plan saves planning them on every call (their custom plans look cheaper to the planner,
 -- which then re-plans each time).
 ALTER FUNCTION :HTDAG_SCHEMA.settle_tasks(uuid, text, jsonb, integer, integer, text) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION :HTDAG_SCHEMA.claim_run_batch(uuid, text, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.claim_locked_run(:HTDAG_SCHEMA.runs, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.task_tids(uuid, text[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.attempt_tids(uuid, text[], integer[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.dependant_counts(uuid, text[]) SET plan_cache_mode = force_generic_plan;
