@@ -1,0 +1,63 @@
+/**
+ * `htdag dashboard [--port 4400] [--host 127.0.0.1] [--token T]`: serves the live web dashboard
+ * over the store until interrupted. Retries from the page run the built-in catalogue's steps.
+ */
+import type { Command } from "commander";
+import { resolveDashboardOptions } from "../../dashboard/options.js";
+import { InvalidOptionError } from "../../errors.js";
+import { builtinSteps } from "../catalogue/index.js";
+import type { CliIo } from "../io.js";
+import { openOrchestrator } from "../session.js";
+import { resolveSettings } from "../settings.js";
+
+/** Options of `registerDashboard`. */
+export interface DashboardCommandOptions {
+  /** Stops the server (tests abort it; the CLI stops on SIGINT or SIGTERM). @default process signals */
+  stop?: AbortSignal;
+  /** Where the token comes from when --token is absent. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface DashboardFlags {
+  port: string;
+  host: string;
+  token?: string;
+}
+
+export function registerDashboard(program: Command, io: CliIo, options: DashboardCommandOptions = {}): void {
+  program.command("dashboard").description("serve the live web dashboard (runs, task graphs, events, optimizer advice) until interrupted")
+    .option("--port <n>", "TCP port to listen on (0: any free one)", "4400")
+    .option("--host <address>", "address to listen on; anything but 127.0.0.1, ::1 or localhost needs --token", "127.0.0.1")
+    .option("--token <token>", "secret every API request must carry, at least 16 characters (env HTDAG_DASHBOARD_TOKEN)")
+    .action(async (flags: DashboardFlags) => {
+      const port = Number(flags.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidOptionError("--port", "a port number from 0 to 65535", flags.port);
+      const token = flags.token ?? ((options.env ?? process.env).HTDAG_DASHBOARD_TOKEN || undefined);
+      const dashboardOptions = { port, host: flags.host, ...(token ? { token } : {}), steps: builtinSteps };
+      resolveDashboardOptions(dashboardOptions); // refuse an exposed host without a token before opening the store
+      const orch = await openOrchestrator(await resolveSettings(program.opts()));
+      try {
+        const dashboard = await orch.dashboard(dashboardOptions);
+        io.out(`htdag dashboard on ${dashboard.url}`);
+        if (token) io.out("requests need the token: open the page once with ?token=<token> (the tab keeps it), or send Authorization: Bearer <token>");
+        io.out("press Ctrl-C to stop");
+        await aborted(options.stop ?? signalStop());
+      } finally {
+        await orch.close();
+      }
+    });
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+}
+
+/** Aborts on the first SIGINT or SIGTERM. */
+function signalStop(): AbortSignal {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.once("SIGINT", abort);
+  process.once("SIGTERM", abort);
+  return controller.signal;
+}

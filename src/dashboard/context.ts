@@ -1,0 +1,29 @@
+/** What every handler of the dashboard reads from: the orchestrator, the dashboard's queries, its options. */
+import type { Orchestrator } from "../orchestrator/create.js";
+import { createDashboardRunQueries, type DashboardRunQueries } from "../store/dashboard-runs.js";
+import { createDashboardTaskQueries, type DashboardTaskQueries } from "../store/dashboard-tasks.js";
+import { createMetricsQueries, type MetricsQueries } from "../store/metrics.js";
+import { createRunQueries, type RunQueries } from "../store/runs.js";
+import type { ResolvedDashboardOptions } from "./options.js";
+
+export interface DashboardContext {
+  orch: Orchestrator;
+  runs: RunQueries;
+  workflows: DashboardRunQueries;
+  tasks: DashboardTaskQueries;
+  metrics: MetricsQueries;
+  options: ResolvedDashboardOptions;
+}
+
+/** Builds the queries the dashboard needs over the orchestrator's store. */
+export function createDashboardContext(orch: Orchestrator, options: ResolvedDashboardOptions): DashboardContext {
+  const { db } = orch;
+  const { schema } = orch.options;
+  return {
+    orch, options,
+    runs: createRunQueries(db, schema),
+    workflows: createDashboardRunQueries(db, schema),
+    tasks: createDashboardTaskQueries(db, schema),
+    metrics: createMetricsQueries(db, schema),
+  };
+}

@@ -1,0 +1,69 @@
+/** Options of `orch.dashboard()`, their defaults and their validation. */
+import { z } from "zod";
+import { isStep, type Steps } from "../composer/steps.js";
+import { InvalidOptionError } from "../errors.js";
+import { parseOptions } from "../options.js";
+import { DashboardTokenRequiredError } from "./errors.js";
+
+/** Options of `orch.dashboard()` and `htdag dashboard`. */
+export interface DashboardOptions {
+  /** TCP port to listen on; 0 picks a free one (read it from the handle's `url`). @default 4400 */
+  port?: number;
+  /** Address to listen on. Anything but a loopback address needs a `token`. @default "127.0.0.1" */
+  host?: string;
+  /**
+   * Secret every API, stream and action request must carry (`Authorization: Bearer <token>`, or
+   * `?token=` for the page and its event stream); at least 16 characters.
+   * @default none (then only loopback hosts are allowed)
+   */
+  token?: string;
+  /**
+   * Steps that retry from the dashboard runs tasks with, when this process has not bound the run's
+   * workflow itself (`htdag dashboard` passes the built-in catalogue).
+   * @default the steps bound in this process
+   */
+  steps?: Steps;
+  /** Folder of the built web app. @default dist/dashboard/app of the installed htdag */
+  assetsDir?: string;
+  /** Receives errors that must not stop the server (a failed stream write, a retry that failed later). @default console.error */
+  onError?: (error: unknown) => void;
+}
+
+const dashboardSchema = z.strictObject({
+  port: z.number().int().min(0).max(65_535).default(4400),
+  host: z.string().min(1).default("127.0.0.1"),
+  token: z.string().min(16, { message: "a token of at least 16 characters (e.g. from `openssl rand -hex 32`)" })
+    .regex(/^[\x21-\x7e]+$/, { message: "a token of printable ASCII characters without spaces" }).optional(),
+  steps: z.custom<Steps>((v) => v !== null && typeof v === "object", { message: "an object of step functions by name" }).optional(),
+  assetsDir: z.string().min(1).optional(),
+  onError: z.custom<(error: unknown) => void>((v) => typeof v === "function", { message: "a function" }).optional(),
+});
+
+/** Options after validation and defaults. */
+export interface ResolvedDashboardOptions {
+  port: number;
+  host: string;
+  token: string | null;
+  steps: Steps | undefined;
+  assetsDir: string | undefined;
+  onError: (error: unknown) => void;
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/** Validates the options of `orch.dashboard()`, applies the defaults, and refuses an exposed host without a token. */
+export function resolveDashboardOptions(options: unknown): ResolvedDashboardOptions {
+  const o = parseOptions(dashboardSchema, options ?? {}, "dashboard");
+  for (const [name, step] of Object.entries(o.steps ?? {})) {
+    if (!isStep(step)) throw new InvalidOptionError(`steps.${name}`, "a function or a defineStep({...}) result", step, "dashboard");
+  }
+  if (!o.token && !isLoopbackHost(o.host)) throw new DashboardTokenRequiredError(o.host);
+  return {
+    port: o.port, host: o.host, token: o.token ?? null, steps: o.steps, assetsDir: o.assetsDir,
+    onError: o.onError ?? ((error: unknown) => console.error("htdag dashboard:", error)),
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * `orch.dashboard()`: a node:http server with the web app, the JSON API, the event stream and
+ * the actions, behind the token (when one is set) and the Host/Origin checks.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Orchestrator } from "../orchestrator/create.js";
+import { createDashboardContext, type DashboardContext } from "./context.js";
+import { DashboardListenError, DashboardRequestError } from "./errors.js";
+import { checkOrigin, checkToken } from "./guard.js";
+import { sendError } from "./http.js";
+import { resolveDashboardOptions, type DashboardOptions } from "./options.js";
+import { apiSegments, routeApi } from "./routes.js";
+import { findAssetsDir, serveStatic } from "./static.js";
+import type { OpenStreams } from "./stream.js";
+
+/** A running dashboard. */
+export interface Dashboard {
+  /** Where to open it, e.g. `http://127.0.0.1:4400/` (without the token). */
+  readonly url: string;
+  /** The port it listens on (useful with `port: 0`). */
+  readonly port: number;
+  /** The address it listens on. */
+  readonly host: string;
+  /** Ends open event streams and stops the server. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** The URL a browser on this machine opens for a server on `host:port`. */
+function urlFor(host: string, port: number): string {
+  const local = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return `http://${local}:${port}/`;
+}
+
+function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams) {
+  const { token, host, onError } = ctx.options;
+  return async (request: IncomingMessage, response: ServerResponse) => {
+    try {
+      const url = new URL(request.url ?? "/", "http://dashboard.invalid");
+      checkOrigin(request, host, token !== null);
+      const segments = apiSegments(url.pathname);
+      if (segments === null) {
+        if (request.method !== "GET" && request.method !== "HEAD") throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", "the page is read with GET");
+        return await serveStatic(response, assetsDir, url.pathname);
+      }
+      checkToken(request, url, token);
+      await routeApi(ctx, request, response, segments, url.searchParams, streams);
+    } catch (error) {
+      sendError(response, error, onError);
+    }
+  };
+}
+
+async function listen(server: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(new DashboardListenError(host, port, error)));
+    server.listen(port, host, () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/**
+ * Starts the dashboard over `orch`. The page is public (it holds no data); every API, stream and
+ * action request needs the token when one is set.
+ * @example
+ * const dashboard = await orch.dashboard({ port: 4400 });
+ * console.log(`open ${dashboard.url}`);
+ */
+export async function startDashboard(orch: Orchestrator, options: DashboardOptions = {}): Promise<Dashboard> {
+  const resolved = resolveDashboardOptions(options);
+  const assetsDir = findAssetsDir(resolved.assetsDir);
+  const ctx = createDashboardContext(orch, resolved);
+  const streams: OpenStreams = new Set();
+  const server = createServer(handler(ctx, assetsDir, streams));
+  server.on("clientError", (_error, socket) => socket.destroy());
+  const port = await listen(server, resolved.host, resolved.port);
+  let closing: Promise<void> | undefined;
+  return {
+    url: urlFor(resolved.host, port), port, host: resolved.host,
+    close: () => (closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...streams].map((stream) => stream.end()));
+      server.closeAllConnections();
+      await stopped;
+    })()),
+  };
+}

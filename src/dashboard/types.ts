@@ -1,0 +1,160 @@
+/**
+ * The dashboard's wire format: the JSON the API returns and the SSE stream sends. The web app
+ * imports these types too (type-only), so server and page cannot drift apart. Times are ISO strings.
+ */
+import type { OptimizationChange, Recommendations } from "../optimizer/types.js";
+import type { TaskMetrics } from "../store/metrics.js";
+
+/** A run in the runs list. */
+export interface RunSummary {
+  id: string;
+  workflow: string;
+  goal: string;
+  status: string;
+  totalTasks: number;
+  /** Tasks that reached a final status. */
+  finishedTasks: number;
+  failedTasks: number;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Start to finish, or to now while the run is not final; null before it starts. */
+  durationMs: number | null;
+}
+
+/** `GET /api/runs` */
+export interface RunsResponse {
+  runs: RunSummary[];
+  /** Every workflow name, for the filter. */
+  workflows: string[];
+}
+
+/** A run with what its page shows in the header. */
+export interface RunDetail extends RunSummary {
+  pauseReason: string | null;
+  error: { message?: string; taskId?: string } | null;
+  maxParallel: number;
+}
+
+/** A task of a run: a node of the graph. */
+export interface TaskView {
+  id: string;
+  parentId: string | null;
+  kind: "atomic" | "composite";
+  step: string | null;
+  description: string;
+  status: string;
+  /** The task's own dependencies (its spec's `dependsOn`). */
+  dependsOn: string[];
+  attempts: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  queue: string;
+  priority: number;
+  error: { message?: string; name?: string } | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Time spent in attempts, all added up. */
+  durationMs: number | null;
+}
+
+/** `GET /api/runs/:runId` */
+export interface RunResponse {
+  run: RunDetail;
+  tasks: TaskView[];
+}
+
+/** One attempt of a task. */
+export interface AttemptView {
+  attempt: number;
+  status: string;
+  workerId: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+  queueWaitMs: number | null;
+  durationMs: number | null;
+  errorClass: string | null;
+  error: { message?: string; name?: string } | null;
+}
+
+/** One line a step wrote with `ctx.log`. */
+export interface LogView {
+  id: string;
+  attempt: number;
+  message: string;
+  data: unknown;
+  createdAt: string;
+}
+
+/** The latest `task:progress` of a task. */
+export interface ProgressView {
+  attempt: number;
+  done: number;
+  total?: number;
+}
+
+/** `GET /api/runs/:runId/tasks/:taskId` */
+export interface TaskResponse {
+  task: TaskView;
+  attempts: AttemptView[];
+  logs: LogView[];
+  progress: ProgressView | null;
+}
+
+/** An event as the API and the stream send it. */
+export interface EventView {
+  id: string;
+  type: string;
+  runId: string | null;
+  taskId: string | null;
+  workflow: string | null;
+  payload: Record<string, unknown>;
+  createdAt: string;
+}
+
+/** A workflow in the workflows list. */
+export interface WorkflowSummary {
+  name: string;
+  runs: number;
+  lastRunAt: string | null;
+}
+
+/** Percentiles of a set of durations, in ms. */
+export interface DurationPercentiles {
+  samples: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  meanMs: number | null;
+  maxMs: number | null;
+}
+
+/** `GET /api/workflows/:name` */
+export interface WorkflowResponse {
+  name: string;
+  /** Runs by status. */
+  statusCounts: Record<string, number>;
+  /** Durations of completed runs. */
+  runDurations: DurationPercentiles;
+  /** Per task id: samples, failures, duration percentiles of successful attempts. */
+  tasks: TaskMetrics[];
+  /** The optimizer's advice for the graph of the latest run; null when no run recorded a graph. */
+  recommendations: Recommendations | null;
+  /** Why there are no recommendations, when reading them failed. */
+  recommendationsError: string | null;
+}
+
+/** `POST /api/runs/:runId/(cancel|pause|resume|retry)` */
+export interface ActionResponse {
+  runId: string;
+  action: "cancel" | "pause" | "resume" | "retry";
+  /** The run's status after the action took effect. */
+  status: string;
+}
+
+/** Every error response. */
+export interface ErrorResponse {
+  error: { code: string; message: string };
+}
+
+export type { OptimizationChange, Recommendations, TaskMetrics };

@@ -1,0 +1,123 @@
+/** The dashboard's pure parts: graph layout with collapsible composites, live event application, options and the token check. */
+import { describe, expect, it } from "vitest";
+import type { EventView, RunResponse, TaskView } from "../../src/dashboard/types.js";
+import { DashboardTokenRequiredError } from "../../src/dashboard/errors.js";
+import { sameSecret } from "../../src/dashboard/guard.js";
+import { isLoopbackHost, resolveDashboardOptions } from "../../src/dashboard/options.js";
+import { InvalidOptionError } from "../../src/errors.js";
+import { layoutGraph } from "../../web/src/graph/layout.js";
+import { appendEvent, applyEvent } from "../../web/src/live.js";
+import { launchChromium } from "./helpers.js";
+
+function task(id: string, extra: Partial<TaskView> = {}): TaskView {
+  return {
+    id, parentId: null, kind: "atomic", step: id, description: "", status: "pending", dependsOn: [], attempts: 0, maxAttempts: 3,
+    timeoutMs: 30_000, queue: "default", priority: 0, error: null, startedAt: null, finishedAt: null, durationMs: null, ...extra,
+  };
+}
+
+/** prepare → build { compile → link } → ship */
+const tasks = [
+  task("prepare"),
+  task("build", { kind: "composite", step: null, dependsOn: ["prepare"] }),
+  task("compile", { parentId: "build" }),
+  task("link", { parentId: "build", dependsOn: ["compile"] }),
+  task("ship", { dependsOn: ["build"] }),
+];
+
+const edges = (layout: ReturnType<typeof layoutGraph>) => layout.edges.map((e) => `${e.from}->${e.to}`).sort();
+
+describe("layoutGraph", () => {
+  it("draws an expanded composite as a box around its children, wiring edges to its first and last children", () => {
+    const layout = layoutGraph(tasks, new Set());
+    expect(layout.clusters.map((c) => c.task.id)).toEqual(["build"]);
+    expect(layout.nodes.map((n) => n.task.id)).toEqual(["prepare", "compile", "link", "ship"]);
+    expect(edges(layout)).toEqual(["compile->link", "link->ship", "prepare->compile"]);
+    const box = layout.clusters[0]!;
+    for (const id of ["compile", "link"]) {
+      const node = layout.nodes.find((n) => n.task.id === id)!;
+      expect(Math.abs(node.x - box.x)).toBeLessThan(box.width / 2);
+      expect(Math.abs(node.y - box.y)).toBeLessThan(box.height / 2);
+    }
+    const x = (id: string) => layout.nodes.find((n) => n.task.id === id)!.x;
+    expect(x("prepare")).toBeLessThan(x("compile"));
+    expect(x("compile")).toBeLessThan(x("link"));
+    expect(x("link")).toBeLessThan(x("ship"));
+    expect(layout.width).toBeGreaterThan(0);
+    for (const edge of layout.edges) expect(edge.points.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("draws a collapsed composite as one node standing for what it contains", () => {
+    const layout = layoutGraph(tasks, new Set(["build"]));
+    expect(layout.clusters).toEqual([]);
+    expect(layout.nodes.map((n) => [n.task.id, n.collapsed, n.hidden])).toEqual([["prepare", false, 0], ["build", true, 2], ["ship", false, 0]]);
+    expect(edges(layout)).toEqual(["build->ship", "prepare->build"]);
+  });
+
+  it("nests composites and keeps edges between tasks of a collapsed outer one out of the drawing", () => {
+    const nested = [
+      task("outer", { kind: "composite", step: null }),
+      task("inner", { kind: "composite", step: null, parentId: "outer" }),
+      task("a", { parentId: "inner" }),
+      task("b", { parentId: "outer", dependsOn: ["inner"] }),
+      task("after", { dependsOn: ["outer"] }),
+    ];
+    expect(edges(layoutGraph(nested, new Set()))).toEqual(["a->b", "b->after"]);
+    expect(edges(layoutGraph(nested, new Set(["inner"])))).toEqual(["b->after", "inner->b"]);
+    const collapsed = layoutGraph(nested, new Set(["outer"]));
+    expect(collapsed.nodes.map((n) => [n.task.id, n.hidden])).toEqual([["outer", 3], ["after", 0]]);
+    expect(edges(collapsed)).toEqual(["outer->after"]);
+  });
+});
+
+describe("live updates", () => {
+  const state: RunResponse = {
+    run: { id: "r1", workflow: "w", goal: "g", status: "running", totalTasks: 2, finishedTasks: 0, failedTasks: 0, createdAt: "", startedAt: null,
+      finishedAt: null, durationMs: null, pauseReason: null, error: null, maxParallel: 10 },
+    tasks: [task("a", { status: "running", attempts: 1 }), task("b")],
+  };
+  const event = (id: string, type: string, taskId: string | null, payload: Record<string, unknown> = {}, runId = "r1"): EventView =>
+    ({ id, type, runId, taskId, workflow: "w", payload, createdAt: "" });
+
+  it("moves tasks and the run to the state an event reports, and leaves other runs alone", () => {
+    const failed = applyEvent(state, event("5", "task:failed", "a", { status: "timed_out" }))!;
+    expect(failed.tasks.map((t) => t.status)).toEqual(["timed_out", "pending"]);
+    expect(applyEvent(state, event("6", "task:started", "b", { attempt: 2 }))!.tasks[1]).toMatchObject({ status: "running", attempts: 2 });
+    expect(applyEvent(state, event("7", "execution:cancelled", null))!.run.status).toBe("cancelled");
+    expect(applyEvent(state, event("8", "task:completed", "a", {}, "r2"))).toBe(state);
+    expect(applyEvent(state, event("9", "custom:deployed", null))).toBe(state);
+  });
+
+  it("keeps events unique and in id order, the latest ones only", () => {
+    let events: EventView[] = [];
+    for (const id of ["10", "9", "11", "10"]) events = appendEvent(events, event(id, "task:progress", "a"), 2);
+    expect(events.map((e) => e.id)).toEqual(["10", "11"]);
+  });
+});
+
+describe("dashboard options", () => {
+  it("binds loopback by default and needs a token for any other host", () => {
+    expect(resolveDashboardOptions({})).toMatchObject({ port: 4400, host: "127.0.0.1", token: null });
+    for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) expect(isLoopbackHost(host)).toBe(true);
+    for (const host of ["0.0.0.0", "::", "192.168.1.10", "example.com"]) expect(isLoopbackHost(host)).toBe(false);
+    expect(() => resolveDashboardOptions({ host: "0.0.0.0" })).toThrow(DashboardTokenRequiredError);
+    expect(resolveDashboardOptions({ host: "0.0.0.0", token: "0123456789abcdef" }).token).toBe("0123456789abcdef");
+    expect(() => resolveDashboardOptions({ token: "short" })).toThrow(/token.*at least 16 characters.*received the string "short"/);
+    expect(() => resolveDashboardOptions({ port: 70_000 })).toThrow(InvalidOptionError);
+    expect(() => resolveDashboardOptions({ prot: 1 })).toThrow(/unknown: prot/);
+    expect(() => resolveDashboardOptions({ steps: { a: 1 } })).toThrow(/steps\.a/);
+  });
+
+  it("compares tokens whatever their lengths", () => {
+    expect(sameSecret("0123456789abcdef", "0123456789abcdef")).toBe(true);
+    expect(sameSecret("0123456789abcdeX", "0123456789abcdef")).toBe(false);
+    expect(sameSecret("", "0123456789abcdef")).toBe(false);
+    expect(sameSecret("0123456789abcdef0", "0123456789abcdef")).toBe(false);
+  });
+});
+
+describe("the browser tests' chromium", () => {
+  it("fails with the fix, never skips, when chromium is missing", async () => {
+    await expect(launchChromium("/nonexistent/chromium")).rejects.toThrow(/need Debian's chromium at \/nonexistent\/chromium: install it with `apt-get install -y chromium`/);
+  });
+});

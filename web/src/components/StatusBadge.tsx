@@ -1,0 +1,4 @@
+/** A status as a coloured badge. */
+export function StatusBadge({ status }: { status: string }) {
+  return <span className={`badge status-${status}`} data-status={status}>{status.replace("_", " ")}</span>;
+}

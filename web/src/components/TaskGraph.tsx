@@ -1,0 +1,83 @@
+/** The run's task graph as SVG: nodes coloured by state, composites collapsible, a click selects a task. */
+import { useMemo, type KeyboardEvent } from "react";
+import type { TaskView } from "../../../src/dashboard/types.js";
+import { layoutGraph, type Point } from "../graph/layout";
+
+interface Props {
+  tasks: TaskView[];
+  collapsed: ReadonlySet<string>;
+  selected: string | null;
+  onSelect(taskId: string): void;
+  onToggle(compositeId: string): void;
+}
+
+const MAX_LABEL = 24;
+
+function label(text: string): string {
+  return text.length > MAX_LABEL ? `${text.slice(0, MAX_LABEL - 1)}…` : text;
+}
+
+function path(points: Point[]): string {
+  return points.map((p, i) => `${i === 0 ? "M" : "L"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
+}
+
+export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Props) {
+  const layout = useMemo(() => layoutGraph(tasks, collapsed), [tasks, collapsed]);
+  const activate = (id: string) => (event: KeyboardEvent) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      onSelect(id);
+    }
+  };
+  return (
+    <div className="graph-scroll">
+      <svg className="task-graph" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label="task graph">
+        <defs>
+          <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+            <path d="M0,0 L10,5 L0,10 z" className="arrow-head" />
+          </marker>
+        </defs>
+        {layout.clusters.map((c) => (
+          <g key={c.task.id} className={`cluster status-${c.task.status}`} data-task-id={c.task.id} data-status={c.task.status}>
+            <rect x={c.x - c.width / 2} y={c.y - c.height / 2} width={c.width} height={c.height} rx={8} className="cluster-box" />
+            <text x={c.x - c.width / 2 + 26} y={c.y - c.height / 2 - 8} className="cluster-label" onClick={() => onSelect(c.task.id)}>
+              {label(c.task.id)} · {c.task.status.replace("_", " ")}
+            </text>
+            <g className="toggle" role="button" aria-label={`collapse ${c.task.id}`} data-toggle={c.task.id} onClick={() => onToggle(c.task.id)}
+              transform={`translate(${c.x - c.width / 2 + 4}, ${c.y - c.height / 2 - 22})`}>
+              <rect width={18} height={18} rx={4} />
+              <text x={9} y={13} textAnchor="middle">−</text>
+            </g>
+          </g>
+        ))}
+        {layout.edges.map((e) => <path key={`${e.from}->${e.to}`} d={path(e.points)} className="edge" markerEnd="url(#arrow)" />)}
+        {layout.nodes.map((n) => {
+          const { task } = n;
+          const left = n.x - n.width / 2;
+          const top = n.y - n.height / 2;
+          return (
+            <g key={task.id} className={`node status-${task.status}${selected === task.id ? " selected" : ""}`} data-task-id={task.id}
+              data-status={task.status} role="button" tabIndex={0} aria-label={`task ${task.id}, ${task.status}`}
+              onClick={() => onSelect(task.id)} onKeyDown={activate(task.id)}>
+              <title>{task.description || task.id}</title>
+              <rect x={left} y={top} width={n.width} height={n.height} rx={6} className="node-box" />
+              <text x={left + 10} y={top + 19} className="node-label">{label(task.id)}</text>
+              <text x={left + 10} y={top + 36} className="node-meta">
+                {task.status.replace("_", " ")}
+                {task.attempts > 1 ? ` · ${task.attempts} attempts` : ""}
+                {n.collapsed ? ` · ${n.hidden} inside` : ""}
+              </text>
+              {n.collapsed && (
+                <g className="toggle" role="button" aria-label={`expand ${task.id}`} data-toggle={task.id}
+                  onClick={(event) => { event.stopPropagation(); onToggle(task.id); }} transform={`translate(${left + n.width - 24}, ${top + 6})`}>
+                  <rect width={18} height={18} rx={4} />
+                  <text x={9} y={13} textAnchor="middle">+</text>
+                </g>
+              )}
+            </g>
+          );
+        })}
+      </svg>
+    </div>
+  );
+}

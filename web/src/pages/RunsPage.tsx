@@ -1,0 +1,74 @@
+/** The runs list: status, workflow, goal, started, duration; filters; updated live from the event stream. */
+import { useCallback, useEffect, useState } from "react";
+import type { RunsResponse } from "../../../src/dashboard/types.js";
+import { api } from "../api";
+import { ErrorNotice } from "../components/ErrorNotice";
+import { StatusBadge } from "../components/StatusBadge";
+import { formatDuration, formatTime, liveDuration, shortId } from "../format";
+import { useCoalesced, useEventStream, useNow } from "../hooks";
+
+const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"];
+/** Events that change what the list shows: a run's status, or how many of its tasks finished. */
+const LIST_EVENTS = ["execution:started", "execution:completed", "execution:failed", "execution:cancelled", "execution:timed_out",
+  "execution:paused", "execution:resumed", "task:completed", "task:failed", "task:skipped", "task:cancelled"];
+
+export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: string; initialWorkflow: string }) {
+  const [status, setStatus] = useState(initialStatus);
+  const [workflow, setWorkflow] = useState(initialWorkflow);
+  const [data, setData] = useState<RunsResponse | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const now = useNow(1000);
+  const load = useCallback(() => {
+    api.runs({ status, workflow }).then((response) => {
+      setData(response);
+      setError(null);
+    }, setError);
+  }, [status, workflow]);
+  useEffect(load, [load]);
+  const reload = useCoalesced(load, 300);
+  const stream = useEventStream({ types: LIST_EVENTS }, reload, reload);
+
+  return (
+    <section className="runs-page">
+      <div className="toolbar">
+        <h1>Runs</h1>
+        <label>Status{" "}
+          <select aria-label="status filter" value={status} onChange={(e) => setStatus(e.target.value)}>
+            <option value="">any</option>
+            {RUN_STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>Workflow{" "}
+          <select aria-label="workflow filter" value={workflow} onChange={(e) => setWorkflow(e.target.value)}>
+            <option value="">any</option>
+            {(data?.workflows ?? []).map((w) => <option key={w} value={w}>{w}</option>)}
+          </select>
+        </label>
+        <span className={`live live-${stream}`} title="live updates">{stream === "live" ? "● live" : stream}</span>
+      </div>
+      {error !== null && <ErrorNotice error={error} />}
+      {data && data.runs.length === 0 && <p className="empty">No runs{status || workflow ? " match these filters" : " yet"}.</p>}
+      {data && data.runs.length > 0 && (
+        <table className="runs">
+          <thead>
+            <tr><th>Run</th><th>Status</th><th>Workflow</th><th>Goal</th><th>Tasks</th><th>Started</th><th>Duration</th></tr>
+          </thead>
+          <tbody>
+            {data.runs.map((run) => (
+              <tr key={run.id} data-run-id={run.id} data-status={run.status} className="clickable"
+                onClick={() => (window.location.hash = `#/runs/${encodeURIComponent(run.id)}`)}>
+                <td><a href={`#/runs/${encodeURIComponent(run.id)}`} className="mono">{shortId(run.id)}</a></td>
+                <td><StatusBadge status={run.status} /></td>
+                <td><a href={`#/workflows/${encodeURIComponent(run.workflow)}`} onClick={(e) => e.stopPropagation()}>{run.workflow}</a></td>
+                <td className="goal" title={run.goal}>{run.goal}</td>
+                <td>{run.finishedTasks}/{run.totalTasks}{run.failedTasks > 0 ? ` (${run.failedTasks} failed)` : ""}</td>
+                <td>{formatTime(run.startedAt ?? run.createdAt)}</td>
+                <td>{formatDuration(liveDuration(run, now))}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
