@@ -48,7 +48,8 @@ export class RunExecutor {
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
-  private readonly batcher = new SettleBatcher((batch) => this.settleBatch(batch), Number.POSITIVE_INFINITY);
+  private readonly batcher = new SettleBatcher((batch) => this.settleBatch(batch), Number.POSITIVE_INFINITY,
+    (queued) => this.running.size > queued);
 
   constructor(private readonly deps: ExecutorDeps, private readonly run: ExecutorRun) {
     // Every running attempt listens on the run's signal (removed when it ends): no leak, just many.

@@ -19,19 +19,36 @@ export class SettleBatcher {
   private readonly queue: Pending[] = [];
   private inFlight = false;
 
-  /** @param maxBatch Most settlements sent in one round trip. */
-  constructor(private readonly send: SendBatch, private readonly maxBatch: number) {}
+  private scheduled = false;
+
+  /**
+   * @param maxBatch Most settlements sent in one round trip.
+   * @param othersRunning Whether attempts of the run other than the `queued` ones still run: then the first
+   *   settlement waits one turn of the event loop for those that end in the same turn (steps
+   *   dispatched together tend to end together); a lone one is sent at once.
+   */
+  constructor(private readonly send: SendBatch, private readonly maxBatch: number,
+    private readonly othersRunning: (queued: number) => boolean = () => false) {}
 
   /** Queues a settlement; resolves when the batch that carried it was settled and handled. */
   settle(settlement: Settlement): Promise<void> {
     const done = new Promise<void>((resolve, reject) => this.queue.push({ settlement, resolve, reject }));
-    if (!this.inFlight) void this.drain();
+    if (this.inFlight || this.scheduled) return done;
+    if (this.queue.length < this.maxBatch && this.othersRunning(this.queue.length)) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (!this.inFlight) void this.drain();
+      });
+    } else {
+      void this.drain();
+    }
     return done;
   }
 
   /** True when nothing waits and nothing is in flight. */
   get idle(): boolean {
-    return !this.inFlight && this.queue.length === 0;
+    return !this.inFlight && !this.scheduled && this.queue.length === 0;
   }
 
   private async drain(): Promise<void> {

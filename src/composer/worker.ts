@@ -170,7 +170,11 @@ export class Worker {
   private batcherFor(runId: string): SettleBatcher {
     let batcher = this.batchers.get(runId);
     if (!batcher) {
-      batcher = new SettleBatcher((batch) => this.settleBatch(runId, batch), this.batchSize);
+      batcher = new SettleBatcher((batch) => this.settleBatch(runId, batch), this.batchSize, (queued) => {
+        let running = 0;
+        for (const r of this.running.values()) if (r.runId === runId) running++;
+        return running > queued;
+      });
       this.batchers.set(runId, batcher);
     }
     return batcher;
