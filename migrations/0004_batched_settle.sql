@@ -382,6 +382,7 @@ DECLARE
   v_done text[];
   v_attempts integer[];
   v_outputs jsonb[];
+  v_positions bigint[];
   v_queues text[];
   v_recovers boolean;
   v_dep_ids text[];
@@ -400,8 +401,9 @@ BEGIN
   IF v_run.status = 'running' AND jsonb_array_length(p_settlements) > 1 THEN
     -- GUARD (as settle_attempt's): only live attempts of running tasks, held by this worker; each
     -- accepted task's row is locked by primary key.
-    SELECT array_agg(b.id ORDER BY b.n), array_agg(b.attempt ORDER BY b.n), array_agg(b.output ORDER BY b.n)
-      INTO v_done, v_attempts, v_outputs
+    SELECT array_agg(b.id ORDER BY b.n), array_agg(b.attempt ORDER BY b.n), array_agg(b.output ORDER BY b.n),
+           array_agg(b.n ORDER BY b.n)
+      INTO v_done, v_attempts, v_outputs, v_positions
       FROM (SELECT x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt, x.value -> 'output' AS output, x.n
               FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
              WHERE x.value ->> 'outcome' = 'completed') b,
@@ -492,6 +494,7 @@ BEGIN
     IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') THEN
       PERFORM :HTDAG_SCHEMA.finish_run(p_run_id,
         CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
+      v_cascaded := true;
     END IF;
     SELECT jsonb_agg(jsonb_build_object('taskId', d.id, 'attempt', d.attempt, 'settled', true, 'status', 'completed'))
       INTO v_results FROM unnest(v_done, v_attempts) AS d(id, attempt);
@@ -501,7 +504,7 @@ BEGIN
     SELECT x.value AS s, x.value ->> 'taskId' AS task_id, (x.value ->> 'attempt')::integer AS attempt
       FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
      WHERE coalesce(cardinality(v_done), 0) < jsonb_array_length(p_settlements)
-       AND (v_done IS NULL OR NOT (x.value ->> 'taskId' = ANY (v_done) AND x.value ->> 'outcome' = 'completed'))
+       AND (v_positions IS NULL OR x.n <> ALL (v_positions))
      ORDER BY x.n
   LOOP
     v_cascaded := true;
