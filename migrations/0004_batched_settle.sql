@@ -216,15 +216,17 @@ BEGIN
 END $$;
 
 
--- claim_tasks as in 0002, but one run's tasks are claimed by claim_locked_run.
+-- claim_tasks as in 0002, but every claim goes through claim_locked_run: one run's tasks set-based,
+-- and a worker's claim over many runs run by run.
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer,
                                           p_lease_ms integer, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_claimed jsonb := '[]';
-  v_task record;
+  v_got jsonb;
   v_run :HTDAG_SCHEMA.runs;
-  v_free integer;
+  v_run_id uuid;
+  v_free integer := p_limit;
 BEGIN
   IF p_limit <= 0 THEN RETURN v_claimed; END IF;
   IF p_run_id IS NOT NULL THEN
@@ -233,26 +235,25 @@ BEGIN
     IF NOT FOUND THEN RETURN v_claimed; END IF;
     RETURN :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
   END IF;
-  v_free := p_limit;
-  FOR v_task IN
-    SELECT t.run_id, t.id, t.queue, r.max_parallel, r.workflow
-      FROM :HTDAG_SCHEMA.tasks t JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
-     WHERE t.status = 'ready' AND t.available_at <= now() AND r.status = 'running' AND r.run_at <= now()
-       AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows))
-     ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
-     LIMIT p_limit * 4
-       FOR UPDATE OF t SKIP LOCKED
+  -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
+  -- A run another process holds (it is settling, and claims for itself) is skipped, not waited for,
+  -- and none of its task rows is locked.
+  FOR v_run_id IN
+    SELECT x.run_id FROM (
+      SELECT t.run_id, t.priority, t.ready_at FROM :HTDAG_SCHEMA.tasks t JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
+       WHERE t.status = 'ready' AND t.available_at <= now() AND r.status = 'running' AND r.run_at <= now()
+         AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows))
+       ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
+       LIMIT p_limit * 4) x
+     GROUP BY x.run_id
+     ORDER BY max(x.priority) DESC, min(x.ready_at)
   LOOP
-    EXIT WHEN v_free <= 0;
-    -- Never wait for a run another process is settling: try it on the next claim.
-    PERFORM 1 FROM :HTDAG_SCHEMA.runs WHERE id = v_task.run_id FOR UPDATE SKIP LOCKED;
+    SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = v_run_id FOR UPDATE SKIP LOCKED;
     CONTINUE WHEN NOT FOUND;
-    -- GUARD: max_parallel caps the running tasks of one run, across every process.
-    CONTINUE WHEN (SELECT count(*) FROM :HTDAG_SCHEMA.tasks
-                    WHERE run_id = v_task.run_id AND status = 'running' AND kind = 'atomic') >= v_task.max_parallel;
-    CONTINUE WHEN NOT :HTDAG_SCHEMA.take_queue_slot(v_task.queue);
-    v_claimed := v_claimed || :HTDAG_SCHEMA.start_attempt(v_task.run_id, v_task.id, v_task.workflow, p_worker, p_lease_ms, p_channel);
-    v_free := v_free - 1;
+    v_got := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, v_free, p_lease_ms, p_channel);
+    v_claimed := v_claimed || v_got;
+    v_free := v_free - jsonb_array_length(v_got);
+    EXIT WHEN v_free <= 0;
   END LOOP;
   RETURN v_claimed;
 END $$;

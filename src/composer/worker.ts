@@ -107,6 +107,8 @@ export class Worker {
     }
     if (event.runId && event.type && STOPPING.has(event.type)) this.aborts.get(event.runId)?.abort(new Error(`run ${event.type.slice(10)}`));
     if (!event.workflow || !(event.workflow in this.options.workflows) || QUIET.has(event.type ?? "")) return;
+    // A task event of a run this worker is settling: that settle claims the run's next tasks itself.
+    if (event.runId && event.type?.startsWith("task:") && this.batchers.has(event.runId)) return;
     this.kick();
   }
 
