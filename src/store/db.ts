@@ -10,10 +10,20 @@ export interface QueryResult<Row> {
   rowCount: number;
 }
 
+/** How to run one statement. */
+export interface QueryOptions {
+  /**
+   * Prepares the statement under this name on each connection (Postgres; PGlite ignores it), so
+   * the server parses and plans it once per connection. Only for fixed statement texts.
+   * @default unnamed: parsed on every call
+   */
+  name?: string;
+}
+
 /** Something that runs statements: the database itself, or an open transaction. */
 export interface Queryable {
   /** Runs one parameterised statement. */
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

@@ -1,7 +1,7 @@
 /** The PostgreSQL driver: a `pg.Pool` for statements, and a dedicated client per LISTEN. */
 import pg from "pg";
 import { DatabaseConnectionError } from "../errors.js";
-import type { Db, DbStats, Listener, ListenHandlers, Queryable, QueryResult } from "./db.js";
+import type { Db, DbStats, Listener, ListenHandlers, Queryable, QueryOptions, QueryResult } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 import { redactUrl } from "./redact.js";
 
@@ -54,9 +54,10 @@ class PgDb implements Db {
     readonly lastPoolError: () => Error | undefined,
   ) {}
 
-  async query<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+  async query<Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> {
     this.stats.roundTrips++;
-    const result = await this.pool.query(sql, params as unknown[] | undefined);
+    const values = params as unknown[] | undefined;
+    const result = await (options?.name ? this.pool.query({ name: options.name, text: sql, values }) : this.pool.query(sql, values));
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
   }
 

@@ -67,7 +67,8 @@ export function createTaskQueries(db: Db, schema: string) {
     /** Claims ready tasks of one run, or of any run of `workflows` when `runId` is null. */
     async claim(runId: string | null, workflows: string[] | null, worker: string, limit: number, leaseMs: number, channel: string | null) {
       const { rows } = await db.query<{ r: ClaimedTask[] }>(
-        `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, workflows, worker, limit, leaseMs, channel]);
+        `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, workflows, worker, limit, leaseMs, channel],
+        { name: `htdag_claim_tasks_${schema}` });
       return rows[0]!.r;
     },
 
@@ -92,7 +93,8 @@ export function createTaskQueries(db: Db, schema: string) {
         errorClass: x.errorClass ?? null, retryDelayMs: x.retryDelayMs ?? null,
       }));
       const { rows } = await db.query<{ r: SettleManyResult }>(
-        `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel]);
+        `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel],
+        { name: `htdag_settle_tasks_${schema}` });
       return rows[0]!.r;
     },
 
