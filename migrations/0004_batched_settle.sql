@@ -8,17 +8,17 @@
 
 -- Settles one attempt of a run whose row the caller has locked, without claiming. Returns the
 -- task's status afterwards ('ready' when a retry was scheduled), or NULL when the guard rejected it.
+-- p_run_status and p_workflow are the locked run's.
 CREATE FUNCTION :HTDAG_SCHEMA.settle_attempt(p_run_id uuid, p_task_id text, p_attempt integer, p_worker text,
     p_outcome text, p_output jsonb, p_error jsonb, p_error_class text, p_retry_delay_ms integer,
-    p_channel text) RETURNS text
+    p_channel text, p_run_status text, p_workflow text) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
   v_task :HTDAG_SCHEMA.tasks;
-  v_run_status text;
-  v_workflow text;
+  v_run_status text := p_run_status;
+  v_workflow text := p_workflow;
   v_final text := p_outcome;
 BEGIN
-  SELECT status, workflow INTO v_run_status, v_workflow FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
   SELECT * INTO v_task FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id AND id = p_task_id FOR UPDATE;
   -- GUARD: only the live attempt of a running task, held by this worker, may settle it.
   IF NOT FOUND OR v_task.status <> 'running' OR v_task.attempts <> p_attempt
@@ -57,11 +57,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_status text;
   v_run_status text;
+  v_run :HTDAG_SCHEMA.runs;
 BEGIN
   -- Lock order everywhere: the run row, then task rows (claims by other runs skip locked runs).
-  PERFORM 1 FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
   v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, p_task_id, p_attempt, p_worker, p_outcome, p_output, p_error,
-                                           p_error_class, p_retry_delay_ms, p_channel);
+                                           p_error_class, p_retry_delay_ms, p_channel, v_run.status, v_run.workflow);
   IF v_status IS NULL THEN
     RETURN jsonb_build_object('settled', false, 'claimed', '[]'::jsonb);
   END IF;
@@ -395,6 +396,7 @@ DECLARE
   v_results jsonb := '[]';
   v_notified bigint;
   v_cascaded boolean := false;
+  v_one jsonb;
 BEGIN
   SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
   -- A lone settlement (a chain) takes settle_attempt's few simple statements, which cost less than
@@ -501,7 +503,16 @@ BEGIN
       INTO v_results FROM unnest(v_done, v_attempts) AS d(id, attempt);
   END IF;
   -- Everything the set-based path did not take, one by one, in the order given.
-  FOR v_s IN
+  IF v_done IS NULL AND jsonb_array_length(p_settlements) = 1 THEN
+    -- The lone settlement of a chain, without a loop.
+    v_one := p_settlements -> 0;
+    v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, v_one ->> 'taskId', (v_one ->> 'attempt')::integer, p_worker,
+      v_one ->> 'outcome', v_one -> 'output', v_one -> 'error', v_one ->> 'errorClass', (v_one ->> 'retryDelayMs')::integer,
+      p_channel, v_run.status, v_run.workflow);
+    v_results := jsonb_build_array(jsonb_build_object('taskId', v_one ->> 'taskId', 'attempt', (v_one ->> 'attempt')::integer,
+                                                      'settled', v_status IS NOT NULL, 'status', v_status));
+    v_cascaded := true;
+  ELSE FOR v_s IN
     SELECT x.value AS s, x.value ->> 'taskId' AS task_id, (x.value ->> 'attempt')::integer AS attempt
       FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
      WHERE coalesce(cardinality(v_done), 0) < jsonb_array_length(p_settlements)
@@ -511,10 +522,11 @@ BEGIN
     v_cascaded := true;
     v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, v_s.task_id, v_s.attempt, p_worker, v_s.s ->> 'outcome',
       -- As settle_task stores them: an absent key is SQL NULL, a JSON null is jsonb null.
-      v_s.s -> 'output', v_s.s -> 'error', v_s.s ->> 'errorClass', (v_s.s ->> 'retryDelayMs')::integer, p_channel);
+      v_s.s -> 'output', v_s.s -> 'error', v_s.s ->> 'errorClass', (v_s.s ->> 'retryDelayMs')::integer, p_channel,
+      v_run.status, v_run.workflow);
     v_results := coalesce(v_results, '[]') || jsonb_build_object('taskId', v_s.task_id, 'attempt', v_s.attempt,
                                                                  'settled', v_status IS NOT NULL, 'status', v_status);
-  END LOOP;
+  END LOOP; END IF;
   IF v_cascaded THEN SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id; END IF;
   RETURN jsonb_build_object('results', coalesce(v_results, '[]'), 'runStatus', v_run.status,
     'claimed', :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
