@@ -1,133 +1,93 @@
 /**
- * The executor benchmark (design.md §11): a chain of no-op steps (W2), a 1 → N → 1 fan (W3) and the
- * raw-SQL floor, on Postgres and on embedded PGlite, one system at a time. Each workload runs once
- * to warm up (discarded), then `repeats` times; figures are medians with min and max.
+ * `npm run bench`: htdag side by side with graphile-worker, pg-boss and the raw-SQL floor on the
+ * same local Postgres (one database per system, `htdag_bench_<system>`, recreated each run), plus
+ * htdag on embedded PGlite for W2/W3. One system at a time; one discarded warm-up, then repeats;
+ * medians with min and max. Prints one table, writes bench/results/latest.json, and (full runs)
+ * the SVG charts in docs/performance/ and the results section of docs/performance.md.
  *
- *   npm run bench                      # 5 repeats, chain of 200, fan 1 → 1,000 → 1
- *   BENCH_QUICK=1 npx tsx bench/run.ts # 2 repeats, chain of 100, fan 1 → 250 → 1
+ *   npm run bench                       # full sizes, 5 repeats
+ *   BENCH_QUICK=1 npm run bench         # quick sizes, 2 repeats, under 2 minutes
  *
- * Environment: BENCH_REPEATS, BENCH_SYSTEMS (postgres,pglite), BENCH_DATABASE_URL (admin URL of
- * the server; a fresh htdag_bench_* database is created there and dropped after).
- * Prints one table on stdout (progress on stderr) and writes bench/results/latest.json.
+ * Environment:
+ *   BENCH_DATABASE_URL  admin URL of the server (default postgres://postgres@127.0.0.1:5432/postgres)
+ *   BENCH_SIZE          full | quick | tiny (default full; quick with BENCH_QUICK=1)
+ *   BENCH_REPEATS       measured runs per workload (default 5 full, 2 quick, 1 tiny)
+ *   BENCH_WARMUP        0 to skip the warm-up run (default 1)
+ *   BENCH_SYSTEMS       comma list of htdag, htdag-pglite, floor, graphile-worker, pg-boss (default all)
+ *   BENCH_WORKLOADS     comma list of flat, flat-batched, chain, fan, layered, idle-latency, idle-queries, faults
+ *   BENCH_OUT           where to write the JSON (default bench/results/latest.json)
+ *   BENCH_DATABASE_PREFIX  databases are <prefix>_<system> (default htdag_bench)
+ *   BENCH_PROFILE       1 to time every statement and print each system's costliest (adds overhead)
+ *   BENCH_RENDER        path of a report JSON: measure nothing, print it and write its charts and page again
+ *   BENCH_DOCS          1 to write charts and docs/performance.md, 0 not to (default: full sizes only)
  */
-import { cpus, loadavg } from "node:os";
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { createOrchestrator, type Orchestrator } from "../src/index.js";
-import { ClaimWatch } from "./lib/claim-watch.js";
-import { createBenchDatabase, serverVersion } from "./lib/databases.js";
-import { findRow, formatNumber, formatTable, resultsTable, rowsOf, writeJson, type ResultRow } from "./lib/report.js";
-import { summarizeRepeats, type Summary } from "./lib/stats.js";
-import { runChain } from "./workloads/chain.js";
-import { runFan } from "./workloads/fan.js";
-import { pgliteFloor, postgresFloor } from "./workloads/floor.js";
+import { DEFAULT_ADMIN_URL } from "../src/bench/databases.js";
+import { benchmark, renderReport, type BenchReport } from "../src/bench/report-run.js";
+import { checkTargets, ratios } from "../src/bench/report.js";
+import { SIZES, type SizeName } from "../src/bench/sizes.js";
+import { BUILT_IN_SYSTEMS, PEER_NAMES } from "../src/bench/systems.js";
+import { WORKLOADS, type WorkloadId } from "../src/bench/types.js";
+import { writeCharts } from "./lib/charts.js";
+import { writeJson } from "./lib/report.js";
+import { updateResultsPage } from "./lib/page.js";
+import { loadPeers } from "./peers/load.js";
 
-const QUICK = process.env.BENCH_QUICK === "1";
-const config = {
-  quick: QUICK,
-  repeats: Number(process.env.BENCH_REPEATS ?? (QUICK ? 2 : 5)),
-  chainSteps: QUICK ? 100 : 200,
-  fanWidth: QUICK ? 250 : 1000,
-  systems: (process.env.BENCH_SYSTEMS ?? "postgres,pglite").split(",").map((s) => s.trim()).filter(Boolean),
-};
-const RESULTS_PATH = fileURLToPath(new URL("./results/latest.json", import.meta.url));
-const CHAIN = `chain ${config.chainSteps}`;
-const FAN = `fan 1→${config.fanWidth.toLocaleString("en-US")}→1`;
-const FLOOR = `raw SQL floor ×${config.chainSteps}`;
+const env = process.env;
+const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
-
-/** One discarded warm-up, then `config.repeats` measured runs, summarized per metric. */
-async function repeated<K extends string>(label: string, once: () => Promise<Record<K, number>>): Promise<Record<K, Summary>> {
-  progress(`${label}: warm-up`);
-  await once();
-  const runs: Record<K, number>[] = [];
-  for (let i = 1; i <= config.repeats; i++) {
-    progress(`${label}: run ${i}/${config.repeats}`);
-    runs.push(await once());
-  }
-  return summarizeRepeats(runs);
+function list(value: string | undefined, known: readonly string[], variable: string): string[] | undefined {
+  if (!value) return undefined;
+  const names = value.split(",").map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new Error(`${variable} names ${unknown.join(", ")}; expected some of ${known.join(", ")}`);
+  return names;
 }
 
-/** The chain and fan workloads on one orchestrator. */
-async function executorWorkloads(system: string, orch: Orchestrator): Promise<ResultRow[]> {
-  const watch = new ClaimWatch(orch);
-  const chain = await repeated(`${system} ${CHAIN}`, () => runChain(orch, config.chainSteps, watch));
-  const fan = await repeated(`${system} ${FAN}`, () => runFan(orch, config.fanWidth, watch));
-  return [...rowsOf(system, CHAIN, chain), ...rowsOf(system, FAN, fan)];
+/** Writes the charts in docs/performance/ and the results section of docs/performance.md. */
+async function writeDocs(report: BenchReport): Promise<void> {
+  const docs = fileURLToPath(new URL("../docs/", import.meta.url));
+  const charts = await writeCharts(report, `${docs}performance`);
+  await updateResultsPage(report, `${docs}performance.md`, charts);
+  progress(`wrote ${charts.length} chart(s) in docs/performance/ and the results of docs/performance.md`);
 }
 
-async function onPostgres(): Promise<ResultRow[]> {
-  const database = await createBenchDatabase();
-  progress(`postgres: database ${database.name}`);
-  try {
-    const orch = await createOrchestrator({ database: database.url });
-    let rows: ResultRow[];
-    try {
-      rows = await executorWorkloads("postgres", orch);
-    } finally {
-      await orch.close();
-    }
-    const floor = await postgresFloor(database.url);
-    try {
-      return [...rows, ...rowsOf("postgres", FLOOR, await repeated(`postgres ${FLOOR}`, () => floor.run(config.chainSteps)))];
-    } finally {
-      await floor.close();
-    }
-  } finally {
-    await database.drop();
-  }
-}
-
-async function onPglite(): Promise<ResultRow[]> {
-  const orch = await createOrchestrator({ database: "memory://" });
-  let rows: ResultRow[];
-  try {
-    rows = await executorWorkloads("pglite", orch);
-  } finally {
-    await orch.close();
-  }
-  const floor = await pgliteFloor();
-  try {
-    return [...rows, ...rowsOf("pglite", FLOOR, await repeated(`pglite ${FLOOR}`, () => floor.run(config.chainSteps)))];
-  } finally {
-    await floor.close();
-  }
-}
-
-/** Derived figures: PGlite against Postgres, and each chain against its system's floor. */
-function ratios(rows: readonly ResultRow[]): { name: string; value: number }[] {
-  const median = (system: string, workload: string, metric: string) => findRow(rows, system, workload, metric)?.median ?? Number.NaN;
-  const chainStep = (system: string) => median(system, CHAIN, "ms per step");
-  const floorStep = (system: string) => median(system, FLOOR, "ms per round trip");
-  return [
-    { name: "chain ms/step, PGlite / Postgres", value: chainStep("pglite") / chainStep("postgres") },
-    { name: "fan total ms, PGlite / Postgres", value: median("pglite", FAN, "total ms") / median("postgres", FAN, "total ms") },
-    { name: "chain ms/step / raw SQL round trip, Postgres", value: chainStep("postgres") / floorStep("postgres") },
-    { name: "chain ms/step / raw SQL round trip, PGlite", value: chainStep("pglite") / floorStep("pglite") },
-  ].filter((r) => Number.isFinite(r.value));
+/** BENCH_RENDER: a stored report, its ratios and verdicts recomputed by this version of the report code. */
+async function render(path: string): Promise<void> {
+  const stored = JSON.parse(await readFile(path, "utf8")) as BenchReport;
+  const names = stored.meta.systems.map((s) => s.name);
+  const report: BenchReport = { ...stored, profiles: stored.profiles ?? [], ratios: ratios(stored.results, names),
+    targets: checkTargets(stored.results, stored.meta.size === "full") };
+  console.log(renderReport(report));
+  if (env.BENCH_DOCS !== "0") await writeDocs(report);
 }
 
 async function main(): Promise<void> {
-  const runners: Record<string, () => Promise<ResultRow[]>> = { postgres: onPostgres, pglite: onPglite };
-  const rows: ResultRow[] = [];
-  // Other work on the machine skews every figure; the 1-minute load average is reported with them.
-  const loadAtStart = loadavg()[0] ?? Number.NaN;
-  for (const system of config.systems) {
-    const runner = runners[system];
-    if (!runner) throw new Error(`BENCH_SYSTEMS names ${JSON.stringify(system)}; expected postgres and/or pglite`);
-    rows.push(...(await runner()));
-  }
-  const derived = ratios(rows);
-  const postgres = config.systems.includes("postgres") ? await serverVersion() : null;
-  const loadAverage = { start: loadAtStart, end: loadavg()[0] ?? Number.NaN };
-  const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, postgres, loadAverage, ...config };
-  console.log(`htdag executor benchmark: ${config.repeats} repeats after a warm-up; node ${process.version}, ${meta.cpus} CPUs` +
-    `${postgres ? `, PostgreSQL ${postgres}` : ""}${QUICK ? " (quick)" : ""}; load average ` +
-    `${formatNumber(loadAverage.start)} at start, ${formatNumber(loadAverage.end)} at end\n`);
-  console.log(resultsTable(rows));
-  if (derived.length > 0) console.log(`\n${formatTable([["ratio of medians", "×"], ...derived.map((r) => [r.name, formatNumber(r.value)])], 1)}`);
-  await writeJson(RESULTS_PATH, { meta, results: rows, ratios: derived });
-  progress(`wrote ${RESULTS_PATH}`);
+  if (env.BENCH_RENDER) return render(env.BENCH_RENDER);
+  const size = (env.BENCH_SIZE ?? (env.BENCH_QUICK === "1" ? "quick" : "full")) as SizeName;
+  if (!(size in SIZES)) throw new Error(`BENCH_SIZE is ${JSON.stringify(size)}; expected full, quick or tiny`);
+  const repeats = Number(env.BENCH_REPEATS ?? { full: 5, quick: 2, tiny: 1 }[size]);
+  const allNames = [...BUILT_IN_SYSTEMS.map((s) => s.name), ...PEER_NAMES];
+  const wanted = list(env.BENCH_SYSTEMS, allNames, "BENCH_SYSTEMS") ?? allNames;
+  const workloads = list(env.BENCH_WORKLOADS, WORKLOADS, "BENCH_WORKLOADS") as WorkloadId[] | undefined;
+  const peers = await loadPeers(PEER_NAMES.filter((p) => wanted.includes(p)));
+  for (const line of peers.skipped) progress(line);
+  // Report order: htdag first, then the peers, then the floor and the embedded store.
+  const order = ["htdag", "graphile-worker", "pg-boss", "floor", "htdag-pglite"];
+  const systems = [...BUILT_IN_SYSTEMS, ...peers.systems].filter((s) => wanted.includes(s.name))
+    .sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  const report = await benchmark({ systems, sizes: SIZES[size], size, repeats, warmUp: env.BENCH_WARMUP !== "0",
+    adminUrl: env.BENCH_DATABASE_URL ?? env.HTDAG_TEST_DATABASE_URL ?? DEFAULT_ADMIN_URL,
+    ...(workloads ? { workloads } : {}), ...(env.BENCH_DATABASE_PREFIX ? { databasePrefix: env.BENCH_DATABASE_PREFIX } : {}),
+    profile: env.BENCH_PROFILE === "1", onProgress: progress });
+  console.log(renderReport(report));
+  for (const line of peers.skipped) console.log(`skipped ${line}`);
+  const out = env.BENCH_OUT ?? fileURLToPath(new URL("./results/latest.json", import.meta.url));
+  await writeJson(out, report);
+  progress(`wrote ${out}`);
+  if (env.BENCH_DOCS === "1" || (env.BENCH_DOCS !== "0" && size === "full")) await writeDocs(report);
+  if (report.failures.length > 0) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {
