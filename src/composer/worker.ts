@@ -168,11 +168,14 @@ export class Worker {
     if (batcher.idle && this.batchers.get(task.runId) === batcher) this.batchers.delete(task.runId);
   }
 
-  /** One batcher per run: a run's settles go one batch at a time, up to batchSize per round trip. */
+  /**
+   * One batcher per run: a run's settles go one batch at a time (they would queue on the run's row
+   * lock anyway), each batch in one round trip: group commit, whatever batchSize is.
+   */
   private batcherFor(runId: string): SettleBatcher {
     let batcher = this.batchers.get(runId);
     if (!batcher) {
-      batcher = new SettleBatcher((batch) => this.settleBatch(runId, batch), this.batchSize, (queued) => {
+      batcher = new SettleBatcher((batch) => this.settleBatch(runId, batch), this.concurrency, (queued) => {
         let running = 0;
         for (const r of this.running.values()) if (r.runId === runId) running++;
         return running > queued;
@@ -184,8 +187,9 @@ export class Worker {
 
   private async settleBatch(runId: string, batch: readonly Settlement[]): Promise<void> {
     const { tasks, workerId, leaseMs, channel } = this.deps;
-    // The settling tasks still count as running here; the SQL re-checks max_parallel exactly.
-    const free = Math.min(this.batchSize, this.concurrency - this.running.size + batch.length);
+    // The settling tasks still count as running here; the SQL re-checks max_parallel exactly. With
+    // batchSize 1 a settle claims at most one task per task it settles.
+    const free = Math.min(batch.length * this.batchSize, this.concurrency - this.running.size + batch.length);
     // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
     const result = await retryTransient(() => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel),
       Math.max(30_000, 2 * leaseMs), (error) => this.deps.onError(error));
