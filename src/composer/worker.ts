@@ -17,7 +17,11 @@ export interface WorkerOptions {
   workflows: Record<string, import("./steps.js").Steps>;
   /** Tasks this worker runs at once. @default 10 */
   concurrency?: number;
-  /** Most tasks claimed by one query. @default concurrency */
+  /**
+   * Most tasks claimed by one claim query, and per task settled by a settle (1: unbatched, one task
+   * claimed for each one that ends). Settles of one run are always grouped into one round trip.
+   * @default concurrency
+   */
   batchSize?: number;
   /** Fallback poll when no NOTIFY arrives, in ms (idle cost: one query per interval). @default 2000 */
   pollIntervalMs?: number;
