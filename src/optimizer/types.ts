@@ -15,6 +15,9 @@ export const optimizeOptionsSchema = z.strictObject({
   workflow: z.string().min(1).max(128).optional(),
   minSamples: z.number().int().min(1).default(5),
   timeoutHeadroom: z.number().min(1).max(100).default(1.5),
+  timeoutQuantile: z.number().gt(0.5).lt(1).default(0.999),
+  modelHeadroom: z.number().min(1).max(100).default(1.25),
+  hedgeQuantile: z.number().gt(0.5).lt(0.99).default(0.8),
 });
 export type ResolvedOptimizeOptions = z.output<typeof optimizeOptionsSchema>;
 
@@ -38,6 +41,12 @@ export interface OptimizeOptions {
   minSamples?: number;
   /** New timeout = p99 × this (and never below the slowest success). @default 1.5 */
   timeoutHeadroom?: number;
+  /** `aggressive`: the duration model's quantile a timeout is set from. @default 0.999 */
+  timeoutQuantile?: number;
+  /** `aggressive`: timeout = model quantile × this (runs under more load take longer). @default 1.25 */
+  modelHeadroom?: number;
+  /** `aggressive`: the lowest model quantile a hedge of an idempotent straggler may start at (at most 1 − this share of attempts are hedged). @default 0.8 */
+  hedgeQuantile?: number;
 }
 
 /** The settings a task runs with when it names none: the run's and orchestrator's defaults. */
@@ -55,11 +64,30 @@ export interface Evidence {
   value: number;
 }
 
+/** What a change sets. `hedgeAfterMs` and `merge` are never applied to the graph (see docs/optimizer.md). */
+export type OptimizationField = (typeof OPTIMIZATION_FIELDS)[number];
+
+export const OPTIMIZATION_FIELDS = ["timeoutMs", "maxAttempts", "priority", "backoff.baseMs", "maxParallel", "queueLimit", "hedgeAfterMs", "merge"] as const;
+
+/** A change as stored and read back (a stored tuning, a run's record). */
+export const optimizationChangeSchema = z.object({
+  taskId: z.string().optional(),
+  queue: z.string().optional(),
+  field: z.enum(OPTIMIZATION_FIELDS),
+  from: z.union([z.number(), z.string(), z.null()]),
+  to: z.union([z.number(), z.string(), z.null()]),
+  reason: z.string(),
+  evidence: z.object({ samples: z.number(), statistic: z.string(), value: z.number() }),
+  confidence: z.number(),
+});
+
 /** One setting changed (or recommended), with why. */
 export interface OptimizationChange {
   /** The task changed; absent for run-wide settings such as maxParallel. */
   taskId?: string;
-  field: "timeoutMs" | "maxAttempts" | "priority" | "backoff.baseMs" | "maxParallel" | "merge";
+  field: OptimizationField;
+  /** The queue changed, for `queueLimit`. */
+  queue?: string;
   from: number | string | null;
   to: number | string | null;
   reason: string;
@@ -82,6 +110,35 @@ export interface OptimizationResult {
   level: OptimizationLevel;
   /** Why something was not done, e.g. too few runs for `aggressive`. */
   notes: string[];
+  /** Cluster-wide queue limits to set before the run (`aggressive`, from predicted demand). */
+  queues?: Record<string, number>;
+  /** `aggressive`: when to start a hedged second attempt of an idempotent straggler, by task id (needs executor support). */
+  hedges?: Record<string, number>;
+  /** `aggressive`: the duration model of each task with enough successes, by task id. */
+  models?: Record<string, DurationModelSummary>;
+  /** `aggressive`: the run predicted from the models with the applied changes. */
+  prediction?: MakespanPrediction;
+}
+
+/** A fitted duration model as reported: its kind, components and the quantiles the rules use. */
+export interface DurationModelSummary {
+  kind: "lognormal" | "mixture";
+  samples: number;
+  /** ln(duration in ms) ~ Normal(mu, sigma) per component, with its weight. */
+  components: { weight: number; mu: number; sigma: number }[];
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+}
+
+/** The makespan the models predict (Monte Carlo over the graph, with retries and backoff). */
+export interface MakespanPrediction {
+  trials: number;
+  makespanP50Ms: number;
+  makespanP95Ms: number;
+  /** Most tasks running at once (95th percentile over trials) with unlimited slots. */
+  peakDemand: number;
 }
 
 /** The result of `getRecommendations`. */

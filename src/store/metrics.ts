@@ -124,6 +124,51 @@ export function createMetricsQueries(db: Queryable, schema: string) {
       return rows.map(toMetrics);
     },
 
+    /**
+     * Successful durations in ms per task id of `workflow` over its most recent `runLimit` runs, at
+     * most `perTask` (the newest) each: the samples `aggressive` fits its duration models on.
+     */
+    async successDurations(workflow: string, runLimit = 1000, perTask = 2000): Promise<Map<string, number[]>> {
+      const { rows } = await db.query<{ task_id: string; durations: unknown[] }>(
+        `SELECT task_id, array_agg(duration_ms ORDER BY started_at DESC) AS durations
+           FROM (SELECT a.task_id, a.duration_ms, a.started_at,
+                        row_number() OVER (PARTITION BY a.task_id ORDER BY a.started_at DESC) AS newest
+                   FROM ${s}.attempts a
+                  WHERE a.workflow = $1 AND a.status = 'completed' AND a.duration_ms IS NOT NULL AND ${recentRuns}) d
+          WHERE newest <= $3 GROUP BY task_id ORDER BY task_id`, [workflow, runLimit, perTask]);
+      return new Map(rows.map((r) => [r.task_id, r.durations.map((d) => toNumber(d) ?? 0)]));
+    },
+
+    /**
+     * How much longer than its limit a timed-out attempt of `workflow` lasted (median over its most recent
+     * `runLimit` runs): the claim and settle around the step, which durations include and timeouts do not.
+     */
+    async timeoutOverrun(workflow: string, runLimit = 1000): Promise<{ samples: number; p50Ms: number | null }> {
+      const { rows } = await db.query<{ samples: number; p50_ms: unknown }>(
+        `SELECT count(*)::int AS samples, percentile_cont(0.5) WITHIN GROUP (ORDER BY a.duration_ms - t.timeout_ms) AS p50_ms
+           FROM ${s}.attempts a JOIN ${s}.tasks t ON t.run_id = a.run_id AND t.id = a.task_id
+          WHERE a.workflow = $1 AND a.status = 'timed_out' AND a.duration_ms IS NOT NULL AND ${recentRuns}`, [workflow, runLimit]);
+      return { samples: rows[0]?.samples ?? 0, p50Ms: toNumber(rows[0]?.p50_ms) };
+    },
+
+    /** Cluster-wide limits of the queues that have a row (null: no limit). */
+    async queueLimits(): Promise<Record<string, number | null>> {
+      const { rows } = await db.query<{ name: string; concurrency: number | null }>(`SELECT name, concurrency FROM ${s}.queues ORDER BY name`);
+      return Object.fromEntries(rows.map((r) => [r.name, r.concurrency]));
+    },
+
+    /**
+     * Over the given runs: time spent in attempts that timed out (ms), how many did, and their mean
+     * overrun (duration − the task's limit: the claim and settle around the step). Benchmarks compare phases with it.
+     */
+    async timeoutWaitOfRuns(runIds: readonly string[]): Promise<{ waitedMs: number; timedOut: number; meanOverrunMs: number | null }> {
+      const { rows } = await db.query<{ waited: unknown; timed_out: number; overrun: unknown }>(
+        `SELECT coalesce(sum(a.duration_ms), 0) AS waited, count(*)::int AS timed_out, avg(a.duration_ms - t.timeout_ms) AS overrun
+           FROM ${s}.attempts a JOIN ${s}.tasks t ON t.run_id = a.run_id AND t.id = a.task_id
+          WHERE a.run_id = ANY ($1::uuid[]) AND a.status = 'timed_out'`, [[...runIds]]);
+      return { waitedMs: toNumber(rows[0]?.waited) ?? 0, timedOut: rows[0]?.timed_out ?? 0, meanOverrunMs: toNumber(rows[0]?.overrun) };
+    },
+
     /** Finished runs of `workflow` (completed, failed or timed out). */
     async finishedRuns(workflow: string): Promise<number> {
       const { rows } = await db.query<{ runs: number }>(

@@ -112,8 +112,43 @@ describe.each(STORES)("optimizer on %s", (kind) => {
       `SELECT options FROM htdag.runs WHERE id = $1`, [result.runId]);
     expect(run.rows[0]!.options.optimization.changes.map((c) => `${c.taskId}.${c.field}`).sort()).toEqual(["flaky.maxAttempts", "slow.timeoutMs"]);
     const events = await orch().db.query<{ type: string; run_id: string | null; payload: { level: string; changes?: number } }>(
-      `SELECT type, run_id, payload FROM htdag.events WHERE type LIKE 'optimization:%' AND workflow = $1 ORDER BY id`, [WORKFLOW]);
+      `SELECT type, run_id, payload FROM htdag.events WHERE type IN ('optimization:started', 'optimization:completed') AND workflow = $1 ORDER BY id`, [WORKFLOW]);
     expect(events.rows.map((e) => [e.type, e.payload.level, e.payload.changes ?? null, e.run_id])).toEqual([
       ["optimization:started", "basic", null, null], ["optimization:completed", "basic", 2, result.runId]]);
+  });
+  it("emits optimization:recommended from getRecommendations, for the workflow and the run named", async () => {
+    const last = (await orch().listRuns({ workflow: WORKFLOW, limit: 1 }))[0]!;
+    const advice = await orch().optimizer.getRecommendations(graph, { workflow: WORKFLOW, timeoutThresholdMs: 100, runId: last.id });
+    const { rows } = await orch().db.query<{ run_id: string | null; workflow: string; payload: Record<string, unknown> }>(
+      `SELECT run_id, workflow, payload FROM htdag.events WHERE type = 'optimization:recommended' ORDER BY id DESC LIMIT 1`);
+    expect(rows[0]).toMatchObject({ run_id: last.id, workflow: WORKFLOW, payload: { level: "basic", graphId: graph.id,
+      changes: advice.changes.length, timeoutAdjustments: advice.timeoutAdjustments, resourceAllocation: { maxParallel: 10, queues: {} } } });
+    expect(Object.keys(advice.timeoutAdjustments)).toEqual(["slow"]);
+    expect(rows[0]!.payload.failedPatternWarnings).toHaveLength(2);
+  });
+
+  it("stores a tuning that the next run applies without an optimizationLevel, and removes it", async () => {
+    const tuned = await orch().optimizer.optimizeWorkflow(graph, { workflow: WORKFLOW, timeoutThresholdMs: 100 }, { backoff: { ...runOptions.backoff, kind: "exponential" } });
+    const stored = await orch().optimizer.storeTuning(WORKFLOW, graph.goal, tuned);
+    expect(stored.changes.map((c) => `${c.taskId}.${c.field}`).sort()).toEqual(["flaky.maxAttempts", "slow.timeoutMs"]);
+    expect((await orch().optimizer.storedTuning(WORKFLOW))?.changes).toEqual(tuned.changes);
+    const result = await orch().composeFromTaskGraph(graph, steps, { ...runOptions, input: { index: 5 } });
+    const { rows } = await orch().db.query<{ id: string; timeout_ms: number; max_attempts: number }>(
+      `SELECT id, timeout_ms, max_attempts FROM htdag.tasks WHERE run_id = $1 ORDER BY position`, [result.runId]);
+    // The run with optimizationLevel above completed a 400 ms slow step: its timeout is now from that history.
+    const to = (id: string, field: string) => tuned.changes.find((c) => c.taskId === id && c.field === field)?.to;
+    expect(to("slow", "timeoutMs")).toBeGreaterThanOrEqual(600);
+    expect(rows.map((r) => [r.id, r.timeout_ms, r.max_attempts])).toEqual([["slow", to("slow", "timeoutMs"), 2], ["flaky", 300, to("flaky", "maxAttempts")],
+      ["broken", 300, 2], ["side", 300, 2]]);
+    const run = await orch().db.query<{ options: { optimization: { level: string; stored: { level: string; skipped: string[] } } } }>(
+      `SELECT options FROM htdag.runs WHERE id = $1`, [result.runId]);
+    expect(run.rows[0]!.options.optimization).toMatchObject({ level: "basic", stored: { level: "basic", skipped: [] } });
+    const events = await orch().db.query<{ payload: { changes: number; stored?: unknown } }>(
+      `SELECT payload FROM htdag.events WHERE type = 'optimization:completed' AND run_id = $1`, [result.runId]);
+    expect(events.rows[0]!.payload).toMatchObject({ changes: 2, stored: { level: "basic" } });
+    expect(await orch().optimizer.clearTuning(WORKFLOW)).toBe(true);
+    const after = await orch().composeFromTaskGraph(graph, steps, { ...runOptions, input: { index: 1 } });
+    const untouched = await orch().db.query<{ timeout_ms: number }>(`SELECT timeout_ms FROM htdag.tasks WHERE run_id = $1 AND id = 'slow'`, [after.runId]);
+    expect(untouched.rows[0]!.timeout_ms).toBe(300);
   });
 });

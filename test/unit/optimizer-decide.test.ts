@@ -65,6 +65,18 @@ describe("decideOptimization", () => {
     expect(result.changes.map((c) => c.field)).toEqual(["timeoutMs", "maxAttempts", "backoff.baseMs", "maxParallel"]);
   });
 
+  it("takes the claim-and-settle overrun of timed-out attempts off durations before setting timeouts", () => {
+    const hangs = { runs: 20, overrun: { samples: 8, p50Ms: 40 }, tasks: [
+      metrics("flaky", { p50Ms: 60, p99Ms: 90, maxSuccessMs: 95, timeouts: 8, timeoutsRecovered: 8, transientFailures: 8, runsWithTimeout: 8 })] };
+    const result = decideOptimization(graph, hangs, { ...defaults, timeoutMs: 1000 }, opts({ timeoutThresholdMs: 10 }));
+    // (90 − 40) × 1.5 = 75; the slowest success less the overrun is 55.
+    expect(result.changes.find((c) => c.field === "timeoutMs")).toMatchObject({ taskId: "flaky", from: 1000, to: 75 });
+    expect(result.notes).toEqual(["timeouts are set on durations less 40 ms of claim and settle (the median overrun of 8 timed-out attempts)"]);
+    const few = decideOptimization(graph, { ...hangs, overrun: { samples: 4, p50Ms: 40 } }, { ...defaults, timeoutMs: 1000 }, opts({ timeoutThresholdMs: 10 }));
+    expect(few.changes.find((c) => c.field === "timeoutMs")?.to).toBe(135);
+    expect(few.notes).toEqual([]);
+  });
+
   it("changes nothing without history, and says why", () => {
     const result = decideOptimization(graph, { runs: 0, tasks: [] }, defaults, opts());
     expect(result).toMatchObject({ changes: [], confidence: 0, notes: ["no history for this workflow: run it first, then optimize"] });
