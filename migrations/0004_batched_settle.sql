@@ -6,12 +6,16 @@
 -- Also: a dependant whose last dependency settles becomes ready in the same UPDATE that counts
 -- the dependency down (one row version instead of two).
 
+-- The step's own time in an attempt, measured by the process that ran it (duration_ms spans claim
+-- to settle, round trips included; a timeout limits the step alone).
+ALTER TABLE :HTDAG_SCHEMA.attempts ADD COLUMN step_ms double precision;
+
 -- Settles one attempt of a run whose row the caller has locked, without claiming. Returns the
 -- task's status afterwards ('ready' when a retry was scheduled), or NULL when the guard rejected it.
 -- p_run_status and p_workflow are the locked run's.
 CREATE FUNCTION :HTDAG_SCHEMA.settle_attempt(p_run_id uuid, p_task_id text, p_attempt integer, p_worker text,
     p_outcome text, p_output jsonb, p_error jsonb, p_error_class text, p_retry_delay_ms integer,
-    p_channel text, p_run_status text, p_workflow text) RETURNS text
+    p_channel text, p_run_status text, p_workflow text, p_step_ms double precision) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
   v_task :HTDAG_SCHEMA.tasks;
@@ -30,7 +34,7 @@ BEGIN
   END IF;
   UPDATE :HTDAG_SCHEMA.attempts
      SET status = p_outcome, finished_at = now(), error = p_error, error_class = p_error_class,
-         duration_ms = extract(epoch FROM (now() - started_at)) * 1000
+         duration_ms = extract(epoch FROM (now() - started_at)) * 1000, step_ms = p_step_ms
    WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt;
   UPDATE :HTDAG_SCHEMA.queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
   IF v_run_status NOT IN ('running', 'paused') AND p_outcome <> 'completed' THEN
@@ -62,7 +66,7 @@ BEGIN
   -- Lock order everywhere: the run row, then task rows (claims by other runs skip locked runs).
   SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
   v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, p_task_id, p_attempt, p_worker, p_outcome, p_output, p_error,
-                                           p_error_class, p_retry_delay_ms, p_channel, v_run.status, v_run.workflow);
+                                           p_error_class, p_retry_delay_ms, p_channel, v_run.status, v_run.workflow, NULL);
   IF v_status IS NULL THEN
     RETURN jsonb_build_object('settled', false, 'claimed', '[]'::jsonb);
   END IF;
@@ -385,6 +389,7 @@ DECLARE
   v_attempts integer[];
   v_outputs jsonb[];
   v_positions bigint[];
+  v_step_ms double precision[];
   v_queues text[];
   v_recovers boolean;
   v_dep_ids text[];
@@ -405,9 +410,10 @@ BEGIN
     -- GUARD (as settle_attempt's): only live attempts of running tasks, held by this worker; each
     -- accepted task's row is locked by primary key.
     SELECT array_agg(b.id ORDER BY b.n), array_agg(b.attempt ORDER BY b.n), array_agg(b.output ORDER BY b.n),
-           array_agg(b.n ORDER BY b.n)
-      INTO v_done, v_attempts, v_outputs, v_positions
-      FROM (SELECT x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt, x.value -> 'output' AS output, x.n
+           array_agg(b.n ORDER BY b.n), array_agg(b.step_ms ORDER BY b.n)
+      INTO v_done, v_attempts, v_outputs, v_positions, v_step_ms
+      FROM (SELECT x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt, x.value -> 'output' AS output, x.n,
+                   (x.value ->> 'stepMs')::double precision AS step_ms
               FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
              WHERE x.value ->> 'outcome' = 'completed') b,
            LATERAL (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
@@ -427,8 +433,9 @@ BEGIN
     SELECT array_agg(queue), bool_or(recovers) INTO v_queues, v_recovers FROM u;
     UPDATE :HTDAG_SCHEMA.attempts a
        SET status = 'completed', finished_at = now(), error = NULL, error_class = NULL,
-           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
-     WHERE a.ctid = ANY (:HTDAG_SCHEMA.attempt_tids(p_run_id, v_done, v_attempts));
+           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000, step_ms = d.step_ms
+      FROM unnest(v_done, v_attempts, v_step_ms) AS d(id, attempt, step_ms)
+     WHERE a.ctid = ANY (:HTDAG_SCHEMA.attempt_tids(p_run_id, v_done, v_attempts)) AND a.task_id = d.id AND a.attempt = d.attempt;
     UPDATE :HTDAG_SCHEMA.queues q SET running = greatest(0, q.running - d.n)
       FROM (SELECT queue, count(*)::integer AS n FROM unnest(v_queues) AS queue GROUP BY queue) d
      WHERE q.name = d.queue AND q.running > 0;
@@ -508,7 +515,7 @@ BEGIN
     v_one := p_settlements -> 0;
     v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, v_one ->> 'taskId', (v_one ->> 'attempt')::integer, p_worker,
       v_one ->> 'outcome', v_one -> 'output', v_one -> 'error', v_one ->> 'errorClass', (v_one ->> 'retryDelayMs')::integer,
-      p_channel, v_run.status, v_run.workflow);
+      p_channel, v_run.status, v_run.workflow, (v_one ->> 'stepMs')::double precision);
     v_results := jsonb_build_array(jsonb_build_object('taskId', v_one ->> 'taskId', 'attempt', (v_one ->> 'attempt')::integer,
                                                       'settled', v_status IS NOT NULL, 'status', v_status));
     v_cascaded := true;
@@ -523,7 +530,7 @@ BEGIN
     v_status := :HTDAG_SCHEMA.settle_attempt(p_run_id, v_s.task_id, v_s.attempt, p_worker, v_s.s ->> 'outcome',
       -- As settle_task stores them: an absent key is SQL NULL, a JSON null is jsonb null.
       v_s.s -> 'output', v_s.s -> 'error', v_s.s ->> 'errorClass', (v_s.s ->> 'retryDelayMs')::integer, p_channel,
-      v_run.status, v_run.workflow);
+      v_run.status, v_run.workflow, (v_s.s ->> 'stepMs')::double precision);
     v_results := coalesce(v_results, '[]') || jsonb_build_object('taskId', v_s.task_id, 'attempt', v_s.attempt,
                                                                  'settled', v_status IS NOT NULL, 'status', v_status);
   END LOOP; END IF;

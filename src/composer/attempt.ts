@@ -58,14 +58,16 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
     if (runSignal.aborted) onCancel();
     runSignal.addEventListener("abort", onCancel, { once: true });
   });
+  const startedAt = performance.now();
+  const timed = <T extends Settlement>(settlement: T): T => ({ ...settlement, stepMs: performance.now() - startedAt });
   try {
     const work = execute(claimed, task, deps, env, controller.signal);
     const result = await Promise.race([work, timedOut, cancelled]);
-    if (result === "timeout") return failure(base, policy, new StepTimeoutError(claimed.taskId, timeoutMs), "timed_out");
-    if (result === "cancelled") return { ...base, outcome: "cancelled", error: serializeError(runSignal.reason) };
-    return { ...base, outcome: "completed", output: env.codec ? env.codec.encode(result.output) : result.output };
+    if (result === "timeout") return timed(failure(base, policy, new StepTimeoutError(claimed.taskId, timeoutMs), "timed_out"));
+    if (result === "cancelled") return timed({ ...base, outcome: "cancelled", error: serializeError(runSignal.reason) });
+    return timed({ ...base, outcome: "completed", output: env.codec ? env.codec.encode(result.output) : result.output });
   } catch (error) {
-    return failure(base, policy, error, "failed");
+    return timed(failure(base, policy, error, "failed"));
   } finally {
     clearTimeout(timer);
     runSignal.removeEventListener("abort", onRunAbort);

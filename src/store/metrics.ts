@@ -48,7 +48,9 @@ const FINISHED = "('completed', 'failed', 'timed_out')";
 
 function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): string {
   return `WITH a AS (
-      SELECT a.run_id, a.task_id, a.attempt, a.step, a.status, a.queue_wait_ms, a.duration_ms,
+      SELECT a.run_id, a.task_id, a.attempt, a.step, a.status, a.queue_wait_ms,
+             -- The step's own time where it was measured (older rows: claim to settle).
+             coalesce(a.step_ms, a.duration_ms) AS duration_ms, a.duration_ms AS attempt_ms,
              bool_or(a.status = 'completed') OVER (PARTITION BY a.run_id, a.task_id) AS task_completed,
              bool_and(a.status = 'timed_out') OVER (PARTITION BY a.run_id, a.task_id) AS only_timeouts,
              lag(a.status) OVER (PARTITION BY a.run_id, a.task_id ORDER BY a.attempt) AS previous_status
@@ -75,7 +77,7 @@ function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): st
       avg(duration_ms) FILTER (WHERE status = 'completed') AS mean_ms,
       max(duration_ms) FILTER (WHERE status = 'completed') AS max_success_ms,
       avg(queue_wait_ms) AS mean_queue_wait_ms,
-      coalesce(sum(duration_ms) FILTER (WHERE status = 'timed_out'), 0) AS timeout_wait_ms
+      coalesce(sum(attempt_ms) FILTER (WHERE status = 'timed_out'), 0) AS timeout_wait_ms
     FROM a GROUP BY 1 ORDER BY 1`;
 }
 
@@ -131,7 +133,7 @@ export function createMetricsQueries(db: Queryable, schema: string) {
     async successDurations(workflow: string, runLimit = 1000, perTask = 2000): Promise<Map<string, number[]>> {
       const { rows } = await db.query<{ task_id: string; durations: unknown[] }>(
         `SELECT task_id, array_agg(duration_ms ORDER BY started_at DESC) AS durations
-           FROM (SELECT a.task_id, a.duration_ms, a.started_at,
+           FROM (SELECT a.task_id, coalesce(a.step_ms, a.duration_ms) AS duration_ms, a.started_at,
                         row_number() OVER (PARTITION BY a.task_id ORDER BY a.started_at DESC) AS newest
                    FROM ${s}.attempts a
                   WHERE a.workflow = $1 AND a.status = 'completed' AND a.duration_ms IS NOT NULL AND ${recentRuns}) d
@@ -145,7 +147,7 @@ export function createMetricsQueries(db: Queryable, schema: string) {
      */
     async timeoutOverrun(workflow: string, runLimit = 1000): Promise<{ samples: number; p50Ms: number | null }> {
       const { rows } = await db.query<{ samples: number; p50_ms: unknown }>(
-        `SELECT count(*)::int AS samples, percentile_cont(0.5) WITHIN GROUP (ORDER BY a.duration_ms - t.timeout_ms) AS p50_ms
+        `SELECT count(*)::int AS samples, percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(a.step_ms, a.duration_ms) - t.timeout_ms) AS p50_ms
            FROM ${s}.attempts a JOIN ${s}.tasks t ON t.run_id = a.run_id AND t.id = a.task_id
           WHERE a.workflow = $1 AND a.status = 'timed_out' AND a.duration_ms IS NOT NULL AND ${recentRuns}`, [workflow, runLimit]);
       return { samples: rows[0]?.samples ?? 0, p50Ms: toNumber(rows[0]?.p50_ms) };

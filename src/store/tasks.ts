@@ -51,6 +51,8 @@ export interface Settlement {
   errorClass?: string | null;
   /** Delay before the next attempt; null when the task should not be tried again. */
   retryDelayMs?: number | null;
+  /** The step's own time in this attempt, in ms, as the process that ran it measured it. */
+  stepMs?: number;
 }
 
 export function createTaskQueries(db: Db, schema: string) {
@@ -90,7 +92,7 @@ export function createTaskQueries(db: Db, schema: string) {
       leaseMs: number, channel: string | null): Promise<SettleManyResult> {
       const batch = settlements.map((x) => ({
         taskId: x.taskId, attempt: x.attempt, outcome: x.outcome, output: x.output, error: x.error,
-        errorClass: x.errorClass ?? null, retryDelayMs: x.retryDelayMs ?? null,
+        errorClass: x.errorClass ?? null, retryDelayMs: x.retryDelayMs ?? null, stepMs: x.stepMs ?? null,
       }));
       const { rows } = await db.query<{ r: SettleManyResult }>(
         `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel],
