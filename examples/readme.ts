@@ -1,4 +1,4 @@
-/** The README's example, kept runnable: `npx tsx examples/readme.ts`. A test runs it. */
+/** The README's example as a module tests can import (test/docs runs the README's block itself): `npx tsx examples/readme.ts`. */
 import { fileURLToPath } from "node:url";
 import { createOrchestrator, defineStep, type RunResult } from "../src/index.js";
 
@@ -14,7 +14,7 @@ export async function main(database = process.env.DATABASE_URL ?? "memory://"): 
 
   const result = await orch.composeFromGoal("Write a guide to Postgres indexes", decomposer, {
     research: async ({ input }) => ({ notes: [`about ${(input as { topic: string }).topic}`] }),
-    outline: async ({ deps }) => ({ headings: ["B-tree", "GIN", "BRIN"], from: deps.research }),
+    outline: async () => ({ headings: ["B-tree", "GIN", "BRIN"] }),
     sections: defineStep({ timeoutMs: 5_000, maxAttempts: 3, run: async ({ input }) => `## ${(input as { item: string }).item}` }),
     publish: async ({ deps, signal }) => ({ characters: (deps.sections as string[]).join("\n").length, aborted: signal.aborted }),
   }, { maxParallel: 4 });

@@ -50,12 +50,18 @@ export type { Optimizer } from "./optimizer/service.js";
 export type {
   OptimizeOptions, OptimizationLevel, OptimizationChange, OptimizationResult, Recommendations, Evidence, EffectiveDefaults,
 } from "./optimizer/types.js";
+export type { OptimizationField, DurationModelSummary, MakespanPrediction } from "./optimizer/types.js";
+export type { LastRunGraph } from "./optimizer/service.js";
+export type { StoredTuning } from "./store/optimizer-tunings.js";
 export { OPTIMIZATION_LEVELS } from "./optimizer/types.js";
 export { percentile, summarizeDurations } from "./optimizer/statistics.js";
 export type { DurationSummary } from "./optimizer/statistics.js";
 export type { TaskMetrics } from "./store/metrics.js";
 
 export type { Worker, WorkerOptions } from "./composer/worker.js";
+export type { Dashboard } from "./dashboard/server.js";
+export type { DashboardOptions } from "./dashboard/options.js";
+export { DashboardTokenRequiredError, DashboardNotBuiltError, DashboardListenError } from "./dashboard/errors.js";
 export type { SubmitOptions } from "./orchestrator/runs.js";
 
 export {

@@ -8,6 +8,8 @@ export const EXIT = {
   failure: 1,
   /** Bad usage: an unknown command or flag, a missing argument. */
   usage: 2,
+  /** `htdag run` was interrupted by Ctrl-C (128 + SIGINT, as shells expect); the run was cancelled first. */
+  interrupted: 130,
   /** A bug in htdag: an error it did not expect. */
   internal: 70,
 } as const;

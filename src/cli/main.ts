@@ -1,11 +1,15 @@
 /** The `htdag` command: parses argv with commander and maps flags onto the library's options. */
 import { Command, CommanderError } from "commander";
 import { HtdagError } from "../errors.js";
+import { registerBench } from "./commands/bench.js";
+import { registerDashboard } from "./commands/dashboard.js";
 import { registerEvents } from "./commands/events.js";
 import { registerMigrate } from "./commands/migrate.js";
+import { registerOptimize } from "./commands/optimize.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
+import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWorker } from "./commands/worker.js";
 import { EXIT, type CliIo, processIo } from "./io.js";
@@ -27,6 +31,10 @@ export function buildProgram(io: CliIo): Command {
   registerRun(program, io);
   registerPlan(program, io);
   registerRuns(program, io);
+  registerBench(program, io);
+  registerOptimize(program, io);
+  registerDashboard(program, io);
+  registerShow(program, io);
   return program;
 }
 

@@ -57,11 +57,33 @@ export function renderTree(goal: string, tasks: readonly PlanNode[]): string {
 const mermaidId = (id: string) => `t_${id.replace(/[^A-Za-z0-9_]/g, "_")}`;
 const mermaidText = (text: string) => text.replace(/"/g, "#quot;");
 
-/** The plan as a Mermaid flowchart (composites as subgraphs, statuses as classes). */
+/** Fill and stroke of each task state, shared by Mermaid (classDef) and DOT (fillcolor). */
+export const STATUS_STYLES: Readonly<Record<string, { fill: string; stroke: string }>> = {
+  pending: { fill: "#ffffff", stroke: "#9e9e9e" },
+  ready: { fill: "#fff8e1", stroke: "#f9a825" },
+  running: { fill: "#bbdefb", stroke: "#1565c0" },
+  completed: { fill: "#c8e6c9", stroke: "#2e7d32" },
+  failed: { fill: "#ffcdd2", stroke: "#c62828" },
+  timed_out: { fill: "#ffe0b2", stroke: "#e65100" },
+  cancelled: { fill: "#e0e0e0", stroke: "#616161" },
+  skipped: { fill: "#f5f5f5", stroke: "#bdbdbd" },
+};
+
+function childrenByParent(tasks: readonly PlanNode[]): Map<string | undefined, PlanNode[]> {
+  const ids = new Set(tasks.map((t) => t.id));
+  const byParent = new Map<string | undefined, PlanNode[]>();
+  // A child whose parent is not in the list is drawn at the top level rather than lost.
+  for (const task of tasks) {
+    const parent = task.parentId !== undefined && ids.has(task.parentId) ? task.parentId : undefined;
+    byParent.set(parent, [...(byParent.get(parent) ?? []), task]);
+  }
+  return byParent;
+}
+
+/** The plan as a Mermaid flowchart: composites as subgraphs, statuses as classes with a classDef each. */
 export function renderMermaid(goal: string, tasks: readonly PlanNode[]): string {
   const lines = ["flowchart TD", `  %% ${goal.replace(/\n/g, " ")}`];
-  const byParent = new Map<string | undefined, PlanNode[]>();
-  for (const task of tasks) byParent.set(task.parentId, [...(byParent.get(task.parentId) ?? []), task]);
+  const byParent = childrenByParent(tasks);
   const emit = (parent: string | undefined, indent: string) => {
     for (const task of byParent.get(parent) ?? []) {
       const label = mermaidText([task.id, task.step, task.status].filter(Boolean).join("<br/>"));
@@ -74,35 +96,62 @@ export function renderMermaid(goal: string, tasks: readonly PlanNode[]): string 
   };
   emit(undefined, "  ");
   for (const task of tasks) for (const dep of task.dependsOn) lines.push(`  ${mermaidId(dep)} --> ${mermaidId(task.id)}`);
-  for (const task of tasks) if (task.status) lines.push(`  class ${mermaidId(task.id)} ${task.status}`);
+  const used = [...new Set(tasks.map((t) => t.status).filter((s): s is string => s !== undefined))];
+  for (const status of used) {
+    const style = STATUS_STYLES[status];
+    if (style) lines.push(`  classDef ${status} fill:${style.fill},stroke:${style.stroke}`);
+  }
+  for (const status of used) {
+    const ids = tasks.filter((t) => t.status === status).map((t) => mermaidId(t.id));
+    lines.push(`  class ${ids.join(",")} ${status}`);
+  }
   return lines.join("\n");
 }
 
-const STATUS_COLOURS: Readonly<Record<string, string>> = {
-  completed: "palegreen", failed: "lightcoral", timed_out: "lightcoral", running: "lightblue", cancelled: "lightgrey", skipped: "lightgrey",
-};
+/** The first atomic task under `id` (itself if it has no children): where DOT edges of a cluster attach. */
+function anchor(id: string, byParent: Map<string | undefined, PlanNode[]>): string {
+  const children = byParent.get(id);
+  return children?.[0] ? anchor(children[0].id, byParent) : id;
+}
 
-/** The plan as Graphviz DOT (composites as clusters, statuses as fill colours). */
+/** The plan as Graphviz DOT: composites as clusters (edges reach the cluster), statuses as fill colours. */
 export function renderDot(goal: string, tasks: readonly PlanNode[]): string {
   const q = (text: string) => JSON.stringify(text);
-  const lines = ["digraph plan {", `  label=${q(goal)};`, "  rankdir=LR;", "  node [shape=box, style=\"rounded,filled\", fillcolor=white];"];
-  const byParent = new Map<string | undefined, PlanNode[]>();
-  for (const task of tasks) byParent.set(task.parentId, [...(byParent.get(task.parentId) ?? []), task]);
+  const lines = ["digraph plan {", `  label=${q(goal)};`, "  rankdir=LR;", "  compound=true;",
+    "  node [shape=box, style=\"rounded,filled\", fillcolor=white];"];
+  const byParent = childrenByParent(tasks);
+  const fill = (status: string | undefined) => (status && STATUS_STYLES[status] ? STATUS_STYLES[status] : undefined);
   const emit = (parent: string | undefined, indent: string) => {
     for (const task of byParent.get(parent) ?? []) {
+      const label = [task.id, task.step, task.status].filter(Boolean).join("\n");
+      const style = fill(task.status);
       if (byParent.has(task.id)) {
-        lines.push(`${indent}subgraph ${q(`cluster_${task.id}`)} {`, `${indent}  label=${q(task.id)};`);
+        lines.push(`${indent}subgraph ${q(`cluster_${task.id}`)} {`, `${indent}  label=${q(label)};`);
+        if (style) lines.push(`${indent}  style="rounded,filled"; fillcolor=${q(style.fill)}; color=${q(style.stroke)};`);
         emit(task.id, `${indent}  `);
         lines.push(`${indent}}`);
         continue;
       }
-      const label = [task.id, task.step, task.status].filter(Boolean).join("\\n");
-      const fill = task.status ? STATUS_COLOURS[task.status] : undefined;
-      lines.push(`${indent}${q(task.id)} [label="${label.replace(/"/g, '\\"')}"${fill ? `, fillcolor=${fill}` : ""}];`);
+      lines.push(`${indent}${q(task.id)} [label=${q(label)}${style ? `, fillcolor=${q(style.fill)}, color=${q(style.stroke)}` : ""}];`);
     }
   };
   emit(undefined, "  ");
-  for (const task of tasks) for (const dep of task.dependsOn) lines.push(`  ${q(dep)} -> ${q(task.id)};`);
+  for (const task of tasks) {
+    for (const dep of task.dependsOn) {
+      const ends = [byParent.has(dep) ? `ltail=${q(`cluster_${dep}`)}` : "", byParent.has(task.id) ? `lhead=${q(`cluster_${task.id}`)}` : ""].filter(Boolean);
+      lines.push(`  ${q(anchor(dep, byParent))} -> ${q(anchor(task.id, byParent))}${ends.length ? ` [${ends.join(", ")}]` : ""};`);
+    }
+  }
   lines.push("}");
   return lines.join("\n");
+}
+
+/** A plan in one of the formats of `htdag plan` (JSON carries the workflow its run is recorded under). */
+export function renderPlan(graph: { goal: string; tasks: readonly PlanNode[] }, workflow: string, format: PlanFormat): string {
+  switch (format) {
+    case "json": return JSON.stringify({ workflow, graph }, null, 2);
+    case "mermaid": return renderMermaid(graph.goal, graph.tasks);
+    case "dot": return renderDot(graph.goal, graph.tasks);
+    case "tree": return renderTree(graph.goal, graph.tasks);
+  }
 }

@@ -2,6 +2,9 @@
  * What the goal commands share: the decomposer the settings ask for (with the built-in catalogue's
  * rules), the orchestrator on the settings' store, and planning a goal with a helpful error.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
 import { hybridDecomposer } from "../decomposers/hybrid.js";
 import { llmDecomposer } from "../decomposers/llm/decomposer.js";
 import { apiKeyVariable } from "../decomposers/llm/options.js";
@@ -10,8 +13,9 @@ import type { TaskGraph } from "../decomposers/task-graph.js";
 import type { Decomposer } from "../decomposers/types.js";
 import { DecompositionError, HtdagError, InvalidOptionError } from "../errors.js";
 import { createOrchestrator, type Orchestrator } from "../orchestrator/create.js";
+import { DEFAULT_DATA_DIR } from "../store/connect.js";
 import { builtinRules, builtinSteps, EXAMPLE_GOALS, workflowFor, BUILTIN_WORKFLOW } from "./catalogue/index.js";
-import type { Settings } from "./settings.js";
+import { resolveSettings, type Settings } from "./settings.js";
 
 /** `--decomposer llm|hybrid` without the provider's API key in the environment. */
 export class MissingApiKeyError extends HtdagError {
@@ -38,6 +42,14 @@ export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = pro
   return settings.decomposer === "llm" ? llm : hybridDecomposer({ rules: builtinRuleDecomposer(), llm });
 }
 
+/** The folder of the embedded store the settings name, when it does not exist yet (creating it takes seconds); else null. */
+export function embeddedStoreToCreate(settings: Settings): string | null {
+  const database = settings.database ?? `pglite:${DEFAULT_DATA_DIR}`;
+  if (!database.startsWith("pglite:")) return null;
+  const dir = database.slice("pglite:".length) || DEFAULT_DATA_DIR;
+  return existsSync(join(dir, "PG_VERSION")) ? null : dir;
+}
+
 /** Opens the orchestrator on the settings' store (PGlite in ./.htdag by default). */
 export async function openOrchestrator(settings: Settings): Promise<Orchestrator> {
   // Errors that must not stop a run (a failed heartbeat) are printed, never swallowed.
@@ -46,6 +58,16 @@ export async function openOrchestrator(settings: Settings): Promise<Orchestrator
     ...(settings.schema ? { schema: settings.schema } : {}),
     onError: (error) => process.stderr.write(`htdag: ${error instanceof Error ? error.message : String(error)}\n`),
   });
+}
+
+/** Opens the orchestrator on the settings of `program`'s flags (and config file, env), runs `fn`, closes it. */
+export async function withOrchestrator(program: Command, fn: (orch: Orchestrator) => Promise<void>): Promise<void> {
+  const orch = await openOrchestrator(await resolveSettings(program.opts()));
+  try {
+    await fn(orch);
+  } finally {
+    await orch.close();
+  }
 }
 
 /** A goal's graph and the workflow its run is recorded under. */

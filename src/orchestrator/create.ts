@@ -27,7 +27,10 @@ import { createLiveEmitter, type EmitterEvent, type EmitterEventName } from "../
 import { createNotifications, type Notifications } from "../notifications/service.js";
 import { createMetricsQueries } from "../store/metrics.js";
 import { createOptimizer, type Optimizer } from "../optimizer/service.js";
+import { createTuningQueries } from "../store/optimizer-tunings.js";
 import { slugify } from "./slug.js";
+import { startDashboard, type Dashboard } from "../dashboard/server.js";
+import type { DashboardOptions } from "../dashboard/options.js";
 
 /** Options of composeFromGoal: a run's options plus how to decompose. */
 export interface ComposeFromGoalOptions extends RunOptions {
@@ -72,6 +75,8 @@ export interface Orchestrator {
   once<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
   /** Removes a listener (every listener of `type` if none is given). */
   off<K extends EmitterEventName>(type: K, listener?: (event: EmitterEvent<K>) => unknown): Orchestrator;
+  /** Serves the live web dashboard (docs/dashboard.md); `orch.close()` stops it too. */
+  dashboard(options?: DashboardOptions): Promise<Dashboard>;
   /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
   close(): Promise<void>;
 }
@@ -117,11 +122,13 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
   // first waits until the emitter's subscription is live (at once when nobody listens).
   const live = createLiveEmitter(notifications, { onError: reportError });
   const optimizer = createOptimizer({ metrics: createMetricsQueries(db, resolved.schema), workflowOf: (graph) => slugify(graph.goal),
+    events, channel, tunings: createTuningQueries(db, resolved.schema),
     defaults: { timeoutMs: resolved.defaults.timeoutMs, maxAttempts: resolved.defaults.maxAttempts,
       maxParallel: resolved.defaults.maxParallel, backoff: resolved.defaults.backoff } });
   const runService = new RunService({ db, runs, tasks, control, events, options: resolved, codec, onError: reportError, optimizer });
   const waiter = new RunWaiter(db, control, channel, reportError);
   const workers = new Set<Worker>();
+  const dashboards = new Set<Dashboard>();
   const decomposeDeps = { graphs, events, channel, notify: resolved.realTimeNotifications, db, schema: resolved.schema, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes } };
   const composeFromGoal = async (goal: string, decomposer: Decomposer, steps: Steps, opts: ComposeFromGoalOptions = {}, upstream?: Record<string, unknown>) => {
     const { decompose, ...runOptions } = opts;
@@ -170,7 +177,13 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
       await waiter.wait(runId, opts.timeoutMs ?? 2_147_483_647, () => new RunNotFoundError(runId));
       return runService.result(runId);
     },
+    dashboard: async (opts) => {
+      const dashboard = await startDashboard(orch, opts);
+      dashboards.add(dashboard);
+      return dashboard;
+    },
     close: async () => {
+      await Promise.all([...dashboards].map((d) => d.close()));
       await Promise.all([...workers].map((w) => w.stop()));
       await runService.drain();
       await waiter.close();

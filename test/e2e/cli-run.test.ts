@@ -2,20 +2,20 @@
  * `htdag run` and `htdag plan` as real processes on the built-in catalogue: the health report, the
  * duplicate finder and the CSV summary produce the expected results; plan formats; exit codes.
  */
+import { execFile, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "../helpers/postgres.js";
-import { fixture, htdag } from "./htdag-process.js";
+import { fixture, htdag, root } from "./htdag-process.js";
 
 let work: string;
 let repo: string;
-let database: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "htdag-run-"));
-  database = `pglite:${join(work, "store")}`;
   repo = join(work, "repo");
   await cp(fixture("health-repo"), repo, { recursive: true });
   // Files a scan must skip or flag, made here because git would not keep them in the fixture.
@@ -49,18 +49,25 @@ function expectFixtureReport(report: string): void {
 }
 
 describe("htdag run: health report", () => {
-  it("plans, runs with plain progress lines (not a TTY), writes the report and prints its path", async () => {
+  it("on the embedded store by default: plans, runs with plain progress lines (not a TTY), writes the report and prints its path", async () => {
     const out = join(work, "report.md");
-    const { code, stdout, stderr } = await htdag(["run", `health report for ${repo}`, "--database", database, "--out", out]);
+    const cwd = await mkdtemp(join(work, "default-store-"));
+    const { code, stdout, stderr } = await htdag(["run", `health report for ${repo}`, "--out", out],
+      { cwd, env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" } });
     expect(stderr).toBe("");
     expect(code).toBe(0);
+    expect((await stat(join(cwd, ".htdag"))).isDirectory()).toBe(true);
+    expect(stdout).toMatch(/^creating the embedded database in \.\/\.htdag \(first run only; a few seconds\)…\n/);
     expect(stdout).toMatch(/├─ count_lines {2}\[health\.count_lines\] {2}forEach scan\.languages/);
     expect(stdout).toMatch(/task:started run=\S+ task=scan attempt=1 step=files\.scan/);
     expect(stdout).toMatch(/task:progress run=\S+ task=count_lines attempt=1 done=\d+ total=5/);
     expect(stdout).toMatch(/run \S+ completed in /);
     expect(stdout).toContain(`report written to ${out}`);
     expectFixtureReport(await readFile(out, "utf8"));
-  });
+    const again = await htdag(["run", `summarise ${fixture("people.csv")}`], { cwd, env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" } });
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain("creating the embedded database");
+  }, 60_000);
 
   it("writes ./htdag-report-<date>.md in the working directory by default, on Postgres with --database", async () => {
     const pg = await createTestDatabase();
@@ -84,7 +91,7 @@ describe("htdag run: health report", () => {
     const report = await readFile(out, "utf8");
     expect(report).toMatch(/\| TypeScript \| \d+ \| \d+ \| \d+ \|/);
     expect(report).toContain("- commander@");
-  });
+  }, 60_000);
 
   it("--json prints one JSON object per line: plan, events, result", async () => {
     const { code, stdout } = await htdag(["run", `health report for ${repo}`, "--database", "memory://", "--out", join(work, "r2.md"), "--json"]);
@@ -94,6 +101,21 @@ describe("htdag run: health report", () => {
     expect(lines.some((l) => l.type === "task:completed")).toBe(true);
     expect(lines.at(-1)).toMatchObject({ type: "result", status: "completed", workflow: "builtin.health" });
   });
+});
+
+/** util-linux `script` runs a command under a pseudo-terminal, so stdout is a TTY. */
+const hasScript = spawnSync("script", ["--version"]).status === 0;
+
+describe("htdag run on a terminal", () => {
+  it.skipIf(!hasScript)("redraws the plan as a tree with each task's state instead of printing event lines", async () => {
+    const command = `node ${JSON.stringify(join(root, "bin", "htdag.js"))} run ${JSON.stringify(`summarise ${fixture("people.csv")}`)} --database memory://`;
+    const { stdout } = await promisify(execFile)("script", ["-qec", command, "/dev/null"], { cwd: work });
+    expect(stdout).toMatch(/· read +pending\r?\n· profile +pending\r?\n· summary +pending/);
+    expect(stdout).toContain("\x1b[3A\x1b[0J"); // cursor up over the three task lines, then redraw
+    expect(stdout).toMatch(/✔ read +completed +\d+(ms|\.\ds)\r?\n✔ profile +completed +\d+(ms|\.\ds)\r?\n✔ summary +completed/);
+    expect(stdout).not.toMatch(/task:started run=/);
+    expect(stdout).toMatch(/run \S+ completed in /);
+  }, 60_000);
 });
 
 describe("htdag run: other goal families", () => {
@@ -127,7 +149,7 @@ describe("htdag run --optimize", () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/`optimizationLevel`.*"none".*"basic".*"advanced".*"aggressive"/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
-  });
+  }, 90_000);
 });
 
 describe("htdag plan", () => {
@@ -177,11 +199,14 @@ describe("bad input gets one clear line and a non-zero exit", () => {
     expect(stderr).toMatch(/set OPENAI_API_KEY/);
   });
 
-  it("reports an unreachable database in one line", async () => {
-    const { code, stderr } = await htdag(["plan", "health report for .", "--database", "postgres://nobody@127.0.0.1:1/none"]);
+  it.each(["plan", "run"])("htdag %s reports an unreachable database in one line, with the stack only under --verbose", async (command) => {
+    const { code, stderr } = await htdag([command, "health report for .", "--database", "postgres://nobody:secret@127.0.0.1:1/none"]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/cannot connect to/);
+    expect(stderr).toMatch(/^htdag: cannot connect to postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/);
     expect(stderr.trim().split("\n")).toHaveLength(1);
+    const verbose = await htdag([command, "health report for .", "--database", "postgres://nobody@127.0.0.1:1/none", "--verbose"]);
+    expect(verbose.code).toBe(1);
+    expect(verbose.stderr).toMatch(/\n\s+at /);
   });
 });
 
@@ -192,6 +217,16 @@ describe("settings: defaults < htdag.config.* < env < flags", () => {
     const { code } = await htdag(["plan", "health report for ."], { cwd, env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" } });
     expect(code).toBe(0);
     expect((await stat(join(cwd, "from-config"))).isDirectory()).toBe(true);
+  }, 60_000);
+
+  it("migrate takes its database from the config file too, and env beats it", async () => {
+    const cwd = await mkdtemp(join(work, "config-"));
+    await writeFile(join(cwd, "htdag.config.json"), JSON.stringify({ database: "pglite:./from-config" }));
+    const fromFile = await htdag(["migrate"], { cwd, env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" } });
+    expect(fromFile.code).toBe(0);
+    expect(fromFile.stdout).toMatch(/applied \d+ migration\(s\) to pglite:\.\/from-config/);
+    const fromEnv = await htdag(["migrate", "--status"], { cwd, env: { HTDAG_DATABASE_URL: "memory://" } });
+    expect(fromEnv.stdout).toMatch(/^database: memory:\/\//);
   }, 60_000);
 
   it("env beats the file and flags beat env; a bad value names where it came from", async () => {

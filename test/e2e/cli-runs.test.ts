@@ -79,6 +79,23 @@ describe("runs, show, retry, cancel, pause", () => {
     const json = JSON.parse((await htdag(["show", runId, "--json", "--database", database])).stdout) as { status: string; tasks: { id: string; attempts: number }[] };
     expect(json.status).toBe("failed");
     expect(json.tasks.find((t) => t.id === "read")?.attempts).toBe(1);
+    expect(json.tasks.find((t) => t.id === "profile")).toMatchObject({ dependsOn: ["read"] });
+
+    // The same renderers as `htdag plan`, with each task coloured by its state.
+    const mermaid = await htdag(["show", runId, "--format", "mermaid", "--database", database]);
+    expect(mermaid.code).toBe(0);
+    expect(mermaid.stdout).toMatch(/^flowchart TD\n {2}%% run \S+ \(failed\): summarise /);
+    expect(mermaid.stdout).toContain("t_read --> t_profile");
+    expect(mermaid.stdout).toMatch(/^ {2}classDef failed fill:#\w+,stroke:#\w+$/m);
+    expect(mermaid.stdout).toMatch(/^ {2}class t_read failed$/m);
+    const dot = await htdag(["show", runId, "--format", "dot", "--database", database]);
+    expect(dot.code).toBe(0);
+    expect(dot.stdout).toMatch(/^digraph plan \{/);
+    expect(dot.stdout).toMatch(/"read" \[label="read\\ncsv\.read\\nfailed", fillcolor="#ffcdd2"/);
+    expect(dot.stdout).toContain('"read" -> "profile";');
+    const badFormat = await htdag(["show", runId, "--format", "svg", "--database", database]);
+    expect(badFormat.code).toBe(1);
+    expect(badFormat.stderr).toMatch(/--format.*tree, mermaid, dot, json.*svg/);
 
     await copyFile(fixture("people.csv"), csv);
     const retried = await htdag(["retry", runId, "--database", database]);
@@ -134,6 +151,12 @@ describe("runs, show, retry, cancel, pause", () => {
     expect(stdout).toMatch(/run \S+ cancelled in /);
     const [run] = await listRuns("--limit", "1");
     expect(run).toMatchObject({ status: "cancelled", workflow: "builtin.duplicates" });
+    // Nothing half-written: every task is final (none left running or ready), and only completed
+    // tasks have outputs; the interrupted fan-out and the tasks after it have none.
+    const shown = JSON.parse((await htdag(["show", run?.id ?? "", "--json", "--database", database])).stdout) as
+      { tasks: { id: string; status: string }[]; outputs: Record<string, unknown> };
+    expect(shown.tasks.map((t) => [t.id, t.status])).toEqual([["scan", "completed"], ["hash", "cancelled"], ["duplicates", "cancelled"]]);
+    expect(Object.keys(shown.outputs)).toEqual(["scan"]);
   }, 90_000);
 });
 

@@ -1,9 +1,10 @@
 /** Pure parts of the CLI: plan rendering, settings precedence, the progress frame, output summaries. */
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import type { HtdagEvent } from "../../src/notifications/catalogue.js";
 import { sinkTasks } from "../../src/cli/outputs.js";
 import { ProgressDisplay, formatElapsed } from "../../src/cli/progress.js";
-import { renderDot, renderMermaid, renderTree, type PlanNode } from "../../src/cli/render.js";
+import { STATUS_STYLES, renderDot, renderMermaid, renderTree, type PlanNode } from "../../src/cli/render.js";
 import { envSettings, mergeSettings, parseSettings } from "../../src/cli/settings.js";
 
 const tasks: PlanNode[] = [
@@ -24,13 +25,43 @@ describe("render", () => {
     ].join("\n"));
   });
 
-  it("Mermaid with a subgraph per composite and DOT with a cluster", () => {
+  it("Mermaid with a subgraph per composite and DOT with a cluster whose edges reach the cluster", () => {
     const mermaid = renderMermaid("g", tasks);
     expect(mermaid).toContain('  subgraph t_b["b"]\n    t_b1["b1<br/>s"]\n  end');
     expect(mermaid).toContain("t_a --> t_b");
-    const dot = renderDot("g", [...tasks.slice(0, 2).map((t) => ({ ...t, status: "completed" }))]);
-    expect(dot).toContain('"a" [label="a\\ns\\ncompleted", fillcolor=palegreen];');
-    expect(dot).toContain('"b" -> "c";');
+    expect(mermaid).not.toContain("classDef");
+    const dot = renderDot("g", tasks);
+    expect(dot).toContain('  subgraph "cluster_b" {\n    label="b";\n    "b1" [label="b1\\ns"];\n  }');
+    expect(dot).toContain('"a" -> "b1" [lhead="cluster_b"];');
+    expect(dot).toContain('"b1" -> "c" [ltail="cluster_b"];');
+    expect(dot).not.toMatch(/^ {2}"b" \[/m);
+  });
+
+  it("statuses: a Mermaid classDef per state used and each task in its class; DOT fill colours", () => {
+    const statuses = ["completed", "failed", "completed", "cancelled"];
+    const run = tasks.map((t, i) => ({ ...t, status: statuses[i] }));
+    const mermaid = renderMermaid("g", run);
+    expect(mermaid.split("\n").filter((l) => l.includes("classDef"))).toEqual([
+      `  classDef completed fill:${STATUS_STYLES.completed?.fill},stroke:${STATUS_STYLES.completed?.stroke}`,
+      `  classDef failed fill:${STATUS_STYLES.failed?.fill},stroke:${STATUS_STYLES.failed?.stroke}`,
+      `  classDef cancelled fill:${STATUS_STYLES.cancelled?.fill},stroke:${STATUS_STYLES.cancelled?.stroke}`,
+    ]);
+    expect(mermaid).toContain("  class t_c,t_b completed");
+    expect(mermaid).toContain("  class t_a failed");
+    expect(mermaid).toContain('t_a["a<br/>s<br/>failed"]');
+    const dot = renderDot("g", run);
+    expect(dot).toContain(`"a" [label="a\\ns\\nfailed", fillcolor="${STATUS_STYLES.failed?.fill}", color="${STATUS_STYLES.failed?.stroke}"];`);
+    expect(dot).toContain(`label="b\\ncompleted";\n    style="rounded,filled"; fillcolor="${STATUS_STYLES.completed?.fill}"`);
+  });
+
+  it.skipIf(spawnSync("dot", ["-V"]).status !== 0)("Graphviz accepts the DOT of a run: every node and the cluster are drawn", () => {
+    const run = [...tasks, { id: "b/x-2", dependsOn: ["b1"], description: "", parentId: "b", step: "s.t", status: "timed_out" }]
+      .map((t) => ({ status: "completed", ...t }));
+    const svg = spawnSync("dot", ["-Tsvg"], { input: renderDot('goal "quoted"', run), encoding: "utf8" });
+    expect(svg.stderr).toBe("");
+    expect(svg.status).toBe(0);
+    expect(svg.stdout.match(/<g id="node/g)).toHaveLength(4);
+    expect(svg.stdout.match(/<g id="clust/g)).toHaveLength(1);
   });
 
   it("sinks are the tasks nothing depends on", () => {

@@ -9,7 +9,7 @@ import { formatEventJson, formatEventLine, parseDuration } from "../../notificat
 import { createNotifications, type Notifications } from "../../notifications/service.js";
 import { createOrchestrator } from "../../orchestrator/create.js";
 import { InvalidOptionError } from "../../errors.js";
-import { storeOptions } from "../config.js";
+import { resolveStoreOptions } from "../config.js";
 import type { CliIo } from "../io.js";
 
 interface EventsFlags {
@@ -66,7 +66,7 @@ export function registerEvents(program: Command, io: CliIo, options: EventsComma
 }
 
 async function withNotifications(program: Command, channel: string | undefined, fn: (n: Notifications) => Promise<void>): Promise<void> {
-  const orch = await createOrchestrator({ ...storeOptions(program), ...(channel ? { channel } : {}) });
+  const orch = await createOrchestrator({ ...(await resolveStoreOptions(program)), ...(channel ? { channel } : {}) });
   const notifications = createNotifications({ db: orch.db, schema: orch.options.schema, channel: orch.options.channel });
   try {
     await fn(notifications);

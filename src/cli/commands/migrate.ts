@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { createOrchestrator } from "../../orchestrator/create.js";
 import { migrate, migrationStatus } from "../../store/migrator.js";
-import { storeOptions } from "../config.js";
+import { resolveStoreOptions } from "../config.js";
 import type { CliIo } from "../io.js";
 
 export function registerMigrate(program: Command, io: CliIo): void {
@@ -11,7 +11,7 @@ export function registerMigrate(program: Command, io: CliIo): void {
     .description("apply pending migrations to the database (safe to run from several processes at once)")
     .option("--status", "list migrations and whether each is applied; change nothing")
     .action(async (flags: { status?: boolean }) => {
-      const orch = await createOrchestrator({ ...storeOptions(program), migrate: false });
+      const orch = await createOrchestrator({ ...(await resolveStoreOptions(program)), migrate: false });
       try {
         const schema = orch.options.schema;
         if (flags.status) {

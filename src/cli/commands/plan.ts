@@ -1,8 +1,11 @@
-/** `htdag plan "<goal>" --format tree|mermaid|dot|json`: decomposes a goal and prints its graph, without running it. */
+/**
+ * `htdag plan "<goal>" --format tree|mermaid|dot|json`: decomposes a goal and prints its graph, without
+ * running it. `htdag show` draws a run with the same renderers (render.ts).
+ */
 import type { Command } from "commander";
 import { InvalidOptionError } from "../../errors.js";
 import type { CliIo } from "../io.js";
-import { PLAN_FORMATS, renderDot, renderMermaid, renderTree, type PlanFormat } from "../render.js";
+import { PLAN_FORMATS, renderPlan, type PlanFormat } from "../render.js";
 import { assertGoal, buildDecomposer, openOrchestrator, planGoal } from "../session.js";
 import { resolveSettings } from "../settings.js";
 import { addGoalOptions, type GoalFlags } from "./goal-options.js";
@@ -19,11 +22,7 @@ export function registerPlan(program: Command, io: CliIo): void {
       const orch = await openOrchestrator(settings);
       try {
         const { graph, workflow } = await planGoal(orch, goal, decomposer);
-        const format = flags.format as PlanFormat;
-        if (format === "json") io.out(JSON.stringify({ workflow, graph }, null, 2));
-        else if (format === "mermaid") io.out(renderMermaid(graph.goal, graph.tasks));
-        else if (format === "dot") io.out(renderDot(graph.goal, graph.tasks));
-        else io.out(renderTree(graph.goal, graph.tasks));
+        io.out(renderPlan(graph, workflow, flags.format as PlanFormat));
       } finally {
         await orch.close();
       }

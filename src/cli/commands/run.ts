@@ -15,12 +15,9 @@ import { EXIT, type CliIo } from "../io.js";
 import { describeOutputs, sinkTasks } from "../outputs.js";
 import { ProgressDisplay, formatElapsed, type ProgressMode } from "../progress.js";
 import { renderTree } from "../render.js";
-import { assertGoal, buildDecomposer, openOrchestrator, planGoal, type Plan } from "../session.js";
+import { assertGoal, buildDecomposer, embeddedStoreToCreate, openOrchestrator, planGoal, type Plan } from "../session.js";
 import { resolveSettings } from "../settings.js";
 import { addGoalOptions, type GoalFlags } from "./goal-options.js";
-
-/** Exit code after Ctrl-C (128 + SIGINT), as shells expect. */
-export const EXIT_INTERRUPTED = 130;
 
 interface RunFlags extends GoalFlags {
   json?: boolean;
@@ -39,6 +36,9 @@ export function registerRun(program: Command, io: CliIo): void {
       assertGoal(goal);
       const settings = await resolveSettings({ ...program.opts(), ...flags });
       const decomposer = buildDecomposer(settings);
+      const newStore = embeddedStoreToCreate(settings);
+      // The first run's wait is mostly this (docs/cli.md#first-run): say so rather than look stuck.
+      if (newStore && !flags.json) io.out(`creating the embedded database in ${newStore} (first run only; a few seconds)…`);
       const orch = await openOrchestrator(settings);
       try {
         const plan = await planGoal(orch, goal, decomposer);
@@ -48,7 +48,7 @@ export function registerRun(program: Command, io: CliIo): void {
         const { result, interrupted } = await execute(orch, plan, mode, io, { maxParallel: settings.maxParallel,
           out: resolve(flags.out ?? defaultReportPath()), optimizationLevel: flags.optimize ?? "none" });
         report(io, mode, plan, result);
-        io.exitCode = interrupted ? EXIT_INTERRUPTED : result.status === "completed" ? EXIT.ok : EXIT.failure;
+        io.exitCode = interrupted ? EXIT.interrupted : result.status === "completed" ? EXIT.ok : EXIT.failure;
       } finally {
         await orch.close();
       }
@@ -74,7 +74,14 @@ async function execute(orch: Orchestrator, plan: Plan, mode: ProgressMode, io: C
     if (runId !== undefined && event.runId === runId) display.handle(event);
   };
   const onSigint = () => {
-    if (mode !== "json") io.err("\nhtdag: interrupted, cancelling the run…");
+    if (interrupted) {
+      // A second Ctrl-C while the cancel is in flight (say the database stopped answering): the user
+      // wants out now. Each state change is one transaction, so none is half-applied; the run may stay
+      // `running` until `htdag resume` finishes it.
+      io.err(`htdag: stopped without waiting${runId ? `; finish or inspect the run with: htdag resume ${runId} / htdag show ${runId}` : ""}`);
+      process.exit(EXIT.interrupted);
+    }
+    if (mode !== "json") io.err("\nhtdag: interrupted, cancelling the run… (Ctrl-C again to stop at once)");
     interrupted = true;
     cancel();
   };

@@ -1,44 +1,14 @@
 /**
- * Run inspection and control: `htdag runs`, `htdag show <runId>`, `htdag retry <runId> [--from task]`,
- * `htdag cancel <runId>`, `htdag pause <runId> [--reason r]`. Retry runs the built-in catalogue's steps.
+ * Run listing and control: `htdag runs`, `htdag retry <runId> [--from task]`, `htdag cancel <runId>`,
+ * `htdag pause <runId> [--reason r]`. Retry runs the built-in catalogue's steps. (`show` is show.ts.)
  */
 import type { Command } from "commander";
 import { RUN_STATUSES, type RunStatus } from "../../composer/state-machine.js";
 import { InvalidOptionError } from "../../errors.js";
-import type { Orchestrator } from "../../orchestrator/create.js";
-import type { RunResult } from "../../orchestrator/run-result.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { EXIT, type CliIo } from "../io.js";
 import { formatElapsed } from "../progress.js";
-import { renderTree } from "../render.js";
-import { openOrchestrator } from "../session.js";
-import { resolveSettings } from "../settings.js";
-
-async function withOrchestrator(program: Command, fn: (orch: Orchestrator) => Promise<void>): Promise<void> {
-  const orch = await openOrchestrator(await resolveSettings(program.opts()));
-  try {
-    await fn(orch);
-  } finally {
-    await orch.close();
-  }
-}
-
-/** The lines of `htdag show`: header, tasks as a tree with status, attempts and duration, errors, outputs. */
-export function describeRun(result: RunResult): string[] {
-  const lines = [`run ${result.runId}  ${result.status}  workflow ${result.workflow}  ${formatElapsed(result.durationMs)}`, `goal: ${result.goal}`];
-  if (result.error) lines.push(`error: ${result.error.taskId ? `task ${result.error.taskId}: ` : ""}${result.error.message}`);
-  const nodes = result.tasks.map((t) => ({
-    id: t.id, dependsOn: [], ...(t.parentId ? { parentId: t.parentId } : {}), status: t.status,
-    description: `attempts ${t.attempts}${t.durationMs === null ? "" : `, ${formatElapsed(t.durationMs)}`}${t.error?.message ? `, error: ${t.error.message}` : ""}`,
-    ...(t.step ? { step: t.step } : {}),
-  }));
-  lines.push(renderTree("tasks", nodes).split("\n").slice(1).join("\n"), "outputs:");
-  for (const [id, output] of Object.entries(result.outputs)) {
-    const json = JSON.stringify(output) ?? "null";
-    lines.push(`  ${id}: ${json.length > 160 ? `${json.slice(0, 159)}…` : json}`);
-  }
-  return lines;
-}
+import { withOrchestrator } from "../session.js";
 
 export function registerRuns(program: Command, io: CliIo): void {
   program.command("runs").description("list recent runs, newest first")
@@ -59,16 +29,6 @@ export function registerRuns(program: Command, io: CliIo): void {
           const took = r.started_at && r.finished_at ? formatElapsed(r.finished_at.getTime() - r.started_at.getTime()) : "-";
           io.out(`${r.id}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.total_tasks - r.remaining_tasks}/${r.total_tasks} tasks  ${took.padStart(6)}  ${r.created_at.toISOString()}  ${r.goal}`);
         }
-      });
-    });
-
-  program.command("show").description("show a run: tasks, statuses, attempts, durations, outputs, errors")
-    .argument("<runId>").option("--json", "print the run as JSON")
-    .action(async (runId: string, flags: { json?: boolean }) => {
-      await withOrchestrator(program, async (orch) => {
-        const result = await orch.getRun(runId);
-        if (flags.json) io.out(JSON.stringify(result));
-        else for (const line of describeRun(result)) io.out(line);
       });
     });
 

@@ -10,7 +10,7 @@ import { createOrchestrator, type Orchestrator } from "../../orchestrator/create
 import type { Steps } from "../../composer/steps.js";
 import { InvalidOptionError } from "../../errors.js";
 import { builtinWorkflows } from "../catalogue/index.js";
-import { storeOptions } from "../config.js";
+import { resolveStoreOptions } from "../config.js";
 import { EXIT, type CliIo } from "../io.js";
 
 interface WorkerFlags { workflows?: string; concurrency?: number; pollInterval?: number; leaseMs?: number }
@@ -37,7 +37,7 @@ function workerOptions(command: Command, workflowsRequired = true): Command {
 }
 
 async function open(program: Command, flags: WorkerFlags): Promise<Orchestrator> {
-  return createOrchestrator({ ...storeOptions(program), ...(flags.leaseMs ? { leaseMs: flags.leaseMs } : {}) });
+  return createOrchestrator({ ...(await resolveStoreOptions(program)), ...(flags.leaseMs ? { leaseMs: flags.leaseMs } : {}) });
 }
 
 export function registerWorker(program: Command, io: CliIo): void {

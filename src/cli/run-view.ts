@@ -1,0 +1,70 @@
+/**
+ * A stored run as something to draw: its tasks with their dependencies and statuses, rendered by the
+ * same renderers as `htdag plan` (tree, Mermaid, DOT) or as JSON. Pure: a RunResult and the run's
+ * graph in, text out.
+ */
+import type { RunResult, TaskSummary } from "../orchestrator/run-result.js";
+import type { RunGraphTask } from "../store/run-detail.js";
+import { formatElapsed } from "./progress.js";
+import { renderDot, renderMermaid, renderTree, type PlanFormat, type PlanNode } from "./render.js";
+
+/** A run's task: its summary, where it sits in the graph, and when it ran. */
+export type RunTaskView = TaskSummary & { dependsOn: string[]; description: string; startedAt: string | null; finishedAt: string | null };
+
+/** A run as `htdag show --format json` prints it: the RunResult, each task with its dependencies and times. */
+export type RunView = Omit<RunResult, "tasks"> & { tasks: RunTaskView[] };
+
+/** Joins a run's summaries with its graph (tasks missing from either side keep what is known). */
+export function runView(result: RunResult, graph: readonly RunGraphTask[]): RunView {
+  const byId = new Map(graph.map((t) => [t.id, t]));
+  return {
+    ...result,
+    tasks: result.tasks.map((task) => {
+      const node = byId.get(task.id);
+      return { ...task, dependsOn: node?.dependsOn ?? [], description: node?.description ?? "",
+        startedAt: node?.startedAt?.toISOString() ?? null, finishedAt: node?.finishedAt?.toISOString() ?? null };
+    }),
+  };
+}
+
+/** What the tree shows after a task's id: attempts, time spent, error. */
+function taskFacts(task: RunTaskView): string {
+  const facts = [`attempts ${task.attempts}`];
+  if (task.durationMs !== null) facts.push(formatElapsed(task.durationMs));
+  if (task.error?.message) facts.push(`error: ${task.error.message}`);
+  return facts.join(", ");
+}
+
+/** The run's tasks as plan nodes carrying their status. */
+export function runNodes(view: RunView): PlanNode[] {
+  return view.tasks.map((t) => ({
+    id: t.id, dependsOn: t.dependsOn, status: t.status, description: taskFacts(t),
+    ...(t.parentId ? { parentId: t.parentId } : {}), ...(t.step ? { step: t.step } : {}), kind: t.kind,
+  }));
+}
+
+/** Longest output shown per task in the tree format, in characters. */
+const MAX_OUTPUT_CHARS = 160;
+
+/** The lines of `htdag show`: header, tasks as a tree with status, attempts and duration, errors, outputs. */
+export function describeRun(view: RunView): string[] {
+  const lines = [`run ${view.runId}  ${view.status}  workflow ${view.workflow}  ${formatElapsed(view.durationMs)}`, `goal: ${view.goal}`];
+  if (view.error) lines.push(`error: ${view.error.taskId ? `task ${view.error.taskId}: ` : ""}${view.error.message}`);
+  lines.push(renderTree("tasks", runNodes(view)).split("\n").slice(1).join("\n"), "outputs:");
+  for (const [id, output] of Object.entries(view.outputs)) {
+    const json = JSON.stringify(output) ?? "null";
+    lines.push(`  ${id}: ${json.length > MAX_OUTPUT_CHARS ? `${json.slice(0, MAX_OUTPUT_CHARS - 1)}…` : json}`);
+  }
+  return lines;
+}
+
+/** The run in one of the plan formats; Mermaid and DOT colour each task by its status. */
+export function renderRun(view: RunView, format: PlanFormat): string {
+  const title = `run ${view.runId} (${view.status}): ${view.goal}`;
+  switch (format) {
+    case "json": return JSON.stringify(view);
+    case "mermaid": return renderMermaid(title, runNodes(view));
+    case "dot": return renderDot(title, runNodes(view));
+    case "tree": return describeRun(view).join("\n");
+  }
+}
