@@ -1,18 +1,11 @@
 /**
- * Query family: stored tunings. `htdag optimize <workflow> --apply` stores the changes it applied,
- * and every later run of the workflow applies them (src/orchestrator/run-optimization.ts).
- *
- * A tuning is kept as a row of `graphs` with id `htdag:tuning:<workflow>`, decomposer
- * `optimizer:<level>` and the changes as its `tasks` array: graph rows are never pruned (events
- * are), and this needs no migration. No run ever references such a row (runs.graph_id points at
- * the graphs they ran), so nothing else reads it as a task graph.
+ * Query family: stored tunings (table `workflow_tunings`). `htdag optimize <workflow> --apply`
+ * stores the changes it applied, and every later run of the workflow applies them
+ * (src/orchestrator/run-optimization.ts).
  */
 import { z } from "zod";
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
-
-/** Prefix of the graph ids that hold tunings. */
-export const TUNING_ID_PREFIX = "htdag:tuning:";
 
 /** A workflow's stored tuning. */
 export interface StoredTuning<Change = unknown> {
@@ -24,9 +17,9 @@ export interface StoredTuning<Change = unknown> {
 }
 
 const tuningRowSchema = z.object({
-  decomposer: z.string(),
-  tasks: z.array(z.unknown()),
-  decomposed_at: z.coerce.date(),
+  level: z.string(),
+  changes: z.array(z.unknown()),
+  applied_at: z.coerce.date(),
 });
 
 /** The graph a workflow last ran, with the options of that run. */
@@ -47,25 +40,26 @@ export function createTuningQueries(db: Queryable, schema: string) {
   return {
     /** Stores (replacing) the tuning of `workflow`; returns when it was stored. */
     async save(tuning: { workflow: string; level: string; goal: string; changes: readonly unknown[] }): Promise<Date> {
-      const { rows } = await db.query<{ decomposed_at: unknown }>(
-        `INSERT INTO ${s}.graphs (id, goal, decomposer, source, tasks, decomposed_at) VALUES ($1, $2, $3, 'function', $4, now())
-         ON CONFLICT (id) DO UPDATE SET goal = excluded.goal, decomposer = excluded.decomposer, tasks = excluded.tasks,
-           decomposed_at = excluded.decomposed_at RETURNING decomposed_at`,
-        [`${TUNING_ID_PREFIX}${tuning.workflow}`, tuning.goal, `optimizer:${tuning.level}`, JSON.stringify(tuning.changes)]);
-      return z.coerce.date().parse(rows[0]?.decomposed_at);
+      const { rows } = await db.query<{ applied_at: unknown }>(
+        `WITH w AS (INSERT INTO ${s}.workflows (name) VALUES ($1) ON CONFLICT DO NOTHING)
+         INSERT INTO ${s}.workflow_tunings (workflow, level, goal, changes) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (workflow) DO UPDATE SET level = excluded.level, goal = excluded.goal, changes = excluded.changes,
+           applied_at = now() RETURNING applied_at`,
+        [tuning.workflow, tuning.level, tuning.goal, JSON.stringify(tuning.changes)]);
+      return z.coerce.date().parse(rows[0]?.applied_at);
     },
 
     /** The stored tuning of `workflow`, or null. */
     async load(workflow: string): Promise<StoredTuning | null> {
-      const { rows } = await db.query(`SELECT decomposer, tasks, decomposed_at FROM ${s}.graphs WHERE id = $1`, [`${TUNING_ID_PREFIX}${workflow}`]);
+      const { rows } = await db.query(`SELECT level, changes, applied_at FROM ${s}.workflow_tunings WHERE workflow = $1`, [workflow]);
       if (rows.length === 0) return null;
       const row = tuningRowSchema.parse(rows[0]);
-      return { workflow, level: row.decomposer.replace(/^optimizer:/, ""), changes: row.tasks, appliedAt: row.decomposed_at };
+      return { workflow, level: row.level, changes: row.changes, appliedAt: row.applied_at };
     },
 
     /** Removes the stored tuning of `workflow`; true if there was one. */
     async clear(workflow: string): Promise<boolean> {
-      const { rowCount } = await db.query(`DELETE FROM ${s}.graphs WHERE id = $1`, [`${TUNING_ID_PREFIX}${workflow}`]);
+      const { rowCount } = await db.query(`DELETE FROM ${s}.workflow_tunings WHERE workflow = $1`, [workflow]);
       return rowCount > 0;
     },
 
