@@ -61,7 +61,11 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
   const startedAt = performance.now();
   const timed = <T extends Settlement>(settlement: T): T => ({ ...settlement, stepMs: performance.now() - startedAt });
   try {
-    const work = execute(claimed, task, deps, env, controller.signal);
+    const idempotent = task.idempotent ?? step?.idempotent ?? false;
+    const work = idempotent && task.hedgeAfterMs !== undefined
+      ? hedged(task.hedgeAfterMs, (signal) => execute(claimed, task, deps, env, signal), controller.signal,
+        () => env.log(claimed, `hedged: the step ran past hedgeAfterMs (${task.hedgeAfterMs} ms); a second run starts beside it`, { hedgeAfterMs: task.hedgeAfterMs }))
+      : execute(claimed, task, deps, env, controller.signal);
     const result = await Promise.race([work, timedOut, cancelled]);
     if (result === "timeout") return timed(failure(base, policy, new StepTimeoutError(claimed.taskId, timeoutMs), "timed_out"));
     if (result === "cancelled") return timed({ ...base, outcome: "cancelled", error: serializeError(runSignal.reason) });
@@ -73,6 +77,45 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
     runSignal.removeEventListener("abort", onRunAbort);
     if (onCancel) runSignal.removeEventListener("abort", onCancel);
   }
+}
+
+/**
+ * A hedged run of an idempotent step: when the first run is still going after `afterMs`, a second
+ * one starts beside it; the first to succeed wins and the other is aborted. A failure waits for the
+ * other run if it is going; when none is left, the first failure counts. `signal` aborts both.
+ */
+export function hedged<T>(afterMs: number, run: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, onHedge: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const runs = [new AbortController(), new AbortController()] as const;
+    const abortAll = () => runs.forEach((c) => c.abort(signal.reason));
+    signal.addEventListener("abort", abortAll, { once: true });
+    let going = 1;
+    let done = false;
+    let firstError: { error: unknown } | undefined;
+    const end = () => {
+      done = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abortAll);
+    };
+    const start = (index: 0 | 1) => run(runs[index].signal).then((value) => {
+      if (done) return;
+      end();
+      runs[1 - index]!.abort(new Error("the other run of this hedged step finished first"));
+      resolve(value);
+    }, (error: unknown) => {
+      firstError ??= { error };
+      if (done || --going > 0) return;
+      end();
+      reject(firstError.error);
+    });
+    const timer = setTimeout(() => {
+      if (done) return;
+      going++;
+      onHedge();
+      void start(1);
+    }, afterMs);
+    void start(0);
+  });
 }
 
 async function execute(claimed: ClaimedTask, task: Task, deps: Record<string, unknown>, env: AttemptEnvironment,

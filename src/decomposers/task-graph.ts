@@ -86,6 +86,12 @@ export const taskSpecSchema = z.strictObject({
   forEach: forEachSchema.optional(),
   expand: z.enum(["eager", "lazy"]).optional(),
   idempotent: z.boolean().optional(),
+  /**
+   * For an idempotent task: once its step has run this long in an attempt, a second run of the step
+   * starts beside the first in the same attempt; the first to succeed wins and the other is aborted
+   * (set by the optimizer's `aggressive` level). Ignored unless `idempotent` (task or step) is true.
+   */
+  hedgeAfterMs: z.number().int().min(1).max(86_400_000).optional(),
 });
 
 /** A task as written (defaults not yet applied). */

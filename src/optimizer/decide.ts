@@ -124,9 +124,9 @@ function stepTimes(metrics: TaskMetrics, overrunMs: number): TaskMetrics {
   return { ...metrics, p50Ms: less(metrics.p50Ms), p95Ms: less(metrics.p95Ms), p99Ms: less(metrics.p99Ms), maxSuccessMs: less(metrics.maxSuccessMs) };
 }
 
-/** Whether a finding is applied: at or above the threshold, and a setting the executor honours. */
+/** Whether a finding is applied: at or above the threshold, and a setting the executor honours (merges are not). */
 export function isApplicable(change: OptimizationChange, options: ResolvedOptimizeOptions): boolean {
-  return change.field !== "merge" && change.field !== "hedgeAfterMs" && change.confidence >= options.patternConfidenceThreshold;
+  return change.field !== "merge" && change.confidence >= options.patternConfidenceThreshold;
 }
 
 /**
@@ -146,8 +146,7 @@ export function decideOptimization(graph: TaskGraph, history: History, defaults:
   const confidence = changes.length === 0 ? 0 : changes.reduce((sum, c) => sum + c.confidence, 0) / changes.length;
   const parallel = changes.find((c) => c.field === "maxParallel");
   const queues = Object.fromEntries(changes.filter((c) => c.field === "queueLimit" && c.queue).map((c) => [c.queue as string, c.to as number]));
-  const hedges = Object.fromEntries(recommendations.filter((c) => c.field === "hedgeAfterMs" && c.taskId && c.confidence >= options.patternConfidenceThreshold)
-    .map((c) => [c.taskId as string, c.to as number]));
+  const hedges = Object.fromEntries(changes.filter((c) => c.field === "hedgeAfterMs" && c.taskId).map((c) => [c.taskId as string, c.to as number]));
   return { graph: applyChanges(graph, changes), changes, recommendations, confidence, level: options.level, notes,
     ...(parallel ? { maxParallel: parallel.to as number } : {}), ...(Object.keys(queues).length > 0 ? { queues } : {}),
     ...(Object.keys(hedges).length > 0 ? { hedges } : {}), ...(models ? { models } : {}), ...(prediction ? { prediction } : {}) };
@@ -169,6 +168,7 @@ function applyToTask(task: Task, changes: readonly OptimizationChange[]): Task {
     if (change.field === "timeoutMs") next = { ...next, timeoutMs: value };
     else if (change.field === "maxAttempts") next = { ...next, maxAttempts: value };
     else if (change.field === "priority") next = { ...next, priority: value };
+    else if (change.field === "hedgeAfterMs") next = { ...next, hedgeAfterMs: value };
     else if (change.field === "backoff.baseMs") next = { ...next, backoff: { ...next.backoff, baseMs: value } };
   }
   return next;

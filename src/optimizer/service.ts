@@ -111,8 +111,7 @@ export function createOptimizer(deps: OptimizerDeps): Optimizer {
       return recommendations;
     },
     async storeTuning(workflow, goal, result) {
-      const hedges = result.recommendations.filter((c) => c.field === "hedgeAfterMs" && result.hedges?.[c.taskId ?? ""] !== undefined);
-      const changes = [...result.changes, ...hedges];
+      const changes = result.changes;
       return { workflow, level: result.level, changes, appliedAt: await tunings().save({ workflow, level: result.level, goal, changes }) };
     },
     async storedTuning(workflow) {

@@ -54,7 +54,11 @@ export function applyStoredTuning(graph: TaskGraph, tuning: TuningToApply, defau
       skipped.push(`${change.taskId}.${change.field}: the task is no longer in the graph`);
       continue;
     }
-    if (change.field === "hedgeAfterMs") (hedges[change.taskId] = change.to, applied.push(change));
+    if (change.field === "hedgeAfterMs") {
+      hedges[change.taskId] = change.to;
+      applied.push({ ...change, from: task.hedgeAfterMs ?? null });
+      continue;
+    }
     if (!TASK_FIELDS.has(change.field)) continue;
     const now = currentValue(task, change.field, defaults);
     if (now === change.to) continue;

@@ -112,7 +112,7 @@ export interface OptimizationResult {
   notes: string[];
   /** Cluster-wide queue limits to set before the run (`aggressive`, from predicted demand). */
   queues?: Record<string, number>;
-  /** `aggressive`: when to start a hedged second attempt of an idempotent straggler, by task id (needs executor support). */
+  /** `aggressive`: when a second run of an idempotent straggler starts beside the first, by task id (also set as the tasks' `hedgeAfterMs`). */
   hedges?: Record<string, number>;
   /** `aggressive`: the duration model of each task with enough successes, by task id. */
   models?: Record<string, DurationModelSummary>;

@@ -18,7 +18,7 @@ export interface AppliedOptimization {
   changes: OptimizationChange[];
   /** The stored tuning applied first, if any: its level, when it was stored, what no longer fitted. */
   stored?: { level: string; appliedAt: string; skipped: string[] };
-  /** Hedging thresholds by task id (needs executor support: recorded, not acted on yet). */
+  /** Hedging thresholds by task id, also set on the tasks (`hedgeAfterMs`) and acted on by the executor. */
   hedges?: Record<string, number>;
 }
 

@@ -134,13 +134,14 @@ describe("decideOptimization at aggressive", () => {
     expect(result.prediction).toBeUndefined();
   });
 
-  it("with 100 runs: models, a hedge setting (not applied), predicted demand and makespan", () => {
+  it("with 100 runs: models, a hedge applied to the task, predicted demand and makespan", () => {
     const result = decideOptimization(graph, history(AGGRESSIVE_MIN_RUNS), defaults, { ...options, maxParallel: 1 });
     expect(result.notes).toEqual([]);
     expect(Object.keys(result.models!)).toEqual(["a", "b", "c"]);
     expect(result.models!.b!.kind).toBe("mixture");
     expect(result.hedges?.b).toBeGreaterThan(0);
-    expect(result.recommendations.map((c) => `${c.taskId}.${c.field}`)).toContain("b.hedgeAfterMs");
+    expect(result.changes.map((c) => `${c.taskId}.${c.field}`)).toContain("b.hedgeAfterMs");
+    expect(result.graph.tasks.find((t) => t.id === "b")!.hedgeAfterMs).toBe(result.hedges!.b);
     expect(result.changes.find((c) => c.field === "maxParallel")).toMatchObject({ from: 1, to: 2, evidence: { statistic: "predictedPeakDemandP95" } });
     expect(result.maxParallel).toBe(2);
     expect(result.prediction!.trials).toBe(400);
