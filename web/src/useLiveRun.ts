@@ -34,15 +34,21 @@ export function useLiveRun(runId: string, selectedTask: string | null, onFirstLo
   selected.current = selectedTask;
   const first = useRef(onFirstLoad);
 
+  // Only the latest request's answer is shown: reloads can come back out of order.
+  const latest = useRef(0);
   const load = useCallback(() => {
+    const request = ++latest.current;
     api.run(runId).then((response) => {
+      if (request !== latest.current) return;
       if (first.current) {
         first.current(response);
         first.current = () => undefined;
       }
       setDetail(response);
       setError(null);
-    }, setError);
+    }, (reason: unknown) => {
+      if (request === latest.current) setError(reason);
+    });
   }, [runId]);
   useEffect(load, [load]);
   useEffect(() => {

@@ -1,5 +1,5 @@
 /** The selected task: settings, attempts (with durations and errors), progress, log lines, and retry from it. */
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { AttemptView, LogView, TaskResponse } from "../../../src/dashboard/types.js";
 import { api } from "../api";
 import { compactJson, formatDuration, formatTime } from "../format";
@@ -19,11 +19,17 @@ interface Props {
 export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }: Props) {
   const [detail, setDetail] = useState<TaskResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
+  // Only the latest request's answer is shown: reloads can come back out of order.
+  const latest = useRef(0);
   const load = useCallback(() => {
+    const request = ++latest.current;
     api.task(runId, taskId).then((response) => {
+      if (request !== latest.current) return;
       setDetail(response);
       setError(null);
-    }, setError);
+    }, (reason: unknown) => {
+      if (request === latest.current) setError(reason);
+    });
   }, [runId, taskId]);
   useEffect(load, [load, version]);
   if (error !== null) return <aside className="task-panel"><ErrorNotice error={error} /></aside>;

@@ -1,5 +1,5 @@
 /** The runs list: status, workflow, goal, started, duration; filters; updated live from the event stream. */
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import type { RunsResponse } from "../../../src/dashboard/types.js";
 import { api } from "../api";
 import { ErrorNotice } from "../components/ErrorNotice";
@@ -18,11 +18,18 @@ export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: st
   const [data, setData] = useState<RunsResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
   const now = useNow(1000);
+  // Responses can come back out of order (a filter changed while a load was in flight): only the
+  // latest request's answer is shown.
+  const latest = useRef(0);
   const load = useCallback(() => {
+    const request = ++latest.current;
     api.runs({ status, workflow }).then((response) => {
+      if (request !== latest.current) return;
       setData(response);
       setError(null);
-    }, setError);
+    }, (reason: unknown) => {
+      if (request === latest.current) setError(reason);
+    });
   }, [status, workflow]);
   useEffect(load, [load]);
   const reload = useCoalesced(load, 300);
