@@ -9,18 +9,7 @@
 import { pathToFileURL } from "node:url";
 import type { TaskSpec } from "../src/decomposers/task-graph.js";
 import { validateGraph } from "../src/decomposers/validate.js";
-
-/** A small deterministic generator (mulberry32), so every run measures the same graph. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../src/optimizer/duration-models.js";
 
 /**
  * A valid random graph of `count` tasks. Composites are written first, then each child right
@@ -28,7 +17,8 @@ function random(seed: number): () => number {
  * that order that is neither an ancestor nor a descendant, so the run-time graph stays acyclic.
  */
 export function randomGraph(count: number, seed = 42): { goal: string; tasks: TaskSpec[] } {
-  const next = random(seed);
+  // A seeded generator (mulberry32), so every run measures the same graph.
+  const next = seededRandom(seed);
   const tasks: TaskSpec[] = [];
   const parentOf = new Map<string, string>();
   while (tasks.length < count) {

@@ -1,4 +1,5 @@
 /** Workload sizes (full, quick, tiny) and the shared inputs every system gets: W4's DAG and W6's faults. */
+import { seededRandom } from "../optimizer/duration-models.js";
 import type { FaultPlan, LayeredDag, WorkloadSizes } from "./types.js";
 
 /** The sizes of issue 10. */
@@ -23,16 +24,7 @@ export const SIZES = { full: FULL_SIZES, quick: QUICK_SIZES, tiny: TINY_SIZES } 
 export type SizeName = keyof typeof SIZES;
 
 /** A small deterministic PRNG (mulberry32), so every system gets the same random DAG. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { seededRandom } from "../optimizer/duration-models.js";
 
 /** W4: `layers` × `width` nodes; each node after the first layer has `parents` distinct random parents. */
 export function layeredDag(sizes: Pick<WorkloadSizes, "layers" | "layerWidth" | "parents">, seed = 42): LayeredDag {
