@@ -77,6 +77,19 @@ BEGIN
                  ELSE '[]'::jsonb END);
 END $$;
 
+-- What a dependant whose last dependency settled becomes: a composite's join completes or fails
+-- with its children; otherwise its runIf decides between ready, skipped and cancelled.
+CREATE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_joins boolean, p_run_if text, p_failed integer, p_skipped integer)
+RETURNS text LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN p_joins THEN CASE WHEN p_failed > 0 THEN 'failed' ELSE 'completed' END
+    WHEN p_run_if = 'allDone' THEN 'ready'
+    WHEN p_run_if = 'anyFailed' THEN CASE WHEN p_failed > 0 THEN 'ready' ELSE 'skipped' END
+    WHEN p_failed > 0 THEN 'cancelled'
+    WHEN p_skipped > 0 THEN 'skipped'
+    ELSE 'ready' END
+$$;
+
 -- finish_task as in 0002, but a dependant made ready by its last dependency is made ready by the
 -- UPDATE that counts it down.
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_task(p_run_id uuid, p_task_id text, p_status text, p_output jsonb,
@@ -149,14 +162,7 @@ BEGIN
       INTO v_dep;
       CONTINUE WHEN NOT FOUND;
       CONTINUE WHEN v_dep.remaining_deps > 0 OR v_dep.status = 'ready';
-      v_next := CASE
-        WHEN v_dep.joins
-          THEN CASE WHEN v_dep.failed_deps > 0 THEN 'failed' ELSE 'completed' END
-        WHEN v_dep.run_if = 'allDone' THEN 'ready'
-        WHEN v_dep.run_if = 'anyFailed' THEN CASE WHEN v_dep.failed_deps > 0 THEN 'ready' ELSE 'skipped' END
-        WHEN v_dep.failed_deps > 0 THEN 'cancelled'
-        WHEN v_dep.skipped_deps > 0 THEN 'skipped'
-        ELSE 'ready' END;
+      v_next := :HTDAG_SCHEMA.dependant_outcome(v_dep.joins, v_dep.run_if, v_dep.failed_deps, v_dep.skipped_deps);
       IF v_next = 'ready' THEN
         UPDATE :HTDAG_SCHEMA.tasks SET status = 'ready', ready_at = now(), available_at = now()
          WHERE run_id = p_run_id AND id = v_dep.id;
@@ -476,13 +482,7 @@ BEGIN
         CONTINUE WHEN v_dep.remaining_deps > 0 OR v_dep.status = 'ready';
         -- Decided otherwise (a composite's join, a runIf that skips or cancels): finish_task
         -- settles it and cascades, as it does for a single settle.
-        v_next := CASE
-          WHEN v_dep.joins THEN CASE WHEN v_dep.failed_deps > 0 THEN 'failed' ELSE 'completed' END
-          WHEN v_dep.run_if = 'allDone' THEN 'ready'
-          WHEN v_dep.run_if = 'anyFailed' THEN CASE WHEN v_dep.failed_deps > 0 THEN 'ready' ELSE 'skipped' END
-          WHEN v_dep.failed_deps > 0 THEN 'cancelled'
-          WHEN v_dep.skipped_deps > 0 THEN 'skipped'
-          ELSE 'ready' END;
+        v_next := :HTDAG_SCHEMA.dependant_outcome(v_dep.joins, v_dep.run_if, v_dep.failed_deps, v_dep.skipped_deps);
         IF v_next = 'ready' THEN
           -- A lazy composite to expand.
           UPDATE :HTDAG_SCHEMA.tasks SET status = 'ready', ready_at = now(), available_at = now()

@@ -174,7 +174,7 @@ async function measureOnce(session: SystemSession, database: string | null, admi
   const read = counters(session, database, admin);
   const before = await read();
   const result = await run(session);
-  if (!result) throw new Error("this workload is not implemented by this system");
+  if (!result) throw new Error("this system does not run this workload (its adapter has no runner for it)");
   const after = await read();
   const perThousand = 1000 / result.tasks;
   return { ...result.metrics, "round trips per task": (after.roundTrips - before.roundTrips) / result.tasks,
