@@ -194,6 +194,19 @@ BEGIN
 END $$;
 
 
+-- The outputs of a task's completed dependencies, by task id: what a claimed task's step gets as
+-- `deps`. Each dependency by primary key (OFFSET 0 keeps the planner from turning this into a scan
+-- of the run's tasks when the table's statistics are stale, as they are in a fresh database).
+CREATE FUNCTION :HTDAG_SCHEMA.dependency_outputs(p_run_id uuid, p_task_id text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT coalesce(jsonb_object_agg(d.id, d.output) FILTER (WHERE d.status = 'completed'), '{}')
+            FROM :HTDAG_SCHEMA.task_edges e,
+                 LATERAL (SELECT t.id, t.output, t.status FROM :HTDAG_SCHEMA.tasks t
+                           WHERE t.run_id = e.run_id AND t.id = e.depends_on OFFSET 0) d
+           WHERE e.run_id = p_run_id AND e.task_id = p_task_id);
+END $$;
+
 -- start_attempt as in 0002, but the dependencies' outputs are read by primary key whatever the
 -- planner's statistics say. Moves one locked ready task to running, opens its attempt, and returns what the step needs.
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_attempt(p_run_id uuid, p_task_id text, p_workflow text, p_worker text,
@@ -217,13 +230,7 @@ BEGIN
     'runId', p_run_id, 'taskId', p_task_id, 'workflow', p_workflow, 'attempt', v_task.attempts, 'kind', v_task.kind,
     'step', v_task.step, 'input', v_task.input, 'spec', v_task.spec, 'timeoutMs', v_task.timeout_ms,
     'maxAttempts', v_task.max_attempts, 'backoff', v_task.backoff, 'queue', v_task.queue,
-    -- Each dependency by primary key (OFFSET 0 keeps the planner from turning this into a scan of
-    -- the run's tasks when the table's statistics are stale, as they are in a fresh database).
-    'deps', (SELECT coalesce(jsonb_object_agg(d.id, d.output) FILTER (WHERE d.status = 'completed'), '{}')
-               FROM :HTDAG_SCHEMA.task_edges e,
-                    LATERAL (SELECT t.id, t.output, t.status FROM :HTDAG_SCHEMA.tasks t
-                              WHERE t.run_id = e.run_id AND t.id = e.depends_on OFFSET 0) d
-              WHERE e.run_id = p_run_id AND e.task_id = p_task_id));
+    'deps', :HTDAG_SCHEMA.dependency_outputs(p_run_id, p_task_id));
 END $$;
 
 
@@ -367,11 +374,7 @@ BEGIN
             'runId', p_run.id, 'taskId', u.id, 'workflow', p_run.workflow, 'attempt', u.attempts, 'kind', u.kind,
             'step', u.step, 'input', u.input, 'spec', u.spec, 'timeoutMs', u.timeout_ms,
             'maxAttempts', u.max_attempts, 'backoff', u.backoff, 'queue', u.queue,
-            'deps', (SELECT coalesce(jsonb_object_agg(d.id, d.output) FILTER (WHERE d.status = 'completed'), '{}')
-                       FROM :HTDAG_SCHEMA.task_edges e,
-                            LATERAL (SELECT t.id, t.output, t.status FROM :HTDAG_SCHEMA.tasks t
-                                      WHERE t.run_id = e.run_id AND t.id = e.depends_on OFFSET 0) d
-                      WHERE e.run_id = p_run.id AND e.task_id = u.id))
+            'deps', :HTDAG_SCHEMA.dependency_outputs(p_run.id, u.id))
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
@@ -547,3 +550,4 @@ ALTER FUNCTION :HTDAG_SCHEMA.claim_locked_run(:HTDAG_SCHEMA.runs, text, integer,
 ALTER FUNCTION :HTDAG_SCHEMA.task_tids(uuid, text[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.attempt_tids(uuid, text[], integer[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.dependant_counts(uuid, text[]) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.dependency_outputs(uuid, text) SET plan_cache_mode = force_generic_plan;

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { resolveDashboardOptions } from "../../dashboard/options.js";
 import { InvalidOptionError } from "../../errors.js";
 import { builtinSteps } from "../catalogue/index.js";
-import type { CliIo } from "../io.js";
+import { signalStop, type CliIo } from "../io.js";
 import { openOrchestrator } from "../session.js";
 import { resolveSettings } from "../settings.js";
 
@@ -51,13 +51,4 @@ export function registerDashboard(program: Command, io: CliIo, options: Dashboar
 function aborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-}
-
-/** Aborts on the first SIGINT or SIGTERM. */
-function signalStop(): AbortSignal {
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  process.once("SIGINT", abort);
-  process.once("SIGTERM", abort);
-  return controller.signal;
 }

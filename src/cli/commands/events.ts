@@ -10,7 +10,7 @@ import { createNotifications, type Notifications } from "../../notifications/ser
 import { createOrchestrator } from "../../orchestrator/create.js";
 import { InvalidOptionError } from "../../errors.js";
 import { resolveStoreOptions } from "../config.js";
-import type { CliIo } from "../io.js";
+import { signalStop, type CliIo } from "../io.js";
 
 interface EventsFlags {
   follow?: boolean;
@@ -102,13 +102,4 @@ async function follow(notifications: Notifications, filter: { runId?: string; ty
     stop.removeEventListener("abort", onStop);
     await subscription.close();
   }
-}
-
-/** Aborts on the first SIGINT or SIGTERM. */
-function signalStop(): AbortSignal {
-  const controller = new AbortController();
-  const abort = () => controller.abort();
-  process.once("SIGINT", abort);
-  process.once("SIGTERM", abort);
-  return controller.signal;
 }
