@@ -3,16 +3,17 @@
  * forEach fan-out) under the task's timeout, and turns what happened into a settlement.
  */
 import { NonJsonOutputError, NonRetryableError, StepTimeoutError } from "../errors.js";
-import type { Condition, Task } from "../decomposers/task-graph.js";
+import type { Condition, MergedTask, Task } from "../decomposers/task-graph.js";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
 import { backoffDelayMs } from "./backoff.js";
 import type { PayloadCodec } from "./codec.js";
 import { evaluateCondition } from "./conditions.js";
 import { getPath } from "./json-path.js";
-import { resolveReferences } from "./references.js";
+import { resolveReferences, unresolvedReferences } from "./references.js";
+import { RESERVED_REFERENCE_NAMES } from "../decomposers/validate-references.js";
 import type { StepContext, StepDefinition } from "./steps.js";
 import { backoffSchema } from "../decomposers/task-graph.js";
-import type { BoundGraph } from "./bind.js";
+import { stepNameOf, type BoundGraph } from "./bind.js";
 
 /** What an attempt needs from its run. */
 export interface AttemptEnvironment {
@@ -24,6 +25,8 @@ export interface AttemptEnvironment {
   codec: PayloadCodec | undefined;
   /** Items of a forEach task run at once. */
   forEachParallel: number;
+  /** Outputs (as stored) of this run's completed tasks among `taskIds`: what a task reads beyond its direct dependencies. */
+  upstreamOutputs(taskIds: readonly string[]): Promise<Record<string, unknown>>;
   /** Plans a lazy composite's children; absent when the run has no decomposer in this process. */
   expand?: (task: Task, deps: Record<string, unknown>) => Promise<BoundGraph>;
   log(task: ClaimedTask, message: string, data: unknown): void;
@@ -40,8 +43,9 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
   }
   // Submitted runs are bound without steps: a step definition's settings apply here (task > step > run).
   const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
-  const timeoutMs = task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs;
-  const policy = { ...claimed, maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts };
+  const own = { timeoutMs: task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs, maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts };
+  const { timeoutMs, maxAttempts } = task.merged ? chainLimits(task.merged, own, env.steps) : own;
+  const policy = { ...claimed, maxAttempts };
   const controller = new AbortController();
   const onRunAbort = () => controller.abort(runSignal.reason);
   runSignal.addEventListener("abort", onRunAbort, { once: true });
@@ -77,6 +81,22 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
     runSignal.removeEventListener("abort", onRunAbort);
     if (onCancel) runSignal.removeEventListener("abort", onCancel);
   }
+}
+
+/**
+ * Limits of an attempt that runs merged tasks before its own step: the sum of every step's time
+ * limit and the most attempts any of them allows (each: the task's own, else its step
+ * definition's, else the merged task's).
+ */
+function chainLimits(members: readonly MergedTask[], own: { timeoutMs: number; maxAttempts: number },
+  steps: ReadonlyMap<string, StepDefinition>): { timeoutMs: number; maxAttempts: number } {
+  let { timeoutMs, maxAttempts } = own;
+  for (const member of members) {
+    const step = steps.get(stepNameOf(member));
+    timeoutMs += member.timeoutMs ?? step?.timeoutMs ?? own.timeoutMs;
+    maxAttempts = Math.max(maxAttempts, member.maxAttempts ?? step?.maxAttempts ?? own.maxAttempts);
+  }
+  return { timeoutMs, maxAttempts };
 }
 
 /**
@@ -118,26 +138,57 @@ export function hedged<T>(afterMs: number, run: (signal: AbortSignal) => Promise
   });
 }
 
-async function execute(claimed: ClaimedTask, task: Task, deps: Record<string, unknown>, env: AttemptEnvironment,
+/**
+ * Runs the task's step: first the steps of the tasks merged into it, in order, each seeing the
+ * outputs of those before it as dependencies; then its own. Upstream outputs the task reads
+ * beyond its direct dependencies are fetched first.
+ */
+async function execute(claimed: ClaimedTask, task: Task, direct: Record<string, unknown>, env: AttemptEnvironment,
   signal: AbortSignal): Promise<{ output: unknown }> {
-  const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
-  if (!step) {
-    throw new NonRetryableError(`no step function named ${JSON.stringify(claimed.step)} is bound in this process for workflow ${JSON.stringify(env.workflow)}`);
+  let deps = await withUpstream(task, direct, env);
+  for (const member of task.merged ?? []) {
+    const output = await runStep(claimed, member, member.id, stepNameOf(member), decode(env.codec, member.input ?? null), deps, env, signal)
+      .catch((error: unknown) => {
+        // The attempt is the merged task's: say which of its steps failed, keeping the error's class.
+        if (error instanceof Error) error.message = `${member.id} (merged into ${claimed.taskId}): ${error.message}`;
+        throw error;
+      });
+    deps = { ...deps, [member.id]: output };
   }
-  const rawInput = resolveReferences(decode(env.codec, claimed.input), { ...deps, goal: env.goal, input: env.runInput });
+  return { output: await runStep(claimed, task, claimed.taskId, claimed.step, decode(env.codec, claimed.input), deps, env, signal) };
+}
+
+/**
+ * `deps` with the outputs of the tasks `task` (or a task merged into it) reads further upstream:
+ * references may name transitive dependencies, whose outputs a claim does not carry.
+ */
+async function withUpstream(task: Task, deps: Record<string, unknown>, env: AttemptEnvironment): Promise<Record<string, unknown>> {
+  const local = new Set([...Object.keys(deps), ...RESERVED_REFERENCE_NAMES, ...(task.merged ?? []).map((m) => m.id)]);
+  const missing = [...new Set([task, ...(task.merged ?? [])].flatMap((t) => unresolvedReferences(t, local)))];
+  if (missing.length === 0) return deps;
+  return { ...(decode(env.codec, await env.upstreamOutputs(missing)) as Record<string, unknown>), ...deps };
+}
+
+async function runStep(claimed: ClaimedTask, task: Task | MergedTask, taskId: string, stepName: string | null, storedInput: unknown,
+  deps: Record<string, unknown>, env: AttemptEnvironment, signal: AbortSignal): Promise<unknown> {
+  const step = stepName === null ? undefined : env.steps.get(stepName);
+  if (!step) {
+    throw new NonRetryableError(`no step function named ${JSON.stringify(stepName)} is bound in this process for workflow ${JSON.stringify(env.workflow)}`);
+  }
+  const rawInput = resolveReferences(storedInput, { ...deps, goal: env.goal, input: env.runInput });
   const ctxFor = (input: unknown): StepContext => ({
-    task, goal: env.goal, runId: env.runId, workflow: env.workflow, input: parseInput(step, claimed.taskId, input), deps,
+    task, goal: env.goal, runId: env.runId, workflow: env.workflow, input: parseInput(step, taskId, input), deps,
     runInput: env.runInput, attempt: claimed.attempt, signal,
     log: (message, data) => env.log(claimed, message, data),
     progress: (done, total) => env.progress(claimed, done, total),
   });
-  if (!task.forEach) return { output: checkOutput(step, claimed.taskId, await step.run(ctxFor(rawInput))) };
+  if (!task.forEach) return checkOutput(step, taskId, await step.run(ctxFor(rawInput)));
   const items = getPath(deps[task.forEach.from], task.forEach.path);
   if (!Array.isArray(items)) {
     throw new NonRetryableError(`forEach of task ${JSON.stringify(claimed.taskId)} needs an array at ${task.forEach.from}${task.forEach.path ? `.${task.forEach.path}` : ""}, found ${items === undefined ? "nothing" : typeof items}`);
   }
-  return { output: await fanOut(items, task.forEach.batchSize ?? 1, env.forEachParallel, rawInput, (input) =>
-    Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, claimed.taskId, out)), (done) => env.progress(claimed, done, items.length)) };
+  return fanOut(items, task.forEach.batchSize ?? 1, env.forEachParallel, rawInput, (input) =>
+    Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, taskId, out)), (done) => env.progress(claimed, done, items.length));
 }
 
 /** Runs the step per item (or per batch), `parallel` at a time, and collects outputs in item order. */

@@ -2,6 +2,7 @@
  * Input references: `{ "$from": "task", "path": "a[0].b" }` is replaced by that value, and a string
  * may embed `{{ task.a[0].b }}`. `goal` and `input` (the run's input) are referable too.
  */
+import type { Condition } from "../decomposers/task-graph.js";
 import { getPath } from "./json-path.js";
 
 /** What references can point at: dependency outputs by task id, plus `goal` and `input`. */
@@ -46,4 +47,44 @@ function lookup(expression: string, scope: ReferenceScope): unknown {
     return id === undefined ? undefined : getPath(scope[id], expression.slice(id.length).replace(/^\./, ""));
   }
   return getPath(scope[head], rest.replace(/^\./, ""));
+}
+
+/**
+ * Ids `task` reads (in its input, by `$from` or template, and in its `when`) that are not in
+ * `local`: upstream tasks beyond its direct dependencies. A template whose id holds dots yields
+ * every candidate prefix (`a.b.c` → `a`, `a.b`, `a.b.c`); the lookup keeps the longest that exists.
+ */
+export function unresolvedReferences(task: { input?: unknown; when?: Condition }, local: ReadonlySet<string>): string[] {
+  const found = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (typeof value === "string") {
+      for (const match of value.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)) templateCandidates(match[1] ?? "", local).forEach((id) => found.add(id));
+    } else if (Array.isArray(value)) value.forEach(walk);
+    else if (value !== null && typeof value === "object") {
+      const record = value as Record<string, unknown>;
+      if (typeof record.$from === "string") {
+        if (!local.has(record.$from)) found.add(record.$from);
+      } else Object.values(record).forEach(walk);
+    }
+  };
+  const conditions = (condition: Condition): void => {
+    if ("task" in condition) {
+      if (!local.has(condition.task)) found.add(condition.task);
+    } else if ("all" in condition) condition.all.forEach(conditions);
+    else if ("any" in condition) condition.any.forEach(conditions);
+    else conditions(condition.not);
+  };
+  walk(task.input);
+  if (task.when) conditions(task.when);
+  return [...found];
+}
+
+function templateCandidates(expression: string, local: ReadonlySet<string>): string[] {
+  const head = /^[^.[]*/.exec(expression)?.[0] ?? "";
+  if (head === "" || local.has(head)) return [];
+  const candidates: string[] = [];
+  for (let i = 0; i < expression.length; i++) if (expression[i] === "." || expression[i] === "[") candidates.push(expression.slice(0, i));
+  candidates.push(expression);
+  // A prefix in scope already (a direct dependency whose id holds dots) is what the lookup takes.
+  return candidates.some((id) => local.has(id)) ? [] : candidates;
 }

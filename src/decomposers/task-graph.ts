@@ -66,8 +66,8 @@ export const forEachSchema = z.strictObject({
   batchSize: z.number().int().min(1).max(10_000).optional(),
 });
 
-/** One task as a user, a YAML file or a decomposer writes it. */
-export const taskSpecSchema = z.strictObject({
+/** The fields of one task, without `merged` (a merged-in task cannot hold merged tasks itself). */
+const taskFields = {
   id: taskIdSchema,
   description: z.string().max(10_000).default(""),
   dependsOn: z.array(taskIdSchema).default([]),
@@ -92,6 +92,26 @@ export const taskSpecSchema = z.strictObject({
    * (set by the optimizer's `aggressive` level). Ignored unless `idempotent` (task or step) is true.
    */
   hedgeAfterMs: z.number().int().min(1).max(86_400_000).optional(),
+};
+
+/** Most tasks one task may have merged into it. */
+export const MAX_MERGED_TASKS = 100;
+
+/** A task merged into a later one (see `merged`), kept whole so the merge can be undone. */
+export const mergedTaskSchema = z.strictObject(taskFields);
+export type MergedTask = z.output<typeof mergedTaskSchema>;
+
+/** One task as a user, a YAML file or a decomposer writes it. */
+export const taskSpecSchema = z.strictObject({
+  ...taskFields,
+  /**
+   * Tasks merged into this one, first to last (the optimizer's `preserveStructure: false`, or
+   * written by hand): each runs its own step, in order, in this task's attempt, before this
+   * task's step; each sees the output of the one before it as a dependency, as if it were still
+   * its own task. The first takes over this task's dependencies. Their outputs are passed on in
+   * memory, not stored: only this task's output is. See docs/optimizer.md, "Merged chains".
+   */
+  merged: z.array(mergedTaskSchema).min(1).max(MAX_MERGED_TASKS).optional(),
 });
 
 /** A task as written (defaults not yet applied). */

@@ -9,7 +9,7 @@
  */
 import type { GraphIssue } from "../errors.js";
 import { didYouMean } from "./suggest.js";
-import type { Condition, Json } from "./task-graph.js";
+import type { Condition, Json, MergedTask, Task } from "./task-graph.js";
 import { upstreamQuery, type UpstreamQuery } from "./upstream.js";
 import type { RuntimeGraph } from "./validate-cycles.js";
 import { formatPath } from "./validate-schema.js";
@@ -25,6 +25,10 @@ interface Reference {
   target: string;
   path: string;
   kind: "input" | "when" | "forEach";
+  /** Tasks merged into the referring task that run before the reference is read: always readable. */
+  earlier?: ReadonlySet<string>;
+  /** The task merged into the referring one that makes the reference, if not the task itself. */
+  by?: string;
 }
 
 /** Report every reference, in every task, that names something the task does not wait for. */
@@ -32,9 +36,9 @@ export function checkReferences(entries: readonly TaskEntry[], knownIds: KnownId
   const issues: GraphIssue[] = [];
   const found: { node: number; references: Reference[] }[] = [];
   entries.forEach((entry, node) => {
-    const { input, when, forEach } = entry.task;
-    if (input === undefined && when === undefined && forEach === undefined) return;
-    const references = referencesOf(entry, knownIds, issues);
+    const { input, when, forEach, merged } = entry.task;
+    if (input === undefined && when === undefined && forEach === undefined && merged === undefined) return;
+    const references = merged === undefined ? referencesOf(entry.task, `tasks[${entry.index}]`, knownIds, issues) : mergedReferences(entry, knownIds, issues);
     if (references.length > 0) found.push({ node, references });
   });
   if (found.length === 0) return issues;
@@ -67,6 +71,7 @@ type Problem = "unknown" | "self" | "not_direct" | "not_upstream";
 function referenceProblem(reference: Reference, taskId: string, node: number, context: Context): Problem | undefined {
   const { target, kind } = reference;
   if (kind === "input" && RESERVED_REFERENCE_NAMES.includes(target)) return undefined;
+  if (reference.earlier?.has(target)) return undefined;
   if (!context.knownIds.has(target)) return "unknown";
   if (target === taskId) return "self";
   const targetNode = context.runtime.nodeOf.get(target);
@@ -75,8 +80,8 @@ function referenceProblem(reference: Reference, taskId: string, node: number, co
   return context.isUpstream(node, targetNode) ? undefined : "not_upstream";
 }
 
-function referenceMessage(problem: Problem, { target, kind }: Reference, taskId: string, runtime: RuntimeGraph): string {
-  const name = JSON.stringify(taskId);
+function referenceMessage(problem: Problem, { target, kind, by }: Reference, taskId: string, runtime: RuntimeGraph): string {
+  const name = by === undefined ? JSON.stringify(taskId) : `${JSON.stringify(by)} (merged into ${JSON.stringify(taskId)})`;
   const quoted = JSON.stringify(target);
   switch (problem) {
     case "unknown": {
@@ -84,7 +89,8 @@ function referenceMessage(problem: Problem, { target, kind }: Reference, taskId:
       return `task ${name} refers to ${quoted}, which is not a task in this graph${didYouMean(target, runtime.nodeOf.keys())}; fix the id${reserved}`;
     }
     case "self":
-      return `task ${name} refers to its own output; refer to one of its dependencies instead`;
+      return by === undefined ? `task ${name} refers to its own output; refer to one of its dependencies instead`
+        : `task ${name} refers to ${quoted}, which runs after it; refer to a task merged before it or to a dependency instead`;
     case "not_direct":
       return `task ${name} iterates over the output of ${quoted}, which is not a direct dependency; add ${quoted} to its dependsOn`;
     case "not_upstream": {
@@ -94,10 +100,24 @@ function referenceMessage(problem: Problem, { target, kind }: Reference, taskId:
   }
 }
 
+/**
+ * The references of a task with merged tasks and of each of them: each may read the ones merged
+ * before it (and the task all of them), besides what the task waits for.
+ */
+function mergedReferences({ index, task }: TaskEntry, knownIds: KnownIds, issues: GraphIssue[]): Reference[] {
+  const members = task.merged ?? [];
+  const ids = new Set(members.map((member) => member.id));
+  const known: KnownIds = { has: (id) => knownIds.has(id) || ids.has(id) };
+  const references = members.flatMap((member, j) => {
+    const earlier = new Set(members.slice(0, j).map((m) => m.id));
+    return referencesOf(member, `tasks[${index}].merged[${j}]`, known, issues).map((r) => ({ ...r, earlier, by: member.id }));
+  });
+  return [...references, ...referencesOf(task, `tasks[${index}]`, known, issues).map((r) => ({ ...r, earlier: ids }))];
+}
+
 /** Every reference a task makes, plus issues for references that are malformed. */
-function referencesOf({ index, task }: TaskEntry, knownIds: KnownIds, issues: GraphIssue[]): Reference[] {
+function referencesOf(task: Task | MergedTask, base: string, knownIds: KnownIds, issues: GraphIssue[]): Reference[] {
   const references: Reference[] = [];
-  const base = `tasks[${index}]`;
   if (task.input !== undefined) collectInputReferences(task.input, ["input"], base, knownIds, references, issues);
   if (task.when !== undefined) collectConditionReferences(task.when, ["when"], base, references);
   if (task.forEach !== undefined) {

@@ -6,6 +6,7 @@
  */
 import type { GraphIssue } from "../errors.js";
 import { didYouMean } from "./suggest.js";
+import { checkMerged } from "./validate-merged.js";
 import type { Task } from "./task-graph.js";
 
 /** A task that passed the shape checks, with its position in the input's `tasks` array. */
@@ -63,6 +64,7 @@ export function checkStructure(
   });
   issues.push(...checkComposites(entries, children));
   if (stepNames !== undefined) issues.push(...checkSteps(entries, children, stepNames));
+  issues.push(...checkMerged(entries, knownIds, (node) => (entries[node] as TaskEntry).task.kind !== "composite" && children[node] === undefined, stepNames));
   return { issues, nodeOf, parentOf, dependsOn };
 }
 

@@ -5,14 +5,15 @@
  * The checks run in layers, each in its own file, and each layer keeps going past problems so
  * that one bad task does not hide problems in others:
  * 1. shape (`validate-schema.ts`): the graph's fields, each task, ids, limits;
- * 2. structure (`validate-structure.ts`): dependencies, parents, depth, composites, steps;
+ * 2. structure (`validate-structure.ts`): dependencies, parents, depth, composites, steps, merged
+ *    chains (`validate-merged.ts`);
  * 3. cycles (`validate-cycles.ts`) over the run-time edges of `hierarchy.ts`;
  * 4. references (`validate-references.ts`) from inputs, conditions and forEach.
  *
  * Issue codes: `invalid_field`, `unknown_field`, `duplicate_id`, `too_many_tasks`,
  * `input_too_large`, `unknown_dependency`, `self_dependency`, `child_depends_on_parent`,
  * `parent_depends_on_child`, `missing_parent`, `parent_cycle`, `depth_exceeded`,
- * `composite_has_step`, `empty_composite`, `unknown_step`, `cycle`, `bad_reference`.
+ * `composite_has_step`, `empty_composite`, `unknown_step`, `invalid_merge`, `cycle`, `bad_reference`.
  */
 import { randomUUID } from "node:crypto";
 import { GraphValidationError, InvalidOptionError, type GraphIssue } from "../errors.js";

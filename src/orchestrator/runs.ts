@@ -223,6 +223,7 @@ export class RunService {
     return {
       runId: run.id, workflow: run.workflow, goal: run.goal, runInput: run.input, steps: definitions, codec: this.deps.codec,
       forEachParallel: run.max_parallel,
+      upstreamOutputs: (taskIds) => this.deps.tasks.completedOutputs(run.id, taskIds),
       ...this.expansion(run, steps),
       log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {
         inOrder(`${task.taskId}#${task.attempt}`, () => this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data));

@@ -148,6 +148,13 @@ export function createTaskQueries(db: Db, schema: string) {
       return rows[0]?.at ?? null;
     },
 
+    /** Outputs of the completed tasks of a run among `taskIds` (as stored), by id; others are left out. */
+    async completedOutputs(runId: string, taskIds: readonly string[]): Promise<Record<string, unknown>> {
+      const { rows } = await db.query<{ id: string; output: unknown }>(
+        `SELECT id, output FROM ${s}.tasks WHERE run_id = $1 AND id = ANY ($2::text[]) AND status = 'completed'`, [runId, taskIds]);
+      return Object.fromEntries(rows.map((row) => [row.id, row.output]));
+    },
+
     async appendLog(runId: string, taskId: string, attempt: number, message: string, data: unknown): Promise<void> {
       await db.query(`INSERT INTO ${s}.task_logs (run_id, task_id, attempt, message, data) VALUES ($1, $2, $3, $4, $5)`,
         [runId, taskId, attempt, message, json(data)]);
