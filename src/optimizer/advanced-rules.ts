@@ -1,6 +1,6 @@
 /**
  * The `advanced` decision rules, pure over plain data: priorities from the critical path, backoff
- * from how failures cluster, maxParallel from measured queue wait, and merges of tiny-task chains.
+ * from how failures cluster, and maxParallel from measured queue wait. Merges of tiny-task chains are in merge.ts.
  */
 import { layers, remainingPathLength } from "../decomposers/graph-algorithms.js";
 import type { Task } from "../decomposers/task-graph.js";
@@ -79,32 +79,4 @@ export function maxParallelRule(tasks: readonly Task[], all: readonly TaskMetric
   return { field: "maxParallel", from: current, to: widest, confidence: sampleConfidence(samples),
     reason: `tasks waited ${round(wait)} ms for a slot on average against ${round(work)} ms of work; the widest layer has ${widest} tasks`,
     evidence: { samples, statistic: "meanQueueWaitMs", value: round(wait) } };
-}
-
-/**
- * Chains of tiny tasks (one dependant, one dependency) whose queue wait exceeds their work: merging
- * them saves the per-task overhead. Returned as recommendations only; merging is not automated.
- */
-export function mergeRecommendations(tasks: readonly Task[], metricsOf: (id: string) => TaskMetrics | undefined,
-  options: ResolvedOptimizeOptions): OptimizationChange[] {
-  const dependants = new Map<string, string[]>();
-  for (const task of tasks) for (const dep of task.dependsOn) dependants.set(dep, [...(dependants.get(dep) ?? []), task.id]);
-  const tiny = (id: string): TaskMetrics | undefined => {
-    const m = metricsOf(id);
-    return m && m.successes >= options.minSamples && (m.meanQueueWaitMs ?? 0) > (m.meanMs ?? Infinity) ? m : undefined;
-  };
-  const changes: OptimizationChange[] = [];
-  for (const task of tasks) {
-    const next = dependants.get(task.id);
-    const child = next?.length === 1 ? tasks.find((t) => t.id === next[0]) : undefined;
-    if (!child || child.dependsOn.length !== 1 || child.parentId !== task.parentId) continue;
-    const a = tiny(task.id);
-    const b = tiny(child.id);
-    if (!a || !b) continue;
-    const overhead = (a.meanQueueWaitMs ?? 0) + (b.meanQueueWaitMs ?? 0);
-    changes.push({ taskId: child.id, field: "merge", from: null, to: task.id, confidence: sampleConfidence(Math.min(a.successes, b.successes)),
-      reason: `${task.id} → ${child.id} is a chain of tiny tasks: ${round(overhead)} ms of queue wait against ${round((a.meanMs ?? 0) + (b.meanMs ?? 0))} ms of work; merge them into one step`,
-      evidence: { samples: Math.min(a.successes, b.successes), statistic: "meanQueueWaitMs", value: round(overhead) } });
-  }
-  return changes;
 }

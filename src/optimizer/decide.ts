@@ -5,7 +5,8 @@
 import type { Task, TaskGraph } from "../decomposers/task-graph.js";
 import type { TaskMetrics } from "../store/metrics.js";
 import { attemptsRule, round, timeoutRule } from "./basic-rules.js";
-import { backoffRule, maxParallelRule, mergeRecommendations, priorityRules } from "./advanced-rules.js";
+import { backoffRule, maxParallelRule, priorityRules } from "./advanced-rules.js";
+import { mergeChains, mergeRule } from "./merge.js";
 import { fitModels, hedgeRule, modelTimeoutRule, summarizeModel } from "./aggressive-rules.js";
 import { predictiveAllocation } from "./allocation.js";
 import type { DurationModel } from "./duration-models.js";
@@ -63,12 +64,17 @@ export function findChanges(graph: TaskGraph, history: History, defaults: Effect
     const parallel = maxParallelRule(graph.tasks, history.tasks, current, options);
     if (parallel) findings.push(parallel);
   }
-  if (!options.preserveStructure) findings.push(...mergeRecommendations(graph.tasks, metricsOf, options));
-  if (!aggressive) return { findings, notes };
+  if (!aggressive) {
+    if (!options.preserveStructure) findings.push(...mergeRule(graph.tasks, metricsOf, options));
+    return { findings, notes };
+  }
+  const hedged = new Set<string>();
   for (const task of graph.tasks) {
     const hedge = hedgeRule(task, models.get(task.id), options);
-    if (hedge) findings.push(hedge);
+    if (hedge) (findings.push(hedge), hedged.add(task.id));
   }
+  // A hedged task keeps its own attempt: a merged chain is not hedged.
+  if (!options.preserveStructure) findings.push(...mergeRule(graph.tasks, metricsOf, options, hedged));
   // Demand is predicted for the graph as it will run: with the task changes that pass the threshold.
   const tuned = applyChanges(graph, findings.filter((c) => isApplicable(c, options)));
   const allocation = predictiveAllocation({ tasks: tuned.tasks, metricsOf, models, defaults, maxParallel: current, overrunMs,
@@ -124,14 +130,14 @@ function stepTimes(metrics: TaskMetrics, overrunMs: number): TaskMetrics {
   return { ...metrics, p50Ms: less(metrics.p50Ms), p95Ms: less(metrics.p95Ms), p99Ms: less(metrics.p99Ms), maxSuccessMs: less(metrics.maxSuccessMs) };
 }
 
-/** Whether a finding is applied: at or above the threshold, and a setting the executor honours (merges are not). */
+/** Whether a finding is applied: at or above the threshold. */
 export function isApplicable(change: OptimizationChange, options: ResolvedOptimizeOptions): boolean {
-  return change.field !== "merge" && change.confidence >= options.patternConfidenceThreshold;
+  return change.confidence >= options.patternConfidenceThreshold;
 }
 
 /**
- * Optimizes `graph` from `history`: applies every finding at or above the threshold (merges stay
- * recommendations), returns the rest as recommendations. `aggressive` with too few runs says so in
+ * Optimizes `graph` from `history`: applies every finding at or above the threshold, returns the
+ * rest as recommendations. `aggressive` with too few runs says so in
  * `notes`, and a history with no runs returns no changes and a note.
  */
 export function decideOptimization(graph: TaskGraph, history: History, defaults: EffectiveDefaults,
@@ -152,13 +158,18 @@ export function decideOptimization(graph: TaskGraph, history: History, defaults:
     ...(Object.keys(hedges).length > 0 ? { hedges } : {}), ...(models ? { models } : {}), ...(prediction ? { prediction } : {}) };
 }
 
-/** A copy of `graph` with task-level changes applied; dependencies and order are never touched. */
+/**
+ * A copy of `graph` with task-level changes applied, then its merges (chains of tasks run as one,
+ * see merge.ts); nothing else about dependencies or order is touched.
+ */
 export function applyChanges(graph: TaskGraph, changes: readonly OptimizationChange[]): TaskGraph {
   const byTask = new Map<string, OptimizationChange[]>();
   for (const change of changes) {
     if (change.taskId !== undefined) byTask.set(change.taskId, [...(byTask.get(change.taskId) ?? []), change]);
   }
-  return { ...graph, tasks: graph.tasks.map((task) => applyToTask(task, byTask.get(task.id) ?? [])) };
+  const tuned = { ...graph, tasks: graph.tasks.map((task) => applyToTask(task, byTask.get(task.id) ?? [])) };
+  const merges = changes.filter((c) => c.field === "merge");
+  return merges.length === 0 ? tuned : mergeChains(tuned, merges).graph;
 }
 
 function applyToTask(task: Task, changes: readonly OptimizationChange[]): Task {

@@ -1,11 +1,13 @@
 /**
  * Stored tunings, pure: applying the changes `htdag optimize --apply` stored to the graph of a
  * later run (only where the task still has the value the change was made from, or where it raises
- * a timeout or attempts: never lowering a setting someone changed since), and undoing the changes
+ * a timeout or attempts: never lowering a setting someone changed since; merges where the tasks
+ * still form a chain), and undoing the changes
  * a run recorded, to get back the graph as written.
  */
 import type { Task, TaskGraph } from "../decomposers/task-graph.js";
 import { applyChanges } from "./decide.js";
+import { mergeChains, unmergeChains } from "./merge.js";
 import type { EffectiveDefaults, OptimizationChange } from "./types.js";
 
 /** A stored tuning as the run path reads it. */
@@ -68,15 +70,20 @@ export function applyStoredTuning(graph: TaskGraph, tuning: TuningToApply, defau
       skipped.push(`${change.taskId}.${change.field}: is ${now} now, not ${change.from} as when tuned; left as it is`);
     }
   }
-  return { graph: applyChanges(graph, applied), applied, skipped, ...(maxParallel === undefined ? {} : { maxParallel }),
+  // Merges go last, as when tuned: only links that still form a chain of plain tasks.
+  const merges = mergeChains(applyChanges(graph, applied), tuning.changes.filter((c) => c.field === "merge"));
+  for (const change of merges.skipped) skipped.push(`${change.to} → ${change.taskId}: no longer a chain that can be merged; left as it is`);
+  const mergedLinks = tuning.changes.filter((c) => c.field === "merge" && !merges.skipped.includes(c));
+  applied.push(...mergedLinks);
+  return { graph: merges.graph, applied, skipped, ...(maxParallel === undefined ? {} : { maxParallel }),
     ...(Object.keys(queues).length > 0 ? { queues } : {}), ...(Object.keys(hedges).length > 0 ? { hedges } : {}) };
 }
 
-/** `graph` with the task-level `changes` undone (each field back to its `from`; null: unset). */
+/** `graph` with the task-level `changes` undone: merged chains split again, each field back to its `from` (null: unset). */
 export function revertChanges(graph: TaskGraph, changes: readonly OptimizationChange[]): TaskGraph {
   const byTask = new Map<string, OptimizationChange[]>();
   for (const change of changes) if (change.taskId && TASK_FIELDS.has(change.field)) byTask.set(change.taskId, [...(byTask.get(change.taskId) ?? []), change]);
-  return { ...graph, tasks: graph.tasks.map((task) => {
+  return { ...graph, tasks: unmergeChains(graph, changes).tasks.map((task) => {
     let next: Task = { ...task };
     for (const change of [...(byTask.get(task.id) ?? [])].reverse()) next = withValue(next, change.field, change.from);
     return next;

@@ -25,7 +25,7 @@ export type ResolvedOptimizeOptions = z.output<typeof optimizeOptionsSchema>;
 export interface OptimizeOptions {
   /** What to tune: `basic` timeouts and attempts; `advanced` adds priorities, backoff, maxParallel; `aggressive` needs ≥ 100 runs. @default "basic" */
   level?: OptimizationLevel;
-  /** Keep the graph's structure; false lets the optimizer propose merging chains of tiny tasks. @default true */
+  /** Keep the graph's structure; false lets `advanced` and `aggressive` merge chains of tiny tasks into one attempt (see docs/optimizer.md). @default true */
   preserveStructure?: boolean;
   /** The run's current maxParallel, which `advanced` may raise. @default orchestrator defaults.maxParallel */
   maxParallel?: number;
@@ -64,7 +64,7 @@ export interface Evidence {
   value: number;
 }
 
-/** What a change sets. `hedgeAfterMs` and `merge` are never applied to the graph (see docs/optimizer.md). */
+/** What a change sets. A `merge` runs the task named by `to` inside the attempt of `taskId` (see merge.ts). */
 export type OptimizationField = (typeof OPTIMIZATION_FIELDS)[number];
 
 export const OPTIMIZATION_FIELDS = ["timeoutMs", "maxAttempts", "priority", "backoff.baseMs", "maxParallel", "queueLimit", "hedgeAfterMs", "merge"] as const;
@@ -97,11 +97,11 @@ export interface OptimizationChange {
 
 /** The result of `optimizeWorkflow`. */
 export interface OptimizationResult {
-  /** The graph with every applied change (the input graph is never modified). */
+  /** The graph with every applied change (the input graph is never modified); merged tasks are gone, held by the task they were merged into. */
   graph: TaskGraph;
   /** Changes applied to `graph` (and `maxParallel`), each at or above the confidence threshold. */
   changes: OptimizationChange[];
-  /** Findings below the threshold, or not applicable automatically (merges). */
+  /** Findings below the threshold. */
   recommendations: OptimizationChange[];
   /** Mean confidence of the applied changes; 0 when none. */
   confidence: number;

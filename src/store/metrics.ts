@@ -40,6 +40,8 @@ export interface TaskMetrics {
   meanMs: number | null;
   maxSuccessMs: number | null;
   meanQueueWaitMs: number | null;
+  /** Claim and settle around the step of a successful attempt (its duration less the step's own time), mean; null where unmeasured. */
+  meanOverheadMs: number | null;
   /** Time spent in attempts that timed out, in ms. */
   timeoutWaitMs: number;
 }
@@ -50,7 +52,7 @@ function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): st
   return `WITH a AS (
       SELECT a.run_id, a.task_id, a.attempt, a.step, a.status, a.queue_wait_ms,
              -- The step's own time where it was measured (older rows: claim to settle).
-             coalesce(a.step_ms, a.duration_ms) AS duration_ms, a.duration_ms AS attempt_ms,
+             coalesce(a.step_ms, a.duration_ms) AS duration_ms, a.duration_ms AS attempt_ms, a.step_ms IS NOT NULL AS step_measured,
              bool_or(a.status = 'completed') OVER (PARTITION BY a.run_id, a.task_id) AS task_completed,
              bool_and(a.status = 'timed_out') OVER (PARTITION BY a.run_id, a.task_id) AS only_timeouts,
              lag(a.status) OVER (PARTITION BY a.run_id, a.task_id ORDER BY a.attempt) AS previous_status
@@ -77,6 +79,7 @@ function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): st
       avg(duration_ms) FILTER (WHERE status = 'completed') AS mean_ms,
       max(duration_ms) FILTER (WHERE status = 'completed') AS max_success_ms,
       avg(queue_wait_ms) AS mean_queue_wait_ms,
+      avg(attempt_ms - duration_ms) FILTER (WHERE status = 'completed' AND step_measured) AS mean_overhead_ms,
       coalesce(sum(attempt_ms) FILTER (WHERE status = 'timed_out'), 0) AS timeout_wait_ms
     FROM a GROUP BY 1 ORDER BY 1`;
 }
@@ -87,7 +90,7 @@ interface MetricsRow {
   timeout_only_runs: number; runs_with_timeout: number;
   first_attempts: number; first_attempt_failures: number; retries: number; retries_failed: number;
   p50_ms: unknown; p95_ms: unknown; p99_ms: unknown; mean_ms: unknown; max_success_ms: unknown; mean_queue_wait_ms: unknown;
-  timeout_wait_ms: unknown;
+  mean_overhead_ms: unknown; timeout_wait_ms: unknown;
 }
 
 /** A double read back from either driver (pg may return numerics as strings). */
@@ -106,7 +109,7 @@ function toMetrics(row: MetricsRow): TaskMetrics {
     firstAttemptFailures: row.first_attempt_failures, retries: row.retries, retriesFailed: row.retries_failed,
     p50Ms: toNumber(row.p50_ms), p95Ms: toNumber(row.p95_ms), p99Ms: toNumber(row.p99_ms), meanMs: toNumber(row.mean_ms),
     maxSuccessMs: toNumber(row.max_success_ms), meanQueueWaitMs: toNumber(row.mean_queue_wait_ms),
-    timeoutWaitMs: toNumber(row.timeout_wait_ms) ?? 0,
+    meanOverheadMs: toNumber(row.mean_overhead_ms), timeoutWaitMs: toNumber(row.timeout_wait_ms) ?? 0,
   };
 }
 

@@ -18,7 +18,7 @@ function metrics(overrides: Partial<TaskMetrics> = {}): TaskMetrics {
   return {
     key: "t", step: null, runs, attempts: runs, successes: runs, failures: 0, timeouts: 0, transientFailures: 0, deterministicFailures: 0,
     timeoutsRecovered: 0, runsNeverSucceeded: 0, timeoutOnlyRuns: 0, runsWithTimeout: 0, firstAttempts: runs, firstAttemptFailures: 0,
-    retries: 0, retriesFailed: 0, p50Ms: 20, p95Ms: 25, p99Ms: 28, meanMs: 20, maxSuccessMs: 30, meanQueueWaitMs: 5, timeoutWaitMs: 0, ...overrides,
+    retries: 0, retriesFailed: 0, p50Ms: 20, p95Ms: 25, p99Ms: 28, meanMs: 20, maxSuccessMs: 30, meanQueueWaitMs: 5, meanOverheadMs: null, timeoutWaitMs: 0, ...overrides,
   };
 }
 

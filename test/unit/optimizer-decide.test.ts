@@ -14,7 +14,7 @@ function metrics(key: string, overrides: Partial<TaskMetrics> = {}): TaskMetrics
   return {
     key, step: key, runs: 20, attempts: 20, successes: 20, failures: 0, timeouts: 0, transientFailures: 0, deterministicFailures: 0,
     timeoutsRecovered: 0, runsNeverSucceeded: 0, timeoutOnlyRuns: 0, runsWithTimeout: 0, firstAttempts: 20, firstAttemptFailures: 0, retries: 0, retriesFailed: 0,
-    p50Ms: 50, p95Ms: 80, p99Ms: 90, meanMs: 55, maxSuccessMs: 95, meanQueueWaitMs: 200, timeoutWaitMs: 0, ...overrides,
+    p50Ms: 50, p95Ms: 80, p99Ms: 90, meanMs: 55, maxSuccessMs: 95, meanQueueWaitMs: 200, meanOverheadMs: null, timeoutWaitMs: 0, ...overrides,
   };
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { validateGraph } from "../../src/decomposers/validate.js";
 import type { TaskSpec } from "../../src/decomposers/task-graph.js";
 import { attemptFailureRate, attemptsRule, deterministicWarning, timeoutRule } from "../../src/optimizer/basic-rules.js";
-import { backoffRule, maxParallelRule, mergeRecommendations, priorityRules } from "../../src/optimizer/advanced-rules.js";
+import { backoffRule, maxParallelRule, priorityRules } from "../../src/optimizer/advanced-rules.js";
 import { optimizeOptionsSchema, type EffectiveDefaults } from "../../src/optimizer/types.js";
 import type { TaskMetrics } from "../../src/store/metrics.js";
 
@@ -17,7 +17,7 @@ function metrics(overrides: Partial<TaskMetrics> = {}): TaskMetrics {
   return {
     key: "t", step: null, runs, attempts: runs, successes: runs, failures: 0, timeouts: 0, transientFailures: 0,
     deterministicFailures: 0, timeoutsRecovered: 0, runsNeverSucceeded: 0, timeoutOnlyRuns: 0, runsWithTimeout: 0, firstAttempts: runs, firstAttemptFailures: 0,
-    retries: 0, retriesFailed: 0, p50Ms: 200, p95Ms: 400, p99Ms: 500, meanMs: 250, maxSuccessMs: 520, meanQueueWaitMs: 5,
+    retries: 0, retriesFailed: 0, p50Ms: 200, p95Ms: 400, p99Ms: 500, meanMs: 250, maxSuccessMs: 520, meanQueueWaitMs: 5, meanOverheadMs: null,
     timeoutWaitMs: 0, ...overrides,
   };
 }
@@ -129,12 +129,5 @@ describe("advanced rules", () => {
     expect(maxParallelRule(wide.tasks, waited, 6, options)).toBeNull();
     const busy = wide.tasks.map((t) => metrics({ key: t.id, meanQueueWaitMs: 10, meanMs: 100 }));
     expect(maxParallelRule(wide.tasks, busy, 2, options)).toBeNull();
-  });
-
-  it("recommends merging a chain of tiny tasks whose queue wait exceeds their work", () => {
-    const tiny = (id: string) => metrics({ key: id, meanMs: 2, meanQueueWaitMs: 20 });
-    const changes = mergeRecommendations(chain.tasks, tiny, options);
-    expect(changes.map((c) => [c.to, c.taskId])).toEqual([["b", "c"]]);
-    expect(mergeRecommendations(chain.tasks, metricsOf, options)).toEqual([]);
   });
 });
