@@ -1,5 +1,5 @@
 /**
- * `htdag optimize <workflow> [--level advanced] [--apply] [--json] [--reset]`: tunes the graph the
+ * `htdag optimize <workflow> [--level advanced] [--merge-chains] [--apply] [--json] [--reset]`: tunes the graph the
  * workflow last ran from its history and prints every change and recommendation with its evidence;
  * `--apply` stores the applied changes so every later run of the workflow uses them.
  */
@@ -19,6 +19,7 @@ interface OptimizeFlags {
   reset?: boolean;
   minSamples?: string;
   timeoutThreshold?: string;
+  mergeChains?: boolean;
 }
 
 export function registerOptimize(program: Command, io: CliIo): void {
@@ -30,6 +31,7 @@ export function registerOptimize(program: Command, io: CliIo): void {
     .option("--json", "print the result as one JSON object")
     .option("--min-samples <n>", "fewest observations a rule needs (default 5)")
     .option("--timeout-threshold <ms>", "leave tasks whose p99 is under this alone (default 1000)")
+    .option("--merge-chains", "advanced and aggressive may merge chains of tiny tasks into one attempt (preserveStructure: false)")
     .action(async (workflow: string, flags: OptimizeFlags) => {
       if (!OPTIMIZATION_LEVELS.includes(flags.level as OptimizationLevel)) throw new InvalidOptionError("--level", OPTIMIZATION_LEVELS.join(", "), flags.level);
       const orch = await openOrchestrator(await resolveSettings(program.opts()));
@@ -50,7 +52,7 @@ async function reset(orch: Orchestrator, io: CliIo, workflow: string, json: bool
 async function optimize(orch: Orchestrator, io: CliIo, workflow: string, flags: OptimizeFlags): Promise<void> {
   const last = await orch.optimizer.lastRunGraph(workflow);
   if (!last) throw new InvalidOptionError("<workflow>", "the name of a workflow with at least one run (list them with `htdag runs`)", workflow, "htdag optimize");
-  const options = { level: flags.level as OptimizationLevel, workflow, maxParallel: last.defaults.maxParallel,
+  const options = { level: flags.level as OptimizationLevel, workflow, maxParallel: last.defaults.maxParallel, preserveStructure: flags.mergeChains !== true,
     ...(flags.minSamples ? { minSamples: wholeNumber("--min-samples", flags.minSamples) } : {}),
     ...(flags.timeoutThreshold ? { timeoutThresholdMs: wholeNumber("--timeout-threshold", flags.timeoutThreshold) } : {}) };
   const result = await orch.optimizer.optimizeWorkflow(last.graph, options, last.defaults);
@@ -88,7 +90,7 @@ export function describeOptimization(workflow: string, runId: string, result: Op
   for (const warning of advice.failedPatternWarnings) lines.push(`warning: ${warning}`);
   for (const note of result.notes) lines.push(`note: ${note}`);
   if (result.prediction) lines.push(`predicted makespan: p50 ${result.prediction.makespanP50Ms} ms, p95 ${result.prediction.makespanP95Ms} ms (${result.prediction.trials} simulated runs)`);
-  if (result.hedges) lines.push(`hedging (recorded, not acted on: the executor does not hedge yet): ${Object.entries(result.hedges).map(([id, ms]) => `${id} after ${ms} ms`).join(", ")}`);
+  if (result.hedges) lines.push(`hedging: a second run of the step starts beside a straggler, ${Object.entries(result.hedges).map(([id, ms]) => `${id} after ${ms} ms`).join(", ")}`);
   if (rows.length === 0) lines.push("nothing to change: the history gives no rule enough evidence");
   return lines;
 }
