@@ -15,6 +15,9 @@
  * overhead per task, without queue wait or backoff). Timeout wait is split into timed-out attempts
  * per run and their overrun (duration − limit: the claim and settle around the step).
  *
+ * Then merged chains: a chain of 20 tiny steps (no waiting) between a seed and a report, run untuned,
+ * then tuned at advanced with and without preserveStructure (merging the chain into one attempt).
+ *
  *   npx tsx bench/optimizer.ts [--runs 30] [--postgres]
  */
 import { createHash } from "node:crypto";
@@ -113,8 +116,48 @@ function print(rows: PhaseFigures[]): void {
   const lines = rows.map((r) => [r.phase, String(r.changes), String(r.maxParallel), `${(r.success * 100).toFixed(1)}%`, `${(r.successTransient * 100).toFixed(1)}%`,
     r.makespanMs.toFixed(0), r.boundRatio.toFixed(2), r.slotRatio.toFixed(2), r.measuredRatio.toFixed(2), r.timeoutWasteMs.toFixed(0),
     before > 0 ? `${((1 - r.timeoutWasteMs / before) * 100).toFixed(0)}%` : "-", r.timeoutsPerRun.toFixed(2), r.overrunMs === null ? "-" : r.overrunMs.toFixed(0)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
-  for (const line of [header, ...lines]) console.log(line.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  "));
+  printTable([header, ...lines]);
+}
+
+const TINY_CHAIN = 20;
+
+/** Steps of the merge workload: each adds one to what the task before it made; no waiting. */
+const tinySteps: Steps = {
+  seed: (ctx) => ({ n: indexOf(ctx.runInput) }),
+  add: (ctx) => ({ n: (ctx.input as { n: number }).n + 1 }),
+  report: (ctx) => ({ total: (ctx.input as { total: number }).total }),
+};
+
+function tinyChain(): TaskGraph {
+  const links = Array.from({ length: TINY_CHAIN }, (_, i) => ({ id: `t${i}`, step: "add", dependsOn: [i === 0 ? "seed" : `t${i - 1}`],
+    input: { n: { $from: i === 0 ? "seed" : `t${i - 1}`, path: "n" } } }));
+  return validateGraph({ goal: "merge benchmark", tasks: [{ id: "seed", step: "seed" }, ...links,
+    { id: "report", step: "report", dependsOn: [`t${TINY_CHAIN - 1}`], input: { total: { $from: `t${TINY_CHAIN - 1}`, path: "n" } } }] });
+}
+
+/** The tiny chain untuned, tuned at advanced keeping its structure, and tuned with merges; outputs checked every run. */
+async function mergePhases(orch: Orchestrator): Promise<string[][]> {
+  const graph = tinyChain();
+  const phase = async (name: string, tuned: TaskGraph, workflow: string) => {
+    let total = 0;
+    for (let index = 0; index < RUNS; index++) {
+      const result = await orch.composeFromTaskGraph(tuned, tinySteps, { workflow, input: { index } });
+      if ((result.outputs.report as { total: number } | undefined)?.total !== index + TINY_CHAIN) throw new Error(`${name}: run ${index} gave ${JSON.stringify(result.outputs.report)}`);
+      total += result.durationMs;
+    }
+    return [name, String(tuned.tasks.length), (total / RUNS).toFixed(1), (total / RUNS / graph.tasks.length).toFixed(2)];
+  };
+  const rows = [await phase("untuned", graph, "tiny")];
+  for (const preserveStructure of [true, false]) {
+    const tuned = await orch.optimizer.optimizeWorkflow(graph, { level: "advanced", workflow: "tiny", preserveStructure });
+    rows.push(await phase(`advanced, preserveStructure: ${preserveStructure}`, tuned.graph, preserveStructure ? "tiny-kept" : "tiny-merged"));
+  }
+  return [["phase", "tasks per run", "mean makespan ms", "ms per task as written"], ...rows];
+}
+
+function printTable([header, ...lines]: string[][]): void {
+  const widths = header!.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
+  for (const line of [header!, ...lines]) console.log(line.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  "));
 }
 
 async function main(): Promise<void> {
@@ -131,7 +174,7 @@ async function main(): Promise<void> {
       for (const note of tuned.notes) console.log(`${level}: ${note}`);
       if (process.env.BENCH_VERBOSE) for (const c of [...tuned.changes, ...tuned.recommendations]) console.log(level, c.taskId ?? c.queue ?? "", c.field, c.from, c.to, c.confidence.toFixed(2), c.reason);
       if (tuned.prediction) console.log(`${level}: predicted makespan p50 ${tuned.prediction.makespanP50Ms} ms, p95 ${tuned.prediction.makespanP95Ms} ms (${tuned.prediction.trials} trials)`);
-      if (tuned.hedges) console.log(`${level}: hedging settings (not applied: the executor does not hedge yet) ${JSON.stringify(tuned.hedges)}`);
+      if (tuned.hedges) console.log(`${level}: hedging ${JSON.stringify(tuned.hedges)}`);
       return tuned;
     };
     for (const level of ["basic", "advanced"] as OptimizationLevel[]) {
@@ -147,6 +190,8 @@ async function main(): Promise<void> {
       changes: aggressive.changes.length });
     console.log(`\n${RUNS} runs per phase on ${orch.db.kind}; tuned phases use the untuned history; ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     print(rows);
+    console.log(`\nmerged chains (advanced, preserveStructure: false): a chain of ${TINY_CHAIN} tiny steps between a seed and a report, ${RUNS} runs per phase\n`);
+    printTable(await mergePhases(orch));
   } finally {
     await orch.close();
     await database?.drop();
