@@ -307,7 +307,9 @@ export class RunService {
     if (!run) throw new RunNotFoundError(runId);
     if (!isFinalRunStatus(run.status as RunStatus)) throw new IllegalTransitionError("run", runId, run.status, "running", "only a final run can be retried; cancel it first");
     if (options.fromTask !== undefined && !(await this.deps.control.hasTask(runId, options.fromTask))) {
-      throw new InvalidOptionError("fromTask", `a task id of run ${runId}`, options.fromTask, "retryRun");
+      const into = await this.deps.control.mergedInto(runId, options.fromTask);
+      const merged = into === null ? "" : ` (${options.fromTask} was merged into ${into} in this run, which runs its step: retry from ${into})`;
+      throw new InvalidOptionError("fromTask", `a task id of run ${runId}${merged}`, options.fromTask, "retryRun");
     }
     const steps = options.steps ?? this.stepsByWorkflow.get(run.workflow);
     if (!steps) throw new InvalidOptionError("steps", `the steps of workflow ${JSON.stringify(run.workflow)} (none were bound in this process)`, undefined, "retryRun");

@@ -37,6 +37,13 @@ export function createRunControlQueries(db: Db, schema: string) {
       const { rowCount } = await db.query(`SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND id = $2`, [runId, taskId]);
       return rowCount > 0;
     },
+
+    /** The task of the run that `taskId` was merged into (it runs in that task's attempts), or null. */
+    async mergedInto(runId: string, taskId: string): Promise<string | null> {
+      const { rows } = await db.query<{ id: string }>(
+        `SELECT id FROM ${s}.tasks WHERE run_id = $1 AND spec->'merged' @> jsonb_build_array(jsonb_build_object('id', $2::text))`, [runId, taskId]);
+      return rows[0]?.id ?? null;
+    },
   };
 }
 

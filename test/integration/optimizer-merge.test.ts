@@ -82,5 +82,9 @@ describe.each(STORES)("merged chains on %s", (kind) => {
     const attempts = await orch().db.query<{ status: string; error: { message: string } | null }>(
       `SELECT status, error FROM htdag.attempts WHERE run_id = $1 AND task_id = 'c2' ORDER BY attempt`, [result.runId]);
     expect(attempts.rows.map((a) => [a.status, a.error?.message ?? null])).toEqual([["failed", "c1 (merged into c2): lost"], ["completed", null]]);
+    await expect(orch().retryRun(result.runId, { fromTask: "c0", steps: flaky })).rejects.toThrow(/c0 was merged into c2 in this run.*retry from c2/);
+    calls.length = 0;
+    expect((await orch().retryRun(result.runId, { fromTask: "c2", steps: flaky })).outputs.c2).toEqual({ n: 4 });
+    expect(calls).toEqual(["c0", "c1", "c2"]);
   });
 });
