@@ -37,15 +37,20 @@ export interface AttemptEnvironment {
 export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, runSignal: AbortSignal): Promise<Settlement> {
   const base = { runId: claimed.runId, taskId: claimed.taskId, attempt: claimed.attempt };
   const task = claimed.spec as unknown as Task;
-  const deps = (decode(env.codec, claimed.deps) ?? {}) as Record<string, unknown>;
-  if (task.when && !evaluateCondition(task.when as Condition, deps)) {
-    return { ...base, outcome: "skipped", output: null };
-  }
   // Submitted runs are bound without steps: a step definition's settings apply here (task > step > run).
   const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
   const own = { timeoutMs: task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs, maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts };
   const { timeoutMs, maxAttempts } = task.merged ? chainLimits(task.merged, own, env.steps) : own;
   const policy = { ...claimed, maxAttempts };
+  let deps: Record<string, unknown>;
+  try {
+    deps = await withUpstream(task, (decode(env.codec, claimed.deps) ?? {}) as Record<string, unknown>, env);
+  } catch (error) {
+    return failure(base, policy, error, "failed");
+  }
+  if (task.when && !evaluateCondition(task.when as Condition, deps)) {
+    return { ...base, outcome: "skipped", output: null };
+  }
   const controller = new AbortController();
   const onRunAbort = () => controller.abort(runSignal.reason);
   runSignal.addEventListener("abort", onRunAbort, { once: true });
@@ -140,12 +145,11 @@ export function hedged<T>(afterMs: number, run: (signal: AbortSignal) => Promise
 
 /**
  * Runs the task's step: first the steps of the tasks merged into it, in order, each seeing the
- * outputs of those before it as dependencies; then its own. Upstream outputs the task reads
- * beyond its direct dependencies are fetched first.
+ * outputs of those before it as dependencies; then its own.
  */
-async function execute(claimed: ClaimedTask, task: Task, direct: Record<string, unknown>, env: AttemptEnvironment,
+async function execute(claimed: ClaimedTask, task: Task, dependencies: Record<string, unknown>, env: AttemptEnvironment,
   signal: AbortSignal): Promise<{ output: unknown }> {
-  let deps = await withUpstream(task, direct, env);
+  let deps = dependencies;
   for (const member of task.merged ?? []) {
     const output = await runStep(claimed, member, member.id, stepNameOf(member), decode(env.codec, member.input ?? null), deps, env, signal)
       .catch((error: unknown) => {

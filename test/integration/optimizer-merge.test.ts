@@ -87,4 +87,16 @@ describe.each(STORES)("merged chains on %s", (kind) => {
     expect((await orch().retryRun(result.runId, { fromTask: "c2", steps: flaky })).outputs.c2).toEqual({ n: 4 });
     expect(calls).toEqual(["c0", "c1", "c2"]);
   });
+
+  it("tests a condition on a transitive dependency against its output", async () => {
+    const conditional = validateGraph({ goal: "transitive when", tasks: [{ id: "a", step: "flag" }, { id: "b", step: "pass", dependsOn: ["a"] },
+      { id: "c", step: "pass", dependsOn: ["b"], when: { task: "a", path: "go", op: "truthy" } }] });
+    const flagSteps: Steps = { flag: (ctx) => ({ go: (ctx.runInput as { go: boolean }).go }), pass: () => ({ ok: true }) };
+    const statusOf = async (go: boolean) => {
+      const result = await orch().composeFromTaskGraph(conditional, flagSteps, { input: { go } });
+      return result.tasks.find((t) => t.id === "c")?.status;
+    };
+    expect(await statusOf(true)).toBe("completed");
+    expect(await statusOf(false)).toBe("skipped");
+  });
 });
