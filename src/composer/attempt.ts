@@ -3,10 +3,10 @@
  * forEach fan-out) under the task's timeout, and turns what happened into a settlement.
  */
 import { NonJsonOutputError, NonRetryableError, StepTimeoutError } from "../errors.js";
-import type { Condition, MergedTask, Task } from "../decomposers/task-graph.js";
+import type { Condition, Json, MergedTask, Task } from "../decomposers/task-graph.js";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
 import { backoffDelayMs } from "./backoff.js";
-import type { PayloadCodec } from "./codec.js";
+import { openTaskInputs, type PayloadCodec } from "./codec.js";
 import { evaluateCondition } from "./conditions.js";
 import { getPath } from "./json-path.js";
 import { resolveReferences, unresolvedReferences } from "./references.js";
@@ -33,10 +33,19 @@ export interface AttemptEnvironment {
   progress(task: ClaimedTask, done: number, total: number | undefined): void;
 }
 
+/**
+ * The task a claim is for, as written: its spec holds no input (stored once, in its own column)
+ * and, with a codec, its merged tasks' inputs encoded.
+ */
+export function taskOf(claimed: ClaimedTask, codec: PayloadCodec | undefined): Task {
+  const spec = openTaskInputs([claimed.spec as unknown as Task], codec)[0]!;
+  return claimed.input === null || claimed.input === undefined ? spec : { ...spec, input: decode(codec, claimed.input) as Json };
+}
+
 /** Runs the attempt; `signal` aborts it when the run is cancelled. Never throws. */
 export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, runSignal: AbortSignal): Promise<Settlement> {
   const base = { runId: claimed.runId, taskId: claimed.taskId, attempt: claimed.attempt };
-  const task = claimed.spec as unknown as Task;
+  const task = taskOf(claimed, env.codec);
   // Submitted runs are bound without steps: a step definition's settings apply here (task > step > run).
   const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
   const own = { timeoutMs: task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs, maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts };
@@ -151,7 +160,7 @@ async function execute(claimed: ClaimedTask, task: Task, dependencies: Record<st
   signal: AbortSignal): Promise<{ output: unknown }> {
   let deps = dependencies;
   for (const member of task.merged ?? []) {
-    const output = await runStep(claimed, member, member.id, stepNameOf(member), decode(env.codec, member.input ?? null), deps, env, signal)
+    const output = await runStep(claimed, member, member.id, stepNameOf(member), member.input ?? null, deps, env, signal)
       .catch((error: unknown) => {
         // The attempt is the merged task's: say which of its steps failed, keeping the error's class.
         if (error instanceof Error) error.message = `${member.id} (merged into ${claimed.taskId}): ${error.message}`;
@@ -159,7 +168,7 @@ async function execute(claimed: ClaimedTask, task: Task, dependencies: Record<st
       });
     deps = { ...deps, [member.id]: output };
   }
-  return { output: await runStep(claimed, task, claimed.taskId, claimed.step, decode(env.codec, claimed.input), deps, env, signal) };
+  return { output: await runStep(claimed, task, claimed.taskId, claimed.step, task.input ?? null, deps, env, signal) };
 }
 
 /**

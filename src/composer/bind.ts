@@ -6,7 +6,7 @@
 import type { Backoff, Task, TaskGraph } from "../decomposers/task-graph.js";
 import { backoffSchema } from "../decomposers/task-graph.js";
 import { childrenOf, effectiveDependencies } from "../decomposers/hierarchy.js";
-import type { PayloadCodec } from "./codec.js";
+import { sealTaskInputs, type PayloadCodec } from "./codec.js";
 import { toStepDefinition, type StepDefinition, type Steps } from "./steps.js";
 
 /** Per-task settings a run applies where the task and its step say nothing. */
@@ -62,13 +62,19 @@ export function bindGraph(graph: TaskGraph, steps: Steps, defaults: TaskDefaults
       description: task.description,
       remaining_deps: dependencies.get(task.id)?.length ?? 0,
       run_if: task.runIf ?? "allSucceeded",
-      spec: task,
+      // The input is stored once, in its own column (encoded with a codec): the spec holds none.
+      spec: specOf(task, codec),
       input: task.input === undefined ? null : codec ? codec.encode(task.input) : task.input,
       ...resolveTaskSettings(task, definition, defaults),
     };
   });
   const edges = [...dependencies].flatMap(([taskId, deps]) => deps.map((dep) => ({ task_id: taskId, depends_on: dep })));
   return { tasks, edges };
+}
+
+function specOf(task: Task, codec: PayloadCodec | undefined): Task {
+  const { input: _stored, ...spec } = task;
+  return task.merged && codec ? sealTaskInputs([spec], codec)[0]! : spec;
 }
 
 function stepDefinitionOf(steps: Steps, task: Task): StepDefinition | undefined {

@@ -61,3 +61,24 @@ function decrypt(key: Buffer, text: string): unknown {
   const plain = Buffer.concat([decipher.update(Buffer.from(body, "base64")), decipher.final()]).toString("utf8");
   return JSON.parse(plain);
 }
+
+/**
+ * Tasks of a plan as stored: each task's `input` (and each merged task's) encoded by `codec`, so a
+ * graph written to the store (graphs, tasks' specs, patterns, the decomposition cache) holds no
+ * input in clear. Without a codec, the tasks as they are. Values that are not task objects pass.
+ */
+export function sealTaskInputs<T>(tasks: readonly T[], codec: PayloadCodec | undefined): T[] {
+  return codec ? tasks.map((task) => mapInputs(task, (input) => codec.encode(input))) : [...tasks];
+}
+
+/** The inverse of {@link sealTaskInputs}; inputs stored in clear (before a codec was set) pass. */
+export function openTaskInputs<T>(tasks: readonly T[], codec: PayloadCodec | undefined): T[] {
+  return codec ? tasks.map((task) => mapInputs(task, (input) => codec.decode(input))) : [...tasks];
+}
+
+function mapInputs<T>(task: T, map: (input: unknown) => unknown): T {
+  if (task === null || typeof task !== "object" || Array.isArray(task)) return task;
+  const { input, merged, ...rest } = task as { input?: unknown; merged?: unknown };
+  return { ...rest, ...(input === undefined ? {} : { input: map(input) }),
+    ...(Array.isArray(merged) ? { merged: merged.map((member: unknown) => mapInputs(member, map)) } : merged === undefined ? {} : { merged }) } as T;
+}

@@ -6,7 +6,7 @@
 import { setMaxListeners } from "node:events";
 import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { RunControlQueries } from "../store/run-control.js";
-import { decode, failure, runAttempt, type AttemptEnvironment } from "./attempt.js";
+import { decode, failure, runAttempt, taskOf, type AttemptEnvironment } from "./attempt.js";
 import { NonRetryableError } from "../errors.js";
 import type { Task } from "../decomposers/task-graph.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
@@ -135,7 +135,7 @@ export class RunExecutor {
     const base = { runId: task.runId, taskId: task.taskId, attempt: task.attempt };
     try {
       if (!env.expand) throw new NonRetryableError(`lazy task ${JSON.stringify(task.taskId)} needs a decomposer, and none is bound to this run in this process`);
-      const plan = await env.expand(task.spec as unknown as Task, (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>);
+      const plan = await env.expand(taskOf(task, env.codec), (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>);
       const { tasks, workerId, leaseMs, channel } = this.deps;
       const result = await tasks.expand(task, plan.tasks, plan.edges, workerId, this.run.maxParallel - this.running.size + 1, leaseMs, channel);
       if (result.runStatus) this.observe(result.runStatus as RunStatus);

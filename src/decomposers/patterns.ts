@@ -4,6 +4,7 @@
  * the hybrid decomposer reuses the structure whose confidence (successes / runs) reaches
  * `patternConfidenceThreshold`, instead of asking the model.
  */
+import type { PayloadCodec } from "../composer/codec.js";
 import type { Db } from "../store/db.js";
 import { createPatternQueries, type PatternRow } from "../store/patterns.js";
 import { childrenOf, isComposite } from "./hierarchy.js";
@@ -39,7 +40,8 @@ export function structureHash(tasks: readonly TaskSpec[]): string {
 
 /**
  * Records the outcome of a run of `graph` as a pattern of its goal. Call it after each finished
- * run; the hybrid decomposer reads the patterns back.
+ * run; the hybrid decomposer reads the patterns back. With `run.codec`, task inputs are stored
+ * encoded (pass the orchestrator's codec, so that its decompositions can read them).
  *
  * @example
  * const result = await orch.composeFromTaskGraph(graph, steps);
@@ -51,9 +53,9 @@ export async function recordPattern(
   goal: string,
   graph: { tasks: readonly TaskSpec[] },
   succeeded: boolean,
-  run: { workflow?: string; runId?: string } = {},
+  run: { workflow?: string; runId?: string; codec?: PayloadCodec } = {},
 ): Promise<void> {
-  await createPatternQueries(db, schema).record({
+  await createPatternQueries(db, schema, run.codec).record({
     normalizedGoal: normalizeGoal(goal),
     structureHash: structureHash(graph.tasks),
     tasks: graph.tasks,

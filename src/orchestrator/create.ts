@@ -112,7 +112,7 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
   const channel = resolved.channel;
   const runs = createRunQueries(db, resolved.schema);
   const events = createEventQueries(db, resolved.schema);
-  const graphs = createGraphQueries(db, resolved.schema);
+  const graphs = createGraphQueries(db, resolved.schema, codec);
   const tasks = createTaskQueries(db, resolved.schema);
   const control = createRunControlQueries(db, resolved.schema);
   const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
@@ -122,14 +122,14 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
   // first waits until the emitter's subscription is live (at once when nobody listens).
   const live = createLiveEmitter(notifications, { onError: reportError });
   const optimizer = createOptimizer({ metrics: createMetricsQueries(db, resolved.schema), workflowOf: (graph) => slugify(graph.goal),
-    events, channel, tunings: createTuningQueries(db, resolved.schema),
+    events, channel, tunings: createTuningQueries(db, resolved.schema, codec),
     defaults: { timeoutMs: resolved.defaults.timeoutMs, maxAttempts: resolved.defaults.maxAttempts,
       maxParallel: resolved.defaults.maxParallel, backoff: resolved.defaults.backoff } });
   const runService = new RunService({ db, runs, tasks, control, events, options: resolved, codec, onError: reportError, optimizer });
   const waiter = new RunWaiter(db, control, channel, reportError);
   const workers = new Set<Worker>();
   const dashboards = new Set<Dashboard>();
-  const decomposeDeps = { graphs, events, channel, notify: resolved.realTimeNotifications, db, schema: resolved.schema, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes } };
+  const decomposeDeps = { graphs, events, channel, notify: resolved.realTimeNotifications, db, schema: resolved.schema, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes }, codec };
   const composeFromGoal = async (goal: string, decomposer: Decomposer, steps: Steps, opts: ComposeFromGoalOptions = {}, upstream?: Record<string, unknown>) => {
     const { decompose, ...runOptions } = opts;
     const graph = await decomposeGoal(decomposeDeps, goal, decomposer, { ...decompose, steps, ...(upstream ? { upstream } : {}) });
@@ -138,7 +138,7 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
     // Learning: the goal's graph and how its run ended feed the hybrid decomposer's patterns. The run's
     // result stands whether or not this write succeeds, so a failure is reported, not thrown.
     if (result.status === "completed" || result.status === "failed") {
-      await recordPattern(db, resolved.schema, goal, graph, result.status === "completed", { workflow: result.workflow, runId: result.runId })
+      await recordPattern(db, resolved.schema, goal, graph, result.status === "completed", { workflow: result.workflow, runId: result.runId, codec })
         .catch(reportError);
     }
     return result;

@@ -7,6 +7,7 @@ import { emptyUsage, type DecompositionServices, type DecompositionUsage, type S
 import type { Db } from "../store/db.js";
 import { createDecompositionQueries, type DecompositionQueries } from "../store/decomposition-cache.js";
 import { createPatternQueries } from "../store/patterns.js";
+import type { PayloadCodec } from "../composer/codec.js";
 import type { Steps } from "../composer/steps.js";
 import { toStepDefinition } from "../composer/steps.js";
 import type { EventQueries } from "../store/events.js";
@@ -39,6 +40,8 @@ export interface DecomposeDeps {
   /** The store and schema: decomposers that need the cache or learned patterns get them through ctx.services. */
   db?: Db;
   schema?: string;
+  /** Encodes task inputs in the cache and the patterns (the graphs' own store encodes its). @default none */
+  codec?: PayloadCodec;
 }
 
 /** The name a decomposer is recorded under. */
@@ -61,7 +64,7 @@ export async function decomposeGoal(deps: DecomposeDeps, goal: unknown, decompos
   const decompose = typeof decomposer === "function" ? decomposer : decomposer?.decompose;
   if (typeof decompose !== "function") throw new DecompositionError(goal, "the decomposer must be a function or an object with a `decompose` function");
   const started = performance.now();
-  const store = deps.db && deps.schema ? createDecompositionQueries(deps.db, deps.schema) : null;
+  const store = deps.db && deps.schema ? createDecompositionQueries(deps.db, deps.schema, deps.codec) : null;
   const services = servicesFor(deps, store, options);
   await deps.events.emit({ type: "decomposition:started", payload: { goal, decomposer: name } }, deps.channel, undefined, deps.notify);
   try {
@@ -87,7 +90,7 @@ function servicesFor(deps: DecomposeDeps, store: DecompositionQueries | null, op
   return {
     usage: emptyUsage(),
     cache: options.cache === false ? null : store?.cache ?? null,
-    patterns: deps.db && deps.schema ? createPatternQueries(deps.db, deps.schema) : null,
+    patterns: deps.db && deps.schema ? createPatternQueries(deps.db, deps.schema, deps.codec) : null,
     maxDepth: options.maxDepth ?? 5,
   };
 }

@@ -8,7 +8,8 @@ import { IllegalTransitionError, InvalidOptionError, RunNotFoundError } from "..
 import type { TaskGraph } from "../decomposers/task-graph.js";
 import { validateGraph } from "../decomposers/validate.js";
 import { bindGraph, type TaskDefaults } from "../composer/bind.js";
-import type { PayloadCodec } from "../composer/codec.js";
+import { sealTaskInputs, type PayloadCodec } from "../composer/codec.js";
+import { decode } from "../composer/attempt.js";
 import { RunExecutor } from "../composer/executor.js";
 import type { AttemptEnvironment } from "../composer/attempt.js";
 import { planExpansion, type ExpansionContext } from "../composer/expand.js";
@@ -118,9 +119,9 @@ export class RunService {
         maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel, failFast: options.failFast,
         options: { realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
           timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults, ...(optimization ? { optimization } : {}) },
-        input: options.input ?? null, idempotencyKey: options.idempotencyKey ?? null, runAt,
+        input: options.input === undefined ? null : this.deps.codec ? this.deps.codec.encode(options.input) : options.input, idempotencyKey: options.idempotencyKey ?? null, runAt,
         deadlineMs: options.timeoutMs ?? null,
-      }, graph, bound.tasks, bound.edges);
+      }, { ...graph, tasks: sealTaskInputs(graph.tasks, this.deps.codec) }, bound.tasks, bound.edges);
     });
   }
 
@@ -221,7 +222,7 @@ export class RunService {
     };
     const lastProgress = new Map<string, number>();
     return {
-      runId: run.id, workflow: run.workflow, goal: run.goal, runInput: run.input, steps: definitions, codec: this.deps.codec,
+      runId: run.id, workflow: run.workflow, goal: run.goal, runInput: decode(this.deps.codec, run.input), steps: definitions, codec: this.deps.codec,
       forEachParallel: run.max_parallel,
       upstreamOutputs: (taskIds) => this.deps.tasks.completedOutputs(run.id, taskIds),
       ...this.expansion(run, steps),

@@ -4,6 +4,7 @@
  * the normalised goal, the decomposer's name and options, the catalogue and the model.
  */
 import { z } from "zod";
+import { openTaskInputs, sealTaskInputs, type PayloadCodec } from "../composer/codec.js";
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 
@@ -48,7 +49,8 @@ export interface DecompositionCache {
 
 const cachedRowSchema = z.object({ graph: z.object({ tasks: z.array(z.unknown()) }), hits: z.number().int() });
 
-export function createDecompositionQueries(db: Db, schema: string) {
+/** `codec` (optional) encodes the cached tasks' inputs as they are stored, and decodes them on a hit. */
+export function createDecompositionQueries(db: Db, schema: string, codec?: PayloadCodec) {
   const s = quoteIdentifier(schema);
   const cache: DecompositionCache = {
     async lookup(key) {
@@ -60,14 +62,14 @@ export function createDecompositionQueries(db: Db, schema: string) {
       if (row === undefined) return null;
       const parsed = cachedRowSchema.safeParse(row);
       // A row this code did not write (or an older layout) is a miss, not an error: the LLM answers instead.
-      return parsed.success ? { tasks: parsed.data.graph.tasks, hits: parsed.data.hits } : null;
+      return parsed.success ? { tasks: openTaskInputs(parsed.data.graph.tasks, codec), hits: parsed.data.hits } : null;
     },
 
     async store(entry) {
       await db.query(
         `INSERT INTO ${s}.decomposition_cache (cache_key, goal, decomposer, model, graph) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (cache_key) DO UPDATE SET graph = excluded.graph, goal = excluded.goal, created_at = now()`,
-        [entry.key, entry.goal, entry.decomposer, entry.model, JSON.stringify({ tasks: entry.tasks })],
+        [entry.key, entry.goal, entry.decomposer, entry.model, JSON.stringify({ tasks: sealTaskInputs(entry.tasks, codec) })],
       );
     },
   };

@@ -1,5 +1,6 @@
 /** Query family: recorded graphs and decompositions. */
 import type { TaskGraph } from "../decomposers/task-graph.js";
+import { sealTaskInputs, type PayloadCodec } from "../composer/codec.js";
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 
@@ -13,14 +14,15 @@ export interface DecompositionRecord {
   error?: string;
 }
 
-export function createGraphQueries(db: Db, schema: string) {
+/** `codec` (optional) encodes task inputs as they are stored. */
+export function createGraphQueries(db: Db, schema: string, codec?: PayloadCodec) {
   const s = quoteIdentifier(schema);
   return {
     async recordGraph(graph: TaskGraph): Promise<void> {
       await db.query(
         `INSERT INTO ${s}.graphs (id, goal, decomposer, source, tasks, decomposed_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET tasks = excluded.tasks, goal = excluded.goal`,
-        [graph.id, graph.goal, graph.decomposer, graph.source, JSON.stringify(graph.tasks), graph.decomposedAt],
+        [graph.id, graph.goal, graph.decomposer, graph.source, JSON.stringify(sealTaskInputs(graph.tasks, codec)), graph.decomposedAt],
       );
     },
 

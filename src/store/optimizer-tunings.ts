@@ -4,6 +4,7 @@
  * (src/orchestrator/run-optimization.ts).
  */
 import { z } from "zod";
+import { openTaskInputs, type PayloadCodec } from "../composer/codec.js";
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 
@@ -35,7 +36,8 @@ const latestRowSchema = z.object({
   id: z.string(), goal: z.string(), decomposer: z.string(), source: z.string(), tasks: z.array(z.unknown()), decomposed_at: z.coerce.date(),
 });
 
-export function createTuningQueries(db: Queryable, schema: string) {
+/** `codec` (optional) decodes the task inputs of the graphs read back. */
+export function createTuningQueries(db: Queryable, schema: string, codec?: PayloadCodec) {
   const s = quoteIdentifier(schema);
   return {
     /** Stores (replacing) the tuning of `workflow`; returns when it was stored. */
@@ -72,7 +74,7 @@ export function createTuningQueries(db: Queryable, schema: string) {
       if (rows.length === 0) return null;
       const row = latestRowSchema.parse(rows[0]);
       return { runId: row.run_id, maxParallel: row.max_parallel, options: row.options ?? {},
-        graph: { id: row.id, goal: row.goal, decomposer: row.decomposer, source: row.source, tasks: row.tasks, decomposedAt: row.decomposed_at.toISOString() } };
+        graph: { id: row.id, goal: row.goal, decomposer: row.decomposer, source: row.source, tasks: openTaskInputs(row.tasks, codec), decomposedAt: row.decomposed_at.toISOString() } };
     },
   };
 }

@@ -3,6 +3,7 @@
  * by how often runs of that exact structure succeeded and failed.
  */
 import { z } from "zod";
+import { openTaskInputs, sealTaskInputs, type PayloadCodec } from "../composer/codec.js";
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 
@@ -43,7 +44,8 @@ const patternRowSchema = z.object({
   updated_at: z.coerce.date(),
 });
 
-export function createPatternQueries(db: Db, schema: string): PatternStore {
+/** `codec` (optional) encodes the patterns' task inputs as they are stored, and decodes them as they are read. */
+export function createPatternQueries(db: Db, schema: string, codec?: PayloadCodec): PatternStore {
   const s = quoteIdentifier(schema);
   return {
     async record(outcome) {
@@ -54,7 +56,7 @@ export function createPatternQueries(db: Db, schema: string): PatternStore {
            successes = ${s}.patterns.successes + excluded.successes, failures = ${s}.patterns.failures + excluded.failures,
            graph = excluded.graph, workflow = coalesce(excluded.workflow, ${s}.patterns.workflow),
            last_run_id = coalesce(excluded.last_run_id, ${s}.patterns.last_run_id), updated_at = now()`,
-        [outcome.normalizedGoal, outcome.structureHash, outcome.workflow ?? null, JSON.stringify({ tasks: outcome.tasks }),
+        [outcome.normalizedGoal, outcome.structureHash, outcome.workflow ?? null, JSON.stringify({ tasks: sealTaskInputs(outcome.tasks, codec) }),
           outcome.succeeded ? 1 : 0, outcome.succeeded ? 0 : 1, outcome.runId ?? null],
       );
     },
@@ -67,7 +69,7 @@ export function createPatternQueries(db: Db, schema: string): PatternStore {
       );
       return rows.map((row) => {
         const parsed = patternRowSchema.parse(row);
-        return { normalizedGoal: parsed.normalized_goal, structureHash: parsed.structure_hash, tasks: parsed.graph.tasks,
+        return { normalizedGoal: parsed.normalized_goal, structureHash: parsed.structure_hash, tasks: openTaskInputs(parsed.graph.tasks, codec),
           successes: parsed.successes, failures: parsed.failures, updatedAt: parsed.updated_at };
       });
     },

@@ -129,6 +129,34 @@ describe("payload codec", () => {
   });
 });
 
+describe("payload codec over everything a run stores", () => {
+  it("keeps run inputs, task inputs (in the graph, specs, patterns and merged tasks) and outputs out of the store in clear", async () => {
+    const codec = aesGcmCodec("correct horse battery staple");
+    const orch = await createOrchestrator({ database: "memory://", codec });
+    try {
+      const steps: Steps = {
+        a: async (ctx) => ({ token: `tok-${(ctx.input as { card: string }).card}-${(ctx.runInput as { pin: string }).pin}` }),
+        b: async (ctx) => ({ again: (ctx.input as { t: string }).t, note: (ctx.input as { note: string }).note }),
+      };
+      const plan: Decomposer = () => [{ id: "b", dependsOn: [], input: { t: { $from: "m", path: "token" }, note: "4111-memo" },
+        merged: [{ id: "m", step: "a", input: { card: "4111-1111" } }] }];
+      const result = await orch.composeFromGoal("secret chain", plan, steps, { input: { pin: "4111-pin" } });
+      expect(result.outputs).toEqual({ b: { again: "tok-4111-1111-4111-pin", note: "4111-memo" } });
+      const { rows } = await orch.db.query<{ place: string; raw: string }>(`
+        SELECT 'runs.input' AS place, input::text AS raw FROM htdag.runs
+        UNION ALL SELECT 'tasks', spec::text || input::text || coalesce(output::text, '') FROM htdag.tasks
+        UNION ALL SELECT 'graphs.tasks', tasks::text FROM htdag.graphs
+        UNION ALL SELECT 'patterns.graph', graph::text FROM htdag.patterns`);
+      expect(rows.map((r) => r.place).sort()).toEqual(["graphs.tasks", "patterns.graph", "runs.input", "tasks"]);
+      for (const row of rows) expect(`${row.place}: ${row.raw}`).not.toContain("4111");
+      const last = await orch.optimizer.lastRunGraph(result.workflow);
+      expect(last?.graph.tasks[0]).toMatchObject({ input: { note: "4111-memo" }, merged: [{ input: { card: "4111-1111" } }] });
+    } finally {
+      await orch.close();
+    }
+  });
+});
+
 describe.each(STORES)("learning from runs on %s", (kind) => {
   const orch = useOrchestrator(kind);
 
