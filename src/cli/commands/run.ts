@@ -23,6 +23,7 @@ interface RunFlags extends GoalFlags {
   json?: boolean;
   out?: string;
   optimize?: string;
+  mergeChains?: boolean;
 }
 
 export function registerRun(program: Command, io: CliIo): void {
@@ -32,6 +33,7 @@ export function registerRun(program: Command, io: CliIo): void {
     .option("--out <file>", "where the health report is written (default ./htdag-report-<date>.md)")
     .option("--json", "print one JSON object per line: the plan, each event, the result")
     .option("--optimize <level>", "tune the plan from earlier runs of the same workflow first: none, basic, advanced or aggressive (default none)")
+    .option("--merge-chains", "with --optimize advanced or aggressive: merge chains of tiny tasks into one attempt (preserveStructure: false)")
     .action(async (goal: string, flags: RunFlags) => {
       assertGoal(goal);
       const settings = await resolveSettings({ ...program.opts(), ...flags });
@@ -46,7 +48,7 @@ export function registerRun(program: Command, io: CliIo): void {
         if (mode === "json") io.out(JSON.stringify({ type: "plan", workflow: plan.workflow, graph: plan.graph }));
         else io.out(`${renderTree(plan.graph.goal, plan.graph.tasks)}\n`);
         const { result, interrupted } = await execute(orch, plan, mode, io, { maxParallel: settings.maxParallel,
-          out: resolve(flags.out ?? defaultReportPath()), optimizationLevel: flags.optimize ?? "none" });
+          out: resolve(flags.out ?? defaultReportPath()), optimizationLevel: flags.optimize ?? "none", preserveStructure: flags.mergeChains !== true });
         report(io, mode, plan, result);
         io.exitCode = interrupted ? EXIT.interrupted : result.status === "completed" ? EXIT.ok : EXIT.failure;
       } finally {
@@ -57,7 +59,7 @@ export function registerRun(program: Command, io: CliIo): void {
 
 /** Runs the plan while showing its events; the first SIGINT cancels the run. */
 async function execute(orch: Orchestrator, plan: Plan, mode: ProgressMode, io: CliIo,
-  options: { maxParallel: number; out: string; optimizationLevel: string }): Promise<{ result: RunResult; interrupted: boolean }> {
+  options: { maxParallel: number; out: string; optimizationLevel: string; preserveStructure: boolean }): Promise<{ result: RunResult; interrupted: boolean }> {
   const display = new ProgressDisplay(plan.graph.tasks.map((t) => ({ ...t })), mode, (text) => io.out(text));
   let runId: string | undefined;
   let interrupted = false;
@@ -92,7 +94,7 @@ async function execute(orch: Orchestrator, plan: Plan, mode: ProgressMode, io: C
     const result = await orch.composeFromTaskGraph(plan.graph, builtinSteps, {
       workflow: plan.workflow, maxParallel: options.maxParallel, input: { out: options.out },
       // Checked by the run options' schema: an unknown level names the option and the choices.
-      optimizationLevel: options.optimizationLevel as RunOptions["optimizationLevel"],
+      optimizationLevel: options.optimizationLevel as RunOptions["optimizationLevel"], preserveStructure: options.preserveStructure,
     });
     return { result, interrupted };
   } finally {
