@@ -176,6 +176,7 @@ async function execute(claimed: ClaimedTask, task: Task, dependencies: Record<st
  * references may name transitive dependencies, whose outputs a claim does not carry.
  */
 async function withUpstream(task: Task, deps: Record<string, unknown>, env: AttemptEnvironment): Promise<Record<string, unknown>> {
+  if (task.input === undefined && task.when === undefined && task.merged === undefined) return deps;
   const local = new Set([...Object.keys(deps), ...RESERVED_REFERENCE_NAMES, ...(task.merged ?? []).map((m) => m.id)]);
   const missing = [...new Set([task, ...(task.merged ?? [])].flatMap((t) => unresolvedReferences(t, local)))];
   if (missing.length === 0) return deps;
