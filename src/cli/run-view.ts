@@ -9,7 +9,9 @@ import { formatElapsed } from "./progress.js";
 import { renderDot, renderMermaid, renderTree, type PlanFormat, type PlanNode } from "./render.js";
 
 /** A run's task: its summary, where it sits in the graph, and when it ran. */
-export type RunTaskView = TaskSummary & { dependsOn: string[]; description: string; startedAt: string | null; finishedAt: string | null };
+export type RunTaskView = TaskSummary & { dependsOn: string[]; description: string; startedAt: string | null; finishedAt: string | null;
+  /** Tasks merged into this one by the optimizer, run first in its attempts. */
+  merged?: string[] };
 
 /** A run as `htdag show --format json` prints it: the RunResult, each task with its dependencies and times. */
 export type RunView = Omit<RunResult, "tasks"> & { tasks: RunTaskView[] };
@@ -22,7 +24,8 @@ export function runView(result: RunResult, graph: readonly RunGraphTask[]): RunV
     tasks: result.tasks.map((task) => {
       const node = byId.get(task.id);
       return { ...task, dependsOn: node?.dependsOn ?? [], description: node?.description ?? "",
-        startedAt: node?.startedAt?.toISOString() ?? null, finishedAt: node?.finishedAt?.toISOString() ?? null };
+        startedAt: node?.startedAt?.toISOString() ?? null, finishedAt: node?.finishedAt?.toISOString() ?? null,
+        ...(node?.merged ? { merged: node.merged } : {}) };
     }),
   };
 }
@@ -30,6 +33,7 @@ export function runView(result: RunResult, graph: readonly RunGraphTask[]): RunV
 /** What the tree shows after a task's id: attempts, time spent, error. */
 function taskFacts(task: RunTaskView): string {
   const facts = [`attempts ${task.attempts}`];
+  if (task.merged) facts.push(`runs ${task.merged.join(", ")} first (merged)`);
   if (task.durationMs !== null) facts.push(formatElapsed(task.durationMs));
   if (task.error?.message) facts.push(`error: ${task.error.message}`);
   return facts.join(", ");

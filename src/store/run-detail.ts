@@ -12,6 +12,8 @@ export interface RunGraphTask {
   dependsOn: string[];
   /** `{ from, path?, batchSize? }` when the task fans out over a dependency's list. */
   forEach?: { from: string; path?: string; batchSize?: number };
+  /** Ids of the tasks merged into this one (run first, in this order, in its attempts). */
+  merged?: string[];
   description: string;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -21,6 +23,7 @@ interface Row {
   id: string;
   depends_on: unknown;
   for_each: unknown;
+  merged: unknown;
   description: string;
   started_at: Date | string | null;
   finished_at: Date | string | null;
@@ -35,7 +38,8 @@ export function createRunDetailQueries(db: Db, schema: string) {
     /** The run's tasks in graph order with their declared dependencies; `[]` for an unknown run. */
     async getRunGraph(runId: string): Promise<RunGraphTask[]> {
       const { rows } = await db.query<Row>(
-        `SELECT id, spec->'dependsOn' AS depends_on, spec->'forEach' AS for_each, description, started_at, finished_at
+        `SELECT id, spec->'dependsOn' AS depends_on, spec->'forEach' AS for_each,
+                (SELECT jsonb_agg(m->'id') FROM jsonb_array_elements(spec->'merged') m) AS merged, description, started_at, finished_at
            FROM ${s}.tasks WHERE run_id = $1 ORDER BY position, id`,
         [runId],
       );
@@ -43,6 +47,7 @@ export function createRunDetailQueries(db: Db, schema: string) {
         id: row.id,
         dependsOn: Array.isArray(row.depends_on) ? row.depends_on.filter((d): d is string => typeof d === "string") : [],
         ...(isForEach(row.for_each) ? { forEach: row.for_each } : {}),
+        ...(Array.isArray(row.merged) ? { merged: row.merged.filter((m): m is string => typeof m === "string") } : {}),
         description: row.description,
         startedAt: toDate(row.started_at),
         finishedAt: toDate(row.finished_at),

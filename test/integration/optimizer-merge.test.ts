@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { validateGraph } from "../../src/decomposers/validate.js";
 import type { Steps } from "../../src/index.js";
+import { createRunDetailQueries } from "../../src/store/run-detail.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 
 const WORKFLOW = "tiny-chain";
@@ -79,6 +80,8 @@ describe.each(STORES)("merged chains on %s", (kind) => {
     expect(result.status).toBe("completed");
     expect(result.outputs).toEqual({ seed: { n: 1 }, c2: { n: 4 } });
     expect(calls).toEqual(["c0", "c1", "c0", "c1", "c2"]);
+    const drawn = await createRunDetailQueries(orch().db, "htdag").getRunGraph(result.runId);
+    expect(drawn.map((t) => [t.id, t.merged ?? null])).toEqual([["seed", null], ["c2", ["c0", "c1"]]]);
     const attempts = await orch().db.query<{ status: string; error: { message: string } | null }>(
       `SELECT status, error FROM htdag.attempts WHERE run_id = $1 AND task_id = 'c2' ORDER BY attempt`, [result.runId]);
     expect(attempts.rows.map((a) => [a.status, a.error?.message ?? null])).toEqual([["failed", "c1 (merged into c2): lost"], ["completed", null]]);

@@ -42,6 +42,11 @@ describe("run view", () => {
     ]);
   });
 
+  it("names the tasks merged into a task", () => {
+    const merged = runView(result, graph.map((t) => (t.id === "summary" ? { ...t, merged: ["stats", "format"] } : t)));
+    expect(describeRun(merged)[3]).toContain("└─ cancelled summary  [csv.summarise]  after profile  - attempts 0, runs stats, format first (merged)");
+  });
+
   it("Mermaid, DOT and JSON carry the statuses and the edges", () => {
     const mermaid = renderRun(view, "mermaid");
     expect(mermaid).toMatch(/^flowchart TD\n {2}%% run r1 \(failed\): summarise x\.csv/);
