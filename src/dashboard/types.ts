@@ -46,6 +46,8 @@ export interface TaskView {
   status: string;
   /** The task's own dependencies (its spec's `dependsOn`). */
   dependsOn: string[];
+  /** Tasks merged into this one by the optimizer, run first (in this order) in its attempts; usually empty. */
+  merged: string[];
   attempts: number;
   maxAttempts: number;
   timeoutMs: number;

@@ -42,7 +42,7 @@ export function toRunDetail(run: RunRow, now = Date.now()): RunDetail {
 export function toTaskView(task: DashboardTaskRow): TaskView {
   return {
     id: task.id, parentId: task.parent_id, kind: task.kind === "composite" ? "composite" : "atomic", step: task.step,
-    description: task.description, status: task.status, dependsOn: task.depends_on ?? [], attempts: task.attempts,
+    description: task.description, status: task.status, dependsOn: task.depends_on ?? [], merged: task.merged ?? [], attempts: task.attempts,
     maxAttempts: task.max_attempts, timeoutMs: task.timeout_ms, queue: task.queue, priority: task.priority, error: toError(task.error),
     startedAt: iso(task.started_at), finishedAt: iso(task.finished_at), durationMs: toNumber(task.duration_ms),
   };

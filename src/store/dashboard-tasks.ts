@@ -15,6 +15,8 @@ export interface DashboardTaskRow {
   status: string;
   /** The task's own dependencies, as its spec names them (not the hierarchy's inherited ones). */
   depends_on: string[];
+  /** Ids of the tasks merged into this one (its spec's `merged`), first to last. */
+  merged: string[];
   attempts: number;
   max_attempts: number;
   timeout_ms: number;
@@ -52,6 +54,7 @@ export interface TaskLogRow {
 const TASK_SELECT = (s: string) => `
   SELECT t.id, t.parent_id, t.kind, t.step, t.description, t.status,
          ARRAY(SELECT jsonb_array_elements_text(coalesce(t.spec->'dependsOn', '[]'::jsonb))) AS depends_on,
+         ARRAY(SELECT m->>'id' FROM jsonb_array_elements(coalesce(t.spec->'merged', '[]'::jsonb)) m) AS merged,
          t.attempts, t.max_attempts, t.timeout_ms, t.queue, t.priority, t.error, t.started_at, t.finished_at,
          (SELECT sum(a.duration_ms) FROM ${s}.attempts a WHERE a.run_id = t.run_id AND a.task_id = t.id) AS duration_ms
     FROM ${s}.tasks t`;

@@ -64,6 +64,10 @@ describe("the dashboard API", () => {
     const run = await getJson<RunResponse>(`api/runs/${runIds[0]}`);
     expect(run.run.durationMs).toBeGreaterThanOrEqual(0);
     expect(run.tasks.map((t) => [t.id, t.status, t.dependsOn])).toEqual([["fetch", "completed", []], ["parse", "completed", ["fetch"]], ["side", "completed", []]]);
+    expect(run.tasks.every((t) => t.merged.length === 0)).toBe(true);
+    const merged = await orch.composeFromTaskGraph(validateGraph({ goal: "Fetch and parse in one attempt", tasks: [{ id: "parse", merged: [{ id: "fetch" }] }] }),
+      pipelineSteps, { workflow: "feed-merged" });
+    expect((await getJson<RunResponse>(`api/runs/${merged.runId}`)).tasks.map((t) => [t.id, t.merged])).toEqual([["parse", ["fetch"]]]);
     const task = await getJson<TaskResponse>(`api/runs/${runIds[0]}/tasks/fetch`);
     expect(task.attempts).toHaveLength(1);
     expect(task.attempts[0]).toMatchObject({ attempt: 1, status: "completed" });

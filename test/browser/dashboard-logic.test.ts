@@ -11,7 +11,7 @@ import { launchChromium } from "./helpers.js";
 
 function task(id: string, extra: Partial<TaskView> = {}): TaskView {
   return {
-    id, parentId: null, kind: "atomic", step: id, description: "", status: "pending", dependsOn: [], attempts: 0, maxAttempts: 3,
+    id, parentId: null, kind: "atomic", step: id, description: "", status: "pending", dependsOn: [], merged: [], attempts: 0, maxAttempts: 3,
     timeoutMs: 30_000, queue: "default", priority: 0, error: null, startedAt: null, finishedAt: null, durationMs: null, ...extra,
   };
 }

@@ -94,7 +94,7 @@ describe("the dashboard in chromium", () => {
         { id: "build", description: "Build everything", kind: "composite", dependsOn: ["prepare"] },
         { id: "compile", parentId: "build", maxAttempts: 3 },
         { id: "link", parentId: "build", dependsOn: ["compile"] },
-        { id: "ship", dependsOn: ["build"] },
+        { id: "ship", dependsOn: ["build"], merged: [{ id: "package", step: "link" }] },
       ],
     });
     const running = orch.composeFromTaskGraph(graph, steps, { workflow: "dash_live", backoff: { kind: "constant", baseMs: 20, jitter: 0 } });
@@ -130,6 +130,9 @@ describe("the dashboard in chromium", () => {
     await expect(page.evaluate(() => (globalThis as { __xss?: number }).__xss)).resolves.toBeUndefined();
     await page.locator(".events li", { hasText: "task:retried" }).first().waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, "run-graph.png"), fullPage: true });
+    // A task with tasks merged into it names them, in the order they run.
+    await page.locator(`g.node[data-task-id="ship"]`).click();
+    await expect(panel.locator("dl.facts").innerText()).resolves.toMatch(/Runs first \(merged\)\s+package/);
 
     // Collapsing the composite draws it as one node standing for its two children; expanding restores them.
     await page.locator(`[data-toggle="build"]`).click();

@@ -45,6 +45,7 @@ export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }
       <p><StatusBadge status={task.status} /> {task.kind === "composite" ? "composite" : `step ${task.step ?? task.id}`}</p>
       {task.description && <p className="description">{task.description}</p>}
       <dl className="facts">
+        {task.merged.length > 0 && <><dt>Runs first (merged)</dt><dd className="mono">{task.merged.join(" → ")}</dd></>}
         <dt>Attempts</dt><dd>{task.attempts} of {task.maxAttempts}</dd>
         <dt>Time in attempts</dt><dd>{formatDuration(task.durationMs)}</dd>
         <dt>Timeout</dt><dd>{formatDuration(task.timeoutMs)}</dd>
