@@ -78,7 +78,7 @@ export function mergeRule(tasks: readonly Task[], metricsOf: (id: string) => Tas
   for (const head of tasks.filter((task) => links.has(task.id) && !linkedTo.has(task.id))) {
     let group = [head];
     for (let b = nextOf(head); b; b = nextOf(b)) {
-      // A retry re-runs the whole chain: a task that may fail goes last, unless the ones before it may run again.
+      // A retry re-runs the whole chain: a task that has failed starts a new one, unless the ones before it may run again.
       const safe = neverFailed(metricsOf(b.id)) || group.every((t) => t.idempotent === true);
       if (!safe || group.length > MAX_MERGED_TASKS) {
         changes.push(...linkChanges(group, metricsOf));

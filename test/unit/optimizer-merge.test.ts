@@ -58,7 +58,7 @@ describe("mergeRule", () => {
     expect(mergeRule(chain.tasks, tinyAll, options, new Set(["b"])).map((c) => c.taskId)).toEqual(["end"]);
   });
 
-  it("puts a task that has failed last in its chain, unless every task before it is idempotent", () => {
+  it("starts a new chain at a task that has failed, unless every task before it is idempotent", () => {
     const flakyC = (id: string) => metrics(id, id === "c" ? { failures: 2, transientFailures: 2 } : {});
     expect(links(mergeRule(chain.tasks, flakyC, options))).toEqual(["a→b", "c→end"]);
     const idempotent = graphOf(chain.tasks.map((t) => (t.id === "a" || t.id === "b" ? { ...t, idempotent: true } : t)));
