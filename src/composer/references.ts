@@ -3,6 +3,7 @@
  * may embed `{{ task.a[0].b }}`. `goal` and `input` (the run's input) are referable too.
  */
 import type { Condition } from "../decomposers/task-graph.js";
+import { TEMPLATE_EXPRESSION } from "../decomposers/validate-references.js";
 import { getPath } from "./json-path.js";
 
 /** What references can point at: dependency outputs by task id, plus `goal` and `input`. */
@@ -58,7 +59,7 @@ export function unresolvedReferences(task: { input?: unknown; when?: Condition }
   const found = new Set<string>();
   const walk = (value: unknown): void => {
     if (typeof value === "string") {
-      for (const match of value.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)) templateCandidates(match[1] ?? "", local).forEach((id) => found.add(id));
+      for (const match of value.matchAll(TEMPLATE_EXPRESSION)) templateCandidates(match[1] ?? "", local).forEach((id) => found.add(id));
     } else if (Array.isArray(value)) value.forEach(walk);
     else if (value !== null && typeof value === "object") {
       const record = value as Record<string, unknown>;

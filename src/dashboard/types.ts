@@ -2,6 +2,7 @@
  * The dashboard's wire format: the JSON the API returns and the SSE stream sends. The web app
  * imports these types too (type-only), so server and page cannot drift apart. Times are ISO strings.
  */
+import type { DurationSummary } from "../optimizer/statistics.js";
 import type { OptimizationChange, Recommendations } from "../optimizer/types.js";
 import type { TaskMetrics } from "../store/metrics.js";
 
@@ -122,14 +123,7 @@ export interface WorkflowSummary {
 }
 
 /** Percentiles of a set of durations, in ms. */
-export interface DurationPercentiles {
-  samples: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  meanMs: number | null;
-  maxMs: number | null;
-}
+export type DurationPercentiles = DurationSummary;
 
 /** `GET /api/workflows/:name` */
 export interface WorkflowResponse {

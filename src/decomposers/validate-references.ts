@@ -19,7 +19,7 @@ import type { KnownIds, TaskEntry } from "./validate-structure.js";
 export const RESERVED_REFERENCE_NAMES: readonly string[] = ["goal", "input"];
 
 /** Matches `{{ expression }}` inside a string. */
-const TEMPLATE = /\{\{\s*([^{}]*?)\s*\}\}/g;
+export const TEMPLATE_EXPRESSION = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
 interface Reference {
   target: string;
@@ -193,7 +193,7 @@ function collectTemplateReferences(
   references: Reference[],
   issues: GraphIssue[],
 ): void {
-  for (const match of text.matchAll(TEMPLATE)) {
+  for (const match of text.matchAll(TEMPLATE_EXPRESSION)) {
     const expression = match[1] ?? "";
     if (expression === "") {
       issues.push({ code: "bad_reference", path, message: `empty template "${match[0]}"; write {{ taskId.path }} or remove the braces` });

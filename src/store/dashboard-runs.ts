@@ -2,6 +2,7 @@
  * Query family: what the dashboard reads about runs and workflows: the workflows with their run
  * counts, a workflow's run durations and status counts, and the graph of its latest run.
  */
+import type { DurationSummary } from "../optimizer/statistics.js";
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 
@@ -13,14 +14,7 @@ export interface WorkflowRow {
 }
 
 /** Durations of a workflow's completed runs (start to finish), in ms. */
-export interface RunDurationRow {
-  samples: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  meanMs: number | null;
-  maxMs: number | null;
-}
+export type RunDurationRow = DurationSummary;
 
 /** The graph recorded for a run, as stored (`tasks` is the validated task list). */
 export interface StoredGraphRow {
