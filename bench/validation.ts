@@ -7,8 +7,8 @@
  *   npx tsx bench/validation.ts --json   # the same figures as JSON
  */
 import { pathToFileURL } from "node:url";
-import type { TaskSpec } from "../src/decomposers/task-graph.js";
-import { validateGraph } from "../src/decomposers/validate.js";
+import type { TaskSpec } from "../src/graph/task-graph.js";
+import { validateGraph } from "../src/graph/validate.js";
 import { seededRandom } from "../src/optimizer/duration-models.js";
 
 /**

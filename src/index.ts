@@ -1,6 +1,6 @@
 /** htdag's public API: explicit named exports only. */
-export { createOrchestrator } from "./orchestrator/create.js";
-export type { Orchestrator, OrchestratorExtras, ComposeFromGoalOptions } from "./orchestrator/create.js";
+export { createOrchestrator } from "./create-orchestrator.js";
+export type { Orchestrator, OrchestratorExtras, ComposeFromGoalOptions } from "./orchestrator/orchestrator.js";
 export type { OrchestratorOptions, ExecutionDefaultsInput } from "./orchestrator/options.js";
 export type { RunOptions } from "./orchestrator/run-options.js";
 export type { RunResult, TaskSummary } from "./orchestrator/run-result.js";
@@ -10,17 +10,17 @@ export type { WorkflowGoal, MultipleOptions, MultipleResult } from "./orchestrat
 
 export { defineStep } from "./composer/steps.js";
 export type { StepContext, StepDefinition, StepFunction, Steps } from "./composer/steps.js";
-export { aesGcmCodec } from "./composer/codec.js";
-export type { PayloadCodec } from "./composer/codec.js";
+export { aesGcmCodec } from "./store/codec.js";
+export type { PayloadCodec } from "./store/codec.js";
 export { TASK_STATUSES, RUN_STATUSES, TASK_TRANSITIONS, RUN_TRANSITIONS } from "./composer/state-machine.js";
 export type { TaskStatus, RunStatus } from "./composer/state-machine.js";
 
-export { validateGraph, collectGraphIssues } from "./decomposers/validate.js";
-export type { ValidateOptions } from "./decomposers/validate.js";
-export { loadGraphFile, saveGraphFile, parseGraphText, graphToJson, graphToYaml } from "./decomposers/graph-file.js";
-export { topologicalOrder, criticalPath, layers } from "./decomposers/graph-algorithms.js";
-export type { Task, TaskSpec, TaskGraph, TaskGraphInput, Condition, Json, GraphLimits, GraphSource } from "./decomposers/task-graph.js";
-export type { Decomposer, DecomposerContext, DecomposerFunction, DecomposerResult, CatalogueEntry } from "./decomposers/types.js";
+export { validateGraph, collectGraphIssues } from "./graph/validate.js";
+export type { ValidateOptions } from "./graph/validate.js";
+export { loadGraphFile, saveGraphFile, parseGraphText, graphToJson, graphToYaml } from "./graph/file.js";
+export { topologicalOrder, criticalPath, layers } from "./graph/algorithms.js";
+export type { Task, TaskSpec, TaskGraph, TaskGraphInput, Condition, Json, GraphLimits, GraphSource } from "./graph/task-graph.js";
+export type { Decomposer, DecomposerContext, DecomposerFunction, DecomposerResult, CatalogueEntry } from "./graph/decomposer.js";
 export { ruleDecomposer } from "./decomposers/rules.js";
 export type { Rule, RuleMatcher, RuleMatch, Captures, RuleDecomposer, RuleDecomposerOptions } from "./decomposers/rules.js";
 export { RulesFileError } from "./decomposers/rules-file.js";
@@ -55,12 +55,11 @@ export type { LastRunGraph } from "./optimizer/service.js";
 export type { StoredTuning } from "./store/optimizer-tunings.js";
 export { OPTIMIZATION_LEVELS } from "./optimizer/types.js";
 export { percentile, summarizeDurations } from "./optimizer/statistics.js";
-export type { DurationSummary } from "./optimizer/statistics.js";
+export type { DurationSummary } from "./store/duration-summary.js";
 export type { TaskMetrics } from "./store/metrics.js";
 
 export type { Worker, WorkerOptions } from "./composer/worker.js";
-export type { Dashboard } from "./dashboard/server.js";
-export type { DashboardOptions } from "./dashboard/options.js";
+export type { Dashboard, DashboardOptions } from "./orchestrator/dashboard-port.js";
 export { DashboardTokenRequiredError, DashboardNotBuiltError, DashboardListenError } from "./dashboard/errors.js";
 export type { SubmitOptions } from "./orchestrator/runs.js";
 

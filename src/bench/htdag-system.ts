@@ -4,7 +4,11 @@
  * single tasks go through `submit` to a worker (`startWorker`) in this process (W1, W5).
  */
 import { createRequire } from "node:module";
-import { createOrchestrator, validateGraph, type Orchestrator, type StepContext, type TaskGraph } from "../index.js";
+import type { StepContext } from "../composer/steps.js";
+import { createOrchestrator } from "../create-orchestrator.js";
+import type { TaskGraph } from "../graph/task-graph.js";
+import { validateGraph } from "../graph/validate.js";
+import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import { layeredId } from "./sizes.js";
 import { attemptsAsPlanned, chainFigures, faultFigures, fanFigures, latencyFigures, layeredFigures, Timeline } from "./timeline.js";
 import type { BenchSystem, FaultPlan, LayeredDag, SystemSession, WorkloadResult } from "./types.js";

@@ -2,8 +2,8 @@
  * Renders a plan (or a run, with statuses) as an indented tree, a Mermaid flowchart or Graphviz DOT.
  * Pure: plain task data in, text out.
  */
-import { topologicalOrder } from "../decomposers/graph-algorithms.js";
-import type { Task } from "../decomposers/task-graph.js";
+import { topologicalOrder } from "../graph/algorithms.js";
+import type { Task } from "../graph/task-graph.js";
 
 /** What rendering needs of a task; `status` is shown when present. */
 export type PlanNode = Pick<Task, "id" | "dependsOn" | "description"> & Partial<Pick<Task, "parentId" | "kind" | "step" | "forEach">> & {

@@ -3,16 +3,16 @@
  * forEach fan-out) under the task's timeout, and turns what happened into a settlement.
  */
 import { NonJsonOutputError, NonRetryableError, StepTimeoutError } from "../errors.js";
-import type { Condition, Json, MergedTask, Task } from "../decomposers/task-graph.js";
+import type { Condition, Json, MergedTask, Task } from "../graph/task-graph.js";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
 import { backoffDelayMs } from "./backoff.js";
-import { openTaskInputs, type PayloadCodec } from "./codec.js";
+import { openTaskInputs, type PayloadCodec } from "../store/codec.js";
 import { evaluateCondition } from "./conditions.js";
 import { getPath } from "./json-path.js";
 import { resolveReferences, unresolvedReferences } from "./references.js";
-import { RESERVED_REFERENCE_NAMES } from "../decomposers/validate-references.js";
+import { RESERVED_REFERENCE_NAMES } from "../graph/validate-references.js";
 import type { StepContext, StepDefinition } from "./steps.js";
-import { backoffSchema } from "../decomposers/task-graph.js";
+import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
 
 /** What an attempt needs from its run. */

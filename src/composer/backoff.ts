@@ -1,5 +1,5 @@
 /** Delay before the next attempt: exponential, linear or constant, with jitter and a cap. */
-import type { Backoff } from "../decomposers/task-graph.js";
+import type { Backoff } from "../graph/task-graph.js";
 
 /**
  * The delay in ms after failed attempt number `attempt` (1-based).

@@ -3,10 +3,10 @@
  * each task's settings (task > step definition > run options > orchestrator defaults), and lays
  * out the rows the store inserts (tasks with their dependency counters, and the effective edges).
  */
-import type { Backoff, Task, TaskGraph } from "../decomposers/task-graph.js";
-import { backoffSchema } from "../decomposers/task-graph.js";
-import { childrenOf, effectiveDependencies } from "../decomposers/hierarchy.js";
-import { sealTaskInputs, type PayloadCodec } from "./codec.js";
+import type { Backoff, Task, TaskGraph } from "../graph/task-graph.js";
+import { backoffSchema } from "../graph/task-graph.js";
+import { childrenOf, effectiveDependencies } from "../graph/hierarchy.js";
+import { sealTaskInputs, type PayloadCodec } from "../store/codec.js";
 import { toStepDefinition, type StepDefinition, type Steps } from "./steps.js";
 
 /** Per-task settings a run applies where the task and its step say nothing. */

@@ -1,5 +1,5 @@
 /** Evaluation of `when` conditions: data over dependency outputs, never code. */
-import type { Condition } from "../decomposers/task-graph.js";
+import type { Condition } from "../graph/task-graph.js";
 import { getPath } from "./json-path.js";
 
 /** True when `condition` holds for the given outputs (by task id). */

@@ -4,11 +4,11 @@
  * their ids are namespaced under the composite (`parent/child`), and they are laid out as rows.
  */
 import { DecompositionError, GraphValidationError } from "../errors.js";
-import type { Task, TaskSpec } from "../decomposers/task-graph.js";
-import type { CatalogueEntry, Decomposer } from "../decomposers/types.js";
-import { validateGraph } from "../decomposers/validate.js";
+import type { Task, TaskSpec } from "../graph/task-graph.js";
+import type { CatalogueEntry, Decomposer } from "../graph/decomposer.js";
+import { validateGraph } from "../graph/validate.js";
 import { bindGraph, type BoundGraph, type TaskDefaults } from "./bind.js";
-import type { PayloadCodec } from "./codec.js";
+import type { PayloadCodec } from "../store/codec.js";
 import type { Steps } from "./steps.js";
 
 /** What a run needs to expand its lazy composites. */

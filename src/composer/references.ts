@@ -2,8 +2,8 @@
  * Input references: `{ "$from": "task", "path": "a[0].b" }` is replaced by that value, and a string
  * may embed `{{ task.a[0].b }}`. `goal` and `input` (the run's input) are referable too.
  */
-import type { Condition } from "../decomposers/task-graph.js";
-import { TEMPLATE_EXPRESSION } from "../decomposers/validate-references.js";
+import type { Condition } from "../graph/task-graph.js";
+import { TEMPLATE_EXPRESSION } from "../graph/validate-references.js";
 import { getPath } from "./json-path.js";
 
 /** What references can point at: dependency outputs by task id, plus `goal` and `input`. */

@@ -1,6 +1,6 @@
 /** Step functions: plain async functions, or `defineStep({...})` with schemas and per-step config. */
 import type { z } from "zod";
-import type { BackoffInput, Task } from "../decomposers/task-graph.js";
+import type { BackoffInput, Task } from "../graph/task-graph.js";
 
 /** What a step receives. */
 export interface StepContext<Input = unknown> {

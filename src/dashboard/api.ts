@@ -1,6 +1,6 @@
 /** The dashboard's read API: runs, a run, its tasks, attempts, logs and events, workflows with advice. */
 import { RUN_STATUSES, type RunStatus } from "../composer/state-machine.js";
-import type { TaskGraph } from "../decomposers/task-graph.js";
+import type { TaskGraph } from "../graph/task-graph.js";
 import { HtdagError, InvalidOptionError, RunNotFoundError } from "../errors.js";
 import { assertRunId } from "../orchestrator/checks.js";
 import type { RunRow } from "../store/runs.js";

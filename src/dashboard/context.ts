@@ -1,5 +1,5 @@
 /** What every handler of the dashboard reads from: the orchestrator, the dashboard's queries, its options. */
-import type { Orchestrator } from "../orchestrator/create.js";
+import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import { createDashboardRunQueries, type DashboardRunQueries } from "../store/dashboard-runs.js";
 import { createDashboardTaskQueries, type DashboardTaskQueries } from "../store/dashboard-tasks.js";
 import { createMetricsQueries, type MetricsQueries } from "../store/metrics.js";

@@ -3,31 +3,9 @@ import { z } from "zod";
 import { isStep, type Steps } from "../composer/steps.js";
 import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
+import type { DashboardOptions } from "../orchestrator/dashboard-port.js";
 import { DashboardTokenRequiredError } from "./errors.js";
 
-/** Options of `orch.dashboard()` and `htdag dashboard`. */
-export interface DashboardOptions {
-  /** TCP port to listen on; 0 picks a free one (read it from the handle's `url`). @default 4400 */
-  port?: number;
-  /** Address to listen on. Anything but a loopback address needs a `token`. @default "127.0.0.1" */
-  host?: string;
-  /**
-   * Secret every API, stream and action request must carry (`Authorization: Bearer <token>`, or
-   * `?token=` for the page and its event stream); at least 16 characters.
-   * @default none (then only loopback hosts are allowed)
-   */
-  token?: string;
-  /**
-   * Steps that retry from the dashboard runs tasks with, when this process has not bound the run's
-   * workflow itself (`htdag dashboard` passes the built-in catalogue).
-   * @default the steps bound in this process
-   */
-  steps?: Steps;
-  /** Folder of the built web app. @default dist/dashboard/app of the installed htdag */
-  assetsDir?: string;
-  /** Receives errors that must not stop the server (a failed stream write, a retry that failed later). @default console.error */
-  onError?: (error: unknown) => void;
-}
 
 const dashboardSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(4400),

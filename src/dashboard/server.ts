@@ -4,27 +4,16 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Orchestrator } from "../orchestrator/create.js";
+import type { Orchestrator } from "../orchestrator/orchestrator.js";
+import type { Dashboard, DashboardOptions } from "../orchestrator/dashboard-port.js";
 import { createDashboardContext, type DashboardContext } from "./context.js";
 import { DashboardListenError, DashboardRequestError } from "./errors.js";
 import { checkOrigin, checkToken } from "./guard.js";
 import { sendError } from "./http.js";
-import { resolveDashboardOptions, type DashboardOptions } from "./options.js";
+import { resolveDashboardOptions } from "./options.js";
 import { apiSegments, routeApi } from "./routes.js";
 import { findAssetsDir, serveStatic } from "./static.js";
 import type { OpenStreams } from "./stream.js";
-
-/** A running dashboard. */
-export interface Dashboard {
-  /** Where to open it, e.g. `http://127.0.0.1:4400/` (without the token). */
-  readonly url: string;
-  /** The port it listens on (useful with `port: 0`). */
-  readonly port: number;
-  /** The address it listens on. */
-  readonly host: string;
-  /** Ends open event streams and stops the server. Safe to call twice. */
-  close(): Promise<void>;
-}
 
 /** The URL a browser on this machine opens for a server on `host:port`. */
 function urlFor(host: string, port: number): string {

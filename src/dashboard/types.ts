@@ -2,7 +2,7 @@
  * The dashboard's wire format: the JSON the API returns and the SSE stream sends. The web app
  * imports these types too (type-only), so server and page cannot drift apart. Times are ISO strings.
  */
-import type { DurationSummary } from "../optimizer/statistics.js";
+import type { DurationSummary } from "../store/duration-summary.js";
 import type { OptimizationChange, Recommendations } from "../optimizer/types.js";
 import type { TaskMetrics } from "../store/metrics.js";
 

@@ -6,8 +6,8 @@
  */
 import { hashOf, normalizeGoal } from "./normalize.js";
 import { servicesOf } from "./services.js";
-import type { TaskSpec } from "./task-graph.js";
-import type { CatalogueEntry, DecomposerContext, DecomposerResult } from "./types.js";
+import type { TaskSpec } from "../graph/task-graph.js";
+import type { CatalogueEntry, DecomposerContext, DecomposerResult } from "../graph/decomposer.js";
 
 /** Bumped when the cached graph's meaning changes, so old entries stop matching. */
 const CACHE_FORMAT = 1;

@@ -9,8 +9,8 @@ import { withCache, type CacheIdentity } from "./cache.js";
 import { findPattern, type PatternPolicy } from "./patterns.js";
 import { ruleDecomposer, type Rule, type RuleDecomposer } from "./rules.js";
 import { servicesOf, withServices } from "./services.js";
-import type { TaskGraphInput, TaskSpec } from "./task-graph.js";
-import type { Decomposer, DecomposerContext, DecomposerResult } from "./types.js";
+import type { TaskGraphInput, TaskSpec } from "../graph/task-graph.js";
+import type { Decomposer, DecomposerContext, DecomposerResult } from "../graph/decomposer.js";
 
 /** Options of {@link hybridDecomposer}. */
 export interface HybridDecomposerOptions extends PatternPolicy {

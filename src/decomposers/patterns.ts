@@ -4,14 +4,14 @@
  * the hybrid decomposer reuses the structure whose confidence (successes / runs) reaches
  * `patternConfidenceThreshold`, instead of asking the model.
  */
-import type { PayloadCodec } from "../composer/codec.js";
+import type { PayloadCodec } from "../store/codec.js";
 import type { Db } from "../store/db.js";
 import { createPatternQueries, type PatternRow } from "../store/patterns.js";
-import { childrenOf, isComposite } from "./hierarchy.js";
+import { childrenOf, isComposite } from "../graph/hierarchy.js";
 import { hashOf, normalizeGoal } from "./normalize.js";
 import { servicesOf } from "./services.js";
-import type { Task, TaskSpec } from "./task-graph.js";
-import type { DecomposerContext } from "./types.js";
+import type { Task, TaskSpec } from "../graph/task-graph.js";
+import type { DecomposerContext } from "../graph/decomposer.js";
 
 /** When a pattern may answer. */
 export interface PatternPolicy {

@@ -20,7 +20,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { HtdagError, InvalidOptionError } from "../errors.js";
 import type { Captures, Rule } from "./rules.js";
-import type { TaskSpec } from "./task-graph.js";
+import type { TaskSpec } from "../graph/task-graph.js";
 
 /** A rules file could not be read or holds invalid rules; `problems` lists every one. */
 export class RulesFileError extends HtdagError {

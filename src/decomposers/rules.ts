@@ -7,8 +7,8 @@
 import { InvalidOptionError } from "../errors.js";
 import { compilePattern, loadRulesFile, parseRulesText } from "./rules-file.js";
 import { servicesOf } from "./services.js";
-import type { Json, TaskGraphInput, TaskSpec } from "./task-graph.js";
-import type { DecomposerContext } from "./types.js";
+import type { Json, TaskGraphInput, TaskSpec } from "../graph/task-graph.js";
+import type { DecomposerContext } from "../graph/decomposer.js";
 
 /** What a match function returns: named or numbered captures, or nothing for "no match". */
 export type Captures = Readonly<Record<string, string | undefined>> | readonly (string | undefined)[];

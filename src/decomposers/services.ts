@@ -8,8 +8,8 @@
  */
 import type { DecompositionCache } from "../store/decomposition-cache.js";
 import type { PatternStore } from "../store/patterns.js";
-import type { GraphSource } from "./task-graph.js";
-import type { DecomposerContext } from "./types.js";
+import type { GraphSource } from "../graph/task-graph.js";
+import type { DecomposerContext } from "../graph/decomposer.js";
 
 /** What one decomposition cost and how it was answered. */
 export interface DecompositionUsage {

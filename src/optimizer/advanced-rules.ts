@@ -2,8 +2,8 @@
  * The `advanced` decision rules, pure over plain data: priorities from the critical path, backoff
  * from how failures cluster, and maxParallel from measured queue wait. Merges of tiny-task chains are in merge.ts.
  */
-import { layers, remainingPathLength } from "../decomposers/graph-algorithms.js";
-import type { Task } from "../decomposers/task-graph.js";
+import { layers, remainingPathLength } from "../graph/algorithms.js";
+import type { Task } from "../graph/task-graph.js";
 import type { TaskMetrics } from "../store/metrics.js";
 import { round } from "./basic-rules.js";
 import { failuresCluster, sampleConfidence } from "./statistics.js";

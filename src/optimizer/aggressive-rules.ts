@@ -4,7 +4,7 @@
  * a Monte Carlo schedule of the models predicts.
  */
 import { backoffDelayMs } from "../composer/backoff.js";
-import type { Task } from "../decomposers/task-graph.js";
+import type { Task } from "../graph/task-graph.js";
 import type { TaskMetrics } from "../store/metrics.js";
 import { round } from "./basic-rules.js";
 import { fitDurationModel, modelMean, modelQuantile, sampleDuration, seededRandom, type DurationModel } from "./duration-models.js";

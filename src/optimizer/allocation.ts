@@ -3,7 +3,7 @@
  * size maxParallel and the limits of its named queues on the predicted peak concurrent demand, and
  * predict the makespan under the resulting limit.
  */
-import type { Task } from "../decomposers/task-graph.js";
+import type { Task } from "../graph/task-graph.js";
 import type { TaskMetrics } from "../store/metrics.js";
 import { taskTimeSampler } from "./aggressive-rules.js";
 import { round } from "./basic-rules.js";

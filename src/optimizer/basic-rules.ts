@@ -2,7 +2,7 @@
  * The `basic` decision rules, pure over plain data: per-task timeouts from p99 with headroom, and
  * attempts for transient failures. Each returns a change with its evidence, or null.
  */
-import type { Task } from "../decomposers/task-graph.js";
+import type { Task } from "../graph/task-graph.js";
 import type { TaskMetrics } from "../store/metrics.js";
 import { attemptsForTarget, sampleConfidence, wilsonUpper } from "./statistics.js";
 import type { EffectiveDefaults, OptimizationChange, ResolvedOptimizeOptions } from "./types.js";

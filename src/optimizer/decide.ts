@@ -2,7 +2,7 @@
  * The optimizer's decisions, pure over plain data: which rules a level runs, which findings pass the
  * confidence threshold, and the graph with the applied changes. The store is read elsewhere (service.ts).
  */
-import type { Task, TaskGraph } from "../decomposers/task-graph.js";
+import type { Task, TaskGraph } from "../graph/task-graph.js";
 import type { TaskMetrics } from "../store/metrics.js";
 import { attemptsRule, round, timeoutRule } from "./basic-rules.js";
 import { backoffRule, maxParallelRule, priorityRules } from "./advanced-rules.js";

@@ -11,7 +11,7 @@
  * marked idempotent.
  */
 import { unresolvedReferences } from "../composer/references.js";
-import { MAX_MERGED_TASKS, type MergedTask, type Task, type TaskGraph } from "../decomposers/task-graph.js";
+import { MAX_MERGED_TASKS, type MergedTask, type Task, type TaskGraph } from "../graph/task-graph.js";
 import type { TaskMetrics } from "../store/metrics.js";
 import { round } from "./basic-rules.js";
 import { sampleConfidence } from "./statistics.js";

@@ -1,6 +1,6 @@
 /** `getRecommendations`, pure over plain data: what could run at once, timeouts, warnings, limits. */
-import { topologicalOrder } from "../decomposers/graph-algorithms.js";
-import type { TaskGraph } from "../decomposers/task-graph.js";
+import { topologicalOrder } from "../graph/algorithms.js";
+import type { TaskGraph } from "../graph/task-graph.js";
 import { deterministicWarning } from "./basic-rules.js";
 import { findChanges, type History } from "./decide.js";
 import type { EffectiveDefaults, Recommendations, ResolvedOptimizeOptions } from "./types.js";

@@ -4,8 +4,8 @@
  * the tunings `htdag optimize --apply` stores.
  */
 import { z } from "zod";
-import { backoffSchema, type TaskGraph } from "../decomposers/task-graph.js";
-import { validateGraph } from "../decomposers/validate.js";
+import { backoffSchema, type TaskGraph } from "../graph/task-graph.js";
+import { validateGraph } from "../graph/validate.js";
 import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
 import type { EventQueries } from "../store/events.js";

@@ -4,8 +4,8 @@
  * parallelism limit. Gives the makespan distribution and the peak concurrent demand, overall and
  * per queue, that `aggressive` uses to predict a run and to size its limits.
  */
-import { effectiveDependencies } from "../decomposers/hierarchy.js";
-import type { Task } from "../decomposers/task-graph.js";
+import { effectiveDependencies } from "../graph/hierarchy.js";
+import type { Task } from "../graph/task-graph.js";
 import { percentile } from "./statistics.js";
 
 /** What one trial needs of a task: its time to settle (all attempts), drawn afresh per trial. */

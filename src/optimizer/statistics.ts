@@ -2,6 +2,7 @@
  * Pure statistics of the optimizer: percentiles (the same interpolation as SQL's percentile_cont),
  * confidence from a sample size, and the attempts that make a transient failure rare.
  */
+import type { DurationSummary } from "../store/duration-summary.js";
 
 /** Linear-interpolated percentile of `values` (0 ≤ `fraction` ≤ 1), as SQL `percentile_cont`; null when empty. */
 export function percentile(values: readonly number[], fraction: number): number | null {
@@ -19,16 +20,6 @@ export function percentile(values: readonly number[], fraction: number): number 
 export function mean(values: readonly number[]): number | null {
   if (values.length === 0) return null;
   return values.reduce((sum, value) => sum + value, 0) / values.length;
-}
-
-/** Summary of successful durations: p50/p95/p99, mean and max, in ms. */
-export interface DurationSummary {
-  samples: number;
-  p50Ms: number | null;
-  p95Ms: number | null;
-  p99Ms: number | null;
-  meanMs: number | null;
-  maxMs: number | null;
 }
 
 /** Summarises durations in ms (the TS twin of the SQL aggregates, for tests and benchmarks). */

@@ -5,7 +5,7 @@
  * still form a chain), and undoing the changes
  * a run recorded, to get back the graph as written.
  */
-import type { Task, TaskGraph } from "../decomposers/task-graph.js";
+import type { Task, TaskGraph } from "../graph/task-graph.js";
 import { applyChanges } from "./decide.js";
 import { mergeChains, unmergeChains } from "./merge.js";
 import type { EffectiveDefaults, OptimizationChange } from "./types.js";

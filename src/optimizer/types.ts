@@ -1,6 +1,6 @@
 /** The optimizer's options (validated at the edge), its changes and its result. */
 import { z } from "zod";
-import type { Backoff, TaskGraph } from "../decomposers/task-graph.js";
+import type { Backoff, TaskGraph } from "../graph/task-graph.js";
 
 export const OPTIMIZATION_LEVELS = ["basic", "advanced", "aggressive"] as const;
 export type OptimizationLevel = (typeof OPTIMIZATION_LEVELS)[number];

@@ -1,101 +1,49 @@
-/** The composition root: `createOrchestrator()` builds and wires every collaborator. */
-import type { PayloadCodec } from "../composer/codec.js";
+/**
+ * The composition root: `buildOrchestrator()` builds and wires every collaborator. The public
+ * `createOrchestrator` (src/create-orchestrator.ts) calls it with the dashboard server, the one
+ * collaborator that lives in a layer above this one.
+ */
+import type { Dashboard, StartDashboard } from "./dashboard-port.js";
+import type { Worker } from "../composer/worker.js";
 import type { Steps } from "../composer/steps.js";
-import type { TaskGraph } from "../decomposers/task-graph.js";
-import type { Decomposer } from "../decomposers/types.js";
-import { InvalidOptionError } from "../errors.js";
-import type { Db } from "../store/db.js";
+import type { Decomposer } from "../graph/decomposer.js";
+import { InvalidOptionError, RunNotFoundError } from "../errors.js";
+import { recordPattern } from "../decomposers/patterns.js";
+import { createLiveEmitter } from "../notifications/emitter.js";
+import { createNotifications } from "../notifications/service.js";
+import { createOptimizer } from "../optimizer/service.js";
 import { openDb } from "../store/connect.js";
 import { createEventQueries } from "../store/events.js";
 import { createGraphQueries } from "../store/graphs.js";
-import { migrate } from "../store/migrator.js";
-import { createRunControlQueries } from "../store/run-control.js";
-import { createRunQueries, type RunRow } from "../store/runs.js";
-import { createTaskQueries } from "../store/tasks.js";
-import { decomposeGoal, type DecomposeOptions } from "./decompose.js";
-import { composeMultiple, type MultipleOptions, type MultipleResult, type WorkflowGoal } from "./multiple.js";
-import { resolveOrchestratorOptions, type OrchestratorOptions, type ResolvedOrchestratorOptions } from "./options.js";
-import type { RunOptions } from "./run-options.js";
-import type { RunResult } from "./run-result.js";
-import { RunService, type ListRunsOptions, type SubmitOptions } from "./runs.js";
-import { RunWaiter } from "./waiter.js";
-import { recordPattern } from "../decomposers/patterns.js";
-import { startWorker } from "./workers.js";
-import type { Worker, WorkerOptions } from "../composer/worker.js";
-import { RunNotFoundError } from "../errors.js";
-import { createLiveEmitter, type EmitterEvent, type EmitterEventName } from "../notifications/emitter.js";
-import { createNotifications, type Notifications } from "../notifications/service.js";
 import { createMetricsQueries } from "../store/metrics.js";
-import { createOptimizer, type Optimizer } from "../optimizer/service.js";
+import { migrate } from "../store/migrator.js";
 import { createTuningQueries } from "../store/optimizer-tunings.js";
+import { createRunControlQueries } from "../store/run-control.js";
+import { createRunQueries } from "../store/runs.js";
+import { createTaskQueries } from "../store/tasks.js";
+import { decomposeGoal } from "./decompose.js";
+import { composeMultiple } from "./multiple.js";
+import { resolveOrchestratorOptions, type OrchestratorOptions } from "./options.js";
+import type { ComposeFromGoalOptions, Orchestrator, OrchestratorExtras } from "./orchestrator.js";
+import { RunService } from "./runs.js";
 import { slugify } from "./slug.js";
-import { startDashboard, type Dashboard } from "../dashboard/server.js";
-import type { DashboardOptions } from "../dashboard/options.js";
+import { RunWaiter } from "./waiter.js";
+import { startWorker } from "./workers.js";
 
-/** Options of composeFromGoal: a run's options plus how to decompose. */
-export interface ComposeFromGoalOptions extends RunOptions {
-  /** Options passed to decomposeGoal. @default {} */
-  decompose?: Omit<DecomposeOptions, "steps">;
-}
-
-/** The orchestrator: the one object users hold. */
-export interface Orchestrator {
-  /** The database driver in use (`postgres` or `pglite`). */
-  readonly db: Db;
-  /** The options after validation and defaults. */
-  readonly options: ResolvedOrchestratorOptions;
-  /** Turns a goal into a validated, recorded task graph. */
-  decomposeGoal(goal: string, decomposer: Decomposer, options?: DecomposeOptions): Promise<TaskGraph>;
-  /** Binds a graph to steps and runs it to a final status. */
-  composeFromTaskGraph(graph: TaskGraph, steps: Steps, options?: RunOptions & { decomposer?: Decomposer }): Promise<RunResult>;
-  /** Decomposes a goal with the steps as catalogue, then runs the graph. */
-  composeFromGoal(goal: string, decomposer: Decomposer, steps: Steps, options?: ComposeFromGoalOptions): Promise<RunResult>;
-  /** Runs several goals as workflows; one may depend on others and sees their outputs. */
-  composeMultipleWorkflows(goals: (string | WorkflowGoal)[], decomposer: Decomposer, stepsByWorkflow: Record<string, Steps>,
-    options?: MultipleOptions): Promise<MultipleResult>;
-  cancelRun(runId: string, reason?: string): Promise<void>;
-  pauseRun(runId: string, reason?: string): Promise<void>;
-  resumeRun(runId: string): Promise<void>;
-  retryRun(runId: string, options?: { fromTask?: string; steps?: Steps }): Promise<RunResult>;
-  getRun(runId: string): Promise<RunResult>;
-  listRuns(options?: ListRunsOptions): Promise<RunRow[]>;
-  /** Records a run for workers and returns its id at once (the same id again for a repeated idempotencyKey). */
-  submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string }>;
-  /** Starts a worker in this process for the given workflows; `worker.stop()` stops it gracefully. */
-  startWorker(options: WorkerOptions): Promise<Worker>;
-  /** Waits until the run is final and returns its result. */
-  waitForRun(runId: string, options?: { timeoutMs?: number }): Promise<RunResult>;
-  /** Live events: subscriptions (LISTEN with catch-up), recent events, custom events, retention. */
-  readonly notifications: Notifications;
-  /** Tunes graphs from the history of their workflow: `optimizeWorkflow`, `getRecommendations` (docs/optimizer.md). */
-  readonly optimizer: Optimizer;
-  /** Calls `listener` with every event of `type` (`"*"`: all), in this process, on either store. */
-  on<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
-  /** Calls `listener` with the next event of `type` only. */
-  once<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
-  /** Removes a listener (every listener of `type` if none is given). */
-  off<K extends EmitterEventName>(type: K, listener?: (event: EmitterEvent<K>) => unknown): Orchestrator;
-  /** Serves the live web dashboard (docs/dashboard.md); `orch.close()` stops it too. */
-  dashboard(options?: DashboardOptions): Promise<Dashboard>;
-  /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
-  close(): Promise<void>;
-}
-
-/** What createOrchestrator takes beyond the plain options. */
-export interface OrchestratorExtras {
-  /** Encrypts task inputs and outputs at rest, e.g. `aesGcmCodec(key)`. @default none */
-  codec?: PayloadCodec;
-  /** Receives errors that must not stop a run (a failed log write, a failed heartbeat). @default console.error */
-  onError?: (error: unknown) => void;
+/** The collaborators of layers above the orchestrator, passed in by createOrchestrator. */
+export interface OrchestratorServices {
+  /** Serves `orch.dashboard()`. */
+  startDashboard: StartDashboard;
 }
 
 /**
  * Opens the store (embedded PGlite unless `database` names Postgres), migrates it unless
- * `migrate: false`, and returns the orchestrator.
- * @example
- * const orch = await createOrchestrator({ database: process.env.DATABASE_URL });
+ * `migrate: false`, and returns the orchestrator wired with `services`.
  */
-export async function createOrchestrator(options: OrchestratorOptions & OrchestratorExtras = {}): Promise<Orchestrator> {
+export async function buildOrchestrator(
+  services: OrchestratorServices,
+  options: OrchestratorOptions & OrchestratorExtras = {},
+): Promise<Orchestrator> {
   const { codec, onError, ...plain } = options ?? {};
   if (codec !== undefined && (typeof codec?.encode !== "function" || typeof codec?.decode !== "function")) {
     throw new InvalidOptionError("codec", "a payload codec such as aesGcmCodec(key)", codec, "createOrchestrator");
@@ -178,7 +126,7 @@ export async function createOrchestrator(options: OrchestratorOptions & Orchestr
       return runService.result(runId);
     },
     dashboard: async (opts) => {
-      const dashboard = await startDashboard(orch, opts);
+      const dashboard = await services.startDashboard(orch, opts);
       dashboards.add(dashboard);
       return dashboard;
     },

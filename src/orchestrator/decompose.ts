@@ -1,13 +1,13 @@
 /** decomposeGoal: runs a decomposer, validates what it returns, records the graph. */
 import { DecompositionError, GraphValidationError } from "../errors.js";
-import type { TaskGraph } from "../decomposers/task-graph.js";
-import type { CatalogueEntry, Decomposer, DecomposerContext } from "../decomposers/types.js";
-import { validateGraph } from "../decomposers/validate.js";
+import type { TaskGraph } from "../graph/task-graph.js";
+import type { CatalogueEntry, Decomposer, DecomposerContext } from "../graph/decomposer.js";
+import { validateGraph } from "../graph/validate.js";
 import { emptyUsage, type DecompositionServices, type DecompositionUsage, type ServicedContext } from "../decomposers/services.js";
 import type { Db } from "../store/db.js";
 import { createDecompositionQueries, type DecompositionQueries } from "../store/decomposition-cache.js";
 import { createPatternQueries } from "../store/patterns.js";
-import type { PayloadCodec } from "../composer/codec.js";
+import type { PayloadCodec } from "../store/codec.js";
 import type { Steps } from "../composer/steps.js";
 import { toStepDefinition } from "../composer/steps.js";
 import type { EventQueries } from "../store/events.js";

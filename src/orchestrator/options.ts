@@ -1,7 +1,7 @@
 /** Options of `createOrchestrator`, their defaults (in one place) and their validation. */
 import pg from "pg";
 import { z } from "zod";
-import { backoffSchema, type BackoffInput } from "../decomposers/task-graph.js";
+import { backoffSchema, type BackoffInput } from "../graph/task-graph.js";
 import { parseOptions } from "../options.js";
 import { IDENTIFIER_PATTERN } from "../store/identifiers.js";
 

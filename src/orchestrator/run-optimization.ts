@@ -4,7 +4,7 @@
  * reports what it did as optimization:* events.
  */
 import { InvalidOptionError } from "../errors.js";
-import type { TaskGraph } from "../decomposers/task-graph.js";
+import type { TaskGraph } from "../graph/task-graph.js";
 import type { TaskDefaults } from "../composer/bind.js";
 import type { Optimizer } from "../optimizer/service.js";
 import { applyStoredTuning } from "../optimizer/stored-tuning.js";

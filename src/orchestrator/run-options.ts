@@ -1,7 +1,7 @@
 /** Options of composeFromTaskGraph / composeFromGoal, validated at the edge. */
 import { z } from "zod";
 import type { OptimizeOptions } from "../optimizer/types.js";
-import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../decomposers/task-graph.js";
+import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../graph/task-graph.js";
 
 export const runOptionsSchema = z.strictObject({
   workflow: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/, { message: "a name of letters, digits and _ . : / - (at most 128)" }).optional(),

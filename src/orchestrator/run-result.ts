@@ -1,5 +1,5 @@
 /** RunResult and RunDetail: what a finished run looks like to callers, built from stored rows. */
-import type { PayloadCodec } from "../composer/codec.js";
+import type { PayloadCodec } from "../store/codec.js";
 import type { RunStatus, TaskStatus } from "../composer/state-machine.js";
 import type { RunRow, TaskStateRow } from "../store/runs.js";
 

@@ -2,7 +2,7 @@
  * Query family: what the dashboard reads about runs and workflows: the workflows with their run
  * counts, a workflow's run durations and status counts, and the graph of its latest run.
  */
-import type { DurationSummary } from "../optimizer/statistics.js";
+import type { DurationSummary } from "./duration-summary.js";
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 

@@ -4,7 +4,7 @@
  * the normalised goal, the decomposer's name and options, the catalogue and the model.
  */
 import { z } from "zod";
-import { openTaskInputs, sealTaskInputs, type PayloadCodec } from "../composer/codec.js";
+import { openTaskInputs, sealTaskInputs, type PayloadCodec } from "./codec.js";
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 

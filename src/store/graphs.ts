@@ -1,6 +1,6 @@
 /** Query family: recorded graphs and decompositions. */
-import type { TaskGraph } from "../decomposers/task-graph.js";
-import { sealTaskInputs, type PayloadCodec } from "../composer/codec.js";
+import type { TaskGraph } from "../graph/task-graph.js";
+import { sealTaskInputs, type PayloadCodec } from "./codec.js";
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 

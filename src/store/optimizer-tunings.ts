@@ -4,7 +4,7 @@
  * (src/orchestrator/run-optimization.ts).
  */
 import { z } from "zod";
-import { openTaskInputs, type PayloadCodec } from "../composer/codec.js";
+import { openTaskInputs, type PayloadCodec } from "./codec.js";
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 

@@ -3,7 +3,7 @@
  * by how often runs of that exact structure succeeded and failed.
  */
 import { z } from "zod";
-import { openTaskInputs, sealTaskInputs, type PayloadCodec } from "../composer/codec.js";
+import { openTaskInputs, sealTaskInputs, type PayloadCodec } from "./codec.js";
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
 

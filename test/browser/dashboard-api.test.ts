@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOrchestrator, NonRetryableError, type Dashboard, type Orchestrator, type Steps } from "../../src/index.js";
 import type { EventView, RunResponse, RunsResponse, TaskResponse, WorkflowResponse } from "../../src/dashboard/types.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { gate, waitFor } from "../helpers/wait.js";
 import { openStream, rawRequest } from "./helpers.js";

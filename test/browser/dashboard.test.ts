@@ -9,7 +9,7 @@ import pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOrchestrator, DashboardTokenRequiredError, type Dashboard, type Orchestrator, type Steps } from "../../src/index.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { gate, waitFor } from "../helpers/wait.js";
 import { launchChromium, rawRequest, SCREENSHOTS } from "./helpers.js";

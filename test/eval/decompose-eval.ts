@@ -13,7 +13,7 @@ import type { LlmProvider } from "../../src/decomposers/llm/options.js";
 import { planSchema } from "../../src/decomposers/llm/schema.js";
 import { ruleDecomposer } from "../../src/decomposers/rules.js";
 import { emptyUsage, type ServicedContext } from "../../src/decomposers/services.js";
-import { collectGraphIssues, validateGraph } from "../../src/decomposers/validate.js";
+import { collectGraphIssues, validateGraph } from "../../src/graph/validate.js";
 import { startLlmServer, type RecordedRequest, type Scripted } from "../helpers/llm-server.js";
 import {
   PERTURBATIONS, f1, goldPlan, goldSets, loadCatalogue, loadRecords, nodesAndEdges, perturbedAnswer,

@@ -4,7 +4,7 @@
  * perturbations real models make, and node/edge F1 against gold.
  */
 import { readFileSync } from "node:fs";
-import type { CatalogueEntry } from "../../src/decomposers/types.js";
+import type { CatalogueEntry } from "../../src/graph/decomposer.js";
 
 const DATA = new URL("../../../shared/taskbench/", import.meta.url);
 

@@ -1,8 +1,8 @@
 /** Helpers of the live-events tests: a LISTEN client in another process, and small graphs. */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
-import type { TaskGraph } from "../../src/decomposers/task-graph.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import type { TaskGraph } from "../../src/graph/task-graph.js";
+import { validateGraph } from "../../src/graph/validate.js";
 
 /** a → (b, c) → d: a diamond of four no-op tasks. */
 export function diamond(goal: string): TaskGraph {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { llmDecomposer, type LlmDecomposer } from "../../src/decomposers/llm/decomposer.js";
 import type { LlmDecomposerOptions, LlmProvider } from "../../src/decomposers/llm/options.js";
 import { emptyUsage, type DecompositionUsage, type ServicedContext } from "../../src/decomposers/services.js";
-import type { CatalogueEntry } from "../../src/decomposers/types.js";
+import type { CatalogueEntry } from "../../src/graph/decomposer.js";
 import type { LlmTestServer, RecordedRequest } from "./llm-server.js";
 
 export const PROVIDERS: LlmProvider[] = ["openai", "anthropic"];

@@ -1,6 +1,7 @@
 /** Runs the same integration suite against real Postgres and real PGlite. */
 import { afterAll, beforeAll } from "vitest";
-import { createOrchestrator, type Orchestrator } from "../../src/orchestrator/create.js";
+import { createOrchestrator } from "../../src/create-orchestrator.js";
+import type { Orchestrator } from "../../src/orchestrator/orchestrator.js";
 import type { OrchestratorOptions } from "../../src/orchestrator/options.js";
 import { createTestDatabase } from "./postgres.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { aesGcmCodec, DecompositionError, type Decomposer, type Steps } from "../../src/index.js";
-import { createOrchestrator } from "../../src/orchestrator/create.js";
+import { createOrchestrator } from "../../src/create-orchestrator.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 
 const byGoal: Decomposer = {

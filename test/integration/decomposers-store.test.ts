@@ -8,7 +8,7 @@ import { DecompositionError } from "../../src/errors.js";
 import { hybridDecomposer } from "../../src/decomposers/hybrid.js";
 import { recordPattern } from "../../src/decomposers/patterns.js";
 import { ruleDecomposer } from "../../src/decomposers/rules.js";
-import type { Orchestrator } from "../../src/orchestrator/create.js";
+import type { Orchestrator } from "../../src/orchestrator/orchestrator.js";
 import { startLlmServer, type LlmTestServer, type RecordedRequest, type Scripted } from "../helpers/llm-server.js";
 import { CATALOGUE, GOOD_PLAN, GOOD_TASKS, planned, promptOf, testDecomposer } from "../helpers/llm-fixtures.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";

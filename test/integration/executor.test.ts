@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { defineStep, NonRetryableError, type Steps, type TaskGraph } from "../../src/index.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
+import { validateGraph } from "../../src/graph/validate.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 
 const graphOf = (goal: string, tasks: TaskSpec[]): TaskGraph => validateGraph({ goal, tasks });

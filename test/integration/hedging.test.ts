@@ -1,6 +1,6 @@
 /** Hedged re-runs through a real run: an idempotent task with hedgeAfterMs whose first run hangs. */
 import { describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { defineStep } from "../../src/index.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 

@@ -9,7 +9,7 @@ import { InvalidOptionError } from "../../src/errors.js";
 import { llmDecomposer } from "../../src/decomposers/llm/decomposer.js";
 import { LlmProviderError } from "../../src/decomposers/llm/errors.js";
 import { planJsonSchema } from "../../src/decomposers/llm/schema.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { startLlmServer, type LlmTestServer, type RecordedRequest, type Scripted } from "../helpers/llm-server.js";
 import { CATALOGUE, GOOD_PLAN, GOOD_TASKS, PROVIDERS, TEST_KEY, planned, promptOf, testContext, testDecomposer } from "../helpers/llm-fixtures.js";
 

@@ -5,7 +5,7 @@
  * predicted makespan, and a run with optimizationLevel "aggressive" applying them.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import type { Steps, TaskGraph } from "../../src/index.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 

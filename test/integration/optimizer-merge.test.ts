@@ -5,7 +5,7 @@
  * (lastRunGraph) comes back unmerged. Also: references to transitive dependencies resolve.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import type { Steps } from "../../src/index.js";
 import { createRunDetailQueries } from "../../src/store/run-detail.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";

@@ -5,7 +5,7 @@
  * the optimizer proposes and their evidence, and a run with optimizationLevel applying them.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import type { Steps, TaskGraph } from "../../src/index.js";
 import { createMetricsQueries } from "../../src/store/metrics.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { IllegalTransitionError, RunNotFoundError, InvalidOptionError, type Steps, type TaskGraph } from "../../src/index.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
+import { validateGraph } from "../../src/graph/validate.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 import { gate, waitFor } from "../helpers/wait.js";
 

@@ -4,7 +4,7 @@
  * in one round trip; the set-based claim returns the run's next tasks with their dependencies' outputs.
  */
 import { describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { createTaskQueries } from "../../src/store/tasks.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 

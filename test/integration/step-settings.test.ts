@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { defineStep, InvalidOptionError, type Steps } from "../../src/index.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 
 describe.each(STORES)("step settings on %s", (kind) => {

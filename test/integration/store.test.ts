@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import pg from "pg";
-import { createOrchestrator } from "../../src/orchestrator/create.js";
+import { createOrchestrator } from "../../src/create-orchestrator.js";
 import { DatabaseConnectionError, InvalidOptionError, MigrationError } from "../../src/errors.js";
 import { migrate, migrationStatus, loadMigrations } from "../../src/store/migrator.js";
 import { openPgliteDb } from "../../src/store/pglite-driver.js";

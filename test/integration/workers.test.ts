@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOrchestrator, type Orchestrator } from "../../src/orchestrator/create.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { createOrchestrator } from "../../src/create-orchestrator.js";
+import type { Orchestrator } from "../../src/orchestrator/orchestrator.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { createTaskQueries } from "../../src/store/tasks.js";
 import type { Steps } from "../../src/index.js";
 import { createTestDatabase } from "../helpers/postgres.js";

@@ -3,7 +3,7 @@ import { backoffDelayMs } from "../../src/composer/backoff.js";
 import { evaluateCondition } from "../../src/composer/conditions.js";
 import { resolveReferences } from "../../src/composer/references.js";
 import { getPath } from "../../src/composer/json-path.js";
-import { aesGcmCodec } from "../../src/composer/codec.js";
+import { aesGcmCodec } from "../../src/store/codec.js";
 import { jsonProblem } from "../../src/composer/attempt.js";
 import { assertRunTransition, assertTaskTransition, RUN_STATUSES, RUN_TRANSITIONS, TASK_STATUSES, TASK_TRANSITIONS } from "../../src/composer/state-machine.js";
 import { IllegalTransitionError } from "../../src/errors.js";

@@ -8,9 +8,9 @@ import {
   layers,
   remainingPathLength,
   topologicalOrder,
-} from "../../src/decomposers/graph-algorithms.js";
-import { childrenOf, effectiveDependencies, isComposite, type HierarchyTask } from "../../src/decomposers/hierarchy.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+} from "../../src/graph/algorithms.js";
+import { childrenOf, effectiveDependencies, isComposite, type HierarchyTask } from "../../src/graph/hierarchy.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { randomGraphArbitrary, referenceRuntimeEdges } from "./random-graph.js";
 
 function task(id: string, dependsOn: string[] = [], parentId?: string): HierarchyTask {

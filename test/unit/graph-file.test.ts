@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GraphValidationError, HtdagError } from "../../src/errors.js";
-import { graphToJson, graphToYaml, loadGraphFile, parseGraphText, saveGraphFile } from "../../src/decomposers/graph-file.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { graphToJson, graphToYaml, loadGraphFile, parseGraphText, saveGraphFile } from "../../src/graph/file.js";
+import { validateGraph } from "../../src/graph/validate.js";
 
 let directory = "";
 beforeAll(async () => {

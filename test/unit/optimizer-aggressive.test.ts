@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
+import { validateGraph } from "../../src/graph/validate.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
 import { fitModels, hedgeRule, modelTimeoutRule, restartCutoffMs, taskTimeSampler } from "../../src/optimizer/aggressive-rules.js";
 import { predictiveAllocation } from "../../src/optimizer/allocation.js";
 import { AGGRESSIVE_MIN_RUNS, decideOptimization } from "../../src/optimizer/decide.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { decideOptimization } from "../../src/optimizer/decide.js";
 import { parallelizablePairs, recommend } from "../../src/optimizer/recommend.js";
 import { optimizeOptionsSchema, type EffectiveDefaults } from "../../src/optimizer/types.js";

@@ -5,8 +5,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Task, TaskSpec } from "../../src/decomposers/task-graph.js";
-import { collectGraphIssues, validateGraph } from "../../src/decomposers/validate.js";
+import type { Task, TaskSpec } from "../../src/graph/task-graph.js";
+import { collectGraphIssues, validateGraph } from "../../src/graph/validate.js";
 import { mergeChains, mergeRule, unmergeChains } from "../../src/optimizer/merge.js";
 import { optimizeOptionsSchema } from "../../src/optimizer/types.js";
 import type { TaskMetrics } from "../../src/store/metrics.js";

@@ -1,7 +1,7 @@
 /** Merging chains of tiny tasks: which links qualify, the rewrite, its undoing and its validation. */
 import { describe, expect, it } from "vitest";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
-import { collectGraphIssues, validateGraph } from "../../src/decomposers/validate.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
+import { collectGraphIssues, validateGraph } from "../../src/graph/validate.js";
 import { decideOptimization } from "../../src/optimizer/decide.js";
 import { mergeChains, mergeRule, unmergeChains } from "../../src/optimizer/merge.js";
 import { applyStoredTuning, revertChanges } from "../../src/optimizer/stored-tuning.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { fitDurationModel, fitLogNormal, inverseNormalCdf, modelCdf, modelMean, modelQuantile, normalCdf, sampleDuration,
   seededRandom } from "../../src/optimizer/duration-models.js";
 import { simulateSchedule, trialsFor } from "../../src/optimizer/simulate.js";

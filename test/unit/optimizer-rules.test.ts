@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
+import { validateGraph } from "../../src/graph/validate.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
 import { attemptFailureRate, attemptsRule, deterministicWarning, timeoutRule } from "../../src/optimizer/basic-rules.js";
 import { backoffRule, maxParallelRule, priorityRules } from "../../src/optimizer/advanced-rules.js";
 import { optimizeOptionsSchema, type EffectiveDefaults } from "../../src/optimizer/types.js";

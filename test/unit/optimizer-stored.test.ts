@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { applyStoredTuning, revertChanges } from "../../src/optimizer/stored-tuning.js";
 import type { EffectiveDefaults, OptimizationChange } from "../../src/optimizer/types.js";
 

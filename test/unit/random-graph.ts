@@ -8,7 +8,7 @@
  * post-order, so the run-time graph is acyclic.
  */
 import fc from "fast-check";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
 
 export interface RandomGraph {
   goal: string;

@@ -7,7 +7,7 @@ import { InvalidOptionError } from "../../src/errors.js";
 import { RulesFileError } from "../../src/decomposers/rules-file.js";
 import { ruleDecomposer, type Rule } from "../../src/decomposers/rules.js";
 import { emptyUsage, type ServicedContext } from "../../src/decomposers/services.js";
-import { validateGraph } from "../../src/decomposers/validate.js";
+import { validateGraph } from "../../src/graph/validate.js";
 
 const rules: Rule[] = [
   {

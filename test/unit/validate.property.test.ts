@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
-import { collectGraphIssues } from "../../src/decomposers/validate.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
+import { collectGraphIssues } from "../../src/graph/validate.js";
 import { randomGraphArbitrary, referenceRuntimeEdges, type RandomGraph } from "./random-graph.js";
 
 const LIMITS = { maxDepth: 100 };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { GraphValidationError, InvalidOptionError, type GraphIssue } from "../../src/errors.js";
-import type { TaskSpec } from "../../src/decomposers/task-graph.js";
-import { collectGraphIssues, validateGraph, type ValidateOptions } from "../../src/decomposers/validate.js";
+import type { TaskSpec } from "../../src/graph/task-graph.js";
+import { collectGraphIssues, validateGraph, type ValidateOptions } from "../../src/graph/validate.js";
 
 function issuesOf(tasks: unknown[], options?: ValidateOptions): GraphIssue[] {
   return collectGraphIssues({ goal: "test goal", tasks }, options).issues;

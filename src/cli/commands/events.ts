@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import type { HtdagEvent } from "../../notifications/catalogue.js";
 import { formatEventJson, formatEventLine, parseDuration } from "../../notifications/format.js";
 import { createNotifications, type Notifications } from "../../notifications/service.js";
-import { createOrchestrator } from "../../orchestrator/create.js";
+import { createOrchestrator } from "../../create-orchestrator.js";
 import { InvalidOptionError } from "../../errors.js";
 import { resolveStoreOptions } from "../config.js";
 import { signalStop, type CliIo } from "../io.js";

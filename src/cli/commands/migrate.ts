@@ -1,6 +1,6 @@
 /** `htdag migrate [--status]`: applies pending migrations, or lists them. */
 import type { Command } from "commander";
-import { createOrchestrator } from "../../orchestrator/create.js";
+import { createOrchestrator } from "../../create-orchestrator.js";
 import { migrate, migrationStatus } from "../../store/migrator.js";
 import { resolveStoreOptions } from "../config.js";
 import type { CliIo } from "../io.js";

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { InvalidOptionError } from "../../errors.js";
-import type { Orchestrator } from "../../orchestrator/create.js";
+import type { Orchestrator } from "../../orchestrator/orchestrator.js";
 import { OPTIMIZATION_LEVELS, type OptimizationChange, type OptimizationLevel, type OptimizationResult } from "../../optimizer/types.js";
 import type { Recommendations } from "../../optimizer/types.js";
 import type { CliIo } from "../io.js";

@@ -6,7 +6,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { HtdagEvent } from "../../notifications/catalogue.js";
-import type { Orchestrator } from "../../orchestrator/create.js";
+import type { Orchestrator } from "../../orchestrator/orchestrator.js";
 import type { RunResult } from "../../orchestrator/run-result.js";
 import type { RunOptions } from "../../orchestrator/run-options.js";
 import { builtinSteps } from "../catalogue/index.js";

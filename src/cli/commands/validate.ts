@@ -1,6 +1,6 @@
 /** `htdag validate <file>`: loads a JSON or YAML graph and prints every problem, or a summary. */
 import type { Command } from "commander";
-import { loadGraphFile } from "../../decomposers/graph-file.js";
+import { loadGraphFile } from "../../graph/file.js";
 import { GraphValidationError } from "../../errors.js";
 import { EXIT, type CliIo } from "../io.js";
 

@@ -6,7 +6,8 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
-import { createOrchestrator, type Orchestrator } from "../../orchestrator/create.js";
+import { createOrchestrator } from "../../create-orchestrator.js";
+import type { Orchestrator } from "../../orchestrator/orchestrator.js";
 import type { Steps } from "../../composer/steps.js";
 import { InvalidOptionError } from "../../errors.js";
 import { builtinWorkflows } from "../catalogue/index.js";

@@ -5,9 +5,9 @@
  * as a whole before it is returned.
  */
 import { DecompositionError } from "../../errors.js";
-import type { TaskGraphInput, TaskSpec } from "../task-graph.js";
-import type { DecomposerContext } from "../types.js";
-import { collectGraphIssues } from "../validate.js";
+import type { TaskGraphInput, TaskSpec } from "../../graph/task-graph.js";
+import type { DecomposerContext } from "../../graph/decomposer.js";
+import { collectGraphIssues } from "../../graph/validate.js";
 import { planLevel, type LevelRunner } from "./level.js";
 import type { ExpansionContext } from "./prompt.js";
 

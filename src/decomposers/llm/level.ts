@@ -6,9 +6,9 @@
 import { DecompositionError, type GraphIssue } from "../../errors.js";
 import { repairPlan } from "../repair.js";
 import { recordRepair, type DecompositionUsage } from "../services.js";
-import type { TaskSpec } from "../task-graph.js";
-import type { CatalogueEntry } from "../types.js";
-import { collectGraphIssues } from "../validate.js";
+import type { TaskSpec } from "../../graph/task-graph.js";
+import type { CatalogueEntry } from "../../graph/decomposer.js";
+import { collectGraphIssues } from "../../graph/validate.js";
 import { LlmRefusalError, providerError } from "./errors.js";
 import type { ResolvedLlmOptions } from "./options.js";
 import { readPlan, type PlannedTask } from "./parse.js";

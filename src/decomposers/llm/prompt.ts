@@ -5,8 +5,8 @@
  * is part of the cache key.
  */
 import type { GraphIssue } from "../../errors.js";
-import type { TaskSpec } from "../task-graph.js";
-import type { CatalogueEntry } from "../types.js";
+import type { TaskSpec } from "../../graph/task-graph.js";
+import type { CatalogueEntry } from "../../graph/decomposer.js";
 
 export const PROMPT_VERSION = 1;
 

@@ -1,0 +1,75 @@
+/** The orchestrator's public shape: the one object users hold, and the options createOrchestrator takes. */
+import type { Steps } from "../composer/steps.js";
+import type { Worker, WorkerOptions } from "../composer/worker.js";
+import type { Decomposer } from "../graph/decomposer.js";
+import type { TaskGraph } from "../graph/task-graph.js";
+import type { EmitterEvent, EmitterEventName } from "../notifications/emitter.js";
+import type { Notifications } from "../notifications/service.js";
+import type { Optimizer } from "../optimizer/service.js";
+import type { PayloadCodec } from "../store/codec.js";
+import type { Db } from "../store/db.js";
+import type { RunRow } from "../store/runs.js";
+import type { Dashboard, DashboardOptions } from "./dashboard-port.js";
+import type { DecomposeOptions } from "./decompose.js";
+import type { MultipleOptions, MultipleResult, WorkflowGoal } from "./multiple.js";
+import type { ResolvedOrchestratorOptions } from "./options.js";
+import type { RunOptions } from "./run-options.js";
+import type { RunResult } from "./run-result.js";
+import type { ListRunsOptions, SubmitOptions } from "./runs.js";
+
+/** Options of composeFromGoal: a run's options plus how to decompose. */
+export interface ComposeFromGoalOptions extends RunOptions {
+  /** Options passed to decomposeGoal. @default {} */
+  decompose?: Omit<DecomposeOptions, "steps">;
+}
+
+/** The orchestrator: the one object users hold. */
+export interface Orchestrator {
+  /** The database driver in use (`postgres` or `pglite`). */
+  readonly db: Db;
+  /** The options after validation and defaults. */
+  readonly options: ResolvedOrchestratorOptions;
+  /** Turns a goal into a validated, recorded task graph. */
+  decomposeGoal(goal: string, decomposer: Decomposer, options?: DecomposeOptions): Promise<TaskGraph>;
+  /** Binds a graph to steps and runs it to a final status. */
+  composeFromTaskGraph(graph: TaskGraph, steps: Steps, options?: RunOptions & { decomposer?: Decomposer }): Promise<RunResult>;
+  /** Decomposes a goal with the steps as catalogue, then runs the graph. */
+  composeFromGoal(goal: string, decomposer: Decomposer, steps: Steps, options?: ComposeFromGoalOptions): Promise<RunResult>;
+  /** Runs several goals as workflows; one may depend on others and sees their outputs. */
+  composeMultipleWorkflows(goals: (string | WorkflowGoal)[], decomposer: Decomposer, stepsByWorkflow: Record<string, Steps>,
+    options?: MultipleOptions): Promise<MultipleResult>;
+  cancelRun(runId: string, reason?: string): Promise<void>;
+  pauseRun(runId: string, reason?: string): Promise<void>;
+  resumeRun(runId: string): Promise<void>;
+  retryRun(runId: string, options?: { fromTask?: string; steps?: Steps }): Promise<RunResult>;
+  getRun(runId: string): Promise<RunResult>;
+  listRuns(options?: ListRunsOptions): Promise<RunRow[]>;
+  /** Records a run for workers and returns its id at once (the same id again for a repeated idempotencyKey). */
+  submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string }>;
+  /** Starts a worker in this process for the given workflows; `worker.stop()` stops it gracefully. */
+  startWorker(options: WorkerOptions): Promise<Worker>;
+  /** Waits until the run is final and returns its result. */
+  waitForRun(runId: string, options?: { timeoutMs?: number }): Promise<RunResult>;
+  /** Live events: subscriptions (LISTEN with catch-up), recent events, custom events, retention. */
+  readonly notifications: Notifications;
+  /** Tunes graphs from the history of their workflow: `optimizeWorkflow`, `getRecommendations` (docs/optimizer.md). */
+  readonly optimizer: Optimizer;
+  /** Calls `listener` with every event of `type` (`"*"`: all), in this process, on either store. */
+  on<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
+  /** Calls `listener` with the next event of `type` only. */
+  once<K extends EmitterEventName>(type: K, listener: (event: EmitterEvent<K>) => unknown): Orchestrator;
+  /** Removes a listener (every listener of `type` if none is given). */
+  off<K extends EmitterEventName>(type: K, listener?: (event: EmitterEvent<K>) => unknown): Orchestrator;
+  /** Serves the live web dashboard (docs/dashboard.md); `orch.close()` stops it too. */
+  dashboard(options?: DashboardOptions): Promise<Dashboard>;
+  /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
+  close(): Promise<void>;
+}
+
+/** What createOrchestrator takes beyond the plain options. */
+export interface OrchestratorExtras {
+  /** Encrypts task inputs and outputs at rest, e.g. `aesGcmCodec(key)`. @default none */
+  codec?: PayloadCodec;
+  /** Receives errors that must not stop a run (a failed log write, a failed heartbeat). @default console.error */
+  onError?: (error: unknown) => void;
+}
