@@ -40,12 +40,18 @@ const isSlowTail = (index: number) => index % 10 === 4;
 
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
   const timer = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  signal.addEventListener("abort", () => {
+    clearTimeout(timer);
+    resolve();
+  }, { once: true });
 });
 const indexOf = (input: unknown) => (input as { index: number }).index;
 
 const steps: Steps = {
-  work: async (ctx) => (await sleep(30, ctx.signal), null),
+  work: async (ctx) => {
+    await sleep(30, ctx.signal);
+    return null;
+  },
   flaky: async (ctx) => {
     const roll = uniform(`${indexOf(ctx.runInput)}/${ctx.task.id}/${ctx.attempt}`);
     if (roll < 0.15) throw new Error("flaky: transient failure");
@@ -53,7 +59,10 @@ const steps: Steps = {
     await sleep(10, ctx.signal);
     return null;
   },
-  slow: async (ctx) => (await sleep(isSlowTail(indexOf(ctx.runInput)) ? 250 : 60, ctx.signal), null),
+  slow: async (ctx) => {
+    await sleep(isSlowTail(indexOf(ctx.runInput)) ? 250 : 60, ctx.signal);
+    return null;
+  },
   check: async (ctx) => {
     if (isDeterministicFailure(indexOf(ctx.runInput))) throw new Error("check: this input is invalid");
     return null;
@@ -96,7 +105,10 @@ async function runPhase(orch: Orchestrator, phase: string, graph: TaskGraph, max
     const ok = result.status === "completed";
     if (!ok && process.env.BENCH_VERBOSE) console.log(phase, index, result.tasks.filter((t) => t.status !== "completed").map((t) => `${t.id}:${t.status}:${t.attempts}`).join(" "));
     completed += ok ? 1 : 0;
-    if (!isDeterministicFailure(index)) (transientRuns++, completedTransient += ok ? 1 : 0);
+    if (!isDeterministicFailure(index)) {
+      transientRuns++;
+      completedTransient += ok ? 1 : 0;
+    }
     makespan += result.durationMs;
     ratio += result.durationMs / lowerBoundMs(graph, index);
     slots += result.durationMs / slotBoundMs(graph, index, maxParallel);

@@ -129,7 +129,10 @@ async function chain(ctx: BossContext, steps: number): Promise<WorkloadResult> {
       q.wake();
     } else done.resolve();
   });
-  const wallMs = await timed(q, async () => (await ctx.boss.send(q.name, { i: 0 }), q.wake()), done.promise);
+  const wallMs = await timed(q, async () => {
+    await ctx.boss.send(q.name, { i: 0 });
+    q.wake();
+  }, done.promise);
   return { tasks: steps, metrics: chainFigures(timeline, steps, (i) => `c${i}`, wallMs) };
 }
 
@@ -153,7 +156,10 @@ async function fan(ctx: BossContext, width: number): Promise<WorkloadResult> {
       q.wake();
     } else if (kind === JOIN) done.resolve();
   });
-  const wallMs = await timed(q, async () => (await ctx.boss.send(q.name, { kind: ROOT }), q.wake()), done.promise);
+  const wallMs = await timed(q, async () => {
+    await ctx.boss.send(q.name, { kind: ROOT });
+    q.wake();
+  }, done.promise);
   return { tasks: width + 2, metrics: fanFigures(timeline, width, (c) => `child${c}`, "join", wallMs) };
 }
 
@@ -183,7 +189,10 @@ async function layered(ctx: BossContext, dag: LayeredDag): Promise<WorkloadResul
     if (++finished === total) done.resolve();
   });
   const roots = Array.from({ length: dag.width }, (_, node) => ({ name: q.name, data: { layer: 0, node } }));
-  const wallMs = await timed(q, async () => (await ctx.boss.insert(roots), q.wake()), done.promise);
+  const wallMs = await timed(q, async () => {
+    await ctx.boss.insert(roots);
+    q.wake();
+  }, done.promise);
   return { tasks: total, metrics: layeredFigures(timeline, dag, wallMs) };
 }
 

@@ -38,7 +38,10 @@ export function installRoundTripCounter(options: { profile?: boolean } = {}): vo
     const last = args.length - 1;
     const callback = args[last];
     if (typeof callback === "function") {
-      args[last] = (...results: unknown[]) => (done(), callback(...results));
+      args[last] = (...results: unknown[]) => {
+        done();
+        return callback(...results);
+      };
       return original.apply(this, args);
     }
     const result = original.apply(this, args);

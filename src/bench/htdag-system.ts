@@ -140,7 +140,10 @@ async function flat(orch: Orchestrator, tasks: number, concurrency: number, batc
  */
 async function idleLatency(orch: Orchestrator, count: number): Promise<WorkloadResult> {
   let started: (at: number) => void = () => undefined;
-  const worker = await orch.startWorker({ workflows: { "bench-single": { noop: async () => (started(performance.now()), null) } } });
+  const worker = await orch.startWorker({ workflows: { "bench-single": { noop: async () => {
+    started(performance.now());
+    return null;
+  } } } });
   try {
     const graph = validateGraph({ goal: "bench single", tasks: [{ id: "only", step: "noop" }] });
     const latencies: number[] = [];

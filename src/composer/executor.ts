@@ -8,7 +8,6 @@ import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { RunControlQueries } from "../store/run-control.js";
 import { decode, failure, runAttempt, taskOf, type AttemptEnvironment } from "./attempt.js";
 import { NonRetryableError } from "../errors.js";
-import type { Task } from "../graph/task-graph.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";

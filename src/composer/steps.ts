@@ -58,7 +58,7 @@ export interface StepDefinition<Input = unknown, Output = unknown> {
  * Steps by name, as `composeFromTaskGraph` takes them. `any` here lets steps with different input
  * types share one record; each step's input is checked at run time by its own schema.
  */
-// biome-ignore lint/suspicious/noExplicitAny: see above
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
 export type Steps = Record<string, StepFunction<any, unknown> | StepDefinition<any, any>>;
 
 /**

@@ -158,7 +158,7 @@ export class Worker {
   }
 
   private async runOne(task: ClaimedTask): Promise<void> {
-    const { tasks, workerId, leaseMs, channel } = this.deps;
+    const { workerId, leaseMs } = this.deps;
     const env = await retryTransient(() => this.deps.environmentFor(task.runId, task.workflow), leaseMs);
     const abort = this.abortFor(task.runId);
     const settlement = env

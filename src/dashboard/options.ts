@@ -3,7 +3,6 @@ import { z } from "zod";
 import { isStep, type Steps } from "../composer/steps.js";
 import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
-import type { DashboardOptions } from "../orchestrator/dashboard-port.js";
 import { DashboardTokenRequiredError } from "./errors.js";
 
 

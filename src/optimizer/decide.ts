@@ -71,7 +71,10 @@ export function findChanges(graph: TaskGraph, history: History, defaults: Effect
   const hedged = new Set<string>();
   for (const task of graph.tasks) {
     const hedge = hedgeRule(task, models.get(task.id), options);
-    if (hedge) (findings.push(hedge), hedged.add(task.id));
+    if (hedge) {
+      findings.push(hedge);
+      hedged.add(task.id);
+    }
   }
   // A hedged task keeps its own attempt: a merged chain is not hedged.
   if (!options.preserveStructure) findings.push(...mergeRule(graph.tasks, metricsOf, options, hedged));

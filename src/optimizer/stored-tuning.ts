@@ -48,8 +48,13 @@ export function applyStoredTuning(graph: TaskGraph, tuning: TuningToApply, defau
   const hedges: Record<string, number> = {};
   let maxParallel: number | undefined;
   for (const change of tuning.changes) {
-    if (change.field === "maxParallel" && typeof change.to === "number") (maxParallel = change.to, applied.push(change));
-    else if (change.field === "queueLimit" && change.queue && typeof change.to === "number") (queues[change.queue] = change.to, applied.push(change));
+    if (change.field === "maxParallel" && typeof change.to === "number") {
+      maxParallel = change.to;
+      applied.push(change);
+    } else if (change.field === "queueLimit" && change.queue && typeof change.to === "number") {
+      queues[change.queue] = change.to;
+      applied.push(change);
+    }
     if (change.taskId === undefined || typeof change.to !== "number") continue;
     const task = tasks.get(change.taskId);
     if (!task) {

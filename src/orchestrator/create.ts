@@ -96,18 +96,42 @@ export async function buildOrchestrator(
     options: resolved,
     notifications,
     optimizer,
-    on: (type, listener) => (live.emitter.on(type, listener), orch),
-    once: (type, listener) => (live.emitter.once(type, listener), orch),
-    off: (type, listener) => (live.emitter.off(type, listener), orch),
-    decomposeGoal: async (goal, decomposer, opts) => (await live.ready(), decomposeGoal(decomposeDeps, goal, decomposer, opts)),
-    composeFromTaskGraph: async (graph, steps, opts) => (await live.ready(), runService.composeFromTaskGraph(graph, steps, opts)),
-    composeFromGoal: async (goal, decomposer, steps, opts) => (await live.ready(), composeFromGoal(goal, decomposer, steps, opts)),
-    composeMultipleWorkflows: async (goals, decomposer, stepsByWorkflow, opts = {}) => (await live.ready(),
-      composeMultiple(goals, stepsByWorkflow, opts, (goal, steps, runOptions, upstream) => composeFromGoal(goal, decomposer, steps, runOptions, upstream))),
+    on: (type, listener) => {
+      live.emitter.on(type, listener);
+      return orch;
+    },
+    once: (type, listener) => {
+      live.emitter.once(type, listener);
+      return orch;
+    },
+    off: (type, listener) => {
+      live.emitter.off(type, listener);
+      return orch;
+    },
+    decomposeGoal: async (goal, decomposer, opts) => {
+      await live.ready();
+      return decomposeGoal(decomposeDeps, goal, decomposer, opts);
+    },
+    composeFromTaskGraph: async (graph, steps, opts) => {
+      await live.ready();
+      return runService.composeFromTaskGraph(graph, steps, opts);
+    },
+    composeFromGoal: async (goal, decomposer, steps, opts) => {
+      await live.ready();
+      return composeFromGoal(goal, decomposer, steps, opts);
+    },
+    composeMultipleWorkflows: async (goals, decomposer, stepsByWorkflow, opts = {}) => {
+      await live.ready();
+      return composeMultiple(goals, stepsByWorkflow, opts, (goal, steps, runOptions, upstream) =>
+        composeFromGoal(goal, decomposer, steps, runOptions, upstream));
+    },
     cancelRun: (runId, reason) => runService.cancelRun(runId, reason),
     pauseRun: (runId, reason) => runService.pauseRun(runId, reason),
     resumeRun: (runId) => runService.resumeRun(runId),
-    retryRun: async (runId, opts) => (await live.ready(), runService.retryRun(runId, opts)),
+    retryRun: async (runId, opts) => {
+      await live.ready();
+      return runService.retryRun(runId, opts);
+    },
     getRun: (runId) => runService.getRun(runId),
     listRuns: (opts) => runService.listRuns(opts),
     submit: (graph, opts) => runService.submit(graph, opts),

@@ -15,6 +15,7 @@ export interface RecordedRequest {
   path: string;
   headers: Record<string, string | string[] | undefined>;
   /** The JSON body; tests read its fields freely. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read the body's fields freely
   body: any;
   /** `x-stainless-retry-count`: 0 on a first attempt, n on the SDK's nth retry. */
   retryCount: number;

@@ -13,7 +13,10 @@ describe.each(STORES)("hedging on %s", (kind) => {
     const fetch = defineStep({ idempotent: true, run: async ({ signal }) => {
       const call = calls++;
       // The first run hangs until it is aborted; the second answers at once.
-      if (call === 0) await new Promise<void>((resolve) => signal.addEventListener("abort", () => (aborted.push(true), resolve()), { once: true }));
+      if (call === 0) await new Promise<void>((resolve) => signal.addEventListener("abort", () => {
+        aborted.push(true);
+        resolve();
+      }, { once: true }));
       return { call };
     } });
     const graph = validateGraph({ goal: "hedge", tasks: [{ id: "fetch", hedgeAfterMs: 50, timeoutMs: 10_000 }] });

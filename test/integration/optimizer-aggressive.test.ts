@@ -13,14 +13,23 @@ const RUNS = 100;
 const WORKFLOW = "aggressive";
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
   const timer = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  signal.addEventListener("abort", () => {
+    clearTimeout(timer);
+    resolve();
+  }, { once: true });
 });
 const indexOf = (runInput: unknown) => (runInput as { index: number }).index;
 
 const steps: Steps = {
-  quick: async (ctx) => (await sleep(2, ctx.signal), null),
+  quick: async (ctx) => {
+    await sleep(2, ctx.signal);
+    return null;
+  },
   // A slow mode in one run of ten: 200 ms against 2 ms.
-  fetch: async (ctx) => (await sleep(indexOf(ctx.runInput) % 10 === 3 ? 200 : 2, ctx.signal), null),
+  fetch: async (ctx) => {
+    await sleep(indexOf(ctx.runInput) % 10 === 3 ? 200 : 2, ctx.signal);
+    return null;
+  },
   // Hangs on its first attempt in one run of five, until the timeout; a retry fixes it.
   hang: async (ctx) => {
     if (ctx.attempt === 1 && indexOf(ctx.runInput) % 5 === 0) await sleep(60_000, ctx.signal);

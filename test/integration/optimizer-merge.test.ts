@@ -16,7 +16,10 @@ const calls: string[] = [];
 
 const steps: Steps = {
   seed: async (ctx) => ({ n: (ctx.runInput as { start: number }).start }),
-  inc: async (ctx) => (calls.push(ctx.task.id), { n: (ctx.input as { n: number }).n + 1 }),
+  inc: async (ctx) => {
+    calls.push(ctx.task.id);
+    return { n: (ctx.input as { n: number }).n + 1 };
+  },
   report: async (ctx) => ({ total: (ctx.input as { total: number }).total, first: (ctx.input as { first: number }).first }),
 };
 

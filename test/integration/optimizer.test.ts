@@ -14,13 +14,19 @@ const RUNS = 10;
 const WORKFLOW = "synthetic";
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => {
   const timer = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  signal.addEventListener("abort", () => {
+    clearTimeout(timer);
+    resolve();
+  }, { once: true });
 });
 const indexOf = (runInput: unknown) => (runInput as { index: number }).index;
 
 const steps: Steps = {
   // 120 ms, except every fifth run: 400 ms, past its 300 ms timeout on every attempt.
-  slow: async (ctx) => (await sleep(indexOf(ctx.runInput) % 5 === 0 ? 400 : 120, ctx.signal), { ok: true }),
+  slow: async (ctx) => {
+    await sleep(indexOf(ctx.runInput) % 5 === 0 ? 400 : 120, ctx.signal);
+    return { ok: true };
+  },
   // Fails its first attempt in runs 0, 3 and 6 of every 10: transient.
   flaky: async (ctx) => {
     if (ctx.attempt === 1 && [0, 3, 6].includes(indexOf(ctx.runInput) % 10)) throw new Error("flaky: first attempt lost");

@@ -3,7 +3,10 @@ import { hedged } from "../../src/composer/attempt.js";
 
 const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve, reject) => {
   const timer = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+  signal.addEventListener("abort", () => {
+    clearTimeout(timer);
+    reject(signal.reason);
+  }, { once: true });
 });
 
 /** A run whose n-th call (0-based) waits `ms[n]` then returns `n`, or throws when `fails[n]`. */

@@ -127,7 +127,7 @@ describe("rules files", () => {
   });
 
   it("names a file it cannot read", async () => {
-    await expect(ruleDecomposer.fromFile(join(directory, "missing.yaml"))).rejects.toThrow(/missing\.yaml is invalid:\n  - cannot read it/);
+    await expect(ruleDecomposer.fromFile(join(directory, "missing.yaml"))).rejects.toThrow(/missing\.yaml is invalid:\n {2}- cannot read it/);
   });
 
   it("the dailylife example file answers single-tool TaskBench requests with the gold tool, and nothing else", async () => {

@@ -41,7 +41,7 @@ describe("SettleBatcher", () => {
 
   it("waits one event-loop turn for others of the run that still run, then sends them together", async () => {
     const sent: string[][] = [];
-    let running = 3;
+    const running = 3;
     const batcher = new SettleBatcher(async (batch) => void sent.push(batch.map((s) => s.taskId)), 100, (queued) => running > queued);
     const done = ["a", "b", "c"].map((id) => batcher.settle(settlement(id)));
     expect(sent).toEqual([]);

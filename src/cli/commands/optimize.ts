@@ -6,8 +6,13 @@
 import type { Command } from "commander";
 import { InvalidOptionError } from "../../errors.js";
 import type { Orchestrator } from "../../orchestrator/orchestrator.js";
-import { OPTIMIZATION_LEVELS, type OptimizationChange, type OptimizationLevel, type OptimizationResult } from "../../optimizer/types.js";
-import type { Recommendations } from "../../optimizer/types.js";
+import {
+  OPTIMIZATION_LEVELS,
+  type OptimizationChange,
+  type OptimizationLevel,
+  type OptimizationResult,
+  type Recommendations,
+} from "../../optimizer/types.js";
 import type { CliIo } from "../io.js";
 import { openOrchestrator } from "../session.js";
 import { resolveSettings } from "../settings.js";

@@ -5,7 +5,7 @@
  */
 import Anthropic from "@anthropic-ai/sdk";
 import type { ClientSettings } from "./openai.js";
-import type { LlmTransport, PlanRequest, Reply, Turn } from "./transport.js";
+import type { LlmTransport, Reply, Turn } from "./transport.js";
 
 type MessageParam = Anthropic.Messages.MessageParam;
 type ContentBlockParam = Anthropic.Messages.ContentBlockParam;

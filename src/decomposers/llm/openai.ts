@@ -5,7 +5,7 @@
  */
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam } from "openai/resources/chat/completions";
-import type { LlmTransport, PlanRequest, Reply, Turn } from "./transport.js";
+import type { LlmTransport, Reply, Turn } from "./transport.js";
 
 /** Settings used to build a client when none is given. */
 export interface ClientSettings {
