@@ -29,20 +29,31 @@ const now = () => performance.timeOrigin + performance.now();
 const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const fmt = (ms: number) => ms.toFixed(2).padStart(8);
 
-interface Arrival { id: string; via: "notify" | "subscription"; at: number }
+interface Arrival {
+  id: string;
+  via: "notify" | "subscription";
+  at: number;
+}
 
 /** Starts the child and resolves once its LISTEN and its subscription are both live. */
 async function startReceiver(url: string): Promise<{ arrivals: Arrival[]; exited: Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./events-child.ts", import.meta.url)), url, CHANNEL, String(EVENTS)],
-    { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", fileURLToPath(new URL("./events-child.ts", import.meta.url)), url, CHANNEL, String(EVENTS)],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   const arrivals: Arrival[] = [];
   const exited = new Promise<void>((resolve, reject) =>
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`events-child exited with ${code}`)))));
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`events-child exited with ${code}`)))),
+  );
   await new Promise<void>((resolve, reject) => {
     exited.catch(reject);
     createInterface({ input: child.stdout }).on("line", (line) => {
-      if (line === "ready") resolve();
-      else arrivals.push(JSON.parse(line) as Arrival);
+      if (line === "ready") {
+        resolve();
+      } else {
+        arrivals.push(JSON.parse(line) as Arrival);
+      }
     });
   });
   return { arrivals, exited };
@@ -61,14 +72,18 @@ async function latency(orch: Orchestrator, url: string): Promise<void> {
   const rows: [string, number[]][] = [];
   for (const via of ["notify", "subscription"] as const) {
     const arrivals = receiver.arrivals.filter((a) => a.via === via);
-    if (arrivals.length !== EVENTS) throw new Error(`${via}: received ${arrivals.length} of ${EVENTS} events`);
+    if (arrivals.length !== EVENTS) {
+      throw new Error(`${via}: received ${arrivals.length} of ${EVENTS} events`);
+    }
     rows.push([`commit → ${via}`, arrivals.map((a) => a.at - sent.get(a.id)!.committedAt)]);
     rows.push([`send → ${via}`, arrivals.map((a) => a.at - sent.get(a.id)!.calledAt)]);
   }
   console.log(`\nevent latency, ${EVENTS} events, listener in another process (ms)`);
   console.log(`${"path".padEnd(26)}${"p50".padStart(8)}${"p90".padStart(8)}${"p99".padStart(8)}${"max".padStart(8)}`);
   for (const [label, samples] of rows) {
-    console.log(`${label.padEnd(26)}${fmt(percentile(samples, 50))}${fmt(percentile(samples, 90))}${fmt(percentile(samples, 99))}${fmt(Math.max(...samples))}`);
+    console.log(
+      `${label.padEnd(26)}${fmt(percentile(samples, 50))}${fmt(percentile(samples, 90))}${fmt(percentile(samples, 99))}${fmt(Math.max(...samples))}`,
+    );
   }
 }
 
@@ -76,7 +91,9 @@ async function latency(orch: Orchestrator, url: string): Promise<void> {
 async function chainMsPerStep(orch: Orchestrator): Promise<number> {
   await runChain(orch, CHAIN_STEPS);
   const runs: number[] = [];
-  for (let i = 0; i < 3; i++) runs.push((await runChain(orch, CHAIN_STEPS))["ms per step"]);
+  for (let i = 0; i < 3; i++) {
+    runs.push((await runChain(orch, CHAIN_STEPS))["ms per step"]);
+  }
   return median(runs);
 }
 
@@ -91,19 +108,28 @@ async function chainVariant(database: string, realTimeNotifications: boolean, su
   } finally {
     await live?.close();
     await orch.close();
-    if (subscriber) progress(`subscriber received ${received} events`);
+    if (subscriber) {
+      progress(`subscriber received ${received} events`);
+    }
   }
 }
 
 async function chains(url: string): Promise<void> {
   console.log(`\nchain of ${CHAIN_STEPS} no-op steps, ms per step (median of 3)`);
-  console.log(`${"store".padEnd(10)}${"NOTIFY on".padStart(12)}${"+subscriber".padStart(13)}${"NOTIFY off".padStart(12)}`);
-  for (const [store, database] of [["postgres", url], ["pglite", "memory://"]] as const) {
+  console.log(
+    `${"store".padEnd(10)}${"NOTIFY on".padStart(12)}${"+subscriber".padStart(13)}${"NOTIFY off".padStart(12)}`,
+  );
+  for (const [store, database] of [
+    ["postgres", url],
+    ["pglite", "memory://"],
+  ] as const) {
     progress(`chain on ${store}`);
     const on = await chainVariant(database, true, false);
     const subscribed = await chainVariant(database, true, true);
     const off = await chainVariant(database, false, false);
-    console.log(`${store.padEnd(10)}${on.toFixed(2).padStart(12)}${subscribed.toFixed(2).padStart(13)}${off.toFixed(2).padStart(12)}`);
+    console.log(
+      `${store.padEnd(10)}${on.toFixed(2).padStart(12)}${subscribed.toFixed(2).padStart(13)}${off.toFixed(2).padStart(12)}`,
+    );
   }
 }
 

@@ -38,10 +38,17 @@ const env = process.env;
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
 function list(value: string | undefined, known: readonly string[], variable: string): string[] | undefined {
-  if (!value) return undefined;
-  const names = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (!value) {
+    return undefined;
+  }
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !known.includes(n));
-  if (unknown.length > 0) throw new Error(`${variable} names ${unknown.join(", ")}; expected some of ${known.join(", ")}`);
+  if (unknown.length > 0) {
+    throw new Error(`${variable} names ${unknown.join(", ")}; expected some of ${known.join(", ")}`);
+  }
   return names;
 }
 
@@ -57,37 +64,64 @@ async function writeDocs(report: BenchReport): Promise<void> {
 async function render(path: string): Promise<void> {
   const stored = JSON.parse(await readFile(path, "utf8")) as BenchReport;
   const names = stored.meta.systems.map((s) => s.name);
-  const report: BenchReport = { ...stored, profiles: stored.profiles ?? [], ratios: ratios(stored.results, names),
-    targets: checkTargets(stored.results, stored.meta.size === "full") };
+  const report: BenchReport = {
+    ...stored,
+    profiles: stored.profiles ?? [],
+    ratios: ratios(stored.results, names),
+    targets: checkTargets(stored.results, stored.meta.size === "full"),
+  };
   console.log(renderReport(report));
-  if (env.BENCH_DOCS !== "0") await writeDocs(report);
+  if (env.BENCH_DOCS !== "0") {
+    await writeDocs(report);
+  }
 }
 
 async function main(): Promise<void> {
-  if (env.BENCH_RENDER) return render(env.BENCH_RENDER);
+  if (env.BENCH_RENDER) {
+    return render(env.BENCH_RENDER);
+  }
   const size = (env.BENCH_SIZE ?? (env.BENCH_QUICK === "1" ? "quick" : "full")) as SizeName;
-  if (!(size in SIZES)) throw new Error(`BENCH_SIZE is ${JSON.stringify(size)}; expected full, quick or tiny`);
+  if (!(size in SIZES)) {
+    throw new Error(`BENCH_SIZE is ${JSON.stringify(size)}; expected full, quick or tiny`);
+  }
   const repeats = Number(env.BENCH_REPEATS ?? { full: 5, quick: 2, tiny: 1 }[size]);
   const allNames = [...BUILT_IN_SYSTEMS.map((s) => s.name), ...PEER_NAMES];
   const wanted = list(env.BENCH_SYSTEMS, allNames, "BENCH_SYSTEMS") ?? allNames;
   const workloads = list(env.BENCH_WORKLOADS, WORKLOADS, "BENCH_WORKLOADS") as WorkloadId[] | undefined;
   const peers = await loadPeers(PEER_NAMES.filter((p) => wanted.includes(p)));
-  for (const line of peers.skipped) progress(line);
+  for (const line of peers.skipped) {
+    progress(line);
+  }
   // Report order: htdag first, then the peers, then the floor and the embedded store.
   const order = ["htdag", "graphile-worker", "pg-boss", "floor", "htdag-pglite"];
-  const systems = [...BUILT_IN_SYSTEMS, ...peers.systems].filter((s) => wanted.includes(s.name))
+  const systems = [...BUILT_IN_SYSTEMS, ...peers.systems]
+    .filter((s) => wanted.includes(s.name))
     .sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
-  const report = await benchmark({ systems, sizes: SIZES[size], size, repeats, warmUp: env.BENCH_WARMUP !== "0",
+  const report = await benchmark({
+    systems,
+    sizes: SIZES[size],
+    size,
+    repeats,
+    warmUp: env.BENCH_WARMUP !== "0",
     adminUrl: env.BENCH_DATABASE_URL ?? env.HTDAG_TEST_DATABASE_URL ?? DEFAULT_ADMIN_URL,
-    ...(workloads ? { workloads } : {}), ...(env.BENCH_DATABASE_PREFIX ? { databasePrefix: env.BENCH_DATABASE_PREFIX } : {}),
-    profile: env.BENCH_PROFILE === "1", onProgress: progress });
+    ...(workloads ? { workloads } : {}),
+    ...(env.BENCH_DATABASE_PREFIX ? { databasePrefix: env.BENCH_DATABASE_PREFIX } : {}),
+    profile: env.BENCH_PROFILE === "1",
+    onProgress: progress,
+  });
   console.log(renderReport(report));
-  for (const line of peers.skipped) console.log(`skipped ${line}`);
+  for (const line of peers.skipped) {
+    console.log(`skipped ${line}`);
+  }
   const out = env.BENCH_OUT ?? fileURLToPath(new URL("./results/latest.json", import.meta.url));
   await writeJson(out, report);
   progress(`wrote ${out}`);
-  if (env.BENCH_DOCS === "1" || (env.BENCH_DOCS !== "0" && size === "full")) await writeDocs(report);
-  if (report.failures.length > 0) process.exitCode = 1;
+  if (env.BENCH_DOCS === "1" || (env.BENCH_DOCS !== "0" && size === "full")) {
+    await writeDocs(report);
+  }
+  if (report.failures.length > 0) {
+    process.exitCode = 1;
+  }
 }
 
 main().catch((error: unknown) => {

@@ -6,10 +6,26 @@
 import { createOrchestrator } from "../src/index.js";
 
 const [url, concurrency = "10", batchSize = "1", leaseMs = "30000"] = process.argv.slice(2);
-const orch = await createOrchestrator({ database: url!, migrate: false, leaseMs: Number(leaseMs), onError: () => undefined });
+const orch = await createOrchestrator({
+  database: url!,
+  migrate: false,
+  leaseMs: Number(leaseMs),
+  onError: () => undefined,
+});
 const worker = await orch.startWorker({
-  workflows: { flat: { noop: async () => null }, slow: { nap: async () => { await new Promise((r) => setTimeout(r, 300)); return null; } } },
-  concurrency: Number(concurrency), batchSize: Number(batchSize), reapIntervalMs: 250, pollIntervalMs: 2000,
+  workflows: {
+    flat: { noop: async () => null },
+    slow: {
+      nap: async () => {
+        await new Promise((r) => setTimeout(r, 300));
+        return null;
+      },
+    },
+  },
+  concurrency: Number(concurrency),
+  batchSize: Number(batchSize),
+  reapIntervalMs: 250,
+  pollIntervalMs: 2000,
 });
 console.log("ready");
 process.once("SIGTERM", () => {

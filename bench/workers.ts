@@ -15,30 +15,48 @@ const quick = process.env.BENCH_QUICK === "1";
 const TASKS = quick ? 500 : 2000;
 const REPEATS = Number(process.env.BENCH_REPEATS ?? (quick ? 1 : 3));
 
-interface Child { process: ChildProcess; stats: Promise<{ roundTrips: number }> }
+interface Child {
+  process: ChildProcess;
+  stats: Promise<{ roundTrips: number }>;
+}
 
 async function startChild(url: string, concurrency: number, batchSize: number, leaseMs = 30_000): Promise<Child> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/worker-child.ts", url, String(concurrency), String(batchSize), String(leaseMs)], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "bench/worker-child.ts", url, String(concurrency), String(batchSize), String(leaseMs)],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   let out = "";
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout!.on("data", (chunk) => {
       out += String(chunk);
-      if (out.includes("ready")) resolve();
+      if (out.includes("ready")) {
+        resolve();
+      }
     });
     child.once("exit", (code) => reject(new Error(`worker exited with ${code} before it was ready`)));
   });
-  const stats = new Promise<{ roundTrips: number }>((resolve) => child.once("exit", () => {
-    const line = out.split("\n").find((l) => l.startsWith("{"));
-    resolve(line ? (JSON.parse(line) as { roundTrips: number }) : { roundTrips: Number.NaN });
-  }));
+  const stats = new Promise<{ roundTrips: number }>((resolve) =>
+    child.once("exit", () => {
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      resolve(line ? (JSON.parse(line) as { roundTrips: number }) : { roundTrips: Number.NaN });
+    }),
+  );
   await ready;
   return { process: child, stats };
 }
 
-const flatGraph = (n: number) => validateGraph({ goal: "flat", tasks: Array.from({ length: n }, (_, i) => ({ id: `t${i}`, step: "noop" })) }, { limits: { maxTasks: 100_000 } });
+const flatGraph = (n: number) =>
+  validateGraph(
+    { goal: "flat", tasks: Array.from({ length: n }, (_, i) => ({ id: `t${i}`, step: "noop" })) },
+    { limits: { maxTasks: 100_000 } },
+  );
 
 /** One drain: submit N tasks with workers already idle, time until the run is final. */
-async function drain(workers: number, batchSize: number): Promise<{ tasksPerSecond: number; roundTripsPerTask: number }> {
+async function drain(
+  workers: number,
+  batchSize: number,
+): Promise<{ tasksPerSecond: number; roundTripsPerTask: number }> {
   const db = await createBenchDatabase();
   const orch = await createOrchestrator({ database: db.url, maxTasks: 100_000 });
   try {
@@ -48,7 +66,9 @@ async function drain(workers: number, batchSize: number): Promise<{ tasksPerSeco
     const { runId } = await orch.submit(graph, { workflow: "flat", maxParallel: 10 * workers });
     await orch.waitForRun(runId, { timeoutMs: 300_000 });
     const seconds = (performance.now() - started) / 1000;
-    for (const c of children) c.process.kill("SIGTERM");
+    for (const c of children) {
+      c.process.kill("SIGTERM");
+    }
     const stats = await Promise.all(children.map((c) => c.stats));
     const roundTrips = stats.reduce((sum, s) => sum + s.roundTrips, 0);
     return { tasksPerSecond: TASKS / seconds, roundTripsPerTask: roundTrips / TASKS };
@@ -64,18 +84,29 @@ async function pickup(leaseMs: number): Promise<number> {
   const orch = await createOrchestrator({ database: db.url });
   try {
     const first = await startChild(db.url, 10, 10, leaseMs);
-    const graph = validateGraph({ goal: "slow", tasks: Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, step: "nap" })) });
+    const graph = validateGraph({
+      goal: "slow",
+      tasks: Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, step: "nap" })),
+    });
     const { runId } = await orch.submit(graph, { workflow: "slow" });
     for (;;) {
-      const { rows } = await orch.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM htdag.tasks WHERE run_id = $1 AND status = 'running'`, [runId]);
-      if ((rows[0]?.n ?? 0) === 10) break;
+      const { rows } = await orch.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM htdag.tasks WHERE run_id = $1 AND status = 'running'`,
+        [runId],
+      );
+      if ((rows[0]?.n ?? 0) === 10) {
+        break;
+      }
       await new Promise((r) => setTimeout(r, 5));
     }
     first.process.kill("SIGKILL");
     const killedAt = Date.now();
     const second = await startChild(db.url, 10, 10, leaseMs);
     await orch.waitForRun(runId, { timeoutMs: 120_000 });
-    const { rows } = await orch.db.query<{ last: Date }>(`SELECT max(started_at) AS last FROM htdag.attempts WHERE run_id = $1 AND attempt = 2`, [runId]);
+    const { rows } = await orch.db.query<{ last: Date }>(
+      `SELECT max(started_at) AS last FROM htdag.attempts WHERE run_id = $1 AND attempt = 2`,
+      [runId],
+    );
     second.process.kill("SIGTERM");
     await second.stats;
     return rows[0]!.last.getTime() - killedAt;
@@ -88,24 +119,33 @@ async function pickup(leaseMs: number): Promise<number> {
 async function measure<T extends Record<string, number>>(fn: () => Promise<T>): Promise<Record<keyof T, Summary>> {
   await fn(); // warm-up, discarded
   const runs: T[] = [];
-  for (let i = 0; i < REPEATS; i++) runs.push(await fn());
+  for (let i = 0; i < REPEATS; i++) {
+    runs.push(await fn());
+  }
   const keys = Object.keys(runs[0]!) as (keyof T)[];
   return Object.fromEntries(keys.map((k) => [k, summarize(runs.map((r) => r[k]))])) as Record<keyof T, Summary>;
 }
 
-const fmt = (s: Summary, digits = 0) => `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+const fmt = (s: Summary, digits = 0) =>
+  `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 
 const results: Record<string, unknown> = {};
-console.log(`workers benchmark: ${TASKS} independent no-op tasks, concurrency 10 per worker, medians of ${REPEATS} (min–max)`);
+console.log(
+  `workers benchmark: ${TASKS} independent no-op tasks, concurrency 10 per worker, medians of ${REPEATS} (min–max)`,
+);
 for (const workers of [1, 2]) {
   for (const batchSize of [1, 50]) {
     const r = await measure(() => drain(workers, batchSize));
     results[`w${workers}_b${batchSize}`] = r;
-    console.log(`  ${workers} worker(s), ${batchSize === 1 ? "unbatched  " : "batch of 50"}: ${fmt(r.tasksPerSecond)} tasks/s, ${fmt(r.roundTripsPerTask, 2)} round trips/task`);
+    console.log(
+      `  ${workers} worker(s), ${batchSize === 1 ? "unbatched  " : "batch of 50"}: ${fmt(r.tasksPerSecond)} tasks/s, ${fmt(r.roundTripsPerTask, 2)} round trips/task`,
+    );
   }
 }
 const lease = 2000;
 const pick = await measure(async () => ({ ms: await pickup(lease) }));
 results.pickup = { leaseMs: lease, reapIntervalMs: 250, ...pick };
 console.log(`  killed worker's tasks picked up again after ${fmt(pick.ms)} ms (leaseMs ${lease}, reapIntervalMs 250)`);
-if (process.argv.includes("--json")) console.log(JSON.stringify(results));
+if (process.argv.includes("--json")) {
+  console.log(JSON.stringify(results));
+}

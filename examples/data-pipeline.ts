@@ -19,13 +19,17 @@ const steps = {
     run: async ({ input }) => {
       const [header, ...lines] = (await readFile(join(here, input.path), "utf8")).trim().split("\n");
       const columns = (header ?? "").split(",");
-      return { rows: lines.map((line) => Object.fromEntries(line.split(",").map((v, i) => [columns[i] ?? `c${i}`, v]))) };
+      return {
+        rows: lines.map((line) => Object.fromEntries(line.split(",").map((v, i) => [columns[i] ?? `c${i}`, v]))),
+      };
     },
   }),
   validate: async ({ deps }: { deps: Record<string, unknown> }) => {
     const { rows } = deps.extract as { rows: Record<string, string>[] };
     const bad = rows.filter((r) => !(Number(r.units) >= 0) || !(Number(r.unit_price) >= 0));
-    if (bad.length > 0) throw new NonRetryableError(`${bad.length} rows have bad numbers`);
+    if (bad.length > 0) {
+      throw new NonRetryableError(`${bad.length} rows have bad numbers`);
+    }
     const regions = [...new Set(rows.map((r) => r.region ?? "unknown"))].sort();
     return { rows, regions };
   },
@@ -33,7 +37,11 @@ const steps = {
     const { item: region } = input as { item: string };
     const { rows } = deps.validate as { rows: Record<string, string>[] };
     const mine = rows.filter((r) => r.region === region);
-    return { region, orders: mine.length, revenue: Math.round(mine.reduce((sum, r) => sum + Number(r.units) * Number(r.unit_price), 0) * 100) / 100 };
+    return {
+      region,
+      orders: mine.length,
+      revenue: Math.round(mine.reduce((sum, r) => sum + Number(r.units) * Number(r.unit_price), 0) * 100) / 100,
+    };
   },
   load: async ({ deps, runId }: { deps: Record<string, unknown>; runId: string }) => {
     const perRegion = deps.revenue as { region: string; revenue: number }[];

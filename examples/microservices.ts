@@ -15,7 +15,9 @@ const SERVICES = ["users", "catalog", "orders", "payments"] as const;
 export const architectureDecomposer: Decomposer = {
   name: "architecture-rules",
   decompose: (goal) => {
-    if (!/microservice/i.test(goal)) return null;
+    if (!/microservice/i.test(goal)) {
+      return null;
+    }
     return [
       { id: "requirements", description: "List the capabilities the system needs", input: { goal: "{{ goal }}" } },
       { id: "domain_model", description: "Group capabilities into bounded contexts", dependsOn: ["requirements"] },
@@ -30,14 +32,19 @@ export const steps: Steps = {
   requirements: async ({ input }) => {
     const goal = (input as { goal: string }).goal.toLowerCase();
     const capabilities = ["sign up", "log in", "browse products", "place order", "pay"];
-    if (goal.includes("shop")) capabilities.push("track shipment");
+    if (goal.includes("shop")) {
+      capabilities.push("track shipment");
+    }
     return { capabilities };
   },
   domain_model: async ({ deps }) => {
     const { capabilities } = deps.requirements as { capabilities: string[] };
-    const contextOf = (c: string) => (/sign|log/.test(c) ? "users" : /browse/.test(c) ? "catalog" : /pay/.test(c) ? "payments" : "orders");
+    const contextOf = (c: string) =>
+      /sign|log/.test(c) ? "users" : /browse/.test(c) ? "catalog" : /pay/.test(c) ? "payments" : "orders";
     const contexts: Record<string, string[]> = {};
-    for (const c of capabilities) (contexts[contextOf(c)] ??= []).push(c);
+    for (const c of capabilities) {
+      (contexts[contextOf(c)] ??= []).push(c);
+    }
     return { contexts };
   },
   contract: async ({ input, deps }) => {
@@ -51,11 +58,17 @@ export const steps: Steps = {
     const contracts = Object.values(deps.contracts as Record<string, { service: string; calls: string[] }>);
     const order: string[] = [];
     const visit = (name: string) => {
-      if (order.includes(name)) return;
-      for (const dep of contracts.find((c) => c.service === name)?.calls ?? []) visit(dep);
+      if (order.includes(name)) {
+        return;
+      }
+      for (const dep of contracts.find((c) => c.service === name)?.calls ?? []) {
+        visit(dep);
+      }
       order.push(name);
     };
-    for (const c of contracts) visit(c.service);
+    for (const c of contracts) {
+      visit(c.service);
+    }
     return { order };
   },
 };
@@ -64,7 +77,11 @@ export const steps: Steps = {
 export async function main(database?: string): Promise<RunResult> {
   const orch = await createOrchestrator({ database: database ?? "memory://" });
   try {
-    return await orch.composeFromGoal("Design a microservices architecture for an online shop", architectureDecomposer, steps);
+    return await orch.composeFromGoal(
+      "Design a microservices architecture for an online shop",
+      architectureDecomposer,
+      steps,
+    );
   } finally {
     await orch.close();
   }
@@ -73,6 +90,8 @@ export async function main(database?: string): Promise<RunResult> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const at = process.argv.indexOf("--database");
   const result = await main(at > 0 ? process.argv[at + 1] : undefined);
-  console.log(`${result.status} in ${result.durationMs} ms; deploy in this order: ${(result.outputs.deployment as { order: string[] }).order.join(" → ")}`);
+  console.log(
+    `${result.status} in ${result.durationMs} ms; deploy in this order: ${(result.outputs.deployment as { order: string[] }).order.join(" → ")}`,
+  );
   process.exitCode = result.status === "completed" ? 0 : 1;
 }

@@ -12,12 +12,24 @@ export async function main(database = process.env.DATABASE_URL ?? "memory://"): 
     { id: "publish", dependsOn: ["sections"], when: { task: "sections", op: "truthy" as const } },
   ];
 
-  const result = await orch.composeFromGoal("Write a guide to Postgres indexes", decomposer, {
-    research: async ({ input }) => ({ notes: [`about ${(input as { topic: string }).topic}`] }),
-    outline: async () => ({ headings: ["B-tree", "GIN", "BRIN"] }),
-    sections: defineStep({ timeoutMs: 5_000, maxAttempts: 3, run: async ({ input }) => `## ${(input as { item: string }).item}` }),
-    publish: async ({ deps, signal }) => ({ characters: (deps.sections as string[]).join("\n").length, aborted: signal.aborted }),
-  }, { maxParallel: 4 });
+  const result = await orch.composeFromGoal(
+    "Write a guide to Postgres indexes",
+    decomposer,
+    {
+      research: async ({ input }) => ({ notes: [`about ${(input as { topic: string }).topic}`] }),
+      outline: async () => ({ headings: ["B-tree", "GIN", "BRIN"] }),
+      sections: defineStep({
+        timeoutMs: 5_000,
+        maxAttempts: 3,
+        run: async ({ input }) => `## ${(input as { item: string }).item}`,
+      }),
+      publish: async ({ deps, signal }) => ({
+        characters: (deps.sections as string[]).join("\n").length,
+        aborted: signal.aborted,
+      }),
+    },
+    { maxParallel: 4 },
+  );
 
   await orch.close();
   return result;

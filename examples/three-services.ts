@@ -12,7 +12,9 @@ export const serviceDecomposer: Decomposer = {
   name: "service-template",
   decompose: (goal) => {
     const match = /build (\w+) service api/i.exec(goal);
-    if (!match) return null;
+    if (!match) {
+      return null;
+    }
     const name = match[1]!.toLowerCase();
     return [
       { id: "schema", input: { entity: name } },
@@ -29,9 +31,16 @@ const serviceSteps = (port: number): Steps => ({
   },
   handlers: async ({ deps, runInput }) => {
     const { table } = deps.schema as { table: string };
-    const upstream = (runInput as { workflows?: Record<string, Record<string, { baseUrl?: string }>> } | null)?.workflows ?? {};
-    const needs = Object.fromEntries(Object.entries(upstream).map(([name, outputs]) => [name, outputs.handlers?.baseUrl]));
-    return { baseUrl: `http://127.0.0.1:${port}/${table}`, routes: ["GET", "POST", "DELETE"].map((m) => `${m} /${table}`), needs };
+    const upstream =
+      (runInput as { workflows?: Record<string, Record<string, { baseUrl?: string }>> } | null)?.workflows ?? {};
+    const needs = Object.fromEntries(
+      Object.entries(upstream).map(([name, outputs]) => [name, outputs.handlers?.baseUrl]),
+    );
+    return {
+      baseUrl: `http://127.0.0.1:${port}/${table}`,
+      routes: ["GET", "POST", "DELETE"].map((m) => `${m} /${table}`),
+      needs,
+    };
   },
   tests: async ({ deps }) => ({ cases: (deps.handlers as { routes: string[] }).routes.length * 2 }),
 });
@@ -58,6 +67,8 @@ export async function main(database?: string): Promise<MultipleResult> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const at = process.argv.indexOf("--database");
   const result = await main(at > 0 ? process.argv[at + 1] : undefined);
-  for (const [name, run] of Object.entries(result.runs)) console.log(`${name}: ${run.status}`);
+  for (const [name, run] of Object.entries(result.runs)) {
+    console.log(`${name}: ${run.status}`);
+  }
   process.exitCode = result.status === "completed" ? 0 : 1;
 }

@@ -136,20 +136,33 @@ export class StepTimeoutError extends HtdagError {
 /** waitForRun gave up before the run reached a final status (the run goes on). */
 export class WaitTimeoutError extends HtdagError {
   constructor(runId: string, status: string, timeoutMs: number) {
-    super("WAIT_TIMEOUT", `run ${runId} is still ${status} after ${timeoutMs} ms; wait longer (timeoutMs) or check that a worker runs its workflow`);
+    super(
+      "WAIT_TIMEOUT",
+      `run ${runId} is still ${status} after ${timeoutMs} ms; wait longer (timeoutMs) or check that a worker runs its workflow`,
+    );
   }
 }
 
 /** Short, safe rendering of a received value for error messages. */
 export function describeValue(value: unknown): string {
-  if (value === undefined) return "undefined";
-  if (value === null) return "null";
-  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
+  if (value === undefined) {
+    return "undefined";
+  }
+  if (value === null) {
+    return "null";
+  }
+  if (typeof value === "string") {
+    return `the string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
+  }
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") {
     return `${typeof value} ${String(value)}`;
   }
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (typeof value === "function") return "a function";
+  if (Array.isArray(value)) {
+    return `an array of ${value.length}`;
+  }
+  if (typeof value === "function") {
+    return "a function";
+  }
   const name = (value as object).constructor?.name;
   return name && name !== "Object" ? `an instance of ${name}` : "an object";
 }

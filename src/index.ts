@@ -19,10 +19,32 @@ export { validateGraph, collectGraphIssues } from "./graph/validate.js";
 export type { ValidateOptions } from "./graph/validate.js";
 export { loadGraphFile, saveGraphFile, parseGraphText, graphToJson, graphToYaml } from "./graph/file.js";
 export { topologicalOrder, criticalPath, layers } from "./graph/algorithms.js";
-export type { Task, TaskSpec, TaskGraph, TaskGraphInput, Condition, Json, GraphLimits, GraphSource } from "./graph/task-graph.js";
-export type { Decomposer, DecomposerContext, DecomposerFunction, DecomposerResult, CatalogueEntry } from "./graph/decomposer.js";
+export type {
+  Task,
+  TaskSpec,
+  TaskGraph,
+  TaskGraphInput,
+  Condition,
+  Json,
+  GraphLimits,
+  GraphSource,
+} from "./graph/task-graph.js";
+export type {
+  Decomposer,
+  DecomposerContext,
+  DecomposerFunction,
+  DecomposerResult,
+  CatalogueEntry,
+} from "./graph/decomposer.js";
 export { ruleDecomposer } from "./decomposers/rules.js";
-export type { Rule, RuleMatcher, RuleMatch, Captures, RuleDecomposer, RuleDecomposerOptions } from "./decomposers/rules.js";
+export type {
+  Rule,
+  RuleMatcher,
+  RuleMatch,
+  Captures,
+  RuleDecomposer,
+  RuleDecomposerOptions,
+} from "./decomposers/rules.js";
 export { RulesFileError } from "./decomposers/rules-file.js";
 export { llmDecomposer } from "./decomposers/llm/decomposer.js";
 export type { LlmDecomposer } from "./decomposers/llm/decomposer.js";
@@ -37,18 +59,38 @@ export { decompositionCacheKey } from "./decomposers/cache.js";
 export type { DecompositionUsage } from "./decomposers/services.js";
 
 export { createNotifications } from "./notifications/service.js";
-export type { Notifications, NotificationsOptions, ListenOptions, RecentEventsOptions, SendEvent } from "./notifications/service.js";
+export type {
+  Notifications,
+  NotificationsOptions,
+  ListenOptions,
+  RecentEventsOptions,
+  SendEvent,
+} from "./notifications/service.js";
 export { Subscription } from "./notifications/subscription.js";
 export { HtdagEmitter } from "./notifications/emitter.js";
 export type { EmitterEventName, EmitterEvent } from "./notifications/emitter.js";
 export type { EventHandler } from "./notifications/subscription.js";
 export { EVENT_TYPES, EVENT_PAYLOADS, parseEvent, safeParseEvent, isEventType } from "./notifications/catalogue.js";
-export type { EventType, EventPayload, EventMap, EventOf, HtdagEvent, KnownEvent, CustomEvent } from "./notifications/catalogue.js";
+export type {
+  EventType,
+  EventPayload,
+  EventMap,
+  EventOf,
+  HtdagEvent,
+  KnownEvent,
+  CustomEvent,
+} from "./notifications/catalogue.js";
 export { InvalidEventError, EventHandlerError, ListenConnectionError, CatchUpError } from "./notifications/errors.js";
 
 export type { Optimizer } from "./optimizer/service.js";
 export type {
-  OptimizeOptions, OptimizationLevel, OptimizationChange, OptimizationResult, Recommendations, Evidence, EffectiveDefaults,
+  OptimizeOptions,
+  OptimizationLevel,
+  OptimizationChange,
+  OptimizationResult,
+  Recommendations,
+  Evidence,
+  EffectiveDefaults,
 } from "./optimizer/types.js";
 export type { OptimizationField, DurationModelSummary, MakespanPrediction } from "./optimizer/types.js";
 export type { LastRunGraph } from "./optimizer/service.js";
@@ -64,7 +106,17 @@ export { DashboardTokenRequiredError, DashboardNotBuiltError, DashboardListenErr
 export type { SubmitOptions } from "./orchestrator/runs.js";
 
 export {
-  HtdagError, WaitTimeoutError, GraphValidationError, DecompositionError, NonRetryableError, InvalidOptionError, RunNotFoundError,
-  IllegalTransitionError, DatabaseConnectionError, MigrationError, NonJsonOutputError, StepTimeoutError,
+  HtdagError,
+  WaitTimeoutError,
+  GraphValidationError,
+  DecompositionError,
+  NonRetryableError,
+  InvalidOptionError,
+  RunNotFoundError,
+  IllegalTransitionError,
+  DatabaseConnectionError,
+  MigrationError,
+  NonJsonOutputError,
+  StepTimeoutError,
 } from "./errors.js";
 export type { GraphIssue } from "./errors.js";

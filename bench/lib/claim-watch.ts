@@ -30,17 +30,25 @@ export class ClaimWatch {
 
   /** Forgets a finished run's claims. */
   forget(runId: string): void {
-    for (const key of this.returnedAt.keys()) if (key.startsWith(`${runId}:`)) this.returnedAt.delete(key);
+    for (const key of this.returnedAt.keys()) {
+      if (key.startsWith(`${runId}:`)) {
+        this.returnedAt.delete(key);
+      }
+    }
   }
 
   /** start_run and settle_task answer `{ claimed: [...] }`; claim_tasks answers the list itself. */
   private note(row: unknown): void {
     const value = (row as { r?: unknown } | undefined)?.r;
     const claimed = Array.isArray(value) ? value : (value as { claimed?: unknown } | undefined)?.claimed;
-    if (!Array.isArray(claimed)) return;
+    if (!Array.isArray(claimed)) {
+      return;
+    }
     const now = performance.now();
     for (const task of claimed as { runId?: unknown; taskId?: unknown }[]) {
-      if (typeof task?.runId === "string" && typeof task.taskId === "string") this.returnedAt.set(`${task.runId}:${task.taskId}`, now);
+      if (typeof task?.runId === "string" && typeof task.taskId === "string") {
+        this.returnedAt.set(`${task.runId}:${task.taskId}`, now);
+      }
     }
   }
 }

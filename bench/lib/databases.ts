@@ -4,7 +4,9 @@ import pg from "pg";
 
 /** The server benchmarks use; override with BENCH_DATABASE_URL (or HTDAG_TEST_DATABASE_URL). */
 export const ADMIN_URL =
-  process.env.BENCH_DATABASE_URL ?? process.env.HTDAG_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  process.env.BENCH_DATABASE_URL ??
+  process.env.HTDAG_TEST_DATABASE_URL ??
+  "postgres://postgres@127.0.0.1:5432/postgres";
 
 /** A database created for one benchmark; `drop()` removes it, even with connections still open. */
 export interface BenchDatabase {

@@ -21,21 +21,40 @@ export function resultsMarkdown(report: BenchReport, charts: readonly Chart[]): 
     `Machine: ${meta.cpus} × ${meta.cpuModel}, ${meta.memoryGb} GB; PostgreSQL ${meta.postgres} on the same host; Node ${meta.node}; ` +
       `1-minute load average ${formatNumber(meta.loadAverage.start)} at start, ${formatNumber(meta.loadAverage.end)} at end.`,
     "",
-    markdownTable([["system", "version", "how it runs the workloads"],
-      ...meta.systems.map((s) => [s.name, s.version, s.notes.join("; ")])], 3),
+    markdownTable(
+      [
+        ["system", "version", "how it runs the workloads"],
+        ...meta.systems.map((s) => [s.name, s.version, s.notes.join("; ")]),
+      ],
+      3,
+    ),
     "",
     markdownTable(sideBySide(report.results, names), 2),
     "",
     "### htdag against each peer (ratio of medians; below 1 means htdag's figure is lower)",
     "",
-    markdownTable([["workload", "metric", "peer", "htdag / peer"], ...report.ratios.map((r) => [r.workload, r.metric, r.peer, formatNumber(r.value)])], 3),
+    markdownTable(
+      [
+        ["workload", "metric", "peer", "htdag / peer"],
+        ...report.ratios.map((r) => [r.workload, r.metric, r.peer, formatNumber(r.value)]),
+      ],
+      3,
+    ),
     "",
     "### Targets (design.md §11)",
     "",
-    markdownTable([["target", "htdag", "verdict"], ...report.targets.map((t) => [t.target, formatNumber(t.value), verdict(t)])], 1),
+    markdownTable(
+      [["target", "htdag", "verdict"], ...report.targets.map((t) => [t.target, formatNumber(t.value), verdict(t)])],
+      1,
+    ),
   ];
   if (report.failures.length > 0) {
-    out.push("", "### Failures in this run", "", ...report.failures.map((f) => `- ${f.system} ${f.workload}: ${f.message}`));
+    out.push(
+      "",
+      "### Failures in this run",
+      "",
+      ...report.failures.map((f) => `- ${f.system} ${f.workload}: ${f.message}`),
+    );
   }
   out.push("", "### Charts", "", ...charts.map((c) => `![${c.title}](performance/${c.file})`));
   return out.join("\n");
@@ -47,7 +66,12 @@ export async function updateResultsPage(report: BenchReport, path: string, chart
   const start = page.indexOf(START);
   const end = page.indexOf(END);
   if (start < 0 || end < start) {
-    throw new Error(`${path} has no "${START}" … "${END}" section; put both markers where the results belong and run again`);
+    throw new Error(
+      `${path} has no "${START}" … "${END}" section; put both markers where the results belong and run again`,
+    );
   }
-  await writeFile(path, `${page.slice(0, start + START.length)}\n${resultsMarkdown(report, charts)}\n${page.slice(end)}`);
+  await writeFile(
+    path,
+    `${page.slice(0, start + START.length)}\n${resultsMarkdown(report, charts)}\n${page.slice(end)}`,
+  );
 }

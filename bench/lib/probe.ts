@@ -28,7 +28,9 @@ export class StepProbe {
 
 function mustGet(map: Map<string, number>, taskId: string, what: string): number {
   const value = map.get(taskId);
-  if (value === undefined) throw new Error(`no ${what} recorded for task ${JSON.stringify(taskId)}`);
+  if (value === undefined) {
+    throw new Error(`no ${what} recorded for task ${JSON.stringify(taskId)}`);
+  }
   return value;
 }
 
@@ -41,14 +43,21 @@ export interface MeasuredRun {
 }
 
 /** Runs `graph` to completion and measures it; a run that does not complete is an error. */
-export async function measureRun(orch: Orchestrator, graph: TaskGraph, probe: StepProbe, options: RunOptions): Promise<MeasuredRun> {
+export async function measureRun(
+  orch: Orchestrator,
+  graph: TaskGraph,
+  probe: StepProbe,
+  options: RunOptions,
+): Promise<MeasuredRun> {
   const tripsBefore = orch.db.stats.roundTrips;
   const startedAt = performance.now();
   const result = await orch.composeFromTaskGraph(graph, { noop: probe.step }, options);
   const wallMs = performance.now() - startedAt;
   const roundTrips = orch.db.stats.roundTrips - tripsBefore;
   if (result.status !== "completed") {
-    throw new Error(`benchmark run ${result.runId} ended ${result.status}: ${result.error?.message ?? "no error recorded"}`);
+    throw new Error(
+      `benchmark run ${result.runId} ended ${result.status}: ${result.error?.message ?? "no error recorded"}`,
+    );
   }
   return { runId: result.runId, wallMs, roundTrips };
 }
@@ -65,13 +74,17 @@ export async function attemptTimes(orch: Orchestrator, runId: string): Promise<M
   const { rows } = await orch.db.query<{ task_id: string; started_ms: number; finished_ms: number }>(
     `SELECT task_id, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms,
             (extract(epoch FROM finished_at) * 1000)::float8 AS finished_ms
-       FROM "${schema}".attempts WHERE run_id = $1 AND attempt = 1`, [runId]);
+       FROM "${schema}".attempts WHERE run_id = $1 AND attempt = 1`,
+    [runId],
+  );
   return new Map(rows.map((r) => [r.task_id, { startedAt: Number(r.started_ms), finishedAt: Number(r.finished_ms) }]));
 }
 
 /** The entry of `map` for `key`, or an error naming what is missing. */
 export function entry<V>(map: Map<string, V>, key: string): V {
   const value = map.get(key);
-  if (value === undefined) throw new Error(`nothing recorded for task ${JSON.stringify(key)}`);
+  if (value === undefined) {
+    throw new Error(`nothing recorded for task ${JSON.stringify(key)}`);
+  }
   return value;
 }

@@ -5,11 +5,35 @@
  * on, pollInterval 2 s by default) is started for each workload run, outside the timed window.
  */
 import { createRequire } from "node:module";
-import { Logger, makeWorkerUtils, run, runMigrations, type JobHelpers, type Runner, type TaskList, type WorkerUtils } from "graphile-worker";
+import {
+  Logger,
+  makeWorkerUtils,
+  run,
+  runMigrations,
+  type JobHelpers,
+  type Runner,
+  type TaskList,
+  type WorkerUtils,
+} from "graphile-worker";
 import pg from "pg";
 import { childrenOf, layeredId } from "../../src/bench/sizes.js";
-import { attemptsAsPlanned, chainFigures, faultFigures, fanFigures, latencyFigures, layeredFigures, Timeline } from "../../src/bench/timeline.js";
-import type { BenchSystem, FaultPlan, HarnessTools, LayeredDag, SystemSession, WorkloadResult } from "../../src/bench/types.js";
+import {
+  attemptsAsPlanned,
+  chainFigures,
+  faultFigures,
+  fanFigures,
+  latencyFigures,
+  layeredFigures,
+  Timeline,
+} from "../../src/bench/timeline.js";
+import type {
+  BenchSystem,
+  FaultPlan,
+  HarnessTools,
+  LayeredDag,
+  SystemSession,
+  WorkloadResult,
+} from "../../src/bench/types.js";
 import { deferred, openWatcher, reportUnlessDropped } from "./common.js";
 
 const version = (createRequire(import.meta.url)("graphile-worker/package.json") as { version: string }).version;
@@ -17,7 +41,9 @@ const silent = new Logger(() => () => undefined);
 const PENDING = "SELECT count(*)::int AS n FROM graphile_worker.jobs";
 
 export const graphileWorker: BenchSystem = {
-  name: "graphile-worker", version, store: "postgres",
+  name: "graphile-worker",
+  version,
+  store: "postgres",
   notes: [
     "chain: the task adds the next job (helpers.addJob); fan-in and DAG: a counter row per join, decremented by each parent, which adds the child at zero",
     "W1 batched: preset.worker.localQueue.size 50; no job timeout exists, so W6's hanging tasks race an AbortSignal.timeout(200) in the task, and its retries wait graphile-worker's fixed backoff (exp(1) ≈ 2.7 s) plus the 2 s poll",
@@ -37,9 +63,19 @@ async function openGraphile(url: string, harness: HarnessTools): Promise<SystemS
   const utils = await makeWorkerUtils({ pgPool: pool, logger: silent });
   let runs = 0;
   /** Starts a runner for one workload run, waits for `done`, then for the jobs' completions to commit. */
-  const withRunner = async <T>(taskList: TaskList, body: (runner: Runner) => Promise<T>, options: { localQueue?: number } = {}): Promise<T> => {
-    const runner = await run({ pgPool: pool, concurrency: 10, noHandleSignals: true, logger: silent, taskList,
-      ...(options.localQueue ? { preset: { worker: { localQueue: { size: options.localQueue } } } } : {}) });
+  const withRunner = async <T>(
+    taskList: TaskList,
+    body: (runner: Runner) => Promise<T>,
+    options: { localQueue?: number } = {},
+  ): Promise<T> => {
+    const runner = await run({
+      pgPool: pool,
+      concurrency: 10,
+      noHandleSignals: true,
+      logger: silent,
+      taskList,
+      ...(options.localQueue ? { preset: { worker: { localQueue: { size: options.localQueue } } } } : {}),
+    });
     try {
       return await body(runner);
     } finally {
@@ -59,7 +95,8 @@ async function openGraphile(url: string, harness: HarnessTools): Promise<SystemS
     fan: (width) => fan(withRunner, timed, pool, width, ++runs),
     layered: (dag) => layered(withRunner, timed, pool, dag, ++runs),
     idleLatency: (count) => idleLatency(withRunner, watcher, count),
-    idleQueries: (watch) => withRunner({ noop: async () => undefined }, () => watch()).then(() => ({ tasks: 0, metrics: {} })),
+    idleQueries: (watch) =>
+      withRunner({ noop: async () => undefined }, () => watch()).then(() => ({ tasks: 0, metrics: {} })),
     faults: (plan) => faults(withRunner, timed, plan),
     close: async () => {
       await utils.release();
@@ -69,7 +106,11 @@ async function openGraphile(url: string, harness: HarnessTools): Promise<SystemS
   };
 }
 
-type WithRunner = <T>(taskList: TaskList, body: (runner: Runner) => Promise<T>, options?: { localQueue?: number }) => Promise<T>;
+type WithRunner = <T>(
+  taskList: TaskList,
+  body: (runner: Runner) => Promise<T>,
+  options?: { localQueue?: number },
+) => Promise<T>;
 type Timed = (start: (utils: WorkerUtils) => Promise<unknown>, done: Promise<unknown>) => Promise<number>;
 
 async function flat(withRunner: WithRunner, timed: Timed, tasks: number, batchSize: number): Promise<WorkloadResult> {
@@ -77,8 +118,11 @@ async function flat(withRunner: WithRunner, timed: Timed, tasks: number, batchSi
   let finished = 0;
   const taskList: TaskList = { noop: async () => void (++finished === tasks && done.resolve()) };
   const specs = Array.from({ length: tasks }, () => ({ identifier: "noop", payload: {} }));
-  const wallMs = await withRunner(taskList, () => timed((u) => u.addJobs(specs), done.promise),
-    batchSize > 1 ? { localQueue: batchSize } : {});
+  const wallMs = await withRunner(
+    taskList,
+    () => timed((u) => u.addJobs(specs), done.promise),
+    batchSize > 1 ? { localQueue: batchSize } : {},
+  );
   return { tasks, metrics: { "tasks per s": (tasks / wallMs) * 1000 } };
 }
 
@@ -90,8 +134,11 @@ async function chain(withRunner: WithRunner, timed: Timed, steps: number): Promi
       const { i } = payload as { i: number };
       timeline.start(`c${i}`);
       timeline.finish(`c${i}`);
-      if (i + 1 < steps) await helpers.addJob("step", { i: i + 1 });
-      else done.resolve();
+      if (i + 1 < steps) {
+        await helpers.addJob("step", { i: i + 1 });
+      } else {
+        done.resolve();
+      }
     },
   };
   const wallMs = await withRunner(taskList, () => timed((u) => u.addJob("step", { i: 0 }), done.promise));
@@ -101,11 +148,19 @@ async function chain(withRunner: WithRunner, timed: Timed, steps: number): Promi
 /** Decrements the counter rows of `ids`; returns those that reached zero. */
 async function decrement(helpers: JobHelpers, ids: string[]): Promise<string[]> {
   const { rows } = await helpers.query<{ id: string }>(
-    "UPDATE bench_join SET remaining = remaining - 1 WHERE id = ANY($1::text[]) RETURNING id, remaining", [ids]);
+    "UPDATE bench_join SET remaining = remaining - 1 WHERE id = ANY($1::text[]) RETURNING id, remaining",
+    [ids],
+  );
   return rows.filter((r) => (r as unknown as { remaining: number }).remaining === 0).map((r) => r.id);
 }
 
-async function fan(withRunner: WithRunner, timed: Timed, pool: pg.Pool, width: number, run: number): Promise<WorkloadResult> {
+async function fan(
+  withRunner: WithRunner,
+  timed: Timed,
+  pool: pg.Pool,
+  width: number,
+  run: number,
+): Promise<WorkloadResult> {
   const done = deferred();
   const timeline = new Timeline();
   const joinId = `fan${run}`;
@@ -120,7 +175,9 @@ async function fan(withRunner: WithRunner, timed: Timed, pool: pg.Pool, width: n
       const { i } = payload as { i: number };
       timeline.start(`child${i}`);
       timeline.finish(`child${i}`);
-      if ((await decrement(helpers, [joinId])).length > 0) await helpers.addJob("join", {});
+      if ((await decrement(helpers, [joinId])).length > 0) {
+        await helpers.addJob("join", {});
+      }
     },
     join: async () => {
       timeline.start("join");
@@ -132,13 +189,24 @@ async function fan(withRunner: WithRunner, timed: Timed, pool: pg.Pool, width: n
   return { tasks: width + 2, metrics: fanFigures(timeline, width, (i) => `child${i}`, "join", wallMs) };
 }
 
-async function layered(withRunner: WithRunner, timed: Timed, pool: pg.Pool, dag: LayeredDag, run: number): Promise<WorkloadResult> {
+async function layered(
+  withRunner: WithRunner,
+  timed: Timed,
+  pool: pg.Pool,
+  dag: LayeredDag,
+  run: number,
+): Promise<WorkloadResult> {
   const done = deferred();
   const timeline = new Timeline();
   const children = childrenOf(dag);
   const key = (layer: number, node: number) => `dag${run}:${layeredId(layer, node)}`;
-  const counters = dag.parentsOf.flatMap((nodes, layer) => nodes.map((parents, node) => [key(layer, node), parents.length] as const));
-  await pool.query("INSERT INTO bench_join SELECT * FROM unnest($1::text[], $2::int[])", [counters.map((c) => c[0]), counters.map((c) => c[1])]);
+  const counters = dag.parentsOf.flatMap((nodes, layer) =>
+    nodes.map((parents, node) => [key(layer, node), parents.length] as const),
+  );
+  await pool.query("INSERT INTO bench_join SELECT * FROM unnest($1::text[], $2::int[])", [
+    counters.map((c) => c[0]),
+    counters.map((c) => c[1]),
+  ]);
   let finished = 0;
   const total = dag.layers * dag.width;
   const taskList: TaskList = {
@@ -148,12 +216,22 @@ async function layered(withRunner: WithRunner, timed: Timed, pool: pg.Pool, dag:
       timeline.finish(layeredId(layer, node));
       const next = children[layer]?.[node] ?? [];
       if (next.length > 0) {
-        const ready = await decrement(helpers, next.map((child) => key(layer + 1, child)));
+        const ready = await decrement(
+          helpers,
+          next.map((child) => key(layer + 1, child)),
+        );
         if (ready.length > 0) {
-          await helpers.addJobs(ready.map((id) => ({ identifier: "node", payload: { layer: layer + 1, node: Number(id.slice(id.lastIndexOf("N") + 1)) } })));
+          await helpers.addJobs(
+            ready.map((id) => ({
+              identifier: "node",
+              payload: { layer: layer + 1, node: Number(id.slice(id.lastIndexOf("N") + 1)) },
+            })),
+          );
         }
       }
-      if (++finished === total) done.resolve();
+      if (++finished === total) {
+        done.resolve();
+      }
     },
   };
   const roots = Array.from({ length: dag.width }, (_, node) => ({ identifier: "node", payload: { layer: 0, node } }));
@@ -161,7 +239,11 @@ async function layered(withRunner: WithRunner, timed: Timed, pool: pg.Pool, dag:
   return { tasks: total, metrics: layeredFigures(timeline, dag, wallMs) };
 }
 
-async function idleLatency(withRunner: WithRunner, watcher: Awaited<ReturnType<typeof openWatcher>>, count: number): Promise<WorkloadResult> {
+async function idleLatency(
+  withRunner: WithRunner,
+  watcher: Awaited<ReturnType<typeof openWatcher>>,
+  count: number,
+): Promise<WorkloadResult> {
   let started = deferred<number>();
   const taskList: TaskList = { single: async () => started.resolve(performance.now()) };
   return withRunner(taskList, async (runner) => {
@@ -186,7 +268,9 @@ async function faults(withRunner: WithRunner, timed: Timed, plan: FaultPlan): Pr
     fault: async (payload, helpers) => {
       const { i } = payload as { i: number };
       attempts.set(i, (attempts.get(i) ?? 0) + 1);
-      if (helpers.job.attempts === 1 && plan.throwsOnce.has(i)) throw new Error(`planned failure of task ${i}`);
+      if (helpers.job.attempts === 1 && plan.throwsOnce.has(i)) {
+        throw new Error(`planned failure of task ${i}`);
+      }
       if (helpers.job.attempts === 1 && plan.hangsOnce.has(i)) {
         // graphile-worker has no job timeout: users race the work against a timer of their own.
         const deadline = performance.now() + plan.timeoutMs;
@@ -195,7 +279,9 @@ async function faults(withRunner: WithRunner, timed: Timed, plan: FaultPlan): Pr
         lags.push(performance.now() - deadline);
         throw new Error(`task ${i} timed out after ${plan.timeoutMs} ms`);
       }
-      if (++succeeded === plan.tasks) done.resolve();
+      if (++succeeded === plan.tasks) {
+        done.resolve();
+      }
     },
   };
   const specs = Array.from({ length: plan.tasks }, (_, i) => ({ identifier: "fault", payload: { i }, maxAttempts: 3 }));

@@ -5,7 +5,11 @@
 import type { BenchSystem } from "../../src/bench/types.js";
 
 const ADAPTERS: Record<string, { module: string; exportName: string; install: string }> = {
-  "graphile-worker": { module: "./graphile-worker.js", exportName: "graphileWorker", install: "npm install --save-dev graphile-worker@0.17.3" },
+  "graphile-worker": {
+    module: "./graphile-worker.js",
+    exportName: "graphileWorker",
+    install: "npm install --save-dev graphile-worker@0.17.3",
+  },
   "pg-boss": { module: "./pg-boss.js", exportName: "pgBoss", install: "npm install --save-dev pg-boss@10.3.3" },
 };
 
@@ -22,10 +26,14 @@ export async function loadPeers(names: readonly string[]): Promise<{ systems: Be
     try {
       const loaded = (await import(adapter.module)) as Record<string, BenchSystem>;
       const system = loaded[adapter.exportName];
-      if (!system) throw new Error(`${adapter.module} does not export ${adapter.exportName}`);
+      if (!system) {
+        throw new Error(`${adapter.module} does not export ${adapter.exportName}`);
+      }
       systems.push(system);
     } catch (error) {
-      skipped.push(`${name}: not measured, its adapter could not load (${(error as Error).message}); install it with \`${adapter.install}\``);
+      skipped.push(
+        `${name}: not measured, its adapter could not load (${(error as Error).message}); install it with \`${adapter.install}\``,
+      );
     }
   }
   return { systems, skipped };

@@ -10,8 +10,23 @@
 import { createRequire } from "node:module";
 import PgBoss from "pg-boss";
 import { childrenOf, layeredId } from "../../src/bench/sizes.js";
-import { attemptsAsPlanned, chainFigures, faultFigures, fanFigures, latencyFigures, layeredFigures, Timeline } from "../../src/bench/timeline.js";
-import type { BenchSystem, FaultPlan, HarnessTools, LayeredDag, SystemSession, WorkloadResult } from "../../src/bench/types.js";
+import {
+  attemptsAsPlanned,
+  chainFigures,
+  faultFigures,
+  fanFigures,
+  latencyFigures,
+  layeredFigures,
+  Timeline,
+} from "../../src/bench/timeline.js";
+import type {
+  BenchSystem,
+  FaultPlan,
+  HarnessTools,
+  LayeredDag,
+  SystemSession,
+  WorkloadResult,
+} from "../../src/bench/types.js";
 import { deferred, openWatcher, reportUnlessDropped } from "./common.js";
 
 const version = (createRequire(import.meta.url)("pg-boss/package.json") as { version: string }).version;
@@ -21,7 +36,9 @@ const WORKERS = 10;
 const MAX_SINGLE_TASKS = 60;
 
 export const pgBoss: BenchSystem = {
-  name: "pg-boss", version, store: "postgres",
+  name: "pg-boss",
+  version,
+  store: "postgres",
   notes: [
     "v10: no flow() and no LISTEN/NOTIFY; 10 work() workers per queue polling every 0.5 s (its minimum), each fetching again at once after a full batch (notifyWorker on itself); a chain sends the next job from the handler and wakes its workers with notifyWorker(); fan-in and DAG: a counter row per join",
     "W5 sends at most 60 single tasks (each waits for a poll); W6: expireInSeconds cannot go below 1 s and the handler gets no signal, so the lag is measured to the retry's start",
@@ -48,23 +65,37 @@ async function openBoss(url: string, harness: HarnessTools): Promise<SystemSessi
     const name = `${kind}_${++runs}`;
     await boss.createQueue(name);
     const ids: string[] = [];
-    await Promise.all(Array.from({ length: WORKERS }, async (_, k) => {
-      ids[k] = await boss.work<Record<string, number>>(name, { batchSize, pollingIntervalSeconds: POLLING_SECONDS }, async (jobs) => {
-        await Promise.all(jobs.map(handler));
-        const id = ids[k];
-        if (jobs.length === batchSize && id) boss.notifyWorker(id);
-      });
-    }));
+    await Promise.all(
+      Array.from({ length: WORKERS }, async (_, k) => {
+        ids[k] = await boss.work<Record<string, number>>(
+          name,
+          { batchSize, pollingIntervalSeconds: POLLING_SECONDS },
+          async (jobs) => {
+            await Promise.all(jobs.map(handler));
+            const id = ids[k];
+            if (jobs.length === batchSize && id) {
+              boss.notifyWorker(id);
+            }
+          },
+        );
+      }),
+    );
     return {
       name,
       wake: () => ids.forEach((id) => boss.notifyWorker(id)),
       stop: () => boss.offWork(name),
       /** pg-boss completes a job without awaiting it: wait until no job of the queue is still pending. */
-      settled: () => watcher.waitUntilZero("SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state <= 'active'", [name]),
+      settled: () =>
+        watcher.waitUntilZero("SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state <= 'active'", [
+          name,
+        ]),
     };
   };
   const decrement = async (ids: string[]): Promise<string[]> => {
-    const { rows } = await db.executeSql("UPDATE bench_join SET remaining = remaining - 1 WHERE id = ANY($1::text[]) RETURNING id, remaining", [ids]);
+    const { rows } = await db.executeSql(
+      "UPDATE bench_join SET remaining = remaining - 1 WHERE id = ANY($1::text[]) RETURNING id, remaining",
+      [ids],
+    );
     return (rows as { id: string; remaining: number }[]).filter((r) => r.remaining === 0).map((r) => r.id);
   };
   const ctx: BossContext = { boss, queue, decrement, run: () => ++runs };
@@ -90,13 +121,21 @@ async function openBoss(url: string, harness: HarnessTools): Promise<SystemSessi
 
 interface BossContext {
   boss: PgBoss;
-  queue(kind: string, handler: Handler, batchSize?: number): Promise<{ name: string; wake(): void; stop(): Promise<void>; settled(): Promise<void> }>;
+  queue(
+    kind: string,
+    handler: Handler,
+    batchSize?: number,
+  ): Promise<{ name: string; wake(): void; stop(): Promise<void>; settled(): Promise<void> }>;
   decrement(ids: string[]): Promise<string[]>;
   run(): number;
 }
 
 /** Times `start` → `done` → every job of the queue committed as completed. */
-async function timed(q: Awaited<ReturnType<BossContext["queue"]>>, start: () => Promise<unknown>, done: Promise<unknown>): Promise<number> {
+async function timed(
+  q: Awaited<ReturnType<BossContext["queue"]>>,
+  start: () => Promise<unknown>,
+  done: Promise<unknown>,
+): Promise<number> {
   const startedAt = performance.now();
   try {
     await start();
@@ -127,16 +166,24 @@ async function chain(ctx: BossContext, steps: number): Promise<WorkloadResult> {
     if (i + 1 < steps) {
       await ctx.boss.send(q.name, { i: i + 1 });
       q.wake();
-    } else done.resolve();
+    } else {
+      done.resolve();
+    }
   });
-  const wallMs = await timed(q, async () => {
-    await ctx.boss.send(q.name, { i: 0 });
-    q.wake();
-  }, done.promise);
+  const wallMs = await timed(
+    q,
+    async () => {
+      await ctx.boss.send(q.name, { i: 0 });
+      q.wake();
+    },
+    done.promise,
+  );
   return { tasks: steps, metrics: chainFigures(timeline, steps, (i) => `c${i}`, wallMs) };
 }
 
-const ROOT = 0, CHILD = 1, JOIN = 2;
+const ROOT = 0,
+  CHILD = 1,
+  JOIN = 2;
 
 async function fan(ctx: BossContext, width: number): Promise<WorkloadResult> {
   const done = deferred();
@@ -154,12 +201,18 @@ async function fan(ctx: BossContext, width: number): Promise<WorkloadResult> {
     } else if (kind === CHILD && (await ctx.decrement([joinId])).length > 0) {
       await ctx.boss.send(q.name, { kind: JOIN });
       q.wake();
-    } else if (kind === JOIN) done.resolve();
+    } else if (kind === JOIN) {
+      done.resolve();
+    }
   });
-  const wallMs = await timed(q, async () => {
-    await ctx.boss.send(q.name, { kind: ROOT });
-    q.wake();
-  }, done.promise);
+  const wallMs = await timed(
+    q,
+    async () => {
+      await ctx.boss.send(q.name, { kind: ROOT });
+      q.wake();
+    },
+    done.promise,
+  );
   return { tasks: width + 2, metrics: fanFigures(timeline, width, (c) => `child${c}`, "join", wallMs) };
 }
 
@@ -169,9 +222,15 @@ async function layered(ctx: BossContext, dag: LayeredDag): Promise<WorkloadResul
   const children = childrenOf(dag);
   const run = ctx.run();
   const key = (layer: number, node: number) => `dag${run}:${layeredId(layer, node)}`;
-  const counters = dag.parentsOf.flatMap((nodes, layer) => nodes.map((parents, node) => [key(layer, node), parents.length] as const));
-  await ctx.boss.getDb().executeSql("INSERT INTO bench_join SELECT * FROM unnest($1::text[], $2::int[])",
-    [counters.map((c) => c[0]), counters.map((c) => c[1])]);
+  const counters = dag.parentsOf.flatMap((nodes, layer) =>
+    nodes.map((parents, node) => [key(layer, node), parents.length] as const),
+  );
+  await ctx.boss
+    .getDb()
+    .executeSql("INSERT INTO bench_join SELECT * FROM unnest($1::text[], $2::int[])", [
+      counters.map((c) => c[0]),
+      counters.map((c) => c[1]),
+    ]);
   const total = dag.layers * dag.width;
   let finished = 0;
   const q = await ctx.queue("dag", async (job) => {
@@ -182,17 +241,28 @@ async function layered(ctx: BossContext, dag: LayeredDag): Promise<WorkloadResul
     if (next.length > 0) {
       const ready = await ctx.decrement(next.map((child) => key(layer + 1, child)));
       if (ready.length > 0) {
-        await ctx.boss.insert(ready.map((id) => ({ name: q.name, data: { layer: layer + 1, node: Number(id.slice(id.lastIndexOf("N") + 1)) } })));
+        await ctx.boss.insert(
+          ready.map((id) => ({
+            name: q.name,
+            data: { layer: layer + 1, node: Number(id.slice(id.lastIndexOf("N") + 1)) },
+          })),
+        );
         q.wake();
       }
     }
-    if (++finished === total) done.resolve();
+    if (++finished === total) {
+      done.resolve();
+    }
   });
   const roots = Array.from({ length: dag.width }, (_, node) => ({ name: q.name, data: { layer: 0, node } }));
-  const wallMs = await timed(q, async () => {
-    await ctx.boss.insert(roots);
-    q.wake();
-  }, done.promise);
+  const wallMs = await timed(
+    q,
+    async () => {
+      await ctx.boss.insert(roots);
+      q.wake();
+    },
+    done.promise,
+  );
   return { tasks: total, metrics: layeredFigures(timeline, dag, wallMs) };
 }
 
@@ -225,7 +295,9 @@ async function faults(ctx: BossContext, plan: FaultPlan): Promise<WorkloadResult
     const i = job.data.i ?? 0;
     const attempt = (attempts.get(i) ?? 0) + 1;
     attempts.set(i, attempt);
-    if (attempt === 1 && plan.throwsOnce.has(i)) throw new Error(`planned failure of task ${i}`);
+    if (attempt === 1 && plan.throwsOnce.has(i)) {
+      throw new Error(`planned failure of task ${i}`);
+    }
     if (attempt === 1 && plan.hangsOnce.has(i)) {
       deadlines.set(i, performance.now() + plan.timeoutMs);
       // Hangs past pg-boss's expiry (1 s, its minimum); pg-boss gives up on the promise and fails the job.
@@ -233,10 +305,20 @@ async function faults(ctx: BossContext, plan: FaultPlan): Promise<WorkloadResult
       return;
     }
     const deadline = deadlines.get(i);
-    if (deadline !== undefined) lags.push(performance.now() - deadline);
-    if (++succeeded === plan.tasks) done.resolve();
+    if (deadline !== undefined) {
+      lags.push(performance.now() - deadline);
+    }
+    if (++succeeded === plan.tasks) {
+      done.resolve();
+    }
   });
-  const jobs = Array.from({ length: plan.tasks }, (_, i) => ({ name: q.name, data: { i }, retryLimit: 2, retryDelay: 0, expireInSeconds: 1 }));
+  const jobs = Array.from({ length: plan.tasks }, (_, i) => ({
+    name: q.name,
+    data: { i },
+    retryLimit: 2,
+    retryDelay: 0,
+    expireInSeconds: 1,
+  }));
   const wallMs = await timed(q, () => ctx.boss.insert(jobs), done.promise);
   const planned = attemptsAsPlanned(attempts, plan.tasks, (i) => plan.throwsOnce.has(i) || plan.hangsOnce.has(i));
   return { tasks: plan.tasks, metrics: faultFigures(lags, wallMs, planned) };

@@ -8,14 +8,21 @@ import { attemptTimes, entry, measureRun, StepProbe } from "../lib/probe.js";
 import { percentile } from "../lib/stats.js";
 
 export const CHAIN_METRICS = [
-  "ms per step", "hop p50 ms", "hop p99 ms", "claim → start p50 ms", "db step p50 ms", "round trips per task",
+  "ms per step",
+  "hop p50 ms",
+  "hop p99 ms",
+  "claim → start p50 ms",
+  "db step p50 ms",
+  "round trips per task",
 ] as const;
 export type ChainMetrics = Record<(typeof CHAIN_METRICS)[number], number>;
 
 /** A chain of `steps` tasks c0 → c1 → … on the `noop` step. */
 export function chainGraph(steps: number): TaskGraph {
   const tasks = Array.from({ length: steps }, (_, i) => ({
-    id: `c${i}`, step: "noop", dependsOn: i === 0 ? [] : [`c${i - 1}`],
+    id: `c${i}`,
+    step: "noop",
+    dependsOn: i === 0 ? [] : [`c${i - 1}`],
   }));
   return validateGraph({ goal: `bench chain of ${steps}`, tasks });
 }
@@ -41,7 +48,9 @@ export async function runChain(orch: Orchestrator, steps: number, watch?: ClaimW
   for (let i = 1; i < steps; i++) {
     hops.push(probe.started(`c${i}`) - probe.returned(`c${i - 1}`));
     const claimedAt = watch?.claimedAt(run.runId, `c${i}`);
-    if (claimedAt !== undefined) dispatches.push(probe.started(`c${i}`) - claimedAt);
+    if (claimedAt !== undefined) {
+      dispatches.push(probe.started(`c${i}`) - claimedAt);
+    }
     dbSteps.push(entry(times, `c${i}`).startedAt - entry(times, `c${i - 1}`).startedAt);
   }
   watch?.forget(run.runId);

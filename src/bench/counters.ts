@@ -24,15 +24,23 @@ let profiles: Map<string, Map<string, StatementProfile>> | null = null;
 
 /** Starts counting statements per database (idempotent); `profile` also times each statement. */
 export function installRoundTripCounter(options: { profile?: boolean } = {}): void {
-  if (options.profile) profiles ??= new Map();
-  if (installed) return;
+  if (options.profile) {
+    profiles ??= new Map();
+  }
+  if (installed) {
+    return;
+  }
   installed = true;
   const proto = pg.Client.prototype as unknown as { query: QueryFn };
   const original = proto.query;
   proto.query = function countedQuery(this: { database?: string }, ...args: unknown[]) {
-    if (!this.database || uncounted.has(this)) return original.apply(this, args);
+    if (!this.database || uncounted.has(this)) {
+      return original.apply(this, args);
+    }
     counts.set(this.database, (counts.get(this.database) ?? 0) + 1);
-    if (!profiles) return original.apply(this, args);
+    if (!profiles) {
+      return original.apply(this, args);
+    }
     // node-postgres takes a callback (pg-pool's pool.query passes one) or returns a promise.
     const done = timer(this.database, args[0]);
     const last = args.length - 1;
@@ -46,7 +54,9 @@ export function installRoundTripCounter(options: { profile?: boolean } = {}): vo
     }
     const result = original.apply(this, args);
     // Only timing: the caller handles the result and any error.
-    if (result instanceof Promise) result.then(done, done);
+    if (result instanceof Promise) {
+      result.then(done, done);
+    }
     return result;
   };
 }
@@ -68,7 +78,8 @@ function timer(database: string, query: unknown): () => void {
 
 /** The statements sent to `database`, most total time first (empty unless profiling is on). */
 export function statementProfile(database: string): (StatementProfile & { statement: string })[] {
-  return [...(profiles?.get(database) ?? new Map<string, StatementProfile>())].map(([statement, p]) => ({ statement, ...p }))
+  return [...(profiles?.get(database) ?? new Map<string, StatementProfile>())]
+    .map(([statement, p]) => ({ statement, ...p }))
     .sort((a, b) => b.totalMs - a.totalMs);
 }
 
@@ -104,19 +115,27 @@ async function processCpuSeconds(pid: number): Promise<number | undefined> {
 
 /** CPU seconds by backend pid for the backends connected to `database`; `admin` must be on another database. */
 export async function backendCpu(admin: pg.Client, database: string): Promise<Map<number, number>> {
-  const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1", [database]);
+  const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1", [
+    database,
+  ]);
   const out = new Map<number, number>();
   for (const { pid } of rows) {
     const seconds = await processCpuSeconds(pid);
-    if (seconds !== undefined) out.set(pid, seconds);
+    if (seconds !== undefined) {
+      out.set(pid, seconds);
+    }
   }
   return out;
 }
 
 /** CPU the backends used between two snapshots (new backends from zero); NaN when none could be read. */
 export function backendCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
-  if (after.size === 0) return Number.NaN;
+  if (after.size === 0) {
+    return Number.NaN;
+  }
   let total = 0;
-  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  for (const [pid, seconds] of after) {
+    total += seconds - (before.get(pid) ?? 0);
+  }
   return total;
 }

@@ -15,7 +15,10 @@ export class BenchDatabaseError extends HtdagError {
 
 /** `<prefix>_<system>` (`htdag_bench_pg_boss`), reduced to a lower-case identifier of at most 63 characters. */
 export function benchDatabaseName(system: string, prefix = "htdag_bench"): string {
-  return `${prefix}_${system}`.toLowerCase().replace(/[^a-z0-9_]+/g, "_").slice(0, 63);
+  return `${prefix}_${system}`
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, "_")
+    .slice(0, 63);
 }
 
 /** The URL of `database` on the server of `adminUrl`. */
@@ -32,8 +35,11 @@ export async function connectAdmin(adminUrl: string): Promise<pg.Client> {
   try {
     await client.connect();
   } catch (error) {
-    throw new BenchDatabaseError(`cannot connect to the benchmark server ${redact(adminUrl)}: ${(error as Error).message}. ` +
-      "Start PostgreSQL or pass its URL (--database, or BENCH_DATABASE_URL for npm run bench).", { cause: error });
+    throw new BenchDatabaseError(
+      `cannot connect to the benchmark server ${redact(adminUrl)}: ${(error as Error).message}. ` +
+        "Start PostgreSQL or pass its URL (--database, or BENCH_DATABASE_URL for npm run bench).",
+      { cause: error },
+    );
   }
   return client;
 }
@@ -54,7 +60,9 @@ export async function dropDatabase(admin: pg.Client, database: string): Promise<
 export function redact(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
+    if (parsed.password) {
+      parsed.password = "***";
+    }
     return parsed.toString();
   } catch {
     return "(unparsable URL)";

@@ -20,7 +20,9 @@ const COMPLETE = "UPDATE floor_jobs SET status = 'done' WHERE id = ANY($1::bigin
 const STEP = "UPDATE floor_chain SET n = n + 1 WHERE id = 1 RETURNING n";
 
 export const floorSystem: BenchSystem = {
-  name: "floor", version: `raw SQL over node-postgres ${(createRequire(import.meta.url)("pg/package.json") as { version: string }).version}`, store: "postgres",
+  name: "floor",
+  version: `raw SQL over node-postgres ${(createRequire(import.meta.url)("pg/package.json") as { version: string }).version}`,
+  store: "postgres",
   notes: ["raw SQL: W1 claim (SKIP LOCKED) + complete, 2 round trips per claim; W2 one UPDATE … RETURNING per step"],
   open: async (url) => openFloor(url!),
 };
@@ -30,7 +32,9 @@ async function openFloor(url: string): Promise<SystemSession> {
   // pool.end() resolves before its clients' backends are gone, so the harness's DROP DATABASE …
   // WITH (FORCE) may cut one (57P01): expected, not reported. Anything else is.
   pool.on("error", (error: Error & { code?: string }) => {
-    if (error.code !== "57P01") process.stderr.write(`floor pool: ${error.message}\n`);
+    if (error.code !== "57P01") {
+      process.stderr.write(`floor pool: ${error.message}\n`);
+    }
   });
   await pool.query(SETUP);
   return {
@@ -48,7 +52,9 @@ async function flat(pool: pg.Pool, tasks: number, concurrency: number, batchSize
     const drain = async (client: pg.PoolClient) => {
       for (;;) {
         const { rows } = await client.query<{ id: string }>(CLAIM, [batchSize]);
-        if (rows.length === 0) return;
+        if (rows.length === 0) {
+          return;
+        }
         await client.query(COMPLETE, [rows.map((r) => r.id)]);
       }
     };
@@ -56,7 +62,9 @@ async function flat(pool: pg.Pool, tasks: number, concurrency: number, batchSize
     const wallMs = performance.now() - startedAt;
     return { tasks, metrics: { "tasks per s": (tasks / wallMs) * 1000 } };
   } finally {
-    for (const client of clients) client.release();
+    for (const client of clients) {
+      client.release();
+    }
   }
 }
 

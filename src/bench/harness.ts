@@ -4,12 +4,27 @@
  * Postgres CPU (counters.ts), and turns them into figures per task.
  */
 import type pg from "pg";
-import { backendCpu, backendCpuDelta, excludeFromCounts, installRoundTripCounter, nodeCpuSeconds, roundTripsTo, statementProfile,
-  type StatementProfile } from "./counters.js";
+import {
+  backendCpu,
+  backendCpuDelta,
+  excludeFromCounts,
+  installRoundTripCounter,
+  nodeCpuSeconds,
+  roundTripsTo,
+  statementProfile,
+  type StatementProfile,
+} from "./counters.js";
 import { benchDatabaseName, connectAdmin, dropDatabase, recreateDatabase } from "./databases.js";
 import { faultPlan, layeredDag } from "./sizes.js";
 import { summarizeRepeats, type Summary } from "./stats.js";
-import { WORKLOADS, type BenchSystem, type SystemSession, type WorkloadId, type WorkloadResult, type WorkloadSizes } from "./types.js";
+import {
+  WORKLOADS,
+  type BenchSystem,
+  type SystemSession,
+  type WorkloadId,
+  type WorkloadResult,
+  type WorkloadSizes,
+} from "./types.js";
 
 /** Options of `runBenchmark`. */
 export interface HarnessOptions {
@@ -94,24 +109,37 @@ export async function runBenchmark(options: HarnessOptions): Promise<HarnessResu
       } catch (error) {
         failures.push({ system: system.name, workload: "open", message: (error as Error).message });
         progress(`${system.name}: could not start: ${(error as Error).message}`);
-        if (database) await dropDatabase(admin, database);
+        if (database) {
+          await dropDatabase(admin, database);
+        }
         continue;
       }
       try {
         for (const workload of options.workloads ?? WORKLOADS) {
-          const measured = await measureWorkload(system.name, workload, session, database, admin, options, progress)
-            .catch((error: unknown) => {
-              failures.push({ system: system.name, workload, message: (error as Error).message });
-              progress(`${system.name} ${workload}: failed: ${(error as Error).message}`);
-              return [];
-            });
+          const measured = await measureWorkload(
+            system.name,
+            workload,
+            session,
+            database,
+            admin,
+            options,
+            progress,
+          ).catch((error: unknown) => {
+            failures.push({ system: system.name, workload, message: (error as Error).message });
+            progress(`${system.name} ${workload}: failed: ${(error as Error).message}`);
+            return [];
+          });
           rows.push(...measured);
         }
       } finally {
         await session.close();
-        if (database) await dropDatabase(admin, database);
+        if (database) {
+          await dropDatabase(admin, database);
+        }
       }
-      if (options.profile && database) profiles.push({ system: system.name, statements: statementProfile(database).slice(0, 12) });
+      if (options.profile && database) {
+        profiles.push({ system: system.name, statements: statementProfile(database).slice(0, 12) });
+      }
     }
   } finally {
     await admin.end();
@@ -119,12 +147,22 @@ export async function runBenchmark(options: HarnessOptions): Promise<HarnessResu
   return { rows, failures, profiles };
 }
 
-async function measureWorkload(systemName: string, workload: WorkloadId, session: SystemSession, database: string | null,
-  admin: pg.Client, options: HarnessOptions, progress: (line: string) => void): Promise<ResultRow[]> {
-  if (!hasMethod(session, workload)) return [];
-  const measure = workload === "idle-queries"
-    ? () => measureIdle(session, database, admin, options.sizes.idleSeconds)
-    : () => measureOnce(session, database, admin, runnerFor(workload, options.sizes));
+async function measureWorkload(
+  systemName: string,
+  workload: WorkloadId,
+  session: SystemSession,
+  database: string | null,
+  admin: pg.Client,
+  options: HarnessOptions,
+  progress: (line: string) => void,
+): Promise<ResultRow[]> {
+  if (!hasMethod(session, workload)) {
+    return [];
+  }
+  const measure =
+    workload === "idle-queries"
+      ? () => measureIdle(session, database, admin, options.sizes.idleSeconds)
+      : () => measureOnce(session, database, admin, runnerFor(workload, options.sizes));
   const once = () => withDeadline(measure(), RUN_DEADLINE_MS, `${systemName} ${workload}`);
   // Watching an idle system needs no warm-up: there is nothing to warm.
   if ((options.warmUp ?? true) && workload !== "idle-queries") {
@@ -146,15 +184,29 @@ const RUN_DEADLINE_MS = 600_000;
 function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s: the system stalled ` +
-      "(look for errors above, or run this workload alone with BENCH_WORKLOADS to see it)")), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${what} did not finish within ${ms / 1000} s: the system stalled ` +
+              "(look for errors above, or run this workload alone with BENCH_WORKLOADS to see it)",
+          ),
+        ),
+      ms,
+    );
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 const METHOD: Record<WorkloadId, keyof SystemSession> = {
-  flat: "flat", "flat-batched": "flat", chain: "chain", fan: "fan", layered: "layered",
-  "idle-latency": "idleLatency", "idle-queries": "idleQueries", faults: "faults",
+  flat: "flat",
+  "flat-batched": "flat",
+  chain: "chain",
+  fan: "fan",
+  layered: "layered",
+  "idle-latency": "idleLatency",
+  "idle-queries": "idleQueries",
+  faults: "faults",
 };
 function hasMethod(session: SystemSession, workload: WorkloadId): boolean {
   return typeof session[METHOD[workload]] === "function";
@@ -170,16 +222,26 @@ function counters(session: SystemSession, database: string | null, admin: pg.Cli
 }
 
 /** One run of a workload, with its counters turned into figures per task. */
-async function measureOnce(session: SystemSession, database: string | null, admin: pg.Client, run: Runner): Promise<Record<string, number>> {
+async function measureOnce(
+  session: SystemSession,
+  database: string | null,
+  admin: pg.Client,
+  run: Runner,
+): Promise<Record<string, number>> {
   const read = counters(session, database, admin);
   const before = await read();
   const result = await run(session);
-  if (!result) throw new Error("this system does not run this workload (its adapter has no runner for it)");
+  if (!result) {
+    throw new Error("this system does not run this workload (its adapter has no runner for it)");
+  }
   const after = await read();
   const perThousand = 1000 / result.tasks;
-  return { ...result.metrics, "round trips per task": (after.roundTrips - before.roundTrips) / result.tasks,
+  return {
+    ...result.metrics,
+    "round trips per task": (after.roundTrips - before.roundTrips) / result.tasks,
     "node CPU s per 1k tasks": (after.nodeCpu - before.nodeCpu) * perThousand,
-    "pg CPU s per 1k tasks": database ? backendCpuDelta(before.pgCpu, after.pgCpu) * perThousand : Number.NaN };
+    "pg CPU s per 1k tasks": database ? backendCpuDelta(before.pgCpu, after.pgCpu) * perThousand : Number.NaN,
+  };
 }
 
 /**
@@ -187,7 +249,12 @@ async function measureOnce(session: SystemSession, database: string | null, admi
  * Commits from pg_stat_database are not used: backends flush those counters up to 10 s late, so a
  * short window would show the previous workload's commits.
  */
-async function measureIdle(session: SystemSession, database: string | null, admin: pg.Client, seconds: number): Promise<Record<string, number>> {
+async function measureIdle(
+  session: SystemSession,
+  database: string | null,
+  admin: pg.Client,
+  seconds: number,
+): Promise<Record<string, number>> {
   const read = counters(session, database, admin);
   let figures: Record<string, number> = {};
   await session.idleQueries?.(async () => {
@@ -197,9 +264,11 @@ async function measureIdle(session: SystemSession, database: string | null, admi
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     const after = await read();
     const elapsed = (after.at - before.at) / 1000;
-    figures = { "queries per s": (after.roundTrips - before.roundTrips) / elapsed,
+    figures = {
+      "queries per s": (after.roundTrips - before.roundTrips) / elapsed,
       "node CPU %": ((after.nodeCpu - before.nodeCpu) / elapsed) * 100,
-      "pg CPU %": database ? (backendCpuDelta(before.pgCpu, after.pgCpu) / elapsed) * 100 : Number.NaN };
+      "pg CPU %": database ? (backendCpuDelta(before.pgCpu, after.pgCpu) / elapsed) * 100 : Number.NaN,
+    };
   });
   return figures;
 }

@@ -10,7 +10,15 @@ import type { TaskGraph } from "../graph/task-graph.js";
 import { validateGraph } from "../graph/validate.js";
 import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import { layeredId } from "./sizes.js";
-import { attemptsAsPlanned, chainFigures, faultFigures, fanFigures, latencyFigures, layeredFigures, Timeline } from "./timeline.js";
+import {
+  attemptsAsPlanned,
+  chainFigures,
+  faultFigures,
+  fanFigures,
+  latencyFigures,
+  layeredFigures,
+  Timeline,
+} from "./timeline.js";
 import type { BenchSystem, FaultPlan, LayeredDag, SystemSession, WorkloadResult } from "./types.js";
 
 const version = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
@@ -18,29 +26,42 @@ const LIMITS = { limits: { maxTasks: 100_000 } };
 
 /** htdag on Postgres: every workload. */
 export const htdagPostgres: BenchSystem = {
-  name: "htdag", version, store: "postgres",
-  notes: ["graphs run in-process with composeFromTaskGraph (maxParallel 10); W1 and W5 go through submit() to a worker " +
-    "(concurrency 10; batched: batchSize 50, which htdag caps at the free slots)"],
+  name: "htdag",
+  version,
+  store: "postgres",
+  notes: [
+    "graphs run in-process with composeFromTaskGraph (maxParallel 10); W1 and W5 go through submit() to a worker " +
+      "(concurrency 10; batched: batchSize 50, which htdag caps at the free slots)",
+  ],
   open: (url) => openHtdag(url ?? "memory://", true),
 };
 
 /** htdag on embedded PGlite (in memory): W2 and W3, for the ratio to Postgres. */
 export const htdagPglite: BenchSystem = {
-  name: "htdag-pglite", version, store: "embedded",
+  name: "htdag-pglite",
+  version,
+  store: "embedded",
   notes: ["embedded PGlite in memory; W2 and W3 only; round trips counted by htdag's driver"],
   open: () => openHtdag("memory://", false),
 };
 
 async function openHtdag(database: string, everyWorkload: boolean): Promise<SystemSession> {
-  const orch = await createOrchestrator({ database, maxTasks: 100_000, onError: (error) => console.error("htdag (bench):", error) });
+  const orch = await createOrchestrator({
+    database,
+    maxTasks: 100_000,
+    onError: (error) => console.error("htdag (bench):", error),
+  });
   const session: SystemSession = {
     chain: (steps) => chain(orch, steps),
     fan: (width) => fan(orch, width),
     roundTrips: orch.db.kind === "pglite" ? () => orch.db.stats.roundTrips : undefined,
     close: () => orch.close(),
   };
-  if (!everyWorkload) return session;
-  return { ...session,
+  if (!everyWorkload) {
+    return session;
+  }
+  return {
+    ...session,
     layered: (dag) => layered(orch, dag),
     faults: (plan) => faults(orch, plan),
     flat: (tasks, concurrency, batchSize) => flat(orch, tasks, concurrency, batchSize),
@@ -58,12 +79,20 @@ async function runGraph(orch: Orchestrator, graph: TaskGraph, timeline: Timeline
   };
   const startedAt = performance.now();
   const result = await orch.composeFromTaskGraph(graph, { noop }, { maxParallel: 10 });
-  if (result.status !== "completed") throw new Error(`htdag run ${result.runId} ended ${result.status}: ${result.error?.message ?? "no error recorded"}`);
+  if (result.status !== "completed") {
+    throw new Error(
+      `htdag run ${result.runId} ended ${result.status}: ${result.error?.message ?? "no error recorded"}`,
+    );
+  }
   return performance.now() - startedAt;
 }
 
 async function chain(orch: Orchestrator, steps: number): Promise<WorkloadResult> {
-  const tasks = Array.from({ length: steps }, (_, i) => ({ id: `c${i}`, step: "noop", dependsOn: i === 0 ? [] : [`c${i - 1}`] }));
+  const tasks = Array.from({ length: steps }, (_, i) => ({
+    id: `c${i}`,
+    step: "noop",
+    dependsOn: i === 0 ? [] : [`c${i - 1}`],
+  }));
   const timeline = new Timeline();
   const wallMs = await runGraph(orch, validateGraph({ goal: `bench chain of ${steps}`, tasks }, LIMITS), timeline);
   return { tasks: steps, metrics: chainFigures(timeline, steps, (i) => `c${i}`, wallMs) };
@@ -71,17 +100,30 @@ async function chain(orch: Orchestrator, steps: number): Promise<WorkloadResult>
 
 async function fan(orch: Orchestrator, width: number): Promise<WorkloadResult> {
   const children = Array.from({ length: width }, (_, i) => ({ id: `child${i}`, step: "noop", dependsOn: ["root"] }));
-  const graph = validateGraph({ goal: `bench fan 1 to ${width} to 1`, tasks: [{ id: "root", step: "noop" }, ...children,
-    { id: "join", step: "noop", dependsOn: children.map((c) => c.id) }] }, LIMITS);
+  const graph = validateGraph(
+    {
+      goal: `bench fan 1 to ${width} to 1`,
+      tasks: [
+        { id: "root", step: "noop" },
+        ...children,
+        { id: "join", step: "noop", dependsOn: children.map((c) => c.id) },
+      ],
+    },
+    LIMITS,
+  );
   const timeline = new Timeline();
   const wallMs = await runGraph(orch, graph, timeline);
   return { tasks: width + 2, metrics: fanFigures(timeline, width, (i) => `child${i}`, "join", wallMs) };
 }
 
 async function layered(orch: Orchestrator, dag: LayeredDag): Promise<WorkloadResult> {
-  const tasks = dag.parentsOf.flatMap((nodes, layer) => nodes.map((parents, node) => ({
-    id: layeredId(layer, node), step: "noop", dependsOn: parents.map((p) => layeredId(layer - 1, p)),
-  })));
+  const tasks = dag.parentsOf.flatMap((nodes, layer) =>
+    nodes.map((parents, node) => ({
+      id: layeredId(layer, node),
+      step: "noop",
+      dependsOn: parents.map((p) => layeredId(layer - 1, p)),
+    })),
+  );
   const timeline = new Timeline();
   const wallMs = await runGraph(orch, validateGraph({ goal: "bench layered dag", tasks }, LIMITS), timeline);
   return { tasks: tasks.length, metrics: layeredFigures(timeline, dag, wallMs) };
@@ -94,8 +136,12 @@ async function faults(orch: Orchestrator, plan: FaultPlan): Promise<WorkloadResu
   const fault = async (ctx: StepContext) => {
     const i = Number(ctx.task.id.slice(1));
     attempts.set(i, (attempts.get(i) ?? 0) + 1);
-    if (ctx.attempt > 1) return null;
-    if (plan.throwsOnce.has(i)) throw new Error(`planned failure of task ${i}`);
+    if (ctx.attempt > 1) {
+      return null;
+    }
+    if (plan.throwsOnce.has(i)) {
+      throw new Error(`planned failure of task ${i}`);
+    }
     if (plan.hangsOnce.has(i)) {
       const deadline = performance.now() + plan.timeoutMs;
       await new Promise<void>((resolve) => {
@@ -109,24 +155,49 @@ async function faults(orch: Orchestrator, plan: FaultPlan): Promise<WorkloadResu
   const tasks = Array.from({ length: plan.tasks }, (_, i) => ({ id: `f${i}`, step: "fault" }));
   const graph = validateGraph({ goal: "bench faults", tasks }, LIMITS);
   const startedAt = performance.now();
-  const result = await orch.composeFromTaskGraph(graph, { fault }, { maxParallel: 10, maxAttempts: 3, taskTimeoutMs: plan.timeoutMs,
-    backoff: { kind: "constant", baseMs: plan.retryDelayMs, jitter: 0 }, failFast: false });
+  const result = await orch.composeFromTaskGraph(
+    graph,
+    { fault },
+    {
+      maxParallel: 10,
+      maxAttempts: 3,
+      taskTimeoutMs: plan.timeoutMs,
+      backoff: { kind: "constant", baseMs: plan.retryDelayMs, jitter: 0 },
+      failFast: false,
+    },
+  );
   const wallMs = performance.now() - startedAt;
-  if (result.status !== "completed") throw new Error(`htdag faults run ${result.runId} ended ${result.status}`);
+  if (result.status !== "completed") {
+    throw new Error(`htdag faults run ${result.runId} ended ${result.status}`);
+  }
   const planned = attemptsAsPlanned(attempts, plan.tasks, (i) => plan.throwsOnce.has(i) || plan.hangsOnce.has(i));
   return { tasks: plan.tasks, metrics: faultFigures(lags, wallMs, planned) };
 }
 
 /** W1: `tasks` independent no-ops submitted at once to an idle worker; time until the run is final. */
-async function flat(orch: Orchestrator, tasks: number, concurrency: number, batchSize: number): Promise<WorkloadResult> {
-  const worker = await orch.startWorker({ workflows: { "bench-flat": { noop: async () => null } }, concurrency, batchSize });
+async function flat(
+  orch: Orchestrator,
+  tasks: number,
+  concurrency: number,
+  batchSize: number,
+): Promise<WorkloadResult> {
+  const worker = await orch.startWorker({
+    workflows: { "bench-flat": { noop: async () => null } },
+    concurrency,
+    batchSize,
+  });
   try {
-    const graph = validateGraph({ goal: "bench flat", tasks: Array.from({ length: tasks }, (_, i) => ({ id: `t${i}`, step: "noop" })) }, LIMITS);
+    const graph = validateGraph(
+      { goal: "bench flat", tasks: Array.from({ length: tasks }, (_, i) => ({ id: `t${i}`, step: "noop" })) },
+      LIMITS,
+    );
     const startedAt = performance.now();
     const { runId } = await orch.submit(graph, { workflow: "bench-flat", maxParallel: concurrency });
     const result = await orch.waitForRun(runId, { timeoutMs: 600_000 });
     const wallMs = performance.now() - startedAt;
-    if (result.status !== "completed") throw new Error(`htdag flat run ${runId} ended ${result.status}`);
+    if (result.status !== "completed") {
+      throw new Error(`htdag flat run ${runId} ended ${result.status}`);
+    }
     return { tasks, metrics: { "tasks per s": (tasks / wallMs) * 1000 } };
   } finally {
     await worker.stop();
@@ -140,10 +211,16 @@ async function flat(orch: Orchestrator, tasks: number, concurrency: number, batc
  */
 async function idleLatency(orch: Orchestrator, count: number): Promise<WorkloadResult> {
   let started: (at: number) => void = () => undefined;
-  const worker = await orch.startWorker({ workflows: { "bench-single": { noop: async () => {
-    started(performance.now());
-    return null;
-  } } } });
+  const worker = await orch.startWorker({
+    workflows: {
+      "bench-single": {
+        noop: async () => {
+          started(performance.now());
+          return null;
+        },
+      },
+    },
+  });
   try {
     const graph = validateGraph({ goal: "bench single", tasks: [{ id: "only", step: "noop" }] });
     const latencies: number[] = [];
@@ -152,7 +229,9 @@ async function idleLatency(orch: Orchestrator, count: number): Promise<WorkloadR
       const sentAt = performance.now();
       await orch.submit(graph, { workflow: "bench-single" });
       latencies.push((await start) - sentAt);
-      while (worker.active > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      while (worker.active > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
     }
     return { tasks: count, metrics: latencyFigures(latencies) };
   } finally {

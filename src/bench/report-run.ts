@@ -2,7 +2,16 @@
 import { cpus, loadavg, totalmem } from "node:os";
 import { connectAdmin } from "./databases.js";
 import { runBenchmark, type Failure, type HarnessOptions, type ResultRow, type SystemProfile } from "./harness.js";
-import { checkTargets, formatNumber, formatTable, ratios, sideBySide, verdict, type Ratio, type TargetCheck } from "./report.js";
+import {
+  checkTargets,
+  formatNumber,
+  formatTable,
+  ratios,
+  sideBySide,
+  verdict,
+  type Ratio,
+  type TargetCheck,
+} from "./report.js";
 import type { SizeName } from "./sizes.js";
 import type { WorkloadSizes } from "./types.js";
 
@@ -50,14 +59,29 @@ export async function benchmark(options: HarnessOptions & { size: SizeName }): P
   const { rows, failures, profiles } = await runBenchmark(options);
   const names = options.systems.map((s) => s.name);
   const meta: BenchMeta = {
-    date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown",
-    memoryGb: Math.round(totalmem() / 2 ** 30), postgres, loadAverage: { start: loadAtStart, end: loadavg()[0] ?? Number.NaN },
-    size: options.size, sizes: options.sizes, repeats: options.repeats ?? 3,
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    postgres,
+    loadAverage: { start: loadAtStart, end: loadavg()[0] ?? Number.NaN },
+    size: options.size,
+    sizes: options.sizes,
+    repeats: options.repeats ?? 3,
     systems: options.systems.map((s) => ({ name: s.name, version: s.version, notes: s.notes })),
-    roundTrips: "statements sent by node-postgres to the system's database (a counter around pg.Client#query; pg_stat_statements " +
+    roundTrips:
+      "statements sent by node-postgres to the system's database (a counter around pg.Client#query; pg_stat_statements " +
       "needs shared_preload_libraries, so it is not used); PGlite: htdag's own driver counter",
   };
-  return { meta, results: rows, failures, ratios: ratios(rows, names), targets: checkTargets(rows, options.size === "full"), profiles };
+  return {
+    meta,
+    results: rows,
+    failures,
+    ratios: ratios(rows, names),
+    targets: checkTargets(rows, options.size === "full"),
+    profiles,
+  };
 }
 
 /** The report as text: header, side-by-side table, ratios, targets, failures. */
@@ -68,18 +92,55 @@ export function renderReport(report: BenchReport): string {
     `node ${meta.node}, PostgreSQL ${meta.postgres}, ${meta.cpus} × ${meta.cpuModel}; load average ${formatNumber(meta.loadAverage.start)} → ${formatNumber(meta.loadAverage.end)}`,
     `systems: ${meta.systems.map((s) => `${s.name} ${s.version}`).join("; ")}`,
     "",
-    formatTable(sideBySide(report.results, meta.systems.map((s) => s.name)), 2),
+    formatTable(
+      sideBySide(
+        report.results,
+        meta.systems.map((s) => s.name),
+      ),
+      2,
+    ),
   ];
   if (report.ratios.length > 0) {
-    lines.push("", formatTable([["htdag / peer", "metric", "peer", "×"],
-      ...report.ratios.map((r) => [r.workload, r.metric, r.peer, formatNumber(r.value)])], 3));
+    lines.push(
+      "",
+      formatTable(
+        [
+          ["htdag / peer", "metric", "peer", "×"],
+          ...report.ratios.map((r) => [r.workload, r.metric, r.peer, formatNumber(r.value)]),
+        ],
+        3,
+      ),
+    );
   }
-  lines.push("", formatTable([["target (design.md §11)", "htdag", "verdict"],
-    ...report.targets.map((t) => [t.target, formatNumber(t.value), verdict(t)])], 1));
+  lines.push(
+    "",
+    formatTable(
+      [
+        ["target (design.md §11)", "htdag", "verdict"],
+        ...report.targets.map((t) => [t.target, formatNumber(t.value), verdict(t)]),
+      ],
+      1,
+    ),
+  );
   for (const p of report.profiles) {
-    lines.push("", formatTable([[`${p.system}: costliest statements`, "calls", "total ms", "ms each"],
-      ...p.statements.map((s) => [s.statement, String(s.calls), formatNumber(s.totalMs), formatNumber(s.totalMs / s.calls)])], 1));
+    lines.push(
+      "",
+      formatTable(
+        [
+          [`${p.system}: costliest statements`, "calls", "total ms", "ms each"],
+          ...p.statements.map((s) => [
+            s.statement,
+            String(s.calls),
+            formatNumber(s.totalMs),
+            formatNumber(s.totalMs / s.calls),
+          ]),
+        ],
+        1,
+      ),
+    );
   }
-  for (const f of report.failures) lines.push(`FAILED ${f.system} ${f.workload}: ${f.message}`);
+  for (const f of report.failures) {
+    lines.push(`FAILED ${f.system} ${f.workload}: ${f.message}`);
+  }
   return lines.join("\n");
 }

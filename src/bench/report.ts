@@ -4,10 +4,16 @@ import { WORKLOAD_LABELS, WORKLOADS, type WorkloadId } from "./types.js";
 
 /** A figure with as many decimals as it deserves. */
 export function formatNumber(value: number): string {
-  if (!Number.isFinite(value)) return "–";
+  if (!Number.isFinite(value)) {
+    return "–";
+  }
   const magnitude = Math.abs(value);
-  if (magnitude >= 100) return Math.round(value).toLocaleString("en-US");
-  if (magnitude >= 10) return value.toFixed(1);
+  if (magnitude >= 100) {
+    return Math.round(value).toLocaleString("en-US");
+  }
+  if (magnitude >= 10) {
+    return value.toFixed(1);
+  }
   return value.toFixed(value !== 0 && magnitude < 0.1 ? 3 : 2);
 }
 
@@ -23,11 +29,19 @@ export function sideBySide(rows: readonly ResultRow[], systems: readonly string[
   for (const workload of WORKLOADS) {
     const metrics = [...new Set(rows.filter((r) => r.workload === workload).map((r) => r.metric))];
     for (const metric of metrics) {
-      body.push([WORKLOAD_LABELS[workload], metric, ...systems.map((system) => {
-        const row = rows.find((r) => r.system === system && r.workload === workload && r.metric === metric);
-        if (!row || !Number.isFinite(row.median)) return "–";
-        return row.min === row.max ? formatNumber(row.median) : `${formatNumber(row.median)} (${formatNumber(row.min)}–${formatNumber(row.max)})`;
-      })]);
+      body.push([
+        WORKLOAD_LABELS[workload],
+        metric,
+        ...systems.map((system) => {
+          const row = rows.find((r) => r.system === system && r.workload === workload && r.metric === metric);
+          if (!row || !Number.isFinite(row.median)) {
+            return "–";
+          }
+          return row.min === row.max
+            ? formatNumber(row.median)
+            : `${formatNumber(row.median)} (${formatNumber(row.min)}–${formatNumber(row.max)})`;
+        }),
+      ]);
     }
   }
   return [header, ...body];
@@ -36,9 +50,14 @@ export function sideBySide(rows: readonly ResultRow[], systems: readonly string[
 /** Lays out `cells` (first row = header) in aligned columns; the first `textColumns` align left. */
 export function formatTable(cells: readonly string[][], textColumns: number): string {
   const widths: number[] = [];
-  for (const row of cells) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of cells) {
+    row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  }
   const line = (row: readonly string[]) =>
-    row.map((cell, i) => (i < textColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ").trimEnd();
+    row
+      .map((cell, i) => (i < textColumns ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
   const [header, ...body] = cells;
   return [line(header ?? []), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
@@ -60,8 +79,14 @@ export interface Ratio {
 }
 
 const HEADLINES: readonly [WorkloadId, string][] = [
-  ["flat", "tasks per s"], ["flat-batched", "tasks per s"], ["chain", "ms per step"], ["fan", "total ms"],
-  ["layered", "edge p50 ms"], ["idle-latency", "latency p50 ms"], ["idle-queries", "queries per s"], ["faults", "total ms"],
+  ["flat", "tasks per s"],
+  ["flat-batched", "tasks per s"],
+  ["chain", "ms per step"],
+  ["fan", "total ms"],
+  ["layered", "edge p50 ms"],
+  ["idle-latency", "latency p50 ms"],
+  ["idle-queries", "queries per s"],
+  ["faults", "total ms"],
 ];
 
 export function ratios(rows: readonly ResultRow[], systems: readonly string[], subject = "htdag"): Ratio[] {
@@ -70,7 +95,9 @@ export function ratios(rows: readonly ResultRow[], systems: readonly string[], s
     const own = medianOf(rows, subject, workload, metric);
     for (const peer of systems.filter((s) => s !== subject)) {
       const value = own / medianOf(rows, peer, workload, metric);
-      if (Number.isFinite(value)) out.push({ workload, metric, peer, value });
+      if (Number.isFinite(value)) {
+        out.push({ workload, metric, peer, value });
+      }
     }
   }
   return out;
@@ -88,11 +115,18 @@ export interface TargetCheck {
 /** Checks htdag's figures against design.md §11. Size-bound targets only count at full size. */
 export function checkTargets(rows: readonly ResultRow[], fullSize: boolean): TargetCheck[] {
   const m = (workload: WorkloadId, metric: string, system = "htdag") => medianOf(rows, system, workload, metric);
-  const check = (target: string, value: number, ok: (v: number) => boolean, sizeBound = false): TargetCheck =>
-    ({ target, value, met: !Number.isFinite(value) || (sizeBound && !fullSize) ? null : ok(value) });
+  const check = (target: string, value: number, ok: (v: number) => boolean, sizeBound = false): TargetCheck => ({
+    target,
+    value,
+    met: !Number.isFinite(value) || (sizeBound && !fullSize) ? null : ok(value),
+  });
   return [
     check("W2 chain ≤ 1.5 ms per step (p50 of runs)", m("chain", "ms per step"), (v) => v <= 1.5),
-    check("W2 chain ≤ 0.4× graphile-worker per step", m("chain", "ms per step") / m("chain", "ms per step", "graphile-worker"), (v) => v <= 0.4),
+    check(
+      "W2 chain ≤ 0.4× graphile-worker per step",
+      m("chain", "ms per step") / m("chain", "ms per step", "graphile-worker"),
+      (v) => v <= 0.4,
+    ),
     check("W3 fan 1→1,000→1 ≤ 1,000 ms total", m("fan", "total ms"), (v) => v <= 1000, true),
     check("W3 join starts ≤ 10 ms after the last child", m("fan", "last child → join ms"), (v) => v <= 10),
     check("W1 ≥ 1,500 tasks/s unbatched", m("flat", "tasks per s"), (v) => v >= 1500, true),
@@ -100,13 +134,19 @@ export function checkTargets(rows: readonly ResultRow[], fullSize: boolean): Tar
     check("W1 ≤ 2 round trips per task unbatched", m("flat", "round trips per task"), (v) => v <= 2),
     check("W5 idle ≤ 1 query per second per process", m("idle-queries", "queries per s"), (v) => v <= 1),
     check("W6 timeouts detected within 50 ms (p99)", m("faults", "timeout lag p99 ms"), (v) => v <= 50),
-    { target: "PGlite chain ms per step / Postgres chain ms per step", value: m("chain", "ms per step", "htdag-pglite") / m("chain", "ms per step"),
-      met: null, reportOnly: true },
+    {
+      target: "PGlite chain ms per step / Postgres chain ms per step",
+      value: m("chain", "ms per step", "htdag-pglite") / m("chain", "ms per step"),
+      met: null,
+      reportOnly: true,
+    },
   ];
 }
 
 /** "met", "NOT met", or why it was not judged. */
 export function verdict(check: TargetCheck): string {
-  if (check.reportOnly) return "reported";
+  if (check.reportOnly) {
+    return "reported";
+  }
   return check.met === null ? "not judged (not measured, or quick sizes)" : check.met ? "met" : "NOT met";
 }

@@ -4,20 +4,50 @@ import type { FaultPlan, LayeredDag, WorkloadSizes } from "./types.js";
 
 /** The sizes of issue 10. */
 export const FULL_SIZES: WorkloadSizes = {
-  flatTasks: 2000, concurrency: 10, batchSize: 50, chainSteps: 200, fanWidth: 1000,
-  layers: 20, layerWidth: 50, parents: 3, idleTasks: 300, idleSeconds: 10, faultTasks: 500, faultTimeoutMs: 200,
+  flatTasks: 2000,
+  concurrency: 10,
+  batchSize: 50,
+  chainSteps: 200,
+  fanWidth: 1000,
+  layers: 20,
+  layerWidth: 50,
+  parents: 3,
+  idleTasks: 300,
+  idleSeconds: 10,
+  faultTasks: 500,
+  faultTimeoutMs: 200,
 };
 
 /** `--quick` / BENCH_QUICK=1: the same shapes, smaller, so that a whole run stays under 2 minutes. */
 export const QUICK_SIZES: WorkloadSizes = {
-  flatTasks: 500, concurrency: 10, batchSize: 50, chainSteps: 100, fanWidth: 200,
-  layers: 10, layerWidth: 20, parents: 3, idleTasks: 10, idleSeconds: 2, faultTasks: 100, faultTimeoutMs: 200,
+  flatTasks: 500,
+  concurrency: 10,
+  batchSize: 50,
+  chainSteps: 100,
+  fanWidth: 200,
+  layers: 10,
+  layerWidth: 20,
+  parents: 3,
+  idleTasks: 10,
+  idleSeconds: 2,
+  faultTasks: 100,
+  faultTimeoutMs: 200,
 };
 
 /** For the smoke test: seconds, not minutes. */
 export const TINY_SIZES: WorkloadSizes = {
-  flatTasks: 50, concurrency: 10, batchSize: 10, chainSteps: 20, fanWidth: 20,
-  layers: 3, layerWidth: 5, parents: 2, idleTasks: 5, idleSeconds: 1, faultTasks: 20, faultTimeoutMs: 200,
+  flatTasks: 50,
+  concurrency: 10,
+  batchSize: 10,
+  chainSteps: 20,
+  fanWidth: 20,
+  layers: 3,
+  layerWidth: 5,
+  parents: 2,
+  idleTasks: 5,
+  idleSeconds: 1,
+  faultTasks: 20,
+  faultTimeoutMs: 200,
 };
 
 export const SIZES = { full: FULL_SIZES, quick: QUICK_SIZES, tiny: TINY_SIZES } as const;
@@ -30,12 +60,18 @@ export { seededRandom } from "../optimizer/duration-models.js";
 export function layeredDag(sizes: Pick<WorkloadSizes, "layers" | "layerWidth" | "parents">, seed = 42): LayeredDag {
   const random = seededRandom(seed);
   const width = sizes.layerWidth;
-  const parentsOf = Array.from({ length: sizes.layers }, (_, layer) => Array.from({ length: width }, () => {
-    if (layer === 0) return [];
-    const picked = new Set<number>();
-    while (picked.size < Math.min(sizes.parents, width)) picked.add(Math.floor(random() * width));
-    return [...picked].sort((a, b) => a - b);
-  }));
+  const parentsOf = Array.from({ length: sizes.layers }, (_, layer) =>
+    Array.from({ length: width }, () => {
+      if (layer === 0) {
+        return [];
+      }
+      const picked = new Set<number>();
+      while (picked.size < Math.min(sizes.parents, width)) {
+        picked.add(Math.floor(random() * width));
+      }
+      return [...picked].sort((a, b) => a - b);
+    }),
+  );
   return { layers: sizes.layers, width, parentsOf };
 }
 
@@ -47,9 +83,13 @@ export function layeredId(layer: number, node: number): string {
 /** The children of every node, the inverse of `parentsOf`, for systems that unblock dependants themselves. */
 export function childrenOf(dag: LayeredDag): number[][][] {
   const children = Array.from({ length: dag.layers }, () => Array.from({ length: dag.width }, () => [] as number[]));
-  dag.parentsOf.forEach((nodes, layer) => nodes.forEach((parents, node) => {
-    for (const parent of parents) children[layer - 1]?.[parent]?.push(node);
-  }));
+  dag.parentsOf.forEach((nodes, layer) =>
+    nodes.forEach((parents, node) => {
+      for (const parent of parents) {
+        children[layer - 1]?.[parent]?.push(node);
+      }
+    }),
+  );
   return children;
 }
 
@@ -58,8 +98,11 @@ export function faultPlan(sizes: Pick<WorkloadSizes, "faultTasks" | "faultTimeou
   const throwsOnce = new Set<number>();
   const hangsOnce = new Set<number>();
   for (let i = 0; i < sizes.faultTasks; i++) {
-    if (i % 10 === 0) throwsOnce.add(i);
-    else if (i % 20 === 5) hangsOnce.add(i);
+    if (i % 10 === 0) {
+      throwsOnce.add(i);
+    } else if (i % 20 === 5) {
+      hangsOnce.add(i);
+    }
   }
   return { tasks: sizes.faultTasks, timeoutMs: sizes.faultTimeoutMs, throwsOnce, hangsOnce, retryDelayMs: 50 };
 }

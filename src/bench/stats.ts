@@ -2,7 +2,9 @@
 
 /** The `p`-th percentile (0–100) of `samples`, by linear interpolation; NaN when empty. */
 export function percentile(samples: readonly number[], p: number): number {
-  if (samples.length === 0) return Number.NaN;
+  if (samples.length === 0) {
+    return Number.NaN;
+  }
   const sorted = [...samples].sort((a, b) => a - b);
   const rank = (p / 100) * (sorted.length - 1);
   const low = Math.floor(rank);

@@ -5,7 +5,16 @@
  */
 
 /** The workloads of issue 10 / design.md §11. */
-export const WORKLOADS = ["flat", "flat-batched", "chain", "fan", "layered", "idle-latency", "idle-queries", "faults"] as const;
+export const WORKLOADS = [
+  "flat",
+  "flat-batched",
+  "chain",
+  "fan",
+  "layered",
+  "idle-latency",
+  "idle-queries",
+  "faults",
+] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
 /** Short labels for tables and charts. */

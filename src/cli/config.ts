@@ -11,7 +11,11 @@ export function storeOptions(program: Command): { database?: string; schema?: st
 }
 
 /** The database and schema with the same precedence as every other setting: `htdag.config.*` < env < flags. */
-export async function resolveStoreOptions(program: Command, cwd = process.cwd(), env = process.env): Promise<{ database?: string; schema?: string }> {
+export async function resolveStoreOptions(
+  program: Command,
+  cwd = process.cwd(),
+  env = process.env,
+): Promise<{ database?: string; schema?: string }> {
   const file = await loadConfigFile(cwd);
   const flags = program.opts<{ database?: string; schema?: string }>();
   const database = flags.database || env.HTDAG_DATABASE_URL || env.DATABASE_URL || file.database;

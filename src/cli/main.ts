@@ -18,7 +18,10 @@ import { EXIT, type CliIo, processIo } from "./io.js";
 export function buildProgram(io: CliIo): Command {
   const program = new Command("htdag")
     .description("Turn goals into hierarchical task graphs and run them durably on PostgreSQL.")
-    .option("--database <url>", "postgres:// URL, memory://, or pglite:<dir> (env HTDAG_DATABASE_URL or DATABASE_URL; default: embedded PGlite in ./.htdag)")
+    .option(
+      "--database <url>",
+      "postgres:// URL, memory://, or pglite:<dir> (env HTDAG_DATABASE_URL or DATABASE_URL; default: embedded PGlite in ./.htdag)",
+    )
     .option("--schema <name>", "Postgres schema of htdag's tables (env HTDAG_SCHEMA)", undefined)
     .option("--verbose", "print the stack of an error, not just its one-line message")
     .showHelpAfterError()
@@ -51,11 +54,15 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     const verbose = program.opts<{ verbose?: boolean }>().verbose === true;
     if (error instanceof HtdagError) {
       io.err(`htdag: ${error.message}`);
-      if (verbose && error.stack) io.err(error.stack);
+      if (verbose && error.stack) {
+        io.err(error.stack);
+      }
       return EXIT.failure;
     }
     const detail = error instanceof Error ? (verbose ? (error.stack ?? error.message) : error.message) : String(error);
-    io.err(`htdag: unexpected error: ${detail}${verbose ? "" : " (run again with --verbose for the stack, and please report it)"}`);
+    io.err(
+      `htdag: unexpected error: ${detail}${verbose ? "" : " (run again with --verbose for the stack, and please report it)"}`,
+    );
     return EXIT.internal;
   }
 }

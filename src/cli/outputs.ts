@@ -7,7 +7,9 @@ import { formatBytes } from "./catalogue/report.js";
 const MAX_JSON_CHARS = 1500;
 
 /** Ids of top-level tasks no other task depends on: the run's results (a composite's output holds its children's). */
-export function sinkTasks(tasks: readonly { id: string; dependsOn: readonly string[]; parentId?: string | undefined }[]): string[] {
+export function sinkTasks(
+  tasks: readonly { id: string; dependsOn: readonly string[]; parentId?: string | undefined }[],
+): string[] {
   const needed = new Set(tasks.flatMap((t) => t.dependsOn));
   return tasks.filter((t) => t.parentId === undefined && !needed.has(t.id)).map((t) => t.id);
 }
@@ -16,7 +18,9 @@ export function sinkTasks(tasks: readonly { id: string; dependsOn: readonly stri
 export function describeOutputs(result: RunResult, sinks: readonly string[]): string[] {
   const lines: string[] = [];
   for (const id of sinks) {
-    if (!(id in result.outputs)) continue;
+    if (!(id in result.outputs)) {
+      continue;
+    }
     lines.push(...describeOutput(id, result.outputs[id]));
   }
   return lines;
@@ -24,9 +28,15 @@ export function describeOutputs(result: RunResult, sinks: readonly string[]): st
 
 function describeOutput(id: string, output: unknown): string[] {
   const value = (output ?? {}) as Record<string, unknown>;
-  if (typeof value.path === "string" && typeof value.bytes === "number") return [`report written to ${value.path}`];
-  if (Array.isArray(value.groups) && typeof value.wastedBytes === "number") return describeDuplicates(value as unknown as DuplicatesOutput);
-  if (typeof value.file === "string" && Array.isArray(value.columns)) return describeCsv(value as unknown as CsvSummary);
+  if (typeof value.path === "string" && typeof value.bytes === "number") {
+    return [`report written to ${value.path}`];
+  }
+  if (Array.isArray(value.groups) && typeof value.wastedBytes === "number") {
+    return describeDuplicates(value as unknown as DuplicatesOutput);
+  }
+  if (typeof value.file === "string" && Array.isArray(value.columns)) {
+    return describeCsv(value as unknown as CsvSummary);
+  }
   const json = JSON.stringify(output, null, 2) ?? "null";
   return [`${id}:`, json.length > MAX_JSON_CHARS ? `${json.slice(0, MAX_JSON_CHARS)}…` : json];
 }
@@ -38,12 +48,18 @@ interface DuplicatesOutput {
 }
 
 function describeDuplicates(output: DuplicatesOutput): string[] {
-  const lines = [`${output.groups.length} group(s) of identical files among ${output.filesHashed} file(s); ${formatBytes(output.wastedBytes)} could be freed`];
+  const lines = [
+    `${output.groups.length} group(s) of identical files among ${output.filesHashed} file(s); ${formatBytes(output.wastedBytes)} could be freed`,
+  ];
   for (const group of output.groups.slice(0, 20)) {
     lines.push(`  ${formatBytes(group.size)} × ${group.paths.length}  sha256 ${group.sha256.slice(0, 12)}`);
-    for (const path of group.paths) lines.push(`    ${path}`);
+    for (const path of group.paths) {
+      lines.push(`    ${path}`);
+    }
   }
-  if (output.groups.length > 20) lines.push(`  … and ${output.groups.length - 20} more group(s)`);
+  if (output.groups.length > 20) {
+    lines.push(`  … and ${output.groups.length - 20} more group(s)`);
+  }
   return lines;
 }
 
@@ -55,9 +71,26 @@ interface CsvSummary {
 
 function describeCsv(summary: CsvSummary): string[] {
   const cell = (v: unknown) => (v === null || v === undefined ? "-" : String(v));
-  const rows = summary.columns.map((c) => [c.name, c.type, cell(c.count), cell(c.missing), cell(c.distinct), cell(c.min), cell(c.max), cell(c.mean)]);
+  const rows = summary.columns.map((c) => [
+    c.name,
+    c.type,
+    cell(c.count),
+    cell(c.missing),
+    cell(c.distinct),
+    cell(c.min),
+    cell(c.max),
+    cell(c.mean),
+  ]);
   const header = ["column", "type", "count", "missing", "distinct", "min", "max", "mean"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
-  return [`${summary.file}: ${summary.rows} row(s), ${summary.columns.length} column(s)`, line(header), ...rows.map(line)];
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [
+    `${summary.file}: ${summary.rows} row(s), ${summary.columns.length} column(s)`,
+    line(header),
+    ...rows.map(line),
+  ];
 }

@@ -20,26 +20,44 @@ interface TaskState {
 }
 
 const SYMBOL: Readonly<Record<string, string>> = {
-  pending: "·", running: "▶", completed: "✔", failed: "✘", timed_out: "⏱", cancelled: "⊘", skipped: "↷", retrying: "↻",
+  pending: "·",
+  running: "▶",
+  completed: "✔",
+  failed: "✘",
+  timed_out: "⏱",
+  cancelled: "⊘",
+  skipped: "↷",
+  retrying: "↻",
 };
 
 /** The state a task event moves a task to, or null for events that do not change it. */
 export function statusAfter(event: HtdagEvent): string | null {
   switch (event.type) {
-    case "task:started": return "running";
-    case "task:completed": return "completed";
-    case "task:failed": return (event.payload as { status?: string }).status ?? "failed";
-    case "task:retried": return "retrying";
-    case "task:skipped": return "skipped";
-    case "task:cancelled": return "cancelled";
-    default: return null;
+    case "task:started":
+      return "running";
+    case "task:completed":
+      return "completed";
+    case "task:failed":
+      return (event.payload as { status?: string }).status ?? "failed";
+    case "task:retried":
+      return "retrying";
+    case "task:skipped":
+      return "skipped";
+    case "task:cancelled":
+      return "cancelled";
+    default:
+      return null;
   }
 }
 
 /** `1.2s`, `850ms`, `2m05s`. */
 export function formatElapsed(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 1000) {
+    return `${Math.round(ms)}ms`;
+  }
+  if (ms < 60_000) {
+    return `${(ms / 1000).toFixed(1)}s`;
+  }
   return `${Math.floor(ms / 60_000)}m${String(Math.floor((ms % 60_000) / 1000)).padStart(2, "0")}s`;
 }
 
@@ -49,14 +67,22 @@ export class ProgressDisplay {
   private drawnLines = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly tasks: PlanNode[], private readonly mode: ProgressMode, private readonly write: (text: string) => void,
-    private readonly now: () => number = Date.now) {
-    for (const task of tasks) this.states.set(task.id, { status: "pending", attempt: 0 });
+  constructor(
+    private readonly tasks: PlanNode[],
+    private readonly mode: ProgressMode,
+    private readonly write: (text: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const task of tasks) {
+      this.states.set(task.id, { status: "pending", attempt: 0 });
+    }
   }
 
   /** Starts redrawing every 200 ms on a TTY (elapsed times move even when no event arrives). */
   start(): void {
-    if (this.mode !== "tty") return;
+    if (this.mode !== "tty") {
+      return;
+    }
     this.draw();
     this.timer = setInterval(() => this.draw(), 200);
     this.timer.unref();
@@ -64,25 +90,39 @@ export class ProgressDisplay {
 
   /** Takes one event of the run. */
   handle(event: HtdagEvent): void {
-    if (this.mode === "json") return this.write(formatEventJson(event));
-    if (this.mode === "lines") return this.write(formatEventLine(event));
-    if (event.taskId) this.update(event);
+    if (this.mode === "json") {
+      return this.write(formatEventJson(event));
+    }
+    if (this.mode === "lines") {
+      return this.write(formatEventLine(event));
+    }
+    if (event.taskId) {
+      this.update(event);
+    }
   }
 
   /** Stops redrawing and draws the final frame. */
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) {
+      clearInterval(this.timer);
+    }
     this.timer = undefined;
-    if (this.mode === "tty") this.draw();
+    if (this.mode === "tty") {
+      this.draw();
+    }
   }
 
   /** The current frame: one line per task. */
   frame(): string[] {
     return orderedWithDepth(this.tasks).map(({ task, depth }) => {
       const state = this.states.get(task.id) ?? { status: "pending", attempt: 0 };
-      const elapsed = state.startedAt === undefined ? "" : formatElapsed((state.endedAt ?? this.now()) - state.startedAt);
+      const elapsed =
+        state.startedAt === undefined ? "" : formatElapsed((state.endedAt ?? this.now()) - state.startedAt);
       const attempt = state.attempt > 1 ? ` attempt ${state.attempt}` : "";
-      const progress = state.done === undefined || state.status !== "running" ? "" : ` ${state.done}${state.total === undefined ? "" : `/${state.total}`}`;
+      const progress =
+        state.done === undefined || state.status !== "running"
+          ? ""
+          : ` ${state.done}${state.total === undefined ? "" : `/${state.total}`}`;
       return `${"  ".repeat(depth)}${SYMBOL[state.status] ?? "?"} ${task.id.padEnd(Math.max(1, 16 - depth * 2))} ${state.status.padEnd(9)} ${elapsed.padStart(6)}${attempt}${progress}`.trimEnd();
     });
   }
@@ -95,12 +135,23 @@ export class ProgressDisplay {
     }
     const state = this.states.get(id) as TaskState;
     const payload = event.payload as { attempt?: number; done?: number; total?: number };
-    if (event.type === "task:progress") Object.assign(state, { done: payload.done, total: payload.total });
+    if (event.type === "task:progress") {
+      Object.assign(state, { done: payload.done, total: payload.total });
+    }
     const status = statusAfter(event);
-    if (status === null) return;
+    if (status === null) {
+      return;
+    }
     state.status = status;
-    if (status === "running") Object.assign(state, { startedAt: state.startedAt ?? this.now(), attempt: payload.attempt ?? state.attempt + 1, endedAt: undefined });
-    else if (status !== "retrying") state.endedAt = this.now();
+    if (status === "running") {
+      Object.assign(state, {
+        startedAt: state.startedAt ?? this.now(),
+        attempt: payload.attempt ?? state.attempt + 1,
+        endedAt: undefined,
+      });
+    } else if (status !== "retrying") {
+      state.endedAt = this.now();
+    }
   }
 
   private draw(): void {

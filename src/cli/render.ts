@@ -6,9 +6,10 @@ import { topologicalOrder } from "../graph/algorithms.js";
 import type { Task } from "../graph/task-graph.js";
 
 /** What rendering needs of a task; `status` is shown when present. */
-export type PlanNode = Pick<Task, "id" | "dependsOn" | "description"> & Partial<Pick<Task, "parentId" | "kind" | "step" | "forEach">> & {
-  status?: string;
-};
+export type PlanNode = Pick<Task, "id" | "dependsOn" | "description"> &
+  Partial<Pick<Task, "parentId" | "kind" | "step" | "forEach">> & {
+    status?: string;
+  };
 
 /** The formats of `htdag plan --format`. */
 export const PLAN_FORMATS = ["tree", "mermaid", "dot", "json"] as const;
@@ -16,9 +17,13 @@ export type PlanFormat = (typeof PLAN_FORMATS)[number];
 
 /** Tasks in run order, each followed by its children (recursively), with their depth. */
 export function orderedWithDepth(tasks: readonly PlanNode[]): { task: PlanNode; depth: number }[] {
-  const rank = new Map(topologicalOrder(tasks.map((t) => ({ ...t, dependsOn: t.dependsOn ?? [] }))).map((id, i) => [id, i]));
+  const rank = new Map(
+    topologicalOrder(tasks.map((t) => ({ ...t, dependsOn: t.dependsOn ?? [] }))).map((id, i) => [id, i]),
+  );
   const byParent = new Map<string | undefined, PlanNode[]>();
-  for (const task of tasks) byParent.set(task.parentId, [...(byParent.get(task.parentId) ?? []), task]);
+  for (const task of tasks) {
+    byParent.set(task.parentId, [...(byParent.get(task.parentId) ?? []), task]);
+  }
   const out: { task: PlanNode; depth: number }[] = [];
   const visit = (parent: string | undefined, depth: number) => {
     const children = [...(byParent.get(parent) ?? [])].sort((a, b) => (rank.get(a.id) ?? 0) - (rank.get(b.id) ?? 0));
@@ -34,10 +39,20 @@ export function orderedWithDepth(tasks: readonly PlanNode[]): { task: PlanNode; 
 /** One line of the tree for `task`: id, step, fan-out, dependencies, description. */
 export function describeTask(task: PlanNode): string {
   const parts = [task.id];
-  if (task.step) parts.push(`[${task.step}]`);
-  if (task.forEach) parts.push(`forEach ${task.forEach.from}${task.forEach.path ? `.${task.forEach.path}` : ""}${task.forEach.batchSize ? ` ×${task.forEach.batchSize}` : ""}`);
-  if (task.dependsOn.length > 0) parts.push(`after ${task.dependsOn.join(", ")}`);
-  if (task.description) parts.push(`- ${task.description}`);
+  if (task.step) {
+    parts.push(`[${task.step}]`);
+  }
+  if (task.forEach) {
+    parts.push(
+      `forEach ${task.forEach.from}${task.forEach.path ? `.${task.forEach.path}` : ""}${task.forEach.batchSize ? ` ×${task.forEach.batchSize}` : ""}`,
+    );
+  }
+  if (task.dependsOn.length > 0) {
+    parts.push(`after ${task.dependsOn.join(", ")}`);
+  }
+  if (task.description) {
+    parts.push(`- ${task.description}`);
+  }
   return parts.join("  ");
 }
 
@@ -91,15 +106,23 @@ export function renderMermaid(goal: string, tasks: readonly PlanNode[]): string 
         lines.push(`${indent}subgraph ${mermaidId(task.id)}["${label}"]`);
         emit(task.id, `${indent}  `);
         lines.push(`${indent}end`);
-      } else lines.push(`${indent}${mermaidId(task.id)}["${label}"]`);
+      } else {
+        lines.push(`${indent}${mermaidId(task.id)}["${label}"]`);
+      }
     }
   };
   emit(undefined, "  ");
-  for (const task of tasks) for (const dep of task.dependsOn) lines.push(`  ${mermaidId(dep)} --> ${mermaidId(task.id)}`);
+  for (const task of tasks) {
+    for (const dep of task.dependsOn) {
+      lines.push(`  ${mermaidId(dep)} --> ${mermaidId(task.id)}`);
+    }
+  }
   const used = [...new Set(tasks.map((t) => t.status).filter((s): s is string => s !== undefined))];
   for (const status of used) {
     const style = STATUS_STYLES[status];
-    if (style) lines.push(`  classDef ${status} fill:${style.fill},stroke:${style.stroke}`);
+    if (style) {
+      lines.push(`  classDef ${status} fill:${style.fill},stroke:${style.stroke}`);
+    }
   }
   for (const status of used) {
     const ids = tasks.filter((t) => t.status === status).map((t) => mermaidId(t.id));
@@ -117,8 +140,13 @@ function anchor(id: string, byParent: Map<string | undefined, PlanNode[]>): stri
 /** The plan as Graphviz DOT: composites as clusters (edges reach the cluster), statuses as fill colours. */
 export function renderDot(goal: string, tasks: readonly PlanNode[]): string {
   const q = (text: string) => JSON.stringify(text);
-  const lines = ["digraph plan {", `  label=${q(goal)};`, "  rankdir=LR;", "  compound=true;",
-    "  node [shape=box, style=\"rounded,filled\", fillcolor=white];"];
+  const lines = [
+    "digraph plan {",
+    `  label=${q(goal)};`,
+    "  rankdir=LR;",
+    "  compound=true;",
+    '  node [shape=box, style="rounded,filled", fillcolor=white];',
+  ];
   const byParent = childrenByParent(tasks);
   const fill = (status: string | undefined) => (status && STATUS_STYLES[status] ? STATUS_STYLES[status] : undefined);
   const emit = (parent: string | undefined, indent: string) => {
@@ -127,19 +155,28 @@ export function renderDot(goal: string, tasks: readonly PlanNode[]): string {
       const style = fill(task.status);
       if (byParent.has(task.id)) {
         lines.push(`${indent}subgraph ${q(`cluster_${task.id}`)} {`, `${indent}  label=${q(label)};`);
-        if (style) lines.push(`${indent}  style="rounded,filled"; fillcolor=${q(style.fill)}; color=${q(style.stroke)};`);
+        if (style) {
+          lines.push(`${indent}  style="rounded,filled"; fillcolor=${q(style.fill)}; color=${q(style.stroke)};`);
+        }
         emit(task.id, `${indent}  `);
         lines.push(`${indent}}`);
         continue;
       }
-      lines.push(`${indent}${q(task.id)} [label=${q(label)}${style ? `, fillcolor=${q(style.fill)}, color=${q(style.stroke)}` : ""}];`);
+      lines.push(
+        `${indent}${q(task.id)} [label=${q(label)}${style ? `, fillcolor=${q(style.fill)}, color=${q(style.stroke)}` : ""}];`,
+      );
     }
   };
   emit(undefined, "  ");
   for (const task of tasks) {
     for (const dep of task.dependsOn) {
-      const ends = [byParent.has(dep) ? `ltail=${q(`cluster_${dep}`)}` : "", byParent.has(task.id) ? `lhead=${q(`cluster_${task.id}`)}` : ""].filter(Boolean);
-      lines.push(`  ${q(anchor(dep, byParent))} -> ${q(anchor(task.id, byParent))}${ends.length ? ` [${ends.join(", ")}]` : ""};`);
+      const ends = [
+        byParent.has(dep) ? `ltail=${q(`cluster_${dep}`)}` : "",
+        byParent.has(task.id) ? `lhead=${q(`cluster_${task.id}`)}` : "",
+      ].filter(Boolean);
+      lines.push(
+        `  ${q(anchor(dep, byParent))} -> ${q(anchor(task.id, byParent))}${ends.length ? ` [${ends.join(", ")}]` : ""};`,
+      );
     }
   }
   lines.push("}");
@@ -147,11 +184,19 @@ export function renderDot(goal: string, tasks: readonly PlanNode[]): string {
 }
 
 /** A plan in one of the formats of `htdag plan` (JSON carries the workflow its run is recorded under). */
-export function renderPlan(graph: { goal: string; tasks: readonly PlanNode[] }, workflow: string, format: PlanFormat): string {
+export function renderPlan(
+  graph: { goal: string; tasks: readonly PlanNode[] },
+  workflow: string,
+  format: PlanFormat,
+): string {
   switch (format) {
-    case "json": return JSON.stringify({ workflow, graph }, null, 2);
-    case "mermaid": return renderMermaid(graph.goal, graph.tasks);
-    case "dot": return renderDot(graph.goal, graph.tasks);
-    case "tree": return renderTree(graph.goal, graph.tasks);
+    case "json":
+      return JSON.stringify({ workflow, graph }, null, 2);
+    case "mermaid":
+      return renderMermaid(graph.goal, graph.tasks);
+    case "dot":
+      return renderDot(graph.goal, graph.tasks);
+    case "tree":
+      return renderTree(graph.goal, graph.tasks);
   }
 }

@@ -9,9 +9,14 @@ import { formatElapsed } from "./progress.js";
 import { renderDot, renderMermaid, renderTree, type PlanFormat, type PlanNode } from "./render.js";
 
 /** A run's task: its summary, where it sits in the graph, and when it ran. */
-export type RunTaskView = TaskSummary & { dependsOn: string[]; description: string; startedAt: string | null; finishedAt: string | null;
+export type RunTaskView = TaskSummary & {
+  dependsOn: string[];
+  description: string;
+  startedAt: string | null;
+  finishedAt: string | null;
   /** Tasks merged into this one by the optimizer, run first in its attempts. */
-  merged?: string[] };
+  merged?: string[];
+};
 
 /** A run as `htdag show --format json` prints it: the RunResult, each task with its dependencies and times. */
 export type RunView = Omit<RunResult, "tasks"> & { tasks: RunTaskView[] };
@@ -23,9 +28,14 @@ export function runView(result: RunResult, graph: readonly RunGraphTask[]): RunV
     ...result,
     tasks: result.tasks.map((task) => {
       const node = byId.get(task.id);
-      return { ...task, dependsOn: node?.dependsOn ?? [], description: node?.description ?? "",
-        startedAt: node?.startedAt?.toISOString() ?? null, finishedAt: node?.finishedAt?.toISOString() ?? null,
-        ...(node?.merged ? { merged: node.merged } : {}) };
+      return {
+        ...task,
+        dependsOn: node?.dependsOn ?? [],
+        description: node?.description ?? "",
+        startedAt: node?.startedAt?.toISOString() ?? null,
+        finishedAt: node?.finishedAt?.toISOString() ?? null,
+        ...(node?.merged ? { merged: node.merged } : {}),
+      };
     }),
   };
 }
@@ -33,17 +43,28 @@ export function runView(result: RunResult, graph: readonly RunGraphTask[]): RunV
 /** What the tree shows after a task's id: attempts, time spent, error. */
 function taskFacts(task: RunTaskView): string {
   const facts = [`attempts ${task.attempts}`];
-  if (task.merged) facts.push(`runs ${task.merged.join(", ")} first (merged)`);
-  if (task.durationMs !== null) facts.push(formatElapsed(task.durationMs));
-  if (task.error?.message) facts.push(`error: ${task.error.message}`);
+  if (task.merged) {
+    facts.push(`runs ${task.merged.join(", ")} first (merged)`);
+  }
+  if (task.durationMs !== null) {
+    facts.push(formatElapsed(task.durationMs));
+  }
+  if (task.error?.message) {
+    facts.push(`error: ${task.error.message}`);
+  }
   return facts.join(", ");
 }
 
 /** The run's tasks as plan nodes carrying their status. */
 export function runNodes(view: RunView): PlanNode[] {
   return view.tasks.map((t) => ({
-    id: t.id, dependsOn: t.dependsOn, status: t.status, description: taskFacts(t),
-    ...(t.parentId ? { parentId: t.parentId } : {}), ...(t.step ? { step: t.step } : {}), kind: t.kind,
+    id: t.id,
+    dependsOn: t.dependsOn,
+    status: t.status,
+    description: taskFacts(t),
+    ...(t.parentId ? { parentId: t.parentId } : {}),
+    ...(t.step ? { step: t.step } : {}),
+    kind: t.kind,
   }));
 }
 
@@ -52,8 +73,13 @@ const MAX_OUTPUT_CHARS = 160;
 
 /** The lines of `htdag show`: header, tasks as a tree with status, attempts and duration, errors, outputs. */
 export function describeRun(view: RunView): string[] {
-  const lines = [`run ${view.runId}  ${view.status}  workflow ${view.workflow}  ${formatElapsed(view.durationMs)}`, `goal: ${view.goal}`];
-  if (view.error) lines.push(`error: ${view.error.taskId ? `task ${view.error.taskId}: ` : ""}${view.error.message}`);
+  const lines = [
+    `run ${view.runId}  ${view.status}  workflow ${view.workflow}  ${formatElapsed(view.durationMs)}`,
+    `goal: ${view.goal}`,
+  ];
+  if (view.error) {
+    lines.push(`error: ${view.error.taskId ? `task ${view.error.taskId}: ` : ""}${view.error.message}`);
+  }
   lines.push(renderTree("tasks", runNodes(view)).split("\n").slice(1).join("\n"), "outputs:");
   for (const [id, output] of Object.entries(view.outputs)) {
     const json = JSON.stringify(output) ?? "null";
@@ -66,9 +92,13 @@ export function describeRun(view: RunView): string[] {
 export function renderRun(view: RunView, format: PlanFormat): string {
   const title = `run ${view.runId} (${view.status}): ${view.goal}`;
   switch (format) {
-    case "json": return JSON.stringify(view);
-    case "mermaid": return renderMermaid(title, runNodes(view));
-    case "dot": return renderDot(title, runNodes(view));
-    case "tree": return describeRun(view).join("\n");
+    case "json":
+      return JSON.stringify(view);
+    case "mermaid":
+      return renderMermaid(title, runNodes(view));
+    case "dot":
+      return renderDot(title, runNodes(view));
+    case "tree":
+      return describeRun(view).join("\n");
   }
 }

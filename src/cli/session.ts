@@ -23,8 +23,11 @@ export class MissingApiKeyError extends HtdagError {
   readonly variable: string;
 
   constructor(decomposer: string, provider: string, variable: string) {
-    super("MISSING_API_KEY", `--decomposer ${decomposer} with provider ${provider} needs an API key: set ${variable} ` +
-      `(or use --decomposer rules, which needs no key)`);
+    super(
+      "MISSING_API_KEY",
+      `--decomposer ${decomposer} with provider ${provider} needs an API key: set ${variable} ` +
+        `(or use --decomposer rules, which needs no key)`,
+    );
     this.variable = variable;
   }
 }
@@ -36,9 +39,13 @@ export function builtinRuleDecomposer(): RuleDecomposer {
 
 /** The decomposer `settings.decomposer` names; LLM ones read the provider's key from `env`. */
 export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = process.env): Decomposer {
-  if (settings.decomposer === "rules") return builtinRuleDecomposer();
+  if (settings.decomposer === "rules") {
+    return builtinRuleDecomposer();
+  }
   const variable = apiKeyVariable(settings.provider);
-  if (!env[variable]) throw new MissingApiKeyError(settings.decomposer, settings.provider, variable);
+  if (!env[variable]) {
+    throw new MissingApiKeyError(settings.decomposer, settings.provider, variable);
+  }
   const llm = llmDecomposer({ provider: settings.provider, model: settings.model });
   return settings.decomposer === "llm" ? llm : hybridDecomposer({ rules: builtinRuleDecomposer(), llm });
 }
@@ -46,7 +53,9 @@ export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = pro
 /** The folder of the embedded store the settings name, when it does not exist yet (creating it takes seconds); else null. */
 export function embeddedStoreToCreate(settings: Settings): string | null {
   const database = settings.database ?? `pglite:${DEFAULT_DATA_DIR}`;
-  if (!database.startsWith("pglite:")) return null;
+  if (!database.startsWith("pglite:")) {
+    return null;
+  }
   const dir = database.slice("pglite:".length) || DEFAULT_DATA_DIR;
   return existsSync(join(dir, "PG_VERSION")) ? null : dir;
 }
@@ -79,7 +88,9 @@ export interface Plan {
 
 /** Throws when `goal` is empty, before any store is opened. */
 export function assertGoal(goal: string): void {
-  if (goal.trim() === "") throw new InvalidOptionError("goal", `a goal such as ${JSON.stringify(EXAMPLE_GOALS[0])}`, goal);
+  if (goal.trim() === "") {
+    throw new InvalidOptionError("goal", `a goal such as ${JSON.stringify(EXAMPLE_GOALS[0])}`, goal);
+  }
 }
 
 /** Decomposes `goal` with the built-in catalogue; a goal no one knows gets examples of goals that work. */
@@ -90,9 +101,15 @@ export async function planGoal(orch: Orchestrator, goal: string, decomposer: Dec
     const rule = graph.source === "llm" ? undefined : builtinRuleDecomposer().match(goal)?.rule;
     return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW };
   } catch (error) {
-    if (!(error instanceof DecompositionError) || decomposerName(decomposer) !== "builtin-rules") throw error;
-    throw new DecompositionError(goal, `no built-in rule matches it. Try one of: ${EXAMPLE_GOALS.map((g) => JSON.stringify(g)).join(", ")}; ` +
-      "or plan any goal with an LLM: --decomposer hybrid (needs OPENAI_API_KEY or ANTHROPIC_API_KEY)", { cause: error });
+    if (!(error instanceof DecompositionError) || decomposerName(decomposer) !== "builtin-rules") {
+      throw error;
+    }
+    throw new DecompositionError(
+      goal,
+      `no built-in rule matches it. Try one of: ${EXAMPLE_GOALS.map((g) => JSON.stringify(g)).join(", ")}; ` +
+        "or plan any goal with an LLM: --decomposer hybrid (needs OPENAI_API_KEY or ANTHROPIC_API_KEY)",
+      { cause: error },
+    );
   }
 }
 

@@ -45,7 +45,9 @@ export const CONFIG_FILES = ["htdag.config.json", "htdag.config.yaml", "htdag.co
 /** Parses one source's settings; `source` names it in errors (a file name, "environment", "flags"). */
 export function parseSettings(value: unknown, source: string): PartialSettings {
   const parsed = settingsSchema.safeParse(value ?? {});
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    return parsed.data;
+  }
   const issue = parsed.error.issues[0];
   const key = issue?.path.join(".") || "(settings)";
   throw new InvalidOptionError(key, `${issue?.message ?? "a valid value"} (in ${source})`, getKey(value, key));
@@ -59,7 +61,9 @@ function getKey(value: unknown, key: string): unknown {
 export async function loadConfigFile(dir: string): Promise<PartialSettings> {
   for (const name of CONFIG_FILES) {
     const text = await readFile(join(dir, name), "utf8").catch(() => null);
-    if (text === null) continue;
+    if (text === null) {
+      continue;
+    }
     let value: unknown;
     try {
       value = name.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
@@ -74,17 +78,28 @@ export async function loadConfigFile(dir: string): Promise<PartialSettings> {
 /** Settings from the environment: HTDAG_DATABASE_URL (or DATABASE_URL), HTDAG_SCHEMA, HTDAG_MAX_PARALLEL, HTDAG_DECOMPOSER, HTDAG_PROVIDER, HTDAG_MODEL. */
 export function envSettings(env: NodeJS.ProcessEnv): PartialSettings {
   const raw = {
-    database: env.HTDAG_DATABASE_URL || env.DATABASE_URL, schema: env.HTDAG_SCHEMA, maxParallel: env.HTDAG_MAX_PARALLEL,
-    decomposer: env.HTDAG_DECOMPOSER, provider: env.HTDAG_PROVIDER, model: env.HTDAG_MODEL,
+    database: env.HTDAG_DATABASE_URL || env.DATABASE_URL,
+    schema: env.HTDAG_SCHEMA,
+    maxParallel: env.HTDAG_MAX_PARALLEL,
+    decomposer: env.HTDAG_DECOMPOSER,
+    provider: env.HTDAG_PROVIDER,
+    model: env.HTDAG_MODEL,
   };
-  return parseSettings(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== "")), "environment");
+  return parseSettings(
+    Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== "")),
+    "environment",
+  );
 }
 
 /** Merges sources, later ones winning, and applies the defaults. Pure. */
 export function mergeSettings(sources: PartialSettings[], env: NodeJS.ProcessEnv = {}): Settings {
   const merged: PartialSettings = {};
   for (const source of sources) {
-    for (const [key, value] of Object.entries(source)) if (value !== undefined) Object.assign(merged, { [key]: value });
+    for (const [key, value] of Object.entries(source)) {
+      if (value !== undefined) {
+        Object.assign(merged, { [key]: value });
+      }
+    }
   }
   const provider = merged.provider ?? (!env.OPENAI_API_KEY && env.ANTHROPIC_API_KEY ? "anthropic" : "openai");
   return {
@@ -98,7 +113,14 @@ export function mergeSettings(sources: PartialSettings[], env: NodeJS.ProcessEnv
 }
 
 /** defaults < config file in `cwd` < environment < `flags`. */
-export async function resolveSettings(flags: Record<string, unknown>, cwd = process.cwd(), env = process.env): Promise<Settings> {
-  const fromFlags = parseSettings(Object.fromEntries(Object.entries(flags).filter(([k, v]) => v !== undefined && k in settingsSchema.shape)), "flags");
+export async function resolveSettings(
+  flags: Record<string, unknown>,
+  cwd = process.cwd(),
+  env = process.env,
+): Promise<Settings> {
+  const fromFlags = parseSettings(
+    Object.fromEntries(Object.entries(flags).filter(([k, v]) => v !== undefined && k in settingsSchema.shape)),
+    "flags",
+  );
   return mergeSettings([await loadConfigFile(cwd), envSettings(env), fromFlags], env);
 }

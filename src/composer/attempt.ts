@@ -39,16 +39,25 @@ export interface AttemptEnvironment {
  */
 export function taskOf(claimed: ClaimedTask, codec: PayloadCodec | undefined): Task {
   const spec = openTaskInputs([claimed.spec as unknown as Task], codec)[0]!;
-  return claimed.input === null || claimed.input === undefined ? spec : { ...spec, input: decode(codec, claimed.input) as Json };
+  return claimed.input === null || claimed.input === undefined
+    ? spec
+    : { ...spec, input: decode(codec, claimed.input) as Json };
 }
 
 /** Runs the attempt; `signal` aborts it when the run is cancelled. Never throws. */
-export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, runSignal: AbortSignal): Promise<Settlement> {
+export async function runAttempt(
+  claimed: ClaimedTask,
+  env: AttemptEnvironment,
+  runSignal: AbortSignal,
+): Promise<Settlement> {
   const base = { runId: claimed.runId, taskId: claimed.taskId, attempt: claimed.attempt };
   const task = taskOf(claimed, env.codec);
   // Submitted runs are bound without steps: a step definition's settings apply here (task > step > run).
   const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
-  const own = { timeoutMs: task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs, maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts };
+  const own = {
+    timeoutMs: task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs,
+    maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts,
+  };
   const { timeoutMs, maxAttempts } = task.merged ? chainLimits(task.merged, own, env.steps) : own;
   const policy = { ...claimed, maxAttempts };
   let deps: Record<string, unknown>;
@@ -73,27 +82,49 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
   let onCancel: (() => void) | undefined;
   const cancelled = new Promise<"cancelled">((resolve) => {
     onCancel = () => resolve("cancelled");
-    if (runSignal.aborted) onCancel();
+    if (runSignal.aborted) {
+      onCancel();
+    }
     runSignal.addEventListener("abort", onCancel, { once: true });
   });
   const startedAt = performance.now();
   const timed = <T extends Settlement>(settlement: T): T => ({ ...settlement, stepMs: performance.now() - startedAt });
   try {
     const idempotent = task.idempotent ?? step?.idempotent ?? false;
-    const work = idempotent && task.hedgeAfterMs !== undefined
-      ? hedged(task.hedgeAfterMs, (signal) => execute(claimed, task, deps, env, signal), controller.signal,
-        () => env.log(claimed, `hedged: the step ran past hedgeAfterMs (${task.hedgeAfterMs} ms); a second run starts beside it`, { hedgeAfterMs: task.hedgeAfterMs }))
-      : execute(claimed, task, deps, env, controller.signal);
+    const work =
+      idempotent && task.hedgeAfterMs !== undefined
+        ? hedged(
+            task.hedgeAfterMs,
+            (signal) => execute(claimed, task, deps, env, signal),
+            controller.signal,
+            () =>
+              env.log(
+                claimed,
+                `hedged: the step ran past hedgeAfterMs (${task.hedgeAfterMs} ms); a second run starts beside it`,
+                { hedgeAfterMs: task.hedgeAfterMs },
+              ),
+          )
+        : execute(claimed, task, deps, env, controller.signal);
     const result = await Promise.race([work, timedOut, cancelled]);
-    if (result === "timeout") return timed(failure(base, policy, new StepTimeoutError(claimed.taskId, timeoutMs), "timed_out"));
-    if (result === "cancelled") return timed({ ...base, outcome: "cancelled", error: serializeError(runSignal.reason) });
-    return timed({ ...base, outcome: "completed", output: env.codec ? env.codec.encode(result.output) : result.output });
+    if (result === "timeout") {
+      return timed(failure(base, policy, new StepTimeoutError(claimed.taskId, timeoutMs), "timed_out"));
+    }
+    if (result === "cancelled") {
+      return timed({ ...base, outcome: "cancelled", error: serializeError(runSignal.reason) });
+    }
+    return timed({
+      ...base,
+      outcome: "completed",
+      output: env.codec ? env.codec.encode(result.output) : result.output,
+    });
   } catch (error) {
     return timed(failure(base, policy, error, "failed"));
   } finally {
     clearTimeout(timer);
     runSignal.removeEventListener("abort", onRunAbort);
-    if (onCancel) runSignal.removeEventListener("abort", onCancel);
+    if (onCancel) {
+      runSignal.removeEventListener("abort", onCancel);
+    }
   }
 }
 
@@ -102,8 +133,11 @@ export async function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, 
  * limit and the most attempts any of them allows (each: the task's own, else its step
  * definition's, else the merged task's).
  */
-function chainLimits(members: readonly MergedTask[], own: { timeoutMs: number; maxAttempts: number },
-  steps: ReadonlyMap<string, StepDefinition>): { timeoutMs: number; maxAttempts: number } {
+function chainLimits(
+  members: readonly MergedTask[],
+  own: { timeoutMs: number; maxAttempts: number },
+  steps: ReadonlyMap<string, StepDefinition>,
+): { timeoutMs: number; maxAttempts: number } {
   let { timeoutMs, maxAttempts } = own;
   for (const member of members) {
     const step = steps.get(stepNameOf(member));
@@ -118,7 +152,12 @@ function chainLimits(members: readonly MergedTask[], own: { timeoutMs: number; m
  * one starts beside it; the first to succeed wins and the other is aborted. A failure waits for the
  * other run if it is going; when none is left, the first failure counts. `signal` aborts both.
  */
-export function hedged<T>(afterMs: number, run: (signal: AbortSignal) => Promise<T>, signal: AbortSignal, onHedge: () => void): Promise<T> {
+export function hedged<T>(
+  afterMs: number,
+  run: (signal: AbortSignal) => Promise<T>,
+  signal: AbortSignal,
+  onHedge: () => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const runs = [new AbortController(), new AbortController()] as const;
     const abortAll = () => runs.forEach((c) => c.abort(signal.reason));
@@ -131,19 +170,29 @@ export function hedged<T>(afterMs: number, run: (signal: AbortSignal) => Promise
       clearTimeout(timer);
       signal.removeEventListener("abort", abortAll);
     };
-    const start = (index: 0 | 1) => run(runs[index].signal).then((value) => {
-      if (done) return;
-      end();
-      runs[1 - index]!.abort(new Error("the other run of this hedged step finished first"));
-      resolve(value);
-    }, (error: unknown) => {
-      firstError ??= { error };
-      if (done || --going > 0) return;
-      end();
-      reject(firstError.error);
-    });
+    const start = (index: 0 | 1) =>
+      run(runs[index].signal).then(
+        (value) => {
+          if (done) {
+            return;
+          }
+          end();
+          runs[1 - index]!.abort(new Error("the other run of this hedged step finished first"));
+          resolve(value);
+        },
+        (error: unknown) => {
+          firstError ??= { error };
+          if (done || --going > 0) {
+            return;
+          }
+          end();
+          reject(firstError.error);
+        },
+      );
     const timer = setTimeout(() => {
-      if (done) return;
+      if (done) {
+        return;
+      }
       going++;
       onHedge();
       void start(1);
@@ -156,16 +205,31 @@ export function hedged<T>(afterMs: number, run: (signal: AbortSignal) => Promise
  * Runs the task's step: first the steps of the tasks merged into it, in order, each seeing the
  * outputs of those before it as dependencies; then its own.
  */
-async function execute(claimed: ClaimedTask, task: Task, dependencies: Record<string, unknown>, env: AttemptEnvironment,
-  signal: AbortSignal): Promise<{ output: unknown }> {
+async function execute(
+  claimed: ClaimedTask,
+  task: Task,
+  dependencies: Record<string, unknown>,
+  env: AttemptEnvironment,
+  signal: AbortSignal,
+): Promise<{ output: unknown }> {
   let deps = dependencies;
   for (const member of task.merged ?? []) {
-    const output = await runStep(claimed, member, member.id, stepNameOf(member), member.input ?? null, deps, env, signal)
-      .catch((error: unknown) => {
-        // The attempt is the merged task's: say which of its steps failed, keeping the error's class.
-        if (error instanceof Error) error.message = `${member.id} (merged into ${claimed.taskId}): ${error.message}`;
-        throw error;
-      });
+    const output = await runStep(
+      claimed,
+      member,
+      member.id,
+      stepNameOf(member),
+      member.input ?? null,
+      deps,
+      env,
+      signal,
+    ).catch((error: unknown) => {
+      // The attempt is the merged task's: say which of its steps failed, keeping the error's class.
+      if (error instanceof Error) {
+        error.message = `${member.id} (merged into ${claimed.taskId}): ${error.message}`;
+      }
+      throw error;
+    });
     deps = { ...deps, [member.id]: output };
   }
   return { output: await runStep(claimed, task, claimed.taskId, claimed.step, task.input ?? null, deps, env, signal) };
@@ -175,43 +239,93 @@ async function execute(claimed: ClaimedTask, task: Task, dependencies: Record<st
  * `deps` with the outputs of the tasks `task` (or a task merged into it) reads further upstream:
  * references may name transitive dependencies, whose outputs a claim does not carry.
  */
-async function withUpstream(task: Task, deps: Record<string, unknown>, env: AttemptEnvironment): Promise<Record<string, unknown>> {
-  if (task.input === undefined && task.when === undefined && task.merged === undefined) return deps;
+async function withUpstream(
+  task: Task,
+  deps: Record<string, unknown>,
+  env: AttemptEnvironment,
+): Promise<Record<string, unknown>> {
+  if (task.input === undefined && task.when === undefined && task.merged === undefined) {
+    return deps;
+  }
   const local = new Set([...Object.keys(deps), ...RESERVED_REFERENCE_NAMES, ...(task.merged ?? []).map((m) => m.id)]);
   const missing = [...new Set([task, ...(task.merged ?? [])].flatMap((t) => unresolvedReferences(t, local)))];
-  if (missing.length === 0) return deps;
+  if (missing.length === 0) {
+    return deps;
+  }
   return { ...(decode(env.codec, await env.upstreamOutputs(missing)) as Record<string, unknown>), ...deps };
 }
 
-async function runStep(claimed: ClaimedTask, task: Task | MergedTask, taskId: string, stepName: string | null, storedInput: unknown,
-  deps: Record<string, unknown>, env: AttemptEnvironment, signal: AbortSignal): Promise<unknown> {
+async function runStep(
+  claimed: ClaimedTask,
+  task: Task | MergedTask,
+  taskId: string,
+  stepName: string | null,
+  storedInput: unknown,
+  deps: Record<string, unknown>,
+  env: AttemptEnvironment,
+  signal: AbortSignal,
+): Promise<unknown> {
   const step = stepName === null ? undefined : env.steps.get(stepName);
   if (!step) {
-    throw new NonRetryableError(`no step function named ${JSON.stringify(stepName)} is bound in this process for workflow ${JSON.stringify(env.workflow)}`);
+    throw new NonRetryableError(
+      `no step function named ${JSON.stringify(stepName)} is bound in this process for workflow ${JSON.stringify(env.workflow)}`,
+    );
   }
   const rawInput = resolveReferences(storedInput, { ...deps, goal: env.goal, input: env.runInput });
   const ctxFor = (input: unknown): StepContext => ({
-    task, goal: env.goal, runId: env.runId, workflow: env.workflow, input: parseInput(step, taskId, input), deps,
-    runInput: env.runInput, attempt: claimed.attempt, signal,
+    task,
+    goal: env.goal,
+    runId: env.runId,
+    workflow: env.workflow,
+    input: parseInput(step, taskId, input),
+    deps,
+    runInput: env.runInput,
+    attempt: claimed.attempt,
+    signal,
     log: (message, data) => env.log(claimed, message, data),
     progress: (done, total) => env.progress(claimed, done, total),
   });
-  if (!task.forEach) return checkOutput(step, taskId, await step.run(ctxFor(rawInput)));
+  if (!task.forEach) {
+    return checkOutput(step, taskId, await step.run(ctxFor(rawInput)));
+  }
   const items = getPath(deps[task.forEach.from], task.forEach.path);
   if (!Array.isArray(items)) {
-    throw new NonRetryableError(`forEach of task ${JSON.stringify(claimed.taskId)} needs an array at ${task.forEach.from}${task.forEach.path ? `.${task.forEach.path}` : ""}, found ${items === undefined ? "nothing" : typeof items}`);
+    throw new NonRetryableError(
+      `forEach of task ${JSON.stringify(claimed.taskId)} needs an array at ${task.forEach.from}${task.forEach.path ? `.${task.forEach.path}` : ""}, found ${items === undefined ? "nothing" : typeof items}`,
+    );
   }
-  return fanOut(items, task.forEach.batchSize ?? 1, env.forEachParallel, rawInput, (input) =>
-    Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, taskId, out)), (done) => env.progress(claimed, done, items.length));
+  return fanOut(
+    items,
+    task.forEach.batchSize ?? 1,
+    env.forEachParallel,
+    rawInput,
+    (input) => Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, taskId, out)),
+    (done) => env.progress(claimed, done, items.length),
+  );
 }
 
 /** Runs the step per item (or per batch), `parallel` at a time, and collects outputs in item order. */
-async function fanOut(items: unknown[], batchSize: number, parallel: number, input: unknown,
-  run: (input: unknown) => Promise<unknown>, progress: (done: number) => void): Promise<unknown[]> {
+async function fanOut(
+  items: unknown[],
+  batchSize: number,
+  parallel: number,
+  input: unknown,
+  run: (input: unknown) => Promise<unknown>,
+  progress: (done: number) => void,
+): Promise<unknown[]> {
   const calls: unknown[] = [];
   for (let i = 0; i < items.length; i += batchSize) {
-    const base = input !== null && typeof input === "object" && !Array.isArray(input) ? input : input === undefined || input === null ? {} : { value: input };
-    calls.push(batchSize === 1 ? { ...base, item: items[i], index: i } : { ...base, items: items.slice(i, i + batchSize), index: i });
+    const base =
+      input !== null && typeof input === "object" && !Array.isArray(input)
+        ? input
+        : input === undefined || input === null
+          ? {}
+          : { value: input };
+    calls.push(
+      batchSize === 1
+        ? { ...base, item: items[i], index: i }
+        : { ...base, items: items.slice(i, i + batchSize), index: i },
+    );
   }
   const outputs: unknown[] = new Array(calls.length);
   let next = 0;
@@ -228,40 +342,66 @@ async function fanOut(items: unknown[], batchSize: number, parallel: number, inp
 }
 
 function parseInput(step: StepDefinition, taskId: string, input: unknown): unknown {
-  if (!step.input) return input;
+  if (!step.input) {
+    return input;
+  }
   const parsed = step.input.safeParse(input);
-  if (parsed.success) return parsed.data;
-  throw new NonRetryableError(`input of task ${JSON.stringify(taskId)} does not match its step's input schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(input)"}: ${i.message}`).join("; ")}`);
+  if (parsed.success) {
+    return parsed.data;
+  }
+  throw new NonRetryableError(
+    `input of task ${JSON.stringify(taskId)} does not match its step's input schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(input)"}: ${i.message}`).join("; ")}`,
+  );
 }
 
 function checkOutput(step: StepDefinition, taskId: string, output: unknown): unknown {
   const value = output === undefined ? null : output;
   const problem = jsonProblem(value, "output");
-  if (problem) throw new NonJsonOutputError(taskId, problem);
-  if (!step.output) return value;
+  if (problem) {
+    throw new NonJsonOutputError(taskId, problem);
+  }
+  if (!step.output) {
+    return value;
+  }
   const parsed = step.output.safeParse(value);
-  if (parsed.success) return parsed.data;
-  throw new Error(`output of task ${JSON.stringify(taskId)} does not match its step's output schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(output)"}: ${i.message}`).join("; ")}`);
+  if (parsed.success) {
+    return parsed.data;
+  }
+  throw new Error(
+    `output of task ${JSON.stringify(taskId)} does not match its step's output schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(output)"}: ${i.message}`).join("; ")}`,
+  );
 }
 
 /** Describes the first value in `value` that JSON cannot hold, or returns null. */
 export function jsonProblem(value: unknown, path: string): string | null {
-  if (value === null || typeof value === "string" || typeof value === "boolean") return null;
-  if (typeof value === "number") return Number.isFinite(value) ? null : `${path} is ${value}`;
+  if (value === null || typeof value === "string" || typeof value === "boolean") {
+    return null;
+  }
+  if (typeof value === "number") {
+    return Number.isFinite(value) ? null : `${path} is ${value}`;
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const problem = jsonProblem(value[i], `${path}[${i}]`);
-      if (problem) return problem;
+      if (problem) {
+        return problem;
+      }
     }
     return null;
   }
   if (typeof value === "object") {
     const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) return `${path} is an instance of ${(value as object).constructor?.name ?? "a class"}`;
+    if (proto !== Object.prototype && proto !== null) {
+      return `${path} is an instance of ${(value as object).constructor?.name ?? "a class"}`;
+    }
     for (const [key, item] of Object.entries(value)) {
-      if (item === undefined) continue;
+      if (item === undefined) {
+        continue;
+      }
       const problem = jsonProblem(item, `${path}.${key}`);
-      if (problem) return problem;
+      if (problem) {
+        return problem;
+      }
     }
     return null;
   }
@@ -269,11 +409,18 @@ export function jsonProblem(value: unknown, path: string): string | null {
 }
 
 /** The settlement of a failed attempt: retried after a backoff unless non-retryable or out of attempts. */
-export function failure(base: Pick<Settlement, "runId" | "taskId" | "attempt">, claimed: ClaimedTask, error: unknown,
-  outcome: "failed" | "timed_out"): Settlement {
+export function failure(
+  base: Pick<Settlement, "runId" | "taskId" | "attempt">,
+  claimed: ClaimedTask,
+  error: unknown,
+  outcome: "failed" | "timed_out",
+): Settlement {
   const retryable = !(error instanceof NonRetryableError) && claimed.attempt < claimed.maxAttempts;
   return {
-    ...base, outcome, error: serializeError(error), errorClass: error instanceof Error ? error.name : typeof error,
+    ...base,
+    outcome,
+    error: serializeError(error),
+    errorClass: error instanceof Error ? error.name : typeof error,
     retryDelayMs: retryable ? backoffDelayMs(backoffSchema.parse(claimed.backoff), claimed.attempt) : null,
   };
 }

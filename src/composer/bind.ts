@@ -68,7 +68,9 @@ export function bindGraph(graph: TaskGraph, steps: Steps, defaults: TaskDefaults
       ...resolveTaskSettings(task, definition, defaults),
     };
   });
-  const edges = [...dependencies].flatMap(([taskId, deps]) => deps.map((dep) => ({ task_id: taskId, depends_on: dep })));
+  const edges = [...dependencies].flatMap(([taskId, deps]) =>
+    deps.map((dep) => ({ task_id: taskId, depends_on: dep })),
+  );
   return { tasks, edges };
 }
 

@@ -4,9 +4,15 @@ import { getPath } from "./json-path.js";
 
 /** True when `condition` holds for the given outputs (by task id). */
 export function evaluateCondition(condition: Condition, outputs: Readonly<Record<string, unknown>>): boolean {
-  if ("all" in condition) return condition.all.every((c) => evaluateCondition(c, outputs));
-  if ("any" in condition) return condition.any.some((c) => evaluateCondition(c, outputs));
-  if ("not" in condition) return !evaluateCondition(condition.not, outputs);
+  if ("all" in condition) {
+    return condition.all.every((c) => evaluateCondition(c, outputs));
+  }
+  if ("any" in condition) {
+    return condition.any.some((c) => evaluateCondition(c, outputs));
+  }
+  if ("not" in condition) {
+    return !evaluateCondition(condition.not, outputs);
+  }
   const actual = getPath(outputs[condition.task], condition.path);
   const expected = condition.value;
   switch (condition.op) {

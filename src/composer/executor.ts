@@ -47,10 +47,16 @@ export class RunExecutor {
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
-  private readonly batcher = new SettleBatcher((batch) => this.settleBatch(batch), Number.POSITIVE_INFINITY,
-    (queued) => this.running.size > queued);
+  private readonly batcher = new SettleBatcher(
+    (batch) => this.settleBatch(batch),
+    Number.POSITIVE_INFINITY,
+    (queued) => this.running.size > queued,
+  );
 
-  constructor(private readonly deps: ExecutorDeps, private readonly run: ExecutorRun) {
+  constructor(
+    private readonly deps: ExecutorDeps,
+    private readonly run: ExecutorRun,
+  ) {
     // Every running attempt listens on the run's signal (removed when it ends): no leak, just many.
     setMaxListeners(0, this.abort.signal);
   }
@@ -60,13 +66,18 @@ export class RunExecutor {
     // Leases are renewed by the owner of workerId (one heartbeat per process, not per run).
     const { tasks, workerId, leaseMs, channel } = this.deps;
     if (this.run.deadlineAt !== null) {
-      this.deadline = setTimeout(() => void this.stop("timed_out", "the run's timeoutMs elapsed"), Math.max(0, this.run.deadlineAt - Date.now()));
+      this.deadline = setTimeout(
+        () => void this.stop("timed_out", "the run's timeoutMs elapsed"),
+        Math.max(0, this.run.deadlineAt - Date.now()),
+      );
     }
     try {
       const started = await tasks.startRun(this.run.runId, workerId, this.run.maxParallel, leaseMs, channel);
       this.observe(started.runStatus as RunStatus);
       this.dispatch(started.claimed);
-      if (!started.started) await this.claimMore();
+      if (!started.started) {
+        await this.claimMore();
+      }
       this.checkIdle();
     } catch (error) {
       this.fail(error);
@@ -100,7 +111,10 @@ export class RunExecutor {
   private dispatch(claimed: readonly ClaimedTask[]): void {
     for (const task of claimed) {
       const key = `${task.taskId}#${task.attempt}`;
-      const work = task.kind === "composite" ? this.expand(task) : runAttempt(task, this.run.environment, this.abort.signal).then((s) => this.settle(s));
+      const work =
+        task.kind === "composite"
+          ? this.expand(task)
+          : runAttempt(task, this.run.environment, this.abort.signal).then((s) => this.settle(s));
       const attempt = work
         .catch((error) => this.fail(error))
         .finally(() => {
@@ -121,11 +135,18 @@ export class RunExecutor {
     // The settling tasks still count as running here; the SQL re-checks max_parallel exactly.
     const freeSlots = this.run.maxParallel - this.running.size + batch.length;
     // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
-    const result = await retryTransient(() => tasks.settleMany(this.run.runId, batch, workerId, freeSlots, leaseMs, channel),
-      Math.max(30_000, 2 * leaseMs), (error) => this.deps.onError(error));
-    if (result.runStatus) this.observe(result.runStatus as RunStatus);
+    const result = await retryTransient(
+      () => tasks.settleMany(this.run.runId, batch, workerId, freeSlots, leaseMs, channel),
+      Math.max(30_000, 2 * leaseMs),
+      (error) => this.deps.onError(error),
+    );
+    if (result.runStatus) {
+      this.observe(result.runStatus as RunStatus);
+    }
     this.dispatch(result.claimed);
-    if (result.results.some((r) => r.status === "ready")) this.scheduleWake();
+    if (result.results.some((r) => r.status === "ready")) {
+      this.scheduleWake();
+    }
   }
 
   /** Expands a lazy composite; a failed expansion is an attempt that failed (retried per policy). */
@@ -133,11 +154,28 @@ export class RunExecutor {
     const env = this.run.environment;
     const base = { runId: task.runId, taskId: task.taskId, attempt: task.attempt };
     try {
-      if (!env.expand) throw new NonRetryableError(`lazy task ${JSON.stringify(task.taskId)} needs a decomposer, and none is bound to this run in this process`);
-      const plan = await env.expand(taskOf(task, env.codec), (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>);
+      if (!env.expand) {
+        throw new NonRetryableError(
+          `lazy task ${JSON.stringify(task.taskId)} needs a decomposer, and none is bound to this run in this process`,
+        );
+      }
+      const plan = await env.expand(
+        taskOf(task, env.codec),
+        (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>,
+      );
       const { tasks, workerId, leaseMs, channel } = this.deps;
-      const result = await tasks.expand(task, plan.tasks, plan.edges, workerId, this.run.maxParallel - this.running.size + 1, leaseMs, channel);
-      if (result.runStatus) this.observe(result.runStatus as RunStatus);
+      const result = await tasks.expand(
+        task,
+        plan.tasks,
+        plan.edges,
+        workerId,
+        this.run.maxParallel - this.running.size + 1,
+        leaseMs,
+        channel,
+      );
+      if (result.runStatus) {
+        this.observe(result.runStatus as RunStatus);
+      }
       this.dispatch(result.claimed);
     } catch (error) {
       await this.settle(failure(base, task, error, "failed"));
@@ -145,11 +183,18 @@ export class RunExecutor {
   }
 
   private async claimMore(): Promise<void> {
-    if (this.settled) return;
+    if (this.settled) {
+      return;
+    }
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
       const free = this.run.maxParallel - this.running.size;
-      this.dispatch(await retryTransient(() => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel), Math.max(30_000, 2 * leaseMs)));
+      this.dispatch(
+        await retryTransient(
+          () => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel),
+          Math.max(30_000, 2 * leaseMs),
+        ),
+      );
     } catch (error) {
       this.fail(error);
     }
@@ -165,13 +210,19 @@ export class RunExecutor {
 
   /** When nothing runs: finish if the run is final, else wait for a retry delay or a resume. */
   private checkIdle(): void {
-    if (this.settled || this.running.size > 0) return;
-    if (isFinalRunStatus(this.runStatus)) return this.finish(this.runStatus);
+    if (this.settled || this.running.size > 0) {
+      return;
+    }
+    if (isFinalRunStatus(this.runStatus)) {
+      return this.finish(this.runStatus);
+    }
     this.scheduleWake();
   }
 
   private scheduleWake(): void {
-    if (this.settled) return;
+    if (this.settled) {
+      return;
+    }
     clearTimeout(this.wakeTimer);
     void retryTransient(() => this.deps.tasks.nextAvailableAt(this.run.runId), 30_000)
       .then((at) => {
@@ -183,12 +234,16 @@ export class RunExecutor {
   }
 
   private async poll(): Promise<void> {
-    if (this.settled) return;
+    if (this.settled) {
+      return;
+    }
     try {
       // A run that vanished (deleted) counts as cancelled: nothing is left to run.
       const status = await retryTransient(() => this.deps.control.runStatus(this.run.runId), 30_000);
       this.observe((status ?? "cancelled") as RunStatus);
-      if (this.runStatus === "running") await this.claimMore();
+      if (this.runStatus === "running") {
+        await this.claimMore();
+      }
       this.checkIdle();
     } catch (error) {
       this.fail(error);
@@ -196,14 +251,18 @@ export class RunExecutor {
   }
 
   private finish(status: RunStatus): void {
-    if (this.settled) return;
+    if (this.settled) {
+      return;
+    }
     this.settled = true;
     this.cleanup();
     this.finished(status);
   }
 
   private fail(error: unknown): void {
-    if (this.settled) return;
+    if (this.settled) {
+      return;
+    }
     this.settled = true;
     this.cleanup();
     this.abort.abort(error);

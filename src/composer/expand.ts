@@ -26,24 +26,45 @@ export interface ExpansionContext {
 }
 
 /** Decomposes `task` (a lazy composite) and returns its children's rows with namespaced ids. */
-export async function planExpansion(task: Task, depsOutputs: Record<string, unknown>, ctx: ExpansionContext): Promise<BoundGraph> {
+export async function planExpansion(
+  task: Task,
+  depsOutputs: Record<string, unknown>,
+  ctx: ExpansionContext,
+): Promise<BoundGraph> {
   const decompose = typeof ctx.decomposer === "function" ? ctx.decomposer : ctx.decomposer.decompose;
   const goal = task.description || task.id;
   const result = await decompose(goal, {
-    catalogue: ctx.catalogue, parent: { task, depsOutputs }, depth: 1, signal: AbortSignal.timeout(ctx.timeoutMs),
+    catalogue: ctx.catalogue,
+    parent: { task, depsOutputs },
+    depth: 1,
+    signal: AbortSignal.timeout(ctx.timeoutMs),
   });
-  if (result === null) throw new DecompositionError(goal, `no decomposer output for lazy task ${JSON.stringify(task.id)}`);
+  if (result === null) {
+    throw new DecompositionError(goal, `no decomposer output for lazy task ${JSON.stringify(task.id)}`);
+  }
   const specs = (Array.isArray(result) ? result : result.tasks) as TaskSpec[];
-  if (!Array.isArray(specs) || specs.length === 0) throw new DecompositionError(goal, `lazy task ${JSON.stringify(task.id)} expanded to no tasks`);
+  if (!Array.isArray(specs) || specs.length === 0) {
+    throw new DecompositionError(goal, `lazy task ${JSON.stringify(task.id)} expanded to no tasks`);
+  }
   try {
-    const sub = validateGraph({ goal, tasks: specs.map((spec) => namespaced(spec, task.id, specs)) }, {
-      stepNames: Object.keys(ctx.steps), defaults: { source: "function" },
-      limits: { maxTasks: ctx.maxTasks, maxInputBytes: ctx.maxInputBytes },
-    });
+    const sub = validateGraph(
+      { goal, tasks: specs.map((spec) => namespaced(spec, task.id, specs)) },
+      {
+        stepNames: Object.keys(ctx.steps),
+        defaults: { source: "function" },
+        limits: { maxTasks: ctx.maxTasks, maxInputBytes: ctx.maxInputBytes },
+      },
+    );
     return bindGraph(sub, ctx.steps, ctx.defaults, ctx.codec);
   } catch (error) {
-    if (!(error instanceof GraphValidationError)) throw error;
-    throw new DecompositionError(goal, `the expansion of lazy task ${JSON.stringify(task.id)} is invalid:\n${error.issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`, { issues: error.issues, cause: error });
+    if (!(error instanceof GraphValidationError)) {
+      throw error;
+    }
+    throw new DecompositionError(
+      goal,
+      `the expansion of lazy task ${JSON.stringify(task.id)} is invalid:\n${error.issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`,
+      { issues: error.issues, cause: error },
+    );
   }
 }
 

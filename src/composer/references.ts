@@ -13,8 +13,12 @@ const TEMPLATE = /\{\{\s*([A-Za-z0-9_][A-Za-z0-9_.:/-]*?)((?:\.[^\s.[\]{}]+|\[\d
 
 /** Returns `input` with every reference replaced by the value it points at. */
 export function resolveReferences(input: unknown, scope: ReferenceScope): unknown {
-  if (typeof input === "string") return resolveTemplate(input, scope);
-  if (Array.isArray(input)) return input.map((item) => resolveReferences(item, scope));
+  if (typeof input === "string") {
+    return resolveTemplate(input, scope);
+  }
+  if (Array.isArray(input)) {
+    return input.map((item) => resolveReferences(item, scope));
+  }
   if (input !== null && typeof input === "object") {
     const record = input as Record<string, unknown>;
     if (typeof record.$from === "string" && Object.keys(record).every((k) => k === "$from" || k === "path")) {
@@ -39,11 +43,15 @@ function resolveTemplate(text: string, scope: ReferenceScope): unknown {
 
 function lookup(expression: string, scope: ReferenceScope): unknown {
   const match = /^([A-Za-z0-9_][A-Za-z0-9_:/-]*)(.*)$/.exec(expression);
-  if (!match) return undefined;
+  if (!match) {
+    return undefined;
+  }
   const [, head = "", rest = ""] = match;
   // Task ids may hold dots; prefer the longest id that exists in scope.
   if (!(head in scope)) {
-    const ids = Object.keys(scope).filter((id) => expression === id || expression.startsWith(`${id}.`) || expression.startsWith(`${id}[`));
+    const ids = Object.keys(scope).filter(
+      (id) => expression === id || expression.startsWith(`${id}.`) || expression.startsWith(`${id}[`),
+    );
     const id = ids.sort((a, b) => b.length - a.length)[0];
     return id === undefined ? undefined : getPath(scope[id], expression.slice(id.length).replace(/^\./, ""));
   }
@@ -55,36 +63,60 @@ function lookup(expression: string, scope: ReferenceScope): unknown {
  * `local`: upstream tasks beyond its direct dependencies. A template whose id holds dots yields
  * every candidate prefix (`a.b.c` → `a`, `a.b`, `a.b.c`); the lookup keeps the longest that exists.
  */
-export function unresolvedReferences(task: { input?: unknown; when?: Condition }, local: ReadonlySet<string>): string[] {
+export function unresolvedReferences(
+  task: { input?: unknown; when?: Condition },
+  local: ReadonlySet<string>,
+): string[] {
   const found = new Set<string>();
   const walk = (value: unknown): void => {
     if (typeof value === "string") {
-      for (const match of value.matchAll(TEMPLATE_EXPRESSION)) templateCandidates(match[1] ?? "", local).forEach((id) => found.add(id));
-    } else if (Array.isArray(value)) value.forEach(walk);
-    else if (value !== null && typeof value === "object") {
+      for (const match of value.matchAll(TEMPLATE_EXPRESSION)) {
+        templateCandidates(match[1] ?? "", local).forEach((id) => found.add(id));
+      }
+    } else if (Array.isArray(value)) {
+      value.forEach(walk);
+    } else if (value !== null && typeof value === "object") {
       const record = value as Record<string, unknown>;
       if (typeof record.$from === "string") {
-        if (!local.has(record.$from)) found.add(record.$from);
-      } else Object.values(record).forEach(walk);
+        if (!local.has(record.$from)) {
+          found.add(record.$from);
+        }
+      } else {
+        Object.values(record).forEach(walk);
+      }
     }
   };
   const conditions = (condition: Condition): void => {
     if ("task" in condition) {
-      if (!local.has(condition.task)) found.add(condition.task);
-    } else if ("all" in condition) condition.all.forEach(conditions);
-    else if ("any" in condition) condition.any.forEach(conditions);
-    else conditions(condition.not);
+      if (!local.has(condition.task)) {
+        found.add(condition.task);
+      }
+    } else if ("all" in condition) {
+      condition.all.forEach(conditions);
+    } else if ("any" in condition) {
+      condition.any.forEach(conditions);
+    } else {
+      conditions(condition.not);
+    }
   };
   walk(task.input);
-  if (task.when) conditions(task.when);
+  if (task.when) {
+    conditions(task.when);
+  }
   return [...found];
 }
 
 function templateCandidates(expression: string, local: ReadonlySet<string>): string[] {
   const head = /^[^.[]*/.exec(expression)?.[0] ?? "";
-  if (head === "" || local.has(head)) return [];
+  if (head === "" || local.has(head)) {
+    return [];
+  }
   const candidates: string[] = [];
-  for (let i = 0; i < expression.length; i++) if (expression[i] === "." || expression[i] === "[") candidates.push(expression.slice(0, i));
+  for (let i = 0; i < expression.length; i++) {
+    if (expression[i] === "." || expression[i] === "[") {
+      candidates.push(expression.slice(0, i));
+    }
+  }
   candidates.push(expression);
   // A prefix in scope already (a direct dependency whose id holds dots) is what the lookup takes.
   return candidates.some((id) => local.has(id)) ? [] : candidates;

@@ -27,18 +27,25 @@ export class SettleBatcher {
    *   settlement waits one turn of the event loop for those that end in the same turn (steps
    *   dispatched together tend to end together); a lone one is sent at once.
    */
-  constructor(private readonly send: SendBatch, private readonly maxBatch: number,
-    private readonly othersRunning: (queued: number) => boolean = () => false) {}
+  constructor(
+    private readonly send: SendBatch,
+    private readonly maxBatch: number,
+    private readonly othersRunning: (queued: number) => boolean = () => false,
+  ) {}
 
   /** Queues a settlement; resolves when the batch that carried it was settled and handled. */
   settle(settlement: Settlement): Promise<void> {
     const done = new Promise<void>((resolve, reject) => this.queue.push({ settlement, resolve, reject }));
-    if (this.inFlight || this.scheduled) return done;
+    if (this.inFlight || this.scheduled) {
+      return done;
+    }
     if (this.queue.length < this.maxBatch && this.othersRunning(this.queue.length)) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
-        if (!this.inFlight) void this.drain();
+        if (!this.inFlight) {
+          void this.drain();
+        }
       });
     } else {
       void this.drain();
@@ -57,9 +64,13 @@ export class SettleBatcher {
       const batch = this.queue.splice(0, Math.max(1, this.maxBatch));
       try {
         await this.send(batch.map((p) => p.settlement));
-        for (const p of batch) p.resolve();
+        for (const p of batch) {
+          p.resolve();
+        }
       } catch (error) {
-        for (const p of batch) p.reject(error);
+        for (const p of batch) {
+          p.reject(error);
+        }
       }
     }
     this.inFlight = false;

@@ -5,7 +5,16 @@
  */
 import { IllegalTransitionError } from "../errors.js";
 
-export const TASK_STATUSES = ["pending", "ready", "running", "completed", "failed", "timed_out", "cancelled", "skipped"] as const;
+export const TASK_STATUSES = [
+  "pending",
+  "ready",
+  "running",
+  "completed",
+  "failed",
+  "timed_out",
+  "cancelled",
+  "skipped",
+] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"] as const;
@@ -43,10 +52,14 @@ export function isFinalRunStatus(status: RunStatus): boolean {
 
 /** Throws `IllegalTransitionError` unless the run state machine connects `from` to `to`. */
 export function assertRunTransition(runId: string, from: RunStatus, to: RunStatus, hint?: string): void {
-  if (!RUN_TRANSITIONS[from].includes(to)) throw new IllegalTransitionError("run", runId, from, to, hint);
+  if (!RUN_TRANSITIONS[from].includes(to)) {
+    throw new IllegalTransitionError("run", runId, from, to, hint);
+  }
 }
 
 /** Throws `IllegalTransitionError` unless the task state machine connects `from` to `to`. */
 export function assertTaskTransition(taskId: string, from: TaskStatus, to: TaskStatus, hint?: string): void {
-  if (!TASK_TRANSITIONS[from].includes(to)) throw new IllegalTransitionError("task", taskId, from, to, hint);
+  if (!TASK_TRANSITIONS[from].includes(to)) {
+    throw new IllegalTransitionError("task", taskId, from, to, hint);
+  }
 }

@@ -78,11 +78,16 @@ export function defineStep<Input = unknown, Output = unknown>(
 
 /** Normalises a step entry to a definition. */
 export function toStepDefinition(entry: Steps[string]): StepDefinition {
-  if (typeof entry === "function") return { kind: "htdag.step", run: entry as StepFunction };
+  if (typeof entry === "function") {
+    return { kind: "htdag.step", run: entry as StepFunction };
+  }
   return entry as unknown as StepDefinition;
 }
 
 /** True if `value` can be a step (a function or a `defineStep` result). */
 export function isStep(value: unknown): boolean {
-  return typeof value === "function" || (typeof value === "object" && value !== null && (value as StepDefinition).kind === "htdag.step");
+  return (
+    typeof value === "function" ||
+    (typeof value === "object" && value !== null && (value as StepDefinition).kind === "htdag.step")
+  );
 }

@@ -63,7 +63,10 @@ export class Worker {
   readonly concurrency: number;
   private readonly batchSize: number;
 
-  constructor(private readonly deps: WorkerDeps, private readonly options: WorkerOptions) {
+  constructor(
+    private readonly deps: WorkerDeps,
+    private readonly options: WorkerOptions,
+  ) {
     this.concurrency = options.concurrency ?? 10;
     this.batchSize = options.batchSize ?? this.concurrency;
   }
@@ -79,7 +82,12 @@ export class Worker {
 
   async start(): Promise<void> {
     const { tasks, workerId, leaseMs, channel } = this.deps;
-    await tasks.registerWorker(workerId, (await import("node:os")).hostname(), process.pid, Object.keys(this.options.workflows));
+    await tasks.registerWorker(
+      workerId,
+      (await import("node:os")).hostname(),
+      process.pid,
+      Object.keys(this.options.workflows),
+    );
     if (channel) {
       this.listener = await this.deps.db.listen(channel, {
         onNotify: (payload) => this.onNotify(payload),
@@ -90,15 +98,21 @@ export class Worker {
     this.every(this.options.pollIntervalMs ?? 2000, () => this.kick());
     this.every(Math.max(100, Math.floor(leaseMs / 3)), () => tasks.renewLeases(workerId, leaseMs));
     this.every(this.options.reapIntervalMs ?? 5000, async () => {
-      if ((await tasks.reapExpired(100, channel)) > 0) this.kick();
+      if ((await tasks.reapExpired(100, channel)) > 0) {
+        this.kick();
+      }
     });
     this.kick();
   }
 
   private every(ms: number, fn: () => unknown): void {
-    this.timers.push(setInterval(() => {
-      Promise.resolve().then(fn).catch((error) => this.deps.onError(error));
-    }, ms));
+    this.timers.push(
+      setInterval(() => {
+        Promise.resolve()
+          .then(fn)
+          .catch((error) => this.deps.onError(error));
+      }, ms),
+    );
   }
 
   private onNotify(payload: string): void {
@@ -109,16 +123,24 @@ export class Worker {
       this.deps.onError(new Error(`ignored a NOTIFY that is not JSON: ${payload.slice(0, 100)}`, { cause: error }));
       return;
     }
-    if (event.runId && event.type && STOPPING.has(event.type)) this.aborts.get(event.runId)?.abort(new Error(`run ${event.type.slice(10)}`));
-    if (!event.workflow || !(event.workflow in this.options.workflows) || QUIET.has(event.type ?? "")) return;
+    if (event.runId && event.type && STOPPING.has(event.type)) {
+      this.aborts.get(event.runId)?.abort(new Error(`run ${event.type.slice(10)}`));
+    }
+    if (!event.workflow || !(event.workflow in this.options.workflows) || QUIET.has(event.type ?? "")) {
+      return;
+    }
     // A task event of a run this worker is settling: that settle claims the run's next tasks itself.
-    if (event.runId && event.type?.startsWith("task:") && this.batchers.has(event.runId)) return;
+    if (event.runId && event.type?.startsWith("task:") && this.batchers.has(event.runId)) {
+      return;
+    }
     this.kick();
   }
 
   /** Claims while there are free slots; calls that arrive during a claim coalesce into one more. */
   kick(): void {
-    if (this.stopping) return;
+    if (this.stopping) {
+      return;
+    }
     if (this.claiming) {
       this.claimAgain = true;
       return;
@@ -140,10 +162,17 @@ export class Worker {
     const workflows = Object.keys(this.options.workflows);
     for (;;) {
       const want = Math.min(this.batchSize, this.concurrency - this.running.size);
-      if (want <= 0 || this.stopping) return;
-      const claimed = await retryTransient(() => tasks.claim(null, workflows, workerId, want, leaseMs, channel), leaseMs);
+      if (want <= 0 || this.stopping) {
+        return;
+      }
+      const claimed = await retryTransient(
+        () => tasks.claim(null, workflows, workerId, want, leaseMs, channel),
+        leaseMs,
+      );
       this.dispatch(claimed);
-      if (claimed.length < want) return;
+      if (claimed.length < want) {
+        return;
+      }
     }
   }
 
@@ -163,13 +192,26 @@ export class Worker {
     const abort = this.abortFor(task.runId);
     const settlement = env
       ? await runAttempt(task, env, abort.signal)
-      : { runId: task.runId, taskId: task.taskId, attempt: task.attempt, outcome: "failed" as const, retryDelayMs: null,
-          error: { name: "Error", message: `worker ${workerId} has no steps for workflow ${JSON.stringify(task.workflow)}` } };
+      : {
+          runId: task.runId,
+          taskId: task.taskId,
+          attempt: task.attempt,
+          outcome: "failed" as const,
+          retryDelayMs: null,
+          error: {
+            name: "Error",
+            message: `worker ${workerId} has no steps for workflow ${JSON.stringify(task.workflow)}`,
+          },
+        };
     // A stopping worker that ran out of time hands the task back instead of settling it.
-    if (this.releasing) return;
+    if (this.releasing) {
+      return;
+    }
     const batcher = this.batcherFor(task.runId);
     await batcher.settle(settlement);
-    if (batcher.idle && this.batchers.get(task.runId) === batcher) this.batchers.delete(task.runId);
+    if (batcher.idle && this.batchers.get(task.runId) === batcher) {
+      this.batchers.delete(task.runId);
+    }
   }
 
   /**
@@ -179,11 +221,19 @@ export class Worker {
   private batcherFor(runId: string): SettleBatcher {
     let batcher = this.batchers.get(runId);
     if (!batcher) {
-      batcher = new SettleBatcher((batch) => this.settleBatch(runId, batch), this.concurrency, (queued) => {
-        let running = 0;
-        for (const r of this.running.values()) if (r.runId === runId) running++;
-        return running > queued;
-      });
+      batcher = new SettleBatcher(
+        (batch) => this.settleBatch(runId, batch),
+        this.concurrency,
+        (queued) => {
+          let running = 0;
+          for (const r of this.running.values()) {
+            if (r.runId === runId) {
+              running++;
+            }
+          }
+          return running > queued;
+        },
+      );
       this.batchers.set(runId, batcher);
     }
     return batcher;
@@ -195,10 +245,15 @@ export class Worker {
     // batchSize 1 a settle claims at most one task per task it settles.
     const free = Math.min(batch.length * this.batchSize, this.concurrency - this.running.size + batch.length);
     // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
-    const result = await retryTransient(() => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel),
-      Math.max(30_000, 2 * leaseMs), (error) => this.deps.onError(error));
+    const result = await retryTransient(
+      () => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel),
+      Math.max(30_000, 2 * leaseMs),
+      (error) => this.deps.onError(error),
+    );
     this.dispatch(result.claimed);
-    if (result.claimed.length < free) this.kick();
+    if (result.claimed.length < free) {
+      this.kick();
+    }
   }
 
   private abortFor(runId: string): AbortController {
@@ -214,15 +269,23 @@ export class Worker {
 
   /** Stops claiming, lets running steps finish up to `stopTimeoutMs`, then hands back what remains. */
   async stop(): Promise<void> {
-    if (this.stopping) return;
+    if (this.stopping) {
+      return;
+    }
     this.stopping = true;
-    for (const timer of this.timers) clearInterval(timer);
+    for (const timer of this.timers) {
+      clearInterval(timer);
+    }
     await this.listener?.close();
     const all = Promise.allSettled([...this.running.values()].map((r) => r.done));
-    const deadline = new Promise<"late">((resolve) => setTimeout(() => resolve("late"), this.options.stopTimeoutMs ?? 30_000).unref());
+    const deadline = new Promise<"late">((resolve) =>
+      setTimeout(() => resolve("late"), this.options.stopTimeoutMs ?? 30_000).unref(),
+    );
     if ((await Promise.race([all, deadline])) === "late") {
       this.releasing = true;
-      for (const controller of this.aborts.values()) controller.abort(new Error("worker stopping"));
+      for (const controller of this.aborts.values()) {
+        controller.abort(new Error("worker stopping"));
+      }
     }
     const { tasks, workerId, channel } = this.deps;
     await tasks.releaseTasks(workerId, channel);

@@ -17,7 +17,9 @@ export function isAction(value: string): value is Action {
 
 function optionalString(body: Record<string, unknown>, key: string, action: Action): string | undefined {
   const value = body[key];
-  if (value === undefined || value === null) return undefined;
+  if (value === undefined || value === null) {
+    return undefined;
+  }
   if (typeof value !== "string" || value.length === 0 || value.length > 500) {
     throw new InvalidOptionError(key, "a string of 1 to 500 characters", value, `the dashboard's ${action} action`);
   }
@@ -26,18 +28,30 @@ function optionalString(body: Record<string, unknown>, key: string, action: Acti
 
 async function statusOf(ctx: DashboardContext, runId: string): Promise<string> {
   const run = await ctx.runs.getRun(runId);
-  if (!run) throw new RunNotFoundError(runId);
+  if (!run) {
+    throw new RunNotFoundError(runId);
+  }
   return run.status;
 }
 
 /** Runs `action` on `runId`; resolves once it took effect, with the run's status then. */
-export async function runAction(ctx: DashboardContext, runId: string, action: Action, body: Record<string, unknown>): Promise<ActionResponse> {
+export async function runAction(
+  ctx: DashboardContext,
+  runId: string,
+  action: Action,
+  body: Record<string, unknown>,
+): Promise<ActionResponse> {
   assertRunId(runId);
   const { orch } = ctx;
-  if (action === "cancel") await orch.cancelRun(runId, optionalString(body, "reason", action) ?? "cancelled from the dashboard");
-  else if (action === "pause") await orch.pauseRun(runId, optionalString(body, "reason", action) ?? "paused from the dashboard");
-  else if (action === "resume") await orch.resumeRun(runId);
-  else await startRetry(ctx, runId, optionalString(body, "fromTask", action));
+  if (action === "cancel") {
+    await orch.cancelRun(runId, optionalString(body, "reason", action) ?? "cancelled from the dashboard");
+  } else if (action === "pause") {
+    await orch.pauseRun(runId, optionalString(body, "reason", action) ?? "paused from the dashboard");
+  } else if (action === "resume") {
+    await orch.resumeRun(runId);
+  } else {
+    await startRetry(ctx, runId, optionalString(body, "fromTask", action));
+  }
   return { runId, action, status: await statusOf(ctx, runId) };
 }
 
@@ -51,16 +65,26 @@ async function startRetry(ctx: DashboardContext, runId: string, fromTask: string
   let reopened!: () => void;
   const started = new Promise<void>((resolve) => (reopened = resolve));
   const subscription = await orch.notifications.listen({ runId, types: ["execution:resumed"] }, (event) => {
-    if ((event.payload as { retry?: boolean }).retry === true) reopened();
+    if ((event.payload as { retry?: boolean }).retry === true) {
+      reopened();
+    }
   });
   try {
-    const retry = orch.retryRun(runId, { ...(fromTask ? { fromTask } : {}), ...(options.steps ? { steps: options.steps } : {}) });
+    const retry = orch.retryRun(runId, {
+      ...(fromTask ? { fromTask } : {}),
+      ...(options.steps ? { steps: options.steps } : {}),
+    });
     const first = await Promise.race([started.then(() => "reopened" as const), retry.then(() => "finished" as const)]);
-    if (first === "reopened") retry.catch((error: unknown) => options.onError(error));
+    if (first === "reopened") {
+      retry.catch((error: unknown) => options.onError(error));
+    }
   } catch (error) {
     if (error instanceof InvalidOptionError && error.option === "steps") {
-      throw new DashboardRequestError(409, "STEPS_UNKNOWN",
-        `${error.message}; start the dashboard in the process that runs this workflow (orch.dashboard() after composing it), or pass \`steps\` to orch.dashboard()`);
+      throw new DashboardRequestError(
+        409,
+        "STEPS_UNKNOWN",
+        `${error.message}; start the dashboard in the process that runs this workflow (orch.dashboard() after composing it), or pass \`steps\` to orch.dashboard()`,
+      );
     }
     throw error;
   } finally {

@@ -12,23 +12,33 @@ import { toAttemptView, toEventView, toLogView, toRunDetail, toRunSummary, toTas
 /** A whole-number query parameter between 1 and `max`, or `fallback` when absent. */
 export function limitParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
   const raw = query.get(name);
-  if (raw === null || raw === "") return fallback;
+  if (raw === null || raw === "") {
+    return fallback;
+  }
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new InvalidOptionError(name, `a whole number from 1 to ${max}`, raw, "the dashboard API");
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new InvalidOptionError(name, `a whole number from 1 to ${max}`, raw, "the dashboard API");
+  }
   return value;
 }
 
 /** An event id query parameter (digits), or undefined. */
 export function eventIdParam(value: string | null | undefined, name: string): string | undefined {
-  if (value === null || value === undefined || value === "") return undefined;
-  if (!/^\d{1,19}$/.test(value)) throw new InvalidOptionError(name, "an event id (digits)", value, "the dashboard API");
+  if (value === null || value === undefined || value === "") {
+    return undefined;
+  }
+  if (!/^\d{1,19}$/.test(value)) {
+    throw new InvalidOptionError(name, "an event id (digits)", value, "the dashboard API");
+  }
   return value;
 }
 
 async function runRow(ctx: DashboardContext, runId: string): Promise<RunRow> {
   assertRunId(runId);
   const run = await ctx.runs.getRun(runId);
-  if (!run) throw new RunNotFoundError(runId);
+  if (!run) {
+    throw new RunNotFoundError(runId);
+  }
   return run;
 }
 
@@ -56,26 +66,53 @@ export async function getRun(ctx: DashboardContext, runId: string): Promise<RunR
 }
 
 /** `GET /api/runs/:runId/tasks/:taskId`: a task with its attempts, latest logs and progress. */
-export async function getTask(ctx: DashboardContext, runId: string, taskId: string, query: URLSearchParams): Promise<TaskResponse> {
+export async function getTask(
+  ctx: DashboardContext,
+  runId: string,
+  taskId: string,
+  query: URLSearchParams,
+): Promise<TaskResponse> {
   await runRow(ctx, runId);
   const task = await ctx.tasks.task(runId, taskId);
-  if (!task) throw new DashboardRequestError(404, "TASK_NOT_FOUND", `run ${runId} has no task ${JSON.stringify(taskId)}; GET /api/runs/${runId} lists its tasks`);
+  if (!task) {
+    throw new DashboardRequestError(
+      404,
+      "TASK_NOT_FOUND",
+      `run ${runId} has no task ${JSON.stringify(taskId)}; GET /api/runs/${runId} lists its tasks`,
+    );
+  }
   const [attempts, logs, progress] = await Promise.all([
-    ctx.tasks.attempts(runId, taskId), ctx.tasks.logs(runId, taskId, limitParam(query, "logs", 200, 5000)), ctx.tasks.progress(runId, taskId),
+    ctx.tasks.attempts(runId, taskId),
+    ctx.tasks.logs(runId, taskId, limitParam(query, "logs", 200, 5000)),
+    ctx.tasks.progress(runId, taskId),
   ]);
   return { task: toTaskView(task), attempts: attempts.map(toAttemptView), logs: logs.map(toLogView), progress };
 }
 
 /** `GET /api/events?runId=&workflow=&types=a,b&after=&limit=` (and `/api/runs/:runId/events`): stored events, oldest first. */
-export async function listEvents(ctx: DashboardContext, query: URLSearchParams, runId?: string): Promise<{ events: EventView[] }> {
-  if (runId !== undefined) await runRow(ctx, runId);
-  const types = query.get("types")?.split(",").map((t) => t.trim()).filter(Boolean);
+export async function listEvents(
+  ctx: DashboardContext,
+  query: URLSearchParams,
+  runId?: string,
+): Promise<{ events: EventView[] }> {
+  if (runId !== undefined) {
+    await runRow(ctx, runId);
+  }
+  const types = query
+    .get("types")
+    ?.split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
   const run = runId ?? (query.get("runId") || undefined);
   const workflow = query.get("workflow") || undefined;
   const after = eventIdParam(query.get("after"), "after");
   const events = await ctx.orch.notifications.getRecentEvents({
-    limit: limitParam(query, "limit", 200, 10_000), channel: ctx.orch.options.channel,
-    ...(run ? { runId: run } : {}), ...(workflow ? { workflow } : {}), ...(types?.length ? { types } : {}), ...(after ? { afterEventId: after } : {}),
+    limit: limitParam(query, "limit", 200, 10_000),
+    channel: ctx.orch.options.channel,
+    ...(run ? { runId: run } : {}),
+    ...(workflow ? { workflow } : {}),
+    ...(types?.length ? { types } : {}),
+    ...(after ? { afterEventId: after } : {}),
   });
   return { events: events.map(toEventView) };
 }
@@ -83,28 +120,49 @@ export async function listEvents(ctx: DashboardContext, query: URLSearchParams, 
 /** `GET /api/workflows` */
 export async function listWorkflows(ctx: DashboardContext): Promise<{ workflows: WorkflowSummary[] }> {
   const rows = await ctx.workflows.workflows();
-  return { workflows: rows.map((w) => ({ name: w.name, runs: w.runs, lastRunAt: w.lastRunAt ? new Date(w.lastRunAt).toISOString() : null })) };
+  return {
+    workflows: rows.map((w) => ({
+      name: w.name,
+      runs: w.runs,
+      lastRunAt: w.lastRunAt ? new Date(w.lastRunAt).toISOString() : null,
+    })),
+  };
 }
 
 /** `GET /api/workflows/:name`: run durations, per-task metrics, and the optimizer's advice for the latest graph. */
 export async function getWorkflow(ctx: DashboardContext, name: string): Promise<WorkflowResponse> {
   const [statusCounts, runDurations, tasks, stored] = await Promise.all([
-    ctx.workflows.statusCounts(name), ctx.workflows.runDurations(name), ctx.metrics.taskMetrics(name), ctx.workflows.latestGraph(name),
+    ctx.workflows.statusCounts(name),
+    ctx.workflows.runDurations(name),
+    ctx.metrics.taskMetrics(name),
+    ctx.workflows.latestGraph(name),
   ]);
   if (Object.keys(statusCounts).length === 0) {
-    throw new DashboardRequestError(404, "WORKFLOW_NOT_FOUND", `no runs of workflow ${JSON.stringify(name)}; GET /api/workflows lists the workflows`);
+    throw new DashboardRequestError(
+      404,
+      "WORKFLOW_NOT_FOUND",
+      `no runs of workflow ${JSON.stringify(name)}; GET /api/workflows lists the workflows`,
+    );
   }
   let recommendations: WorkflowResponse["recommendations"] = null;
   let recommendationsError: string | null = null;
   if (stored) {
-    const graph = { id: stored.id, goal: stored.goal, decomposer: stored.decomposer, source: stored.source,
-      decomposedAt: new Date(stored.decomposedAt).toISOString(), tasks: stored.tasks } as TaskGraph;
+    const graph = {
+      id: stored.id,
+      goal: stored.goal,
+      decomposer: stored.decomposer,
+      source: stored.source,
+      decomposedAt: new Date(stored.decomposedAt).toISOString(),
+      tasks: stored.tasks,
+    } as TaskGraph;
     try {
       recommendations = await ctx.orch.optimizer.getRecommendations(graph, { workflow: name, level: "advanced" });
     } catch (error) {
       // A stored graph the optimizer refuses (written by an older htdag) still leaves the page's
       // statistics useful: the reason is shown on the page, and reported.
-      if (!(error instanceof HtdagError)) throw error;
+      if (!(error instanceof HtdagError)) {
+        throw error;
+      }
       ctx.options.onError(error);
       recommendationsError = error.message;
     }

@@ -20,7 +20,8 @@ export function createDashboardContext(orch: Orchestrator, options: ResolvedDash
   const { db } = orch;
   const { schema } = orch.options;
   return {
-    orch, options,
+    orch,
+    options,
     runs: createRunQueries(db, schema),
     workflows: createDashboardRunQueries(db, schema),
     tasks: createDashboardTaskQueries(db, schema),

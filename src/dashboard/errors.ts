@@ -6,10 +6,12 @@ export class DashboardTokenRequiredError extends HtdagError {
   readonly host: string;
 
   constructor(host: string) {
-    super("DASHBOARD_TOKEN_REQUIRED",
+    super(
+      "DASHBOARD_TOKEN_REQUIRED",
       `the dashboard would listen on ${host}, which other machines can reach, without a token: ` +
-      "pass one (`orch.dashboard({ token })`, `htdag dashboard --token <token>` or HTDAG_DASHBOARD_TOKEN; at least 16 characters, " +
-      "e.g. from `openssl rand -hex 32`), or leave the host at 127.0.0.1 (the default)");
+        "pass one (`orch.dashboard({ token })`, `htdag dashboard --token <token>` or HTDAG_DASHBOARD_TOKEN; at least 16 characters, " +
+        "e.g. from `openssl rand -hex 32`), or leave the host at 127.0.0.1 (the default)",
+    );
     this.host = host;
   }
 }
@@ -17,9 +19,11 @@ export class DashboardTokenRequiredError extends HtdagError {
 /** The web app is not built next to the server code. */
 export class DashboardNotBuiltError extends HtdagError {
   constructor(searched: string[]) {
-    super("DASHBOARD_NOT_BUILT",
+    super(
+      "DASHBOARD_NOT_BUILT",
       `the dashboard's web app is not built (no index.html in ${searched.join(" or ")}): run \`npm run build\`, ` +
-      "or pass `assetsDir` with the folder `vite build --config web/vite.config.ts` wrote");
+        "or pass `assetsDir` with the folder `vite build --config web/vite.config.ts` wrote",
+    );
   }
 }
 
@@ -27,9 +31,12 @@ export class DashboardNotBuiltError extends HtdagError {
 export class DashboardListenError extends HtdagError {
   constructor(host: string, port: number, cause: unknown) {
     const code = (cause as { code?: string })?.code;
-    const fix = code === "EADDRINUSE" ? `port ${port} is in use: pick another with --port (or port: 0 for any free one)`
-      : code === "EADDRNOTAVAIL" ? `${host} is not an address of this machine: pick another with --host`
-        : `${cause instanceof Error ? cause.message : String(cause)}`;
+    const fix =
+      code === "EADDRINUSE"
+        ? `port ${port} is in use: pick another with --port (or port: 0 for any free one)`
+        : code === "EADDRNOTAVAIL"
+          ? `${host} is not an address of this machine: pick another with --host`
+          : `${cause instanceof Error ? cause.message : String(cause)}`;
     super("DASHBOARD_LISTEN_FAILED", `the dashboard cannot listen on ${host}:${port}: ${fix}`, { cause });
   }
 }

@@ -29,18 +29,25 @@ export function requestToken(request: IncomingMessage, url: URL): string | null 
 
 /** Throws a 401 unless the request carries `token` (nothing to check when `token` is null). */
 export function checkToken(request: IncomingMessage, url: URL, token: string | null): void {
-  if (token === null) return;
+  if (token === null) {
+    return;
+  }
   const given = requestToken(request, url);
   if (given === null || !sameSecret(given, token)) {
-    throw new DashboardRequestError(401, "UNAUTHORIZED",
-      "this dashboard needs its token: send `Authorization: Bearer <token>`, or open the page once with ?token=<token>");
+    throw new DashboardRequestError(
+      401,
+      "UNAUTHORIZED",
+      "this dashboard needs its token: send `Authorization: Bearer <token>`, or open the page once with ?token=<token>",
+    );
   }
 }
 
 /** The host name of a Host header (`name:port` or `[v6]:port`), lower-cased. */
 function hostName(hostHeader: string): string {
   const v6 = /^(\[[^\]]+\])(:\d+)?$/.exec(hostHeader);
-  if (v6) return v6[1]!.toLowerCase();
+  if (v6) {
+    return v6[1]!.toLowerCase();
+  }
   return hostHeader.replace(/:\d+$/, "").toLowerCase();
 }
 
@@ -52,11 +59,15 @@ export function checkOrigin(request: IncomingMessage, listenHost: string, hasTok
   const host = request.headers.host;
   if (!hasToken) {
     const name = host ? hostName(host) : "";
-    const listening = listenHost.includes(":") && !listenHost.startsWith("[") ? `[${listenHost}]` : listenHost.toLowerCase();
+    const listening =
+      listenHost.includes(":") && !listenHost.startsWith("[") ? `[${listenHost}]` : listenHost.toLowerCase();
     if (!LOOPBACK_NAMES.has(name) && name !== listening) {
-      throw new DashboardRequestError(403, "FORBIDDEN_HOST",
+      throw new DashboardRequestError(
+        403,
+        "FORBIDDEN_HOST",
         `a dashboard without a token answers only to localhost, 127.0.0.1 or [::1], not Host ${JSON.stringify(host ?? "")}; ` +
-        "open it by one of those names, or start it with a token");
+          "open it by one of those names, or start it with a token",
+      );
     }
   }
   const origin = request.headers.origin;
@@ -68,7 +79,11 @@ export function checkOrigin(request: IncomingMessage, listenHost: string, hasTok
       originHost = "";
     }
     if (originHost !== (host ?? "").toLowerCase()) {
-      throw new DashboardRequestError(403, "FORBIDDEN_ORIGIN", `actions are accepted from the dashboard's own page only, not from ${JSON.stringify(origin)}`);
+      throw new DashboardRequestError(
+        403,
+        "FORBIDDEN_ORIGIN",
+        `actions are accepted from the dashboard's own page only, not from ${JSON.stringify(origin)}`,
+      );
     }
   }
 }

@@ -16,33 +16,55 @@ export const SECURITY_HEADERS = {
 
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { ...SECURITY_HEADERS, "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store",
-    "Content-Length": Buffer.byteLength(text) });
+  response.writeHead(status, {
+    ...SECURITY_HEADERS,
+    "Content-Type": "application/json; charset=utf-8",
+    "Cache-Control": "no-store",
+    "Content-Length": Buffer.byteLength(text),
+  });
   response.end(text);
 }
 
 /** The HTTP status of an error: 4xx for the caller's mistakes, 500 for the rest. */
 export function statusOf(error: unknown): number {
-  if (error instanceof DashboardRequestError) return error.status;
-  if (error instanceof RunNotFoundError) return 404;
-  if (error instanceof IllegalTransitionError) return 409;
-  if (error instanceof InvalidOptionError) return 400;
+  if (error instanceof DashboardRequestError) {
+    return error.status;
+  }
+  if (error instanceof RunNotFoundError) {
+    return 404;
+  }
+  if (error instanceof IllegalTransitionError) {
+    return 409;
+  }
+  if (error instanceof InvalidOptionError) {
+    return 400;
+  }
   return 500;
 }
 
 /** Sends `error` as `{ error: { code, message } }`; an unexpected one is reported and its text kept out of the response. */
 export function sendError(response: ServerResponse, error: unknown, onError: (error: unknown) => void): void {
   const status = statusOf(error);
-  if (status === 500) onError(error);
-  const body: ErrorResponse = status === 500 || !(error instanceof HtdagError)
-    ? { error: { code: "INTERNAL", message: "the dashboard hit an unexpected error; its server's log has the details" } }
-    : { error: { code: error.code, message: error.message } };
+  if (status === 500) {
+    onError(error);
+  }
+  const body: ErrorResponse =
+    status === 500 || !(error instanceof HtdagError)
+      ? {
+          error: {
+            code: "INTERNAL",
+            message: "the dashboard hit an unexpected error; its server's log has the details",
+          },
+        }
+      : { error: { code: error.code, message: error.message } };
   if (response.headersSent) {
     response.destroy();
     return;
   }
   const headers = status === 401 ? { "WWW-Authenticate": 'Bearer realm="htdag"' } : {};
-  for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
+  for (const [name, value] of Object.entries(headers)) {
+    response.setHeader(name, value);
+  }
   sendJson(response, status, body);
 }
 
@@ -50,17 +72,29 @@ export function sendError(response: ServerResponse, error: unknown, onError: (er
 export async function readJsonBody(request: IncomingMessage): Promise<Record<string, unknown>> {
   const type = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") {
-    throw new DashboardRequestError(415, "UNSUPPORTED_MEDIA_TYPE", "actions take a JSON body: send Content-Type: application/json (and {} when there is nothing to say)");
+    throw new DashboardRequestError(
+      415,
+      "UNSUPPORTED_MEDIA_TYPE",
+      "actions take a JSON body: send Content-Type: application/json (and {} when there is nothing to say)",
+    );
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new DashboardRequestError(413, "BODY_TOO_LARGE", `an action's body must stay under ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) {
+      throw new DashboardRequestError(
+        413,
+        "BODY_TOO_LARGE",
+        `an action's body must stay under ${MAX_BODY_BYTES} bytes`,
+      );
+    }
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString("utf8").trim();
-  if (text === "") return {};
+  if (text === "") {
+    return {};
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -68,7 +102,7 @@ export async function readJsonBody(request: IncomingMessage): Promise<Record<str
     throw new DashboardRequestError(400, "INVALID_JSON", "the body is not valid JSON");
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new DashboardRequestError(400, "INVALID_BODY", "the body must be a JSON object, e.g. {\"reason\": \"…\"}");
+    throw new DashboardRequestError(400, "INVALID_BODY", 'the body must be a JSON object, e.g. {"reason": "…"}');
   }
   return value as Record<string, unknown>;
 }

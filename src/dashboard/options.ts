@@ -5,13 +5,17 @@ import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
 import { DashboardTokenRequiredError } from "./errors.js";
 
-
 const dashboardSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(4400),
   host: z.string().min(1).default("127.0.0.1"),
-  token: z.string().min(16, { message: "a token of at least 16 characters (e.g. from `openssl rand -hex 32`)" })
-    .regex(/^[\x21-\x7e]+$/, { message: "a token of printable ASCII characters without spaces" }).optional(),
-  steps: z.custom<Steps>((v) => v !== null && typeof v === "object", { message: "an object of step functions by name" }).optional(),
+  token: z
+    .string()
+    .min(16, { message: "a token of at least 16 characters (e.g. from `openssl rand -hex 32`)" })
+    .regex(/^[\x21-\x7e]+$/, { message: "a token of printable ASCII characters without spaces" })
+    .optional(),
+  steps: z
+    .custom<Steps>((v) => v !== null && typeof v === "object", { message: "an object of step functions by name" })
+    .optional(),
   assetsDir: z.string().min(1).optional(),
   onError: z.custom<(error: unknown) => void>((v) => typeof v === "function", { message: "a function" }).optional(),
 });
@@ -36,11 +40,19 @@ export function isLoopbackHost(host: string): boolean {
 export function resolveDashboardOptions(options: unknown): ResolvedDashboardOptions {
   const o = parseOptions(dashboardSchema, options ?? {}, "dashboard");
   for (const [name, step] of Object.entries(o.steps ?? {})) {
-    if (!isStep(step)) throw new InvalidOptionError(`steps.${name}`, "a function or a defineStep({...}) result", step, "dashboard");
+    if (!isStep(step)) {
+      throw new InvalidOptionError(`steps.${name}`, "a function or a defineStep({...}) result", step, "dashboard");
+    }
   }
-  if (!o.token && !isLoopbackHost(o.host)) throw new DashboardTokenRequiredError(o.host);
+  if (!o.token && !isLoopbackHost(o.host)) {
+    throw new DashboardTokenRequiredError(o.host);
+  }
   return {
-    port: o.port, host: o.host, token: o.token ?? null, steps: o.steps, assetsDir: o.assetsDir,
+    port: o.port,
+    host: o.host,
+    token: o.token ?? null,
+    steps: o.steps,
+    assetsDir: o.assetsDir,
     onError: o.onError ?? ((error: unknown) => console.error("htdag dashboard:", error)),
   };
 }

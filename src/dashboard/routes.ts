@@ -9,38 +9,84 @@ import { streamEvents, type OpenStreams } from "./stream.js";
 
 /** The path's segments after `/api/`, each percent-decoded (task ids may hold `/`, sent as %2F). */
 export function apiSegments(pathname: string): string[] | null {
-  if (pathname !== "/api" && !pathname.startsWith("/api/")) return null;
+  if (pathname !== "/api" && !pathname.startsWith("/api/")) {
+    return null;
+  }
   try {
-    return pathname.split("/").slice(2).filter((s) => s !== "").map(decodeURIComponent);
+    return pathname
+      .split("/")
+      .slice(2)
+      .filter((s) => s !== "")
+      .map(decodeURIComponent);
   } catch {
-    throw new DashboardRequestError(400, "BAD_PATH", `the path ${JSON.stringify(pathname)} is not valid percent-encoding`);
+    throw new DashboardRequestError(
+      400,
+      "BAD_PATH",
+      `the path ${JSON.stringify(pathname)} is not valid percent-encoding`,
+    );
   }
 }
 
 /** Answers one API request; throws a DashboardRequestError (404, 405) for a route that does not exist. */
-export async function routeApi(ctx: DashboardContext, request: IncomingMessage, response: ServerResponse, segments: string[], query: URLSearchParams,
-  streams: OpenStreams): Promise<void> {
+export async function routeApi(
+  ctx: DashboardContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  segments: string[],
+  query: URLSearchParams,
+  streams: OpenStreams,
+): Promise<void> {
   const method = request.method ?? "GET";
   const [resource, id, sub, taskId, extra] = segments;
   const json = (body: unknown) => sendJson(response, 200, body);
   const get = method === "GET" || method === "HEAD";
-  if (resource === "stream" && segments.length === 1 && get) return streamEvents(ctx, request, response, query, streams);
-  if (resource === "events" && segments.length === 1 && get) return json(await listEvents(ctx, query));
-  if (resource === "workflows" && segments.length === 1 && get) return json(await listWorkflows(ctx));
-  if (resource === "workflows" && segments.length === 2 && get) return json(await getWorkflow(ctx, id!));
+  if (resource === "stream" && segments.length === 1 && get) {
+    return streamEvents(ctx, request, response, query, streams);
+  }
+  if (resource === "events" && segments.length === 1 && get) {
+    return json(await listEvents(ctx, query));
+  }
+  if (resource === "workflows" && segments.length === 1 && get) {
+    return json(await listWorkflows(ctx));
+  }
+  if (resource === "workflows" && segments.length === 2 && get) {
+    return json(await getWorkflow(ctx, id!));
+  }
   if (resource === "runs") {
-    if (segments.length === 1 && get) return json(await listRuns(ctx, query));
-    if (segments.length === 2 && get) return json(await getRun(ctx, id!));
-    if (segments.length === 3 && sub === "tasks" && get) return json({ tasks: (await getRun(ctx, id!)).tasks });
-    if (segments.length === 3 && sub === "events" && get) return json(await listEvents(ctx, query, id!));
-    if (segments.length === 3 && isAction(sub!) && method === "POST") return json(await runAction(ctx, id!, sub, await readJsonBody(request)));
+    if (segments.length === 1 && get) {
+      return json(await listRuns(ctx, query));
+    }
+    if (segments.length === 2 && get) {
+      return json(await getRun(ctx, id!));
+    }
+    if (segments.length === 3 && sub === "tasks" && get) {
+      return json({ tasks: (await getRun(ctx, id!)).tasks });
+    }
+    if (segments.length === 3 && sub === "events" && get) {
+      return json(await listEvents(ctx, query, id!));
+    }
+    if (segments.length === 3 && isAction(sub!) && method === "POST") {
+      return json(await runAction(ctx, id!, sub, await readJsonBody(request)));
+    }
     if (sub === "tasks" && segments.length >= 4 && get) {
       const detail = await getTask(ctx, id!, taskId!, query);
-      if (segments.length === 4) return json(detail);
-      if (segments.length === 5 && extra === "attempts") return json({ attempts: detail.attempts });
-      if (segments.length === 5 && extra === "logs") return json({ logs: detail.logs });
+      if (segments.length === 4) {
+        return json(detail);
+      }
+      if (segments.length === 5 && extra === "attempts") {
+        return json({ attempts: detail.attempts });
+      }
+      if (segments.length === 5 && extra === "logs") {
+        return json({ logs: detail.logs });
+      }
     }
-    if (segments.length === 3 && isAction(sub!)) throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", `${sub} is an action: POST it with a JSON body`);
+    if (segments.length === 3 && isAction(sub!)) {
+      throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", `${sub} is an action: POST it with a JSON body`);
+    }
   }
-  throw new DashboardRequestError(404, "NOT_FOUND", `no API route ${method} /api/${segments.map(encodeURIComponent).join("/")}; see docs/dashboard.md`);
+  throw new DashboardRequestError(
+    404,
+    "NOT_FOUND",
+    `no API route ${method} /api/${segments.map(encodeURIComponent).join("/")}; see docs/dashboard.md`,
+  );
 }

@@ -17,7 +17,14 @@ import type { OpenStreams } from "./stream.js";
 
 /** The URL a browser on this machine opens for a server on `host:port`. */
 function urlFor(host: string, port: number): string {
-  const local = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  const local =
+    host === "0.0.0.0"
+      ? "127.0.0.1"
+      : host === "::"
+        ? "[::1]"
+        : host.includes(":") && !host.startsWith("[")
+          ? `[${host}]`
+          : host;
   return `http://${local}:${port}/`;
 }
 
@@ -29,7 +36,9 @@ function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams)
       checkOrigin(request, host, token !== null);
       const segments = apiSegments(url.pathname);
       if (segments === null) {
-        if (request.method !== "GET" && request.method !== "HEAD") throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", "the page is read with GET");
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", "the page is read with GET");
+        }
         return await serveStatic(response, assetsDir, url.pathname);
       }
       checkToken(request, url, token);
@@ -65,12 +74,15 @@ export async function startDashboard(orch: Orchestrator, options: DashboardOptio
   const port = await listen(server, resolved.host, resolved.port);
   let closing: Promise<void> | undefined;
   return {
-    url: urlFor(resolved.host, port), port, host: resolved.host,
-    close: () => (closing ??= (async () => {
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...streams].map((stream) => stream.end()));
-      server.closeAllConnections();
-      await stopped;
-    })()),
+    url: urlFor(resolved.host, port),
+    port,
+    host: resolved.host,
+    close: () =>
+      (closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await Promise.all([...streams].map((stream) => stream.end()));
+        server.closeAllConnections();
+        await stopped;
+      })()),
   };
 }

@@ -33,10 +33,16 @@ const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
  * package, dist/dashboard/app), else the repository's dist/dashboard/app (running from src/).
  */
 export function findAssetsDir(assetsDir: string | undefined): string {
-  const candidates = assetsDir ? [assetsDir]
-    : [fileURLToPath(new URL("./app/", import.meta.url)), fileURLToPath(new URL("../../dist/dashboard/app/", import.meta.url))];
+  const candidates = assetsDir
+    ? [assetsDir]
+    : [
+        fileURLToPath(new URL("./app/", import.meta.url)),
+        fileURLToPath(new URL("../../dist/dashboard/app/", import.meta.url)),
+      ];
   const found = candidates.find((dir) => existsSync(join(dir, "index.html")));
-  if (!found) throw new DashboardNotBuiltError(candidates);
+  if (!found) {
+    throw new DashboardNotBuiltError(candidates);
+  }
   return found;
 }
 
@@ -44,8 +50,13 @@ export function findAssetsDir(assetsDir: string | undefined): string {
 export async function serveStatic(response: ServerResponse, dir: string, pathname: string): Promise<void> {
   if (pathname === "/" || pathname === "/index.html") {
     const html = await readFile(join(dir, "index.html"));
-    response.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache",
-      "Content-Security-Policy": CONTENT_SECURITY_POLICY, "Content-Length": html.length });
+    response.writeHead(200, {
+      ...SECURITY_HEADERS,
+      "Content-Type": "text/html; charset=utf-8",
+      "Cache-Control": "no-cache",
+      "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+      "Content-Length": html.length,
+    });
     response.end(html);
     return;
   }
@@ -54,13 +65,19 @@ export async function serveStatic(response: ServerResponse, dir: string, pathnam
   const type = CONTENT_TYPES[extension];
   if (name && ASSET_NAME.test(name) && type) {
     const body = await readFile(join(dir, "assets", name)).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return null;
+      if (error.code === "ENOENT") {
+        return null;
+      }
       throw error;
     });
     if (body) {
       // Vite puts a content hash in every asset name: a name never changes its content.
-      response.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": type, "Cache-Control": "public, max-age=31536000, immutable",
-        "Content-Length": body.length });
+      response.writeHead(200, {
+        ...SECURITY_HEADERS,
+        "Content-Type": type,
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "Content-Length": body.length,
+      });
       response.end(body);
       return;
     }

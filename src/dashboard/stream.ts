@@ -23,50 +23,84 @@ export type OpenStreams = Set<{ end(): Promise<void> }>;
  * Streams the events of `?runId=`, `?workflow=`, `?types=a,b`, after `Last-Event-ID` (or
  * `?lastEventId=`), until the client goes away or the dashboard closes.
  */
-export async function streamEvents(ctx: DashboardContext, request: IncomingMessage, response: ServerResponse, query: URLSearchParams,
-  open: OpenStreams): Promise<void> {
+export async function streamEvents(
+  ctx: DashboardContext,
+  request: IncomingMessage,
+  response: ServerResponse,
+  query: URLSearchParams,
+  open: OpenStreams,
+): Promise<void> {
   const header = request.headers["last-event-id"];
-  const afterEventId = eventIdParam((Array.isArray(header) ? header[0] : header) ?? query.get("lastEventId"), "Last-Event-ID");
-  const types = query.get("types")?.split(",").map((t) => t.trim()).filter(Boolean);
+  const afterEventId = eventIdParam(
+    (Array.isArray(header) ? header[0] : header) ?? query.get("lastEventId"),
+    "Last-Event-ID",
+  );
+  const types = query
+    .get("types")
+    ?.split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
   const runId = query.get("runId") || undefined;
   const workflow = query.get("workflow") || undefined;
   let gone = false;
   const start = () => {
-    if (response.headersSent) return;
-    response.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store, no-transform",
-      Connection: "keep-alive", "X-Accel-Buffering": "no" });
+    if (response.headersSent) {
+      return;
+    }
+    response.writeHead(200, {
+      ...SECURITY_HEADERS,
+      "Content-Type": "text/event-stream; charset=utf-8",
+      "Cache-Control": "no-store, no-transform",
+      Connection: "keep-alive",
+      "X-Accel-Buffering": "no",
+    });
     response.write(`retry: ${RECONNECT_MS}\n\n`);
   };
   const write = async (chunk: string) => {
-    if (gone) return;
+    if (gone) {
+      return;
+    }
     start();
     // A slow reader holds the subscription back (the next event waits for this one) instead of
     // piling events up in memory.
-    if (!response.write(chunk)) await Promise.race([once(response, "drain"), once(response, "close")]);
+    if (!response.write(chunk)) {
+      await Promise.race([once(response, "drain"), once(response, "close")]);
+    }
   };
   const deliver = (event: HtdagEvent) => write(`id: ${event.id}\ndata: ${JSON.stringify(toEventView(event))}\n\n`);
   // listen() validates the filter and may deliver replayed events before it resolves; a bad filter
   // throws here, before any header went out, and becomes a 400.
-  const subscription = await ctx.orch.notifications.listen({
-    ...(runId ? { runId } : {}), ...(workflow ? { workflow } : {}), ...(types?.length ? { types } : {}),
-    ...(afterEventId ? { afterEventId } : {}), onError: ctx.options.onError,
-  }, deliver);
+  const subscription = await ctx.orch.notifications.listen(
+    {
+      ...(runId ? { runId } : {}),
+      ...(workflow ? { workflow } : {}),
+      ...(types?.length ? { types } : {}),
+      ...(afterEventId ? { afterEventId } : {}),
+      onError: ctx.options.onError,
+    },
+    deliver,
+  );
   const heartbeat = setInterval(() => void write(": ping\n\n"), HEARTBEAT_MS);
   const stream = {
     end: async () => {
-      if (!gone) response.end();
+      if (!gone) {
+        response.end();
+      }
       await cleanup();
     },
   };
   let cleaned: Promise<void> | undefined;
-  const cleanup = () => (cleaned ??= (async () => {
-    gone = true;
-    clearInterval(heartbeat);
-    open.delete(stream);
-    await subscription.close();
-  })());
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      gone = true;
+      clearInterval(heartbeat);
+      open.delete(stream);
+      await subscription.close();
+    })());
   open.add(stream);
   response.on("close", () => void cleanup().catch(ctx.options.onError));
-  if (response.destroyed || request.socket.destroyed) await cleanup(); // the client left while listen() started
+  if (response.destroyed || request.socket.destroyed) {
+    await cleanup();
+  } // the client left while listen() started
   await write("event: ready\ndata: {}\n\n");
 }

@@ -9,14 +9,18 @@ const FINAL_RUN = new Set(["completed", "failed", "cancelled", "timed_out"]);
 const iso = (date: Date | string | null): string | null => (date === null ? null : new Date(date).toISOString());
 
 function toNumber(value: unknown): number | null {
-  if (value === null || value === undefined) return null;
+  if (value === null || value === undefined) {
+    return null;
+  }
   const number = Number(value);
   return Number.isFinite(number) ? number : null;
 }
 
 /** An error as stored (a JSON object with a message), or null for anything else. */
 function toError(value: unknown): { message?: string; name?: string } | null {
-  if (value === null || typeof value !== "object") return null;
+  if (value === null || typeof value !== "object") {
+    return null;
+  }
   const { message, name } = value as { message?: unknown; name?: unknown };
   return { ...(typeof message === "string" ? { message } : {}), ...(typeof name === "string" ? { name } : {}) };
 }
@@ -25,44 +29,88 @@ export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
   const started = run.started_at ? new Date(run.started_at).getTime() : null;
   const end = run.finished_at ? new Date(run.finished_at).getTime() : FINAL_RUN.has(run.status) ? null : now;
   return {
-    id: run.id, workflow: run.workflow, goal: run.goal, status: run.status, totalTasks: run.total_tasks,
-    finishedTasks: run.total_tasks - run.remaining_tasks, failedTasks: run.failed_tasks,
-    createdAt: iso(run.created_at)!, startedAt: iso(run.started_at), finishedAt: iso(run.finished_at),
+    id: run.id,
+    workflow: run.workflow,
+    goal: run.goal,
+    status: run.status,
+    totalTasks: run.total_tasks,
+    finishedTasks: run.total_tasks - run.remaining_tasks,
+    failedTasks: run.failed_tasks,
+    createdAt: iso(run.created_at)!,
+    startedAt: iso(run.started_at),
+    finishedAt: iso(run.finished_at),
     durationMs: started !== null && end !== null ? Math.max(0, end - started) : null,
   };
 }
 
 export function toRunDetail(run: RunRow, now = Date.now()): RunDetail {
   return {
-    ...toRunSummary(run, now), pauseReason: run.pause_reason, maxParallel: run.max_parallel,
-    error: run.error ? { ...(run.error.message ? { message: run.error.message } : {}), ...(run.error.taskId ? { taskId: run.error.taskId } : {}) } : null,
+    ...toRunSummary(run, now),
+    pauseReason: run.pause_reason,
+    maxParallel: run.max_parallel,
+    error: run.error
+      ? {
+          ...(run.error.message ? { message: run.error.message } : {}),
+          ...(run.error.taskId ? { taskId: run.error.taskId } : {}),
+        }
+      : null,
   };
 }
 
 export function toTaskView(task: DashboardTaskRow): TaskView {
   return {
-    id: task.id, parentId: task.parent_id, kind: task.kind === "composite" ? "composite" : "atomic", step: task.step,
-    description: task.description, status: task.status, dependsOn: task.depends_on ?? [], merged: task.merged ?? [], attempts: task.attempts,
-    maxAttempts: task.max_attempts, timeoutMs: task.timeout_ms, queue: task.queue, priority: task.priority, error: toError(task.error),
-    startedAt: iso(task.started_at), finishedAt: iso(task.finished_at), durationMs: toNumber(task.duration_ms),
+    id: task.id,
+    parentId: task.parent_id,
+    kind: task.kind === "composite" ? "composite" : "atomic",
+    step: task.step,
+    description: task.description,
+    status: task.status,
+    dependsOn: task.depends_on ?? [],
+    merged: task.merged ?? [],
+    attempts: task.attempts,
+    maxAttempts: task.max_attempts,
+    timeoutMs: task.timeout_ms,
+    queue: task.queue,
+    priority: task.priority,
+    error: toError(task.error),
+    startedAt: iso(task.started_at),
+    finishedAt: iso(task.finished_at),
+    durationMs: toNumber(task.duration_ms),
   };
 }
 
 export function toAttemptView(attempt: AttemptRow): AttemptView {
   return {
-    attempt: attempt.attempt, status: attempt.status, workerId: attempt.worker_id, startedAt: iso(attempt.started_at)!,
-    finishedAt: iso(attempt.finished_at), queueWaitMs: toNumber(attempt.queue_wait_ms), durationMs: toNumber(attempt.duration_ms),
-    errorClass: attempt.error_class, error: toError(attempt.error),
+    attempt: attempt.attempt,
+    status: attempt.status,
+    workerId: attempt.worker_id,
+    startedAt: iso(attempt.started_at)!,
+    finishedAt: iso(attempt.finished_at),
+    queueWaitMs: toNumber(attempt.queue_wait_ms),
+    durationMs: toNumber(attempt.duration_ms),
+    errorClass: attempt.error_class,
+    error: toError(attempt.error),
   };
 }
 
 export function toLogView(log: TaskLogRow): LogView {
-  return { id: log.id, attempt: log.attempt, message: log.message, data: log.data ?? null, createdAt: iso(log.created_at)! };
+  return {
+    id: log.id,
+    attempt: log.attempt,
+    message: log.message,
+    data: log.data ?? null,
+    createdAt: iso(log.created_at)!,
+  };
 }
 
 export function toEventView(event: HtdagEvent): EventView {
   return {
-    id: event.id, type: event.type, runId: event.runId, taskId: event.taskId, workflow: event.workflow,
-    payload: event.payload as Record<string, unknown>, createdAt: iso(event.createdAt)!,
+    id: event.id,
+    type: event.type,
+    runId: event.runId,
+    taskId: event.taskId,
+    workflow: event.workflow,
+    payload: event.payload as Record<string, unknown>,
+    createdAt: iso(event.createdAt)!,
   };
 }

@@ -23,7 +23,11 @@ export interface CacheIdentity {
 }
 
 /** The cache key of `goal` for `identity` over `catalogue`: a hex SHA-256. */
-export function decompositionCacheKey(goal: string, identity: CacheIdentity, catalogue: readonly CatalogueEntry[]): string {
+export function decompositionCacheKey(
+  goal: string,
+  identity: CacheIdentity,
+  catalogue: readonly CatalogueEntry[],
+): string {
   return hashOf({
     format: CACHE_FORMAT,
     goal: normalizeGoal(goal),
@@ -45,16 +49,26 @@ export async function withCache(
   produce: () => Promise<DecomposerResult>,
 ): Promise<DecomposerResult> {
   const services = servicesOf(ctx);
-  if (services.cache === null || ctx.parent !== undefined) return produce();
+  if (services.cache === null || ctx.parent !== undefined) {
+    return produce();
+  }
   const key = decompositionCacheKey(goal, identity, ctx.catalogue);
   services.usage.cacheKey = key;
   services.usage.source = "cache";
   const hit = await services.cache.lookup(key);
-  if (hit !== null) return { goal, tasks: hit.tasks as TaskSpec[], source: "cache" };
+  if (hit !== null) {
+    return { goal, tasks: hit.tasks as TaskSpec[], source: "cache" };
+  }
   const result = await produce();
   if (result !== null) {
     const tasks = Array.isArray(result) ? result : result.tasks;
-    await services.cache.store({ key, goal, decomposer: identity.name, model: services.usage.model ?? identity.model, tasks });
+    await services.cache.store({
+      key,
+      goal,
+      decomposer: identity.name,
+      model: services.usage.model ?? identity.model,
+      tasks,
+    });
   }
   return result;
 }

@@ -45,16 +45,35 @@ export interface HybridDecomposer {
  */
 export function hybridDecomposer(options: HybridDecomposerOptions): HybridDecomposer {
   if (options === null || typeof options !== "object") {
-    throw new InvalidOptionError("(options)", "an object { rules?, llm?, patterns?, cache? }", options, "hybridDecomposer");
+    throw new InvalidOptionError(
+      "(options)",
+      "an object { rules?, llm?, patterns?, cache? }",
+      options,
+      "hybridDecomposer",
+    );
   }
-  const rules = options.rules === undefined ? undefined : Array.isArray(options.rules)
-    ? ruleDecomposer(options.rules as readonly Rule[]) : (options.rules as RuleDecomposer);
+  const rules =
+    options.rules === undefined
+      ? undefined
+      : Array.isArray(options.rules)
+        ? ruleDecomposer(options.rules as readonly Rule[])
+        : (options.rules as RuleDecomposer);
   if (rules !== undefined && typeof rules.decompose !== "function") {
-    throw new InvalidOptionError("rules", "a ruleDecomposer(…) or an array of rules", options.rules, "hybridDecomposer");
+    throw new InvalidOptionError(
+      "rules",
+      "a ruleDecomposer(…) or an array of rules",
+      options.rules,
+      "hybridDecomposer",
+    );
   }
   const llm = options.llm;
   if (llm !== undefined && typeof llm !== "function" && typeof llm?.decompose !== "function") {
-    throw new InvalidOptionError("llm", "a decomposer such as llmDecomposer({ provider, model })", llm, "hybridDecomposer");
+    throw new InvalidOptionError(
+      "llm",
+      "a decomposer such as llmDecomposer({ provider, model })",
+      llm,
+      "hybridDecomposer",
+    );
   }
   const usePatterns = options.patterns ?? true;
   const useCache = options.cache ?? true;
@@ -63,13 +82,19 @@ export function hybridDecomposer(options: HybridDecomposerOptions): HybridDecomp
     async decompose(goal, ctx) {
       const usage = servicesOf(ctx).usage;
       const fromRules = rules?.decompose(goal, ctx) ?? null;
-      if (fromRules !== null) return fromRules;
+      if (fromRules !== null) {
+        return fromRules;
+      }
       if (usePatterns) {
         usage.source = "pattern";
         const pattern = await findPattern(goal, ctx, options);
-        if (pattern !== null) return { goal, tasks: pattern.tasks as TaskSpec[], source: "pattern" };
+        if (pattern !== null) {
+          return { goal, tasks: pattern.tasks as TaskSpec[], source: "pattern" };
+        }
       }
-      if (llm === undefined) return null;
+      if (llm === undefined) {
+        return null;
+      }
       // The hybrid owns the cache lookup, so the model's decomposer must not cache a second time.
       const inner = withServices(ctx, { cache: null });
       const ask = async () => asLlmResult(goal, await callDecomposer(llm, goal, inner));
@@ -85,17 +110,27 @@ function callDecomposer(decomposer: Decomposer, goal: string, ctx: DecomposerCon
 /** What decides the answer of `decomposer`, for the cache key. */
 function identityOf(decomposer: Decomposer): CacheIdentity {
   const declared = (decomposer as { cacheIdentity?: CacheIdentity }).cacheIdentity;
-  if (declared !== undefined) return declared;
-  return { name: typeof decomposer === "function" ? decomposer.name || "function" : decomposer.name, model: null, options: {} };
+  if (declared !== undefined) {
+    return declared;
+  }
+  return {
+    name: typeof decomposer === "function" ? decomposer.name || "function" : decomposer.name,
+    model: null,
+    options: {},
+  };
 }
 
 /** The model's answer, marked as coming from the LLM unless it says otherwise. */
 function asLlmResult(goal: string, result: DecomposerResult): DecomposerResult {
-  if (result === null) return null;
+  if (result === null) {
+    return null;
+  }
   return Array.isArray(result) ? { goal, tasks: result, source: "llm" } : { ...result, source: result.source ?? "llm" };
 }
 
 function asGraphInput(goal: string, result: DecomposerResult): TaskGraphInput | null {
-  if (result === null) return null;
+  if (result === null) {
+    return null;
+  }
   return Array.isArray(result) ? { goal, tasks: result } : result;
 }

@@ -30,12 +30,18 @@ export function stableStringify(value: unknown): string {
 }
 
 function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    return value.map(sortKeys);
+  }
+  if (value === null || typeof value !== "object") {
+    return value;
+  }
   const sorted: Record<string, unknown> = {};
   for (const key of Object.keys(value).sort()) {
     const member = (value as Record<string, unknown>)[key];
-    if (member !== undefined) sorted[key] = sortKeys(member);
+    if (member !== undefined) {
+      sorted[key] = sortKeys(member);
+    }
   }
   return sorted;
 }

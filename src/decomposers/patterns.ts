@@ -21,7 +21,10 @@ export interface PatternPolicy {
   patternMinSuccesses?: number;
 }
 
-export const DEFAULT_PATTERN_POLICY: Required<PatternPolicy> = { patternConfidenceThreshold: 0.85, patternMinSuccesses: 2 };
+export const DEFAULT_PATTERN_POLICY: Required<PatternPolicy> = {
+  patternConfidenceThreshold: 0.85,
+  patternMinSuccesses: 2,
+};
 
 /** The confidence of a pattern: successes over all recorded runs (0 with none). */
 export function patternConfidence(pattern: Pick<PatternRow, "successes" | "failures">): number {
@@ -34,7 +37,10 @@ export function patternConfidence(pattern: Pick<PatternRow, "successes" | "failu
  * pattern), the order of the tasks and the order of dependencies.
  */
 export function structureHash(tasks: readonly TaskSpec[]): string {
-  const shapes = tasks.map(({ description: _description, dependsOn, ...rest }) => ({ ...rest, dependsOn: [...(dependsOn ?? [])].sort() }));
+  const shapes = tasks.map(({ description: _description, dependsOn, ...rest }) => ({
+    ...rest,
+    dependsOn: [...(dependsOn ?? [])].sort(),
+  }));
   return hashOf(shapes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
 }
 
@@ -69,9 +75,15 @@ export async function recordPattern(
  * The tasks of the best pattern of `goal` that `policy` accepts and whose steps the catalogue
  * still offers; null when there is none (or `ctx` carries no pattern store).
  */
-export async function findPattern(goal: string, ctx: DecomposerContext, policy: PatternPolicy = {}): Promise<PatternRow | null> {
+export async function findPattern(
+  goal: string,
+  ctx: DecomposerContext,
+  policy: PatternPolicy = {},
+): Promise<PatternRow | null> {
   const patterns = servicesOf(ctx).patterns;
-  if (patterns === null || ctx.parent !== undefined) return null;
+  if (patterns === null || ctx.parent !== undefined) {
+    return null;
+  }
   const threshold = policy.patternConfidenceThreshold ?? DEFAULT_PATTERN_POLICY.patternConfidenceThreshold;
   const minSuccesses = policy.patternMinSuccesses ?? DEFAULT_PATTERN_POLICY.patternMinSuccesses;
   const stepNames = new Set(ctx.catalogue.map((entry) => entry.name));
@@ -84,7 +96,11 @@ export async function findPattern(goal: string, ctx: DecomposerContext, policy: 
 
 /** Whether every atomic task names a step of the catalogue (by `step`, else by its id). */
 function stepsOffered(tasks: readonly Task[], stepNames: ReadonlySet<string>): boolean {
-  if (!Array.isArray(tasks)) return false;
+  if (!Array.isArray(tasks)) {
+    return false;
+  }
   const children = childrenOf(tasks.map((t) => ({ ...t, dependsOn: t.dependsOn ?? [] })));
-  return tasks.every((task) => isComposite(task, children) || task.expand === "lazy" || stepNames.has(task.step ?? task.id));
+  return tasks.every(
+    (task) => isComposite(task, children) || task.expand === "lazy" || stepNames.has(task.step ?? task.id),
+  );
 }

@@ -24,7 +24,11 @@ export interface RepairScope {
 }
 
 /** Repairs `tasks` (a copy is returned), calling `record` once per repair. */
-export function repairPlan(tasks: readonly PlannedTask[], scope: RepairScope, record: (action: string) => void): PlannedTask[] {
+export function repairPlan(
+  tasks: readonly PlannedTask[],
+  scope: RepairScope,
+  record: (action: string) => void,
+): PlannedTask[] {
   const unique = dropExactDuplicates(tasks, record);
   const ids = unique.map((task) => task.id);
   const dependable = [...new Set([...ids, ...(scope.outsideIds ?? [])])];
@@ -33,7 +37,9 @@ export function repairPlan(tasks: readonly PlannedTask[], scope: RepairScope, re
     const path = `tasks[${index}]`;
     const repaired = { ...task, step: repairStep(task, path, scope.stepNames, record) };
     if (repaired.kind === "composite" && repaired.step !== null && steps.has(repaired.step)) {
-      record(`${path}.kind: task ${JSON.stringify(task.id)} names step ${JSON.stringify(repaired.step)}, so it is atomic`);
+      record(
+        `${path}.kind: task ${JSON.stringify(task.id)} names step ${JSON.stringify(repaired.step)}, so it is atomic`,
+      );
       repaired.kind = "atomic";
     }
     repaired.dependsOn = repairDependencies(task, path, dependable, record);
@@ -45,37 +51,70 @@ function dropExactDuplicates(tasks: readonly PlannedTask[], record: (action: str
   const seen = new Set<string>();
   return tasks.filter((task, index) => {
     const key = stableStringify(task);
-    if (!seen.has(key)) return seen.add(key);
+    if (!seen.has(key)) {
+      return seen.add(key);
+    }
     record(`tasks[${index}]: dropped an exact duplicate of task ${JSON.stringify(task.id)}`);
     return false;
   });
 }
 
-function repairStep(task: PlannedTask, path: string, stepNames: readonly string[], record: (action: string) => void): string | null {
-  if (stepNames.length === 0) return task.step;
+function repairStep(
+  task: PlannedTask,
+  path: string,
+  stepNames: readonly string[],
+  record: (action: string) => void,
+): string | null {
+  if (stepNames.length === 0) {
+    return task.step;
+  }
   if (task.step === null) {
-    if (task.kind === "composite") return null;
+    if (task.kind === "composite") {
+      return null;
+    }
     const named = stepNames.includes(task.id) ? task.id : nearMatch(task.id, stepNames);
-    if (named !== undefined) record(`${path}.step: missing, set to ${JSON.stringify(named)}, which the id names`);
+    if (named !== undefined) {
+      record(`${path}.step: missing, set to ${JSON.stringify(named)}, which the id names`);
+    }
     return named ?? null;
   }
-  if (stepNames.includes(task.step)) return task.step;
+  if (stepNames.includes(task.step)) {
+    return task.step;
+  }
   const mapped = nearMatch(task.step, stepNames);
-  if (mapped === undefined) return task.step;
+  if (mapped === undefined) {
+    return task.step;
+  }
   record(`${path}.step: mapped unknown step ${JSON.stringify(task.step)} to ${JSON.stringify(mapped)}`);
   return mapped;
 }
 
-function repairDependencies(task: PlannedTask, path: string, ids: readonly string[], record: (action: string) => void): string[] {
+function repairDependencies(
+  task: PlannedTask,
+  path: string,
+  ids: readonly string[],
+  record: (action: string) => void,
+): string[] {
   const result: string[] = [];
   task.dependsOn.forEach((dependency, index) => {
     const at = `${path}.dependsOn[${index}]`;
-    const known = ids.includes(dependency) ? dependency : nearMatch(dependency, ids.filter((id) => id !== task.id));
-    if (known !== undefined && known !== dependency) record(`${at}: mapped unknown id ${JSON.stringify(dependency)} to ${JSON.stringify(known)}`);
+    const known = ids.includes(dependency)
+      ? dependency
+      : nearMatch(
+          dependency,
+          ids.filter((id) => id !== task.id),
+        );
+    if (known !== undefined && known !== dependency) {
+      record(`${at}: mapped unknown id ${JSON.stringify(dependency)} to ${JSON.stringify(known)}`);
+    }
     const target = known ?? dependency;
-    if (target === task.id) record(`${at}: dropped the self-dependency of ${JSON.stringify(task.id)}`);
-    else if (result.includes(target)) record(`${at}: dropped a repeated dependency on ${JSON.stringify(target)}`);
-    else result.push(target);
+    if (target === task.id) {
+      record(`${at}: dropped the self-dependency of ${JSON.stringify(task.id)}`);
+    } else if (result.includes(target)) {
+      record(`${at}: dropped a repeated dependency on ${JSON.stringify(target)}`);
+    } else {
+      result.push(target);
+    }
   });
   return result;
 }
@@ -94,23 +133,32 @@ function canonical(name: string): string {
 export function nearMatch(word: string, candidates: readonly string[]): string | undefined {
   const key = canonical(word);
   const same = candidates.filter((candidate) => canonical(candidate) === key);
-  if (same.length > 0) return same.length === 1 ? same[0] : undefined;
-  if (key.length < 3) return undefined;
+  if (same.length > 0) {
+    return same.length === 1 ? same[0] : undefined;
+  }
+  if (key.length < 3) {
+    return undefined;
+  }
   const allowed = Math.max(1, Math.floor(key.length / 4));
   let best: string[] = [];
   let bestDistance = allowed + 1;
   for (const candidate of candidates) {
     // The limit is fixed, so a capped distance never poses as a tie with a real one.
     const distance = editDistance(key, canonical(candidate), allowed + 1);
-    if (distance < bestDistance) [best, bestDistance] = [[candidate], distance];
-    else if (distance === bestDistance && distance <= allowed) best.push(candidate);
+    if (distance < bestDistance) {
+      [best, bestDistance] = [[candidate], distance];
+    } else if (distance === bestDistance && distance <= allowed) {
+      best.push(candidate);
+    }
   }
   return best.length === 1 ? best[0] : undefined;
 }
 
 /** Levenshtein distance, or `limit` as soon as it cannot be below `limit`. */
 function editDistance(a: string, b: string, limit: number): number {
-  if (Math.abs(a.length - b.length) >= limit) return limit;
+  if (Math.abs(a.length - b.length) >= limit) {
+    return limit;
+  }
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
@@ -118,7 +166,9 @@ function editDistance(a: string, b: string, limit: number): number {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
       current.push(Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1));
     }
-    if (Math.min(...current) >= limit) return limit;
+    if (Math.min(...current) >= limit) {
+      return limit;
+    }
     previous = current;
   }
   return Math.min(previous[b.length] as number, limit);

@@ -27,8 +27,12 @@ export class RulesFileError extends HtdagError {
   readonly problems: string[];
 
   constructor(source: string, problems: string[], options?: { cause?: unknown }) {
-    super("RULES_FILE_INVALID", `rules file ${source} is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}\n` +
-      `a rules file holds \`rules:\`, a list of { name, match, flags?, tasks }; see examples/rules/`, options);
+    super(
+      "RULES_FILE_INVALID",
+      `rules file ${source} is invalid:\n${problems.map((p) => `  - ${p}`).join("\n")}\n` +
+        `a rules file holds \`rules:\`, a list of { name, match, flags?, tasks }; see examples/rules/`,
+      options,
+    );
     this.problems = problems;
   }
 }
@@ -38,12 +42,18 @@ const ruleEntrySchema = z.strictObject({
   description: z.string().optional(),
   match: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
   /** @default "i" */
-  flags: z.string().regex(/^[dimsuv]*$/, "RegExp flags among d, i, m, s, u, v").default("i"),
+  flags: z
+    .string()
+    .regex(/^[dimsuv]*$/, "RegExp flags among d, i, m, s, u, v")
+    .default("i"),
   tasks: z.array(z.record(z.string(), z.unknown())).min(1),
 });
 
 /** A file holds `rules: [...]`, or the list itself. */
-const rulesFileSchema = z.preprocess((value) => (Array.isArray(value) ? { rules: value } : value), z.strictObject({ rules: z.array(ruleEntrySchema) }));
+const rulesFileSchema = z.preprocess(
+  (value) => (Array.isArray(value) ? { rules: value } : value),
+  z.strictObject({ rules: z.array(ruleEntrySchema) }),
+);
 
 /** Reads and parses a rules file. */
 export async function loadRulesFile(path: string): Promise<Rule[]> {
@@ -66,26 +76,35 @@ export function parseRulesText(text: string, source = "(text)"): Rule[] {
   const syntax = document.errors[0];
   if (syntax !== undefined) {
     const before = text.slice(0, syntax.pos[0]);
-    const at = syntax.linePos?.[0] ?? { line: before.split("\n").length, col: syntax.pos[0] - before.lastIndexOf("\n") };
+    const at = syntax.linePos?.[0] ?? {
+      line: before.split("\n").length,
+      col: syntax.pos[0] - before.lastIndexOf("\n"),
+    };
     throw new RulesFileError(source, [`invalid YAML at line ${at.line}, column ${at.col}: ${syntax.message}`]);
   }
   const parsed = rulesFileSchema.safeParse(document.toJS());
   if (!parsed.success) {
-    throw new RulesFileError(source, parsed.error.issues.map((issue) => `${issue.path.map(String).join(".") || "(file)"}: ${issue.message}`));
+    throw new RulesFileError(
+      source,
+      parsed.error.issues.map((issue) => `${issue.path.map(String).join(".") || "(file)"}: ${issue.message}`),
+    );
   }
   const entries = parsed.data.rules;
   const problems: string[] = [];
   const rules = entries.flatMap((entry, index): Rule[] => {
     try {
       const patterns = (Array.isArray(entry.match) ? entry.match : [entry.match]).map((source, at) =>
-        compilePattern(source, entry.flags, `rules[${index}].match${Array.isArray(entry.match) ? `[${at}]` : ""}`));
+        compilePattern(source, entry.flags, `rules[${index}].match${Array.isArray(entry.match) ? `[${at}]` : ""}`),
+      );
       return [{ name: entry.name, match: firstMatch(patterns), tasks: entry.tasks as TaskSpec[] }];
     } catch (error) {
       problems.push((error as Error).message);
       return [];
     }
   });
-  if (problems.length > 0) throw new RulesFileError(source, problems);
+  if (problems.length > 0) {
+    throw new RulesFileError(source, problems);
+  }
   return rules;
 }
 
@@ -94,7 +113,12 @@ export function compilePattern(source: string, flags: string, option: string): R
   try {
     return new RegExp(source, flags);
   } catch (error) {
-    throw new InvalidOptionError(option, `a valid regular expression (${(error as Error).message})`, source, "ruleDecomposer");
+    throw new InvalidOptionError(
+      option,
+      `a valid regular expression (${(error as Error).message})`,
+      source,
+      "ruleDecomposer",
+    );
   }
 }
 
@@ -103,12 +127,18 @@ export function compilePattern(source: string, flags: string, option: string): R
  * matching pattern lacks is captured as empty, like a group that did not take part.
  */
 function firstMatch(patterns: readonly RegExp[]): (goal: string) => Captures | null {
-  const groupNames = [...new Set(patterns.flatMap((p) => [...p.source.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => m[1] as string)))];
+  const groupNames = [
+    ...new Set(patterns.flatMap((p) => [...p.source.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => m[1] as string))),
+  ];
   return (goal) => {
     for (const pattern of patterns) {
       const found = pattern.exec(goal);
-      if (found === null) continue;
-      const captures: Record<string, string | undefined> = Object.fromEntries(groupNames.map((name) => [name, undefined]));
+      if (found === null) {
+        continue;
+      }
+      const captures: Record<string, string | undefined> = Object.fromEntries(
+        groupNames.map((name) => [name, undefined]),
+      );
       Object.assign(captures, found.groups);
       found.forEach((value, index) => (captures[String(index)] = value));
       return captures;

@@ -75,7 +75,9 @@ function createRuleDecomposer(rules: readonly Rule[], options: RuleDecomposerOpt
   const match = (goal: string): RuleMatch | null => {
     for (const { rule, test } of compiled) {
       const captures = test(goal);
-      if (captures === null) continue;
+      if (captures === null) {
+        continue;
+      }
       captures.goal ??= goal;
       return { rule: rule.name, captures, tasks: rule.tasks.map((task) => fill(task, captures) as TaskSpec) };
     }
@@ -87,8 +89,12 @@ function createRuleDecomposer(rules: readonly Rule[], options: RuleDecomposerOpt
     match,
     decompose(goal, ctx) {
       const found = match(goal);
-      if (found === null) return null;
-      if (ctx !== undefined) Object.assign(servicesOf(ctx).usage, { rule: found.rule, source: "rules" });
+      if (found === null) {
+        return null;
+      }
+      if (ctx !== undefined) {
+        Object.assign(servicesOf(ctx).usage, { rule: found.rule, source: "rules" });
+      }
       return { goal, tasks: found.tasks, source: "rules" };
     },
   };
@@ -103,16 +109,23 @@ export const ruleDecomposer = Object.assign(createRuleDecomposer, {
   fromFile: async (path: string, options?: RuleDecomposerOptions): Promise<RuleDecomposer> =>
     createRuleDecomposer(await loadRulesFile(path), options),
   /** Parses the text of a rules file (YAML, which includes JSON). */
-  fromText: (text: string, options?: RuleDecomposerOptions): RuleDecomposer => createRuleDecomposer(parseRulesText(text), options),
+  fromText: (text: string, options?: RuleDecomposerOptions): RuleDecomposer =>
+    createRuleDecomposer(parseRulesText(text), options),
 });
 
 function compileRules(rules: readonly Rule[]): CompiledRule[] {
-  if (!Array.isArray(rules)) throw new InvalidOptionError("rules", "an array of rules { name, match, tasks }", rules, "ruleDecomposer");
+  if (!Array.isArray(rules)) {
+    throw new InvalidOptionError("rules", "an array of rules { name, match, tasks }", rules, "ruleDecomposer");
+  }
   const seen = new Set<string>();
   return rules.map((rule, index) => {
     const where = `rules[${index}]`;
-    if (typeof rule?.name !== "string" || rule.name === "") throw new InvalidOptionError(`${where}.name`, "a non-empty string", rule?.name, "ruleDecomposer");
-    if (seen.has(rule.name)) throw new InvalidOptionError(`${where}.name`, "a name no other rule has", rule.name, "ruleDecomposer");
+    if (typeof rule?.name !== "string" || rule.name === "") {
+      throw new InvalidOptionError(`${where}.name`, "a non-empty string", rule?.name, "ruleDecomposer");
+    }
+    if (seen.has(rule.name)) {
+      throw new InvalidOptionError(`${where}.name`, "a name no other rule has", rule.name, "ruleDecomposer");
+    }
     seen.add(rule.name);
     if (!Array.isArray(rule.tasks) || rule.tasks.length === 0) {
       throw new InvalidOptionError(`${where}.tasks`, "a non-empty array of tasks", rule.tasks, "ruleDecomposer");
@@ -122,20 +135,32 @@ function compileRules(rules: readonly Rule[]): CompiledRule[] {
 }
 
 function matcherOf(match: RuleMatcher, option: string): CompiledRule["test"] {
-  if (typeof match === "function") return (goal) => capturesOf(match(goal));
+  if (typeof match === "function") {
+    return (goal) => capturesOf(match(goal));
+  }
   const pattern = typeof match === "string" ? compilePattern(match, "i", option) : match;
-  if (!(pattern instanceof RegExp)) throw new InvalidOptionError(option, "a RegExp, a pattern string or a function", match, "ruleDecomposer");
+  if (!(pattern instanceof RegExp)) {
+    throw new InvalidOptionError(option, "a RegExp, a pattern string or a function", match, "ruleDecomposer");
+  }
   // A global or sticky RegExp keeps lastIndex between calls; a copy without those flags does not.
   const regexp = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ""));
   return (goal) => capturesOf(regexp.exec(goal));
 }
 
 function capturesOf(result: Captures | RegExpExecArray | null | undefined | false): Record<string, string> | null {
-  if (result === null || result === undefined || result === false) return null;
+  if (result === null || result === undefined || result === false) {
+    return null;
+  }
   const captures: Record<string, string> = {};
-  if (Array.isArray(result)) result.forEach((value, index) => (captures[String(index)] = value ?? ""));
-  const named = Array.isArray(result) ? (result as RegExpExecArray).groups : (result as Record<string, string | undefined>);
-  for (const [key, value] of Object.entries(named ?? {})) captures[key] = value ?? "";
+  if (Array.isArray(result)) {
+    result.forEach((value, index) => (captures[String(index)] = value ?? ""));
+  }
+  const named = Array.isArray(result)
+    ? (result as RegExpExecArray).groups
+    : (result as Record<string, string | undefined>);
+  for (const [key, value] of Object.entries(named ?? {})) {
+    captures[key] = value ?? "";
+  }
   return captures;
 }
 
@@ -146,9 +171,15 @@ function fill(value: unknown, captures: Readonly<Record<string, string>>): unkno
   if (typeof value === "string") {
     return value.includes("{{") ? value.replace(PLACEHOLDER, (text, key: string) => captures[key] ?? text) : value;
   }
-  if (Array.isArray(value)) return value.map((item) => fill(item, captures));
-  if (value === null || typeof value !== "object") return value as Json;
+  if (Array.isArray(value)) {
+    return value.map((item) => fill(item, captures));
+  }
+  if (value === null || typeof value !== "object") {
+    return value as Json;
+  }
   const copy: Record<string, unknown> = {};
-  for (const [key, member] of Object.entries(value)) copy[key] = fill(member, captures);
+  for (const [key, member] of Object.entries(value)) {
+    copy[key] = fill(member, captures);
+  }
   return copy;
 }

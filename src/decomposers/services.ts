@@ -56,7 +56,10 @@ export function servicesOf(ctx: DecomposerContext): DecompositionServices {
 }
 
 /** `ctx` with some services replaced; the usage record stays shared. */
-export function withServices(ctx: DecomposerContext, patch: Partial<Omit<DecompositionServices, "usage">>): ServicedContext {
+export function withServices(
+  ctx: DecomposerContext,
+  patch: Partial<Omit<DecompositionServices, "usage">>,
+): ServicedContext {
   return { ...ctx, services: { ...servicesOf(ctx), ...patch } };
 }
 

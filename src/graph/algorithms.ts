@@ -28,19 +28,29 @@ export interface TaskNodeAttributes {
  * `DirectedGraph` as a static property, so `graphology.DirectedGraph` works both at run time
  * under Node's ESM loader and in the NodeNext type view of the package.
  */
-export function buildGraph(tasks: readonly (HierarchyTask & { description?: string })[]): DirectedGraph<TaskNodeAttributes> {
+export function buildGraph(
+  tasks: readonly (HierarchyTask & { description?: string })[],
+): DirectedGraph<TaskNodeAttributes> {
   const graph = new graphology.DirectedGraph<TaskNodeAttributes>();
   const edges = effectiveDependencies(tasks);
   const children = childrenOf(tasks);
   for (const task of tasks) {
-    if (graph.hasNode(task.id)) continue;
+    if (graph.hasNode(task.id)) {
+      continue;
+    }
     const attributes: TaskNodeAttributes = { kind: isComposite(task, children) ? "composite" : "atomic" };
-    if (task.description !== undefined) attributes.description = task.description;
-    if (task.parentId !== undefined) attributes.parentId = task.parentId;
+    if (task.description !== undefined) {
+      attributes.description = task.description;
+    }
+    if (task.parentId !== undefined) {
+      attributes.parentId = task.parentId;
+    }
     graph.addNode(task.id, attributes);
   }
   for (const [dependant, dependencies] of edges) {
-    for (const dependency of dependencies) graph.mergeEdge(dependency, dependant);
+    for (const dependency of dependencies) {
+      graph.mergeEdge(dependency, dependant);
+    }
   }
   return graph;
 }
@@ -86,10 +96,14 @@ export function findCycles(edges: ReadonlyMap<string, readonly string[]>): strin
 }
 
 function cyclesOf(graph: IndexedGraph): string[][] {
-  if (kahnOrder(graph).length === graph.ids.length) return [];
+  if (kahnOrder(graph).length === graph.ids.length) {
+    return [];
+  }
   return cyclicComponents(graph)
     .sort((a, b) => (a[0] as number) - (b[0] as number))
-    .map((component) => shortestCycleThrough(graph, component[0] as number, component).map((node) => graph.ids[node] as string));
+    .map((component) =>
+      shortestCycleThrough(graph, component[0] as number, component).map((node) => graph.ids[node] as string),
+    );
 }
 
 /**
@@ -117,10 +131,14 @@ export function criticalPath(
       }
     }
     finish[node] = start + durationOf(graph.ids[node] as string);
-    if (last === -1 || (finish[node] as number) > (finish[last] as number)) last = node;
+    if (last === -1 || (finish[node] as number) > (finish[last] as number)) {
+      last = node;
+    }
   }
   const path: string[] = [];
-  for (let node = last; node !== -1; node = via[node] as number) path.push(graph.ids[node] as string);
+  for (let node = last; node !== -1; node = via[node] as number) {
+    path.push(graph.ids[node] as string);
+  }
   return { path: path.reverse(), lengthMs: last === -1 ? 0 : (finish[last] as number) };
 }
 
@@ -130,7 +148,10 @@ export function criticalPath(
  *
  * @throws GraphValidationError with a `cycle` issue if the tasks are cyclic
  */
-export function remainingPathLength(tasks: readonly HierarchyTask[], durationOf: (id: string) => number): Map<string, number> {
+export function remainingPathLength(
+  tasks: readonly HierarchyTask[],
+  durationOf: (id: string) => number,
+): Map<string, number> {
   const graph = indexGraph(effectiveDependencies(tasks));
   const order = orderOrThrow(graph);
   const remaining = new Float64Array(graph.ids.length);
@@ -150,9 +171,15 @@ function assertAcyclic(tasks: readonly HierarchyTask[]): void {
 
 function orderOrThrow(graph: IndexedGraph): number[] {
   const order = kahnOrder(graph);
-  if (order.length === graph.ids.length) return order;
+  if (order.length === graph.ids.length) {
+    return order;
+  }
   const cycle = cyclesOf(graph)[0] ?? [];
   throw new GraphValidationError([
-    { code: "cycle", path: "tasks", message: `dependency cycle: ${cycle.join(" -> ")}; remove one of these dependencies` },
+    {
+      code: "cycle",
+      path: "tasks",
+      message: `dependency cycle: ${cycle.join(" -> ")}; remove one of these dependencies`,
+    },
   ]);
 }

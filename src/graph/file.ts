@@ -52,14 +52,20 @@ function lineAndColumn(text: string, offset: number): { line: number; col: numbe
 }
 
 function parseError(message: string): GraphValidationError {
-  return new GraphValidationError([{ code: "parse_error", path: "$", message: `${message}; fix the file and try again` }]);
+  return new GraphValidationError([
+    { code: "parse_error", path: "$", message: `${message}; fix the file and try again` },
+  ]);
 }
 
 /** The format a file's extension names: `.json`, `.yaml` or `.yml` (any case). */
 export function graphFileFormat(path: string): GraphFileFormat {
   const extension = extname(path).toLowerCase();
-  if (extension === ".json") return "json";
-  if (extension === ".yaml" || extension === ".yml") return "yaml";
+  if (extension === ".json") {
+    return "json";
+  }
+  if (extension === ".yaml" || extension === ".yml") {
+    return "yaml";
+  }
   throw new GraphValidationError(
     [
       {
@@ -86,20 +92,32 @@ export async function loadGraphFile(path: string, options: ValidateOptions = {})
     text = await readFile(path, "utf8");
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new HtdagError("GRAPH_FILE_UNREADABLE", `cannot read graph file ${JSON.stringify(path)}: ${reason}`, { cause: error });
+    throw new HtdagError("GRAPH_FILE_UNREADABLE", `cannot read graph file ${JSON.stringify(path)}: ${reason}`, {
+      cause: error,
+    });
   }
   try {
     const data = parseGraphText(text, format);
     return validateGraph(data, { ...options, defaults: { source: "file", ...options.defaults } });
   } catch (error) {
     // Re-throw with the file name in the message; the issues stay the same.
-    if (error instanceof GraphValidationError) throw new GraphValidationError(error.issues, path);
+    if (error instanceof GraphValidationError) {
+      throw new GraphValidationError(error.issues, path);
+    }
     throw error;
   }
 }
 
 /** Field order of a saved task: identity and structure first, then behaviour. */
-const TASK_FIELD_ORDER: readonly (keyof Task)[] = ["id", "description", "kind", "parentId", "dependsOn", "step", "input"];
+const TASK_FIELD_ORDER: readonly (keyof Task)[] = [
+  "id",
+  "description",
+  "kind",
+  "parentId",
+  "dependsOn",
+  "step",
+  "input",
+];
 
 /** A graph as a user would write it: metadata and tasks without empty defaults. */
 export function graphToDocument(graph: TaskGraph): Record<string, unknown> {
@@ -118,9 +136,15 @@ function taskToDocument(task: Task): Record<string, unknown> {
   const rest = Object.keys(task).filter((key) => !TASK_FIELD_ORDER.includes(key as keyof Task)) as (keyof Task)[];
   for (const key of [...TASK_FIELD_ORDER, ...rest]) {
     const value = task[key];
-    if (value === undefined) continue;
-    if (key === "description" && value === "") continue;
-    if (key === "dependsOn" && Array.isArray(value) && value.length === 0) continue;
+    if (value === undefined) {
+      continue;
+    }
+    if (key === "description" && value === "") {
+      continue;
+    }
+    if (key === "dependsOn" && Array.isArray(value) && value.length === 0) {
+      continue;
+    }
     document[key] = value;
   }
   return document;
@@ -131,7 +155,9 @@ export function graphToYaml(graph: TaskGraph): string {
   const document = new Document(graphToDocument(graph), { aliasDuplicateObjects: false });
   graph.tasks.forEach((_, index) => {
     const dependsOn = document.getIn(["tasks", index, "dependsOn"], true);
-    if (isSeq(dependsOn)) dependsOn.flow = true;
+    if (isSeq(dependsOn)) {
+      dependsOn.flow = true;
+    }
   });
   return document.toString({ lineWidth: 0, flowCollectionPadding: false });
 }

@@ -22,7 +22,9 @@ export function indexGraph(edges: ReadonlyMap<string, readonly string[]>): Index
     const targets: number[] = [];
     for (const target of edges.get(id) ?? []) {
       const index = indexOf.get(target);
-      if (index !== undefined) targets.push(index);
+      if (index !== undefined) {
+        targets.push(index);
+      }
     }
     return targets;
   });
@@ -40,9 +42,13 @@ export function kahnOrder(graph: IndexedGraph): number[] {
   const start = new Int32Array(count + 1);
   graph.waitsFor.forEach((targets, node) => {
     pending[node] = targets.length;
-    for (const target of targets) start[target + 1] = (start[target + 1] as number) + 1;
+    for (const target of targets) {
+      start[target + 1] = (start[target + 1] as number) + 1;
+    }
   });
-  for (let node = 0; node < count; node++) start[node + 1] = (start[node + 1] as number) + (start[node] as number);
+  for (let node = 0; node < count; node++) {
+    start[node + 1] = (start[node + 1] as number) + (start[node] as number);
+  }
   const fill = start.slice(0, count);
   const dependants = new Int32Array(start[count] as number);
   graph.waitsFor.forEach((targets, node) => {
@@ -53,13 +59,19 @@ export function kahnOrder(graph: IndexedGraph): number[] {
     }
   });
   const order: number[] = [];
-  for (let node = 0; node < count; node++) if (pending[node] === 0) order.push(node);
+  for (let node = 0; node < count; node++) {
+    if (pending[node] === 0) {
+      order.push(node);
+    }
+  }
   for (let head = 0; head < order.length; head++) {
     const node = order[head] as number;
     for (let at = start[node] as number; at < (start[node + 1] as number); at++) {
       const dependant = dependants[at] as number;
       pending[dependant] = (pending[dependant] as number) - 1;
-      if (pending[dependant] === 0) order.push(dependant);
+      if (pending[dependant] === 0) {
+        order.push(dependant);
+      }
     }
   }
   return order;
@@ -79,7 +91,9 @@ export function cyclicComponents(graph: IndexedGraph): number[][] {
   const components: number[][] = [];
   let nextIndex = 0;
   for (let root = 0; root < count; root++) {
-    if (index[root] !== -1) continue;
+    if (index[root] !== -1) {
+      continue;
+    }
     // Each frame is [node, position of the next edge to follow].
     const frames: [number, number][] = [[root, 0]];
     index[root] = low[root] = nextIndex++;
@@ -104,10 +118,14 @@ export function cyclicComponents(graph: IndexedGraph): number[][] {
       }
       frames.pop();
       const parent = frames[frames.length - 1];
-      if (parent !== undefined) low[parent[0]] = Math.min(low[parent[0]] as number, low[node] as number);
+      if (parent !== undefined) {
+        low[parent[0]] = Math.min(low[parent[0]] as number, low[node] as number);
+      }
       if (low[node] === index[node]) {
         const component = popComponent(stack, onStack, node);
-        if (component.length > 1 || targets.includes(node)) components.push(component.sort((a, b) => a - b));
+        if (component.length > 1 || targets.includes(node)) {
+          components.push(component.sort((a, b) => a - b));
+        }
       }
     }
   }
@@ -120,7 +138,9 @@ function popComponent(stack: number[], onStack: Uint8Array, root: number): numbe
     const member = stack.pop() as number;
     onStack[member] = 0;
     component.push(member);
-    if (member === root) return component;
+    if (member === root) {
+      return component;
+    }
   }
 }
 
@@ -136,8 +156,12 @@ export function shortestCycleThrough(graph: IndexedGraph, start: number, compone
   for (let head = 0; head < queue.length; head++) {
     const node = queue[head] as number;
     for (const target of graph.waitsFor[node] as readonly number[]) {
-      if (target === start) return unwindCycle(previous, start, node);
-      if (!inside.has(target) || previous.has(target)) continue;
+      if (target === start) {
+        return unwindCycle(previous, start, node);
+      }
+      if (!inside.has(target) || previous.has(target)) {
+        continue;
+      }
       previous.set(target, node);
       queue.push(target);
     }

@@ -19,9 +19,13 @@ export type HierarchyTask = Pick<Task, "id" | "dependsOn" | "parentId" | "kind">
  */
 export function childrenOf(tasks: readonly HierarchyTask[]): Map<string, string[]> {
   const children = new Map<string, string[]>();
-  for (const task of tasks) children.set(task.id, []);
   for (const task of tasks) {
-    if (task.parentId === undefined) continue;
+    children.set(task.id, []);
+  }
+  for (const task of tasks) {
+    if (task.parentId === undefined) {
+      continue;
+    }
     children.get(task.parentId)?.push(task.id);
   }
   return children;
@@ -32,7 +36,10 @@ export function childrenOf(tasks: readonly HierarchyTask[]): Map<string, string[
  *
  * @param children the map from {@link childrenOf}
  */
-export function isComposite(task: Pick<Task, "id" | "kind">, children: ReadonlyMap<string, readonly string[]>): boolean {
+export function isComposite(
+  task: Pick<Task, "id" | "kind">,
+  children: ReadonlyMap<string, readonly string[]>,
+): boolean {
   return task.kind === "composite" || (children.get(task.id)?.length ?? 0) > 0;
 }
 
@@ -61,17 +68,23 @@ export function effectiveDependencies(tasks: readonly HierarchyTask[]): Map<stri
   const indexOf = new Map<string, number>();
   const unique: HierarchyTask[] = [];
   for (const task of tasks) {
-    if (indexOf.has(task.id)) continue;
+    if (indexOf.has(task.id)) {
+      continue;
+    }
     indexOf.set(task.id, ids.length);
     ids.push(task.id);
     unique.push(task);
   }
-  const parentOf = Int32Array.from(unique, (task) => (task.parentId === undefined ? -1 : (indexOf.get(task.parentId) ?? -1)));
+  const parentOf = Int32Array.from(unique, (task) =>
+    task.parentId === undefined ? -1 : (indexOf.get(task.parentId) ?? -1),
+  );
   const dependsOn = unique.map((task) => {
     const known: number[] = [];
     for (const id of task.dependsOn) {
       const index = indexOf.get(id);
-      if (index !== undefined) known.push(index);
+      if (index !== undefined) {
+        known.push(index);
+      }
     }
     return known;
   });
@@ -90,7 +103,9 @@ export function effectiveWaitsFor(parentOf: ArrayLike<number>, dependsOn: readon
   const children: (number[] | undefined)[] = new Array<number[] | undefined>(count);
   for (let node = 0; node < count; node++) {
     const parent = parentOf[node] as number;
-    if (parent >= 0 && parent !== node) (children[parent] ??= []).push(node);
+    if (parent >= 0 && parent !== node) {
+      (children[parent] ??= []).push(node);
+    }
   }
   const seen = new Int32Array(count).fill(-1);
   const waitsFor: number[][] = [];
@@ -99,15 +114,21 @@ export function effectiveWaitsFor(parentOf: ArrayLike<number>, dependsOn: readon
     seen[node] = node; // a task never waits for itself
     // Own dependencies, then each ancestor's; a parent chain that loops is cut after `count` steps.
     for (let source = node, steps = 0; source >= 0 && steps <= count; source = parentOf[source] as number, steps++) {
-      if (steps > 0 && source === node) break;
+      if (steps > 0 && source === node) {
+        break;
+      }
       for (const target of dependsOn[source] as readonly number[]) {
-        if (seen[target] === node) continue;
+        if (seen[target] === node) {
+          continue;
+        }
         seen[target] = node;
         targets.push(target);
       }
     }
     for (const child of children[node] ?? []) {
-      if (seen[child] === node) continue;
+      if (seen[child] === node) {
+        continue;
+      }
       seen[child] = node;
       targets.push(child);
     }

@@ -9,12 +9,16 @@
  * length differs too much are skipped without computing a distance.
  */
 export function closestMatch(word: string, candidates: Iterable<string>): string | undefined {
-  if (word.length < 3) return undefined;
+  if (word.length < 3) {
+    return undefined;
+  }
   const allowed = Math.max(1, Math.floor(word.length / 3));
   let best: string | undefined;
   let bestDistance = allowed + 1;
   for (const candidate of candidates) {
-    if (candidate === word || Math.abs(candidate.length - word.length) >= bestDistance) continue;
+    if (candidate === word || Math.abs(candidate.length - word.length) >= bestDistance) {
+      continue;
+    }
     const distance = editDistance(word, candidate, bestDistance);
     if (distance < bestDistance) {
       best = candidate;
@@ -42,12 +46,20 @@ function editDistance(a: string, b: string, limit: number): number {
     let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let value = Math.min((previous[j - 1] as number) + cost, (previous[j] as number) + 1, (current[j - 1] as number) + 1);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, (before[j - 2] as number) + 1);
+      let value = Math.min(
+        (previous[j - 1] as number) + cost,
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        value = Math.min(value, (before[j - 2] as number) + 1);
+      }
       current.push(value);
       rowMin = Math.min(rowMin, value);
     }
-    if (rowMin >= limit) return limit;
+    if (rowMin >= limit) {
+      return limit;
+    }
     before = previous;
     previous = current;
   }

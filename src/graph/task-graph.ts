@@ -17,7 +17,10 @@ export const jsonSchema: z.ZodType<Json> = z.lazy(() =>
 
 export const taskIdSchema = z
   .string()
-  .regex(TASK_ID_PATTERN, "task ids start with a letter, digit or _ and hold only letters, digits and _ . : / - (at most 128)");
+  .regex(
+    TASK_ID_PATTERN,
+    "task ids start with a letter, digit or _ and hold only letters, digits and _ . : / - (at most 128)",
+  );
 
 /** Comparison operators of a `when` condition. */
 export const CONDITION_OPS = ["eq", "ne", "gt", "lt", "in", "exists", "truthy"] as const;
@@ -32,7 +35,12 @@ export type Condition =
 
 export const conditionSchema: z.ZodType<Condition> = z.lazy(() =>
   z.union([
-    z.strictObject({ task: taskIdSchema, path: z.string().optional(), op: z.enum(CONDITION_OPS), value: jsonSchema.optional() }),
+    z.strictObject({
+      task: taskIdSchema,
+      path: z.string().optional(),
+      op: z.enum(CONDITION_OPS),
+      value: jsonSchema.optional(),
+    }),
     z.strictObject({ all: z.array(conditionSchema).min(1) }),
     z.strictObject({ any: z.array(conditionSchema).min(1) }),
     z.strictObject({ not: conditionSchema }),

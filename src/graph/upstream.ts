@@ -25,7 +25,11 @@ const BITSET_BUDGET_WORDS = 4 * 1024 * 1024;
  * @param order topological order of the acyclic part of `graph` (see `kahnOrder`)
  * @param sources every node queries will start from
  */
-export function upstreamQuery(graph: IndexedGraph, order: readonly number[], sources: readonly number[]): UpstreamQuery {
+export function upstreamQuery(
+  graph: IndexedGraph,
+  order: readonly number[],
+  sources: readonly number[],
+): UpstreamQuery {
   const count = graph.ids.length;
   const position = new Int32Array(count).fill(-1);
   order.forEach((node, at) => (position[node] = at));
@@ -36,13 +40,23 @@ export function upstreamQuery(graph: IndexedGraph, order: readonly number[], sou
   const fullSearches = new Map<number, Uint8Array>();
 
   return (from, target) => {
-    if ((graph.waitsFor[from] as readonly number[]).includes(target)) return true;
+    if ((graph.waitsFor[from] as readonly number[]).includes(target)) {
+      return true;
+    }
     const fromAt = position[from] as number;
     const targetAt = position[target] as number;
-    if (fromAt < 0) return fullSearch(graph, from, fullSearches)[target] === 1;
-    if (targetAt < 0 || targetAt >= fromAt) return false;
-    if (bitsets === undefined && searchBudget <= 0) bitsets = buildBitsets(graph, order, position, sources) ?? null;
-    if (bitsets) return hasBit(bitsets, from, targetAt);
+    if (fromAt < 0) {
+      return fullSearch(graph, from, fullSearches)[target] === 1;
+    }
+    if (targetAt < 0 || targetAt >= fromAt) {
+      return false;
+    }
+    if (bitsets === undefined && searchBudget <= 0) {
+      bitsets = buildBitsets(graph, order, position, sources) ?? null;
+    }
+    if (bitsets) {
+      return hasBit(bitsets, from, targetAt);
+    }
     stamp += 1;
     const { found, steps } = prunedSearch(graph, position, visited, stamp, from, target);
     searchBudget -= steps;
@@ -69,8 +83,12 @@ function prunedSearch(
   for (let head = 0; head < queue.length; head++) {
     for (const next of graph.waitsFor[queue[head] as number] as readonly number[]) {
       steps += 1;
-      if (next === target) return { found: true, steps };
-      if (visited[next] === stamp || (position[next] as number) <= floor) continue;
+      if (next === target) {
+        return { found: true, steps };
+      }
+      if (visited[next] === stamp || (position[next] as number) <= floor) {
+        continue;
+      }
       visited[next] = stamp;
       queue.push(next);
     }
@@ -81,12 +99,16 @@ function prunedSearch(
 /** Every node `from` waits for, transitively, as a 0/1 array; remembered per source. */
 function fullSearch(graph: IndexedGraph, from: number, memo: Map<number, Uint8Array>): Uint8Array {
   const known = memo.get(from);
-  if (known !== undefined) return known;
+  if (known !== undefined) {
+    return known;
+  }
   const reached = new Uint8Array(graph.ids.length);
   const queue = [from];
   for (let head = 0; head < queue.length; head++) {
     for (const dependency of graph.waitsFor[queue[head] as number] as readonly number[]) {
-      if (reached[dependency] === 1) continue;
+      if (reached[dependency] === 1) {
+        continue;
+      }
       reached[dependency] = 1;
       queue.push(dependency);
     }
@@ -107,26 +129,39 @@ function hasBit(bitsets: Bitsets, from: number, targetAt: number): boolean {
 }
 
 /** Ancestor bitsets of the sources and all nodes upstream of them, or undefined if over budget. */
-function buildBitsets(graph: IndexedGraph, order: readonly number[], position: Int32Array, sources: readonly number[]): Bitsets | undefined {
+function buildBitsets(
+  graph: IndexedGraph,
+  order: readonly number[],
+  position: Int32Array,
+  sources: readonly number[],
+): Bitsets | undefined {
   const needed = markUpstream(graph, sources);
   const offset = new Int32Array(graph.ids.length).fill(-1);
   let total = 0;
   order.forEach((node, at) => {
-    if (needed[node] !== 1) return;
+    if (needed[node] !== 1) {
+      return;
+    }
     offset[node] = total;
     total += (at + 31) >>> 5;
   });
-  if (total > BITSET_BUDGET_WORDS) return undefined;
+  if (total > BITSET_BUDGET_WORDS) {
+    return undefined;
+  }
   const words = new Uint32Array(total);
   for (const node of order) {
     const base = offset[node] as number;
-    if (base < 0) continue;
+    if (base < 0) {
+      continue;
+    }
     for (const dependency of graph.waitsFor[node] as readonly number[]) {
       // A dependency of an ordered node is ordered earlier, and needed because `node` is.
       const from = offset[dependency] as number;
       const bit = position[dependency] as number;
       const length = (bit + 31) >>> 5;
-      for (let word = 0; word < length; word++) words[base + word] = (words[base + word] as number) | (words[from + word] as number);
+      for (let word = 0; word < length; word++) {
+        words[base + word] = (words[base + word] as number) | (words[from + word] as number);
+      }
       words[base + (bit >>> 5)] = (words[base + (bit >>> 5)] as number) | (1 << (bit & 31));
     }
   }
@@ -138,13 +173,17 @@ function markUpstream(graph: IndexedGraph, sources: readonly number[]): Uint8Arr
   const marked = new Uint8Array(graph.ids.length);
   const queue: number[] = [];
   for (const source of sources) {
-    if (marked[source] === 1) continue;
+    if (marked[source] === 1) {
+      continue;
+    }
     marked[source] = 1;
     queue.push(source);
   }
   for (let head = 0; head < queue.length; head++) {
     for (const dependency of graph.waitsFor[queue[head] as number] as readonly number[]) {
-      if (marked[dependency] === 1) continue;
+      if (marked[dependency] === 1) {
+        continue;
+      }
       marked[dependency] = 1;
       queue.push(dependency);
     }

@@ -19,14 +19,19 @@ export interface RuntimeGraph {
 }
 
 /** Build the run-time graph and report its cycles. */
-export function checkCycles(entries: readonly TaskEntry[], structure: StructureResult): { runtime: RuntimeGraph; issues: GraphIssue[] } {
+export function checkCycles(
+  entries: readonly TaskEntry[],
+  structure: StructureResult,
+): { runtime: RuntimeGraph; issues: GraphIssue[] } {
   const graph: IndexedGraph = {
     ids: entries.map((entry) => entry.task.id),
     waitsFor: effectiveWaitsFor(structure.parentOf, structure.dependsOn),
   };
   const order = kahnOrder(graph);
   const runtime = { graph, nodeOf: structure.nodeOf, order };
-  if (order.length === graph.ids.length) return { runtime, issues: [] };
+  if (order.length === graph.ids.length) {
+    return { runtime, issues: [] };
+  }
   const issues = cyclicComponents(graph).map((component) => {
     const cycle = shortestCycleThrough(graph, component[0] as number, component);
     return cycleIssue(cycle, entries, structure);
@@ -42,7 +47,9 @@ function cycleIssue(cycle: readonly number[], entries: readonly TaskEntry[], str
   const reasons: string[] = [];
   for (let k = 0; k + 1 < cycle.length; k++) {
     const reason = edgeReason(cycle[k] as number, cycle[k + 1] as number, entries, structure);
-    if (reason !== undefined) reasons.push(reason);
+    if (reason !== undefined) {
+      reasons.push(reason);
+    }
   }
   const why = reasons.length > 0 ? `; ${reasons.join("; ")}` : "";
   return {
@@ -53,12 +60,21 @@ function cycleIssue(cycle: readonly number[], entries: readonly TaskEntry[], str
 }
 
 /** Why `node` waits for `target` when it does not list it in dependsOn, or undefined if it does. */
-function edgeReason(node: number, target: number, entries: readonly TaskEntry[], structure: StructureResult): string | undefined {
+function edgeReason(
+  node: number,
+  target: number,
+  entries: readonly TaskEntry[],
+  structure: StructureResult,
+): string | undefined {
   const { parentOf, dependsOn } = structure;
-  if ((dependsOn[node] as number[]).includes(target)) return undefined;
+  if ((dependsOn[node] as number[]).includes(target)) {
+    return undefined;
+  }
   const name = JSON.stringify((entries[node] as TaskEntry).task.id);
   const quoted = JSON.stringify((entries[target] as TaskEntry).task.id);
-  if (parentOf[target] === node) return `${name} is a composite and waits for its child ${quoted}`;
+  if (parentOf[target] === node) {
+    return `${name} is a composite and waits for its child ${quoted}`;
+  }
   for (let ancestor = parentOf[node] as number; ancestor >= 0; ancestor = parentOf[ancestor] as number) {
     if ((dependsOn[ancestor] as number[]).includes(target)) {
       return `${name} inherits the dependency on ${quoted} from its ancestor ${JSON.stringify((entries[ancestor] as TaskEntry).task.id)}`;

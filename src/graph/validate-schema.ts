@@ -22,9 +22,13 @@ type PathKey = PropertyKey;
 export function formatPath(base: string, path: readonly PathKey[]): string {
   let text = base;
   for (const key of path) {
-    if (typeof key === "number") text += `[${key}]`;
-    else if (typeof key === "string" && /^[A-Za-z_$][\w$]*$/.test(key)) text += text === "" ? key : `.${key}`;
-    else text += `[${JSON.stringify(String(key))}]`;
+    if (typeof key === "number") {
+      text += `[${key}]`;
+    } else if (typeof key === "string" && /^[A-Za-z_$][\w$]*$/.test(key)) {
+      text += text === "" ? key : `.${key}`;
+    } else {
+      text += `[${JSON.stringify(String(key))}]`;
+    }
   }
   return text === "" ? "$" : text;
 }
@@ -37,13 +41,21 @@ const MAX_JSON_DEPTH = 100;
  * which made `input` the most expensive field of a task to parse.
  */
 function addJsonIssues(value: unknown, path: PathKey[], ctx: z.core.$RefinementCtx, depth: number): void {
-  if (value === null || typeof value === "string" || typeof value === "boolean") return;
+  if (value === null || typeof value === "string" || typeof value === "boolean") {
+    return;
+  }
   if (typeof value === "number") {
-    if (!Number.isFinite(value)) ctx.addIssue({ code: "custom", path: [...path], message: `expected a finite number, received ${value}` });
+    if (!Number.isFinite(value)) {
+      ctx.addIssue({ code: "custom", path: [...path], message: `expected a finite number, received ${value}` });
+    }
     return;
   }
   if (depth > MAX_JSON_DEPTH) {
-    ctx.addIssue({ code: "custom", path: [...path], message: `nested more than ${MAX_JSON_DEPTH} levels deep; flatten it` });
+    ctx.addIssue({
+      code: "custom",
+      path: [...path],
+      message: `nested more than ${MAX_JSON_DEPTH} levels deep; flatten it`,
+    });
     return;
   }
   if (Array.isArray(value)) {
@@ -59,7 +71,9 @@ function addJsonIssues(value: unknown, path: PathKey[], ctx: z.core.$RefinementC
     });
     return;
   }
-  for (const [key, item] of Object.entries(value as object)) addJsonIssues(item, [...path, key], ctx, depth + 1);
+  for (const [key, item] of Object.entries(value as object)) {
+    addJsonIssues(item, [...path, key], ctx, depth + 1);
+  }
 }
 
 const fastJsonSchema = z.custom<Json>().superRefine((value, ctx) => addJsonIssues(value, [], ctx, 0));
@@ -89,7 +103,9 @@ const schemaByFields = new Map<string, z.ZodType<z.output<typeof taskSchema>>>()
  * does not know get the whole schema, which reports it.
  */
 function schemaFor(raw: unknown): z.ZodType<z.output<typeof taskSchema>> {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return taskSchema;
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    return taskSchema;
+  }
   const fields = Object.keys(raw);
   const signature = fields.join(",");
   let schema = schemaByFields.get(signature);
@@ -97,7 +113,9 @@ function schemaFor(raw: unknown): z.ZodType<z.output<typeof taskSchema>> {
     const known = fields.every((field) => Object.hasOwn(taskSchema.shape, field));
     const mask = Object.fromEntries([...ALWAYS_PARSED, ...fields].map((field) => [field, true as const]));
     schema = known ? taskSchema.pick(mask as { [K in TaskField]?: true }) : taskSchema;
-    if (schemaByFields.size < 256) schemaByFields.set(signature, schema);
+    if (schemaByFields.size < 256) {
+      schemaByFields.set(signature, schema);
+    }
   }
   return schema;
 }
@@ -121,8 +139,12 @@ export function parseTask(raw: unknown, index: number): { task: Task | null; iss
     ...(result.success ? [] : zodIssues(result.error.issues, base, raw, "task")),
     ...(condition?.success === false ? zodIssues(condition.error.issues, base, raw, "when", ["when"]) : []),
   ];
-  if (!result.success) return { task: lenientTask(raw, result.error.issues), issues };
-  if (condition === undefined) return { task: result.data, issues };
+  if (!result.success) {
+    return { task: lenientTask(raw, result.error.issues), issues };
+  }
+  if (condition === undefined) {
+    return { task: result.data, issues };
+  }
   if (!condition.success) {
     // Like lenientTask: keep the task, without its bad condition, for the structural checks.
     const { when: _bad, ...rest } = result.data;
@@ -137,36 +159,59 @@ export function parseTask(raw: unknown, index: number): { task: Task | null; iss
  * the id or dependencies themselves are bad. The graph is rejected either way.
  */
 function lenientTask(raw: unknown, issues: readonly z.core.$ZodIssue[]): Task | null {
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return null;
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    return null;
+  }
   const bad = new Set(issues.map((issue) => issue.path[0]).filter((key) => typeof key === "string"));
-  if (bad.has("id") || bad.has("dependsOn") || bad.has("parentId")) return null;
+  if (bad.has("id") || bad.has("dependsOn") || bad.has("parentId")) {
+    return null;
+  }
   const kept = Object.fromEntries(Object.entries(raw).filter(([key]) => !bad.has(key) && key in taskSchema.shape));
   const retry = taskSchema.safeParse(kept);
   return retry.success ? retry.data : null;
 }
 
 /** Parse the graph's own fields (`goal`, `tasks` as an array, metadata), not the tasks inside. */
-export function parseGraphFields(raw: unknown): { fields: z.output<typeof taskGraphInputSchema> | null; issues: GraphIssue[] } {
+export function parseGraphFields(raw: unknown): {
+  fields: z.output<typeof taskGraphInputSchema> | null;
+  issues: GraphIssue[];
+} {
   const result = taskGraphInputSchema.safeParse(raw);
-  if (result.success) return { fields: result.data, issues: [] };
+  if (result.success) {
+    return { fields: result.data, issues: [] };
+  }
   return { fields: null, issues: zodIssues(result.error.issues, "", raw, "graph") };
 }
 
 /** Turn zod issues into graph issues whose path starts at `base` and whose value is read from `root`. */
-function zodIssues(issues: readonly z.core.$ZodIssue[], base: string, root: unknown, kind: string, prefix: readonly PathKey[] = []): GraphIssue[] {
+function zodIssues(
+  issues: readonly z.core.$ZodIssue[],
+  base: string,
+  root: unknown,
+  kind: string,
+  prefix: readonly PathKey[] = [],
+): GraphIssue[] {
   return issues.flatMap((issue) => {
     const leaf = bestUnionBranch(issue);
     const path = [...prefix, ...issue.path, ...(leaf === issue ? [] : leaf.path)];
-    if (leaf.code === "unrecognized_keys") return unknownFieldIssues(leaf.keys, base, path, kind);
+    if (leaf.code === "unrecognized_keys") {
+      return unknownFieldIssues(leaf.keys, base, path, kind);
+    }
     const value = valueAt(root, path);
     const received = /received/.test(leaf.message) ? "" : `, received ${describeValue(value)}`;
     return [{ code: "invalid_field", path: formatPath(base, path), message: `${leaf.message}${received}` }];
   });
 }
 
-function unknownFieldIssues(keys: readonly string[], base: string, path: readonly PathKey[], kind: string): GraphIssue[] {
+function unknownFieldIssues(
+  keys: readonly string[],
+  base: string,
+  path: readonly PathKey[],
+  kind: string,
+): GraphIssue[] {
   const last = path.findLast((key) => typeof key === "string");
-  const fields = KNOWN_FIELDS[path.length === 0 ? kind : typeof last === "string" && last in KNOWN_FIELDS ? last : "when"] ?? [];
+  const fields =
+    KNOWN_FIELDS[path.length === 0 ? kind : typeof last === "string" && last in KNOWN_FIELDS ? last : "when"] ?? [];
   return keys.map((key) => ({
     code: "unknown_field",
     path: formatPath(base, [...path, key]),
@@ -179,16 +224,23 @@ function unknownFieldIssues(keys: readonly string[], base: string, path: readonl
  * shape matched (no wrong type at its root), with the fewest unknown fields and issues.
  */
 function bestUnionBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue {
-  if (issue.code !== "invalid_union" || issue.errors.length === 0) return issue;
+  if (issue.code !== "invalid_union" || issue.errors.length === 0) {
+    return issue;
+  }
   const score = (branch: readonly z.core.$ZodIssue[]): number =>
     branch.reduce(
       (sum, inner) =>
-        sum + 1 + (inner.code === "unrecognized_keys" ? 10 * inner.keys.length : 0) + (inner.path.length === 0 && inner.code === "invalid_type" ? 1000 : 0),
+        sum +
+        1 +
+        (inner.code === "unrecognized_keys" ? 10 * inner.keys.length : 0) +
+        (inner.path.length === 0 && inner.code === "invalid_type" ? 1000 : 0),
       0,
     );
   const best = [...issue.errors].sort((a, b) => score(a) - score(b))[0] ?? [];
   const first = best[0];
-  if (first === undefined) return issue;
+  if (first === undefined) {
+    return issue;
+  }
   const leaf = bestUnionBranch(first);
   return leaf === first ? first : { ...leaf, path: [...first.path, ...leaf.path] };
 }
@@ -197,7 +249,9 @@ function bestUnionBranch(issue: z.core.$ZodIssue): z.core.$ZodIssue {
 export function valueAt(root: unknown, path: readonly PathKey[]): unknown {
   let value = root;
   for (const key of path) {
-    if (value === null || typeof value !== "object") return undefined;
+    if (value === null || typeof value !== "object") {
+      return undefined;
+    }
     value = (value as Record<PropertyKey, unknown>)[key];
   }
   return value;

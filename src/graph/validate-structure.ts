@@ -60,11 +60,22 @@ export function checkStructure(
   const dependsOn = entries.map((_, node) => checkDependencies(node, links));
   const children = new Array<number[] | undefined>(entries.length); // sparse: most tasks are leaves
   parentOf.forEach((parent, node) => {
-    if (parent >= 0) (children[parent] ??= []).push(node);
+    if (parent >= 0) {
+      (children[parent] ??= []).push(node);
+    }
   });
   issues.push(...checkComposites(entries, children));
-  if (stepNames !== undefined) issues.push(...checkSteps(entries, children, stepNames));
-  issues.push(...checkMerged(entries, knownIds, (node) => (entries[node] as TaskEntry).task.kind !== "composite" && children[node] === undefined, stepNames));
+  if (stepNames !== undefined) {
+    issues.push(...checkSteps(entries, children, stepNames));
+  }
+  issues.push(
+    ...checkMerged(
+      entries,
+      knownIds,
+      (node) => (entries[node] as TaskEntry).task.kind !== "composite" && children[node] === undefined,
+      stepNames,
+    ),
+  );
   return { issues, nodeOf, parentOf, dependsOn };
 }
 
@@ -77,10 +88,13 @@ function checkParents(
 ): Int32Array {
   const parentOf = new Int32Array(entries.length).fill(-1);
   entries.forEach(({ index, task }, node) => {
-    if (task.parentId === undefined) return;
+    if (task.parentId === undefined) {
+      return;
+    }
     const parent = nodeOf.get(task.parentId);
-    if (parent !== undefined) parentOf[node] = parent;
-    else if (!knownIds.has(task.parentId)) {
+    if (parent !== undefined) {
+      parentOf[node] = parent;
+    } else if (!knownIds.has(task.parentId)) {
       issues.push({
         code: "missing_parent",
         path: `tasks[${index}].parentId`,
@@ -95,7 +109,9 @@ function checkParents(
       path: `tasks[${first.index}].parentId`,
       message: `parent cycle: ${loop.map((node) => (entries[node] as TaskEntry).task.id).join(" > ")} (each task is the parent of the next); a task cannot be nested inside itself or its own descendant, change one of these parentIds`,
     });
-    for (const node of loop) parentOf[node] = -1;
+    for (const node of loop) {
+      parentOf[node] = -1;
+    }
   }
   return parentOf;
 }
@@ -111,7 +127,9 @@ function parentLoops(parentOf: Int32Array): number[][] {
   const loops: number[][] = [];
   const walk: number[] = [];
   for (let start = 0; start < parentOf.length; start++) {
-    if (state[start] !== 0) continue;
+    if (state[start] !== 0) {
+      continue;
+    }
     walk.length = 0;
     let current = start;
     while (current >= 0 && state[current] === 0) {
@@ -124,7 +142,9 @@ function parentLoops(parentOf: Int32Array): number[][] {
       const at = members.indexOf(Math.min(...members));
       loops.push([...members.slice(at), ...members.slice(0, at), members[at] as number]);
     }
-    for (const node of walk) state[node] = DONE;
+    for (const node of walk) {
+      state[node] = DONE;
+    }
   }
   return loops;
 }
@@ -140,18 +160,29 @@ function depthsOf(parentOf: Int32Array): Int32Array {
       current = parentOf[current] as number;
     }
     let below = current < 0 ? 0 : (depth[current] as number);
-    while (chain.length > 0) depth[chain.pop() as number] = ++below;
+    while (chain.length > 0) {
+      depth[chain.pop() as number] = ++below;
+    }
   }
   return depth;
 }
 
 /** Tasks one level deeper than allowed (deeper ones lie under them and are not repeated). */
-function checkDepth(entries: readonly TaskEntry[], parentOf: Int32Array, depth: Int32Array, maxDepth: number): GraphIssue[] {
+function checkDepth(
+  entries: readonly TaskEntry[],
+  parentOf: Int32Array,
+  depth: Int32Array,
+  maxDepth: number,
+): GraphIssue[] {
   const issues: GraphIssue[] = [];
   depth.forEach((level, node) => {
-    if (level !== maxDepth + 1) return;
+    if (level !== maxDepth + 1) {
+      return;
+    }
     const chain: string[] = [];
-    for (let at = node; at >= 0; at = parentOf[at] as number) chain.unshift((entries[at] as TaskEntry).task.id);
+    for (let at = node; at >= 0; at = parentOf[at] as number) {
+      chain.unshift((entries[at] as TaskEntry).task.id);
+    }
     const { index, task } = entries[node] as TaskEntry;
     issues.push({
       code: "depth_exceeded",
@@ -166,7 +197,9 @@ function checkDepth(entries: readonly TaskEntry[], parentOf: Int32Array, depth: 
 function isAncestor(ancestor: number, node: number, parentOf: Int32Array, depth: Int32Array): boolean {
   const levels = (depth[node] as number) - (depth[ancestor] as number);
   let current = node;
-  for (let level = 0; level < levels && current >= 0; level++) current = parentOf[current] as number;
+  for (let level = 0; level < levels && current >= 0; level++) {
+    current = parentOf[current] as number;
+  }
   return levels > 0 && current === ancestor;
 }
 
@@ -198,7 +231,9 @@ function checkDependencies(node: number, links: Links): number[] {
     }
     const problem = dependencyProblem(node, dependency, target, links);
     if (problem === undefined) {
-      if (target !== undefined) sound.push(target);
+      if (target !== undefined) {
+        sound.push(target);
+      }
     } else if (problem !== "skip") {
       links.issues.push({ ...problem, path: `tasks[${index}].dependsOn[${j}]` });
     }
@@ -215,13 +250,21 @@ function dependencyProblem(
 ): Omit<GraphIssue, "path"> | "skip" | undefined {
   const { task } = links.entries[node] as TaskEntry;
   let code: string;
-  if (dependency === task.id) code = "self_dependency";
-  else if (!links.knownIds.has(dependency)) code = "unknown_dependency";
+  if (dependency === task.id) {
+    code = "self_dependency";
+  } else if (!links.knownIds.has(dependency)) {
+    code = "unknown_dependency";
+  }
   // A known id without an entry failed its own shape checks (reported there): leave it out.
-  else if (target === undefined) return "skip";
-  else if (isAncestor(target, node, links.parentOf, links.depth)) code = "child_depends_on_parent";
-  else if (isAncestor(node, target, links.parentOf, links.depth)) code = "parent_depends_on_child";
-  else return undefined;
+  else if (target === undefined) {
+    return "skip";
+  } else if (isAncestor(target, node, links.parentOf, links.depth)) {
+    code = "child_depends_on_parent";
+  } else if (isAncestor(node, target, links.parentOf, links.depth)) {
+    code = "parent_depends_on_child";
+  } else {
+    return undefined;
+  }
   return { code, message: dependencyMessage(code, task.id, dependency, links) };
 }
 
@@ -247,11 +290,19 @@ function checkComposites(entries: readonly TaskEntry[], children: Children): Gra
   const issues: GraphIssue[] = [];
   entries.forEach(({ index, task }, node) => {
     const childNodes = children[node] ?? [];
-    if (task.kind !== "composite" && (childNodes.length === 0 || task.step === undefined)) return;
+    if (task.kind !== "composite" && (childNodes.length === 0 || task.step === undefined)) {
+      return;
+    }
     const own = childNodes.map((child) => (entries[child] as TaskEntry).task.id);
     const name = JSON.stringify(task.id);
     if (task.step !== undefined) {
-      const why = own.length > 0 ? `has children ${own.slice(0, 3).map((id) => JSON.stringify(id)).join(", ")}${own.length > 3 ? ", …" : ""}` : `has kind "composite"`;
+      const why =
+        own.length > 0
+          ? `has children ${own
+              .slice(0, 3)
+              .map((id) => JSON.stringify(id))
+              .join(", ")}${own.length > 3 ? ", …" : ""}`
+          : `has kind "composite"`;
       issues.push({
         code: "composite_has_step",
         path: `tasks[${index}].step`,
@@ -277,7 +328,9 @@ function checkSteps(entries: readonly TaskEntry[], children: Children, stepNames
   entries.forEach(({ index, task }, node) => {
     const atomic = task.kind !== "composite" && children[node] === undefined;
     const step = task.step ?? task.id;
-    if (!atomic || stepNames.has(step)) return;
+    if (!atomic || stepNames.has(step)) {
+      return;
+    }
     issues.push({
       code: "unknown_step",
       path: `tasks[${index}].${task.step === undefined ? "id" : "step"}`,

@@ -54,7 +54,10 @@ export interface ValidateOptions {
  *   ordered by task
  * @throws InvalidOptionError if `options.limits` holds a value that is not a positive integer
  */
-export function collectGraphIssues(input: unknown, options: ValidateOptions = {}): { graph: TaskGraph | null; issues: GraphIssue[] } {
+export function collectGraphIssues(
+  input: unknown,
+  options: ValidateOptions = {},
+): { graph: TaskGraph | null; issues: GraphIssue[] } {
   const limits = resolveLimits(options.limits);
   const stepNames = options.stepNames === undefined ? undefined : new Set(options.stepNames);
   const { fields, issues } = parseGraphFields(input);
@@ -70,7 +73,9 @@ export function collectGraphIssues(input: unknown, options: ValidateOptions = {}
   const structure = checkStructure(entries, knownIds, limits.maxDepth, stepNames);
   const cycles = checkCycles(entries, structure);
   issues.push(...structure.issues, ...cycles.issues, ...checkReferences(entries, knownIds, cycles.runtime));
-  if (issues.length > 0 || fields === null) return { graph: null, issues: byTask(issues) };
+  if (issues.length > 0 || fields === null) {
+    return { graph: null, issues: byTask(issues) };
+  }
   const graph: TaskGraph = {
     id: fields.id ?? options.defaults?.id ?? randomUUID(),
     goal: fields.goal,
@@ -96,7 +101,9 @@ export function collectGraphIssues(input: unknown, options: ValidateOptions = {}
  */
 export function validateGraph(input: unknown, options: ValidateOptions = {}): TaskGraph {
   const { graph, issues } = collectGraphIssues(input, options);
-  if (graph === null) throw new GraphValidationError(issues);
+  if (graph === null) {
+    throw new GraphValidationError(issues);
+  }
   return graph;
 }
 
@@ -113,7 +120,9 @@ function resolveLimits(limits: GraphLimits | undefined): Required<GraphLimits> {
 
 /** The input's `tasks` if it is an array (its other problems are reported by the graph schema). */
 function tasksOf(input: unknown): readonly unknown[] {
-  if (input === null || typeof input !== "object") return [];
+  if (input === null || typeof input !== "object") {
+    return [];
+  }
   const tasks = (input as { tasks?: unknown }).tasks;
   return Array.isArray(tasks) ? tasks : [];
 }
@@ -145,7 +154,9 @@ function parseTasks(
       }
       firstIndex.set(rawId, index);
     }
-    if (task === null) return;
+    if (task === null) {
+      return;
+    }
     entries.push({ index, task });
     const inputBytes = task.input === undefined ? 0 : Buffer.byteLength(JSON.stringify(task.input), "utf8");
     if (inputBytes > maxInputBytes) {

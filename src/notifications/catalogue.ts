@@ -19,7 +19,11 @@ const level = z.enum(["none", "basic", "advanced", "aggressive"]);
 export const EVENT_PAYLOADS = {
   "decomposition:started": z.looseObject(decomposition),
   "decomposition:completed": z.looseObject({
-    ...decomposition, graphId: z.string(), source: z.string(), tasks: z.number().int(), latencyMs: z.number(),
+    ...decomposition,
+    graphId: z.string(),
+    source: z.string(),
+    tasks: z.number().int(),
+    latencyMs: z.number(),
   }),
   "decomposition:failed": z.looseObject({ ...decomposition, error: z.string() }),
   "execution:started": z.looseObject({ goal: z.string(), tasks: z.number().int() }),
@@ -29,19 +33,29 @@ export const EVENT_PAYLOADS = {
   "execution:timed_out": z.looseObject(runEnd),
   "execution:paused": z.looseObject({ reason: z.string().optional() }),
   "execution:resumed": z.looseObject({
-    reason: z.string().optional(), retry: z.boolean().optional(), fromTask: z.string().optional(), tasksReset: z.number().int().optional(),
+    reason: z.string().optional(),
+    retry: z.boolean().optional(),
+    fromTask: z.string().optional(),
+    tasksReset: z.number().int().optional(),
   }),
   "task:started": z.looseObject({ attempt: z.number().int(), step: z.string().nullable() }),
   "task:completed": z.looseObject({ status: z.literal("completed") }),
   "task:failed": z.looseObject({ status: z.enum(["failed", "timed_out"]), error: errorInfo.optional() }),
   "task:retried": z.looseObject({
-    attempt: z.number().int(), outcome: z.enum(["failed", "timed_out"]), delayMs: z.number(), error: errorInfo.nullish(),
+    attempt: z.number().int(),
+    outcome: z.enum(["failed", "timed_out"]),
+    delayMs: z.number(),
+    error: errorInfo.nullish(),
   }),
   "task:skipped": z.looseObject({ status: z.literal("skipped") }),
   "task:cancelled": z.looseObject({ status: z.literal("cancelled"), error: errorInfo.optional() }),
   "task:progress": z.looseObject({ attempt: z.number().int(), done: z.number(), total: z.number().optional() }),
   "optimization:started": z.looseObject({ level, graphId: z.string().optional() }),
-  "optimization:completed": z.looseObject({ level, changes: z.number().int().nonnegative(), graphId: z.string().optional() }),
+  "optimization:completed": z.looseObject({
+    level,
+    changes: z.number().int().nonnegative(),
+    graphId: z.string().optional(),
+  }),
   "optimization:recommended": z.looseObject({
     graphId: z.string().optional(),
     timeoutAdjustments: z.record(z.string(), z.number()).optional(),
@@ -122,25 +136,35 @@ export type ParsedEvent = { success: true; event: HtdagEvent } | { success: fals
  */
 export function safeParseEvent(raw: unknown): ParsedEvent {
   const envelope = envelopeSchema.safeParse(raw);
-  if (!envelope.success) return { success: false, error: envelope.error };
+  if (!envelope.success) {
+    return { success: false, error: envelope.error };
+  }
   const event = envelope.data;
-  if (!isEventType(event.type)) return { success: true, event };
+  if (!isEventType(event.type)) {
+    return { success: true, event };
+  }
   const known = knownEventSchema.safeParse({ type: event.type, payload: event.payload });
-  if (!known.success) return { success: false, error: known.error };
+  if (!known.success) {
+    return { success: false, error: known.error };
+  }
   return { success: true, event: { ...event, payload: known.data.payload } as HtdagEvent };
 }
 
 /** Like `safeParseEvent`, but throws an `InvalidEventError` for a malformed event. */
 export function parseEvent(raw: unknown): HtdagEvent {
   const result = safeParseEvent(raw);
-  if (!result.success) throw new InvalidEventError(raw, result.error);
+  if (!result.success) {
+    throw new InvalidEventError(raw, result.error);
+  }
   return result.event;
 }
 
 /** The first problem of a payload that does not fit catalogued type `type`, or null if it fits. */
 export function payloadProblem(type: EventType, payload: unknown): string | null {
   const result = EVENT_PAYLOADS[type].safeParse(payload);
-  if (result.success) return null;
+  if (result.success) {
+    return null;
+  }
   const issue = result.error.issues[0];
   return issue ? `${issue.path.map(String).join(".") || "(payload)"}: ${issue.message}` : "invalid payload";
 }

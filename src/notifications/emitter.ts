@@ -56,7 +56,9 @@ export class HtdagEmitter {
     const targets = listener === undefined ? [...(byListener?.keys() ?? [])] : [listener];
     for (const target of targets) {
       const wrapper = byListener?.get(target)?.at(-1);
-      if (!wrapper) continue;
+      if (!wrapper) {
+        continue;
+      }
       this.forget(type, target, wrapper);
       this.emitter.off(type, wrapper);
     }
@@ -66,7 +68,9 @@ export class HtdagEmitter {
 
   /** Listeners of `type`, or of every type. */
   listenerCount(type?: string): number {
-    if (type !== undefined) return this.emitter.listenerCount(type);
+    if (type !== undefined) {
+      return this.emitter.listenerCount(type);
+    }
     return this.emitter.eventNames().reduce((sum, name) => sum + this.emitter.listenerCount(name), 0);
   }
 
@@ -77,7 +81,9 @@ export class HtdagEmitter {
   }
 
   private add(type: string, listener: (event: HtdagEvent) => unknown, once: boolean): this {
-    if (typeof listener !== "function") throw new TypeError(`the listener of ${type} must be a function`);
+    if (typeof listener !== "function") {
+      throw new TypeError(`the listener of ${type} must be a function`);
+    }
     const before = this.listenerCount();
     const wrapper: Wrapper = (event) => {
       if (once) {
@@ -90,8 +96,11 @@ export class HtdagEmitter {
     const byListener = this.wrappers.get(type) ?? new Map<unknown, Wrapper[]>();
     this.wrappers.set(type, byListener);
     byListener.set(listener, [...(byListener.get(listener) ?? []), wrapper]);
-    if (once) this.emitter.once(type, wrapper);
-    else this.emitter.on(type, wrapper);
+    if (once) {
+      this.emitter.once(type, wrapper);
+    } else {
+      this.emitter.on(type, wrapper);
+    }
     this.changed(before);
     return this;
   }
@@ -99,16 +108,23 @@ export class HtdagEmitter {
   private forget(type: string, listener: unknown, wrapper: Wrapper): void {
     const byListener = this.wrappers.get(type);
     const rest = (byListener?.get(listener) ?? []).filter((w) => w !== wrapper);
-    if (rest.length > 0) byListener?.set(listener, rest);
-    else byListener?.delete(listener);
-    if (byListener?.size === 0) this.wrappers.delete(type);
+    if (rest.length > 0) {
+      byListener?.set(listener, rest);
+    } else {
+      byListener?.delete(listener);
+    }
+    if (byListener?.size === 0) {
+      this.wrappers.delete(type);
+    }
   }
 
   private call(type: string, listener: (event: HtdagEvent) => unknown, event: HtdagEvent): void {
     const report = (error: unknown) => this.report(new EventHandlerError(`a listener of ${type}`, event, error));
     try {
       const result = listener(event);
-      if (isThenable(result)) result.then(undefined, report);
+      if (isThenable(result)) {
+        result.then(undefined, report);
+      }
     } catch (error) {
       report(error);
     }
@@ -125,7 +141,9 @@ export class HtdagEmitter {
 
   private changed(before: number): void {
     const after = this.listenerCount();
-    if ((before === 0) !== (after === 0)) this.options.onActiveChange?.(after > 0);
+    if ((before === 0) !== (after === 0)) {
+      this.options.onActiveChange?.(after > 0);
+    }
   }
 }
 
@@ -146,7 +164,10 @@ export interface LiveEmitter {
  * An `HtdagEmitter` fed from a subscription on `channel`. The subscription starts when the first
  * listener is added and ends when the last one is removed.
  */
-export function createLiveEmitter(notifications: Notifications, options: { channel?: string; onError?: (error: unknown) => void } = {}): LiveEmitter {
+export function createLiveEmitter(
+  notifications: Notifications,
+  options: { channel?: string; onError?: (error: unknown) => void } = {},
+): LiveEmitter {
   const onError = options.onError ?? ((error: unknown) => console.error("htdag:", error));
   let subscription: Promise<Subscription | null> | null = null;
   const start = () => {
@@ -154,7 +175,9 @@ export function createLiveEmitter(notifications: Notifications, options: { chann
       .listen({ ...(options.channel ? { channel: options.channel } : {}), onError }, (event) => emitter.safeEmit(event))
       .catch((error: unknown) => {
         onError(error);
-        if (subscription === pending) subscription = null;
+        if (subscription === pending) {
+          subscription = null;
+        }
         return null;
       });
     subscription = pending;
@@ -167,8 +190,11 @@ export function createLiveEmitter(notifications: Notifications, options: { chann
   const emitter = new HtdagEmitter({
     onError,
     onActiveChange: (active) => {
-      if (active) start();
-      else stop().catch(onError);
+      if (active) {
+        start();
+      } else {
+        stop().catch(onError);
+      }
     },
   });
   return {

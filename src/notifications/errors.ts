@@ -58,6 +58,8 @@ export class ListenConnectionError extends HtdagError {
 export class CatchUpError extends HtdagError {
   constructor(channel: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super("EVENT_CATCH_UP_FAILED", `reading events of channel ${channel} failed (${reason}); retrying with backoff`, { cause });
+    super("EVENT_CATCH_UP_FAILED", `reading events of channel ${channel} failed (${reason}); retrying with backoff`, {
+      cause,
+    });
   }
 }

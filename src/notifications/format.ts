@@ -25,10 +25,16 @@ export function parseDuration(text: string, option = "--older-than"): number {
 /** `<time> <type> run=<id> task=<id> <payload summary>`; run and task only when the event has them. */
 export function formatEventLine(event: HtdagEvent): string {
   const parts = [event.createdAt.toISOString(), event.type];
-  if (event.runId) parts.push(`run=${event.runId}`);
-  if (event.taskId) parts.push(`task=${event.taskId}`);
+  if (event.runId) {
+    parts.push(`run=${event.runId}`);
+  }
+  if (event.taskId) {
+    parts.push(`task=${event.taskId}`);
+  }
   const summary = summarizePayload(event.payload);
-  if (summary) parts.push(summary);
+  if (summary) {
+    parts.push(summary);
+  }
   return parts.join(" ");
 }
 
@@ -47,7 +53,9 @@ export function summarizePayload(payload: Record<string, unknown>): string {
 }
 
 function formatValue(value: unknown): string {
-  if (typeof value === "string") return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === "string") {
+    return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  }
   if (typeof value === "object" && value !== null && typeof (value as { message?: unknown }).message === "string") {
     return JSON.stringify((value as { message: string }).message);
   }

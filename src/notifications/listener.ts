@@ -57,17 +57,27 @@ class ChannelHub {
   private notify(payload: string): void {
     const parsed = notifySchema.safeParse(safeJson(payload));
     // Not one of ours (someone ran NOTIFY by hand): it names no event, so wake everyone to be safe.
-    if (!parsed.success) return this.wakeAll();
-    for (const sub of this.subscriptions) if (sub.wants(parsed.data)) sub.wake();
+    if (!parsed.success) {
+      return this.wakeAll();
+    }
+    for (const sub of this.subscriptions) {
+      if (sub.wants(parsed.data)) {
+        sub.wake();
+      }
+    }
   }
 
   private wakeAll(): void {
-    for (const sub of this.subscriptions) sub.wake();
+    for (const sub of this.subscriptions) {
+      sub.wake();
+    }
   }
 
   /** Stops LISTENing once the last subscription left. */
   async release(): Promise<void> {
-    if (this.subscriptions.size > 0 || !this.listener) return;
+    if (this.subscriptions.size > 0 || !this.listener) {
+      return;
+    }
     const listener = this.listener;
     this.listener = null;
     await (await listener).close();
@@ -88,8 +98,12 @@ export function createSubscriptions(db: Db, queries: EventQueries, onConnectionE
 
   async function detach(sub: SubscriptionHandle): Promise<void> {
     const hub = hubs.get(sub.filter.channel);
-    if (!hub || !hub.subscriptions.delete(sub)) return;
-    if (hub.subscriptions.size === 0) hubs.delete(hub.channel);
+    if (!hub || !hub.subscriptions.delete(sub)) {
+      return;
+    }
+    if (hub.subscriptions.size === 0) {
+      hubs.delete(hub.channel);
+    }
     await hub.release();
   }
 
@@ -98,7 +112,10 @@ export function createSubscriptions(db: Db, queries: EventQueries, onConnectionE
      * Subscribes, LISTENs on the channel if needed, and fixes the starting point; events that
      * commit after this resolves are delivered (and, with `afterEventId`, those after that id).
      */
-    async listen<E extends HtdagEvent>(request: SubscriptionRequest, handler?: EventHandler<E>): Promise<Subscription<E>> {
+    async listen<E extends HtdagEvent>(
+      request: SubscriptionRequest,
+      handler?: EventHandler<E>,
+    ): Promise<Subscription<E>> {
       const channel = request.filter.channel;
       const hub = hubs.get(channel) ?? new ChannelHub(db, channel, onConnectionError);
       hubs.set(channel, hub);

@@ -8,7 +8,14 @@ import { parseOptions } from "../options.js";
 import type { Db } from "../store/db.js";
 import { createEventQueries, type EventRow } from "../store/events.js";
 import { assertIdentifier } from "../store/identifiers.js";
-import { EVENT_TYPE_PATTERN, isEventType, payloadProblem, safeParseEvent, type EventOf, type HtdagEvent } from "./catalogue.js";
+import {
+  EVENT_TYPE_PATTERN,
+  isEventType,
+  payloadProblem,
+  safeParseEvent,
+  type EventOf,
+  type HtdagEvent,
+} from "./catalogue.js";
 import { InvalidEventError } from "./errors.js";
 import { createSubscriptions } from "./listener.js";
 import type { EventHandler, Subscription } from "./subscription.js";
@@ -17,9 +24,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TYPE_EXPECTED = "an event type of the form noun:verb (lower-case letters, digits, _ or -; e.g. custom:deployed)";
 const eventType = z.string().regex(EVENT_TYPE_PATTERN, { message: TYPE_EXPECTED });
 const runId = z.string().regex(UUID, { message: "a run id (a UUID)" });
-const eventId = z.union([z.string().regex(/^\d{1,19}$/), z.number().int().nonnegative(), z.bigint().nonnegative()], {
-  message: "an event id (a non-negative integer, or its decimal string)",
-}).transform(String);
+const eventId = z
+  .union([z.string().regex(/^\d{1,19}$/), z.number().int().nonnegative(), z.bigint().nonnegative()], {
+    message: "an event id (a non-negative integer, or its decimal string)",
+  })
+  .transform(String);
 
 const listenSchema = z.strictObject({
   channel: z.string().optional(),
@@ -115,7 +124,10 @@ export interface Notifications {
   /** The default channel. */
   readonly channel: string;
   /** Subscribes; with a handler events go to it, without one read them with `for await`. */
-  listen<T extends string = string>(options?: ListenOptions<T>, handler?: EventHandler<SubscribedEvent<T>>): Promise<Subscription<SubscribedEvent<T>>>;
+  listen<T extends string = string>(
+    options?: ListenOptions<T>,
+    handler?: EventHandler<SubscribedEvent<T>>,
+  ): Promise<Subscription<SubscribedEvent<T>>>;
   /** Ends a subscription (the same as `subscription.close()`). */
   unlisten(subscription: { close(): Promise<void> }): Promise<void>;
   /** The latest stored events, oldest first. */
@@ -144,9 +156,19 @@ export function createNotifications(options: NotificationsOptions): Notification
 
   const toEvents = (rows: EventRow[]): HtdagEvent[] =>
     rows.flatMap((row) => {
-      const raw = { id: row.id, type: row.type, runId: row.run_id, taskId: row.task_id, workflow: row.workflow, payload: row.payload, createdAt: row.created_at };
+      const raw = {
+        id: row.id,
+        type: row.type,
+        runId: row.run_id,
+        taskId: row.task_id,
+        workflow: row.workflow,
+        payload: row.payload,
+        createdAt: row.created_at,
+      };
       const parsed = safeParseEvent(raw);
-      if (parsed.success) return [parsed.event];
+      if (parsed.success) {
+        return [parsed.event];
+      }
       onError(new InvalidEventError(raw, parsed.error));
       return [];
     });
@@ -158,27 +180,50 @@ export function createNotifications(options: NotificationsOptions): Notification
       if (handler !== undefined && typeof handler !== "function") {
         throw new InvalidOptionError("handler", "a function called with each event", handler, "notifications.listen");
       }
-      const filter = { channel: assertIdentifier("channel", o.channel ?? channel), runId: o.runId ?? null, workflow: o.workflow ?? null, types: o.types ?? null };
+      const filter = {
+        channel: assertIdentifier("channel", o.channel ?? channel),
+        runId: o.runId ?? null,
+        workflow: o.workflow ?? null,
+        types: o.types ?? null,
+      };
       return subscriptions.listen(
-        { filter, afterEventId: o.afterEventId ?? null, onError: o.onError ?? onError, pollIntervalMs: o.pollIntervalMs ?? (realTime ? 0 : 1000) },
+        {
+          filter,
+          afterEventId: o.afterEventId ?? null,
+          onError: o.onError ?? onError,
+          pollIntervalMs: o.pollIntervalMs ?? (realTime ? 0 : 1000),
+        },
         handler,
       );
     },
     unlisten: (sub) => subscriptions.unlisten(sub),
     async getRecentEvents(recentOptions = {}) {
       const o = parseOptions(recentSchema, recentOptions, "notifications.getRecentEvents");
-      if (o.channel !== undefined) assertIdentifier("channel", o.channel);
+      if (o.channel !== undefined) {
+        assertIdentifier("channel", o.channel);
+      }
       return toEvents(await queries.recent({ ...o, afterId: o.afterEventId }));
     },
     async sendWithNotify(target, event) {
       assertIdentifier("channel", target);
       const e = parseOptions(sendSchema, event, "notifications.sendWithNotify");
       const problem = isEventType(e.type) ? payloadProblem(e.type, e.payload) : null;
-      if (problem) throw new InvalidOptionError("payload", `the payload of a ${e.type} event (${problem})`, e.payload, "notifications.sendWithNotify");
+      if (problem) {
+        throw new InvalidOptionError(
+          "payload",
+          `the payload of a ${e.type} event (${problem})`,
+          e.payload,
+          "notifications.sendWithNotify",
+        );
+      }
       return realTime ? queries.emit(e, target) : queries.store(e, target);
     },
     async prune(pruneOptions) {
-      const o = parseOptions(z.strictObject({ olderThanMs: z.number().int().min(0) }), pruneOptions, "notifications.prune");
+      const o = parseOptions(
+        z.strictObject({ olderThanMs: z.number().int().min(0) }),
+        pruneOptions,
+        "notifications.prune",
+      );
       return queries.prune(o.olderThanMs);
     },
     close: () => subscriptions.close(),

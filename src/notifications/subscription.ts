@@ -76,7 +76,9 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
 
   constructor(private readonly parts: SubscriptionParts<E>) {
     this.filter = parts.filter;
-    if (parts.pollIntervalMs > 0) this.pollTimer = setInterval(() => this.wake(), parts.pollIntervalMs);
+    if (parts.pollIntervalMs > 0) {
+      this.pollTimer = setInterval(() => this.wake(), parts.pollIntervalMs);
+    }
   }
 
   /** Whether `close()` was called. */
@@ -87,12 +89,18 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
   /** Whether a NOTIFY names an event this subscription wants (a wake-up it must not ignore). */
   wants(notify: NotifyPayload): boolean {
     const { runId, workflow, types } = this.filter;
-    return (!runId || notify.runId === runId) && (!workflow || notify.workflow === workflow) && (!types || types.includes(notify.type));
+    return (
+      (!runId || notify.runId === runId) &&
+      (!workflow || notify.workflow === workflow) &&
+      (!types || types.includes(notify.type))
+    );
   }
 
   /** Schedules a catch-up read; wake-ups during a read coalesce into one more read. */
   wake(): void {
-    if (this.closedFlag) return;
+    if (this.closedFlag) {
+      return;
+    }
     this.dirty = true;
     this.running ??= this.drain().finally(() => {
       this.running = null;
@@ -103,7 +111,9 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
   async ready(): Promise<void> {
     this.wake();
     await this.running;
-    if (!this.primed && !this.closedFlag) throw this.lastError ?? new CatchUpError(this.filter.channel, "no first read");
+    if (!this.primed && !this.closedFlag) {
+      throw this.lastError ?? new CatchUpError(this.filter.channel, "no first read");
+    }
   }
 
   private async drain(): Promise<void> {
@@ -113,9 +123,13 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
         await this.catchUp();
         this.failures = 0;
       } catch (error) {
-        if (this.closedFlag) return; // the store was closed under us; nobody is listening any more
+        if (this.closedFlag) {
+          return;
+        } // the store was closed under us; nobody is listening any more
         this.lastError = new CatchUpError(this.filter.channel, error);
-        if (!this.primed) return; // listen() throws it to the caller instead
+        if (!this.primed) {
+          return;
+        } // listen() throws it to the caller instead
         this.parts.onError(this.lastError);
         this.retryLater();
         return;
@@ -130,24 +144,37 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
 
   private async catchUp(): Promise<void> {
     if (!this.primed) {
-      if (this.parts.afterEventId === null) await this.startFromNow();
+      if (this.parts.afterEventId === null) {
+        await this.startFromNow();
+      }
       this.primed = true;
-      if (this.parts.afterEventId === null) return;
+      if (this.parts.afterEventId === null) {
+        return;
+      }
     }
     const exclude = [...this.delivered.keys()];
     let afterId = this.parts.afterEventId;
     let roundHorizon: string | undefined;
     for (;;) {
-      const page = await this.parts.queries.since(this.filter, { horizon: this.horizon, afterId, delivered: exclude, limit: PAGE_SIZE });
+      const page = await this.parts.queries.since(this.filter, {
+        horizon: this.horizon,
+        afterId,
+        delivered: exclude,
+        limit: PAGE_SIZE,
+      });
       // The first page's horizon is the one this round proves: every row below it was visible then.
       roundHorizon ??= page.horizon;
       for (const row of page.rows) {
-        if (this.closedFlag) return;
+        if (this.closedFlag) {
+          return;
+        }
         this.delivered.set(row.id, BigInt(row.xid));
         await this.deliver(row);
       }
       const last = page.rows.at(-1);
-      if (page.rows.length < PAGE_SIZE || !last) break;
+      if (page.rows.length < PAGE_SIZE || !last) {
+        break;
+      }
       afterId = last.id;
     }
     this.advance(roundHorizon);
@@ -156,26 +183,44 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
   /** Events that committed before the subscription began are not delivered: mark them seen. */
   private async startFromNow(): Promise<void> {
     const { horizon, rows } = await this.parts.queries.horizon(this.filter);
-    for (const row of rows) this.delivered.set(row.id, BigInt(row.xid));
+    for (const row of rows) {
+      this.delivered.set(row.id, BigInt(row.xid));
+    }
     this.horizon = horizon;
   }
 
   private advance(horizon: string): void {
     this.horizon = horizon;
     const floor = BigInt(horizon);
-    for (const [id, xid] of this.delivered) if (xid < floor) this.delivered.delete(id);
+    for (const [id, xid] of this.delivered) {
+      if (xid < floor) {
+        this.delivered.delete(id);
+      }
+    }
   }
 
   private async deliver(row: CatchUpRow): Promise<void> {
-    const raw = { id: row.id, type: row.type, runId: row.run_id, taskId: row.task_id, workflow: row.workflow, payload: row.payload, createdAt: row.created_at };
+    const raw = {
+      id: row.id,
+      type: row.type,
+      runId: row.run_id,
+      taskId: row.task_id,
+      workflow: row.workflow,
+      payload: row.payload,
+      createdAt: row.created_at,
+    };
     const parsed = safeParseEvent(raw);
     if (!parsed.success) {
       this.parts.onError(new InvalidEventError(raw, parsed.error));
       return;
     }
     const event = parsed.event as E;
-    if (this.parts.handler) await this.callHandler(this.parts.handler, event);
-    if (!this.parts.handler || this.iterating) this.push(event);
+    if (this.parts.handler) {
+      await this.callHandler(this.parts.handler, event);
+    }
+    if (!this.parts.handler || this.iterating) {
+      this.push(event);
+    }
   }
 
   private async callHandler(handler: EventHandler<E>, event: E): Promise<void> {
@@ -183,7 +228,9 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
     try {
       await handler(event);
     } catch (error) {
-      this.parts.onError(new EventHandlerError(`the handler of a subscription on channel ${this.filter.channel}`, event, error));
+      this.parts.onError(
+        new EventHandlerError(`the handler of a subscription on channel ${this.filter.channel}`, event, error),
+      );
     } finally {
       this.inHandler = false;
     }
@@ -191,19 +238,28 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
 
   private push(event: E): void {
     const waiter = this.waiters.shift();
-    if (waiter) waiter({ value: event, done: false });
-    else this.buffer.push(event);
+    if (waiter) {
+      waiter({ value: event, done: false });
+    } else {
+      this.buffer.push(event);
+    }
   }
 
   /** Stops delivery and leaves the channel; pending `for await` loops end. Safe to call twice. */
   async close(): Promise<void> {
-    if (this.closedFlag) return;
+    if (this.closedFlag) {
+      return;
+    }
     this.closedFlag = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.pollTimer);
-    for (const waiter of this.waiters.splice(0)) waiter({ value: undefined, done: true });
+    for (const waiter of this.waiters.splice(0)) {
+      waiter({ value: undefined, done: true });
+    }
     // A handler may close its own subscription: waiting for the read that called it would deadlock.
-    if (!this.inHandler) await this.running;
+    if (!this.inHandler) {
+      await this.running;
+    }
     await this.parts.detach(this);
   }
 
@@ -212,8 +268,12 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
     return {
       next: () => {
         const value = this.buffer.shift();
-        if (value !== undefined) return Promise.resolve({ value, done: false });
-        if (this.closedFlag) return Promise.resolve({ value: undefined, done: true });
+        if (value !== undefined) {
+          return Promise.resolve({ value, done: false });
+        }
+        if (this.closedFlag) {
+          return Promise.resolve({ value: undefined, done: true });
+        }
         return new Promise((resolve) => this.waiters.push(resolve));
       },
       return: async () => {

@@ -33,31 +33,71 @@ export interface AllocationInput {
  * makespan under the new limit. Tasks without a model take their p50 (a task with no history, 0);
  * with no model at all it only returns a note. Limits are only raised: a lower one would not shorten this run.
  */
-export function predictiveAllocation(input: AllocationInput): { changes: OptimizationChange[]; prediction?: MakespanPrediction; note?: string } {
+export function predictiveAllocation(input: AllocationInput): {
+  changes: OptimizationChange[];
+  prediction?: MakespanPrediction;
+  note?: string;
+} {
   const composite = new Set(input.tasks.flatMap((t) => (t.parentId ? [t.parentId] : [])));
   const atomic = input.tasks.filter((t) => !composite.has(t.id));
-  if (input.models.size === 0) return { changes: [], note: "predictive allocation needs at least one task with a duration model" };
+  if (input.models.size === 0) {
+    return { changes: [], note: "predictive allocation needs at least one task with a duration model" };
+  }
   const sample = taskTimeSampler(input.tasks, input.metricsOf, input.models, input.defaults, input.overrunMs ?? 0);
   const trials = trialsFor(input.tasks.length);
-  const demand = simulateSchedule({ tasks: input.tasks, sample, maxParallel: Infinity, trials, random: seededRandom(trials) });
+  const demand = simulateSchedule({
+    tasks: input.tasks,
+    sample,
+    maxParallel: Infinity,
+    trials,
+    random: seededRandom(trials),
+  });
   const samples = Math.min(...[...input.models.values()].map((m) => m.samples));
   const confidence = sampleConfidence(samples);
   const changes: OptimizationChange[] = [];
   const peak = Math.min(10_000, demand.peakDemandP95);
   if (peak > input.maxParallel) {
-    changes.push({ field: "maxParallel", from: input.maxParallel, to: peak, confidence,
-      reason: `a ${trials}-trial simulation of the duration models predicts up to ${peak} tasks ready at once (p95 of the peak); ` +
+    changes.push({
+      field: "maxParallel",
+      from: input.maxParallel,
+      to: peak,
+      confidence,
+      reason:
+        `a ${trials}-trial simulation of the duration models predicts up to ${peak} tasks ready at once (p95 of the peak); ` +
         `with ${input.maxParallel} slots the rest would queue`,
-      evidence: { samples, statistic: "predictedPeakDemandP95", value: peak } });
+      evidence: { samples, statistic: "predictedPeakDemandP95", value: peak },
+    });
   }
   for (const [queue, limit] of Object.entries(input.queueLimits)) {
     const wanted = demand.queuePeakDemandP95[queue];
-    if (limit === null || wanted === undefined || wanted <= limit || !atomic.some((t) => t.queue === queue)) continue;
-    changes.push({ field: "queueLimit", queue, from: limit, to: Math.min(10_000, wanted), confidence,
+    if (limit === null || wanted === undefined || wanted <= limit || !atomic.some((t) => t.queue === queue)) {
+      continue;
+    }
+    changes.push({
+      field: "queueLimit",
+      queue,
+      from: limit,
+      to: Math.min(10_000, wanted),
+      confidence,
       reason: `the simulation predicts up to ${wanted} tasks of queue ${queue} ready at once (p95); its cluster-wide limit is ${limit}`,
-      evidence: { samples, statistic: "predictedQueuePeakDemandP95", value: wanted } });
+      evidence: { samples, statistic: "predictedQueuePeakDemandP95", value: wanted },
+    });
   }
   const slots = Math.max(input.maxParallel, peak);
-  const run = simulateSchedule({ tasks: input.tasks, sample, maxParallel: slots, trials, random: seededRandom(trials + 1) });
-  return { changes, prediction: { trials, makespanP50Ms: round(run.makespanP50Ms), makespanP95Ms: round(run.makespanP95Ms), peakDemand: peak } };
+  const run = simulateSchedule({
+    tasks: input.tasks,
+    sample,
+    maxParallel: slots,
+    trials,
+    random: seededRandom(trials + 1),
+  });
+  return {
+    changes,
+    prediction: {
+      trials,
+      makespanP50Ms: round(run.makespanP50Ms),
+      makespanP95Ms: round(run.makespanP95Ms),
+      peakDemand: peak,
+    },
+  };
 }

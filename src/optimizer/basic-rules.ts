@@ -17,10 +17,18 @@ export const MAX_TUNED_ATTEMPTS = 10;
  * fixed, with p99 × headroom under half the limit. Never below the slowest success; tasks with p99
  * under `timeoutThresholdMs` are left alone.
  */
-export function timeoutRule(task: Task, metrics: TaskMetrics | undefined, defaults: EffectiveDefaults,
-  options: ResolvedOptimizeOptions): OptimizationChange | null {
-  if (!metrics || metrics.successes < options.minSamples || metrics.p99Ms === null) return null;
-  if (metrics.p99Ms < options.timeoutThresholdMs) return null;
+export function timeoutRule(
+  task: Task,
+  metrics: TaskMetrics | undefined,
+  defaults: EffectiveDefaults,
+  options: ResolvedOptimizeOptions,
+): OptimizationChange | null {
+  if (!metrics || metrics.successes < options.minSamples || metrics.p99Ms === null) {
+    return null;
+  }
+  if (metrics.p99Ms < options.timeoutThresholdMs) {
+    return null;
+  }
   const current = task.timeoutMs ?? defaults.timeoutMs;
   const slowest = Math.ceil(metrics.maxSuccessMs ?? 0);
   const fromP99 = Math.ceil(metrics.p99Ms * options.timeoutHeadroom);
@@ -31,20 +39,41 @@ export function timeoutRule(task: Task, metrics: TaskMetrics | undefined, defaul
   // hangs rarely repeat on every attempt of a run; a step slower than its limit always does.
   if (metrics.timeoutOnlyRuns >= 2 && metrics.timeoutOnlyRuns * 2 >= metrics.runsWithTimeout) {
     const to = Math.min(86_400_000, Math.max(fromP99, slowest, current * 2));
-    return { taskId: task.id, field: "timeoutMs", from: current, to, confidence,
+    return {
+      taskId: task.id,
+      field: "timeoutMs",
+      from: current,
+      to,
+      confidence,
       reason: `every attempt timed out at ${current} ms in ${metrics.timeoutOnlyRuns} run(s) (${unrecoveredTimeouts} unrecovered timeouts): its duration exceeds the limit`,
-      evidence: { samples: metrics.attempts, statistic: "unrecoveredTimeouts", value: unrecoveredTimeouts } };
+      evidence: { samples: metrics.attempts, statistic: "unrecoveredTimeouts", value: unrecoveredTimeouts },
+    };
   }
   const to = Math.min(86_400_000, Math.max(fromP99, slowest));
   if (to > current) {
-    return { taskId: task.id, field: "timeoutMs", from: current, to, evidence, confidence,
-      reason: `p99 ${round(metrics.p99Ms)} ms × ${options.timeoutHeadroom} headroom exceeds the timeout` };
+    return {
+      taskId: task.id,
+      field: "timeoutMs",
+      from: current,
+      to,
+      evidence,
+      confidence,
+      reason: `p99 ${round(metrics.p99Ms)} ms × ${options.timeoutHeadroom} headroom exceeds the timeout`,
+    };
   }
   // Lowering saves time only where attempts hang; without hangs a shorter limit is risk for nothing.
   if (metrics.timeoutsRecovered > 0 && to * 2 <= current) {
-    return { taskId: task.id, field: "timeoutMs", from: current, to, evidence, confidence: confidence * 0.97,
-      reason: `p99 ${round(metrics.p99Ms)} ms × ${options.timeoutHeadroom} headroom (slowest success ${slowest} ms) is under half the timeout; ` +
-        `${metrics.timeoutsRecovered} timeout(s) were hangs a retry fixed, so a shorter limit wastes less time` };
+    return {
+      taskId: task.id,
+      field: "timeoutMs",
+      from: current,
+      to,
+      evidence,
+      confidence: confidence * 0.97,
+      reason:
+        `p99 ${round(metrics.p99Ms)} ms × ${options.timeoutHeadroom} headroom (slowest success ${slowest} ms) is under half the timeout; ` +
+        `${metrics.timeoutsRecovered} timeout(s) were hangs a retry fixed, so a shorter limit wastes less time`,
+    };
   }
   return null;
 }
@@ -55,21 +84,35 @@ export function timeoutRule(task: Task, metrics: TaskMetrics | undefined, defaul
  * in 1000.
  * Deterministic failures (never completed) get no extra attempts: retries cannot fix them.
  */
-export function attemptsRule(task: Task, metrics: TaskMetrics | undefined, defaults: EffectiveDefaults,
-  options: ResolvedOptimizeOptions): OptimizationChange | null {
-  if (!metrics || metrics.runs < options.minSamples || metrics.transientFailures === 0) return null;
+export function attemptsRule(
+  task: Task,
+  metrics: TaskMetrics | undefined,
+  defaults: EffectiveDefaults,
+  options: ResolvedOptimizeOptions,
+): OptimizationChange | null {
+  if (!metrics || metrics.runs < options.minSamples || metrics.transientFailures === 0) {
+    return null;
+  }
   const current = task.maxAttempts ?? defaults.maxAttempts;
   const failureRate = attemptFailureRate(metrics, current);
   // Sized on the rate's upper 95% bound: a small sample must not talk the attempts down.
   const upper = wilsonUpper(Math.round(failureRate * metrics.attempts), metrics.attempts);
   const needed = Math.min(MAX_TUNED_ATTEMPTS, attemptsForTarget(upper));
-  if (needed <= current) return null;
+  if (needed <= current) {
+    return null;
+  }
   const share = metrics.transientFailures / Math.max(1, metrics.transientFailures + metrics.deterministicFailures);
-  return { taskId: task.id, field: "maxAttempts", from: current, to: needed,
+  return {
+    taskId: task.id,
+    field: "maxAttempts",
+    from: current,
+    to: needed,
     confidence: sampleConfidence(metrics.runs),
-    reason: `${metrics.transientFailures} failure(s) succeeded on a later attempt (transient share ${round(share)}); ` +
+    reason:
+      `${metrics.transientFailures} failure(s) succeeded on a later attempt (transient share ${round(share)}); ` +
       `at a ${round(failureRate)} failure rate per attempt (≤ ${round(upper)} at 95%), ${needed} attempts fail for good ≤ 0.1% of the time`,
-    evidence: { samples: metrics.runs, statistic: "transientFailureRate", value: round(failureRate) } };
+    evidence: { samples: metrics.runs, statistic: "transientFailureRate", value: round(failureRate) },
+  };
 }
 
 /**
@@ -87,15 +130,25 @@ export function attemptFailureRate(metrics: TaskMetrics, attemptsPerRun: number)
 }
 
 /** A warning for a task that failed every attempt in some runs: retries do not help it. */
-export function deterministicWarning(task: Task, metrics: TaskMetrics | undefined, options: ResolvedOptimizeOptions): string | null {
-  if (!metrics || metrics.runs < options.minSamples || metrics.runsNeverSucceeded === 0) return null;
+export function deterministicWarning(
+  task: Task,
+  metrics: TaskMetrics | undefined,
+  options: ResolvedOptimizeOptions,
+): string | null {
+  if (!metrics || metrics.runs < options.minSamples || metrics.runsNeverSucceeded === 0) {
+    return null;
+  }
   const unrecoveredTimeouts = metrics.timeouts - metrics.timeoutsRecovered;
   if (unrecoveredTimeouts > 0) {
-    return `${task.id}: never completed in ${metrics.runsNeverSucceeded} of ${metrics.runs} runs ` +
-      `(${unrecoveredTimeouts} attempts timed out); it is slower than its timeout there — raise timeoutMs (see timeoutAdjustments)`;
+    return (
+      `${task.id}: never completed in ${metrics.runsNeverSucceeded} of ${metrics.runs} runs ` +
+      `(${unrecoveredTimeouts} attempts timed out); it is slower than its timeout there — raise timeoutMs (see timeoutAdjustments)`
+    );
   }
-  return `${task.id}: never completed in ${metrics.runsNeverSucceeded} of ${metrics.runs} runs ` +
-    `(${metrics.deterministicFailures} failed attempts); more attempts will not fix it — fix the step or its input`;
+  return (
+    `${task.id}: never completed in ${metrics.runsNeverSucceeded} of ${metrics.runs} runs ` +
+    `(${metrics.deterministicFailures} failed attempts); more attempts will not fix it — fix the step or its input`
+  );
 }
 
 export function round(value: number): number {

@@ -10,8 +10,14 @@ import { mergeChains, mergeRule } from "./merge.js";
 import { fitModels, hedgeRule, modelTimeoutRule, summarizeModel } from "./aggressive-rules.js";
 import { predictiveAllocation } from "./allocation.js";
 import type { DurationModel } from "./duration-models.js";
-import type { DurationModelSummary, EffectiveDefaults, MakespanPrediction, OptimizationChange, OptimizationResult,
-  ResolvedOptimizeOptions } from "./types.js";
+import type {
+  DurationModelSummary,
+  EffectiveDefaults,
+  MakespanPrediction,
+  OptimizationChange,
+  OptimizationResult,
+  ResolvedOptimizeOptions,
+} from "./types.js";
 
 /** Finished runs `aggressive` needs before it does more than `advanced`. */
 export const AGGRESSIVE_MIN_RUNS = 100;
@@ -37,35 +43,55 @@ export interface Findings {
 }
 
 /** Every finding of `options.level` for `graph`, before the confidence threshold. */
-export function findChanges(graph: TaskGraph, history: History, defaults: EffectiveDefaults, options: ResolvedOptimizeOptions): Findings {
+export function findChanges(
+  graph: TaskGraph,
+  history: History,
+  defaults: EffectiveDefaults,
+  options: ResolvedOptimizeOptions,
+): Findings {
   const byId = new Map(history.tasks.map((m) => [m.key, m]));
   const metricsOf = (id: string) => byId.get(id);
   const notes: string[] = [];
   const aggressive = options.level === "aggressive" && history.runs >= AGGRESSIVE_MIN_RUNS;
   if (options.level === "aggressive" && !aggressive) {
-    notes.push(`aggressive needs ≥ ${AGGRESSIVE_MIN_RUNS} finished runs of the workflow, found ${history.runs}: fell back to advanced`);
+    notes.push(
+      `aggressive needs ≥ ${AGGRESSIVE_MIN_RUNS} finished runs of the workflow, found ${history.runs}: fell back to advanced`,
+    );
   }
   const overrunMs = stepOverrunMs(history, options, notes);
-  const stepDurations = new Map([...(history.durations ?? new Map<string, readonly number[]>())].map(([id, d]) => [id, d.map((ms) => stepMs(ms, overrunMs))]));
+  const stepDurations = new Map(
+    [...(history.durations ?? new Map<string, readonly number[]>())].map(([id, d]) => [
+      id,
+      d.map((ms) => stepMs(ms, overrunMs)),
+    ]),
+  );
   const models = aggressive ? fitModels(stepDurations, options) : new Map<string, DurationModel>();
   const backoffs = new Map<string, OptimizationChange>();
   if (options.level !== "basic") {
     for (const task of graph.tasks) {
       const change = backoffRule(task, metricsOf(task.id), defaults, options);
-      if (change) backoffs.set(task.id, change);
+      if (change) {
+        backoffs.set(task.id, change);
+      }
     }
   }
   const findings = timeoutsAndAttempts(graph, metricsOf, models, backoffs, overrunMs, defaults, options);
-  if (options.level === "basic") return { findings, notes };
+  if (options.level === "basic") {
+    return { findings, notes };
+  }
   findings.push(...priorityRules(graph.tasks, metricsOf, options));
   findings.push(...backoffs.values());
   const current = options.maxParallel ?? defaults.maxParallel;
   if (!aggressive) {
     const parallel = maxParallelRule(graph.tasks, history.tasks, current, options);
-    if (parallel) findings.push(parallel);
+    if (parallel) {
+      findings.push(parallel);
+    }
   }
   if (!aggressive) {
-    if (!options.preserveStructure) findings.push(...mergeRule(graph.tasks, metricsOf, options));
+    if (!options.preserveStructure) {
+      findings.push(...mergeRule(graph.tasks, metricsOf, options));
+    }
     return { findings, notes };
   }
   const hedged = new Set<string>();
@@ -77,23 +103,49 @@ export function findChanges(graph: TaskGraph, history: History, defaults: Effect
     }
   }
   // A hedged task keeps its own attempt: a merged chain is not hedged.
-  if (!options.preserveStructure) findings.push(...mergeRule(graph.tasks, metricsOf, options, hedged));
+  if (!options.preserveStructure) {
+    findings.push(...mergeRule(graph.tasks, metricsOf, options, hedged));
+  }
   // Demand is predicted for the graph as it will run: with the task changes that pass the threshold.
-  const tuned = applyChanges(graph, findings.filter((c) => isApplicable(c, options)));
-  const allocation = predictiveAllocation({ tasks: tuned.tasks, metricsOf, models, defaults, maxParallel: current, overrunMs,
-    queueLimits: history.queueLimits ?? {}, options });
+  const tuned = applyChanges(
+    graph,
+    findings.filter((c) => isApplicable(c, options)),
+  );
+  const allocation = predictiveAllocation({
+    tasks: tuned.tasks,
+    metricsOf,
+    models,
+    defaults,
+    maxParallel: current,
+    overrunMs,
+    queueLimits: history.queueLimits ?? {},
+    options,
+  });
   findings.push(...allocation.changes);
-  if (allocation.note) notes.push(allocation.note);
-  return { findings, notes, models: Object.fromEntries([...models].map(([id, model]) => [id, summarizeModel(model)])),
-    ...(allocation.prediction ? { prediction: allocation.prediction } : {}) };
+  if (allocation.note) {
+    notes.push(allocation.note);
+  }
+  return {
+    findings,
+    notes,
+    models: Object.fromEntries([...models].map(([id, model]) => [id, summarizeModel(model)])),
+    ...(allocation.prediction ? { prediction: allocation.prediction } : {}),
+  };
 }
 
 /**
  * Timeouts (from the model where there is one, else basic) and attempts of every task. Timeouts read
  * step times (durations less the overrun); a restart cutoff weighs the backoff the task will run with.
  */
-function timeoutsAndAttempts(graph: TaskGraph, metricsOf: (id: string) => TaskMetrics | undefined, models: ReadonlyMap<string, DurationModel>,
-  backoffs: ReadonlyMap<string, OptimizationChange>, overrunMs: number, defaults: EffectiveDefaults, options: ResolvedOptimizeOptions): OptimizationChange[] {
+function timeoutsAndAttempts(
+  graph: TaskGraph,
+  metricsOf: (id: string) => TaskMetrics | undefined,
+  models: ReadonlyMap<string, DurationModel>,
+  backoffs: ReadonlyMap<string, OptimizationChange>,
+  overrunMs: number,
+  defaults: EffectiveDefaults,
+  options: ResolvedOptimizeOptions,
+): OptimizationChange[] {
   const findings: OptimizationChange[] = [];
   for (const task of graph.tasks) {
     const metrics = metricsOf(task.id);
@@ -101,8 +153,14 @@ function timeoutsAndAttempts(graph: TaskGraph, metricsOf: (id: string) => TaskMe
     const model = models.get(task.id);
     const backoff = backoffs.get(task.id);
     const asRun = backoff ? applyChanges({ ...graph, tasks: [task] }, [backoff]).tasks[0]! : task;
-    const timeout = (model ? modelTimeoutRule(asRun, step, model, defaults, options) : null) ?? timeoutRule(task, step, defaults, options);
-    for (const change of [timeout, attemptsRule(task, metrics, defaults, options)]) if (change) findings.push(change);
+    const timeout =
+      (model ? modelTimeoutRule(asRun, step, model, defaults, options) : null) ??
+      timeoutRule(task, step, defaults, options);
+    for (const change of [timeout, attemptsRule(task, metrics, defaults, options)]) {
+      if (change) {
+        findings.push(change);
+      }
+    }
   }
   return findings;
 }
@@ -114,8 +172,12 @@ function timeoutsAndAttempts(graph: TaskGraph, metricsOf: (id: string) => TaskMe
  */
 function stepOverrunMs(history: History, options: ResolvedOptimizeOptions, notes: string[]): number {
   const overrun = history.overrun;
-  if (!overrun || overrun.samples < options.minSamples || overrun.p50Ms === null || overrun.p50Ms <= 0) return 0;
-  notes.push(`timeouts are set on durations less ${round(overrun.p50Ms)} ms of claim and settle (the median overrun of ${overrun.samples} timed-out attempts)`);
+  if (!overrun || overrun.samples < options.minSamples || overrun.p50Ms === null || overrun.p50Ms <= 0) {
+    return 0;
+  }
+  notes.push(
+    `timeouts are set on durations less ${round(overrun.p50Ms)} ms of claim and settle (the median overrun of ${overrun.samples} timed-out attempts)`,
+  );
   return overrun.p50Ms;
 }
 
@@ -128,9 +190,17 @@ function stepMs(ms: number, overrunMs: number): number {
 }
 
 function stepTimes(metrics: TaskMetrics, overrunMs: number): TaskMetrics {
-  if (overrunMs === 0) return metrics;
+  if (overrunMs === 0) {
+    return metrics;
+  }
   const less = (ms: number | null) => (ms === null ? null : stepMs(ms, overrunMs));
-  return { ...metrics, p50Ms: less(metrics.p50Ms), p95Ms: less(metrics.p95Ms), p99Ms: less(metrics.p99Ms), maxSuccessMs: less(metrics.maxSuccessMs) };
+  return {
+    ...metrics,
+    p50Ms: less(metrics.p50Ms),
+    p95Ms: less(metrics.p95Ms),
+    p99Ms: less(metrics.p99Ms),
+    maxSuccessMs: less(metrics.maxSuccessMs),
+  };
 }
 
 /** Whether a finding is applied: at or above the threshold. */
@@ -143,22 +213,46 @@ export function isApplicable(change: OptimizationChange, options: ResolvedOptimi
  * rest as recommendations. `aggressive` with too few runs says so in
  * `notes`, and a history with no runs returns no changes and a note.
  */
-export function decideOptimization(graph: TaskGraph, history: History, defaults: EffectiveDefaults,
-  options: ResolvedOptimizeOptions): OptimizationResult {
+export function decideOptimization(
+  graph: TaskGraph,
+  history: History,
+  defaults: EffectiveDefaults,
+  options: ResolvedOptimizeOptions,
+): OptimizationResult {
   if (history.runs === 0 && history.tasks.length === 0) {
-    return { graph, changes: [], recommendations: [], confidence: 0, level: options.level,
-      notes: ["no history for this workflow: run it first, then optimize"] };
+    return {
+      graph,
+      changes: [],
+      recommendations: [],
+      confidence: 0,
+      level: options.level,
+      notes: ["no history for this workflow: run it first, then optimize"],
+    };
   }
   const { findings, notes, models, prediction } = findChanges(graph, history, defaults, options);
   const changes = findings.filter((c) => isApplicable(c, options));
   const recommendations = findings.filter((c) => !isApplicable(c, options));
   const confidence = changes.length === 0 ? 0 : changes.reduce((sum, c) => sum + c.confidence, 0) / changes.length;
   const parallel = changes.find((c) => c.field === "maxParallel");
-  const queues = Object.fromEntries(changes.filter((c) => c.field === "queueLimit" && c.queue).map((c) => [c.queue as string, c.to as number]));
-  const hedges = Object.fromEntries(changes.filter((c) => c.field === "hedgeAfterMs" && c.taskId).map((c) => [c.taskId as string, c.to as number]));
-  return { graph: applyChanges(graph, changes), changes, recommendations, confidence, level: options.level, notes,
-    ...(parallel ? { maxParallel: parallel.to as number } : {}), ...(Object.keys(queues).length > 0 ? { queues } : {}),
-    ...(Object.keys(hedges).length > 0 ? { hedges } : {}), ...(models ? { models } : {}), ...(prediction ? { prediction } : {}) };
+  const queues = Object.fromEntries(
+    changes.filter((c) => c.field === "queueLimit" && c.queue).map((c) => [c.queue as string, c.to as number]),
+  );
+  const hedges = Object.fromEntries(
+    changes.filter((c) => c.field === "hedgeAfterMs" && c.taskId).map((c) => [c.taskId as string, c.to as number]),
+  );
+  return {
+    graph: applyChanges(graph, changes),
+    changes,
+    recommendations,
+    confidence,
+    level: options.level,
+    notes,
+    ...(parallel ? { maxParallel: parallel.to as number } : {}),
+    ...(Object.keys(queues).length > 0 ? { queues } : {}),
+    ...(Object.keys(hedges).length > 0 ? { hedges } : {}),
+    ...(models ? { models } : {}),
+    ...(prediction ? { prediction } : {}),
+  };
 }
 
 /**
@@ -168,7 +262,9 @@ export function decideOptimization(graph: TaskGraph, history: History, defaults:
 export function applyChanges(graph: TaskGraph, changes: readonly OptimizationChange[]): TaskGraph {
   const byTask = new Map<string, OptimizationChange[]>();
   for (const change of changes) {
-    if (change.taskId !== undefined) byTask.set(change.taskId, [...(byTask.get(change.taskId) ?? []), change]);
+    if (change.taskId !== undefined) {
+      byTask.set(change.taskId, [...(byTask.get(change.taskId) ?? []), change]);
+    }
   }
   const tuned = { ...graph, tasks: graph.tasks.map((task) => applyToTask(task, byTask.get(task.id) ?? [])) };
   const merges = changes.filter((c) => c.field === "merge");
@@ -179,11 +275,17 @@ function applyToTask(task: Task, changes: readonly OptimizationChange[]): Task {
   let next: Task = { ...task, dependsOn: [...task.dependsOn] };
   for (const change of changes) {
     const value = change.to as number;
-    if (change.field === "timeoutMs") next = { ...next, timeoutMs: value };
-    else if (change.field === "maxAttempts") next = { ...next, maxAttempts: value };
-    else if (change.field === "priority") next = { ...next, priority: value };
-    else if (change.field === "hedgeAfterMs") next = { ...next, hedgeAfterMs: value };
-    else if (change.field === "backoff.baseMs") next = { ...next, backoff: { ...next.backoff, baseMs: value } };
+    if (change.field === "timeoutMs") {
+      next = { ...next, timeoutMs: value };
+    } else if (change.field === "maxAttempts") {
+      next = { ...next, maxAttempts: value };
+    } else if (change.field === "priority") {
+      next = { ...next, priority: value };
+    } else if (change.field === "hedgeAfterMs") {
+      next = { ...next, hedgeAfterMs: value };
+    } else if (change.field === "backoff.baseMs") {
+      next = { ...next, backoff: { ...next.backoff, baseMs: value } };
+    }
   }
   return next;
 }

@@ -48,7 +48,10 @@ export function fitMixture(durationsMs: readonly number[], iterations = 200): Du
   const sorted = [...x].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
   const spread = Math.max(MIN_SIGMA, (at(0.75) - at(0.25)) / 2);
-  let components: LogNormalComponent[] = [{ weight: 0.5, mu: at(0.25), sigma: spread }, { weight: 0.5, mu: at(0.75), sigma: spread }];
+  let components: LogNormalComponent[] = [
+    { weight: 0.5, mu: at(0.25), sigma: spread },
+    { weight: 0.5, mu: at(0.75), sigma: spread },
+  ];
   let previous = -Infinity;
   for (let round = 0; round < iterations; round++) {
     const responsibilities = x.map((v) => {
@@ -58,13 +61,17 @@ export function fitMixture(durationsMs: readonly number[], iterations = 200): Du
     });
     components = components.map((_, k) => {
       const share = responsibilities.reduce((sum, r) => sum + (r[k] as number), 0);
-      if (share < 1e-9) return { weight: 0, mu: 0, sigma: 1 };
+      if (share < 1e-9) {
+        return { weight: 0, mu: 0, sigma: 1 };
+      }
       const mu = x.reduce((sum, v, i) => sum + (responsibilities[i]![k] as number) * v, 0) / share;
       const variance = x.reduce((sum, v, i) => sum + (responsibilities[i]![k] as number) * (v - mu) ** 2, 0) / share;
       return { weight: share / x.length, mu, sigma: Math.max(MIN_SIGMA, Math.sqrt(variance)) };
     });
     const likelihood = logLikelihood(x, components);
-    if (Math.abs(likelihood - previous) < 1e-7) break;
+    if (Math.abs(likelihood - previous) < 1e-7) {
+      break;
+    }
     previous = likelihood;
   }
   components.sort((a, b) => a.mu - b.mu);
@@ -76,9 +83,13 @@ export function fitMixture(durationsMs: readonly number[], iterations = 200): Du
  * share and its BIC is clearly lower; the log-normal otherwise. Null for an empty sample.
  */
 export function fitDurationModel(durationsMs: readonly number[]): DurationModel | null {
-  if (durationsMs.length === 0) return null;
+  if (durationsMs.length === 0) {
+    return null;
+  }
   const single = fitLogNormal(durationsMs);
-  if (durationsMs.length < MIXTURE_MIN_SAMPLES) return single;
+  if (durationsMs.length < MIXTURE_MIN_SAMPLES) {
+    return single;
+  }
   const mixture = fitMixture(durationsMs);
   const separated = mixture.components.every((c) => c.weight >= MIXTURE_MIN_WEIGHT);
   return separated && mixture.bic + MIXTURE_BIC_MARGIN < single.bic ? mixture : single;
@@ -86,7 +97,9 @@ export function fitDurationModel(durationsMs: readonly number[]): DurationModel 
 
 /** P(duration ≤ ms) under the model. */
 export function modelCdf(model: DurationModel, ms: number): number {
-  if (ms <= 0) return 0;
+  if (ms <= 0) {
+    return 0;
+  }
   const x = Math.log(ms);
   return model.components.reduce((sum, c) => sum + c.weight * normalCdf((x - c.mu) / c.sigma), 0);
 }
@@ -101,8 +114,11 @@ export function modelQuantile(model: DurationModel, p: number): number {
   let high = Math.max(...model.components.map((c) => c.mu + 12 * c.sigma));
   for (let step = 0; step < 100; step++) {
     const middle = (low + high) / 2;
-    if (modelCdf(model, Math.exp(middle)) < p) low = middle;
-    else high = middle;
+    if (modelCdf(model, Math.exp(middle)) < p) {
+      low = middle;
+    } else {
+      high = middle;
+    }
   }
   return Math.exp((low + high) / 2);
 }
@@ -145,7 +161,17 @@ function normalDensity(x: number, mu: number, sigma: number): number {
 }
 
 function logLikelihood(x: readonly number[], components: readonly LogNormalComponent[]): number {
-  return x.reduce((sum, v) => sum + Math.log(Math.max(1e-300, components.reduce((d, c) => d + c.weight * normalDensity(v, c.mu, c.sigma), 0))), 0);
+  return x.reduce(
+    (sum, v) =>
+      sum +
+      Math.log(
+        Math.max(
+          1e-300,
+          components.reduce((d, c) => d + c.weight * normalDensity(v, c.mu, c.sigma), 0),
+        ),
+      ),
+    0,
+  );
 }
 
 function bic(x: readonly number[], components: readonly LogNormalComponent[], parameters: number): number {
@@ -162,11 +188,23 @@ export function normalCdf(z: number): number {
 
 /** Standard normal quantile (Acklam's rational approximation: relative error under 1.2e-9). */
 export function inverseNormalCdf(p: number): number {
-  if (p <= 0) return -Infinity;
-  if (p >= 1) return Infinity;
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  if (p <= 0) {
+    return -Infinity;
+  }
+  if (p >= 1) {
+    return Infinity;
+  }
+  const a = [
+    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
+    2.506628277459239,
+  ];
+  const b = [
+    -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1,
+  ];
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const poly = (k: number[], v: number) => k.reduce((sum, coefficient) => sum * v + coefficient, 0);
   if (p < 0.02425) {

@@ -9,12 +9,23 @@ import type { EffectiveDefaults, Recommendations, ResolvedOptimizeOptions } from
 export const MAX_PAIRS = 500;
 
 /** Every finding of the level (applied or not), plus pairs, warnings and resource limits. */
-export function recommend(graph: TaskGraph, history: History, defaults: EffectiveDefaults,
-  options: ResolvedOptimizeOptions): Recommendations {
-  const { findings } = findChanges(graph, history, defaults, { ...options, level: options.level === "basic" ? "advanced" : options.level });
+export function recommend(
+  graph: TaskGraph,
+  history: History,
+  defaults: EffectiveDefaults,
+  options: ResolvedOptimizeOptions,
+): Recommendations {
+  const { findings } = findChanges(graph, history, defaults, {
+    ...options,
+    level: options.level === "basic" ? "advanced" : options.level,
+  });
   const byId = new Map(history.tasks.map((m) => [m.key, m]));
   const timeoutAdjustments: Record<string, number> = {};
-  for (const change of findings) if (change.field === "timeoutMs" && change.taskId) timeoutAdjustments[change.taskId] = change.to as number;
+  for (const change of findings) {
+    if (change.field === "timeoutMs" && change.taskId) {
+      timeoutAdjustments[change.taskId] = change.to as number;
+    }
+  }
   const failedPatternWarnings = graph.tasks
     .map((task) => deterministicWarning(task, byId.get(task.id), options))
     .filter((warning): warning is string => warning !== null);
@@ -23,8 +34,10 @@ export function recommend(graph: TaskGraph, history: History, defaults: Effectiv
     parallelizablePairs: parallelizablePairs(graph),
     timeoutAdjustments,
     failedPatternWarnings,
-    resourceAllocation: { maxParallel: (parallel?.to as number | undefined) ?? options.maxParallel ?? defaults.maxParallel,
-      queues: queueLimits(graph, (parallel?.to as number | undefined) ?? options.maxParallel ?? defaults.maxParallel) },
+    resourceAllocation: {
+      maxParallel: (parallel?.to as number | undefined) ?? options.maxParallel ?? defaults.maxParallel,
+      queues: queueLimits(graph, (parallel?.to as number | undefined) ?? options.maxParallel ?? defaults.maxParallel),
+    },
     changes: findings,
   };
 }
@@ -38,7 +51,9 @@ export function parallelizablePairs(graph: TaskGraph): [string, string][] {
     const mine = new Set<string>();
     for (const dep of dependsOn.get(id) ?? []) {
       mine.add(dep);
-      for (const a of ancestors.get(dep) ?? []) mine.add(a);
+      for (const a of ancestors.get(dep) ?? []) {
+        mine.add(a);
+      }
     }
     ancestors.set(id, mine);
   }
@@ -48,7 +63,9 @@ export function parallelizablePairs(graph: TaskGraph): [string, string][] {
     for (let j = i + 1; j < atomic.length && pairs.length < MAX_PAIRS; j++) {
       const a = atomic[i] as string;
       const b = atomic[j] as string;
-      if (!ancestors.get(a)?.has(b) && !ancestors.get(b)?.has(a)) pairs.push([a, b]);
+      if (!ancestors.get(a)?.has(b) && !ancestors.get(b)?.has(a)) {
+        pairs.push([a, b]);
+      }
     }
   }
   return pairs;
@@ -57,7 +74,13 @@ export function parallelizablePairs(graph: TaskGraph): [string, string][] {
 /** Queue limits in proportion to how many atomic tasks name each queue, within `maxParallel`. */
 function queueLimits(graph: TaskGraph, maxParallel: number): Record<string, number> {
   const counts = new Map<string, number>();
-  for (const task of graph.tasks) if (task.queue) counts.set(task.queue, (counts.get(task.queue) ?? 0) + 1);
+  for (const task of graph.tasks) {
+    if (task.queue) {
+      counts.set(task.queue, (counts.get(task.queue) ?? 0) + 1);
+    }
+  }
   const total = [...counts.values()].reduce((sum, n) => sum + n, 0);
-  return Object.fromEntries([...counts].map(([queue, n]) => [queue, Math.max(1, Math.round((n / total) * maxParallel))]));
+  return Object.fromEntries(
+    [...counts].map(([queue, n]) => [queue, Math.max(1, Math.round((n / total) * maxParallel))]),
+  );
 }

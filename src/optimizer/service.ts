@@ -14,8 +14,16 @@ import type { StoredTuning, TuningQueries } from "../store/optimizer-tunings.js"
 import { AGGRESSIVE_MIN_RUNS, decideOptimization, type History } from "./decide.js";
 import { recommend } from "./recommend.js";
 import { revertChanges } from "./stored-tuning.js";
-import { optimizationChangeSchema, optimizeOptionsSchema, type EffectiveDefaults, type OptimizationChange, type OptimizationResult, type OptimizeOptions,
-  type Recommendations, type ResolvedOptimizeOptions } from "./types.js";
+import {
+  optimizationChangeSchema,
+  optimizeOptionsSchema,
+  type EffectiveDefaults,
+  type OptimizationChange,
+  type OptimizationResult,
+  type OptimizeOptions,
+  type Recommendations,
+  type ResolvedOptimizeOptions,
+} from "./types.js";
 
 /** What `orch.optimizer` offers. */
 export interface Optimizer {
@@ -26,12 +34,20 @@ export interface Optimizer {
    * @example
    * const { graph: tuned, changes } = await orch.optimizer.optimizeWorkflow(graph, { level: "advanced", workflow: "etl" });
    */
-  optimizeWorkflow(graph: TaskGraph, options?: OptimizeOptions, defaults?: Partial<EffectiveDefaults>): Promise<OptimizationResult>;
+  optimizeWorkflow(
+    graph: TaskGraph,
+    options?: OptimizeOptions,
+    defaults?: Partial<EffectiveDefaults>,
+  ): Promise<OptimizationResult>;
   /**
    * What could be changed and why, without changing anything; emits `optimization:recommended`
    * for the workflow (and `runId`, when given).
    */
-  getRecommendations(graph: TaskGraph, options?: OptimizeOptions & { runId?: string }, defaults?: Partial<EffectiveDefaults>): Promise<Recommendations>;
+  getRecommendations(
+    graph: TaskGraph,
+    options?: OptimizeOptions & { runId?: string },
+    defaults?: Partial<EffectiveDefaults>,
+  ): Promise<Recommendations>;
   /**
    * Stores the applied changes of `result` (and its hedging settings) as the tuning of `workflow`:
    * every later run of the workflow applies them (docs/optimizer.md, "Stored tunings").
@@ -70,7 +86,10 @@ export interface OptimizerDeps {
 
 /** What a run recorded of its settings (runs.options): the task defaults and the optimization applied. */
 const runRecordSchema = z.looseObject({
-  taskDefaults: z.looseObject({ timeoutMs: z.number(), maxAttempts: z.number(), backoff: backoffSchema.partial() }).partial().optional(),
+  taskDefaults: z
+    .looseObject({ timeoutMs: z.number(), maxAttempts: z.number(), backoff: backoffSchema.partial() })
+    .partial()
+    .optional(),
   optimization: z.looseObject({ changes: z.array(optimizationChangeSchema) }).optional(),
 });
 
@@ -81,7 +100,11 @@ export function createOptimizer(deps: OptimizerDeps): Optimizer {
     const validated = validateGraph(graph, { defaults: { source: "function", decomposer: "manual" } });
     const workflow = resolved.workflow ?? deps.workflowOf(validated);
     const runs = await deps.metrics.finishedRuns(workflow);
-    const history: History = { tasks: await deps.metrics.taskMetrics(workflow), runs, overrun: await deps.metrics.timeoutOverrun(workflow) };
+    const history: History = {
+      tasks: await deps.metrics.taskMetrics(workflow),
+      runs,
+      overrun: await deps.metrics.timeoutOverrun(workflow),
+    };
     // Raw durations and queue limits are read only where the aggressive rules will use them.
     if (resolved.level === "aggressive" && runs >= AGGRESSIVE_MIN_RUNS) {
       history.durations = await deps.metrics.successDurations(workflow);
@@ -90,7 +113,14 @@ export function createOptimizer(deps: OptimizerDeps): Optimizer {
     return { resolved, validated, history, workflow };
   };
   const tunings = (): TuningQueries => {
-    if (!deps.tunings) throw new InvalidOptionError("tunings", "a tuning store: createOptimizer({ tunings: createTuningQueries(db, schema) })", undefined, "createOptimizer");
+    if (!deps.tunings) {
+      throw new InvalidOptionError(
+        "tunings",
+        "a tuning store: createOptimizer({ tunings: createTuningQueries(db, schema) })",
+        undefined,
+        "createOptimizer",
+      );
+    }
     return deps.tunings;
   };
   return {
@@ -103,16 +133,33 @@ export function createOptimizer(deps: OptimizerDeps): Optimizer {
       const { resolved, validated, history, workflow } = await prepare(graph, rest, "getRecommendations");
       const recommendations = recommend(validated, history, { ...deps.defaults, ...defaults }, resolved);
       if (deps.events) {
-        await deps.events.emit({ type: "optimization:recommended", runId: runId ?? null, workflow, payload: {
-          level: resolved.level, graphId: validated.id, changes: recommendations.changes.length,
-          timeoutAdjustments: recommendations.timeoutAdjustments, failedPatternWarnings: recommendations.failedPatternWarnings,
-          resourceAllocation: recommendations.resourceAllocation } }, deps.channel ?? null);
+        await deps.events.emit(
+          {
+            type: "optimization:recommended",
+            runId: runId ?? null,
+            workflow,
+            payload: {
+              level: resolved.level,
+              graphId: validated.id,
+              changes: recommendations.changes.length,
+              timeoutAdjustments: recommendations.timeoutAdjustments,
+              failedPatternWarnings: recommendations.failedPatternWarnings,
+              resourceAllocation: recommendations.resourceAllocation,
+            },
+          },
+          deps.channel ?? null,
+        );
       }
       return recommendations;
     },
     async storeTuning(workflow, goal, result) {
       const changes = result.changes;
-      return { workflow, level: result.level, changes, appliedAt: await tunings().save({ workflow, level: result.level, goal, changes }) };
+      return {
+        workflow,
+        level: result.level,
+        changes,
+        appliedAt: await tunings().save({ workflow, level: result.level, goal, changes }),
+      };
     },
     async storedTuning(workflow) {
       const stored = deps.tunings ? await deps.tunings.load(workflow) : null;
@@ -121,16 +168,27 @@ export function createOptimizer(deps: OptimizerDeps): Optimizer {
     clearTuning: (workflow) => tunings().clear(workflow),
     async lastRunGraph(workflow) {
       const last = await tunings().latestRunGraph(workflow);
-      if (!last) return null;
+      if (!last) {
+        return null;
+      }
       const recorded = runRecordSchema.parse(last.options);
       const applied = recorded.optimization?.changes ?? [];
-      const graph = revertChanges(validateGraph(last.graph, { defaults: { source: "function", decomposer: "manual" } }), applied);
+      const graph = revertChanges(
+        validateGraph(last.graph, { defaults: { source: "function", decomposer: "manual" } }),
+        applied,
+      );
       const parallel = applied.find((c) => c.field === "maxParallel");
       const taskDefaults = recorded.taskDefaults;
-      return { runId: last.runId, graph, defaults: {
-        timeoutMs: taskDefaults?.timeoutMs ?? deps.defaults.timeoutMs, maxAttempts: taskDefaults?.maxAttempts ?? deps.defaults.maxAttempts,
-        backoff: { ...deps.defaults.backoff, ...taskDefaults?.backoff },
-        maxParallel: typeof parallel?.from === "number" ? parallel.from : last.maxParallel } };
+      return {
+        runId: last.runId,
+        graph,
+        defaults: {
+          timeoutMs: taskDefaults?.timeoutMs ?? deps.defaults.timeoutMs,
+          maxAttempts: taskDefaults?.maxAttempts ?? deps.defaults.maxAttempts,
+          backoff: { ...deps.defaults.backoff, ...taskDefaults?.backoff },
+          maxParallel: typeof parallel?.from === "number" ? parallel.from : last.maxParallel,
+        },
+      };
     },
   };
 }

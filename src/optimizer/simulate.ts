@@ -43,18 +43,24 @@ export function simulateSchedule(input: SimulationInput): SimulationResult {
   const peaks: number[] = [];
   const queuePeaks = new Map<string, number[]>();
   for (let trial = 0; trial < input.trials; trial++) {
-    const durations = new Map(ids.map((id) => [id, composite.has(id) ? 0 : Math.max(0, input.sample(id, input.random))]));
+    const durations = new Map(
+      ids.map((id) => [id, composite.has(id) ? 0 : Math.max(0, input.sample(id, input.random))]),
+    );
     const outcome = scheduleOnce(ids, waitsFor, durations, composite, queueOf, priorityOf, input.maxParallel);
     makespans.push(outcome.makespan);
     peaks.push(outcome.peak);
-    for (const [queue, peak] of outcome.queuePeak) queuePeaks.set(queue, [...(queuePeaks.get(queue) ?? []), peak]);
+    for (const [queue, peak] of outcome.queuePeak) {
+      queuePeaks.set(queue, [...(queuePeaks.get(queue) ?? []), peak]);
+    }
   }
   return {
     trials: input.trials,
     makespanP50Ms: percentile(makespans, 0.5) ?? 0,
     makespanP95Ms: percentile(makespans, 0.95) ?? 0,
     peakDemandP95: Math.ceil(percentile(peaks, 0.95) ?? 0),
-    queuePeakDemandP95: Object.fromEntries([...queuePeaks].map(([queue, values]) => [queue, Math.ceil(percentile(values, 0.95) ?? 0)])),
+    queuePeakDemandP95: Object.fromEntries(
+      [...queuePeaks].map(([queue, values]) => [queue, Math.ceil(percentile(values, 0.95) ?? 0)]),
+    ),
   };
 }
 
@@ -64,11 +70,22 @@ export function trialsFor(taskCount: number): number {
 }
 
 /** One list schedule: ready tasks start by priority while slots are free; composites finish at once. */
-function scheduleOnce(ids: readonly string[], waitsFor: ReadonlyMap<string, readonly string[]>, durations: ReadonlyMap<string, number>,
-  composite: ReadonlySet<string>, queueOf: ReadonlyMap<string, string>, priorityOf: ReadonlyMap<string, number>, maxParallel: number) {
+function scheduleOnce(
+  ids: readonly string[],
+  waitsFor: ReadonlyMap<string, readonly string[]>,
+  durations: ReadonlyMap<string, number>,
+  composite: ReadonlySet<string>,
+  queueOf: ReadonlyMap<string, string>,
+  priorityOf: ReadonlyMap<string, number>,
+  maxParallel: number,
+) {
   const remaining = new Map(ids.map((id) => [id, (waitsFor.get(id) ?? []).length]));
   const dependants = new Map<string, string[]>();
-  for (const id of ids) for (const dep of waitsFor.get(id) ?? []) dependants.set(dep, [...(dependants.get(dep) ?? []), id]);
+  for (const id of ids) {
+    for (const dep of waitsFor.get(id) ?? []) {
+      dependants.set(dep, [...(dependants.get(dep) ?? []), id]);
+    }
+  }
   let ready = ids.filter((id) => remaining.get(id) === 0);
   const running: { id: string; end: number }[] = [];
   const queueRunning = new Map<string, number>();
@@ -79,7 +96,9 @@ function scheduleOnce(ids: readonly string[], waitsFor: ReadonlyMap<string, read
     for (const next of dependants.get(id) ?? []) {
       const left = (remaining.get(next) ?? 1) - 1;
       remaining.set(next, left);
-      if (left === 0) settled.push(next);
+      if (left === 0) {
+        settled.push(next);
+      }
     }
     now = Math.max(now, at);
   };
@@ -89,7 +108,9 @@ function scheduleOnce(ids: readonly string[], waitsFor: ReadonlyMap<string, read
     if (instant.length > 0) {
       ready = ready.filter((id) => !composite.has(id));
       const settled: string[] = [];
-      for (const id of instant) finish(id, now, settled);
+      for (const id of instant) {
+        finish(id, now, settled);
+      }
       ready.push(...settled);
       continue;
     }
@@ -102,7 +123,9 @@ function scheduleOnce(ids: readonly string[], waitsFor: ReadonlyMap<string, read
       queuePeak.set(queue, Math.max(queuePeak.get(queue) ?? 0, queueRunning.get(queue) ?? 0));
     }
     peak = Math.max(peak, running.length);
-    if (running.length === 0) break;
+    if (running.length === 0) {
+      break;
+    }
     running.sort((a, b) => a.end - b.end);
     const next = running.shift() as { id: string; end: number };
     const queue = queueOf.get(next.id) ?? "default";

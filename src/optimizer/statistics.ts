@@ -6,7 +6,9 @@ import type { DurationSummary } from "../store/duration-summary.js";
 
 /** Linear-interpolated percentile of `values` (0 ≤ `fraction` ≤ 1), as SQL `percentile_cont`; null when empty. */
 export function percentile(values: readonly number[], fraction: number): number | null {
-  if (values.length === 0) return null;
+  if (values.length === 0) {
+    return null;
+  }
   const sorted = [...values].sort((a, b) => a - b);
   const position = Math.min(Math.max(fraction, 0), 1) * (sorted.length - 1);
   const lower = Math.floor(position);
@@ -18,7 +20,9 @@ export function percentile(values: readonly number[], fraction: number): number 
 
 /** Arithmetic mean; null when empty. */
 export function mean(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
+  if (values.length === 0) {
+    return null;
+  }
   return values.reduce((sum, value) => sum + value, 0) / values.length;
 }
 
@@ -39,7 +43,9 @@ export function summarizeDurations(durationsMs: readonly number[]): DurationSumm
  * 5 samples give 0.83, 9 give 0.9, 19 give 0.95.
  */
 export function sampleConfidence(samples: number): number {
-  if (samples <= 0) return 0;
+  if (samples <= 0) {
+    return 0;
+  }
   return Math.min(0.99, 1 - 1 / (samples + 1));
 }
 
@@ -48,8 +54,12 @@ export function sampleConfidence(samples: number): number {
  * fails for good with probability at most `target`: the least k with failureRate^k ≤ target.
  */
 export function attemptsForTarget(failureRate: number, target = 0.001): number {
-  if (failureRate <= 0) return 1;
-  if (failureRate >= 1) return Number.POSITIVE_INFINITY;
+  if (failureRate <= 0) {
+    return 1;
+  }
+  if (failureRate >= 1) {
+    return Number.POSITIVE_INFINITY;
+  }
   return Math.max(1, Math.ceil(Math.log(target) / Math.log(failureRate)));
 }
 
@@ -66,7 +76,9 @@ export function failuresCluster(firstAttemptFailureRate: number, retryFailureRat
  * Sizing retries on it keeps a small sample from understating how often a step fails.
  */
 export function wilsonUpper(events: number, trials: number, z = 1.645): number {
-  if (trials <= 0) return 1;
+  if (trials <= 0) {
+    return 1;
+  }
   const rate = events / trials;
   const z2 = z * z;
   const centre = rate + z2 / (2 * trials);

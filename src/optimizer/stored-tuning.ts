@@ -32,10 +32,18 @@ const RAISES = new Set(["timeoutMs", "maxAttempts"]);
 
 /** The value of a task setting a change names, with the run's defaults where the task sets none. */
 export function currentValue(task: Task, field: string, defaults: EffectiveDefaults): number | null {
-  if (field === "timeoutMs") return task.timeoutMs ?? defaults.timeoutMs;
-  if (field === "maxAttempts") return task.maxAttempts ?? defaults.maxAttempts;
-  if (field === "backoff.baseMs") return task.backoff?.baseMs ?? defaults.backoff.baseMs;
-  if (field === "priority") return task.priority ?? null;
+  if (field === "timeoutMs") {
+    return task.timeoutMs ?? defaults.timeoutMs;
+  }
+  if (field === "maxAttempts") {
+    return task.maxAttempts ?? defaults.maxAttempts;
+  }
+  if (field === "backoff.baseMs") {
+    return task.backoff?.baseMs ?? defaults.backoff.baseMs;
+  }
+  if (field === "priority") {
+    return task.priority ?? null;
+  }
   return null;
 }
 
@@ -55,7 +63,9 @@ export function applyStoredTuning(graph: TaskGraph, tuning: TuningToApply, defau
       queues[change.queue] = change.to;
       applied.push(change);
     }
-    if (change.taskId === undefined || typeof change.to !== "number") continue;
+    if (change.taskId === undefined || typeof change.to !== "number") {
+      continue;
+    }
     const task = tasks.get(change.taskId);
     if (!task) {
       skipped.push(`${change.taskId}.${change.field}: the task is no longer in the graph`);
@@ -66,9 +76,13 @@ export function applyStoredTuning(graph: TaskGraph, tuning: TuningToApply, defau
       applied.push({ ...change, from: task.hedgeAfterMs ?? null });
       continue;
     }
-    if (!TASK_FIELDS.has(change.field)) continue;
+    if (!TASK_FIELDS.has(change.field)) {
+      continue;
+    }
     const now = currentValue(task, change.field, defaults);
-    if (now === change.to) continue;
+    if (now === change.to) {
+      continue;
+    }
     if (now === change.from || (RAISES.has(change.field) && now !== null && change.to > now)) {
       applied.push({ ...change, from: now });
     } else {
@@ -76,32 +90,60 @@ export function applyStoredTuning(graph: TaskGraph, tuning: TuningToApply, defau
     }
   }
   // Merges go last, as when tuned: only links that still form a chain of plain tasks.
-  const merges = mergeChains(applyChanges(graph, applied), tuning.changes.filter((c) => c.field === "merge"));
-  for (const change of merges.skipped) skipped.push(`${change.to} → ${change.taskId}: no longer a chain that can be merged; left as it is`);
+  const merges = mergeChains(
+    applyChanges(graph, applied),
+    tuning.changes.filter((c) => c.field === "merge"),
+  );
+  for (const change of merges.skipped) {
+    skipped.push(`${change.to} → ${change.taskId}: no longer a chain that can be merged; left as it is`);
+  }
   const mergedLinks = tuning.changes.filter((c) => c.field === "merge" && !merges.skipped.includes(c));
   applied.push(...mergedLinks);
-  return { graph: merges.graph, applied, skipped, ...(maxParallel === undefined ? {} : { maxParallel }),
-    ...(Object.keys(queues).length > 0 ? { queues } : {}), ...(Object.keys(hedges).length > 0 ? { hedges } : {}) };
+  return {
+    graph: merges.graph,
+    applied,
+    skipped,
+    ...(maxParallel === undefined ? {} : { maxParallel }),
+    ...(Object.keys(queues).length > 0 ? { queues } : {}),
+    ...(Object.keys(hedges).length > 0 ? { hedges } : {}),
+  };
 }
 
 /** `graph` with the task-level `changes` undone: merged chains split again, each field back to its `from` (null: unset). */
 export function revertChanges(graph: TaskGraph, changes: readonly OptimizationChange[]): TaskGraph {
   const byTask = new Map<string, OptimizationChange[]>();
-  for (const change of changes) if (change.taskId && TASK_FIELDS.has(change.field)) byTask.set(change.taskId, [...(byTask.get(change.taskId) ?? []), change]);
-  return { ...graph, tasks: unmergeChains(graph, changes).tasks.map((task) => {
-    let next: Task = { ...task };
-    for (const change of [...(byTask.get(task.id) ?? [])].reverse()) next = withValue(next, change.field, change.from);
-    return next;
-  }) };
+  for (const change of changes) {
+    if (change.taskId && TASK_FIELDS.has(change.field)) {
+      byTask.set(change.taskId, [...(byTask.get(change.taskId) ?? []), change]);
+    }
+  }
+  return {
+    ...graph,
+    tasks: unmergeChains(graph, changes).tasks.map((task) => {
+      let next: Task = { ...task };
+      for (const change of [...(byTask.get(task.id) ?? [])].reverse()) {
+        next = withValue(next, change.field, change.from);
+      }
+      return next;
+    }),
+  };
 }
 
 function withValue(task: Task, field: string, value: number | string | null): Task {
   const number = typeof value === "number" ? value : undefined;
   const { timeoutMs, maxAttempts, priority, backoff, ...rest } = task;
   const kept = { timeoutMs, maxAttempts, priority, backoff };
-  if (field === "timeoutMs") kept.timeoutMs = number;
-  if (field === "maxAttempts") kept.maxAttempts = number;
-  if (field === "priority") kept.priority = number;
-  if (field === "backoff.baseMs") kept.backoff = { ...backoff, baseMs: number };
+  if (field === "timeoutMs") {
+    kept.timeoutMs = number;
+  }
+  if (field === "maxAttempts") {
+    kept.maxAttempts = number;
+  }
+  if (field === "priority") {
+    kept.priority = number;
+  }
+  if (field === "backoff.baseMs") {
+    kept.backoff = { ...backoff, baseMs: number };
+  }
   return { ...rest, ...Object.fromEntries(Object.entries(kept).filter(([, v]) => v !== undefined)) } as Task;
 }

@@ -67,7 +67,16 @@ export interface Evidence {
 /** What a change sets. A `merge` runs the task named by `to` inside the attempt of `taskId` (see merge.ts). */
 export type OptimizationField = (typeof OPTIMIZATION_FIELDS)[number];
 
-export const OPTIMIZATION_FIELDS = ["timeoutMs", "maxAttempts", "priority", "backoff.baseMs", "maxParallel", "queueLimit", "hedgeAfterMs", "merge"] as const;
+export const OPTIMIZATION_FIELDS = [
+  "timeoutMs",
+  "maxAttempts",
+  "priority",
+  "backoff.baseMs",
+  "maxParallel",
+  "queueLimit",
+  "hedgeAfterMs",
+  "merge",
+] as const;
 
 /** A change as stored and read back (a stored tuning, a run's record). */
 export const optimizationChangeSchema = z.object({

@@ -51,7 +51,9 @@ export async function buildOrchestrator(
   const resolved = resolveOrchestratorOptions(plain);
   const db = await openDb(resolved.database, { poolSize: resolved.poolSize });
   try {
-    if (resolved.migrate) await migrate(db, resolved.schema);
+    if (resolved.migrate) {
+      await migrate(db, resolved.schema);
+    }
   } catch (error) {
     await db.close();
     throw error;
@@ -64,30 +66,80 @@ export async function buildOrchestrator(
   const tasks = createTaskQueries(db, resolved.schema);
   const control = createRunControlQueries(db, resolved.schema);
   const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
-  const notifications = createNotifications({ db, schema: resolved.schema, channel: resolved.channel,
-    realTimeNotifications: resolved.realTimeNotifications, onError: reportError });
+  const notifications = createNotifications({
+    db,
+    schema: resolved.schema,
+    channel: resolved.channel,
+    realTimeNotifications: resolved.realTimeNotifications,
+    onError: reportError,
+  });
   // Listeners added with orch.on() before a call must see that call's events: each entry point
   // first waits until the emitter's subscription is live (at once when nobody listens).
   const live = createLiveEmitter(notifications, { onError: reportError });
-  const optimizer = createOptimizer({ metrics: createMetricsQueries(db, resolved.schema), workflowOf: (graph) => slugify(graph.goal),
-    events, channel, tunings: createTuningQueries(db, resolved.schema, codec),
-    defaults: { timeoutMs: resolved.defaults.timeoutMs, maxAttempts: resolved.defaults.maxAttempts,
-      maxParallel: resolved.defaults.maxParallel, backoff: resolved.defaults.backoff } });
-  const runService = new RunService({ db, runs, tasks, control, events, options: resolved, codec, onError: reportError, optimizer });
+  const optimizer = createOptimizer({
+    metrics: createMetricsQueries(db, resolved.schema),
+    workflowOf: (graph) => slugify(graph.goal),
+    events,
+    channel,
+    tunings: createTuningQueries(db, resolved.schema, codec),
+    defaults: {
+      timeoutMs: resolved.defaults.timeoutMs,
+      maxAttempts: resolved.defaults.maxAttempts,
+      maxParallel: resolved.defaults.maxParallel,
+      backoff: resolved.defaults.backoff,
+    },
+  });
+  const runService = new RunService({
+    db,
+    runs,
+    tasks,
+    control,
+    events,
+    options: resolved,
+    codec,
+    onError: reportError,
+    optimizer,
+  });
   const waiter = new RunWaiter(db, control, channel, reportError);
   const workers = new Set<Worker>();
   const dashboards = new Set<Dashboard>();
-  const decomposeDeps = { graphs, events, channel, notify: resolved.realTimeNotifications, db, schema: resolved.schema, limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes }, codec };
-  const composeFromGoal = async (goal: string, decomposer: Decomposer, steps: Steps, opts: ComposeFromGoalOptions = {}, upstream?: Record<string, unknown>) => {
+  const decomposeDeps = {
+    graphs,
+    events,
+    channel,
+    notify: resolved.realTimeNotifications,
+    db,
+    schema: resolved.schema,
+    limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes },
+    codec,
+  };
+  const composeFromGoal = async (
+    goal: string,
+    decomposer: Decomposer,
+    steps: Steps,
+    opts: ComposeFromGoalOptions = {},
+    upstream?: Record<string, unknown>,
+  ) => {
     const { decompose, ...runOptions } = opts;
-    const graph = await decomposeGoal(decomposeDeps, goal, decomposer, { ...decompose, steps, ...(upstream ? { upstream } : {}) });
+    const graph = await decomposeGoal(decomposeDeps, goal, decomposer, {
+      ...decompose,
+      steps,
+      ...(upstream ? { upstream } : {}),
+    });
     const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;
-    const result = await runService.composeFromTaskGraph(graph, steps, { ...runOptions, decomposer, ...(input === undefined ? {} : { input: input as never }) });
+    const result = await runService.composeFromTaskGraph(graph, steps, {
+      ...runOptions,
+      decomposer,
+      ...(input === undefined ? {} : { input: input as never }),
+    });
     // Learning: the goal's graph and how its run ended feed the hybrid decomposer's patterns. The run's
     // result stands whether or not this write succeeds, so a failure is reported, not thrown.
     if (result.status === "completed" || result.status === "failed") {
-      await recordPattern(db, resolved.schema, goal, graph, result.status === "completed", { workflow: result.workflow, runId: result.runId, codec })
-        .catch(reportError);
+      await recordPattern(db, resolved.schema, goal, graph, result.status === "completed", {
+        workflow: result.workflow,
+        runId: result.runId,
+        codec,
+      }).catch(reportError);
     }
     return result;
   };
@@ -123,7 +175,8 @@ export async function buildOrchestrator(
     composeMultipleWorkflows: async (goals, decomposer, stepsByWorkflow, opts = {}) => {
       await live.ready();
       return composeMultiple(goals, stepsByWorkflow, opts, (goal, steps, runOptions, upstream) =>
-        composeFromGoal(goal, decomposer, steps, runOptions, upstream));
+        composeFromGoal(goal, decomposer, steps, runOptions, upstream),
+      );
     },
     cancelRun: (runId, reason) => runService.cancelRun(runId, reason),
     pauseRun: (runId, reason) => runService.pauseRun(runId, reason),
@@ -136,7 +189,15 @@ export async function buildOrchestrator(
     listRuns: (opts) => runService.listRuns(opts),
     submit: (graph, opts) => runService.submit(graph, opts),
     startWorker: async (opts) => {
-      const worker = await startWorker(opts, { db, tasks, runs, runService, leaseMs: resolved.leaseMs, channel, onError: reportError });
+      const worker = await startWorker(opts, {
+        db,
+        tasks,
+        runs,
+        runService,
+        leaseMs: resolved.leaseMs,
+        channel,
+        onError: reportError,
+      });
       workers.add(worker);
       const stop = worker.stop.bind(worker);
       worker.stop = async () => {

@@ -3,7 +3,12 @@ import { DecompositionError, GraphValidationError } from "../errors.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import type { CatalogueEntry, Decomposer, DecomposerContext } from "../graph/decomposer.js";
 import { validateGraph } from "../graph/validate.js";
-import { emptyUsage, type DecompositionServices, type DecompositionUsage, type ServicedContext } from "../decomposers/services.js";
+import {
+  emptyUsage,
+  type DecompositionServices,
+  type DecompositionUsage,
+  type ServicedContext,
+} from "../decomposers/services.js";
 import type { Db } from "../store/db.js";
 import { createDecompositionQueries, type DecompositionQueries } from "../store/decomposition-cache.js";
 import { createPatternQueries } from "../store/patterns.js";
@@ -53,43 +58,101 @@ export function decomposerName(decomposer: Decomposer): string {
 export function catalogueOf(steps: Steps): CatalogueEntry[] {
   return Object.entries(steps).map(([name, entry]) => {
     const step = toStepDefinition(entry);
-    return { name, ...(step.description ? { description: step.description } : {}),
-      ...(step.input ? { inputSchema: z.toJSONSchema(step.input, { unrepresentable: "any" }) } : {}) };
+    return {
+      name,
+      ...(step.description ? { description: step.description } : {}),
+      ...(step.input ? { inputSchema: z.toJSONSchema(step.input, { unrepresentable: "any" }) } : {}),
+    };
   });
 }
 
-export async function decomposeGoal(deps: DecomposeDeps, goal: unknown, decomposer: Decomposer, options: DecomposeOptions = {}): Promise<TaskGraph> {
-  if (typeof goal !== "string" || goal.trim() === "") throw new DecompositionError(String(goal), "the goal must be a non-empty string");
+export async function decomposeGoal(
+  deps: DecomposeDeps,
+  goal: unknown,
+  decomposer: Decomposer,
+  options: DecomposeOptions = {},
+): Promise<TaskGraph> {
+  if (typeof goal !== "string" || goal.trim() === "") {
+    throw new DecompositionError(String(goal), "the goal must be a non-empty string");
+  }
   const name = decomposerName(decomposer);
   const decompose = typeof decomposer === "function" ? decomposer : decomposer?.decompose;
-  if (typeof decompose !== "function") throw new DecompositionError(goal, "the decomposer must be a function or an object with a `decompose` function");
+  if (typeof decompose !== "function") {
+    throw new DecompositionError(goal, "the decomposer must be a function or an object with a `decompose` function");
+  }
   const started = performance.now();
   const store = deps.db && deps.schema ? createDecompositionQueries(deps.db, deps.schema, deps.codec) : null;
   const services = servicesFor(deps, store, options);
-  await deps.events.emit({ type: "decomposition:started", payload: { goal, decomposer: name } }, deps.channel, undefined, deps.notify);
+  await deps.events.emit(
+    { type: "decomposition:started", payload: { goal, decomposer: name } },
+    deps.channel,
+    undefined,
+    deps.notify,
+  );
   try {
     const graph = await runDecomposer(goal, name, decompose, options, deps, services);
     await deps.graphs.recordGraph(graph);
     const latencyMs = performance.now() - started;
-    await record(deps, store, { graphId: graph.id, goal, decomposer: name, source: graph.source, latencyMs }, services.usage);
-    await deps.events.emit({ type: "decomposition:completed", payload: { goal, decomposer: name, graphId: graph.id,
-      source: graph.source, tasks: graph.tasks.length, latencyMs, ...accounting(services.usage) } }, deps.channel, undefined, deps.notify);
+    await record(
+      deps,
+      store,
+      { graphId: graph.id, goal, decomposer: name, source: graph.source, latencyMs },
+      services.usage,
+    );
+    await deps.events.emit(
+      {
+        type: "decomposition:completed",
+        payload: {
+          goal,
+          decomposer: name,
+          graphId: graph.id,
+          source: graph.source,
+          tasks: graph.tasks.length,
+          latencyMs,
+          ...accounting(services.usage),
+        },
+      },
+      deps.channel,
+      undefined,
+      deps.notify,
+    );
     return graph;
   } catch (error) {
-    const failure = error instanceof DecompositionError ? error : new DecompositionError(goal, `the decomposer threw: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    const failure =
+      error instanceof DecompositionError
+        ? error
+        : new DecompositionError(goal, `the decomposer threw: ${(error as Error)?.message ?? String(error)}`, {
+            cause: error,
+          });
     const source = services.usage.source ?? "function";
-    await record(deps, store, { graphId: null, goal, decomposer: name, source, latencyMs: performance.now() - started, error: failure.message }, services.usage);
-    await deps.events.emit({ type: "decomposition:failed", payload: { goal, decomposer: name, error: failure.message, source,
-      ...accounting(services.usage) } }, deps.channel, undefined, deps.notify);
+    await record(
+      deps,
+      store,
+      { graphId: null, goal, decomposer: name, source, latencyMs: performance.now() - started, error: failure.message },
+      services.usage,
+    );
+    await deps.events.emit(
+      {
+        type: "decomposition:failed",
+        payload: { goal, decomposer: name, error: failure.message, source, ...accounting(services.usage) },
+      },
+      deps.channel,
+      undefined,
+      deps.notify,
+    );
     throw failure;
   }
 }
 
 /** The cache (unless `cache: false`), the learned patterns and a fresh usage record. */
-function servicesFor(deps: DecomposeDeps, store: DecompositionQueries | null, options: DecomposeOptions): DecompositionServices {
+function servicesFor(
+  deps: DecomposeDeps,
+  store: DecompositionQueries | null,
+  options: DecomposeOptions,
+): DecompositionServices {
   return {
     usage: emptyUsage(),
-    cache: options.cache === false ? null : store?.cache ?? null,
+    cache: options.cache === false ? null : (store?.cache ?? null),
     patterns: deps.db && deps.schema ? createPatternQueries(deps.db, deps.schema, deps.codec) : null,
     maxDepth: options.maxDepth ?? 5,
   };
@@ -97,24 +160,56 @@ function servicesFor(deps: DecomposeDeps, store: DecompositionQueries | null, op
 
 /** What a decomposition cost, for its events. */
 function accounting(usage: DecompositionUsage) {
-  return { llmCalls: usage.llmCalls, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, repairs: usage.repairs,
-    ...(usage.model ? { model: usage.model } : {}), ...(usage.cacheKey ? { cacheKey: usage.cacheKey } : {}), ...(usage.rule ? { rule: usage.rule } : {}) };
+  return {
+    llmCalls: usage.llmCalls,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    repairs: usage.repairs,
+    ...(usage.model ? { model: usage.model } : {}),
+    ...(usage.cacheKey ? { cacheKey: usage.cacheKey } : {}),
+    ...(usage.rule ? { rule: usage.rule } : {}),
+  };
 }
 
-async function record(deps: DecomposeDeps, store: DecompositionQueries | null, row: { graphId: string | null; goal: string; decomposer: string;
-  source: string; latencyMs: number; error?: string }, usage: DecompositionUsage): Promise<void> {
-  if (store === null) return deps.graphs.recordDecomposition(row);
-  await store.record({ ...row, model: usage.model ?? null, cacheKey: usage.cacheKey ?? null, llmCalls: usage.llmCalls,
-    inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, repairs: usage.repairs });
+async function record(
+  deps: DecomposeDeps,
+  store: DecompositionQueries | null,
+  row: { graphId: string | null; goal: string; decomposer: string; source: string; latencyMs: number; error?: string },
+  usage: DecompositionUsage,
+): Promise<void> {
+  if (store === null) {
+    return deps.graphs.recordDecomposition(row);
+  }
+  await store.record({
+    ...row,
+    model: usage.model ?? null,
+    cacheKey: usage.cacheKey ?? null,
+    llmCalls: usage.llmCalls,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    repairs: usage.repairs,
+  });
 }
 
-async function runDecomposer(goal: string, name: string, decompose: (g: string, c: DecomposerContext) => unknown,
-  options: DecomposeOptions, deps: DecomposeDeps, services: DecompositionServices): Promise<TaskGraph> {
+async function runDecomposer(
+  goal: string,
+  name: string,
+  decompose: (g: string, c: DecomposerContext) => unknown,
+  options: DecomposeOptions,
+  deps: DecomposeDeps,
+  services: DecompositionServices,
+): Promise<TaskGraph> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const controller = new AbortController();
   const signal = controller.signal;
   const catalogue = options.catalogue ?? (options.steps ? catalogueOf(options.steps) : []);
-  const ctx: ServicedContext = { catalogue, depth: 0, signal, services, ...(options.upstream ? { upstream: options.upstream } : {}) };
+  const ctx: ServicedContext = {
+    catalogue,
+    depth: 0,
+    signal,
+    services,
+    ...(options.upstream ? { upstream: options.upstream } : {}),
+  };
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -124,20 +219,39 @@ async function runDecomposer(goal: string, name: string, decompose: (g: string, 
     }, timeoutMs);
   });
   // The timer ends with the decomposition: nothing rejects later, unobserved.
-  const result = await Promise.race([Promise.resolve().then(() => decompose(goal, ctx)), timedOut]).finally(() => clearTimeout(timer));
-  if (result === null || result === undefined) throw new DecompositionError(goal, `decomposer ${name} returned ${String(result)}: no rule or model knew this goal`);
+  const result = await Promise.race([Promise.resolve().then(() => decompose(goal, ctx)), timedOut]).finally(() =>
+    clearTimeout(timer),
+  );
+  if (result === null || result === undefined) {
+    throw new DecompositionError(
+      goal,
+      `decomposer ${name} returned ${String(result)}: no rule or model knew this goal`,
+    );
+  }
   const input = Array.isArray(result) ? { goal, tasks: result } : result;
   if (typeof input !== "object" || !Array.isArray((input as { tasks?: unknown }).tasks)) {
-    throw new DecompositionError(goal, `decomposer ${name} returned ${typeof input === "object" ? "an object without a tasks array" : typeof input}; return an array of tasks or { goal, tasks }`);
+    throw new DecompositionError(
+      goal,
+      `decomposer ${name} returned ${typeof input === "object" ? "an object without a tasks array" : typeof input}; return an array of tasks or { goal, tasks }`,
+    );
   }
   try {
-    return validateGraph({ goal, ...(input as object) }, {
-      limits: { ...deps.limits, maxDepth: options.maxDepth ?? 5 },
-      ...(options.steps ? { stepNames: Object.keys(options.steps) } : {}),
-      defaults: { decomposer: name, source: "function" },
-    });
+    return validateGraph(
+      { goal, ...(input as object) },
+      {
+        limits: { ...deps.limits, maxDepth: options.maxDepth ?? 5 },
+        ...(options.steps ? { stepNames: Object.keys(options.steps) } : {}),
+        defaults: { decomposer: name, source: "function" },
+      },
+    );
   } catch (error) {
-    if (!(error instanceof GraphValidationError)) throw error;
-    throw new DecompositionError(goal, `decomposer ${name} returned an invalid graph:\n${error.issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`, { issues: error.issues, cause: error });
+    if (!(error instanceof GraphValidationError)) {
+      throw error;
+    }
+    throw new DecompositionError(
+      goal,
+      `decomposer ${name} returned an invalid graph:\n${error.issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`,
+      { issues: error.issues, cause: error },
+    );
   }
 }

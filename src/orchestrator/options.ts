@@ -46,7 +46,12 @@ export const orchestratorOptionsSchema = z.strictObject({
   poolSize: z.number().int().min(1).max(1000).default(10),
   leaseMs: z.number().int().min(1000).max(86_400_000).default(30_000),
   maxTasks: z.number().int().min(1).max(1_000_000).default(10_000),
-  maxInputBytes: z.number().int().min(1).max(64 * 1024 * 1024).default(65_536),
+  maxInputBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(64 * 1024 * 1024)
+    .default(65_536),
 });
 export type ResolvedOrchestratorOptions = z.output<typeof orchestratorOptionsSchema>;
 

@@ -32,12 +32,25 @@ export interface Orchestrator {
   /** Turns a goal into a validated, recorded task graph. */
   decomposeGoal(goal: string, decomposer: Decomposer, options?: DecomposeOptions): Promise<TaskGraph>;
   /** Binds a graph to steps and runs it to a final status. */
-  composeFromTaskGraph(graph: TaskGraph, steps: Steps, options?: RunOptions & { decomposer?: Decomposer }): Promise<RunResult>;
+  composeFromTaskGraph(
+    graph: TaskGraph,
+    steps: Steps,
+    options?: RunOptions & { decomposer?: Decomposer },
+  ): Promise<RunResult>;
   /** Decomposes a goal with the steps as catalogue, then runs the graph. */
-  composeFromGoal(goal: string, decomposer: Decomposer, steps: Steps, options?: ComposeFromGoalOptions): Promise<RunResult>;
+  composeFromGoal(
+    goal: string,
+    decomposer: Decomposer,
+    steps: Steps,
+    options?: ComposeFromGoalOptions,
+  ): Promise<RunResult>;
   /** Runs several goals as workflows; one may depend on others and sees their outputs. */
-  composeMultipleWorkflows(goals: (string | WorkflowGoal)[], decomposer: Decomposer, stepsByWorkflow: Record<string, Steps>,
-    options?: MultipleOptions): Promise<MultipleResult>;
+  composeMultipleWorkflows(
+    goals: (string | WorkflowGoal)[],
+    decomposer: Decomposer,
+    stepsByWorkflow: Record<string, Steps>,
+    options?: MultipleOptions,
+  ): Promise<MultipleResult>;
   cancelRun(runId: string, reason?: string): Promise<void>;
   pauseRun(runId: string, reason?: string): Promise<void>;
   resumeRun(runId: string): Promise<void>;

@@ -35,52 +35,112 @@ type Tuned = { graph: TaskGraph; options: ResolvedRunOptions; applied?: AppliedO
  * Applies the stored tuning of `workflow`, then the optimizer at `options.optimizationLevel`, to
  * `graph`. The run's maxParallel and queue limits take the tuned values only when the caller set none.
  */
-export async function optimizeForRun(deps: OptimizationDeps, graph: TaskGraph, workflow: string, options: ResolvedRunOptions,
-  defaults: TaskDefaults): Promise<Tuned> {
+export async function optimizeForRun(
+  deps: OptimizationDeps,
+  graph: TaskGraph,
+  workflow: string,
+  options: ResolvedRunOptions,
+  defaults: TaskDefaults,
+): Promise<Tuned> {
   const level = options.optimizationLevel;
   if (level !== "none" && !deps.optimizer) {
-    throw new InvalidOptionError("optimizationLevel", '"none" (this run service has no optimizer)', level, "composeFromTaskGraph");
+    throw new InvalidOptionError(
+      "optimizationLevel",
+      '"none" (this run service has no optimizer)',
+      level,
+      "composeFromTaskGraph",
+    );
   }
-  const effective: EffectiveDefaults = { timeoutMs: defaults.timeoutMs, maxAttempts: defaults.maxAttempts, backoff: defaults.backoff,
-    maxParallel: options.maxParallel ?? deps.defaultMaxParallel };
+  const effective: EffectiveDefaults = {
+    timeoutMs: defaults.timeoutMs,
+    maxAttempts: defaults.maxAttempts,
+    backoff: defaults.backoff,
+    maxParallel: options.maxParallel ?? deps.defaultMaxParallel,
+  };
   const stored = await deps.optimizer?.storedTuning(workflow);
-  if (level === "none" && !stored) return { graph, options };
-  await emitOptimization(deps, "optimization:started", workflow, null, { level: level === "none" ? stored!.level : level, changes: [] }, graph.id);
+  if (level === "none" && !stored) {
+    return { graph, options };
+  }
+  await emitOptimization(
+    deps,
+    "optimization:started",
+    workflow,
+    null,
+    { level: level === "none" ? stored!.level : level, changes: [] },
+    graph.id,
+  );
   let tuned: Tuned = { graph, options };
   if (stored) {
     const fromStore = applyStoredTuning(graph, stored, effective);
     tuned = withRunSettings(tuned, options, fromStore.graph, fromStore.maxParallel, fromStore.queues, {
-      level: stored.level, changes: fromStore.applied,
+      level: stored.level,
+      changes: fromStore.applied,
       stored: { level: stored.level, appliedAt: stored.appliedAt.toISOString(), skipped: fromStore.skipped },
-      ...(fromStore.hedges ? { hedges: fromStore.hedges } : {}) });
+      ...(fromStore.hedges ? { hedges: fromStore.hedges } : {}),
+    });
   }
-  if (level === "none") return tuned;
-  const result: OptimizationResult = await deps.optimizer!.optimizeWorkflow(tuned.graph, {
-    ...options.optimize, level, preserveStructure: options.preserveStructure, workflow,
-    maxParallel: tuned.options.maxParallel ?? deps.defaultMaxParallel,
-  }, effective);
+  if (level === "none") {
+    return tuned;
+  }
+  const result: OptimizationResult = await deps.optimizer!.optimizeWorkflow(
+    tuned.graph,
+    {
+      ...options.optimize,
+      level,
+      preserveStructure: options.preserveStructure,
+      workflow,
+      maxParallel: tuned.options.maxParallel ?? deps.defaultMaxParallel,
+    },
+    effective,
+  );
   const earlier = tuned.applied;
   return withRunSettings(tuned, options, result.graph, result.maxParallel, result.queues, {
-    level, changes: [...(earlier?.changes ?? []), ...result.changes],
+    level,
+    changes: [...(earlier?.changes ?? []), ...result.changes],
     ...(earlier?.stored ? { stored: earlier.stored } : {}),
-    ...(earlier?.hedges || result.hedges ? { hedges: { ...earlier?.hedges, ...result.hedges } } : {}) });
+    ...(earlier?.hedges || result.hedges ? { hedges: { ...earlier?.hedges, ...result.hedges } } : {}),
+  });
 }
 
 /** The tuned graph with run-wide settings the caller left unset; changes the caller overrode are dropped. */
-function withRunSettings(previous: Tuned, caller: ResolvedRunOptions, graph: TaskGraph, maxParallel: number | undefined,
-  queues: Record<string, number> | undefined, applied: AppliedOptimization): Tuned {
-  const keep = (c: OptimizationChange) => (c.field !== "maxParallel" || caller.maxParallel === undefined)
-    && (c.field !== "queueLimit" || caller.queues === undefined);
-  const options: ResolvedRunOptions = { ...previous.options,
+function withRunSettings(
+  previous: Tuned,
+  caller: ResolvedRunOptions,
+  graph: TaskGraph,
+  maxParallel: number | undefined,
+  queues: Record<string, number> | undefined,
+  applied: AppliedOptimization,
+): Tuned {
+  const keep = (c: OptimizationChange) =>
+    (c.field !== "maxParallel" || caller.maxParallel === undefined) &&
+    (c.field !== "queueLimit" || caller.queues === undefined);
+  const options: ResolvedRunOptions = {
+    ...previous.options,
     ...(caller.maxParallel === undefined && maxParallel !== undefined ? { maxParallel } : {}),
-    ...(caller.queues === undefined && queues ? { queues: { ...previous.options.queues, ...queues } } : {}) };
+    ...(caller.queues === undefined && queues ? { queues: { ...previous.options.queues, ...queues } } : {}),
+  };
   return { graph, options, applied: { ...applied, changes: applied.changes.filter(keep) } };
 }
 
 /** Reports an optimization as an event (started: the level; completed: every change applied). */
-export async function emitOptimization(deps: OptimizationDeps, type: string, workflow: string, runId: string | null, applied: AppliedOptimization, graphId: string): Promise<void> {
-  const payload = type === "optimization:started" ? { level: applied.level, graphId }
-    : { level: applied.level, changes: applied.changes.length, graphId, applied: applied.changes,
-      ...(applied.stored ? { stored: applied.stored } : {}), ...(applied.hedges ? { hedges: applied.hedges } : {}) };
+export async function emitOptimization(
+  deps: OptimizationDeps,
+  type: string,
+  workflow: string,
+  runId: string | null,
+  applied: AppliedOptimization,
+  graphId: string,
+): Promise<void> {
+  const payload =
+    type === "optimization:started"
+      ? { level: applied.level, graphId }
+      : {
+          level: applied.level,
+          changes: applied.changes.length,
+          graphId,
+          applied: applied.changes,
+          ...(applied.stored ? { stored: applied.stored } : {}),
+          ...(applied.hedges ? { hedges: applied.hedges } : {}),
+        };
   await deps.events.emit({ type, runId, workflow, payload }, deps.channel);
 }

@@ -4,7 +4,12 @@ import type { OptimizeOptions } from "../optimizer/types.js";
 import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../graph/task-graph.js";
 
 export const runOptionsSchema = z.strictObject({
-  workflow: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/, { message: "a name of letters, digits and _ . : / - (at most 128)" }).optional(),
+  workflow: z
+    .string()
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/, {
+      message: "a name of letters, digits and _ . : / - (at most 128)",
+    })
+    .optional(),
   maxParallel: z.number().int().min(1).max(10_000).optional(),
   timeoutMs: z.number().int().min(1).max(2_147_483_647).optional(),
   taskTimeoutMs: z.number().int().min(1).max(86_400_000).optional(),

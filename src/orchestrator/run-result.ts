@@ -34,7 +34,9 @@ export interface RunResult {
 export function toRunResult(run: RunRow, tasks: TaskStateRow[], codec?: PayloadCodec): RunResult {
   const outputs: Record<string, unknown> = {};
   for (const task of tasks) {
-    if (task.status === "completed") outputs[task.id] = codec && task.output !== null ? codec.decode(task.output) : task.output;
+    if (task.status === "completed") {
+      outputs[task.id] = codec && task.output !== null ? codec.decode(task.output) : task.output;
+    }
   }
   const end = run.finished_at ?? new Date();
   const start = run.started_at ?? run.created_at;
@@ -45,11 +47,18 @@ export function toRunResult(run: RunRow, tasks: TaskStateRow[], codec?: PayloadC
     status: run.status as RunStatus,
     outputs,
     tasks: tasks.map((t) => ({
-      id: t.id, parentId: t.parent_id, kind: t.kind as "atomic" | "composite", step: t.step, status: t.status as TaskStatus,
-      attempts: t.attempts, durationMs: t.duration_ms === null ? null : Number(t.duration_ms),
+      id: t.id,
+      parentId: t.parent_id,
+      kind: t.kind as "atomic" | "composite",
+      step: t.step,
+      status: t.status as TaskStatus,
+      attempts: t.attempts,
+      durationMs: t.duration_ms === null ? null : Number(t.duration_ms),
       ...(t.error ? { error: t.error as { message?: string } } : {}),
     })),
     durationMs: Math.max(0, end.getTime() - start.getTime()),
-    ...(run.error?.message ? { error: { message: run.error.message, ...(run.error.taskId ? { taskId: run.error.taskId } : {}) } } : {}),
+    ...(run.error?.message
+      ? { error: { message: run.error.message, ...(run.error.taskId ? { taskId: run.error.taskId } : {}) } }
+      : {}),
   };
 }

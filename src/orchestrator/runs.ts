@@ -28,7 +28,12 @@ import { toRunResult, type RunResult } from "./run-result.js";
 import { runOptionsSchema, type ResolvedRunOptions, type RunOptions } from "./run-options.js";
 import { slugify } from "./slug.js";
 import type { Optimizer } from "../optimizer/service.js";
-import { emitOptimization, optimizeForRun, type AppliedOptimization, type OptimizationDeps } from "./run-optimization.js";
+import {
+  emitOptimization,
+  optimizeForRun,
+  type AppliedOptimization,
+  type OptimizationDeps,
+} from "./run-optimization.js";
 import { assertRunId, checkSteps, isUniqueViolation } from "./checks.js";
 
 /** Shortest gap between two task:progress events of one attempt, in ms. */
@@ -78,56 +83,123 @@ export class RunService {
   constructor(private readonly deps: RunServiceDeps) {}
 
   /** Binds `graph` to `steps`, records the run and runs it to a final status. */
-  async composeFromTaskGraph(graph: TaskGraph, steps: Steps, options: RunOptions & { decomposer?: Decomposer } = {}): Promise<RunResult> {
+  async composeFromTaskGraph(
+    graph: TaskGraph,
+    steps: Steps,
+    options: RunOptions & { decomposer?: Decomposer } = {},
+  ): Promise<RunResult> {
     const { decomposer, ...plain } = options ?? {};
     const resolved = parseOptions(runOptionsSchema, plain, "composeFromTaskGraph");
     checkSteps(steps);
     const validated = validateGraph(graph, {
       stepNames: Object.keys(steps),
-      limits: { maxTasks: this.deps.options.maxTasks, maxInputBytes: this.deps.options.maxInputBytes, maxDepth: resolved.maxDepth ?? 5 },
+      limits: {
+        maxTasks: this.deps.options.maxTasks,
+        maxInputBytes: this.deps.options.maxInputBytes,
+        maxDepth: resolved.maxDepth ?? 5,
+      },
       defaults: { source: "function", decomposer: "manual" },
     });
     const workflow = resolved.workflow ?? slugify(validated.goal);
     if (resolved.idempotencyKey) {
       const existing = await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey);
-      if (existing) return this.continueExisting(existing, steps);
+      if (existing) {
+        return this.continueExisting(existing, steps);
+      }
     }
     const runId = randomUUID();
-    const optimized = await optimizeForRun(this.optimization(), validated, workflow, resolved, this.taskDefaults(resolved));
+    const optimized = await optimizeForRun(
+      this.optimization(),
+      validated,
+      workflow,
+      resolved,
+      this.taskDefaults(resolved),
+    );
     try {
       await this.insert(runId, workflow, optimized.graph, steps, optimized.options, null, optimized.applied);
     } catch (error) {
-      const existing = resolved.idempotencyKey && isUniqueViolation(error) ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
-      if (existing) return this.continueExisting(existing, steps);
+      const existing =
+        resolved.idempotencyKey && isUniqueViolation(error)
+          ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey)
+          : undefined;
+      if (existing) {
+        return this.continueExisting(existing, steps);
+      }
       throw error;
     }
-    if (optimized.applied) await emitOptimization(this.optimization(), "optimization:completed", workflow, runId, optimized.applied, validated.id);
+    if (optimized.applied) {
+      await emitOptimization(
+        this.optimization(),
+        "optimization:completed",
+        workflow,
+        runId,
+        optimized.applied,
+        validated.id,
+      );
+    }
     this.stepsByWorkflow.set(workflow, steps);
-    if (decomposer) this.decomposers.set(workflow, decomposer);
+    if (decomposer) {
+      this.decomposers.set(workflow, decomposer);
+    }
     await this.execute(runId, steps);
     return this.result(runId);
   }
 
-  private async insert(runId: string, workflow: string, graph: TaskGraph, steps: Steps, options: ResolvedRunOptions, runAt: Date | null = null,
-    optimization?: AppliedOptimization): Promise<void> {
+  private async insert(
+    runId: string,
+    workflow: string,
+    graph: TaskGraph,
+    steps: Steps,
+    options: ResolvedRunOptions,
+    runAt: Date | null = null,
+    optimization?: AppliedOptimization,
+  ): Promise<void> {
     const defaults = this.taskDefaults(options);
     const bound = bindGraph(graph, steps, defaults, this.deps.codec);
     await this.deps.db.transaction(async (tx) => {
-      if (options.queues) await this.deps.runs.setQueueLimits(tx, options.queues);
-      await this.deps.runs.insertRun(tx, {
-        id: runId, workflow, graphId: graph.id, goal: graph.goal, priority: defaults.priority,
-        maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel, failFast: options.failFast,
-        options: { realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
-          timeoutMs: options.timeoutMs ?? null, taskDefaults: defaults, ...(optimization ? { optimization } : {}) },
-        input: options.input === undefined ? null : this.deps.codec ? this.deps.codec.encode(options.input) : options.input, idempotencyKey: options.idempotencyKey ?? null, runAt,
-        deadlineMs: options.timeoutMs ?? null,
-      }, { ...graph, tasks: sealTaskInputs(graph.tasks, this.deps.codec) }, bound.tasks, bound.edges);
+      if (options.queues) {
+        await this.deps.runs.setQueueLimits(tx, options.queues);
+      }
+      await this.deps.runs.insertRun(
+        tx,
+        {
+          id: runId,
+          workflow,
+          graphId: graph.id,
+          goal: graph.goal,
+          priority: defaults.priority,
+          maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel,
+          failFast: options.failFast,
+          options: {
+            realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
+            timeoutMs: options.timeoutMs ?? null,
+            taskDefaults: defaults,
+            ...(optimization ? { optimization } : {}),
+          },
+          input:
+            options.input === undefined
+              ? null
+              : this.deps.codec
+                ? this.deps.codec.encode(options.input)
+                : options.input,
+          idempotencyKey: options.idempotencyKey ?? null,
+          runAt,
+          deadlineMs: options.timeoutMs ?? null,
+        },
+        { ...graph, tasks: sealTaskInputs(graph.tasks, this.deps.codec) },
+        bound.tasks,
+        bound.edges,
+      );
     });
   }
 
   private optimization(): OptimizationDeps {
-    return { optimizer: this.deps.optimizer, events: this.deps.events, channel: this.deps.options.channel,
-      defaultMaxParallel: this.deps.options.defaults.maxParallel };
+    return {
+      optimizer: this.deps.optimizer,
+      events: this.deps.events,
+      channel: this.deps.options.channel,
+      defaultMaxParallel: this.deps.options.defaults.maxParallel,
+    };
   }
 
   private taskDefaults(options: ResolvedRunOptions): TaskDefaults {
@@ -147,27 +219,69 @@ export class RunService {
    */
   async submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string; existing: boolean }> {
     const { runAt, steps, ...plain } = options ?? ({} as SubmitOptions);
-    if (typeof plain.workflow !== "string") throw new InvalidOptionError("workflow", "the name of a workflow a worker runs", plain.workflow, "submit");
-    if (runAt !== undefined && !(runAt instanceof Date && !Number.isNaN(runAt.getTime()))) throw new InvalidOptionError("runAt", "a valid Date", runAt, "submit");
+    if (typeof plain.workflow !== "string") {
+      throw new InvalidOptionError("workflow", "the name of a workflow a worker runs", plain.workflow, "submit");
+    }
+    if (runAt !== undefined && !(runAt instanceof Date && !Number.isNaN(runAt.getTime()))) {
+      throw new InvalidOptionError("runAt", "a valid Date", runAt, "submit");
+    }
     const resolved = parseOptions(runOptionsSchema, plain, "submit");
-    if (steps) checkSteps(steps);
+    if (steps) {
+      checkSteps(steps);
+    }
     const validated = validateGraph(graph, {
       ...(steps ? { stepNames: Object.keys(steps) } : {}),
-      limits: { maxTasks: this.deps.options.maxTasks, maxInputBytes: this.deps.options.maxInputBytes, maxDepth: resolved.maxDepth ?? 5 },
+      limits: {
+        maxTasks: this.deps.options.maxTasks,
+        maxInputBytes: this.deps.options.maxInputBytes,
+        maxDepth: resolved.maxDepth ?? 5,
+      },
       defaults: { source: "function", decomposer: "manual" },
     });
-    const existing = resolved.idempotencyKey ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
-    if (existing) return { runId: existing.id, existing: true };
+    const existing = resolved.idempotencyKey
+      ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey)
+      : undefined;
+    if (existing) {
+      return { runId: existing.id, existing: true };
+    }
     const runId = randomUUID();
-    const optimized = await optimizeForRun(this.optimization(), validated, resolved.workflow!, resolved, this.taskDefaults(resolved));
+    const optimized = await optimizeForRun(
+      this.optimization(),
+      validated,
+      resolved.workflow!,
+      resolved,
+      this.taskDefaults(resolved),
+    );
     try {
-      await this.insert(runId, resolved.workflow!, optimized.graph, steps ?? {}, optimized.options, runAt ?? null, optimized.applied);
+      await this.insert(
+        runId,
+        resolved.workflow!,
+        optimized.graph,
+        steps ?? {},
+        optimized.options,
+        runAt ?? null,
+        optimized.applied,
+      );
     } catch (error) {
-      const raced = resolved.idempotencyKey && isUniqueViolation(error) ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey) : undefined;
-      if (raced) return { runId: raced.id, existing: true };
+      const raced =
+        resolved.idempotencyKey && isUniqueViolation(error)
+          ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey)
+          : undefined;
+      if (raced) {
+        return { runId: raced.id, existing: true };
+      }
       throw error;
     }
-    if (optimized.applied) await emitOptimization(this.optimization(), "optimization:completed", resolved.workflow!, runId, optimized.applied, validated.id);
+    if (optimized.applied) {
+      await emitOptimization(
+        this.optimization(),
+        "optimization:completed",
+        resolved.workflow!,
+        runId,
+        optimized.applied,
+        validated.id,
+      );
+    }
     await this.deps.tasks.startRun(runId, this.workerId, 0, this.deps.options.leaseMs, this.deps.options.channel);
     return { runId, existing: false };
   }
@@ -175,18 +289,34 @@ export class RunService {
   /** Runs (or resumes) `runId` in this process until it is final. */
   async execute(runId: string, steps: Steps): Promise<RunStatus> {
     const current = this.active.get(runId);
-    if (current) return current.done;
+    if (current) {
+      return current.done;
+    }
     const run = await this.deps.runs.getRun(runId);
-    if (!run) throw new RunNotFoundError(runId);
+    if (!run) {
+      throw new RunNotFoundError(runId);
+    }
     const executor = new RunExecutor(
-      { tasks: this.deps.tasks, control: this.deps.control, workerId: this.workerId, leaseMs: this.deps.options.leaseMs,
-        channel: this.deps.options.channel, onError: this.deps.onError },
-      { runId, maxParallel: run.max_parallel, deadlineAt: run.deadline_at ? run.deadline_at.getTime() : null,
-        environment: this.environment(run, steps) },
+      {
+        tasks: this.deps.tasks,
+        control: this.deps.control,
+        workerId: this.workerId,
+        leaseMs: this.deps.options.leaseMs,
+        channel: this.deps.options.channel,
+        onError: this.deps.onError,
+      },
+      {
+        runId,
+        maxParallel: run.max_parallel,
+        deadlineAt: run.deadline_at ? run.deadline_at.getTime() : null,
+        environment: this.environment(run, steps),
+      },
     );
     const done = executor.execute().finally(() => {
       this.active.delete(runId);
-      if (this.active.size === 0) this.stopHeartbeat();
+      if (this.active.size === 0) {
+        this.stopHeartbeat();
+      }
     });
     this.active.set(runId, { executor, done });
     this.startHeartbeat();
@@ -195,11 +325,16 @@ export class RunService {
 
   /** One lease heartbeat for every run this process executes (they share workerId), while any runs. */
   private startHeartbeat(): void {
-    if (this.heartbeat) return;
+    if (this.heartbeat) {
+      return;
+    }
     const { leaseMs } = this.deps.options;
-    this.heartbeat = setInterval(() => {
-      this.deps.tasks.renewLeases(this.workerId, leaseMs).catch(this.deps.onError);
-    }, Math.max(100, Math.floor(leaseMs / 3)));
+    this.heartbeat = setInterval(
+      () => {
+        this.deps.tasks.renewLeases(this.workerId, leaseMs).catch(this.deps.onError);
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
   }
 
   private stopHeartbeat(): void {
@@ -209,7 +344,9 @@ export class RunService {
 
   /** What attempts of `run` need: goal, input, steps, codec, log and progress writers, lazy expansion. */
   environment(run: RunRow, steps: Steps): AttemptEnvironment {
-    const definitions = new Map<string, StepDefinition>(Object.entries(steps).map(([name, entry]) => [name, toStepDefinition(entry)]));
+    const definitions = new Map<string, StepDefinition>(
+      Object.entries(steps).map(([name, entry]) => [name, toStepDefinition(entry)]),
+    );
     // Log lines and progress events of one attempt are written one after another, so they commit
     // (and get their ids) in the order the step reported them; the pool would otherwise race them.
     const writes = new Map<string, Promise<void>>();
@@ -217,39 +354,71 @@ export class RunService {
       const next = (writes.get(key) ?? Promise.resolve()).then(write).then(() => undefined, this.deps.onError);
       writes.set(key, next);
       void next.then(() => {
-        if (writes.get(key) === next) writes.delete(key);
+        if (writes.get(key) === next) {
+          writes.delete(key);
+        }
       });
     };
     const lastProgress = new Map<string, number>();
     return {
-      runId: run.id, workflow: run.workflow, goal: run.goal, runInput: decode(this.deps.codec, run.input), steps: definitions, codec: this.deps.codec,
+      runId: run.id,
+      workflow: run.workflow,
+      goal: run.goal,
+      runInput: decode(this.deps.codec, run.input),
+      steps: definitions,
+      codec: this.deps.codec,
       forEachParallel: run.max_parallel,
       upstreamOutputs: (taskIds) => this.deps.tasks.completedOutputs(run.id, taskIds),
       ...this.expansion(run, steps),
       log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {
-        inOrder(`${task.taskId}#${task.attempt}`, () => this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data));
+        inOrder(`${task.taskId}#${task.attempt}`, () =>
+          this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data),
+        );
       },
       progress: (task: { runId: string; taskId: string; attempt: number }, done: number, total: number | undefined) => {
         // An event row and a NOTIFY per call would double the writes of a large forEach: at most one
         // every PROGRESS_INTERVAL_MS per attempt, and always the last one (done === total).
         const key = `${task.taskId}#${task.attempt}`;
         const now = Date.now();
-        if (done !== total && now - (lastProgress.get(key) ?? 0) < PROGRESS_INTERVAL_MS) return;
-        if (done === total) lastProgress.delete(key);
-        else lastProgress.set(key, now);
-        inOrder(key, () => this.deps.events.emit({ type: "task:progress", runId: task.runId, taskId: task.taskId, workflow: run.workflow,
-          payload: { attempt: task.attempt, done, ...(total === undefined ? {} : { total }) } }, this.deps.options.channel));
+        if (done !== total && now - (lastProgress.get(key) ?? 0) < PROGRESS_INTERVAL_MS) {
+          return;
+        }
+        if (done === total) {
+          lastProgress.delete(key);
+        } else {
+          lastProgress.set(key, now);
+        }
+        inOrder(key, () =>
+          this.deps.events.emit(
+            {
+              type: "task:progress",
+              runId: task.runId,
+              taskId: task.taskId,
+              workflow: run.workflow,
+              payload: { attempt: task.attempt, done, ...(total === undefined ? {} : { total }) },
+            },
+            this.deps.options.channel,
+          ),
+        );
       },
     };
   }
 
   private expansion(run: RunRow, steps: Steps): { expand?: AttemptEnvironment["expand"] } {
     const decomposer = this.decomposers.get(run.workflow);
-    if (!decomposer) return {};
+    if (!decomposer) {
+      return {};
+    }
     const ctx: ExpansionContext = {
-      goal: run.goal, decomposer, steps, catalogue: catalogueOf(steps), codec: this.deps.codec,
+      goal: run.goal,
+      decomposer,
+      steps,
+      catalogue: catalogueOf(steps),
+      codec: this.deps.codec,
       defaults: (run.options.taskDefaults as TaskDefaults | undefined) ?? this.taskDefaults(runOptionsSchema.parse({})),
-      maxTasks: this.deps.options.maxTasks, maxInputBytes: this.deps.options.maxInputBytes, timeoutMs: 60_000,
+      maxTasks: this.deps.options.maxTasks,
+      maxInputBytes: this.deps.options.maxInputBytes,
+      timeoutMs: 60_000,
     };
     return { expand: (task, deps) => planExpansion(task, deps, ctx) };
   }
@@ -265,7 +434,9 @@ export class RunService {
   /** The run's current state as a RunResult. */
   async result(runId: string): Promise<RunResult> {
     const run = await this.deps.runs.getRun(runId);
-    if (!run) throw new RunNotFoundError(runId);
+    if (!run) {
+      throw new RunNotFoundError(runId);
+    }
     return toRunResult(run, await this.deps.runs.getTasks(runId), this.deps.codec);
   }
 
@@ -281,23 +452,41 @@ export class RunService {
   async cancelRun(runId: string, reason = "cancelled by the user"): Promise<void> {
     assertRunId(runId);
     const before = await this.deps.control.stopRun(runId, "cancelled", reason, this.deps.options.channel);
-    if (before === null) throw new RunNotFoundError(runId);
-    if (isFinalRunStatus(before as RunStatus)) throw new IllegalTransitionError("run", runId, before, "cancelled", "the run is already final");
+    if (before === null) {
+      throw new RunNotFoundError(runId);
+    }
+    if (isFinalRunStatus(before as RunStatus)) {
+      throw new IllegalTransitionError("run", runId, before, "cancelled", "the run is already final");
+    }
     this.active.get(runId)?.executor.interrupt("cancelled", reason);
   }
 
   async pauseRun(runId: string, reason = "paused by the user"): Promise<void> {
     assertRunId(runId);
     const before = await this.deps.control.setPaused(runId, true, reason, this.deps.options.channel);
-    if (before === null) throw new RunNotFoundError(runId);
-    if (before !== "running") throw new IllegalTransitionError("run", runId, before, "paused", "only a running run can be paused");
+    if (before === null) {
+      throw new RunNotFoundError(runId);
+    }
+    if (before !== "running") {
+      throw new IllegalTransitionError("run", runId, before, "paused", "only a running run can be paused");
+    }
   }
 
   async resumeRun(runId: string): Promise<void> {
     assertRunId(runId);
     const before = await this.deps.control.setPaused(runId, false, null, this.deps.options.channel);
-    if (before === null) throw new RunNotFoundError(runId);
-    if (before !== "paused") throw new IllegalTransitionError("run", runId, before, "running", "only a paused run can be resumed; use retryRun for a final one");
+    if (before === null) {
+      throw new RunNotFoundError(runId);
+    }
+    if (before !== "paused") {
+      throw new IllegalTransitionError(
+        "run",
+        runId,
+        before,
+        "running",
+        "only a paused run can be resumed; use retryRun for a final one",
+      );
+    }
     this.active.get(runId)?.executor.wake();
   }
 
@@ -305,17 +494,45 @@ export class RunService {
   async retryRun(runId: string, options: { fromTask?: string; steps?: Steps } = {}): Promise<RunResult> {
     assertRunId(runId);
     const run = await this.deps.runs.getRun(runId);
-    if (!run) throw new RunNotFoundError(runId);
-    if (!isFinalRunStatus(run.status as RunStatus)) throw new IllegalTransitionError("run", runId, run.status, "running", "only a final run can be retried; cancel it first");
+    if (!run) {
+      throw new RunNotFoundError(runId);
+    }
+    if (!isFinalRunStatus(run.status as RunStatus)) {
+      throw new IllegalTransitionError(
+        "run",
+        runId,
+        run.status,
+        "running",
+        "only a final run can be retried; cancel it first",
+      );
+    }
     if (options.fromTask !== undefined && !(await this.deps.control.hasTask(runId, options.fromTask))) {
       const into = await this.deps.control.mergedInto(runId, options.fromTask);
-      const merged = into === null ? "" : ` (${options.fromTask} was merged into ${into} in this run, which runs its step: retry from ${into})`;
+      const merged =
+        into === null
+          ? ""
+          : ` (${options.fromTask} was merged into ${into} in this run, which runs its step: retry from ${into})`;
       throw new InvalidOptionError("fromTask", `a task id of run ${runId}${merged}`, options.fromTask, "retryRun");
     }
     const steps = options.steps ?? this.stepsByWorkflow.get(run.workflow);
-    if (!steps) throw new InvalidOptionError("steps", `the steps of workflow ${JSON.stringify(run.workflow)} (none were bound in this process)`, undefined, "retryRun");
+    if (!steps) {
+      throw new InvalidOptionError(
+        "steps",
+        `the steps of workflow ${JSON.stringify(run.workflow)} (none were bound in this process)`,
+        undefined,
+        "retryRun",
+      );
+    }
     const reset = await this.deps.control.retryRun(runId, options.fromTask ?? null, this.deps.options.channel);
-    if (reset === 0) throw new IllegalTransitionError("run", runId, run.status, "running", "every task completed; name one with { fromTask } to re-run it");
+    if (reset === 0) {
+      throw new IllegalTransitionError(
+        "run",
+        runId,
+        run.status,
+        "running",
+        "every task completed; name one with { fromTask } to re-run it",
+      );
+    }
     await this.execute(runId, steps);
     return this.result(runId);
   }

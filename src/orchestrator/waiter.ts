@@ -12,8 +12,12 @@ export class RunWaiter {
   private listener: Promise<Listener> | undefined;
   private readonly waiting = new Map<string, Set<() => void>>();
 
-  constructor(private readonly db: Db, private readonly control: RunControlQueries, private readonly channel: string | null,
-    private readonly onError: (error: unknown) => void) {}
+  constructor(
+    private readonly db: Db,
+    private readonly control: RunControlQueries,
+    private readonly channel: string | null,
+    private readonly onError: (error: unknown) => void,
+  ) {}
 
   /** Resolves with the final status, or throws WaitTimeoutError (the run goes on) or RunNotFoundError. */
   async wait(runId: string, timeoutMs: number, notFound: () => Error): Promise<RunStatus> {
@@ -25,10 +29,16 @@ export class RunWaiter {
     const deadline = Date.now() + timeoutMs;
     for (let pollMs = 20; ; pollMs = Math.min(1000, pollMs * 2)) {
       const status = (await retryTransient(() => this.control.runStatus(runId), 30_000)) as RunStatus | null;
-      if (status === null) throw notFound();
-      if (isFinalRunStatus(status)) return status;
+      if (status === null) {
+        throw notFound();
+      }
+      if (isFinalRunStatus(status)) {
+        return status;
+      }
       const left = deadline - Date.now();
-      if (left <= 0) throw new WaitTimeoutError(runId, status, timeoutMs);
+      if (left <= 0) {
+        throw new WaitTimeoutError(runId, status, timeoutMs);
+      }
       await this.nextSignal(runId, Math.min(pollMs, left));
     }
   }
@@ -40,7 +50,9 @@ export class RunWaiter {
       const done = () => {
         clearTimeout(timer);
         set.delete(done);
-        if (set.size === 0) this.waiting.delete(runId);
+        if (set.size === 0) {
+          this.waiting.delete(runId);
+        }
         resolve();
       };
       const timer = setTimeout(done, ms);
@@ -49,11 +61,17 @@ export class RunWaiter {
   }
 
   private ensureListener(): Promise<Listener> | undefined {
-    if (!this.channel || this.listener) return this.listener;
+    if (!this.channel || this.listener) {
+      return this.listener;
+    }
     this.listener = this.db.listen(this.channel, {
       onNotify: (payload) => {
         const event = safeParse(payload);
-        if (event?.runId && event.type?.startsWith("execution:")) for (const wake of this.waiting.get(event.runId) ?? []) wake();
+        if (event?.runId && event.type?.startsWith("execution:")) {
+          for (const wake of this.waiting.get(event.runId) ?? []) {
+            wake();
+          }
+        }
       },
       onError: this.onError,
     });
@@ -61,7 +79,9 @@ export class RunWaiter {
   }
 
   async close(): Promise<void> {
-    if (this.listener) await (await this.listener).close();
+    if (this.listener) {
+      await (await this.listener).close();
+    }
   }
 }
 

@@ -20,10 +20,16 @@ const MARK = "$htdag_enc";
 export function aesGcmCodec(key: Buffer | string): PayloadCodec {
   const secret = toKey(key);
   const decode = (stored: unknown): unknown => {
-    if (Array.isArray(stored)) return stored.map(decode);
-    if (stored === null || typeof stored !== "object") return stored;
+    if (Array.isArray(stored)) {
+      return stored.map(decode);
+    }
+    if (stored === null || typeof stored !== "object") {
+      return stored;
+    }
     const record = stored as Record<string, unknown>;
-    if (typeof record[MARK] === "string" && Object.keys(record).length === 1) return decrypt(secret, record[MARK]);
+    if (typeof record[MARK] === "string" && Object.keys(record).length === 1) {
+      return decrypt(secret, record[MARK]);
+    }
     return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, decode(v)]));
   };
   return {
@@ -35,13 +41,19 @@ export function aesGcmCodec(key: Buffer | string): PayloadCodec {
 
 function toKey(key: Buffer | string): Buffer {
   if (Buffer.isBuffer(key)) {
-    if (key.length === 32) return key;
+    if (key.length === 32) {
+      return key;
+    }
     throw new InvalidOptionError("codec key", "32 bytes", key);
   }
-  if (typeof key !== "string" || key.length === 0) throw new InvalidOptionError("codec key", "a 32-byte Buffer or a non-empty string", key);
+  if (typeof key !== "string" || key.length === 0) {
+    throw new InvalidOptionError("codec key", "a 32-byte Buffer or a non-empty string", key);
+  }
   for (const encoding of ["base64", "hex"] as const) {
     const bytes = Buffer.from(key, encoding);
-    if (bytes.length === 32 && bytes.toString(encoding).replace(/=+$/, "") === key.replace(/=+$/, "")) return bytes;
+    if (bytes.length === 32 && bytes.toString(encoding).replace(/=+$/, "") === key.replace(/=+$/, "")) {
+      return bytes;
+    }
   }
   return createHash("sha256").update(key).digest();
 }
@@ -55,7 +67,9 @@ function encrypt(key: Buffer, value: unknown): string {
 
 function decrypt(key: Buffer, text: string): unknown {
   const [version, iv, tag, body] = text.split(":");
-  if (version !== "v1" || !iv || !tag || body === undefined) throw new Error("stored value is not an htdag v1 ciphertext");
+  if (version !== "v1" || !iv || !tag || body === undefined) {
+    throw new Error("stored value is not an htdag v1 ciphertext");
+  }
   const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64"));
   decipher.setAuthTag(Buffer.from(tag, "base64"));
   const plain = Buffer.concat([decipher.update(Buffer.from(body, "base64")), decipher.final()]).toString("utf8");
@@ -77,8 +91,17 @@ export function openTaskInputs<T>(tasks: readonly T[], codec: PayloadCodec | und
 }
 
 function mapInputs<T>(task: T, map: (input: unknown) => unknown): T {
-  if (task === null || typeof task !== "object" || Array.isArray(task)) return task;
+  if (task === null || typeof task !== "object" || Array.isArray(task)) {
+    return task;
+  }
   const { input, merged, ...rest } = task as { input?: unknown; merged?: unknown };
-  return { ...rest, ...(input === undefined ? {} : { input: map(input) }),
-    ...(Array.isArray(merged) ? { merged: merged.map((member: unknown) => mapInputs(member, map)) } : merged === undefined ? {} : { merged }) } as T;
+  return {
+    ...rest,
+    ...(input === undefined ? {} : { input: map(input) }),
+    ...(Array.isArray(merged)
+      ? { merged: merged.map((member: unknown) => mapInputs(member, map)) }
+      : merged === undefined
+        ? {}
+        : { merged }),
+  } as T;
 }

@@ -16,12 +16,22 @@ export type DatabaseOption = string | pg.Pool | undefined;
 
 /** Opens the database the option names. */
 export async function openDb(database: DatabaseOption, options: PgDriverOptions = {}): Promise<Db> {
-  if (database === undefined || database === "") return openPgliteDb(DEFAULT_DATA_DIR);
-  if (database instanceof pg.Pool) return openPgDb(database, options);
+  if (database === undefined || database === "") {
+    return openPgliteDb(DEFAULT_DATA_DIR);
+  }
+  if (database instanceof pg.Pool) {
+    return openPgDb(database, options);
+  }
   if (typeof database === "string") {
-    if (/^postgres(ql)?:\/\//.test(database)) return openPgDb(database, options);
-    if (database.startsWith("memory://")) return openPgliteDb(database);
-    if (database.startsWith("pglite:")) return openPgliteDb(database.slice("pglite:".length) || DEFAULT_DATA_DIR);
+    if (/^postgres(ql)?:\/\//.test(database)) {
+      return openPgDb(database, options);
+    }
+    if (database.startsWith("memory://")) {
+      return openPgliteDb(database);
+    }
+    if (database.startsWith("pglite:")) {
+      return openPgliteDb(database.slice("pglite:".length) || DEFAULT_DATA_DIR);
+    }
   }
   throw new InvalidOptionError(
     "database",

@@ -64,13 +64,18 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
   return {
     /** Every task of a run in insertion order, with the time spent in its attempts. */
     async tasks(runId: string): Promise<DashboardTaskRow[]> {
-      const { rows } = await db.query<DashboardTaskRow>(`${TASK_SELECT(s)} WHERE t.run_id = $1 ORDER BY t.position`, [runId]);
+      const { rows } = await db.query<DashboardTaskRow>(`${TASK_SELECT(s)} WHERE t.run_id = $1 ORDER BY t.position`, [
+        runId,
+      ]);
       return rows;
     },
 
     /** One task of a run, or undefined. */
     async task(runId: string, taskId: string): Promise<DashboardTaskRow | undefined> {
-      const { rows } = await db.query<DashboardTaskRow>(`${TASK_SELECT(s)} WHERE t.run_id = $1 AND t.id = $2`, [runId, taskId]);
+      const { rows } = await db.query<DashboardTaskRow>(`${TASK_SELECT(s)} WHERE t.run_id = $1 AND t.id = $2`, [
+        runId,
+        taskId,
+      ]);
       return rows[0];
     },
 
@@ -78,7 +83,9 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
     async attempts(runId: string, taskId: string): Promise<AttemptRow[]> {
       const { rows } = await db.query<AttemptRow>(
         `SELECT attempt, status, worker_id, started_at, finished_at, queue_wait_ms, duration_ms, error_class, error
-           FROM ${s}.attempts WHERE run_id = $1 AND task_id = $2 ORDER BY attempt`, [runId, taskId]);
+           FROM ${s}.attempts WHERE run_id = $1 AND task_id = $2 ORDER BY attempt`,
+        [runId, taskId],
+      );
       return rows;
     },
 
@@ -87,7 +94,9 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
       const { rows } = await db.query<TaskLogRow>(
         `SELECT * FROM (
            SELECT id::text AS id, attempt, message, data, created_at FROM ${s}.task_logs
-            WHERE run_id = $1 AND task_id = $2 ORDER BY id DESC LIMIT $3) l ORDER BY l.id::bigint`, [runId, taskId, limit]);
+            WHERE run_id = $1 AND task_id = $2 ORDER BY id DESC LIMIT $3) l ORDER BY l.id::bigint`,
+        [runId, taskId, limit],
+      );
       return rows;
     },
 
@@ -95,7 +104,8 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
     async progress(runId: string, taskId: string): Promise<{ attempt: number; done: number; total?: number } | null> {
       const { rows } = await db.query<{ payload: { attempt: number; done: number; total?: number } }>(
         `SELECT payload FROM ${s}.events WHERE run_id = $1 AND task_id = $2 AND type = 'task:progress' ORDER BY id DESC LIMIT 1`,
-        [runId, taskId]);
+        [runId, taskId],
+      );
       return rows[0]?.payload ?? null;
     },
   };

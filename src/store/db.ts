@@ -23,7 +23,11 @@ export interface QueryOptions {
 /** Something that runs statements: the database itself, or an open transaction. */
 export interface Queryable {
   /** Runs one parameterised statement. */
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>>;
+  query<Row = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<Row>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
 }

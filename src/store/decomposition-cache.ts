@@ -59,7 +59,9 @@ export function createDecompositionQueries(db: Db, schema: string, codec?: Paylo
         [key],
       );
       const row = rows[0];
-      if (row === undefined) return null;
+      if (row === undefined) {
+        return null;
+      }
       const parsed = cachedRowSchema.safeParse(row);
       // A row this code did not write (or an older layout) is a miss, not an error: the LLM answers instead.
       return parsed.success ? { tasks: openTaskInputs(parsed.data.graph.tasks, codec), hits: parsed.data.hits } : null;
@@ -69,7 +71,13 @@ export function createDecompositionQueries(db: Db, schema: string, codec?: Paylo
       await db.query(
         `INSERT INTO ${s}.decomposition_cache (cache_key, goal, decomposer, model, graph) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (cache_key) DO UPDATE SET graph = excluded.graph, goal = excluded.goal, created_at = now()`,
-        [entry.key, entry.goal, entry.decomposer, entry.model, JSON.stringify({ tasks: sealTaskInputs(entry.tasks, codec) })],
+        [
+          entry.key,
+          entry.goal,
+          entry.decomposer,
+          entry.model,
+          JSON.stringify({ tasks: sealTaskInputs(entry.tasks, codec) }),
+        ],
       );
     },
   };
@@ -82,8 +90,20 @@ export function createDecompositionQueries(db: Db, schema: string, codec?: Paylo
       await db.query(
         `INSERT INTO ${s}.decompositions (graph_id, goal, decomposer, source, model, cache_key, llm_calls, input_tokens,
            output_tokens, repairs, latency_ms, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [stats.graphId, stats.goal, stats.decomposer, stats.source, stats.model ?? null, stats.cacheKey ?? null, stats.llmCalls ?? 0,
-          stats.inputTokens ?? 0, stats.outputTokens ?? 0, stats.repairs ?? 0, stats.latencyMs, stats.error ?? null],
+        [
+          stats.graphId,
+          stats.goal,
+          stats.decomposer,
+          stats.source,
+          stats.model ?? null,
+          stats.cacheKey ?? null,
+          stats.llmCalls ?? 0,
+          stats.inputTokens ?? 0,
+          stats.outputTokens ?? 0,
+          stats.repairs ?? 0,
+          stats.latencyMs,
+          stats.error ?? null,
+        ],
       );
     },
   };

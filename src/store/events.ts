@@ -64,9 +64,16 @@ export function createEventQueries(db: Db, schema: string) {
   return {
     /** Stores an event (and NOTIFYs unless `channel` is null) in `q`'s transaction; returns its id. */
     async emit(event: NewEvent, channel: string | null, q: Queryable = db, notify = true): Promise<string> {
-      if (!notify && channel !== null) return this.store(event, channel, q);
+      if (!notify && channel !== null) {
+        return this.store(event, channel, q);
+      }
       const { rows } = await q.query<{ id: string }>(`SELECT ${s}.emit($1, $2, $3, $4, $5, $6)::text AS id`, [
-        channel, event.type, event.runId ?? null, event.taskId ?? null, event.workflow ?? null, JSON.stringify(event.payload ?? {}),
+        channel,
+        event.type,
+        event.runId ?? null,
+        event.taskId ?? null,
+        event.workflow ?? null,
+        JSON.stringify(event.payload ?? {}),
       ]);
       return rows[0]!.id;
     },
@@ -76,13 +83,27 @@ export function createEventQueries(db: Db, schema: string) {
       const { rows } = await q.query<{ id: string }>(
         `INSERT INTO ${s}.events (type, channel, run_id, task_id, workflow, payload) VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id::text AS id`,
-        [event.type, channel, event.runId ?? null, event.taskId ?? null, event.workflow ?? null, JSON.stringify(event.payload ?? {})],
+        [
+          event.type,
+          channel,
+          event.runId ?? null,
+          event.taskId ?? null,
+          event.workflow ?? null,
+          JSON.stringify(event.payload ?? {}),
+        ],
       );
       return rows[0]!.id;
     },
 
     /** The latest events, oldest first, filtered by run, workflow, types and channel. */
-    async recent(filter: { limit: number; runId?: string; types?: string[]; channel?: string; afterId?: string; workflow?: string }): Promise<EventRow[]> {
+    async recent(filter: {
+      limit: number;
+      runId?: string;
+      types?: string[];
+      channel?: string;
+      afterId?: string;
+      workflow?: string;
+    }): Promise<EventRow[]> {
       const { rows } = await db.query<EventRow>(
         // ORDER BY e.id, not id: the output column id is text, and "10" sorts before "9".
         `SELECT ${EVENT_COLUMNS} FROM (
@@ -91,7 +112,14 @@ export function createEventQueries(db: Db, schema: string) {
               AND ($3::text IS NULL OR channel = $3) AND ($4::bigint IS NULL OR id > $4)
               AND ($6::text IS NULL OR workflow = $6)
             ORDER BY id DESC LIMIT $5) e ORDER BY e.id`,
-        [filter.runId ?? null, filter.types ?? null, filter.channel ?? null, filter.afterId ?? null, filter.limit, filter.workflow ?? null],
+        [
+          filter.runId ?? null,
+          filter.types ?? null,
+          filter.channel ?? null,
+          filter.afterId ?? null,
+          filter.limit,
+          filter.workflow ?? null,
+        ],
       );
       return rows;
     },
@@ -107,7 +135,10 @@ export function createEventQueries(db: Db, schema: string) {
            LEFT JOIN ${s}.events e ON e.xid >= h.horizon AND ${filterSql(1)}`,
         filterParams(filter),
       );
-      return { horizon: rows[0]!.horizon, rows: rows.flatMap((r) => (r.id && r.xid ? [{ id: r.id, xid: r.xid }] : [])) };
+      return {
+        horizon: rows[0]!.horizon,
+        rows: rows.flatMap((r) => (r.id && r.xid ? [{ id: r.id, xid: r.xid }] : [])),
+      };
     },
 
     /**
@@ -129,7 +160,10 @@ export function createEventQueries(db: Db, schema: string) {
           ORDER BY e.id`,
         [...filterParams(filter), cursor.horizon, cursor.afterId, [...cursor.delivered], cursor.limit],
       );
-      return { horizon: rows[0]!.horizon, rows: rows.filter((r): r is CatchUpRow & { horizon: string } => r.id !== null) };
+      return {
+        horizon: rows[0]!.horizon,
+        rows: rows.filter((r): r is CatchUpRow & { horizon: string } => r.id !== null),
+      };
     },
 
     /** Deletes events created more than `olderThanMs` ago, `batchSize` rows per statement; returns how many. */
@@ -142,7 +176,9 @@ export function createEventQueries(db: Db, schema: string) {
           [olderThanMs, batchSize],
         );
         deleted += rowCount;
-        if (rowCount < batchSize) return deleted;
+        if (rowCount < batchSize) {
+          return deleted;
+        }
       }
     },
   };

@@ -22,7 +22,14 @@ export function createGraphQueries(db: Db, schema: string, codec?: PayloadCodec)
       await db.query(
         `INSERT INTO ${s}.graphs (id, goal, decomposer, source, tasks, decomposed_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET tasks = excluded.tasks, goal = excluded.goal`,
-        [graph.id, graph.goal, graph.decomposer, graph.source, JSON.stringify(sealTaskInputs(graph.tasks, codec)), graph.decomposedAt],
+        [
+          graph.id,
+          graph.goal,
+          graph.decomposer,
+          graph.source,
+          JSON.stringify(sealTaskInputs(graph.tasks, codec)),
+          graph.decomposedAt,
+        ],
       );
     },
 

@@ -85,31 +85,69 @@ function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): st
 }
 
 interface MetricsRow {
-  key: string; step: string | null; runs: number; attempts: number; successes: number; failures: number; timeouts: number;
-  transient_failures: number; deterministic_failures: number; timeouts_recovered: number; runs_never_succeeded: number;
-  timeout_only_runs: number; runs_with_timeout: number;
-  first_attempts: number; first_attempt_failures: number; retries: number; retries_failed: number;
-  p50_ms: unknown; p95_ms: unknown; p99_ms: unknown; mean_ms: unknown; max_success_ms: unknown; mean_queue_wait_ms: unknown;
-  mean_overhead_ms: unknown; timeout_wait_ms: unknown;
+  key: string;
+  step: string | null;
+  runs: number;
+  attempts: number;
+  successes: number;
+  failures: number;
+  timeouts: number;
+  transient_failures: number;
+  deterministic_failures: number;
+  timeouts_recovered: number;
+  runs_never_succeeded: number;
+  timeout_only_runs: number;
+  runs_with_timeout: number;
+  first_attempts: number;
+  first_attempt_failures: number;
+  retries: number;
+  retries_failed: number;
+  p50_ms: unknown;
+  p95_ms: unknown;
+  p99_ms: unknown;
+  mean_ms: unknown;
+  max_success_ms: unknown;
+  mean_queue_wait_ms: unknown;
+  mean_overhead_ms: unknown;
+  timeout_wait_ms: unknown;
 }
 
 /** A double read back from either driver (pg may return numerics as strings). */
 function toNumber(value: unknown): number | null {
-  if (value === null || value === undefined) return null;
+  if (value === null || value === undefined) {
+    return null;
+  }
   const number = Number(value);
   return Number.isFinite(number) ? number : null;
 }
 
 function toMetrics(row: MetricsRow): TaskMetrics {
   return {
-    key: row.key, step: row.step, runs: row.runs, attempts: row.attempts, successes: row.successes, failures: row.failures,
-    timeouts: row.timeouts, transientFailures: row.transient_failures, deterministicFailures: row.deterministic_failures,
-    timeoutsRecovered: row.timeouts_recovered, runsNeverSucceeded: row.runs_never_succeeded,
-    timeoutOnlyRuns: row.timeout_only_runs, runsWithTimeout: row.runs_with_timeout, firstAttempts: row.first_attempts,
-    firstAttemptFailures: row.first_attempt_failures, retries: row.retries, retriesFailed: row.retries_failed,
-    p50Ms: toNumber(row.p50_ms), p95Ms: toNumber(row.p95_ms), p99Ms: toNumber(row.p99_ms), meanMs: toNumber(row.mean_ms),
-    maxSuccessMs: toNumber(row.max_success_ms), meanQueueWaitMs: toNumber(row.mean_queue_wait_ms),
-    meanOverheadMs: toNumber(row.mean_overhead_ms), timeoutWaitMs: toNumber(row.timeout_wait_ms) ?? 0,
+    key: row.key,
+    step: row.step,
+    runs: row.runs,
+    attempts: row.attempts,
+    successes: row.successes,
+    failures: row.failures,
+    timeouts: row.timeouts,
+    transientFailures: row.transient_failures,
+    deterministicFailures: row.deterministic_failures,
+    timeoutsRecovered: row.timeouts_recovered,
+    runsNeverSucceeded: row.runs_never_succeeded,
+    timeoutOnlyRuns: row.timeout_only_runs,
+    runsWithTimeout: row.runs_with_timeout,
+    firstAttempts: row.first_attempts,
+    firstAttemptFailures: row.first_attempt_failures,
+    retries: row.retries,
+    retriesFailed: row.retries_failed,
+    p50Ms: toNumber(row.p50_ms),
+    p95Ms: toNumber(row.p95_ms),
+    p99Ms: toNumber(row.p99_ms),
+    meanMs: toNumber(row.mean_ms),
+    maxSuccessMs: toNumber(row.max_success_ms),
+    meanQueueWaitMs: toNumber(row.mean_queue_wait_ms),
+    meanOverheadMs: toNumber(row.mean_overhead_ms),
+    timeoutWaitMs: toNumber(row.timeout_wait_ms) ?? 0,
   };
 }
 
@@ -119,13 +157,18 @@ export function createMetricsQueries(db: Queryable, schema: string) {
   return {
     /** Per task id of `workflow`, over its most recent `runLimit` runs. */
     async taskMetrics(workflow: string, runLimit = 1000): Promise<TaskMetrics[]> {
-      const { rows } = await db.query<MetricsRow>(aggregateSql(s, "task_id", `a.workflow = $1 AND ${recentRuns}`), [workflow, runLimit]);
+      const { rows } = await db.query<MetricsRow>(aggregateSql(s, "task_id", `a.workflow = $1 AND ${recentRuns}`), [
+        workflow,
+        runLimit,
+      ]);
       return rows.map(toMetrics);
     },
 
     /** Per step, over every workflow (or only `workflow`). */
     async stepMetrics(workflow: string | null = null): Promise<TaskMetrics[]> {
-      const { rows } = await db.query<MetricsRow>(aggregateSql(s, "step", "($1::text IS NULL OR a.workflow = $1)"), [workflow]);
+      const { rows } = await db.query<MetricsRow>(aggregateSql(s, "step", "($1::text IS NULL OR a.workflow = $1)"), [
+        workflow,
+      ]);
       return rows.map(toMetrics);
     },
 
@@ -140,7 +183,9 @@ export function createMetricsQueries(db: Queryable, schema: string) {
                         row_number() OVER (PARTITION BY a.task_id ORDER BY a.started_at DESC) AS newest
                    FROM ${s}.attempts a
                   WHERE a.workflow = $1 AND a.status = 'completed' AND a.duration_ms IS NOT NULL AND ${recentRuns}) d
-          WHERE newest <= $3 GROUP BY task_id ORDER BY task_id`, [workflow, runLimit, perTask]);
+          WHERE newest <= $3 GROUP BY task_id ORDER BY task_id`,
+        [workflow, runLimit, perTask],
+      );
       return new Map(rows.map((r) => [r.task_id, r.durations.map((d) => toNumber(d) ?? 0)]));
     },
 
@@ -152,13 +197,17 @@ export function createMetricsQueries(db: Queryable, schema: string) {
       const { rows } = await db.query<{ samples: number; p50_ms: unknown }>(
         `SELECT count(*)::int AS samples, percentile_cont(0.5) WITHIN GROUP (ORDER BY coalesce(a.step_ms, a.duration_ms) - t.timeout_ms) AS p50_ms
            FROM ${s}.attempts a JOIN ${s}.tasks t ON t.run_id = a.run_id AND t.id = a.task_id
-          WHERE a.workflow = $1 AND a.status = 'timed_out' AND a.duration_ms IS NOT NULL AND ${recentRuns}`, [workflow, runLimit]);
+          WHERE a.workflow = $1 AND a.status = 'timed_out' AND a.duration_ms IS NOT NULL AND ${recentRuns}`,
+        [workflow, runLimit],
+      );
       return { samples: rows[0]?.samples ?? 0, p50Ms: toNumber(rows[0]?.p50_ms) };
     },
 
     /** Cluster-wide limits of the queues that have a row (null: no limit). */
     async queueLimits(): Promise<Record<string, number | null>> {
-      const { rows } = await db.query<{ name: string; concurrency: number | null }>(`SELECT name, concurrency FROM ${s}.queues ORDER BY name`);
+      const { rows } = await db.query<{ name: string; concurrency: number | null }>(
+        `SELECT name, concurrency FROM ${s}.queues ORDER BY name`,
+      );
       return Object.fromEntries(rows.map((r) => [r.name, r.concurrency]));
     },
 
@@ -166,18 +215,28 @@ export function createMetricsQueries(db: Queryable, schema: string) {
      * Over the given runs: time spent in attempts that timed out (ms), how many did, and their mean
      * overrun (duration − the task's limit: the claim and settle around the step). Benchmarks compare phases with it.
      */
-    async timeoutWaitOfRuns(runIds: readonly string[]): Promise<{ waitedMs: number; timedOut: number; meanOverrunMs: number | null }> {
+    async timeoutWaitOfRuns(
+      runIds: readonly string[],
+    ): Promise<{ waitedMs: number; timedOut: number; meanOverrunMs: number | null }> {
       const { rows } = await db.query<{ waited: unknown; timed_out: number; overrun: unknown }>(
         `SELECT coalesce(sum(a.duration_ms), 0) AS waited, count(*)::int AS timed_out, avg(a.duration_ms - t.timeout_ms) AS overrun
            FROM ${s}.attempts a JOIN ${s}.tasks t ON t.run_id = a.run_id AND t.id = a.task_id
-          WHERE a.run_id = ANY ($1::uuid[]) AND a.status = 'timed_out'`, [[...runIds]]);
-      return { waitedMs: toNumber(rows[0]?.waited) ?? 0, timedOut: rows[0]?.timed_out ?? 0, meanOverrunMs: toNumber(rows[0]?.overrun) };
+          WHERE a.run_id = ANY ($1::uuid[]) AND a.status = 'timed_out'`,
+        [[...runIds]],
+      );
+      return {
+        waitedMs: toNumber(rows[0]?.waited) ?? 0,
+        timedOut: rows[0]?.timed_out ?? 0,
+        meanOverrunMs: toNumber(rows[0]?.overrun),
+      };
     },
 
     /** Finished runs of `workflow` (completed, failed or timed out). */
     async finishedRuns(workflow: string): Promise<number> {
       const { rows } = await db.query<{ runs: number }>(
-        `SELECT count(*)::int AS runs FROM ${s}.runs WHERE workflow = $1 AND status IN ('completed', 'failed', 'timed_out')`, [workflow]);
+        `SELECT count(*)::int AS runs FROM ${s}.runs WHERE workflow = $1 AND status IN ('completed', 'failed', 'timed_out')`,
+        [workflow],
+      );
       return rows[0]?.runs ?? 0;
     },
   };

@@ -35,11 +35,22 @@ export async function loadMigrations(dir: string = MIGRATIONS_DIR): Promise<Migr
   const migrations: Migration[] = [];
   for (const file of files) {
     const match = MIGRATION_FILE.exec(file);
-    if (!match) throw new MigrationError(file, { cause: new Error("file names must look like 0001_name.sql") });
-    migrations.push({ version: Number(match[1]), name: match[2] ?? "", file, sql: await readFile(`${dir}/${file}`, "utf8") });
+    if (!match) {
+      throw new MigrationError(file, { cause: new Error("file names must look like 0001_name.sql") });
+    }
+    migrations.push({
+      version: Number(match[1]),
+      name: match[2] ?? "",
+      file,
+      sql: await readFile(`${dir}/${file}`, "utf8"),
+    });
   }
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new MigrationError(m.file, { cause: new Error(`expected version ${i + 1}: migrations are numbered without gaps`) });
+    if (m.version !== i + 1) {
+      throw new MigrationError(m.file, {
+        cause: new Error(`expected version ${i + 1}: migrations are numbered without gaps`),
+      });
+    }
   });
   return migrations;
 }
@@ -78,7 +89,9 @@ export async function migrate(db: Db, schema: string, dir: string = MIGRATIONS_D
       .transaction(async (tx) => {
         await tx.query(lockSql(), [schema]);
         // GUARD: re-read under the lock; another process may have applied it meanwhile.
-        if ((await appliedVersions(tx, schema)).has(migration.version)) return false;
+        if ((await appliedVersions(tx, schema)).has(migration.version)) {
+          return false;
+        }
         await tx.exec(migration.sql.replaceAll(":HTDAG_SCHEMA", quoteIdentifier(schema)));
         await tx.query(`INSERT INTO ${quoteIdentifier(schema)}.migrations (version, name) VALUES ($1, $2)`, [
           migration.version,
@@ -89,7 +102,9 @@ export async function migrate(db: Db, schema: string, dir: string = MIGRATIONS_D
       .catch((error: unknown) => {
         throw new MigrationError(migration.file, { cause: error });
       });
-    if (didApply) applied.push(migration.version);
+    if (didApply) {
+      applied.push(migration.version);
+    }
   }
   return applied;
 }
@@ -97,10 +112,9 @@ export async function migrate(db: Db, schema: string, dir: string = MIGRATIONS_D
 /** Lists every migration file with the time it was applied, or null if it is pending. */
 export async function migrationStatus(db: Db, schema: string, dir: string = MIGRATIONS_DIR): Promise<MigrationState[]> {
   const migrations = await loadMigrations(dir);
-  const { rows } = await db.query<{ exists: boolean }>(
-    `SELECT to_regclass($1) IS NOT NULL AS exists`,
-    [`${quoteIdentifier(schema)}.migrations`],
-  );
+  const { rows } = await db.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [
+    `${quoteIdentifier(schema)}.migrations`,
+  ]);
   const applied = rows[0]?.exists ? await appliedVersions(db, schema) : new Map<number, Date>();
   return migrations.map((m) => ({ version: m.version, name: m.name, appliedAt: applied.get(m.version) ?? null }));
 }

@@ -32,8 +32,15 @@ export interface LatestRunGraph {
 }
 
 const latestRowSchema = z.object({
-  run_id: z.string(), max_parallel: z.number().int(), options: z.record(z.string(), z.unknown()).nullable(),
-  id: z.string(), goal: z.string(), decomposer: z.string(), source: z.string(), tasks: z.array(z.unknown()), decomposed_at: z.coerce.date(),
+  run_id: z.string(),
+  max_parallel: z.number().int(),
+  options: z.record(z.string(), z.unknown()).nullable(),
+  id: z.string(),
+  goal: z.string(),
+  decomposer: z.string(),
+  source: z.string(),
+  tasks: z.array(z.unknown()),
+  decomposed_at: z.coerce.date(),
 });
 
 /** `codec` (optional) decodes the task inputs of the graphs read back. */
@@ -47,14 +54,20 @@ export function createTuningQueries(db: Queryable, schema: string, codec?: Paylo
          INSERT INTO ${s}.workflow_tunings (workflow, level, goal, changes) VALUES ($1, $2, $3, $4)
          ON CONFLICT (workflow) DO UPDATE SET level = excluded.level, goal = excluded.goal, changes = excluded.changes,
            applied_at = now() RETURNING applied_at`,
-        [tuning.workflow, tuning.level, tuning.goal, JSON.stringify(tuning.changes)]);
+        [tuning.workflow, tuning.level, tuning.goal, JSON.stringify(tuning.changes)],
+      );
       return z.coerce.date().parse(rows[0]?.applied_at);
     },
 
     /** The stored tuning of `workflow`, or null. */
     async load(workflow: string): Promise<StoredTuning | null> {
-      const { rows } = await db.query(`SELECT level, changes, applied_at FROM ${s}.workflow_tunings WHERE workflow = $1`, [workflow]);
-      if (rows.length === 0) return null;
+      const { rows } = await db.query(
+        `SELECT level, changes, applied_at FROM ${s}.workflow_tunings WHERE workflow = $1`,
+        [workflow],
+      );
+      if (rows.length === 0) {
+        return null;
+      }
       const row = tuningRowSchema.parse(rows[0]);
       return { workflow, level: row.level, changes: row.changes, appliedAt: row.applied_at };
     },
@@ -70,11 +83,26 @@ export function createTuningQueries(db: Queryable, schema: string, codec?: Paylo
       const { rows } = await db.query(
         `SELECT r.id::text AS run_id, r.max_parallel, r.options, g.id, g.goal, g.decomposer, g.source, g.tasks, g.decomposed_at
            FROM ${s}.runs r JOIN ${s}.graphs g ON g.id = r.graph_id
-          WHERE r.workflow = $1 ORDER BY r.created_at DESC LIMIT 1`, [workflow]);
-      if (rows.length === 0) return null;
+          WHERE r.workflow = $1 ORDER BY r.created_at DESC LIMIT 1`,
+        [workflow],
+      );
+      if (rows.length === 0) {
+        return null;
+      }
       const row = latestRowSchema.parse(rows[0]);
-      return { runId: row.run_id, maxParallel: row.max_parallel, options: row.options ?? {},
-        graph: { id: row.id, goal: row.goal, decomposer: row.decomposer, source: row.source, tasks: openTaskInputs(row.tasks, codec), decomposedAt: row.decomposed_at.toISOString() } };
+      return {
+        runId: row.run_id,
+        maxParallel: row.max_parallel,
+        options: row.options ?? {},
+        graph: {
+          id: row.id,
+          goal: row.goal,
+          decomposer: row.decomposer,
+          source: row.source,
+          tasks: openTaskInputs(row.tasks, codec),
+          decomposedAt: row.decomposed_at.toISOString(),
+        },
+      };
     },
   };
 }

@@ -56,8 +56,15 @@ export function createPatternQueries(db: Db, schema: string, codec?: PayloadCode
            successes = ${s}.patterns.successes + excluded.successes, failures = ${s}.patterns.failures + excluded.failures,
            graph = excluded.graph, workflow = coalesce(excluded.workflow, ${s}.patterns.workflow),
            last_run_id = coalesce(excluded.last_run_id, ${s}.patterns.last_run_id), updated_at = now()`,
-        [outcome.normalizedGoal, outcome.structureHash, outcome.workflow ?? null, JSON.stringify({ tasks: sealTaskInputs(outcome.tasks, codec) }),
-          outcome.succeeded ? 1 : 0, outcome.succeeded ? 0 : 1, outcome.runId ?? null],
+        [
+          outcome.normalizedGoal,
+          outcome.structureHash,
+          outcome.workflow ?? null,
+          JSON.stringify({ tasks: sealTaskInputs(outcome.tasks, codec) }),
+          outcome.succeeded ? 1 : 0,
+          outcome.succeeded ? 0 : 1,
+          outcome.runId ?? null,
+        ],
       );
     },
 
@@ -69,8 +76,14 @@ export function createPatternQueries(db: Db, schema: string, codec?: PayloadCode
       );
       return rows.map((row) => {
         const parsed = patternRowSchema.parse(row);
-        return { normalizedGoal: parsed.normalized_goal, structureHash: parsed.structure_hash, tasks: openTaskInputs(parsed.graph.tasks, codec),
-          successes: parsed.successes, failures: parsed.failures, updatedAt: parsed.updated_at };
+        return {
+          normalizedGoal: parsed.normalized_goal,
+          structureHash: parsed.structure_hash,
+          tasks: openTaskInputs(parsed.graph.tasks, codec),
+          successes: parsed.successes,
+          failures: parsed.failures,
+          updatedAt: parsed.updated_at,
+        };
       });
     },
   };

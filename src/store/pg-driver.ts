@@ -17,9 +17,7 @@ export interface PgDriverOptions {
 export async function openPgDb(database: string | pg.Pool, options: PgDriverOptions = {}): Promise<Db> {
   const ownsPool = typeof database === "string";
   const pool =
-    typeof database === "string"
-      ? new pg.Pool({ connectionString: database, max: options.poolSize ?? 10 })
-      : database;
+    typeof database === "string" ? new pg.Pool({ connectionString: database, max: options.poolSize ?? 10 }) : database;
   const target = typeof database === "string" ? redactUrl(database) : describePool(pool);
   let lastPoolError: Error | undefined;
   // An idle client that loses its server (a restart) emits 'error' on the pool; without a handler
@@ -30,7 +28,9 @@ export async function openPgDb(database: string | pg.Pool, options: PgDriverOpti
   try {
     await pool.query("SELECT 1");
   } catch (error) {
-    if (ownsPool) await pool.end();
+    if (ownsPool) {
+      await pool.end();
+    }
     throw new DatabaseConnectionError(target, (error as Error).message, { cause: error });
   }
   return new PgDb(pool, ownsPool, target, options, () => lastPoolError);
@@ -57,7 +57,9 @@ class PgDb implements Db {
   async query<Row>(sql: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<Row>> {
     this.stats.roundTrips++;
     const values = params as unknown[] | undefined;
-    const result = await (options?.name ? this.pool.query({ name: options.name, text: sql, values }) : this.pool.query(sql, values));
+    const result = await (options?.name
+      ? this.pool.query({ name: options.name, text: sql, values })
+      : this.pool.query(sql, values));
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
   }
 
@@ -98,7 +100,9 @@ class PgDb implements Db {
 
   async close(): Promise<void> {
     await Promise.all([...this.listeners].map((l) => l.close()));
-    if (this.ownsPool) await this.pool.end();
+    if (this.ownsPool) {
+      await this.pool.end();
+    }
   }
 }
 
@@ -138,7 +142,9 @@ class PgListener implements Listener {
   private async connect(): Promise<void> {
     const client = new pg.Client(this.config);
     client.on("notification", (message) => {
-      if (message.channel === this.channel) this.handlers.onNotify(message.payload ?? "");
+      if (message.channel === this.channel) {
+        this.handlers.onNotify(message.payload ?? "");
+      }
     });
     client.on("error", (error) => this.lost(client, error));
     client.on("end", () => this.lost(client, new Error("LISTEN connection ended")));
@@ -154,14 +160,18 @@ class PgListener implements Listener {
   }
 
   private lost(client: pg.Client, error: Error): void {
-    if (this.closed || this.client !== client) return;
+    if (this.closed || this.client !== client) {
+      return;
+    }
     this.client = undefined;
     this.handlers.onError?.(error);
     this.scheduleReconnect(0);
   }
 
   private scheduleReconnect(failures: number): void {
-    if (this.closed) return;
+    if (this.closed) {
+      return;
+    }
     const ceiling = Math.min(5000, this.reconnectBaseMs * 2 ** failures);
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     this.retryTimer = setTimeout(() => {
@@ -177,6 +187,8 @@ class PgListener implements Listener {
     clearTimeout(this.retryTimer);
     const client = this.client;
     this.client = undefined;
-    if (client) await client.end();
+    if (client) {
+      await client.end();
+    }
   }
 }

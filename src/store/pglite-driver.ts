@@ -10,7 +10,9 @@ export const MEMORY_DATA_DIR = "memory://";
 /** Opens (creating if needed) a PGlite database in `dataDir`, or in memory for `memory://`. */
 export async function openPgliteDb(dataDir: string): Promise<Db> {
   try {
-    if (!dataDir.startsWith("memory://")) await mkdir(dataDir, { recursive: true });
+    if (!dataDir.startsWith("memory://")) {
+      await mkdir(dataDir, { recursive: true });
+    }
     const pglite = await PGlite.create(dataDir);
     return new PgliteDb(pglite, dataDir === MEMORY_DATA_DIR ? dataDir : `pglite:${dataDir}`);
   } catch (error) {

@@ -4,7 +4,9 @@
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
+    if (parsed.password) {
+      parsed.password = "***";
+    }
     return parsed.toString();
   } catch {
     // Not a URL (e.g. a key=value connection string): show only what cannot hold a password.

@@ -7,22 +7,31 @@ export function createRunControlQueries(db: Db, schema: string) {
   return {
     /** Cancels or times out a run; returns the status it had (null: no such run). */
     async stopRun(runId: string, status: "cancelled" | "timed_out", reason: string | null, channel: string | null) {
-      const { rows } = await db.query<{ before: string | null }>(
-        `SELECT ${s}.stop_run($1, $2, $3, $4) AS before`, [runId, status, reason, channel]);
+      const { rows } = await db.query<{ before: string | null }>(`SELECT ${s}.stop_run($1, $2, $3, $4) AS before`, [
+        runId,
+        status,
+        reason,
+        channel,
+      ]);
       return rows[0]?.before ?? null;
     },
 
     /** Pauses or resumes a run; returns the status it had (null: no such run). */
     async setPaused(runId: string, paused: boolean, reason: string | null, channel: string | null) {
       const { rows } = await db.query<{ before: string | null }>(
-        `SELECT ${s}.set_run_paused($1, $2, $3, $4) AS before`, [runId, paused, reason, channel]);
+        `SELECT ${s}.set_run_paused($1, $2, $3, $4) AS before`,
+        [runId, paused, reason, channel],
+      );
       return rows[0]?.before ?? null;
     },
 
     /** Re-opens a final run; returns the tasks reset, or -1 if the run is not final. */
     async retryRun(runId: string, fromTask: string | null, channel: string | null): Promise<number> {
-      const { rows } = await db.query<{ reset: number }>(
-        `SELECT ${s}.retry_run($1, $2, $3) AS reset`, [runId, fromTask, channel]);
+      const { rows } = await db.query<{ reset: number }>(`SELECT ${s}.retry_run($1, $2, $3) AS reset`, [
+        runId,
+        fromTask,
+        channel,
+      ]);
       return rows[0]?.reset ?? -1;
     },
 
@@ -41,7 +50,9 @@ export function createRunControlQueries(db: Db, schema: string) {
     /** The task of the run that `taskId` was merged into (it runs in that task's attempts), or null. */
     async mergedInto(runId: string, taskId: string): Promise<string | null> {
       const { rows } = await db.query<{ id: string }>(
-        `SELECT id FROM ${s}.tasks WHERE run_id = $1 AND spec->'merged' @> jsonb_build_array(jsonb_build_object('id', $2::text))`, [runId, taskId]);
+        `SELECT id FROM ${s}.tasks WHERE run_id = $1 AND spec->'merged' @> jsonb_build_array(jsonb_build_object('id', $2::text))`,
+        [runId, taskId],
+      );
       return rows[0]?.id ?? null;
     },
   };

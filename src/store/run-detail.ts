@@ -45,7 +45,9 @@ export function createRunDetailQueries(db: Db, schema: string) {
       );
       return rows.map((row) => ({
         id: row.id,
-        dependsOn: Array.isArray(row.depends_on) ? row.depends_on.filter((d): d is string => typeof d === "string") : [],
+        dependsOn: Array.isArray(row.depends_on)
+          ? row.depends_on.filter((d): d is string => typeof d === "string")
+          : [],
         ...(isForEach(row.for_each) ? { forEach: row.for_each } : {}),
         ...(Array.isArray(row.merged) ? { merged: row.merged.filter((m): m is string => typeof m === "string") } : {}),
         description: row.description,

@@ -61,8 +61,13 @@ export function createRunQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
   return {
     /** Records the graph, the workflow and the run with its tasks and edges, in the caller's transaction. */
-    async insertRun(tx: Queryable, run: NewRun, graph: { id: string; goal: string; decomposer: string; source: string; tasks: unknown; decomposedAt: string },
-      tasks: unknown[], edges: unknown[]): Promise<void> {
+    async insertRun(
+      tx: Queryable,
+      run: NewRun,
+      graph: { id: string; goal: string; decomposer: string; source: string; tasks: unknown; decomposedAt: string },
+      tasks: unknown[],
+      edges: unknown[],
+    ): Promise<void> {
       await tx.query(`INSERT INTO ${s}.workflows (name) VALUES ($1) ON CONFLICT DO NOTHING`, [run.workflow]);
       await tx.query(
         `INSERT INTO ${s}.graphs (id, goal, decomposer, source, tasks, decomposed_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -74,8 +79,21 @@ export function createRunQueries(db: Db, schema: string) {
                                 idempotency_key, run_at, deadline_at, total_tasks, remaining_tasks)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()),
                  CASE WHEN $12::integer IS NULL THEN NULL ELSE now() + $12::integer * interval '1 millisecond' END, $13, $13)`,
-        [run.id, run.workflow, run.graphId, run.goal, run.priority, run.maxParallel, run.failFast, JSON.stringify(run.options),
-          JSON.stringify(run.input ?? null), run.idempotencyKey, run.runAt, run.deadlineMs, tasks.length],
+        [
+          run.id,
+          run.workflow,
+          run.graphId,
+          run.goal,
+          run.priority,
+          run.maxParallel,
+          run.failFast,
+          JSON.stringify(run.options),
+          JSON.stringify(run.input ?? null),
+          run.idempotencyKey,
+          run.runAt,
+          run.deadlineMs,
+          tasks.length,
+        ],
       );
       await tx.query(
         `INSERT INTO ${s}.tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if, spec,
@@ -99,7 +117,9 @@ export function createRunQueries(db: Db, schema: string) {
     async setQueueLimits(tx: Queryable, limits: Record<string, number>): Promise<void> {
       await tx.query(
         `INSERT INTO ${s}.queues (name, concurrency) SELECT key, value::integer FROM jsonb_each_text($1::jsonb)
-         ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency`, [JSON.stringify(limits)]);
+         ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency`,
+        [JSON.stringify(limits)],
+      );
     },
 
     /** The run with an idempotency key, if one exists. */

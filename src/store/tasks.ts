@@ -62,24 +62,53 @@ export function createTaskQueries(db: Db, schema: string) {
     /** Starts a pending run and claims its first tasks. */
     async startRun(runId: string, worker: string, claimLimit: number, leaseMs: number, channel: string | null) {
       const { rows } = await db.query<{ r: { started: boolean; runStatus: string; claimed: ClaimedTask[] } }>(
-        `SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`, [runId, worker, claimLimit, leaseMs, channel]);
+        `SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`,
+        [runId, worker, claimLimit, leaseMs, channel],
+      );
       return rows[0]!.r;
     },
 
     /** Claims ready tasks of one run, or of any run of `workflows` when `runId` is null. */
-    async claim(runId: string | null, workflows: string[] | null, worker: string, limit: number, leaseMs: number, channel: string | null) {
+    async claim(
+      runId: string | null,
+      workflows: string[] | null,
+      worker: string,
+      limit: number,
+      leaseMs: number,
+      channel: string | null,
+    ) {
       const { rows } = await db.query<{ r: ClaimedTask[] }>(
-        `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, workflows, worker, limit, leaseMs, channel],
-        { name: `htdag_claim_tasks_${schema}` });
+        `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`,
+        [runId, workflows, worker, limit, leaseMs, channel],
+        { name: `htdag_claim_tasks_${schema}` },
+      );
       return rows[0]!.r;
     },
 
     /** Settles one attempt and claims up to `claimLimit` of the run's next ready tasks. */
-    async settle(settlement: Settlement, worker: string | null, claimLimit: number, leaseMs: number, channel: string | null) {
+    async settle(
+      settlement: Settlement,
+      worker: string | null,
+      claimLimit: number,
+      leaseMs: number,
+      channel: string | null,
+    ) {
       const { rows } = await db.query<{ r: SettleResult }>(
         `SELECT ${s}.settle_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r`,
-        [settlement.runId, settlement.taskId, settlement.attempt, worker, settlement.outcome, json(settlement.output),
-          json(settlement.error), settlement.errorClass ?? null, settlement.retryDelayMs ?? null, claimLimit, leaseMs, channel],
+        [
+          settlement.runId,
+          settlement.taskId,
+          settlement.attempt,
+          worker,
+          settlement.outcome,
+          json(settlement.output),
+          json(settlement.error),
+          settlement.errorClass ?? null,
+          settlement.retryDelayMs ?? null,
+          claimLimit,
+          leaseMs,
+          channel,
+        ],
       );
       return rows[0]!.r;
     },
@@ -88,24 +117,56 @@ export function createTaskQueries(db: Db, schema: string) {
      * Settles several attempts of one run in one round trip and one transaction (each with its own
      * guard), then claims up to `claimLimit` of the run's next ready tasks.
      */
-    async settleMany(runId: string, settlements: readonly Settlement[], worker: string | null, claimLimit: number,
-      leaseMs: number, channel: string | null): Promise<SettleManyResult> {
+    async settleMany(
+      runId: string,
+      settlements: readonly Settlement[],
+      worker: string | null,
+      claimLimit: number,
+      leaseMs: number,
+      channel: string | null,
+    ): Promise<SettleManyResult> {
       const batch = settlements.map((x) => ({
-        taskId: x.taskId, attempt: x.attempt, outcome: x.outcome, output: x.output, error: x.error,
-        errorClass: x.errorClass ?? null, retryDelayMs: x.retryDelayMs ?? null, stepMs: x.stepMs ?? null,
+        taskId: x.taskId,
+        attempt: x.attempt,
+        outcome: x.outcome,
+        output: x.output,
+        error: x.error,
+        errorClass: x.errorClass ?? null,
+        retryDelayMs: x.retryDelayMs ?? null,
+        stepMs: x.stepMs ?? null,
       }));
       const { rows } = await db.query<{ r: SettleManyResult }>(
-        `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`, [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel],
-        { name: `htdag_settle_tasks_${schema}` });
+        `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`,
+        [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel],
+        { name: `htdag_settle_tasks_${schema}` },
+      );
       return rows[0]!.r;
     },
 
     /** Inserts a lazy composite's children (rows as bindGraph lays them out) and claims the run's next tasks. */
-    async expand(claimed: Pick<ClaimedTask, "runId" | "taskId" | "attempt">, children: unknown[], edges: unknown[],
-      worker: string | null, claimLimit: number, leaseMs: number, channel: string | null) {
+    async expand(
+      claimed: Pick<ClaimedTask, "runId" | "taskId" | "attempt">,
+      children: unknown[],
+      edges: unknown[],
+      worker: string | null,
+      claimLimit: number,
+      leaseMs: number,
+      channel: string | null,
+    ) {
       const { rows } = await db.query<{ r: SettleResult }>(
         `SELECT ${s}.expand_task($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
-        [claimed.runId, claimed.taskId, claimed.attempt, worker, JSON.stringify(children), JSON.stringify(edges), claimLimit, leaseMs, channel]);
+        [
+          claimed.runId,
+          claimed.taskId,
+          claimed.attempt,
+          worker,
+          JSON.stringify(children),
+          JSON.stringify(edges),
+          claimLimit,
+          leaseMs,
+          channel,
+        ],
+      );
       return rows[0]!.r;
     },
 
@@ -126,7 +187,9 @@ export function createTaskQueries(db: Db, schema: string) {
       const { rowCount } = await db.query(
         `WITH beat AS (UPDATE ${s}.workers SET heartbeat_at = now() WHERE id = $1)
          UPDATE ${s}.tasks SET lease_expires_at = now() + $2 * interval '1 millisecond'
-          WHERE lease_owner = $1 AND status = 'running'`, [worker, leaseMs]);
+          WHERE lease_owner = $1 AND status = 'running'`,
+        [worker, leaseMs],
+      );
       return rowCount;
     },
 
@@ -134,7 +197,9 @@ export function createTaskQueries(db: Db, schema: string) {
     async registerWorker(worker: string, host: string, pid: number, workflows: string[]): Promise<void> {
       await db.query(
         `INSERT INTO ${s}.workers (id, hostname, pid, workflows) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), workflows = excluded.workflows`, [worker, host, pid, workflows]);
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), workflows = excluded.workflows`,
+        [worker, host, pid, workflows],
+      );
     },
 
     async unregisterWorker(worker: string): Promise<void> {
@@ -144,20 +209,26 @@ export function createTaskQueries(db: Db, schema: string) {
     /** The earliest moment a ready task of the run becomes claimable (after a retry delay). */
     async nextAvailableAt(runId: string): Promise<Date | null> {
       const { rows } = await db.query<{ at: Date | null }>(
-        `SELECT min(available_at) AS at FROM ${s}.tasks WHERE run_id = $1 AND status = 'ready'`, [runId]);
+        `SELECT min(available_at) AS at FROM ${s}.tasks WHERE run_id = $1 AND status = 'ready'`,
+        [runId],
+      );
       return rows[0]?.at ?? null;
     },
 
     /** Outputs of the completed tasks of a run among `taskIds` (as stored), by id; others are left out. */
     async completedOutputs(runId: string, taskIds: readonly string[]): Promise<Record<string, unknown>> {
       const { rows } = await db.query<{ id: string; output: unknown }>(
-        `SELECT id, output FROM ${s}.tasks WHERE run_id = $1 AND id = ANY ($2::text[]) AND status = 'completed'`, [runId, taskIds]);
+        `SELECT id, output FROM ${s}.tasks WHERE run_id = $1 AND id = ANY ($2::text[]) AND status = 'completed'`,
+        [runId, taskIds],
+      );
       return Object.fromEntries(rows.map((row) => [row.id, row.output]));
     },
 
     async appendLog(runId: string, taskId: string, attempt: number, message: string, data: unknown): Promise<void> {
-      await db.query(`INSERT INTO ${s}.task_logs (run_id, task_id, attempt, message, data) VALUES ($1, $2, $3, $4, $5)`,
-        [runId, taskId, attempt, message, json(data)]);
+      await db.query(
+        `INSERT INTO ${s}.task_logs (run_id, task_id, attempt, message, data) VALUES ($1, $2, $3, $4, $5)`,
+        [runId, taskId, attempt, message, json(data)],
+      );
     },
   };
 }

@@ -4,8 +4,20 @@
  * pause / resume / retry, and the Host and Origin checks of a dashboard without a token.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOrchestrator, NonRetryableError, type Dashboard, type Orchestrator, type Steps } from "../../src/index.js";
-import type { EventView, RunResponse, RunsResponse, TaskResponse, WorkflowResponse } from "../../src/dashboard/types.js";
+import {
+  createOrchestrator,
+  NonRetryableError,
+  type Dashboard,
+  type Orchestrator,
+  type Steps,
+} from "../../src/index.js";
+import type {
+  EventView,
+  RunResponse,
+  RunsResponse,
+  TaskResponse,
+  WorkflowResponse,
+} from "../../src/dashboard/types.js";
 import { validateGraph } from "../../src/graph/validate.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { gate, waitFor } from "../helpers/wait.js";
@@ -23,8 +35,15 @@ async function getJson<T>(path: string, status = 200): Promise<T> {
   expect(response.status, JSON.stringify(body)).toBe(status);
   return body;
 }
-async function post(path: string, body: unknown = {}): Promise<{ status: number; body: { status?: string; error?: { code: string; message: string } } }> {
-  const response = await fetch(url(path), { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+async function post(
+  path: string,
+  body: unknown = {},
+): Promise<{ status: number; body: { status?: string; error?: { code: string; message: string } } }> {
+  const response = await fetch(url(path), {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, body: (await response.json()) as never };
 }
 
@@ -33,7 +52,10 @@ const pipeline = validateGraph({
   tasks: [{ id: "fetch" }, { id: "parse", dependsOn: ["fetch"] }, { id: "side" }],
 });
 const pipelineSteps: Steps = {
-  fetch: async (ctx) => { ctx.log("fetched", { bytes: 10 }); return { items: [1, 2] }; },
+  fetch: async (ctx) => {
+    ctx.log("fetched", { bytes: 10 });
+    return { items: [1, 2] };
+  },
   parse: async () => ({ parsed: 2 }),
   side: async () => "side",
 };
@@ -42,7 +64,9 @@ beforeAll(async () => {
   database = await createTestDatabase();
   orch = await createOrchestrator({ database: database.url });
   dashboard = await orch.dashboard({ port: 0 });
-  for (let i = 0; i < 5; i++) runIds.push((await orch.composeFromTaskGraph(pipeline, pipelineSteps, { workflow: "feed" })).runId);
+  for (let i = 0; i < 5; i++) {
+    runIds.push((await orch.composeFromTaskGraph(pipeline, pipelineSteps, { workflow: "feed" })).runId);
+  }
 });
 
 afterAll(async () => {
@@ -55,7 +79,13 @@ describe("the dashboard API", () => {
     const all = await getJson<RunsResponse>("api/runs?workflow=feed&status=completed");
     expect(all.runs.map((r) => r.id).sort()).toEqual([...runIds].sort());
     expect(all.workflows).toContain("feed");
-    expect(all.runs[0]).toMatchObject({ workflow: "feed", goal: "Fetch and parse the feed", status: "completed", totalTasks: 3, finishedTasks: 3 });
+    expect(all.runs[0]).toMatchObject({
+      workflow: "feed",
+      goal: "Fetch and parse the feed",
+      status: "completed",
+      totalTasks: 3,
+      finishedTasks: 3,
+    });
     expect((await getJson<RunsResponse>("api/runs?status=failed")).runs).toEqual([]);
     expect((await getJson<RunsResponse>("api/runs?limit=2")).runs).toHaveLength(2);
     const badStatus = await getJson<{ error: { code: string; message: string } }>("api/runs?status=done", 400);
@@ -63,19 +93,34 @@ describe("the dashboard API", () => {
 
     const run = await getJson<RunResponse>(`api/runs/${runIds[0]}`);
     expect(run.run.durationMs).toBeGreaterThanOrEqual(0);
-    expect(run.tasks.map((t) => [t.id, t.status, t.dependsOn])).toEqual([["fetch", "completed", []], ["parse", "completed", ["fetch"]], ["side", "completed", []]]);
+    expect(run.tasks.map((t) => [t.id, t.status, t.dependsOn])).toEqual([
+      ["fetch", "completed", []],
+      ["parse", "completed", ["fetch"]],
+      ["side", "completed", []],
+    ]);
     expect(run.tasks.every((t) => t.merged.length === 0)).toBe(true);
-    const merged = await orch.composeFromTaskGraph(validateGraph({ goal: "Fetch and parse in one attempt", tasks: [{ id: "parse", merged: [{ id: "fetch" }] }] }),
-      pipelineSteps, { workflow: "feed-merged" });
-    expect((await getJson<RunResponse>(`api/runs/${merged.runId}`)).tasks.map((t) => [t.id, t.merged])).toEqual([["parse", ["fetch"]]]);
+    const merged = await orch.composeFromTaskGraph(
+      validateGraph({ goal: "Fetch and parse in one attempt", tasks: [{ id: "parse", merged: [{ id: "fetch" }] }] }),
+      pipelineSteps,
+      { workflow: "feed-merged" },
+    );
+    expect((await getJson<RunResponse>(`api/runs/${merged.runId}`)).tasks.map((t) => [t.id, t.merged])).toEqual([
+      ["parse", ["fetch"]],
+    ]);
     const task = await getJson<TaskResponse>(`api/runs/${runIds[0]}/tasks/fetch`);
     expect(task.attempts).toHaveLength(1);
     expect(task.attempts[0]).toMatchObject({ attempt: 1, status: "completed" });
     expect(task.logs.map((l) => [l.message, l.data])).toEqual([["fetched", { bytes: 10 }]]);
-    expect((await getJson<{ attempts: unknown[] }>(`api/runs/${runIds[0]}/tasks/parse/attempts`)).attempts).toHaveLength(1);
+    expect(
+      (await getJson<{ attempts: unknown[] }>(`api/runs/${runIds[0]}/tasks/parse/attempts`)).attempts,
+    ).toHaveLength(1);
     expect((await getJson<{ logs: unknown[] }>(`api/runs/${runIds[0]}/tasks/fetch/logs`)).logs).toHaveLength(1);
-    expect((await getJson<{ error: { code: string } }>(`api/runs/${runIds[0]}/tasks/nope`, 404)).error.code).toBe("TASK_NOT_FOUND");
-    expect((await getJson<{ error: { code: string } }>("api/runs/00000000-0000-4000-8000-000000000000", 404)).error.code).toBe("RUN_NOT_FOUND");
+    expect((await getJson<{ error: { code: string } }>(`api/runs/${runIds[0]}/tasks/nope`, 404)).error.code).toBe(
+      "TASK_NOT_FOUND",
+    );
+    expect(
+      (await getJson<{ error: { code: string } }>("api/runs/00000000-0000-4000-8000-000000000000", 404)).error.code,
+    ).toBe("RUN_NOT_FOUND");
     expect((await getJson<{ error: { code: string } }>("api/nothing", 404)).error.code).toBe("NOT_FOUND");
   });
 
@@ -88,13 +133,26 @@ describe("the dashboard API", () => {
     expect(d.p50Ms!).toBeLessThanOrEqual(d.p95Ms!);
     expect(d.p95Ms!).toBeLessThanOrEqual(d.p99Ms!);
     expect(d.p99Ms!).toBeLessThanOrEqual(d.maxMs!);
-    expect(workflow.tasks.map((t) => [t.key, t.runs, t.successes])).toEqual([["fetch", 5, 5], ["parse", 5, 5], ["side", 5, 5]]);
+    expect(workflow.tasks.map((t) => [t.key, t.runs, t.successes])).toEqual([
+      ["fetch", 5, 5],
+      ["parse", 5, 5],
+      ["side", 5, 5],
+    ]);
     expect(workflow.recommendationsError).toBeNull();
-    expect(workflow.recommendations?.parallelizablePairs).toEqual(expect.arrayContaining([["fetch", "side"], ["parse", "side"]]));
+    expect(workflow.recommendations?.parallelizablePairs).toEqual(
+      expect.arrayContaining([
+        ["fetch", "side"],
+        ["parse", "side"],
+      ]),
+    );
     expect(workflow.recommendations?.parallelizablePairs).not.toContainEqual(["fetch", "parse"]);
     expect(Array.isArray(workflow.recommendations?.changes)).toBe(true);
-    expect((await getJson<{ workflows: { name: string; runs: number }[] }>("api/workflows")).workflows).toContainEqual(expect.objectContaining({ name: "feed", runs: 5 }));
-    expect((await getJson<{ error: { code: string } }>("api/workflows/nope", 404)).error.code).toBe("WORKFLOW_NOT_FOUND");
+    expect((await getJson<{ workflows: { name: string; runs: number }[] }>("api/workflows")).workflows).toContainEqual(
+      expect.objectContaining({ name: "feed", runs: 5 }),
+    );
+    expect((await getJson<{ error: { code: string } }>("api/workflows/nope", 404)).error.code).toBe(
+      "WORKFLOW_NOT_FOUND",
+    );
   });
 
   it("streams events, resuming after Last-Event-ID, then live ones", async () => {
@@ -106,12 +164,22 @@ describe("the dashboard API", () => {
       expect(stream.status).toBe(200);
       expect(stream.contentType).toMatch(/^text\/event-stream/);
       const expected = events.slice(2).map((e) => e.id);
-      await stream.until((messages) => messages.filter((m) => m.id).length >= expected.length && messages.some((m) => m.event === "ready"));
+      await stream.until(
+        (messages) =>
+          messages.filter((m) => m.id).length >= expected.length && messages.some((m) => m.event === "ready"),
+      );
       expect(stream.messages.filter((m) => m.id).map((m) => m.id)).toEqual(expected);
       expect(JSON.parse(stream.messages.find((m) => m.id)!.data)).toMatchObject({ id: expected[0], runId: runIds[1] });
-      const id = await orch.notifications.sendWithNotify(orch.options.channel, { type: "custom:deployed", runId: runIds[1]!, payload: { to: "<b>prod</b>" } });
+      const id = await orch.notifications.sendWithNotify(orch.options.channel, {
+        type: "custom:deployed",
+        runId: runIds[1]!,
+        payload: { to: "<b>prod</b>" },
+      });
       await stream.until((messages) => messages.some((m) => m.id === id));
-      expect(JSON.parse(stream.messages.find((m) => m.id === id)!.data)).toMatchObject({ type: "custom:deployed", payload: { to: "<b>prod</b>" } });
+      expect(JSON.parse(stream.messages.find((m) => m.id === id)!.data)).toMatchObject({
+        type: "custom:deployed",
+        payload: { to: "<b>prod</b>" },
+      });
     } finally {
       stream.close();
     }
@@ -122,11 +190,25 @@ describe("the dashboard API", () => {
   it("pauses, resumes and cancels a running run, and retries a failed one from a task", async () => {
     const started = gate();
     const release = gate();
-    const steps: Steps = { slow: async () => { started.open(); await release.promise; return 1; }, after: async () => 2 };
-    const running = orch.composeFromTaskGraph(validateGraph({ goal: "Pause me", tasks: [{ id: "slow" }, { id: "after", dependsOn: ["slow"] }] }), steps, { workflow: "pausable" });
+    const steps: Steps = {
+      slow: async () => {
+        started.open();
+        await release.promise;
+        return 1;
+      },
+      after: async () => 2,
+    };
+    const running = orch.composeFromTaskGraph(
+      validateGraph({ goal: "Pause me", tasks: [{ id: "slow" }, { id: "after", dependsOn: ["slow"] }] }),
+      steps,
+      { workflow: "pausable" },
+    );
     await started.promise;
     const runId = (await orch.listRuns({ workflow: "pausable", limit: 1 }))[0]!.id;
-    expect(await post(`api/runs/${runId}/pause`, { reason: "lunch" })).toEqual({ status: 200, body: { runId, action: "pause", status: "paused" } });
+    expect(await post(`api/runs/${runId}/pause`, { reason: "lunch" })).toEqual({
+      status: 200,
+      body: { runId, action: "pause", status: "paused" },
+    });
     expect((await getJson<RunResponse>(`api/runs/${runId}`)).run.pauseReason).toBe("lunch");
     expect((await post(`api/runs/${runId}/pause`)).status).toBe(409);
     expect((await post(`api/runs/${runId}/resume`)).body.status).toBe("running");
@@ -141,10 +223,18 @@ describe("the dashboard API", () => {
     let failPlan = true;
     const retrySteps: Steps = {
       research: async () => "facts",
-      plan: async () => { if (failPlan) throw new NonRetryableError("planner down"); return "plan"; },
+      plan: async () => {
+        if (failPlan) {
+          throw new NonRetryableError("planner down");
+        }
+        return "plan";
+      },
     };
-    const failed = await orch.composeFromTaskGraph(validateGraph({ goal: "Retry me", tasks: [{ id: "research" }, { id: "plan", dependsOn: ["research"] }] }),
-      retrySteps, { workflow: "retryable" });
+    const failed = await orch.composeFromTaskGraph(
+      validateGraph({ goal: "Retry me", tasks: [{ id: "research" }, { id: "plan", dependsOn: ["research"] }] }),
+      retrySteps,
+      { workflow: "retryable" },
+    );
     expect(failed.status).toBe("failed");
     failPlan = false;
     expect((await post(`api/runs/${failed.runId}/retry`, { fromTask: "nope" })).status).toBe(400);
@@ -164,10 +254,17 @@ describe("the dashboard API", () => {
     expect(JSON.parse(rebound.body).error.code).toBe("FORBIDDEN_HOST");
     expect((await rawRequest(url("api/runs"), { headers: { Host: `localhost:${dashboard.port}` } })).status).toBe(200);
     const crossSite = await rawRequest(url(`api/runs/${runId}/retry`), {
-      method: "POST", headers: { "Content-Type": "application/json", Origin: "https://attacker.example" }, body: "{}" });
+      method: "POST",
+      headers: { "Content-Type": "application/json", Origin: "https://attacker.example" },
+      body: "{}",
+    });
     expect(crossSite.status).toBe(403);
     expect(JSON.parse(crossSite.body).error.code).toBe("FORBIDDEN_ORIGIN");
-    const form = await rawRequest(url(`api/runs/${runId}/retry`), { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "a=1" });
+    const form = await rawRequest(url(`api/runs/${runId}/retry`), {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "a=1",
+    });
     expect(form.status).toBe(415);
     expect((await rawRequest(url("assets/..%2F..%2Fpackage.json"))).status).toBe(404);
     const page = await rawRequest(dashboard.url);

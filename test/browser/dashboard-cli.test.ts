@@ -7,7 +7,9 @@ import { htdag, root } from "../e2e/htdag-process.js";
 
 describe("htdag dashboard", () => {
   it("refuses a host other machines can reach without a token, naming the fix", { timeout: 60_000 }, async () => {
-    const { code, stderr } = await htdag(["dashboard", "--host", "0.0.0.0", "--database", "memory://"], { env: { HTDAG_DASHBOARD_TOKEN: "" } });
+    const { code, stderr } = await htdag(["dashboard", "--host", "0.0.0.0", "--database", "memory://"], {
+      env: { HTDAG_DASHBOARD_TOKEN: "" },
+    });
     expect(code).toBe(1);
     expect(stderr).toMatch(/without a token: pass one .*--token.*HTDAG_DASHBOARD_TOKEN/);
     const short = await htdag(["dashboard", "--token", "short", "--database", "memory://"]);
@@ -17,8 +19,11 @@ describe("htdag dashboard", () => {
 
   it("serves the API with the token from HTDAG_DASHBOARD_TOKEN and stops on SIGINT", async () => {
     const token = "cli-token-0123456789abcdef";
-    const child = spawn("node", [join(root, "bin", "htdag.js"), "dashboard", "--port", "0", "--database", "memory://"],
-      { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HTDAG_DASHBOARD_TOKEN: token } });
+    const child = spawn(
+      "node",
+      [join(root, "bin", "htdag.js"), "dashboard", "--port", "0", "--database", "memory://"],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HTDAG_DASHBOARD_TOKEN: token } },
+    );
     let stderr = "";
     child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
@@ -26,7 +31,9 @@ describe("htdag dashboard", () => {
       child.on("exit", (code) => reject(new Error(`htdag dashboard exited with ${code}: ${stderr}`)));
       createInterface({ input: child.stdout! }).on("line", (line) => {
         const match = /^htdag dashboard on (http:\S+)$/.exec(line);
-        if (match) resolve(match[1]!);
+        if (match) {
+          resolve(match[1]!);
+        }
       });
     });
     try {

@@ -11,8 +11,24 @@ import { launchChromium } from "./helpers.js";
 
 function task(id: string, extra: Partial<TaskView> = {}): TaskView {
   return {
-    id, parentId: null, kind: "atomic", step: id, description: "", status: "pending", dependsOn: [], merged: [], attempts: 0, maxAttempts: 3,
-    timeoutMs: 30_000, queue: "default", priority: 0, error: null, startedAt: null, finishedAt: null, durationMs: null, ...extra,
+    id,
+    parentId: null,
+    kind: "atomic",
+    step: id,
+    description: "",
+    status: "pending",
+    dependsOn: [],
+    merged: [],
+    attempts: 0,
+    maxAttempts: 3,
+    timeoutMs: 30_000,
+    queue: "default",
+    priority: 0,
+    error: null,
+    startedAt: null,
+    finishedAt: null,
+    durationMs: null,
+    ...extra,
   };
 }
 
@@ -44,13 +60,19 @@ describe("layoutGraph", () => {
     expect(x("compile")).toBeLessThan(x("link"));
     expect(x("link")).toBeLessThan(x("ship"));
     expect(layout.width).toBeGreaterThan(0);
-    for (const edge of layout.edges) expect(edge.points.length).toBeGreaterThanOrEqual(2);
+    for (const edge of layout.edges) {
+      expect(edge.points.length).toBeGreaterThanOrEqual(2);
+    }
   });
 
   it("draws a collapsed composite as one node standing for what it contains", () => {
     const layout = layoutGraph(tasks, new Set(["build"]));
     expect(layout.clusters).toEqual([]);
-    expect(layout.nodes.map((n) => [n.task.id, n.collapsed, n.hidden])).toEqual([["prepare", false, 0], ["build", true, 2], ["ship", false, 0]]);
+    expect(layout.nodes.map((n) => [n.task.id, n.collapsed, n.hidden])).toEqual([
+      ["prepare", false, 0],
+      ["build", true, 2],
+      ["ship", false, 0],
+    ]);
     expect(edges(layout)).toEqual(["build->ship", "prepare->build"]);
   });
 
@@ -65,24 +87,49 @@ describe("layoutGraph", () => {
     expect(edges(layoutGraph(nested, new Set()))).toEqual(["a->b", "b->after"]);
     expect(edges(layoutGraph(nested, new Set(["inner"])))).toEqual(["b->after", "inner->b"]);
     const collapsed = layoutGraph(nested, new Set(["outer"]));
-    expect(collapsed.nodes.map((n) => [n.task.id, n.hidden])).toEqual([["outer", 3], ["after", 0]]);
+    expect(collapsed.nodes.map((n) => [n.task.id, n.hidden])).toEqual([
+      ["outer", 3],
+      ["after", 0],
+    ]);
     expect(edges(collapsed)).toEqual(["outer->after"]);
   });
 });
 
 describe("live updates", () => {
   const state: RunResponse = {
-    run: { id: "r1", workflow: "w", goal: "g", status: "running", totalTasks: 2, finishedTasks: 0, failedTasks: 0, createdAt: "", startedAt: null,
-      finishedAt: null, durationMs: null, pauseReason: null, error: null, maxParallel: 10 },
+    run: {
+      id: "r1",
+      workflow: "w",
+      goal: "g",
+      status: "running",
+      totalTasks: 2,
+      finishedTasks: 0,
+      failedTasks: 0,
+      createdAt: "",
+      startedAt: null,
+      finishedAt: null,
+      durationMs: null,
+      pauseReason: null,
+      error: null,
+      maxParallel: 10,
+    },
     tasks: [task("a", { status: "running", attempts: 1 }), task("b")],
   };
-  const event = (id: string, type: string, taskId: string | null, payload: Record<string, unknown> = {}, runId = "r1"): EventView =>
-    ({ id, type, runId, taskId, workflow: "w", payload, createdAt: "" });
+  const event = (
+    id: string,
+    type: string,
+    taskId: string | null,
+    payload: Record<string, unknown> = {},
+    runId = "r1",
+  ): EventView => ({ id, type, runId, taskId, workflow: "w", payload, createdAt: "" });
 
   it("moves tasks and the run to the state an event reports, and leaves other runs alone", () => {
     const failed = applyEvent(state, event("5", "task:failed", "a", { status: "timed_out" }))!;
     expect(failed.tasks.map((t) => t.status)).toEqual(["timed_out", "pending"]);
-    expect(applyEvent(state, event("6", "task:started", "b", { attempt: 2 }))!.tasks[1]).toMatchObject({ status: "running", attempts: 2 });
+    expect(applyEvent(state, event("6", "task:started", "b", { attempt: 2 }))!.tasks[1]).toMatchObject({
+      status: "running",
+      attempts: 2,
+    });
     expect(applyEvent(state, event("7", "execution:cancelled", null))!.run.status).toBe("cancelled");
     expect(applyEvent(state, event("8", "task:completed", "a", {}, "r2"))).toBe(state);
     expect(applyEvent(state, event("9", "custom:deployed", null))).toBe(state);
@@ -90,7 +137,9 @@ describe("live updates", () => {
 
   it("keeps events unique and in id order, the latest ones only", () => {
     let events: EventView[] = [];
-    for (const id of ["10", "9", "11", "10"]) events = appendEvent(events, event(id, "task:progress", "a"), 2);
+    for (const id of ["10", "9", "11", "10"]) {
+      events = appendEvent(events, event(id, "task:progress", "a"), 2);
+    }
     expect(events.map((e) => e.id)).toEqual(["10", "11"]);
   });
 });
@@ -98,11 +147,17 @@ describe("live updates", () => {
 describe("dashboard options", () => {
   it("binds loopback by default and needs a token for any other host", () => {
     expect(resolveDashboardOptions({})).toMatchObject({ port: 4400, host: "127.0.0.1", token: null });
-    for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) expect(isLoopbackHost(host)).toBe(true);
-    for (const host of ["0.0.0.0", "::", "192.168.1.10", "example.com"]) expect(isLoopbackHost(host)).toBe(false);
+    for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"]) {
+      expect(isLoopbackHost(host)).toBe(true);
+    }
+    for (const host of ["0.0.0.0", "::", "192.168.1.10", "example.com"]) {
+      expect(isLoopbackHost(host)).toBe(false);
+    }
     expect(() => resolveDashboardOptions({ host: "0.0.0.0" })).toThrow(DashboardTokenRequiredError);
     expect(resolveDashboardOptions({ host: "0.0.0.0", token: "0123456789abcdef" }).token).toBe("0123456789abcdef");
-    expect(() => resolveDashboardOptions({ token: "short" })).toThrow(/token.*at least 16 characters.*received the string "short"/);
+    expect(() => resolveDashboardOptions({ token: "short" })).toThrow(
+      /token.*at least 16 characters.*received the string "short"/,
+    );
     expect(() => resolveDashboardOptions({ port: 70_000 })).toThrow(InvalidOptionError);
     expect(() => resolveDashboardOptions({ prot: 1 })).toThrow(/unknown: prot/);
     expect(() => resolveDashboardOptions({ steps: { a: 1 } })).toThrow(/steps\.a/);
@@ -118,6 +173,8 @@ describe("dashboard options", () => {
 
 describe("the browser tests' chromium", () => {
   it("fails with the fix, never skips, when chromium is missing", async () => {
-    await expect(launchChromium("/nonexistent/chromium")).rejects.toThrow(/need Debian's chromium at \/nonexistent\/chromium: install it with `apt-get install -y chromium`/);
+    await expect(launchChromium("/nonexistent/chromium")).rejects.toThrow(
+      /need Debian's chromium at \/nonexistent\/chromium: install it with `apt-get install -y chromium`/,
+    );
   });
 });

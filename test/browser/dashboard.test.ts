@@ -8,7 +8,13 @@ import { join } from "node:path";
 import pg from "pg";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOrchestrator, DashboardTokenRequiredError, type Dashboard, type Orchestrator, type Steps } from "../../src/index.js";
+import {
+  createOrchestrator,
+  DashboardTokenRequiredError,
+  type Dashboard,
+  type Orchestrator,
+  type Steps,
+} from "../../src/index.js";
 import { validateGraph } from "../../src/graph/validate.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { gate, waitFor } from "../helpers/wait.js";
@@ -37,7 +43,8 @@ afterAll(async () => {
 });
 
 /** Resolves when `signal` aborts. */
-const aborted = (signal: AbortSignal) => new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+const aborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 
 async function statusInDatabase(runId: string): Promise<string | undefined> {
   const client = new pg.Client({ connectionString: database.url });
@@ -59,7 +66,9 @@ async function openPage(url: string): Promise<Page> {
   pageErrors.set(page, errors);
   page.on("pageerror", (error) => errors.push(error.message));
   page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text());
+    if (message.type() === "error") {
+      errors.push(message.text());
+    }
   });
   await page.goto(url);
   return page;
@@ -77,7 +86,9 @@ describe("the dashboard in chromium", () => {
         return { files: 3 };
       },
       compile: async (ctx) => {
-        if (ctx.attempt === 1) throw new Error("flaky compiler");
+        if (ctx.attempt === 1) {
+          throw new Error("flaky compiler");
+        }
         ctx.log(HOSTILE, { files: 3 });
         ctx.progress(1, 4);
         compileRetried.open();
@@ -97,7 +108,10 @@ describe("the dashboard in chromium", () => {
         { id: "ship", dependsOn: ["build"], merged: [{ id: "package", step: "link" }] },
       ],
     });
-    const running = orch.composeFromTaskGraph(graph, steps, { workflow: "dash_live", backoff: { kind: "constant", baseMs: 20, jitter: 0 } });
+    const running = orch.composeFromTaskGraph(graph, steps, {
+      workflow: "dash_live",
+      backoff: { kind: "constant", baseMs: 20, jitter: 0 },
+    });
     await prepareStarted.promise;
     const runId = (await orch.listRuns({ workflow: "dash_live", limit: 1 }))[0]!.id;
 
@@ -157,7 +171,11 @@ describe("the dashboard in chromium", () => {
   }, 90_000);
 
   it("filters the runs list by status and workflow", async () => {
-    await orch.composeFromTaskGraph(validateGraph({ goal: "Quick one", tasks: [{ id: "only" }] }), { only: async () => 1 }, { workflow: "dash_quick" });
+    await orch.composeFromTaskGraph(
+      validateGraph({ goal: "Quick one", tasks: [{ id: "only" }] }),
+      { only: async () => 1 },
+      { workflow: "dash_quick" },
+    );
     const page = await openPage(dashboard.url);
     await page.locator("table.runs tbody tr").first().waitFor();
     await page.getByLabel("workflow filter").selectOption("dash_quick");
@@ -165,10 +183,16 @@ describe("the dashboard in chromium", () => {
     await expect(page.locator("table.runs tbody tr").first().getAttribute("data-status")).resolves.toBe("completed");
     await page.getByLabel("workflow filter").selectOption("");
     await page.getByLabel("status filter").selectOption("cancelled");
-    await waitFor(async () => {
-      const statuses = await page.locator("table.runs tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-status")));
-      return statuses.length > 0 && statuses.every((s) => s === "cancelled");
-    }, 10_000, "only cancelled runs");
+    await waitFor(
+      async () => {
+        const statuses = await page
+          .locator("table.runs tbody tr")
+          .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-status")));
+        return statuses.length > 0 && statuses.every((s) => s === "cancelled");
+      },
+      10_000,
+      "only cancelled runs",
+    );
     await page.goto(`${dashboard.url}#/workflows/dash_quick`);
     await page.locator("table.durations tbody td").first().waitFor();
     await expect(page.locator("table.durations tbody td").first().innerText()).resolves.toBe("1");
@@ -178,19 +202,37 @@ describe("the dashboard in chromium", () => {
   it("shows a workflow's duration percentiles and the optimizer's recommendations with their evidence", async () => {
     // Every first attempt of `call` fails and the second succeeds: a transient failure the optimizer
     // answers with more attempts, citing the failure rate over the runs it saw.
-    const steps: Steps = { call: async (ctx) => { if (ctx.attempt === 1) throw new Error("flaky upstream"); return "ok"; }, report: async () => "done" };
-    const graph = validateGraph({ goal: "Call the flaky service", tasks: [{ id: "call" }, { id: "report", dependsOn: ["call"] }] });
+    const steps: Steps = {
+      call: async (ctx) => {
+        if (ctx.attempt === 1) {
+          throw new Error("flaky upstream");
+        }
+        return "ok";
+      },
+      report: async () => "done",
+    };
+    const graph = validateGraph({
+      goal: "Call the flaky service",
+      tasks: [{ id: "call" }, { id: "report", dependsOn: ["call"] }],
+    });
     for (let i = 0; i < 5; i++) {
-      const result = await orch.composeFromTaskGraph(graph, steps, { workflow: "dash_flaky", backoff: { kind: "constant", baseMs: 0, jitter: 0 } });
+      const result = await orch.composeFromTaskGraph(graph, steps, {
+        workflow: "dash_flaky",
+        backoff: { kind: "constant", baseMs: 0, jitter: 0 },
+      });
       expect(result.status).toBe("completed");
     }
     const page = await openPage(`${dashboard.url}#/workflows/dash_flaky`);
     await page.locator("table.durations tbody td").first().waitFor();
     await expect(page.locator("table.durations tbody td").first().innerText()).resolves.toBe("5");
-    await expect(page.locator(`table.task-metrics tr[data-task-id="call"]`).innerText()).resolves.toMatch(/call\s+5\s+10\s+5 \(5 transient\)/);
+    await expect(page.locator(`table.task-metrics tr[data-task-id="call"]`).innerText()).resolves.toMatch(
+      /call\s+5\s+10\s+5 \(5 transient\)/,
+    );
     const change = page.locator("table.changes tbody tr", { hasText: "maxAttempts" });
     await change.waitFor();
-    await expect(change.innerText()).resolves.toMatch(/^call\s+maxAttempts\s+3 → \d+\s+.*transient.*\s+transientFailureRate = 0\.5 over 5 samples\s+83%$/s);
+    await expect(change.innerText()).resolves.toMatch(
+      /^call\s+maxAttempts\s+3 → \d+\s+.*transient.*\s+transientFailureRate = 0\.5 over 5 samples\s+83%$/s,
+    );
     await page.screenshot({ path: join(SCREENSHOTS, "workflow.png"), fullPage: true });
     await page.close();
   }, 60_000);
@@ -206,10 +248,22 @@ describe("the dashboard in chromium", () => {
       expect(refused.status).toBe(401);
       expect(refused.headers["www-authenticate"]).toMatch(/Bearer/);
       expect(JSON.parse(refused.body).error.code).toBe("UNAUTHORIZED");
-      expect((await rawRequest(api("api/runs"), { headers: { Authorization: "Bearer wrong-token-0123456789" } })).status).toBe(401);
-      expect((await rawRequest(api(`api/runs/${runId}`), { headers: { Authorization: `Bearer ${TOKEN}x` } })).status).toBe(401);
+      expect(
+        (await rawRequest(api("api/runs"), { headers: { Authorization: "Bearer wrong-token-0123456789" } })).status,
+      ).toBe(401);
+      expect(
+        (await rawRequest(api(`api/runs/${runId}`), { headers: { Authorization: `Bearer ${TOKEN}x` } })).status,
+      ).toBe(401);
       expect((await rawRequest(api("api/stream"))).status).toBe(401);
-      expect((await rawRequest(api(`api/runs/${runId}/retry`), { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" })).status).toBe(401);
+      expect(
+        (
+          await rawRequest(api(`api/runs/${runId}/retry`), {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: "{}",
+          })
+        ).status,
+      ).toBe(401);
       expect((await rawRequest(api("api/runs"), { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
       expect((await rawRequest(api(`api/runs?token=${TOKEN}`))).status).toBe(200);
       // The page itself holds no data and loads without the token.

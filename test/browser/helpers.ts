@@ -11,13 +11,23 @@ export const SCREENSHOTS = fileURLToPath(new URL("../../test-results/screenshots
 /** Launches headless chromium; fails (never skips) with the fix when it is not installed. */
 export async function launchChromium(executablePath = CHROMIUM): Promise<Browser> {
   if (!existsSync(executablePath)) {
-    throw new Error(`the dashboard's browser tests need Debian's chromium at ${executablePath}: install it with \`apt-get install -y chromium\` (.ci/run does)`);
+    throw new Error(
+      `the dashboard's browser tests need Debian's chromium at ${executablePath}: install it with \`apt-get install -y chromium\` (.ci/run does)`,
+    );
   }
   await mkdir(SCREENSHOTS, { recursive: true });
   return chromium.launch({
-    executablePath, headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
+    executablePath,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }
 
@@ -29,7 +39,10 @@ export interface RawResponse {
 }
 
 /** A request with exactly the headers given (fetch will not let a test set Host). */
-export function rawRequest(url: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: options.method ?? "GET", headers: options.headers ?? {} }, (res) => {
       let body = "";
@@ -78,16 +91,26 @@ export async function openStream(url: string, headers: Record<string, string> = 
             buffer = buffer.slice(end + 2);
             const message: StreamMessage = { data: "" };
             for (const line of block.split("\n")) {
-              if (line.startsWith("id: ")) message.id = line.slice(4);
-              else if (line.startsWith("event: ")) message.event = line.slice(7);
-              else if (line.startsWith("data: ")) message.data += line.slice(6);
+              if (line.startsWith("id: ")) {
+                message.id = line.slice(4);
+              } else if (line.startsWith("event: ")) {
+                message.event = line.slice(7);
+              } else if (line.startsWith("data: ")) {
+                message.data += line.slice(6);
+              }
             }
-            if (message.id !== undefined || message.event !== undefined || message.data !== "") messages.push(message);
-            for (const wake of waiters) wake();
+            if (message.id !== undefined || message.event !== undefined || message.data !== "") {
+              messages.push(message);
+            }
+            for (const wake of waiters) {
+              wake();
+            }
           }
         }
       } catch (error) {
-        if ((error as Error).name !== "AbortError") throw error;
+        if ((error as Error).name !== "AbortError") {
+          throw error;
+        }
       }
     })();
   }
@@ -95,20 +118,29 @@ export async function openStream(url: string, headers: Record<string, string> = 
     status: response.status,
     contentType: response.headers.get("content-type"),
     messages,
-    until: (predicate, timeoutMs = 10_000) => new Promise<void>((resolve, reject) => {
-      if (predicate(messages)) return resolve();
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`the stream did not deliver the expected messages within ${timeoutMs} ms; got ${JSON.stringify(messages)}`));
-      }, timeoutMs);
-      const check = () => {
-        if (!predicate(messages)) return;
-        clearTimeout(timer);
-        waiters.delete(check);
-        resolve();
-      };
-      waiters.add(check);
-    }),
+    until: (predicate, timeoutMs = 10_000) =>
+      new Promise<void>((resolve, reject) => {
+        if (predicate(messages)) {
+          return resolve();
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(
+              `the stream did not deliver the expected messages within ${timeoutMs} ms; got ${JSON.stringify(messages)}`,
+            ),
+          );
+        }, timeoutMs);
+        const check = () => {
+          if (!predicate(messages)) {
+            return;
+          }
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+      }),
     close: () => controller.abort(),
   };
 }

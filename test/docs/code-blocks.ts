@@ -39,16 +39,33 @@ export function extractBlocks(file: string, text: string): CodeBlock[] {
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const open = FENCE.exec(lines[i] ?? "");
-    if (!open) continue;
+    if (!open) {
+      continue;
+    }
     const [, fence = "```", info = ""] = open;
     const body: string[] = [];
     let j = i + 1;
-    while (j < lines.length && !(lines[j] ?? "").startsWith(fence)) body.push(lines[j++] ?? "");
+    while (j < lines.length && !(lines[j] ?? "").startsWith(fence)) {
+      body.push(lines[j++] ?? "");
+    }
     const [language = "", ...rest] = info.trim().split(/\s+/);
     const at = rest.findIndex((word) => word.startsWith("no-run"));
     const flags = at === -1 ? rest : rest.slice(0, at);
-    const noRun = at === -1 ? undefined : rest.slice(at).join(" ").replace(/^no-run:?\s*/, "");
-    blocks.push({ file, line: i + 1, language, flags, ...(noRun !== undefined ? { noRun } : {}), code: body.join("\n") });
+    const noRun =
+      at === -1
+        ? undefined
+        : rest
+            .slice(at)
+            .join(" ")
+            .replace(/^no-run:?\s*/, "");
+    blocks.push({
+      file,
+      line: i + 1,
+      language,
+      flags,
+      ...(noRun !== undefined ? { noRun } : {}),
+      code: body.join("\n"),
+    });
     i = j;
   }
   return blocks;
@@ -63,7 +80,9 @@ export function blocksOf(files: readonly string[], root: string): CodeBlock[] {
 export function shellCommands(code: string): { command: string; expect?: string }[] {
   const joined = code.replace(/\s*\\\n\s*/g, " ");
   return joined.split("\n").flatMap((line) => {
-    if (/^\s*(#|$)/.test(line)) return [];
+    if (/^\s*(#|$)/.test(line)) {
+      return [];
+    }
     const expect = /#\s*→\s*(.+)$/.exec(line)?.[1]?.trim();
     const command = line.replace(/\bnpx (htdag|tsx)\b/g, "$1");
     return [{ command, ...(expect ? { expect } : {}) }];

@@ -14,13 +14,23 @@ import { ADMIN_URL } from "../helpers/postgres.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-interface Row { system: string; workload: string; metric: string; median: number }
+interface Row {
+  system: string;
+  workload: string;
+  metric: string;
+  median: number;
+}
 
 /** Runs the built CLI (npm test builds dist/ first). */
 function htdag(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["bin/htdag.js", ...args], { cwd: root, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      ["bin/htdag.js", ...args],
+      { cwd: root, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -29,31 +39,50 @@ const prefix = () => `htdag_t_${process.env.HTDAG_TEST_RUN ?? "adhoc"}_b${random
 
 function runBench(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ["--import", "tsx", "bench/run.ts"], { cwd: root, env: { ...process.env, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "bench/run.ts"],
+      { cwd: root, env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
 describe("npm run bench (smoke)", () => {
   let folder = "";
   afterAll(async () => {
-    if (folder) await rm(folder, { recursive: true, force: true });
+    if (folder) {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it("runs a tiny chain on htdag and the floor, prints the table and writes the JSON", async () => {
     folder = await mkdtemp(join(tmpdir(), "htdag-bench-"));
     const out = join(folder, "latest.json");
     const { code, stdout, stderr } = await runBench({
-      BENCH_SIZE: "tiny", BENCH_SYSTEMS: "htdag,floor", BENCH_WORKLOADS: "chain", BENCH_WARMUP: "0", BENCH_REPEATS: "1",
-      BENCH_OUT: out, BENCH_DOCS: "0", BENCH_DATABASE_URL: ADMIN_URL, BENCH_DATABASE_PREFIX: prefix(),
+      BENCH_SIZE: "tiny",
+      BENCH_SYSTEMS: "htdag,floor",
+      BENCH_WORKLOADS: "chain",
+      BENCH_WARMUP: "0",
+      BENCH_REPEATS: "1",
+      BENCH_OUT: out,
+      BENCH_DOCS: "0",
+      BENCH_DATABASE_URL: ADMIN_URL,
+      BENCH_DATABASE_PREFIX: prefix(),
     });
     expect(stderr).not.toMatch(/FAILED|Error/);
     expect(code).toBe(0);
     expect(stdout).toMatch(/W2 chain\s+ms per step/);
-    const report = JSON.parse(await readFile(out, "utf8")) as { results: Row[]; failures: unknown[]; meta: { size: string } };
+    const report = JSON.parse(await readFile(out, "utf8")) as {
+      results: Row[];
+      failures: unknown[];
+      meta: { size: string };
+    };
     expect(report.failures).toEqual([]);
     expect(report.meta.size).toBe("tiny");
-    const figure = (system: string, metric: string) => report.results.find((r) => r.system === system && r.workload === "chain" && r.metric === metric);
+    const figure = (system: string, metric: string) =>
+      report.results.find((r) => r.system === system && r.workload === "chain" && r.metric === metric);
     // 20 steps ran on each system: a time per step and a count of round trips were measured.
     expect(figure("htdag", "ms per step")?.median).toBeGreaterThan(0);
     expect(figure("htdag", "round trips per task")?.median).toBeGreaterThan(0);
@@ -61,12 +90,28 @@ describe("npm run bench (smoke)", () => {
   }, 60_000);
 
   it("htdag bench --tiny --json measures the same on a given server", async () => {
-    const { code, stdout } = await htdag(["--database", ADMIN_URL, "bench", "--tiny", "--systems", "htdag,floor", "--workloads", "chain",
-      "--prefix", prefix(), "--json"]);
+    const { code, stdout } = await htdag([
+      "--database",
+      ADMIN_URL,
+      "bench",
+      "--tiny",
+      "--systems",
+      "htdag,floor",
+      "--workloads",
+      "chain",
+      "--prefix",
+      prefix(),
+      "--json",
+    ]);
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as { results: Row[]; failures: unknown[] };
     expect(report.failures).toEqual([]);
-    expect(report.results.filter((r) => r.metric === "ms per step").map((r) => r.system).sort()).toEqual(["floor", "htdag"]);
+    expect(
+      report.results
+        .filter((r) => r.metric === "ms per step")
+        .map((r) => r.system)
+        .sort(),
+    ).toEqual(["floor", "htdag"]);
   }, 60_000);
 
   it("htdag bench names the problem when --database is not a Postgres server", async () => {

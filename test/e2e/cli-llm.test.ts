@@ -20,18 +20,34 @@ afterAll(async () => {
 describe("htdag run with an LLM", () => {
   it("hybrid: rules do not know the goal, the model plans it with the built-in steps, the run does the work", async () => {
     const dir = fixture("health-repo");
-    server.script({ plan: { tasks: [
-      planned("scan", "files.scan", [], { input: JSON.stringify({ dir }) }),
-      planned("licence", "health.check_docs", ["scan"], { input: JSON.stringify({ root: { $from: "scan", path: "root" } }) }),
-    ] } });
+    server.script({
+      plan: {
+        tasks: [
+          planned("scan", "files.scan", [], { input: JSON.stringify({ dir }) }),
+          planned("licence", "health.check_docs", ["scan"], {
+            input: JSON.stringify({ root: { $from: "scan", path: "root" } }),
+          }),
+        ],
+      },
+    });
     const env = { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: server.openaiBaseURL, HTDAG_PROVIDER: "openai" };
-    const { code, stdout, stderr } = await htdag(["run", `which licence does ${dir} use?`, "--decomposer", "hybrid", "--database", "memory://", "--json"], { env });
+    const { code, stdout, stderr } = await htdag(
+      ["run", `which licence does ${dir} use?`, "--decomposer", "hybrid", "--database", "memory://", "--json"],
+      { env },
+    );
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const request = server.requests.at(-1);
     expect(JSON.stringify(request?.body)).toContain("health.check_docs");
-    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ type: "plan", workflow: "builtin", graph: { source: "llm" } });
-    expect(lines.at(-1)).toMatchObject({ type: "result", status: "completed", outputs: { licence: { licence: { file: "LICENSE", kind: "MIT" } } } });
+    expect(lines.at(-1)).toMatchObject({
+      type: "result",
+      status: "completed",
+      outputs: { licence: { licence: { file: "LICENSE", kind: "MIT" } } },
+    });
   }, 60_000);
 });

@@ -27,15 +27,29 @@ afterAll(async () => {
 });
 
 interface OptimizeJson {
-  level: string; changes: { taskId?: string; field: string; from: unknown; to: unknown; evidence: { samples: number; statistic: string; value: number }; confidence: number }[];
-  recommendations: OptimizeJson["changes"]; notes: string[]; stored: { changes: number } | null;
+  level: string;
+  changes: {
+    taskId?: string;
+    field: string;
+    from: unknown;
+    to: unknown;
+    evidence: { samples: number; statistic: string; value: number };
+    confidence: number;
+  }[];
+  recommendations: OptimizeJson["changes"];
+  notes: string[];
+  stored: { changes: number } | null;
 }
 
 async function run(): Promise<string> {
   const { code, stdout, stderr } = await htdag(["run", `summarise ${csv}`, "--json", "--database", database]);
   expect(stderr).toBe("");
   expect(code).toBe(0);
-  const result = stdout.trim().split("\n").map((line) => JSON.parse(line) as { type: string; runId?: string }).find((e) => e.type === "result");
+  const result = stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as { type: string; runId?: string })
+    .find((e) => e.type === "result");
   return result?.runId ?? "";
 }
 
@@ -43,16 +57,22 @@ describe("htdag optimize", () => {
   it("refuses a workflow without runs, naming the fix", async () => {
     const { code, stderr } = await htdag(["optimize", WORKFLOW, "--database", database]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/<workflow>.*a workflow with at least one run \(list them with `htdag runs`\).*builtin\.csv/);
+    expect(stderr).toMatch(
+      /<workflow>.*a workflow with at least one run \(list them with `htdag runs`\).*builtin\.csv/,
+    );
   }, 60_000);
 
   it("tunes from history, prints evidence, applies a stored tuning to the next run, and resets it", async () => {
-    for (let i = 0; i < 5; i++) await run();
+    for (let i = 0; i < 5; i++) {
+      await run();
+    }
 
     const aggressive = await htdag(["optimize", WORKFLOW, "--level", "aggressive", "--json", "--database", database]);
     expect(aggressive.code).toBe(0);
     const fallback = JSON.parse(aggressive.stdout) as OptimizeJson;
-    expect(fallback.notes).toContain("aggressive needs ≥ 100 finished runs of the workflow, found 5: fell back to advanced");
+    expect(fallback.notes).toContain(
+      "aggressive needs ≥ 100 finished runs of the workflow, found 5: fell back to advanced",
+    );
     // Every task succeeded five times: advanced finds priorities from the critical path, each with its evidence,
     // at confidence 5/6 = 0.83: under the 0.85 threshold, so recommended, not applied.
     expect(fallback.changes).toEqual([]);
@@ -66,21 +86,38 @@ describe("htdag optimize", () => {
 
     const table = await htdag(["optimize", WORKFLOW, "--database", database]);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^workflow builtin\.csv \(graph of run \S+\), level advanced: \d+ change\(s\) applied, \d+ recommendation\(s\)/);
+    expect(table.stdout).toMatch(
+      /^workflow builtin\.csv \(graph of run \S+\), level advanced: \d+ change\(s\) applied, \d+ recommendation\(s\)/,
+    );
     expect(table.stdout).toMatch(/^target +field +from +to +applied +samples +statistic +value +confidence$/m);
     expect(table.stdout).toMatch(/^\S+ +priority +- +\d+ +no +5 +remainingPathP50Ms +[\d.]+ +0\.83$/m);
 
-    for (let i = 0; i < 5; i++) await run();
+    for (let i = 0; i < 5; i++) {
+      await run();
+    }
     const applied = await htdag(["optimize", WORKFLOW, "--level", "advanced", "--apply", "--database", database]);
     expect(applied.code).toBe(0);
     expect(applied.stdout).toMatch(/^\S+ +priority +- +\d+ +yes +10 +remainingPathP50Ms +[\d.]+ +0\.91$/m);
-    const stored = Number(/stored (\d+) change\(s\) as the tuning of builtin\.csv: its next runs use them/.exec(applied.stdout)?.[1]);
+    const stored = Number(
+      /stored (\d+) change\(s\) as the tuning of builtin\.csv: its next runs use them/.exec(applied.stdout)?.[1],
+    );
     expect(stored).toBeGreaterThan(0);
 
     const runId = await run();
-    const events = await htdag(["events", "--run", runId, "--type", "optimization:completed", "--json", "--database", database]);
+    const events = await htdag([
+      "events",
+      "--run",
+      runId,
+      "--type",
+      "optimization:completed",
+      "--json",
+      "--database",
+      database,
+    ]);
     expect(events.code).toBe(0);
-    const completed = JSON.parse(events.stdout.trim().split("\n")[0] ?? "{}") as { payload: { level: string; changes: number; stored: { level: string } } };
+    const completed = JSON.parse(events.stdout.trim().split("\n")[0] ?? "{}") as {
+      payload: { level: string; changes: number; stored: { level: string } };
+    };
     expect(completed.payload).toMatchObject({ level: "advanced", changes: stored, stored: { level: "advanced" } });
 
     const reset = await htdag(["optimize", WORKFLOW, "--reset", "--database", database]);
@@ -92,7 +129,9 @@ describe("htdag optimize", () => {
     const nothing = await htdag(["optimize", WORKFLOW, "--level", "basic", "--apply", "--database", database]);
     expect(nothing.code).toBe(0);
     expect(nothing.stdout).toContain("nothing to change: the history gives no rule enough evidence");
-    expect(nothing.stdout).toContain("nothing applied, so nothing stored: any earlier tuning of builtin.csv stays as it is");
+    expect(nothing.stdout).toContain(
+      "nothing applied, so nothing stored: any earlier tuning of builtin.csv stays as it is",
+    );
   }, 300_000);
 
   it("rejects an unknown level with the choices", async () => {

@@ -43,7 +43,9 @@ function expectFixtureReport(report: string): void {
   expect(report).toContain("| JSON | 1 | 6 | 0 |");
   expect(report).toContain("| Text | 2 | 8 | 2 |");
   expect(report).not.toContain("JavaScript");
-  for (const dep of ["left-pad@^1.3.0", "zod@^4.0.0", "vitest@^4.0.0 (dev)", "requests==2.32.0", "numpy>=2"]) expect(report).toContain(`- ${dep}`);
+  for (const dep of ["left-pad@^1.3.0", "zod@^4.0.0", "vitest@^4.0.0 (dev)", "requests==2.32.0", "numpy>=2"]) {
+    expect(report).toContain(`- ${dep}`);
+  }
   expect(report).toMatch(/- FIXME `src\/c\.ts:1` wrong constant/);
   expect(report).toContain("- `big.bin` 600.0 KB");
 }
@@ -52,8 +54,10 @@ describe("htdag run: health report", () => {
   it("on the embedded store by default: plans, runs with plain progress lines (not a TTY), writes the report and prints its path", async () => {
     const out = join(work, "report.md");
     const cwd = await mkdtemp(join(work, "default-store-"));
-    const { code, stdout, stderr } = await htdag(["run", `health report for ${repo}`, "--out", out],
-      { cwd, env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" } });
+    const { code, stdout, stderr } = await htdag(["run", `health report for ${repo}`, "--out", out], {
+      cwd,
+      env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" },
+    });
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect((await stat(join(cwd, ".htdag"))).isDirectory()).toBe(true);
@@ -64,7 +68,10 @@ describe("htdag run: health report", () => {
     expect(stdout).toMatch(/run \S+ completed in /);
     expect(stdout).toContain(`report written to ${out}`);
     expectFixtureReport(await readFile(out, "utf8"));
-    const again = await htdag(["run", `summarise ${fixture("people.csv")}`], { cwd, env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" } });
+    const again = await htdag(["run", `summarise ${fixture("people.csv")}`], {
+      cwd,
+      env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" },
+    });
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain("creating the embedded database");
   }, 60_000);
@@ -94,9 +101,20 @@ describe("htdag run: health report", () => {
   }, 60_000);
 
   it("--json prints one JSON object per line: plan, events, result", async () => {
-    const { code, stdout } = await htdag(["run", `health report for ${repo}`, "--database", "memory://", "--out", join(work, "r2.md"), "--json"]);
+    const { code, stdout } = await htdag([
+      "run",
+      `health report for ${repo}`,
+      "--database",
+      "memory://",
+      "--out",
+      join(work, "r2.md"),
+      "--json",
+    ]);
     expect(code).toBe(0);
-    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line) as { type: string; status?: string; workflow?: string });
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { type: string; status?: string; workflow?: string });
     expect(lines[0]?.type).toBe("plan");
     expect(lines.some((l) => l.type === "task:completed")).toBe(true);
     expect(lines.at(-1)).toMatchObject({ type: "result", status: "completed", workflow: "builtin.health" });
@@ -107,25 +125,44 @@ describe("htdag run: health report", () => {
 const hasScript = spawnSync("script", ["--version"]).status === 0;
 
 describe("htdag run on a terminal", () => {
-  it.skipIf(!hasScript)("redraws the plan as a tree with each task's state instead of printing event lines", async () => {
-    const command = `node ${JSON.stringify(join(root, "bin", "htdag.js"))} run ${JSON.stringify(`summarise ${fixture("people.csv")}`)} --database memory://`;
-    const { stdout } = await promisify(execFile)("script", ["-qec", command, "/dev/null"], { cwd: work });
-    expect(stdout).toMatch(/· read +pending\r?\n· profile +pending\r?\n· summary +pending/);
-    expect(stdout).toContain("\x1b[3A\x1b[0J"); // cursor up over the three task lines, then redraw
-    expect(stdout).toMatch(/✔ read +completed +\d+(ms|\.\ds)\r?\n✔ profile +completed +\d+(ms|\.\ds)\r?\n✔ summary +completed/);
-    expect(stdout).not.toMatch(/task:started run=/);
-    expect(stdout).toMatch(/run \S+ completed in /);
-  }, 60_000);
+  it.skipIf(!hasScript)(
+    "redraws the plan as a tree with each task's state instead of printing event lines",
+    async () => {
+      const command = `node ${JSON.stringify(join(root, "bin", "htdag.js"))} run ${JSON.stringify(`summarise ${fixture("people.csv")}`)} --database memory://`;
+      const { stdout } = await promisify(execFile)("script", ["-qec", command, "/dev/null"], { cwd: work });
+      expect(stdout).toMatch(/· read +pending\r?\n· profile +pending\r?\n· summary +pending/);
+      expect(stdout).toContain("\x1b[3A\x1b[0J"); // cursor up over the three task lines, then redraw
+      expect(stdout).toMatch(
+        /✔ read +completed +\d+(ms|\.\ds)\r?\n✔ profile +completed +\d+(ms|\.\ds)\r?\n✔ summary +completed/,
+      );
+      expect(stdout).not.toMatch(/task:started run=/);
+      expect(stdout).toMatch(/run \S+ completed in /);
+    },
+    60_000,
+  );
 });
 
 describe("htdag run: other goal families", () => {
   it("finds duplicate files by content", async () => {
-    const { code, stdout } = await htdag(["run", `find duplicate files in ${fixture("duplicates")}`, "--database", "memory://", "--json"]);
+    const { code, stdout } = await htdag([
+      "run",
+      `find duplicate files in ${fixture("duplicates")}`,
+      "--database",
+      "memory://",
+      "--json",
+    ]);
     expect(code).toBe(0);
-    const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as { outputs: { duplicates: { filesHashed: number; groups: { paths: string[]; size: number }[]; wastedBytes: number } } };
+    const result = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as {
+      outputs: {
+        duplicates: { filesHashed: number; groups: { paths: string[]; size: number }[]; wastedBytes: number };
+      };
+    };
     const { duplicates } = result.outputs;
     expect(duplicates.filesHashed).toBe(8);
-    expect(duplicates.groups.map((g) => g.paths)).toEqual([["a.txt", "sub/b.txt", "sub/c.txt"], ["e.md", "f.md"]]);
+    expect(duplicates.groups.map((g) => g.paths)).toEqual([
+      ["a.txt", "sub/b.txt", "sub/c.txt"],
+      ["e.md", "f.md"],
+    ]);
     expect(duplicates.wastedBytes).toBe(2 * 13 + 11);
   });
 
@@ -143,9 +180,23 @@ describe("htdag run: other goal families", () => {
 
 describe("htdag run --optimize", () => {
   it("tunes the plan at the given level, and names a level it does not know", async () => {
-    const ok = await htdag(["run", `summarise ${fixture("people.csv")}`, "--database", "memory://", "--optimize", "basic"]);
+    const ok = await htdag([
+      "run",
+      `summarise ${fixture("people.csv")}`,
+      "--database",
+      "memory://",
+      "--optimize",
+      "basic",
+    ]);
     expect(ok.code).toBe(0);
-    const bad = await htdag(["run", `summarise ${fixture("people.csv")}`, "--database", "memory://", "--optimize", "extreme"]);
+    const bad = await htdag([
+      "run",
+      `summarise ${fixture("people.csv")}`,
+      "--database",
+      "memory://",
+      "--optimize",
+      "extreme",
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/`optimizationLevel`.*"none".*"basic".*"advanced".*"aggressive"/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
@@ -158,7 +209,9 @@ describe("htdag plan", () => {
     const tree = await htdag(["plan", goal, "--database", "memory://"]);
     expect(tree.code).toBe(0);
     expect(tree.stdout).toMatch(/^goal: health report for \.\n├─ scan {2}\[files\.scan\]/);
-    expect(tree.stdout).toMatch(/└─ report {2}\[health\.write_report\] {2}after scan, count_lines, todos, docs, dependencies, large/);
+    expect(tree.stdout).toMatch(
+      /└─ report {2}\[health\.write_report\] {2}after scan, count_lines, todos, docs, dependencies, large/,
+    );
     const mermaid = await htdag(["plan", goal, "--format", "mermaid", "--database", "memory://"]);
     expect(mermaid.stdout).toMatch(/^flowchart TD/);
     expect(mermaid.stdout).toContain("t_scan --> t_count_lines");
@@ -168,7 +221,15 @@ describe("htdag plan", () => {
     const json = await htdag(["plan", goal, "--format", "json", "--database", "memory://"]);
     const parsed = JSON.parse(json.stdout) as { workflow: string; graph: { tasks: { id: string }[] } };
     expect(parsed.workflow).toBe("builtin.health");
-    expect(parsed.graph.tasks.map((t) => t.id)).toEqual(["scan", "count_lines", "todos", "docs", "dependencies", "large", "report"]);
+    expect(parsed.graph.tasks.map((t) => t.id)).toEqual([
+      "scan",
+      "count_lines",
+      "todos",
+      "docs",
+      "dependencies",
+      "large",
+      "report",
+    ]);
   }, 120_000);
 
   it("rejects an unknown format with exit 1 and one line", async () => {
@@ -193,28 +254,50 @@ describe("bad input gets one clear line and a non-zero exit", () => {
   });
 
   it("names the env var when --decomposer llm has no key", async () => {
-    const { code, stderr } = await htdag(["run", "health report for .", "--decomposer", "llm", "--database", "memory://"],
-      { env: { OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "" } });
+    const { code, stderr } = await htdag(
+      ["run", "health report for .", "--decomposer", "llm", "--database", "memory://"],
+      { env: { OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "" } },
+    );
     expect(code).toBe(1);
     expect(stderr).toMatch(/set OPENAI_API_KEY/);
   });
 
-  it.each(["plan", "run"])("htdag %s reports an unreachable database in one line, with the stack only under --verbose", async (command) => {
-    const { code, stderr } = await htdag([command, "health report for .", "--database", "postgres://nobody:secret@127.0.0.1:1/none"]);
-    expect(code).toBe(1);
-    expect(stderr).toMatch(/^htdag: cannot connect to postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/);
-    expect(stderr.trim().split("\n")).toHaveLength(1);
-    const verbose = await htdag([command, "health report for .", "--database", "postgres://nobody@127.0.0.1:1/none", "--verbose"]);
-    expect(verbose.code).toBe(1);
-    expect(verbose.stderr).toMatch(/\n\s+at /);
-  });
+  it.each(["plan", "run"])(
+    "htdag %s reports an unreachable database in one line, with the stack only under --verbose",
+    async (command) => {
+      const { code, stderr } = await htdag([
+        command,
+        "health report for .",
+        "--database",
+        "postgres://nobody:secret@127.0.0.1:1/none",
+      ]);
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/^htdag: cannot connect to postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      const verbose = await htdag([
+        command,
+        "health report for .",
+        "--database",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--verbose",
+      ]);
+      expect(verbose.code).toBe(1);
+      expect(verbose.stderr).toMatch(/\n\s+at /);
+    },
+  );
 });
 
 describe("settings: defaults < htdag.config.* < env < flags", () => {
   it("takes the database from htdag.config.json in the working directory", async () => {
     const cwd = await mkdtemp(join(work, "config-"));
-    await writeFile(join(cwd, "htdag.config.json"), JSON.stringify({ database: "pglite:./from-config", maxParallel: 2 }));
-    const { code } = await htdag(["plan", "health report for ."], { cwd, env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" } });
+    await writeFile(
+      join(cwd, "htdag.config.json"),
+      JSON.stringify({ database: "pglite:./from-config", maxParallel: 2 }),
+    );
+    const { code } = await htdag(["plan", "health report for ."], {
+      cwd,
+      env: { HTDAG_DATABASE_URL: "", DATABASE_URL: "" },
+    });
     expect(code).toBe(0);
     expect((await stat(join(cwd, "from-config"))).isDirectory()).toBe(true);
   }, 60_000);
@@ -232,12 +315,21 @@ describe("settings: defaults < htdag.config.* < env < flags", () => {
   it("env beats the file and flags beat env; a bad value names where it came from", async () => {
     const cwd = await mkdtemp(join(work, "config-"));
     await writeFile(join(cwd, "htdag.config.yaml"), "decomposer: llm\n");
-    const fromFile = await htdag(["plan", "health report for .", "--database", "memory://"], { cwd, env: { OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "" } });
+    const fromFile = await htdag(["plan", "health report for .", "--database", "memory://"], {
+      cwd,
+      env: { OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "" },
+    });
     expect(fromFile.code).toBe(1);
     expect(fromFile.stderr).toMatch(/--decomposer llm .*set OPENAI_API_KEY/);
-    const fromEnv = await htdag(["plan", "health report for .", "--database", "memory://"], { cwd, env: { HTDAG_DECOMPOSER: "magic" } });
+    const fromEnv = await htdag(["plan", "health report for .", "--database", "memory://"], {
+      cwd,
+      env: { HTDAG_DECOMPOSER: "magic" },
+    });
     expect(fromEnv.stderr).toMatch(/`decomposer`.*in environment.*magic/);
-    const fromFlags = await htdag(["plan", "health report for .", "--database", "memory://", "--decomposer", "rules"], { cwd, env: { HTDAG_DECOMPOSER: "hybrid" } });
+    const fromFlags = await htdag(["plan", "health report for .", "--database", "memory://", "--decomposer", "rules"], {
+      cwd,
+      env: { HTDAG_DECOMPOSER: "hybrid" },
+    });
     expect(fromFlags.code).toBe(0);
     await writeFile(join(cwd, "htdag.config.yaml"), "maxParallel: zero\n");
     const bad = await htdag(["plan", "health report for .", "--database", "memory://"], { cwd });

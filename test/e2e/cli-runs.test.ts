@@ -26,11 +26,15 @@ afterAll(async () => {
 /** 20,000 small files (enough hashing to act on a run while it runs), made once. */
 let manyDir: string | undefined;
 async function manyFiles(): Promise<string> {
-  if (manyDir) return manyDir;
+  if (manyDir) {
+    return manyDir;
+  }
   const many = join(work, "many");
   for (let d = 0; d < 40; d++) {
     await mkdir(join(many, `d${d}`), { recursive: true });
-    await Promise.all(Array.from({ length: 500 }, (_, i) => writeFile(join(many, `d${d}`, `f${i}.txt`), `${"x".repeat(i % 50)}\n`)));
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) => writeFile(join(many, `d${d}`, `f${i}.txt`), `${"x".repeat(i % 50)}\n`)),
+    );
   }
   manyDir = many;
   return many;
@@ -50,7 +54,12 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
 }
 
-interface ListedRun { id: string; status: string; workflow: string; goal: string }
+interface ListedRun {
+  id: string;
+  status: string;
+  workflow: string;
+  goal: string;
+}
 
 async function listRuns(...args: string[]): Promise<ListedRun[]> {
   const { code, stdout, stderr } = await htdag(["runs", "--json", "--database", database, ...args]);
@@ -76,7 +85,10 @@ describe("runs, show, retry, cancel, pause", () => {
     expect(shown.stdout).toContain(`run ${runId}  failed  workflow builtin.csv`);
     expect(shown.stdout).toMatch(/failed +read {2}\[csv\.read\] {2}- attempts 1, .*error: cannot read/);
     expect(shown.stdout).toMatch(/(cancelled|skipped|pending) +profile/);
-    const json = JSON.parse((await htdag(["show", runId, "--json", "--database", database])).stdout) as { status: string; tasks: { id: string; attempts: number }[] };
+    const json = JSON.parse((await htdag(["show", runId, "--json", "--database", database])).stdout) as {
+      status: string;
+      tasks: { id: string; attempts: number }[];
+    };
     expect(json.status).toBe("failed");
     expect(json.tasks.find((t) => t.id === "read")?.attempts).toBe(1);
     expect(json.tasks.find((t) => t.id === "profile")).toMatchObject({ dependsOn: ["read"] });
@@ -122,7 +134,9 @@ describe("runs, show, retry, cancel, pause", () => {
       const { code, stderr } = await htdag([command, run?.id ?? "", "--database", database]);
       expect(code).toBe(1);
       expect(stderr.trim().split("\n")).toHaveLength(1);
-      expect(stderr).toMatch(new RegExp(`cannot move run "${run?.id}" from completed to ${command === "cancel" ? "cancelled" : "paused"}`));
+      expect(stderr).toMatch(
+        new RegExp(`cannot move run "${run?.id}" from completed to ${command === "cancel" ? "cancelled" : "paused"}`),
+      );
     }
     const unknown = await htdag(["show", "00000000-0000-4000-8000-000000000000", "--database", database]);
     expect(unknown.code).toBe(1);
@@ -153,9 +167,15 @@ describe("runs, show, retry, cancel, pause", () => {
     expect(run).toMatchObject({ status: "cancelled", workflow: "builtin.duplicates" });
     // Nothing half-written: every task is final (none left running or ready), and only completed
     // tasks have outputs; the interrupted fan-out and the tasks after it have none.
-    const shown = JSON.parse((await htdag(["show", run?.id ?? "", "--json", "--database", database])).stdout) as
-      { tasks: { id: string; status: string }[]; outputs: Record<string, unknown> };
-    expect(shown.tasks.map((t) => [t.id, t.status])).toEqual([["scan", "completed"], ["hash", "cancelled"], ["duplicates", "cancelled"]]);
+    const shown = JSON.parse((await htdag(["show", run?.id ?? "", "--json", "--database", database])).stdout) as {
+      tasks: { id: string; status: string }[];
+      outputs: Record<string, unknown>;
+    };
+    expect(shown.tasks.map((t) => [t.id, t.status])).toEqual([
+      ["scan", "completed"],
+      ["hash", "cancelled"],
+      ["duplicates", "cancelled"],
+    ]);
     expect(Object.keys(shown.outputs)).toEqual(["scan"]);
   }, 90_000);
 });
@@ -168,10 +188,14 @@ describe("pause and resume across processes (Postgres)", () => {
       const child = startHtdag(["run", `find duplicate files in ${many}`, "--database", pg.url]);
       const exit = exited(child); // listened to at once: the run may end before resume returns
       let runId: string | undefined;
-      const started = new Promise<string>((resolve) => collect(child, (text) => {
-        const match = /task:progress run=(\S+) task=hash/.exec(text);
-        if (match?.[1] && runId === undefined) resolve((runId = match[1]));
-      }));
+      const started = new Promise<string>((resolve) =>
+        collect(child, (text) => {
+          const match = /task:progress run=(\S+) task=hash/.exec(text);
+          if (match?.[1] && runId === undefined) {
+            resolve((runId = match[1]));
+          }
+        }),
+      );
       const id = await started;
       const paused = await htdag(["pause", id, "--reason", "test", "--database", pg.url]);
       expect(paused.stdout).toContain(`run ${id} paused`);

@@ -9,9 +9,15 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
 
 /** Runs the built CLI (npm test builds dist/ first) and returns its exit code and output. */
-async function htdag(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function htdag(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run("node", ["bin/htdag.js", ...args], { cwd: root, env: { ...process.env, ...env } });
+    const { stdout, stderr } = await run("node", ["bin/htdag.js", ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -29,7 +35,9 @@ describe("htdag validate", () => {
   it("names the cycle and exits 1", async () => {
     const { code, stderr } = await htdag(["validate", "examples/graphs/cyclic.yaml"]);
     expect(code).toBe(1);
-    expect(stderr).toMatch(/write -> publish -> review -> write|publish -> review -> write -> publish|review -> write -> publish -> review/);
+    expect(stderr).toMatch(
+      /write -> publish -> review -> write|publish -> review -> write -> publish|review -> write -> publish -> review/,
+    );
   });
 
   it("reports three different problems in one go", async () => {
@@ -62,7 +70,10 @@ describe("htdag migrate", () => {
   it("two processes migrating one fresh database at the same moment both exit 0; the schema is complete once", async () => {
     const database = await createEmptyDatabase();
     try {
-      const [a, b] = await Promise.all([htdag(["migrate", "--database", database.url]), htdag(["migrate", "--database", database.url])]);
+      const [a, b] = await Promise.all([
+        htdag(["migrate", "--database", database.url]),
+        htdag(["migrate", "--database", database.url]),
+      ]);
       expect([a.code, b.code]).toEqual([0, 0]);
       expect(`${a.stdout}${b.stdout}`).toMatch(/applied \d+ migration/);
       const status = await htdag(["migrate", "--status", "--database", database.url]);
@@ -71,7 +82,9 @@ describe("htdag migrate", () => {
       expect(status.stdout).not.toMatch(/pending/);
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
-      const { rows } = await client.query(`SELECT count(*)::int AS n, count(DISTINCT version)::int AS d FROM htdag.migrations`);
+      const { rows } = await client.query(
+        `SELECT count(*)::int AS n, count(DISTINCT version)::int AS d FROM htdag.migrations`,
+      );
       await client.end();
       expect(rows[0].n).toBe(rows[0].d);
     } finally {

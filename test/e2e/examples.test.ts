@@ -10,15 +10,22 @@ import { createTestDatabase } from "../helpers/postgres.js";
 
 describe("examples", () => {
   let database: { url: string; drop: () => Promise<void> };
-  beforeAll(async () => { database = await createTestDatabase(); });
-  afterAll(async () => { await database.drop(); });
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
 
   it("data-pipeline computes revenue per region and writes the report (Postgres)", async () => {
     const result = await dataPipeline(database.url);
     expect(result.status).toBe("completed");
     expect(result.outputs.revenue).toEqual([
-      { region: "east", orders: 2, revenue: 124.98 }, { region: "north", orders: 3, revenue: 217.47 },
-      { region: "south", orders: 3, revenue: 141 }, { region: "west", orders: 2, revenue: 142.5 }]);
+      { region: "east", orders: 2, revenue: 124.98 },
+      { region: "north", orders: 3, revenue: 217.47 },
+      { region: "south", orders: 3, revenue: 141 },
+      { region: "west", orders: 2, revenue: 142.5 },
+    ]);
     const load = result.outputs.load as { path: string; total: number };
     expect(load.total).toBe(625.95);
     expect(JSON.parse(await readFile(load.path, "utf8")).total).toBe(625.95);
@@ -27,8 +34,18 @@ describe("examples", () => {
   it("microservices designs contracts per service and a deployment order (PGlite)", async () => {
     const result = await microservices();
     expect(result.status).toBe("completed");
-    expect((result.outputs.deployment as { order: string[] }).order).toEqual(["users", "catalog", "payments", "orders"]);
-    expect(Object.keys(result.outputs.contracts as object).sort()).toEqual(["contract_catalog", "contract_orders", "contract_payments", "contract_users"]);
+    expect((result.outputs.deployment as { order: string[] }).order).toEqual([
+      "users",
+      "catalog",
+      "payments",
+      "orders",
+    ]);
+    expect(Object.keys(result.outputs.contracts as object).sort()).toEqual([
+      "contract_catalog",
+      "contract_orders",
+      "contract_payments",
+      "contract_users",
+    ]);
   });
 
   it("three-services runs three workflows; the order service sees the user service's URL", async () => {
@@ -46,7 +63,9 @@ describe("examples", () => {
   });
 
   it("an example runs as a script from the shell", async () => {
-    const { stdout } = await promisify(execFile)("npx", ["tsx", "examples/microservices.ts"], { cwd: new URL("../..", import.meta.url).pathname });
+    const { stdout } = await promisify(execFile)("npx", ["tsx", "examples/microservices.ts"], {
+      cwd: new URL("../..", import.meta.url).pathname,
+    });
     expect(stdout).toMatch(/^completed in \d+ ms; deploy in this order: users → catalog → payments → orders/);
   });
 });

@@ -12,10 +12,18 @@ export function fixture(name: string): string {
 }
 
 /** Runs `htdag args…` to its end; resolves to its exit code and output (never rejects on a non-zero exit). */
-export function htdag(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function htdag(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile("node", [bin, ...args], { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(
+      "node",
+      [bin, ...args],
+      { cwd: options.cwd ?? root, env: { ...process.env, ...options.env }, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 

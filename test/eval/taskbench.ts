@@ -30,19 +30,25 @@ export const PERTURBATIONS = ["fences", "renamed_ids", "missing_dependency", "ex
 export type Perturbation = (typeof PERTURBATIONS)[number];
 
 export function loadRecords(file = "dailylife-dev.jsonl"): TaskBenchRecord[] {
-  return readFileSync(new URL(file, DATA), "utf8").trim().split("\n").map((line) => JSON.parse(line) as TaskBenchRecord);
+  return readFileSync(new URL(file, DATA), "utf8")
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as TaskBenchRecord);
 }
 
 /** The 40 tools as a catalogue: names, descriptions and input schemas of string parameters. */
 export function loadCatalogue(): CatalogueEntry[] {
-  const tools = JSON.parse(readFileSync(new URL("tool_desc.json", DATA), "utf8")) as
-    { nodes: { id: string; desc: string; parameters: { name: string; type: string; desc: string }[] }[] };
+  const tools = JSON.parse(readFileSync(new URL("tool_desc.json", DATA), "utf8")) as {
+    nodes: { id: string; desc: string; parameters: { name: string; type: string; desc: string }[] }[];
+  };
   return tools.nodes.map((tool) => ({
     name: tool.id,
     description: tool.desc,
     inputSchema: {
       type: "object",
-      properties: Object.fromEntries(tool.parameters.map((p) => [p.name, { type: "string", description: `${p.desc} (${p.type})` }])),
+      properties: Object.fromEntries(
+        tool.parameters.map((p) => [p.name, { type: "string", description: `${p.desc} (${p.type})` }]),
+      ),
       required: tool.parameters.map((p) => p.name),
     },
   }));
@@ -73,19 +79,31 @@ export function perturbedAnswer(record: TaskBenchRecord, perturbation: Perturbat
       return `Here is the plan:\n\`\`\`json\n${JSON.stringify(plan, null, 2)}\n\`\`\`\nLet me know if you need changes.`;
     case "renamed_ids":
       // The task is declared as "Get-Weather" while its dependants still say "get_weather".
-      withDependants.id = withDependants.id.split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join("-");
+      withDependants.id = withDependants.id
+        .split("_")
+        .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+        .join("-");
       break;
     case "missing_dependency":
       // A dependency on a task the plan never declares (0/1-based index confusion).
       (dependant ?? tasks[0]!).dependsOn.push(`step_${tasks.length + 1}`);
       break;
     case "extra_cycle":
-      if (dependant !== undefined) tasks.find((t) => t.id === dependant.dependsOn[0])!.dependsOn.push(dependant.id);
-      else tasks[0]!.dependsOn.push(tasks[0]!.id);
+      if (dependant !== undefined) {
+        tasks.find((t) => t.id === dependant.dependsOn[0])!.dependsOn.push(dependant.id);
+      } else {
+        tasks[0]!.dependsOn.push(tasks[0]!.id);
+      }
       break;
     case "near_miss_tool": {
       const task = tasks[seed % tasks.length]!;
-      task.step = seed % 2 === 0 ? task.step!.split("_").map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(" ") : task.step!.replace(/[aeiou](?=[^aeiou]*$)/, "");
+      task.step =
+        seed % 2 === 0
+          ? task
+              .step!.split("_")
+              .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+              .join(" ")
+          : task.step!.replace(/[aeiou](?=[^aeiou]*$)/, "");
       break;
     }
   }
@@ -93,7 +111,10 @@ export function perturbedAnswer(record: TaskBenchRecord, perturbation: Perturbat
 }
 
 /** Precision, recall and F1 of a predicted set against a gold set. */
-export function f1(predicted: ReadonlySet<string>, gold: ReadonlySet<string>): { precision: number; recall: number; f1: number; tp: number } {
+export function f1(
+  predicted: ReadonlySet<string>,
+  gold: ReadonlySet<string>,
+): { precision: number; recall: number; f1: number; tp: number } {
   const tp = [...predicted].filter((item) => gold.has(item)).length;
   const precision = predicted.size === 0 ? (gold.size === 0 ? 1 : 0) : tp / predicted.size;
   const recall = gold.size === 0 ? 1 : tp / gold.size;
@@ -101,13 +122,20 @@ export function f1(predicted: ReadonlySet<string>, gold: ReadonlySet<string>): {
 }
 
 /** Nodes (tool names) and edges (tool → tool) of a graph, by step. */
-export function nodesAndEdges(tasks: readonly { id: string; step?: string | undefined; dependsOn?: string[] | undefined }[]): { nodes: Set<string>; edges: Set<string> } {
+export function nodesAndEdges(
+  tasks: readonly { id: string; step?: string | undefined; dependsOn?: string[] | undefined }[],
+): { nodes: Set<string>; edges: Set<string> } {
   const stepOf = new Map(tasks.map((t) => [t.id, t.step ?? t.id]));
-  const edges = new Set(tasks.flatMap((t) => (t.dependsOn ?? []).map((d) => `${stepOf.get(d) ?? d}->${stepOf.get(t.id)}`)));
+  const edges = new Set(
+    tasks.flatMap((t) => (t.dependsOn ?? []).map((d) => `${stepOf.get(d) ?? d}->${stepOf.get(t.id)}`)),
+  );
   return { nodes: new Set(tasks.map((t) => t.step ?? t.id)), edges };
 }
 
 /** Gold nodes and edges of a record. */
 export function goldSets(record: TaskBenchRecord): { nodes: Set<string>; edges: Set<string> } {
-  return { nodes: new Set(record.nodes.map((n) => n.tool)), edges: new Set(record.links.map((l) => `${l.source}->${l.target}`)) };
+  return {
+    nodes: new Set(record.nodes.map((n) => n.tool)),
+    edges: new Set(record.links.map((l) => `${l.source}->${l.target}`)),
+  };
 }

@@ -8,8 +8,12 @@ import { validateGraph } from "../../src/graph/validate.js";
 export function diamond(goal: string): TaskGraph {
   return validateGraph({
     goal,
-    tasks: [{ id: "a", step: "work" }, { id: "b", step: "work", dependsOn: ["a"] }, { id: "c", step: "work", dependsOn: ["a"] },
-      { id: "d", step: "work", dependsOn: ["b", "c"] }],
+    tasks: [
+      { id: "a", step: "work" },
+      { id: "b", step: "work", dependsOn: ["a"] },
+      { id: "c", step: "work", dependsOn: ["a"] },
+      { id: "d", step: "work", dependsOn: ["b", "c"] },
+    ],
   });
 }
 
@@ -17,7 +21,11 @@ export function diamond(goal: string): TaskGraph {
 export function chain(goal: string, length: number): TaskGraph {
   return validateGraph({
     goal,
-    tasks: Array.from({ length }, (_, i) => ({ id: `t${i}`, step: "work", ...(i > 0 ? { dependsOn: [`t${i - 1}`] } : {}) })),
+    tasks: Array.from({ length }, (_, i) => ({
+      id: `t${i}`,
+      step: "work",
+      ...(i > 0 ? { dependsOn: [`t${i - 1}`] } : {}),
+    })),
   });
 }
 
@@ -41,9 +49,13 @@ process.stdin.resume();
 
 /** Starts the child and resolves once it LISTENs. */
 export async function startExternalListener(url: string, channel: string): Promise<ExternalListener> {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ["--input-type=module", "-e", LISTENER_SCRIPT, url, channel], {
-    cwd: process.cwd(),
-  });
+  const child: ChildProcessWithoutNullStreams = spawn(
+    process.execPath,
+    ["--input-type=module", "-e", LISTENER_SCRIPT, url, channel],
+    {
+      cwd: process.cwd(),
+    },
+  );
   const payloads: ExternalListener["payloads"] = [];
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
@@ -51,7 +63,9 @@ export async function startExternalListener(url: string, channel: string): Promi
   await new Promise<void>((resolve, reject) => {
     child.on("exit", (code) => reject(new Error(`the LISTEN process exited with ${code}: ${stderr}`)));
     createInterface({ input: child.stdout }).on("line", (line) => {
-      if (line === "ready") return resolve();
+      if (line === "ready") {
+        return resolve();
+      }
       const { id, type, runId } = JSON.parse(line) as { id: number; type: string; runId: string | null };
       payloads.push({ id: String(id), type, runId });
     });

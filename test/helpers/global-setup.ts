@@ -23,8 +23,12 @@ export default async function setup(): Promise<() => Promise<void>> {
   return async () => {
     await withAdmin(async (c) => {
       const { rows } = await c.query<{ datname: string }>(
-        `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2`, [template, `htdag\\_t\\_${token}\\_%`]);
-      for (const { datname } of rows) await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+        `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2`,
+        [template, `htdag\\_t\\_${token}\\_%`],
+      );
+      for (const { datname } of rows) {
+        await c.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+      }
     });
   };
 }

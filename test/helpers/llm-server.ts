@@ -68,18 +68,32 @@ export async function startLlmServer(fallback?: Responder): Promise<LlmTestServe
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = req.url ?? "";
-    const format: WireFormat | null = path.endsWith("/chat/completions") ? "openai" : path.endsWith("/messages") ? "anthropic" : null;
+    const format: WireFormat | null = path.endsWith("/chat/completions")
+      ? "openai"
+      : path.endsWith("/messages")
+        ? "anthropic"
+        : null;
     const text = await readBody(req);
-    if (req.method !== "POST" || format === null) return send(res, 404, { error: { message: `no route ${req.method} ${path}` } });
+    if (req.method !== "POST" || format === null) {
+      return send(res, 404, { error: { message: `no route ${req.method} ${path}` } });
+    }
     const request: RecordedRequest = {
-      format, path, headers: req.headers, body: JSON.parse(text || "null"),
+      format,
+      path,
+      headers: req.headers,
+      body: JSON.parse(text || "null"),
       retryCount: Number(req.headers["x-stainless-retry-count"] ?? 0),
     };
     requests.push(request);
-    const responder = queue.shift() ?? onEmpty ?? { status: 500, body: { error: { message: "the test server has no scripted answer left" } } };
+    const responder = queue.shift() ??
+      onEmpty ?? { status: 500, body: { error: { message: "the test server has no scripted answer left" } } };
     const scripted = typeof responder === "function" ? responder(request) : responder;
-    if ("hang" in scripted) return;
-    if ("status" in scripted) return send(res, scripted.status, scripted.body ?? errorBody(format, scripted.status), scripted.headers);
+    if ("hang" in scripted) {
+      return;
+    }
+    if ("status" in scripted) {
+      return send(res, scripted.status, scripted.body ?? errorBody(format, scripted.status), scripted.headers);
+    }
     send(res, 200, format === "openai" ? openAiBody(request, scripted) : anthropicBody(request, scripted));
   }
 
@@ -93,7 +107,9 @@ export async function startLlmServer(fallback?: Responder): Promise<LlmTestServe
     script: (...responses) => void queue.push(...responses),
     setFallback: (responder) => void (onEmpty = responder),
     close: async () => {
-      for (const socket of sockets) socket.destroy();
+      for (const socket of sockets) {
+        socket.destroy();
+      }
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
@@ -101,45 +117,92 @@ export async function startLlmServer(fallback?: Responder): Promise<LlmTestServe
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
+  for await (const chunk of req) {
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks).toString("utf8");
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-type": "application/json", "x-request-id": "req_test", "request-id": "req_test", ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "x-request-id": "req_test",
+    "request-id": "req_test",
+    ...headers,
+  });
   res.end(JSON.stringify(body));
 }
 
 function errorBody(format: WireFormat, status: number): unknown {
-  const type = status === 429 ? "rate_limit" : status === 401 ? "authentication" : status >= 500 ? "server" : "invalid_request";
+  const type =
+    status === 429 ? "rate_limit" : status === 401 ? "authentication" : status >= 500 ? "server" : "invalid_request";
   return format === "openai"
-    ? { error: { message: `test server: ${status}`, type: `${type}_error`, param: null, code: status === 429 ? "rate_limit_exceeded" : null } }
-    : { type: "error", error: { type: status >= 500 ? "api_error" : `${type}_error`, message: `test server: ${status}` }, request_id: "req_test" };
+    ? {
+        error: {
+          message: `test server: ${status}`,
+          type: `${type}_error`,
+          param: null,
+          code: status === 429 ? "rate_limit_exceeded" : null,
+        },
+      }
+    : {
+        type: "error",
+        error: { type: status >= 500 ? "api_error" : `${type}_error`, message: `test server: ${status}` },
+        request_id: "req_test",
+      };
 }
 
 type Answer = Exclude<Scripted, { status: number } | { hang: true }>;
 
 function openAiBody(request: RecordedRequest, answer: Answer): unknown {
-  const content = "plan" in answer ? JSON.stringify(answer.plan) : "text" in answer ? answer.text : "truncated" in answer ? answer.truncated : null;
+  const content =
+    "plan" in answer
+      ? JSON.stringify(answer.plan)
+      : "text" in answer
+        ? answer.text
+        : "truncated" in answer
+          ? answer.truncated
+          : null;
   const finish = "truncated" in answer ? "length" : "stop";
   return {
-    id: randomId("chatcmpl"), object: "chat.completion", created: Math.floor(Date.now() / 1000),
+    id: randomId("chatcmpl"),
+    object: "chat.completion",
+    created: Math.floor(Date.now() / 1000),
     model: String(request.body?.model ?? "test-model"),
-    choices: [{ index: 0, finish_reason: finish, logprobs: null,
-      message: { role: "assistant", content, refusal: "refusal" in answer ? answer.refusal : null } }],
-    usage: usage(answer, (input, output) => ({ prompt_tokens: input, completion_tokens: output, total_tokens: input + output })),
+    choices: [
+      {
+        index: 0,
+        finish_reason: finish,
+        logprobs: null,
+        message: { role: "assistant", content, refusal: "refusal" in answer ? answer.refusal : null },
+      },
+    ],
+    usage: usage(answer, (input, output) => ({
+      prompt_tokens: input,
+      completion_tokens: output,
+      total_tokens: input + output,
+    })),
   };
 }
 
 function anthropicBody(request: RecordedRequest, answer: Answer): unknown {
   const toolName = String(request.body?.tool_choice?.name ?? request.body?.tools?.[0]?.name ?? "tool");
-  const content = "plan" in answer ? [{ type: "tool_use", id: randomId("toolu"), name: toolName, input: answer.plan }]
-    : "truncated" in answer ? [{ type: "tool_use", id: randomId("toolu"), name: toolName, input: {} }]
-    : [{ type: "text", text: "text" in answer ? answer.text : answer.refusal }];
-  const stop = "plan" in answer ? "tool_use" : "truncated" in answer ? "max_tokens" : "refusal" in answer ? "refusal" : "end_turn";
+  const content =
+    "plan" in answer
+      ? [{ type: "tool_use", id: randomId("toolu"), name: toolName, input: answer.plan }]
+      : "truncated" in answer
+        ? [{ type: "tool_use", id: randomId("toolu"), name: toolName, input: {} }]
+        : [{ type: "text", text: "text" in answer ? answer.text : answer.refusal }];
+  const stop =
+    "plan" in answer ? "tool_use" : "truncated" in answer ? "max_tokens" : "refusal" in answer ? "refusal" : "end_turn";
   return {
-    id: randomId("msg"), type: "message", role: "assistant", model: String(request.body?.model ?? "test-model"),
-    content, stop_reason: stop, stop_sequence: null,
+    id: randomId("msg"),
+    type: "message",
+    role: "assistant",
+    model: String(request.body?.model ?? "test-model"),
+    content,
+    stop_reason: stop,
+    stop_sequence: null,
     usage: usage(answer, (input, output) => ({ input_tokens: input, output_tokens: output })),
   };
 }

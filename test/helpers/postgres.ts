@@ -7,7 +7,11 @@ export const ADMIN_URL = process.env.HTDAG_TEST_DATABASE_URL ?? "postgres://post
 /** The migrated template of this test run (set by global-setup.ts). */
 export function templateDb(): string {
   const name = process.env.HTDAG_TEST_TEMPLATE;
-  if (!name) throw new Error("HTDAG_TEST_TEMPLATE is not set: run the tests through vitest (global-setup.ts creates the template)");
+  if (!name) {
+    throw new Error(
+      "HTDAG_TEST_TEMPLATE is not set: run the tests through vitest (global-setup.ts creates the template)",
+    );
+  }
   return name;
 }
 

@@ -11,7 +11,11 @@ const BIN = `/usr/lib/postgresql/${readdirSync("/usr/lib/postgresql").sort().at(
 
 function asPostgres(command: string, args: string[]): void {
   const root = process.getuid?.() === 0;
-  execFileSync(root ? "runuser" : `${BIN}/${command}`, root ? ["-u", "postgres", "--", `${BIN}/${command}`, ...args] : args, { stdio: "pipe" });
+  execFileSync(
+    root ? "runuser" : `${BIN}/${command}`,
+    root ? ["-u", "postgres", "--", `${BIN}/${command}`, ...args] : args,
+    { stdio: "pipe" },
+  );
 }
 
 export interface PrivatePostgres {
@@ -24,10 +28,27 @@ export interface PrivatePostgres {
 export function startPrivatePostgres(): PrivatePostgres {
   const dir = mkdtempSync(`${tmpdir()}/htdag-pg-`);
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync("id", ["-u", "postgres"]).toString()), Number(execFileSync("id", ["-g", "postgres"]).toString()));
+  if (process.getuid?.() === 0) {
+    chownSync(
+      dir,
+      Number(execFileSync("id", ["-u", "postgres"]).toString()),
+      Number(execFileSync("id", ["-g", "postgres"]).toString()),
+    );
+  }
   asPostgres("initdb", ["-D", `${dir}/data`, "-A", "trust", "-U", "postgres", "--no-sync"]);
-  const ctl = (action: string) => asPostgres("pg_ctl", ["-D", `${dir}/data`, "-l", `${dir}/log`, "-w", "-m", "fast",
-    "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, action]);
+  const ctl = (action: string) =>
+    asPostgres("pg_ctl", [
+      "-D",
+      `${dir}/data`,
+      "-l",
+      `${dir}/log`,
+      "-w",
+      "-m",
+      "fast",
+      "-o",
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      action,
+    ]);
   ctl("start");
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,

@@ -29,7 +29,9 @@ export function useOrchestrator(kind: StoreKind, options: OrchestratorOptions = 
     await drop?.();
   });
   return () => {
-    if (!orch) throw new Error("the orchestrator is opened in beforeAll");
+    if (!orch) {
+      throw new Error("the orchestrator is opened in beforeAll");
+    }
     return orch;
   };
 }

@@ -17,7 +17,15 @@ describe("TaskBench dailylife evaluation", () => {
   });
 
   it("gold plans: 100% valid with one call each, node and edge F1 = 1.0", () => {
-    expect(row("gold")).toMatchObject({ parsed: 1, schemaValid: 1, graphValid: 1, validFinal: 1, nodeF1: 1, edgeF1: 1, callsPerGoal: 1 });
+    expect(row("gold")).toMatchObject({
+      parsed: 1,
+      schemaValid: 1,
+      graphValid: 1,
+      validFinal: 1,
+      nodeF1: 1,
+      edgeF1: 1,
+      callsPerGoal: 1,
+    });
   });
 
   it("perturbed plans: all valid after repair, at most 1.5 calls per goal, F1 unharmed", () => {
@@ -26,14 +34,22 @@ describe("TaskBench dailylife evaluation", () => {
     expect(all.callsPerGoal).toBeCloseTo(1.31, 2);
     expect([all.nodeF1, all.edgeF1]).toEqual([1, 1]);
     // Fences, renamed ids and near-miss tools are repaired locally; a dangling dependency always needs a re-ask.
-    expect(["fences", "renamed_ids", "near_miss_tool"].map((p) => row(`perturbed: ${p}`).validAfterLocalRepair)).toEqual([1, 1, 1]);
-    expect(row("perturbed: missing_dependency")).toMatchObject({ validAfterLocalRepair: 0, validFinal: 1, callsPerGoal: 2 });
+    expect(
+      ["fences", "renamed_ids", "near_miss_tool"].map((p) => row(`perturbed: ${p}`).validAfterLocalRepair),
+    ).toEqual([1, 1, 1]);
+    expect(row("perturbed: missing_dependency")).toMatchObject({
+      validAfterLocalRepair: 0,
+      validFinal: 1,
+      callsPerGoal: 2,
+    });
     expect(row("perturbed: near_miss_tool").schemaValid).toBe(0);
   });
 
   it("plans with tools outside the catalogue end in a DecompositionError, save one near-miss name", () => {
     expect(report.rejected).toMatchObject({ goals: 46, failedWithError: 44 });
-    expect(new Set(report.rejected.repairedToCatalogue)).toEqual(new Set(['tasks[3].step: mapped unknown step "share_via_social_network" to "share_by_social_network"']));
+    expect(new Set(report.rejected.repairedToCatalogue)).toEqual(
+      new Set(['tasks[3].step: mapped unknown step "share_via_social_network" to "share_by_social_network"']),
+    );
   });
 
   it("the dailylife rules file covers 62 of 204 goals, each with the gold graph", () => {

@@ -25,7 +25,12 @@ describe.each(STORES)("notifications on %s", (kind) => {
 
   beforeEach(() => {
     errors = [];
-    notifications = createNotifications({ db: orch().db, schema: orch().options.schema, channel: orch().options.channel, onError: (e) => errors.push(e) });
+    notifications = createNotifications({
+      db: orch().db,
+      schema: orch().options.schema,
+      channel: orch().options.channel,
+      onError: (e) => errors.push(e),
+    });
   });
   afterEach(async () => {
     await notifications.close();
@@ -38,26 +43,46 @@ describe.each(STORES)("notifications on %s", (kind) => {
     await waitFor(() => received.some((e) => e.type === "execution:completed"), "execution:completed");
     const stored = await notifications.getRecentEvents({ runId: run.runId, limit: 1000 });
     expect(ids(received)).toEqual(ids(stored));
-    const at = (type: string, taskId: string | null = null) => received.findIndex((e) => e.type === type && e.taskId === taskId);
+    const at = (type: string, taskId: string | null = null) =>
+      received.findIndex((e) => e.type === type && e.taskId === taskId);
     expect(at("execution:started")).toBe(0);
     expect(at("execution:completed")).toBe(received.length - 1);
-    for (const task of ["a", "b", "c", "d"]) expect(at("task:started", task)).toBeLessThan(at("task:completed", task));
+    for (const task of ["a", "b", "c", "d"]) {
+      expect(at("task:started", task)).toBeLessThan(at("task:completed", task));
+    }
     expect(at("task:started", "d")).toBeGreaterThan(Math.max(at("task:completed", "b"), at("task:completed", "c")));
-    expect(received.filter((e) => e.type === "task:completed").map((e) => e.taskId).sort()).toEqual(["a", "b", "c", "d"]);
-    expect(received[0]).toMatchObject({ type: "execution:started", runId: run.runId, workflow: "delivery", payload: { tasks: 4 } });
+    expect(
+      received
+        .filter((e) => e.type === "task:completed")
+        .map((e) => e.taskId)
+        .sort(),
+    ).toEqual(["a", "b", "c", "d"]);
+    expect(received[0]).toMatchObject({
+      type: "execution:started",
+      runId: run.runId,
+      workflow: "delivery",
+      payload: { tasks: 4 },
+    });
     expect(errors).toEqual([]);
   });
 
   it("delivers through `for await` and ends the loop on close", async () => {
     const sub = await notifications.listen({ types: ["custom:ping"] });
-    const sent = [await notifications.sendWithNotify("htdag_events", { type: "custom:ping", payload: { n: 1 } }),
-      await notifications.sendWithNotify("htdag_events", { type: "custom:ping", payload: { n: 2 } })];
+    const sent = [
+      await notifications.sendWithNotify("htdag_events", { type: "custom:ping", payload: { n: 1 } }),
+      await notifications.sendWithNotify("htdag_events", { type: "custom:ping", payload: { n: 2 } }),
+    ];
     const seen: HtdagEvent[] = [];
     for await (const event of sub) {
       seen.push(event);
-      if (seen.length === 2) await sub.close();
+      if (seen.length === 2) {
+        await sub.close();
+      }
     }
-    expect(seen.map((e) => [e.id, e.type, e.payload])).toEqual([[sent[0], "custom:ping", { n: 1 }], [sent[1], "custom:ping", { n: 2 }]]);
+    expect(seen.map((e) => [e.id, e.type, e.payload])).toEqual([
+      [sent[0], "custom:ping", { n: 1 }],
+      [sent[1], "custom:ping", { n: 2 }],
+    ]);
   });
 
   it("filters deliver only the run, workflow and types they name", async () => {
@@ -74,7 +99,10 @@ describe.each(STORES)("notifications on %s", (kind) => {
     await waitFor(() => byRun.some((e) => e.type === "execution:completed"), "run a's replay");
     expect(ids(byRun)).toEqual(ids(await notifications.getRecentEvents({ runId: first.runId })));
     expect(ids(byWorkflow)).toEqual(ids(await notifications.getRecentEvents({ runId: second.runId })));
-    const completions = await notifications.getRecentEvents({ types: ["task:completed", "execution:completed"], limit: 1000 });
+    const completions = await notifications.getRecentEvents({
+      types: ["task:completed", "execution:completed"],
+      limit: 1000,
+    });
     expect(ids(byType)).toEqual(ids(completions.filter((e) => e.runId === first.runId || e.runId === second.runId)));
     expect(byType.filter((e) => e.type === "task:completed")).toHaveLength(6);
     await runSub.close();
@@ -84,10 +112,14 @@ describe.each(STORES)("notifications on %s", (kind) => {
     const received: string[] = [];
     await notifications.listen({ types: ["custom:tick"] }, (event) => {
       received.push(event.id);
-      if (received.length % 2 === 1) throw new Error(`handler broke on ${event.id}`);
+      if (received.length % 2 === 1) {
+        throw new Error(`handler broke on ${event.id}`);
+      }
     });
     const sent: string[] = [];
-    for (let i = 0; i < 5; i++) sent.push(await notifications.sendWithNotify("htdag_events", { type: "custom:tick", payload: { i } }));
+    for (let i = 0; i < 5; i++) {
+      sent.push(await notifications.sendWithNotify("htdag_events", { type: "custom:tick", payload: { i } }));
+    }
     await waitFor(() => received.length === 5, "five ticks");
     expect(received).toEqual(sent);
     expect(errors).toHaveLength(3);
@@ -118,12 +150,19 @@ describe.each(STORES)("notifications on %s", (kind) => {
 
   it("refuses channel names that are not identifiers, and event types that are not noun:verb", async () => {
     await expect(notifications.listen({ channel: "bad-channel" })).rejects.toThrow(InvalidOptionError);
-    await expect(notifications.listen({ channel: "Robert'); DROP TABLE runs;--" })).rejects.toThrow(/option `channel`.*lower-case SQL identifier/);
-    await expect(notifications.sendWithNotify("no space", { type: "custom:x" })).rejects.toThrow(/option `channel`.*received the string "no space"/);
+    await expect(notifications.listen({ channel: "Robert'); DROP TABLE runs;--" })).rejects.toThrow(
+      /option `channel`.*lower-case SQL identifier/,
+    );
+    await expect(notifications.sendWithNotify("no space", { type: "custom:x" })).rejects.toThrow(
+      /option `channel`.*received the string "no space"/,
+    );
     expect(() => createNotifications({ db: orch().db, channel: "1abc" })).toThrow(/option `channel`/);
-    await expect(notifications.sendWithNotify("htdag_events", { type: "deployed" })).rejects.toThrow(/option `type`.*noun:verb.*"deployed"/);
-    await expect(notifications.sendWithNotify("htdag_events", { type: "task:completed", payload: { status: "nope" } }))
-      .rejects.toThrow(/option `payload`.*task:completed/);
+    await expect(notifications.sendWithNotify("htdag_events", { type: "deployed" })).rejects.toThrow(
+      /option `type`.*noun:verb.*"deployed"/,
+    );
+    await expect(
+      notifications.sendWithNotify("htdag_events", { type: "task:completed", payload: { status: "nope" } }),
+    ).rejects.toThrow(/option `payload`.*task:completed/);
     await expect(notifications.listen({ types: ["Task Completed"] })).rejects.toThrow(/option `types.0`/);
   });
 
@@ -153,13 +192,17 @@ describe.each(STORES)("notifications on %s", (kind) => {
     const deleted = await notifications.prune({ olderThanMs: 86_400_000 });
     expect(deleted).toBeGreaterThanOrEqual(1);
     expect(ids(await notifications.getRecentEvents({ types: ["custom:old"] }))).toEqual([fresh]);
-    expect(await notifications.getRecentEvents({ afterEventId: "0", limit: 10_000 })).toSatisfy((all: HtdagEvent[]) => all.every((e) => BigInt(e.id) > BigInt(old)));
+    expect(await notifications.getRecentEvents({ afterEventId: "0", limit: 10_000 })).toSatisfy((all: HtdagEvent[]) =>
+      all.every((e) => BigInt(e.id) > BigInt(old)),
+    );
   });
 
   it("stores events without NOTIFY when realTimeNotifications is false; subscribers poll them", async () => {
     const quiet = createNotifications({ db: orch().db, realTimeNotifications: false, onError: (e) => errors.push(e) });
     const notified: string[] = [];
-    const raw = await orch().db.listen("quiet_channel", { onNotify: (payload) => notified.push(String((JSON.parse(payload) as { id: number }).id)) });
+    const raw = await orch().db.listen("quiet_channel", {
+      onNotify: (payload) => notified.push(String((JSON.parse(payload) as { id: number }).id)),
+    });
     const polled: string[] = [];
     await quiet.listen({ channel: "quiet_channel", pollIntervalMs: 20 }, (e) => void polled.push(e.id));
     const stored = await quiet.sendWithNotify("quiet_channel", { type: "custom:quiet" });
@@ -199,9 +242,14 @@ describe("notifications on postgres, across connections and processes", () => {
     const external = await startExternalListener(url, "htdag_events");
     try {
       const run = await orch.composeFromTaskGraph(diamond("external"), steps, { workflow: "external" });
-      await waitFor(() => external.payloads.some((p) => p.runId === run.runId && p.type === "execution:completed"), "the run's last NOTIFY");
+      await waitFor(
+        () => external.payloads.some((p) => p.runId === run.runId && p.type === "execution:completed"),
+        "the run's last NOTIFY",
+      );
       const stored = await notifications.getRecentEvents({ runId: run.runId, limit: 1000 });
-      expect(external.payloads.filter((p) => p.runId === run.runId).map((p) => [p.id, p.type])).toEqual(stored.map((e) => [e.id, e.type]));
+      expect(external.payloads.filter((p) => p.runId === run.runId).map((p) => [p.id, p.type])).toEqual(
+        stored.map((e) => [e.id, e.type]),
+      );
       expect(stored).toHaveLength(10);
     } finally {
       await external.stop();
@@ -215,7 +263,9 @@ describe("notifications on postgres, across connections and processes", () => {
     await slow.connect();
     try {
       await slow.query("BEGIN");
-      const { rows } = await slow.query<{ id: string }>(`SELECT htdag.emit('htdag_events', 'custom:late', NULL, NULL, NULL, '{}')::text AS id`);
+      const { rows } = await slow.query<{ id: string }>(
+        `SELECT htdag.emit('htdag_events', 'custom:late', NULL, NULL, NULL, '{}')::text AS id`,
+      );
       const late = rows[0]!.id;
       const early = await notifications.sendWithNotify("htdag_events", { type: "custom:early" });
       expect(BigInt(early)).toBeGreaterThan(BigInt(late));
@@ -233,8 +283,12 @@ describe("notifications on postgres, across connections and processes", () => {
   it("a subscriber whose connection is killed gets every event exactly once after it reconnects", async () => {
     const received: HtdagEvent[] = [];
     await notifications.listen({ workflow: "killed" }, (e) => void received.push(e));
-    const listenerPids = async () => (await orch.db.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`)).rows.map((r) => r.pid);
+    const listenerPids = async () =>
+      (
+        await orch.db.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+        )
+      ).rows.map((r) => r.pid);
     const t5 = gate();
     const gated: Steps = { work: async (ctx) => (ctx.task.id === "t5" ? t5.promise.then(() => null) : null) };
     const running = orch.composeFromTaskGraph(chain("killed", 20), gated, { workflow: "killed" });
@@ -246,8 +300,17 @@ describe("notifications on postgres, across connections and processes", () => {
         await orch.db.query("SELECT pg_terminate_backend($1)", [pids[0]]);
         // Sent at once, while the subscriber is still reconnecting: their NOTIFYs reach nobody, and the
         // run waits on the gate, so only the catch-up after the reconnect can deliver them.
-        for (let i = 0; i < 3; i++) await notifications.sendWithNotify("htdag_events", { type: "custom:during", workflow: "killed", payload: { i } });
-        await waitFor(() => received.filter((e) => e.type === "custom:during").length === 3, "the events sent while disconnected");
+        for (let i = 0; i < 3; i++) {
+          await notifications.sendWithNotify("htdag_events", {
+            type: "custom:during",
+            workflow: "killed",
+            payload: { i },
+          });
+        }
+        await waitFor(
+          () => received.filter((e) => e.type === "custom:during").length === 3,
+          "the events sent while disconnected",
+        );
         return pids[0];
       } finally {
         t5.open(); // also when an expectation failed: a run left waiting would hold orch.close()
@@ -268,19 +331,54 @@ describe("notifications on postgres, across connections and processes", () => {
     const lines: string[] = [];
     const cli = (stop?: AbortSignal) => {
       const program = new Command("htdag").option("--database <url>").option("--schema <name>").exitOverride();
-      registerEvents(program, { out: (line) => lines.push(line), err: (line) => lines.push(`ERR ${line}`) }, stop ? { stop } : {});
+      registerEvents(
+        program,
+        { out: (line) => lines.push(line), err: (line) => lines.push(`ERR ${line}`) },
+        stop ? { stop } : {},
+      );
       return program;
     };
     const run = await orch.composeFromTaskGraph(chain("cli", 1), steps, { workflow: "cli" });
-    await cli().parseAsync(["node", "htdag", "--database", url, "events", "--run", run.runId, "--type", "task:completed", "execution:completed"]);
+    await cli().parseAsync([
+      "node",
+      "htdag",
+      "--database",
+      url,
+      "events",
+      "--run",
+      run.runId,
+      "--type",
+      "task:completed",
+      "execution:completed",
+    ]);
     expect(lines).toEqual([
       expect.stringMatching(new RegExp(`^\\S+Z task:completed run=${run.runId} task=t0 status=completed$`)),
       expect.stringMatching(new RegExp(`^\\S+Z execution:completed run=${run.runId} durationMs=`)),
     ]);
     lines.length = 0;
     const stop = new AbortController();
-    const following = cli(stop.signal).parseAsync(["node", "htdag", "--database", url, "events", "--follow", "--json", "--limit", "0", "--type", "custom:cli"]);
-    await waitFor(async () => (await orch.db.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`)).rowCount > 0, "the follower to LISTEN");
+    const following = cli(stop.signal).parseAsync([
+      "node",
+      "htdag",
+      "--database",
+      url,
+      "events",
+      "--follow",
+      "--json",
+      "--limit",
+      "0",
+      "--type",
+      "custom:cli",
+    ]);
+    await waitFor(
+      async () =>
+        (
+          await orch.db.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
+          )
+        ).rowCount > 0,
+      "the follower to LISTEN",
+    );
     const sent = await notifications.sendWithNotify("htdag_events", { type: "custom:cli", payload: { n: 1 } });
     await waitFor(() => lines.length === 1, "the followed event");
     stop.abort();

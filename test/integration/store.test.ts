@@ -16,8 +16,21 @@ describe.each(STORES)("store on %s", (kind) => {
       `SELECT table_name FROM information_schema.tables WHERE table_schema = 'htdag' ORDER BY table_name`,
     );
     expect(rows.map((r) => r.table_name)).toEqual(
-      expect.arrayContaining(["attempts", "decomposition_cache", "decompositions", "events", "graphs", "migrations",
-        "patterns", "queues", "runs", "task_edges", "tasks", "workers", "workflows"]),
+      expect.arrayContaining([
+        "attempts",
+        "decomposition_cache",
+        "decompositions",
+        "events",
+        "graphs",
+        "migrations",
+        "patterns",
+        "queues",
+        "runs",
+        "task_edges",
+        "tasks",
+        "workers",
+        "workflows",
+      ]),
     );
   });
 

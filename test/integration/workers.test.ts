@@ -8,7 +8,15 @@ import { createTestDatabase } from "../helpers/postgres.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 import { waitFor } from "../helpers/wait.js";
 
-const chain = (n: number) => validateGraph({ goal: `chain of ${n}`, tasks: Array.from({ length: n }, (_, i) => ({ id: `t${i}`, step: "inc", ...(i ? { dependsOn: [`t${i - 1}`] } : {}) })) });
+const chain = (n: number) =>
+  validateGraph({
+    goal: `chain of ${n}`,
+    tasks: Array.from({ length: n }, (_, i) => ({
+      id: `t${i}`,
+      step: "inc",
+      ...(i ? { dependsOn: [`t${i - 1}`] } : {}),
+    })),
+  });
 const inc: Steps = { inc: async (ctx) => ((Object.values(ctx.deps)[0] as number | undefined) ?? 0) + 1 };
 
 describe.each(STORES)("workers on %s", (kind) => {
@@ -28,10 +36,23 @@ describe.each(STORES)("workers on %s", (kind) => {
 
   it("runAt delays the run's first claim", async () => {
     const started: number[] = [];
-    const worker = await orch().startWorker({ workflows: { later: { go: async () => { started.push(Date.now()); return null; } } }, pollIntervalMs: 50 });
+    const worker = await orch().startWorker({
+      workflows: {
+        later: {
+          go: async () => {
+            started.push(Date.now());
+            return null;
+          },
+        },
+      },
+      pollIntervalMs: 50,
+    });
     try {
       const runAt = new Date(Date.now() + 400);
-      const { runId } = await orch().submit(validateGraph({ goal: "later", tasks: [{ id: "go" }] }), { workflow: "later", runAt });
+      const { runId } = await orch().submit(validateGraph({ goal: "later", tasks: [{ id: "go" }] }), {
+        workflow: "later",
+        runAt,
+      });
       expect((await orch().waitForRun(runId, { timeoutMs: 10_000 })).status).toBe("completed");
       expect(started[0]).toBeGreaterThanOrEqual(runAt.getTime() - 5);
     } finally {
@@ -41,7 +62,9 @@ describe.each(STORES)("workers on %s", (kind) => {
 
   it("reaps the expired lease of a dead worker, counts the lost attempt, and rejects its late completion", async () => {
     const db = orch().db;
-    const { runId } = await orch().submit(validateGraph({ goal: "orphan", tasks: [{ id: "solo", step: "inc" }] }), { workflow: "orphans" });
+    const { runId } = await orch().submit(validateGraph({ goal: "orphan", tasks: [{ id: "solo", step: "inc" }] }), {
+      workflow: "orphans",
+    });
     const tasks = createTaskQueries(db, "htdag");
     // A worker that claims and then dies (never heartbeats, never settles).
     const [claimed] = await tasks.claim(runId, null, "dead-worker", 1, 200, null);
@@ -51,13 +74,30 @@ describe.each(STORES)("workers on %s", (kind) => {
       const result = await orch().waitForRun(runId, { timeoutMs: 20_000 });
       expect(result.status).toBe("completed");
       expect(result.tasks[0]?.attempts).toBe(2);
-      const { rows } = await db.query(`SELECT attempt, status, error_class FROM htdag.attempts WHERE run_id = $1 ORDER BY attempt`, [runId]);
-      expect(rows).toEqual([{ attempt: 1, status: "lost", error_class: "LeaseExpired" }, { attempt: 2, status: "completed", error_class: null }]);
-      const late = await tasks.settle({ runId, taskId: "solo", attempt: 1, outcome: "completed", output: 999 }, "dead-worker", 0, 1000, null);
+      const { rows } = await db.query(
+        `SELECT attempt, status, error_class FROM htdag.attempts WHERE run_id = $1 ORDER BY attempt`,
+        [runId],
+      );
+      expect(rows).toEqual([
+        { attempt: 1, status: "lost", error_class: "LeaseExpired" },
+        { attempt: 2, status: "completed", error_class: null },
+      ]);
+      const late = await tasks.settle(
+        { runId, taskId: "solo", attempt: 1, outcome: "completed", output: 999 },
+        "dead-worker",
+        0,
+        1000,
+        null,
+      );
       expect(late.settled).toBe(false);
       expect((await orch().getRun(runId)).outputs.solo).toBe(1);
-      const rejected = await db.query(`SELECT worker_id, attempt, reason FROM htdag.rejected_completions WHERE run_id = $1`, [runId]);
-      expect(rejected.rows).toEqual([{ worker_id: "dead-worker", attempt: 1, reason: "task is completed at attempt 2" }]);
+      const rejected = await db.query(
+        `SELECT worker_id, attempt, reason FROM htdag.rejected_completions WHERE run_id = $1`,
+        [runId],
+      );
+      expect(rejected.rows).toEqual([
+        { worker_id: "dead-worker", attempt: 1, reason: "task is completed at attempt 2" },
+      ]);
     } finally {
       await worker.stop();
     }
@@ -65,9 +105,20 @@ describe.each(STORES)("workers on %s", (kind) => {
 
   it("stop() lets a running step finish within stopTimeoutMs, else hands its task back uncharged", async () => {
     let calls = 0;
-    const slow: Steps = { nap: async (ctx) => { calls++; if (calls === 1) await new Promise((r) => ctx.signal.addEventListener("abort", r)); return calls; } };
+    const slow: Steps = {
+      nap: async (ctx) => {
+        calls++;
+        if (calls === 1) {
+          await new Promise((r) => ctx.signal.addEventListener("abort", r));
+        }
+        return calls;
+      },
+    };
     const first = await orch().startWorker({ workflows: { naps: slow }, stopTimeoutMs: 100 });
-    const { runId } = await orch().submit(validateGraph({ goal: "naps", tasks: [{ id: "nap" }] }), { workflow: "naps", maxAttempts: 1 });
+    const { runId } = await orch().submit(validateGraph({ goal: "naps", tasks: [{ id: "nap" }] }), {
+      workflow: "naps",
+      maxAttempts: 1,
+    });
     await waitFor(() => calls === 1, 10_000, "the first attempt to start");
     await first.stop();
     const { rows } = await orch().db.query(`SELECT status, max_attempts FROM htdag.tasks WHERE run_id = $1`, [runId]);
@@ -84,7 +135,9 @@ describe.each(STORES)("workers on %s", (kind) => {
 
   it("names bad worker and submit options; waitForRun names an unknown run and a timeout", async () => {
     await expect(orch().startWorker({ workflows: {} })).rejects.toThrow(/`workflows`/);
-    await expect(orch().startWorker({ workflows: { w: inc }, concurrency: 0 })).rejects.toThrow(/`concurrency`.*positive integer/);
+    await expect(orch().startWorker({ workflows: { w: inc }, concurrency: 0 })).rejects.toThrow(
+      /`concurrency`.*positive integer/,
+    );
     await expect(orch().submit(chain(1), {} as never)).rejects.toThrow(/`workflow`/);
     await expect(orch().waitForRun("00000000-0000-4000-8000-000000000000")).rejects.toThrow(/no run with id/);
     const { runId } = await orch().submit(chain(1), { workflow: "nobody_runs_this" });
@@ -113,25 +166,32 @@ describe("workers sharing one Postgres", () => {
     let peak = 0;
     // Each call holds its slot until 3 run at once (or 1 s passes), so reaching the limit does not
     // depend on timing; a broken limit would let a 4th start meanwhile.
-    const steps: Steps = { call: async () => {
-      running++;
-      peak = Math.max(peak, running);
-      await waitFor(() => running >= 3, 1000).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 5));
-      running--;
-      return null;
-    } };
+    const steps: Steps = {
+      call: async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await waitFor(() => running >= 3, 1000).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+        return null;
+      },
+    };
     // Each worker runs at most 2: reaching the limit of 3 takes both, so the limit is held across them.
     const wa = await a.startWorker({ workflows: { limited: steps }, concurrency: 2, queues: { api: 3 } });
     const wb = await b.startWorker({ workflows: { limited: steps }, concurrency: 2 });
-    const graph = validateGraph({ goal: "limited", tasks: Array.from({ length: 16 }, (_, i) => ({ id: `c${i}`, step: "call", queue: "api" })) });
+    const graph = validateGraph({
+      goal: "limited",
+      tasks: Array.from({ length: 16 }, (_, i) => ({ id: `c${i}`, step: "call", queue: "api" })),
+    });
     const { runId } = await submitter.submit(graph, { workflow: "limited", maxParallel: 10 });
     const result = await submitter.waitForRun(runId, { timeoutMs: 20_000 });
     await Promise.all([wa.stop(), wb.stop()]);
     expect(result.status).toBe("completed");
     expect(peak).toBe(3);
     const { rows } = await submitter.db.query<{ workers: number }>(
-      `SELECT count(DISTINCT worker_id)::int AS workers FROM htdag.attempts WHERE run_id = $1`, [runId]);
+      `SELECT count(DISTINCT worker_id)::int AS workers FROM htdag.attempts WHERE run_id = $1`,
+      [runId],
+    );
     expect(rows[0]?.workers).toBe(2);
   });
 

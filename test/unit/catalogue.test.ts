@@ -1,29 +1,73 @@
 import { describe, expect, it } from "vitest";
 import {
-  EVENT_TYPES, isEventType, parseEvent, payloadProblem, safeParseEvent, type EventMap, type KnownEvent,
+  EVENT_TYPES,
+  isEventType,
+  parseEvent,
+  payloadProblem,
+  safeParseEvent,
+  type EventMap,
+  type KnownEvent,
 } from "../../src/notifications/catalogue.js";
 import { InvalidEventError } from "../../src/notifications/errors.js";
 import { formatEventLine, parseDuration, summarizePayload } from "../../src/notifications/format.js";
 
-const envelope = { id: "42", runId: "8f9c1c8e-4a57-4b1e-9d1c-0d7f3f4b2a10", taskId: "fetch", workflow: "audit", createdAt: new Date("2025-01-02T03:04:05.000Z") };
+const envelope = {
+  id: "42",
+  runId: "8f9c1c8e-4a57-4b1e-9d1c-0d7f3f4b2a10",
+  taskId: "fetch",
+  workflow: "audit",
+  createdAt: new Date("2025-01-02T03:04:05.000Z"),
+};
 
 describe("event catalogue", () => {
   it("lists every type the executor, the decomposer and the optimizer write", () => {
     expect(EVENT_TYPES).toEqual([
-      "decomposition:started", "decomposition:completed", "decomposition:failed",
-      "execution:started", "execution:completed", "execution:failed", "execution:cancelled", "execution:timed_out",
-      "execution:paused", "execution:resumed",
-      "task:started", "task:completed", "task:failed", "task:retried", "task:skipped", "task:cancelled", "task:progress",
-      "optimization:started", "optimization:completed", "optimization:recommended",
+      "decomposition:started",
+      "decomposition:completed",
+      "decomposition:failed",
+      "execution:started",
+      "execution:completed",
+      "execution:failed",
+      "execution:cancelled",
+      "execution:timed_out",
+      "execution:paused",
+      "execution:resumed",
+      "task:started",
+      "task:completed",
+      "task:failed",
+      "task:retried",
+      "task:skipped",
+      "task:cancelled",
+      "task:progress",
+      "optimization:started",
+      "optimization:completed",
+      "optimization:recommended",
     ]);
   });
 
   it("parses the payloads the SQL writes, keeping fields it does not know", () => {
-    const failed = parseEvent({ ...envelope, type: "task:failed", payload: { status: "timed_out", error: { name: "StepTimeoutError", message: "late" } } });
-    expect(failed).toEqual({ ...envelope, type: "task:failed", payload: { status: "timed_out", error: { name: "StepTimeoutError", message: "late" } } });
-    const retried = parseEvent({ ...envelope, type: "task:retried", payload: { attempt: 1, outcome: "failed", delayMs: 250, error: null } });
+    const failed = parseEvent({
+      ...envelope,
+      type: "task:failed",
+      payload: { status: "timed_out", error: { name: "StepTimeoutError", message: "late" } },
+    });
+    expect(failed).toEqual({
+      ...envelope,
+      type: "task:failed",
+      payload: { status: "timed_out", error: { name: "StepTimeoutError", message: "late" } },
+    });
+    const retried = parseEvent({
+      ...envelope,
+      type: "task:retried",
+      payload: { attempt: 1, outcome: "failed", delayMs: 250, error: null },
+    });
     expect(retried.payload).toEqual({ attempt: 1, outcome: "failed", delayMs: 250, error: null });
-    const ended = parseEvent({ ...envelope, taskId: null, type: "execution:completed", payload: { durationMs: 12.5, extra: true } });
+    const ended = parseEvent({
+      ...envelope,
+      taskId: null,
+      type: "execution:completed",
+      payload: { durationMs: 12.5, extra: true },
+    });
     expect(ended.payload).toEqual({ durationMs: 12.5, extra: true });
   });
 
@@ -37,14 +81,24 @@ describe("event catalogue", () => {
 
   it("normalises the envelope: numeric ids become strings, timestamps become dates", () => {
     const event = parseEvent({ id: 7, type: "custom:x", createdAt: "2025-01-02T03:04:05Z" });
-    expect(event).toEqual({ id: "7", type: "custom:x", runId: null, taskId: null, workflow: null, payload: {}, createdAt: new Date("2025-01-02T03:04:05Z") });
+    expect(event).toEqual({
+      id: "7",
+      type: "custom:x",
+      runId: null,
+      taskId: null,
+      workflow: null,
+      payload: {},
+      createdAt: new Date("2025-01-02T03:04:05Z"),
+    });
   });
 
   it("refuses a catalogued type with a malformed payload, naming the event and the field", () => {
     const raw = { ...envelope, type: "task:completed", payload: { status: "failed" } };
     expect(safeParseEvent(raw).success).toBe(false);
     expect(() => parseEvent(raw)).toThrow(InvalidEventError);
-    expect(() => parseEvent(raw)).toThrow(/event 42 of type "task:completed" does not fit the event catalogue \(payload.status/);
+    expect(() => parseEvent(raw)).toThrow(
+      /event 42 of type "task:completed" does not fit the event catalogue \(payload.status/,
+    );
     expect(payloadProblem("task:progress", { attempt: 1 })).toMatch(/^done:/);
     expect(payloadProblem("task:progress", { attempt: 1, done: 3, total: 10 })).toBeNull();
   });
@@ -62,9 +116,17 @@ describe("event catalogue", () => {
 
 describe("event lines and durations", () => {
   it("prints time, type, run, task and a payload summary on one line", () => {
-    const event = parseEvent({ ...envelope, type: "task:failed", payload: { status: "failed", error: { message: "disk full" } } });
-    expect(formatEventLine(event)).toBe(`2025-01-02T03:04:05.000Z task:failed run=${envelope.runId} task=fetch status=failed error="disk full"`);
-    expect(formatEventLine(parseEvent({ id: 1, type: "custom:x", createdAt: envelope.createdAt }))).toBe("2025-01-02T03:04:05.000Z custom:x");
+    const event = parseEvent({
+      ...envelope,
+      type: "task:failed",
+      payload: { status: "failed", error: { message: "disk full" } },
+    });
+    expect(formatEventLine(event)).toBe(
+      `2025-01-02T03:04:05.000Z task:failed run=${envelope.runId} task=fetch status=failed error="disk full"`,
+    );
+    expect(formatEventLine(parseEvent({ id: 1, type: "custom:x", createdAt: envelope.createdAt }))).toBe(
+      "2025-01-02T03:04:05.000Z custom:x",
+    );
   });
 
   it("cuts long payload summaries", () => {
@@ -74,8 +136,16 @@ describe("event lines and durations", () => {
   });
 
   it("parses durations in ms, s, m, h, d and w, and names a bad one", () => {
-    expect([parseDuration("30d"), parseDuration("12h"), parseDuration("15m"), parseDuration("90s"), parseDuration("500ms"), parseDuration("1w")])
-      .toEqual([2_592_000_000, 43_200_000, 900_000, 90_000, 500, 604_800_000]);
-    expect(() => parseDuration("30 days")).toThrow(/option `--older-than`: expected a duration such as 30d.*received the string "30 days"/);
+    expect([
+      parseDuration("30d"),
+      parseDuration("12h"),
+      parseDuration("15m"),
+      parseDuration("90s"),
+      parseDuration("500ms"),
+      parseDuration("1w"),
+    ]).toEqual([2_592_000_000, 43_200_000, 900_000, 90_000, 500, 604_800_000]);
+    expect(() => parseDuration("30 days")).toThrow(
+      /option `--older-than`: expected a duration such as 30d.*received the string "30 days"/,
+    );
   });
 });

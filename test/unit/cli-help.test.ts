@@ -17,7 +17,20 @@ describe("htdag --help", () => {
     expect(await main(["node", "htdag", "--help"], io)).toBe(0);
     const help = io.stdout.join("\n");
     expect(help).toMatch(/^Usage: htdag \[options\] \[command\]/);
-    for (const name of ["run", "plan", "validate", "runs", "show", "retry", "cancel", "pause", "resume", "events", "migrate", "worker"]) {
+    for (const name of [
+      "run",
+      "plan",
+      "validate",
+      "runs",
+      "show",
+      "retry",
+      "cancel",
+      "pause",
+      "resume",
+      "events",
+      "migrate",
+      "worker",
+    ]) {
       expect(commands.map((c) => c.name())).toContain(name);
       expect(help).toMatch(new RegExp(`^  ${name}\\b`, "m"));
     }
@@ -30,7 +43,9 @@ describe("htdag --help", () => {
     expect(help).toMatch(new RegExp(`^Usage: htdag ${name} `));
     expect(command.description().length).toBeGreaterThan(10);
     expect(help).toContain(command.description().slice(0, 40));
-    for (const option of command.options) expect(help).toContain(option.long ?? option.flags);
+    for (const option of command.options) {
+      expect(help).toContain(option.long ?? option.flags);
+    }
     expect(io.stderr).toEqual([]);
   });
 });

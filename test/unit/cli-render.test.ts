@@ -8,21 +8,30 @@ import { STATUS_STYLES, renderDot, renderMermaid, renderTree, type PlanNode } fr
 import { envSettings, mergeSettings, parseSettings } from "../../src/cli/settings.js";
 
 const tasks: PlanNode[] = [
-  { id: "c", dependsOn: ["b"], description: "" , step: "s"},
+  { id: "c", dependsOn: ["b"], description: "", step: "s" },
   { id: "a", dependsOn: [], description: "first", step: "s" },
   { id: "b", dependsOn: ["a"], description: "", kind: "composite" },
-  { id: "b1", dependsOn: [], description: "", parentId: "b", step: "s", forEach: { from: "a", path: "items", batchSize: 5 } },
+  {
+    id: "b1",
+    dependsOn: [],
+    description: "",
+    parentId: "b",
+    step: "s",
+    forEach: { from: "a", path: "items", batchSize: 5 },
+  },
 ];
 
 describe("render", () => {
   it("a tree in run order with children nested", () => {
-    expect(renderTree("g", tasks)).toBe([
-      "goal: g",
-      "├─ a  [s]  - first",
-      "├─ b  after a",
-      "│  └─ b1  [s]  forEach a.items ×5",
-      "└─ c  [s]  after b",
-    ].join("\n"));
+    expect(renderTree("g", tasks)).toBe(
+      [
+        "goal: g",
+        "├─ a  [s]  - first",
+        "├─ b  after a",
+        "│  └─ b1  [s]  forEach a.items ×5",
+        "└─ c  [s]  after b",
+      ].join("\n"),
+    );
   });
 
   it("Mermaid with a subgraph per composite and DOT with a cluster whose edges reach the cluster", () => {
@@ -50,19 +59,28 @@ describe("render", () => {
     expect(mermaid).toContain("  class t_a failed");
     expect(mermaid).toContain('t_a["a<br/>s<br/>failed"]');
     const dot = renderDot("g", run);
-    expect(dot).toContain(`"a" [label="a\\ns\\nfailed", fillcolor="${STATUS_STYLES.failed?.fill}", color="${STATUS_STYLES.failed?.stroke}"];`);
-    expect(dot).toContain(`label="b\\ncompleted";\n    style="rounded,filled"; fillcolor="${STATUS_STYLES.completed?.fill}"`);
+    expect(dot).toContain(
+      `"a" [label="a\\ns\\nfailed", fillcolor="${STATUS_STYLES.failed?.fill}", color="${STATUS_STYLES.failed?.stroke}"];`,
+    );
+    expect(dot).toContain(
+      `label="b\\ncompleted";\n    style="rounded,filled"; fillcolor="${STATUS_STYLES.completed?.fill}"`,
+    );
   });
 
-  it.skipIf(spawnSync("dot", ["-V"]).status !== 0)("Graphviz accepts the DOT of a run: every node and the cluster are drawn", () => {
-    const run = [...tasks, { id: "b/x-2", dependsOn: ["b1"], description: "", parentId: "b", step: "s.t", status: "timed_out" }]
-      .map((t) => ({ status: "completed", ...t }));
-    const svg = spawnSync("dot", ["-Tsvg"], { input: renderDot('goal "quoted"', run), encoding: "utf8" });
-    expect(svg.stderr).toBe("");
-    expect(svg.status).toBe(0);
-    expect(svg.stdout.match(/<g id="node/g)).toHaveLength(4);
-    expect(svg.stdout.match(/<g id="clust/g)).toHaveLength(1);
-  });
+  it.skipIf(spawnSync("dot", ["-V"]).status !== 0)(
+    "Graphviz accepts the DOT of a run: every node and the cluster are drawn",
+    () => {
+      const run = [
+        ...tasks,
+        { id: "b/x-2", dependsOn: ["b1"], description: "", parentId: "b", step: "s.t", status: "timed_out" },
+      ].map((t) => ({ status: "completed", ...t }));
+      const svg = spawnSync("dot", ["-Tsvg"], { input: renderDot('goal "quoted"', run), encoding: "utf8" });
+      expect(svg.stderr).toBe("");
+      expect(svg.status).toBe(0);
+      expect(svg.stdout.match(/<g id="node/g)).toHaveLength(4);
+      expect(svg.stdout.match(/<g id="clust/g)).toHaveLength(1);
+    },
+  );
 
   it("sinks are the tasks nothing depends on", () => {
     expect(sinkTasks(tasks)).toEqual(["c"]);
@@ -71,16 +89,35 @@ describe("render", () => {
 
 describe("settings", () => {
   it("flags beat env beat the config file beat defaults", () => {
-    const file = parseSettings({ database: "pglite:./file", maxParallel: 2, decomposer: "hybrid", model: "m-file" }, "htdag.config.json");
+    const file = parseSettings(
+      { database: "pglite:./file", maxParallel: 2, decomposer: "hybrid", model: "m-file" },
+      "htdag.config.json",
+    );
     const env = envSettings({ HTDAG_DATABASE_URL: "postgres://env", HTDAG_MAX_PARALLEL: "3" });
     const flags = parseSettings({ maxParallel: "7" }, "flags");
-    expect(mergeSettings([file, env, flags])).toEqual({ database: "postgres://env", maxParallel: 7, decomposer: "hybrid", provider: "openai", model: "m-file" });
-    expect(mergeSettings([])).toEqual({ maxParallel: 4, decomposer: "rules", provider: "openai", model: "gpt-4.1-mini" });
-    expect(mergeSettings([], { ANTHROPIC_API_KEY: "k" })).toMatchObject({ provider: "anthropic", model: "claude-sonnet-4-5" });
+    expect(mergeSettings([file, env, flags])).toEqual({
+      database: "postgres://env",
+      maxParallel: 7,
+      decomposer: "hybrid",
+      provider: "openai",
+      model: "m-file",
+    });
+    expect(mergeSettings([])).toEqual({
+      maxParallel: 4,
+      decomposer: "rules",
+      provider: "openai",
+      model: "gpt-4.1-mini",
+    });
+    expect(mergeSettings([], { ANTHROPIC_API_KEY: "k" })).toMatchObject({
+      provider: "anthropic",
+      model: "claude-sonnet-4-5",
+    });
   });
 
   it("a bad value names the setting and its source", () => {
-    expect(() => parseSettings({ decomposer: "magic" }, "htdag.config.yaml")).toThrow(/`decomposer`.*htdag\.config\.yaml.*magic/);
+    expect(() => parseSettings({ decomposer: "magic" }, "htdag.config.yaml")).toThrow(
+      /`decomposer`.*htdag\.config\.yaml.*magic/,
+    );
     expect(() => parseSettings({ colour: "red" }, "flags")).toThrow(/flags/);
   });
 });
@@ -91,14 +128,25 @@ describe("progress", () => {
 
   it("the TTY frame shows each task's state, elapsed time, attempt and progress", () => {
     let now = 0;
-    const display = new ProgressDisplay([{ id: "a", dependsOn: [], description: "" }, { id: "b", dependsOn: ["a"], description: "" }], "tty", () => {}, () => now);
+    const display = new ProgressDisplay(
+      [
+        { id: "a", dependsOn: [], description: "" },
+        { id: "b", dependsOn: ["a"], description: "" },
+      ],
+      "tty",
+      () => {},
+      () => now,
+    );
     display.handle(event("task:started", "a", { attempt: 1, step: "s" }));
     now = 1500;
     display.handle(event("task:retried", "a", { attempt: 1 }));
     display.handle(event("task:started", "a", { attempt: 2, step: "s" }));
     display.handle(event("task:progress", "a", { attempt: 2, done: 3, total: 10 }));
     now = 2000;
-    expect(display.frame()).toEqual(["▶ a                running     2.0s attempt 2 3/10", "· b                pending"]);
+    expect(display.frame()).toEqual([
+      "▶ a                running     2.0s attempt 2 3/10",
+      "· b                pending",
+    ]);
     display.handle(event("task:completed", "a", { status: "completed" }));
     now = 9000;
     expect(display.frame()[0]).toBe("✔ a                completed   2.0s attempt 2");
@@ -111,5 +159,6 @@ describe("progress", () => {
     expect(lines).toEqual(["1970-01-01T00:00:00.000Z task:started run=r task=a attempt=1 step=s"]);
   });
 
-  it("formats elapsed time", () => expect([formatElapsed(850), formatElapsed(1234), formatElapsed(125_000)]).toEqual(["850ms", "1.2s", "2m05s"]));
+  it("formats elapsed time", () =>
+    expect([formatElapsed(850), formatElapsed(1234), formatElapsed(125_000)]).toEqual(["850ms", "1.2s", "2m05s"]));
 });

@@ -4,18 +4,46 @@ import type { RunResult } from "../../src/orchestrator/run-result.js";
 import { describeRun, renderRun, runView } from "../../src/cli/run-view.js";
 
 const result: RunResult = {
-  runId: "r1", workflow: "builtin.csv", goal: "summarise x.csv", status: "failed", durationMs: 1200,
+  runId: "r1",
+  workflow: "builtin.csv",
+  goal: "summarise x.csv",
+  status: "failed",
+  durationMs: 1200,
   outputs: { read: { columns: ["a"] } },
   error: { message: "boom", taskId: "profile" },
   tasks: [
     { id: "read", parentId: null, kind: "atomic", step: "csv.read", status: "completed", attempts: 1, durationMs: 40 },
-    { id: "profile", parentId: null, kind: "atomic", step: "csv.profile_column", status: "failed", attempts: 3, durationMs: 900, error: { message: "boom" } },
-    { id: "summary", parentId: null, kind: "atomic", step: "csv.summarise", status: "cancelled", attempts: 0, durationMs: null },
+    {
+      id: "profile",
+      parentId: null,
+      kind: "atomic",
+      step: "csv.profile_column",
+      status: "failed",
+      attempts: 3,
+      durationMs: 900,
+      error: { message: "boom" },
+    },
+    {
+      id: "summary",
+      parentId: null,
+      kind: "atomic",
+      step: "csv.summarise",
+      status: "cancelled",
+      attempts: 0,
+      durationMs: null,
+    },
   ],
 };
 const graph = [
   { id: "read", dependsOn: [], description: "read it", startedAt: new Date(0), finishedAt: new Date(40) },
-  { id: "profile", dependsOn: ["read"], forEach: { from: "read", path: "columns" }, description: "", startedAt: new Date(40), finishedAt: null },
+  {
+    id: "profile",
+    dependsOn: ["read"],
+    forEach: { from: "read", path: "columns" },
+    description: "",
+    startedAt: new Date(40),
+    finishedAt: null,
+  },
   { id: "summary", dependsOn: ["profile"], description: "", startedAt: null, finishedAt: null },
 ];
 
@@ -23,7 +51,14 @@ describe("run view", () => {
   const view = runView(result, graph);
 
   it("joins each task's summary with its dependencies and times", () => {
-    expect(view.tasks[1]).toMatchObject({ id: "profile", dependsOn: ["read"], status: "failed", attempts: 3, startedAt: "1970-01-01T00:00:00.040Z", finishedAt: null });
+    expect(view.tasks[1]).toMatchObject({
+      id: "profile",
+      dependsOn: ["read"],
+      status: "failed",
+      attempts: 3,
+      startedAt: "1970-01-01T00:00:00.040Z",
+      finishedAt: null,
+    });
     expect(runView(result, []).tasks[2]).toMatchObject({ id: "summary", dependsOn: [], description: "" });
   });
 
@@ -43,8 +78,13 @@ describe("run view", () => {
   });
 
   it("names the tasks merged into a task", () => {
-    const merged = runView(result, graph.map((t) => (t.id === "summary" ? { ...t, merged: ["stats", "format"] } : t)));
-    expect(describeRun(merged)[3]).toContain("└─ cancelled summary  [csv.summarise]  after profile  - attempts 0, runs stats, format first (merged)");
+    const merged = runView(
+      result,
+      graph.map((t) => (t.id === "summary" ? { ...t, merged: ["stats", "format"] } : t)),
+    );
+    expect(describeRun(merged)[3]).toContain(
+      "└─ cancelled summary  [csv.summarise]  after profile  - attempts 0, runs stats, format first (merged)",
+    );
   });
 
   it("Mermaid, DOT and JSON carry the statuses and the edges", () => {

@@ -4,7 +4,15 @@ import { HtdagEmitter } from "../../src/notifications/emitter.js";
 import { EventHandlerError } from "../../src/notifications/errors.js";
 
 const event = (id: string, type = "task:completed"): HtdagEvent =>
-  ({ id, type, runId: null, taskId: "a", workflow: null, payload: { status: "completed" }, createdAt: new Date(0) }) as HtdagEvent;
+  ({
+    id,
+    type,
+    runId: null,
+    taskId: "a",
+    workflow: null,
+    payload: { status: "completed" },
+    createdAt: new Date(0),
+  }) as HtdagEvent;
 
 describe("HtdagEmitter", () => {
   it("keeps calling listeners after one throws, and reports the throw", () => {
@@ -20,7 +28,9 @@ describe("HtdagEmitter", () => {
     expect(calls).toEqual(["second 1", "any 1"]);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(EventHandlerError);
-    expect((errors[0] as Error).message).toMatch(/a listener of task:completed threw on event 1 \(task:completed\): first broke/);
+    expect((errors[0] as Error).message).toMatch(
+      /a listener of task:completed threw on event 1 \(task:completed\): first broke/,
+    );
   });
 
   it("reports a listener's rejected promise", async () => {

@@ -5,14 +5,23 @@ import { resolveReferences } from "../../src/composer/references.js";
 import { getPath } from "../../src/composer/json-path.js";
 import { aesGcmCodec } from "../../src/store/codec.js";
 import { jsonProblem } from "../../src/composer/attempt.js";
-import { assertRunTransition, assertTaskTransition, RUN_STATUSES, RUN_TRANSITIONS, TASK_STATUSES, TASK_TRANSITIONS } from "../../src/composer/state-machine.js";
+import {
+  assertRunTransition,
+  assertTaskTransition,
+  RUN_STATUSES,
+  RUN_TRANSITIONS,
+  TASK_STATUSES,
+  TASK_TRANSITIONS,
+} from "../../src/composer/state-machine.js";
 import { IllegalTransitionError } from "../../src/errors.js";
 import { slugify } from "../../src/orchestrator/slug.js";
 
 describe("backoff", () => {
   const base = { baseMs: 100, maxMs: 1000, jitter: 0 };
   it("grows exponentially, linearly or not at all, and is capped", () => {
-    expect([1, 2, 3, 4, 5].map((n) => backoffDelayMs({ kind: "exponential", ...base }, n))).toEqual([100, 200, 400, 800, 1000]);
+    expect([1, 2, 3, 4, 5].map((n) => backoffDelayMs({ kind: "exponential", ...base }, n))).toEqual([
+      100, 200, 400, 800, 1000,
+    ]);
     expect([1, 2, 3].map((n) => backoffDelayMs({ kind: "linear", ...base }, n))).toEqual([100, 200, 300]);
     expect([1, 5].map((n) => backoffDelayMs({ kind: "constant", ...base }, n))).toEqual([100, 100]);
   });
@@ -48,13 +57,21 @@ describe("conditions", () => {
 });
 
 describe("input references", () => {
-  const scope = { search: { flights: [{ id: "LH1", price: 99 }] }, goal: "fly", input: { seat: "12A" }, "a.b": { c: 1 } };
+  const scope = {
+    search: { flights: [{ id: "LH1", price: 99 }] },
+    goal: "fly",
+    input: { seat: "12A" },
+    "a.b": { c: 1 },
+  };
   it("replaces $from objects with the value they point at", () => {
-    expect(resolveReferences({ id: { $from: "search", path: "flights[0].id" }, all: { $from: "search" } }, scope))
-      .toEqual({ id: "LH1", all: scope.search });
+    expect(
+      resolveReferences({ id: { $from: "search", path: "flights[0].id" }, all: { $from: "search" } }, scope),
+    ).toEqual({ id: "LH1", all: scope.search });
   });
   it("embeds {{ }} templates in strings, keeping the type of a whole-string reference", () => {
-    expect(resolveReferences("book {{ search.flights[0].id }} for {{goal}} seat {{ input.seat }}", scope)).toBe("book LH1 for fly seat 12A");
+    expect(resolveReferences("book {{ search.flights[0].id }} for {{goal}} seat {{ input.seat }}", scope)).toBe(
+      "book LH1 for fly seat 12A",
+    );
     expect(resolveReferences("{{ search.flights[0].price }}", scope)).toBe(99);
     expect(resolveReferences(["{{ a.b.c }}"], scope)).toEqual([1]);
   });
@@ -94,12 +111,22 @@ describe("JSON outputs", () => {
 
 describe("state machines", () => {
   it("every status has a transition entry and every target is a status", () => {
-    for (const status of TASK_STATUSES) for (const to of TASK_TRANSITIONS[status]) expect(TASK_STATUSES).toContain(to);
-    for (const status of RUN_STATUSES) for (const to of RUN_TRANSITIONS[status]) expect(RUN_STATUSES).toContain(to);
+    for (const status of TASK_STATUSES) {
+      for (const to of TASK_TRANSITIONS[status]) {
+        expect(TASK_STATUSES).toContain(to);
+      }
+    }
+    for (const status of RUN_STATUSES) {
+      for (const to of RUN_TRANSITIONS[status]) {
+        expect(RUN_STATUSES).toContain(to);
+      }
+    }
   });
   it("an illegal move is an error that names it", () => {
     expect(() => assertRunTransition("r1", "completed", "paused")).toThrow(IllegalTransitionError);
-    expect(() => assertTaskTransition("t1", "pending", "running")).toThrow(/cannot move task "t1" from pending to running/);
+    expect(() => assertTaskTransition("t1", "pending", "running")).toThrow(
+      /cannot move task "t1" from pending to running/,
+    );
     expect(() => assertRunTransition("r1", "running", "paused")).not.toThrow();
   });
 });

@@ -23,7 +23,13 @@ const durations: Record<string, number> = { a: 3, b: 2, c: 5, d: 1 };
 const durationOf = (id: string): number => durations[id] ?? 0;
 
 describe("hierarchy", () => {
-  const tasks = [task("build"), task("deploy", ["build"]), task("migrate", [], "deploy"), task("switch", ["migrate"], "deploy"), task("notify", ["deploy"])];
+  const tasks = [
+    task("build"),
+    task("deploy", ["build"]),
+    task("migrate", [], "deploy"),
+    task("switch", ["migrate"], "deploy"),
+    task("notify", ["deploy"]),
+  ];
 
   it("children inherit their ancestors' dependencies and composites wait for their children", () => {
     expect(effectiveDependencies(tasks)).toEqual(
@@ -82,7 +88,9 @@ describe("graph algorithms", () => {
         expect([...order].sort()).toEqual(graph.tasks.map((t) => t.id).sort());
         const position = new Map(order.map((id, at) => [id, at]));
         for (const [id, waitsFor] of referenceRuntimeEdges(graph.tasks)) {
-          for (const dependency of waitsFor) expect(position.get(dependency)).toBeLessThan(position.get(id) as number);
+          for (const dependency of waitsFor) {
+            expect(position.get(dependency)).toBeLessThan(position.get(id) as number);
+          }
         }
       }),
       { numRuns: 200 },
@@ -105,7 +113,14 @@ describe("graph algorithms", () => {
   });
 
   it("computes the remaining path length from each task", () => {
-    expect(remainingPathLength(diamond, durationOf)).toEqual(new Map([["a", 9], ["b", 3], ["c", 6], ["d", 1]]));
+    expect(remainingPathLength(diamond, durationOf)).toEqual(
+      new Map([
+        ["a", 9],
+        ["b", 3],
+        ["c", 6],
+        ["d", 1],
+      ]),
+    );
   });
 
   it("groups tasks into topological generations", () => {
@@ -113,8 +128,22 @@ describe("graph algorithms", () => {
   });
 
   it("finds a real cycle or returns null", () => {
-    expect(findCycle(new Map([["a", ["b"]], ["b", []]]))).toBeNull();
-    const cycle = findCycle(new Map([["a", ["b"]], ["b", ["c"]], ["c", ["b", "x"]], ["x", []]]));
+    expect(
+      findCycle(
+        new Map([
+          ["a", ["b"]],
+          ["b", []],
+        ]),
+      ),
+    ).toBeNull();
+    const cycle = findCycle(
+      new Map([
+        ["a", ["b"]],
+        ["b", ["c"]],
+        ["c", ["b", "x"]],
+        ["x", []],
+      ]),
+    );
     expect(cycle).toEqual(["b", "c", "b"]);
     expect(findCycle(new Map([["a", ["a"]]]))).toEqual(["a", "a"]);
   });

@@ -18,11 +18,31 @@ const graph = validateGraph(
   {
     goal: "Publish the quarterly report",
     tasks: [
-      { id: "fetch", description: "Fetch the numbers", step: "http.get", input: { url: "https://example.com/q3", retries: 2, tags: ["a", "yes", "1"] } },
+      {
+        id: "fetch",
+        description: "Fetch the numbers",
+        step: "http.get",
+        input: { url: "https://example.com/q3", retries: 2, tags: ["a", "yes", "1"] },
+      },
       { id: "render", kind: "composite", dependsOn: ["fetch"] },
-      { id: "charts", parentId: "render", backoff: { kind: "linear" }, input: { rows: { $from: "fetch", path: "rows" } } },
-      { id: "text", parentId: "render", dependsOn: ["charts"], input: { title: "{{ goal }}: {{ fetch.title }}", empty: null } },
-      { id: "send", dependsOn: ["render"], when: { all: [{ task: "fetch", path: "ok", op: "eq", value: true }] }, runIf: "allDone" },
+      {
+        id: "charts",
+        parentId: "render",
+        backoff: { kind: "linear" },
+        input: { rows: { $from: "fetch", path: "rows" } },
+      },
+      {
+        id: "text",
+        parentId: "render",
+        dependsOn: ["charts"],
+        input: { title: "{{ goal }}: {{ fetch.title }}", empty: null },
+      },
+      {
+        id: "send",
+        dependsOn: ["render"],
+        when: { all: [{ task: "fetch", path: "ok", op: "eq", value: true }] },
+        runIf: "allDone",
+      },
       { id: "ns:audit/1", dependsOn: ["send", "fetch"], description: "Audit: done? #1" },
     ],
   },
@@ -64,7 +84,7 @@ describe("graph files", () => {
     expect(yaml).not.toContain('description: ""');
     const saved = JSON.parse(graphToJson(graph)) as { tasks: Record<string, unknown>[] };
     expect(saved.tasks[1]).toEqual({ id: "render", kind: "composite", dependsOn: ["fetch"] });
-    expect(yaml).toContain("  - id: ns:audit/1\n    description: \"Audit: done? #1\"\n    dependsOn: [send, fetch]\n");
+    expect(yaml).toContain('  - id: ns:audit/1\n    description: "Audit: done? #1"\n    dependsOn: [send, fetch]\n');
   });
 
   it("names the line of a YAML parse error", async () => {
@@ -94,19 +114,36 @@ describe("graph files", () => {
     const error = await validationError(() => loadGraphFile(join(directory, "graph.txt")));
     expect(error.issues[0]).toMatchObject({ code: "unsupported_format" });
     expect(error.issues[0]?.message).toContain("name the file *.json, *.yaml or *.yml");
-    await expect(loadGraphFile(join(directory, "missing.yaml"))).rejects.toMatchObject({ code: "GRAPH_FILE_UNREADABLE" });
+    await expect(loadGraphFile(join(directory, "missing.yaml"))).rejects.toMatchObject({
+      code: "GRAPH_FILE_UNREADABLE",
+    });
     await expect(loadGraphFile(join(directory, "missing.yaml"))).rejects.toBeInstanceOf(HtdagError);
   });
 
   it("loads the example graphs: release.yaml is valid, cyclic.yaml names its cycle", async () => {
     const release = await loadGraphFile(join(import.meta.dirname, "../../examples/graphs/release.yaml"), {
-      stepNames: ["git.checkout", "docker.build", "npm.test", "db.migrate", "k8s.rollout", "http.smoke", "slack.post", "k8s.rollback"],
+      stepNames: [
+        "git.checkout",
+        "docker.build",
+        "npm.test",
+        "db.migrate",
+        "k8s.rollout",
+        "http.smoke",
+        "slack.post",
+        "k8s.rollback",
+      ],
     });
     expect(release.tasks).toHaveLength(9);
     expect(release.source).toBe("file");
-    const error = await validationError(() => loadGraphFile(join(import.meta.dirname, "../../examples/graphs/cyclic.yaml")));
+    const error = await validationError(() =>
+      loadGraphFile(join(import.meta.dirname, "../../examples/graphs/cyclic.yaml")),
+    );
     expect(error.issues).toEqual([
-      { code: "cycle", path: "tasks[1].dependsOn[1]", message: expect.stringContaining("dependency cycle: write -> publish -> review -> write") },
+      {
+        code: "cycle",
+        path: "tasks[1].dependsOn[1]",
+        message: expect.stringContaining("dependency cycle: write -> publish -> review -> write"),
+      },
     ]);
   });
 });

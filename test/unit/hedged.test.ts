@@ -1,13 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { hedged } from "../../src/composer/attempt.js";
 
-const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve, reject) => {
-  const timer = setTimeout(resolve, ms);
-  signal.addEventListener("abort", () => {
-    clearTimeout(timer);
-    reject(signal.reason);
-  }, { once: true });
-});
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
 
 /** A run whose n-th call (0-based) waits `ms[n]` then returns `n`, or throws when `fails[n]`. */
 function runs(ms: number[], fails: boolean[] = []) {
@@ -16,7 +21,9 @@ function runs(ms: number[], fails: boolean[] = []) {
     const index = calls.length;
     calls.push({ index, aborted: () => signal.aborted });
     await sleep(ms[index]!, signal);
-    if (fails[index]) throw new Error(`run ${index} failed`);
+    if (fails[index]) {
+      throw new Error(`run ${index} failed`);
+    }
     return index;
   };
   return { run, calls };

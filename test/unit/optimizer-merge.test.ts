@@ -8,17 +8,44 @@ import { applyStoredTuning, revertChanges } from "../../src/optimizer/stored-tun
 import { optimizeOptionsSchema, type EffectiveDefaults } from "../../src/optimizer/types.js";
 import type { TaskMetrics } from "../../src/store/metrics.js";
 
-const defaults: EffectiveDefaults = { timeoutMs: 30_000, maxAttempts: 3, maxParallel: 4, backoff: { kind: "exponential", baseMs: 1000, maxMs: 60_000, jitter: 0.2 } };
+const defaults: EffectiveDefaults = {
+  timeoutMs: 30_000,
+  maxAttempts: 3,
+  maxParallel: 4,
+  backoff: { kind: "exponential", baseMs: 1000, maxMs: 60_000, jitter: 0.2 },
+};
 const options = optimizeOptionsSchema.parse({ level: "advanced", preserveStructure: false });
 const graphOf = (tasks: TaskSpec[]) => validateGraph({ goal: "merge", tasks });
 
 /** 20 clean runs of a task whose step takes 1 ms inside 3 ms of claim and settle, unless overridden. */
 function metrics(key: string, overrides: Partial<TaskMetrics> = {}): TaskMetrics {
   return {
-    key, step: null, runs: 20, attempts: 20, successes: 20, failures: 0, timeouts: 0, transientFailures: 0, deterministicFailures: 0,
-    timeoutsRecovered: 0, runsNeverSucceeded: 0, timeoutOnlyRuns: 0, runsWithTimeout: 0, firstAttempts: 20, firstAttemptFailures: 0,
-    retries: 0, retriesFailed: 0, p50Ms: 1, p95Ms: 1.5, p99Ms: 2, meanMs: 1, maxSuccessMs: 2, meanQueueWaitMs: 0.5, meanOverheadMs: 2.5,
-    timeoutWaitMs: 0, ...overrides,
+    key,
+    step: null,
+    runs: 20,
+    attempts: 20,
+    successes: 20,
+    failures: 0,
+    timeouts: 0,
+    transientFailures: 0,
+    deterministicFailures: 0,
+    timeoutsRecovered: 0,
+    runsNeverSucceeded: 0,
+    timeoutOnlyRuns: 0,
+    runsWithTimeout: 0,
+    firstAttempts: 20,
+    firstAttemptFailures: 0,
+    retries: 0,
+    retriesFailed: 0,
+    p50Ms: 1,
+    p95Ms: 1.5,
+    p99Ms: 2,
+    meanMs: 1,
+    maxSuccessMs: 2,
+    meanQueueWaitMs: 0.5,
+    meanOverheadMs: 2.5,
+    timeoutWaitMs: 0,
+    ...overrides,
   };
 }
 const tinyAll = (id: string) => metrics(id);
@@ -26,16 +53,23 @@ const links = (changes: { taskId?: string; to: unknown }[]) => changes.map((c) =
 
 // start → a → b → c → end, and a side task reading start.
 const chain = graphOf([
-  { id: "start" }, { id: "a", dependsOn: ["start"], input: { from: { $from: "start" } } },
-  { id: "b", dependsOn: ["a"], input: { n: "{{ a.n }}" } }, { id: "c", dependsOn: ["b"] },
-  { id: "end", dependsOn: ["c"] }, { id: "side", dependsOn: ["start"] },
+  { id: "start" },
+  { id: "a", dependsOn: ["start"], input: { from: { $from: "start" } } },
+  { id: "b", dependsOn: ["a"], input: { n: "{{ a.n }}" } },
+  { id: "c", dependsOn: ["b"] },
+  { id: "end", dependsOn: ["c"] },
+  { id: "side", dependsOn: ["start"] },
 ]);
 
 describe("mergeRule", () => {
   it("links every task of a chain whose time around the step exceeds the step's own", () => {
     const changes = mergeRule(chain.tasks, tinyAll, options);
     expect(links(changes)).toEqual(["a→b", "b→c", "c→end"]);
-    expect(changes[0]).toMatchObject({ field: "merge", from: null, evidence: { samples: 20, statistic: "overheadShare", value: 0.75 } });
+    expect(changes[0]).toMatchObject({
+      field: "merge",
+      from: null,
+      evidence: { samples: 20, statistic: "overheadShare", value: 0.75 },
+    });
     expect(changes[0]!.reason).toContain("6 ms waiting, claiming and settling against 2 ms of work");
   });
 
@@ -47,7 +81,11 @@ describe("mergeRule", () => {
   });
 
   it("never merges a task another task reads, a fan-out, a condition or tasks with other parents", () => {
-    const read = graphOf([{ id: "a" }, { id: "b", dependsOn: ["a"] }, { id: "c", dependsOn: ["b"], input: { x: { $from: "a" } } }]);
+    const read = graphOf([
+      { id: "a" },
+      { id: "b", dependsOn: ["a"] },
+      { id: "c", dependsOn: ["b"], input: { x: { $from: "a" } } },
+    ]);
     expect(links(mergeRule(read.tasks, tinyAll, options))).toEqual(["b→c"]);
     const guarded = graphOf([{ id: "a" }, { id: "b", dependsOn: ["a"], when: { task: "a", op: "truthy" } }]);
     expect(mergeRule(guarded.tasks, tinyAll, options)).toEqual([]);
@@ -83,7 +121,11 @@ describe("mergeChains and unmergeChains", () => {
     expect(collectGraphIssues(merged, { stepNames: ["start", "a", "b", "c", "end", "side"] }).issues).toEqual([]);
     const back = unmergeChains(merged, changes);
     expect(new Map(back.tasks.map((t) => [t.id, t]))).toEqual(new Map(chain.tasks.map((t) => [t.id, t])));
-    expect(revertChanges(merged, changes).tasks.map((t) => t.id).sort()).toEqual(chain.tasks.map((t) => t.id).sort());
+    expect(
+      revertChanges(merged, changes)
+        .tasks.map((t) => t.id)
+        .sort(),
+    ).toEqual(chain.tasks.map((t) => t.id).sort());
   });
 
   it("skips links that no longer form a chain", () => {
@@ -120,21 +162,54 @@ describe("merges in decisions and stored tunings", () => {
 
 describe("validation of merged tasks", () => {
   it("rejects a merged task with a condition, merged ids in use, chains out of order, fan-outs and unknown steps", () => {
-    const { issues } = collectGraphIssues({ goal: "g", tasks: [
-      { id: "a" },
-      { id: "z", dependsOn: ["a"], when: { task: "a", op: "truthy" }, merged: [{ id: "a", dependsOn: ["q"] }, { id: "m", step: "nope", dependsOn: ["a"], forEach: { from: "a" } }] },
-    ] }, { stepNames: ["a", "z"] });
+    const { issues } = collectGraphIssues(
+      {
+        goal: "g",
+        tasks: [
+          { id: "a" },
+          {
+            id: "z",
+            dependsOn: ["a"],
+            when: { task: "a", op: "truthy" },
+            merged: [
+              { id: "a", dependsOn: ["q"] },
+              { id: "m", step: "nope", dependsOn: ["a"], forEach: { from: "a" } },
+            ],
+          },
+        ],
+      },
+      { stepNames: ["a", "z"] },
+    );
     expect(issues.map((i) => `${i.code} ${i.path}`)).toEqual([
-      "invalid_merge tasks[1].when", "duplicate_id tasks[1].merged[0].id", "invalid_merge tasks[1].merged[0].dependsOn",
-      "invalid_merge tasks[1].merged[1].forEach", "unknown_step tasks[1].merged[1].step",
+      "invalid_merge tasks[1].when",
+      "duplicate_id tasks[1].merged[0].id",
+      "invalid_merge tasks[1].merged[0].dependsOn",
+      "invalid_merge tasks[1].merged[1].forEach",
+      "unknown_step tasks[1].merged[1].step",
     ]);
   });
 
   it("lets each merged task read the ones before it, and not the ones after", () => {
-    const ok = collectGraphIssues({ goal: "g", tasks: [{ id: "s" }, { id: "z", dependsOn: ["s"], input: { v: "{{ m1.v }}" },
-      merged: [{ id: "m1", input: { s: { $from: "s" } } }, { id: "m2", input: { a: { $from: "m1" }, b: { $from: "s" } } }] }] });
+    const ok = collectGraphIssues({
+      goal: "g",
+      tasks: [
+        { id: "s" },
+        {
+          id: "z",
+          dependsOn: ["s"],
+          input: { v: "{{ m1.v }}" },
+          merged: [
+            { id: "m1", input: { s: { $from: "s" } } },
+            { id: "m2", input: { a: { $from: "m1" }, b: { $from: "s" } } },
+          ],
+        },
+      ],
+    });
     expect(ok.issues).toEqual([]);
-    const bad = collectGraphIssues({ goal: "g", tasks: [{ id: "z", merged: [{ id: "m1", input: { a: { $from: "m2" } } }, { id: "m2" }] }] });
+    const bad = collectGraphIssues({
+      goal: "g",
+      tasks: [{ id: "z", merged: [{ id: "m1", input: { a: { $from: "m2" } } }, { id: "m2" }] }],
+    });
     expect(bad.issues.map((i) => i.path)).toEqual(["tasks[0].merged[0].input.a.$from"]);
   });
 });

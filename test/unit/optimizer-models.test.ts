@@ -1,13 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { validateGraph } from "../../src/graph/validate.js";
-import { fitDurationModel, fitLogNormal, inverseNormalCdf, modelCdf, modelMean, modelQuantile, normalCdf, sampleDuration,
-  seededRandom } from "../../src/optimizer/duration-models.js";
+import {
+  fitDurationModel,
+  fitLogNormal,
+  inverseNormalCdf,
+  modelCdf,
+  modelMean,
+  modelQuantile,
+  normalCdf,
+  sampleDuration,
+  seededRandom,
+} from "../../src/optimizer/duration-models.js";
 import { simulateSchedule, trialsFor } from "../../src/optimizer/simulate.js";
 
 /** `n` log-normal durations with median `medianMs` and log-sd `sigma`, drawn with a fixed seed. */
 function logNormalSample(n: number, medianMs: number, sigma: number, seed = 1): number[] {
   const random = seededRandom(seed);
-  return Array.from({ length: n }, () => sampleDuration({ kind: "lognormal", samples: n, bic: 0, components: [{ weight: 1, mu: Math.log(medianMs), sigma }] }, random));
+  return Array.from({ length: n }, () =>
+    sampleDuration(
+      { kind: "lognormal", samples: n, bic: 0, components: [{ weight: 1, mu: Math.log(medianMs), sigma }] },
+      random,
+    ),
+  );
 }
 
 describe("duration models", () => {
@@ -60,25 +74,58 @@ describe("duration models", () => {
 });
 
 describe("schedule simulation", () => {
-  const graph = validateGraph({ goal: "sim", tasks: [
-    { id: "a" }, { id: "b", dependsOn: ["a"] }, { id: "c", dependsOn: ["a"] }, { id: "d", dependsOn: ["a"] }, { id: "e", dependsOn: ["b", "c", "d"] },
-  ] });
+  const graph = validateGraph({
+    goal: "sim",
+    tasks: [
+      { id: "a" },
+      { id: "b", dependsOn: ["a"] },
+      { id: "c", dependsOn: ["a"] },
+      { id: "d", dependsOn: ["a"] },
+      { id: "e", dependsOn: ["b", "c", "d"] },
+    ],
+  });
   const fixed = (ms: Record<string, number>) => (id: string) => ms[id] ?? 0;
 
   it("gives the critical path with unlimited slots and the peak demand of the widest stage", () => {
-    const result = simulateSchedule({ tasks: graph.tasks, sample: fixed({ a: 10, b: 30, c: 20, d: 20, e: 5 }), maxParallel: Infinity, trials: 3, random: seededRandom(1) });
-    expect(result).toMatchObject({ makespanP50Ms: 45, makespanP95Ms: 45, peakDemandP95: 3, queuePeakDemandP95: { default: 3 } });
+    const result = simulateSchedule({
+      tasks: graph.tasks,
+      sample: fixed({ a: 10, b: 30, c: 20, d: 20, e: 5 }),
+      maxParallel: Infinity,
+      trials: 3,
+      random: seededRandom(1),
+    });
+    expect(result).toMatchObject({
+      makespanP50Ms: 45,
+      makespanP95Ms: 45,
+      peakDemandP95: 3,
+      queuePeakDemandP95: { default: 3 },
+    });
   });
 
   it("queues tasks beyond maxParallel, highest priority first", () => {
-    const result = simulateSchedule({ tasks: graph.tasks, sample: fixed({ a: 10, b: 30, c: 20, d: 20, e: 5 }), maxParallel: 1, trials: 1, random: seededRandom(1) });
+    const result = simulateSchedule({
+      tasks: graph.tasks,
+      sample: fixed({ a: 10, b: 30, c: 20, d: 20, e: 5 }),
+      maxParallel: 1,
+      trials: 1,
+      random: seededRandom(1),
+    });
     expect(result.makespanP50Ms).toBe(85);
     expect(result.peakDemandP95).toBe(1);
   });
 
   it("lets composites take no time and no slot", () => {
-    const nested = validateGraph({ goal: "nested", tasks: [{ id: "p" }, { id: "x", parentId: "p" }, { id: "y", parentId: "p" }, { id: "z", dependsOn: ["p"] }] });
-    const result = simulateSchedule({ tasks: nested.tasks, sample: fixed({ x: 10, y: 20, z: 5, p: 999 }), maxParallel: Infinity, trials: 1, random: seededRandom(1) });
+    const nested = validateGraph({
+      goal: "nested",
+      tasks: [{ id: "p" }, { id: "x", parentId: "p" }, { id: "y", parentId: "p" }, { id: "z", dependsOn: ["p"] }],
+    });
+    const result = simulateSchedule({
+      tasks: nested.tasks,
+      sample: fixed({ x: 10, y: 20, z: 5, p: 999 }),
+      maxParallel: Infinity,
+      trials: 1,
+      random: seededRandom(1),
+    });
     expect(result).toMatchObject({ makespanP50Ms: 25, peakDemandP95: 2 });
   });
 

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { attemptsForTarget, failuresCluster, mean, percentile, sampleConfidence, summarizeDurations, wilsonUpper } from "../../src/optimizer/statistics.js";
+import {
+  attemptsForTarget,
+  failuresCluster,
+  mean,
+  percentile,
+  sampleConfidence,
+  summarizeDurations,
+  wilsonUpper,
+} from "../../src/optimizer/statistics.js";
 
 describe("optimizer statistics", () => {
   it("interpolates percentiles like percentile_cont", () => {
@@ -20,7 +28,14 @@ describe("optimizer statistics", () => {
   });
 
   it("summarises an empty sample as nulls", () => {
-    expect(summarizeDurations([])).toEqual({ samples: 0, p50Ms: null, p95Ms: null, p99Ms: null, meanMs: null, maxMs: null });
+    expect(summarizeDurations([])).toEqual({
+      samples: 0,
+      p50Ms: null,
+      p95Ms: null,
+      p99Ms: null,
+      meanMs: null,
+      maxMs: null,
+    });
     expect(mean([])).toBeNull();
   });
 
@@ -46,7 +61,7 @@ describe("optimizer statistics", () => {
 
   it("bounds a rate from above, more widely for small samples", () => {
     expect(wilsonUpper(6, 26)).toBeCloseTo(0.388, 3);
-    expect(wilsonUpper(30, 100)).toBeCloseTo(0.380, 3);
+    expect(wilsonUpper(30, 100)).toBeCloseTo(0.38, 3);
     expect(wilsonUpper(0, 10)).toBeCloseTo(0.213, 3);
     expect(wilsonUpper(5, 5)).toBeCloseTo(1, 9);
     expect(wilsonUpper(0, 0)).toBe(1);

@@ -19,15 +19,21 @@ export interface RandomGraph {
 function postOrder(parents: readonly number[]): number[] {
   const children = parents.map(() => [] as number[]);
   parents.forEach((parent, node) => {
-    if (parent >= 0) children[parent]?.push(node);
+    if (parent >= 0) {
+      children[parent]?.push(node);
+    }
   });
   const order: number[] = [];
   const visit = (node: number): void => {
-    for (const child of children[node] ?? []) visit(child);
+    for (const child of children[node] ?? []) {
+      visit(child);
+    }
     order.push(node);
   };
   parents.forEach((parent, node) => {
-    if (parent < 0) visit(node);
+    if (parent < 0) {
+      visit(node);
+    }
   });
   return order;
 }
@@ -46,7 +52,10 @@ function descendantsOf(node: number, parents: readonly number[]): Set<number> {
 }
 
 /** Build a valid graph from raw random choices (see the file comment). */
-export function buildRandomGraph(parentChoices: readonly number[], dependencyChoices: readonly (readonly number[])[]): RandomGraph {
+export function buildRandomGraph(
+  parentChoices: readonly number[],
+  dependencyChoices: readonly (readonly number[])[],
+): RandomGraph {
   const count = parentChoices.length;
   const parents = parentChoices.map((choice, node) => (choice < 0 || node === 0 ? -1 : choice % node));
   const order = postOrder(parents);
@@ -56,13 +65,25 @@ export function buildRandomGraph(parentChoices: readonly number[], dependencyCho
     const position = positionOf.get(node) ?? 0;
     const descendants = descendantsOf(node, parents);
     const candidates = order.slice(0, position).filter((other) => !descendants.has(other));
-    const dependsOn = [...new Set((dependencyChoices[node] ?? []).filter(() => candidates.length > 0).map((choice) => `t${candidates[choice % candidates.length]}`))];
+    const dependsOn = [
+      ...new Set(
+        (dependencyChoices[node] ?? [])
+          .filter(() => candidates.length > 0)
+          .map((choice) => `t${candidates[choice % candidates.length]}`),
+      ),
+    ];
     const task: TaskSpec = { id: `t${node}`, dependsOn };
     const parent = parents[node] ?? -1;
-    if (parent >= 0) task.parentId = `t${parent}`;
+    if (parent >= 0) {
+      task.parentId = `t${parent}`;
+    }
     const first = dependsOn[0];
-    if (first !== undefined && node % 3 === 0) task.input = { from: { $from: first, path: "value" }, text: `got {{ ${first}.value }}` };
-    if (first !== undefined && node % 5 === 0) task.when = { task: first, op: "truthy" };
+    if (first !== undefined && node % 3 === 0) {
+      task.input = { from: { $from: first, path: "value" }, text: `got {{ ${first}.value }}` };
+    }
+    if (first !== undefined && node % 5 === 0) {
+      task.when = { task: first, op: "truthy" };
+    }
     tasks.push(task);
   }
   return { goal: "random graph", tasks };
@@ -70,14 +91,16 @@ export function buildRandomGraph(parentChoices: readonly number[], dependencyCho
 
 /** A random valid graph of 1 to `maxTasks` tasks. */
 export function randomGraphArbitrary(maxTasks = 25): fc.Arbitrary<RandomGraph> {
-  return fc.integer({ min: 1, max: maxTasks }).chain((count) =>
-    fc
-      .tuple(
-        fc.array(fc.integer({ min: -1000, max: 1000 }), { minLength: count, maxLength: count }),
-        fc.array(fc.array(fc.nat({ max: 1000 }), { maxLength: 4 }), { minLength: count, maxLength: count }),
-      )
-      .map(([parentChoices, dependencyChoices]) => buildRandomGraph(parentChoices, dependencyChoices)),
-  );
+  return fc
+    .integer({ min: 1, max: maxTasks })
+    .chain((count) =>
+      fc
+        .tuple(
+          fc.array(fc.integer({ min: -1000, max: 1000 }), { minLength: count, maxLength: count }),
+          fc.array(fc.array(fc.nat({ max: 1000 }), { maxLength: 4 }), { minLength: count, maxLength: count }),
+        )
+        .map(([parentChoices, dependencyChoices]) => buildRandomGraph(parentChoices, dependencyChoices)),
+    );
 }
 
 /**
@@ -91,9 +114,15 @@ export function referenceRuntimeEdges(tasks: readonly TaskSpec[]): Map<string, S
   for (const task of tasks) {
     const waitsFor = new Set<string>(task.dependsOn ?? []);
     for (let ancestor = task.parentId; ancestor !== undefined; ancestor = byId.get(ancestor)?.parentId) {
-      for (const dependency of byId.get(ancestor)?.dependsOn ?? []) waitsFor.add(dependency);
+      for (const dependency of byId.get(ancestor)?.dependsOn ?? []) {
+        waitsFor.add(dependency);
+      }
     }
-    for (const other of tasks) if (other.parentId === task.id) waitsFor.add(other.id);
+    for (const other of tasks) {
+      if (other.parentId === task.id) {
+        waitsFor.add(other.id);
+      }
+    }
     waitsFor.delete(task.id);
     edges.set(task.id, waitsFor);
   }

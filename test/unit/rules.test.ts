@@ -14,12 +14,33 @@ const rules: Rule[] = [
     name: "weather",
     match: /^(?:what's|get) the weather in (?<city>[a-z ]+?)(?: on (?<date>.+))?$/i,
     tasks: [
-      { id: "forecast", step: "get_weather", description: "Weather in {{city}}", input: { location: "{{ city }}", date: "{{date}}" } },
-      { id: "report", step: "take_note", dependsOn: ["forecast"], input: { content: "{{ forecast.summary }} for {{goal}}", lines: ["{{city}}", 3] } },
+      {
+        id: "forecast",
+        step: "get_weather",
+        description: "Weather in {{city}}",
+        input: { location: "{{ city }}", date: "{{date}}" },
+      },
+      {
+        id: "report",
+        step: "take_note",
+        dependsOn: ["forecast"],
+        input: { content: "{{ forecast.summary }} for {{goal}}", lines: ["{{city}}", 3] },
+      },
     ],
   },
-  { name: "numbered", match: /^call (\d+) then (\d+)$/, tasks: [{ id: "call_{{1}}", step: "make_voice_call" }, { id: "call_{{2}}", step: "make_voice_call", dependsOn: ["call_{{1}}"] }] },
-  { name: "function", match: (goal) => (goal.startsWith("note:") ? { text: goal.slice(5).trim() } : null), tasks: [{ id: "note", step: "take_note", input: { content: "{{text}}" } }] },
+  {
+    name: "numbered",
+    match: /^call (\d+) then (\d+)$/,
+    tasks: [
+      { id: "call_{{1}}", step: "make_voice_call" },
+      { id: "call_{{2}}", step: "make_voice_call", dependsOn: ["call_{{1}}"] },
+    ],
+  },
+  {
+    name: "function",
+    match: (goal) => (goal.startsWith("note:") ? { text: goal.slice(5).trim() } : null),
+    tasks: [{ id: "note", step: "take_note", input: { content: "{{text}}" } }],
+  },
   { name: "fallback-weather", match: "weather", tasks: [{ id: "generic", step: "get_weather" }] },
 ];
 const decomposer = ruleDecomposer(rules);
@@ -31,9 +52,18 @@ describe("ruleDecomposer", () => {
       goal: "What's the weather in Lisbon on Friday",
       source: "rules",
       tasks: [
-        { id: "forecast", step: "get_weather", description: "Weather in Lisbon", input: { location: "Lisbon", date: "Friday" } },
-        { id: "report", step: "take_note", dependsOn: ["forecast"],
-          input: { content: "{{ forecast.summary }} for What's the weather in Lisbon on Friday", lines: ["Lisbon", 3] } },
+        {
+          id: "forecast",
+          step: "get_weather",
+          description: "Weather in Lisbon",
+          input: { location: "Lisbon", date: "Friday" },
+        },
+        {
+          id: "report",
+          step: "take_note",
+          dependsOn: ["forecast"],
+          input: { content: "{{ forecast.summary }} for What's the weather in Lisbon on Friday", lines: ["Lisbon", 3] },
+        },
       ],
     });
     expect(decomposer.match("get the weather in Porto")?.tasks[0]?.input).toEqual({ location: "Porto", date: "" });
@@ -41,14 +71,20 @@ describe("ruleDecomposer", () => {
 
   it("fills numbered captures, in ids and dependencies, and the result validates", () => {
     const result = decomposer.decompose("call 12 then 34");
-    expect(result?.tasks.map((t) => [t.id, t.dependsOn ?? []])).toEqual([["call_12", []], ["call_34", ["call_12"]]]);
+    expect(result?.tasks.map((t) => [t.id, t.dependsOn ?? []])).toEqual([
+      ["call_12", []],
+      ["call_34", ["call_12"]],
+    ]);
     expect(validateGraph(result, { stepNames: ["make_voice_call"] }).tasks).toHaveLength(2);
   });
 
   it("tries rules in order: the first match answers, later ones are not consulted", () => {
     expect(decomposer.match("get the weather in Oslo")?.rule).toBe("weather");
     expect(decomposer.match("weather, please")?.rule).toBe("fallback-weather");
-    expect(decomposer.match("note: buy milk")).toMatchObject({ rule: "function", tasks: [{ input: { content: "buy milk" } }] });
+    expect(decomposer.match("note: buy milk")).toMatchObject({
+      rule: "function",
+      tasks: [{ input: { content: "buy milk" } }],
+    });
   });
 
   it("returns null when no rule matches", () => {
@@ -63,21 +99,37 @@ describe("ruleDecomposer", () => {
 
   it("ignores the global flag's lastIndex, so the same goal matches every time", () => {
     const global = ruleDecomposer([{ name: "g", match: /^ping$/g, tasks: [{ id: "pong" }] }]);
-    expect([global.match("ping")?.rule, global.match("ping")?.rule, global.match("ping")?.rule]).toEqual(["g", "g", "g"]);
+    expect([global.match("ping")?.rule, global.match("ping")?.rule, global.match("ping")?.rule]).toEqual([
+      "g",
+      "g",
+      "g",
+    ]);
   });
 
   it("records the rule and the source on the usage of the context", () => {
-    const ctx: ServicedContext = { catalogue: [], depth: 0, signal: new AbortController().signal, services: { usage: emptyUsage(), cache: null, patterns: null } };
+    const ctx: ServicedContext = {
+      catalogue: [],
+      depth: 0,
+      signal: new AbortController().signal,
+      services: { usage: emptyUsage(), cache: null, patterns: null },
+    };
     decomposer.decompose("call 1 then 2", ctx);
     expect(ctx.services?.usage).toMatchObject({ rule: "numbered", source: "rules", llmCalls: 0 });
   });
 
   it("rejects bad rules, naming the rule and the fix", () => {
     const bad = (rules: unknown) => () => ruleDecomposer(rules as Rule[]);
-    expect(bad([{ name: "a", match: /a/, tasks: [{ id: "x" }] }, { name: "a", match: /b/, tasks: [{ id: "y" }] }])).toThrow(/`rules\[1\]\.name`.*a name no other rule has/);
+    expect(
+      bad([
+        { name: "a", match: /a/, tasks: [{ id: "x" }] },
+        { name: "a", match: /b/, tasks: [{ id: "y" }] },
+      ]),
+    ).toThrow(/`rules\[1\]\.name`.*a name no other rule has/);
     expect(bad([{ name: "a", match: /a/, tasks: [] }])).toThrow(/`rules\[0\]\.tasks`.*non-empty array/);
     expect(bad([{ name: "a", match: 42, tasks: [{ id: "x" }] }])).toThrow(InvalidOptionError);
-    expect(bad([{ name: "a", match: "(unclosed", tasks: [{ id: "x" }] }])).toThrow(/`rules\[0\]\.match`.*valid regular expression/);
+    expect(bad([{ name: "a", match: "(unclosed", tasks: [{ id: "x" }] }])).toThrow(
+      /`rules\[0\]\.match`.*valid regular expression/,
+    );
     expect(bad("rules.yaml")).toThrow(/`rules`/);
   });
 });
@@ -89,18 +141,21 @@ describe("rules files", () => {
 
   it("loads YAML with a list of patterns, flags and placeholders", async () => {
     const path = join(directory, "rules.yaml");
-    await writeFile(path, [
-      "rules:",
-      "  - name: deploy",
-      "    match: ['^deploy (?<service>[a-z-]+) to (?<env>staging|prod)$', '^ship (?<service>[a-z-]+)$']",
-      "    tasks:",
-      "      - { id: build, step: build, input: { service: '{{service}}' } }",
-      "      - { id: release, step: release, dependsOn: [build], input: { env: '{{env}}' } }",
-      "  - name: case-sensitive",
-      "    flags: ''",
-      "    match: '^STATUS$'",
-      "    tasks: [{ id: status }]",
-    ].join("\n"));
+    await writeFile(
+      path,
+      [
+        "rules:",
+        "  - name: deploy",
+        "    match: ['^deploy (?<service>[a-z-]+) to (?<env>staging|prod)$', '^ship (?<service>[a-z-]+)$']",
+        "    tasks:",
+        "      - { id: build, step: build, input: { service: '{{service}}' } }",
+        "      - { id: release, step: release, dependsOn: [build], input: { env: '{{env}}' } }",
+        "  - name: case-sensitive",
+        "    flags: ''",
+        "    match: '^STATUS$'",
+        "    tasks: [{ id: status }]",
+      ].join("\n"),
+    );
     const fromFile = await ruleDecomposer.fromFile(path);
     expect(fromFile.decompose("Deploy api-gateway to prod")?.tasks).toEqual([
       { id: "build", step: "build", input: { service: "api-gateway" } },
@@ -112,7 +167,8 @@ describe("rules files", () => {
   });
 
   it("reports every problem of a file at once, with paths", () => {
-    const text = "rules:\n  - name: a\n    match: '(bad'\n    tasks: [{ id: x }]\n  - name: b\n    match: 'ok'\n    tasks: [{ id: y }]\n  - name: c\n    match: '[z'\n    tasks: [{ id: z }]\n";
+    const text =
+      "rules:\n  - name: a\n    match: '(bad'\n    tasks: [{ id: x }]\n  - name: b\n    match: 'ok'\n    tasks: [{ id: y }]\n  - name: c\n    match: '[z'\n    tasks: [{ id: z }]\n";
     let caught: unknown;
     try {
       ruleDecomposer.fromText(text);
@@ -122,25 +178,37 @@ describe("rules files", () => {
     expect(caught).toBeInstanceOf(RulesFileError);
     expect((caught as RulesFileError).problems).toHaveLength(2);
     expect((caught as RulesFileError).problems.join("\n")).toMatch(/rules\[0\]\.match[\s\S]*rules\[2\]\.match/);
-    expect(() => ruleDecomposer.fromText("rules:\n  - name: a\n    tasks: []\n")).toThrow(/rules\.0\.match[\s\S]*rules\.0\.tasks/);
+    expect(() => ruleDecomposer.fromText("rules:\n  - name: a\n    tasks: []\n")).toThrow(
+      /rules\.0\.match[\s\S]*rules\.0\.tasks/,
+    );
     expect(() => ruleDecomposer.fromText("rules: [unclosed")).toThrow(/invalid YAML at line 1/);
   });
 
   it("names a file it cannot read", async () => {
-    await expect(ruleDecomposer.fromFile(join(directory, "missing.yaml"))).rejects.toThrow(/missing\.yaml is invalid:\n {2}- cannot read it/);
+    await expect(ruleDecomposer.fromFile(join(directory, "missing.yaml"))).rejects.toThrow(
+      /missing\.yaml is invalid:\n {2}- cannot read it/,
+    );
   });
 
   it("the dailylife example file answers single-tool TaskBench requests with the gold tool, and nothing else", async () => {
     const dailylife = await ruleDecomposer.fromFile("examples/rules/dailylife.yaml");
-    const tools = (JSON.parse(readFileSync("../shared/taskbench/tool_desc.json", "utf8")) as { nodes: { id: string }[] }).nodes.map((n) => n.id);
-    const records = readFileSync("../shared/taskbench/dailylife-dev.jsonl", "utf8").trim().split("\n")
+    const tools = (
+      JSON.parse(readFileSync("../shared/taskbench/tool_desc.json", "utf8")) as { nodes: { id: string }[] }
+    ).nodes.map((n) => n.id);
+    const records = readFileSync("../shared/taskbench/dailylife-dev.jsonl", "utf8")
+      .trim()
+      .split("\n")
       .map((line) => JSON.parse(line) as { user_request: string; nodes: { tool: string }[] });
     const answered = records.flatMap((record) => {
       const result = dailylife.decompose(record.user_request);
       return result === null ? [] : [{ record, graph: validateGraph(result, { stepNames: tools }) }];
     });
     expect(answered.length).toBe(62);
-    for (const { record, graph } of answered) expect(graph.tasks.map((t) => t.step)).toEqual(record.nodes.map((n) => n.tool));
-    expect(dailylife.decompose("I want to make a video call to phone number 1234567890.")?.tasks[0]?.input).toEqual({ phone_number: "1234567890" });
+    for (const { record, graph } of answered) {
+      expect(graph.tasks.map((t) => t.step)).toEqual(record.nodes.map((n) => n.tool));
+    }
+    expect(dailylife.decompose("I want to make a video call to phone number 1234567890.")?.tasks[0]?.input).toEqual({
+      phone_number: "1234567890",
+    });
   });
 });

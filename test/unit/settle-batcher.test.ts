@@ -2,7 +2,13 @@ import { describe, expect, it } from "vitest";
 import { SettleBatcher } from "../../src/composer/settle-batcher.js";
 import type { Settlement } from "../../src/store/tasks.js";
 
-const settlement = (taskId: string): Settlement => ({ runId: "r", taskId, attempt: 1, outcome: "completed", output: null });
+const settlement = (taskId: string): Settlement => ({
+  runId: "r",
+  taskId,
+  attempt: 1,
+  outcome: "completed",
+  output: null,
+});
 
 /** A send that records each batch's task ids and returns when `release` is called. */
 function recorder() {
@@ -42,7 +48,11 @@ describe("SettleBatcher", () => {
   it("waits one event-loop turn for others of the run that still run, then sends them together", async () => {
     const sent: string[][] = [];
     const running = 3;
-    const batcher = new SettleBatcher(async (batch) => void sent.push(batch.map((s) => s.taskId)), 100, (queued) => running > queued);
+    const batcher = new SettleBatcher(
+      async (batch) => void sent.push(batch.map((s) => s.taskId)),
+      100,
+      (queued) => running > queued,
+    );
     const done = ["a", "b", "c"].map((id) => batcher.settle(settlement(id)));
     expect(sent).toEqual([]);
     await Promise.all(done);
@@ -53,7 +63,9 @@ describe("SettleBatcher", () => {
     let calls = 0;
     const batcher = new SettleBatcher(async () => {
       calls++;
-      if (calls === 1) throw new Error("connection lost");
+      if (calls === 1) {
+        throw new Error("connection lost");
+      }
     }, 100);
     await expect(batcher.settle(settlement("a"))).rejects.toThrow("connection lost");
     await expect(batcher.settle(settlement("b"))).resolves.toBeUndefined();

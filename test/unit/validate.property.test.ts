@@ -12,7 +12,9 @@ function upstreamOf(from: string, edges: ReadonlyMap<string, ReadonlySet<string>
   const stack = [from];
   while (stack.length > 0) {
     for (const next of edges.get(stack.pop() as string) ?? []) {
-      if (reached.has(next)) continue;
+      if (reached.has(next)) {
+        continue;
+      }
       reached.add(next);
       stack.push(next);
     }
@@ -22,7 +24,11 @@ function upstreamOf(from: string, edges: ReadonlyMap<string, ReadonlySet<string>
 
 function isAncestor(ancestor: string, id: string, tasks: readonly TaskSpec[]): boolean {
   const parentOf = new Map(tasks.map((task) => [task.id, task.parentId]));
-  for (let at = parentOf.get(id); at !== undefined; at = parentOf.get(at)) if (at === ancestor) return true;
+  for (let at = parentOf.get(id); at !== undefined; at = parentOf.get(at)) {
+    if (at === ancestor) {
+      return true;
+    }
+  }
   return false;
 }
 
@@ -32,7 +38,9 @@ function backEdgeCandidates(graph: RandomGraph): [string, string][] {
   const pairs: [string, string][] = [];
   for (const task of graph.tasks) {
     for (const upstream of upstreamOf(task.id, edges)) {
-      if (!isAncestor(task.id, upstream, graph.tasks) && !isAncestor(upstream, task.id, graph.tasks)) pairs.push([task.id, upstream]);
+      if (!isAncestor(task.id, upstream, graph.tasks) && !isAncestor(upstream, task.id, graph.tasks)) {
+        pairs.push([task.id, upstream]);
+      }
     }
   }
   return pairs;
@@ -40,7 +48,9 @@ function backEdgeCandidates(graph: RandomGraph): [string, string][] {
 
 function cycleOf(message: string): string[] {
   const match = /dependency cycle: (.+?) \(each task waits/.exec(message);
-  if (match === null) throw new Error(`no cycle named in: ${message}`);
+  if (match === null) {
+    throw new Error(`no cycle named in: ${message}`);
+  }
   return (match[1] as string).split(" -> ");
 }
 

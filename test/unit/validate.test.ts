@@ -32,23 +32,44 @@ describe("validateGraph: accepted graphs", () => {
     const options: ValidateOptions = { defaults: { id: "g-1", decomposer: "rules", source: "rules" } };
     const fromDefaults = validateGraph({ goal: "g", tasks: [] }, options);
     expect([fromDefaults.id, fromDefaults.decomposer, fromDefaults.source]).toEqual(["g-1", "rules", "rules"]);
-    const fromInput = validateGraph({ goal: "g", tasks: [], id: "mine", decomposer: "llm", source: "llm", decomposedAt: "2024-01-01T00:00:00.000Z" }, options);
-    expect([fromInput.id, fromInput.decomposer, fromInput.source, fromInput.decomposedAt]).toEqual(["mine", "llm", "llm", "2024-01-01T00:00:00.000Z"]);
+    const fromInput = validateGraph(
+      { goal: "g", tasks: [], id: "mine", decomposer: "llm", source: "llm", decomposedAt: "2024-01-01T00:00:00.000Z" },
+      options,
+    );
+    expect([fromInput.id, fromInput.decomposer, fromInput.source, fromInput.decomposedAt]).toEqual([
+      "mine",
+      "llm",
+      "llm",
+      "2024-01-01T00:00:00.000Z",
+    ]);
   });
 
   it("accepts references to transitive dependencies, inherited dependencies and the reserved names", () => {
     const tasks: TaskSpec[] = [
       { id: "fetch" },
       { id: "parse", dependsOn: ["fetch"] },
-      { id: "report", dependsOn: ["parse"], input: { raw: { $from: "fetch", path: "body" }, text: "{{ goal }} {{ input.user }} {{ parse.rows[0] }}" } },
+      {
+        id: "report",
+        dependsOn: ["parse"],
+        input: { raw: { $from: "fetch", path: "body" }, text: "{{ goal }} {{ input.user }} {{ parse.rows[0] }}" },
+      },
       { id: "group", dependsOn: ["parse"], kind: "composite" },
-      { id: "child", parentId: "group", input: { rows: { $from: "parse" } }, forEach: { from: "parse", path: "rows" }, when: { not: { task: "fetch", op: "exists" } } },
+      {
+        id: "child",
+        parentId: "group",
+        input: { rows: { $from: "parse" } },
+        forEach: { from: "parse", path: "rows" },
+        when: { not: { task: "fetch", op: "exists" } },
+      },
     ];
     expect(issuesOf(tasks)).toEqual([]);
   });
 
   it("resolves template ids that contain dots by the longest known id", () => {
-    const tasks = [{ id: "api.fetch" }, { id: "use", dependsOn: ["api.fetch"], input: { text: "{{ api.fetch.body.items[0] }}" } }];
+    const tasks = [
+      { id: "api.fetch" },
+      { id: "use", dependsOn: ["api.fetch"], input: { text: "{{ api.fetch.body.items[0] }}" } },
+    ];
     expect(issuesOf(tasks)).toEqual([]);
   });
 });
@@ -62,7 +83,11 @@ describe("validateGraph: shape issues", () => {
   });
 
   it("reports the closest union branch of a condition", () => {
-    const issue = onlyIssue([{ id: "a" }, { id: "b", dependsOn: ["a"], when: { all: [{ task: "a", op: "equals" }] } }], "invalid_field", "tasks[1].when.all[0].op");
+    const issue = onlyIssue(
+      [{ id: "a" }, { id: "b", dependsOn: ["a"], when: { all: [{ task: "a", op: "equals" }] } }],
+      "invalid_field",
+      "tasks[1].when.all[0].op",
+    );
     expect(issue.message).toContain('received the string "equals"');
   });
 
@@ -78,7 +103,10 @@ describe("validateGraph: shape issues", () => {
 
   it("reports a missing goal and a non-object graph", () => {
     expect(collectGraphIssues({ tasks: [] }).issues.map((issue) => issue.path)).toEqual(["goal"]);
-    expect(collectGraphIssues("nope").issues[0]).toMatchObject({ path: "$", message: expect.stringContaining("expected object") });
+    expect(collectGraphIssues("nope").issues[0]).toMatchObject({
+      path: "$",
+      message: expect.stringContaining("expected object"),
+    });
   });
 });
 
@@ -89,7 +117,11 @@ describe("validateGraph: structure issues", () => {
   });
 
   it("unknown_dependency suggests the closest id", () => {
-    const issue = onlyIssue([{ id: "build" }, { id: "test", dependsOn: ["buidl"] }], "unknown_dependency", "tasks[1].dependsOn[0]");
+    const issue = onlyIssue(
+      [{ id: "build" }, { id: "test", dependsOn: ["buidl"] }],
+      "unknown_dependency",
+      "tasks[1].dependsOn[0]",
+    );
     expect(issue.message).toContain('depends on "buidl", which is not a task in this graph (did you mean "build"?)');
   });
 
@@ -99,7 +131,12 @@ describe("validateGraph: structure issues", () => {
   });
 
   it("cycle names the cycle", () => {
-    const tasks = [{ id: "a", dependsOn: ["b"] }, { id: "b", dependsOn: ["c"] }, { id: "c", dependsOn: ["a"] }, { id: "d", dependsOn: ["a"] }];
+    const tasks = [
+      { id: "a", dependsOn: ["b"] },
+      { id: "b", dependsOn: ["c"] },
+      { id: "c", dependsOn: ["a"] },
+      { id: "d", dependsOn: ["a"] },
+    ];
     const issue = onlyIssue(tasks, "cycle", "tasks[0].dependsOn[0]");
     expect(issue.message).toContain("dependency cycle: a -> b -> c -> a");
   });
@@ -112,15 +149,27 @@ describe("validateGraph: structure issues", () => {
   });
 
   it("cycle through an inherited dependency", () => {
-    const tasks = [{ id: "p", dependsOn: ["x"] }, { id: "c", parentId: "p" }, { id: "x", dependsOn: ["c"] }];
+    const tasks = [
+      { id: "p", dependsOn: ["x"] },
+      { id: "c", parentId: "p" },
+      { id: "x", dependsOn: ["c"] },
+    ];
     const issue = onlyIssue(tasks, "cycle", "tasks[1]");
     expect(issue.message).toContain("dependency cycle: c -> x -> c");
     expect(issue.message).toContain('"c" inherits the dependency on "x" from its ancestor "p"');
   });
 
   it("one cycle per strongly connected component", () => {
-    const tasks = [{ id: "a", dependsOn: ["b"] }, { id: "b", dependsOn: ["a"] }, { id: "c", dependsOn: ["d"] }, { id: "d", dependsOn: ["c"] }];
-    expect(issuesOf(tasks).map((issue) => issue.message.split(" (")[0])).toEqual(["dependency cycle: a -> b -> a", "dependency cycle: c -> d -> c"]);
+    const tasks = [
+      { id: "a", dependsOn: ["b"] },
+      { id: "b", dependsOn: ["a"] },
+      { id: "c", dependsOn: ["d"] },
+      { id: "d", dependsOn: ["c"] },
+    ];
+    expect(issuesOf(tasks).map((issue) => issue.message.split(" (")[0])).toEqual([
+      "dependency cycle: a -> b -> a",
+      "dependency cycle: c -> d -> c",
+    ]);
   });
 
   it("missing_parent", () => {
@@ -129,7 +178,15 @@ describe("validateGraph: structure issues", () => {
   });
 
   it("parent_cycle", () => {
-    const issue = onlyIssue([{ id: "a", parentId: "b" }, { id: "b", parentId: "c" }, { id: "c", parentId: "a" }], "parent_cycle", "tasks[0].parentId");
+    const issue = onlyIssue(
+      [
+        { id: "a", parentId: "b" },
+        { id: "b", parentId: "c" },
+        { id: "c", parentId: "a" },
+      ],
+      "parent_cycle",
+      "tasks[0].parentId",
+    );
     expect(issue.message).toContain("parent cycle: a > c > b > a");
   });
 
@@ -141,19 +198,36 @@ describe("validateGraph: structure issues", () => {
   });
 
   it("too_many_tasks", () => {
-    const issue = onlyIssue([{ id: "a" }, { id: "b" }, { id: "c" }], "too_many_tasks", "tasks", { limits: { maxTasks: 2 } });
+    const issue = onlyIssue([{ id: "a" }, { id: "b" }, { id: "c" }], "too_many_tasks", "tasks", {
+      limits: { maxTasks: 2 },
+    });
     expect(issue.message).toContain("3 tasks, more than limits.maxTasks 2");
   });
 
   it("input_too_large", () => {
-    const issue = onlyIssue([{ id: "a", input: { text: "é".repeat(10) } }], "input_too_large", "tasks[0].input", { limits: { maxInputBytes: 20 } });
+    const issue = onlyIssue([{ id: "a", input: { text: "é".repeat(10) } }], "input_too_large", "tasks[0].input", {
+      limits: { maxInputBytes: 20 },
+    });
     expect(issue.message).toContain("is 31 bytes of JSON, more than limits.maxInputBytes 20");
   });
 
   it("composite_has_step, for a task with children or of kind composite", () => {
-    const withChildren = onlyIssue([{ id: "p", step: "run" }, { id: "c", parentId: "p" }], "composite_has_step", "tasks[0].step");
-    expect(withChildren.message).toContain('task "p" has children "c", which makes it a composite, but names step "run"');
-    const declared = onlyIssue([{ id: "p", kind: "composite", expand: "lazy", step: "run" }], "composite_has_step", "tasks[0].step");
+    const withChildren = onlyIssue(
+      [
+        { id: "p", step: "run" },
+        { id: "c", parentId: "p" },
+      ],
+      "composite_has_step",
+      "tasks[0].step",
+    );
+    expect(withChildren.message).toContain(
+      'task "p" has children "c", which makes it a composite, but names step "run"',
+    );
+    const declared = onlyIssue(
+      [{ id: "p", kind: "composite", expand: "lazy", step: "run" }],
+      "composite_has_step",
+      "tasks[0].step",
+    );
     expect(declared.message).toContain('has kind "composite"');
   });
 
@@ -164,20 +238,39 @@ describe("validateGraph: structure issues", () => {
   });
 
   it("child_depends_on_parent, reported once and not again as a cycle", () => {
-    const issue = onlyIssue([{ id: "p" }, { id: "m", parentId: "p" }, { id: "c", parentId: "m", dependsOn: ["p"] }], "child_depends_on_parent", "tasks[2].dependsOn[0]");
+    const issue = onlyIssue(
+      [{ id: "p" }, { id: "m", parentId: "p" }, { id: "c", parentId: "m", dependsOn: ["p"] }],
+      "child_depends_on_parent",
+      "tasks[2].dependsOn[0]",
+    );
     expect(issue.message).toContain('task "c" depends on its own ancestor "p"');
   });
 
   it("parent_depends_on_child, reported once and not again as a cycle", () => {
-    const issue = onlyIssue([{ id: "p", dependsOn: ["c"] }, { id: "c", parentId: "p" }], "parent_depends_on_child", "tasks[0].dependsOn[0]");
+    const issue = onlyIssue(
+      [
+        { id: "p", dependsOn: ["c"] },
+        { id: "c", parentId: "p" },
+      ],
+      "parent_depends_on_child",
+      "tasks[0].dependsOn[0]",
+    );
     expect(issue.message).toContain('composite "p" depends on its own descendant "c"');
   });
 
   it("unknown_step for every atomic task lacking a step function", () => {
-    const tasks = [{ id: "fetch" }, { id: "parse", step: "parsJson" }, { id: "group", kind: "composite", expand: "lazy" }, { id: "p" }, { id: "c", parentId: "p", step: "fetch" }];
+    const tasks = [
+      { id: "fetch" },
+      { id: "parse", step: "parsJson" },
+      { id: "group", kind: "composite", expand: "lazy" },
+      { id: "p" },
+      { id: "c", parentId: "p", step: "fetch" },
+    ];
     const issues = issuesOf(tasks, { stepNames: ["fetch", "parseJson"] });
     expect(issues.map((issue) => [issue.code, issue.path])).toEqual([["unknown_step", "tasks[1].step"]]);
-    expect(issues[0]?.message).toContain('no step function named "parsJson" for task "parse" (did you mean "parseJson"?)');
+    expect(issues[0]?.message).toContain(
+      'no step function named "parsJson" for task "parse" (did you mean "parseJson"?)',
+    );
     const byId = issuesOf([{ id: "fetch" }, { id: "upload" }], { stepNames: [] });
     expect(byId.map((issue) => issue.path)).toEqual(["tasks[0].id", "tasks[1].id"]);
   });
@@ -187,12 +280,25 @@ describe("validateGraph: references", () => {
   const base = [{ id: "a" }, { id: "b" }];
 
   it("bad_reference for $from to a task that is not a dependency", () => {
-    const issue = onlyIssue([...base, { id: "c", dependsOn: ["a"], input: { items: [{ $from: "b", path: "x" }] } }], "bad_reference", "tasks[2].input.items[0].$from");
-    expect(issue.message).toContain('task "c" reads the output of "b" in its input, but "b" is not among its dependencies');
+    const issue = onlyIssue(
+      [...base, { id: "c", dependsOn: ["a"], input: { items: [{ $from: "b", path: "x" }] } }],
+      "bad_reference",
+      "tasks[2].input.items[0].$from",
+    );
+    expect(issue.message).toContain(
+      'task "c" reads the output of "b" in its input, but "b" is not among its dependencies',
+    );
   });
 
   it("bad_reference for a template string, an unknown id and a malformed $from", () => {
-    const tasks = [...base, { id: "c", dependsOn: ["a"], input: { text: "{{ a.x }} and {{ b.y }}", other: { $from: "zz" }, bad: { $from: 3 } } }];
+    const tasks = [
+      ...base,
+      {
+        id: "c",
+        dependsOn: ["a"],
+        input: { text: "{{ a.x }} and {{ b.y }}", other: { $from: "zz" }, bad: { $from: 3 } },
+      },
+    ];
     const issues = issuesOf(tasks);
     expect(issues.map((issue) => [issue.code, issue.path])).toEqual([
       ["bad_reference", "tasks[2].input.bad.$from"],
@@ -201,11 +307,29 @@ describe("validateGraph: references", () => {
     ]);
     expect(issues[0]?.message).toContain('"$from" must be a task id string, received 3');
     expect(issues.find((issue) => issue.path === "tasks[2].input.text")?.message).toContain('reads the output of "b"');
-    expect(issues.find((issue) => issue.path === "tasks[2].input.other.$from")?.message).toContain('refers to "zz", which is not a task');
+    expect(issues.find((issue) => issue.path === "tasks[2].input.other.$from")?.message).toContain(
+      'refers to "zz", which is not a task',
+    );
   });
 
   it("bad_reference for a condition on a task that is not a dependency", () => {
-    const issue = onlyIssue([...base, { id: "c", dependsOn: ["a"], when: { any: [{ task: "a", op: "truthy" }, { task: "b", op: "truthy" }] } }], "bad_reference", "tasks[2].when.any[1].task");
+    const issue = onlyIssue(
+      [
+        ...base,
+        {
+          id: "c",
+          dependsOn: ["a"],
+          when: {
+            any: [
+              { task: "a", op: "truthy" },
+              { task: "b", op: "truthy" },
+            ],
+          },
+        },
+      ],
+      "bad_reference",
+      "tasks[2].when.any[1].task",
+    );
     expect(issue.message).toContain('task "c" tests the output of "b" in its condition');
   });
 
@@ -220,7 +344,12 @@ describe("validateGraph: reporting", () => {
   it("reports three different problems in one error", () => {
     const input = {
       goal: "g",
-      tasks: [{ id: "a", timeoutMs: -1 }, { id: "b", dependsOn: ["nope"] }, { id: "c", dependsOn: ["d"] }, { id: "d", dependsOn: ["c"] }],
+      tasks: [
+        { id: "a", timeoutMs: -1 },
+        { id: "b", dependsOn: ["nope"] },
+        { id: "c", dependsOn: ["d"] },
+        { id: "d", dependsOn: ["c"] },
+      ],
     };
     let error: unknown;
     try {
@@ -236,7 +365,10 @@ describe("validateGraph: reporting", () => {
   });
 
   it("keeps checking past a task that fails its shape, without calling it unknown", () => {
-    const issues = issuesOf([{ id: "a", priority: 5000 }, { id: "b", dependsOn: ["a", "x"] }]);
+    const issues = issuesOf([
+      { id: "a", priority: 5000 },
+      { id: "b", dependsOn: ["a", "x"] },
+    ]);
     expect(issues.map((issue) => [issue.code, issue.path])).toEqual([
       ["invalid_field", "tasks[0].priority"],
       ["unknown_dependency", "tasks[1].dependsOn[1]"],

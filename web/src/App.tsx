@@ -8,14 +8,22 @@ export function App() {
   const { path, params } = useHashRoute();
   const [resource, id] = path;
   let page;
-  if (resource === "runs" && id) page = <RunPage key={id} runId={id} />;
-  else if (resource === "workflows" && id) page = <WorkflowPage key={id} name={id} />;
-  else page = <RunsPage initialStatus={params.get("status") ?? ""} initialWorkflow={params.get("workflow") ?? ""} />;
+  if (resource === "runs" && id) {
+    page = <RunPage key={id} runId={id} />;
+  } else if (resource === "workflows" && id) {
+    page = <WorkflowPage key={id} name={id} />;
+  } else {
+    page = <RunsPage initialStatus={params.get("status") ?? ""} initialWorkflow={params.get("workflow") ?? ""} />;
+  }
   return (
     <>
       <header className="top">
-        <a className="brand" href="#/">htdag</a>
-        <nav><a href="#/">Runs</a></nav>
+        <a className="brand" href="#/">
+          htdag
+        </a>
+        <nav>
+          <a href="#/">Runs</a>
+        </nav>
       </header>
       <main>{page}</main>
     </>

@@ -22,15 +22,22 @@ export type StreamState = "connecting" | "live" | "closed";
  * Follows the event stream of `filter` (null: not yet). `onReady` runs when the subscription is
  * live (and after every reconnect), the moment to re-read state that events may have changed.
  */
-export function useEventStream(filter: StreamFilter | null, onEvent: (event: EventView) => void, onReady?: () => void): StreamState {
+export function useEventStream(
+  filter: StreamFilter | null,
+  onEvent: (event: EventView) => void,
+  onReady?: () => void,
+): StreamState {
   const handlers = useRef({ onEvent, onReady });
   handlers.current = { onEvent, onReady };
   const [state, setState] = useState<StreamState>("connecting");
   const key = filter === null ? null : JSON.stringify(filter);
   useEffect(() => {
-    if (key === null) return;
+    if (key === null) {
+      return;
+    }
     const source = new EventSource(streamUrl(JSON.parse(key) as StreamFilter));
-    source.onmessage = (message: MessageEvent<string>) => handlers.current.onEvent(JSON.parse(message.data) as EventView);
+    source.onmessage = (message: MessageEvent<string>) =>
+      handlers.current.onEvent(JSON.parse(message.data) as EventView);
     source.addEventListener("ready", () => {
       setState("live");
       handlers.current.onReady?.();
@@ -48,7 +55,9 @@ export function useCoalesced(fn: () => void, ms: number): () => void {
   const timer = useRef<number | undefined>(undefined);
   useEffect(() => () => window.clearTimeout(timer.current), []);
   return useCallback(() => {
-    if (timer.current !== undefined) return;
+    if (timer.current !== undefined) {
+      return;
+    }
     timer.current = window.setTimeout(() => {
       timer.current = undefined;
       latest.current();

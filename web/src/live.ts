@@ -2,40 +2,68 @@
 import type { EventView, RunResponse } from "../../src/dashboard/types.js";
 
 const RUN_STATUS_OF: Record<string, string> = {
-  "execution:started": "running", "execution:resumed": "running", "execution:paused": "paused",
-  "execution:completed": "completed", "execution:failed": "failed", "execution:cancelled": "cancelled", "execution:timed_out": "timed_out",
+  "execution:started": "running",
+  "execution:resumed": "running",
+  "execution:paused": "paused",
+  "execution:completed": "completed",
+  "execution:failed": "failed",
+  "execution:cancelled": "cancelled",
+  "execution:timed_out": "timed_out",
 };
 
 /** The status a task event moves its task to, if it says one. */
 function taskStatusOf(event: EventView): string | undefined {
   switch (event.type) {
-    case "task:started": return "running";
-    case "task:completed": return "completed";
-    case "task:retried": return "ready";
-    case "task:skipped": return "skipped";
-    case "task:cancelled": return "cancelled";
-    case "task:failed": return typeof event.payload.status === "string" ? event.payload.status : "failed";
-    default: return undefined;
+    case "task:started":
+      return "running";
+    case "task:completed":
+      return "completed";
+    case "task:retried":
+      return "ready";
+    case "task:skipped":
+      return "skipped";
+    case "task:cancelled":
+      return "cancelled";
+    case "task:failed":
+      return typeof event.payload.status === "string" ? event.payload.status : "failed";
+    default:
+      return undefined;
   }
 }
 
 export function applyEvent(state: RunResponse | null, event: EventView): RunResponse | null {
-  if (!state || event.runId !== state.run.id) return state;
+  if (!state || event.runId !== state.run.id) {
+    return state;
+  }
   const runStatus = RUN_STATUS_OF[event.type];
   const taskStatus = event.taskId ? taskStatusOf(event) : undefined;
-  if (!runStatus && !taskStatus) return state;
+  if (!runStatus && !taskStatus) {
+    return state;
+  }
   const attempt = typeof event.payload.attempt === "number" ? event.payload.attempt : undefined;
   return {
     run: runStatus ? { ...state.run, status: runStatus } : state.run,
-    tasks: taskStatus ? state.tasks.map((t) => (t.id === event.taskId
-      ? { ...t, status: taskStatus, ...(event.type === "task:started" && attempt ? { attempts: Math.max(t.attempts, attempt) } : {}) }
-      : t)) : state.tasks,
+    tasks: taskStatus
+      ? state.tasks.map((t) =>
+          t.id === event.taskId
+            ? {
+                ...t,
+                status: taskStatus,
+                ...(event.type === "task:started" && attempt ? { attempts: Math.max(t.attempts, attempt) } : {}),
+              }
+            : t,
+        )
+      : state.tasks,
   };
 }
 
 /** Adds `event` to `events` (ids kept unique and in order), keeping the latest `max`. */
 export function appendEvent(events: readonly EventView[], event: EventView, max = 2000): EventView[] {
-  if (events.some((e) => e.id === event.id)) return events as EventView[];
-  const next = [...events, event].sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0));
+  if (events.some((e) => e.id === event.id)) {
+    return events as EventView[];
+  }
+  const next = [...events, event].sort((a, b) =>
+    BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0,
+  );
   return next.length > max ? next.slice(next.length - max) : next;
 }

@@ -6,4 +6,8 @@ import { initToken } from "./api";
 import "./styles.css";
 
 initToken();
-createRoot(document.getElementById("root")!).render(<StrictMode><App /></StrictMode>);
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

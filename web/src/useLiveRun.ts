@@ -23,7 +23,11 @@ export interface LiveRun {
   load(): void;
 }
 
-export function useLiveRun(runId: string, selectedTask: string | null, onFirstLoad: (detail: RunResponse) => void): LiveRun {
+export function useLiveRun(
+  runId: string,
+  selectedTask: string | null,
+  onFirstLoad: (detail: RunResponse) => void,
+): LiveRun {
   const [detail, setDetail] = useState<RunResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [events, setEvents] = useState<EventView[]>([]);
@@ -38,17 +42,24 @@ export function useLiveRun(runId: string, selectedTask: string | null, onFirstLo
   const latest = useRef(0);
   const load = useCallback(() => {
     const request = ++latest.current;
-    api.run(runId).then((response) => {
-      if (request !== latest.current) return;
-      if (first.current) {
-        first.current(response);
-        first.current = () => undefined;
-      }
-      setDetail(response);
-      setError(null);
-    }, (reason: unknown) => {
-      if (request === latest.current) setError(reason);
-    });
+    api.run(runId).then(
+      (response) => {
+        if (request !== latest.current) {
+          return;
+        }
+        if (first.current) {
+          first.current(response);
+          first.current = () => undefined;
+        }
+        setDetail(response);
+        setError(null);
+      },
+      (reason: unknown) => {
+        if (request === latest.current) {
+          setError(reason);
+        }
+      },
+    );
   }, [runId]);
   useEffect(load, [load]);
   useEffect(() => {
@@ -63,7 +74,9 @@ export function useLiveRun(runId: string, selectedTask: string | null, onFirstLo
     setEvents((current) => appendEvent(current, event));
     setDetail((current) => applyEvent(current, event));
     reload();
-    if (event.taskId === selected.current || event.taskId === null) reloadTask();
+    if (event.taskId === selected.current || event.taskId === null) {
+      reloadTask();
+    }
   };
   const stream = useEventStream(streamFrom === null ? null : { runId, lastEventId: streamFrom }, onEvent, reload);
   return { detail, error, events, stream, taskVersion, load };

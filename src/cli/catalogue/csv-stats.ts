@@ -27,13 +27,17 @@ export function parseCsv(text: string, delimiter = ","): string[][] {
     } else if (char === delimiter) {
       endField();
     } else if (char === "\n" || char === "\r") {
-      if (char === "\r" && text[i + 1] === "\n") i++;
+      if (char === "\r" && text[i + 1] === "\n") {
+        i++;
+      }
       endRow();
     } else {
       field += char;
     }
   }
-  if (field !== "" || row.length > 0) endRow();
+  if (field !== "" || row.length > 0) {
+    endRow();
+  }
   return rows;
 }
 
@@ -63,11 +67,21 @@ const DATE = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /** The narrowest type every value fits. */
 export function inferType(values: readonly string[]): ColumnType {
-  if (values.length === 0) return "empty";
-  if (values.every((v) => INTEGER.test(v))) return "integer";
-  if (values.every((v) => NUMBER.test(v))) return "number";
-  if (values.every((v) => BOOLEAN.test(v))) return "boolean";
-  if (values.every((v) => DATE.test(v) && !Number.isNaN(Date.parse(v)))) return "date";
+  if (values.length === 0) {
+    return "empty";
+  }
+  if (values.every((v) => INTEGER.test(v))) {
+    return "integer";
+  }
+  if (values.every((v) => NUMBER.test(v))) {
+    return "number";
+  }
+  if (values.every((v) => BOOLEAN.test(v))) {
+    return "boolean";
+  }
+  if (values.every((v) => DATE.test(v) && !Number.isNaN(Date.parse(v)))) {
+    return "date";
+  }
   return "string";
 }
 
@@ -75,11 +89,22 @@ export function inferType(values: readonly string[]): ColumnType {
 export function columnStats(name: string, raw: readonly string[]): ColumnStats {
   const values = raw.map((v) => v.trim()).filter((v) => v !== "");
   const type = inferType(values);
-  const base = { name, type, count: values.length, missing: raw.length - values.length, distinct: new Set(values).size };
+  const base = {
+    name,
+    type,
+    count: values.length,
+    missing: raw.length - values.length,
+    distinct: new Set(values).size,
+  };
   if (type === "integer" || type === "number") {
     const numbers = values.map(Number);
     const sum = numbers.reduce((a, b) => a + b, 0);
-    return { ...base, min: Math.min(...numbers), max: Math.max(...numbers), mean: Math.round((sum / numbers.length) * 1e6) / 1e6 };
+    return {
+      ...base,
+      min: Math.min(...numbers),
+      max: Math.max(...numbers),
+      mean: Math.round((sum / numbers.length) * 1e6) / 1e6,
+    };
   }
   const sorted = [...values].sort();
   return { ...base, min: sorted[0] ?? null, max: sorted.at(-1) ?? null, mean: null };

@@ -10,7 +10,8 @@ import { columnStats, parseCsv } from "./csv-stats.js";
 const MAX_ROWS = 200_000;
 
 export const readCsv = defineStep({
-  description: "Read a CSV file (first row: header) into columns of raw values. Output: { file, rows, truncated, columns: [{name, values}] }",
+  description:
+    "Read a CSV file (first row: header) into columns of raw values. Output: { file, rows, truncated, columns: [{name, values}] }",
   input: z.object({ file: z.string().min(1).describe("path of the .csv file") }),
   idempotent: true,
   run: async ({ input }) => {
@@ -19,20 +20,32 @@ export const readCsv = defineStep({
       throw new NonRetryableError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
     });
     const [header, ...all] = parseCsv(text.replace(/^\uFEFF/, ""));
-    if (!header) throw new NonRetryableError(`${file} is empty: a CSV needs a header row`);
+    if (!header) {
+      throw new NonRetryableError(`${file} is empty: a CSV needs a header row`);
+    }
     const rows = all.filter((r) => !(r.length === 1 && r[0] === "")).slice(0, MAX_ROWS);
-    const columns = header.map((name, index) => ({ name: name.trim() || `column_${index + 1}`, values: rows.map((r) => r[index] ?? "") }));
+    const columns = header.map((name, index) => ({
+      name: name.trim() || `column_${index + 1}`,
+      values: rows.map((r) => r[index] ?? ""),
+    }));
     return { file, rows: rows.length, truncated: all.length > MAX_ROWS, columns };
   },
 });
 
 const statsSchema = z.object({
-  name: z.string(), type: z.string(), count: z.number(), missing: z.number(), distinct: z.number(),
-  min: z.union([z.number(), z.string()]).nullable(), max: z.union([z.number(), z.string()]).nullable(), mean: z.number().nullable(),
+  name: z.string(),
+  type: z.string(),
+  count: z.number(),
+  missing: z.number(),
+  distinct: z.number(),
+  min: z.union([z.number(), z.string()]).nullable(),
+  max: z.union([z.number(), z.string()]).nullable(),
+  mean: z.number().nullable(),
 });
 
 export const profileColumn = defineStep({
-  description: "Infer one column's type and compute count, missing, distinct, min, max and mean; use with forEach over readCsv's `columns`. Output: { name, type, count, missing, distinct, min, max, mean }",
+  description:
+    "Infer one column's type and compute count, missing, distinct, min, max and mean; use with forEach over readCsv's `columns`. Output: { name, type, count, missing, distinct, min, max, mean }",
   input: z.object({ item: z.object({ name: z.string(), values: z.array(z.string()) }) }),
   idempotent: true,
   run: ({ input }) => columnStats(input.item.name, input.item.values),

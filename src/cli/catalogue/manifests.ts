@@ -18,19 +18,30 @@ export function parseManifest(file: string, text: string): Manifest {
   const none = { file, dependencies: [], devDependencies: [] };
   if (file === "package.json") {
     try {
-      const json = JSON.parse(text) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
-      const list = (deps?: Record<string, string>) => Object.entries(deps ?? {}).map(([name, version]) => `${name}@${version}`);
+      const json = JSON.parse(text) as {
+        dependencies?: Record<string, string>;
+        devDependencies?: Record<string, string>;
+      };
+      const list = (deps?: Record<string, string>) =>
+        Object.entries(deps ?? {}).map(([name, version]) => `${name}@${version}`);
       return { file, dependencies: list(json.dependencies), devDependencies: list(json.devDependencies) };
     } catch {
       return none; // a broken package.json is reported as declaring nothing, not as a failed report
     }
   }
   if (file === "requirements.txt") {
-    const deps = text.split(/\r?\n/).map((l) => l.replace(/#.*/, "").trim()).filter((l) => l !== "" && !l.startsWith("-"));
+    const deps = text
+      .split(/\r?\n/)
+      .map((l) => l.replace(/#.*/, "").trim())
+      .filter((l) => l !== "" && !l.startsWith("-"));
     return { ...none, dependencies: deps };
   }
-  if (file === "Cargo.toml" || file === "pyproject.toml") return { ...none, ...tomlTables(text) };
-  if (file === "go.mod") return { ...none, dependencies: goRequires(text) };
+  if (file === "Cargo.toml" || file === "pyproject.toml") {
+    return { ...none, ...tomlTables(text) };
+  }
+  if (file === "go.mod") {
+    return { ...none, dependencies: goRequires(text) };
+  }
   return none;
 }
 
@@ -43,7 +54,11 @@ function tomlTables(text: string): { dependencies: string[]; devDependencies: st
     const header = /^\[(.+)\]$/.exec(line);
     if (header) {
       const name = header[1] ?? "";
-      table = /(^|\.)dependencies$/.test(name) ? "dependencies" : /(^|\.)dev-dependencies$/.test(name) ? "devDependencies" : null;
+      table = /(^|\.)dependencies$/.test(name)
+        ? "dependencies"
+        : /(^|\.)dev-dependencies$/.test(name)
+          ? "devDependencies"
+          : null;
       continue;
     }
     const entry = /^([A-Za-z0-9_.-]+)\s*=\s*(.+)$/.exec(line);
@@ -61,12 +76,16 @@ function goRequires(text: string): string[] {
   let inBlock = false;
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.replace(/\/\/.*/, "").trim();
-    if (line.startsWith("require (")) inBlock = true;
-    else if (inBlock && line === ")") inBlock = false;
-    else {
+    if (line.startsWith("require (")) {
+      inBlock = true;
+    } else if (inBlock && line === ")") {
+      inBlock = false;
+    } else {
       const spec = inBlock ? line : /^require\s+(.+)$/.exec(line)?.[1];
       const [module, version] = spec?.split(/\s+/) ?? [];
-      if (module) deps.push(version ? `${module}@${version}` : module);
+      if (module) {
+        deps.push(version ? `${module}@${version}` : module);
+      }
     }
   }
   return deps;
@@ -88,7 +107,14 @@ export function findMarkers(path: string, text: string): Marker[] {
   const markers: Marker[] = [];
   text.split(/\r?\n/).forEach((line, index) => {
     const match = MARKER.exec(line);
-    if (match) markers.push({ path, line: index + 1, kind: match[1] as Marker["kind"], text: (match[2] ?? "").trim().slice(0, 120) });
+    if (match) {
+      markers.push({
+        path,
+        line: index + 1,
+        kind: match[1] as Marker["kind"],
+        text: (match[2] ?? "").trim().slice(0, 120),
+      });
+    }
   });
   return markers;
 }

@@ -16,7 +16,9 @@ export interface HealthReportData {
 
 /** `1.5 KB`, `2.0 MB`: sizes for people. */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024) {
+    return `${bytes} B`;
+  }
   const units = ["KB", "MB", "GB"];
   let value = bytes / 1024;
   let unit = 0;
@@ -60,11 +62,22 @@ export function renderHealthReport(data: HealthReportData): string {
 
 function renderDependencies(manifests: HealthReportData["dependencies"]["manifests"]): string[] {
   const out = ["## Dependencies", ""];
-  if (manifests.length === 0) return [...out, "No manifest found (package.json, requirements.txt, Cargo.toml, go.mod, pyproject.toml).", ""];
+  if (manifests.length === 0) {
+    return [...out, "No manifest found (package.json, requirements.txt, Cargo.toml, go.mod, pyproject.toml).", ""];
+  }
   for (const manifest of manifests) {
-    out.push(`### ${manifest.file}`, "", `${manifest.dependencies.length} runtime, ${manifest.devDependencies.length} development.`, "");
-    for (const dep of manifest.dependencies) out.push(`- ${dep}`);
-    for (const dep of manifest.devDependencies) out.push(`- ${dep} (dev)`);
+    out.push(
+      `### ${manifest.file}`,
+      "",
+      `${manifest.dependencies.length} runtime, ${manifest.devDependencies.length} development.`,
+      "",
+    );
+    for (const dep of manifest.dependencies) {
+      out.push(`- ${dep}`);
+    }
+    for (const dep of manifest.devDependencies) {
+      out.push(`- ${dep} (dev)`);
+    }
     out.push("");
   }
   return out;
@@ -72,14 +85,22 @@ function renderDependencies(manifests: HealthReportData["dependencies"]["manifes
 
 function renderMarkers(todos: HealthReportData["todos"]): string[] {
   const out = ["## TODO and FIXME", ""];
-  if (todos.count === 0) return [...out, "None found.", ""];
-  for (const m of todos.markers) out.push(`- ${m.kind} \`${m.path}:${m.line}\` ${m.text}`.trimEnd());
-  if (todos.count > todos.markers.length) out.push(`- … and ${todos.count - todos.markers.length} more`);
+  if (todos.count === 0) {
+    return [...out, "None found.", ""];
+  }
+  for (const m of todos.markers) {
+    out.push(`- ${m.kind} \`${m.path}:${m.line}\` ${m.text}`.trimEnd());
+  }
+  if (todos.count > todos.markers.length) {
+    out.push(`- … and ${todos.count - todos.markers.length} more`);
+  }
   return [...out, ""];
 }
 
 function renderLargeFiles(files: HealthReportData["large"]["files"]): string[] {
   const out = ["## Large files", ""];
-  if (files.length === 0) return [...out, "None.", ""];
+  if (files.length === 0) {
+    return [...out, "None.", ""];
+  }
   return [...out, ...files.map((f) => `- \`${f.path}\` ${formatBytes(f.size)}`), ""];
 }

@@ -30,20 +30,34 @@ const ALL_SYSTEMS = [...BUILT_IN_SYSTEMS.map((s) => s.name), ...PEER_NAMES];
 const ORDER = ["htdag", "graphile-worker", "pg-boss", "floor", "htdag-pglite"];
 
 function names(value: string | undefined, known: readonly string[], flag: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  const list = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (value === undefined) {
+    return undefined;
+  }
+  const list = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = list.filter((name) => !known.includes(name));
-  if (unknown.length > 0) throw new InvalidOptionError(flag, `a comma-separated list of ${known.join(", ")}`, value, "htdag bench");
+  if (unknown.length > 0) {
+    throw new InvalidOptionError(flag, `a comma-separated list of ${known.join(", ")}`, value, "htdag bench");
+  }
   return list;
 }
 
 /** The peers' adapters, when this is a clone of htdag with tsx and the peers installed. */
 async function loadPeers(wanted: readonly string[]): Promise<{ systems: BenchSystem[]; skipped: string[] }> {
   const peers = PEER_NAMES.filter((p) => wanted.includes(p));
-  if (peers.length === 0) return { systems: [], skipped: [] };
+  if (peers.length === 0) {
+    return { systems: [], skipped: [] };
+  }
   const loader = fileURLToPath(new URL("../../../bench/peers/load.ts", import.meta.url));
   if (!existsSync(loader)) {
-    return { systems: [], skipped: peers.map((p) => `${p}: not measured; its adapter is in bench/peers of a clone of htdag (run \`npm run bench\` there)`) };
+    return {
+      systems: [],
+      skipped: peers.map(
+        (p) => `${p}: not measured; its adapter is in bench/peers of a clone of htdag (run \`npm run bench\` there)`,
+      ),
+    };
   }
   try {
     // tsx is a devDependency of htdag: a variable specifier keeps it out of the published package's imports.
@@ -54,14 +68,22 @@ async function loadPeers(wanted: readonly string[]): Promise<{ systems: BenchSys
     };
     return await module.loadPeers(peers);
   } catch (error) {
-    return { systems: [], skipped: peers.map((p) => `${p}: not measured; loading bench/peers needs the devDependencies (npm install in the clone): ${(error as Error).message}`) };
+    return {
+      systems: [],
+      skipped: peers.map(
+        (p) =>
+          `${p}: not measured; loading bench/peers needs the devDependencies (npm install in the clone): ${(error as Error).message}`,
+      ),
+    };
   }
 }
 
 export function registerBench(program: Command, io: CliIo): void {
   program
     .command("bench")
-    .description("benchmark htdag side by side with the raw-SQL floor (and graphile-worker, pg-boss from a clone) on a Postgres server")
+    .description(
+      "benchmark htdag side by side with the raw-SQL floor (and graphile-worker, pg-boss from a clone) on a Postgres server",
+    )
     .option("--quick", "smaller workloads and 2 repeats (under 2 minutes)")
     .option("--tiny", "a few seconds: each workload at toy size, 1 repeat, no warm-up (checks the set-up)")
     .option("--json", "print the report as JSON")
@@ -72,24 +94,51 @@ export function registerBench(program: Command, io: CliIo): void {
     .action(async (flags: BenchFlags) => {
       const adminUrl = storeOptions(program).database ?? DEFAULT_ADMIN_URL;
       if (!/^postgres(ql)?:\/\//.test(adminUrl)) {
-        throw new InvalidOptionError("--database", "a postgres:// URL of a server where htdag may create htdag_bench_* databases", adminUrl, "htdag bench");
+        throw new InvalidOptionError(
+          "--database",
+          "a postgres:// URL of a server where htdag may create htdag_bench_* databases",
+          adminUrl,
+          "htdag bench",
+        );
       }
       if (flags.prefix !== undefined && !/^[a-z_][a-z0-9_]{0,40}$/.test(flags.prefix)) {
-        throw new InvalidOptionError("--prefix", "a lower-case identifier of at most 41 characters (letters, digits, _)", flags.prefix, "htdag bench");
+        throw new InvalidOptionError(
+          "--prefix",
+          "a lower-case identifier of at most 41 characters (letters, digits, _)",
+          flags.prefix,
+          "htdag bench",
+        );
       }
       const size = flags.tiny ? "tiny" : flags.quick ? "quick" : "full";
       const repeats = flags.repeats === undefined ? { full: 5, quick: 2, tiny: 1 }[size] : Number(flags.repeats);
-      if (!Number.isInteger(repeats) || repeats < 1) throw new InvalidOptionError("--repeats", "a positive integer", flags.repeats, "htdag bench");
+      if (!Number.isInteger(repeats) || repeats < 1) {
+        throw new InvalidOptionError("--repeats", "a positive integer", flags.repeats, "htdag bench");
+      }
       const wanted = names(flags.systems, ALL_SYSTEMS, "--systems") ?? ALL_SYSTEMS;
       const workloads = names(flags.workloads, WORKLOADS, "--workloads") as WorkloadId[] | undefined;
       const peers = await loadPeers(wanted);
-      const systems = [...BUILT_IN_SYSTEMS, ...peers.systems].filter((s) => wanted.includes(s.name))
+      const systems = [...BUILT_IN_SYSTEMS, ...peers.systems]
+        .filter((s) => wanted.includes(s.name))
         .sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
-      const report = await benchmark({ systems, sizes: SIZES[size], size, repeats, warmUp: size !== "tiny", adminUrl,
-        ...(workloads ? { workloads } : {}), ...(flags.prefix ? { databasePrefix: flags.prefix } : {}),
-        onProgress: (line) => io.err(`bench: ${line}`) });
+      const report = await benchmark({
+        systems,
+        sizes: SIZES[size],
+        size,
+        repeats,
+        warmUp: size !== "tiny",
+        adminUrl,
+        ...(workloads ? { workloads } : {}),
+        ...(flags.prefix ? { databasePrefix: flags.prefix } : {}),
+        onProgress: (line) => io.err(`bench: ${line}`),
+      });
       io.out(flags.json ? JSON.stringify({ ...report, skipped: peers.skipped }, null, 2) : renderReport(report));
-      if (!flags.json) for (const line of peers.skipped) io.out(`skipped ${line}`);
-      if (report.failures.length > 0) io.exitCode = 1;
+      if (!flags.json) {
+        for (const line of peers.skipped) {
+          io.out(`skipped ${line}`);
+        }
+      }
+      if (report.failures.length > 0) {
+        io.exitCode = 1;
+      }
     });
 }

@@ -25,13 +25,24 @@ interface DashboardFlags {
 }
 
 export function registerDashboard(program: Command, io: CliIo, options: DashboardCommandOptions = {}): void {
-  program.command("dashboard").description("serve the live web dashboard (runs, task graphs, events, optimizer advice) until interrupted")
+  program
+    .command("dashboard")
+    .description("serve the live web dashboard (runs, task graphs, events, optimizer advice) until interrupted")
     .option("--port <n>", "TCP port to listen on (0: any free one)", "4400")
-    .option("--host <address>", "address to listen on; anything but 127.0.0.1, ::1 or localhost needs --token", "127.0.0.1")
-    .option("--token <token>", "secret every API request must carry, at least 16 characters (env HTDAG_DASHBOARD_TOKEN)")
+    .option(
+      "--host <address>",
+      "address to listen on; anything but 127.0.0.1, ::1 or localhost needs --token",
+      "127.0.0.1",
+    )
+    .option(
+      "--token <token>",
+      "secret every API request must carry, at least 16 characters (env HTDAG_DASHBOARD_TOKEN)",
+    )
     .action(async (flags: DashboardFlags) => {
       const port = Number(flags.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidOptionError("--port", "a port number from 0 to 65535", flags.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+        throw new InvalidOptionError("--port", "a port number from 0 to 65535", flags.port);
+      }
       const token = flags.token ?? ((options.env ?? process.env).HTDAG_DASHBOARD_TOKEN || undefined);
       const dashboardOptions = { port, host: flags.host, ...(token ? { token } : {}), steps: builtinSteps };
       resolveDashboardOptions(dashboardOptions); // refuse an exposed host without a token before opening the store
@@ -39,7 +50,11 @@ export function registerDashboard(program: Command, io: CliIo, options: Dashboar
       try {
         const dashboard = await orch.dashboard(dashboardOptions);
         io.out(`htdag dashboard on ${dashboard.url}`);
-        if (token) io.out("requests need the token: open the page once with ?token=<token> (the tab keeps it), or send Authorization: Bearer <token>");
+        if (token) {
+          io.out(
+            "requests need the token: open the page once with ?token=<token> (the tab keeps it), or send Authorization: Bearer <token>",
+          );
+        }
         io.out("press Ctrl-C to stop");
         await aborted(options.stop ?? signalStop());
       } finally {
@@ -49,6 +64,8 @@ export function registerDashboard(program: Command, io: CliIo, options: Dashboar
 }
 
 function aborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
+  if (signal.aborted) {
+    return Promise.resolve();
+  }
   return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
 }

@@ -41,11 +41,17 @@ export function registerEvents(program: Command, io: CliIo, options: EventsComma
       await withNotifications(program, flags.channel, async (notifications) => {
         const print = (event: HtdagEvent) => io.out(flags.json ? formatEventJson(event) : formatEventLine(event));
         const limit = Number(flags.limit);
-        if (!Number.isInteger(limit) || limit < 0) throw new InvalidOptionError("--limit", "a whole number ≥ 0", flags.limit);
+        if (!Number.isInteger(limit) || limit < 0) {
+          throw new InvalidOptionError("--limit", "a whole number ≥ 0", flags.limit);
+        }
         const filter = { ...(flags.run ? { runId: flags.run } : {}), ...(flags.type ? { types: flags.type } : {}) };
         const recent = { ...filter, ...(flags.channel ? { channel: flags.channel } : {}) };
         if (!flags.follow) {
-          if (limit > 0) for (const event of await notifications.getRecentEvents({ ...recent, limit })) print(event);
+          if (limit > 0) {
+            for (const event of await notifications.getRecentEvents({ ...recent, limit })) {
+              print(event);
+            }
+          }
           return;
         }
         await follow(notifications, filter, recent, limit, print, options.stop ?? signalStop());
@@ -65,9 +71,17 @@ export function registerEvents(program: Command, io: CliIo, options: EventsComma
     });
 }
 
-async function withNotifications(program: Command, channel: string | undefined, fn: (n: Notifications) => Promise<void>): Promise<void> {
+async function withNotifications(
+  program: Command,
+  channel: string | undefined,
+  fn: (n: Notifications) => Promise<void>,
+): Promise<void> {
   const orch = await createOrchestrator({ ...(await resolveStoreOptions(program)), ...(channel ? { channel } : {}) });
-  const notifications = createNotifications({ db: orch.db, schema: orch.options.schema, channel: orch.options.channel });
+  const notifications = createNotifications({
+    db: orch.db,
+    schema: orch.options.schema,
+    channel: orch.options.channel,
+  });
   try {
     await fn(notifications);
   } finally {
@@ -80,13 +94,20 @@ async function withNotifications(program: Command, channel: string | undefined, 
  * Subscribes first, then prints the latest stored events, then the subscription's events that
  * were not among them: nothing committed in between is lost or printed twice.
  */
-async function follow(notifications: Notifications, filter: { runId?: string; types?: string[] },
-  recent: { runId?: string; types?: string[]; channel?: string }, limit: number, print: (event: HtdagEvent) => void,
-  stop: AbortSignal): Promise<void> {
+async function follow(
+  notifications: Notifications,
+  filter: { runId?: string; types?: string[] },
+  recent: { runId?: string; types?: string[]; channel?: string },
+  limit: number,
+  print: (event: HtdagEvent) => void,
+  stop: AbortSignal,
+): Promise<void> {
   const subscription = await notifications.listen(filter);
   const onStop = () => void subscription.close();
   stop.addEventListener("abort", onStop, { once: true });
-  if (stop.aborted) onStop();
+  if (stop.aborted) {
+    onStop();
+  }
   try {
     const printed = new Set<string>();
     if (limit > 0) {
@@ -96,7 +117,9 @@ async function follow(notifications: Notifications, filter: { runId?: string; ty
       }
     }
     for await (const event of subscription) {
-      if (!printed.delete(event.id)) print(event);
+      if (!printed.delete(event.id)) {
+        print(event);
+      }
     }
   } finally {
     stop.removeEventListener("abort", onStop);

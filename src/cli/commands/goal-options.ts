@@ -12,7 +12,13 @@ export interface GoalFlags {
 /** Adds --decomposer, --provider and --model (defaults < htdag.config.* < env < flags). */
 export function addGoalOptions(command: Command): Command {
   return command
-    .option("--decomposer <kind>", "rules (offline, default), llm or hybrid (rules first, then the LLM); config decomposer, env HTDAG_DECOMPOSER")
-    .option("--provider <name>", "LLM API: openai or anthropic (config provider, env HTDAG_PROVIDER; default openai, or anthropic when only ANTHROPIC_API_KEY is set)")
+    .option(
+      "--decomposer <kind>",
+      "rules (offline, default), llm or hybrid (rules first, then the LLM); config decomposer, env HTDAG_DECOMPOSER",
+    )
+    .option(
+      "--provider <name>",
+      "LLM API: openai or anthropic (config provider, env HTDAG_PROVIDER; default openai, or anthropic when only ANTHROPIC_API_KEY is set)",
+    )
     .option("--model <id>", "LLM model (config model, env HTDAG_MODEL; default gpt-4.1-mini or claude-sonnet-4-5)");
 }

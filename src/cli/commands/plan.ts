@@ -11,11 +11,15 @@ import { resolveSettings } from "../settings.js";
 import { addGoalOptions, type GoalFlags } from "./goal-options.js";
 
 export function registerPlan(program: Command, io: CliIo): void {
-  addGoalOptions(program.command("plan").description("decompose a goal with the built-in catalogue and print the graph (no run)"))
+  addGoalOptions(
+    program.command("plan").description("decompose a goal with the built-in catalogue and print the graph (no run)"),
+  )
     .argument("<goal>", 'what to plan, e.g. "health report for ."')
     .option("--format <format>", `output format: ${PLAN_FORMATS.join(", ")}`, "tree")
     .action(async (goal: string, flags: GoalFlags & { format: string }) => {
-      if (!PLAN_FORMATS.includes(flags.format as PlanFormat)) throw new InvalidOptionError("--format", PLAN_FORMATS.join(", "), flags.format);
+      if (!PLAN_FORMATS.includes(flags.format as PlanFormat)) {
+        throw new InvalidOptionError("--format", PLAN_FORMATS.join(", "), flags.format);
+      }
       assertGoal(goal);
       const settings = await resolveSettings({ ...program.opts(), ...flags });
       const decomposer = buildDecomposer(settings);

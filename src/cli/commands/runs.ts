@@ -11,39 +11,82 @@ import { formatElapsed } from "../progress.js";
 import { withOrchestrator } from "../session.js";
 
 export function registerRuns(program: Command, io: CliIo): void {
-  program.command("runs").description("list recent runs, newest first")
+  program
+    .command("runs")
+    .description("list recent runs, newest first")
     .option("--status <status>", `only runs in this status: ${RUN_STATUSES.join(", ")}`)
     .option("--workflow <name>", "only runs of this workflow")
     .option("--limit <n>", "how many runs", "20")
     .option("--json", "print the runs as a JSON array")
     .action(async (flags: { status?: string; workflow?: string; limit: string; json?: boolean }) => {
       const limit = Number(flags.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new InvalidOptionError("--limit", "a whole number ≥ 1", flags.limit);
-      if (flags.status && !RUN_STATUSES.includes(flags.status as RunStatus)) throw new InvalidOptionError("--status", RUN_STATUSES.join(", "), flags.status);
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new InvalidOptionError("--limit", "a whole number ≥ 1", flags.limit);
+      }
+      if (flags.status && !RUN_STATUSES.includes(flags.status as RunStatus)) {
+        throw new InvalidOptionError("--status", RUN_STATUSES.join(", "), flags.status);
+      }
       await withOrchestrator(program, async (orch) => {
-        const runs = await orch.listRuns({ limit, ...(flags.status ? { status: flags.status as RunStatus } : {}), ...(flags.workflow ? { workflow: flags.workflow } : {}) });
-        if (flags.json) return io.out(JSON.stringify(runs.map((r) => ({ id: r.id, workflow: r.workflow, goal: r.goal, status: r.status,
-          totalTasks: r.total_tasks, remainingTasks: r.remaining_tasks, failedTasks: r.failed_tasks, createdAt: r.created_at, finishedAt: r.finished_at }))));
-        if (runs.length === 0) return io.out("no runs");
+        const runs = await orch.listRuns({
+          limit,
+          ...(flags.status ? { status: flags.status as RunStatus } : {}),
+          ...(flags.workflow ? { workflow: flags.workflow } : {}),
+        });
+        if (flags.json) {
+          return io.out(
+            JSON.stringify(
+              runs.map((r) => ({
+                id: r.id,
+                workflow: r.workflow,
+                goal: r.goal,
+                status: r.status,
+                totalTasks: r.total_tasks,
+                remainingTasks: r.remaining_tasks,
+                failedTasks: r.failed_tasks,
+                createdAt: r.created_at,
+                finishedAt: r.finished_at,
+              })),
+            ),
+          );
+        }
+        if (runs.length === 0) {
+          return io.out("no runs");
+        }
         for (const r of runs) {
-          const took = r.started_at && r.finished_at ? formatElapsed(r.finished_at.getTime() - r.started_at.getTime()) : "-";
-          io.out(`${r.id}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.total_tasks - r.remaining_tasks}/${r.total_tasks} tasks  ${took.padStart(6)}  ${r.created_at.toISOString()}  ${r.goal}`);
+          const took =
+            r.started_at && r.finished_at ? formatElapsed(r.finished_at.getTime() - r.started_at.getTime()) : "-";
+          io.out(
+            `${r.id}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.total_tasks - r.remaining_tasks}/${r.total_tasks} tasks  ${took.padStart(6)}  ${r.created_at.toISOString()}  ${r.goal}`,
+          );
         }
       });
     });
 
-  program.command("retry").description("re-run a final run's failed and cancelled tasks (or --from a task and what follows) with the built-in steps")
-    .argument("<runId>").option("--from <task>", "re-run this task and everything downstream of it")
+  program
+    .command("retry")
+    .description(
+      "re-run a final run's failed and cancelled tasks (or --from a task and what follows) with the built-in steps",
+    )
+    .argument("<runId>")
+    .option("--from <task>", "re-run this task and everything downstream of it")
     .action(async (runId: string, flags: { from?: string }) => {
       await withOrchestrator(program, async (orch) => {
-        const result = await orch.retryRun(runId, { steps: builtinSteps, ...(flags.from ? { fromTask: flags.from } : {}) });
+        const result = await orch.retryRun(runId, {
+          steps: builtinSteps,
+          ...(flags.from ? { fromTask: flags.from } : {}),
+        });
         io.out(`run ${runId} ${result.status} in ${formatElapsed(result.durationMs)}`);
-        if (result.status !== "completed") io.exitCode = EXIT.failure;
+        if (result.status !== "completed") {
+          io.exitCode = EXIT.failure;
+        }
       });
     });
 
-  program.command("cancel").description("cancel a run: running steps are aborted, nothing else starts")
-    .argument("<runId>").option("--reason <text>", "why, recorded with the run")
+  program
+    .command("cancel")
+    .description("cancel a run: running steps are aborted, nothing else starts")
+    .argument("<runId>")
+    .option("--reason <text>", "why, recorded with the run")
     .action(async (runId: string, flags: { reason?: string }) => {
       await withOrchestrator(program, async (orch) => {
         await orch.cancelRun(runId, flags.reason);
@@ -51,8 +94,11 @@ export function registerRuns(program: Command, io: CliIo): void {
       });
     });
 
-  program.command("pause").description("pause a run: running steps finish, nothing new starts until `htdag resume`")
-    .argument("<runId>").option("--reason <text>", "why, recorded with the run")
+  program
+    .command("pause")
+    .description("pause a run: running steps finish, nothing new starts until `htdag resume`")
+    .argument("<runId>")
+    .option("--reason <text>", "why, recorded with the run")
     .action(async (runId: string, flags: { reason?: string }) => {
       await withOrchestrator(program, async (orch) => {
         await orch.pauseRun(runId, flags.reason);

@@ -12,13 +12,17 @@ import { renderRun, runView } from "../run-view.js";
 import { withOrchestrator } from "../session.js";
 
 export function registerShow(program: Command, io: CliIo): void {
-  program.command("show").description("show a run: tasks, statuses, attempts, durations, outputs, errors (as a tree, Mermaid, DOT or JSON)")
+  program
+    .command("show")
+    .description("show a run: tasks, statuses, attempts, durations, outputs, errors (as a tree, Mermaid, DOT or JSON)")
     .argument("<runId>", "the run's id, as `htdag runs` lists it")
     .option("--format <format>", `output format: ${PLAN_FORMATS.join(", ")}`, "tree")
     .option("--json", "the same as --format json")
     .action(async (runId: string, flags: { format: string; json?: boolean }) => {
       const format = flags.json ? "json" : flags.format;
-      if (!PLAN_FORMATS.includes(format as PlanFormat)) throw new InvalidOptionError("--format", PLAN_FORMATS.join(", "), format);
+      if (!PLAN_FORMATS.includes(format as PlanFormat)) {
+        throw new InvalidOptionError("--format", PLAN_FORMATS.join(", "), format);
+      }
       await withOrchestrator(program, async (orch) => {
         const result = await orch.getRun(runId);
         const graph = await createRunDetailQueries(orch.db, orch.options.schema).getRunGraph(runId);

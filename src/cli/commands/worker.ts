@@ -14,14 +14,23 @@ import { builtinWorkflows } from "../catalogue/index.js";
 import { resolveStoreOptions } from "../config.js";
 import { EXIT, type CliIo } from "../io.js";
 
-interface WorkerFlags { workflows?: string; concurrency?: number; pollInterval?: number; leaseMs?: number }
+interface WorkerFlags {
+  workflows?: string;
+  concurrency?: number;
+  pollInterval?: number;
+  leaseMs?: number;
+}
 
 /** Loads a module whose default export (or `workflows` export) maps workflow names to steps. */
 export async function loadWorkflows(path: string): Promise<Record<string, Steps>> {
   const module = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown; workflows?: unknown };
   const workflows = module.workflows ?? module.default;
   if (!workflows || typeof workflows !== "object") {
-    throw new InvalidOptionError("--workflows", "a module exporting { workflowName: { stepName: fn } } as default or `workflows`", workflows);
+    throw new InvalidOptionError(
+      "--workflows",
+      "a module exporting { workflowName: { stepName: fn } } as default or `workflows`",
+      workflows,
+    );
   }
   return workflows as Record<string, Steps>;
 }
@@ -30,49 +39,74 @@ const int = (v: string) => Number.parseInt(v, 10);
 
 function workerOptions(command: Command, workflowsRequired = true): Command {
   const workflows = "ES module exporting { workflowName: steps } (default export or `workflows`)";
-  return (workflowsRequired ? command.requiredOption("--workflows <module>", workflows)
-    : command.option("--workflows <module>", `${workflows}; default: the built-in catalogue of \`htdag run\``))
+  return (
+    workflowsRequired
+      ? command.requiredOption("--workflows <module>", workflows)
+      : command.option("--workflows <module>", `${workflows}; default: the built-in catalogue of \`htdag run\``)
+  )
     .option("--concurrency <n>", "tasks run at once", int)
     .option("--poll-interval <ms>", "fallback poll when no NOTIFY arrives", int)
     .option("--lease-ms <ms>", "lease of a claimed task; renewed every third", int);
 }
 
 async function open(program: Command, flags: WorkerFlags): Promise<Orchestrator> {
-  return createOrchestrator({ ...(await resolveStoreOptions(program)), ...(flags.leaseMs ? { leaseMs: flags.leaseMs } : {}) });
+  return createOrchestrator({
+    ...(await resolveStoreOptions(program)),
+    ...(flags.leaseMs ? { leaseMs: flags.leaseMs } : {}),
+  });
 }
 
 export function registerWorker(program: Command, io: CliIo): void {
-  workerOptions(program.command("worker").description("run a worker for the given workflows until SIGINT or SIGTERM"))
-    .action(async (flags: WorkerFlags) => {
-      const workflows = await loadWorkflows(flags.workflows ?? "");
-      const orch = await open(program, flags);
-      const worker = await orch.startWorker({ workflows, ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
-        ...(flags.pollInterval ? { pollIntervalMs: flags.pollInterval } : {}) });
-      io.out(`worker ${worker.id} running ${Object.keys(workflows).join(", ")} on ${orch.db.target}`);
-      await new Promise<void>((done) => {
-        const stop = (signal: string) => {
-          io.out(`${signal}: stopping gracefully (running steps finish, the rest is handed back)`);
-          void worker.stop().then(() => orch.close()).then(done);
-        };
-        process.once("SIGINT", () => stop("SIGINT"));
-        process.once("SIGTERM", () => stop("SIGTERM"));
-      });
+  workerOptions(
+    program.command("worker").description("run a worker for the given workflows until SIGINT or SIGTERM"),
+  ).action(async (flags: WorkerFlags) => {
+    const workflows = await loadWorkflows(flags.workflows ?? "");
+    const orch = await open(program, flags);
+    const worker = await orch.startWorker({
+      workflows,
+      ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+      ...(flags.pollInterval ? { pollIntervalMs: flags.pollInterval } : {}),
     });
+    io.out(`worker ${worker.id} running ${Object.keys(workflows).join(", ")} on ${orch.db.target}`);
+    await new Promise<void>((done) => {
+      const stop = (signal: string) => {
+        io.out(`${signal}: stopping gracefully (running steps finish, the rest is handed back)`);
+        void worker
+          .stop()
+          .then(() => orch.close())
+          .then(done);
+      };
+      process.once("SIGINT", () => stop("SIGINT"));
+      process.once("SIGTERM", () => stop("SIGTERM"));
+    });
+  });
 
-  workerOptions(program.command("resume").description("resume a paused run, or finish a run whose process died").argument("<runId>"), false)
-    .action(async (runId: string, flags: WorkerFlags) => {
-      const workflows = flags.workflows ? await loadWorkflows(flags.workflows) : builtinWorkflows();
-      const orch = await open(program, flags);
-      try {
-        const run = await orch.getRun(runId);
-        if (run.status === "paused") await orch.resumeRun(runId);
-        const worker = await orch.startWorker({ workflows, ...(flags.concurrency ? { concurrency: flags.concurrency } : {}) });
-        const result = await orch.waitForRun(runId);
-        await worker.stop();
-        io.out(`run ${runId} ${result.status} in ${result.durationMs} ms`);
-        if (result.status !== "completed") io.exitCode = EXIT.failure;
-      } finally {
-        await orch.close();
+  workerOptions(
+    program
+      .command("resume")
+      .description("resume a paused run, or finish a run whose process died")
+      .argument("<runId>"),
+    false,
+  ).action(async (runId: string, flags: WorkerFlags) => {
+    const workflows = flags.workflows ? await loadWorkflows(flags.workflows) : builtinWorkflows();
+    const orch = await open(program, flags);
+    try {
+      const run = await orch.getRun(runId);
+      if (run.status === "paused") {
+        await orch.resumeRun(runId);
       }
-    });
+      const worker = await orch.startWorker({
+        workflows,
+        ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+      });
+      const result = await orch.waitForRun(runId);
+      await worker.stop();
+      io.out(`run ${runId} ${result.status} in ${result.durationMs} ms`);
+      if (result.status !== "completed") {
+        io.exitCode = EXIT.failure;
+      }
+    } finally {
+      await orch.close();
+    }
+  });
 }

@@ -12,24 +12,35 @@ type ContentBlockParam = Anthropic.Messages.ContentBlockParam;
 
 /** A transport over `client`, or over a client built from `settings` and the SDK's environment variables. */
 export function anthropicTransport(client: Anthropic | undefined, settings: ClientSettings): LlmTransport {
-  const api = client ?? new Anthropic({
-    ...(settings.apiKey !== undefined ? { apiKey: settings.apiKey } : {}),
-    ...(settings.baseURL !== undefined ? { baseURL: settings.baseURL } : {}),
-    maxRetries: settings.maxRetries,
-    timeout: settings.requestTimeoutMs,
-  });
+  const api =
+    client ??
+    new Anthropic({
+      ...(settings.apiKey !== undefined ? { apiKey: settings.apiKey } : {}),
+      ...(settings.baseURL !== undefined ? { baseURL: settings.baseURL } : {}),
+      maxRetries: settings.maxRetries,
+      timeout: settings.requestTimeoutMs,
+    });
   return {
     provider: "anthropic",
     async complete(request, signal) {
-      const message = await api.messages.create({
-        model: request.model,
-        max_tokens: request.maxTokens,
-        system: request.system,
-        messages: toMessages(request.turns),
-        tools: [{ name: request.schemaName, description: "Record the task plan.", input_schema: request.schema as Anthropic.Messages.Tool.InputSchema }],
-        tool_choice: { type: "tool", name: request.schemaName },
-        ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-      }, { signal, timeout: settings.requestTimeoutMs });
+      const message = await api.messages.create(
+        {
+          model: request.model,
+          max_tokens: request.maxTokens,
+          system: request.system,
+          messages: toMessages(request.turns),
+          tools: [
+            {
+              name: request.schemaName,
+              description: "Record the task plan.",
+              input_schema: request.schema as Anthropic.Messages.Tool.InputSchema,
+            },
+          ],
+          tool_choice: { type: "tool", name: request.schemaName },
+          ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+        },
+        { signal, timeout: settings.requestTimeoutMs },
+      );
       return toReply(message, request.schemaName, request.model);
     },
   };
@@ -42,13 +53,17 @@ function toMessages(turns: readonly Turn[]): MessageParam[] {
   for (const turn of turns) {
     if (turn.role === "assistant") {
       const blocks = (turn.reply.raw ?? []) as ContentBlockParam[];
-      messages.push({ role: "assistant", content: blocks.length > 0 ? blocks : [{ type: "text", text: "(no answer)" }] });
+      messages.push({
+        role: "assistant",
+        content: blocks.length > 0 ? blocks : [{ type: "text", text: "(no answer)" }],
+      });
       pendingToolUse = blocks.find((b): b is Anthropic.Messages.ToolUseBlockParam => b.type === "tool_use")?.id ?? null;
       continue;
     }
-    const content: ContentBlockParam[] = pendingToolUse === null
-      ? [{ type: "text", text: turn.text }]
-      : [{ type: "tool_result", tool_use_id: pendingToolUse, content: turn.text, is_error: true }];
+    const content: ContentBlockParam[] =
+      pendingToolUse === null
+        ? [{ type: "text", text: turn.text }]
+        : [{ type: "tool_result", tool_use_id: pendingToolUse, content: turn.text, is_error: true }];
     messages.push({ role: "user", content });
     pendingToolUse = null;
   }

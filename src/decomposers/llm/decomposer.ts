@@ -48,15 +48,23 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
       transport ??= makeTransport(resolved);
       return transport;
     } catch (error) {
-      throw providerError(goal, resolved.provider, error, { retries: resolved.maxRetries, requestTimeoutMs: resolved.requestTimeoutMs });
+      throw providerError(goal, resolved.provider, error, {
+        retries: resolved.maxRetries,
+        requestTimeoutMs: resolved.requestTimeoutMs,
+      });
     }
   };
   const cacheIdentity: CacheIdentity = {
     name: resolved.name,
     model: resolved.model,
     options: {
-      provider: resolved.provider, temperature: resolved.temperature ?? null, maxTokens: resolved.maxTokens,
-      maxDepth: resolved.maxDepth, expand: resolved.expand, instructions: resolved.instructions ?? null, prompt: PROMPT_VERSION,
+      provider: resolved.provider,
+      temperature: resolved.temperature ?? null,
+      maxTokens: resolved.maxTokens,
+      maxDepth: resolved.maxDepth,
+      expand: resolved.expand,
+      instructions: resolved.instructions ?? null,
+      prompt: PROMPT_VERSION,
     },
   };
   return {
@@ -69,16 +77,29 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
       const plan = async (): Promise<TaskGraphInput> => {
         services.usage.source = "llm";
         const runner = { transport: transportFor(goal), options: resolved, usage: services.usage, signal: ctx.signal };
-        return planGraph(goal, ctx, runner, Math.min(resolved.maxDepth, services.maxDepth ?? Infinity), resolved.expand);
+        return planGraph(
+          goal,
+          ctx,
+          runner,
+          Math.min(resolved.maxDepth, services.maxDepth ?? Infinity),
+          resolved.expand,
+        );
       };
-      if (!resolved.cache) return plan();
+      if (!resolved.cache) {
+        return plan();
+      }
       return (await withCache(goal, ctx, cacheIdentity, plan)) as TaskGraphInput;
     },
   };
 }
 
 function makeTransport(options: ResolvedLlmOptions): LlmTransport {
-  const settings = { apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: options.maxRetries, requestTimeoutMs: options.requestTimeoutMs };
+  const settings = {
+    apiKey: options.apiKey,
+    baseURL: options.baseURL,
+    maxRetries: options.maxRetries,
+    requestTimeoutMs: options.requestTimeoutMs,
+  };
   return options.provider === "openai"
     ? openAiTransport(options.client as OpenAI | undefined, settings)
     : anthropicTransport(options.client as Anthropic | undefined, settings);
@@ -86,11 +107,22 @@ function makeTransport(options: ResolvedLlmOptions): LlmTransport {
 
 /** A client must offer the API of its provider: `chat.completions.create` or `messages.create`. */
 function checkClient(options: ResolvedLlmOptions): void {
-  if (options.client === undefined) return;
+  if (options.client === undefined) {
+    return;
+  }
   const client = options.client as { chat?: { completions?: { create?: unknown } }; messages?: { create?: unknown } };
-  const fits = options.provider === "openai" ? typeof client.chat?.completions?.create === "function" : typeof client.messages?.create === "function";
+  const fits =
+    options.provider === "openai"
+      ? typeof client.chat?.completions?.create === "function"
+      : typeof client.messages?.create === "function";
   if (!fits) {
-    const expected = options.provider === "openai" ? "an OpenAI client (new OpenAI(…))" : "an Anthropic client (new Anthropic(…))";
-    throw new InvalidOptionError("client", `${expected} for provider ${JSON.stringify(options.provider)}`, options.client, "llmDecomposer");
+    const expected =
+      options.provider === "openai" ? "an OpenAI client (new OpenAI(…))" : "an Anthropic client (new Anthropic(…))";
+    throw new InvalidOptionError(
+      "client",
+      `${expected} for provider ${JSON.stringify(options.provider)}`,
+      options.client,
+      "llmDecomposer",
+    );
   }
 }

@@ -17,7 +17,13 @@ export class LlmProviderError extends DecompositionError {
   /** The HTTP status, when the provider answered. */
   readonly status: number | undefined;
 
-  constructor(goal: string, provider: LlmProvider, failure: ProviderFailure, problem: string, options: { status?: number; cause?: unknown } = {}) {
+  constructor(
+    goal: string,
+    provider: LlmProvider,
+    failure: ProviderFailure,
+    problem: string,
+    options: { status?: number; cause?: unknown } = {},
+  ) {
     super(goal, problem, { cause: options.cause });
     Object.defineProperty(this, "code", { value: "LLM_PROVIDER_ERROR" });
     this.provider = provider;
@@ -38,17 +44,31 @@ export class LlmRefusalError extends DecompositionError {
 }
 
 /** What the caller sees when a provider call throws; `retries` is the SDK's maxRetries. */
-export function providerError(goal: string, provider: LlmProvider, error: unknown, limits: { retries: number; requestTimeoutMs: number }): LlmProviderError {
+export function providerError(
+  goal: string,
+  provider: LlmProvider,
+  error: unknown,
+  limits: { retries: number; requestTimeoutMs: number },
+): LlmProviderError {
   const variable = apiKeyVariable(provider);
   const status = (error as { status?: unknown })?.status;
   const detail = (error as Error)?.message ?? String(error);
   const make = (failure: ProviderFailure, problem: string) =>
-    new LlmProviderError(goal, provider, failure, problem, { cause: error, ...(typeof status === "number" ? { status } : {}) });
+    new LlmProviderError(goal, provider, failure, problem, {
+      cause: error,
+      ...(typeof status === "number" ? { status } : {}),
+    });
   if (isInstance(error, "APIUserAbortError")) {
-    return make("aborted", `the ${provider} request was aborted (the decomposition's timeoutMs ran out or its signal was aborted)`);
+    return make(
+      "aborted",
+      `the ${provider} request was aborted (the decomposition's timeoutMs ran out or its signal was aborted)`,
+    );
   }
   if (isInstance(error, "APIConnectionTimeoutError")) {
-    return make("timeout", `the ${provider} request timed out after ${limits.requestTimeoutMs} ms, ${limits.retries + 1} attempt(s); raise requestTimeoutMs or maxRetries`);
+    return make(
+      "timeout",
+      `the ${provider} request timed out after ${limits.requestTimeoutMs} ms, ${limits.retries + 1} attempt(s); raise requestTimeoutMs or maxRetries`,
+    );
   }
   if (isInstance(error, "APIConnectionError")) {
     return make("connection", `cannot reach the ${provider} API (${detail}); check baseURL and the network`);
@@ -56,25 +76,43 @@ export function providerError(goal: string, provider: LlmProvider, error: unknow
   if (status === 401 || status === 403 || isMissingCredentials(error)) {
     // The provider's message may quote part of the key, so it is left out (the cause keeps it).
     const what = typeof status === "number" ? `it answered ${status}` : "no key was found";
-    return make("auth", `the ${provider} API did not accept the credentials (${what}); set ${variable} or pass apiKey to llmDecomposer`);
+    return make(
+      "auth",
+      `the ${provider} API did not accept the credentials (${what}); set ${variable} or pass apiKey to llmDecomposer`,
+    );
   }
   if (status === 429) {
-    return make("rate_limit", `the ${provider} API kept answering 429 (rate limit or quota) after ${limits.retries} retries: ${detail}; raise maxRetries, lower the request rate, or check the account's quota`);
+    return make(
+      "rate_limit",
+      `the ${provider} API kept answering 429 (rate limit or quota) after ${limits.retries} retries: ${detail}; raise maxRetries, lower the request rate, or check the account's quota`,
+    );
   }
   if (typeof status === "number" && status >= 500) {
-    return make("server", `the ${provider} API kept failing with ${status} after ${limits.retries} retries: ${detail}; try again later or raise maxRetries`);
+    return make(
+      "server",
+      `the ${provider} API kept failing with ${status} after ${limits.retries} retries: ${detail}; try again later or raise maxRetries`,
+    );
   }
-  return make("rejected", `the ${provider} API rejected the request${typeof status === "number" ? ` (${status})` : ""}: ${detail}; check model and the options`);
+  return make(
+    "rejected",
+    `the ${provider} API rejected the request${typeof status === "number" ? ` (${status})` : ""}: ${detail}; check model and the options`,
+  );
 }
 
 /** Whether `error` is an instance of the SDK error class `name`, from either SDK. */
-function isInstance(error: unknown, name: "APIUserAbortError" | "APIConnectionTimeoutError" | "APIConnectionError"): boolean {
+function isInstance(
+  error: unknown,
+  name: "APIUserAbortError" | "APIConnectionTimeoutError" | "APIConnectionError",
+): boolean {
   return error instanceof OpenAiErrors[name] || error instanceof AnthropicErrors[name];
 }
 
 /** The SDKs' own "no key" errors, thrown before any request is sent. */
 function isMissingCredentials(error: unknown): boolean {
   const message = (error as Error)?.message ?? "";
-  return /missing credentials|could not resolve authentication method|api[_ ]?key/i.test(message) &&
-    !(error instanceof OpenAiErrors.APIError) && !(error instanceof AnthropicErrors.APIError);
+  return (
+    /missing credentials|could not resolve authentication method|api[_ ]?key/i.test(message) &&
+    !(error instanceof OpenAiErrors.APIError) &&
+    !(error instanceof AnthropicErrors.APIError)
+  );
 }

@@ -23,16 +23,36 @@ interface Pending {
  * Plans `goal` (or, with `ctx.parent`, the children of that task) to at most `maxDepth` levels.
  * With `expand: "lazy"`, composites of the first level are left for the executor.
  */
-export async function planGraph(goal: string, ctx: DecomposerContext, runner: LevelRunner, maxDepth: number, expand: "eager" | "lazy"): Promise<TaskGraphInput> {
+export async function planGraph(
+  goal: string,
+  ctx: DecomposerContext,
+  runner: LevelRunner,
+  maxDepth: number,
+  expand: "eager" | "lazy",
+): Promise<TaskGraphInput> {
   const levels = ctx.parent === undefined ? maxDepth : maxDepth - Math.max(ctx.depth, 1);
   if (levels < 1) {
-    throw new DecompositionError(goal, `task ${JSON.stringify(ctx.parent?.task.id)} is already at maxDepth ${maxDepth}; raise maxDepth or make it atomic`);
+    throw new DecompositionError(
+      goal,
+      `task ${JSON.stringify(ctx.parent?.task.id)} is already at maxDepth ${maxDepth}; raise maxDepth or make it atomic`,
+    );
   }
-  const top = await planLevel({
-    goal, catalogue: ctx.catalogue, allowComposite: levels > 1,
-    ...(ctx.parent ? { expansion: { task: ctx.parent.task, ancestors: [], dependencyIds: [], depsOutputs: ctx.parent.depsOutputs } } : {}),
-  }, runner);
-  if (expand === "lazy") return { goal, tasks: top.map((t) => (t.kind === "composite" ? { ...t, expand: "lazy" } : t)), source: "llm" };
+  const top = await planLevel(
+    {
+      goal,
+      catalogue: ctx.catalogue,
+      allowComposite: levels > 1,
+      ...(ctx.parent
+        ? {
+            expansion: { task: ctx.parent.task, ancestors: [], dependencyIds: [], depsOutputs: ctx.parent.depsOutputs },
+          }
+        : {}),
+    },
+    runner,
+  );
+  if (expand === "lazy") {
+    return { goal, tasks: top.map((t) => (t.kind === "composite" ? { ...t, expand: "lazy" } : t)), source: "llm" };
+  }
   const tasks = [...top];
   let frontier: Pending[] = top.filter(isComposite).map((task) => ({ task, ancestors: [], inherited: [] }));
   for (let depth = 1; frontier.length > 0; depth++) {
@@ -45,27 +65,44 @@ export async function planGraph(goal: string, ctx: DecomposerContext, runner: Le
       return named.filter(isComposite).map((task) => ({ task, ancestors, inherited }));
     });
   }
-  const { issues } = collectGraphIssues({ goal, tasks }, {
-    ...(ctx.catalogue.length > 0 ? { stepNames: ctx.catalogue.map((entry) => entry.name) } : {}),
-    limits: { maxDepth },
-  });
+  const { issues } = collectGraphIssues(
+    { goal, tasks },
+    {
+      ...(ctx.catalogue.length > 0 ? { stepNames: ctx.catalogue.map((entry) => entry.name) } : {}),
+      limits: { maxDepth },
+    },
+  );
   if (issues.length > 0) {
-    throw new DecompositionError(goal, `the expanded plan is invalid:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`, { issues });
+    throw new DecompositionError(
+      goal,
+      `the expanded plan is invalid:\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join("\n")}`,
+      { issues },
+    );
   }
   return { goal, tasks, source: "llm" };
 }
 
 /** Expands the composites of one level in parallel; the first failure stops the others' requests. */
-async function expandAll(goal: string, ctx: DecomposerContext, runner: LevelRunner, frontier: readonly Pending[], allowComposite: boolean): Promise<TaskSpec[][]> {
+async function expandAll(
+  goal: string,
+  ctx: DecomposerContext,
+  runner: LevelRunner,
+  frontier: readonly Pending[],
+  allowComposite: boolean,
+): Promise<TaskSpec[][]> {
   const stop = new AbortController();
   const signal = AbortSignal.any([runner.signal, stop.signal]);
   try {
-    return await Promise.all(frontier.map((node) => {
-      const expansion: ExpansionContext = {
-        task: node.task, ancestors: node.ancestors, dependencyIds: [...new Set([...node.inherited, ...(node.task.dependsOn ?? [])])],
-      };
-      return planLevel({ goal, catalogue: ctx.catalogue, allowComposite, expansion }, { ...runner, signal });
-    }));
+    return await Promise.all(
+      frontier.map((node) => {
+        const expansion: ExpansionContext = {
+          task: node.task,
+          ancestors: node.ancestors,
+          dependencyIds: [...new Set([...node.inherited, ...(node.task.dependsOn ?? [])])],
+        };
+        return planLevel({ goal, catalogue: ctx.catalogue, allowComposite, expansion }, { ...runner, signal });
+      }),
+    );
   } catch (error) {
     stop.abort();
     throw error;
@@ -85,22 +122,32 @@ export function namespaced(children: readonly TaskSpec[], parentId: string): Tas
     id: rename(child.id),
     parentId,
     dependsOn: (child.dependsOn ?? []).map(rename),
-    ...(child.input !== undefined ? { input: renameReferences(child.input, siblings, rename) as TaskSpec["input"] } : {}),
+    ...(child.input !== undefined
+      ? { input: renameReferences(child.input, siblings, rename) as TaskSpec["input"] }
+      : {}),
   }));
 }
 
 /** `input` with `{"$from": id}` and `{{ id.path }}` references to siblings renamed. */
 function renameReferences(value: unknown, siblings: ReadonlySet<string>, rename: (id: string) => string): unknown {
   if (typeof value === "string") {
-    if (!value.includes("{{")) return value;
+    if (!value.includes("{{")) {
+      return value;
+    }
     return value.replace(/\{\{(\s*)([A-Za-z0-9_][A-Za-z0-9_:/-]*)(?=[.[\s}])/g, (text, space: string, id: string) =>
-      (siblings.has(id) ? `{{${space}${rename(id)}` : text));
+      siblings.has(id) ? `{{${space}${rename(id)}` : text,
+    );
   }
-  if (Array.isArray(value)) return value.map((item) => renameReferences(item, siblings, rename));
-  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    return value.map((item) => renameReferences(item, siblings, rename));
+  }
+  if (value === null || typeof value !== "object") {
+    return value;
+  }
   const copy: Record<string, unknown> = {};
   for (const [key, member] of Object.entries(value)) {
-    copy[key] = key === "$from" && typeof member === "string" ? rename(member) : renameReferences(member, siblings, rename);
+    copy[key] =
+      key === "$from" && typeof member === "string" ? rename(member) : renameReferences(member, siblings, rename);
   }
   return copy;
 }

@@ -42,25 +42,51 @@ export async function planLevel(request: LevelRequest, runner: LevelRunner): Pro
   const turns: Turn[] = [{ role: "user", text: userPrompt(request.goal, request.catalogue, request.expansion) }];
   for (let attempt = 0; ; attempt++) {
     const reply = await ask(request.goal, runner, { system, turns, schema });
-    if (reply.end === "refused") throw new LlmRefusalError(request.goal, reply.refusal ?? "");
-    const outcome = reply.end === "truncated" ? { issues: [truncated(runner.options.maxTokens)] } : checkReply(reply, request, runner.usage);
-    if ("specs" in outcome) return outcome.specs;
-    if (attempt >= runner.options.maxRepairs) throw invalidPlan(request, outcome.issues, runner.options.maxRepairs);
-    recordRepair(runner.usage, `re-asked the model about ${outcome.issues.length} problem(s): ${outcome.issues.map((i) => i.code).join(", ")}`);
+    if (reply.end === "refused") {
+      throw new LlmRefusalError(request.goal, reply.refusal ?? "");
+    }
+    const outcome =
+      reply.end === "truncated"
+        ? { issues: [truncated(runner.options.maxTokens)] }
+        : checkReply(reply, request, runner.usage);
+    if ("specs" in outcome) {
+      return outcome.specs;
+    }
+    if (attempt >= runner.options.maxRepairs) {
+      throw invalidPlan(request, outcome.issues, runner.options.maxRepairs);
+    }
+    recordRepair(
+      runner.usage,
+      `re-asked the model about ${outcome.issues.length} problem(s): ${outcome.issues.map((i) => i.code).join(", ")}`,
+    );
     turns.push({ role: "assistant", reply }, { role: "user", text: reaskPrompt(outcome.issues, stepNames) });
   }
 }
 
-async function ask(goal: string, runner: LevelRunner, prompt: { system: string; turns: Turn[]; schema: Record<string, unknown> }): Promise<Reply> {
+async function ask(
+  goal: string,
+  runner: LevelRunner,
+  prompt: { system: string; turns: Turn[]; schema: Record<string, unknown> },
+): Promise<Reply> {
   const { options, usage } = runner;
   usage.llmCalls += 1;
   let reply: Reply;
   try {
-    reply = await runner.transport.complete({
-      ...prompt, schemaName: PLAN_SCHEMA_NAME, model: options.model, maxTokens: options.maxTokens, temperature: options.temperature,
-    }, runner.signal);
+    reply = await runner.transport.complete(
+      {
+        ...prompt,
+        schemaName: PLAN_SCHEMA_NAME,
+        model: options.model,
+        maxTokens: options.maxTokens,
+        temperature: options.temperature,
+      },
+      runner.signal,
+    );
   } catch (error) {
-    throw providerError(goal, options.provider, error, { retries: options.maxRetries, requestTimeoutMs: options.requestTimeoutMs });
+    throw providerError(goal, options.provider, error, {
+      retries: options.maxRetries,
+      requestTimeoutMs: options.requestTimeoutMs,
+    });
   }
   usage.inputTokens += reply.inputTokens;
   usage.outputTokens += reply.outputTokens;
@@ -68,35 +94,58 @@ async function ask(goal: string, runner: LevelRunner, prompt: { system: string; 
   return reply;
 }
 
-function checkReply(reply: Reply, request: LevelRequest, usage: DecompositionUsage): { specs: TaskSpec[] } | { issues: GraphIssue[] } {
+function checkReply(
+  reply: Reply,
+  request: LevelRequest,
+  usage: DecompositionUsage,
+): { specs: TaskSpec[] } | { issues: GraphIssue[] } {
   const record = (action: string) => recordRepair(usage, action);
   const parsed = readPlan(reply.content, record);
-  if (parsed.issues.length > 0) return { issues: parsed.issues };
+  if (parsed.issues.length > 0) {
+    return { issues: parsed.issues };
+  }
   const stepNames = request.catalogue.map((entry) => entry.name);
   const outsideIds = request.expansion?.dependencyIds ?? [];
   const repaired = repairPlan(parsed.tasks, { stepNames, outsideIds }, record);
   const { specs, issues } = toSpecs(repaired, request.allowComposite, record);
   const planned = new Set(specs.map((spec) => spec.id));
   // The expanded composite's dependencies stand in as lazy composites, so that references to them check out.
-  const stubs: TaskSpec[] = outsideIds.filter((id) => !planned.has(id)).map((id) => ({ id, kind: "composite", expand: "lazy" }));
+  const stubs: TaskSpec[] = outsideIds
+    .filter((id) => !planned.has(id))
+    .map((id) => ({ id, kind: "composite", expand: "lazy" }));
   const placeholders = specs.map((spec) => (spec.kind === "composite" ? { ...spec, expand: "lazy" as const } : spec));
-  const check = collectGraphIssues({ goal: request.goal, tasks: [...placeholders, ...stubs] }, {
-    ...(stepNames.length > 0 ? { stepNames } : {}),
-    limits: { maxDepth: 100 },
-  });
+  const check = collectGraphIssues(
+    { goal: request.goal, tasks: [...placeholders, ...stubs] },
+    {
+      ...(stepNames.length > 0 ? { stepNames } : {}),
+      limits: { maxDepth: 100 },
+    },
+  );
   issues.push(...check.issues);
   return issues.length > 0 ? { issues } : { specs };
 }
 
 /** Planned tasks as task specs: inputs decoded, composites without step or input. */
-function toSpecs(tasks: readonly PlannedTask[], allowComposite: boolean, record: (action: string) => void): { specs: TaskSpec[]; issues: GraphIssue[] } {
+function toSpecs(
+  tasks: readonly PlannedTask[],
+  allowComposite: boolean,
+  record: (action: string) => void,
+): { specs: TaskSpec[]; issues: GraphIssue[] } {
   const issues: GraphIssue[] = [];
   const specs = tasks.map((task, index): TaskSpec => {
     const path = `tasks[${index}]`;
     const base = { id: task.id, description: task.description, dependsOn: task.dependsOn };
     if (task.kind === "composite") {
-      if (!allowComposite) issues.push({ code: "composite_not_allowed", path: `${path}.kind`, message: `task ${JSON.stringify(task.id)} is composite, but this level is the deepest allowed (maxDepth); make it atomic with one step` });
-      if (task.input !== null) record(`${path}.input: dropped the input of composite ${JSON.stringify(task.id)}`);
+      if (!allowComposite) {
+        issues.push({
+          code: "composite_not_allowed",
+          path: `${path}.kind`,
+          message: `task ${JSON.stringify(task.id)} is composite, but this level is the deepest allowed (maxDepth); make it atomic with one step`,
+        });
+      }
+      if (task.input !== null) {
+        record(`${path}.input: dropped the input of composite ${JSON.stringify(task.id)}`);
+      }
       return { ...base, kind: "composite" };
     }
     const input = decodeInput(task.input, `${path}.input`, issues);
@@ -106,26 +155,45 @@ function toSpecs(tasks: readonly PlannedTask[], allowComposite: boolean, record:
 }
 
 function decodeInput(input: unknown, path: string, issues: GraphIssue[]): TaskSpec["input"] {
-  if (input === null || input === undefined) return undefined;
-  if (typeof input !== "string") return input as TaskSpec["input"];
+  if (input === null || input === undefined) {
+    return undefined;
+  }
+  if (typeof input !== "string") {
+    return input as TaskSpec["input"];
+  }
   const text = input.trim();
-  if (text === "" || text === "null") return undefined;
+  if (text === "" || text === "null") {
+    return undefined;
+  }
   try {
     return JSON.parse(text) as TaskSpec["input"];
   } catch (error) {
-    issues.push({ code: "invalid_input", path, message: `not a JSON object encoded as a string (${(error as Error).message})` });
+    issues.push({
+      code: "invalid_input",
+      path,
+      message: `not a JSON object encoded as a string (${(error as Error).message})`,
+    });
     return undefined;
   }
 }
 
 function truncated(maxTokens: number): GraphIssue {
-  return { code: "truncated", path: "$", message: `the answer was cut off at the output limit of ${maxTokens} tokens (raise maxTokens if plans are this long)` };
+  return {
+    code: "truncated",
+    path: "$",
+    message: `the answer was cut off at the output limit of ${maxTokens} tokens (raise maxTokens if plans are this long)`,
+  };
 }
 
 function invalidPlan(request: LevelRequest, issues: readonly GraphIssue[], maxRepairs: number): DecompositionError {
-  const what = request.expansion === undefined ? "the model's plan" : `the model's plan for composite ${JSON.stringify(request.expansion.task.id)}`;
+  const what =
+    request.expansion === undefined
+      ? "the model's plan"
+      : `the model's plan for composite ${JSON.stringify(request.expansion.task.id)}`;
   const lines = issues.map((issue) => `  - ${issue.path}: ${issue.message}`).join("\n");
-  return new DecompositionError(request.goal,
+  return new DecompositionError(
+    request.goal,
     `${what} was still invalid after ${maxRepairs} re-ask(s) (maxRepairs):\n${lines}\nraise maxRepairs, use a stronger model, or add a rule for this goal`,
-    { issues: [...issues] });
+    { issues: [...issues] },
+  );
 }

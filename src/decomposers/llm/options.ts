@@ -60,7 +60,9 @@ export interface LlmDecomposerOptions {
 const optionsSchema = z.strictObject({
   provider: z.enum(LLM_PROVIDERS),
   model: z.string().min(1).max(200),
-  client: z.custom<OpenAI | Anthropic>((value) => value !== null && typeof value === "object", "an OpenAI or Anthropic client").optional(),
+  client: z
+    .custom<OpenAI | Anthropic>((value) => value !== null && typeof value === "object", "an OpenAI or Anthropic client")
+    .optional(),
   apiKey: z.string().min(1).optional(),
   baseURL: z.url().optional(),
   maxRepairs: z.number().int().min(0).max(10).default(2),

@@ -39,37 +39,53 @@ export function readPlan(content: unknown, record: Record_): ParsedPlan {
   let value = content;
   if (typeof value === "string") {
     const extracted = extractJson(value, record);
-    if ("issue" in extracted) return { tasks: [], issues: [extracted.issue] };
+    if ("issue" in extracted) {
+      return { tasks: [], issues: [extracted.issue] };
+    }
     value = extracted.value;
   }
   if (typeof value === "string") {
     // JSON encoded twice, or a tool input sent as a string.
     const inner = extractJson(value, record);
-    if ("issue" in inner) return { tasks: [], issues: [inner.issue] };
+    if ("issue" in inner) {
+      return { tasks: [], issues: [inner.issue] };
+    }
     record("decoded a plan sent as a JSON string");
     value = inner.value;
   }
   const list = taskList(value, record);
   if (list === null) {
-    return { tasks: [], issues: [{ code: "invalid_plan", path: "$", message: 'the answer must be an object {"tasks": [ … ]}' }] };
+    return {
+      tasks: [],
+      issues: [{ code: "invalid_plan", path: "$", message: 'the answer must be an object {"tasks": [ … ]}' }],
+    };
   }
   const tasks: PlannedTask[] = [];
   const issues: GraphIssue[] = [];
   list.forEach((raw, index) => {
     const parsed = readTask(raw, `tasks[${index}]`, record);
-    if ("issues" in parsed) issues.push(...parsed.issues);
-    else tasks.push(parsed.task);
+    if ("issues" in parsed) {
+      issues.push(...parsed.issues);
+    } else {
+      tasks.push(parsed.task);
+    }
   });
-  if (list.length === 0) issues.push({ code: "empty_plan", path: "tasks", message: "the plan has no tasks; plan at least one task" });
+  if (list.length === 0) {
+    issues.push({ code: "empty_plan", path: "tasks", message: "the plan has no tasks; plan at least one task" });
+  }
   return { tasks, issues };
 }
 
 /** The JSON in `text`: as is, inside code fences, or between the first bracket and its last partner. */
 export function extractJson(text: string, record: Record_): { value: unknown } | { issue: GraphIssue } {
   const trimmed = text.replace(/^\uFEFF/, "").trim();
-  if (trimmed === "") return { issue: { code: "invalid_json", path: "$", message: "the answer is empty; answer with the plan as JSON" } };
+  if (trimmed === "") {
+    return { issue: { code: "invalid_json", path: "$", message: "the answer is empty; answer with the plan as JSON" } };
+  }
   const direct = tryParse(trimmed);
-  if ("value" in direct) return direct;
+  if ("value" in direct) {
+    return direct;
+  }
   const fenced = /```[A-Za-z]*\s*\n?([\s\S]*?)```/.exec(trimmed)?.[1];
   if (fenced !== undefined && "value" in tryParse(fenced.trim())) {
     record("stripped markdown code fences around the JSON");
@@ -84,7 +100,13 @@ export function extractJson(text: string, record: Record_): { value: unknown } |
       return inner;
     }
   }
-  return { issue: { code: "invalid_json", path: "$", message: `the answer is not valid JSON (${direct.error}); answer with JSON only` } };
+  return {
+    issue: {
+      code: "invalid_json",
+      path: "$",
+      message: `the answer is not valid JSON (${direct.error}); answer with JSON only`,
+    },
+  };
 }
 
 function tryParse(text: string): { value: unknown } | { error: string } {
@@ -97,14 +119,20 @@ function tryParse(text: string): { value: unknown } | { error: string } {
 
 function taskList(value: unknown, record: Record_): unknown[] | null {
   if (Array.isArray(value)) {
-    record("wrapped a bare array of tasks as {\"tasks\": [...]}");
+    record('wrapped a bare array of tasks as {"tasks": [...]}');
     return value;
   }
-  if (value === null || typeof value !== "object") return null;
+  if (value === null || typeof value !== "object") {
+    return null;
+  }
   for (const key of TASK_LIST_ALIASES) {
     const list = (value as Record<string, unknown>)[key];
-    if (!Array.isArray(list)) continue;
-    if (key !== "tasks") record(`read the task list from "${key}"`);
+    if (!Array.isArray(list)) {
+      continue;
+    }
+    if (key !== "tasks") {
+      record(`read the task list from "${key}"`);
+    }
     return list;
   }
   return null;
@@ -112,38 +140,81 @@ function taskList(value: unknown, record: Record_): unknown[] | null {
 
 function readTask(raw: unknown, path: string, record: Record_): { task: PlannedTask } | { issues: GraphIssue[] } {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
-    return { issues: [{ code: "invalid_field", path, message: "each task must be an object { id, description, step, kind, dependsOn, input }" }] };
+    return {
+      issues: [
+        {
+          code: "invalid_field",
+          path,
+          message: "each task must be an object { id, description, step, kind, dependsOn, input }",
+        },
+      ],
+    };
   }
   const fields = withCanonicalNames(raw as Record<string, unknown>, path, record);
   const issues: GraphIssue[] = [];
   const id = typeof fields.id === "number" ? String(fields.id) : fields.id;
   if (typeof id !== "string" || id === "") {
-    issues.push({ code: "missing_field", path: `${path}.id`, message: `${fields.id === undefined ? "missing" : "not a string"}; every task needs a unique string id` });
+    issues.push({
+      code: "missing_field",
+      path: `${path}.id`,
+      message: `${fields.id === undefined ? "missing" : "not a string"}; every task needs a unique string id`,
+    });
   }
   const step = fields.step === undefined ? null : fields.step;
-  if (step !== null && typeof step !== "string") issues.push({ code: "invalid_field", path: `${path}.step`, message: "must be a step name or null" });
+  if (step !== null && typeof step !== "string") {
+    issues.push({ code: "invalid_field", path: `${path}.step`, message: "must be a step name or null" });
+  }
   const kind = fields.kind ?? "atomic";
-  if (kind !== "atomic" && kind !== "composite") issues.push({ code: "invalid_field", path: `${path}.kind`, message: `must be "atomic" or "composite", not ${JSON.stringify(kind)}` });
+  if (kind !== "atomic" && kind !== "composite") {
+    issues.push({
+      code: "invalid_field",
+      path: `${path}.kind`,
+      message: `must be "atomic" or "composite", not ${JSON.stringify(kind)}`,
+    });
+  }
   const dependsOn = readDependsOn(fields.dependsOn, `${path}.dependsOn`, record, issues);
   const input = fields.input ?? null;
   if (input !== null && typeof input !== "string" && (typeof input !== "object" || Array.isArray(input))) {
-    issues.push({ code: "invalid_field", path: `${path}.input`, message: "must be a JSON object encoded as a string, or null" });
+    issues.push({
+      code: "invalid_field",
+      path: `${path}.input`,
+      message: "must be a JSON object encoded as a string, or null",
+    });
   }
-  if (issues.length > 0) return { issues };
+  if (issues.length > 0) {
+    return { issues };
+  }
   for (const name of ["step", "kind", "dependsOn", "description"] as const) {
-    if (fields[name] === undefined) record(`${path}.${name}: missing, set to ${name === "description" ? "the id" : JSON.stringify(name === "step" ? null : name === "kind" ? "atomic" : [])}`);
+    if (fields[name] === undefined) {
+      record(
+        `${path}.${name}: missing, set to ${name === "description" ? "the id" : JSON.stringify(name === "step" ? null : name === "kind" ? "atomic" : [])}`,
+      );
+    }
   }
   const description = typeof fields.description === "string" ? fields.description : (id as string);
-  return { task: { id: id as string, description, step: step as string | null, kind: kind as PlannedTask["kind"], dependsOn, input } };
+  return {
+    task: {
+      id: id as string,
+      description,
+      step: step as string | null,
+      kind: kind as PlannedTask["kind"],
+      dependsOn,
+      input,
+    },
+  };
 }
 
 /** The task's fields under their canonical names (`depends_on` → `dependsOn`, …). */
 function withCanonicalNames(raw: Record<string, unknown>, path: string, record: Record_): Record<string, unknown> {
   const fields = { ...raw };
   for (const [name, aliases] of Object.entries(FIELD_ALIASES)) {
-    if (fields[name] !== undefined) continue;
+    if (fields[name] !== undefined) {
+      continue;
+    }
     const alias = aliases.find((a) => fields[a] !== undefined);
-    if (alias === undefined) continue;
+    if (alias === undefined) {
+      continue;
+    }
     fields[name] = fields[alias];
     record(`${path}: read "${name}" from "${alias}"`);
   }
@@ -151,9 +222,18 @@ function withCanonicalNames(raw: Record<string, unknown>, path: string, record: 
 }
 
 function readDependsOn(value: unknown, path: string, record: Record_, issues: GraphIssue[]): string[] {
-  if (value === undefined || value === null) return [];
+  if (value === undefined || value === null) {
+    return [];
+  }
   if (typeof value === "string") {
-    const decoded = value.trim().startsWith("[") ? tryParse(value) : { value: value.split(",").map((s) => s.trim()).filter(Boolean) };
+    const decoded = value.trim().startsWith("[")
+      ? tryParse(value)
+      : {
+          value: value
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+        };
     if ("value" in decoded && Array.isArray(decoded.value)) {
       record(`${path}: read a list sent as a string`);
       return readDependsOn(decoded.value, path, record, issues);

@@ -33,7 +33,7 @@ export function systemPrompt(allowComposite: boolean, instructions: string | und
     '- An atomic task ("kind": "atomic") runs exactly one step of the catalogue: set "step" to its exact name.',
     allowComposite
       ? '- A composite task ("kind": "composite", "step": null) stands for work that needs several steps; it will be planned in detail later. Use one only when the work clearly needs several steps.'
-      : '- Every task is atomic: composite tasks are not allowed here.',
+      : "- Every task is atomic: composite tasks are not allowed here.",
     '- "input" is the step\'s input as a JSON object encoded as a string (for example "{\\"city\\": \\"Paris\\"}"), following the step\'s input schema, or null. To use the output of a task this one depends on, write {"$from": "<task id>", "path": "<field>"} as the value.',
     "- Plan only what the goal needs.",
     ...(instructions ? ["", instructions] : []),
@@ -42,12 +42,16 @@ export function systemPrompt(allowComposite: boolean, instructions: string | und
 
 export function userPrompt(goal: string, catalogue: readonly CatalogueEntry[], expansion?: ExpansionContext): string {
   const lines = [`Goal: ${goal}`, "", "Available steps (use these exact names):", ...catalogueLines(catalogue)];
-  if (expansion !== undefined) lines.push("", ...expansionLines(expansion));
+  if (expansion !== undefined) {
+    lines.push("", ...expansionLines(expansion));
+  }
   return lines.join("\n");
 }
 
 function catalogueLines(catalogue: readonly CatalogueEntry[]): string[] {
-  if (catalogue.length === 0) return ["(no catalogue: name steps after what they do)"];
+  if (catalogue.length === 0) {
+    return ["(no catalogue: name steps after what they do)"];
+  }
   return catalogue.map((entry) => {
     const schema = entry.inputSchema === undefined ? "" : `; input schema: ${capped(entry.inputSchema)}`;
     return `- ${entry.name}${entry.description ? `: ${entry.description}` : ""}${schema}`;
@@ -61,12 +65,18 @@ function expansionLines(expansion: ExpansionContext): string[] {
     `- id: ${task.id}`,
     `- description: ${task.description || task.id}`,
   ];
-  if (expansion.ancestors.length > 0) lines.push(`- part of: ${expansion.ancestors.join(" > ")}`);
+  if (expansion.ancestors.length > 0) {
+    lines.push(`- part of: ${expansion.ancestors.join(" > ")}`);
+  }
   if (expansion.depsOutputs !== undefined && Object.keys(expansion.depsOutputs).length > 0) {
     lines.push("Outputs of the tasks it depends on (copy the values you need into inputs):");
-    for (const [id, output] of Object.entries(expansion.depsOutputs)) lines.push(`- ${id}: ${capped(output)}`);
+    for (const [id, output] of Object.entries(expansion.depsOutputs)) {
+      lines.push(`- ${id}: ${capped(output)}`);
+    }
   } else if (expansion.dependencyIds.length > 0) {
-    lines.push(`It runs after: ${expansion.dependencyIds.join(", ")}. Subtasks may read their outputs with {"$from": "<id>", "path": "<field>"}.`);
+    lines.push(
+      `It runs after: ${expansion.dependencyIds.join(", ")}. Subtasks may read their outputs with {"$from": "<id>", "path": "<field>"}.`,
+    );
   }
   lines.push('"dependsOn" of a subtask names other subtasks of your answer only.');
   return lines;

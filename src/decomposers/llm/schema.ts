@@ -26,9 +26,14 @@ export function planSchema(shape: PlanShape) {
     id: z.string().describe("Unique id: lower-case letters, digits and _"),
     description: z.string().describe("What this task achieves, in one sentence"),
     step: step.nullable().describe("The catalogue step an atomic task runs; null for a composite"),
-    kind: kinds.describe(shape.allowComposite ? "atomic: runs one step; composite: planned in more detail later" : "atomic: runs one step"),
+    kind: kinds.describe(
+      shape.allowComposite ? "atomic: runs one step; composite: planned in more detail later" : "atomic: runs one step",
+    ),
     dependsOn: z.array(z.string()).describe("Ids of tasks in this plan that must finish first"),
-    input: z.string().nullable().describe('The step input as a JSON object encoded as a string, e.g. "{\\"city\\":\\"Paris\\"}"; null for none'),
+    input: z
+      .string()
+      .nullable()
+      .describe('The step input as a JSON object encoded as a string, e.g. "{\\"city\\":\\"Paris\\"}"; null for none'),
   });
   return z.object({ tasks: z.array(task).describe("The tasks, in a sensible order") });
 }
@@ -51,10 +56,15 @@ export function planJsonSchema(shape: PlanShape): SchemaNode {
 export function toStrict(node: SchemaNode): SchemaNode {
   const out: SchemaNode = {};
   for (const [key, value] of Object.entries(node)) {
-    if (key === "oneOf") out.anyOf = (value as SchemaNode[]).map(toStrict);
-    else if (key === "properties") out.properties = strictProperties(value as Record<string, SchemaNode>, node.required);
-    else if (Array.isArray(value)) out[key] = value.map((item) => (isNode(item) ? toStrict(item) : item));
-    else out[key] = isNode(value) ? toStrict(value) : value;
+    if (key === "oneOf") {
+      out.anyOf = (value as SchemaNode[]).map(toStrict);
+    } else if (key === "properties") {
+      out.properties = strictProperties(value as Record<string, SchemaNode>, node.required);
+    } else if (Array.isArray(value)) {
+      out[key] = value.map((item) => (isNode(item) ? toStrict(item) : item));
+    } else {
+      out[key] = isNode(value) ? toStrict(value) : value;
+    }
   }
   if (out.type === "object" || out.properties !== undefined) {
     out.properties ??= {};

@@ -4,9 +4,15 @@ import { ApiError, setToken } from "../api";
 
 /** An error from the API, as a message; a 401 asks for the token instead. */
 export function ErrorNotice({ error }: { error: unknown }) {
-  if (error instanceof ApiError && error.status === 401) return <TokenPrompt />;
+  if (error instanceof ApiError && error.status === 401) {
+    return <TokenPrompt />;
+  }
   const message = error instanceof Error ? error.message : String(error);
-  return <div className="notice error" role="alert">{message}</div>;
+  return (
+    <div className="notice error" role="alert">
+      {message}
+    </div>
+  );
 }
 
 function TokenPrompt() {

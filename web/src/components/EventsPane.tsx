@@ -8,11 +8,15 @@ export function EventsPane({ events, onSelectTask }: { events: EventView[]; onSe
   const following = useRef(true);
   useLayoutEffect(() => {
     const element = box.current;
-    if (element && following.current) element.scrollTop = element.scrollHeight;
+    if (element && following.current) {
+      element.scrollTop = element.scrollHeight;
+    }
   }, [events]);
   const onScroll = () => {
     const element = box.current;
-    if (element) following.current = element.scrollHeight - element.scrollTop - element.clientHeight < 24;
+    if (element) {
+      following.current = element.scrollHeight - element.scrollTop - element.clientHeight < 24;
+    }
   };
   return (
     <div className="events" ref={box} onScroll={onScroll} aria-label="events">
@@ -22,7 +26,11 @@ export function EventsPane({ events, onSelectTask }: { events: EventView[]; onSe
           <li key={event.id} className={`event type-${event.type.replace(":", "-")}`} data-event-id={event.id}>
             <span className="time">{formatTime(event.createdAt)}</span>
             <span className="type">{event.type}</span>
-            {event.taskId && <button type="button" className="link" onClick={() => onSelectTask(event.taskId!)}>{event.taskId}</button>}
+            {event.taskId && (
+              <button type="button" className="link" onClick={() => onSelectTask(event.taskId!)}>
+                {event.taskId}
+              </button>
+            )}
             <span className="payload">{compactJson(event.payload)}</span>
           </li>
         ))}

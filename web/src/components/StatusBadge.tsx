@@ -1,4 +1,8 @@
 /** A status as a coloured badge. */
 export function StatusBadge({ status }: { status: string }) {
-  return <span className={`badge status-${status}`} data-status={status}>{status.replace("_", " ")}</span>;
+  return (
+    <span className={`badge status-${status}`} data-status={status}>
+      {status.replace("_", " ")}
+    </span>
+  );
 }

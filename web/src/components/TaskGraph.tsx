@@ -31,47 +31,110 @@ export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Pr
   };
   return (
     <div className="graph-scroll">
-      <svg className="task-graph" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label="task graph">
+      <svg
+        className="task-graph"
+        width={layout.width}
+        height={layout.height}
+        viewBox={`0 0 ${layout.width} ${layout.height}`}
+        role="img"
+        aria-label="task graph"
+      >
         <defs>
-          <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <marker
+            id="arrow"
+            viewBox="0 0 10 10"
+            refX="9"
+            refY="5"
+            markerWidth="7"
+            markerHeight="7"
+            orient="auto-start-reverse"
+          >
             <path d="M0,0 L10,5 L0,10 z" className="arrow-head" />
           </marker>
         </defs>
         {layout.clusters.map((c) => (
-          <g key={c.task.id} className={`cluster status-${c.task.status}`} data-task-id={c.task.id} data-status={c.task.status}>
-            <rect x={c.x - c.width / 2} y={c.y - c.height / 2} width={c.width} height={c.height} rx={8} className="cluster-box" />
-            <text x={c.x - c.width / 2 + 26} y={c.y - c.height / 2 - 8} className="cluster-label" onClick={() => onSelect(c.task.id)}>
+          <g
+            key={c.task.id}
+            className={`cluster status-${c.task.status}`}
+            data-task-id={c.task.id}
+            data-status={c.task.status}
+          >
+            <rect
+              x={c.x - c.width / 2}
+              y={c.y - c.height / 2}
+              width={c.width}
+              height={c.height}
+              rx={8}
+              className="cluster-box"
+            />
+            <text
+              x={c.x - c.width / 2 + 26}
+              y={c.y - c.height / 2 - 8}
+              className="cluster-label"
+              onClick={() => onSelect(c.task.id)}
+            >
               {label(c.task.id)} · {c.task.status.replace("_", " ")}
             </text>
-            <g className="toggle" role="button" aria-label={`collapse ${c.task.id}`} data-toggle={c.task.id} onClick={() => onToggle(c.task.id)}
-              transform={`translate(${c.x - c.width / 2 + 4}, ${c.y - c.height / 2 - 22})`}>
+            <g
+              className="toggle"
+              role="button"
+              aria-label={`collapse ${c.task.id}`}
+              data-toggle={c.task.id}
+              onClick={() => onToggle(c.task.id)}
+              transform={`translate(${c.x - c.width / 2 + 4}, ${c.y - c.height / 2 - 22})`}
+            >
               <rect width={18} height={18} rx={4} />
-              <text x={9} y={13} textAnchor="middle">−</text>
+              <text x={9} y={13} textAnchor="middle">
+                −
+              </text>
             </g>
           </g>
         ))}
-        {layout.edges.map((e) => <path key={`${e.from}->${e.to}`} d={path(e.points)} className="edge" markerEnd="url(#arrow)" />)}
+        {layout.edges.map((e) => (
+          <path key={`${e.from}->${e.to}`} d={path(e.points)} className="edge" markerEnd="url(#arrow)" />
+        ))}
         {layout.nodes.map((n) => {
           const { task } = n;
           const left = n.x - n.width / 2;
           const top = n.y - n.height / 2;
           return (
-            <g key={task.id} className={`node status-${task.status}${selected === task.id ? " selected" : ""}`} data-task-id={task.id}
-              data-status={task.status} role="button" tabIndex={0} aria-label={`task ${task.id}, ${task.status}`}
-              onClick={() => onSelect(task.id)} onKeyDown={activate(task.id)}>
+            <g
+              key={task.id}
+              className={`node status-${task.status}${selected === task.id ? " selected" : ""}`}
+              data-task-id={task.id}
+              data-status={task.status}
+              role="button"
+              tabIndex={0}
+              aria-label={`task ${task.id}, ${task.status}`}
+              onClick={() => onSelect(task.id)}
+              onKeyDown={activate(task.id)}
+            >
               <title>{task.description || task.id}</title>
               <rect x={left} y={top} width={n.width} height={n.height} rx={6} className="node-box" />
-              <text x={left + 10} y={top + 19} className="node-label">{label(task.id)}</text>
+              <text x={left + 10} y={top + 19} className="node-label">
+                {label(task.id)}
+              </text>
               <text x={left + 10} y={top + 36} className="node-meta">
                 {task.status.replace("_", " ")}
                 {task.attempts > 1 ? ` · ${task.attempts} attempts` : ""}
                 {n.collapsed ? ` · ${n.hidden} inside` : ""}
               </text>
               {n.collapsed && (
-                <g className="toggle" role="button" aria-label={`expand ${task.id}`} data-toggle={task.id}
-                  onClick={(event) => { event.stopPropagation(); onToggle(task.id); }} transform={`translate(${left + n.width - 24}, ${top + 6})`}>
+                <g
+                  className="toggle"
+                  role="button"
+                  aria-label={`expand ${task.id}`}
+                  data-toggle={task.id}
+                  onClick={(event) => {
+                    event.stopPropagation();
+                    onToggle(task.id);
+                  }}
+                  transform={`translate(${left + n.width - 24}, ${top + 6})`}
+                >
                   <rect width={18} height={18} rx={4} />
-                  <text x={9} y={13} textAnchor="middle">+</text>
+                  <text x={9} y={13} textAnchor="middle">
+                    +
+                  </text>
                 </g>
               )}
             </g>

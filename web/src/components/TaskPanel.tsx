@@ -23,49 +23,96 @@ export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }
   const latest = useRef(0);
   const load = useCallback(() => {
     const request = ++latest.current;
-    api.task(runId, taskId).then((response) => {
-      if (request !== latest.current) return;
-      setDetail(response);
-      setError(null);
-    }, (reason: unknown) => {
-      if (request === latest.current) setError(reason);
-    });
+    api.task(runId, taskId).then(
+      (response) => {
+        if (request !== latest.current) {
+          return;
+        }
+        setDetail(response);
+        setError(null);
+      },
+      (reason: unknown) => {
+        if (request === latest.current) {
+          setError(reason);
+        }
+      },
+    );
   }, [runId, taskId]);
   useEffect(load, [load, version]);
-  if (error !== null) return <aside className="task-panel"><ErrorNotice error={error} /></aside>;
-  if (!detail || detail.task.id !== taskId) return <aside className="task-panel"><p>Loading {taskId}…</p></aside>;
+  if (error !== null) {
+    return (
+      <aside className="task-panel">
+        <ErrorNotice error={error} />
+      </aside>
+    );
+  }
+  if (!detail || detail.task.id !== taskId) {
+    return (
+      <aside className="task-panel">
+        <p>Loading {taskId}…</p>
+      </aside>
+    );
+  }
   const { task, attempts, logs, progress } = detail;
   const percent = progress?.total ? Math.min(100, Math.round((progress.done / progress.total) * 100)) : null;
   return (
     <aside className="task-panel" aria-label={`task ${task.id}`}>
       <div className="panel-head">
         <h2 className="mono">{task.id}</h2>
-        <button type="button" className="link" onClick={onClose} aria-label="close task panel">×</button>
+        <button type="button" className="link" onClick={onClose} aria-label="close task panel">
+          ×
+        </button>
       </div>
-      <p><StatusBadge status={task.status} /> {task.kind === "composite" ? "composite" : `step ${task.step ?? task.id}`}</p>
+      <p>
+        <StatusBadge status={task.status} /> {task.kind === "composite" ? "composite" : `step ${task.step ?? task.id}`}
+      </p>
       {task.description && <p className="description">{task.description}</p>}
       <dl className="facts">
-        {task.merged.length > 0 && <><dt>Runs first (merged)</dt><dd className="mono">{task.merged.join(" → ")}</dd></>}
-        <dt>Attempts</dt><dd>{task.attempts} of {task.maxAttempts}</dd>
-        <dt>Time in attempts</dt><dd>{formatDuration(task.durationMs)}</dd>
-        <dt>Timeout</dt><dd>{formatDuration(task.timeoutMs)}</dd>
-        <dt>Queue</dt><dd>{task.queue} (priority {task.priority})</dd>
-        <dt>Started</dt><dd>{formatTime(task.startedAt)}</dd>
-        <dt>Finished</dt><dd>{formatTime(task.finishedAt)}</dd>
+        {task.merged.length > 0 && (
+          <>
+            <dt>Runs first (merged)</dt>
+            <dd className="mono">{task.merged.join(" → ")}</dd>
+          </>
+        )}
+        <dt>Attempts</dt>
+        <dd>
+          {task.attempts} of {task.maxAttempts}
+        </dd>
+        <dt>Time in attempts</dt>
+        <dd>{formatDuration(task.durationMs)}</dd>
+        <dt>Timeout</dt>
+        <dd>{formatDuration(task.timeoutMs)}</dd>
+        <dt>Queue</dt>
+        <dd>
+          {task.queue} (priority {task.priority})
+        </dd>
+        <dt>Started</dt>
+        <dd>{formatTime(task.startedAt)}</dd>
+        <dt>Finished</dt>
+        <dd>{formatTime(task.finishedAt)}</dd>
       </dl>
       {task.error?.message && (
         <div className="notice error task-error">
-          {["failed", "timed_out", "cancelled"].includes(task.status) ? "" : "Last attempt: "}{task.error.name ? `${task.error.name}: ` : ""}{task.error.message}
+          {["failed", "timed_out", "cancelled"].includes(task.status) ? "" : "Last attempt: "}
+          {task.error.name ? `${task.error.name}: ` : ""}
+          {task.error.message}
         </div>
       )}
       {progress && (
         <div className="progress" aria-label="progress">
-          <span>Progress {progress.done}{progress.total !== undefined ? ` / ${progress.total}` : ""} (attempt {progress.attempt})</span>
+          <span>
+            Progress {progress.done}
+            {progress.total !== undefined ? ` / ${progress.total}` : ""} (attempt {progress.attempt})
+          </span>
           {percent !== null && <progress max={100} value={percent} />}
         </div>
       )}
-      <button type="button" disabled={!runFinal} onClick={() => onRetry(task.id)}
-        title={runFinal ? "re-run this task and everything downstream" : "a run can be retried once it is final"}>
+      <button
+        type="button"
+        disabled={!runFinal}
+        onClick={() => onRetry(task.id)}
+        title={runFinal ? "re-run this task and everything downstream" : "a run can be retried once it is final"}
+      >
         Retry from this task
       </button>
       <h3>Attempts</h3>
@@ -77,15 +124,28 @@ export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }
 }
 
 function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
-  if (attempts.length === 0) return <p className="empty">No attempt yet.</p>;
+  if (attempts.length === 0) {
+    return <p className="empty">No attempt yet.</p>;
+  }
   return (
     <table className="attempts">
-      <thead><tr><th>#</th><th>Status</th><th>Started</th><th>Duration</th><th>Queue wait</th><th>Error</th></tr></thead>
+      <thead>
+        <tr>
+          <th>#</th>
+          <th>Status</th>
+          <th>Started</th>
+          <th>Duration</th>
+          <th>Queue wait</th>
+          <th>Error</th>
+        </tr>
+      </thead>
       <tbody>
         {attempts.map((a) => (
           <tr key={a.attempt} data-attempt={a.attempt} data-status={a.status}>
             <td>{a.attempt}</td>
-            <td><StatusBadge status={a.status} /></td>
+            <td>
+              <StatusBadge status={a.status} />
+            </td>
             <td>{formatTime(a.startedAt)}</td>
             <td>{formatDuration(a.durationMs)}</td>
             <td>{formatDuration(a.queueWaitMs)}</td>
@@ -98,7 +158,9 @@ function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
 }
 
 function LogList({ logs }: { logs: LogView[] }) {
-  if (logs.length === 0) return <p className="empty">No log lines.</p>;
+  if (logs.length === 0) {
+    return <p className="empty">No log lines.</p>;
+  }
   return (
     <ol className="logs">
       {logs.map((line) => (

@@ -54,7 +54,9 @@ export interface GraphLayout {
 function childrenOf(tasks: readonly TaskView[], ids: ReadonlySet<string>): Map<string, string[]> {
   const children = new Map<string, string[]>();
   for (const task of tasks) {
-    if (task.parentId && ids.has(task.parentId)) children.set(task.parentId, [...(children.get(task.parentId) ?? []), task.id]);
+    if (task.parentId && ids.has(task.parentId)) {
+      children.set(task.parentId, [...(children.get(task.parentId) ?? []), task.id]);
+    }
   }
   return children;
 }
@@ -66,7 +68,9 @@ export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<s
   const representative = (id: string): string => {
     let shown = id;
     for (let parent = byId.get(id)?.parentId; parent && byId.has(parent); parent = byId.get(parent)?.parentId) {
-      if (collapsed.has(parent)) shown = parent;
+      if (collapsed.has(parent)) {
+        shown = parent;
+      }
     }
     return shown;
   };
@@ -74,12 +78,15 @@ export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<s
   /** The drawn nodes an edge attaches to on `side` of `id`. */
   const endpoints = (id: string, side: "in" | "out"): string[] => {
     const shown = representative(id);
-    if (!isCluster(shown)) return [shown];
+    if (!isCluster(shown)) {
+      return [shown];
+    }
     const kids = children.get(shown) ?? [];
     const siblings = new Set(kids);
-    const edgeKids = side === "in"
-      ? kids.filter((k) => !(byId.get(k)?.dependsOn ?? []).some((d) => siblings.has(d)))
-      : kids.filter((k) => !kids.some((other) => byId.get(other)?.dependsOn.includes(k)));
+    const edgeKids =
+      side === "in"
+        ? kids.filter((k) => !(byId.get(k)?.dependsOn ?? []).some((d) => siblings.has(d)))
+        : kids.filter((k) => !kids.some((other) => byId.get(other)?.dependsOn.includes(k)));
     return (edgeKids.length > 0 ? edgeKids : kids).flatMap((k) => endpoints(k, side));
   };
 
@@ -87,12 +94,26 @@ export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<s
   const graph = new dagre.graphlib.Graph({ compound: true });
   graph.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 56, marginx: 20, marginy: 28 });
   graph.setDefaultEdgeLabel(() => ({}));
-  for (const task of visible) graph.setNode(task.id, isCluster(task.id) ? {} : { width: NODE_WIDTH, height: NODE_HEIGHT });
-  for (const task of visible) if (task.parentId && byId.has(task.parentId)) graph.setParent(task.id, task.parentId);
+  for (const task of visible) {
+    graph.setNode(task.id, isCluster(task.id) ? {} : { width: NODE_WIDTH, height: NODE_HEIGHT });
+  }
+  for (const task of visible) {
+    if (task.parentId && byId.has(task.parentId)) {
+      graph.setParent(task.id, task.parentId);
+    }
+  }
   for (const task of tasks) {
     for (const dep of task.dependsOn) {
-      if (!byId.has(dep)) continue;
-      for (const from of endpoints(dep, "out")) for (const to of endpoints(task.id, "in")) if (from !== to) graph.setEdge(from, to);
+      if (!byId.has(dep)) {
+        continue;
+      }
+      for (const from of endpoints(dep, "out")) {
+        for (const to of endpoints(task.id, "in")) {
+          if (from !== to) {
+            graph.setEdge(from, to);
+          }
+        }
+      }
     }
   }
   dagre.layout(graph);
@@ -102,10 +123,25 @@ export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<s
   const clusters: LayoutCluster[] = [];
   for (const task of visible) {
     const box = graph.node(task.id) as { x: number; y: number; width: number; height: number };
-    if (isCluster(task.id)) clusters.push({ task, x: box.x, y: box.y, width: box.width, height: box.height });
-    else nodes.push({ task, x: box.x, y: box.y, width: box.width, height: box.height, collapsed: collapsed.has(task.id), hidden: collapsed.has(task.id) ? hiddenCount(task.id) : 0 });
+    if (isCluster(task.id)) {
+      clusters.push({ task, x: box.x, y: box.y, width: box.width, height: box.height });
+    } else {
+      nodes.push({
+        task,
+        x: box.x,
+        y: box.y,
+        width: box.width,
+        height: box.height,
+        collapsed: collapsed.has(task.id),
+        hidden: collapsed.has(task.id) ? hiddenCount(task.id) : 0,
+      });
+    }
   }
-  const edges = graph.edges().map((e: { v: string; w: string }) => ({ from: e.v, to: e.w, points: ((graph.edge(e) as { points?: Point[] }).points ?? []) }));
+  const edges = graph.edges().map((e: { v: string; w: string }) => ({
+    from: e.v,
+    to: e.w,
+    points: (graph.edge(e) as { points?: Point[] }).points ?? [],
+  }));
   const size = graph.graph() as { width?: number; height?: number };
   return { nodes, clusters, edges, width: size.width ?? 0, height: size.height ?? 0 };
 }

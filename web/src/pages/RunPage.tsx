@@ -15,7 +15,9 @@ const COLLAPSE_ABOVE = 150;
 
 /** The top-level composites of a large graph (nothing for a small one). */
 function initiallyCollapsed({ tasks }: RunResponse): Set<string> {
-  if (tasks.length <= COLLAPSE_ABOVE) return new Set();
+  if (tasks.length <= COLLAPSE_ABOVE) {
+    return new Set();
+  }
   const ids = new Set(tasks.map((t) => t.id));
   const parents = new Set(tasks.flatMap((t) => (t.parentId ? [t.parentId] : [])));
   return new Set(tasks.filter((t) => parents.has(t.id) && !(t.parentId && ids.has(t.parentId))).map((t) => t.id));
@@ -26,7 +28,9 @@ export function RunPage({ runId }: { runId: string }) {
   const [collapsed, setCollapsed] = useState<ReadonlySet<string>>(new Set());
   const [actionError, setActionError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const { detail, error, events, stream, taskVersion, load } = useLiveRun(runId, selected, (first) => setCollapsed(initiallyCollapsed(first)));
+  const { detail, error, events, stream, taskVersion, load } = useLiveRun(runId, selected, (first) =>
+    setCollapsed(initiallyCollapsed(first)),
+  );
 
   const act = async (action: RunAction, body: Record<string, string> = {}) => {
     setBusy(true);
@@ -40,14 +44,21 @@ export function RunPage({ runId }: { runId: string }) {
       load();
     }
   };
-  const toggle = (id: string) => setCollapsed((current) => {
-    const next = new Set(current);
-    if (!next.delete(id)) next.add(id);
-    return next;
-  });
+  const toggle = (id: string) =>
+    setCollapsed((current) => {
+      const next = new Set(current);
+      if (!next.delete(id)) {
+        next.add(id);
+      }
+      return next;
+    });
 
-  if (error !== null && !detail) return <ErrorNotice error={error} />;
-  if (!detail) return <p>Loading run {runId}…</p>;
+  if (error !== null && !detail) {
+    return <ErrorNotice error={error} />;
+  }
+  if (!detail) {
+    return <p>Loading run {runId}…</p>;
+  }
   return (
     <section className="run-page">
       <RunHeader run={detail.run} busy={busy} onAction={(action) => void act(action)} />
@@ -58,13 +69,25 @@ export function RunPage({ runId }: { runId: string }) {
             <h2>Tasks</h2>
             <span className={`live live-${stream}`}>{stream === "live" ? "● live" : stream}</span>
           </div>
-          <TaskGraph tasks={detail.tasks} collapsed={collapsed} selected={selected} onSelect={setSelected} onToggle={toggle} />
+          <TaskGraph
+            tasks={detail.tasks}
+            collapsed={collapsed}
+            selected={selected}
+            onSelect={setSelected}
+            onToggle={toggle}
+          />
           <h2>Events</h2>
           <EventsPane events={events} onSelectTask={setSelected} />
         </div>
         {selected && (
-          <TaskPanel runId={runId} taskId={selected} version={taskVersion} runFinal={isFinalRun(detail.run.status)}
-            onRetry={(taskId) => void act("retry", { fromTask: taskId })} onClose={() => setSelected(null)} />
+          <TaskPanel
+            runId={runId}
+            taskId={selected}
+            version={taskVersion}
+            runFinal={isFinalRun(detail.run.status)}
+            onRetry={(taskId) => void act("retry", { fromTask: taskId })}
+            onClose={() => setSelected(null)}
+          />
         )}
       </div>
     </section>

@@ -9,8 +9,19 @@ import { useCoalesced, useEventStream, useNow } from "../hooks";
 
 const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"];
 /** Events that change what the list shows: a run's status, or how many of its tasks finished. */
-const LIST_EVENTS = ["execution:started", "execution:completed", "execution:failed", "execution:cancelled", "execution:timed_out",
-  "execution:paused", "execution:resumed", "task:completed", "task:failed", "task:skipped", "task:cancelled"];
+const LIST_EVENTS = [
+  "execution:started",
+  "execution:completed",
+  "execution:failed",
+  "execution:cancelled",
+  "execution:timed_out",
+  "execution:paused",
+  "execution:resumed",
+  "task:completed",
+  "task:failed",
+  "task:skipped",
+  "task:cancelled",
+];
 
 export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: string; initialWorkflow: string }) {
   const [status, setStatus] = useState(initialStatus);
@@ -23,13 +34,20 @@ export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: st
   const latest = useRef(0);
   const load = useCallback(() => {
     const request = ++latest.current;
-    api.runs({ status, workflow }).then((response) => {
-      if (request !== latest.current) return;
-      setData(response);
-      setError(null);
-    }, (reason: unknown) => {
-      if (request === latest.current) setError(reason);
-    });
+    api.runs({ status, workflow }).then(
+      (response) => {
+        if (request !== latest.current) {
+          return;
+        }
+        setData(response);
+        setError(null);
+      },
+      (reason: unknown) => {
+        if (request === latest.current) {
+          setError(reason);
+        }
+      },
+    );
   }, [status, workflow]);
   useEffect(load, [load]);
   const reload = useCoalesced(load, 300);
@@ -39,36 +57,78 @@ export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: st
     <section className="runs-page">
       <div className="toolbar">
         <h1>Runs</h1>
-        <label>Status{" "}
+        <label>
+          Status{" "}
           <select aria-label="status filter" value={status} onChange={(e) => setStatus(e.target.value)}>
             <option value="">any</option>
-            {RUN_STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
+            {RUN_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
           </select>
         </label>
-        <label>Workflow{" "}
+        <label>
+          Workflow{" "}
           <select aria-label="workflow filter" value={workflow} onChange={(e) => setWorkflow(e.target.value)}>
             <option value="">any</option>
-            {(data?.workflows ?? []).map((w) => <option key={w} value={w}>{w}</option>)}
+            {(data?.workflows ?? []).map((w) => (
+              <option key={w} value={w}>
+                {w}
+              </option>
+            ))}
           </select>
         </label>
-        <span className={`live live-${stream}`} title="live updates">{stream === "live" ? "● live" : stream}</span>
+        <span className={`live live-${stream}`} title="live updates">
+          {stream === "live" ? "● live" : stream}
+        </span>
       </div>
       {error !== null && <ErrorNotice error={error} />}
-      {data && data.runs.length === 0 && <p className="empty">No runs{status || workflow ? " match these filters" : " yet"}.</p>}
+      {data && data.runs.length === 0 && (
+        <p className="empty">No runs{status || workflow ? " match these filters" : " yet"}.</p>
+      )}
       {data && data.runs.length > 0 && (
         <table className="runs">
           <thead>
-            <tr><th>Run</th><th>Status</th><th>Workflow</th><th>Goal</th><th>Tasks</th><th>Started</th><th>Duration</th></tr>
+            <tr>
+              <th>Run</th>
+              <th>Status</th>
+              <th>Workflow</th>
+              <th>Goal</th>
+              <th>Tasks</th>
+              <th>Started</th>
+              <th>Duration</th>
+            </tr>
           </thead>
           <tbody>
             {data.runs.map((run) => (
-              <tr key={run.id} data-run-id={run.id} data-status={run.status} className="clickable"
-                onClick={() => (window.location.hash = `#/runs/${encodeURIComponent(run.id)}`)}>
-                <td><a href={`#/runs/${encodeURIComponent(run.id)}`} className="mono">{shortId(run.id)}</a></td>
-                <td><StatusBadge status={run.status} /></td>
-                <td><a href={`#/workflows/${encodeURIComponent(run.workflow)}`} onClick={(e) => e.stopPropagation()}>{run.workflow}</a></td>
-                <td className="goal" title={run.goal}>{run.goal}</td>
-                <td>{run.finishedTasks}/{run.totalTasks}{run.failedTasks > 0 ? ` (${run.failedTasks} failed)` : ""}</td>
+              <tr
+                key={run.id}
+                data-run-id={run.id}
+                data-status={run.status}
+                className="clickable"
+                onClick={() => (window.location.hash = `#/runs/${encodeURIComponent(run.id)}`)}
+              >
+                <td>
+                  <a href={`#/runs/${encodeURIComponent(run.id)}`} className="mono">
+                    {shortId(run.id)}
+                  </a>
+                </td>
+                <td>
+                  <StatusBadge status={run.status} />
+                </td>
+                <td>
+                  <a href={`#/workflows/${encodeURIComponent(run.workflow)}`} onClick={(e) => e.stopPropagation()}>
+                    {run.workflow}
+                  </a>
+                </td>
+                <td className="goal" title={run.goal}>
+                  {run.goal}
+                </td>
+                <td>
+                  {run.finishedTasks}/{run.totalTasks}
+                  {run.failedTasks > 0 ? ` (${run.failedTasks} failed)` : ""}
+                </td>
                 <td>{formatTime(run.startedAt ?? run.createdAt)}</td>
                 <td>{formatDuration(liveDuration(run, now))}</td>
               </tr>
