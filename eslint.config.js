@@ -20,7 +20,7 @@ const LAYERS = [
   ["wiring", ["./src/create-orchestrator.ts"]],
   ["bench", ["./src/bench"]],
   ["cli", ["./src/cli"]],
-  ["entry", ["./src/index.ts", "./src/graph-entry.ts", "./src/events-entry.ts"]],
+  ["entry", ["./src/index.ts", "./src/entries"]],
 ];
 const PEERS = ["decomposers", "optimizer", "notifications"];
 

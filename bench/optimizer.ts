@@ -23,12 +23,12 @@
 import { createHash } from "node:crypto";
 import {
   createOrchestrator,
-  criticalPath,
   validateGraph,
   type Orchestrator,
   type Steps,
   type TaskGraph,
 } from "../src/index.js";
+import { criticalPath } from "../src/entries/graph.js";
 import { createMetricsQueries } from "../src/store/metrics.js";
 import type { OptimizationLevel } from "../src/optimizer/types.js";
 import { createBenchDatabase, type BenchDatabase } from "./lib/databases.js";

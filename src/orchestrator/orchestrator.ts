@@ -8,13 +8,13 @@ import type { Notifications } from "../notifications/service.js";
 import type { Optimizer } from "../optimizer/service.js";
 import type { PayloadCodec } from "../store/codec.js";
 import type { Db } from "../store/db.js";
-import type { RunRow } from "../store/runs.js";
 import type { Dashboard, DashboardOptions } from "./dashboard-port.js";
 import type { DecomposeOptions } from "./decompose.js";
 import type { MultipleOptions, MultipleResult, WorkflowGoal } from "./multiple.js";
 import type { ResolvedOrchestratorOptions } from "./options.js";
 import type { RunOptions } from "./run-options.js";
 import type { RunResult } from "./run-result.js";
+import type { RunSummary } from "./run-summary.js";
 import type { ListRunsOptions, SubmitOptions } from "./runs.js";
 
 /** Options of composeFromGoal: a run's options plus how to decompose. */
@@ -25,7 +25,11 @@ export interface ComposeFromGoalOptions extends RunOptions {
 
 /** The orchestrator: the one object users hold. */
 export interface Orchestrator {
-  /** The database driver in use (`postgres` or `pglite`). */
+  /**
+   * The store's database: `kind` (`postgres` or `pglite`), `target` (its address, password redacted),
+   * and `query`/`transaction` to read htdag's tables (or your own) in the same database. Change
+   * htdag's tables only through the orchestrator: its state transitions are guarded there.
+   */
   readonly db: Db;
   /** The options after validation and defaults. */
   readonly options: ResolvedOrchestratorOptions;
@@ -51,12 +55,21 @@ export interface Orchestrator {
     stepsByWorkflow: Record<string, Steps>,
     options?: MultipleOptions,
   ): Promise<MultipleResult>;
+  /** Stops a run that is not final: running steps are aborted, the rest is cancelled (`IllegalTransitionError` if final). */
   cancelRun(runId: string, reason?: string): Promise<void>;
+  /** Stops claiming the run's tasks; running steps finish. `resumeRun` continues it. */
   pauseRun(runId: string, reason?: string): Promise<void>;
+  /** Continues a paused run. */
   resumeRun(runId: string): Promise<void>;
+  /**
+   * Runs a final run again: its failed and cancelled tasks, or `fromTask` and everything downstream of
+   * it. Completed outputs are kept. `steps` when this process has not bound the run's workflow.
+   */
   retryRun(runId: string, options?: { fromTask?: string; steps?: Steps }): Promise<RunResult>;
+  /** The run's current result (outputs of completed tasks, task summaries), final or not. */
   getRun(runId: string): Promise<RunResult>;
-  listRuns(options?: ListRunsOptions): Promise<RunRow[]>;
+  /** The latest runs first, filtered by status and workflow. */
+  listRuns(options?: ListRunsOptions): Promise<RunSummary[]>;
   /** Records a run for workers and returns its id at once (the same id again for a repeated idempotencyKey). */
   submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string }>;
   /** Starts a worker in this process for the given workflows; `worker.stop()` stops it gracefully. */

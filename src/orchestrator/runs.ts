@@ -21,6 +21,7 @@ import type { Db } from "../store/db.js";
 import type { EventQueries } from "../store/events.js";
 import type { RunControlQueries } from "../store/run-control.js";
 import type { RunQueries, RunRow } from "../store/runs.js";
+import { toRunSummary, type RunSummary } from "./run-summary.js";
 import type { TaskQueries } from "../store/tasks.js";
 import { parseOptions } from "../options.js";
 import type { ResolvedOrchestratorOptions } from "./options.js";
@@ -445,8 +446,9 @@ export class RunService {
     return this.result(runId);
   }
 
-  async listRuns(options: ListRunsOptions = {}): Promise<RunRow[]> {
-    return this.deps.runs.listRuns({ ...options, limit: options.limit ?? 50 });
+  async listRuns(options: ListRunsOptions = {}): Promise<RunSummary[]> {
+    const rows = await this.deps.runs.listRuns({ ...options, limit: options.limit ?? 50 });
+    return rows.map((row) => toRunSummary(row));
   }
 
   async cancelRun(runId: string, reason = "cancelled by the user"): Promise<void> {

@@ -204,7 +204,7 @@ describe("the dashboard API", () => {
       { workflow: "pausable" },
     );
     await started.promise;
-    const runId = (await orch.listRuns({ workflow: "pausable", limit: 1 }))[0]!.id;
+    const runId = (await orch.listRuns({ workflow: "pausable", limit: 1 }))[0]!.runId;
     expect(await post(`api/runs/${runId}/pause`, { reason: "lunch" })).toEqual({
       status: 200,
       body: { runId, action: "pause", status: "paused" },

@@ -113,7 +113,7 @@ describe("the dashboard in chromium", () => {
       backoff: { kind: "constant", baseMs: 20, jitter: 0 },
     });
     await prepareStarted.promise;
-    const runId = (await orch.listRuns({ workflow: "dash_live", limit: 1 }))[0]!.id;
+    const runId = (await orch.listRuns({ workflow: "dash_live", limit: 1 }))[0]!.runId;
 
     const page = await openPage(dashboard.url);
     await page.locator(`tr[data-run-id="${runId}"][data-status="running"]`).waitFor();
@@ -242,7 +242,7 @@ describe("the dashboard in chromium", () => {
     await expect(orch.dashboard({ host: "0.0.0.0", port: 0 })).rejects.toThrow(/HTDAG_DASHBOARD_TOKEN/);
     const guarded = await orch.dashboard({ port: 0, token: TOKEN });
     try {
-      const runId = (await orch.listRuns({ limit: 1 }))[0]!.id;
+      const runId = (await orch.listRuns({ limit: 1 }))[0]!.runId;
       const api = (path: string) => new URL(path, guarded.url).toString();
       const refused = await rawRequest(api("api/runs"));
       expect(refused.status).toBe(401);

@@ -173,7 +173,7 @@ describe("a run survives its worker's death", () => {
     const [a, b] = await Promise.all([submit(), submit()]);
     expect(a.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
     expect(a.stdout.trim()).toBe(b.stdout.trim());
-    expect((await orch.listRuns({ workflow: "durable" })).filter((r) => r.idempotency_key === "same-key").length).toBe(
+    expect((await orch.listRuns({ workflow: "durable" })).filter((r) => r.idempotencyKey === "same-key").length).toBe(
       1,
     );
   });

@@ -262,7 +262,7 @@ describe.each(STORES)("optimizer on %s", (kind) => {
     const advice = await orch().optimizer.getRecommendations(graph, {
       workflow: WORKFLOW,
       timeoutThresholdMs: 100,
-      runId: last.id,
+      runId: last.runId,
     });
     const { rows } = await orch().db.query<{
       run_id: string | null;
@@ -272,7 +272,7 @@ describe.each(STORES)("optimizer on %s", (kind) => {
       `SELECT run_id, workflow, payload FROM htdag.events WHERE type = 'optimization:recommended' ORDER BY id DESC LIMIT 1`,
     );
     expect(rows[0]).toMatchObject({
-      run_id: last.id,
+      run_id: last.runId,
       workflow: WORKFLOW,
       payload: {
         level: "basic",

@@ -17,7 +17,7 @@ async function runningRunId(orch: ReturnType<ReturnType<typeof useOrchestrator>>
   let id: string | undefined;
   await waitFor(
     async () => {
-      id = (await orch.listRuns({ workflow, status: "running", limit: 1 }))[0]?.id;
+      id = (await orch.listRuns({ workflow, status: "running", limit: 1 }))[0]?.runId;
       return id !== undefined;
     },
     10_000,

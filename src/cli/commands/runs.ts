@@ -36,15 +36,15 @@ export function registerRuns(program: Command, io: CliIo): void {
           return io.out(
             JSON.stringify(
               runs.map((r) => ({
-                id: r.id,
+                id: r.runId,
                 workflow: r.workflow,
                 goal: r.goal,
                 status: r.status,
-                totalTasks: r.total_tasks,
-                remainingTasks: r.remaining_tasks,
-                failedTasks: r.failed_tasks,
-                createdAt: r.created_at,
-                finishedAt: r.finished_at,
+                totalTasks: r.totalTasks,
+                remainingTasks: r.totalTasks - r.finishedTasks,
+                failedTasks: r.failedTasks,
+                createdAt: r.createdAt,
+                finishedAt: r.finishedAt,
               })),
             ),
           );
@@ -53,10 +53,10 @@ export function registerRuns(program: Command, io: CliIo): void {
           return io.out("no runs");
         }
         for (const r of runs) {
-          const took =
-            r.started_at && r.finished_at ? formatElapsed(r.finished_at.getTime() - r.started_at.getTime()) : "-";
+          const took = r.finishedAt && r.durationMs !== null ? formatElapsed(r.durationMs) : "-";
           io.out(
-            `${r.id}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.total_tasks - r.remaining_tasks}/${r.total_tasks} tasks  ${took.padStart(6)}  ${r.created_at.toISOString()}  ${r.goal}`,
+            `${r.runId}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.finishedTasks}/${r.totalTasks} tasks  ` +
+              `${took.padStart(6)}  ${r.createdAt.toISOString()}  ${r.goal}`,
           );
         }
       });

@@ -1,0 +1,51 @@
+/** RunSummary: one run as `listRuns` returns it, built from its stored row. */
+import type { RunStatus } from "../composer/state-machine.js";
+import type { RunRow } from "../store/runs.js";
+
+/** One run as `orch.listRuns()` returns it: its identity, status, task counts and times. */
+export interface RunSummary {
+  runId: string;
+  workflow: string;
+  goal: string;
+  status: RunStatus;
+  /** Tasks of the run, composites included. */
+  totalTasks: number;
+  /** Tasks that reached a final status. */
+  finishedTasks: number;
+  /** Tasks that failed for good. */
+  failedTasks: number;
+  /** Why the run is paused, while it is. */
+  pauseReason: string | null;
+  /** The key given to submit or compose, if any. */
+  idempotencyKey: string | null;
+  /** Why the run failed, when it did. */
+  error: { message: string; taskId?: string } | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  /** Start to finish, or to now while the run is not final; null before it starts. */
+  durationMs: number | null;
+}
+
+/** Builds a RunSummary from a run row; `now` ends the duration of a run still going. */
+export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
+  const end = run.finished_at ? run.finished_at.getTime() : now;
+  return {
+    runId: run.id,
+    workflow: run.workflow,
+    goal: run.goal,
+    status: run.status as RunStatus,
+    totalTasks: run.total_tasks,
+    finishedTasks: run.total_tasks - run.remaining_tasks,
+    failedTasks: run.failed_tasks,
+    pauseReason: run.pause_reason,
+    idempotencyKey: run.idempotency_key,
+    error: run.error?.message
+      ? { message: run.error.message, ...(run.error.taskId ? { taskId: run.error.taskId } : {}) }
+      : null,
+    createdAt: run.created_at,
+    startedAt: run.started_at,
+    finishedAt: run.finished_at,
+    durationMs: run.started_at ? Math.max(0, end - run.started_at.getTime()) : null,
+  };
+}
