@@ -1,5 +1,5 @@
 /**
- * Live-events benchmark (design.md §11): latency from commit to a listener in another process, and
+ * Live-events benchmark (docs/performance.md#targets): latency from commit to a listener in another process, and
  * what NOTIFY costs a chain of no-op steps.
  *
  * - latency: this process sends `BENCH_EVENTS` (500) events one after another with sendWithNotify;

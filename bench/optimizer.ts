@@ -21,13 +21,7 @@
  *   npx tsx bench/optimizer.ts [--runs 30] [--postgres]
  */
 import { createHash } from "node:crypto";
-import {
-  createOrchestrator,
-  validateGraph,
-  type Orchestrator,
-  type Steps,
-  type TaskGraph,
-} from "../src/index.js";
+import { createOrchestrator, validateGraph, type Orchestrator, type Steps, type TaskGraph } from "../src/index.js";
 import { criticalPath } from "../src/entries/graph.js";
 import { createMetricsQueries } from "../src/store/metrics.js";
 import type { OptimizationLevel } from "../src/optimizer/types.js";

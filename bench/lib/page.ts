@@ -41,7 +41,7 @@ export function resultsMarkdown(report: BenchReport, charts: readonly Chart[]): 
       3,
     ),
     "",
-    "### Targets (design.md §11)",
+    "### Targets",
     "",
     markdownTable(
       [["target", "htdag", "verdict"], ...report.targets.map((t) => [t.target, formatNumber(t.value), verdict(t)])],

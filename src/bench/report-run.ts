@@ -115,10 +115,7 @@ export function renderReport(report: BenchReport): string {
   lines.push(
     "",
     formatTable(
-      [
-        ["target (design.md §11)", "htdag", "verdict"],
-        ...report.targets.map((t) => [t.target, formatNumber(t.value), verdict(t)]),
-      ],
+      [["target", "htdag", "verdict"], ...report.targets.map((t) => [t.target, formatNumber(t.value), verdict(t)])],
       1,
     ),
   );

@@ -1,4 +1,4 @@
-/** The benchmark's output: one table (systems side by side), ratios to the peers, and the targets of design.md §11. */
+/** The benchmark's output: one table (systems side by side), ratios to the peers, and the targets (docs/performance.md#targets). */
 import type { ResultRow } from "./harness.js";
 import { WORKLOAD_LABELS, WORKLOADS, type WorkloadId } from "./types.js";
 
@@ -103,16 +103,16 @@ export function ratios(rows: readonly ResultRow[], systems: readonly string[], s
   return out;
 }
 
-/** One target of design.md §11 and whether this run met it (null: not measured, or not at full size). */
+/** One target (docs/performance.md#targets) and whether this run met it (null: not measured, or not at full size). */
 export interface TargetCheck {
   target: string;
   value: number;
   met: boolean | null;
-  /** A figure design.md asks to report, with no bar to meet. */
+  /** A figure reported with no bar to meet. */
   reportOnly?: boolean;
 }
 
-/** Checks htdag's figures against design.md §11. Size-bound targets only count at full size. */
+/** Checks htdag's figures against the targets (docs/performance.md#targets). Size-bound targets only count at full size. */
 export function checkTargets(rows: readonly ResultRow[], fullSize: boolean): TargetCheck[] {
   const m = (workload: WorkloadId, metric: string, system = "htdag") => medianOf(rows, system, workload, metric);
   const check = (target: string, value: number, ok: (v: number) => boolean, sizeBound = false): TargetCheck => ({

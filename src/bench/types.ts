@@ -4,7 +4,7 @@
  * harness measures the same workloads on each, one system at a time, in its own database.
  */
 
-/** The workloads of issue 10 / design.md §11. */
+/** The workloads of the benchmark (docs/performance.md). */
 export const WORKLOADS = [
   "flat",
   "flat-batched",

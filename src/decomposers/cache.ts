@@ -1,5 +1,5 @@
 /**
- * The decomposition cache (design.md §5): an LLM plan is stored under a hash of the normalised
+ * The decomposition cache (docs/decomposers.md): an LLM plan is stored under a hash of the normalised
  * goal, the decomposer's name and options, the catalogue and the model, so that asking again for
  * the same goal with the same steps costs no call. Only top-level decompositions are cached: a
  * lazy expansion depends on its dependencies' outputs, which differ from run to run.

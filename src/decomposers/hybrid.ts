@@ -1,5 +1,5 @@
 /**
- * The hybrid decomposer (design.md §5): the cheapest source that knows the goal answers.
+ * The hybrid decomposer (docs/decomposers.md): the cheapest source that knows the goal answers.
  * Rules first (free, deterministic), then learned patterns (graphs of earlier successful runs of
  * the same normalised goal), then the decomposition cache, then the LLM. The graph's `source`
  * says which one answered.

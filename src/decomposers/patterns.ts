@@ -1,5 +1,5 @@
 /**
- * Learned patterns (design.md §5, §7): the graph of a run is recorded against its normalised goal
+ * Learned patterns (docs/decomposers.md, docs/optimizer.md): the graph of a run is recorded against its normalised goal
  * and its structure, counting successes and failures. When the same normalised goal comes again,
  * the hybrid decomposer reuses the structure whose confidence (successes / runs) reaches
  * `patternConfidenceThreshold`, instead of asking the model.

@@ -1,5 +1,5 @@
 /**
- * Local repair of a planned level before validation (design.md §5): fixes that need no model
+ * Local repair of a planned level before validation (docs/decomposers.md): fixes that need no model
  * and cannot change what the plan means. Each fix is recorded as a repair action.
  *
  * - exact duplicate tasks are dropped (the same task twice);

@@ -1,5 +1,5 @@
 /**
- * The rule decomposer (design.md §5): ordered rules, each a pattern and the tasks it stands for.
+ * The rule decomposer (docs/decomposers.md): ordered rules, each a pattern and the tasks it stands for.
  * The first rule whose pattern matches the goal answers; its captures fill `{{name}}` and `{{1}}`
  * placeholders in every string of its tasks. No rule matching means "no opinion" (`null`), which
  * lets a hybrid decomposer ask someone else. Deterministic, and far below a millisecond per goal.

@@ -1,4 +1,4 @@
-/** The decomposer contract (design.md §5). */
+/** The decomposer contract (docs/decomposers.md). */
 import type { TaskGraphInput, TaskSpec } from "./task-graph.js";
 
 /** A step as decomposers see it: its name, what it does and the input it takes. */

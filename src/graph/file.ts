@@ -1,5 +1,5 @@
 /**
- * Task graphs in files (design.md §4): JSON or YAML holding `goal` and `tasks` as a user would
+ * Task graphs in files (docs/concepts.md): JSON or YAML holding `goal` and `tasks` as a user would
  * write them, with the other fields optional. Loading validates; saving writes only what a user
  * would write (no empty `dependsOn`, no empty `description`), so that loading a saved graph
  * gives back an equal graph.

@@ -1,5 +1,5 @@
 /**
- * Hierarchy semantics of a task graph (design.md §4), as pure functions over plain tasks.
+ * Hierarchy semantics of a task graph (docs/concepts.md), as pure functions over plain tasks.
  *
  * A task with children (tasks whose `parentId` names it), or with `kind: "composite"`, is a
  * composite. At run time:

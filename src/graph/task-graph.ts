@@ -1,5 +1,5 @@
 /**
- * The task graph model (design.md §4): zod schemas for tasks and graphs, and their TypeScript types.
+ * The task graph model (docs/concepts.md, "A task"): zod schemas for tasks and graphs, and their TypeScript types.
  * Structural checks that need the whole graph (cycles, unknown dependencies, parents) live in
  * `validate.ts`; this file only describes the shape of one task and one graph.
  */
@@ -127,7 +127,7 @@ export type TaskSpec = z.input<typeof taskSpecSchema>;
 /** A task with defaults applied (`description`, `dependsOn`). */
 export type Task = z.output<typeof taskSpecSchema>;
 
-/** Where a graph came from. `function` and `file` are htdag's additions to design.md's list. */
+/** Where a graph came from. `rules`, `llm`, `pattern` and `cache` come from decomposers; `function` and `file` from code and files. */
 export const GRAPH_SOURCES = ["rules", "llm", "pattern", "cache", "function", "file"] as const;
 export type GraphSource = (typeof GRAPH_SOURCES)[number];
 

@@ -1,5 +1,5 @@
 /**
- * Task graph validation (design.md §4): turns `unknown` input into a `TaskGraph`, or reports
+ * Task graph validation (docs/concepts.md): turns `unknown` input into a `TaskGraph`, or reports
  * every problem at once, each with the path of the offending value (`tasks[3].dependsOn[1]`).
  *
  * The checks run in layers, each in its own file, and each layer keeps going past problems so

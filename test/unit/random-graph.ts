@@ -104,7 +104,7 @@ export function randomGraphArbitrary(maxTasks = 25): fc.Arbitrary<RandomGraph> {
 }
 
 /**
- * The run-time edges straight from the definition (design.md §4), written independently of
+ * The run-time edges straight from the definition (docs/concepts.md), written independently of
  * `hierarchy.ts` so tests can check it: a task waits for its own dependencies, its ancestors'
  * dependencies and, if it has children, its children.
  */

@@ -1,5 +1,5 @@
 /**
- * The LLM decomposer (design.md §5): asks a model for a plan through the official SDKs, OpenAI
+ * The LLM decomposer (docs/decomposers.md): asks a model for a plan through the official SDKs, OpenAI
  * Chat Completions with strict structured output or Anthropic Messages with a forced tool call,
  * repairs and validates what comes back, expands composites level by level, and records calls,
  * tokens and repairs on the decomposition. API keys come from the SDKs' environment variables
