@@ -26,6 +26,7 @@ import { parseOptions } from "../options.js";
 import type { ResolvedOrchestratorOptions } from "./options.js";
 import { toRunResult, type RunResult } from "./run-result.js";
 import { runOptionsSchema, type ResolvedRunOptions, type RunOptions } from "./run-options.js";
+import { listRunsOptionsSchema } from "./list-runs-options.js";
 import { slugify } from "./slug.js";
 import type { Optimizer } from "../optimizer/service.js";
 import {
@@ -64,9 +65,11 @@ export interface SubmitOptions extends RunOptions {
 
 /** Filters of listRuns. */
 export interface ListRunsOptions {
+  /** Only runs in this status. @default every status */
   status?: RunStatus;
+  /** Only runs of this workflow. @default every workflow */
   workflow?: string;
-  /** @default 50 */
+  /** Most runs returned, newest first; from 1 to 1000. @default 50 */
   limit?: number;
 }
 
@@ -96,7 +99,7 @@ export class RunService {
       limits: {
         maxTasks: this.deps.options.maxTasks,
         maxInputBytes: this.deps.options.maxInputBytes,
-        maxDepth: resolved.maxDepth ?? 5,
+        maxDepth: resolved.maxDepth,
       },
       defaults: { source: "function", decomposer: "manual" },
     });
@@ -234,7 +237,7 @@ export class RunService {
       limits: {
         maxTasks: this.deps.options.maxTasks,
         maxInputBytes: this.deps.options.maxInputBytes,
-        maxDepth: resolved.maxDepth ?? 5,
+        maxDepth: resolved.maxDepth,
       },
       defaults: { source: "function", decomposer: "manual" },
     });
@@ -446,7 +449,7 @@ export class RunService {
   }
 
   async listRuns(options: ListRunsOptions = {}): Promise<RunRow[]> {
-    return this.deps.runs.listRuns({ ...options, limit: options.limit ?? 50 });
+    return this.deps.runs.listRuns(parseOptions(listRunsOptionsSchema, options ?? {}, "listRuns"));
   }
 
   async cancelRun(runId: string, reason = "cancelled by the user"): Promise<void> {
