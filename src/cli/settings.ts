@@ -6,7 +6,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { CLI_DEFAULTS } from "../defaults.js";
 import { InvalidOptionError } from "../errors.js";
+import { parseOptions } from "../options.js";
 
 export const DECOMPOSERS = ["rules", "llm", "hybrid"] as const;
 export const PROVIDERS = ["openai", "anthropic"] as const;
@@ -27,9 +29,9 @@ export type PartialSettings = z.infer<typeof settingsSchema>;
 export interface Settings {
   /** Store URL. @default embedded PGlite in ./.htdag */
   database?: string;
-  /** Postgres schema. @default "htdag" */
+  /** Postgres schema. @default "htdag" (the library's) */
   schema?: string;
-  /** Tasks of a run at once. @default 4 */
+  /** Tasks of a run at once. @default 10 (the library's defaults.maxParallel) */
   maxParallel: number;
   /** How goals are planned. @default "rules" */
   decomposer: (typeof DECOMPOSERS)[number];
@@ -44,17 +46,7 @@ export const CONFIG_FILES = ["htdag.config.json", "htdag.config.yaml", "htdag.co
 
 /** Parses one source's settings; `source` names it in errors (a file name, "environment", "flags"). */
 export function parseSettings(value: unknown, source: string): PartialSettings {
-  const parsed = settingsSchema.safeParse(value ?? {});
-  if (parsed.success) {
-    return parsed.data;
-  }
-  const issue = parsed.error.issues[0];
-  const key = issue?.path.join(".") || "(settings)";
-  throw new InvalidOptionError(key, `${issue?.message ?? "a valid value"} (in ${source})`, getKey(value, key));
-}
-
-function getKey(value: unknown, key: string): unknown {
-  return value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : value;
+  return parseOptions(settingsSchema, value ?? {}, source);
 }
 
 /** The first config file in `dir`, parsed; `{}` when there is none. */
@@ -101,14 +93,15 @@ export function mergeSettings(sources: PartialSettings[], env: NodeJS.ProcessEnv
       }
     }
   }
-  const provider = merged.provider ?? (!env.OPENAI_API_KEY && env.ANTHROPIC_API_KEY ? "anthropic" : "openai");
+  const provider =
+    merged.provider ?? (!env.OPENAI_API_KEY && env.ANTHROPIC_API_KEY ? "anthropic" : CLI_DEFAULTS.provider);
   return {
     ...(merged.database ? { database: merged.database } : {}),
     ...(merged.schema ? { schema: merged.schema } : {}),
-    maxParallel: merged.maxParallel ?? 4,
-    decomposer: merged.decomposer ?? "rules",
+    maxParallel: merged.maxParallel ?? CLI_DEFAULTS.maxParallel,
+    decomposer: merged.decomposer ?? CLI_DEFAULTS.decomposer,
     provider,
-    model: merged.model ?? (provider === "openai" ? "gpt-4.1-mini" : "claude-sonnet-4-5"),
+    model: merged.model ?? CLI_DEFAULTS.models[provider],
   };
 }
 

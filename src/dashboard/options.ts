@@ -1,13 +1,15 @@
 /** Options of `orch.dashboard()`, their defaults and their validation. */
 import { z } from "zod";
+import { DASHBOARD_DEFAULTS } from "../defaults.js";
 import { isStep, type Steps } from "../composer/steps.js";
 import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
 import { DashboardTokenRequiredError } from "./errors.js";
 
-const dashboardSchema = z.strictObject({
-  port: z.number().int().min(0).max(65_535).default(4400),
-  host: z.string().min(1).default("127.0.0.1"),
+/** The options of `orch.dashboard()` (`DashboardOptions` in src/orchestrator/dashboard-port.ts). */
+export const dashboardOptionsSchema = z.strictObject({
+  port: z.number().int().min(0).max(65_535).default(DASHBOARD_DEFAULTS.port),
+  host: z.string().min(1).default(DASHBOARD_DEFAULTS.host),
   token: z
     .string()
     .min(16, { message: "a token of at least 16 characters (e.g. from `openssl rand -hex 32`)" })
@@ -38,7 +40,7 @@ export function isLoopbackHost(host: string): boolean {
 
 /** Validates the options of `orch.dashboard()`, applies the defaults, and refuses an exposed host without a token. */
 export function resolveDashboardOptions(options: unknown): ResolvedDashboardOptions {
-  const o = parseOptions(dashboardSchema, options ?? {}, "dashboard");
+  const o = parseOptions(dashboardOptionsSchema, options ?? {}, "dashboard");
   for (const [name, step] of Object.entries(o.steps ?? {})) {
     if (!isStep(step)) {
       throw new InvalidOptionError(`steps.${name}`, "a function or a defineStep({...}) result", step, "dashboard");

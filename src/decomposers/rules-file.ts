@@ -18,6 +18,7 @@
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import { RULES_FILE_DEFAULTS } from "../defaults.js";
 import { HtdagError, InvalidOptionError } from "../errors.js";
 import type { Captures, Rule } from "./rules.js";
 import type { TaskSpec } from "../graph/task-graph.js";
@@ -45,7 +46,7 @@ const ruleEntrySchema = z.strictObject({
   flags: z
     .string()
     .regex(/^[dimsuv]*$/, "RegExp flags among d, i, m, s, u, v")
-    .default("i"),
+    .default(RULES_FILE_DEFAULTS.flags),
   tasks: z.array(z.record(z.string(), z.unknown())).min(1),
 });
 

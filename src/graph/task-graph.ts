@@ -4,6 +4,7 @@
  * `validate.ts`; this file only describes the shape of one task and one graph.
  */
 import { z } from "zod";
+import { EXECUTION_DEFAULTS, ORCHESTRATOR_DEFAULTS, RUN_DEFAULTS } from "../defaults.js";
 
 /** A task id: letters, digits, `_`, `-`, `.`, `:` and `/`, starting with a letter, digit or `_`. */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/;
@@ -54,13 +55,13 @@ export type RunIf = (typeof RUN_IF)[number];
 /** Backoff between attempts. */
 export const backoffSchema = z.strictObject({
   /** @default "exponential" */
-  kind: z.enum(["exponential", "linear", "constant"]).default("exponential"),
+  kind: z.enum(["exponential", "linear", "constant"]).default(EXECUTION_DEFAULTS.backoff.kind),
   /** First delay in ms. @default 1000 */
-  baseMs: z.number().int().min(0).max(86_400_000).default(1000),
+  baseMs: z.number().int().min(0).max(86_400_000).default(EXECUTION_DEFAULTS.backoff.baseMs),
   /** Upper bound of any delay in ms. @default 60000 */
-  maxMs: z.number().int().min(0).max(86_400_000).default(60_000),
+  maxMs: z.number().int().min(0).max(86_400_000).default(EXECUTION_DEFAULTS.backoff.maxMs),
   /** Random share of the delay added or removed (0 = none, 1 = up to ±100%). @default 0.2 */
-  jitter: z.number().min(0).max(1).default(0.2),
+  jitter: z.number().min(0).max(1).default(EXECUTION_DEFAULTS.backoff.jitter),
 });
 export type Backoff = z.infer<typeof backoffSchema>;
 export type BackoffInput = z.input<typeof backoffSchema>;
@@ -166,4 +167,8 @@ export interface GraphLimits {
   maxDepth?: number;
 }
 
-export const DEFAULT_GRAPH_LIMITS: Required<GraphLimits> = { maxTasks: 10_000, maxInputBytes: 65_536, maxDepth: 5 };
+export const DEFAULT_GRAPH_LIMITS: Required<GraphLimits> = {
+  maxTasks: ORCHESTRATOR_DEFAULTS.maxTasks,
+  maxInputBytes: ORCHESTRATOR_DEFAULTS.maxInputBytes,
+  maxDepth: RUN_DEFAULTS.maxDepth,
+};

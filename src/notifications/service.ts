@@ -3,6 +3,7 @@
  * store. `createOrchestrator` builds one and exposes it as `orch.notifications`.
  */
 import { z } from "zod";
+import { LISTEN_DEFAULTS, NOTIFICATIONS_DEFAULTS, RECENT_EVENTS_DEFAULTS } from "../defaults.js";
 import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
 import type { Db } from "../store/db.js";
@@ -41,7 +42,7 @@ const listenSchema = z.strictObject({
 });
 
 const recentSchema = z.strictObject({
-  limit: z.number().int().min(1).max(10_000).default(100),
+  limit: z.number().int().min(1).max(10_000).default(RECENT_EVENTS_DEFAULTS.limit),
   runId: runId.optional(),
   workflow: z.string().min(1).optional(),
   types: z.array(eventType).optional(),
@@ -147,9 +148,9 @@ export interface Notifications {
  * const sub = await notifications.listen({ types: ["task:failed"] }, (e) => alert(e.payload.error));
  */
 export function createNotifications(options: NotificationsOptions): Notifications {
-  const schema = assertIdentifier("schema", options.schema ?? "htdag");
-  const channel = assertIdentifier("channel", options.channel ?? "htdag_events");
-  const realTime = options.realTimeNotifications ?? true;
+  const schema = assertIdentifier("schema", options.schema ?? NOTIFICATIONS_DEFAULTS.schema);
+  const channel = assertIdentifier("channel", options.channel ?? NOTIFICATIONS_DEFAULTS.channel);
+  const realTime = options.realTimeNotifications ?? NOTIFICATIONS_DEFAULTS.realTimeNotifications;
   const onError = options.onError ?? ((error: unknown) => console.error("htdag:", error));
   const queries = createEventQueries(options.db, schema);
   const subscriptions = createSubscriptions(options.db, queries, onError);
@@ -191,7 +192,9 @@ export function createNotifications(options: NotificationsOptions): Notification
           filter,
           afterEventId: o.afterEventId ?? null,
           onError: o.onError ?? onError,
-          pollIntervalMs: o.pollIntervalMs ?? (realTime ? 0 : 1000),
+          pollIntervalMs:
+            o.pollIntervalMs ??
+            (realTime ? LISTEN_DEFAULTS.pollIntervalMs : LISTEN_DEFAULTS.pollIntervalMsWithoutNotify),
         },
         handler,
       );

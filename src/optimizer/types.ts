@@ -1,23 +1,24 @@
 /** The optimizer's options (validated at the edge), its changes and its result. */
 import { z } from "zod";
+import { OPTIMIZER_DEFAULTS } from "../defaults.js";
 import type { Backoff, TaskGraph } from "../graph/task-graph.js";
 
 export const OPTIMIZATION_LEVELS = ["basic", "advanced", "aggressive"] as const;
 export type OptimizationLevel = (typeof OPTIMIZATION_LEVELS)[number];
 
 export const optimizeOptionsSchema = z.strictObject({
-  level: z.enum(OPTIMIZATION_LEVELS).default("basic"),
-  preserveStructure: z.boolean().default(true),
+  level: z.enum(OPTIMIZATION_LEVELS).default(OPTIMIZER_DEFAULTS.level),
+  preserveStructure: z.boolean().default(OPTIMIZER_DEFAULTS.preserveStructure),
   maxParallel: z.number().int().min(1).max(10_000).optional(),
-  timeoutThresholdMs: z.number().min(0).default(1000),
-  learningEnabled: z.boolean().default(true),
-  patternConfidenceThreshold: z.number().min(0).max(1).default(0.85),
+  timeoutThresholdMs: z.number().min(0).default(OPTIMIZER_DEFAULTS.timeoutThresholdMs),
+  learningEnabled: z.boolean().default(OPTIMIZER_DEFAULTS.learningEnabled),
+  patternConfidenceThreshold: z.number().min(0).max(1).default(OPTIMIZER_DEFAULTS.patternConfidenceThreshold),
   workflow: z.string().min(1).max(128).optional(),
-  minSamples: z.number().int().min(1).default(5),
-  timeoutHeadroom: z.number().min(1).max(100).default(1.5),
-  timeoutQuantile: z.number().gt(0.5).lt(1).default(0.999),
-  modelHeadroom: z.number().min(1).max(100).default(1.25),
-  hedgeQuantile: z.number().gt(0.5).lt(0.99).default(0.8),
+  minSamples: z.number().int().min(1).default(OPTIMIZER_DEFAULTS.minSamples),
+  timeoutHeadroom: z.number().min(1).max(100).default(OPTIMIZER_DEFAULTS.timeoutHeadroom),
+  timeoutQuantile: z.number().gt(0.5).lt(1).default(OPTIMIZER_DEFAULTS.timeoutQuantile),
+  modelHeadroom: z.number().min(1).max(100).default(OPTIMIZER_DEFAULTS.modelHeadroom),
+  hedgeQuantile: z.number().gt(0.5).lt(0.99).default(OPTIMIZER_DEFAULTS.hedgeQuantile),
 });
 export type ResolvedOptimizeOptions = z.output<typeof optimizeOptionsSchema>;
 

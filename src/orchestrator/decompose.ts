@@ -1,4 +1,5 @@
 /** decomposeGoal: runs a decomposer, validates what it returns, records the graph. */
+import { RUN_DEFAULTS } from "../defaults.js";
 import { DecompositionError, GraphValidationError } from "../errors.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import type { CatalogueEntry, Decomposer, DecomposerContext } from "../graph/decomposer.js";
@@ -154,7 +155,7 @@ function servicesFor(
     usage: emptyUsage(),
     cache: options.cache === false ? null : (store?.cache ?? null),
     patterns: deps.db && deps.schema ? createPatternQueries(deps.db, deps.schema, deps.codec) : null,
-    maxDepth: options.maxDepth ?? 5,
+    maxDepth: options.maxDepth ?? RUN_DEFAULTS.maxDepth,
   };
 }
 
@@ -239,7 +240,7 @@ async function runDecomposer(
     return validateGraph(
       { goal, ...(input as object) },
       {
-        limits: { ...deps.limits, maxDepth: options.maxDepth ?? 5 },
+        limits: { ...deps.limits, maxDepth: options.maxDepth ?? RUN_DEFAULTS.maxDepth },
         ...(options.steps ? { stepNames: Object.keys(options.steps) } : {}),
         defaults: { decomposer: name, source: "function" },
       },

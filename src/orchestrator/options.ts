@@ -1,6 +1,7 @@
-/** Options of `createOrchestrator`, their defaults (in one place) and their validation. */
+/** Options of `createOrchestrator` and their validation; their defaults live in src/defaults.ts. */
 import pg from "pg";
 import { z } from "zod";
+import { EXECUTION_DEFAULTS, ORCHESTRATOR_DEFAULTS } from "../defaults.js";
 import { backoffSchema, type BackoffInput } from "../graph/task-graph.js";
 import { parseOptions } from "../options.js";
 import { IDENTIFIER_PATTERN } from "../store/identifiers.js";
@@ -11,12 +12,12 @@ const identifier = z.string().regex(IDENTIFIER_PATTERN, {
 
 /** Execution defaults; a task (or its step) overrides them, and run options sit in between. */
 export const executionDefaultsSchema = z.strictObject({
-  maxAttempts: z.number().int().min(1).max(100).default(3),
-  timeoutMs: z.number().int().min(1).max(86_400_000).default(30_000),
-  maxParallel: z.number().int().min(1).max(10_000).default(10),
-  backoff: backoffSchema.default({ kind: "exponential", baseMs: 1000, maxMs: 60_000, jitter: 0.2 }),
-  priority: z.number().int().min(-1000).max(1000).default(0),
-  queue: z.string().min(1).max(100).default("default"),
+  maxAttempts: z.number().int().min(1).max(100).default(EXECUTION_DEFAULTS.maxAttempts),
+  timeoutMs: z.number().int().min(1).max(86_400_000).default(EXECUTION_DEFAULTS.timeoutMs),
+  maxParallel: z.number().int().min(1).max(10_000).default(EXECUTION_DEFAULTS.maxParallel),
+  backoff: backoffSchema.default(EXECUTION_DEFAULTS.backoff),
+  priority: z.number().int().min(-1000).max(1000).default(EXECUTION_DEFAULTS.priority),
+  queue: z.string().min(1).max(100).default(EXECUTION_DEFAULTS.queue),
 });
 export type ExecutionDefaults = z.output<typeof executionDefaultsSchema>;
 
@@ -38,20 +39,20 @@ export interface ExecutionDefaultsInput {
 
 export const orchestratorOptionsSchema = z.strictObject({
   database: z.union([z.string(), z.instanceof(pg.Pool)]).optional(),
-  schema: identifier.default("htdag"),
-  channel: identifier.default("htdag_events"),
-  migrate: z.boolean().default(true),
-  realTimeNotifications: z.boolean().default(true),
-  defaults: executionDefaultsSchema.default(executionDefaultsSchema.parse({})),
-  poolSize: z.number().int().min(1).max(1000).default(10),
-  leaseMs: z.number().int().min(1000).max(86_400_000).default(30_000),
-  maxTasks: z.number().int().min(1).max(1_000_000).default(10_000),
+  schema: identifier.default(ORCHESTRATOR_DEFAULTS.schema),
+  channel: identifier.default(ORCHESTRATOR_DEFAULTS.channel),
+  migrate: z.boolean().default(ORCHESTRATOR_DEFAULTS.migrate),
+  realTimeNotifications: z.boolean().default(ORCHESTRATOR_DEFAULTS.realTimeNotifications),
+  defaults: executionDefaultsSchema.prefault({}),
+  poolSize: z.number().int().min(1).max(1000).default(ORCHESTRATOR_DEFAULTS.poolSize),
+  leaseMs: z.number().int().min(1000).max(86_400_000).default(ORCHESTRATOR_DEFAULTS.leaseMs),
+  maxTasks: z.number().int().min(1).max(1_000_000).default(ORCHESTRATOR_DEFAULTS.maxTasks),
   maxInputBytes: z
     .number()
     .int()
     .min(1)
     .max(64 * 1024 * 1024)
-    .default(65_536),
+    .default(ORCHESTRATOR_DEFAULTS.maxInputBytes),
 });
 export type ResolvedOrchestratorOptions = z.output<typeof orchestratorOptionsSchema>;
 

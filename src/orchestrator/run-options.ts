@@ -1,5 +1,6 @@
 /** Options of composeFromTaskGraph / composeFromGoal, validated at the edge. */
 import { z } from "zod";
+import { RUN_DEFAULTS } from "../defaults.js";
 import type { OptimizeOptions } from "../optimizer/types.js";
 import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../graph/task-graph.js";
 
@@ -17,15 +18,15 @@ export const runOptionsSchema = z.strictObject({
   backoff: backoffSchema.partial().optional(),
   priority: z.number().int().min(-1000).max(1000).optional(),
   queue: z.string().min(1).max(100).optional(),
-  failFast: z.boolean().default(true),
+  failFast: z.boolean().default(RUN_DEFAULTS.failFast),
   realTimeNotifications: z.boolean().optional(),
   idempotencyKey: z.string().min(1).max(500).optional(),
   input: jsonSchema.optional(),
-  optimizationLevel: z.enum(["none", "basic", "advanced", "aggressive"]).default("none"),
-  preserveStructure: z.boolean().default(true),
+  optimizationLevel: z.enum(["none", "basic", "advanced", "aggressive"]).default(RUN_DEFAULTS.optimizationLevel),
+  preserveStructure: z.boolean().default(RUN_DEFAULTS.preserveStructure),
   optimize: z.record(z.string(), z.unknown()).optional(),
   queues: z.record(z.string().min(1).max(100), z.number().int().min(1).max(10_000)).optional(),
-  maxDepth: z.number().int().min(1).max(20).optional(),
+  maxDepth: z.number().int().min(1).max(20).default(RUN_DEFAULTS.maxDepth),
 });
 export type ResolvedRunOptions = z.output<typeof runOptionsSchema>;
 

@@ -27,6 +27,7 @@ import { parseOptions } from "../options.js";
 import type { ResolvedOrchestratorOptions } from "./options.js";
 import { toRunResult, type RunResult } from "./run-result.js";
 import { runOptionsSchema, type ResolvedRunOptions, type RunOptions } from "./run-options.js";
+import { listRunsOptionsSchema } from "./list-runs-options.js";
 import { slugify } from "./slug.js";
 import type { Optimizer } from "../optimizer/service.js";
 import {
@@ -65,9 +66,11 @@ export interface SubmitOptions extends RunOptions {
 
 /** Filters of listRuns. */
 export interface ListRunsOptions {
+  /** Only runs in this status. @default every status */
   status?: RunStatus;
+  /** Only runs of this workflow. @default every workflow */
   workflow?: string;
-  /** @default 50 */
+  /** Most runs returned, newest first; from 1 to 1000. @default 50 */
   limit?: number;
 }
 
@@ -97,7 +100,7 @@ export class RunService {
       limits: {
         maxTasks: this.deps.options.maxTasks,
         maxInputBytes: this.deps.options.maxInputBytes,
-        maxDepth: resolved.maxDepth ?? 5,
+        maxDepth: resolved.maxDepth,
       },
       defaults: { source: "function", decomposer: "manual" },
     });
@@ -235,7 +238,7 @@ export class RunService {
       limits: {
         maxTasks: this.deps.options.maxTasks,
         maxInputBytes: this.deps.options.maxInputBytes,
-        maxDepth: resolved.maxDepth ?? 5,
+        maxDepth: resolved.maxDepth,
       },
       defaults: { source: "function", decomposer: "manual" },
     });
@@ -447,7 +450,7 @@ export class RunService {
   }
 
   async listRuns(options: ListRunsOptions = {}): Promise<RunSummary[]> {
-    const rows = await this.deps.runs.listRuns({ ...options, limit: options.limit ?? 50 });
+    const rows = await this.deps.runs.listRuns(parseOptions(listRunsOptionsSchema, options ?? {}, "listRuns"));
     return rows.map((row) => toRunSummary(row));
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { validateGraph, type RunSummary } from "../../src/index.js";
+import { InvalidOptionError, validateGraph, type RunSummary } from "../../src/index.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 
 describe.each(STORES)("listRuns on %s", (kind) => {
@@ -42,5 +42,23 @@ describe.each(STORES)("listRuns on %s", (kind) => {
       good.runId,
     ]);
     expect(await orch().listRuns({ workflow: "listed", limit: 1 })).toHaveLength(1);
+  });
+
+  it.each([
+    ["limit", { limit: 0 }],
+    ["limit", { limit: "5" }],
+    ["limit", { limit: 1.5 }],
+    ["limit", { limit: 1001 }],
+    ["status", { status: "nope" }],
+    ["workflow", { workflow: "" }],
+    ["colour", { colour: "red" }],
+  ])("rejects a bad `%s`: %j", async (option, options) => {
+    const error = await orch()
+      .listRuns(options as never)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    expect((error as InvalidOptionError).option).toBe(option);
+    expect((error as Error).message).toContain(`\`${option}\``);
+    expect((error as Error).message).toContain("listRuns");
   });
 });

@@ -103,7 +103,7 @@ describe("settings", () => {
       model: "m-file",
     });
     expect(mergeSettings([])).toEqual({
-      maxParallel: 4,
+      maxParallel: 10,
       decomposer: "rules",
       provider: "openai",
       model: "gpt-4.1-mini",

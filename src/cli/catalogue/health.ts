@@ -7,6 +7,7 @@ import { readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { defineStep } from "../../composer/steps.js";
+import { HEALTH_DEFAULTS } from "../../defaults.js";
 import { NonRetryableError } from "../../errors.js";
 import { countLines, groupByLanguage, looksBinary, scanFiles } from "./files.js";
 import { findMarkers, MANIFEST_FILES, parseManifest, type Manifest, type Marker } from "./manifests.js";
@@ -147,7 +148,10 @@ export const readDependencies = defineStep({
 export const largeFiles = defineStep({
   description:
     "List the scanned files at or above a size threshold, biggest first. Output: { thresholdBytes, files: [{path,size}] }",
-  input: z.object({ files: z.array(fileSchema), thresholdBytes: z.number().int().min(1).default(524_288) }),
+  input: z.object({
+    files: z.array(fileSchema),
+    thresholdBytes: z.number().int().min(1).default(HEALTH_DEFAULTS.largeFileBytes),
+  }),
   idempotent: true,
   run: ({ input }) => ({
     thresholdBytes: input.thresholdBytes,

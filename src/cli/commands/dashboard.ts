@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { resolveDashboardOptions } from "../../dashboard/options.js";
+import { DASHBOARD_DEFAULTS } from "../../defaults.js";
 import { InvalidOptionError } from "../../errors.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { signalStop, type CliIo } from "../io.js";
@@ -28,11 +29,11 @@ export function registerDashboard(program: Command, io: CliIo, options: Dashboar
   program
     .command("dashboard")
     .description("serve the live web dashboard (runs, task graphs, events, optimizer advice) until interrupted")
-    .option("--port <n>", "TCP port to listen on (0: any free one)", "4400")
+    .option("--port <n>", "TCP port to listen on (0: any free one)", String(DASHBOARD_DEFAULTS.port))
     .option(
       "--host <address>",
       "address to listen on; anything but 127.0.0.1, ::1 or localhost needs --token",
-      "127.0.0.1",
+      DASHBOARD_DEFAULTS.host,
     )
     .option(
       "--token <token>",

@@ -1,5 +1,6 @@
 /** Flags shared by the commands that plan a goal (`run`, `plan`). */
 import type { Command } from "commander";
+import { CLI_DEFAULTS } from "../../defaults.js";
 
 /** Planning flags, as commander parses them; settings.ts validates them. */
 export interface GoalFlags {
@@ -20,5 +21,8 @@ export function addGoalOptions(command: Command): Command {
       "--provider <name>",
       "LLM API: openai or anthropic (config provider, env HTDAG_PROVIDER; default openai, or anthropic when only ANTHROPIC_API_KEY is set)",
     )
-    .option("--model <id>", "LLM model (config model, env HTDAG_MODEL; default gpt-4.1-mini or claude-sonnet-4-5)");
+    .option(
+      "--model <id>",
+      `LLM model (config model, env HTDAG_MODEL; default ${CLI_DEFAULTS.models.openai} or ${CLI_DEFAULTS.models.anthropic})`,
+    );
 }

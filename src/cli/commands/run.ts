@@ -5,6 +5,7 @@
  */
 import { resolve } from "node:path";
 import type { Command } from "commander";
+import { CLI_DEFAULTS } from "../../defaults.js";
 import type { HtdagEvent } from "../../notifications/catalogue.js";
 import type { Orchestrator } from "../../orchestrator/orchestrator.js";
 import type { RunResult } from "../../orchestrator/run-result.js";
@@ -43,7 +44,10 @@ export function registerRun(program: Command, io: CliIo): void {
       "<goal>",
       'what to do, e.g. "health report for ." or "find duplicate files in ./docs" or "summarise data.csv"',
     )
-    .option("--max-parallel <n>", "tasks of the run at once (config maxParallel, env HTDAG_MAX_PARALLEL; default 4)")
+    .option(
+      "--max-parallel <n>",
+      `tasks of the run at once (config maxParallel, env HTDAG_MAX_PARALLEL; default ${CLI_DEFAULTS.maxParallel})`,
+    )
     .option("--out <file>", "where the health report is written (default ./htdag-report-<date>.md)")
     .option("--json", "print one JSON object per line: the plan, each event, the result")
     .option(

@@ -4,6 +4,7 @@
  */
 import type { Command } from "commander";
 import { RUN_STATUSES, type RunStatus } from "../../composer/state-machine.js";
+import { LIST_RUNS_MAX_LIMIT } from "../../defaults.js";
 import { InvalidOptionError } from "../../errors.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { EXIT, type CliIo } from "../io.js";
@@ -20,8 +21,8 @@ export function registerRuns(program: Command, io: CliIo): void {
     .option("--json", "print the runs as a JSON array")
     .action(async (flags: { status?: string; workflow?: string; limit: string; json?: boolean }) => {
       const limit = Number(flags.limit);
-      if (!Number.isInteger(limit) || limit < 1) {
-        throw new InvalidOptionError("--limit", "a whole number ≥ 1", flags.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > LIST_RUNS_MAX_LIMIT) {
+        throw new InvalidOptionError("--limit", `a whole number from 1 to ${LIST_RUNS_MAX_LIMIT}`, flags.limit);
       }
       if (flags.status && !RUN_STATUSES.includes(flags.status as RunStatus)) {
         throw new InvalidOptionError("--status", RUN_STATUSES.join(", "), flags.status);

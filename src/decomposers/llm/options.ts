@@ -1,7 +1,8 @@
-/** Options of `llmDecomposer`, their defaults (in one place) and their validation. */
+/** Options of `llmDecomposer` and their validation; their defaults live in src/defaults.ts. */
 import type Anthropic from "@anthropic-ai/sdk";
 import type OpenAI from "openai";
 import { z } from "zod";
+import { LLM_DECOMPOSER_DEFAULTS } from "../../defaults.js";
 import { parseOptions } from "../../options.js";
 
 /** The LLM APIs htdag speaks. */
@@ -57,7 +58,8 @@ export interface LlmDecomposerOptions {
   name?: string;
 }
 
-const optionsSchema = z.strictObject({
+/** The options of `llmDecomposer` (`LlmDecomposerOptions`). */
+export const llmDecomposerOptionsSchema = z.strictObject({
   provider: z.enum(LLM_PROVIDERS),
   model: z.string().min(1).max(200),
   client: z
@@ -65,23 +67,23 @@ const optionsSchema = z.strictObject({
     .optional(),
   apiKey: z.string().min(1).optional(),
   baseURL: z.url().optional(),
-  maxRepairs: z.number().int().min(0).max(10).default(2),
+  maxRepairs: z.number().int().min(0).max(10).default(LLM_DECOMPOSER_DEFAULTS.maxRepairs),
   temperature: z.number().min(0).max(2).optional(),
-  maxTokens: z.number().int().min(64).max(128_000).default(4096),
-  maxDepth: z.number().int().min(1).max(10).default(3),
-  expand: z.enum(["eager", "lazy"]).default("eager"),
-  maxRetries: z.number().int().min(0).max(10).default(2),
-  requestTimeoutMs: z.number().int().min(1).max(3_600_000).default(120_000),
-  cache: z.boolean().default(true),
+  maxTokens: z.number().int().min(64).max(128_000).default(LLM_DECOMPOSER_DEFAULTS.maxTokens),
+  maxDepth: z.number().int().min(1).max(10).default(LLM_DECOMPOSER_DEFAULTS.maxDepth),
+  expand: z.enum(["eager", "lazy"]).default(LLM_DECOMPOSER_DEFAULTS.expand),
+  maxRetries: z.number().int().min(0).max(10).default(LLM_DECOMPOSER_DEFAULTS.maxRetries),
+  requestTimeoutMs: z.number().int().min(1).max(3_600_000).default(LLM_DECOMPOSER_DEFAULTS.requestTimeoutMs),
+  cache: z.boolean().default(LLM_DECOMPOSER_DEFAULTS.cache),
   instructions: z.string().max(20_000).optional(),
-  name: z.string().min(1).max(200).default("llm"),
+  name: z.string().min(1).max(200).default(LLM_DECOMPOSER_DEFAULTS.name),
 });
 
-export type ResolvedLlmOptions = z.output<typeof optionsSchema>;
+export type ResolvedLlmOptions = z.output<typeof llmDecomposerOptionsSchema>;
 
 /** Validates the options of `llmDecomposer` and applies the defaults. */
 export function resolveLlmOptions(options: unknown): ResolvedLlmOptions {
-  return parseOptions(optionsSchema, options ?? {}, "llmDecomposer");
+  return parseOptions(llmDecomposerOptionsSchema, options ?? {}, "llmDecomposer");
 }
 
 /** The environment variable holding the key of `provider`. */
