@@ -120,3 +120,4 @@ export {
   StepTimeoutError,
 } from "./errors.js";
 export type { GraphIssue } from "./errors.js";
+export { HTDAG_ERROR_CODES, type HtdagErrorCode } from "./errors.js";
