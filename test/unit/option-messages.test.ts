@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { RulesFileError, parseRulesText } from "../../src/decomposers/rules-file.js";
 import { InvalidOptionError } from "../../src/errors.js";
 import { collectGraphIssues } from "../../src/graph/validate.js";
+import { parseEvent } from "../../src/notifications/catalogue.js";
 import { parseOptions } from "../../src/options.js";
 import { orchestratorOptionsSchema } from "../../src/orchestrator/options.js";
 import { runOptionsSchema } from "../../src/orchestrator/run-options.js";
@@ -169,5 +171,28 @@ describe("graph validation messages", () => {
       'tasks[2].backoff.kind: expected one of "exponential", "linear", "constant", received the string "sometimes"',
     ]);
     expect(issues.map((issue) => issue.code)).toEqual(["invalid_field", "invalid_field", "invalid_field"]);
+  });
+});
+
+describe("rules files and events", () => {
+  it("a rules file's problems say what was expected and what was given", () => {
+    const error = (() => {
+      try {
+        parseRulesText("- name: a\n  match: hi\n  flags: x\n  tasks: []\n", "rules.yaml");
+      } catch (caught) {
+        return caught as RulesFileError;
+      }
+      throw new Error("expected the rules file to be refused");
+    })();
+    expect(error.problems).toEqual([
+      'rules.0.flags: expected RegExp flags among d, i, m, s, u, v, received the string "x"',
+      "rules.0.tasks: expected an array of at least 1 item, received an array of 0",
+    ]);
+  });
+
+  it("an event that does not fit the catalogue names the field in the same words", () => {
+    expect(() =>
+      parseEvent({ id: "7", type: "task:progress", runId: "r", createdAt: new Date(0).toISOString(), payload: {} }),
+    ).toThrow(/\(payload\.\w+: expected a number, received undefined\)/);
   });
 });
