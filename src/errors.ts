@@ -5,12 +5,67 @@
  * This file is a leaf: every layer may import it.
  */
 
+/**
+ * Every code an htdag error can carry, grouped by the module that throws it. The values are
+ * stable: callers branch on them, so a code is added here, never renamed.
+ */
+export const HTDAG_ERROR_CODES = [
+  // errors.ts
+  "GRAPH_INVALID",
+  "DECOMPOSITION_FAILED",
+  "NON_RETRYABLE",
+  "INVALID_OPTION",
+  "RUN_NOT_FOUND",
+  "ILLEGAL_TRANSITION",
+  "DATABASE_UNREACHABLE",
+  "MIGRATION_FAILED",
+  "NON_JSON_OUTPUT",
+  "STEP_TIMEOUT",
+  "WAIT_TIMEOUT",
+  // graph/file.ts
+  "GRAPH_FILE_UNREADABLE",
+  // decomposers: rules-file.ts and llm/errors.ts
+  "RULES_FILE_INVALID",
+  "LLM_PROVIDER_ERROR",
+  "LLM_REFUSED",
+  // notifications/errors.ts
+  "EVENT_INVALID",
+  "EVENT_HANDLER_FAILED",
+  "LISTEN_CONNECTION_LOST",
+  "EVENT_CATCH_UP_FAILED",
+  // dashboard/errors.ts
+  "DASHBOARD_TOKEN_REQUIRED",
+  "DASHBOARD_NOT_BUILT",
+  "DASHBOARD_LISTEN_FAILED",
+  // dashboard: the codes of DashboardRequestError, sent back with a 4xx status
+  "BAD_PATH",
+  "BODY_TOO_LARGE",
+  "FORBIDDEN_HOST",
+  "FORBIDDEN_ORIGIN",
+  "INVALID_BODY",
+  "INVALID_JSON",
+  "METHOD_NOT_ALLOWED",
+  "NOT_FOUND",
+  "STEPS_UNKNOWN",
+  "TASK_NOT_FOUND",
+  "UNAUTHORIZED",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "WORKFLOW_NOT_FOUND",
+  // bench/databases.ts
+  "BENCH_DATABASE",
+  // cli/session.ts
+  "MISSING_API_KEY",
+] as const;
+
+/** A code an htdag error carries; see {@link HTDAG_ERROR_CODES}. */
+export type HtdagErrorCode = (typeof HTDAG_ERROR_CODES)[number];
+
 /** Base class of every error htdag throws on purpose. */
 export class HtdagError extends Error {
   /** A stable, machine-readable code, e.g. `GRAPH_INVALID`. */
-  readonly code: string;
+  readonly code: HtdagErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: HtdagErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -45,8 +100,14 @@ export class DecompositionError extends HtdagError {
   readonly goal: string;
   readonly issues: GraphIssue[];
 
-  constructor(goal: string, problem: string, options?: { cause?: unknown; issues?: GraphIssue[] }) {
-    super("DECOMPOSITION_FAILED", `could not decompose goal ${JSON.stringify(goal)}: ${problem}`, options);
+  /** `code` is for subclasses that say why (e.g. `LLM_REFUSED`); callers leave it out. */
+  constructor(
+    goal: string,
+    problem: string,
+    options?: { cause?: unknown; issues?: GraphIssue[] },
+    code: HtdagErrorCode = "DECOMPOSITION_FAILED",
+  ) {
+    super(code, `could not decompose goal ${JSON.stringify(goal)}: ${problem}`, options);
     this.goal = goal;
     this.issues = options?.issues ?? [];
   }
@@ -54,8 +115,9 @@ export class DecompositionError extends HtdagError {
 
 /** Throw from a step to fail the task at once, without further attempts. */
 export class NonRetryableError extends HtdagError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("NON_RETRYABLE", message, options);
+  /** `code` is for subclasses that say why (e.g. `NON_JSON_OUTPUT`); a step leaves it out. */
+  constructor(message: string, options?: { cause?: unknown }, code: HtdagErrorCode = "NON_RETRYABLE") {
+    super(code, message, options);
   }
 }
 
@@ -121,8 +183,9 @@ export class NonJsonOutputError extends NonRetryableError {
     super(
       `step of task ${JSON.stringify(taskId)} returned output that is not JSON (${problem}); ` +
         `return plain objects, arrays, strings, finite numbers, booleans or null`,
+      undefined,
+      "NON_JSON_OUTPUT",
     );
-    Object.defineProperty(this, "code", { value: "NON_JSON_OUTPUT" });
   }
 }
 

@@ -101,6 +101,7 @@ export type { TaskMetrics } from "./store/metrics.js";
 
 // Errors: every one carries a stable `code`.
 export {
+  HTDAG_ERROR_CODES,
   HtdagError,
   WaitTimeoutError,
   GraphValidationError,
@@ -114,7 +115,7 @@ export {
   NonJsonOutputError,
   StepTimeoutError,
 } from "./errors.js";
-export type { GraphIssue } from "./errors.js";
+export type { GraphIssue, HtdagErrorCode } from "./errors.js";
 export { RulesFileError } from "./decomposers/rules-file.js";
 export { LlmProviderError, LlmRefusalError } from "./decomposers/llm/errors.js";
 export { InvalidEventError, EventHandlerError, ListenConnectionError, CatchUpError } from "./notifications/errors.js";

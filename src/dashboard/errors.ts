@@ -1,5 +1,5 @@
 /** Errors of the dashboard: each names the problem and the fix. */
-import { HtdagError } from "../errors.js";
+import { HtdagError, type HtdagErrorCode } from "../errors.js";
 
 /** The dashboard was asked to listen beyond this machine without a token. */
 export class DashboardTokenRequiredError extends HtdagError {
@@ -45,7 +45,7 @@ export class DashboardListenError extends HtdagError {
 export class DashboardRequestError extends HtdagError {
   readonly status: number;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: HtdagErrorCode, message: string) {
     super(code, message);
     this.status = status;
   }

@@ -20,6 +20,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { RULES_FILE_DEFAULTS } from "../defaults.js";
 import { HtdagError, InvalidOptionError } from "../errors.js";
+import { issueProblem } from "../options.js";
 import type { Captures, Rule } from "./rules.js";
 import type { TaskSpec } from "../graph/task-graph.js";
 
@@ -83,11 +84,16 @@ export function parseRulesText(text: string, source = "(text)"): Rule[] {
     };
     throw new RulesFileError(source, [`invalid YAML at line ${at.line}, column ${at.col}: ${syntax.message}`]);
   }
-  const parsed = rulesFileSchema.safeParse(document.toJS());
+  const content: unknown = document.toJS();
+  const parsed = rulesFileSchema.safeParse(content);
   if (!parsed.success) {
+    // Issue paths start at `rules`, also for a file that holds the bare list.
+    const root = Array.isArray(content) ? { rules: content } : content;
     throw new RulesFileError(
       source,
-      parsed.error.issues.map((issue) => `${issue.path.map(String).join(".") || "(file)"}: ${issue.message}`),
+      parsed.error.issues.map(
+        (issue) => `${issue.path.map(String).join(".") || "(file)"}: ${issueProblem(issue, root, rulesFileSchema)}`,
+      ),
     );
   }
   const entries = parsed.data.rules;

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { describeValue, type GraphIssue } from "../errors.js";
+import { expectationOf, hasCustomMessage, schemaAt } from "../options.js";
 import { didYouMean } from "./suggest.js";
 import {
   backoffSchema,
@@ -132,12 +133,15 @@ const KNOWN_FIELDS: Record<string, readonly string[]> = {
 /** Parse one task; on failure, its issues under `tasks[index]`. */
 export function parseTask(raw: unknown, index: number): { task: Task | null; issues: GraphIssue[] } {
   const base = `tasks[${index}]`;
-  const result = schemaFor(raw).safeParse(raw);
+  const schema = schemaFor(raw);
+  const result = schema.safeParse(raw);
   const when = result.success ? result.data.when : valueAt(raw, ["when"]);
   const condition = when === undefined ? undefined : conditionSchema.safeParse(when);
   const issues = [
-    ...(result.success ? [] : zodIssues(result.error.issues, base, raw, "task")),
-    ...(condition?.success === false ? zodIssues(condition.error.issues, base, raw, "when", ["when"]) : []),
+    ...(result.success ? [] : zodIssues(result.error.issues, schema, base, raw, "task")),
+    ...(condition?.success === false
+      ? zodIssues(condition.error.issues, conditionSchema, base, raw, "when", ["when"])
+      : []),
   ];
   if (!result.success) {
     return { task: lenientTask(raw, result.error.issues), issues };
@@ -180,12 +184,16 @@ export function parseGraphFields(raw: unknown): {
   if (result.success) {
     return { fields: result.data, issues: [] };
   }
-  return { fields: null, issues: zodIssues(result.error.issues, "", raw, "graph") };
+  return { fields: null, issues: zodIssues(result.error.issues, taskGraphInputSchema, "", raw, "graph") };
 }
 
-/** Turn zod issues into graph issues whose path starts at `base` and whose value is read from `root`. */
+/**
+ * Turn zod issues of `schema` into graph issues whose path starts at `base` and whose value is read
+ * from `root`: `expected an integer of at least 1, received number 0`, or the schema's own message.
+ */
 function zodIssues(
   issues: readonly z.core.$ZodIssue[],
+  schema: z.core.$ZodType,
   base: string,
   root: unknown,
   kind: string,
@@ -193,13 +201,16 @@ function zodIssues(
 ): GraphIssue[] {
   return issues.flatMap((issue) => {
     const leaf = bestUnionBranch(issue);
-    const path = [...prefix, ...issue.path, ...(leaf === issue ? [] : leaf.path)];
+    const local = [...issue.path, ...(leaf === issue ? [] : leaf.path)];
+    const path = [...prefix, ...local];
     if (leaf.code === "unrecognized_keys") {
       return unknownFieldIssues(leaf.keys, base, path, kind);
     }
     const value = valueAt(root, path);
-    const received = /received/.test(leaf.message) ? "" : `, received ${describeValue(value)}`;
-    return [{ code: "invalid_field", path: formatPath(base, path), message: `${leaf.message}${received}` }];
+    const message = hasCustomMessage(leaf, value)
+      ? `${leaf.message}${/received/.test(leaf.message) ? "" : `, received ${describeValue(value)}`}`
+      : `expected ${expectationOf(leaf, value, schemaAt(schema, local))}, received ${describeValue(value)}`;
+    return [{ code: "invalid_field", path: formatPath(base, path), message }];
   });
 }
 

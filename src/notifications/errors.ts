@@ -1,6 +1,7 @@
 /** Errors of live events. Each has a stable `code` and names what failed and what htdag does next. */
 import type { z } from "zod";
 import { HtdagError } from "../errors.js";
+import { issueProblem } from "../options.js";
 
 /** An event read back does not fit the catalogue (a catalogued type with a malformed payload). */
 export class InvalidEventError extends HtdagError {
@@ -10,7 +11,7 @@ export class InvalidEventError extends HtdagError {
   constructor(raw: unknown, error: z.ZodError) {
     const fields = typeof raw === "object" && raw !== null ? (raw as { id?: unknown; type?: unknown }) : {};
     const issue = error.issues[0];
-    const where = issue ? `${issue.path.map(String).join(".") || "(event)"}: ${issue.message}` : "invalid";
+    const where = issue ? `${issue.path.map(String).join(".") || "(event)"}: ${issueProblem(issue, raw)}` : "invalid";
     super(
       "EVENT_INVALID",
       `event ${String(fields.id)} of type ${JSON.stringify(fields.type)} does not fit the event catalogue (${where}); ` +

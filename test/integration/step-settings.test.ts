@@ -135,7 +135,7 @@ describe.each(STORES)("step settings on %s", (kind) => {
     const graph = validateGraph({ goal: "bad options", tasks: [{ id: "a" }] });
     const before = (await orch().listRuns({ limit: 1000 })).length;
     await expect(orch().composeFromTaskGraph(graph, { a: async () => 1 }, { maxParallel: 0 })).rejects.toThrow(
-      /invalid option `maxParallel` in composeFromTaskGraph: .*>=1.*received number 0/,
+      "invalid option `maxParallel` in composeFromTaskGraph: expected an integer of at least 1, received number 0",
     );
     await expect(orch().composeFromTaskGraph(graph, { a: async () => 1 }, { maxParalel: 2 } as never)).rejects.toThrow(
       InvalidOptionError,

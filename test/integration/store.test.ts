@@ -149,7 +149,7 @@ describe("createOrchestrator options and connection errors", () => {
   it("names the option, what was expected and what was given", async () => {
     await expect(createOrchestrator({ defaults: { maxAttempts: 0 } })).rejects.toThrow(InvalidOptionError);
     await expect(createOrchestrator({ defaults: { maxAttempts: 0 } })).rejects.toThrow(
-      /`defaults\.maxAttempts`.*>=1.*received number 0/,
+      "invalid option `defaults.maxAttempts` in createOrchestrator: expected an integer of at least 1, received number 0",
     );
     await expect(createOrchestrator({ channel: "events; DROP TABLE x" })).rejects.toThrow(
       /`channel`.*identifier.*received the string "events; DROP TABLE x"/,

@@ -77,9 +77,9 @@ describe("validateGraph: accepted graphs", () => {
 describe("validateGraph: shape issues", () => {
   it("names the field, what was expected and what was received", () => {
     const issue = onlyIssue([{ id: "a" }, { id: "b", timeoutMs: "5" }], "invalid_field", "tasks[1].timeoutMs");
-    expect(issue.message).toContain("expected number, received string");
+    expect(issue.message).toBe('expected an integer, received the string "5"');
     const tooSmall = onlyIssue([{ id: "a", maxAttempts: 0 }], "invalid_field", "tasks[0].maxAttempts");
-    expect(tooSmall.message).toContain(">=1, received number 0");
+    expect(tooSmall.message).toBe("expected an integer of at least 1, received number 0");
   });
 
   it("reports the closest union branch of a condition", () => {
@@ -105,7 +105,7 @@ describe("validateGraph: shape issues", () => {
     expect(collectGraphIssues({ tasks: [] }).issues.map((issue) => issue.path)).toEqual(["goal"]);
     expect(collectGraphIssues("nope").issues[0]).toMatchObject({
       path: "$",
-      message: expect.stringContaining("expected object"),
+      message: 'expected an object, received the string "nope"',
     });
   });
 });

@@ -24,8 +24,7 @@ export class LlmProviderError extends DecompositionError {
     problem: string,
     options: { status?: number; cause?: unknown } = {},
   ) {
-    super(goal, problem, { cause: options.cause });
-    Object.defineProperty(this, "code", { value: "LLM_PROVIDER_ERROR" });
+    super(goal, problem, { cause: options.cause }, "LLM_PROVIDER_ERROR");
     this.provider = provider;
     this.failure = failure;
     this.status = options.status;
@@ -37,8 +36,12 @@ export class LlmRefusalError extends DecompositionError {
   readonly refusal: string;
 
   constructor(goal: string, refusal: string) {
-    super(goal, `the model refused to plan it: ${JSON.stringify(refusal)}; rephrase the goal or handle it with a rule`);
-    Object.defineProperty(this, "code", { value: "LLM_REFUSED" });
+    super(
+      goal,
+      `the model refused to plan it: ${JSON.stringify(refusal)}; rephrase the goal or handle it with a rule`,
+      undefined,
+      "LLM_REFUSED",
+    );
     this.refusal = refusal;
   }
 }
