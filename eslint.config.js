@@ -7,7 +7,7 @@ import tseslint from "typescript-eslint";
 
 /** The layers of src/, lowest first. A layer may import its own folder and the layers before it. */
 const LAYERS = [
-  ["foundation", ["./src/errors.ts", "./src/options.ts", "./src/defaults.ts"]],
+  ["foundation", ["./src/errors.ts", "./src/defaults.ts", "./src/option-messages.ts", "./src/options.ts"]],
   ["graph", ["./src/graph"]],
   ["store", ["./src/store"]],
   ["composer", ["./src/composer"]],

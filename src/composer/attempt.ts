@@ -2,7 +2,9 @@
  * One attempt of one claimed task: resolves its input, checks its condition, runs the step (or its
  * forEach fan-out) under the task's timeout, and turns what happened into a settlement.
  */
+import type { z } from "zod";
 import { NonJsonOutputError, NonRetryableError, StepTimeoutError } from "../errors.js";
+import { issueProblem } from "../option-messages.js";
 import type { Condition, Json, MergedTask, Task } from "../graph/task-graph.js";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
 import { backoffDelayMs } from "./backoff.js";
@@ -350,7 +352,7 @@ function parseInput(step: StepDefinition, taskId: string, input: unknown): unkno
     return parsed.data;
   }
   throw new NonRetryableError(
-    `input of task ${JSON.stringify(taskId)} does not match its step's input schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(input)"}: ${i.message}`).join("; ")}`,
+    `input of task ${JSON.stringify(taskId)} does not match its step's input schema: ${schemaProblems(parsed.error.issues, input, step.input, "(input)")}`,
   );
 }
 
@@ -368,7 +370,7 @@ function checkOutput(step: StepDefinition, taskId: string, output: unknown): unk
     return parsed.data;
   }
   throw new Error(
-    `output of task ${JSON.stringify(taskId)} does not match its step's output schema: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(output)"}: ${i.message}`).join("; ")}`,
+    `output of task ${JSON.stringify(taskId)} does not match its step's output schema: ${schemaProblems(parsed.error.issues, value, step.output, "(output)")}`,
   );
 }
 
@@ -436,4 +438,9 @@ export function serializeError(error: unknown): { name: string; message: string;
 
 export function decode(codec: PayloadCodec | undefined, value: unknown): unknown {
   return codec && value !== null && value !== undefined ? codec.decode(value) : value;
+}
+
+/** Every issue of `value` against a step's schema, in plain words: `n: expected a number, received the string "x"`. */
+function schemaProblems(issues: readonly z.core.$ZodIssue[], value: unknown, schema: z.ZodType, whole: string): string {
+  return issues.map((issue) => `${issue.path.join(".") || whole}: ${issueProblem(issue, value, schema)}`).join("; ");
 }

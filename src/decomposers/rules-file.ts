@@ -20,7 +20,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { RULES_FILE_DEFAULTS } from "../defaults.js";
 import { HtdagError, InvalidOptionError } from "../errors.js";
-import { issueProblem } from "../options.js";
+import { issueProblem } from "../option-messages.js";
 import type { Captures, Rule } from "./rules.js";
 import type { TaskSpec } from "../graph/task-graph.js";
 

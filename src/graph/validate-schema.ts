@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { describeValue, type GraphIssue } from "../errors.js";
-import { expectationOf, hasCustomMessage, schemaAt } from "../options.js";
+import { expectationOf, hasCustomMessage, schemaAt } from "../option-messages.js";
 import { didYouMean } from "./suggest.js";
 import {
   backoffSchema,

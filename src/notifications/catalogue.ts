@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { InvalidEventError } from "./errors.js";
+import { issueProblem } from "../option-messages.js";
 
 /** The shape of an event type: `noun:verb`, as the `events_type_check` constraint has it. */
 export const EVENT_TYPE_PATTERN = /^[a-z][a-z0-9_-]*:[a-z][a-z0-9_:-]*$/;
@@ -166,5 +167,7 @@ export function payloadProblem(type: EventType, payload: unknown): string | null
     return null;
   }
   const issue = result.error.issues[0];
-  return issue ? `${issue.path.map(String).join(".") || "(payload)"}: ${issue.message}` : "invalid payload";
+  return issue
+    ? `${issue.path.map(String).join(".") || "(payload)"}: ${issueProblem(issue, payload, EVENT_PAYLOADS[type])}`
+    : "invalid payload";
 }

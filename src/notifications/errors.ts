@@ -1,7 +1,7 @@
 /** Errors of live events. Each has a stable `code` and names what failed and what htdag does next. */
 import type { z } from "zod";
 import { HtdagError } from "../errors.js";
-import { issueProblem } from "../options.js";
+import { issueProblem } from "../option-messages.js";
 
 /** An event read back does not fit the catalogue (a catalogued type with a malformed payload). */
 export class InvalidEventError extends HtdagError {
