@@ -38,7 +38,11 @@ export interface ExecutionDefaultsInput {
 }
 
 export const orchestratorOptionsSchema = z.strictObject({
-  database: z.union([z.string(), z.instanceof(pg.Pool)]).optional(),
+  database: z
+    .union([z.string(), z.instanceof(pg.Pool)], {
+      message: 'a postgres:// URL, "memory://", "pglite:<dir>" or a pg.Pool',
+    })
+    .optional(),
   schema: identifier.default(ORCHESTRATOR_DEFAULTS.schema),
   channel: identifier.default(ORCHESTRATOR_DEFAULTS.channel),
   migrate: z.boolean().default(ORCHESTRATOR_DEFAULTS.migrate),

@@ -51,6 +51,11 @@ describe("option errors read as sentences", () => {
       "invalid option `defaults.maxAttempts` in createOrchestrator: expected an integer of at most 100, received number 101",
     ],
     [
+      orchestrator({ database: 42 }),
+      'invalid option `database` in createOrchestrator: expected a postgres:// URL, "memory://", "pglite:<dir>" ' +
+        "or a pg.Pool, received number 42",
+    ],
+    [
       orchestrator({ poolSise: 3 }),
       "invalid option `poolSise` in createOrchestrator: expected only known options (unknown: poolSise), received number 3",
     ],
