@@ -7,14 +7,22 @@
  *           embedded PGlite store in ./.htdag, as on a fresh machine), `htdag` being the built CLI;
  *           `<runId>` stands for the latest run's id. `# → text` after a line: its stdout contains text.
  * - ```json / ```yaml   data: must parse.
- * - ```text   not code (a synopsis, an output): left alone.
+ * - ```text   not code (a synopsis, an output): left alone; ```mermaid, a diagram, too.
  * - `no-run: <reason>` after the language (```ts no-run: needs a second machine) skips a block that
  *   cannot run in isolation; the reason is required.
  */
 import { readFileSync } from "node:fs";
 
 /** What the test does with a block, by its language. */
-export const RUNNERS = { ts: "tsx", sh: "shell", bash: "shell", json: "parse", yaml: "parse", text: "none" } as const;
+export const RUNNERS = {
+  ts: "tsx",
+  sh: "shell",
+  bash: "shell",
+  json: "parse",
+  yaml: "parse",
+  text: "none",
+  mermaid: "none",
+} as const;
 export type BlockLanguage = keyof typeof RUNNERS;
 
 /** One fenced block of a Markdown file. */
