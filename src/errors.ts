@@ -19,6 +19,7 @@ export const HTDAG_ERROR_CODES = [
   "ILLEGAL_TRANSITION",
   "DATABASE_UNREACHABLE",
   "MIGRATION_FAILED",
+  "MIGRATION_MISMATCH",
   "NON_JSON_OUTPUT",
   "STEP_TIMEOUT",
   "WAIT_TIMEOUT",
@@ -174,6 +175,16 @@ export class MigrationError extends HtdagError {
   constructor(file: string, options?: { cause?: unknown }) {
     const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
     super("MIGRATION_FAILED", `migration ${file} failed and was rolled back: ${reason}`, options);
+  }
+}
+
+/**
+ * The migrations recorded in the database disagree with the files: an applied file was edited, or
+ * the database holds a schema of an earlier, unreleased layout. Nothing was changed.
+ */
+export class MigrationMismatchError extends HtdagError {
+  constructor(problem: string, fix: string) {
+    super("MIGRATION_MISMATCH", `${problem}; nothing was changed. ${fix}`);
   }
 }
 

@@ -112,6 +112,7 @@ export {
   IllegalTransitionError,
   DatabaseConnectionError,
   MigrationError,
+  MigrationMismatchError,
   NonJsonOutputError,
   StepTimeoutError,
 } from "./errors.js";

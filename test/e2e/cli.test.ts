@@ -78,7 +78,7 @@ describe("htdag migrate", () => {
       expect(`${a.stdout}${b.stdout}`).toMatch(/applied \d+ migration/);
       const status = await htdag(["migrate", "--status", "--database", database.url]);
       expect(status.code).toBe(0);
-      expect(status.stdout).toMatch(/0001_init\s+applied/);
+      expect(status.stdout).toMatch(/0001_baseline\s+applied/);
       expect(status.stdout).not.toMatch(/pending/);
       const client = new pg.Client({ connectionString: database.url });
       await client.connect();
@@ -105,6 +105,6 @@ describe("htdag migrate", () => {
     const dir = await mkdtemp(`${tmpdir()}/htdag-cli-`);
     const { code, stdout } = await htdag(["migrate", "--status"], { HTDAG_DATABASE_URL: `pglite:${dir}` });
     expect(code).toBe(0);
-    expect(stdout).toMatch(/0001_init\s+pending/);
+    expect(stdout).toMatch(/0001_baseline\s+pending/);
   });
 });
