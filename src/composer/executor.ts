@@ -12,6 +12,12 @@ import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";
 
+/**
+ * How often a run that cannot claim rechecks: paused, or its ready tasks held back by slots or a
+ * queue that other runs or processes fill. A resume in this process wakes it at once.
+ */
+const IDLE_POLL_MS = 1000;
+
 /** What the executor needs from the orchestrator. */
 export interface ExecutorDeps {
   tasks: TaskQueries;
@@ -47,6 +53,8 @@ export class RunExecutor {
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
+  /** The last claim found nothing to take although the run was running: wait at the idle rate. */
+  private claimedNothing = false;
   private readonly batcher = new SettleBatcher(
     (batch) => this.settleBatch(batch),
     Number.POSITIVE_INFINITY,
@@ -75,6 +83,7 @@ export class RunExecutor {
       const started = await tasks.startRun(this.run.runId, workerId, this.run.maxParallel, leaseMs, channel);
       this.observe(started.runStatus as RunStatus);
       this.dispatch(started.claimed);
+      this.claimedNothing = started.claimed.length === 0;
       if (!started.started) {
         await this.claimMore();
       }
@@ -105,6 +114,7 @@ export class RunExecutor {
   /** Claims again after a resume or a retry delay. */
   wake(): void {
     this.runStatus = "running";
+    this.claimedNothing = false;
     void this.claimMore().then(() => this.checkIdle());
   }
 
@@ -189,12 +199,12 @@ export class RunExecutor {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
       const free = this.run.maxParallel - this.running.size;
-      this.dispatch(
-        await retryTransient(
-          () => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel),
-          Math.max(30_000, 2 * leaseMs),
-        ),
+      const claimed = await retryTransient(
+        () => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel),
+        Math.max(30_000, 2 * leaseMs),
       );
+      this.claimedNothing = claimed.length === 0;
+      this.dispatch(claimed);
     } catch (error) {
       this.fail(error);
     }
@@ -224,11 +234,18 @@ export class RunExecutor {
       return;
     }
     clearTimeout(this.wakeTimer);
+    if (this.runStatus !== "running") {
+      // Paused: resumeRun in this process calls wake(); one in another process is seen at the idle rate.
+      this.wakeTimer = setTimeout(() => void this.poll(), IDLE_POLL_MS);
+      return;
+    }
     void retryTransient(() => this.deps.tasks.nextAvailableAt(this.run.runId), 30_000)
       .then((at) => {
-        // A paused run, or one waiting for another process, is polled slowly (≤ 1 query/s).
-        const delay = at ? Math.max(0, at.getTime() - Date.now()) : 1000;
-        this.wakeTimer = setTimeout(() => void this.poll(), Math.min(delay, 1000));
+        const dueInMs = at ? Math.max(0, at.getTime() - Date.now()) : IDLE_POLL_MS;
+        // A task that is due but was not claimed waits for slots or a queue that others hold: no
+        // loop of queries, a recheck at the idle rate. A retry delay ends at its own time.
+        const held = dueInMs === 0 && this.claimedNothing;
+        this.wakeTimer = setTimeout(() => void this.poll(), held ? IDLE_POLL_MS : Math.min(dueInMs, IDLE_POLL_MS));
       })
       .catch((error) => this.fail(error));
   }
