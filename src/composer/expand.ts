@@ -1,11 +1,13 @@
 /**
  * Lazy expansion: a composite with `expand: "lazy"` is decomposed when it becomes ready, with its
- * dependencies' outputs in the decomposer's context. The children are validated like any graph,
- * their ids are namespaced under the composite (`parent/child`), and they are laid out as rows.
+ * dependencies' outputs in the decomposer's context. The children's ids are namespaced under the
+ * composite (`parent/child`), in every place a task names a sibling; they are validated like any
+ * graph, with the composite's dependencies (which they inherit) readable; and they are laid out as rows.
  */
 import { DecompositionError, GraphValidationError } from "../errors.js";
 import type { Task, TaskSpec } from "../graph/task-graph.js";
 import type { CatalogueEntry, Decomposer } from "../graph/decomposer.js";
+import { renameTaskIds } from "../graph/rename.js";
 import { validateGraph } from "../graph/validate.js";
 import { bindGraph, type BoundGraph, type TaskDefaults } from "./bind.js";
 import type { PayloadCodec } from "../store/codec.js";
@@ -46,16 +48,23 @@ export async function planExpansion(
   if (!Array.isArray(specs) || specs.length === 0) {
     throw new DecompositionError(goal, `lazy task ${JSON.stringify(task.id)} expanded to no tasks`);
   }
+  // The children inherit the composite's dependencies (the run adds those edges), so they may read them.
+  const upstream = new Set([...task.dependsOn, ...Object.keys(depsOutputs)]);
   try {
     const sub = validateGraph(
-      { goal, tasks: specs.map((spec) => namespaced(spec, task.id, specs)) },
+      { goal, tasks: namespaced(specs, task.id) },
       {
         stepNames: Object.keys(ctx.steps),
+        upstream,
         defaults: { source: "function" },
         limits: { maxTasks: ctx.maxTasks, maxInputBytes: ctx.maxInputBytes },
       },
     );
-    return bindGraph(sub, ctx.steps, ctx.defaults, ctx.codec);
+    const tasks = sub.tasks.map((child) => ({
+      ...child,
+      dependsOn: child.dependsOn.filter((id) => !upstream.has(id)),
+    }));
+    return bindGraph({ ...sub, tasks }, ctx.steps, ctx.defaults, ctx.codec);
   } catch (error) {
     if (!(error instanceof GraphValidationError)) {
       throw error;
@@ -68,16 +77,12 @@ export async function planExpansion(
   }
 }
 
-/** Prefixes a child's id and its references to siblings with `parent/`. */
-function namespaced(spec: TaskSpec, parentId: string, siblings: readonly TaskSpec[]): TaskSpec {
-  const ids = new Set(siblings.map((s) => s.id));
-  const rename = (id: string) => (ids.has(id) ? `${parentId}/${id}` : id);
-  return {
-    ...spec,
-    id: rename(spec.id),
-    ...(spec.dependsOn ? { dependsOn: spec.dependsOn.map(rename) } : {}),
-    ...(spec.parentId ? { parentId: rename(spec.parentId) } : {}),
+/** The children with their ids, and every reference to a sibling, prefixed with `parent/`. */
+function namespaced(specs: readonly TaskSpec[], parentId: string): TaskSpec[] {
+  const renamed = new Map(specs.map((spec) => [spec.id, `${parentId}/${spec.id}`]));
+  return specs.map((spec) => ({
+    ...renameTaskIds(spec, renamed),
     // Steps are looked up by the original id when the task names none.
     ...(spec.step === undefined && spec.kind !== "composite" ? { step: spec.id } : {}),
-  };
+  }));
 }

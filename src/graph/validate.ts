@@ -36,6 +36,13 @@ export interface ValidateOptions {
    * @default undefined (step names are not checked)
    */
   stepNames?: Iterable<string>;
+  /**
+   * Ids of tasks outside the graph that every task of it waits for, such as a lazy composite's
+   * dependencies when its children are validated: a task may name them in `dependsOn` and read
+   * their outputs, and they are not reported as unknown.
+   * @default none
+   */
+  upstream?: Iterable<string>;
   /** Values for the graph's metadata fields when the input leaves them out. */
   defaults?: {
     /** @default crypto.randomUUID() */
@@ -69,7 +76,13 @@ export function collectGraphIssues(
       message: `the graph has ${rawTasks.length} tasks, more than limits.maxTasks ${limits.maxTasks}; split the goal into several runs or raise limits.maxTasks`,
     });
   }
-  const { entries, knownIds } = parseTasks(rawTasks, limits.maxInputBytes, issues);
+  const parsed = parseTasks(rawTasks, limits.maxInputBytes, issues);
+  const { entries } = parsed;
+  const upstream = new Set(options.upstream ?? []);
+  // An upstream id is known but has no entry: a dependency on it is dropped from the graph's links,
+  // and a reference to it is sound (both as for a task that failed its own checks).
+  const knownIds: KnownIds =
+    upstream.size === 0 ? parsed.knownIds : { has: (id) => parsed.knownIds.has(id) || upstream.has(id) };
   const structure = checkStructure(entries, knownIds, limits.maxDepth, stepNames);
   const cycles = checkCycles(entries, structure);
   issues.push(...structure.issues, ...cycles.issues, ...checkReferences(entries, knownIds, cycles.runtime));
