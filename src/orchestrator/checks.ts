@@ -30,8 +30,3 @@ export function assertRunId(runId: unknown): asserts runId is string {
     throw new InvalidOptionError("runId", "a run id (a UUID string)", runId);
   }
 }
-
-/** True for Postgres's unique_violation (two callers raced on one idempotency key). */
-export function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string })?.code === "23505";
-}

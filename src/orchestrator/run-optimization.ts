@@ -131,16 +131,19 @@ export async function emitOptimization(
   applied: AppliedOptimization,
   graphId: string,
 ): Promise<void> {
-  const payload =
-    type === "optimization:started"
-      ? { level: applied.level, graphId }
-      : {
-          level: applied.level,
-          changes: applied.changes.length,
-          graphId,
-          applied: applied.changes,
-          ...(applied.stored ? { stored: applied.stored } : {}),
-          ...(applied.hedges ? { hedges: applied.hedges } : {}),
-        };
-  await deps.events.emit({ type, runId, workflow, payload }, deps.channel);
+  await deps.events.emit({ type, runId, workflow, payload: optimizationPayload(type, applied, graphId) }, deps.channel);
+}
+
+/** The payload of an optimization event (started: the level; completed: every change applied). */
+export function optimizationPayload(type: string, applied: AppliedOptimization, graphId: string): unknown {
+  return type === "optimization:started"
+    ? { level: applied.level, graphId }
+    : {
+        level: applied.level,
+        changes: applied.changes.length,
+        graphId,
+        applied: applied.changes,
+        ...(applied.stored ? { stored: applied.stored } : {}),
+        ...(applied.hedges ? { hedges: applied.hedges } : {}),
+      };
 }

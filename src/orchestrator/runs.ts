@@ -20,7 +20,7 @@ import { toStepDefinition, type StepDefinition, type Steps } from "../composer/s
 import type { Db } from "../store/db.js";
 import type { EventQueries } from "../store/events.js";
 import type { RunControlQueries } from "../store/run-control.js";
-import type { RunQueries, RunRow } from "../store/runs.js";
+import type { RunQueries, RunRow, SubmittedRun } from "../store/runs.js";
 import { toRunSummary, type RunSummary } from "./run-summary.js";
 import type { TaskQueries } from "../store/tasks.js";
 import { parseOptions } from "../options.js";
@@ -31,12 +31,12 @@ import { listRunsOptionsSchema } from "./list-runs-options.js";
 import { slugify } from "./slug.js";
 import type { Optimizer } from "../optimizer/service.js";
 import {
-  emitOptimization,
+  optimizationPayload,
   optimizeForRun,
   type AppliedOptimization,
   type OptimizationDeps,
 } from "./run-optimization.js";
-import { assertRunId, checkSteps, isUniqueViolation } from "./checks.js";
+import { assertRunId, checkSteps } from "./checks.js";
 
 /** Shortest gap between two task:progress events of one attempt, in ms. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -111,7 +111,6 @@ export class RunService {
         return this.continueExisting(existing, steps);
       }
     }
-    const runId = randomUUID();
     const optimized = await optimizeForRun(
       this.optimization(),
       validated,
@@ -119,28 +118,17 @@ export class RunService {
       resolved,
       this.taskDefaults(resolved),
     );
-    try {
-      await this.insert(runId, workflow, optimized.graph, steps, optimized.options, null, optimized.applied);
-    } catch (error) {
-      const existing =
-        resolved.idempotencyKey && isUniqueViolation(error)
-          ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey)
-          : undefined;
-      if (existing) {
-        return this.continueExisting(existing, steps);
+    // Recorded pending: the executor starts the run and claims its first tasks in one call.
+    const recorded = await this.record(workflow, optimized, validated.id, steps, { runAt: null, start: false });
+    if (recorded.existing) {
+      // Another caller took the idempotency key since the check above.
+      const raced = await this.deps.runs.getRun(recorded.runId);
+      if (!raced) {
+        throw new RunNotFoundError(recorded.runId);
       }
-      throw error;
+      return this.continueExisting(raced, steps);
     }
-    if (optimized.applied) {
-      await emitOptimization(
-        this.optimization(),
-        "optimization:completed",
-        workflow,
-        runId,
-        optimized.applied,
-        validated.id,
-      );
-    }
+    const runId = recorded.runId;
     this.stepsByWorkflow.set(workflow, steps);
     if (decomposer) {
       this.decomposers.set(workflow, decomposer);
@@ -149,51 +137,57 @@ export class RunService {
     return this.result(runId);
   }
 
-  private async insert(
-    runId: string,
+  /**
+   * Records the run with its graph, tasks, edges and first events, and starts it when `start`: one
+   * round trip and one transaction (submit_run). An idempotency key already taken writes nothing and
+   * returns the existing run.
+   */
+  private async record(
     workflow: string,
-    graph: TaskGraph,
+    tuned: { graph: TaskGraph; options: ResolvedRunOptions; applied?: AppliedOptimization },
+    graphId: string,
     steps: Steps,
-    options: ResolvedRunOptions,
-    runAt: Date | null = null,
-    optimization?: AppliedOptimization,
-  ): Promise<void> {
+    how: { runAt: Date | null; start: boolean },
+  ): Promise<SubmittedRun> {
+    const { graph, options, applied } = tuned;
     const defaults = this.taskDefaults(options);
-    const bound = bindGraph(graph, steps, defaults, this.deps.codec);
-    await this.deps.db.transaction(async (tx) => {
-      if (options.queues) {
-        await this.deps.runs.setQueueLimits(tx, options.queues);
-      }
-      await this.deps.runs.insertRun(
-        tx,
-        {
-          id: runId,
-          workflow,
-          graphId: graph.id,
-          goal: graph.goal,
-          priority: defaults.priority,
-          maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel,
-          failFast: options.failFast,
-          options: {
-            realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
-            timeoutMs: options.timeoutMs ?? null,
-            taskDefaults: defaults,
-            ...(optimization ? { optimization } : {}),
-          },
-          input:
-            options.input === undefined
-              ? null
-              : this.deps.codec
-                ? this.deps.codec.encode(options.input)
-                : options.input,
-          idempotencyKey: options.idempotencyKey ?? null,
-          runAt,
-          deadlineMs: options.timeoutMs ?? null,
+    const { codec } = this.deps;
+    const bound = bindGraph(graph, steps, defaults, codec);
+    const input = options.input === undefined ? null : codec ? codec.encode(options.input) : options.input;
+    return this.deps.runs.submitRun({
+      run: {
+        id: randomUUID(),
+        workflow,
+        graphId: graph.id,
+        goal: graph.goal,
+        priority: defaults.priority,
+        maxParallel: options.maxParallel ?? this.deps.options.defaults.maxParallel,
+        failFast: options.failFast,
+        options: {
+          realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
+          timeoutMs: options.timeoutMs ?? null,
+          taskDefaults: defaults,
+          ...(applied ? { optimization: applied } : {}),
         },
-        { ...graph, tasks: sealTaskInputs(graph.tasks, this.deps.codec) },
-        bound.tasks,
-        bound.edges,
-      );
+        input,
+        idempotencyKey: options.idempotencyKey ?? null,
+        runAt: how.runAt,
+        deadlineMs: options.timeoutMs ?? null,
+      },
+      graph: { ...graph, tasks: sealTaskInputs(graph.tasks, codec) },
+      tasks: bound.tasks,
+      edges: bound.edges,
+      queues: options.queues ?? null,
+      events: applied
+        ? [
+            {
+              type: "optimization:completed",
+              payload: optimizationPayload("optimization:completed", applied, graphId),
+            },
+          ]
+        : [],
+      start: how.start,
+      channel: this.deps.options.channel,
     });
   }
 
@@ -219,7 +213,8 @@ export class RunService {
 
   /**
    * Records a run for workers to execute and starts it (its first tasks become ready; with `runAt`
-   * in the future, workers claim nothing before then). Returns at once with the run id.
+   * in the future, workers claim nothing before then), in one transaction and one round trip besides
+   * the read of the workflow's stored tuning. Returns at once with the run id.
    */
   async submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string; existing: boolean }> {
     const { runAt, steps, ...plain } = options ?? ({} as SubmitOptions);
@@ -242,13 +237,15 @@ export class RunService {
       },
       defaults: { source: "function", decomposer: "manual" },
     });
-    const existing = resolved.idempotencyKey
-      ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey)
-      : undefined;
+    // The idempotency key is checked by submit_run itself; a run that would be optimized is looked
+    // up first, so a repeated submit does not tune a graph (and report it) for nothing.
+    const existing =
+      resolved.idempotencyKey && resolved.optimizationLevel !== "none"
+        ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey)
+        : undefined;
     if (existing) {
       return { runId: existing.id, existing: true };
     }
-    const runId = randomUUID();
     const optimized = await optimizeForRun(
       this.optimization(),
       validated,
@@ -256,38 +253,11 @@ export class RunService {
       resolved,
       this.taskDefaults(resolved),
     );
-    try {
-      await this.insert(
-        runId,
-        resolved.workflow!,
-        optimized.graph,
-        steps ?? {},
-        optimized.options,
-        runAt ?? null,
-        optimized.applied,
-      );
-    } catch (error) {
-      const raced =
-        resolved.idempotencyKey && isUniqueViolation(error)
-          ? await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey)
-          : undefined;
-      if (raced) {
-        return { runId: raced.id, existing: true };
-      }
-      throw error;
-    }
-    if (optimized.applied) {
-      await emitOptimization(
-        this.optimization(),
-        "optimization:completed",
-        resolved.workflow!,
-        runId,
-        optimized.applied,
-        validated.id,
-      );
-    }
-    await this.deps.tasks.startRun(runId, this.workerId, 0, this.deps.options.leaseMs, this.deps.options.channel);
-    return { runId, existing: false };
+    const recorded = await this.record(resolved.workflow!, optimized, validated.id, steps ?? {}, {
+      runAt: runAt ?? null,
+      start: true,
+    });
+    return { runId: recorded.runId, existing: recorded.existing };
   }
 
   /** Runs (or resumes) `runId` in this process until it is final. */

@@ -1,6 +1,6 @@
 /** Query family: runs and their tasks (insert, read, list). */
 import type { Db, Queryable } from "./db.js";
-import { quoteIdentifier } from "./identifiers.js";
+import { quoteIdentifier, statementName } from "./identifiers.js";
 
 /** A run as the store inserts it. */
 export interface NewRun {
@@ -16,6 +16,32 @@ export interface NewRun {
   idempotencyKey: string | null;
   runAt: Date | null;
   deadlineMs: number | null;
+}
+
+/** Everything submitRun records in one call. */
+export interface RunSubmission {
+  run: NewRun;
+  graph: { id: string; goal: string; decomposer: string; source: string; tasks: unknown; decomposedAt: string };
+  /** Task rows as bindGraph lays them out. */
+  tasks: unknown[];
+  edges: unknown[];
+  /** Queue limits to set (name → running tasks across all runs), or null to leave them. */
+  queues: Record<string, number> | null;
+  /** The run's first events, written in the same transaction before its start. */
+  events: { type: string; taskId?: string | null; payload?: unknown }[];
+  /** Start the run now (its tasks without dependencies become ready); false leaves it pending. */
+  start: boolean;
+  /** The NOTIFY channel of the events, or null for none. */
+  channel: string | null;
+}
+
+/** What submitRun reports. */
+export interface SubmittedRun {
+  runId: string;
+  /** True when the idempotency key was taken: the run is an earlier one and nothing was written. */
+  existing: boolean;
+  /** The new run's status after the call (`running`, or `pending` when not started); null when existing. */
+  runStatus: string | null;
 }
 
 /** A run row as read back. */
@@ -60,57 +86,28 @@ export interface TaskStateRow {
 export function createRunQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
   return {
-    /** Records the graph, the workflow and the run with its tasks and edges, in the caller's transaction. */
-    async insertRun(
-      tx: Queryable,
-      run: NewRun,
-      graph: { id: string; goal: string; decomposer: string; source: string; tasks: unknown; decomposedAt: string },
-      tasks: unknown[],
-      edges: unknown[],
-    ): Promise<void> {
-      await tx.query(`INSERT INTO ${s}.workflows (name) VALUES ($1) ON CONFLICT DO NOTHING`, [run.workflow]);
-      await tx.query(
-        `INSERT INTO ${s}.graphs (id, goal, decomposer, source, tasks, decomposed_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (id) DO UPDATE SET tasks = excluded.tasks, goal = excluded.goal`,
-        [graph.id, graph.goal, graph.decomposer, graph.source, JSON.stringify(graph.tasks), graph.decomposedAt],
-      );
-      await tx.query(
-        `INSERT INTO ${s}.runs (id, workflow, graph_id, goal, priority, max_parallel, fail_fast, options, input,
-                                idempotency_key, run_at, deadline_at, total_tasks, remaining_tasks)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()),
-                 CASE WHEN $12::integer IS NULL THEN NULL ELSE now() + $12::integer * interval '1 millisecond' END, $13, $13)`,
+    /**
+     * Records the workflow, the graph, the run with its tasks, edges and first events, and starts it
+     * (unless `start` is false), in one transaction and one round trip (the SQL function submit_run).
+     * With an idempotency key already taken, nothing is written and the existing run's id is returned.
+     */
+    async submitRun(submission: RunSubmission): Promise<SubmittedRun> {
+      const sql = `SELECT ${s}.submit_run($1, $2, $3, $4, $5, $6, $7, $8) AS r`;
+      const { rows } = await db.query<{ r: SubmittedRun }>(
+        sql,
         [
-          run.id,
-          run.workflow,
-          run.graphId,
-          run.goal,
-          run.priority,
-          run.maxParallel,
-          run.failFast,
-          JSON.stringify(run.options),
-          JSON.stringify(run.input ?? null),
-          run.idempotencyKey,
-          run.runAt,
-          run.deadlineMs,
-          tasks.length,
+          JSON.stringify(submission.run),
+          JSON.stringify(submission.graph),
+          JSON.stringify(submission.tasks),
+          JSON.stringify(submission.edges),
+          submission.queues ? JSON.stringify(submission.queues) : null,
+          JSON.stringify(submission.events),
+          submission.start,
+          submission.channel,
         ],
+        { name: statementName(schema, sql) },
       );
-      await tx.query(
-        `INSERT INTO ${s}.tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if, spec,
-                                 input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
-         SELECT $1, id, e.n, parent_id, kind, step, description, remaining_deps, run_if, spec, input,
-                priority, queue, max_attempts, max_attempts, timeout_ms, backoff
-           FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(value, n),
-                jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text,
-                remaining_deps integer, run_if text, spec jsonb, input jsonb, priority integer, queue text,
-                max_attempts integer, timeout_ms integer, backoff jsonb)`,
-        [run.id, JSON.stringify(tasks)],
-      );
-      await tx.query(
-        `INSERT INTO ${s}.task_edges (run_id, task_id, depends_on)
-         SELECT $1, task_id, depends_on FROM jsonb_to_recordset($2::jsonb) AS x(task_id text, depends_on text)`,
-        [run.id, JSON.stringify(edges)],
-      );
+      return rows[0]!.r;
     },
 
     /** Sets cluster-wide limits of running tasks per queue. */

@@ -1,6 +1,6 @@
 /** Query family: the executor's transitions (start, claim, settle, leases, logs), one round trip each. */
 import type { Db } from "./db.js";
-import { quoteIdentifier } from "./identifiers.js";
+import { quoteIdentifier, statementName } from "./identifiers.js";
 
 /** A task handed to a runner by a claim: everything its step needs. */
 export interface ClaimedTask {
@@ -58,6 +58,9 @@ export interface Settlement {
 export function createTaskQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+  // Prepared once per connection, under names unique per schema and text (statementName).
+  const claimSql = `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`;
+  const settleManySql = `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`;
   return {
     /** Starts a pending run and claims its first tasks. */
     async startRun(runId: string, worker: string, claimLimit: number, leaseMs: number, channel: string | null) {
@@ -78,9 +81,9 @@ export function createTaskQueries(db: Db, schema: string) {
       channel: string | null,
     ) {
       const { rows } = await db.query<{ r: ClaimedTask[] }>(
-        `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`,
+        claimSql,
         [runId, workflows, worker, limit, leaseMs, channel],
-        { name: `htdag_claim_tasks_${schema}` },
+        { name: statementName(schema, claimSql) },
       );
       return rows[0]!.r;
     },
@@ -136,9 +139,9 @@ export function createTaskQueries(db: Db, schema: string) {
         stepMs: x.stepMs ?? null,
       }));
       const { rows } = await db.query<{ r: SettleManyResult }>(
-        `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`,
+        settleManySql,
         [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel],
-        { name: `htdag_settle_tasks_${schema}` },
+        { name: statementName(schema, settleManySql) },
       );
       return rows[0]!.r;
     },

@@ -5,6 +5,8 @@ import { DatabaseConnectionError, InvalidOptionError, MigrationError } from "../
 import { migrate, migrationStatus, loadMigrations } from "../../src/store/migrator.js";
 import { openPgliteDb } from "../../src/store/pglite-driver.js";
 import { openPgDb } from "../../src/store/pg-driver.js";
+import { createTaskQueries } from "../../src/store/tasks.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { createEmptyDatabase } from "../helpers/postgres.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 
@@ -120,6 +122,36 @@ describe("migrations on Postgres", () => {
     } finally {
       await one.close();
       await two.close();
+      await database.drop();
+    }
+  });
+
+  it("two schemas whose names share 60 characters claim and settle on one shared connection", async () => {
+    // Postgres cuts prepared statements' names at 63 bytes: names built from the schema would collide.
+    const prefix = "tenant_".padEnd(60, "x");
+    const schemas = [`${prefix}_aa`, `${prefix}_bb`];
+    const database = await createEmptyDatabase();
+    const pool = new pg.Pool({ connectionString: database.url, max: 1 });
+    const [one, two] = await Promise.all(schemas.map((schema) => createOrchestrator({ database: pool, schema })));
+    try {
+      const graph = validateGraph({
+        goal: "two steps",
+        tasks: [{ id: "a" }, { id: "b", dependsOn: ["a"] }],
+      });
+      const steps = { a: async () => 1, b: async ({ deps }: { deps: Record<string, unknown> }) => Number(deps.a) + 1 };
+      for (const [orch, schema] of [
+        [one!, schemas[0]!],
+        [two!, schemas[1]!],
+        [one!, schemas[0]!],
+      ] as const) {
+        const result = await orch.composeFromTaskGraph(graph, steps, { workflow: "shared" });
+        expect({ schema, status: result.status, b: result.outputs.b }).toEqual({ schema, status: "completed", b: 2 });
+        expect(await createTaskQueries(orch.db, schema).claim(null, ["shared"], "w", 1, 1000, null)).toEqual([]);
+      }
+    } finally {
+      await one?.close();
+      await two?.close();
+      await pool.end();
       await database.drop();
     }
   });
