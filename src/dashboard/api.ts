@@ -2,6 +2,7 @@
 import { RUN_STATUSES, type RunStatus } from "../composer/state-machine.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import { HtdagError, InvalidOptionError, RunNotFoundError } from "../errors.js";
+import { decodeEventCursor } from "../notifications/cursor.js";
 import { assertRunId } from "../orchestrator/checks.js";
 import type { RunRow } from "../store/runs.js";
 import type { DashboardContext } from "./context.js";
@@ -22,15 +23,29 @@ export function limitParam(query: URLSearchParams, name: string, fallback: numbe
   return value;
 }
 
-/** An event id query parameter (digits), or undefined. */
-export function eventIdParam(value: string | null | undefined, name: string): string | undefined {
+/** Where a read of events starts: after an event's cursor (exact), after a plain id, or nowhere given. */
+export type EventStart = { after: string } | { afterEventId: string } | Record<string, never>;
+
+/**
+ * An event cursor (what the stream sends as `id:` and events carry as `cursor`) or a plain event
+ * id (digits; it can skip an event that committed late), as `listen` and `getRecentEvents` take it.
+ */
+export function eventStartParam(value: string | null | undefined, name: string): EventStart {
   if (value === null || value === undefined || value === "") {
-    return undefined;
+    return {};
   }
-  if (!/^\d{1,19}$/.test(value)) {
-    throw new InvalidOptionError(name, "an event id (digits)", value, "the dashboard API");
+  if (/^\d{1,19}$/.test(value)) {
+    return { afterEventId: value };
   }
-  return value;
+  if (decodeEventCursor(value) === null) {
+    throw new InvalidOptionError(
+      name,
+      "an event cursor (the `id:` of a stream message, the `cursor` of an event) or an event id (digits)",
+      value,
+      "the dashboard API",
+    );
+  }
+  return { after: value };
 }
 
 async function runRow(ctx: DashboardContext, runId: string): Promise<RunRow> {
@@ -89,7 +104,10 @@ export async function getTask(
   return { task: toTaskView(task), attempts: attempts.map(toAttemptView), logs: logs.map(toLogView), progress };
 }
 
-/** `GET /api/events?runId=&workflow=&types=a,b&after=&limit=` (and `/api/runs/:runId/events`): stored events, oldest first. */
+/**
+ * `GET /api/events?runId=&workflow=&types=a,b&after=&limit=` (and `/api/runs/:runId/events`): stored
+ * events, oldest first: the latest ones, or with `after=<cursor>` the first ones after that cursor.
+ */
 export async function listEvents(
   ctx: DashboardContext,
   query: URLSearchParams,
@@ -105,14 +123,14 @@ export async function listEvents(
     .filter(Boolean);
   const run = runId ?? (query.get("runId") || undefined);
   const workflow = query.get("workflow") || undefined;
-  const after = eventIdParam(query.get("after"), "after");
+  const start = eventStartParam(query.get("after"), "after");
   const events = await ctx.orch.notifications.getRecentEvents({
     limit: limitParam(query, "limit", 200, 10_000),
     channel: ctx.orch.options.channel,
     ...(run ? { runId: run } : {}),
     ...(workflow ? { workflow } : {}),
     ...(types?.length ? { types } : {}),
-    ...(after ? { afterEventId: after } : {}),
+    ...start,
   });
   return { events: events.map(toEventView) };
 }

@@ -1,12 +1,13 @@
 /**
  * `GET /api/stream`: Server-Sent Events fed by `notifications.listen`. Each event goes out with its
- * id, so a browser that reconnects sends `Last-Event-ID` and the subscription replays what it
- * missed (catch-up from the events table). A `ready` event says the subscription is live.
+ * cursor as the message id, so a browser that reconnects sends it as `Last-Event-ID` and the
+ * subscription replays exactly what it missed (catch-up from the events table), an event that
+ * committed after a later one included. A `ready` event says the subscription is live.
  */
 import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { HtdagEvent } from "../notifications/catalogue.js";
-import { eventIdParam } from "./api.js";
+import { eventStartParam } from "./api.js";
 import type { DashboardContext } from "./context.js";
 import { SECURITY_HEADERS } from "./http.js";
 import { toEventView } from "./views.js";
@@ -21,7 +22,7 @@ export type OpenStreams = Set<{ end(): Promise<void> }>;
 
 /**
  * Streams the events of `?runId=`, `?workflow=`, `?types=a,b`, after `Last-Event-ID` (or
- * `?lastEventId=`), until the client goes away or the dashboard closes.
+ * `?lastEventId=`: a cursor, or a plain event id), until the client goes away or the dashboard closes.
  */
 export async function streamEvents(
   ctx: DashboardContext,
@@ -31,7 +32,7 @@ export async function streamEvents(
   open: OpenStreams,
 ): Promise<void> {
   const header = request.headers["last-event-id"];
-  const afterEventId = eventIdParam(
+  const from = eventStartParam(
     (Array.isArray(header) ? header[0] : header) ?? query.get("lastEventId"),
     "Last-Event-ID",
   );
@@ -67,7 +68,9 @@ export async function streamEvents(
       await Promise.race([once(response, "drain"), once(response, "close")]);
     }
   };
-  const deliver = (event: HtdagEvent) => write(`id: ${event.id}\ndata: ${JSON.stringify(toEventView(event))}\n\n`);
+  // The id is the event's cursor (digits, `.`, `:` and `,`: never a line break), not its plain id.
+  const deliver = (event: HtdagEvent) =>
+    write(`id: ${event.cursor ?? event.id}\ndata: ${JSON.stringify(toEventView(event))}\n\n`);
   // listen() validates the filter and may deliver replayed events before it resolves; a bad filter
   // throws here, before any header went out, and becomes a 400.
   const subscription = await ctx.orch.notifications.listen(
@@ -75,7 +78,7 @@ export async function streamEvents(
       ...(runId ? { runId } : {}),
       ...(workflow ? { workflow } : {}),
       ...(types?.length ? { types } : {}),
-      ...(afterEventId ? { afterEventId } : {}),
+      ...from,
       onError: ctx.options.onError,
     },
     deliver,

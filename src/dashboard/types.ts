@@ -113,6 +113,8 @@ export interface EventView {
   workflow: string | null;
   payload: Record<string, unknown>;
   createdAt: string;
+  /** Where a reader stands after this event: `?after=` of the events API, `Last-Event-ID` of the stream. */
+  cursor?: string;
 }
 
 /** A workflow in the workflows list. */

@@ -112,5 +112,6 @@ export function toEventView(event: HtdagEvent): EventView {
     workflow: event.workflow,
     payload: event.payload as Record<string, unknown>,
     createdAt: iso(event.createdAt)!,
+    ...(event.cursor === undefined ? {} : { cursor: event.cursor }),
   };
 }

@@ -82,6 +82,12 @@ export interface EventEnvelope {
   taskId: string | null;
   workflow: string | null;
   createdAt: Date;
+  /**
+   * Where a reader stands just after this event: pass it back as `after` (`listen`,
+   * `getRecentEvents`) to go on exactly from here, without skipping an event that committed late
+   * or seeing one twice. Opaque. Set on events that `listen` and `getRecentEvents` deliver.
+   */
+  cursor?: string;
 }
 
 /** A catalogued event of type `T`. */

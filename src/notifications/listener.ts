@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import type { Db, Listener } from "../store/db.js";
+import type { EventPosition } from "../store/event-position.js";
 import type { EventFilter, EventQueries } from "../store/events.js";
 import type { HtdagEvent } from "./catalogue.js";
 import { ListenConnectionError } from "./errors.js";
@@ -14,7 +15,8 @@ import { Subscription, type EventHandler, type SubscriptionHandle } from "./subs
 /** A subscription request after validation (see `ListenOptions` in service.ts for the public form). */
 export interface SubscriptionRequest {
   filter: EventFilter;
-  afterEventId: string | null;
+  /** Where delivery starts; null: with the events that commit from now on. */
+  start: EventPosition | null;
   onError: (error: unknown) => void;
   pollIntervalMs: number;
 }
@@ -110,7 +112,7 @@ export function createSubscriptions(db: Db, queries: EventQueries, onConnectionE
   return {
     /**
      * Subscribes, LISTENs on the channel if needed, and fixes the starting point; events that
-     * commit after this resolves are delivered (and, with `afterEventId`, those after that id).
+     * commit after this resolves are delivered (and, with `start`, those not passed at it).
      */
     async listen<E extends HtdagEvent>(
       request: SubscriptionRequest,

@@ -7,7 +7,7 @@ import { LISTEN_DEFAULTS, NOTIFICATIONS_DEFAULTS, RECENT_EVENTS_DEFAULTS } from 
 import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
 import type { Db } from "../store/db.js";
-import { createEventQueries, type EventRow } from "../store/events.js";
+import { createEventQueries, type PositionedRow } from "../store/events.js";
 import { assertIdentifier } from "../store/identifiers.js";
 import {
   EVENT_TYPE_PATTERN,
@@ -17,6 +17,7 @@ import {
   type EventOf,
   type HtdagEvent,
 } from "./catalogue.js";
+import { eventCursorSchema, encodeEventCursor } from "./cursor.js";
 import { InvalidEventError } from "./errors.js";
 import { createSubscriptions } from "./listener.js";
 import type { EventHandler, Subscription } from "./subscription.js";
@@ -31,24 +32,39 @@ const eventId = z
   })
   .transform(String);
 
-const listenSchema = z.strictObject({
-  channel: z.string().optional(),
-  runId: runId.optional(),
-  workflow: z.string().min(1).optional(),
-  types: z.array(eventType).min(1).optional(),
-  afterEventId: eventId.optional(),
-  onError: z.custom<(error: unknown) => void>((v) => typeof v === "function", { message: "a function" }).optional(),
-  pollIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
-});
+/** `after` and `afterEventId` say the same thing two ways: one of them at most. */
+const oneStart = {
+  check: (o: { after?: unknown; afterEventId?: unknown }) => o.after === undefined || o.afterEventId === undefined,
+  message: {
+    message: "either `after` or `afterEventId`, not both (`after`, the event's cursor, is exact)",
+    path: ["after"],
+  },
+};
 
-const recentSchema = z.strictObject({
-  limit: z.number().int().min(1).max(10_000).default(RECENT_EVENTS_DEFAULTS.limit),
-  runId: runId.optional(),
-  workflow: z.string().min(1).optional(),
-  types: z.array(eventType).optional(),
-  channel: z.string().optional(),
-  afterEventId: eventId.optional(),
-});
+const listenSchema = z
+  .strictObject({
+    channel: z.string().optional(),
+    runId: runId.optional(),
+    workflow: z.string().min(1).optional(),
+    types: z.array(eventType).min(1).optional(),
+    afterEventId: eventId.optional(),
+    after: eventCursorSchema.optional(),
+    onError: z.custom<(error: unknown) => void>((v) => typeof v === "function", { message: "a function" }).optional(),
+    pollIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
+  })
+  .refine(oneStart.check, oneStart.message);
+
+const recentSchema = z
+  .strictObject({
+    limit: z.number().int().min(1).max(10_000).default(RECENT_EVENTS_DEFAULTS.limit),
+    runId: runId.optional(),
+    workflow: z.string().min(1).optional(),
+    types: z.array(eventType).optional(),
+    channel: z.string().optional(),
+    afterEventId: eventId.optional(),
+    after: eventCursorSchema.optional(),
+  })
+  .refine(oneStart.check, oneStart.message);
 
 const sendSchema = z.strictObject({
   type: eventType,
@@ -82,8 +98,19 @@ export interface ListenOptions<T extends string = string> {
   workflow?: string;
   /** Only events of these types. @default every type */
   types?: readonly T[];
-  /** Deliver the events with ids above this one first (resume after a restart). @default none: events from now on */
+  /**
+   * Deliver the events with ids above this one first. A plain id can skip an event whose
+   * transaction committed after an event with a higher id was delivered; resume with `after`.
+   * @default none: events from now on
+   */
   afterEventId?: string | number | bigint;
+  /**
+   * Deliver the events after this cursor first: the `cursor` of the last event handled (resume
+   * after a restart). Exact: an event that committed late is delivered, none is delivered twice.
+   * Resume with the same filters. Not with `afterEventId`.
+   * @default none: events from now on
+   */
+  after?: string;
   /** Receives handler exceptions and failed reads of this subscription. @default the service's onError */
   onError?: (error: unknown) => void;
   /** Also re-read every this many ms, for events stored without NOTIFY. @default 0 (1000 when realTimeNotifications is false) */
@@ -105,8 +132,19 @@ export interface RecentEventsOptions {
   types?: string[];
   /** Only events sent on this channel. @default every channel */
   channel?: string;
-  /** Only events with ids above this one. @default none */
+  /**
+   * Only events with ids above this one (still the latest `limit` of them). A plain id can skip an
+   * event whose transaction committed after an event with a higher id was read; page with `after`.
+   * @default none
+   */
   afterEventId?: string | number | bigint;
+  /**
+   * The first `limit` events after this cursor, oldest first: the `cursor` of the last event of the
+   * previous page. Exact: an event that committed late comes on a later page, none comes twice.
+   * Page with the same filters. Not with `afterEventId`.
+   * @default none: the latest events
+   */
+  after?: string;
 }
 
 /** A custom (or catalogued) event to send. */
@@ -155,7 +193,7 @@ export function createNotifications(options: NotificationsOptions): Notification
   const queries = createEventQueries(options.db, schema);
   const subscriptions = createSubscriptions(options.db, queries, onError);
 
-  const toEvents = (rows: EventRow[]): HtdagEvent[] =>
+  const toEvents = (rows: PositionedRow[]): HtdagEvent[] =>
     rows.flatMap((row) => {
       const raw = {
         id: row.id,
@@ -168,7 +206,7 @@ export function createNotifications(options: NotificationsOptions): Notification
       };
       const parsed = safeParseEvent(raw);
       if (parsed.success) {
-        return [parsed.event];
+        return [{ ...parsed.event, cursor: encodeEventCursor(row.position) }];
       }
       onError(new InvalidEventError(raw, parsed.error));
       return [];
@@ -190,7 +228,8 @@ export function createNotifications(options: NotificationsOptions): Notification
       return subscriptions.listen(
         {
           filter,
-          afterEventId: o.afterEventId ?? null,
+          start:
+            o.after ?? (o.afterEventId === undefined ? null : { afterId: o.afterEventId, done: null, round: null }),
           onError: o.onError ?? onError,
           pollIntervalMs:
             o.pollIntervalMs ??
@@ -204,6 +243,15 @@ export function createNotifications(options: NotificationsOptions): Notification
       const o = parseOptions(recentSchema, recentOptions, "notifications.getRecentEvents");
       if (o.channel !== undefined) {
         assertIdentifier("channel", o.channel);
+      }
+      if (o.after) {
+        const filter = {
+          channel: o.channel ?? null,
+          runId: o.runId ?? null,
+          workflow: o.workflow ?? null,
+          types: o.types ?? null,
+        };
+        return toEvents((await queries.since(filter, o.after, o.limit)).rows);
       }
       return toEvents(await queries.recent({ ...o, afterId: o.afterEventId }));
     },

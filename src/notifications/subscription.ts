@@ -1,16 +1,19 @@
 /**
- * A subscription: a cursor over the events table, moved by NOTIFY wake-ups, delivering each
+ * A subscription: a position in the events table, moved by NOTIFY wake-ups, delivering each
  * matching event exactly once to a handler or an async iterator.
  *
  * Why not just "the highest id delivered": ids come from a sequence, so a transaction can take id 7,
  * another take id 8 and commit, and then the first commit. A reader that had moved past 8 would
- * never see 7. The cursor is instead a transaction horizon (every transaction older than
- * `pg_snapshot_xmin(pg_current_snapshot())` has finished, so its rows are visible now or never) plus
- * the ids delivered at or above it. Rows are delivered as soon as they are visible; only the small
- * window above the horizon is re-read, and delivered ids in it are skipped.
+ * never see 7. The position is instead made of snapshots (store/event-position.ts): every event
+ * visible in the last complete read's snapshot was delivered, and a read in progress delivers the
+ * rows of its snapshot in id order; a transaction still open at those reads is delivered once it
+ * commits. Each delivered event carries that position as its `cursor`, so a consumer that resumes
+ * from it (`after`) neither skips a late commit nor sees an event twice.
  */
-import type { CatchUpRow, EventFilter, EventQueries } from "../store/events.js";
+import type { EventPosition } from "../store/event-position.js";
+import type { EventFilter, EventQueries, PositionedRow } from "../store/events.js";
 import { safeParseEvent, type HtdagEvent } from "./catalogue.js";
+import { encodeEventCursor } from "./cursor.js";
 import { CatchUpError, EventHandlerError, InvalidEventError } from "./errors.js";
 
 /** Rows read per catch-up query. */
@@ -44,8 +47,8 @@ export interface SubscriptionHandle {
 export interface SubscriptionParts<E extends HtdagEvent> {
   queries: EventQueries;
   filter: EventFilter;
-  /** Deliver events with ids above this one; null delivers the events that commit from now on. */
-  afterEventId: string | null;
+  /** Deliver the events not passed at this position; null delivers the events that commit from now on. */
+  start: EventPosition | null;
   handler: EventHandler<E> | undefined;
   onError: (error: unknown) => void;
   /** Re-read every this many ms even without a NOTIFY (0: only on NOTIFY and reconnect). */
@@ -58,11 +61,8 @@ export interface SubscriptionParts<E extends HtdagEvent> {
 export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIterable<E>, SubscriptionHandle {
   readonly filter: EventFilter;
   private closedFlag = false;
-  /** Every transaction below this xid8 is final and its matching rows were delivered. */
-  private horizon: string | null = null;
-  /** Ids delivered at or above the horizon, with the xid8 of their transaction. */
-  private readonly delivered = new Map<string, bigint>();
-  private primed = false;
+  /** Where delivery stands; null until the first read fixed it. */
+  private position: EventPosition | null = null;
   private dirty = false;
   private running: Promise<void> | null = null;
   private inHandler = false;
@@ -111,7 +111,7 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
   async ready(): Promise<void> {
     this.wake();
     await this.running;
-    if (!this.primed && !this.closedFlag) {
+    if (!this.position && !this.closedFlag) {
       throw this.lastError ?? new CatchUpError(this.filter.channel, "no first read");
     }
   }
@@ -127,7 +127,7 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
           return;
         } // the store was closed under us; nobody is listening any more
         this.lastError = new CatchUpError(this.filter.channel, error);
-        if (!this.primed) {
+        if (!this.position) {
           return;
         } // listen() throws it to the caller instead
         this.parts.onError(this.lastError);
@@ -143,63 +143,29 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
   }
 
   private async catchUp(): Promise<void> {
-    if (!this.primed) {
-      if (this.parts.afterEventId === null) {
-        await this.startFromNow();
-      }
-      this.primed = true;
-      if (this.parts.afterEventId === null) {
+    if (!this.position) {
+      this.position = this.parts.start ?? (await this.parts.queries.now());
+      if (this.parts.start === null) {
         return;
       }
     }
-    const exclude = [...this.delivered.keys()];
-    let afterId = this.parts.afterEventId;
-    let roundHorizon: string | undefined;
     for (;;) {
-      const page = await this.parts.queries.since(this.filter, {
-        horizon: this.horizon,
-        afterId,
-        delivered: exclude,
-        limit: PAGE_SIZE,
-      });
-      // The first page's horizon is the one this round proves: every row below it was visible then.
-      roundHorizon ??= page.horizon;
+      const page = await this.parts.queries.since(this.filter, this.position, PAGE_SIZE);
       for (const row of page.rows) {
         if (this.closedFlag) {
           return;
         }
-        this.delivered.set(row.id, BigInt(row.xid));
+        this.position = row.position;
         await this.deliver(row);
       }
-      const last = page.rows.at(-1);
-      if (page.rows.length < PAGE_SIZE || !last) {
-        break;
-      }
-      afterId = last.id;
-    }
-    this.advance(roundHorizon);
-  }
-
-  /** Events that committed before the subscription began are not delivered: mark them seen. */
-  private async startFromNow(): Promise<void> {
-    const { horizon, rows } = await this.parts.queries.horizon(this.filter);
-    for (const row of rows) {
-      this.delivered.set(row.id, BigInt(row.xid));
-    }
-    this.horizon = horizon;
-  }
-
-  private advance(horizon: string): void {
-    this.horizon = horizon;
-    const floor = BigInt(horizon);
-    for (const [id, xid] of this.delivered) {
-      if (xid < floor) {
-        this.delivered.delete(id);
+      if (page.end) {
+        this.position = page.end;
+        return;
       }
     }
   }
 
-  private async deliver(row: CatchUpRow): Promise<void> {
+  private async deliver(row: PositionedRow): Promise<void> {
     const raw = {
       id: row.id,
       type: row.type,
@@ -214,7 +180,7 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
       this.parts.onError(new InvalidEventError(raw, parsed.error));
       return;
     }
-    const event = parsed.event as E;
+    const event = { ...parsed.event, cursor: encodeEventCursor(row.position) } as E;
     if (this.parts.handler) {
       await this.callHandler(this.parts.handler, event);
     }

@@ -1,5 +1,6 @@
 /** Query family: events (write one with its NOTIFY, read recent ones, catch up a subscription, prune). */
 import type { Db, Queryable } from "./db.js";
+import { positionAfterRead, positionAfterRow, type EventPosition, type ReadPhase } from "./event-position.js";
 import { quoteIdentifier } from "./identifiers.js";
 
 /** An event row as read back. */
@@ -12,11 +13,6 @@ export interface EventRow {
   workflow: string | null;
   payload: Record<string, unknown>;
   created_at: Date;
-}
-
-/** An event row with the id of the transaction that wrote it (an xid8, as text). */
-export interface CatchUpRow extends EventRow {
-  xid: string;
 }
 
 /** A new event. `channel` null stores the row without a NOTIFY. */
@@ -36,26 +32,29 @@ export interface EventFilter {
   types?: readonly string[] | null;
 }
 
-/** Where a catch-up read starts; see `createEventQueries().since`. */
-export interface CatchUpCursor {
-  /** Rows of transactions older than this xid8 were all delivered; null reads from the oldest. */
-  horizon: string | null;
-  /** Only ids above this one (the caller's `afterEventId`, or the last row of the previous page). */
-  afterId: string | null;
-  /** Ids at or above the horizon that were delivered already. */
-  delivered: readonly string[];
-  limit: number;
+/** What a read after a position wants: like a subscription's filter, but `channel` null reads every channel. */
+export type ReadFilter = Omit<EventFilter, "channel"> & { channel: string | null };
+
+/** A row of a read after a position, with the position just after it. */
+export interface PositionedRow extends EventRow {
+  position: EventPosition;
 }
 
 const EVENT_COLUMNS = "id::text AS id, type, channel, run_id, task_id, workflow, payload, created_at";
 
 /** The filter's conditions from parameter `$first` on; `e` is the events alias. */
 function filterSql(first: number): string {
-  return `e.channel = $${first} AND ($${first + 1}::uuid IS NULL OR e.run_id = $${first + 1})
+  return `($${first}::text IS NULL OR e.channel = $${first}) AND ($${first + 1}::uuid IS NULL OR e.run_id = $${first + 1})
       AND ($${first + 2}::text IS NULL OR e.workflow = $${first + 2}) AND ($${first + 3}::text[] IS NULL OR e.type = ANY ($${first + 3}))`;
 }
 
-function filterParams(filter: EventFilter): unknown[] {
+/** The event's own columns of a row read with extra ones (the snapshot, the phase). */
+function eventRow(row: EventRow & { id: string | null }): EventRow & { id: string | null } {
+  const { id, type, channel, run_id, task_id, workflow, payload, created_at } = row;
+  return { id, type, channel, run_id, task_id, workflow, payload, created_at };
+}
+
+function filterParams(filter: ReadFilter): unknown[] {
   return [filter.channel, filter.runId ?? null, filter.workflow ?? null, filter.types ? [...filter.types] : null];
 }
 
@@ -95,7 +94,10 @@ export function createEventQueries(db: Db, schema: string) {
       return rows[0]!.id;
     },
 
-    /** The latest events, oldest first, filtered by run, workflow, types and channel. */
+    /**
+     * The latest events, oldest first, filtered by run, workflow, types and channel; each with the
+     * position just after it (the events of this read's snapshot up to its id are passed).
+     */
     async recent(filter: {
       limit: number;
       runId?: string;
@@ -103,15 +105,18 @@ export function createEventQueries(db: Db, schema: string) {
       channel?: string;
       afterId?: string;
       workflow?: string;
-    }): Promise<EventRow[]> {
-      const { rows } = await db.query<EventRow>(
+    }): Promise<PositionedRow[]> {
+      const { rows } = await db.query<EventRow & { snapshot: string; id: string | null }>(
         // ORDER BY e.id, not id: the output column id is text, and "10" sorts before "9".
-        `SELECT ${EVENT_COLUMNS} FROM (
-           SELECT * FROM ${s}.events
-            WHERE ($1::uuid IS NULL OR run_id = $1) AND ($2::text[] IS NULL OR type = ANY ($2))
-              AND ($3::text IS NULL OR channel = $3) AND ($4::bigint IS NULL OR id > $4)
-              AND ($6::text IS NULL OR workflow = $6)
-            ORDER BY id DESC LIMIT $5) e ORDER BY e.id`,
+        `SELECT s.snapshot::text AS snapshot, ${EVENT_COLUMNS}
+           FROM (SELECT pg_current_snapshot() AS snapshot) s
+           LEFT JOIN LATERAL (
+             SELECT * FROM ${s}.events
+              WHERE ($1::uuid IS NULL OR run_id = $1) AND ($2::text[] IS NULL OR type = ANY ($2))
+                AND ($3::text IS NULL OR channel = $3) AND ($4::bigint IS NULL OR id > $4)
+                AND ($6::text IS NULL OR workflow = $6)
+              ORDER BY id DESC LIMIT $5) e ON true
+          ORDER BY e.id`,
         [
           filter.runId ?? null,
           filter.types ?? null,
@@ -121,49 +126,72 @@ export function createEventQueries(db: Db, schema: string) {
           filter.workflow ?? null,
         ],
       );
-      return rows;
-    },
-
-    /**
-     * The current horizon (the oldest transaction still in progress) and the rows of `filter` that
-     * are visible at or above it: a subscription that starts now has already "seen" them.
-     */
-    async horizon(filter: EventFilter): Promise<{ horizon: string; rows: { id: string; xid: string }[] }> {
-      const { rows } = await db.query<{ horizon: string; id: string | null; xid: string | null }>(
-        `SELECT h.horizon::text AS horizon, e.id::text AS id, e.xid::text AS xid
-           FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
-           LEFT JOIN ${s}.events e ON e.xid >= h.horizon AND ${filterSql(1)}`,
-        filterParams(filter),
+      const start: EventPosition = { afterId: filter.afterId ?? null, done: null, round: null };
+      return rows.flatMap((row) =>
+        row.id === null
+          ? []
+          : [{ ...eventRow(row), id: row.id, position: positionAfterRow(start, row.snapshot, 2, row.id) }],
       );
-      return {
-        horizon: rows[0]!.horizon,
-        rows: rows.flatMap((r) => (r.id && r.xid ? [{ id: r.id, xid: r.xid }] : [])),
-      };
+    },
+
+    /** Where a reader that starts now stands: every event visible now is passed. */
+    async now(): Promise<EventPosition> {
+      const { rows } = await db.query<{ snapshot: string }>(`SELECT pg_current_snapshot()::text AS snapshot`);
+      return { afterId: null, done: rows[0]!.snapshot, round: null };
     },
 
     /**
-     * The rows of `filter` written by transactions at or above `cursor.horizon`, above
-     * `cursor.afterId`, not delivered yet, in id order; and the horizon of this read's snapshot.
+     * The events of `filter` not passed at `position`, at most `limit`: first the rest of the
+     * position's round, then what became visible since, each part in id order, each row with the
+     * position just after it; `end` is the position after this read when it returned every row.
      */
-    async since(filter: EventFilter, cursor: CatchUpCursor): Promise<{ horizon: string; rows: CatchUpRow[] }> {
-      const { rows } = await db.query<CatchUpRow & { horizon: string; id: string | null }>(
-        `SELECT h.horizon::text AS horizon, e.id::text AS id, e.xid::text AS xid, e.type, e.channel, e.run_id,
-                e.task_id, e.workflow, e.payload, e.created_at
-           FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon) h
+    async since(
+      filter: ReadFilter,
+      position: EventPosition,
+      limit: number,
+    ): Promise<{ rows: PositionedRow[]; end: EventPosition | null }> {
+      const columns = "e.id, e.type, e.channel, e.run_id, e.task_id, e.workflow, e.payload, e.created_at";
+      const { rows } = await db.query<EventRow & { snapshot: string; phase: ReadPhase; id: string | null }>(
+        `SELECT s.snapshot::text AS snapshot, e.phase, ${EVENT_COLUMNS}
+           FROM (SELECT pg_current_snapshot() AS snapshot) s
            LEFT JOIN LATERAL (
-             SELECT * FROM ${s}.events e
-              -- GUARD: not "id > last delivered": below the horizon every row is final, above it a
-              -- lower id may still commit, so that window is re-read minus the ids delivered.
-              WHERE ${filterSql(1)} AND ($5::xid8 IS NULL OR e.xid >= $5::xid8) AND ($6::bigint IS NULL OR e.id > $6)
-                AND e.id <> ALL ($7::bigint[])
-              ORDER BY e.id LIMIT $8) e ON true
-          ORDER BY e.id`,
-        [...filterParams(filter), cursor.horizon, cursor.afterId, [...cursor.delivered], cursor.limit],
+             (SELECT 1 AS phase, ${columns} FROM ${s}.events e
+               -- GUARD: the rest of the round: visible in its snapshot, above its last id, not done.
+               WHERE ${filterSql(1)} AND ($5::bigint IS NULL OR e.id > $5) AND $7::pg_snapshot IS NOT NULL
+                 AND e.id > $8::bigint AND e.xid < pg_snapshot_xmax($7::pg_snapshot)
+                 AND pg_visible_in_snapshot(e.xid, $7::pg_snapshot)
+                 AND ($6::pg_snapshot IS NULL OR (e.xid >= pg_snapshot_xmin($6::pg_snapshot)
+                      AND NOT pg_visible_in_snapshot(e.xid, $6::pg_snapshot)))
+               ORDER BY e.id LIMIT $9)
+             UNION ALL
+             (SELECT 2 AS phase, ${columns} FROM ${s}.events e
+               -- GUARD: not "id > last delivered": a transaction that was in progress at the last
+               -- read is not visible in its snapshot, whatever its ids, so its rows come now.
+               WHERE ${filterSql(1)} AND ($5::bigint IS NULL OR e.id > $5)
+                 AND pg_visible_in_snapshot(e.xid, s.snapshot)
+                 AND (coalesce($7::pg_snapshot, $6::pg_snapshot) IS NULL OR (
+                      e.xid >= pg_snapshot_xmin(coalesce($7::pg_snapshot, $6::pg_snapshot))
+                      AND NOT pg_visible_in_snapshot(e.xid, coalesce($7::pg_snapshot, $6::pg_snapshot))))
+                 AND ($6::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(e.xid, $6::pg_snapshot))
+               ORDER BY e.id LIMIT $9)
+           ) e ON true
+          ORDER BY e.phase, e.id LIMIT $9`,
+        [
+          ...filterParams(filter),
+          position.afterId,
+          position.done,
+          position.round?.snapshot ?? null,
+          position.round?.lastId ?? null,
+          limit,
+        ],
       );
-      return {
-        horizon: rows[0]!.horizon,
-        rows: rows.filter((r): r is CatchUpRow & { horizon: string } => r.id !== null),
-      };
+      const snapshot = rows[0]!.snapshot;
+      const read = rows.flatMap((row) =>
+        row.id === null
+          ? []
+          : [{ ...eventRow(row), id: row.id, position: positionAfterRow(position, snapshot, row.phase, row.id) }],
+      );
+      return { rows: read, end: read.length < limit ? positionAfterRead(position, snapshot) : null };
     },
 
     /** Deletes events created more than `olderThanMs` ago, `batchSize` rows per statement; returns how many. */

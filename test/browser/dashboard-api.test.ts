@@ -21,7 +21,8 @@ import type {
 import { validateGraph } from "../../src/graph/validate.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { gate, waitFor } from "../helpers/wait.js";
-import { openStream, rawRequest } from "./helpers.js";
+import { beginLateEvent } from "../helpers/events.js";
+import { openStream, rawRequest, type OpenStream } from "./helpers.js";
 
 let database: { url: string; drop: () => Promise<void> };
 let orch: Orchestrator;
@@ -168,15 +169,19 @@ describe("the dashboard API", () => {
         (messages) =>
           messages.filter((m) => m.id).length >= expected.length && messages.some((m) => m.event === "ready"),
       );
-      expect(stream.messages.filter((m) => m.id).map((m) => m.id)).toEqual(expected);
-      expect(JSON.parse(stream.messages.find((m) => m.id)!.data)).toMatchObject({ id: expected[0], runId: runIds[1] });
+      const sent = stream.messages.filter((m) => m.id).map((m) => JSON.parse(m.data) as EventView);
+      expect(sent.map((e) => e.id)).toEqual(expected);
+      expect(sent[0]).toMatchObject({ id: expected[0], runId: runIds[1] });
+      // The message id is the event's cursor, which the browser sends back as Last-Event-ID.
+      expect(stream.messages.filter((m) => m.id).map((m) => m.id)).toEqual(sent.map((e) => e.cursor));
       const id = await orch.notifications.sendWithNotify(orch.options.channel, {
         type: "custom:deployed",
         runId: runIds[1]!,
         payload: { to: "<b>prod</b>" },
       });
-      await stream.until((messages) => messages.some((m) => m.id === id));
-      expect(JSON.parse(stream.messages.find((m) => m.id === id)!.data)).toMatchObject({
+      const live = () => stream.messages.find((m) => m.id && (JSON.parse(m.data) as EventView).id === id);
+      await stream.until(() => live() !== undefined);
+      expect(JSON.parse(live()!.data)).toMatchObject({
         type: "custom:deployed",
         payload: { to: "<b>prod</b>" },
       });
@@ -185,6 +190,49 @@ describe("the dashboard API", () => {
     }
     expect((await rawRequest(url("api/stream?runId=not-a-run"))).status).toBe(400);
     expect((await rawRequest(url("api/stream"), { headers: { "Last-Event-ID": "x1" } })).status).toBe(400);
+  });
+
+  it("resumes a stream from Last-Event-ID without skipping an event that committed after a later id", async () => {
+    const types = "custom:sse-late,custom:sse";
+    const dataIds = (stream: OpenStream) =>
+      stream.messages.filter((m) => m.id).map((m) => (JSON.parse(m.data) as EventView).id);
+    const send = () => orch.notifications.sendWithNotify(orch.options.channel, { type: "custom:sse" });
+    const first = await openStream(url(`api/stream?types=${types}`));
+    const late = await beginLateEvent(database.url, "custom:sse-late");
+    try {
+      await first.until((messages) => messages.some((m) => m.event === "ready"));
+      const early = await send();
+      expect(BigInt(early)).toBeGreaterThan(BigInt(late.id));
+      await first.until((messages) => messages.some((m) => m.id));
+      first.close();
+      expect(dataIds(first)).toEqual([early]);
+      const lastEventId = first.messages.find((m) => m.id)!.id!;
+      expect(lastEventId).toMatch(/^c1\./);
+      await late.commit();
+
+      const byCursor = await openStream(url(`api/stream?types=${types}`), { "Last-Event-ID": lastEventId });
+      const byId = await openStream(url(`api/stream?types=${types}`), { "Last-Event-ID": early });
+      try {
+        await byCursor.until((messages) => messages.some((m) => m.event === "ready"));
+        await byId.until((messages) => messages.some((m) => m.event === "ready"));
+        const marker = await send();
+        await byCursor.until(() => dataIds(byCursor).includes(marker));
+        await byId.until(() => dataIds(byId).includes(marker));
+        expect(dataIds(byCursor)).toEqual([late.id, marker]);
+        // A plain event id (what streams sent before cursors) skips the late row.
+        expect(dataIds(byId)).toEqual([marker]);
+      } finally {
+        byCursor.close();
+        byId.close();
+      }
+      const page = await getJson<{ events: EventView[] }>(
+        `api/events?types=${types}&after=${encodeURIComponent(lastEventId)}`,
+      );
+      expect(page.events.map((e) => e.id)).toEqual([late.id, expect.any(String)]);
+    } finally {
+      first.close();
+      await late.end();
+    }
   });
 
   it("pauses, resumes and cancels a running run, and retries a failed one from a task", async () => {

@@ -1,6 +1,7 @@
 /** Helpers of the live-events tests: a LISTEN client in another process, and small graphs. */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { createInterface } from "node:readline";
+import pg from "pg";
 import type { TaskGraph } from "../../src/graph/task-graph.js";
 import { validateGraph } from "../../src/graph/validate.js";
 
@@ -77,4 +78,47 @@ export async function startExternalListener(url: string, channel: string): Promi
       await exited;
     },
   };
+}
+
+/** An event written by a transaction that is still open: its id is taken, its row not yet visible. */
+export interface LateEvent {
+  id: string;
+  /** Commits the transaction (the row becomes visible) and closes its connection. */
+  commit(): Promise<void>;
+  /** Closes the connection (rolling back if not committed); safe after `commit`. */
+  end(): Promise<void>;
+}
+
+/**
+ * Writes an event of `type` on `channel` through `emit`, the SQL function htdag writes its own
+ * events with, in a transaction of a second connection that stays open until `commit()`.
+ */
+export async function beginLateEvent(url: string, type: string, channel = "htdag_events"): Promise<LateEvent> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let ended = false;
+  const end = async () => {
+    if (!ended) {
+      ended = true;
+      await client.end();
+    }
+  };
+  try {
+    await client.query("BEGIN");
+    const { rows } = await client.query<{ id: string }>(
+      `SELECT htdag.emit($1, $2, NULL, NULL, NULL, '{}')::text AS id`,
+      [channel, type],
+    );
+    return {
+      id: rows[0]!.id,
+      commit: async () => {
+        await client.query("COMMIT");
+        await end();
+      },
+      end,
+    };
+  } catch (error) {
+    await end();
+    throw error;
+  }
 }

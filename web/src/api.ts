@@ -104,7 +104,7 @@ export interface StreamFilter {
   runId?: string;
   workflow?: string;
   types?: readonly string[];
-  /** Replay the events after this id first. */
+  /** Replay the events after this cursor (or plain id) first. */
   lastEventId?: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * A run kept live: its detail and events are read once, then the event stream takes over from the
- * last event read (Last-Event-ID resume). Each event is applied at once and the detail re-read
+ * cursor of the last event read (Last-Event-ID resume, exact). Each event is applied at once and the detail re-read
  * soon after (the store is the truth); events of the selected task bump `taskVersion`.
  */
 import { useCallback, useEffect, useRef, useState } from "react";
@@ -65,7 +65,9 @@ export function useLiveRun(
   useEffect(() => {
     api.runEvents(runId, INITIAL_EVENTS).then((response) => {
       setEvents(response.events);
-      setStreamFrom(response.events.at(-1)?.id ?? "0");
+      // The last event's cursor, not its id: an event that commits late still reaches the stream.
+      const last = response.events.at(-1);
+      setStreamFrom(last ? (last.cursor ?? last.id) : "0");
     }, setError);
   }, [runId]);
   const reload = useCoalesced(load, 200);
