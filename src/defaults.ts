@@ -22,7 +22,16 @@ export const ORCHESTRATOR_DEFAULTS = {
   maxTasks: 10_000,
   /** Largest input of one task in bytes of JSON. */
   maxInputBytes: 65_536,
+  /** Largest output of one task in bytes of JSON as stored (16 MiB); also the most output one settle call carries. */
+  maxOutputBytes: 16_777_216,
 } as const;
+
+/**
+ * The largest `maxOutputBytes` (32 MiB). A jsonb value holds at most 255 MB, and a value takes up to
+ * six times its JSON text there (an array of small numbers); a settle call carries at most
+ * `maxOutputBytes` of outputs, so its jsonb stays below the limit.
+ */
+export const MAX_OUTPUT_BYTES_LIMIT = 33_554_432;
 
 /** Execution defaults of every run (`OrchestratorOptions.defaults`, `ExecutionDefaultsInput`). */
 export const EXECUTION_DEFAULTS = {

@@ -21,6 +21,8 @@ export const HTDAG_ERROR_CODES = [
   "MIGRATION_FAILED",
   "MIGRATION_MISMATCH",
   "NON_JSON_OUTPUT",
+  "UNSTORABLE_OUTPUT",
+  "OUTPUT_TOO_LARGE",
   "STEP_TIMEOUT",
   "WAIT_TIMEOUT",
   // graph/file.ts
@@ -196,6 +198,35 @@ export class NonJsonOutputError extends NonRetryableError {
         `return plain objects, arrays, strings, finite numbers, booleans or null`,
       undefined,
       "NON_JSON_OUTPUT",
+    );
+  }
+}
+
+/**
+ * A step returned a string (or an object key) that PostgreSQL's jsonb cannot store: a NUL
+ * character (`\u0000`) or an unpaired UTF-16 surrogate.
+ */
+export class UnstorableOutputError extends NonRetryableError {
+  /** `problem` says what and where, e.g. `a NUL character (\u0000) at output.a.b`. */
+  constructor(taskId: string, problem: string) {
+    super(
+      `output of task ${JSON.stringify(taskId)} contains ${problem}, which PostgreSQL cannot store; ` +
+        `remove it or encode the value (e.g. base64)`,
+      undefined,
+      "UNSTORABLE_OUTPUT",
+    );
+  }
+}
+
+/** A step returned an output larger, as stored, than the orchestrator's `maxOutputBytes`. */
+export class OutputTooLargeError extends NonRetryableError {
+  constructor(taskId: string, bytes: number, maxOutputBytes: number) {
+    super(
+      `output of task ${JSON.stringify(taskId)} is ${bytes} bytes of JSON as stored, more than maxOutputBytes ` +
+        `${maxOutputBytes}; store large data elsewhere (a file, an object store) and return a reference to it, ` +
+        `or raise maxOutputBytes`,
+      undefined,
+      "OUTPUT_TOO_LARGE",
     );
   }
 }

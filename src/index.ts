@@ -114,6 +114,8 @@ export {
   MigrationError,
   MigrationMismatchError,
   NonJsonOutputError,
+  UnstorableOutputError,
+  OutputTooLargeError,
   StepTimeoutError,
 } from "./errors.js";
 export type { GraphIssue, HtdagErrorCode } from "./errors.js";

@@ -16,6 +16,7 @@ import { RESERVED_REFERENCE_NAMES } from "../graph/validate-references.js";
 import type { StepContext, StepDefinition } from "./steps.js";
 import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
+import { storableText, storedOutputBytes } from "./storable.js";
 
 /** What an attempt needs from its run. */
 export interface AttemptEnvironment {
@@ -27,6 +28,8 @@ export interface AttemptEnvironment {
   codec: PayloadCodec | undefined;
   /** Items of a forEach task run at once. */
   forEachParallel: number;
+  /** Largest output of one task, in bytes of JSON as stored; a larger one fails the task. */
+  maxOutputBytes: number;
   /** Outputs (as stored) of this run's completed tasks among `taskIds`: what a task reads beyond its direct dependencies. */
   upstreamOutputs(taskIds: readonly string[]): Promise<Record<string, unknown>>;
   /** Plans a lazy composite's children; absent when the run has no decomposer in this process. */
@@ -114,11 +117,10 @@ export async function runAttempt(
     if (result === "cancelled") {
       return timed({ ...base, outcome: "cancelled", error: serializeError(runSignal.reason) });
     }
-    return timed({
-      ...base,
-      outcome: "completed",
-      output: env.codec ? env.codec.encode(result.output) : result.output,
-    });
+    const output = env.codec ? env.codec.encode(result.output) : result.output;
+    // Checked before it is sent: a value the database refuses would fail the settles batched with it.
+    const outputBytes = storedOutputBytes(claimed.taskId, output, env.maxOutputBytes);
+    return timed({ ...base, outcome: "completed", output, outputBytes });
   } catch (error) {
     return timed(failure(base, policy, error, "failed"));
   } finally {
@@ -422,18 +424,26 @@ export function failure(
     ...base,
     outcome,
     error: serializeError(error),
-    errorClass: error instanceof Error ? error.name : typeof error,
+    errorClass: storableText(error instanceof Error ? String(error.name) : typeof error),
     retryDelayMs: retryable ? backoffDelayMs(backoffSchema.parse(claimed.backoff), claimed.attempt) : null,
   };
 }
 
-/** An error as stored: name, message, code; never the whole object (it may hold secrets). */
+/**
+ * An error as stored: name, message, code; never the whole object (it may hold secrets). Each is
+ * made storable (a NUL or an unpaired surrogate, which PostgreSQL refuses, becomes U+FFFD; a very
+ * long message is cut), so a step's error never fails the settle that records it.
+ */
 export function serializeError(error: unknown): { name: string; message: string; code?: string } {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
-    return { name: error.name, message: error.message, ...(typeof code === "string" ? { code } : {}) };
+    return {
+      name: storableText(String(error.name)),
+      message: storableText(String(error.message)),
+      ...(typeof code === "string" ? { code: storableText(code) } : {}),
+    };
   }
-  return { name: "Error", message: String(error) };
+  return { name: "Error", message: storableText(String(error)) };
 }
 
 export function decode(codec: PayloadCodec | undefined, value: unknown): unknown {

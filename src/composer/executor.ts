@@ -55,16 +55,18 @@ export class RunExecutor {
   private runStatus: RunStatus = "running";
   /** The last claim found nothing to take although the run was running: wait at the idle rate. */
   private claimedNothing = false;
-  private readonly batcher = new SettleBatcher(
-    (batch) => this.settleBatch(batch),
-    Number.POSITIVE_INFINITY,
-    (queued) => this.running.size > queued,
-  );
+  private readonly batcher: SettleBatcher;
 
   constructor(
     private readonly deps: ExecutorDeps,
     private readonly run: ExecutorRun,
   ) {
+    this.batcher = new SettleBatcher(
+      (batch) => this.settleBatch(batch),
+      Number.POSITIVE_INFINITY,
+      (queued) => this.running.size > queued,
+      run.environment.maxOutputBytes,
+    );
     // Every running attempt listens on the run's signal (removed when it ends): no leak, just many.
     setMaxListeners(0, this.abort.signal);
   }

@@ -41,6 +41,8 @@ export interface WorkerDeps {
   leaseMs: number;
   /** NOTIFY channel to listen on and to notify with, or null (poll only, no NOTIFY sent). */
   channel: string | null;
+  /** Most output, in bytes of JSON, one settle call carries (the orchestrator's `maxOutputBytes`). */
+  maxOutputBytes: number;
   /** The environment of a run (goal, input, steps); null when this worker lacks its workflow. */
   environmentFor(runId: string, workflow: string): Promise<AttemptEnvironment | null>;
   onError(error: unknown): void;
@@ -233,6 +235,7 @@ export class Worker {
           }
           return running > queued;
         },
+        this.deps.maxOutputBytes,
       );
       this.batchers.set(runId, batcher);
     }

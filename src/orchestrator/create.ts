@@ -195,6 +195,7 @@ export async function buildOrchestrator(
         runs,
         runService,
         leaseMs: resolved.leaseMs,
+        maxOutputBytes: resolved.maxOutputBytes,
         channel,
         onError: reportError,
       });

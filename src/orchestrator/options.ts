@@ -1,7 +1,7 @@
 /** Options of `createOrchestrator` and their validation; their defaults live in src/defaults.ts. */
 import pg from "pg";
 import { z } from "zod";
-import { EXECUTION_DEFAULTS, ORCHESTRATOR_DEFAULTS } from "../defaults.js";
+import { EXECUTION_DEFAULTS, MAX_OUTPUT_BYTES_LIMIT, ORCHESTRATOR_DEFAULTS } from "../defaults.js";
 import { backoffSchema, type BackoffInput } from "../graph/task-graph.js";
 import { parseOptions } from "../options.js";
 import { IDENTIFIER_PATTERN } from "../store/identifiers.js";
@@ -57,6 +57,7 @@ export const orchestratorOptionsSchema = z.strictObject({
     .min(1)
     .max(64 * 1024 * 1024)
     .default(ORCHESTRATOR_DEFAULTS.maxInputBytes),
+  maxOutputBytes: z.number().int().min(1).max(MAX_OUTPUT_BYTES_LIMIT).default(ORCHESTRATOR_DEFAULTS.maxOutputBytes),
 });
 export type ResolvedOrchestratorOptions = z.output<typeof orchestratorOptionsSchema>;
 
@@ -86,6 +87,14 @@ export interface OrchestratorOptions {
   maxTasks?: number;
   /** Largest input of one task in bytes of JSON. @default 65536 */
   maxInputBytes?: number;
+  /**
+   * Largest output of one task in bytes of JSON as stored (encrypted, with a codec), at most 32 MiB.
+   * A larger output fails its task at once with `OutputTooLargeError`. The settles of tasks that end
+   * together are split so that no call carries more than this of outputs: PostgreSQL holds at most
+   * 255 MB in one jsonb value.
+   * @default 16777216
+   */
+  maxOutputBytes?: number;
 }
 
 /** Validates the options of `createOrchestrator` and applies the defaults. */

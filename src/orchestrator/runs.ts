@@ -342,6 +342,7 @@ export class RunService {
       steps: definitions,
       codec: this.deps.codec,
       forEachParallel: run.max_parallel,
+      maxOutputBytes: this.deps.options.maxOutputBytes,
       upstreamOutputs: (taskIds) => this.deps.tasks.completedOutputs(run.id, taskIds),
       ...this.expansion(run, steps),
       log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {

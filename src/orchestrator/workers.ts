@@ -16,6 +16,7 @@ export interface StartWorkerDeps {
   runs: RunQueries;
   runService: RunService;
   leaseMs: number;
+  maxOutputBytes: number;
   channel: string | null;
   onError(error: unknown): void;
 }
@@ -49,6 +50,7 @@ export async function startWorker(options: WorkerOptions, deps: StartWorkerDeps)
       db: deps.db,
       tasks: deps.tasks,
       leaseMs: deps.leaseMs,
+      maxOutputBytes: deps.maxOutputBytes,
       channel: deps.channel,
       environmentFor,
       onError: deps.onError,

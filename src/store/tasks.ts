@@ -53,6 +53,8 @@ export interface Settlement {
   retryDelayMs?: number | null;
   /** The step's own time in this attempt, in ms, as the process that ran it measured it. */
   stepMs?: number;
+  /** Size of `output` in bytes of JSON, measured when it was checked; batches are split by it. Not sent. */
+  outputBytes?: number;
 }
 
 export function createTaskQueries(db: Db, schema: string) {

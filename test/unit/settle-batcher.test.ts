@@ -59,6 +59,24 @@ describe("SettleBatcher", () => {
     expect(sent).toEqual([["a", "b", "c"]]);
   });
 
+  it("never sends more than maxBatchBytes of outputs in one call, and a larger output alone", async () => {
+    const sent: string[][] = [];
+    const sized = (taskId: string, outputBytes: number): Settlement => ({ ...settlement(taskId), outputBytes });
+    // Others still run: the settlements that end in this turn are queued together, then split by size.
+    const batcher = new SettleBatcher(
+      async (batch) => void sent.push(batch.map((s) => s.taskId)),
+      100,
+      () => true,
+      10,
+    );
+    await Promise.all(
+      [sized("a", 4), sized("b", 6), sized("c", 4), sized("d", 12), sized("e", 1), settlement("f")].map((s) =>
+        batcher.settle(s),
+      ),
+    );
+    expect(sent).toEqual([["a", "b"], ["c"], ["d"], ["e", "f"]]);
+  });
+
   it("rejects every settlement of a batch whose send failed, and goes on with the next batch", async () => {
     let calls = 0;
     const batcher = new SettleBatcher(async () => {
