@@ -25,6 +25,7 @@ export const HTDAG_ERROR_CODES = [
   "OUTPUT_TOO_LARGE",
   "STEP_TIMEOUT",
   "WAIT_TIMEOUT",
+  "LEASE_EXPIRED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts and llm/errors.ts
@@ -244,6 +245,23 @@ export class WaitTimeoutError extends HtdagError {
     super(
       "WAIT_TIMEOUT",
       `run ${runId} is still ${status} after ${timeoutMs} ms; wait longer (timeoutMs) or check that a worker runs its workflow`,
+    );
+  }
+}
+
+/**
+ * A worker did not start a claimed task's step because the task's lease had run out by the
+ * worker's own clock (the process was frozen or its event loop blocked). Nothing was settled: the
+ * reaper hands the task to a live worker. Reported through `onError`.
+ */
+export class LeaseExpiredError extends HtdagError {
+  constructor(workerId: string, attempt: { runId: string; taskId: string; attempt: number }, expiredByMs: number) {
+    super(
+      "LEASE_EXPIRED",
+      `worker ${workerId} did not start task ${JSON.stringify(attempt.taskId)} (run ${attempt.runId}, ` +
+        `attempt ${attempt.attempt}): its lease ran out ${Math.round(expiredByMs)} ms before the step could start, ` +
+        `by this worker's clock (the process was frozen or its event loop blocked), so another worker may own it now; ` +
+        `the reaper returns it to ready. Keep steps from blocking the event loop, or raise leaseMs.`,
     );
   }
 }

@@ -104,6 +104,7 @@ export {
   HTDAG_ERROR_CODES,
   HtdagError,
   WaitTimeoutError,
+  LeaseExpiredError,
   GraphValidationError,
   DecompositionError,
   NonRetryableError,

@@ -50,11 +50,23 @@ export function taskOf(claimed: ClaimedTask, codec: PayloadCodec | undefined): T
 }
 
 /** Runs the attempt; `signal` aborts it when the run is cancelled. Never throws. */
+export function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, runSignal: AbortSignal): Promise<Settlement>;
+/**
+ * As above, but asks `mayStart` immediately before the step starts; when it says no, nothing has
+ * started and the attempt resolves to null (the caller keeps or drops the task, unsettled).
+ */
+export function runAttempt(
+  claimed: ClaimedTask,
+  env: AttemptEnvironment,
+  runSignal: AbortSignal,
+  mayStart: () => boolean,
+): Promise<Settlement | null>;
 export async function runAttempt(
   claimed: ClaimedTask,
   env: AttemptEnvironment,
   runSignal: AbortSignal,
-): Promise<Settlement> {
+  mayStart?: () => boolean,
+): Promise<Settlement | null> {
   const base = { runId: claimed.runId, taskId: claimed.taskId, attempt: claimed.attempt };
   const task = taskOf(claimed, env.codec);
   // Submitted runs are bound without steps: a step definition's settings apply here (task > step > run).
@@ -73,6 +85,10 @@ export async function runAttempt(
   }
   if (task.when && !evaluateCondition(task.when as Condition, deps)) {
     return { ...base, outcome: "skipped", output: null };
+  }
+  // GUARD: nothing awaits between this check and the step's start.
+  if (mayStart && !mayStart()) {
+    return null;
   }
   const controller = new AbortController();
   const onRunAbort = () => controller.abort(runSignal.reason);

@@ -1,52 +1,21 @@
 /**
  * A worker: claims ready tasks of any run of its workflows, across processes and machines, runs
  * them, and settles them (which claims the same run's next tasks in the same round trip). NOTIFY
- * wakes it when work may be ready; a slow poll is the fallback. It renews its leases, reaps the
- * expired leases of dead workers, and on stop hands back what it still runs.
+ * wakes it when work may be ready; a slow poll is the fallback. It renews the leases of the
+ * attempts it holds, never starts a step whose lease has run out by its own clock, reaps the
+ * expired leases of dead workers, and on stop hands back what it still holds.
  */
 import { setMaxListeners } from "node:events";
-import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
-import type { Db, Listener } from "../store/db.js";
-import { runAttempt, type AttemptEnvironment } from "./attempt.js";
+import type { ClaimedTask, Settlement } from "../store/tasks.js";
+import type { Listener } from "../store/db.js";
+import { LeaseExpiredError } from "../errors.js";
+import { runAttempt } from "./attempt.js";
+import { attemptKey, HeldLeases } from "./held-leases.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";
+import type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 
-/** Options of `startWorker`. */
-export interface WorkerOptions {
-  /** Steps of each workflow this worker runs, by workflow name. */
-  workflows: Record<string, import("./steps.js").Steps>;
-  /** Tasks this worker runs at once. @default 10 */
-  concurrency?: number;
-  /**
-   * Most tasks claimed by one claim query, and per task settled by a settle (1: unbatched, one task
-   * claimed for each one that ends). Settles of one run are always grouped into one round trip.
-   * @default concurrency
-   */
-  batchSize?: number;
-  /** Fallback poll when no NOTIFY arrives, in ms (idle cost: one query per interval). @default 2000 */
-  pollIntervalMs?: number;
-  /** How often this worker looks for expired leases of dead workers, in ms. @default 5000 */
-  reapIntervalMs?: number;
-  /** On stop, how long running steps may take to finish before their tasks are handed back, in ms. @default 30000 */
-  stopTimeoutMs?: number;
-  /** Cluster-wide limits of running tasks per queue, set when the worker starts. @default none */
-  queues?: Record<string, number>;
-}
-
-/** What the worker needs from the orchestrator. */
-export interface WorkerDeps {
-  db: Db;
-  tasks: TaskQueries;
-  workerId: string;
-  leaseMs: number;
-  /** NOTIFY channel to listen on and to notify with, or null (poll only, no NOTIFY sent). */
-  channel: string | null;
-  /** Most output, in bytes of JSON, one settle call carries (the orchestrator's `maxOutputBytes`). */
-  maxOutputBytes: number;
-  /** The environment of a run (goal, input, steps); null when this worker lacks its workflow. */
-  environmentFor(runId: string, workflow: string): Promise<AttemptEnvironment | null>;
-  onError(error: unknown): void;
-}
+export type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 
 /** Event types that never make work ready. */
 const QUIET = new Set(["task:started", "task:progress"]);
@@ -56,11 +25,19 @@ export class Worker {
   private readonly running = new Map<string, { runId: string; done: Promise<void> }>();
   private readonly aborts = new Map<string, AbortController>();
   private readonly batchers = new Map<string, SettleBatcher>();
+  /** The leases of the attempts this worker holds: claimed, and not yet settled, dropped or handed back. */
+  private readonly leases: HeldLeases;
+  /** Claims and settles in flight: each may bring in tasks, which stop() must hand back. */
+  private readonly claimCalls = new Set<Promise<void>>();
+  /** The poll and the reaper; the heartbeat is apart, as it runs until stop() ends. */
   private readonly timers: NodeJS.Timeout[] = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private renewal: Promise<void> = Promise.resolve();
   private listener: Listener | undefined;
   private claiming = false;
   private claimAgain = false;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
   private releasing = false;
   readonly concurrency: number;
   private readonly batchSize: number;
@@ -71,6 +48,7 @@ export class Worker {
   ) {
     this.concurrency = options.concurrency ?? 10;
     this.batchSize = options.batchSize ?? this.concurrency;
+    this.leases = new HeldLeases(deps.leaseMs);
   }
 
   get id(): string {
@@ -97,24 +75,46 @@ export class Worker {
         onError: (error) => this.deps.onError(error),
       });
     }
-    this.every(this.options.pollIntervalMs ?? 2000, () => this.kick());
-    this.every(Math.max(100, Math.floor(leaseMs / 3)), () => tasks.renewLeases(workerId, leaseMs));
-    this.every(this.options.reapIntervalMs ?? 5000, async () => {
-      if ((await tasks.reapExpired(100, channel)) > 0) {
-        this.kick();
-      }
-    });
+    this.timers.push(this.every(this.options.pollIntervalMs ?? 2000, () => this.kick()));
+    this.heartbeat = this.every(Math.max(100, Math.floor(leaseMs / 3)), () => this.renewLeases());
+    this.timers.push(
+      this.every(this.options.reapIntervalMs ?? 5000, async () => {
+        if ((await tasks.reapExpired(100, channel)) > 0) {
+          this.kick();
+        }
+      }),
+    );
     this.kick();
   }
 
-  private every(ms: number, fn: () => unknown): void {
-    this.timers.push(
-      setInterval(() => {
-        Promise.resolve()
-          .then(fn)
-          .catch((error) => this.deps.onError(error));
-      }, ms),
+  private every(ms: number, fn: () => unknown): NodeJS.Timeout {
+    return setInterval(() => {
+      Promise.resolve()
+        .then(fn)
+        .catch((error) => this.deps.onError(error));
+    }, ms);
+  }
+
+  /** Renews the leases of the attempts this worker holds (a lease belongs to an attempt). */
+  private renewLeases(): Promise<void> {
+    const { tasks, workerId, leaseMs } = this.deps;
+    const sentAt = this.leases.now();
+    this.renewal = tasks
+      .renewHeldLeases(workerId, leaseMs, this.leases.list())
+      .then((renewed) => this.leases.renewed(renewed, sentAt));
+    return this.renewal;
+  }
+
+  /** Marks a claim or settle as in flight until it ends; stop() waits for those. */
+  private inFlight<T>(call: Promise<T>): Promise<T> {
+    // Only its end matters here: the caller awaits `call` and handles its error.
+    const ended = call.then(
+      () => undefined,
+      () => undefined,
     );
+    this.claimCalls.add(ended);
+    void ended.then(() => this.claimCalls.delete(ended));
+    return call;
   }
 
   private onNotify(payload: string): void {
@@ -167,20 +167,25 @@ export class Worker {
       if (want <= 0 || this.stopping) {
         return;
       }
-      const claimed = await retryTransient(
-        () => tasks.claim(null, workflows, workerId, want, leaseMs, channel),
-        leaseMs,
+      const sentAt = this.leases.now();
+      const claimed = await this.inFlight(
+        retryTransient(() => tasks.claim(null, workflows, workerId, want, leaseMs, channel), leaseMs),
       );
-      this.dispatch(claimed);
+      this.dispatch(claimed, sentAt);
       if (claimed.length < want) {
         return;
       }
     }
   }
 
-  private dispatch(claimed: readonly ClaimedTask[]): void {
+  /** Runs what a call sent at `sentAt` claimed; a stopping worker holds it for stop() to hand back. */
+  private dispatch(claimed: readonly ClaimedTask[], sentAt: number): void {
+    this.leases.hold(claimed, sentAt);
+    if (this.stopping) {
+      return;
+    }
     for (const task of claimed) {
-      const key = `${task.runId}/${task.taskId}#${task.attempt}`;
+      const key = attemptKey(task);
       const done = this.runOne(task)
         .catch((error) => this.deps.onError(error))
         .finally(() => this.running.delete(key));
@@ -189,11 +194,35 @@ export class Worker {
   }
 
   private async runOne(task: ClaimedTask): Promise<void> {
+    let settlement: Settlement | null;
+    try {
+      settlement = await this.attempt(task);
+    } catch (error) {
+      // Not run, and never will be here: let its lease run out for the reaper.
+      this.leases.release(task);
+      throw error;
+    }
+    // Not started (stop() hands it back, or its lease ran out), or ended after stop() ran out of time.
+    if (settlement === null || this.releasing) {
+      return;
+    }
+    const batcher = this.batcherFor(task.runId);
+    try {
+      await batcher.settle(settlement);
+    } finally {
+      this.leases.release(task);
+    }
+    if (batcher.idle && this.batchers.get(task.runId) === batcher) {
+      this.batchers.delete(task.runId);
+    }
+  }
+
+  /** The attempt's settlement, or null when its step did not start. */
+  private async attempt(task: ClaimedTask): Promise<Settlement | null> {
     const { workerId, leaseMs } = this.deps;
     const env = await retryTransient(() => this.deps.environmentFor(task.runId, task.workflow), leaseMs);
-    const abort = this.abortFor(task.runId);
-    const settlement = env
-      ? await runAttempt(task, env, abort.signal)
+    return env
+      ? runAttempt(task, env, this.abortFor(task.runId).signal, () => this.mayStart(task))
       : {
           runId: task.runId,
           taskId: task.taskId,
@@ -205,15 +234,24 @@ export class Worker {
             message: `worker ${workerId} has no steps for workflow ${JSON.stringify(task.workflow)}`,
           },
         };
-    // A stopping worker that ran out of time hands the task back instead of settling it.
-    if (this.releasing) {
-      return;
+  }
+
+  /**
+   * Whether the attempt's step may start now: not once stop() began (stop() hands the task back),
+   * nor once its lease has run out by this worker's clock (another worker may own the task now:
+   * the attempt is dropped unsettled and the reaper returns it to ready).
+   */
+  private mayStart(task: ClaimedTask): boolean {
+    if (this.stopping) {
+      return false;
     }
-    const batcher = this.batcherFor(task.runId);
-    await batcher.settle(settlement);
-    if (batcher.idle && this.batchers.get(task.runId) === batcher) {
-      this.batchers.delete(task.runId);
+    const expiredByMs = this.leases.expiredByMs(task);
+    if (expiredByMs > 0) {
+      this.leases.release(task);
+      this.deps.onError(new LeaseExpiredError(this.deps.workerId, task, expiredByMs));
+      return false;
     }
+    return true;
   }
 
   /**
@@ -243,17 +281,26 @@ export class Worker {
   }
 
   private async settleBatch(runId: string, batch: readonly Settlement[]): Promise<void> {
+    // stop() ran out of time: it hands back what is still held instead of settling it.
+    if (this.releasing) {
+      return;
+    }
     const { tasks, workerId, leaseMs, channel } = this.deps;
-    // The settling tasks still count as running here; the SQL re-checks max_parallel exactly. With
-    // batchSize 1 a settle claims at most one task per task it settles.
-    const free = Math.min(batch.length * this.batchSize, this.concurrency - this.running.size + batch.length);
+    // A stopping worker claims nothing. The settling tasks still count as running here; the SQL
+    // re-checks max_parallel exactly. With batchSize 1 a settle claims at most one task per task it settles.
+    const free = this.stopping
+      ? 0
+      : Math.min(batch.length * this.batchSize, this.concurrency - this.running.size + batch.length);
+    const sentAt = this.leases.now();
     // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
-    const result = await retryTransient(
-      () => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel),
-      Math.max(30_000, 2 * leaseMs),
-      (error) => this.deps.onError(error),
+    const result = await this.inFlight(
+      retryTransient(
+        () => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel),
+        Math.max(30_000, 2 * leaseMs),
+        (error) => this.deps.onError(error),
+      ),
     );
-    this.dispatch(result.claimed);
+    this.dispatch(result.claimed, sentAt);
     if (result.claimed.length < free) {
       this.kick();
     }
@@ -270,28 +317,57 @@ export class Worker {
     return controller;
   }
 
-  /** Stops claiming, lets running steps finish up to `stopTimeoutMs`, then hands back what remains. */
-  async stop(): Promise<void> {
-    if (this.stopping) {
-      return;
-    }
+  /**
+   * Stops claiming, lets running steps finish up to `stopTimeoutMs` (then aborts them), and hands
+   * back every task it still holds. Once it resolves this worker starts no step, claims no task
+   * and renews no lease; it has no timer left. Calling it again returns the same promise.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     this.stopping = true;
     for (const timer of this.timers) {
       clearInterval(timer);
     }
-    await this.listener?.close();
-    const all = Promise.allSettled([...this.running.values()].map((r) => r.done));
-    const deadline = new Promise<"late">((resolve) =>
-      setTimeout(() => resolve("late"), this.options.stopTimeoutMs ?? 30_000).unref(),
-    );
-    if ((await Promise.race([all, deadline])) === "late") {
-      this.releasing = true;
-      for (const controller of this.aborts.values()) {
-        controller.abort(new Error("worker stopping"));
+    try {
+      await this.listener?.close();
+      await this.finishSteps(this.options.stopTimeoutMs ?? 30_000);
+      // A claim or settle still in flight may bring tasks in (held, never started): wait for it,
+      // so that release_tasks hands those back too.
+      while (this.claimCalls.size > 0) {
+        await Promise.all(this.claimCalls);
       }
+      const { tasks, workerId, channel } = this.deps;
+      await tasks.releaseTasks(workerId, channel);
+      await tasks.unregisterWorker(workerId);
+    } finally {
+      // The heartbeat renewed the held leases until they were handed back.
+      clearInterval(this.heartbeat);
+      // Its failure was reported by the timer that ran it; stop() only waits for its end.
+      await this.renewal.catch(() => undefined);
+      this.leases.clear();
     }
-    const { tasks, workerId, channel } = this.deps;
-    await tasks.releaseTasks(workerId, channel);
-    await tasks.unregisterWorker(workerId);
+  }
+
+  /** Waits for the running steps up to `timeoutMs`, then aborts them; their tasks are handed back unsettled. */
+  private async finishSteps(timeoutMs: number): Promise<void> {
+    const all = Promise.allSettled([...this.running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), timeoutMs);
+    });
+    try {
+      if ((await Promise.race([all, deadline])) === "late") {
+        this.releasing = true;
+        for (const controller of this.aborts.values()) {
+          controller.abort(new Error("worker stopping"));
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

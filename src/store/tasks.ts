@@ -198,6 +198,28 @@ export function createTaskQueries(db: Db, schema: string) {
       return rowCount;
     },
 
+    /**
+     * A worker's heartbeat: extends the leases of the attempts it still holds, among `held` (a
+     * lease belongs to an attempt: one the worker dropped or was taken over is not renewed), and
+     * its own heartbeat. Returns the attempts renewed.
+     */
+    async renewHeldLeases(
+      worker: string,
+      leaseMs: number,
+      held: readonly { runId: string; taskId: string; attempt: number }[],
+    ): Promise<{ runId: string; taskId: string; attempt: number }[]> {
+      const { rows } = await db.query<{ runId: string; taskId: string; attempt: number }>(
+        `WITH beat AS (UPDATE ${s}.workers SET heartbeat_at = now() WHERE id = $1)
+         UPDATE ${s}.tasks t SET lease_expires_at = now() + $2 * interval '1 millisecond'
+           FROM unnest($3::uuid[], $4::text[], $5::integer[]) AS held (run_id, task_id, attempt)
+          WHERE t.run_id = held.run_id AND t.id = held.task_id AND t.attempts = held.attempt
+            AND t.lease_owner = $1 AND t.status = 'running'
+         RETURNING t.run_id AS "runId", t.id AS "taskId", t.attempts AS attempt`,
+        [worker, leaseMs, held.map((a) => a.runId), held.map((a) => a.taskId), held.map((a) => a.attempt)],
+      );
+      return rows;
+    },
+
     /** Registers a worker process (visible in the workers table while it runs). */
     async registerWorker(worker: string, host: string, pid: number, workflows: string[]): Promise<void> {
       await db.query(
