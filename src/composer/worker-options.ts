@@ -2,6 +2,7 @@
 import type { Db } from "../store/db.js";
 import type { TaskQueries } from "../store/tasks.js";
 import type { AttemptEnvironment } from "./attempt.js";
+import type { Decomposer } from "../graph/decomposer.js";
 import type { Steps } from "./steps.js";
 
 /** Options of `startWorker`. */
@@ -24,6 +25,12 @@ export interface WorkerOptions {
   stopTimeoutMs?: number;
   /** Cluster-wide limits of running tasks per queue, set when the worker starts. @default none */
   queues?: Record<string, number>;
+  /**
+   * The decomposer of each workflow whose graphs hold lazy composites (`expand: "lazy"`), by
+   * workflow name: the worker expands such a composite when it becomes ready.
+   * @default none (a lazy composite of a workflow without one fails at once, saying so)
+   */
+  decomposers?: Record<string, Decomposer>;
 }
 
 /** What the worker needs from the orchestrator. */

@@ -8,8 +8,8 @@
 import { setMaxListeners } from "node:events";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
 import type { Listener } from "../store/db.js";
-import { LeaseExpiredError } from "../errors.js";
-import { runAttempt } from "./attempt.js";
+import { LeaseExpiredError, NonRetryableError } from "../errors.js";
+import { decode, failure, runAttempt, taskOf, type AttemptEnvironment } from "./attempt.js";
 import { attemptKey, HeldLeases } from "./held-leases.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";
@@ -217,10 +217,13 @@ export class Worker {
     }
   }
 
-  /** The attempt's settlement, or null when its step did not start. */
+  /** The attempt's settlement, or null when its step did not start (or a lazy composite expanded). */
   private async attempt(task: ClaimedTask): Promise<Settlement | null> {
     const { workerId, leaseMs } = this.deps;
     const env = await retryTransient(() => this.deps.environmentFor(task.runId, task.workflow), leaseMs);
+    if (env && task.kind === "composite") {
+      return this.mayStart(task) ? this.expand(task, env) : null;
+    }
     return env
       ? runAttempt(task, env, this.abortFor(task.runId).signal, () => this.mayStart(task))
       : {
@@ -234,6 +237,41 @@ export class Worker {
             message: `worker ${workerId} has no steps for workflow ${JSON.stringify(task.workflow)}`,
           },
         };
+  }
+
+  /**
+   * Expands a claimed lazy composite with its workflow's decomposer: its children are inserted and the
+   * run's next tasks claimed in one call, so nothing is left to settle (null). A failed expansion is
+   * an attempt that failed, retried per policy; a workflow without a decomposer fails at once.
+   */
+  private async expand(task: ClaimedTask, env: AttemptEnvironment): Promise<Settlement | null> {
+    const base = { runId: task.runId, taskId: task.taskId, attempt: task.attempt };
+    if (!env.expand) {
+      const fix = `startWorker({ decomposers: { ${task.workflow}: … } })`;
+      const problem = `lazy task ${JSON.stringify(task.taskId)} needs the decomposer of workflow ${JSON.stringify(task.workflow)}`;
+      return failure(base, task, new NonRetryableError(`${problem}; give it to the worker: ${fix}`), "failed");
+    }
+    const { tasks, workerId, leaseMs, channel } = this.deps;
+    try {
+      const plan = await env.expand(
+        taskOf(task, env.codec),
+        (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>,
+      );
+      const free = this.stopping ? 0 : Math.max(0, this.concurrency - this.running.size + 1);
+      const sentAt = this.leases.now();
+      const result = await this.inFlight(
+        retryTransient(
+          () => tasks.expand(task, plan.tasks, plan.edges, workerId, free, leaseMs, channel),
+          Math.max(30_000, 2 * leaseMs),
+          (error) => this.deps.onError(error),
+        ),
+      );
+      this.leases.release(task);
+      this.dispatch(result.claimed, sentAt);
+      return null;
+    } catch (error) {
+      return failure(base, task, error, "failed");
+    }
   }
 
   /**

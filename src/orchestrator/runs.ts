@@ -316,8 +316,11 @@ export class RunService {
     this.heartbeat = undefined;
   }
 
-  /** What attempts of `run` need: goal, input, steps, codec, log and progress writers, lazy expansion. */
-  environment(run: RunRow, steps: Steps): AttemptEnvironment {
+  /**
+   * What attempts of `run` need: goal, input, steps, codec, log and progress writers, and lazy
+   * expansion with `decomposer` (by default the one bound to the run's workflow in this process).
+   */
+  environment(run: RunRow, steps: Steps, decomposer = this.decomposers.get(run.workflow)): AttemptEnvironment {
     const definitions = new Map<string, StepDefinition>(
       Object.entries(steps).map(([name, entry]) => [name, toStepDefinition(entry)]),
     );
@@ -344,7 +347,7 @@ export class RunService {
       forEachParallel: run.max_parallel,
       maxOutputBytes: this.deps.options.maxOutputBytes,
       upstreamOutputs: (taskIds) => this.deps.tasks.completedOutputs(run.id, taskIds),
-      ...this.expansion(run, steps),
+      ...this.expansion(run, steps, decomposer),
       log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {
         inOrder(`${task.taskId}#${task.attempt}`, () =>
           this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data),
@@ -379,8 +382,11 @@ export class RunService {
     };
   }
 
-  private expansion(run: RunRow, steps: Steps): { expand?: AttemptEnvironment["expand"] } {
-    const decomposer = this.decomposers.get(run.workflow);
+  private expansion(
+    run: RunRow,
+    steps: Steps,
+    decomposer: Decomposer | undefined,
+  ): { expand?: AttemptEnvironment["expand"] } {
     if (!decomposer) {
       return {};
     }

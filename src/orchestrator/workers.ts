@@ -35,7 +35,8 @@ export async function startWorker(options: WorkerOptions, deps: StartWorkerDeps)
     }
     let env = environments.get(runId);
     if (!env) {
-      env = deps.runs.getRun(runId).then((run) => (run ? deps.runService.environment(run, steps) : null));
+      const decomposer = options.decomposers?.[workflow];
+      env = deps.runs.getRun(runId).then((run) => (run ? deps.runService.environment(run, steps, decomposer) : null));
       // Failed lookups are not cached: the next attempt asks again.
       env.catch(() => environments.delete(runId));
       if (environments.size > 1000) {
@@ -86,6 +87,19 @@ function checkWorkerOptions(options: WorkerOptions): void {
           "startWorker",
         );
       }
+    }
+  }
+  for (const [workflow, decomposer] of Object.entries(options.decomposers ?? {})) {
+    const valid =
+      typeof decomposer === "function" ||
+      (decomposer !== null && typeof decomposer === "object" && typeof decomposer.decompose === "function");
+    if (!valid) {
+      throw new InvalidOptionError(
+        `decomposers.${workflow}`,
+        "a decomposer: a function or an object with a decompose method (ruleDecomposer, llmDecomposer…)",
+        decomposer,
+        "startWorker",
+      );
     }
   }
   for (const key of ["concurrency", "batchSize", "pollIntervalMs", "reapIntervalMs", "stopTimeoutMs"] as const) {
