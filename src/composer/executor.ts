@@ -42,6 +42,8 @@ export interface ExecutorRun {
 /** Runs one run to a final status in this process. */
 export class RunExecutor {
   private readonly running = new Map<string, Promise<void>>();
+  /** The attempts this executor runs (claimed, not yet settled), by `taskId#attempt`. */
+  private readonly held = new Map<string, ClaimedTask>();
   private readonly abort = new AbortController();
   private finished!: (status: RunStatus) => void;
   private failed!: (error: unknown) => void;
@@ -113,6 +115,11 @@ export class RunExecutor {
     this.checkIdle();
   }
 
+  /** The attempts this executor runs now: what the process's heartbeat renews, and nothing else. */
+  heldAttempts(): { runId: string; taskId: string; attempt: number }[] {
+    return [...this.held.values()].map(({ runId, taskId, attempt }) => ({ runId, taskId, attempt }));
+  }
+
   /** Claims again after a resume or a retry delay. */
   wake(): void {
     this.runStatus = "running";
@@ -131,8 +138,10 @@ export class RunExecutor {
         .catch((error) => this.fail(error))
         .finally(() => {
           this.running.delete(key);
+          this.held.delete(key);
           this.checkIdle();
         });
+      this.held.set(key, task);
       this.running.set(key, attempt);
     }
   }

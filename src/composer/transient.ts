@@ -1,7 +1,12 @@
 /** Retrying database calls through connection loss (a Postgres restart, a network blip). */
 
-/** SQLSTATE classes and Node error codes that mean "the connection went away", not "the statement is wrong". */
+/**
+ * SQLSTATE classes and Node error codes that mean "try again": the connection went away, or the
+ * server gave up on the transaction (a deadlock, a serialization failure) and rolled it back whole.
+ */
 const TRANSIENT_CODES = new Set([
+  "40P01",
+  "40001",
   "ECONNREFUSED",
   "ECONNRESET",
   "EPIPE",

@@ -297,7 +297,10 @@ export class RunService {
     return done;
   }
 
-  /** One lease heartbeat for every run this process executes (they share workerId), while any runs. */
+  /**
+   * One lease heartbeat for every run this process executes (they share workerId), while any runs.
+   * It renews exactly the attempts the executors run: leases belong to attempts, not to the process.
+   */
   private startHeartbeat(): void {
     if (this.heartbeat) {
       return;
@@ -305,7 +308,8 @@ export class RunService {
     const { leaseMs } = this.deps.options;
     this.heartbeat = setInterval(
       () => {
-        this.deps.tasks.renewLeases(this.workerId, leaseMs).catch(this.deps.onError);
+        const held = [...this.active.values()].flatMap(({ executor }) => executor.heldAttempts());
+        this.deps.tasks.renewHeldLeases(this.workerId, leaseMs, held).catch(this.deps.onError);
       },
       Math.max(100, Math.floor(leaseMs / 3)),
     );

@@ -187,21 +187,10 @@ export function createTaskQueries(db: Db, schema: string) {
       return rows[0]?.n ?? 0;
     },
 
-    /** Extends the leases of every running task this worker holds, and its heartbeat; returns how many. */
-    async renewLeases(worker: string, leaseMs: number): Promise<number> {
-      const { rowCount } = await db.query(
-        `WITH beat AS (UPDATE ${s}.workers SET heartbeat_at = now() WHERE id = $1)
-         UPDATE ${s}.tasks SET lease_expires_at = now() + $2 * interval '1 millisecond'
-          WHERE lease_owner = $1 AND status = 'running'`,
-        [worker, leaseMs],
-      );
-      return rowCount;
-    },
-
     /**
-     * A worker's heartbeat: extends the leases of the attempts it still holds, among `held` (a
-     * lease belongs to an attempt: one the worker dropped or was taken over is not renewed), and
-     * its own heartbeat. Returns the attempts renewed.
+     * A heartbeat, of a worker or of the runs a process executes: extends the leases of the attempts
+     * it still holds, among `held` (a lease belongs to an attempt: one it dropped or that was taken
+     * over is not renewed), and its own heartbeat. Returns the attempts renewed.
      */
     async renewHeldLeases(
       worker: string,
@@ -209,11 +198,17 @@ export function createTaskQueries(db: Db, schema: string) {
       held: readonly { runId: string; taskId: string; attempt: number }[],
     ): Promise<{ runId: string; taskId: string; attempt: number }[]> {
       const { rows } = await db.query<{ runId: string; taskId: string; attempt: number }>(
-        `WITH beat AS (UPDATE ${s}.workers SET heartbeat_at = now() WHERE id = $1)
+        // A row a settle holds is skipped, never waited for: the heartbeat takes no lock a settle may
+        // wait on (no deadlock), and that attempt is renewed by the next beat if it still runs.
+        `WITH beat AS (UPDATE ${s}.workers SET heartbeat_at = now() WHERE id = $1),
+              held AS (
+                SELECT t.run_id, t.id FROM ${s}.tasks t
+                  JOIN unnest($3::uuid[], $4::text[], $5::integer[]) AS h (run_id, task_id, attempt)
+                    ON t.run_id = h.run_id AND t.id = h.task_id AND t.attempts = h.attempt
+                 WHERE t.lease_owner = $1 AND t.status = 'running'
+                   FOR UPDATE OF t SKIP LOCKED)
          UPDATE ${s}.tasks t SET lease_expires_at = now() + $2 * interval '1 millisecond'
-           FROM unnest($3::uuid[], $4::text[], $5::integer[]) AS held (run_id, task_id, attempt)
-          WHERE t.run_id = held.run_id AND t.id = held.task_id AND t.attempts = held.attempt
-            AND t.lease_owner = $1 AND t.status = 'running'
+           FROM held WHERE t.run_id = held.run_id AND t.id = held.id
          RETURNING t.run_id AS "runId", t.id AS "taskId", t.attempts AS attempt`,
         [worker, leaseMs, held.map((a) => a.runId), held.map((a) => a.taskId), held.map((a) => a.attempt)],
       );

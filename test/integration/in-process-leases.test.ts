@@ -1,0 +1,59 @@
+/**
+ * Issue 17: leases belong to attempts. The heartbeat of a process renews exactly the attempts it
+ * executes, not every running task that carries its worker id: a task it no longer executes (an
+ * attempt it lost track of) must be left to expire, so the reaper can hand it to a live process.
+ */
+import { describe, expect, it } from "vitest";
+import { validateGraph, type Steps } from "../../src/index.js";
+import { STORES, useOrchestrator } from "../helpers/stores.js";
+import { gate, waitFor } from "../helpers/wait.js";
+
+describe.each(STORES)("in-process leases on %s", (kind) => {
+  const orch = useOrchestrator(kind, { leaseMs: 1000 });
+
+  it("the heartbeat renews the attempts this process runs, and no other task under its name", async () => {
+    const release = gate();
+    const started = gate();
+    const steps: Steps = {
+      busy: async () => {
+        started.open();
+        await release.promise;
+        return "done";
+      },
+      other: async () => "other",
+    };
+    const graph = validateGraph({
+      goal: "leases of attempts",
+      tasks: [{ id: "busy" }, { id: "other", dependsOn: ["busy"] }],
+    });
+    const pending = orch().composeFromTaskGraph(graph, steps, { workflow: "leases" });
+    await started.promise;
+    const lease = async (id: string) => {
+      const { rows } = await orch().db.query<{ owner: string | null; expires: Date | null }>(
+        `SELECT t.lease_owner AS owner, t.lease_expires_at AS expires FROM htdag.tasks t
+           JOIN htdag.runs r ON r.id = t.run_id WHERE r.workflow = 'leases' AND t.id = $1`,
+        [id],
+      );
+      return rows[0]!;
+    };
+    const busy = await lease("busy");
+    // A task no attempt of this process runs, left `running` under the process's name (as a lost
+    // attempt would be), with a lease that ends soon.
+    const strayExpiry = new Date(Date.now() + 5_000);
+    await orch().db.query(
+      `UPDATE htdag.tasks t SET status = 'running', attempts = 1, lease_owner = $1, lease_expires_at = $2
+         FROM htdag.runs r WHERE r.id = t.run_id AND r.workflow = 'leases' AND t.id = 'other'`,
+      [busy.owner, strayExpiry],
+    );
+    // Two heartbeats (every leaseMs / 3) renew `busy`...
+    await waitFor(async () => (await lease("busy")).expires!.getTime() > busy.expires!.getTime() + 500, 5_000);
+    // ...and leave the stray task's lease as it was.
+    expect((await lease("other")).expires?.getTime()).toBe(strayExpiry.getTime());
+    await orch().db.query(
+      `UPDATE htdag.tasks t SET status = 'pending', attempts = 0, lease_owner = NULL, lease_expires_at = NULL
+         FROM htdag.runs r WHERE r.id = t.run_id AND r.workflow = 'leases' AND t.id = 'other'`,
+    );
+    release.open();
+    expect((await pending).status).toBe("completed");
+  });
+});
