@@ -74,6 +74,9 @@ export interface ListRunsOptions {
   limit?: number;
 }
 
+/** Most expired leases one reap of the in-process heartbeat returns to ready. */
+const REAP_LIMIT = 100;
+
 export class RunService {
   /** Executors of runs running in this process, by run id. */
   private readonly active = new Map<string, { executor: RunExecutor; done: Promise<RunStatus> }>();
@@ -300,16 +303,22 @@ export class RunService {
   /**
    * One lease heartbeat for every run this process executes (they share workerId), while any runs.
    * It renews exactly the attempts the executors run: leases belong to attempts, not to the process.
+   * Every third beat (once per lease) it also reaps expired leases, as workers do, so an attempt no
+   * one runs (a claim whose reply was lost) goes back to ready here too instead of holding its run.
    */
   private startHeartbeat(): void {
     if (this.heartbeat) {
       return;
     }
-    const { leaseMs } = this.deps.options;
+    const { leaseMs, channel } = this.deps.options;
+    let beats = 0;
     this.heartbeat = setInterval(
       () => {
         const held = [...this.active.values()].flatMap(({ executor }) => executor.heldAttempts());
         this.deps.tasks.renewHeldLeases(this.workerId, leaseMs, held).catch(this.deps.onError);
+        if (++beats % 3 === 0) {
+          this.deps.tasks.reapExpired(REAP_LIMIT, channel).catch(this.deps.onError);
+        }
       },
       Math.max(100, Math.floor(leaseMs / 3)),
     );

@@ -57,3 +57,54 @@ describe.each(STORES)("in-process leases on %s", (kind) => {
     expect((await pending).status).toBe("completed");
   });
 });
+
+describe.each(STORES)("in-process reaping on %s", (kind) => {
+  const orch = useOrchestrator(kind, { leaseMs: 1000 });
+
+  it("a task claimed under this process's name that nothing runs (a lost claim reply) is reaped and run", async () => {
+    const release = gate();
+    const started = gate();
+    const runs: string[] = [];
+    const steps: Steps = {
+      first: async (ctx) => {
+        runs.push(`${ctx.task.id}#${ctx.attempt}`);
+        started.open();
+        await release.promise;
+        return 1;
+      },
+      second: async (ctx) => {
+        runs.push(`${ctx.task.id}#${ctx.attempt}`);
+        return 2;
+      },
+    };
+    const graph = validateGraph({ goal: "lost claim", tasks: [{ id: "first" }, { id: "second" }] });
+    // maxParallel 1: `second` waits, ready, while `first` runs.
+    const pending = orch().composeFromTaskGraph(graph, steps, { workflow: "lost_claim", maxParallel: 1 });
+    await started.promise;
+    // What a claim whose reply was lost leaves: `second` running under this process, with no executor.
+    await orch().db.query(
+      `WITH mine AS (SELECT t.lease_owner FROM htdag.tasks t JOIN htdag.runs r ON r.id = t.run_id
+                      WHERE r.workflow = 'lost_claim' AND t.id = 'first')
+       UPDATE htdag.tasks t SET status = 'running', attempts = 1, started_at = now(),
+              lease_owner = (SELECT lease_owner FROM mine), lease_expires_at = now() + interval '300 milliseconds'
+         FROM htdag.runs r WHERE r.id = t.run_id AND r.workflow = 'lost_claim' AND t.id = 'second'`,
+    );
+    await orch().db.query(
+      `INSERT INTO htdag.attempts (run_id, task_id, attempt, workflow, step, worker_id)
+       SELECT t.run_id, t.id, 1, r.workflow, 'second', t.lease_owner FROM htdag.tasks t JOIN htdag.runs r ON r.id = t.run_id
+        WHERE r.workflow = 'lost_claim' AND t.id = 'second'`,
+    );
+    release.open();
+    const result = await pending;
+    expect(result.status).toBe("completed");
+    expect(runs).toEqual(["first#1", "second#2"]);
+    const { rows } = await orch().db.query<{ attempt: number; status: string }>(
+      `SELECT a.attempt, a.status FROM htdag.attempts a WHERE a.run_id = $1 AND a.task_id = 'second' ORDER BY attempt`,
+      [result.runId],
+    );
+    expect(rows).toEqual([
+      { attempt: 1, status: "lost" },
+      { attempt: 2, status: "completed" },
+    ]);
+  }, 20_000);
+});
