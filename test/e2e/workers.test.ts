@@ -134,6 +134,28 @@ describe("a run survives its worker's death", () => {
     }
   });
 
+  it("htdag worker takes the decomposers the workflows module exports, and expands lazy composites", async () => {
+    const log = `${tmpdir()}/htdag-lazy-${process.pid}.log`;
+    writeFileSync(log, "");
+    const worker = startWorkerProcess(database.url, log);
+    try {
+      const graph = validateGraph({
+        goal: "lazy in a worker process",
+        tasks: [
+          { id: "list" },
+          { id: "process", kind: "composite", expand: "lazy", dependsOn: ["list"] },
+          { id: "summary", dependsOn: ["process"] },
+        ],
+      });
+      const { runId } = await orch.submit(graph, { workflow: "lazy" });
+      const result = await orch.waitForRun(runId, { timeoutMs: 30_000 });
+      expect(result.status).toBe("completed");
+      expect(result.outputs.summary).toEqual({ "process/file_a": "a!", "process/file_b": "b!" });
+    } finally {
+      await stopProcess(worker);
+    }
+  });
+
   it("two worker processes on one queue with limit 2 never run more than 2 at once", async () => {
     const log = `${tmpdir()}/htdag-limited-${Date.now()}.log`;
     writeFileSync(log, "");

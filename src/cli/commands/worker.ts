@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import { createOrchestrator } from "../../create-orchestrator.js";
 import type { Orchestrator } from "../../orchestrator/orchestrator.js";
 import type { Steps } from "../../composer/steps.js";
+import type { Decomposer } from "../../graph/decomposer.js";
 import { InvalidOptionError } from "../../errors.js";
 import { builtinWorkflows } from "../catalogue/index.js";
 import { resolveStoreOptions } from "../config.js";
@@ -21,9 +22,23 @@ interface WorkerFlags {
   leaseMs?: number;
 }
 
-/** Loads a module whose default export (or `workflows` export) maps workflow names to steps. */
-export async function loadWorkflows(path: string): Promise<Record<string, Steps>> {
-  const module = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown; workflows?: unknown };
+/** What a workflows module gives a worker. */
+export interface WorkflowsModule {
+  workflows: Record<string, Steps>;
+  /** Its `decomposers` export: the decomposer of each workflow with lazy composites. */
+  decomposers?: Record<string, Decomposer>;
+}
+
+/**
+ * Loads a module whose default export (or `workflows` export) maps workflow names to steps, and
+ * whose optional `decomposers` export maps workflow names to their decomposers.
+ */
+export async function loadWorkflows(path: string): Promise<WorkflowsModule> {
+  const module = (await import(pathToFileURL(resolve(path)).href)) as {
+    default?: unknown;
+    workflows?: unknown;
+    decomposers?: unknown;
+  };
   const workflows = module.workflows ?? module.default;
   if (!workflows || typeof workflows !== "object") {
     throw new InvalidOptionError(
@@ -32,13 +47,25 @@ export async function loadWorkflows(path: string): Promise<Record<string, Steps>
       workflows,
     );
   }
-  return workflows as Record<string, Steps>;
+  if (module.decomposers !== undefined && (module.decomposers === null || typeof module.decomposers !== "object")) {
+    throw new InvalidOptionError(
+      "decomposers",
+      "an object of decomposers by workflow name, exported by the --workflows module",
+      module.decomposers,
+    );
+  }
+  return {
+    workflows: workflows as Record<string, Steps>,
+    ...(module.decomposers ? { decomposers: module.decomposers as Record<string, Decomposer> } : {}),
+  };
 }
 
 const int = (v: string) => Number.parseInt(v, 10);
 
 function workerOptions(command: Command, workflowsRequired = true): Command {
-  const workflows = "ES module exporting { workflowName: steps } (default export or `workflows`)";
+  const workflows =
+    "ES module exporting { workflowName: steps } (default export or `workflows`), and optionally " +
+    "`decomposers` ({ workflowName: decomposer }) for lazy composites";
   return (
     workflowsRequired
       ? command.requiredOption("--workflows <module>", workflows)
@@ -60,10 +87,11 @@ export function registerWorker(program: Command, io: CliIo): void {
   workerOptions(
     program.command("worker").description("run a worker for the given workflows until SIGINT or SIGTERM"),
   ).action(async (flags: WorkerFlags) => {
-    const workflows = await loadWorkflows(flags.workflows ?? "");
+    const { workflows, decomposers } = await loadWorkflows(flags.workflows ?? "");
     const orch = await open(program, flags);
     const worker = await orch.startWorker({
       workflows,
+      ...(decomposers ? { decomposers } : {}),
       ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
       ...(flags.pollInterval ? { pollIntervalMs: flags.pollInterval } : {}),
     });
@@ -88,7 +116,9 @@ export function registerWorker(program: Command, io: CliIo): void {
       .argument("<runId>"),
     false,
   ).action(async (runId: string, flags: WorkerFlags) => {
-    const workflows = flags.workflows ? await loadWorkflows(flags.workflows) : builtinWorkflows();
+    const { workflows, decomposers } = flags.workflows
+      ? await loadWorkflows(flags.workflows)
+      : { workflows: builtinWorkflows(), decomposers: undefined };
     const orch = await open(program, flags);
     try {
       const run = await orch.getRun(runId);
@@ -97,6 +127,7 @@ export function registerWorker(program: Command, io: CliIo): void {
       }
       const worker = await orch.startWorker({
         workflows,
+        ...(decomposers ? { decomposers } : {}),
         ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
       });
       const result = await orch.waitForRun(runId);
