@@ -85,6 +85,8 @@ export interface TaskStateRow {
 
 export function createRunQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
+  const submitSql = `SELECT ${s}.submit_run($1, $2, $3, $4, $5, $6, $7, $8) AS r`;
+  const submitName = statementName(schema, submitSql);
   return {
     /**
      * Records the workflow, the graph, the run with its tasks, edges and first events, and starts it
@@ -92,9 +94,8 @@ export function createRunQueries(db: Db, schema: string) {
      * With an idempotency key already taken, nothing is written and the existing run's id is returned.
      */
     async submitRun(submission: RunSubmission): Promise<SubmittedRun> {
-      const sql = `SELECT ${s}.submit_run($1, $2, $3, $4, $5, $6, $7, $8) AS r`;
       const { rows } = await db.query<{ r: SubmittedRun }>(
-        sql,
+        submitSql,
         [
           JSON.stringify(submission.run),
           JSON.stringify(submission.graph),
@@ -105,7 +106,7 @@ export function createRunQueries(db: Db, schema: string) {
           submission.start,
           submission.channel,
         ],
-        { name: statementName(schema, sql) },
+        { name: submitName },
       );
       return rows[0]!.r;
     },

@@ -63,6 +63,8 @@ export function createTaskQueries(db: Db, schema: string) {
   // Prepared once per connection, under names unique per schema and text (statementName).
   const claimSql = `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`;
   const settleManySql = `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`;
+  const claimName = statementName(schema, claimSql);
+  const settleManyName = statementName(schema, settleManySql);
   return {
     /** Starts a pending run and claims its first tasks. */
     async startRun(runId: string, worker: string, claimLimit: number, leaseMs: number, channel: string | null) {
@@ -85,7 +87,7 @@ export function createTaskQueries(db: Db, schema: string) {
       const { rows } = await db.query<{ r: ClaimedTask[] }>(
         claimSql,
         [runId, workflows, worker, limit, leaseMs, channel],
-        { name: statementName(schema, claimSql) },
+        { name: claimName },
       );
       return rows[0]!.r;
     },
@@ -143,7 +145,7 @@ export function createTaskQueries(db: Db, schema: string) {
       const { rows } = await db.query<{ r: SettleManyResult }>(
         settleManySql,
         [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel],
-        { name: statementName(schema, settleManySql) },
+        { name: settleManyName },
       );
       return rows[0]!.r;
     },
