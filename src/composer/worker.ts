@@ -79,7 +79,10 @@ export class Worker {
     this.heartbeat = this.every(Math.max(100, Math.floor(leaseMs / 3)), () => this.renewLeases());
     this.timers.push(
       this.every(this.options.reapIntervalMs ?? 5000, async () => {
-        if ((await tasks.reapExpired(100, channel)) > 0) {
+        // Expired leases back to ready; runs no process owns started or finished (grace: one lease).
+        const reaped = await tasks.reapExpired(100, channel);
+        const reconciled = await tasks.reconcileRuns(100, leaseMs, channel);
+        if (reaped + reconciled > 0) {
           this.kick();
         }
       }),

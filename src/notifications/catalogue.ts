@@ -33,6 +33,11 @@ export const EVENT_PAYLOADS = {
   "execution:cancelled": z.looseObject(runEnd),
   "execution:timed_out": z.looseObject(runEnd),
   "execution:paused": z.looseObject({ reason: z.string().optional() }),
+  "execution:reconciled": z.looseObject({
+    repair: z.enum(["started", "finished"]),
+    reason: z.string(),
+    status: z.string().optional(),
+  }),
   "execution:resumed": z.looseObject({
     reason: z.string().optional(),
     retry: z.boolean().optional(),

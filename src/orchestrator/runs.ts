@@ -303,8 +303,9 @@ export class RunService {
   /**
    * One lease heartbeat for every run this process executes (they share workerId), while any runs.
    * It renews exactly the attempts the executors run: leases belong to attempts, not to the process.
-   * Every third beat (once per lease) it also reaps expired leases, as workers do, so an attempt no
-   * one runs (a claim whose reply was lost) goes back to ready here too instead of holding its run.
+   * Every third beat (once per lease) it also reaps expired leases and reconciles runs, as workers
+   * do: an attempt no one runs (a claim whose reply was lost) goes back to ready, a run no process
+   * started is started, and a run whose tasks are all final is finished.
    */
   private startHeartbeat(): void {
     if (this.heartbeat) {
@@ -317,7 +318,10 @@ export class RunService {
         const held = [...this.active.values()].flatMap(({ executor }) => executor.heldAttempts());
         this.deps.tasks.renewHeldLeases(this.workerId, leaseMs, held).catch(this.deps.onError);
         if (++beats % 3 === 0) {
-          this.deps.tasks.reapExpired(REAP_LIMIT, channel).catch(this.deps.onError);
+          this.deps.tasks
+            .reapExpired(REAP_LIMIT, channel)
+            .then(() => this.deps.tasks.reconcileRuns(REAP_LIMIT, leaseMs, channel))
+            .catch(this.deps.onError);
         }
       },
       Math.max(100, Math.floor(leaseMs / 3)),

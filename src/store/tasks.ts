@@ -178,6 +178,16 @@ export function createTaskQueries(db: Db, schema: string) {
     },
 
     /** Returns expired leases to ready (or fails tasks out of attempts) and times out overdue runs. */
+    /** The reconciler's sweep (`reconcile_runs`): starts orphaned pending runs, finishes runs whose tasks are all final. */
+    async reconcileRuns(limit: number, graceMs: number, channel: string | null): Promise<number> {
+      const { rows } = await db.query<{ n: number }>(`SELECT ${s}.reconcile_runs($1, $2, $3) AS n`, [
+        limit,
+        graceMs,
+        channel,
+      ]);
+      return rows[0]?.n ?? 0;
+    },
+
     async reapExpired(limit: number, channel: string | null): Promise<number> {
       const { rows } = await db.query<{ n: number }>(`SELECT ${s}.reap_expired($1, $2) AS n`, [limit, channel]);
       return rows[0]?.n ?? 0;

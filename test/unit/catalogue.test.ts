@@ -31,6 +31,7 @@ describe("event catalogue", () => {
       "execution:cancelled",
       "execution:timed_out",
       "execution:paused",
+      "execution:reconciled",
       "execution:resumed",
       "task:started",
       "task:completed",
