@@ -49,7 +49,8 @@ export const EVENT_PAYLOADS = {
   "task:failed": z.looseObject({ status: z.enum(["failed", "timed_out"]), error: errorInfo.optional() }),
   "task:retried": z.looseObject({
     attempt: z.number().int(),
-    outcome: z.enum(["failed", "timed_out"]),
+    // lost: the reaper took the attempt back (its lease expired); released: a stopping worker handed it back.
+    outcome: z.enum(["failed", "timed_out", "lost", "released"]),
     delayMs: z.number(),
     error: errorInfo.nullish(),
   }),

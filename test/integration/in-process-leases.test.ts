@@ -106,5 +106,9 @@ describe.each(STORES)("in-process reaping on %s", (kind) => {
       { attempt: 1, status: "lost" },
       { attempt: 2, status: "completed" },
     ]);
+    // The reaper's event reaches readers: a `task:retried` whose outcome is `lost` (it was refused by
+    // the catalogue, so subscribers and getRecentEvents dropped it).
+    const retried = await orch().notifications.getRecentEvents({ runId: result.runId, types: ["task:retried"] });
+    expect(retried.map((e) => [e.taskId, (e.payload as { outcome: string }).outcome])).toEqual([["second", "lost"]]);
   }, 20_000);
 });
