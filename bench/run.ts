@@ -14,7 +14,8 @@
  *   BENCH_REPEATS       measured runs per workload (default 5 full, 2 quick, 1 tiny)
  *   BENCH_WARMUP        0 to skip the warm-up run (default 1)
  *   BENCH_SYSTEMS       comma list of htdag, htdag-pglite, floor, graphile-worker, pg-boss (default all)
- *   BENCH_WORKLOADS     comma list of flat, flat-batched, chain, fan, layered, idle-latency, idle-queries, faults
+ *   BENCH_WORKLOADS     comma list of flat, flat-batched, chain, fan, layered, idle-latency, idle-queries, faults,
+ *                       many-runs, scale-out
  *   BENCH_OUT           where to write the JSON (default bench/results/latest.json)
  *   BENCH_DATABASE_PREFIX  databases are <prefix>_<system> (default htdag_bench)
  *   BENCH_PROFILE       1 to time every statement and print each system's costliest (adds overhead)

@@ -27,6 +27,9 @@ const CHARTS: readonly { workload: WorkloadId; metric: string; better: "lower" |
   { workload: "idle-latency", metric: "latency p50 ms", better: "lower" },
   { workload: "idle-queries", metric: "queries per s", better: "lower" },
   { workload: "faults", metric: "timeout lag p99 ms", better: "lower" },
+  { workload: "many-runs", metric: "runs per s", better: "higher" },
+  { workload: "scale-out", metric: "tasks per s, 4 processes", better: "higher" },
+  { workload: "scale-out", metric: "speed-up 4 ÷ 1", better: "higher" },
 ];
 
 const COLORS: Record<string, string> = {

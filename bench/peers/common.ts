@@ -1,6 +1,5 @@
-/** What both peer adapters need: a promise resolved from a handler, and "wait until the queue is empty". */
-import pg from "pg";
-import type { HarnessTools } from "../../src/bench/types.js";
+/** What both peer adapters need: a promise resolved from a handler, and "wait until the queue is empty" (src/bench/watcher.ts). */
+export { openWatcher } from "../../src/bench/watcher.js";
 
 /** A promise with its resolve function, for "the last step ran". */
 export function deferred<T = void>(): {
@@ -15,36 +14,6 @@ export function deferred<T = void>(): {
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-/**
- * A connection that waits for a peer's completions to be committed (peers complete jobs after the
- * handler returns, sometimes without awaiting it). Its statements are left out of the round-trip
- * counts: they are the harness watching, not the system working.
- */
-export async function openWatcher(
-  url: string,
-  harness: HarnessTools,
-): Promise<{ waitUntilZero(sql: string, params?: unknown[]): Promise<void>; close(): Promise<void> }> {
-  const client = new pg.Client({ connectionString: url });
-  harness.excludeFromCounts(client);
-  await client.connect();
-  return {
-    async waitUntilZero(sql, params = []) {
-      const deadline = Date.now() + 300_000;
-      for (;;) {
-        const { rows } = await client.query<{ n: number }>(sql, params);
-        if (Number(rows[0]?.n ?? 0) === 0) {
-          return;
-        }
-        if (Date.now() > deadline) {
-          throw new Error(`the benchmark waited 300 s for "${sql}" to reach 0; the peer stopped making progress`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    },
-    close: () => client.end(),
-  };
 }
 
 /** Resolves after `ms`. */

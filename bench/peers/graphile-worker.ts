@@ -16,7 +16,8 @@ import {
   type WorkerUtils,
 } from "graphile-worker";
 import pg from "pg";
-import { childrenOf, layeredId } from "../../src/bench/sizes.js";
+import { drainWithProcesses } from "../../src/bench/processes.js";
+import { childrenOf, layeredId, scaleOutFigures } from "../../src/bench/sizes.js";
 import {
   attemptsAsPlanned,
   chainFigures,
@@ -31,6 +32,7 @@ import type {
   FaultPlan,
   HarnessTools,
   LayeredDag,
+  ScaleOutPlan,
   SystemSession,
   WorkloadResult,
 } from "../../src/bench/types.js";
@@ -47,6 +49,7 @@ export const graphileWorker: BenchSystem = {
   notes: [
     "chain: the task adds the next job (helpers.addJob); fan-in and DAG: a counter row per join, decremented by each parent, which adds the child at zero",
     "W1 batched: preset.worker.localQueue.size 50; no job timeout exists, so W6's hanging tasks race an AbortSignal.timeout(200) in the task, and its retries wait graphile-worker's fixed backoff (exp(1) ≈ 2.7 s) plus the 2 s poll",
+    "W7: one addJob() per run, 50 at a time, to one runner (concurrency 10); W8: addJobs() of every task, drained by runner processes (run(), concurrency 10 each)",
   ],
   open: async (url, _sizes, harness) => openGraphile(url!, harness),
 };
@@ -98,6 +101,8 @@ async function openGraphile(url: string, harness: HarnessTools): Promise<SystemS
     idleQueries: (watch) =>
       withRunner({ noop: async () => undefined }, () => watch()).then(() => ({ tasks: 0, metrics: {} })),
     faults: (plan) => faults(withRunner, timed, plan),
+    manyRuns: (count) => manyRuns(withRunner, timed, count),
+    scaleOut: (plan) => scaleOut(utils, watcher, url, plan),
     close: async () => {
       await utils.release();
       await watcher.close();
@@ -288,4 +293,46 @@ async function faults(withRunner: WithRunner, timed: Timed, plan: FaultPlan): Pr
   const wallMs = await withRunner(taskList, () => timed((u) => u.addJobs(specs), done.promise));
   const planned = attemptsAsPlanned(attempts, plan.tasks, (i) => plan.throwsOnce.has(i) || plan.hangsOnce.has(i));
   return { tasks: plan.tasks, metrics: faultFigures(lags, wallMs, planned) };
+}
+
+/** W7: `count` jobs, each added by its own addJob (50 at a time), run by one runner. */
+async function manyRuns(withRunner: WithRunner, timed: Timed, count: number): Promise<WorkloadResult> {
+  const done = deferred();
+  let finished = 0;
+  const taskList: TaskList = { noop: async () => void (++finished === count && done.resolve()) };
+  const addEach = async (utils: WorkerUtils) => {
+    for (let first = 0; first < count; first += ADDS_IN_FLIGHT) {
+      const chunk = Math.min(ADDS_IN_FLIGHT, count - first);
+      await Promise.all(Array.from({ length: chunk }, () => utils.addJob("noop", {})));
+    }
+  };
+  const wallMs = await withRunner(taskList, () => timed(addEach, done.promise));
+  return { tasks: count, metrics: { "runs per s": (count / wallMs) * 1000 } };
+}
+
+/** W7: jobs added at once, as htdag's submits, without a pool of 2,000 connections. */
+const ADDS_IN_FLIGHT = 50;
+
+/** W8: for each count of runner processes, every task added at once and drained by them. */
+async function scaleOut(
+  utils: WorkerUtils,
+  watcher: Awaited<ReturnType<typeof openWatcher>>,
+  url: string,
+  plan: ScaleOutPlan,
+): Promise<WorkloadResult> {
+  const script = new URL("./graphile-worker-child.ts", import.meta.url);
+  const args = [url, String(plan.concurrency), String(plan.stepMs)];
+  const specs = Array.from({ length: plan.tasks }, () => ({ identifier: "nap", payload: {} }));
+  const drains = [];
+  for (const processes of plan.processes) {
+    drains.push(
+      await drainWithProcesses(script, args, processes, async () => {
+        const startedAt = performance.now();
+        await utils.addJobs(specs);
+        await watcher.waitUntilZero(PENDING);
+        return performance.now() - startedAt;
+      }),
+    );
+  }
+  return { tasks: plan.tasks * plan.processes.length, metrics: scaleOutFigures(plan, drains), inChildProcesses: true };
 }

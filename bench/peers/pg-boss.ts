@@ -9,7 +9,8 @@
  */
 import { createRequire } from "node:module";
 import PgBoss from "pg-boss";
-import { childrenOf, layeredId } from "../../src/bench/sizes.js";
+import { drainWithProcesses } from "../../src/bench/processes.js";
+import { childrenOf, layeredId, scaleOutFigures } from "../../src/bench/sizes.js";
 import {
   attemptsAsPlanned,
   chainFigures,
@@ -24,6 +25,7 @@ import type {
   FaultPlan,
   HarnessTools,
   LayeredDag,
+  ScaleOutPlan,
   SystemSession,
   WorkloadResult,
 } from "../../src/bench/types.js";
@@ -42,6 +44,7 @@ export const pgBoss: BenchSystem = {
   notes: [
     "v10: no flow() and no LISTEN/NOTIFY; 10 work() workers per queue polling every 0.5 s (its minimum), each fetching again at once after a full batch (notifyWorker on itself); a chain sends the next job from the handler and wakes its workers with notifyWorker(); fan-in and DAG: a counter row per join",
     "W5 sends at most 60 single tasks (each waits for a poll); W6: expireInSeconds cannot go below 1 s and the handler gets no signal, so the lag is measured to the retry's start",
+    "W7: one send() per run, 50 at a time, to the 10 workers; W8: insert() of every task, drained by processes of 10 work() workers each",
   ],
   open: async (url, _sizes, harness) => openBoss(url!, harness),
 };
@@ -112,6 +115,8 @@ async function openBoss(url: string, harness: HarnessTools): Promise<SystemSessi
       return { tasks: 0, metrics: {} };
     },
     faults: (plan) => faults(ctx, plan),
+    manyRuns: (count) => manyRuns(ctx, count),
+    scaleOut: (plan) => scaleOut(ctx, watcher, url, plan),
     close: async () => {
       await watcher.close();
       await boss.stop({ graceful: false, wait: true });
@@ -322,4 +327,49 @@ async function faults(ctx: BossContext, plan: FaultPlan): Promise<WorkloadResult
   const wallMs = await timed(q, () => ctx.boss.insert(jobs), done.promise);
   const planned = attemptsAsPlanned(attempts, plan.tasks, (i) => plan.throwsOnce.has(i) || plan.hangsOnce.has(i));
   return { tasks: plan.tasks, metrics: faultFigures(lags, wallMs, planned) };
+}
+
+/** W7: sends at once, as htdag's submits, without a pool of 2,000 connections. */
+const SENDS_IN_FLIGHT = 50;
+
+/** W7: `count` jobs, each sent by its own send() (50 at a time), run by the queue's workers. */
+async function manyRuns(ctx: BossContext, count: number): Promise<WorkloadResult> {
+  const done = deferred();
+  let finished = 0;
+  const q = await ctx.queue("runs", async () => void (++finished === count && done.resolve()));
+  const sendEach = async () => {
+    for (let first = 0; first < count; first += SENDS_IN_FLIGHT) {
+      const chunk = Math.min(SENDS_IN_FLIGHT, count - first);
+      await Promise.all(Array.from({ length: chunk }, () => ctx.boss.send(q.name, {})));
+    }
+  };
+  const wallMs = await timed(q, sendEach, done.promise);
+  return { tasks: count, metrics: { "runs per s": (count / wallMs) * 1000 } };
+}
+
+/** W8: for each count of worker processes, a fresh queue, every task inserted at once and drained by them. */
+async function scaleOut(
+  ctx: BossContext,
+  watcher: Awaited<ReturnType<typeof openWatcher>>,
+  url: string,
+  plan: ScaleOutPlan,
+): Promise<WorkloadResult> {
+  const script = new URL("./pg-boss-child.ts", import.meta.url);
+  const drains = [];
+  for (const processes of plan.processes) {
+    const queue = `scale_${ctx.run()}`;
+    await ctx.boss.createQueue(queue);
+    const args = [url, String(plan.concurrency), String(plan.stepMs), queue];
+    drains.push(
+      await drainWithProcesses(script, args, processes, async () => {
+        const startedAt = performance.now();
+        await ctx.boss.insert(Array.from({ length: plan.tasks }, () => ({ name: queue, data: {} })));
+        await watcher.waitUntilZero("SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND state <= 'active'", [
+          queue,
+        ]);
+        return performance.now() - startedAt;
+      }),
+    );
+  }
+  return { tasks: plan.tasks * plan.processes.length, metrics: scaleOutFigures(plan, drains), inChildProcesses: true };
 }

@@ -15,7 +15,7 @@ import {
   type StatementProfile,
 } from "./counters.js";
 import { benchDatabaseName, connectAdmin, dropDatabase, recreateDatabase } from "./databases.js";
-import { faultPlan, layeredDag } from "./sizes.js";
+import { faultPlan, layeredDag, scaleOutPlan } from "./sizes.js";
 import { summarizeRepeats, type Summary } from "./stats.js";
 import {
   WORKLOADS,
@@ -87,6 +87,8 @@ function runnerFor(workload: Exclude<WorkloadId, "idle-queries">, sizes: Workloa
     layered: (s) => s.layered?.(dag),
     "idle-latency": (s) => s.idleLatency?.(sizes.idleTasks),
     faults: (s) => s.faults?.(plan),
+    "many-runs": (s) => s.manyRuns?.(sizes.manyRuns, sizes.concurrency),
+    "scale-out": (s) => s.scaleOut?.(scaleOutPlan(sizes)),
   };
   return runners[workload];
 }
@@ -207,6 +209,8 @@ const METHOD: Record<WorkloadId, keyof SystemSession> = {
   "idle-latency": "idleLatency",
   "idle-queries": "idleQueries",
   faults: "faults",
+  "many-runs": "manyRuns",
+  "scale-out": "scaleOut",
 };
 function hasMethod(session: SystemSession, workload: WorkloadId): boolean {
   return typeof session[METHOD[workload]] === "function";
@@ -235,6 +239,9 @@ async function measureOnce(
     throw new Error("this system does not run this workload (its adapter has no runner for it)");
   }
   const after = await read();
+  if (result.inChildProcesses) {
+    return result.metrics;
+  }
   const perThousand = 1000 / result.tasks;
   return {
     ...result.metrics,

@@ -1,7 +1,8 @@
 /**
  * htdag under test, through its public API only (so executor changes show up in the figures):
  * graphs run with `composeFromTaskGraph` in this process (W2, W3, W4, W6); independent tasks and
- * single tasks go through `submit` to a worker (`startWorker`) in this process (W1, W5).
+ * single tasks go through `submit` to a worker (`startWorker`) in this process (W1, W5, W7), or to
+ * worker processes (W8, scale-out-child.ts).
  */
 import { createRequire } from "node:module";
 import type { StepContext } from "../composer/steps.js";
@@ -9,6 +10,7 @@ import { createOrchestrator } from "../create-orchestrator.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import { validateGraph } from "../graph/validate.js";
 import type { Orchestrator } from "../orchestrator/orchestrator.js";
+import { manyRuns, scaleOut } from "./htdag-scale.js";
 import { layeredId } from "./sizes.js";
 import {
   attemptsAsPlanned,
@@ -19,7 +21,8 @@ import {
   layeredFigures,
   Timeline,
 } from "./timeline.js";
-import type { BenchSystem, FaultPlan, LayeredDag, SystemSession, WorkloadResult } from "./types.js";
+import type { BenchSystem, FaultPlan, HarnessTools, LayeredDag, SystemSession, WorkloadResult } from "./types.js";
+import { openWatcher } from "./watcher.js";
 
 const version = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 const LIMITS = { limits: { maxTasks: 100_000 } };
@@ -32,8 +35,10 @@ export const htdagPostgres: BenchSystem = {
   notes: [
     "graphs run in-process with composeFromTaskGraph (maxParallel 10); W1 and W5 go through submit() to a worker " +
       "(concurrency 10; batched: batchSize 50, which htdag caps at the free slots)",
+    "W7: one submit() per run, 50 at a time, to one worker (concurrency 10); W8: one submitted run of " +
+      "independent tasks (maxParallel 10 per process) drained by worker processes (startWorker, concurrency 10 each)",
   ],
-  open: (url) => openHtdag(url ?? "memory://", true),
+  open: (url, _sizes, harness) => openHtdag(url ?? "memory://", harness),
 };
 
 /** htdag on embedded PGlite (in memory): W2 and W3, for the ratio to Postgres. */
@@ -42,10 +47,11 @@ export const htdagPglite: BenchSystem = {
   version,
   store: "embedded",
   notes: ["embedded PGlite in memory; W2 and W3 only; round trips counted by htdag's driver"],
-  open: () => openHtdag("memory://", false),
+  open: () => openHtdag("memory://"),
 };
 
-async function openHtdag(database: string, everyWorkload: boolean): Promise<SystemSession> {
+/** Every workload on Postgres (`harness` given); W2 and W3 only on PGlite. */
+async function openHtdag(database: string, harness?: HarnessTools): Promise<SystemSession> {
   const orch = await createOrchestrator({
     database,
     maxTasks: 100_000,
@@ -57,11 +63,18 @@ async function openHtdag(database: string, everyWorkload: boolean): Promise<Syst
     roundTrips: orch.db.kind === "pglite" ? () => orch.db.stats.roundTrips : undefined,
     close: () => orch.close(),
   };
-  if (!everyWorkload) {
+  if (!harness) {
     return session;
   }
+  const watcher = await openWatcher(database, harness);
   return {
     ...session,
+    manyRuns: (runs, concurrency) => manyRuns(orch, watcher, runs, concurrency),
+    scaleOut: (plan) => scaleOut(orch, database, plan),
+    close: async () => {
+      await watcher.close();
+      await orch.close();
+    },
     layered: (dag) => layered(orch, dag),
     faults: (plan) => faults(orch, plan),
     flat: (tasks, concurrency, batchSize) => flat(orch, tasks, concurrency, batchSize),

@@ -1,5 +1,6 @@
 /** The benchmark's output: one table (systems side by side), ratios to the peers, and the targets (docs/performance.md#targets). */
 import type { ResultRow } from "./harness.js";
+import { scaleOutMetric } from "./sizes.js";
 import { WORKLOAD_LABELS, WORKLOADS, type WorkloadId } from "./types.js";
 
 /** A figure with as many decimals as it deserves. */
@@ -87,6 +88,9 @@ const HEADLINES: readonly [WorkloadId, string][] = [
   ["idle-latency", "latency p50 ms"],
   ["idle-queries", "queries per s"],
   ["faults", "total ms"],
+  ["many-runs", "runs per s"],
+  ["scale-out", scaleOutMetric(1)],
+  ["scale-out", scaleOutMetric(4)],
 ];
 
 export function ratios(rows: readonly ResultRow[], systems: readonly string[], subject = "htdag"): Ratio[] {
@@ -134,6 +138,19 @@ export function checkTargets(rows: readonly ResultRow[], fullSize: boolean): Tar
     check("W1 ≤ 2 round trips per task unbatched", m("flat", "round trips per task"), (v) => v <= 2),
     check("W5 idle ≤ 1 query per second per process", m("idle-queries", "queries per s"), (v) => v <= 1),
     check("W6 timeouts detected within 50 ms (p99)", m("faults", "timeout lag p99 ms"), (v) => v <= 50),
+    check(
+      "W7 many runs ≥ 1.2× graphile-worker runs/s",
+      m("many-runs", "runs per s") / m("many-runs", "runs per s", "graphile-worker"),
+      (v) => v >= 1.2,
+      true,
+    ),
+    check("W8 4 processes ≥ 3× one process (tasks/s)", m("scale-out", "speed-up 4 ÷ 1"), (v) => v >= 3, true),
+    check(
+      "W8 4 processes ≥ graphile-worker with 4 (tasks/s)",
+      m("scale-out", scaleOutMetric(4)) / m("scale-out", scaleOutMetric(4), "graphile-worker"),
+      (v) => v >= 1,
+      true,
+    ),
     {
       target: "PGlite chain ms per step / Postgres chain ms per step",
       value: m("chain", "ms per step", "htdag-pglite") / m("chain", "ms per step"),

@@ -1,6 +1,6 @@
 /** Workload sizes (full, quick, tiny) and the shared inputs every system gets: W4's DAG and W6's faults. */
 import { seededRandom } from "../optimizer/duration-models.js";
-import type { FaultPlan, LayeredDag, WorkloadSizes } from "./types.js";
+import type { FaultPlan, LayeredDag, ScaleOutPlan, WorkloadSizes } from "./types.js";
 
 /** The sizes of issue 10. */
 export const FULL_SIZES: WorkloadSizes = {
@@ -16,6 +16,10 @@ export const FULL_SIZES: WorkloadSizes = {
   idleSeconds: 10,
   faultTasks: 500,
   faultTimeoutMs: 200,
+  manyRuns: 2000,
+  scaleOutTasks: 2000,
+  scaleOutStepMs: 20,
+  scaleOutProcesses: [1, 2, 4],
 };
 
 /** `--quick` / BENCH_QUICK=1: the same shapes, smaller, so that a whole run stays under 2 minutes. */
@@ -32,6 +36,10 @@ export const QUICK_SIZES: WorkloadSizes = {
   idleSeconds: 2,
   faultTasks: 100,
   faultTimeoutMs: 200,
+  manyRuns: 300,
+  scaleOutTasks: 400,
+  scaleOutStepMs: 20,
+  scaleOutProcesses: [1, 2, 4],
 };
 
 /** For the smoke test: seconds, not minutes. */
@@ -48,6 +56,10 @@ export const TINY_SIZES: WorkloadSizes = {
   idleSeconds: 1,
   faultTasks: 20,
   faultTimeoutMs: 200,
+  manyRuns: 20,
+  scaleOutTasks: 40,
+  scaleOutStepMs: 20,
+  scaleOutProcesses: [1, 2, 4],
 };
 
 export const SIZES = { full: FULL_SIZES, quick: QUICK_SIZES, tiny: TINY_SIZES } as const;
@@ -105,4 +117,40 @@ export function faultPlan(sizes: Pick<WorkloadSizes, "faultTasks" | "faultTimeou
     }
   }
   return { tasks: sizes.faultTasks, timeoutMs: sizes.faultTimeoutMs, throwsOnce, hangsOnce, retryDelayMs: 50 };
+}
+
+/** W8: the plan every system gets. */
+export function scaleOutPlan(
+  sizes: Pick<WorkloadSizes, "scaleOutTasks" | "scaleOutStepMs" | "scaleOutProcesses" | "concurrency">,
+): ScaleOutPlan {
+  return {
+    tasks: sizes.scaleOutTasks,
+    stepMs: sizes.scaleOutStepMs,
+    concurrency: sizes.concurrency,
+    processes: sizes.scaleOutProcesses,
+  };
+}
+
+/** W8's figures: tasks/s per process count, the speed-up of the most processes over the fewest, round trips. */
+export function scaleOutFigures(
+  plan: ScaleOutPlan,
+  drains: readonly { processes: number; wallMs: number; roundTrips: number }[],
+): Record<string, number> {
+  const figures: Record<string, number> = {};
+  for (const drain of drains) {
+    figures[scaleOutMetric(drain.processes)] = (plan.tasks / drain.wallMs) * 1000;
+  }
+  const first = drains[0];
+  const last = drains.at(-1);
+  if (first && last) {
+    figures[`speed-up ${last.processes} ÷ ${first.processes}`] = first.wallMs / last.wallMs;
+  }
+  const roundTrips = drains.reduce((sum, d) => sum + d.roundTrips, 0);
+  figures["round trips per task"] = roundTrips / (plan.tasks * drains.length);
+  return figures;
+}
+
+/** W8's throughput metric for `processes` worker processes. */
+export function scaleOutMetric(processes: number): string {
+  return `tasks per s, ${processes} process${processes === 1 ? "" : "es"}`;
 }

@@ -14,6 +14,8 @@ export const WORKLOADS = [
   "idle-latency",
   "idle-queries",
   "faults",
+  "many-runs",
+  "scale-out",
 ] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
@@ -27,6 +29,8 @@ export const WORKLOAD_LABELS: Record<WorkloadId, string> = {
   "idle-latency": "W5 single tasks",
   "idle-queries": "W5 idle",
   faults: "W6 faults",
+  "many-runs": "W7 many runs",
+  "scale-out": "W8 scale-out",
 };
 
 /** Sizes of every workload; `sizesFor` picks full, quick or tiny ones. */
@@ -53,6 +57,14 @@ export interface WorkloadSizes {
   faultTasks: number;
   /** W6: per-attempt timeout, ms. */
   faultTimeoutMs: number;
+  /** W7: single-task runs submitted at once by one process, run by one worker (concurrency `concurrency`). */
+  manyRuns: number;
+  /** W8: independent tasks drained by each count of worker processes. */
+  scaleOutTasks: number;
+  /** W8: how long each task's step sleeps, ms. */
+  scaleOutStepMs: number;
+  /** W8: the counts of worker processes (concurrency `concurrency` each), in order; the speed-up is last ÷ first. */
+  scaleOutProcesses: number[];
 }
 
 /** What one run of a workload measured. `tasks` turns the harness's counters into per-task figures. */
@@ -61,6 +73,12 @@ export interface WorkloadResult {
   tasks: number;
   /** Figures by metric name, e.g. `{ "ms per step": 1.2 }`. */
   metrics: Record<string, number>;
+  /**
+   * The work ran in child processes: the harness's in-process counters (round trips, Node CPU, and the
+   * CPU of backends that left before the run ended) would miss it, so it adds none; `metrics` carries
+   * the children's own round trips. @default false
+   */
+  inChildProcesses?: boolean;
 }
 
 /** One system opened on one database: it runs workloads until closed. Missing methods = not measured. */
@@ -73,6 +91,10 @@ export interface SystemSession {
   /** Starts the system's idle workers, calls `watch()` (the harness counts while it waits), then stops them. */
   idleQueries?(watch: () => Promise<void>): Promise<WorkloadResult>;
   faults?(plan: FaultPlan): Promise<WorkloadResult>;
+  /** W7: `runs` single-task runs (jobs) submitted one by one, concurrently, to one worker. */
+  manyRuns?(runs: number, concurrency: number): Promise<WorkloadResult>;
+  /** W8: the same independent tasks drained by each count of worker processes in `plan`. */
+  scaleOut?(plan: ScaleOutPlan): Promise<WorkloadResult>;
   /** Statements sent so far, when the driver is not node-postgres (PGlite). */
   roundTrips?(): number;
   close(): Promise<void>;
@@ -116,4 +138,13 @@ export interface FaultPlan {
   hangsOnce: ReadonlySet<number>;
   /** Delay before a retry, ms (where the system lets one set it). */
   retryDelayMs: number;
+}
+
+/** W8's plan: `tasks` sleeping `stepMs` each, drained once per count in `processes`. */
+export interface ScaleOutPlan {
+  tasks: number;
+  stepMs: number;
+  /** Tasks running at once in each process. */
+  concurrency: number;
+  processes: readonly number[];
 }

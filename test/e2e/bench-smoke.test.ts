@@ -1,7 +1,7 @@
 /**
- * The benchmark script starts, runs one tiny workload on htdag and the raw-SQL floor, prints its
- * table and writes its JSON. It asserts that figures were produced, never how fast they are (CI
- * does not run the benchmark itself; see docs/performance.md).
+ * The benchmark script starts, runs one tiny workload on htdag and the raw-SQL floor, and tiny W7
+ * and W8 (worker processes) on htdag, prints its table and writes its JSON. It asserts that figures
+ * were produced, never how fast they are (CI does not run the benchmark itself; see docs/performance.md).
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_URL } from "../helpers/postgres.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -51,6 +51,9 @@ function runBench(env: Record<string, string>): Promise<{ code: number; stdout: 
 
 describe("npm run bench (smoke)", () => {
   let folder = "";
+  beforeAll(async () => {
+    folder = await mkdtemp(join(tmpdir(), "htdag-bench-"));
+  });
   afterAll(async () => {
     if (folder) {
       await rm(folder, { recursive: true, force: true });
@@ -58,7 +61,6 @@ describe("npm run bench (smoke)", () => {
   });
 
   it("runs a tiny chain on htdag and the floor, prints the table and writes the JSON", async () => {
-    folder = await mkdtemp(join(tmpdir(), "htdag-bench-"));
     const out = join(folder, "latest.json");
     const { code, stdout, stderr } = await runBench({
       BENCH_SIZE: "tiny",
@@ -87,6 +89,38 @@ describe("npm run bench (smoke)", () => {
     expect(figure("htdag", "ms per step")?.median).toBeGreaterThan(0);
     expect(figure("htdag", "round trips per task")?.median).toBeGreaterThan(0);
     expect(figure("floor", "round trips per task")?.median).toBe(1);
+  }, 60_000);
+
+  it("runs tiny W7 (many runs) and W8 (scale-out over 1, 2 and 4 worker processes) on htdag", async () => {
+    const out = join(folder, "w7w8.json");
+    const { code, stdout, stderr } = await runBench({
+      BENCH_SIZE: "tiny",
+      BENCH_SYSTEMS: "htdag",
+      BENCH_WORKLOADS: "many-runs,scale-out",
+      BENCH_WARMUP: "0",
+      BENCH_REPEATS: "1",
+      BENCH_OUT: out,
+      BENCH_DOCS: "0",
+      BENCH_DATABASE_URL: ADMIN_URL,
+      BENCH_DATABASE_PREFIX: prefix(),
+    });
+    expect(stderr).not.toMatch(/FAILED|Error/);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/W7 many runs\s+runs per s/);
+    expect(stdout).toMatch(/W8 scale-out\s+speed-up 4 ÷ 1/);
+    const report = JSON.parse(await readFile(out, "utf8")) as { results: Row[]; failures: unknown[] };
+    expect(report.failures).toEqual([]);
+    const figure = (workload: string, metric: string) =>
+      report.results.find((r) => r.system === "htdag" && r.workload === workload && r.metric === metric)?.median;
+    // 20 runs of one task each: a rate and the statements per run were measured.
+    expect(figure("many-runs", "runs per s")).toBeGreaterThan(0);
+    expect(figure("many-runs", "round trips per task")).toBeGreaterThan(0);
+    // 40 sleeping tasks drained by 1, 2 and 4 worker processes, which counted their own statements.
+    for (const processes of ["1 process", "2 processes", "4 processes"]) {
+      expect(figure("scale-out", `tasks per s, ${processes}`)).toBeGreaterThan(0);
+    }
+    expect(figure("scale-out", "speed-up 4 ÷ 1")).toBeGreaterThan(0);
+    expect(figure("scale-out", "round trips per task")).toBeGreaterThan(0);
   }, 60_000);
 
   it("htdag bench --tiny --json measures the same on a given server", async () => {
