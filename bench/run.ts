@@ -21,6 +21,10 @@
  *   BENCH_PROFILE       1 to time every statement and print each system's costliest (adds overhead)
  *   BENCH_RENDER        path of a report JSON: measure nothing, print it and write its charts and page again
  *   BENCH_DOCS          1 to write charts and docs/performance.md, 0 not to (default: full sizes only)
+ *   BENCH_BACKGROUND    1 to measure W1 and W2 a second time under a fixed synthetic load on another database
+ *                       of the same server (<prefix>_background, dropped at the end)
+ *   BENCH_BACKGROUND_CLIENTS  connections of that load (default 2)
+ *   BENCH_BACKGROUND_TPS      transactions per second per connection (default 200)
  */
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -77,6 +81,21 @@ async function render(path: string): Promise<void> {
   }
 }
 
+/** BENCH_BACKGROUND_CLIENTS and BENCH_BACKGROUND_TPS, checked. */
+function backgroundOptions(): { clients: number; tps: number } {
+  const positive = (variable: string, fallback: number) => {
+    const value = Number(env[variable] ?? fallback);
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new Error(`${variable} is ${JSON.stringify(env[variable])}; expected a positive number`);
+    }
+    return value;
+  };
+  return {
+    clients: Math.round(positive("BENCH_BACKGROUND_CLIENTS", 2)),
+    tps: positive("BENCH_BACKGROUND_TPS", 200),
+  };
+}
+
 async function main(): Promise<void> {
   if (env.BENCH_RENDER) {
     return render(env.BENCH_RENDER);
@@ -108,6 +127,7 @@ async function main(): Promise<void> {
     ...(workloads ? { workloads } : {}),
     ...(env.BENCH_DATABASE_PREFIX ? { databasePrefix: env.BENCH_DATABASE_PREFIX } : {}),
     profile: env.BENCH_PROFILE === "1",
+    ...(env.BENCH_BACKGROUND === "1" ? { background: backgroundOptions() } : {}),
     onProgress: progress,
   });
   console.log(renderReport(report));

@@ -79,7 +79,7 @@ export async function writeCharts(report: BenchReport, folder: string): Promise<
   const order = report.meta.systems.map((s) => s.name);
   for (const { workload, metric, better } of CHARTS) {
     const rows = report.results
-      .filter((r) => r.workload === workload && r.metric === metric && Number.isFinite(r.median))
+      .filter((r) => r.workload === workload && r.metric === metric && !r.background && Number.isFinite(r.median))
       .sort((a, b) => order.indexOf(a.system) - order.indexOf(b.system));
     if (rows.length === 0) {
       continue;

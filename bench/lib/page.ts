@@ -3,8 +3,8 @@
  * report, so the page always shows the figures of the last full run and nothing typed by hand.
  */
 import { readFile, writeFile } from "node:fs/promises";
-import type { BenchReport } from "../../src/bench/report-run.js";
-import { formatNumber, markdownTable, sideBySide, verdict } from "../../src/bench/report.js";
+import { backgroundLine, type BenchReport } from "../../src/bench/report-run.js";
+import { formatNumber, markdownTable, ratioWorkload, sideBySide, verdict } from "../../src/bench/report.js";
 import type { Chart } from "./charts.js";
 
 const START = "<!-- bench:results:start -->";
@@ -20,6 +20,7 @@ export function resultsMarkdown(report: BenchReport, charts: readonly Chart[]): 
     "",
     `Machine: ${meta.cpus} × ${meta.cpuModel}, ${meta.memoryGb} GB; PostgreSQL ${meta.postgres} on the same host; Node ${meta.node}; ` +
       `1-minute load average ${formatNumber(meta.loadAverage.start)} at start, ${formatNumber(meta.loadAverage.end)} at end.`,
+    ...(meta.background ? ["", `${backgroundLine(meta.background)}.`] : []),
     "",
     markdownTable(
       [
@@ -36,7 +37,7 @@ export function resultsMarkdown(report: BenchReport, charts: readonly Chart[]): 
     markdownTable(
       [
         ["workload", "metric", "peer", "htdag / peer"],
-        ...report.ratios.map((r) => [r.workload, r.metric, r.peer, formatNumber(r.value)]),
+        ...report.ratios.map((r) => [ratioWorkload(r), r.metric, r.peer, formatNumber(r.value)]),
       ],
       3,
     ),
@@ -53,7 +54,7 @@ export function resultsMarkdown(report: BenchReport, charts: readonly Chart[]): 
       "",
       "### Failures in this run",
       "",
-      ...report.failures.map((f) => `- ${f.system} ${f.workload}: ${f.message}`),
+      ...report.failures.map((f) => `- ${f.system} ${f.workload}${f.background ? " (background)" : ""}: ${f.message}`),
     );
   }
   out.push("", "### Charts", "", ...charts.map((c) => `![${c.title}](performance/${c.file})`));

@@ -4,6 +4,7 @@
  * Postgres CPU (counters.ts), and turns them into figures per task.
  */
 import type pg from "pg";
+import { BackgroundLoad, type BackgroundAchieved, type BackgroundOptions } from "./background-load.js";
 import {
   backendCpu,
   backendCpuDelta,
@@ -45,13 +46,23 @@ export interface HarnessOptions {
   profile?: boolean;
   /** Progress lines. @default none */
   onProgress?: (line: string) => void;
+  /**
+   * Measure W1 and W2 a second time under a fixed synthetic load on another database of the same
+   * server (`<databasePrefix>_background`, dropped at the end). @default none
+   */
+  background?: BackgroundOptions;
 }
+
+/** The workloads measured a second time under the background load. */
+export const BACKGROUND_WORKLOADS: readonly WorkloadId[] = ["flat", "flat-batched", "chain"];
 
 /** One figure: a metric of a workload on a system, over the repeats. */
 export interface ResultRow extends Summary {
   system: string;
   workload: WorkloadId;
   metric: string;
+  /** Measured under the background load (BENCH_BACKGROUND). */
+  background?: boolean;
 }
 
 /** A workload that threw on a system (the other workloads and systems still run). */
@@ -59,6 +70,8 @@ export interface Failure {
   system: string;
   workload: WorkloadId | "open";
   message: string;
+  /** Failed under the background load. */
+  background?: boolean;
 }
 
 /** A system's costliest statements over all its workloads (with `profile`). */
@@ -71,6 +84,8 @@ export interface HarnessResult {
   rows: ResultRow[];
   failures: Failure[];
   profiles: SystemProfile[];
+  /** With `background`: the load actually achieved. */
+  background?: BackgroundAchieved;
 }
 
 type Runner = (session: SystemSession) => Promise<WorkloadResult> | undefined;
@@ -101,7 +116,12 @@ export async function runBenchmark(options: HarnessOptions): Promise<HarnessResu
   const rows: ResultRow[] = [];
   const failures: Failure[] = [];
   const profiles: SystemProfile[] = [];
+  let load: BackgroundLoad | undefined;
   try {
+    if (options.background) {
+      load = await BackgroundLoad.create(admin, options.adminUrl, options.background, options.databasePrefix);
+      progress(`background load: ${load.clients} client(s) × ${load.tps} transactions/s on ${load.database}`);
+    }
     for (const system of options.systems) {
       const database = system.store === "postgres" ? benchDatabaseName(system.name, options.databasePrefix) : null;
       const url = database ? await recreateDatabase(admin, options.adminUrl, database) : null;
@@ -132,6 +152,24 @@ export async function runBenchmark(options: HarnessOptions): Promise<HarnessResu
             return [];
           });
           rows.push(...measured);
+          if (load && BACKGROUND_WORKLOADS.includes(workload)) {
+            const loaded = load;
+            const underLoad = await measureWorkload(
+              system.name,
+              workload,
+              session,
+              database,
+              admin,
+              options,
+              progress,
+              (work) => loaded.run(system.name, work),
+            ).catch((error: unknown) => {
+              failures.push({ system: system.name, workload, message: (error as Error).message, background: true });
+              progress(`${system.name} ${workload} (background): failed: ${(error as Error).message}`);
+              return [];
+            });
+            rows.push(...underLoad.map((row) => ({ ...row, background: true })));
+          }
         }
       } finally {
         await session.close();
@@ -144,9 +182,13 @@ export async function runBenchmark(options: HarnessOptions): Promise<HarnessResu
       }
     }
   } finally {
-    await admin.end();
+    try {
+      await load?.drop();
+    } finally {
+      await admin.end();
+    }
   }
-  return { rows, failures, profiles };
+  return { rows, failures, profiles, ...(load ? { background: load.achieved() } : {}) };
 }
 
 async function measureWorkload(
@@ -157,6 +199,8 @@ async function measureWorkload(
   admin: pg.Client,
   options: HarnessOptions,
   progress: (line: string) => void,
+  /** Wraps every run (the background load). */
+  around?: <T>(work: () => Promise<T>) => Promise<T>,
 ): Promise<ResultRow[]> {
   if (!hasMethod(session, workload)) {
     return [];
@@ -165,16 +209,19 @@ async function measureWorkload(
     workload === "idle-queries"
       ? () => measureIdle(session, database, admin, options.sizes.idleSeconds)
       : () => measureOnce(session, database, admin, runnerFor(workload, options.sizes));
-  const once = () => withDeadline(measure(), RUN_DEADLINE_MS, `${systemName} ${workload}`);
+  const label = around ? `${systemName} ${workload} (background)` : `${systemName} ${workload}`;
+  const deadline = () => withDeadline(measure(), RUN_DEADLINE_MS, label);
+  // The deadline sits inside the load, so a stalled run stops the load too.
+  const once = around ? () => around(deadline) : deadline;
   // Watching an idle system needs no warm-up: there is nothing to warm.
   if ((options.warmUp ?? true) && workload !== "idle-queries") {
-    progress(`${systemName} ${workload}: warm-up`);
+    progress(`${label}: warm-up`);
     await once();
   }
   const repeats = options.repeats ?? 3;
   const runs: Record<string, number>[] = [];
   for (let i = 1; i <= repeats; i++) {
-    progress(`${systemName} ${workload}: run ${i}/${repeats}`);
+    progress(`${label}: run ${i}/${repeats}`);
     runs.push(await once());
   }
   return Object.entries(summarizeRepeats(runs)).map(([metric, s]) => ({ system: systemName, workload, metric, ...s }));

@@ -1,12 +1,15 @@
 /** One benchmark run from start to report: the machine, the harness's figures, ratios and targets. */
 import { cpus, loadavg, totalmem } from "node:os";
+import type { BackgroundAchieved } from "./background-load.js";
 import { connectAdmin } from "./databases.js";
 import { runBenchmark, type Failure, type HarnessOptions, type ResultRow, type SystemProfile } from "./harness.js";
 import {
+  backgroundSlowdowns,
   checkTargets,
   formatNumber,
   formatTable,
   ratios,
+  ratioWorkload,
   sideBySide,
   verdict,
   type Ratio,
@@ -30,6 +33,8 @@ export interface BenchMeta {
   repeats: number;
   systems: { name: string; version: string; notes: string[] }[];
   roundTrips: string;
+  /** With BENCH_BACKGROUND: the synthetic load W1 and W2 were measured under a second time, as achieved. */
+  background?: BackgroundAchieved;
 }
 
 export interface BenchReport {
@@ -56,7 +61,7 @@ async function serverVersion(adminUrl: string): Promise<string> {
 export async function benchmark(options: HarnessOptions & { size: SizeName }): Promise<BenchReport> {
   const loadAtStart = loadavg()[0] ?? Number.NaN;
   const postgres = await serverVersion(options.adminUrl);
-  const { rows, failures, profiles } = await runBenchmark(options);
+  const { rows, failures, profiles, background } = await runBenchmark(options);
   const names = options.systems.map((s) => s.name);
   const meta: BenchMeta = {
     date: new Date().toISOString(),
@@ -73,6 +78,7 @@ export async function benchmark(options: HarnessOptions & { size: SizeName }): P
     roundTrips:
       "statements sent by node-postgres to the system's database (a counter around pg.Client#query; pg_stat_statements " +
       "needs shared_preload_libraries, so it is not used); PGlite: htdag's own driver counter",
+    ...(background ? { background } : {}),
   };
   return {
     meta,
@@ -91,6 +97,7 @@ export function renderReport(report: BenchReport): string {
     `htdag benchmark (${meta.size} sizes): ${meta.repeats} repeat(s) after a warm-up, medians (min–max)`,
     `node ${meta.node}, PostgreSQL ${meta.postgres}, ${meta.cpus} × ${meta.cpuModel}; load average ${formatNumber(meta.loadAverage.start)} → ${formatNumber(meta.loadAverage.end)}`,
     `systems: ${meta.systems.map((s) => `${s.name} ${s.version}`).join("; ")}`,
+    ...(meta.background ? [backgroundLine(meta.background)] : []),
     "",
     formatTable(
       sideBySide(
@@ -106,7 +113,23 @@ export function renderReport(report: BenchReport): string {
       formatTable(
         [
           ["htdag / peer", "metric", "peer", "×"],
-          ...report.ratios.map((r) => [r.workload, r.metric, r.peer, formatNumber(r.value)]),
+          ...report.ratios.map((r) => [ratioWorkload(r), r.metric, r.peer, formatNumber(r.value)]),
+        ],
+        3,
+      ),
+    );
+  }
+  const slowdowns = backgroundSlowdowns(
+    report.results,
+    meta.systems.map((s) => s.name),
+  );
+  if (slowdowns.length > 0) {
+    lines.push(
+      "",
+      formatTable(
+        [
+          ["background / quiet", "metric", "system", "×"],
+          ...slowdowns.map((r) => [r.workload, r.metric, r.system, formatNumber(r.value)]),
         ],
         3,
       ),
@@ -137,7 +160,17 @@ export function renderReport(report: BenchReport): string {
     );
   }
   for (const f of report.failures) {
-    lines.push(`FAILED ${f.system} ${f.workload}: ${f.message}`);
+    lines.push(`FAILED ${f.system} ${f.workload}${f.background ? " (background)" : ""}: ${f.message}`);
   }
   return lines.join("\n");
+}
+
+/** The header line of a run with BENCH_BACKGROUND: the load as asked and as achieved. */
+export function backgroundLine(load: BackgroundAchieved): string {
+  const each = load.bySystem.map((s) => `${s.system} ${formatNumber(s.achievedTps)}`).join(", ");
+  return (
+    `background load: ${load.clients} client(s) × ${formatNumber(load.tps)} transactions/s asked on another database; ` +
+    `achieved ${formatNumber(load.achievedTps)} transactions/s while W1/W2 ran a second time${each ? ` (${each})` : ""}` +
+    (load.errors.length > 0 ? `; ${load.errors.length} client error(s): ${load.errors[0]}` : "")
+  );
 }

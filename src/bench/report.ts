@@ -18,23 +18,41 @@ export function formatNumber(value: number): string {
   return value.toFixed(value !== 0 && magnitude < 0.1 ? 3 : 2);
 }
 
-/** The median of `metric` of `workload` on `system`, NaN if not measured. */
-export function medianOf(rows: readonly ResultRow[], system: string, workload: WorkloadId, metric: string): number {
-  return rows.find((r) => r.system === system && r.workload === workload && r.metric === metric)?.median ?? Number.NaN;
+/** The median of `metric` of `workload` on `system` (quiet, or under the background load), NaN if not measured. */
+export function medianOf(
+  rows: readonly ResultRow[],
+  system: string,
+  workload: WorkloadId,
+  metric: string,
+  background = false,
+): number {
+  return (
+    rows.find(
+      (r) =>
+        r.system === system && r.workload === workload && r.metric === metric && (r.background ?? false) === background,
+    )?.median ?? Number.NaN
+  );
+}
+
+/** A workload's label, with " (background)" for figures taken under the background load. */
+export function workloadLabel(workload: WorkloadId, background = false): string {
+  return background ? `${WORKLOAD_LABELS[workload]} (background)` : WORKLOAD_LABELS[workload];
 }
 
 /** Rows of the side-by-side table: one per workload and metric, one cell per system ("median (min–max)"). */
 export function sideBySide(rows: readonly ResultRow[], systems: readonly string[]): string[][] {
   const header = ["workload", "metric", ...systems];
   const body: string[][] = [];
-  for (const workload of WORKLOADS) {
-    const metrics = [...new Set(rows.filter((r) => r.workload === workload).map((r) => r.metric))];
+  // Each workload's quiet rows, then its rows under the background load (if any).
+  for (const [workload, background] of WORKLOADS.flatMap((w) => [[w, false] as const, [w, true] as const])) {
+    const own = rows.filter((r) => r.workload === workload && (r.background ?? false) === background);
+    const metrics = [...new Set(own.map((r) => r.metric))];
     for (const metric of metrics) {
       body.push([
-        WORKLOAD_LABELS[workload],
+        workloadLabel(workload, background),
         metric,
         ...systems.map((system) => {
-          const row = rows.find((r) => r.system === system && r.workload === workload && r.metric === metric);
+          const row = own.find((r) => r.system === system && r.metric === metric);
           if (!row || !Number.isFinite(row.median)) {
             return "–";
           }
@@ -77,6 +95,8 @@ export interface Ratio {
   peer: string;
   /** htdag / peer. */
   value: number;
+  /** Both figures taken under the background load. */
+  background?: boolean;
 }
 
 const HEADLINES: readonly [WorkloadId, string][] = [
@@ -93,14 +113,38 @@ const HEADLINES: readonly [WorkloadId, string][] = [
   ["scale-out", scaleOutMetric(4)],
 ];
 
+/** The workload column of a ratio row. */
+export function ratioWorkload(ratio: Ratio): string {
+  return ratio.background ? `${ratio.workload} (background)` : ratio.workload;
+}
+
+/** Each system's figure under the background load divided by its quiet figure, for W1 and W2. */
+export function backgroundSlowdowns(
+  rows: readonly ResultRow[],
+  systems: readonly string[],
+): { workload: WorkloadId; metric: string; system: string; value: number }[] {
+  const out: { workload: WorkloadId; metric: string; system: string; value: number }[] = [];
+  for (const [workload, metric] of HEADLINES) {
+    for (const system of systems) {
+      const value = medianOf(rows, system, workload, metric, true) / medianOf(rows, system, workload, metric);
+      if (Number.isFinite(value)) {
+        out.push({ workload, metric, system, value });
+      }
+    }
+  }
+  return out;
+}
+
 export function ratios(rows: readonly ResultRow[], systems: readonly string[], subject = "htdag"): Ratio[] {
   const out: Ratio[] = [];
   for (const [workload, metric] of HEADLINES) {
-    const own = medianOf(rows, subject, workload, metric);
-    for (const peer of systems.filter((s) => s !== subject)) {
-      const value = own / medianOf(rows, peer, workload, metric);
-      if (Number.isFinite(value)) {
-        out.push({ workload, metric, peer, value });
+    for (const background of [false, true]) {
+      const own = medianOf(rows, subject, workload, metric, background);
+      for (const peer of systems.filter((s) => s !== subject)) {
+        const value = own / medianOf(rows, peer, workload, metric, background);
+        if (Number.isFinite(value)) {
+          out.push({ workload, metric, peer, value, ...(background ? { background } : {}) });
+        }
       }
     }
   }

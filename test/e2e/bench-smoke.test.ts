@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_URL } from "../helpers/postgres.js";
 
@@ -121,6 +122,52 @@ describe("npm run bench (smoke)", () => {
     }
     expect(figure("scale-out", "speed-up 4 ÷ 1")).toBeGreaterThan(0);
     expect(figure("scale-out", "round trips per task")).toBeGreaterThan(0);
+  }, 60_000);
+
+  it("BENCH_BACKGROUND=1 measures W2 again under a synthetic load, reports it, and drops its database", async () => {
+    const out = join(folder, "background.json");
+    const databasePrefix = prefix();
+    const { code, stdout, stderr } = await runBench({
+      BENCH_SIZE: "tiny",
+      BENCH_SYSTEMS: "htdag",
+      BENCH_WORKLOADS: "chain",
+      BENCH_WARMUP: "0",
+      BENCH_REPEATS: "1",
+      BENCH_BACKGROUND: "1",
+      BENCH_OUT: out,
+      BENCH_DOCS: "0",
+      BENCH_DATABASE_URL: ADMIN_URL,
+      BENCH_DATABASE_PREFIX: databasePrefix,
+    });
+    expect(stderr).not.toMatch(/FAILED|Error/);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/background load: 2 client\(s\) × 200 transactions\/s asked .*achieved/);
+    expect(stdout).toMatch(/W2 chain\s+ms per step/);
+    expect(stdout).toMatch(/W2 chain \(background\)\s+ms per step/);
+    const report = JSON.parse(await readFile(out, "utf8")) as {
+      results: (Row & { background?: boolean })[];
+      failures: unknown[];
+      meta: { background?: { clients: number; tps: number; transactions: number; achievedTps: number } };
+    };
+    expect(report.failures).toEqual([]);
+    expect(report.meta.background).toMatchObject({ clients: 2, tps: 200 });
+    expect(report.meta.background?.transactions).toBeGreaterThan(0);
+    expect(report.meta.background?.achievedTps).toBeGreaterThan(0);
+    const loaded = report.results.find((r) => r.workload === "chain" && r.metric === "ms per step" && r.background);
+    expect(loaded?.median).toBeGreaterThan(0);
+    // The background database is dropped at the end, and no connection to it is left.
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query<{ n: number }>(
+        "SELECT (SELECT count(*) FROM pg_database WHERE datname = $1)::int + " +
+          "(SELECT count(*) FROM pg_stat_activity WHERE datname = $1)::int AS n",
+        [`${databasePrefix}_background`.toLowerCase()],
+      );
+      expect(rows[0]?.n).toBe(0);
+    } finally {
+      await admin.end();
+    }
   }, 60_000);
 
   it("htdag bench --tiny --json measures the same on a given server", async () => {
