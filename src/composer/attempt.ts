@@ -446,6 +446,22 @@ export function failure(
 }
 
 /**
+ * The children of a claimed lazy composite, planned with the run's decomposer. Without one in this
+ * process, a NonRetryableError that ends with `fix`: how to give it one.
+ */
+export async function planClaimedExpansion(
+  task: ClaimedTask,
+  env: AttemptEnvironment,
+  fix: string,
+): Promise<BoundGraph> {
+  if (!env.expand) {
+    const problem = `lazy task ${JSON.stringify(task.taskId)} needs the decomposer of workflow ${JSON.stringify(task.workflow)}`;
+    throw new NonRetryableError(`${problem}; ${fix}`);
+  }
+  return env.expand(taskOf(task, env.codec), (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>);
+}
+
+/**
  * An error as stored: name, message, code; never the whole object (it may hold secrets). Each is
  * made storable (a NUL or an unpaired surrogate, which PostgreSQL refuses, becomes U+FFFD; a very
  * long message is cut), so a step's error never fails the settle that records it.

@@ -6,8 +6,7 @@
 import { setMaxListeners } from "node:events";
 import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { RunControlQueries } from "../store/run-control.js";
-import { decode, failure, runAttempt, taskOf, type AttemptEnvironment } from "./attempt.js";
-import { NonRetryableError } from "../errors.js";
+import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } from "./attempt.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";
@@ -175,14 +174,10 @@ export class RunExecutor {
     const env = this.run.environment;
     const base = { runId: task.runId, taskId: task.taskId, attempt: task.attempt };
     try {
-      if (!env.expand) {
-        throw new NonRetryableError(
-          `lazy task ${JSON.stringify(task.taskId)} needs a decomposer, and none is bound to this run in this process`,
-        );
-      }
-      const plan = await env.expand(
-        taskOf(task, env.codec),
-        (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>,
+      const plan = await planClaimedExpansion(
+        task,
+        env,
+        "bind one to the run in this process: composeFromTaskGraph(graph, steps, { decomposer })",
       );
       const { tasks, workerId, leaseMs, channel } = this.deps;
       const result = await tasks.expand(

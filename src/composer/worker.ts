@@ -8,8 +8,8 @@
 import { setMaxListeners } from "node:events";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
 import type { Listener } from "../store/db.js";
-import { LeaseExpiredError, NonRetryableError } from "../errors.js";
-import { decode, failure, runAttempt, taskOf, type AttemptEnvironment } from "./attempt.js";
+import { LeaseExpiredError } from "../errors.js";
+import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } from "./attempt.js";
 import { attemptKey, HeldLeases } from "./held-leases.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";
@@ -249,17 +249,10 @@ export class Worker {
    */
   private async expand(task: ClaimedTask, env: AttemptEnvironment): Promise<Settlement | null> {
     const base = { runId: task.runId, taskId: task.taskId, attempt: task.attempt };
-    if (!env.expand) {
-      const fix = `startWorker({ decomposers: { ${task.workflow}: … } })`;
-      const problem = `lazy task ${JSON.stringify(task.taskId)} needs the decomposer of workflow ${JSON.stringify(task.workflow)}`;
-      return failure(base, task, new NonRetryableError(`${problem}; give it to the worker: ${fix}`), "failed");
-    }
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
-      const plan = await env.expand(
-        taskOf(task, env.codec),
-        (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>,
-      );
+      const fix = `give it to the worker: startWorker({ decomposers: { ${task.workflow}: … } })`;
+      const plan = await planClaimedExpansion(task, env, fix);
       const free = this.stopping ? 0 : Math.max(0, this.concurrency - this.running.size + 1);
       const sentAt = this.leases.now();
       const result = await this.inFlight(

@@ -20,6 +20,7 @@ import {
   type TaskGraph,
   type TaskSpec,
 } from "../../src/index.js";
+import { stateViolations } from "../helpers/invariants.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 import { gate, waitFor } from "../helpers/wait.js";
@@ -29,52 +30,6 @@ const graphOf = (goal: string, tasks: TaskSpec[]): TaskGraph => validateGraph({ 
 
 async function taskStatus(orch: Orchestrator, runId: string, taskId: string): Promise<string | undefined> {
   return (await orch.getRun(runId)).tasks.find((t) => t.id === taskId)?.status;
-}
-
-/**
- * The run's invariants that hold at every commit, across retries (so no check of attempts or events
- * over the run's whole history), read in one statement: counters equal those derived from the
- * tasks' statuses, a run is final exactly when all its tasks are, a pending task's dependency
- * counters equal those derived from its dependencies. Adapted from run-invariants.property.test.ts.
- */
-async function invariantViolations(orch: Orchestrator, runId: string): Promise<string[]> {
-  const { rows } = await orch.db.query<{ problem: string }>(
-    `WITH t AS (SELECT * FROM htdag.tasks WHERE run_id = $1),
-          r AS (SELECT * FROM htdag.runs WHERE id = $1),
-          final(status) AS (VALUES ('completed'), ('failed'), ('timed_out'), ('cancelled'), ('skipped'))
-     SELECT 'run counters ' || row(r.total_tasks, r.remaining_tasks, r.failed_tasks)::text || ' <> derived ' ||
-            row((SELECT count(*) FROM t), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
-                (SELECT count(*) FROM t WHERE status IN ('failed', 'timed_out')))::text AS problem
-       FROM r
-      WHERE row(r.total_tasks::bigint, r.remaining_tasks::bigint, r.failed_tasks::bigint) IS DISTINCT FROM
-            row((SELECT count(*) FROM t), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
-                (SELECT count(*) FROM t WHERE status IN ('failed', 'timed_out')))
-     UNION ALL
-     SELECT 'run ' || r.status || ' with tasks not final: ' ||
-            (SELECT string_agg(id || '=' || status, ', ' ORDER BY id) FROM t WHERE status NOT IN (SELECT status FROM final))
-       FROM r
-      WHERE r.status IN (SELECT status FROM final)
-        AND EXISTS (SELECT 1 FROM t WHERE status NOT IN (SELECT status FROM final))
-     UNION ALL
-     SELECT 'run ' || r.status || ' with every task final'
-       FROM r
-      WHERE r.status NOT IN (SELECT status FROM final)
-        AND NOT EXISTS (SELECT 1 FROM t WHERE status NOT IN (SELECT status FROM final))
-     UNION ALL
-     SELECT 'pending task ' || p.id || ' counters ' || row(p.remaining_deps, p.failed_deps, p.skipped_deps)::text
-            || ' <> derived ' || row(d.remaining, d.failed, d.skipped)::text
-       FROM t p,
-            LATERAL (SELECT count(*) FILTER (WHERE dep.status NOT IN (SELECT status FROM final)) AS remaining,
-                            count(*) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled')) AS failed,
-                            count(*) FILTER (WHERE dep.status = 'skipped') AS skipped
-                       FROM htdag.task_edges e JOIN t dep ON dep.id = e.depends_on
-                      WHERE e.run_id = $1 AND e.task_id = p.id) d
-      WHERE p.status = 'pending'
-        AND row(p.remaining_deps::bigint, p.failed_deps::bigint, p.skipped_deps::bigint) IS DISTINCT FROM
-            row(d.remaining, d.failed, d.skipped)`,
-    [runId],
-  );
-  return rows.map((row) => row.problem);
 }
 
 /** The final events (completed, failed, cancelled, skipped) of each of `taskIds` written after event `afterId`. */
@@ -234,11 +189,11 @@ describe.each(STORES)("issue 17 settle/claim core on %s", (kind) => {
         "c1 and c2 to be final",
       );
       // r is still running (its step ignores the signal): the run is final only once r is, and the counters agree.
-      expect(await invariantViolations(orch(), runId)).toEqual([]);
+      expect(await stateViolations(orch(), runId)).toEqual([]);
       longRelease.open();
       const { error } = await retried;
       expect(error).toBeUndefined();
-      expect(await invariantViolations(orch(), runId)).toEqual([]);
+      expect(await stateViolations(orch(), runId)).toEqual([]);
       // Each task re-run by the retry reported its final status once (none twice, none silently).
       const reset = ["x", "c1", "c1b", "c2", "c2b", "d1", "d2", "r"];
       const statuses = new Map((await orch().getRun(runId)).tasks.map((t) => [t.id, t.status as string]));

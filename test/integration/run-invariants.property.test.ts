@@ -26,6 +26,7 @@ import {
   type Steps,
   type TaskSpec,
 } from "../../src/index.js";
+import { historyViolations, stateViolations } from "../helpers/invariants.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 import { waitFor } from "../helpers/wait.js";
 import { randomGraphArbitrary, referenceRuntimeEdges, type RandomGraph } from "../unit/random-graph.js";
@@ -99,55 +100,9 @@ function runScript(script: readonly Outcome[], maxAttempts: number): { status: s
   return { status: "failed", attempts: maxAttempts };
 }
 
-/** Every invariant that does not depend on timing, read in one statement (one snapshot). */
+/** Every invariant that does not depend on timing: the run's state and its history. */
 async function invariantViolations(orch: Orchestrator, runId: string): Promise<string[]> {
-  const { rows } = await orch.db.query<{ problem: string }>(
-    `WITH t AS (SELECT * FROM htdag.tasks WHERE run_id = $1),
-          r AS (SELECT * FROM htdag.runs WHERE id = $1),
-          final(status) AS (VALUES ('completed'), ('failed'), ('timed_out'), ('cancelled'), ('skipped'))
-     SELECT 'run counters ' || row(r.total_tasks, r.remaining_tasks, r.failed_tasks)::text || ' <> derived ' ||
-            row((SELECT count(*) FROM t), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
-                (SELECT count(*) FROM t WHERE status IN ('failed', 'timed_out')))::text AS problem
-       FROM r
-      WHERE row(r.total_tasks::bigint, r.remaining_tasks::bigint, r.failed_tasks::bigint) IS DISTINCT FROM
-            row((SELECT count(*) FROM t), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
-                (SELECT count(*) FROM t WHERE status IN ('failed', 'timed_out')))
-     UNION ALL
-     SELECT 'run ' || r.status || ' with ' || (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final))
-            || ' tasks not final'
-       FROM r
-      WHERE (r.status IN (SELECT status FROM final)) <>
-            NOT EXISTS (SELECT 1 FROM t WHERE status NOT IN (SELECT status FROM final))
-     UNION ALL
-     SELECT 'pending task ' || p.id || ' counters ' || row(p.remaining_deps, p.failed_deps, p.skipped_deps)::text
-            || ' <> derived ' || row(d.remaining, d.failed, d.skipped)::text
-       FROM t p,
-            LATERAL (SELECT count(*) FILTER (WHERE dep.status NOT IN (SELECT status FROM final)) AS remaining,
-                            count(*) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled')) AS failed,
-                            count(*) FILTER (WHERE dep.status = 'skipped') AS skipped
-                       FROM htdag.task_edges e JOIN t dep ON dep.id = e.depends_on
-                      WHERE e.run_id = $1 AND e.task_id = p.id) d
-      WHERE p.status = 'pending'
-        AND row(p.remaining_deps::bigint, p.failed_deps::bigint, p.skipped_deps::bigint) IS DISTINCT FROM
-            row(d.remaining, d.failed, d.skipped)
-     UNION ALL
-     SELECT 'task ' || task_id || ' completed by ' || count(*) || ' attempts'
-       FROM htdag.attempts WHERE run_id = $1 AND status = 'completed' GROUP BY task_id HAVING count(*) > 1
-     UNION ALL
-     SELECT 'task ' || task_id || ' has ' || count(*) || ' task:completed events'
-       FROM htdag.events WHERE run_id = $1 AND type = 'task:completed' GROUP BY task_id HAVING count(*) > 1
-     UNION ALL
-     SELECT 'atomic task ' || id || ' running without a running attempt ' || attempts
-       FROM t WHERE status = 'running' AND kind = 'atomic' AND NOT EXISTS (
-         SELECT 1 FROM htdag.attempts a
-          WHERE a.run_id = $1 AND a.task_id = t.id AND a.attempt = t.attempts AND a.status = 'running')
-     UNION ALL
-     SELECT 'attempt ' || a.task_id || '#' || a.attempt || ' running for a task that is ' || t.status
-       FROM htdag.attempts a JOIN t ON t.id = a.task_id
-      WHERE a.run_id = $1 AND a.status = 'running' AND (t.status <> 'running' OR a.attempt <> t.attempts)`,
-    [runId],
-  );
-  return rows.map((row) => row.problem);
+  return [...(await stateViolations(orch, runId)), ...(await historyViolations(orch, runId))];
 }
 
 async function runScenario(orch: Orchestrator, scenario: Scenario, index: number): Promise<void> {
