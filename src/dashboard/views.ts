@@ -1,10 +1,9 @@
 /** Rows read from the store, turned into the dashboard's wire format (types.ts). Pure. */
 import type { HtdagEvent } from "../notifications/catalogue.js";
+import { toRunSummary as summarizeRun } from "../orchestrator/run-summary.js";
 import type { RunRow } from "../store/runs.js";
 import type { AttemptRow, DashboardTaskRow, TaskLogRow } from "../store/dashboard-tasks.js";
 import type { AttemptView, EventView, LogView, RunDetail, RunSummary, TaskView } from "./types.js";
-
-const FINAL_RUN = new Set(["completed", "failed", "cancelled", "timed_out"]);
 
 const iso = (date: Date | string | null): string | null => (date === null ? null : new Date(date).toISOString());
 
@@ -25,21 +24,21 @@ function toError(value: unknown): { message?: string; name?: string } | null {
   return { ...(typeof message === "string" ? { message } : {}), ...(typeof name === "string" ? { name } : {}) };
 }
 
+/** A run as the runs list shows it: the orchestrator's RunSummary, with ISO times. */
 export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
-  const started = run.started_at ? new Date(run.started_at).getTime() : null;
-  const end = run.finished_at ? new Date(run.finished_at).getTime() : FINAL_RUN.has(run.status) ? null : now;
+  const summary = summarizeRun(run, now);
   return {
-    id: run.id,
-    workflow: run.workflow,
-    goal: run.goal,
-    status: run.status,
-    totalTasks: run.total_tasks,
-    finishedTasks: run.total_tasks - run.remaining_tasks,
-    failedTasks: run.failed_tasks,
-    createdAt: iso(run.created_at)!,
-    startedAt: iso(run.started_at),
-    finishedAt: iso(run.finished_at),
-    durationMs: started !== null && end !== null ? Math.max(0, end - started) : null,
+    id: summary.runId,
+    workflow: summary.workflow,
+    goal: summary.goal,
+    status: summary.status,
+    totalTasks: summary.totalTasks,
+    finishedTasks: summary.finishedTasks,
+    failedTasks: summary.failedTasks,
+    createdAt: iso(summary.createdAt)!,
+    startedAt: iso(summary.startedAt),
+    finishedAt: iso(summary.finishedAt),
+    durationMs: summary.durationMs,
   };
 }
 

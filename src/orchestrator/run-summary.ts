@@ -1,5 +1,5 @@
 /** RunSummary: one run as `listRuns` returns it, built from its stored row. */
-import type { RunStatus } from "../composer/state-machine.js";
+import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
 import type { RunRow } from "../store/runs.js";
 
 /** One run as `orch.listRuns()` returns it: its identity, status, task counts and times. */
@@ -23,18 +23,19 @@ export interface RunSummary {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
-  /** Start to finish, or to now while the run is not final; null before it starts. */
+  /** Start to finish, or to now while the run is not final; null before it starts (or if never finished). */
   durationMs: number | null;
 }
 
 /** Builds a RunSummary from a run row; `now` ends the duration of a run still going. */
 export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
-  const end = run.finished_at ? run.finished_at.getTime() : now;
+  const status = run.status as RunStatus;
+  const end = run.finished_at ? run.finished_at.getTime() : isFinalRunStatus(status) ? null : now;
   return {
     runId: run.id,
     workflow: run.workflow,
     goal: run.goal,
-    status: run.status as RunStatus,
+    status,
     totalTasks: run.total_tasks,
     finishedTasks: run.total_tasks - run.remaining_tasks,
     failedTasks: run.failed_tasks,
@@ -46,6 +47,6 @@ export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
     createdAt: run.created_at,
     startedAt: run.started_at,
     finishedAt: run.finished_at,
-    durationMs: run.started_at ? Math.max(0, end - run.started_at.getTime()) : null,
+    durationMs: run.started_at && end !== null ? Math.max(0, end - run.started_at.getTime()) : null,
   };
 }
