@@ -40,9 +40,8 @@ export interface ExecutorRun {
 
 /** Runs one run to a final status in this process. */
 export class RunExecutor {
-  private readonly running = new Map<string, Promise<void>>();
   /** The attempts this executor runs (claimed, not yet settled), by `taskId#attempt`. */
-  private readonly held = new Map<string, ClaimedTask>();
+  private readonly running = new Map<string, ClaimedTask>();
   private readonly abort = new AbortController();
   private finished!: (status: RunStatus) => void;
   private failed!: (error: unknown) => void;
@@ -116,7 +115,7 @@ export class RunExecutor {
 
   /** The attempts this executor runs now: what the process's heartbeat renews, and nothing else. */
   heldAttempts(): { runId: string; taskId: string; attempt: number }[] {
-    return [...this.held.values()].map(({ runId, taskId, attempt }) => ({ runId, taskId, attempt }));
+    return [...this.running.values()].map(({ runId, taskId, attempt }) => ({ runId, taskId, attempt }));
   }
 
   /** Claims again after a resume or a retry delay. */
@@ -133,15 +132,13 @@ export class RunExecutor {
         task.kind === "composite"
           ? this.expand(task)
           : runAttempt(task, this.run.environment, this.abort.signal).then((s) => this.settle(s));
-      const attempt = work
+      this.running.set(key, task);
+      void work
         .catch((error) => this.fail(error))
         .finally(() => {
           this.running.delete(key);
-          this.held.delete(key);
           this.checkIdle();
         });
-      this.held.set(key, task);
-      this.running.set(key, attempt);
     }
   }
 
