@@ -260,16 +260,84 @@ TABLE :HTDAG_SCHEMA.workflows
   CONSTRAINT workflows_pkey PRIMARY KEY (name)
 CREATE UNIQUE INDEX workflows_pkey ON :HTDAG_SCHEMA.workflows USING btree (name)
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.attempt_tids(p_run_id uuid, p_ids text[], p_attempts integer[])
- RETURNS tid[]
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.cascade_tasks(p_run_id uuid, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_decide text[], p_channel text)
+ RETURNS jsonb
  LANGUAGE plpgsql
- STABLE
- SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
+DECLARE
+  v_run "htdag".runs;
+  v_ids text[] := coalesce(p_ids, '{}');
+  v_statuses text[] := coalesce(p_statuses, '{}');
+  v_outputs jsonb[] := coalesce(p_outputs, '{}');
+  v_errors jsonb[] := coalesce(p_errors, '{}');
+  v_decide text[] := p_decide;
+  v_wave record;
+  v_dep record;
+  v_next text;
+  v_ended jsonb := '[]';
+  v_first_failed text;
 BEGIN
-  RETURN ARRAY(SELECT l.tid FROM unnest(p_ids, p_attempts) AS d(id, attempt),
-    LATERAL (SELECT a.ctid AS tid FROM "htdag".attempts a
-              WHERE a.run_id = p_run_id AND a.task_id = d.id AND a.attempt = d.attempt OFFSET 0) l);
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
+  LOOP
+    v_first_failed := NULL;
+    IF cardinality(v_ids) > 0 THEN
+      SELECT * INTO v_wave FROM "htdag".finish_wave(v_run, v_ids, v_statuses, v_outputs, v_errors, p_channel);
+      v_ended := v_ended || v_wave.ended;
+      v_decide := coalesce(v_decide, '{}') || coalesce(v_wave.decide, '{}');
+      v_first_failed := v_wave.first_failed;
+    END IF;
+    v_ids := '{}'; v_statuses := '{}'; v_outputs := '{}'; v_errors := '{}';
+    IF cardinality(v_decide) > 0 THEN
+      -- The usual case, set-based: atomic tasks (and lazy composites not expanded yet) that may run.
+      UPDATE "htdag".tasks t SET status = 'ready', ready_at = now(), available_at = now()
+       WHERE t.run_id = p_run_id AND t.id = ANY (v_decide) AND t.status = 'pending' AND t.remaining_deps = 0
+         AND (t.kind = 'atomic' OR (t.spec ->> 'expand' = 'lazy'
+              AND NOT EXISTS (SELECT 1 FROM "htdag".tasks c WHERE c.run_id = t.run_id AND c.parent_id = t.id)))
+         AND "htdag".dependant_outcome(t.run_if, t.failed_deps, t.skipped_deps) = 'ready';
+      FOR v_dep IN
+        SELECT t.id, t.run_if, t.failed_deps, t.skipped_deps,
+               t.kind = 'composite' AND (coalesce(t.spec ->> 'expand', 'eager') = 'eager'
+                 OR EXISTS (SELECT 1 FROM "htdag".tasks c WHERE c.run_id = t.run_id AND c.parent_id = t.id)) AS joins,
+               (SELECT count(*) FROM "htdag".task_edges e JOIN "htdag".tasks d
+                   ON d.run_id = e.run_id AND d.id = e.depends_on
+                 WHERE e.run_id = t.run_id AND e.task_id = t.id AND d.parent_id IS DISTINCT FROM t.id
+                   AND d.status = 'skipped') AS own_skipped
+          FROM "htdag".tasks t
+         WHERE t.run_id = p_run_id AND t.id = ANY (v_decide) AND t.status = 'pending' AND t.remaining_deps = 0
+         ORDER BY t.position
+      LOOP
+        IF v_dep.joins THEN
+          v_next := CASE WHEN v_dep.failed_deps > 0 THEN 'failed'
+                         WHEN v_dep.own_skipped > 0 AND v_dep.run_if = 'allSucceeded' THEN 'skipped'
+                         ELSE 'completed' END;
+        ELSE
+          v_next := "htdag".dependant_outcome(v_dep.run_if, v_dep.failed_deps, v_dep.skipped_deps);
+        END IF;
+        CONTINUE WHEN v_next = 'ready';
+        v_ids := v_ids || v_dep.id::text;
+        v_statuses := v_statuses || v_next;
+        v_outputs := v_outputs || CASE WHEN v_next = 'completed' THEN
+          (SELECT coalesce(jsonb_object_agg(c.id, c.output), '{}') FROM "htdag".tasks c
+            WHERE c.run_id = p_run_id AND c.parent_id = v_dep.id AND c.status = 'completed') END;
+        v_errors := v_errors || CASE WHEN v_next IN ('cancelled', 'failed') THEN
+          jsonb_build_object('message', 'a dependency of ' || v_dep.id || ' did not succeed') END;
+      END LOOP;
+      v_decide := NULL;
+    END IF;
+    IF v_first_failed IS NOT NULL AND v_run.fail_fast AND v_run.status IN ('running', 'paused') THEN
+      SELECT v_ids || coalesce(array_agg(t.id ORDER BY t.position), '{}'),
+             v_statuses || coalesce(array_agg('cancelled'::text), '{}'),
+             v_outputs || coalesce(array_agg(NULL::jsonb), '{}'),
+             v_errors || coalesce(array_agg(jsonb_build_object('message',
+               'cancelled: task ' || v_first_failed || ' failed and failFast is on')), '{}')
+        INTO v_ids, v_statuses, v_outputs, v_errors
+        FROM "htdag".tasks t
+       WHERE t.run_id = p_run_id AND t.status IN ('pending', 'ready', 'running') AND t.run_if = 'allSucceeded'
+         AND t.id <> ALL (v_ids);
+    END IF;
+    EXIT WHEN cardinality(v_ids) = 0;
+  END LOOP;
+  RETURN v_ended;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.claim_locked_run(p_run :HTDAG_SCHEMA.runs, p_worker text, p_limit integer, p_lease_ms integer, p_channel text)
@@ -320,7 +388,7 @@ BEGIN
     UPDATE "htdag".tasks
        SET status = 'running', attempts = attempts + 1, started_at = now(), lease_owner = p_worker,
            lease_expires_at = now() + p_lease_ms * interval '1 millisecond'
-     WHERE ctid = ANY ("htdag".task_tids(p_run.id, v_ids))
+     WHERE ctid = ANY ("htdag".task_tids(p_run.id, v_ids)) AND status = 'ready'
     RETURNING *
   ), a AS (
     INSERT INTO "htdag".attempts (run_id, task_id, attempt, workflow, step, worker_id, ready_at, queue_wait_ms)
@@ -337,7 +405,7 @@ BEGIN
   SELECT (SELECT jsonb_agg(jsonb_build_object(
             'runId', p_run.id, 'taskId', u.id, 'workflow', p_run.workflow, 'attempt', u.attempts, 'kind', u.kind,
             'step', u.step, 'input', u.input, 'spec', u.spec, 'timeoutMs', u.timeout_ms,
-            'maxAttempts', u.max_attempts, 'backoff', u.backoff, 'queue', u.queue,
+            'maxAttempts', u.max_attempts, 'attemptBase', u.max_attempts - u.attempt_budget, 'backoff', u.backoff, 'queue', u.queue,
             'deps', "htdag".dependency_outputs(p_run.id, u.id))
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
@@ -388,26 +456,12 @@ BEGIN
   RETURN v_claimed;
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_counts(p_run_id uuid, p_ids text[], OUT ids text[], OUT counts integer[])
- RETURNS record
- LANGUAGE plpgsql
- STABLE
- SET plan_cache_mode TO 'force_generic_plan'
-AS $function$
-BEGIN
-  SELECT array_agg(task_id), array_agg(n) INTO ids, counts FROM (
-    SELECT l.task_id, count(*)::integer AS n FROM unnest(p_ids) AS d(id),
-      LATERAL (SELECT e.task_id FROM "htdag".task_edges e WHERE e.run_id = p_run_id AND e.depends_on = d.id OFFSET 0) l
-     GROUP BY l.task_id) x;
-END $function$
-
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_joins boolean, p_run_if text, p_failed integer, p_skipped integer)
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_run_if text, p_failed integer, p_skipped integer)
  RETURNS text
  LANGUAGE sql
  IMMUTABLE
 AS $function$
   SELECT CASE
-    WHEN p_joins THEN CASE WHEN p_failed > 0 THEN 'failed' ELSE 'completed' END
     WHEN p_run_if = 'allDone' THEN 'ready'
     WHEN p_run_if = 'anyFailed' THEN CASE WHEN p_failed > 0 THEN 'ready' ELSE 'skipped' END
     WHEN p_failed > 0 THEN 'cancelled'
@@ -454,54 +508,78 @@ AS $function$
 DECLARE
   v_run "htdag".runs;
   v_task "htdag".tasks;
-  v_children integer;
-  v_direct integer;
+  v_children text[];
   v_position integer;
 BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
   SELECT * INTO v_task FROM "htdag".tasks WHERE run_id = p_run_id AND id = p_task_id FOR UPDATE;
-  -- GUARD: only the live attempt of a running lazy composite, held by this worker, expands it.
   IF NOT FOUND OR v_task.status <> 'running' OR v_task.attempts <> p_attempt OR v_task.kind <> 'composite'
-     OR (p_worker IS NOT NULL AND v_task.lease_owner IS DISTINCT FROM p_worker) OR v_run.status <> 'running' THEN
-    RETURN jsonb_build_object('settled', false, 'claimed', '[]'::jsonb);
+     OR (p_worker IS NOT NULL AND v_task.lease_owner IS DISTINCT FROM p_worker)
+     OR v_run.status NOT IN ('running', 'paused') THEN
+    RETURN jsonb_build_object('settled', false, 'runStatus', v_run.status, 'claimed', '[]'::jsonb);
   END IF;
   SELECT coalesce(max(position), 0) INTO v_position FROM "htdag".tasks WHERE run_id = p_run_id;
-  INSERT INTO "htdag".tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
-                                   spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
-  SELECT p_run_id, x.id, v_position + e.n, coalesce(x.parent_id, p_task_id), x.kind, x.step, x.description,
-         x.remaining_deps, x.run_if, x.spec, x.input, x.priority, x.queue, x.max_attempts, x.max_attempts, x.timeout_ms, x.backoff
-    FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
-         jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text,
-           remaining_deps integer, run_if text, spec jsonb, input jsonb, priority integer, queue text,
-           max_attempts integer, timeout_ms integer, backoff jsonb);
-  GET DIAGNOSTICS v_children = ROW_COUNT;
+  WITH ins AS (
+    INSERT INTO "htdag".tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                     spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
+    SELECT p_run_id, x.id, v_position + e.n, coalesce(x.parent_id, p_task_id), x.kind, x.step, x.description,
+           x.remaining_deps, x.run_if, x.spec, x.input, x.priority, x.queue, x.max_attempts, x.max_attempts,
+           x.timeout_ms, x.backoff
+      FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+           jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text,
+             remaining_deps integer, run_if text, spec jsonb, input jsonb, priority integer, queue text,
+             max_attempts integer, timeout_ms integer, backoff jsonb)
+    RETURNING id
+  )
+  SELECT array_agg(id) INTO v_children FROM ins;
+  v_children := coalesce(v_children, '{}');
   INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
   SELECT p_run_id, x.task_id, x.depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text);
-  -- Inherited dependencies are settled already: they feed the children's deps but are not counted.
+  -- Inherited dependencies: every child waits for what the composite waited for.
   INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
   SELECT p_run_id, c.id, e.depends_on
-    FROM jsonb_to_recordset(p_tasks) AS c(id text), "htdag".task_edges e
+    FROM unnest(v_children) AS c(id), "htdag".task_edges e
    WHERE e.run_id = p_run_id AND e.task_id = p_task_id
   ON CONFLICT DO NOTHING;
   INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
   SELECT p_run_id, p_task_id, c.id FROM jsonb_to_recordset(p_tasks) AS c(id text, parent_id text) WHERE c.parent_id IS NULL;
-  GET DIAGNOSTICS v_direct = ROW_COUNT;
+  -- The children's and the composite's counters, derived from their dependencies' statuses.
+  UPDATE "htdag".tasks t
+     SET remaining_deps = d.remaining, failed_deps = d.failed, skipped_deps = d.skipped
+    FROM (SELECT e.task_id AS id,
+                 count(*) FILTER (WHERE dep.status IN ('pending', 'ready', 'running'))::integer AS remaining,
+                 count(*) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
+                 count(*) FILTER (WHERE dep.status = 'skipped')::integer AS skipped
+            FROM "htdag".task_edges e JOIN "htdag".tasks dep ON dep.run_id = e.run_id AND dep.id = e.depends_on
+           WHERE e.run_id = p_run_id AND e.task_id = ANY (v_children || p_task_id)
+           GROUP BY e.task_id) d
+   WHERE t.run_id = p_run_id AND t.id = d.id;
   UPDATE "htdag".attempts SET status = 'completed', finished_at = now(),
          duration_ms = extract(epoch FROM (now() - started_at)) * 1000
-   WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt;
+   WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt AND status = 'running';
   UPDATE "htdag".queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
-  UPDATE "htdag".tasks SET status = 'pending', remaining_deps = v_direct, failed_deps = 0, skipped_deps = 0,
-         lease_owner = NULL, lease_expires_at = NULL
-   WHERE run_id = p_run_id AND id = p_task_id;
-  UPDATE "htdag".runs SET total_tasks = total_tasks + v_children, remaining_tasks = remaining_tasks + v_children
+  -- GUARD: the running composite, locked above.
+  UPDATE "htdag".tasks SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL
+   WHERE run_id = p_run_id AND id = p_task_id AND status = 'running';
+  UPDATE "htdag".runs SET total_tasks = total_tasks + cardinality(v_children),
+         remaining_tasks = remaining_tasks + cardinality(v_children)
    WHERE id = p_run_id;
-  UPDATE "htdag".tasks SET status = 'ready', ready_at = now(), available_at = now()
-   WHERE run_id = p_run_id AND parent_id IS NOT NULL AND status = 'pending' AND remaining_deps = 0
-     AND id IN (SELECT c.id FROM jsonb_to_recordset(p_tasks) AS c(id text));
   PERFORM "htdag".emit(p_channel, 'decomposition:completed', p_run_id, p_task_id, v_run.workflow,
-                             jsonb_build_object('lazy', true, 'tasks', v_children));
+                             jsonb_build_object('lazy', true, 'tasks', cardinality(v_children)));
+  IF cardinality(v_children) = 0 THEN
+    -- Nothing to wait for: the composite completes at once.
+    PERFORM "htdag".cascade_tasks(p_run_id, ARRAY[p_task_id], ARRAY['completed'], ARRAY['{}'::jsonb],
+                                        ARRAY[NULL::jsonb], NULL, p_channel);
+  ELSE
+    PERFORM "htdag".cascade_tasks(p_run_id, NULL, NULL, NULL, NULL,
+      ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND id = ANY (v_children)
+              AND status = 'pending' AND remaining_deps = 0),
+      p_channel);
+  END IF;
+  PERFORM "htdag".finish_run_if_done(p_run_id, p_channel);
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   RETURN jsonb_build_object('settled', true, 'status', 'pending', 'runStatus', v_run.status,
-    'claimed', "htdag".claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel));
+    'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_run(p_run_id uuid, p_status text, p_error jsonb, p_channel text)
@@ -524,106 +602,104 @@ BEGIN
   RETURN true;
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_task(p_run_id uuid, p_task_id text, p_status text, p_output jsonb, p_error jsonb, p_channel text)
- RETURNS void
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_run_if_done(p_run_id uuid, p_channel text)
+ RETURNS text
  LANGUAGE plpgsql
 AS $function$
-DECLARE
-  v_run "htdag".runs;
-  v_work text[] := ARRAY[p_task_id];
-  v_status text[] := ARRAY[p_status];
-  v_i integer := 1;
-  v_dep record;
-  v_dependant text;
-  v_next text;
-  v_failed boolean;
-  v_skipped boolean;
-  v_recovers boolean;
+DECLARE v_run "htdag".runs;
 BEGIN
-  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
-  UPDATE "htdag".tasks
-     SET status = p_status, output = p_output, error = p_error, finished_at = now(),
-         lease_owner = NULL, lease_expires_at = NULL
-   WHERE run_id = p_run_id AND id = p_task_id
-  RETURNING coalesce((spec ->> 'recovers')::boolean, false) INTO v_recovers;
-  -- A timed-out task is reported as task:failed with its status, as the event catalogue has it.
-  PERFORM "htdag".emit(p_channel, 'task:' || CASE p_status WHEN 'timed_out' THEN 'failed' ELSE p_status END,
-                             p_run_id, p_task_id, v_run.workflow,
-                             jsonb_strip_nulls(jsonb_build_object('status', p_status, 'error', p_error)));
-  IF p_status = 'completed' AND v_recovers THEN
-    UPDATE "htdag".runs SET recovered = true WHERE id = p_run_id;
-  END IF;
-  -- failFast: a failure cancels every task that waits for all its dependencies to succeed
-  -- (tasks with runIf allDone/anyFailed stay, so cleanup and compensation still run).
-  IF p_status IN ('failed', 'timed_out') AND v_run.fail_fast AND v_run.status = 'running' THEN
-    FOR v_next IN
-      UPDATE "htdag".tasks SET status = 'cancelled', finished_at = now(),
-             error = jsonb_build_object('message', 'cancelled: task ' || p_task_id || ' failed and failFast is on')
-       WHERE run_id = p_run_id AND status IN ('pending', 'ready') AND run_if = 'allSucceeded'
-      RETURNING id
-    LOOP
-      v_work := v_work || v_next;
-      v_status := v_status || 'cancelled'::text;
-    END LOOP;
-  END IF;
-  WHILE v_i <= array_length(v_work, 1) LOOP
-    v_failed := v_status[v_i] IN ('failed', 'timed_out', 'cancelled');
-    v_skipped := v_status[v_i] = 'skipped';
-    -- Each dependant by primary key, found through the edge index: the cost of a settle does not
-    -- grow with the size of the run.
-    FOR v_dependant IN
-      SELECT task_id FROM "htdag".task_edges WHERE run_id = p_run_id AND depends_on = v_work[v_i]
-    LOOP
-      -- An atomic task whose last dependency settled becomes ready in this same UPDATE when its
-      -- runIf lets it run; every other outcome is decided below.
-      UPDATE "htdag".tasks t
-         SET remaining_deps = t.remaining_deps - 1,
-             failed_deps = t.failed_deps + v_failed::integer,
-             skipped_deps = t.skipped_deps + v_skipped::integer,
-             status = CASE WHEN t.remaining_deps = 1 AND t.kind = 'atomic' AND CASE t.run_if
-                            WHEN 'allDone' THEN true
-                            WHEN 'anyFailed' THEN t.failed_deps + v_failed::integer > 0
-                            ELSE t.failed_deps + v_failed::integer = 0 AND t.skipped_deps + v_skipped::integer = 0 END
-                           THEN 'ready' ELSE t.status END,
-             ready_at = CASE WHEN t.remaining_deps = 1 THEN now() ELSE t.ready_at END,
-             available_at = CASE WHEN t.remaining_deps = 1 THEN now() ELSE t.available_at END
-       WHERE t.run_id = p_run_id AND t.id = v_dependant AND t.status = 'pending'
-      RETURNING t.id, t.kind, t.status, t.remaining_deps, t.failed_deps, t.skipped_deps, t.run_if,
-                -- A lazy composite that was expanded already completes like an eager one.
-                (t.kind = 'composite' AND (coalesce(t.spec ->> 'expand', 'eager') = 'eager'
-                  OR EXISTS (SELECT 1 FROM "htdag".tasks c WHERE c.run_id = t.run_id AND c.parent_id = t.id))) AS joins
-      INTO v_dep;
-      CONTINUE WHEN NOT FOUND;
-      CONTINUE WHEN v_dep.remaining_deps > 0 OR v_dep.status = 'ready';
-      v_next := "htdag".dependant_outcome(v_dep.joins, v_dep.run_if, v_dep.failed_deps, v_dep.skipped_deps);
-      IF v_next = 'ready' THEN
-        UPDATE "htdag".tasks SET status = 'ready', ready_at = now(), available_at = now()
-         WHERE run_id = p_run_id AND id = v_dep.id;
-      ELSE
-        UPDATE "htdag".tasks SET status = v_next, finished_at = now(),
-               output = CASE WHEN v_next = 'completed' THEN
-                 (SELECT coalesce(jsonb_object_agg(c.id, c.output), '{}') FROM "htdag".tasks c
-                   WHERE c.run_id = p_run_id AND c.parent_id = v_dep.id AND c.status = 'completed') END,
-               error = CASE WHEN v_next IN ('cancelled', 'failed') THEN
-                 jsonb_build_object('message', 'a dependency of ' || v_dep.id || ' did not succeed') END
-         WHERE run_id = p_run_id AND id = v_dep.id;
-        PERFORM "htdag".emit(p_channel, 'task:' || v_next, p_run_id, v_dep.id, v_run.workflow,
-                                   jsonb_build_object('status', v_next));
-        v_work := v_work || v_dep.id::text;
-        v_status := v_status || v_next;
-      END IF;
-    END LOOP;
-    v_i := v_i + 1;
-  END LOOP;
-  UPDATE "htdag".runs
-     SET remaining_tasks = remaining_tasks - array_length(v_work, 1),
-         failed_tasks = failed_tasks + (SELECT count(*) FROM unnest(v_status) s WHERE s IN ('failed', 'timed_out'))
-   WHERE id = p_run_id
-  RETURNING * INTO v_run;
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') THEN
     PERFORM "htdag".finish_run(p_run_id,
       CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
+    RETURN (SELECT status FROM "htdag".runs WHERE id = p_run_id);
   END IF;
+  RETURN v_run.status;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_channel text, OUT decide text[], OUT ended jsonb, OUT first_failed text)
+ RETURNS record
+ LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
+AS $function$
+DECLARE
+  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_notified bigint;
+BEGIN
+  WITH x AS (
+    SELECT x.id, x.status, x.output, x.error, x.n
+      FROM unnest(p_ids, p_statuses, p_outputs, p_errors) WITH ORDINALITY AS x(id, status, output, error, n)
+  ), prior AS (
+    SELECT x.*, t.status AS before, t.attempts, t.queue
+      FROM x, LATERAL (SELECT t.status, t.attempts, t.queue FROM "htdag".tasks t
+                        WHERE t.run_id = p_run.id AND t.id = x.id OFFSET 0) t
+     WHERE t.status IN ('pending', 'ready', 'running')
+  ), fin AS (
+    UPDATE "htdag".tasks t
+       SET status = p.status, output = p.output, error = p.error, finished_at = now(),
+           lease_owner = NULL, lease_expires_at = NULL
+      FROM prior p
+     -- GUARD: the status read above (the run's lock keeps it current).
+     WHERE t.run_id = p_run.id AND t.id = p.id AND t.status = p.before
+    RETURNING t.id, t.status, t.error, p.n, coalesce((t.spec ->> 'recovers')::boolean, false) AS recovers
+  ), closed AS (
+    UPDATE "htdag".attempts a
+       SET status = 'cancelled', finished_at = now(), error = p.error, error_class = 'Cancelled',
+           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
+      FROM prior p
+     WHERE p.before = 'running' AND a.run_id = p_run.id AND a.task_id = p.id AND a.attempt = p.attempts
+       AND a.status = 'running'
+    RETURNING a.task_id, a.attempt, p.queue
+  ), slots AS (
+    UPDATE "htdag".queues q SET running = greatest(0, q.running - c.n)
+      FROM (SELECT queue, count(*)::integer AS n FROM closed GROUP BY queue) c
+     WHERE q.name = c.queue AND q.running > 0
+  ), counts AS (
+    SELECT e.task_id AS id, count(*)::integer AS n,
+           count(*) FILTER (WHERE f.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
+           count(*) FILTER (WHERE f.status = 'skipped')::integer AS skipped
+      FROM fin f, LATERAL (SELECT e.task_id FROM "htdag".task_edges e
+                            WHERE e.run_id = p_run.id AND e.depends_on = f.id OFFSET 0) e
+     -- A dependant finished in this same wave is not counted down (one statement changes a row once).
+     WHERE NOT EXISTS (SELECT 1 FROM fin g WHERE g.id = e.task_id)
+     GROUP BY e.task_id
+  ), deps AS (
+    UPDATE "htdag".tasks t
+       SET remaining_deps = t.remaining_deps - c.n,
+           failed_deps = t.failed_deps + c.failed,
+           skipped_deps = t.skipped_deps + c.skipped,
+           status = CASE WHEN t.remaining_deps = c.n AND t.kind = 'atomic'
+                          AND "htdag".dependant_outcome(t.run_if, t.failed_deps + c.failed,
+                                                              t.skipped_deps + c.skipped) = 'ready'
+                         THEN 'ready' ELSE t.status END,
+           ready_at = CASE WHEN t.remaining_deps = c.n THEN now() ELSE t.ready_at END,
+           available_at = CASE WHEN t.remaining_deps = c.n THEN now() ELSE t.available_at END
+      FROM counts c
+     -- GUARD: only a task still waiting counts down.
+     WHERE t.run_id = p_run.id AND t.id = c.id AND t.status = 'pending'
+    RETURNING t.id, t.status, t.remaining_deps
+  ), run AS (
+    UPDATE "htdag".runs
+       SET remaining_tasks = remaining_tasks - (SELECT count(*) FROM fin),
+           failed_tasks = failed_tasks + (SELECT count(*) FROM fin WHERE status IN ('failed', 'timed_out')),
+           recovered = recovered OR EXISTS (SELECT 1 FROM fin WHERE status = 'completed' AND recovers)
+     WHERE id = p_run.id
+  ), ev AS (
+    -- A timed-out task is reported as task:failed with its status, as the event catalogue has it.
+    INSERT INTO "htdag".events (type, channel, run_id, task_id, workflow, payload)
+    SELECT 'task:' || CASE f.status WHEN 'timed_out' THEN 'failed' ELSE f.status END,
+           coalesce(p_channel, 'htdag_events'), p_run.id, f.id, p_run.workflow,
+           jsonb_strip_nulls(jsonb_build_object('status', f.status, 'error', f.error))
+      FROM fin f ORDER BY f.n
+    RETURNING id, type, task_id
+  )
+  SELECT (SELECT array_agg(id) FROM deps WHERE remaining_deps = 0 AND status = 'pending'),
+         (SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', task_id, 'attempt', attempt)), '[]') FROM closed),
+         (SELECT id FROM fin WHERE status IN ('failed', 'timed_out') ORDER BY n LIMIT 1),
+         (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', ev.type, 'runId', p_run.id,
+                                                            'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
+            FROM ev WHERE v_notify)
+    INTO decide, ended, first_failed, v_notified;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel text)
@@ -631,36 +707,29 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-  v_task record;
+  v_run_id uuid;
   v_run "htdag".runs;
-  v_error jsonb;
+  v_lost jsonb;
   v_reaped integer := 0;
 BEGIN
-  FOR v_task IN
-    SELECT run_id, id, attempts, max_attempts, queue, lease_owner FROM "htdag".tasks
-     WHERE status = 'running' AND lease_expires_at < now()
-     ORDER BY lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+  FOR v_run_id IN
+    SELECT DISTINCT run_id FROM (SELECT run_id FROM "htdag".tasks
+                                  WHERE status = 'running' AND lease_expires_at < now()
+                                  ORDER BY lease_expires_at LIMIT p_limit) x
   LOOP
-    SELECT * INTO v_run FROM "htdag".runs WHERE id = v_task.run_id FOR UPDATE SKIP LOCKED;
+    SELECT * INTO v_run FROM "htdag".runs WHERE id = v_run_id FOR UPDATE SKIP LOCKED;
     CONTINUE WHEN NOT FOUND;
-    v_error := jsonb_build_object('name', 'LeaseExpired', 'message',
-      'the lease of worker ' || coalesce(v_task.lease_owner, '?') || ' expired: it stopped heartbeating (died or hung)');
-    UPDATE "htdag".attempts SET status = 'lost', finished_at = now(), error = v_error, error_class = 'LeaseExpired',
-           duration_ms = extract(epoch FROM (now() - started_at)) * 1000
-     WHERE run_id = v_task.run_id AND task_id = v_task.id AND attempt = v_task.attempts;
-    UPDATE "htdag".queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
-    IF v_run.status NOT IN ('running', 'paused') THEN
-      PERFORM "htdag".finish_task(v_task.run_id, v_task.id, 'cancelled', NULL, v_error, p_channel);
-    ELSIF v_task.attempts < v_task.max_attempts THEN
-      UPDATE "htdag".tasks SET status = 'ready', ready_at = now(), available_at = now(), error = v_error,
-             lease_owner = NULL, lease_expires_at = NULL
-       WHERE run_id = v_task.run_id AND id = v_task.id;
-      PERFORM "htdag".emit(p_channel, 'task:retried', v_task.run_id, v_task.id, v_run.workflow,
-        jsonb_build_object('attempt', v_task.attempts, 'outcome', 'lost', 'delayMs', 0, 'error', v_error));
-    ELSE
-      PERFORM "htdag".finish_task(v_task.run_id, v_task.id, 'failed', NULL, v_error, p_channel);
-    END IF;
-    v_reaped := v_reaped + 1;
+    SELECT jsonb_agg(jsonb_build_object('taskId', id, 'attempt', attempts, 'outcome', 'lost',
+             'errorClass', 'LeaseExpired',
+             'error', jsonb_build_object('name', 'LeaseExpired', 'message', 'the lease of worker ' ||
+               coalesce(lease_owner, '?') || ' expired: it stopped heartbeating (died or hung)')) ORDER BY lease_expires_at)
+      INTO v_lost
+      FROM "htdag".tasks
+     WHERE run_id = v_run_id AND status = 'running' AND lease_expires_at < now();
+    CONTINUE WHEN v_lost IS NULL;
+    PERFORM "htdag".settle_locked(v_run, NULL, v_lost, p_channel);
+    PERFORM "htdag".finish_run_if_done(v_run_id, p_channel);
+    v_reaped := v_reaped + jsonb_array_length(v_lost);
   END LOOP;
   FOR v_run IN
     SELECT * FROM "htdag".runs WHERE status IN ('running', 'paused') AND deadline_at < now()
@@ -677,6 +746,8 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reconcile_runs(p_limit integer, p_grace
 AS $function$
 DECLARE
   v_run "htdag".runs;
+  v_tasks_fixed integer;
+  v_remaining integer;
   v_failed integer;
   v_status text;
   v_repaired integer := 0;
@@ -696,21 +767,53 @@ BEGIN
   FOR v_run IN
     SELECT * FROM "htdag".runs r
      WHERE r.status IN ('running', 'paused')
-       AND NOT EXISTS (SELECT 1 FROM "htdag".tasks t WHERE t.run_id = r.id
-                         AND t.status IN ('pending', 'ready', 'running'))
+       AND NOT EXISTS (SELECT 1 FROM "htdag".tasks t WHERE t.run_id = r.id AND t.status IN ('ready', 'running'))
      ORDER BY created_at LIMIT p_limit FOR UPDATE SKIP LOCKED
   LOOP
+    -- GUARD: still stuck now that the run is locked (the loop's query read an earlier snapshot).
+    CONTINUE WHEN EXISTS (SELECT 1 FROM "htdag".tasks t WHERE t.run_id = v_run.id AND t.status IN ('ready', 'running'))
+               OR (SELECT status FROM "htdag".runs WHERE id = v_run.id) NOT IN ('running', 'paused');
+    WITH d AS (
+      SELECT t.id,
+             count(dep.id) FILTER (WHERE dep.status IN ('pending', 'ready', 'running'))::integer AS remaining,
+             count(dep.id) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
+             count(dep.id) FILTER (WHERE dep.status = 'skipped')::integer AS skipped
+        FROM "htdag".tasks t
+        LEFT JOIN "htdag".task_edges e ON e.run_id = t.run_id AND e.task_id = t.id
+        LEFT JOIN "htdag".tasks dep ON dep.run_id = e.run_id AND dep.id = e.depends_on
+       WHERE t.run_id = v_run.id AND t.status = 'pending'
+       GROUP BY t.id
+    ), fixed AS (
+      UPDATE "htdag".tasks t SET remaining_deps = d.remaining, failed_deps = d.failed, skipped_deps = d.skipped
+        FROM d
+       WHERE t.run_id = v_run.id AND t.id = d.id AND t.status = 'pending'
+         AND (t.remaining_deps, t.failed_deps, t.skipped_deps) IS DISTINCT FROM (d.remaining, d.failed, d.skipped)
+      RETURNING t.id
+    )
+    SELECT count(*) INTO v_tasks_fixed FROM fixed;
+    SELECT count(*) FILTER (WHERE status IN ('pending', 'ready', 'running')),
+           count(*) FILTER (WHERE status IN ('failed', 'timed_out'))
+      INTO v_remaining, v_failed
+      FROM "htdag".tasks WHERE run_id = v_run.id;
+    CONTINUE WHEN v_tasks_fixed = 0 AND v_remaining > 0
+              AND (v_run.remaining_tasks, v_run.failed_tasks) = (v_remaining, v_failed);
+    UPDATE "htdag".runs SET remaining_tasks = v_remaining, failed_tasks = v_failed WHERE id = v_run.id;
+    PERFORM "htdag".cascade_tasks(v_run.id, NULL, NULL, NULL, NULL,
+      ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = v_run.id AND status = 'pending' AND remaining_deps = 0),
+      p_channel);
     SELECT count(*) FILTER (WHERE status IN ('failed', 'timed_out')) INTO v_failed
       FROM "htdag".tasks WHERE run_id = v_run.id;
-    v_status := CASE WHEN v_failed > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END;
-    -- GUARD: the run is locked and still not final (the loop's query, under the lock).
-    UPDATE "htdag".runs SET remaining_tasks = 0, failed_tasks = v_failed
-     WHERE id = v_run.id AND status IN ('running', 'paused');
+    SELECT CASE WHEN remaining_tasks = 0 THEN CASE WHEN failed_tasks > 0 AND NOT recovered THEN 'failed' ELSE 'completed' END END
+      INTO v_status FROM "htdag".runs WHERE id = v_run.id;
     PERFORM "htdag".emit(p_channel, 'execution:reconciled', v_run.id, NULL, v_run.workflow,
-      jsonb_build_object('repair', 'finished', 'status', v_status, 'reason',
-                         'every task of the run was final, but the run was ' || v_run.status ||
-                         ' (remaining_tasks ' || v_run.remaining_tasks || ')'));
-    PERFORM "htdag".finish_run(v_run.id, v_status, NULL, p_channel);
+      jsonb_strip_nulls(jsonb_build_object(
+        'repair', CASE WHEN v_status IS NULL THEN 'counters' ELSE 'finished' END, 'status', v_status,
+        'tasksRepaired', nullif(v_tasks_fixed, 0),
+        'reason', 'no task of the run was ready or running, but the run was ' || v_run.status ||
+                  ' (remaining_tasks ' || v_run.remaining_tasks || ', derived ' || v_remaining ||
+                  CASE WHEN v_tasks_fixed > 0 THEN ', ' || v_tasks_fixed || ' tasks with wrong dependency counters'
+                       ELSE '' END || ')')));
+    PERFORM "htdag".finish_run_if_done(v_run.id, p_channel);
     v_repaired := v_repaired + 1;
   END LOOP;
   RETURN v_repaired;
@@ -720,24 +823,24 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.release_tasks(p_worker text, p_channel 
  RETURNS integer
  LANGUAGE plpgsql
 AS $function$
-DECLARE v_task record; v_released integer := 0;
+DECLARE
+  v_run_id uuid;
+  v_run "htdag".runs;
+  v_held jsonb;
+  v_released integer := 0;
 BEGIN
-  FOR v_task IN
-    SELECT t.run_id, t.id, t.attempts, t.queue, r.workflow FROM "htdag".tasks t
-      JOIN "htdag".runs r ON r.id = t.run_id
-     WHERE t.lease_owner = p_worker AND t.status = 'running' FOR UPDATE OF t
+  FOR v_run_id IN
+    SELECT DISTINCT run_id FROM "htdag".tasks WHERE lease_owner = p_worker AND status = 'running'
   LOOP
-    UPDATE "htdag".attempts SET status = 'lost', finished_at = now(), error_class = 'Released',
-           error = jsonb_build_object('name', 'Released', 'message', 'worker ' || p_worker || ' stopped and released the task'),
-           duration_ms = extract(epoch FROM (now() - started_at)) * 1000
-     WHERE run_id = v_task.run_id AND task_id = v_task.id AND attempt = v_task.attempts;
-    UPDATE "htdag".queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
-    UPDATE "htdag".tasks SET status = 'ready', ready_at = now(), available_at = now(), max_attempts = max_attempts + 1,
-           lease_owner = NULL, lease_expires_at = NULL
-     WHERE run_id = v_task.run_id AND id = v_task.id;
-    PERFORM "htdag".emit(p_channel, 'task:retried', v_task.run_id, v_task.id, v_task.workflow,
-      jsonb_build_object('attempt', v_task.attempts, 'outcome', 'released', 'delayMs', 0));
-    v_released := v_released + 1;
+    SELECT * INTO v_run FROM "htdag".runs WHERE id = v_run_id FOR UPDATE;
+    SELECT jsonb_agg(jsonb_build_object('taskId', id, 'attempt', attempts, 'outcome', 'released',
+             'error', jsonb_build_object('name', 'Released',
+                                         'message', 'worker ' || p_worker || ' stopped and released the task')))
+      INTO v_held
+      FROM "htdag".tasks WHERE run_id = v_run_id AND lease_owner = p_worker AND status = 'running';
+    CONTINUE WHEN v_held IS NULL;
+    PERFORM "htdag".settle_locked(v_run, p_worker, v_held, p_channel);
+    v_released := v_released + jsonb_array_length(v_held);
   END LOOP;
   RETURN v_released;
 END $function$
@@ -746,7 +849,7 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.retry_run(p_run_id uuid, p_from_task te
  RETURNS integer
  LANGUAGE plpgsql
 AS $function$
-DECLARE v_run "htdag".runs; v_reset integer;
+DECLARE v_run "htdag".runs; v_reset text[];
 BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
   -- GUARD: only a final run is re-opened.
@@ -761,37 +864,50 @@ BEGIN
     SELECT id FROM subtree
     UNION SELECT e.task_id FROM "htdag".task_edges e JOIN downstream d ON e.depends_on = d.id
      WHERE e.run_id = p_run_id
+  ), reset AS (
+    UPDATE "htdag".tasks t SET status = 'pending', output = NULL, error = NULL, started_at = NULL,
+           finished_at = NULL, ready_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
+           max_attempts = t.attempts + t.attempt_budget
+      FROM (SELECT DISTINCT id FROM downstream) d
+     -- GUARD: final tasks only (a final run has no other).
+     WHERE t.run_id = p_run_id AND t.id = d.id
+       AND t.status IN ('completed', 'failed', 'timed_out', 'cancelled', 'skipped')
+    RETURNING t.id
   )
-  UPDATE "htdag".tasks t SET status = 'pending', output = NULL, error = NULL, started_at = NULL,
-         finished_at = NULL, ready_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
-         max_attempts = t.attempts + t.attempt_budget
-    FROM (SELECT DISTINCT id FROM downstream) d
-   WHERE t.run_id = p_run_id AND t.id = d.id;
-  GET DIAGNOSTICS v_reset = ROW_COUNT;
-  IF v_reset = 0 THEN RETURN 0; END IF;
-  UPDATE "htdag".tasks t SET
-         remaining_deps = (SELECT count(*) FROM "htdag".task_edges e JOIN "htdag".tasks d
-                             ON d.run_id = e.run_id AND d.id = e.depends_on
-                            WHERE e.run_id = t.run_id AND e.task_id = t.id AND d.status = 'pending'),
-         failed_deps = (SELECT count(*) FROM "htdag".task_edges e JOIN "htdag".tasks d
-                             ON d.run_id = e.run_id AND d.id = e.depends_on
-                            WHERE e.run_id = t.run_id AND e.task_id = t.id AND d.status IN ('failed', 'timed_out', 'cancelled')),
-         skipped_deps = (SELECT count(*) FROM "htdag".task_edges e JOIN "htdag".tasks d
-                             ON d.run_id = e.run_id AND d.id = e.depends_on
-                            WHERE e.run_id = t.run_id AND e.task_id = t.id AND d.status = 'skipped')
-   WHERE t.run_id = p_run_id AND t.status = 'pending';
-  UPDATE "htdag".runs SET status = 'running', finished_at = NULL, error = NULL, recovered = false,
-         remaining_tasks = (SELECT count(*) FROM "htdag".tasks WHERE run_id = p_run_id AND status = 'pending'),
+  SELECT array_agg(id) INTO v_reset FROM reset;
+  IF v_reset IS NULL THEN RETURN 0; END IF;
+  UPDATE "htdag".tasks t
+     SET remaining_deps = d.remaining, failed_deps = d.failed, skipped_deps = d.skipped
+    FROM (SELECT e.task_id AS id,
+                 count(*) FILTER (WHERE dep.status IN ('pending', 'ready', 'running'))::integer AS remaining,
+                 count(*) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
+                 count(*) FILTER (WHERE dep.status = 'skipped')::integer AS skipped
+            FROM "htdag".task_edges e JOIN "htdag".tasks dep ON dep.run_id = e.run_id AND dep.id = e.depends_on
+           WHERE e.run_id = p_run_id AND e.task_id = ANY (v_reset)
+           GROUP BY e.task_id) d
+   WHERE t.run_id = p_run_id AND t.id = d.id AND t.status = 'pending';
+  UPDATE "htdag".tasks SET remaining_deps = 0, failed_deps = 0, skipped_deps = 0
+   WHERE run_id = p_run_id AND id = ANY (v_reset) AND status = 'pending'
+     AND NOT EXISTS (SELECT 1 FROM "htdag".task_edges e WHERE e.run_id = p_run_id AND e.task_id = tasks.id);
+  -- GUARD: the run is locked and final (checked above).
+  UPDATE "htdag".runs SET status = 'running', finished_at = NULL, error = NULL,
+         remaining_tasks = (SELECT count(*) FROM "htdag".tasks WHERE run_id = p_run_id
+                             AND status IN ('pending', 'ready', 'running')),
          failed_tasks = (SELECT count(*) FROM "htdag".tasks WHERE run_id = p_run_id AND status IN ('failed', 'timed_out')),
+         -- A completed `recovers` task that was not reset still recovers the run.
+         recovered = EXISTS (SELECT 1 FROM "htdag".tasks WHERE run_id = p_run_id AND status = 'completed'
+                              AND coalesce((spec ->> 'recovers')::boolean, false)),
          deadline_at = CASE WHEN deadline_at IS NULL THEN NULL
                             ELSE now() + (deadline_at - coalesce(started_at, created_at)) END
-   WHERE id = p_run_id;
+   WHERE id = p_run_id AND status IN ('completed', 'failed', 'cancelled', 'timed_out');
   PERFORM "htdag".emit(p_channel, 'execution:resumed', p_run_id, NULL, v_run.workflow,
-    jsonb_strip_nulls(jsonb_build_object('retry', true, 'fromTask', p_from_task, 'tasksReset', v_reset)));
-  UPDATE "htdag".tasks SET status = 'ready', ready_at = now(), available_at = now()
-   WHERE run_id = p_run_id AND status = 'pending' AND remaining_deps = 0
-     AND (kind = 'atomic' OR spec ->> 'expand' = 'lazy');
-  RETURN v_reset;
+    jsonb_strip_nulls(jsonb_build_object('retry', true, 'fromTask', p_from_task, 'tasksReset', cardinality(v_reset))));
+  PERFORM "htdag".cascade_tasks(p_run_id, NULL, NULL, NULL, NULL,
+    ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND id = ANY (v_reset)
+            AND status = 'pending' AND remaining_deps = 0),
+    p_channel);
+  PERFORM "htdag".finish_run_if_done(p_run_id, p_channel);
+  RETURN cardinality(v_reset);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.set_run_paused(p_run_id uuid, p_paused boolean, p_reason text, p_channel text)
@@ -814,66 +930,133 @@ BEGIN
   RETURN v_before;
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_attempt(p_run_id uuid, p_task_id text, p_attempt integer, p_worker text, p_outcome text, p_output jsonb, p_error jsonb, p_error_class text, p_retry_delay_ms integer, p_channel text, p_run_status text, p_workflow text, p_step_ms double precision)
- RETURNS text
- LANGUAGE plpgsql
-AS $function$
-DECLARE
-  v_task "htdag".tasks;
-  v_run_status text := p_run_status;
-  v_workflow text := p_workflow;
-  v_final text := p_outcome;
-BEGIN
-  SELECT * INTO v_task FROM "htdag".tasks WHERE run_id = p_run_id AND id = p_task_id FOR UPDATE;
-  -- GUARD: only the live attempt of a running task, held by this worker, may settle it.
-  IF NOT FOUND OR v_task.status <> 'running' OR v_task.attempts <> p_attempt
-     OR (p_worker IS NOT NULL AND v_task.lease_owner IS DISTINCT FROM p_worker) THEN
-    INSERT INTO "htdag".rejected_completions (run_id, task_id, attempt, worker_id, outcome, reason)
-    VALUES (p_run_id, p_task_id, p_attempt, p_worker, p_outcome,
-            CASE WHEN NOT FOUND THEN 'no such task' ELSE 'task is ' || v_task.status || ' at attempt ' || v_task.attempts END);
-    RETURN NULL;
-  END IF;
-  UPDATE "htdag".attempts
-     SET status = p_outcome, finished_at = now(), error = p_error, error_class = p_error_class,
-         duration_ms = extract(epoch FROM (now() - started_at)) * 1000, step_ms = p_step_ms
-   WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt;
-  UPDATE "htdag".queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
-  IF v_run_status NOT IN ('running', 'paused') AND p_outcome <> 'completed' THEN
-    v_final := 'cancelled';
-  ELSIF p_outcome IN ('failed', 'timed_out') AND p_retry_delay_ms IS NOT NULL AND v_run_status IN ('running', 'paused') THEN
-    UPDATE "htdag".tasks
-       SET status = 'ready', ready_at = now(), error = p_error, lease_owner = NULL, lease_expires_at = NULL,
-           available_at = now() + p_retry_delay_ms * interval '1 millisecond'
-     WHERE run_id = p_run_id AND id = p_task_id;
-    PERFORM "htdag".emit(p_channel, 'task:retried', p_run_id, p_task_id, v_workflow,
-      jsonb_build_object('attempt', p_attempt, 'outcome', p_outcome, 'delayMs', p_retry_delay_ms, 'error', p_error));
-    RETURN 'ready';
-  END IF;
-  PERFORM "htdag".finish_task(p_run_id, p_task_id, v_final, p_output, p_error, p_channel);
-  RETURN v_final;
-END $function$
-
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_task(p_run_id uuid, p_task_id text, p_attempt integer, p_worker text, p_outcome text, p_output jsonb, p_error jsonb, p_error_class text, p_retry_delay_ms integer, p_claim_limit integer, p_lease_ms integer, p_channel text)
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_locked(p_run :HTDAG_SCHEMA.runs, p_worker text, p_settlements jsonb, p_channel text)
  RETURNS jsonb
  LANGUAGE plpgsql
+ SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
-  v_status text;
-  v_run_status text;
-  v_run "htdag".runs;
+  v_accepted jsonb;
+  v_rejected jsonb;
+  v_retried integer := 0;
+  v_final record;
+  v_aborted jsonb := '[]';
+  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
 BEGIN
-  -- Lock order everywhere: the run row, then task rows (claims by other runs skip locked runs).
-  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
-  v_status := "htdag".settle_attempt(p_run_id, p_task_id, p_attempt, p_worker, p_outcome, p_output, p_error,
-                                           p_error_class, p_retry_delay_ms, p_channel, v_run.status, v_run.workflow, NULL);
-  IF v_status IS NULL THEN
-    RETURN jsonb_build_object('settled', false, 'claimed', '[]'::jsonb);
+  -- Each settlement with the task's row (locked when it is the live attempt).
+  WITH s AS (
+    SELECT x.n, x.value AS v, x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt
+      FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
+  ), live AS (
+    SELECT s.n, l.max_attempts, l.attempts
+      FROM s, LATERAL (SELECT t.max_attempts, t.attempts FROM "htdag".tasks t
+                        WHERE t.run_id = p_run.id AND t.id = s.id AND t.status = 'running' AND t.attempts = s.attempt
+                          AND (p_worker IS NULL OR t.lease_owner = p_worker)
+                       OFFSET 0 FOR UPDATE) l
+  )
+  SELECT coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n,
+           -- Lost and released attempts: the retry is decided here, from the stored budget.
+           'retryDelayMs', CASE WHEN s.v ->> 'outcome' = 'released' THEN '0'::jsonb
+                                WHEN s.v ->> 'outcome' = 'lost' THEN CASE WHEN l.attempts < l.max_attempts THEN '0'::jsonb END
+                                WHEN s.v ->> 'outcome' IN ('failed', 'timed_out') THEN s.v -> 'retryDelayMs' END)
+           ORDER BY s.n) FILTER (WHERE l.n IS NOT NULL), '[]'),
+         coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n) ORDER BY s.n) FILTER (WHERE l.n IS NULL), '[]')
+    INTO v_accepted, v_rejected
+    FROM s LEFT JOIN live l ON l.n = s.n;
+
+  IF jsonb_array_length(v_accepted) > 0 THEN
+    WITH a AS (
+      SELECT x.* FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, error jsonb,
+                                                          "errorClass" text, "stepMs" double precision)
+    ), closed AS (
+      UPDATE "htdag".attempts t
+         SET status = CASE WHEN a.outcome IN ('lost', 'released') THEN 'lost' ELSE a.outcome END,
+             finished_at = now(), error = a.error,
+             error_class = CASE WHEN a.outcome = 'released' THEN 'Released' ELSE a."errorClass" END,
+             duration_ms = extract(epoch FROM (now() - t.started_at)) * 1000, step_ms = a."stepMs"
+        FROM a
+       -- GUARD: an attempt closes once.
+       WHERE t.run_id = p_run.id AND t.task_id = a."taskId" AND t.attempt = a.attempt AND t.status = 'running'
+      RETURNING t.task_id
+    )
+    UPDATE "htdag".queues q SET running = greatest(0, q.running - c.n)
+      FROM (SELECT k.queue, count(*)::integer AS n FROM closed,
+                   LATERAL (SELECT queue FROM "htdag".tasks WHERE run_id = p_run.id AND id = closed.task_id) k
+             GROUP BY k.queue) c
+     WHERE q.name = c.queue AND q.running > 0;
+
+    -- Retries: back to ready after the delay, in one guarded UPDATE.
+    WITH a AS (
+      SELECT x.* FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, error jsonb,
+                                                          "retryDelayMs" integer, n bigint)
+       WHERE x.outcome IN ('failed', 'timed_out', 'lost', 'released') AND x."retryDelayMs" IS NOT NULL
+    ), r AS (
+      UPDATE "htdag".tasks t
+         SET status = 'ready', ready_at = now(), error = a.error, lease_owner = NULL, lease_expires_at = NULL,
+             available_at = now() + a."retryDelayMs" * interval '1 millisecond',
+             -- A released attempt is not charged.
+             max_attempts = t.max_attempts + (a.outcome = 'released')::integer
+        FROM a
+       -- GUARD: the live attempt of a running task (locked above).
+       WHERE t.run_id = p_run.id AND t.id = a."taskId" AND t.status = 'running' AND t.attempts = a.attempt
+      RETURNING t.id, a.attempt, a.outcome, a."retryDelayMs" AS delay, a.error, a.n
+    ), ev AS (
+      INSERT INTO "htdag".events (type, channel, run_id, task_id, workflow, payload)
+      SELECT 'task:retried', coalesce(p_channel, 'htdag_events'), p_run.id, r.id, p_run.workflow,
+             jsonb_strip_nulls(jsonb_build_object('attempt', r.attempt, 'outcome', r.outcome, 'delayMs', r.delay,
+                                                  'error', r.error))
+        FROM r ORDER BY r.n
+      RETURNING id, task_id
+    )
+    SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:retried', 'runId', p_run.id,
+                                                      'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
+      INTO v_retried FROM ev WHERE v_notify;
+
+    -- Everything else is final: one cascade for the whole batch.
+    SELECT array_agg(x."taskId" ORDER BY x.n) AS ids,
+           array_agg(CASE WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END ORDER BY x.n) AS statuses,
+           array_agg(x.output ORDER BY x.n) AS outputs, array_agg(x.error ORDER BY x.n) AS errors
+      INTO v_final
+      FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, outcome text, output jsonb, error jsonb,
+                                               "retryDelayMs" integer, n bigint)
+     WHERE NOT (x.outcome IN ('failed', 'timed_out', 'lost', 'released') AND x."retryDelayMs" IS NOT NULL);
+    IF v_final.ids IS NOT NULL THEN
+      v_aborted := "htdag".cascade_tasks(p_run.id, v_final.ids, v_final.statuses, v_final.outputs,
+                                               v_final.errors, NULL, p_channel);
+    END IF;
   END IF;
-  SELECT status INTO v_run_status FROM "htdag".runs WHERE id = p_run_id;
-  RETURN jsonb_build_object('settled', true, 'status', v_status, 'runStatus', v_run_status,
-    'claimed', CASE WHEN v_run_status = 'running'
-                 THEN "htdag".claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel)
-                 ELSE '[]'::jsonb END);
+
+  -- Rejected: recorded as evidence, unless the same settle was applied before (a lost reply).
+  IF jsonb_array_length(v_rejected) > 0 THEN
+    INSERT INTO "htdag".rejected_completions (run_id, task_id, attempt, worker_id, outcome, reason)
+    SELECT p_run.id, x."taskId", x.attempt, p_worker, x.outcome,
+           CASE WHEN t.id IS NULL THEN 'no such task'
+                ELSE 'task is ' || t.status || ' at attempt ' || t.attempts ||
+                     CASE WHEN t.status = 'running' AND t.lease_owner IS DISTINCT FROM p_worker
+                          THEN ', held by ' || coalesce(t.lease_owner, 'no one') ELSE '' END END
+      FROM jsonb_to_recordset(v_rejected) AS x("taskId" text, attempt integer, outcome text)
+      LEFT JOIN "htdag".tasks t ON t.run_id = p_run.id AND t.id = x."taskId"
+     WHERE NOT EXISTS (SELECT 1 FROM "htdag".attempts a
+                        WHERE a.run_id = p_run.id AND a.task_id = x."taskId" AND a.attempt = x.attempt
+                          AND a.worker_id IS NOT DISTINCT FROM coalesce(p_worker, a.worker_id)
+                          AND a.status = CASE WHEN x.outcome IN ('lost', 'released') THEN 'lost' ELSE x.outcome END);
+  END IF;
+
+  RETURN jsonb_build_object('aborted', v_aborted, 'results', (
+    SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x."taskId", 'attempt', x.attempt,
+             'settled', x.accepted OR a.status IS NOT NULL,
+             'status', CASE WHEN x.accepted OR a.status IS NOT NULL THEN
+                         CASE WHEN x.outcome IN ('failed', 'timed_out', 'lost', 'released') AND x."retryDelayMs" IS NOT NULL
+                              THEN 'ready' ELSE t.status END END) ORDER BY x.n), '[]')
+      FROM (SELECT y.*, true AS accepted FROM jsonb_to_recordset(v_accepted) AS y("taskId" text, attempt integer,
+              outcome text, "retryDelayMs" integer, n bigint)
+            UNION ALL
+            SELECT y.*, false FROM jsonb_to_recordset(v_rejected) AS y("taskId" text, attempt integer,
+              outcome text, "retryDelayMs" integer, n bigint)) x
+      LEFT JOIN "htdag".tasks t ON t.run_id = p_run.id AND t.id = x."taskId"
+      LEFT JOIN "htdag".attempts a ON NOT x.accepted AND a.run_id = p_run.id AND a.task_id = x."taskId"
+        AND a.attempt = x.attempt AND a.worker_id IS NOT DISTINCT FROM coalesce(p_worker, a.worker_id)
+        AND a.status = CASE WHEN x.outcome IN ('lost', 'released') THEN 'lost' ELSE x.outcome END));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb, p_claim_limit integer, p_lease_ms integer, p_channel text)
@@ -883,151 +1066,19 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker te
 AS $function$
 DECLARE
   v_run "htdag".runs;
-  v_done text[];
-  v_attempts integer[];
-  v_outputs jsonb[];
-  v_positions bigint[];
-  v_step_ms double precision[];
-  v_queues text[];
-  v_recovers boolean;
-  v_dep_ids text[];
-  v_dep_counts integer[];
-  v_dep record;
-  v_next text;
-  v_s record;
-  v_status text;
-  v_results jsonb := '[]';
-  v_notified bigint;
-  v_cascaded boolean := false;
-  v_one jsonb;
+  v_settled jsonb;
 BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
-  -- A lone settlement (a chain) takes settle_attempt's few simple statements, which cost less than
-  -- the set-based ones for one row.
-  IF v_run.status = 'running' AND jsonb_array_length(p_settlements) > 1 THEN
-    -- GUARD (as settle_attempt's): only live attempts of running tasks, held by this worker; each
-    -- accepted task's row is locked by primary key.
-    SELECT array_agg(b.id ORDER BY b.n), array_agg(b.attempt ORDER BY b.n), array_agg(b.output ORDER BY b.n),
-           array_agg(b.n ORDER BY b.n), array_agg(b.step_ms ORDER BY b.n)
-      INTO v_done, v_attempts, v_outputs, v_positions, v_step_ms
-      FROM (SELECT x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt, x.value -> 'output' AS output, x.n,
-                   (x.value ->> 'stepMs')::double precision AS step_ms
-              FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
-             WHERE x.value ->> 'outcome' = 'completed') b,
-           LATERAL (SELECT 1 FROM "htdag".tasks t
-                     WHERE t.run_id = p_run_id AND t.id = b.id AND t.status = 'running' AND t.attempts = b.attempt
-                       AND (p_worker IS NULL OR t.lease_owner = p_worker)
-                    OFFSET 0 FOR UPDATE) l;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('results', (SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x.value ->> 'taskId',
+             'attempt', (x.value ->> 'attempt')::integer, 'settled', false, 'status', NULL)), '[]')
+             FROM jsonb_array_elements(p_settlements) AS x(value)),
+           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb);
   END IF;
-  IF v_done IS NOT NULL THEN
-    WITH u AS (
-      UPDATE "htdag".tasks t
-         SET status = 'completed', output = d.output, error = NULL, finished_at = now(),
-             lease_owner = NULL, lease_expires_at = NULL
-        FROM unnest(v_done, v_outputs) AS d(id, output)
-       WHERE t.ctid = ANY ("htdag".task_tids(p_run_id, v_done)) AND t.id = d.id
-      RETURNING t.queue, coalesce((t.spec ->> 'recovers')::boolean, false) AS recovers
-    )
-    SELECT array_agg(queue), bool_or(recovers) INTO v_queues, v_recovers FROM u;
-    UPDATE "htdag".attempts a
-       SET status = 'completed', finished_at = now(), error = NULL, error_class = NULL,
-           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000, step_ms = d.step_ms
-      FROM unnest(v_done, v_attempts, v_step_ms) AS d(id, attempt, step_ms)
-     WHERE a.ctid = ANY ("htdag".attempt_tids(p_run_id, v_done, v_attempts)) AND a.task_id = d.id AND a.attempt = d.attempt;
-    UPDATE "htdag".queues q SET running = greatest(0, q.running - d.n)
-      FROM (SELECT queue, count(*)::integer AS n FROM unnest(v_queues) AS queue GROUP BY queue) d
-     WHERE q.name = d.queue AND q.running > 0;
-    WITH ev AS (
-      INSERT INTO "htdag".events (type, channel, run_id, task_id, workflow, payload)
-      SELECT 'task:completed', coalesce(p_channel, 'htdag_events'), p_run_id, d.id, v_run.workflow, '{"status": "completed"}'
-        FROM unnest(v_done) WITH ORDINALITY AS d(id, n) ORDER BY d.n
-      RETURNING id, task_id
-    )
-    SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:completed', 'runId', p_run_id,
-                                                      'taskId', ev.task_id, 'workflow', v_run.workflow)::text))
-      INTO v_notified FROM ev
-     WHERE p_channel IS NOT NULL AND coalesce((v_run.options ->> 'realTimeNotifications')::boolean, true);
-    UPDATE "htdag".runs SET remaining_tasks = remaining_tasks - cardinality(v_done),
-           recovered = recovered OR coalesce(v_recovers, false)
-     WHERE id = p_run_id
-    RETURNING * INTO v_run;
-    -- Count the dependants down, each by the number of its dependencies that just completed; an
-    -- atomic one that reaches zero and may run becomes ready in the same UPDATE.
-    SELECT ids, counts INTO v_dep_ids, v_dep_counts FROM "htdag".dependant_counts(p_run_id, v_done);
-    IF v_dep_ids IS NOT NULL THEN
-      FOR v_dep IN
-        UPDATE "htdag".tasks t
-           SET remaining_deps = t.remaining_deps - d.n,
-               status = CASE WHEN t.remaining_deps = d.n AND t.kind = 'atomic' AND CASE t.run_if
-                              WHEN 'allDone' THEN true
-                              WHEN 'anyFailed' THEN t.failed_deps > 0
-                              ELSE t.failed_deps = 0 AND t.skipped_deps = 0 END
-                             THEN 'ready' ELSE t.status END,
-               ready_at = CASE WHEN t.remaining_deps = d.n THEN now() ELSE t.ready_at END,
-               available_at = CASE WHEN t.remaining_deps = d.n THEN now() ELSE t.available_at END
-          FROM unnest(v_dep_ids, v_dep_counts) AS d(id, n)
-         WHERE t.ctid = ANY ("htdag".task_tids(p_run_id, v_dep_ids)) AND t.id = d.id AND t.status = 'pending'
-        RETURNING t.id, t.status, t.remaining_deps, t.failed_deps, t.skipped_deps, t.run_if,
-                  (t.kind = 'composite' AND (coalesce(t.spec ->> 'expand', 'eager') = 'eager'
-                    OR EXISTS (SELECT 1 FROM "htdag".tasks c WHERE c.run_id = t.run_id AND c.parent_id = t.id))) AS joins
-      LOOP
-        CONTINUE WHEN v_dep.remaining_deps > 0 OR v_dep.status = 'ready';
-        -- Decided otherwise (a composite's join, a runIf that skips or cancels): finish_task
-        -- settles it and cascades, as it does for a single settle.
-        v_next := "htdag".dependant_outcome(v_dep.joins, v_dep.run_if, v_dep.failed_deps, v_dep.skipped_deps);
-        IF v_next = 'ready' THEN
-          -- A lazy composite to expand.
-          UPDATE "htdag".tasks SET status = 'ready', ready_at = now(), available_at = now()
-           WHERE run_id = p_run_id AND id = v_dep.id;
-        ELSE
-          v_cascaded := true;
-          PERFORM "htdag".finish_task(p_run_id, v_dep.id, v_next,
-            CASE WHEN v_next = 'completed' THEN
-              (SELECT coalesce(jsonb_object_agg(c.id, c.output), '{}') FROM "htdag".tasks c
-                WHERE c.run_id = p_run_id AND c.parent_id = v_dep.id AND c.status = 'completed') END,
-            CASE WHEN v_next IN ('cancelled', 'failed') THEN
-              jsonb_build_object('message', 'a dependency of ' || v_dep.id || ' did not succeed') END,
-            p_channel);
-        END IF;
-      END LOOP;
-    END IF;
-    -- Cascades (finish_task) changed the run row: read it again only then.
-    IF v_cascaded THEN SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id; END IF;
-    IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') THEN
-      PERFORM "htdag".finish_run(p_run_id,
-        CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
-      v_cascaded := true;
-    END IF;
-    SELECT jsonb_agg(jsonb_build_object('taskId', d.id, 'attempt', d.attempt, 'settled', true, 'status', 'completed'))
-      INTO v_results FROM unnest(v_done, v_attempts) AS d(id, attempt);
-  END IF;
-  -- Everything the set-based path did not take, one by one, in the order given.
-  IF v_done IS NULL AND jsonb_array_length(p_settlements) = 1 THEN
-    -- The lone settlement of a chain, without a loop.
-    v_one := p_settlements -> 0;
-    v_status := "htdag".settle_attempt(p_run_id, v_one ->> 'taskId', (v_one ->> 'attempt')::integer, p_worker,
-      v_one ->> 'outcome', v_one -> 'output', v_one -> 'error', v_one ->> 'errorClass', (v_one ->> 'retryDelayMs')::integer,
-      p_channel, v_run.status, v_run.workflow, (v_one ->> 'stepMs')::double precision);
-    v_results := jsonb_build_array(jsonb_build_object('taskId', v_one ->> 'taskId', 'attempt', (v_one ->> 'attempt')::integer,
-                                                      'settled', v_status IS NOT NULL, 'status', v_status));
-    v_cascaded := true;
-  ELSE FOR v_s IN
-    SELECT x.value AS s, x.value ->> 'taskId' AS task_id, (x.value ->> 'attempt')::integer AS attempt
-      FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
-     WHERE coalesce(cardinality(v_done), 0) < jsonb_array_length(p_settlements)
-       AND (v_positions IS NULL OR x.n <> ALL (v_positions))
-     ORDER BY x.n
-  LOOP
-    v_cascaded := true;
-    v_status := "htdag".settle_attempt(p_run_id, v_s.task_id, v_s.attempt, p_worker, v_s.s ->> 'outcome',
-      -- As settle_task stores them: an absent key is SQL NULL, a JSON null is jsonb null.
-      v_s.s -> 'output', v_s.s -> 'error', v_s.s ->> 'errorClass', (v_s.s ->> 'retryDelayMs')::integer, p_channel,
-      v_run.status, v_run.workflow, (v_s.s ->> 'stepMs')::double precision);
-    v_results := coalesce(v_results, '[]') || jsonb_build_object('taskId', v_s.task_id, 'attempt', v_s.attempt,
-                                                                 'settled', v_status IS NOT NULL, 'status', v_status);
-  END LOOP; END IF;
-  IF v_cascaded THEN SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id; END IF;
-  RETURN jsonb_build_object('results', coalesce(v_results, '[]'), 'runStatus', v_run.status,
+  v_settled := "htdag".settle_locked(v_run, p_worker, p_settlements, p_channel);
+  PERFORM "htdag".finish_run_if_done(p_run_id, p_channel);
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
+  RETURN v_settled || jsonb_build_object('runStatus', v_run.status,
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
 
@@ -1042,7 +1093,7 @@ BEGIN
   UPDATE "htdag".tasks
      SET status = 'running', attempts = attempts + 1, started_at = now(), lease_owner = p_worker,
          lease_expires_at = now() + p_lease_ms * interval '1 millisecond'
-   WHERE run_id = p_run_id AND id = p_task_id
+   WHERE run_id = p_run_id AND id = p_task_id AND status = 'ready'
   RETURNING * INTO v_task;
   INSERT INTO "htdag".attempts (run_id, task_id, attempt, workflow, step, worker_id, ready_at, queue_wait_ms)
   VALUES (p_run_id, p_task_id, v_task.attempts, p_workflow, v_task.step, p_worker, v_task.ready_at,
@@ -1052,7 +1103,7 @@ BEGIN
   RETURN jsonb_build_object(
     'runId', p_run_id, 'taskId', p_task_id, 'workflow', p_workflow, 'attempt', v_task.attempts, 'kind', v_task.kind,
     'step', v_task.step, 'input', v_task.input, 'spec', v_task.spec, 'timeoutMs', v_task.timeout_ms,
-    'maxAttempts', v_task.max_attempts, 'backoff', v_task.backoff, 'queue', v_task.queue,
+    'maxAttempts', v_task.max_attempts, 'attemptBase', v_task.max_attempts - v_task.attempt_budget, 'backoff', v_task.backoff, 'queue', v_task.queue,
     'deps', "htdag".dependency_outputs(p_run_id, p_task_id));
 END $function$
 
@@ -1062,6 +1113,7 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_run(p_run_id uuid, p_worker text,
 AS $function$
 DECLARE v_run "htdag".runs;
 BEGIN
+  -- GUARD: only a pending run starts.
   UPDATE "htdag".runs SET status = 'running', started_at = coalesce(started_at, now())
    WHERE id = p_run_id AND status = 'pending'
   RETURNING * INTO v_run;
@@ -1071,32 +1123,33 @@ BEGIN
   END IF;
   PERFORM "htdag".emit(p_channel, 'execution:started', p_run_id, NULL, v_run.workflow,
                              jsonb_build_object('goal', v_run.goal, 'tasks', v_run.total_tasks));
-  UPDATE "htdag".tasks SET status = 'ready', ready_at = now(), available_at = now()
-   WHERE run_id = p_run_id AND status = 'pending' AND remaining_deps = 0;
-  IF v_run.remaining_tasks = 0 THEN
-    PERFORM "htdag".finish_run(p_run_id, 'completed', NULL, p_channel);
-  END IF;
-  RETURN jsonb_build_object('started', true, 'runStatus', 'running',
-    'claimed', "htdag".claim_tasks(p_run_id, NULL, p_worker, p_claim_limit, p_lease_ms, p_channel));
+  PERFORM "htdag".cascade_tasks(p_run_id, NULL, NULL, NULL, NULL,
+    ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND status = 'pending' AND remaining_deps = 0),
+    p_channel);
+  PERFORM "htdag".finish_run_if_done(p_run_id, p_channel);
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
+  RETURN jsonb_build_object('started', true, 'runStatus', v_run.status,
+    'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.stop_run(p_run_id uuid, p_status text, p_reason text, p_channel text)
  RETURNS text
  LANGUAGE plpgsql
 AS $function$
-DECLARE v_run "htdag".runs; v_cancelled integer;
+DECLARE
+  v_run "htdag".runs;
+  v_error jsonb := jsonb_build_object('message', coalesce(p_reason, 'run ' || p_status));
 BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN RETURN NULL; END IF;
   -- GUARD: only a run that is not final can be stopped.
   IF v_run.status NOT IN ('pending', 'running', 'paused') THEN RETURN v_run.status; END IF;
-  UPDATE "htdag".tasks SET status = 'cancelled', finished_at = now(),
-         error = jsonb_build_object('message', coalesce(p_reason, 'run ' || p_status))
-   WHERE run_id = p_run_id AND status IN ('pending', 'ready');
-  GET DIAGNOSTICS v_cancelled = ROW_COUNT;
-  UPDATE "htdag".runs SET remaining_tasks = remaining_tasks - v_cancelled WHERE id = p_run_id;
-  PERFORM "htdag".finish_run(p_run_id, p_status,
-    jsonb_build_object('message', coalesce(p_reason, 'run ' || p_status)), p_channel);
+  PERFORM "htdag".cascade_tasks(p_run_id, ids, array_fill('cancelled'::text, ARRAY[cardinality(ids)]),
+                                      array_fill(NULL::jsonb, ARRAY[cardinality(ids)]),
+                                      array_fill(v_error, ARRAY[cardinality(ids)]), NULL, p_channel)
+    FROM (SELECT ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id
+                          AND status IN ('pending', 'ready', 'running') ORDER BY position) AS ids) x;
+  PERFORM "htdag".finish_run(p_run_id, p_status, v_error, p_channel);
   RETURN v_run.status;
 END $function$
 

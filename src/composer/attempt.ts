@@ -73,10 +73,10 @@ export async function runAttempt(
   const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
   const own = {
     timeoutMs: task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs,
-    maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? claimed.maxAttempts,
+    maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? attemptBudget(claimed),
   };
   const { timeoutMs, maxAttempts } = task.merged ? chainLimits(task.merged, own, env.steps) : own;
-  const policy = { ...claimed, maxAttempts };
+  const policy = { ...claimed, maxAttempts: maxAttempts + (claimed.attemptBase ?? 0) };
   let deps: Record<string, unknown>;
   try {
     deps = await withUpstream(task, (decode(env.codec, claimed.deps) ?? {}) as Record<string, unknown>, env);
@@ -428,7 +428,18 @@ export function jsonProblem(value: unknown, path: string): string | null {
   return `${path} is ${typeof value === "function" ? "a function" : `a ${typeof value}`}`;
 }
 
-/** The settlement of a failed attempt: retried after a backoff unless non-retryable or out of attempts. */
+/**
+ * The attempts a claimed task may make in the current try of its run, as stored: retryRun grants
+ * a fresh budget, and `attempt` keeps counting across tries.
+ */
+export function attemptBudget(claimed: Pick<ClaimedTask, "maxAttempts" | "attemptBase">): number {
+  return claimed.maxAttempts - (claimed.attemptBase ?? 0);
+}
+
+/**
+ * The settlement of a failed attempt: retried after a backoff unless non-retryable or out of
+ * attempts (`claimed.maxAttempts`, counted like `attempt`, over every try of the run).
+ */
 export function failure(
   base: Pick<Settlement, "runId" | "taskId" | "attempt">,
   claimed: ClaimedTask,
@@ -436,12 +447,14 @@ export function failure(
   outcome: "failed" | "timed_out",
 ): Settlement {
   const retryable = !(error instanceof NonRetryableError) && claimed.attempt < claimed.maxAttempts;
+  // The backoff grows with the attempt's number within this try.
+  const tryAttempt = claimed.attempt - (claimed.attemptBase ?? 0);
   return {
     ...base,
     outcome,
     error: serializeError(error),
     errorClass: storableText(error instanceof Error ? String(error.name) : typeof error),
-    retryDelayMs: retryable ? backoffDelayMs(backoffSchema.parse(claimed.backoff), claimed.attempt) : null,
+    retryDelayMs: retryable ? backoffDelayMs(backoffSchema.parse(claimed.backoff), tryAttempt) : null,
   };
 }
 

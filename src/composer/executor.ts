@@ -4,7 +4,7 @@
  * deadline. Newly ready tasks go straight to this dispatcher; nothing waits for a poll.
  */
 import { setMaxListeners } from "node:events";
-import type { ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
+import type { AttemptRef, ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { RunControlQueries } from "../store/run-control.js";
 import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } from "./attempt.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
@@ -40,8 +40,10 @@ export interface ExecutorRun {
 
 /** Runs one run to a final status in this process. */
 export class RunExecutor {
-  /** The attempts this executor runs (claimed, not yet settled), by `taskId#attempt`. */
-  private readonly running = new Map<string, ClaimedTask>();
+  /** The attempts this executor runs (claimed, not yet settled), by `taskId#attempt`, each with its own abort. */
+  private readonly running = new Map<string, { task: ClaimedTask; abort: AbortController }>();
+  /** Attempts the store ended (failFast, a stop elsewhere): their cancelled settlement is not sent. */
+  private readonly endedByStore = new Set<string>();
   private readonly abort = new AbortController();
   private finished!: (status: RunStatus) => void;
   private failed!: (error: unknown) => void;
@@ -114,8 +116,23 @@ export class RunExecutor {
   }
 
   /** The attempts this executor runs now: what the process's heartbeat renews, and nothing else. */
-  heldAttempts(): { runId: string; taskId: string; attempt: number }[] {
-    return [...this.running.values()].map(({ runId, taskId, attempt }) => ({ runId, taskId, attempt }));
+  heldAttempts(): AttemptRef[] {
+    return [...this.running.values()].map(({ task: { runId, taskId, attempt } }) => ({ runId, taskId, attempt }));
+  }
+
+  /**
+   * Aborts the steps of attempts the store ended otherwise than by their settle (failFast cancelled
+   * them, a stop elsewhere, the reaper): they are no longer this process's to run.
+   */
+  abortEnded(attempts: readonly Pick<AttemptRef, "taskId" | "attempt">[]): void {
+    for (const { taskId, attempt } of attempts) {
+      const key = `${taskId}#${attempt}`;
+      const held = this.running.get(key);
+      if (held) {
+        this.endedByStore.add(key);
+        held.abort.abort(new Error(`task ${taskId} was cancelled (attempt ${attempt} ended)`));
+      }
+    }
   }
 
   /** Claims again after a resume or a retry delay. */
@@ -128,18 +145,34 @@ export class RunExecutor {
   private dispatch(claimed: readonly ClaimedTask[]): void {
     for (const task of claimed) {
       const key = `${task.taskId}#${task.attempt}`;
+      const abort = new AbortController();
+      this.running.set(key, { task, abort });
+      const signal = AbortSignal.any([this.abort.signal, abort.signal]);
       const work =
         task.kind === "composite"
           ? this.expand(task)
-          : runAttempt(task, this.run.environment, this.abort.signal).then((s) => this.settle(s));
-      this.running.set(key, task);
+          : runAttempt(task, this.run.environment, signal).then((s) => this.settleUnlessEnded(key, s));
       void work
         .catch((error) => this.fail(error))
         .finally(() => {
           this.running.delete(key);
+          this.endedByStore.delete(key);
           this.checkIdle();
         });
     }
+  }
+
+  /**
+   * Settles an attempt, unless the store ended it already and its step stopped on the abort: the
+   * store closed the attempt (as cancelled), and a settle would only be rejected. A step that ran
+   * to its end anyway is settled, and rejected, for the record.
+   */
+  private settleUnlessEnded(key: string, settlement: Settlement): Promise<void> | undefined {
+    const ended = this.endedByStore.has(key) || isFinalRunStatus(this.runStatus);
+    if (ended && settlement.outcome === "cancelled") {
+      return undefined;
+    }
+    return this.settle(settlement);
   }
 
   /** Settles through the run's batcher: attempts that end while a settle is in flight go together. */
@@ -160,6 +193,7 @@ export class RunExecutor {
     if (result.runStatus) {
       this.observe(result.runStatus as RunStatus);
     }
+    this.abortEnded(result.aborted);
     this.dispatch(result.claimed);
     if (result.results.some((r) => r.status === "ready")) {
       this.scheduleWake();

@@ -6,7 +6,7 @@
  * expired leases of dead workers, and on stop hands back what it still holds.
  */
 import { setMaxListeners } from "node:events";
-import type { ClaimedTask, Settlement } from "../store/tasks.js";
+import type { AttemptRef, ClaimedTask, Settlement } from "../store/tasks.js";
 import type { Listener } from "../store/db.js";
 import { LeaseExpiredError } from "../errors.js";
 import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } from "./attempt.js";
@@ -24,6 +24,10 @@ const STOPPING = new Set(["execution:cancelled", "execution:timed_out", "executi
 export class Worker {
   private readonly running = new Map<string, { runId: string; done: Promise<void> }>();
   private readonly aborts = new Map<string, AbortController>();
+  /** Per attempt (attemptKey): aborted when the store ended the attempt otherwise than by its settle. */
+  private readonly attemptAborts = new Map<string, AbortController>();
+  /** Attempts the store ended (failFast, a stop): their cancelled settlement is not sent. */
+  private readonly endedByStore = new Set<string>();
   private readonly batchers = new Map<string, SettleBatcher>();
   /** The leases of the attempts this worker holds: claimed, and not yet settled, dropped or handed back. */
   private readonly leases: HeldLeases;
@@ -102,10 +106,28 @@ export class Worker {
   private renewLeases(): Promise<void> {
     const { tasks, workerId, leaseMs } = this.deps;
     const sentAt = this.leases.now();
-    this.renewal = tasks
-      .renewHeldLeases(workerId, leaseMs, this.leases.list())
-      .then((renewed) => this.leases.renewed(renewed, sentAt));
+    this.renewal = tasks.renewHeldLeases(workerId, leaseMs, this.leases.list()).then(({ renewed, gone }) => {
+      this.leases.renewed(renewed, sentAt);
+      this.abortEnded(gone);
+    });
     return this.renewal;
+  }
+
+  /**
+   * Aborts the steps of attempts the store ended otherwise than by their settle (failFast, a stop,
+   * the reaper): they are no longer this worker's to run. `attempt` undefined: every attempt of the task.
+   */
+  private abortEnded(attempts: readonly { runId: string; taskId: string; attempt?: number }[]): void {
+    for (const ended of attempts) {
+      for (const [key, controller] of this.attemptAborts) {
+        const exact = ended.attempt !== undefined && key === attemptKey(ended as AttemptRef);
+        const anyOfTask = ended.attempt === undefined && key.startsWith(`${ended.runId}/${ended.taskId}#`);
+        if (exact || anyOfTask) {
+          this.endedByStore.add(key);
+          controller.abort(new Error(`task ${ended.taskId} was cancelled`));
+        }
+      }
+    }
   }
 
   /** Marks a claim or settle as in flight until it ends; stop() waits for those. */
@@ -121,7 +143,7 @@ export class Worker {
   }
 
   private onNotify(payload: string): void {
-    let event: { type?: string; runId?: string; workflow?: string };
+    let event: { type?: string; runId?: string; taskId?: string; workflow?: string };
     try {
       event = JSON.parse(payload) as typeof event;
     } catch (error) {
@@ -130,6 +152,9 @@ export class Worker {
     }
     if (event.runId && event.type && STOPPING.has(event.type)) {
       this.aborts.get(event.runId)?.abort(new Error(`run ${event.type.slice(10)}`));
+    }
+    if (event.runId && event.taskId && event.type === "task:cancelled") {
+      this.abortEnded([{ runId: event.runId, taskId: event.taskId }]);
     }
     if (!event.workflow || !(event.workflow in this.options.workflows) || QUIET.has(event.type ?? "")) {
       return;
@@ -189,9 +214,14 @@ export class Worker {
     }
     for (const task of claimed) {
       const key = attemptKey(task);
+      this.attemptAborts.set(key, new AbortController());
       const done = this.runOne(task)
         .catch((error) => this.deps.onError(error))
-        .finally(() => this.running.delete(key));
+        .finally(() => {
+          this.running.delete(key);
+          this.attemptAborts.delete(key);
+          this.endedByStore.delete(key);
+        });
       this.running.set(key, { runId: task.runId, done });
     }
   }
@@ -205,8 +235,12 @@ export class Worker {
       this.leases.release(task);
       throw error;
     }
-    // Not started (stop() hands it back, or its lease ran out), or ended after stop() ran out of time.
-    if (settlement === null || this.releasing) {
+    // Not started (stop() hands it back, or its lease ran out), or ended after stop() ran out of time,
+    // or cancelled by the store (which closed the attempt) and stopped on the abort.
+    const key = attemptKey(task);
+    const endedByStore = this.endedByStore.has(key) || this.aborts.get(task.runId)?.signal.aborted === true;
+    if (settlement === null || this.releasing || (endedByStore && settlement.outcome === "cancelled")) {
+      this.leases.release(task);
       return;
     }
     const batcher = this.batcherFor(task.runId);
@@ -228,7 +262,7 @@ export class Worker {
       return this.mayStart(task) ? this.expand(task, env) : null;
     }
     return env
-      ? runAttempt(task, env, this.abortFor(task.runId).signal, () => this.mayStart(task))
+      ? runAttempt(task, env, this.signalFor(task), () => this.mayStart(task))
       : {
           runId: task.runId,
           taskId: task.taskId,
@@ -334,10 +368,18 @@ export class Worker {
         (error) => this.deps.onError(error),
       ),
     );
+    this.abortEnded(result.aborted.map((a) => ({ runId, ...a })));
     this.dispatch(result.claimed, sentAt);
     if (result.claimed.length < free) {
       this.kick();
     }
+  }
+
+  /** The signal of one attempt: its run's (a stop, the run final) and its own (the store ended it). */
+  private signalFor(task: ClaimedTask): AbortSignal {
+    const own = this.attemptAborts.get(attemptKey(task));
+    const run = this.abortFor(task.runId).signal;
+    return own ? AbortSignal.any([run, own.signal]) : run;
   }
 
   private abortFor(runId: string): AbortController {

@@ -316,7 +316,11 @@ export class RunService {
     this.heartbeat = setInterval(
       () => {
         const held = [...this.active.values()].flatMap(({ executor }) => executor.heldAttempts());
-        this.deps.tasks.renewHeldLeases(this.workerId, leaseMs, held).catch(this.deps.onError);
+        this.deps.tasks
+          .renewHeldLeases(this.workerId, leaseMs, held)
+          // Attempts the store ended elsewhere (failFast, a stop by another process): abort their steps.
+          .then(({ gone }) => gone.forEach((a) => this.active.get(a.runId)?.executor.abortEnded([a])))
+          .catch(this.deps.onError);
         if (++beats % 3 === 0) {
           this.deps.tasks
             .reapExpired(REAP_LIMIT, channel)

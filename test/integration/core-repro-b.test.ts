@@ -1,11 +1,9 @@
 /**
- * Reproductions of bugs in the executor's settle/claim core (issue 17, cases 7, 9, 13a, 13b and 13f),
- * which a later session rebuilds (migrations/0001_baseline.sql: finish_task, dependant_outcome,
- * settle_attempt, settle_tasks, stop_run, expand_task, release_tasks). Each test asserts the
- * behaviour the issue and docs/composing.md ask for, and is marked `it.fails` because today's SQL
- * does otherwise: vitest passes it while its assertion fails. Once the core is rebuilt a test turns
- * red, which tells the rebuilder to flip it to `it`. Nothing here waits on a sleep: steps wait on
- * gates, the test waits on database state.
+ * Bugs of the executor's settle/claim core (issue 17, cases 7, 9, 13a, 13b and 13f), reproduced
+ * before the core was rebuilt (each failed then, marked `it.fails`) and passing since (migrations/
+ * 0001_baseline.sql: finish_wave, cascade_tasks, settle_locked, stop_run, expand_task,
+ * release_tasks). Each test asserts the behaviour the issue and docs/composing.md ask for. Nothing
+ * here waits on a sleep: steps wait on gates, the test waits on database state.
  */
 import { describe, expect, it } from "vitest";
 import { NonRetryableError, validateGraph, type Decomposer, type Steps } from "../../src/index.js";
@@ -50,8 +48,8 @@ async function cancelledEvents(orch: Orchestrator, runId: string): Promise<strin
 describe.each(STORES)("settle/claim core reproductions on %s", (kind) => {
   const orch = useOrchestrator(kind);
 
-  // issue 17, case 7: a skip does not cross a composite (its children skipped, it completes with {}, and the task after it runs); fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("a task after a composite whose dependency was skipped is skipped, not run", async () => {
+  // issue 17, case 7: a skip does not cross a composite (its children skipped, it completes with {}, and the task after it runs) (failed before the core's rebuild, which fixed it).
+  it("a task after a composite whose dependency was skipped is skipped, not run", async () => {
     const starts: string[] = [];
     const steps: Steps = {
       probe: async () => ({ go: false }),
@@ -126,8 +124,8 @@ describe.each(STORES)("settle/claim core reproductions on %s", (kind) => {
     return { pending, decomposerEntered, expansionMayEnd, badMayFail, childStarts };
   }
 
-  // issue 17, case 9: lazy children expanded after failFast still start (expand_task only checks that the run is running); fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("a lazy composite expanded after a failFast failure starts none of its children", async () => {
+  // issue 17, case 9: lazy children expanded after failFast still start (expand_task only checks that the run is running) (failed before the core's rebuild, which fixed it).
+  it("a lazy composite expanded after a failFast failure starts none of its children", async () => {
     const run = lazyBesideFailure("lazy_fail_fast");
     await run.decomposerEntered.promise;
     const runId = await runningRunId(orch(), "lazy_fail_fast");
@@ -147,29 +145,26 @@ describe.each(STORES)("settle/claim core reproductions on %s", (kind) => {
     }
   });
 
-  // issue 17, case 9 (cancelRun variant): the children do not start (expand_task refuses a run that is not running), but the composite is left 'running' in the cancelled run; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails(
-    "a lazy composite whose run is cancelled during its expansion starts none of its children and ends cancelled",
-    async () => {
-      const run = lazyBesideFailure("lazy_cancel");
-      await run.decomposerEntered.promise;
-      const runId = await runningRunId(orch(), "lazy_cancel");
-      await orch().cancelRun(runId, "cancelled during the expansion");
-      run.expansionMayEnd.open();
-      const result = await run.pending;
-      run.badMayFail.open();
-      expect(run.childStarts).toEqual([]);
-      expect(result.status).toBe("cancelled");
-      const statuses = Object.fromEntries(result.tasks.map((t) => [t.id, t.status]));
-      expect(statuses).toMatchObject({ l: "cancelled" });
-      for (const task of result.tasks.filter((t) => t.parentId === "l")) {
-        expect(task.status, task.id).toBe("cancelled");
-      }
-    },
-  );
+  // issue 17, case 9 (cancelRun variant): the children do not start (expand_task refuses a run that is not running), but the composite is left 'running' in the cancelled run (failed before the core's rebuild, which fixed it).
+  it("a lazy composite whose run is cancelled during its expansion starts none of its children and ends cancelled", async () => {
+    const run = lazyBesideFailure("lazy_cancel");
+    await run.decomposerEntered.promise;
+    const runId = await runningRunId(orch(), "lazy_cancel");
+    await orch().cancelRun(runId, "cancelled during the expansion");
+    run.expansionMayEnd.open();
+    const result = await run.pending;
+    run.badMayFail.open();
+    expect(run.childStarts).toEqual([]);
+    expect(result.status).toBe("cancelled");
+    const statuses = Object.fromEntries(result.tasks.map((t) => [t.id, t.status]));
+    expect(statuses).toMatchObject({ l: "cancelled" });
+    for (const task of result.tasks.filter((t) => t.parentId === "l")) {
+      expect(task.status, task.id).toBe("cancelled");
+    }
+  });
 
-  // issue 17, case 13a: failFast does not abort running steps in other branches, although docs/composing.md says it does; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("failFast aborts a running step of another branch, which ends cancelled", async () => {
+  // issue 17, case 13a: failFast does not abort running steps in other branches, although docs/composing.md says it does (failed before the core's rebuild, which fixed it).
+  it("failFast aborts a running step of another branch, which ends cancelled", async () => {
     const bStarted = gate();
     const bMayEnd = gate();
     let bAborted = false;
@@ -204,8 +199,8 @@ describe.each(STORES)("settle/claim core reproductions on %s", (kind) => {
     expect(Object.fromEntries(result.tasks.map((t) => [t.id, t.status]))).toEqual({ a: "failed", b: "cancelled" });
   });
 
-  // issue 17, case 13b: tasks cancelled by failFast emit no task:cancelled (finish_task's failFast UPDATE writes no event); fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("every task that failFast cancels has a task:cancelled event", async () => {
+  // issue 17, case 13b: tasks cancelled by failFast emit no task:cancelled (the old failFast UPDATE wrote no event) (failed before the core's rebuild, which fixed it).
+  it("every task that failFast cancels has a task:cancelled event", async () => {
     const steps: Steps = {
       a: async () => {
         throw new NonRetryableError("a fails for good");
@@ -227,8 +222,8 @@ describe.each(STORES)("settle/claim core reproductions on %s", (kind) => {
     expect(await cancelledEvents(orch(), result.runId)).toEqual(["b", "c"]);
   });
 
-  // issue 17, case 13b: tasks cancelled by stop_run (cancelRun) emit no task:cancelled; only the running one, settled after its abort, does; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("every task that cancelRun cancels has a task:cancelled event", async () => {
+  // issue 17, case 13b: tasks cancelled by stop_run (cancelRun) emit no task:cancelled; only the running one, settled after its abort, does (failed before the core's rebuild, which fixed it).
+  it("every task that cancelRun cancels has a task:cancelled event", async () => {
     const longStarted = gate();
     const steps: Steps = {
       long: async (ctx) => {
@@ -255,8 +250,8 @@ describe.each(STORES)("settle/claim core reproductions on %s", (kind) => {
     expect(await cancelledEvents(orch(), runId)).toEqual(["after", "long", "waiting"]);
   });
 
-  // issue 17, case 13f: release_tasks neither locks nor reads the run, so a stopping worker hands a task of a cancelled run back to 'ready', where it stays; fails until the settle/claim core is rebuilt (flip to it() then).
-  it.fails("a worker that stops after its run was cancelled leaves no task of the run unfinished", async () => {
+  // issue 17, case 13f: release_tasks neither locks nor reads the run, so a stopping worker hands a task of a cancelled run back to 'ready', where it stays (failed before the core's rebuild, which fixed it).
+  it("a worker that stops after its run was cancelled leaves no task of the run unfinished", async () => {
     const longStarted = gate();
     const steps: Steps = {
       long: async (ctx) => {

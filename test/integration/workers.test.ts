@@ -82,14 +82,15 @@ describe.each(STORES)("workers on %s", (kind) => {
         { attempt: 1, status: "lost", error_class: "LeaseExpired" },
         { attempt: 2, status: "completed", error_class: null },
       ]);
-      const late = await tasks.settle(
-        { runId, taskId: "solo", attempt: 1, outcome: "completed", output: 999 },
+      const late = await tasks.settleMany(
+        runId,
+        [{ runId, taskId: "solo", attempt: 1, outcome: "completed", output: 999 }],
         "dead-worker",
         0,
         1000,
         null,
       );
-      expect(late.settled).toBe(false);
+      expect(late.results[0]?.settled).toBe(false);
       expect((await orch().getRun(runId)).outputs.solo).toBe(1);
       const rejected = await db.query(
         `SELECT worker_id, attempt, reason FROM htdag.rejected_completions WHERE run_id = $1`,
