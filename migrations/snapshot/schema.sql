@@ -260,12 +260,12 @@ TABLE :HTDAG_SCHEMA.workflows
   CONSTRAINT workflows_pkey PRIMARY KEY (name)
 CREATE UNIQUE INDEX workflows_pkey ON :HTDAG_SCHEMA.workflows USING btree (name)
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.cascade_tasks(p_run_id uuid, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_decide text[], p_channel text)
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.cascade_tasks(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_decide text[], p_channel text)
  RETURNS jsonb
  LANGUAGE plpgsql
 AS $function$
 DECLARE
-  v_run "htdag".runs;
+  v_run "htdag".runs := p_run;
   v_ids text[] := coalesce(p_ids, '{}');
   v_statuses text[] := coalesce(p_statuses, '{}');
   v_outputs jsonb[] := coalesce(p_outputs, '{}');
@@ -276,8 +276,8 @@ DECLARE
   v_next text;
   v_ended jsonb := '[]';
   v_first_failed text;
+  p_run_id uuid := p_run.id;
 BEGIN
-  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   LOOP
     v_first_failed := NULL;
     IF cardinality(v_ids) > 0 THEN
@@ -568,16 +568,15 @@ BEGIN
                              jsonb_build_object('lazy', true, 'tasks', cardinality(v_children)));
   IF cardinality(v_children) = 0 THEN
     -- Nothing to wait for: the composite completes at once.
-    PERFORM "htdag".cascade_tasks(p_run_id, ARRAY[p_task_id], ARRAY['completed'], ARRAY['{}'::jsonb],
+    PERFORM "htdag".cascade_tasks(v_run, ARRAY[p_task_id], ARRAY['completed'], ARRAY['{}'::jsonb],
                                         ARRAY[NULL::jsonb], NULL, p_channel);
   ELSE
-    PERFORM "htdag".cascade_tasks(p_run_id, NULL, NULL, NULL, NULL,
+    PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
       ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND id = ANY (v_children)
               AND status = 'pending' AND remaining_deps = 0),
       p_channel);
   END IF;
-  PERFORM "htdag".finish_run_if_done(p_run_id, p_channel);
-  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
+  v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   RETURN jsonb_build_object('settled', true, 'status', 'pending', 'runStatus', v_run.status,
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
@@ -603,7 +602,7 @@ BEGIN
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_run_if_done(p_run_id uuid, p_channel text)
- RETURNS text
+ RETURNS :HTDAG_SCHEMA.runs
  LANGUAGE plpgsql
 AS $function$
 DECLARE v_run "htdag".runs;
@@ -612,9 +611,9 @@ BEGIN
   IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') THEN
     PERFORM "htdag".finish_run(p_run_id,
       CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
-    RETURN (SELECT status FROM "htdag".runs WHERE id = p_run_id);
+    SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   END IF;
-  RETURN v_run.status;
+  RETURN v_run;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_channel text, OUT decide text[], OUT ended jsonb, OUT first_failed text)
@@ -624,31 +623,55 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p
 AS $function$
 DECLARE
   v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_tids tid[];
+  v_attempt_tids tid[];
+  v_dep_tids tid[];
   v_notified bigint;
 BEGIN
+  SELECT w.tids, w.attempt_tids,
+         -- Dependants: pending, not finished in this wave (one statement changes a row once).
+         (SELECT array_agg(l.tid)
+            FROM (SELECT DISTINCT e.task_id FROM unnest(p_ids) AS d(id),
+                         LATERAL (SELECT e.task_id FROM "htdag".task_edges e
+                                   WHERE e.run_id = p_run.id AND e.depends_on = d.id OFFSET 0) e
+                   WHERE e.task_id <> ALL (p_ids)) x,
+                 LATERAL (SELECT t.ctid AS tid FROM "htdag".tasks t
+                           WHERE t.run_id = p_run.id AND t.id = x.task_id AND t.status = 'pending' OFFSET 0) l)
+    INTO v_tids, v_attempt_tids, v_dep_tids
+    FROM (SELECT array_agg(l.tid) AS tids, array_agg(a.tid) FILTER (WHERE a.tid IS NOT NULL) AS attempt_tids
+            FROM unnest(p_ids) AS d(id),
+                 LATERAL (SELECT t.ctid AS tid, t.status, t.attempts FROM "htdag".tasks t
+                           WHERE t.run_id = p_run.id AND t.id = d.id AND t.status IN ('pending', 'ready', 'running')
+                          OFFSET 0 FOR UPDATE) l
+                 LEFT JOIN LATERAL (SELECT a.ctid AS tid FROM "htdag".attempts a
+                                     WHERE l.status = 'running' AND a.run_id = p_run.id AND a.task_id = d.id
+                                       AND a.attempt = l.attempts AND a.status = 'running' OFFSET 0) a ON true) w;
+  IF v_tids IS NULL THEN
+    ended := '[]';
+    RETURN;
+  END IF;
   WITH x AS (
     SELECT x.id, x.status, x.output, x.error, x.n
       FROM unnest(p_ids, p_statuses, p_outputs, p_errors) WITH ORDINALITY AS x(id, status, output, error, n)
   ), prior AS (
     SELECT x.*, t.status AS before, t.attempts, t.queue
-      FROM x, LATERAL (SELECT t.status, t.attempts, t.queue FROM "htdag".tasks t
-                        WHERE t.run_id = p_run.id AND t.id = x.id OFFSET 0) t
-     WHERE t.status IN ('pending', 'ready', 'running')
+      FROM "htdag".tasks t JOIN x ON x.id = t.id
+     WHERE t.ctid = ANY (v_tids)
   ), fin AS (
     UPDATE "htdag".tasks t
        SET status = p.status, output = p.output, error = p.error, finished_at = now(),
            lease_owner = NULL, lease_expires_at = NULL
       FROM prior p
-     -- GUARD: the status read above (the run's lock keeps it current).
-     WHERE t.run_id = p_run.id AND t.id = p.id AND t.status = p.before
+     -- GUARD: the status read above (the row is locked).
+     WHERE t.ctid = ANY (v_tids) AND t.id = p.id AND t.status = p.before
     RETURNING t.id, t.status, t.error, p.n, coalesce((t.spec ->> 'recovers')::boolean, false) AS recovers
   ), closed AS (
     UPDATE "htdag".attempts a
        SET status = 'cancelled', finished_at = now(), error = p.error, error_class = 'Cancelled',
            duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
       FROM prior p
-     WHERE p.before = 'running' AND a.run_id = p_run.id AND a.task_id = p.id AND a.attempt = p.attempts
-       AND a.status = 'running'
+     WHERE a.ctid = ANY (v_attempt_tids) AND a.task_id = p.id AND a.attempt = p.attempts
+       AND p.before = 'running' AND a.status = 'running'
     RETURNING a.task_id, a.attempt, p.queue
   ), slots AS (
     UPDATE "htdag".queues q SET running = greatest(0, q.running - c.n)
@@ -660,8 +683,6 @@ BEGIN
            count(*) FILTER (WHERE f.status = 'skipped')::integer AS skipped
       FROM fin f, LATERAL (SELECT e.task_id FROM "htdag".task_edges e
                             WHERE e.run_id = p_run.id AND e.depends_on = f.id OFFSET 0) e
-     -- A dependant finished in this same wave is not counted down (one statement changes a row once).
-     WHERE NOT EXISTS (SELECT 1 FROM fin g WHERE g.id = e.task_id)
      GROUP BY e.task_id
   ), deps AS (
     UPDATE "htdag".tasks t
@@ -676,7 +697,7 @@ BEGIN
            available_at = CASE WHEN t.remaining_deps = c.n THEN now() ELSE t.available_at END
       FROM counts c
      -- GUARD: only a task still waiting counts down.
-     WHERE t.run_id = p_run.id AND t.id = c.id AND t.status = 'pending'
+     WHERE t.ctid = ANY (v_dep_tids) AND t.id = c.id AND t.status = 'pending'
     RETURNING t.id, t.status, t.remaining_deps
   ), run AS (
     UPDATE "htdag".runs
@@ -798,7 +819,7 @@ BEGIN
     CONTINUE WHEN v_tasks_fixed = 0 AND v_remaining > 0
               AND (v_run.remaining_tasks, v_run.failed_tasks) = (v_remaining, v_failed);
     UPDATE "htdag".runs SET remaining_tasks = v_remaining, failed_tasks = v_failed WHERE id = v_run.id;
-    PERFORM "htdag".cascade_tasks(v_run.id, NULL, NULL, NULL, NULL,
+    PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
       ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = v_run.id AND status = 'pending' AND remaining_deps = 0),
       p_channel);
     SELECT count(*) FILTER (WHERE status IN ('failed', 'timed_out')) INTO v_failed
@@ -899,10 +920,11 @@ BEGIN
                               AND coalesce((spec ->> 'recovers')::boolean, false)),
          deadline_at = CASE WHEN deadline_at IS NULL THEN NULL
                             ELSE now() + (deadline_at - coalesce(started_at, created_at)) END
-   WHERE id = p_run_id AND status IN ('completed', 'failed', 'cancelled', 'timed_out');
+   WHERE id = p_run_id AND status IN ('completed', 'failed', 'cancelled', 'timed_out')
+  RETURNING * INTO v_run;
   PERFORM "htdag".emit(p_channel, 'execution:resumed', p_run_id, NULL, v_run.workflow,
     jsonb_strip_nulls(jsonb_build_object('retry', true, 'fromTask', p_from_task, 'tasksReset', cardinality(v_reset))));
-  PERFORM "htdag".cascade_tasks(p_run_id, NULL, NULL, NULL, NULL,
+  PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
     ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND id = ANY (v_reset)
             AND status = 'pending' AND remaining_deps = 0),
     p_channel);
@@ -936,35 +958,46 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_locked(p_run :HTDAG_SCHEMA.runs,
  SET plan_cache_mode TO 'force_generic_plan'
 AS $function$
 DECLARE
+  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
   v_accepted jsonb;
   v_rejected jsonb;
-  v_retried integer := 0;
+  v_attempt_tids tid[];
+  v_retry_tids tid[];
   v_final record;
   v_aborted jsonb := '[]';
-  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_results jsonb := '[]';
+  v_notified bigint;
 BEGIN
-  -- Each settlement with the task's row (locked when it is the live attempt).
+  -- Each settlement with its task's row, locked when it is the live attempt held by p_worker.
   WITH s AS (
-    SELECT x.n, x.value AS v, x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt
+    SELECT x.n, x.value AS v, x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt,
+           x.value ->> 'outcome' AS outcome
       FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
   ), live AS (
-    SELECT s.n, l.max_attempts, l.attempts
-      FROM s, LATERAL (SELECT t.max_attempts, t.attempts FROM "htdag".tasks t
+    SELECT s.n, l.tid, a.tid AS attempt_tid, l.queue,
+           -- Lost and released attempts: the retry is decided here, from the stored budget.
+           CASE WHEN s.outcome = 'released' THEN 0
+                WHEN s.outcome = 'lost' THEN CASE WHEN l.attempts < l.max_attempts THEN 0 END
+                WHEN s.outcome IN ('failed', 'timed_out') THEN (s.v ->> 'retryDelayMs')::integer END AS delay
+      FROM s, LATERAL (SELECT t.ctid AS tid, t.max_attempts, t.attempts, t.queue FROM "htdag".tasks t
                         WHERE t.run_id = p_run.id AND t.id = s.id AND t.status = 'running' AND t.attempts = s.attempt
                           AND (p_worker IS NULL OR t.lease_owner = p_worker)
                        OFFSET 0 FOR UPDATE) l
+      LEFT JOIN LATERAL (SELECT a.ctid AS tid FROM "htdag".attempts a
+                          WHERE a.run_id = p_run.id AND a.task_id = s.id AND a.attempt = s.attempt
+                            AND a.status = 'running' OFFSET 0) a ON true
   )
-  SELECT coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n,
-           -- Lost and released attempts: the retry is decided here, from the stored budget.
-           'retryDelayMs', CASE WHEN s.v ->> 'outcome' = 'released' THEN '0'::jsonb
-                                WHEN s.v ->> 'outcome' = 'lost' THEN CASE WHEN l.attempts < l.max_attempts THEN '0'::jsonb END
-                                WHEN s.v ->> 'outcome' IN ('failed', 'timed_out') THEN s.v -> 'retryDelayMs' END)
+  SELECT coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n, 'queue', l.queue, 'retryDelayMs', l.delay,
+                                                      'retry', l.delay IS NOT NULL)
            ORDER BY s.n) FILTER (WHERE l.n IS NOT NULL), '[]'),
-         coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n) ORDER BY s.n) FILTER (WHERE l.n IS NULL), '[]')
-    INTO v_accepted, v_rejected
+         coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n) ORDER BY s.n) FILTER (WHERE l.n IS NULL), '[]'),
+         array_agg(l.attempt_tid) FILTER (WHERE l.attempt_tid IS NOT NULL),
+         array_agg(l.tid) FILTER (WHERE l.delay IS NOT NULL)
+    INTO v_accepted, v_rejected, v_attempt_tids, v_retry_tids
     FROM s LEFT JOIN live l ON l.n = s.n;
 
   IF jsonb_array_length(v_accepted) > 0 THEN
+    -- The attempts close (GUARD: once), and their queue slots are given back.
     WITH a AS (
       SELECT x.* FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, error jsonb,
                                                           "errorClass" text, "stepMs" double precision)
@@ -975,88 +1008,95 @@ BEGIN
              error_class = CASE WHEN a.outcome = 'released' THEN 'Released' ELSE a."errorClass" END,
              duration_ms = extract(epoch FROM (now() - t.started_at)) * 1000, step_ms = a."stepMs"
         FROM a
-       -- GUARD: an attempt closes once.
-       WHERE t.run_id = p_run.id AND t.task_id = a."taskId" AND t.attempt = a.attempt AND t.status = 'running'
-      RETURNING t.task_id
+       WHERE t.ctid = ANY (v_attempt_tids) AND t.task_id = a."taskId" AND t.attempt = a.attempt AND t.status = 'running'
     )
     UPDATE "htdag".queues q SET running = greatest(0, q.running - c.n)
-      FROM (SELECT k.queue, count(*)::integer AS n FROM closed,
-                   LATERAL (SELECT queue FROM "htdag".tasks WHERE run_id = p_run.id AND id = closed.task_id) k
-             GROUP BY k.queue) c
+      FROM (SELECT x.queue, count(*)::integer AS n FROM jsonb_to_recordset(v_accepted) AS x(queue text)
+             GROUP BY x.queue) c
      WHERE q.name = c.queue AND q.running > 0;
 
-    -- Retries: back to ready after the delay, in one guarded UPDATE.
-    WITH a AS (
-      SELECT x.* FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, error jsonb,
-                                                          "retryDelayMs" integer, n bigint)
-       WHERE x.outcome IN ('failed', 'timed_out', 'lost', 'released') AND x."retryDelayMs" IS NOT NULL
-    ), r AS (
-      UPDATE "htdag".tasks t
-         SET status = 'ready', ready_at = now(), error = a.error, lease_owner = NULL, lease_expires_at = NULL,
-             available_at = now() + a."retryDelayMs" * interval '1 millisecond',
-             -- A released attempt is not charged.
-             max_attempts = t.max_attempts + (a.outcome = 'released')::integer
-        FROM a
-       -- GUARD: the live attempt of a running task (locked above).
-       WHERE t.run_id = p_run.id AND t.id = a."taskId" AND t.status = 'running' AND t.attempts = a.attempt
-      RETURNING t.id, a.attempt, a.outcome, a."retryDelayMs" AS delay, a.error, a.n
-    ), ev AS (
-      INSERT INTO "htdag".events (type, channel, run_id, task_id, workflow, payload)
-      SELECT 'task:retried', coalesce(p_channel, 'htdag_events'), p_run.id, r.id, p_run.workflow,
-             jsonb_strip_nulls(jsonb_build_object('attempt', r.attempt, 'outcome', r.outcome, 'delayMs', r.delay,
-                                                  'error', r.error))
-        FROM r ORDER BY r.n
-      RETURNING id, task_id
-    )
-    SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:retried', 'runId', p_run.id,
-                                                      'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
-      INTO v_retried FROM ev WHERE v_notify;
+    IF v_retry_tids IS NOT NULL THEN
+      -- Retries: back to ready after the delay, in one guarded UPDATE.
+      WITH a AS (
+        SELECT x.* FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, error jsonb,
+                                                            "retryDelayMs" integer, retry boolean, n bigint)
+         WHERE x.retry
+      ), r AS (
+        UPDATE "htdag".tasks t
+           SET status = 'ready', ready_at = now(), error = a.error, lease_owner = NULL, lease_expires_at = NULL,
+               available_at = now() + a."retryDelayMs" * interval '1 millisecond',
+               -- A released attempt is not charged.
+               max_attempts = t.max_attempts + (a.outcome = 'released')::integer
+          FROM a
+         -- GUARD: the live attempt of a running task (locked above).
+         WHERE t.ctid = ANY (v_retry_tids) AND t.id = a."taskId" AND t.status = 'running' AND t.attempts = a.attempt
+        RETURNING t.id, a.attempt, a.outcome, a."retryDelayMs" AS delay, a.error, a.n
+      ), ev AS (
+        INSERT INTO "htdag".events (type, channel, run_id, task_id, workflow, payload)
+        SELECT 'task:retried', coalesce(p_channel, 'htdag_events'), p_run.id, r.id, p_run.workflow,
+               jsonb_strip_nulls(jsonb_build_object('attempt', r.attempt, 'outcome', r.outcome, 'delayMs', r.delay,
+                                                    'error', r.error))
+          FROM r ORDER BY r.n
+        RETURNING id, task_id
+      )
+      SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:retried', 'runId', p_run.id,
+                                                        'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
+        INTO v_notified FROM ev WHERE v_notify;
+    END IF;
 
     -- Everything else is final: one cascade for the whole batch.
-    SELECT array_agg(x."taskId" ORDER BY x.n) AS ids,
-           array_agg(CASE WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END ORDER BY x.n) AS statuses,
-           array_agg(x.output ORDER BY x.n) AS outputs, array_agg(x.error ORDER BY x.n) AS errors
+    SELECT array_agg(x."taskId" ORDER BY x.n) FILTER (WHERE NOT x.retry) AS ids,
+           array_agg(CASE WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END ORDER BY x.n)
+             FILTER (WHERE NOT x.retry) AS statuses,
+           array_agg(x.output ORDER BY x.n) FILTER (WHERE NOT x.retry) AS outputs,
+           array_agg(x.error ORDER BY x.n) FILTER (WHERE NOT x.retry) AS errors,
+           jsonb_agg(jsonb_build_object('taskId', x."taskId", 'attempt', x.attempt, 'settled', true,
+             'status', CASE WHEN x.retry THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END)
+             ORDER BY x.n) AS results
       INTO v_final
-      FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, outcome text, output jsonb, error jsonb,
-                                               "retryDelayMs" integer, n bigint)
-     WHERE NOT (x.outcome IN ('failed', 'timed_out', 'lost', 'released') AND x."retryDelayMs" IS NOT NULL);
+      FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, output jsonb, error jsonb,
+                                               retry boolean, n bigint);
+    v_results := v_final.results;
     IF v_final.ids IS NOT NULL THEN
-      v_aborted := "htdag".cascade_tasks(p_run.id, v_final.ids, v_final.statuses, v_final.outputs,
+      v_aborted := "htdag".cascade_tasks(p_run, v_final.ids, v_final.statuses, v_final.outputs,
                                                v_final.errors, NULL, p_channel);
     END IF;
   END IF;
 
-  -- Rejected: recorded as evidence, unless the same settle was applied before (a lost reply).
   IF jsonb_array_length(v_rejected) > 0 THEN
-    INSERT INTO "htdag".rejected_completions (run_id, task_id, attempt, worker_id, outcome, reason)
-    SELECT p_run.id, x."taskId", x.attempt, p_worker, x.outcome,
-           CASE WHEN t.id IS NULL THEN 'no such task'
-                ELSE 'task is ' || t.status || ' at attempt ' || t.attempts ||
-                     CASE WHEN t.status = 'running' AND t.lease_owner IS DISTINCT FROM p_worker
-                          THEN ', held by ' || coalesce(t.lease_owner, 'no one') ELSE '' END END
-      FROM jsonb_to_recordset(v_rejected) AS x("taskId" text, attempt integer, outcome text)
-      LEFT JOIN "htdag".tasks t ON t.run_id = p_run.id AND t.id = x."taskId"
-     WHERE NOT EXISTS (SELECT 1 FROM "htdag".attempts a
-                        WHERE a.run_id = p_run.id AND a.task_id = x."taskId" AND a.attempt = x.attempt
-                          AND a.worker_id IS NOT DISTINCT FROM coalesce(p_worker, a.worker_id)
-                          AND a.status = CASE WHEN x.outcome IN ('lost', 'released') THEN 'lost' ELSE x.outcome END);
-  END IF;
-
-  RETURN jsonb_build_object('aborted', v_aborted, 'results', (
-    SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x."taskId", 'attempt', x.attempt,
-             'settled', x.accepted OR a.status IS NOT NULL,
-             'status', CASE WHEN x.accepted OR a.status IS NOT NULL THEN
-                         CASE WHEN x.outcome IN ('failed', 'timed_out', 'lost', 'released') AND x."retryDelayMs" IS NOT NULL
-                              THEN 'ready' ELSE t.status END END) ORDER BY x.n), '[]')
-      FROM (SELECT y.*, true AS accepted FROM jsonb_to_recordset(v_accepted) AS y("taskId" text, attempt integer,
-              outcome text, "retryDelayMs" integer, n bigint)
+    -- Rejected: a repeat of a settle that was applied (its reply was lost) is reported as applied;
+    -- any other is recorded as evidence.
+    WITH r AS (
+      SELECT x.*, t.status AS task_status, t.attempts AS task_attempts, t.lease_owner,
+             t.id IS NOT NULL AS task_exists, a.applied IS NOT NULL AS applied
+        FROM jsonb_to_recordset(v_rejected) AS x("taskId" text, attempt integer, outcome text, n bigint)
+        LEFT JOIN LATERAL (SELECT t.id, t.status, t.attempts, t.lease_owner FROM "htdag".tasks t
+                            WHERE t.run_id = p_run.id AND t.id = x."taskId" OFFSET 0) t ON true
+        LEFT JOIN LATERAL (SELECT true AS applied FROM "htdag".attempts a
+                            WHERE a.run_id = p_run.id AND a.task_id = x."taskId" AND a.attempt = x.attempt
+                              AND a.worker_id IS NOT DISTINCT FROM coalesce(p_worker, a.worker_id)
+                              AND a.status = CASE WHEN x.outcome IN ('lost', 'released') THEN 'lost' ELSE x.outcome END
+                           OFFSET 0) a ON true
+    ), recorded AS (
+      INSERT INTO "htdag".rejected_completions (run_id, task_id, attempt, worker_id, outcome, reason)
+      SELECT p_run.id, r."taskId", r.attempt, p_worker, r.outcome,
+             CASE WHEN NOT r.task_exists THEN 'no such task'
+                  ELSE 'task is ' || r.task_status || ' at attempt ' || r.task_attempts ||
+                       CASE WHEN r.task_status = 'running' AND r.lease_owner IS DISTINCT FROM p_worker
+                            THEN ', held by ' || coalesce(r.lease_owner, 'no one') ELSE '' END END
+        FROM r WHERE NOT r.applied ORDER BY r.n
+    )
+    SELECT jsonb_agg(jsonb_build_object('taskId', y.task_id, 'attempt', y.attempt, 'settled', y.settled,
+                                        'status', y.status) ORDER BY y.n)
+      INTO v_results
+      FROM (SELECT x."taskId" AS task_id, x.attempt, true AS settled, x.n,
+                   CASE WHEN x.retry THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END AS status
+              FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, retry boolean,
+                                                       n bigint)
             UNION ALL
-            SELECT y.*, false FROM jsonb_to_recordset(v_rejected) AS y("taskId" text, attempt integer,
-              outcome text, "retryDelayMs" integer, n bigint)) x
-      LEFT JOIN "htdag".tasks t ON t.run_id = p_run.id AND t.id = x."taskId"
-      LEFT JOIN "htdag".attempts a ON NOT x.accepted AND a.run_id = p_run.id AND a.task_id = x."taskId"
-        AND a.attempt = x.attempt AND a.worker_id IS NOT DISTINCT FROM coalesce(p_worker, a.worker_id)
-        AND a.status = CASE WHEN x.outcome IN ('lost', 'released') THEN 'lost' ELSE x.outcome END));
+            SELECT r."taskId", r.attempt, r.applied, r.n, CASE WHEN r.applied THEN r.task_status END FROM r) y;
+  END IF;
+  RETURN jsonb_build_object('aborted', v_aborted, 'results', v_results);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb, p_claim_limit integer, p_lease_ms integer, p_channel text)
@@ -1076,8 +1116,7 @@ BEGIN
            'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb);
   END IF;
   v_settled := "htdag".settle_locked(v_run, p_worker, p_settlements, p_channel);
-  PERFORM "htdag".finish_run_if_done(p_run_id, p_channel);
-  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
+  v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   RETURN v_settled || jsonb_build_object('runStatus', v_run.status,
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
@@ -1123,11 +1162,10 @@ BEGIN
   END IF;
   PERFORM "htdag".emit(p_channel, 'execution:started', p_run_id, NULL, v_run.workflow,
                              jsonb_build_object('goal', v_run.goal, 'tasks', v_run.total_tasks));
-  PERFORM "htdag".cascade_tasks(p_run_id, NULL, NULL, NULL, NULL,
+  PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
     ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND status = 'pending' AND remaining_deps = 0),
     p_channel);
-  PERFORM "htdag".finish_run_if_done(p_run_id, p_channel);
-  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
+  v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   RETURN jsonb_build_object('started', true, 'runStatus', v_run.status,
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
@@ -1144,7 +1182,7 @@ BEGIN
   IF NOT FOUND THEN RETURN NULL; END IF;
   -- GUARD: only a run that is not final can be stopped.
   IF v_run.status NOT IN ('pending', 'running', 'paused') THEN RETURN v_run.status; END IF;
-  PERFORM "htdag".cascade_tasks(p_run_id, ids, array_fill('cancelled'::text, ARRAY[cardinality(ids)]),
+  PERFORM "htdag".cascade_tasks(v_run, ids, array_fill('cancelled'::text, ARRAY[cardinality(ids)]),
                                       array_fill(NULL::jsonb, ARRAY[cardinality(ids)]),
                                       array_fill(v_error, ARRAY[cardinality(ids)]), NULL, p_channel)
     FROM (SELECT ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id
