@@ -1,7 +1,9 @@
 /**
  * Issue 17: a reconciler sweeps, in every worker and every process executing runs, so that no run
  * stays stuck for want of a process to own it: a run left pending by a process that died before
- * starting it is started, and a run left open although all its tasks are final is finished.
+ * starting it is started, a run that cannot move (no task ready or running) has its counters
+ * derived again from its tasks' statuses, and a run left open although all its tasks are final is
+ * finished.
  */
 import { describe, expect, it } from "vitest";
 import { validateGraph, type Steps } from "../../src/index.js";
@@ -36,6 +38,28 @@ describe.each(STORES)("the reconciler on %s", (kind) => {
       expect(result.status).toBe("completed");
       expect(result.outputs).toEqual({ one: 1, two: 2 });
       expect(await reconciled(runId)).toEqual([{ repair: "started", reason: expect.stringMatching(/still pending/) }]);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it("repairs the counters of a run that cannot move, and a worker finishes it", async () => {
+    const { runId } = await orch().submit(graph, { workflow: "miscounted" });
+    // `one` completed, but `two` still counts it as a dependency to wait for: nothing is ready or
+    // running, and no settle will ever count `two` down.
+    await orch().db.query(
+      `UPDATE htdag.tasks SET status = 'completed', output = '1', finished_at = now() WHERE run_id = $1 AND id = 'one'`,
+      [runId],
+    );
+    await orch().db.query(`UPDATE htdag.runs SET remaining_tasks = 2 WHERE id = $1`, [runId]);
+    const worker = await orch().startWorker({ workflows: { miscounted: steps }, reapIntervalMs: 100 });
+    try {
+      const result = await orch().waitForRun(runId, { timeoutMs: 15_000 });
+      expect(result.status).toBe("completed");
+      expect(result.outputs).toEqual({ one: 1, two: 2 });
+      expect(await reconciled(runId)).toEqual([
+        { repair: "counters", tasksRepaired: 1, reason: expect.stringMatching(/remaining_tasks 2, derived 1/) },
+      ]);
     } finally {
       await worker.stop();
     }
