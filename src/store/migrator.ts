@@ -122,7 +122,8 @@ async function checkApplied(db: Db, schema: string, migrations: readonly Migrati
     if (file.checksum !== applied.checksum) {
       throw new MigrationMismatchError(
         `migration ${file.file} was edited after it was applied to ${db.target}`,
-        "Migrations are append-only once applied: restore the file and put the change in a new one.",
+        "Migrations are append-only once applied: restore the file and put the change in a new one. " +
+          `A store made by an unreleased htdag whose baseline changed since cannot be upgraded: ${resetAdvice(db, schema)}`,
       );
     }
   }
