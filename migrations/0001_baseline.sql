@@ -1311,11 +1311,18 @@ BEGIN
       RETURN jsonb_build_object('runId', v_existing, 'existing', true, 'runStatus', NULL);
     END IF;
   END IF;
-  INSERT INTO :HTDAG_SCHEMA.workflows (name) VALUES (v_workflow) ON CONFLICT DO NOTHING;
-  INSERT INTO :HTDAG_SCHEMA.graphs (id, goal, decomposer, source, tasks, decomposed_at)
-  VALUES (p_graph ->> 'id', p_graph ->> 'goal', p_graph ->> 'decomposer', p_graph ->> 'source', p_graph -> 'tasks',
-          (p_graph ->> 'decomposedAt')::timestamptz)
-  ON CONFLICT (id) DO UPDATE SET tasks = excluded.tasks, goal = excluded.goal;
+  IF NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.workflows WHERE name = v_workflow) THEN
+    INSERT INTO :HTDAG_SCHEMA.workflows (name) VALUES (v_workflow) ON CONFLICT DO NOTHING;
+  END IF;
+  -- A graph submitted again unchanged (many runs of one graph) is only read: no row lock for
+  -- concurrent submits to queue on, no new row version.
+  IF NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.graphs WHERE id = p_graph ->> 'id' AND goal = p_graph ->> 'goal'
+                    AND tasks = p_graph -> 'tasks') THEN
+    INSERT INTO :HTDAG_SCHEMA.graphs (id, goal, decomposer, source, tasks, decomposed_at)
+    VALUES (p_graph ->> 'id', p_graph ->> 'goal', p_graph ->> 'decomposer', p_graph ->> 'source', p_graph -> 'tasks',
+            (p_graph ->> 'decomposedAt')::timestamptz)
+    ON CONFLICT (id) DO UPDATE SET tasks = excluded.tasks, goal = excluded.goal;
+  END IF;
   INSERT INTO :HTDAG_SCHEMA.runs (id, workflow, graph_id, goal, priority, max_parallel, fail_fast, options, input,
                                   idempotency_key, run_at, deadline_at, total_tasks, remaining_tasks)
   VALUES (v_run_id, v_workflow, p_graph ->> 'id', p_run ->> 'goal', (p_run ->> 'priority')::integer,
