@@ -327,10 +327,11 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
     ELSE 'ready' END
 $$;
 
--- One wave of transitions to final statuses. First a locking read finds the row versions it
--- changes (by primary key, one index lookup each, whatever the planner's statistics say: a fresh
--- database has none) and locks the wave's tasks (a heartbeat skips locked rows, so the versions
--- stay current). Then one statement makes the transitions: each task of p_ids goes from the status
+-- One wave of transitions to final statuses. Rows are found by primary key, one index lookup each
+-- (whatever the planner's statistics say: a fresh database has none), and changed by row version.
+-- Unless the caller did (p_locked), a locking read first finds and locks the wave's tasks (a
+-- heartbeat skips locked rows, so their versions stay current). Then one statement makes the
+-- transitions: each task of p_ids goes from the status
 -- it has (pending, ready or running: GUARD, a final task is never finished again) to its
 -- p_statuses entry; the attempt of a running task that its own settle has not closed is closed as
 -- cancelled and its queue slot given back; each dependant that is still pending counts the wave
@@ -338,36 +339,31 @@ $$;
 -- UPDATE); the run's counters drop; one event per task is written (and NOTIFYed).
 -- Returns the dependants left at zero to decide (pending still), the running tasks this wave ended
 -- that their own settle did not ({taskId, attempt}: their processes abort them), and the first
--- task that failed, if one did.
+-- task that failed, if one did. p_locked: the row versions of the tasks of p_ids when the caller
+-- found and locked them already, and closed their attempts (a settle); NULL otherwise.
 CREATE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[],
-    p_outputs jsonb[], p_errors jsonb[], p_channel text,
+    p_outputs jsonb[], p_errors jsonb[], p_channel text, p_locked tid[],
     OUT decide text[], OUT ended jsonb, OUT first_failed text)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
   v_tids tid[];
   v_attempt_tids tid[];
-  v_dep_tids tid[];
   v_notified bigint;
 BEGIN
-  SELECT w.tids, w.attempt_tids,
-         -- Dependants: pending, not finished in this wave (one statement changes a row once).
-         (SELECT array_agg(l.tid)
-            FROM (SELECT DISTINCT e.task_id FROM unnest(p_ids) AS d(id),
-                         LATERAL (SELECT e.task_id FROM :HTDAG_SCHEMA.task_edges e
-                                   WHERE e.run_id = p_run.id AND e.depends_on = d.id OFFSET 0) e
-                   WHERE e.task_id <> ALL (p_ids)) x,
-                 LATERAL (SELECT t.ctid AS tid FROM :HTDAG_SCHEMA.tasks t
-                           WHERE t.run_id = p_run.id AND t.id = x.task_id AND t.status = 'pending' OFFSET 0) l)
-    INTO v_tids, v_attempt_tids, v_dep_tids
-    FROM (SELECT array_agg(l.tid) AS tids, array_agg(a.tid) FILTER (WHERE a.tid IS NOT NULL) AS attempt_tids
-            FROM unnest(p_ids) AS d(id),
-                 LATERAL (SELECT t.ctid AS tid, t.status, t.attempts FROM :HTDAG_SCHEMA.tasks t
-                           WHERE t.run_id = p_run.id AND t.id = d.id AND t.status IN ('pending', 'ready', 'running')
-                          OFFSET 0 FOR UPDATE) l
-                 LEFT JOIN LATERAL (SELECT a.ctid AS tid FROM :HTDAG_SCHEMA.attempts a
-                                     WHERE l.status = 'running' AND a.run_id = p_run.id AND a.task_id = d.id
-                                       AND a.attempt = l.attempts AND a.status = 'running' OFFSET 0) a ON true) w;
+  IF p_locked IS NOT NULL THEN
+    v_tids := p_locked;
+  ELSE
+    SELECT array_agg(l.tid), array_agg(a.tid) FILTER (WHERE a.tid IS NOT NULL)
+      INTO v_tids, v_attempt_tids
+      FROM unnest(p_ids) AS d(id),
+           LATERAL (SELECT t.ctid AS tid, t.status, t.attempts FROM :HTDAG_SCHEMA.tasks t
+                     WHERE t.run_id = p_run.id AND t.id = d.id AND t.status IN ('pending', 'ready', 'running')
+                    OFFSET 0 FOR UPDATE) l
+           LEFT JOIN LATERAL (SELECT a.ctid AS tid FROM :HTDAG_SCHEMA.attempts a
+                               WHERE l.status = 'running' AND a.run_id = p_run.id AND a.task_id = d.id
+                                 AND a.attempt = l.attempts AND a.status = 'running' OFFSET 0) a ON true;
+  END IF;
   IF v_tids IS NULL THEN
     ended := '[]';
     RETURN;
@@ -375,37 +371,28 @@ BEGIN
   WITH x AS (
     SELECT x.id, x.status, x.output, x.error, x.n
       FROM unnest(p_ids, p_statuses, p_outputs, p_errors) WITH ORDINALITY AS x(id, status, output, error, n)
-  ), prior AS (
-    SELECT x.*, t.status AS before, t.attempts, t.queue
-      FROM :HTDAG_SCHEMA.tasks t JOIN x ON x.id = t.id
-     WHERE t.ctid = ANY (v_tids)
   ), fin AS (
     UPDATE :HTDAG_SCHEMA.tasks t
-       SET status = p.status, output = p.output, error = p.error, finished_at = now(),
+       SET status = x.status, output = x.output, error = x.error, finished_at = now(),
            lease_owner = NULL, lease_expires_at = NULL
-      FROM prior p
-     -- GUARD: the status read above (the row is locked).
-     WHERE t.ctid = ANY (v_tids) AND t.id = p.id AND t.status = p.before
-    RETURNING t.id, t.status, t.error, p.n, coalesce((t.spec ->> 'recovers')::boolean, false) AS recovers
-  ), closed AS (
-    UPDATE :HTDAG_SCHEMA.attempts a
-       SET status = 'cancelled', finished_at = now(), error = p.error, error_class = 'Cancelled',
-           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
-      FROM prior p
-     WHERE a.ctid = ANY (v_attempt_tids) AND a.task_id = p.id AND a.attempt = p.attempts
-       AND p.before = 'running' AND a.status = 'running'
-    RETURNING a.task_id, a.attempt, p.queue
-  ), slots AS (
-    UPDATE :HTDAG_SCHEMA.queues q SET running = greatest(0, q.running - c.n)
-      FROM (SELECT queue, count(*)::integer AS n FROM closed GROUP BY queue) c
-     WHERE q.name = c.queue AND q.running > 0
+      FROM x
+     -- GUARD: a task that is not final yet (the row is locked).
+     WHERE t.ctid = ANY (v_tids) AND t.id = x.id AND t.status IN ('pending', 'ready', 'running')
+    RETURNING t.id, t.status, t.error, x.n, coalesce((t.spec ->> 'recovers')::boolean, false) AS recovers
   ), counts AS (
-    SELECT e.task_id AS id, count(*)::integer AS n,
-           count(*) FILTER (WHERE f.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
-           count(*) FILTER (WHERE f.status = 'skipped')::integer AS skipped
-      FROM fin f, LATERAL (SELECT e.task_id FROM :HTDAG_SCHEMA.task_edges e
-                            WHERE e.run_id = p_run.id AND e.depends_on = f.id OFFSET 0) e
-     GROUP BY e.task_id
+    -- Each dependant still pending, by primary key (its row version is current: only holders of
+    -- the run's lock change a pending task), unless it is finished in this same wave (one statement
+    -- changes a row once).
+    SELECT c.*, l.tid FROM (
+      SELECT e.task_id AS id, count(*)::integer AS n,
+             count(*) FILTER (WHERE f.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
+             count(*) FILTER (WHERE f.status = 'skipped')::integer AS skipped
+        FROM fin f, LATERAL (SELECT e.task_id FROM :HTDAG_SCHEMA.task_edges e
+                              WHERE e.run_id = p_run.id AND e.depends_on = f.id OFFSET 0) e
+       WHERE e.task_id <> ALL (p_ids)
+       GROUP BY e.task_id) c,
+      LATERAL (SELECT t.ctid AS tid FROM :HTDAG_SCHEMA.tasks t
+                WHERE t.run_id = p_run.id AND t.id = c.id AND t.status = 'pending' OFFSET 0) l
   ), deps AS (
     UPDATE :HTDAG_SCHEMA.tasks t
        SET remaining_deps = t.remaining_deps - c.n,
@@ -419,14 +406,15 @@ BEGIN
            available_at = CASE WHEN t.remaining_deps = c.n THEN now() ELSE t.available_at END
       FROM counts c
      -- GUARD: only a task still waiting counts down.
-     WHERE t.ctid = ANY (v_dep_tids) AND t.id = c.id AND t.status = 'pending'
+     WHERE t.ctid = ANY (ARRAY(SELECT tid FROM counts)) AND t.id = c.id AND t.status = 'pending'
     RETURNING t.id, t.status, t.remaining_deps
   ), run AS (
-    UPDATE :HTDAG_SCHEMA.runs
-       SET remaining_tasks = remaining_tasks - (SELECT count(*) FROM fin),
-           failed_tasks = failed_tasks + (SELECT count(*) FROM fin WHERE status IN ('failed', 'timed_out')),
-           recovered = recovered OR EXISTS (SELECT 1 FROM fin WHERE status = 'completed' AND recovers)
-     WHERE id = p_run.id
+    UPDATE :HTDAG_SCHEMA.runs r
+       SET remaining_tasks = r.remaining_tasks - f.n, failed_tasks = r.failed_tasks + f.failed,
+           recovered = r.recovered OR f.recovers
+      FROM (SELECT count(*)::integer AS n, count(*) FILTER (WHERE status IN ('failed', 'timed_out'))::integer AS failed,
+                   coalesce(bool_or(status = 'completed' AND recovers), false) AS recovers FROM fin) f
+     WHERE r.id = p_run.id
   ), ev AS (
     -- A timed-out task is reported as task:failed with its status, as the event catalogue has it.
     INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
@@ -437,12 +425,29 @@ BEGIN
     RETURNING id, type, task_id
   )
   SELECT (SELECT array_agg(id) FROM deps WHERE remaining_deps = 0 AND status = 'pending'),
-         (SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', task_id, 'attempt', attempt)), '[]') FROM closed),
          (SELECT id FROM fin WHERE status IN ('failed', 'timed_out') ORDER BY n LIMIT 1),
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', ev.type, 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
             FROM ev WHERE v_notify)
-    INTO decide, ended, first_failed, v_notified;
+    INTO decide, first_failed, v_notified;
+  ended := '[]';
+  IF v_attempt_tids IS NOT NULL THEN
+    -- Running tasks this wave ended otherwise than by their own settle (failFast, a stop): their
+    -- attempts close as cancelled (GUARD: once), and their queue slots are given back.
+    WITH closed AS (
+      UPDATE :HTDAG_SCHEMA.attempts a
+         SET status = 'cancelled', finished_at = now(), error = t.error, error_class = 'Cancelled',
+             duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
+        FROM :HTDAG_SCHEMA.tasks t
+       WHERE a.ctid = ANY (v_attempt_tids) AND t.run_id = p_run.id AND t.id = a.task_id AND a.status = 'running'
+      RETURNING a.task_id, a.attempt, t.queue
+    ), slots AS (
+      UPDATE :HTDAG_SCHEMA.queues q SET running = greatest(0, q.running - c.n)
+        FROM (SELECT queue, count(*)::integer AS n FROM closed GROUP BY queue) c
+       WHERE q.name = c.queue AND q.running > 0
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', task_id, 'attempt', attempt)), '[]') INTO ended FROM closed;
+  END IF;
 END $$;
 
 -- Makes tasks final (p_ids with p_statuses, p_outputs, p_errors) and carries every consequence
@@ -453,9 +458,9 @@ END $$;
 -- with its children's outputs); under failFast, a failure cancels every task of the run that waits
 -- for all its dependencies to succeed, running ones included, while the run runs or is paused.
 -- The caller holds the run's lock (p_run: its row). Returns the running tasks ended for another reason than their
--- own settle ({taskId, attempt}), whose processes abort them.
+-- own settle ({taskId, attempt}), whose processes abort them. p_locked: as finish_wave's, for p_ids.
 CREATE FUNCTION :HTDAG_SCHEMA.cascade_tasks(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[],
-    p_errors jsonb[], p_decide text[], p_channel text) RETURNS jsonb
+    p_errors jsonb[], p_decide text[], p_channel text, p_locked tid[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_run :HTDAG_SCHEMA.runs := p_run;
@@ -469,12 +474,15 @@ DECLARE
   v_next text;
   v_ended jsonb := '[]';
   v_first_failed text;
+  v_locked tid[] := p_locked;
   p_run_id uuid := p_run.id;
 BEGIN
   LOOP
     v_first_failed := NULL;
     IF cardinality(v_ids) > 0 THEN
-      SELECT * INTO v_wave FROM :HTDAG_SCHEMA.finish_wave(v_run, v_ids, v_statuses, v_outputs, v_errors, p_channel);
+      SELECT * INTO v_wave FROM :HTDAG_SCHEMA.finish_wave(v_run, v_ids, v_statuses, v_outputs, v_errors, p_channel,
+                                                          v_locked);
+      v_locked := NULL;
       v_ended := v_ended || v_wave.ended;
       v_decide := coalesce(v_decide, '{}') || coalesce(v_wave.decide, '{}');
       v_first_failed := v_wave.first_failed;
@@ -564,78 +572,96 @@ CREATE FUNCTION :HTDAG_SCHEMA.settle_locked(p_run :HTDAG_SCHEMA.runs, p_worker t
 LANGUAGE plpgsql AS $$
 DECLARE
   v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
-  v_accepted jsonb;
-  v_rejected jsonb;
-  v_attempt_tids tid[];
-  v_retry_tids tid[];
-  v_final record;
+  -- One entry per settlement, in order; v_tids[i] is NULL when settlement i was rejected.
+  v_ids text[];
+  v_attempts integer[];
+  v_outcomes text[];
+  v_errors jsonb[];
+  v_delays integer[];
+  v_tids tid[];
+  v_accepted integer;
+  v_retries integer;
+  v_final_ids text[];
+  v_final_statuses text[];
+  v_final_outputs jsonb[];
+  v_final_errors jsonb[];
+  v_final_tids tid[];
   v_aborted jsonb := '[]';
   v_results jsonb := '[]';
   v_notified bigint;
 BEGIN
-  -- Each settlement with its task's row, locked when it is the live attempt held by p_worker.
+  -- Each settlement with its task's row, locked when it is the live attempt held by p_worker; the
+  -- accepted ones' attempts close (GUARD: once) and give back their queue slots, in this statement.
   WITH s AS (
     SELECT x.n, x.value AS v, x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt,
            x.value ->> 'outcome' AS outcome
       FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
   ), live AS (
-    SELECT s.n, l.tid, a.tid AS attempt_tid, l.queue,
+    SELECT s.n, s.id, s.attempt, s.outcome, s.v -> 'output' AS output, s.v -> 'error' AS error,
+           l.tid, a.tid AS attempt_tid, l.queue,
            -- Lost and released attempts: the retry is decided here, from the stored budget.
-           CASE WHEN s.outcome = 'released' THEN 0
+           CASE WHEN l.tid IS NULL THEN NULL
+                WHEN s.outcome = 'released' THEN 0
                 WHEN s.outcome = 'lost' THEN CASE WHEN l.attempts < l.max_attempts THEN 0 END
-                WHEN s.outcome IN ('failed', 'timed_out') THEN (s.v ->> 'retryDelayMs')::integer END AS delay
-      FROM s, LATERAL (SELECT t.ctid AS tid, t.max_attempts, t.attempts, t.queue FROM :HTDAG_SCHEMA.tasks t
-                        WHERE t.run_id = p_run.id AND t.id = s.id AND t.status = 'running' AND t.attempts = s.attempt
-                          AND (p_worker IS NULL OR t.lease_owner = p_worker)
-                       OFFSET 0 FOR UPDATE) l
+                WHEN s.outcome IN ('failed', 'timed_out') THEN (s.v ->> 'retryDelayMs')::integer END AS delay,
+           s.v ->> 'errorClass' AS error_class, (s.v ->> 'stepMs')::double precision AS step_ms
+      FROM s
+      LEFT JOIN LATERAL (SELECT t.ctid AS tid, t.max_attempts, t.attempts, t.queue FROM :HTDAG_SCHEMA.tasks t
+                          WHERE t.run_id = p_run.id AND t.id = s.id AND t.status = 'running' AND t.attempts = s.attempt
+                            AND (p_worker IS NULL OR t.lease_owner = p_worker)
+                         OFFSET 0 FOR UPDATE) l ON true
       LEFT JOIN LATERAL (SELECT a.ctid AS tid FROM :HTDAG_SCHEMA.attempts a
-                          WHERE a.run_id = p_run.id AND a.task_id = s.id AND a.attempt = s.attempt
+                          WHERE l.tid IS NOT NULL AND a.run_id = p_run.id AND a.task_id = s.id AND a.attempt = s.attempt
                             AND a.status = 'running' OFFSET 0) a ON true
-  )
-  SELECT coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n, 'queue', l.queue, 'retryDelayMs', l.delay,
-                                                      'retry', l.delay IS NOT NULL)
-           ORDER BY s.n) FILTER (WHERE l.n IS NOT NULL), '[]'),
-         coalesce(jsonb_agg(s.v || jsonb_build_object('n', s.n) ORDER BY s.n) FILTER (WHERE l.n IS NULL), '[]'),
-         array_agg(l.attempt_tid) FILTER (WHERE l.attempt_tid IS NOT NULL),
-         array_agg(l.tid) FILTER (WHERE l.delay IS NOT NULL)
-    INTO v_accepted, v_rejected, v_attempt_tids, v_retry_tids
-    FROM s LEFT JOIN live l ON l.n = s.n;
-
-  IF jsonb_array_length(v_accepted) > 0 THEN
-    -- The attempts close (GUARD: once), and their queue slots are given back.
-    WITH a AS (
-      SELECT x.* FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, error jsonb,
-                                                          "errorClass" text, "stepMs" double precision)
-    ), closed AS (
-      UPDATE :HTDAG_SCHEMA.attempts t
-         SET status = CASE WHEN a.outcome IN ('lost', 'released') THEN 'lost' ELSE a.outcome END,
-             finished_at = now(), error = a.error,
-             error_class = CASE WHEN a.outcome = 'released' THEN 'Released' ELSE a."errorClass" END,
-             duration_ms = extract(epoch FROM (now() - t.started_at)) * 1000, step_ms = a."stepMs"
-        FROM a
-       WHERE t.ctid = ANY (v_attempt_tids) AND t.task_id = a."taskId" AND t.attempt = a.attempt AND t.status = 'running'
-    )
+  ), closed AS (
+    UPDATE :HTDAG_SCHEMA.attempts t
+       SET status = CASE WHEN a.outcome IN ('lost', 'released') THEN 'lost' ELSE a.outcome END,
+           finished_at = now(), error = a.error,
+           error_class = CASE WHEN a.outcome = 'released' THEN 'Released' ELSE a.error_class END,
+           duration_ms = extract(epoch FROM (now() - t.started_at)) * 1000, step_ms = a.step_ms
+      FROM live a
+     WHERE t.ctid = ANY (ARRAY(SELECT attempt_tid FROM live WHERE attempt_tid IS NOT NULL))
+       AND t.task_id = a.id AND t.attempt = a.attempt AND t.status = 'running'
+  ), slots AS (
     UPDATE :HTDAG_SCHEMA.queues q SET running = greatest(0, q.running - c.n)
-      FROM (SELECT x.queue, count(*)::integer AS n FROM jsonb_to_recordset(v_accepted) AS x(queue text)
-             GROUP BY x.queue) c
-     WHERE q.name = c.queue AND q.running > 0;
+      FROM (SELECT queue, count(*)::integer AS n FROM live WHERE tid IS NOT NULL GROUP BY queue) c
+     WHERE q.name = c.queue AND q.running > 0
+  )
+  SELECT array_agg(x.id ORDER BY x.n), array_agg(x.attempt ORDER BY x.n), array_agg(x.outcome ORDER BY x.n),
+         array_agg(x.delay ORDER BY x.n), array_agg(x.tid ORDER BY x.n), array_agg(x.error ORDER BY x.n),
+         count(x.tid),
+         -- Everything accepted and not retried is final: one cascade for the whole batch.
+         array_agg(x.id ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(CASE WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END ORDER BY x.n)
+           FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(x.output ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(x.error ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(x.tid ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         count(*) FILTER (WHERE x.delay IS NOT NULL),
+         coalesce(jsonb_agg(jsonb_build_object('taskId', x.id, 'attempt', x.attempt, 'settled', true, 'status',
+           CASE WHEN x.delay IS NOT NULL THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END)
+           ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL), '[]')
+    INTO v_ids, v_attempts, v_outcomes, v_delays, v_tids, v_errors, v_accepted,
+         v_final_ids, v_final_statuses, v_final_outputs, v_final_errors, v_final_tids, v_retries, v_results
+    FROM live x;
 
-    IF v_retry_tids IS NOT NULL THEN
+  IF v_accepted > 0 THEN
+    IF v_retries > 0 THEN
       -- Retries: back to ready after the delay, in one guarded UPDATE.
       WITH a AS (
-        SELECT x.* FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, error jsonb,
-                                                            "retryDelayMs" integer, retry boolean, n bigint)
-         WHERE x.retry
+        SELECT * FROM unnest(v_ids, v_attempts, v_outcomes, v_errors, v_delays, v_tids) WITH ORDINALITY
+                   AS a(id, attempt, outcome, error, delay, tid, n)
+         WHERE a.tid IS NOT NULL AND a.delay IS NOT NULL
       ), r AS (
         UPDATE :HTDAG_SCHEMA.tasks t
            SET status = 'ready', ready_at = now(), error = a.error, lease_owner = NULL, lease_expires_at = NULL,
-               available_at = now() + a."retryDelayMs" * interval '1 millisecond',
+               available_at = now() + a.delay * interval '1 millisecond',
                -- A released attempt is not charged.
                max_attempts = t.max_attempts + (a.outcome = 'released')::integer
           FROM a
          -- GUARD: the live attempt of a running task (locked above).
-         WHERE t.ctid = ANY (v_retry_tids) AND t.id = a."taskId" AND t.status = 'running' AND t.attempts = a.attempt
-        RETURNING t.id, a.attempt, a.outcome, a."retryDelayMs" AS delay, a.error, a.n
+         WHERE t.ctid = ANY (v_tids) AND t.id = a.id AND t.status = 'running' AND t.attempts = a.attempt
+        RETURNING t.id, a.attempt, a.outcome, a.delay, a.error, a.n
       ), ev AS (
         INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
         SELECT 'task:retried', coalesce(p_channel, 'htdag_events'), p_run.id, r.id, p_run.workflow,
@@ -649,58 +675,50 @@ BEGIN
         INTO v_notified FROM ev WHERE v_notify;
     END IF;
 
-    -- Everything else is final: one cascade for the whole batch.
-    SELECT array_agg(x."taskId" ORDER BY x.n) FILTER (WHERE NOT x.retry) AS ids,
-           array_agg(CASE WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END ORDER BY x.n)
-             FILTER (WHERE NOT x.retry) AS statuses,
-           array_agg(x.output ORDER BY x.n) FILTER (WHERE NOT x.retry) AS outputs,
-           array_agg(x.error ORDER BY x.n) FILTER (WHERE NOT x.retry) AS errors,
-           jsonb_agg(jsonb_build_object('taskId', x."taskId", 'attempt', x.attempt, 'settled', true,
-             'status', CASE WHEN x.retry THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END)
-             ORDER BY x.n) AS results
-      INTO v_final
-      FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, output jsonb, error jsonb,
-                                               retry boolean, n bigint);
-    v_results := v_final.results;
-    IF v_final.ids IS NOT NULL THEN
-      v_aborted := :HTDAG_SCHEMA.cascade_tasks(p_run, v_final.ids, v_final.statuses, v_final.outputs,
-                                               v_final.errors, NULL, p_channel);
+    IF v_final_ids IS NOT NULL THEN
+      v_aborted := :HTDAG_SCHEMA.cascade_tasks(p_run, v_final_ids, v_final_statuses, v_final_outputs,
+                                               v_final_errors, NULL, p_channel, v_final_tids);
     END IF;
   END IF;
 
-  IF jsonb_array_length(v_rejected) > 0 THEN
-    -- Rejected: a repeat of a settle that was applied (its reply was lost) is reported as applied;
-    -- any other is recorded as evidence.
-    WITH r AS (
-      SELECT x.*, t.status AS task_status, t.attempts AS task_attempts, t.lease_owner,
-             t.id IS NOT NULL AS task_exists, a.applied IS NOT NULL AS applied
-        FROM jsonb_to_recordset(v_rejected) AS x("taskId" text, attempt integer, outcome text, n bigint)
-        LEFT JOIN LATERAL (SELECT t.id, t.status, t.attempts, t.lease_owner FROM :HTDAG_SCHEMA.tasks t
-                            WHERE t.run_id = p_run.id AND t.id = x."taskId" OFFSET 0) t ON true
-        LEFT JOIN LATERAL (SELECT true AS applied FROM :HTDAG_SCHEMA.attempts a
-                            WHERE a.run_id = p_run.id AND a.task_id = x."taskId" AND a.attempt = x.attempt
-                              AND a.worker_id IS NOT DISTINCT FROM coalesce(p_worker, a.worker_id)
-                              AND a.status = CASE WHEN x.outcome IN ('lost', 'released') THEN 'lost' ELSE x.outcome END
-                           OFFSET 0) a ON true
-    ), recorded AS (
-      INSERT INTO :HTDAG_SCHEMA.rejected_completions (run_id, task_id, attempt, worker_id, outcome, reason)
-      SELECT p_run.id, r."taskId", r.attempt, p_worker, r.outcome,
-             CASE WHEN NOT r.task_exists THEN 'no such task'
-                  ELSE 'task is ' || r.task_status || ' at attempt ' || r.task_attempts ||
-                       CASE WHEN r.task_status = 'running' AND r.lease_owner IS DISTINCT FROM p_worker
-                            THEN ', held by ' || coalesce(r.lease_owner, 'no one') ELSE '' END END
-        FROM r WHERE NOT r.applied ORDER BY r.n
-    )
-    SELECT jsonb_agg(jsonb_build_object('taskId', y.task_id, 'attempt', y.attempt, 'settled', y.settled,
-                                        'status', y.status) ORDER BY y.n)
-      INTO v_results
-      FROM (SELECT x."taskId" AS task_id, x.attempt, true AS settled, x.n,
-                   CASE WHEN x.retry THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END AS status
-              FROM jsonb_to_recordset(v_accepted) AS x("taskId" text, attempt integer, outcome text, retry boolean,
-                                                       n bigint)
-            UNION ALL
-            SELECT r."taskId", r.attempt, r.applied, r.n, CASE WHEN r.applied THEN r.task_status END FROM r) y;
+  IF v_accepted = cardinality(v_ids) THEN
+    RETURN jsonb_build_object('aborted', v_aborted, 'results', v_results);
   END IF;
+  -- Results, in order, with the rejected ones. A rejected settlement that repeats one that was
+  -- applied (its reply was lost) is reported as applied; any other is recorded as evidence.
+  WITH x AS (
+    SELECT * FROM unnest(v_ids, v_attempts, v_outcomes, v_delays, v_tids) WITH ORDINALITY
+               AS x(id, attempt, outcome, delay, tid, n)
+  ), r AS (
+    SELECT x.*, t.status AS task_status, t.attempts AS task_attempts, t.lease_owner,
+           t.id IS NOT NULL AS task_exists, a.applied IS NOT NULL AS applied
+      FROM x
+      LEFT JOIN LATERAL (SELECT t.id, t.status, t.attempts, t.lease_owner FROM :HTDAG_SCHEMA.tasks t
+                          WHERE t.run_id = p_run.id AND t.id = x.id OFFSET 0) t ON true
+      LEFT JOIN LATERAL (SELECT true AS applied FROM :HTDAG_SCHEMA.attempts a
+                          WHERE a.run_id = p_run.id AND a.task_id = x.id AND a.attempt = x.attempt
+                            AND a.worker_id IS NOT DISTINCT FROM coalesce(p_worker, a.worker_id)
+                            AND a.status = CASE WHEN x.outcome IN ('lost', 'released') THEN 'lost' ELSE x.outcome END
+                         OFFSET 0) a ON true
+     WHERE x.tid IS NULL
+  ), recorded AS (
+    INSERT INTO :HTDAG_SCHEMA.rejected_completions (run_id, task_id, attempt, worker_id, outcome, reason)
+    SELECT p_run.id, r.id, r.attempt, p_worker, r.outcome,
+           CASE WHEN NOT r.task_exists THEN 'no such task'
+                ELSE 'task is ' || r.task_status || ' at attempt ' || r.task_attempts ||
+                     CASE WHEN r.task_status = 'running' AND r.lease_owner IS DISTINCT FROM p_worker
+                          THEN ', held by ' || coalesce(r.lease_owner, 'no one') ELSE '' END END
+      FROM r WHERE NOT r.applied ORDER BY r.n
+  )
+  SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', y.id, 'attempt', y.attempt, 'settled', y.settled,
+                                               'status', y.status) ORDER BY y.n), '[]')
+    INTO v_results
+    FROM (SELECT x.id, x.attempt, true AS settled, x.n,
+                 CASE WHEN x.delay IS NOT NULL THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END
+                   AS status
+            FROM x WHERE x.tid IS NOT NULL
+          UNION ALL
+          SELECT r.id, r.attempt, r.applied, r.n, CASE WHEN r.applied THEN r.task_status END FROM r) y;
   RETURN jsonb_build_object('aborted', v_aborted, 'results', v_results);
 END $$;
 
@@ -1366,7 +1384,12 @@ END $$;
 -- which then re-plans each time).
 ALTER FUNCTION :HTDAG_SCHEMA.settle_tasks(uuid, text, jsonb, integer, integer, text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.settle_locked(:HTDAG_SCHEMA.runs, text, jsonb, text) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jsonb[], jsonb[], text) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jsonb[], jsonb[], text, tid[]) SET plan_cache_mode = force_generic_plan;
+-- Their rows are found by primary key and changed by row version (ctid). A generic plan is made
+-- once per session, often while the tables are still small, where a sequential scan looks cheaper
+-- than a TID scan; it would stay in use as the tables grow, and cost a scan of the table per settle.
+ALTER FUNCTION :HTDAG_SCHEMA.settle_locked(:HTDAG_SCHEMA.runs, text, jsonb, text) SET enable_seqscan = off;
+ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jsonb[], jsonb[], text, tid[]) SET enable_seqscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.claim_locked_run(:HTDAG_SCHEMA.runs, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.task_tids(uuid, text[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.dependency_outputs(uuid, text) SET plan_cache_mode = force_generic_plan;
