@@ -57,7 +57,7 @@ export async function stateViolations(orch: Orchestrator, runId: string): Promis
 export async function historyViolations(orch: Orchestrator, runId: string): Promise<string[]> {
   const { rows } = await orch.db.query<{ problem: string }>(
     `WITH t AS (SELECT * FROM htdag.tasks WHERE run_id = $1)
-     SELECT 'task ' || task_id || ' completed by ' || count(*) || ' attempts'
+     SELECT 'task ' || task_id || ' completed by ' || count(*) || ' attempts' AS problem
        FROM htdag.attempts WHERE run_id = $1 AND status = 'completed' GROUP BY task_id HAVING count(*) > 1
      UNION ALL
      SELECT 'task ' || task_id || ' has ' || count(*) || ' task:completed events'
