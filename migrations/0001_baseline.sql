@@ -627,23 +627,24 @@ BEGIN
       FROM (SELECT queue, count(*)::integer AS n FROM live WHERE tid IS NOT NULL GROUP BY queue) c
      WHERE q.name = c.queue AND q.running > 0
   )
-  SELECT array_agg(x.id ORDER BY x.n), array_agg(x.attempt ORDER BY x.n), array_agg(x.outcome ORDER BY x.n),
-         array_agg(x.delay ORDER BY x.n), array_agg(x.tid ORDER BY x.n), array_agg(x.error ORDER BY x.n),
+  -- One pass of one aggregation over the settlements in order: the arrays are aligned, in that order.
+  SELECT array_agg(x.id), array_agg(x.attempt), array_agg(x.outcome),
+         array_agg(x.delay), array_agg(x.tid), array_agg(x.error),
          count(x.tid),
          -- Everything accepted and not retried is final: one cascade for the whole batch.
-         array_agg(x.id ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
-         array_agg(CASE WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END ORDER BY x.n)
+         array_agg(x.id) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(CASE WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END)
            FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
-         array_agg(x.output ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
-         array_agg(x.error ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
-         array_agg(x.tid ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(x.output) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(x.error) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
+         array_agg(x.tid) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
          count(*) FILTER (WHERE x.delay IS NOT NULL),
          coalesce(jsonb_agg(jsonb_build_object('taskId', x.id, 'attempt', x.attempt, 'settled', true, 'status',
            CASE WHEN x.delay IS NOT NULL THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END)
-           ORDER BY x.n) FILTER (WHERE x.tid IS NOT NULL), '[]')
+           ) FILTER (WHERE x.tid IS NOT NULL), '[]')
     INTO v_ids, v_attempts, v_outcomes, v_delays, v_tids, v_errors, v_accepted,
          v_final_ids, v_final_statuses, v_final_outputs, v_final_errors, v_final_tids, v_retries, v_results
-    FROM live x;
+    FROM (SELECT * FROM live ORDER BY n) x;
 
   IF v_accepted > 0 THEN
     IF v_retries > 0 THEN
@@ -1180,7 +1181,9 @@ BEGIN
     UPDATE :HTDAG_SCHEMA.tasks
        SET status = 'running', attempts = attempts + 1, started_at = now(), lease_owner = p_worker,
            lease_expires_at = now() + p_lease_ms * interval '1 millisecond'
-     WHERE ctid = ANY (:HTDAG_SCHEMA.task_tids(p_run.id, v_ids)) AND status = 'ready'
+     -- GUARD: the rows were locked while ready, by the statement above (a status condition here would
+     -- steer the planner to the ready index, filtering every ready task of the run by ctid).
+     WHERE ctid = ANY (:HTDAG_SCHEMA.task_tids(p_run.id, v_ids))
     RETURNING *
   ), a AS (
     INSERT INTO :HTDAG_SCHEMA.attempts (run_id, task_id, attempt, workflow, step, worker_id, ready_at, queue_wait_ms)

@@ -3,7 +3,6 @@
  * claims the run's next tasks in the same round trip), renews leases, and enforces the run's
  * deadline. Newly ready tasks go straight to this dispatcher; nothing waits for a poll.
  */
-import { setMaxListeners } from "node:events";
 import type { AttemptRef, ClaimedTask, Settlement, TaskQueries } from "../store/tasks.js";
 import type { RunControlQueries } from "../store/run-control.js";
 import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } from "./attempt.js";
@@ -69,8 +68,6 @@ export class RunExecutor {
       (queued) => this.running.size > queued,
       run.environment.maxOutputBytes,
     );
-    // Every running attempt listens on the run's signal (removed when it ends): no leak, just many.
-    setMaxListeners(0, this.abort.signal);
   }
 
   /** Starts (or resumes) the run and resolves with its final status. */
@@ -111,7 +108,7 @@ export class RunExecutor {
   /** Aborts running steps after the run was stopped elsewhere (cancelRun in this process). */
   interrupt(status: "cancelled" | "timed_out", reason: string): void {
     this.runStatus = status;
-    this.abort.abort(new Error(reason));
+    this.abortRun(new Error(reason));
     this.checkIdle();
   }
 
@@ -135,6 +132,14 @@ export class RunExecutor {
     }
   }
 
+  /** Aborts every attempt of the run, and those dispatched later. */
+  private abortRun(reason: unknown): void {
+    this.abort.abort(reason);
+    for (const { abort } of this.running.values()) {
+      abort.abort(reason);
+    }
+  }
+
   /** Claims again after a resume or a retry delay. */
   wake(): void {
     this.runStatus = "running";
@@ -145,13 +150,16 @@ export class RunExecutor {
   private dispatch(claimed: readonly ClaimedTask[]): void {
     for (const task of claimed) {
       const key = `${task.taskId}#${task.attempt}`;
+      // One controller per attempt: the run's abort aborts each (no signal combining per attempt).
       const abort = new AbortController();
+      if (this.abort.signal.aborted) {
+        abort.abort(this.abort.signal.reason);
+      }
       this.running.set(key, { task, abort });
-      const signal = AbortSignal.any([this.abort.signal, abort.signal]);
       const work =
         task.kind === "composite"
           ? this.expand(task)
-          : runAttempt(task, this.run.environment, signal).then((s) => this.settleUnlessEnded(key, s));
+          : runAttempt(task, this.run.environment, abort.signal).then((s) => this.settleUnlessEnded(key, s));
       void work
         .catch((error) => this.fail(error))
         .finally(() => {
@@ -251,7 +259,7 @@ export class RunExecutor {
     this.runStatus = status;
     if (isFinalRunStatus(status) && !this.abort.signal.aborted && this.running.size > 0 && status !== "completed") {
       // failFast or a stop elsewhere: what still runs cannot change the outcome.
-      this.abort.abort(new Error(`run ${status}`));
+      this.abortRun(new Error(`run ${status}`));
     }
   }
 
@@ -319,7 +327,7 @@ export class RunExecutor {
     }
     this.settled = true;
     this.cleanup();
-    this.abort.abort(error);
+    this.abortRun(error);
     this.failed(error);
   }
 

@@ -5,7 +5,6 @@
  * attempts it holds, never starts a step whose lease has run out by its own clock, reaps the
  * expired leases of dead workers, and on stop hands back what it still holds.
  */
-import { setMaxListeners } from "node:events";
 import type { AttemptRef, ClaimedTask, Settlement } from "../store/tasks.js";
 import type { Listener } from "../store/db.js";
 import { LeaseExpiredError } from "../errors.js";
@@ -23,8 +22,10 @@ const STOPPING = new Set(["execution:cancelled", "execution:timed_out", "executi
 
 export class Worker {
   private readonly running = new Map<string, { runId: string; done: Promise<void> }>();
-  private readonly aborts = new Map<string, AbortController>();
-  /** Per attempt (attemptKey): aborted when the store ended the attempt otherwise than by its settle. */
+  /**
+   * One controller per attempt (attemptKey): aborted when the store ended the attempt otherwise
+   * than by its settle, when its run was stopped, or when stop() runs out of time.
+   */
   private readonly attemptAborts = new Map<string, AbortController>();
   /** Attempts the store ended (failFast, a stop): their cancelled settlement is not sent. */
   private readonly endedByStore = new Set<string>();
@@ -115,16 +116,24 @@ export class Worker {
 
   /**
    * Aborts the steps of attempts the store ended otherwise than by their settle (failFast, a stop,
-   * the reaper): they are no longer this worker's to run. `attempt` undefined: every attempt of the task.
+   * the reaper): they are no longer this worker's to run. Without `taskId`: every attempt of the
+   * run; without `attempt`: every attempt of the task.
    */
-  private abortEnded(attempts: readonly { runId: string; taskId: string; attempt?: number }[]): void {
+  private abortEnded(
+    attempts: readonly { runId: string; taskId?: string; attempt?: number }[],
+    reason = "the task was cancelled",
+  ): void {
     for (const ended of attempts) {
+      const prefix =
+        ended.taskId === undefined
+          ? `${ended.runId}/`
+          : ended.attempt === undefined
+            ? `${ended.runId}/${ended.taskId}#`
+            : attemptKey(ended as AttemptRef);
       for (const [key, controller] of this.attemptAborts) {
-        const exact = ended.attempt !== undefined && key === attemptKey(ended as AttemptRef);
-        const anyOfTask = ended.attempt === undefined && key.startsWith(`${ended.runId}/${ended.taskId}#`);
-        if (exact || anyOfTask) {
+        if (ended.attempt === undefined ? key.startsWith(prefix) : key === prefix) {
           this.endedByStore.add(key);
-          controller.abort(new Error(`task ${ended.taskId} was cancelled`));
+          controller.abort(new Error(reason));
         }
       }
     }
@@ -151,7 +160,7 @@ export class Worker {
       return;
     }
     if (event.runId && event.type && STOPPING.has(event.type)) {
-      this.aborts.get(event.runId)?.abort(new Error(`run ${event.type.slice(10)}`));
+      this.abortEnded([{ runId: event.runId }], `run ${event.type.slice(10)}`);
     }
     if (event.runId && event.taskId && event.type === "task:cancelled") {
       this.abortEnded([{ runId: event.runId, taskId: event.taskId }]);
@@ -237,8 +246,7 @@ export class Worker {
     }
     // Not started (stop() hands it back, or its lease ran out), or ended after stop() ran out of time,
     // or cancelled by the store (which closed the attempt) and stopped on the abort.
-    const key = attemptKey(task);
-    const endedByStore = this.endedByStore.has(key) || this.aborts.get(task.runId)?.signal.aborted === true;
+    const endedByStore = this.endedByStore.has(attemptKey(task));
     if (settlement === null || this.releasing || (endedByStore && settlement.outcome === "cancelled")) {
       this.leases.release(task);
       return;
@@ -375,22 +383,14 @@ export class Worker {
     }
   }
 
-  /** The signal of one attempt: its run's (a stop, the run final) and its own (the store ended it). */
+  /** The signal of one attempt: aborted by a stop of its run, by the store ending it, or by stop(). */
   private signalFor(task: ClaimedTask): AbortSignal {
-    const own = this.attemptAborts.get(attemptKey(task));
-    const run = this.abortFor(task.runId).signal;
-    return own ? AbortSignal.any([run, own.signal]) : run;
-  }
-
-  private abortFor(runId: string): AbortController {
-    let controller = this.aborts.get(runId);
-    if (!controller || controller.signal.aborted) {
+    let controller = this.attemptAborts.get(attemptKey(task));
+    if (!controller) {
       controller = new AbortController();
-      // Every running attempt of the run listens on this signal (removed when it ends).
-      setMaxListeners(0, controller.signal);
-      this.aborts.set(runId, controller);
+      this.attemptAborts.set(attemptKey(task), controller);
     }
-    return controller;
+    return controller.signal;
   }
 
   /**
@@ -438,7 +438,7 @@ export class Worker {
     try {
       if ((await Promise.race([all, deadline])) === "late") {
         this.releasing = true;
-        for (const controller of this.aborts.values()) {
+        for (const controller of this.attemptAborts.values()) {
           controller.abort(new Error("worker stopping"));
         }
       }
