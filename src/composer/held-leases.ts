@@ -5,12 +5,10 @@
  * SIGSTOP or a blocked event loop, may find the task reaped and run by another worker).
  */
 
+import type { AttemptRef } from "../store/tasks.js";
+
 /** One attempt of one task of one run. */
-export interface AttemptKey {
-  runId: string;
-  taskId: string;
-  attempt: number;
-}
+export type AttemptKey = AttemptRef;
 
 /** The key of an attempt in maps. */
 export function attemptKey(attempt: AttemptKey): string {

@@ -244,10 +244,13 @@ export class Worker {
       this.leases.release(task);
       throw error;
     }
-    // Not started (stop() hands it back, or its lease ran out), or ended after stop() ran out of time,
-    // or cancelled by the store (which closed the attempt) and stopped on the abort.
-    const endedByStore = this.endedByStore.has(attemptKey(task));
-    if (settlement === null || this.releasing || (endedByStore && settlement.outcome === "cancelled")) {
+    // Not started (stop() hands it back, or its lease ran out), or ended after stop() ran out of time:
+    // the lease stays held for stop() to hand the task back.
+    if (settlement === null || this.releasing) {
+      return;
+    }
+    // Cancelled by the store (which closed the attempt) and stopped on the abort: nothing to settle.
+    if (this.endedByStore.has(attemptKey(task)) && settlement.outcome === "cancelled") {
       this.leases.release(task);
       return;
     }
