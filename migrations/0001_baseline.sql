@@ -725,13 +725,17 @@ END $$;
 
 -- Settles attempts of one run (settle_locked), finishes the run when nothing of it remains, and
 -- claims up to p_claim_limit of its next ready tasks: one round trip, one transaction. A lone
--- settlement (a chain) and a batch take the same path. Returns {results, aborted, runStatus, claimed}.
+-- settlement (a chain) and a batch take the same path. A worker passes its workflows
+-- (p_workflows): slots the run leaves free are filled from its other runs (runs others hold are
+-- skipped, never waited for), so a worker running many small runs needs no claim of its own after a
+-- settle. Returns {results, aborted, runStatus, claimed}.
 CREATE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb,
-    p_claim_limit integer, p_lease_ms integer, p_channel text) RETURNS jsonb
+    p_claim_limit integer, p_lease_ms integer, p_channel text, p_workflows text[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
   v_run :HTDAG_SCHEMA.runs;
   v_settled jsonb;
+  v_claimed jsonb;
 BEGIN
   SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN
@@ -742,8 +746,12 @@ BEGIN
   END IF;
   v_settled := :HTDAG_SCHEMA.settle_locked(v_run, p_worker, p_settlements, p_channel);
   v_run := :HTDAG_SCHEMA.finish_run_if_done(p_run_id, p_channel);
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status,
-    'claimed', :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+  v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
+  IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
+    v_claimed := v_claimed || :HTDAG_SCHEMA.claim_tasks(NULL, p_workflows, p_worker,
+                                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
+  END IF;
+  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed);
 END $$;
 
 -- Starts a pending run: tasks with no dependencies become ready (or are decided: a composite with
@@ -1385,7 +1393,7 @@ END $$;
 -- The batch functions' statements are keyed lookups whose best plan does not depend on the values;
 -- a generic plan saves planning them on every call (their custom plans look cheaper to the planner,
 -- which then re-plans each time).
-ALTER FUNCTION :HTDAG_SCHEMA.settle_tasks(uuid, text, jsonb, integer, integer, text) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION :HTDAG_SCHEMA.settle_tasks(uuid, text, jsonb, integer, integer, text, text[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.settle_locked(:HTDAG_SCHEMA.runs, text, jsonb, text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jsonb[], jsonb[], text, tid[]) SET plan_cache_mode = force_generic_plan;
 -- Their rows are found by primary key and changed by row version (ctid). A generic plan is made

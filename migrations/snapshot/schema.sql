@@ -1120,7 +1120,7 @@ BEGIN
   RETURN jsonb_build_object('aborted', v_aborted, 'results', v_results);
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb, p_claim_limit integer, p_lease_ms integer, p_channel text)
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb, p_claim_limit integer, p_lease_ms integer, p_channel text, p_workflows text[])
  RETURNS jsonb
  LANGUAGE plpgsql
  SET plan_cache_mode TO 'force_generic_plan'
@@ -1128,6 +1128,7 @@ AS $function$
 DECLARE
   v_run "htdag".runs;
   v_settled jsonb;
+  v_claimed jsonb;
 BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN
@@ -1138,8 +1139,12 @@ BEGIN
   END IF;
   v_settled := "htdag".settle_locked(v_run, p_worker, p_settlements, p_channel);
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status,
-    'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+  v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
+  IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
+    v_claimed := v_claimed || "htdag".claim_tasks(NULL, p_workflows, p_worker,
+                                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
+  END IF;
+  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_attempt(p_run_id uuid, p_task_id text, p_workflow text, p_worker text, p_lease_ms integer, p_channel text)

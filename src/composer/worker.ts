@@ -46,6 +46,8 @@ export class Worker {
   private releasing = false;
   readonly concurrency: number;
   private readonly batchSize: number;
+  /** The workflows this worker runs: a settle fills the slots its run leaves free from their runs. */
+  private readonly workflowNames: string[];
 
   constructor(
     private readonly deps: WorkerDeps,
@@ -54,6 +56,7 @@ export class Worker {
     this.concurrency = options.concurrency ?? 10;
     this.batchSize = options.batchSize ?? this.concurrency;
     this.leases = new HeldLeases(deps.leaseMs);
+    this.workflowNames = Object.keys(options.workflows);
   }
 
   get id(): string {
@@ -374,7 +377,7 @@ export class Worker {
     // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
     const result = await this.inFlight(
       retryTransient(
-        () => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel),
+        () => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel, this.workflowNames),
         Math.max(30_000, 2 * leaseMs),
         (error) => this.deps.onError(error),
       ),

@@ -79,7 +79,7 @@ export function createTaskQueries(db: Db, schema: string) {
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   // Prepared once per connection, under names unique per schema and text (statementName).
   const claimSql = `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`;
-  const settleManySql = `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6) AS r`;
+  const settleManySql = `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6, $7) AS r`;
   const claimName = statementName(schema, claimSql);
   const settleManyName = statementName(schema, settleManySql);
   return {
@@ -111,7 +111,8 @@ export function createTaskQueries(db: Db, schema: string) {
 
     /**
      * Settles several attempts of one run in one round trip and one transaction (each with its own
-     * guard), then claims up to `claimLimit` of the run's next ready tasks.
+     * guard), then claims up to `claimLimit` of the run's next ready tasks; with `workflows` (a
+     * worker's), the slots the run leaves free are filled from the other runs of those workflows.
      */
     async settleMany(
       runId: string,
@@ -120,6 +121,7 @@ export function createTaskQueries(db: Db, schema: string) {
       claimLimit: number,
       leaseMs: number,
       channel: string | null,
+      workflows: readonly string[] | null = null,
     ): Promise<SettleManyResult> {
       const batch = settlements.map((x) => ({
         taskId: x.taskId,
@@ -133,7 +135,7 @@ export function createTaskQueries(db: Db, schema: string) {
       }));
       const { rows } = await db.query<{ r: SettleManyResult }>(
         settleManySql,
-        [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel],
+        [runId, worker, JSON.stringify(batch), claimLimit, leaseMs, channel, workflows],
         { name: settleManyName },
       );
       return rows[0]!.r;
