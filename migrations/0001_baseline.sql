@@ -331,12 +331,12 @@ $$;
 -- (whatever the planner's statistics say: a fresh database has none), and changed by row version.
 -- Unless the caller did (p_locked), a locking read first finds and locks the wave's tasks (a
 -- heartbeat skips locked rows, so their versions stay current). Then one statement makes the
--- transitions: each task of p_ids goes from the status
--- it has (pending, ready or running: GUARD, a final task is never finished again) to its
--- p_statuses entry; the attempt of a running task that its own settle has not closed is closed as
--- cancelled and its queue slot given back; each dependant that is still pending counts the wave
--- down (and an atomic one that reaches zero and may run by its runIf becomes ready in the same
--- UPDATE); the run's counters drop; one event per task is written (and NOTIFYed).
+-- transitions: each task of p_ids goes from the status it has (pending, ready or running: GUARD, a
+-- final task is never finished again) to its p_statuses entry; each dependant that is still pending
+-- counts the wave down (and an atomic one that reaches zero and may run by its runIf becomes ready
+-- in the same UPDATE); the run's counters drop; one event per task is written (and NOTIFYed). Last,
+-- the attempt of a running task that its own settle has not closed is closed as cancelled and its
+-- queue slot given back (one more statement, only when there is one).
 -- Returns the dependants left at zero to decide (pending still), the running tasks this wave ended
 -- that their own settle did not ({taskId, attempt}: their processes abort them), and the first
 -- task that failed, if one did. p_locked: the row versions of the tasks of p_ids when the caller
