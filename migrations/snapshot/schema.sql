@@ -488,6 +488,33 @@ BEGIN
            WHERE e.run_id = p_run_id AND e.task_id = p_task_id);
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.derive_dependency_counters(p_run_id uuid, p_ids text[])
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_changed integer;
+BEGIN
+  WITH d AS (
+    SELECT t.id,
+           count(dep.id) FILTER (WHERE dep.status IN ('pending', 'ready', 'running'))::integer AS remaining,
+           count(dep.id) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
+           count(dep.id) FILTER (WHERE dep.status = 'skipped')::integer AS skipped
+      FROM "htdag".tasks t
+      LEFT JOIN "htdag".task_edges e ON e.run_id = t.run_id AND e.task_id = t.id
+      LEFT JOIN "htdag".tasks dep ON dep.run_id = e.run_id AND dep.id = e.depends_on
+     WHERE t.run_id = p_run_id AND t.id = ANY (p_ids) AND t.status IN ('pending', 'running')
+     GROUP BY t.id
+  ), changed AS (
+    UPDATE "htdag".tasks t SET remaining_deps = d.remaining, failed_deps = d.failed, skipped_deps = d.skipped
+      FROM d
+     WHERE t.run_id = p_run_id AND t.id = d.id
+       AND (t.remaining_deps, t.failed_deps, t.skipped_deps) IS DISTINCT FROM (d.remaining, d.failed, d.skipped)
+    RETURNING t.id
+  )
+  SELECT count(*) INTO v_changed FROM changed;
+  RETURN v_changed;
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.emit(p_channel text, p_type text, p_run_id uuid, p_task_id text, p_workflow text, p_payload jsonb)
  RETURNS bigint
  LANGUAGE plpgsql
@@ -549,16 +576,7 @@ BEGIN
   INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
   SELECT p_run_id, p_task_id, c.id FROM jsonb_to_recordset(p_tasks) AS c(id text, parent_id text) WHERE c.parent_id IS NULL;
   -- The children's and the composite's counters, derived from their dependencies' statuses.
-  UPDATE "htdag".tasks t
-     SET remaining_deps = d.remaining, failed_deps = d.failed, skipped_deps = d.skipped
-    FROM (SELECT e.task_id AS id,
-                 count(*) FILTER (WHERE dep.status IN ('pending', 'ready', 'running'))::integer AS remaining,
-                 count(*) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
-                 count(*) FILTER (WHERE dep.status = 'skipped')::integer AS skipped
-            FROM "htdag".task_edges e JOIN "htdag".tasks dep ON dep.run_id = e.run_id AND dep.id = e.depends_on
-           WHERE e.run_id = p_run_id AND e.task_id = ANY (v_children || p_task_id)
-           GROUP BY e.task_id) d
-   WHERE t.run_id = p_run_id AND t.id = d.id;
+  PERFORM "htdag".derive_dependency_counters(p_run_id, v_children || p_task_id);
   UPDATE "htdag".attempts SET status = 'completed', finished_at = now(),
          duration_ms = extract(epoch FROM (now() - started_at)) * 1000
    WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt AND status = 'running';
@@ -803,24 +821,8 @@ BEGIN
     -- GUARD: still stuck now that the run is locked (the loop's query read an earlier snapshot).
     CONTINUE WHEN EXISTS (SELECT 1 FROM "htdag".tasks t WHERE t.run_id = v_run.id AND t.status IN ('ready', 'running'))
                OR (SELECT status FROM "htdag".runs WHERE id = v_run.id) NOT IN ('running', 'paused');
-    WITH d AS (
-      SELECT t.id,
-             count(dep.id) FILTER (WHERE dep.status IN ('pending', 'ready', 'running'))::integer AS remaining,
-             count(dep.id) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
-             count(dep.id) FILTER (WHERE dep.status = 'skipped')::integer AS skipped
-        FROM "htdag".tasks t
-        LEFT JOIN "htdag".task_edges e ON e.run_id = t.run_id AND e.task_id = t.id
-        LEFT JOIN "htdag".tasks dep ON dep.run_id = e.run_id AND dep.id = e.depends_on
-       WHERE t.run_id = v_run.id AND t.status = 'pending'
-       GROUP BY t.id
-    ), fixed AS (
-      UPDATE "htdag".tasks t SET remaining_deps = d.remaining, failed_deps = d.failed, skipped_deps = d.skipped
-        FROM d
-       WHERE t.run_id = v_run.id AND t.id = d.id AND t.status = 'pending'
-         AND (t.remaining_deps, t.failed_deps, t.skipped_deps) IS DISTINCT FROM (d.remaining, d.failed, d.skipped)
-      RETURNING t.id
-    )
-    SELECT count(*) INTO v_tasks_fixed FROM fixed;
+    v_tasks_fixed := "htdag".derive_dependency_counters(v_run.id,
+      ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = v_run.id AND status = 'pending'));
     SELECT count(*) FILTER (WHERE status IN ('pending', 'ready', 'running')),
            count(*) FILTER (WHERE status IN ('failed', 'timed_out'))
       INTO v_remaining, v_failed
@@ -906,19 +908,7 @@ BEGIN
   )
   SELECT array_agg(id) INTO v_reset FROM reset;
   IF v_reset IS NULL THEN RETURN 0; END IF;
-  UPDATE "htdag".tasks t
-     SET remaining_deps = d.remaining, failed_deps = d.failed, skipped_deps = d.skipped
-    FROM (SELECT e.task_id AS id,
-                 count(*) FILTER (WHERE dep.status IN ('pending', 'ready', 'running'))::integer AS remaining,
-                 count(*) FILTER (WHERE dep.status IN ('failed', 'timed_out', 'cancelled'))::integer AS failed,
-                 count(*) FILTER (WHERE dep.status = 'skipped')::integer AS skipped
-            FROM "htdag".task_edges e JOIN "htdag".tasks dep ON dep.run_id = e.run_id AND dep.id = e.depends_on
-           WHERE e.run_id = p_run_id AND e.task_id = ANY (v_reset)
-           GROUP BY e.task_id) d
-   WHERE t.run_id = p_run_id AND t.id = d.id AND t.status = 'pending';
-  UPDATE "htdag".tasks SET remaining_deps = 0, failed_deps = 0, skipped_deps = 0
-   WHERE run_id = p_run_id AND id = ANY (v_reset) AND status = 'pending'
-     AND NOT EXISTS (SELECT 1 FROM "htdag".task_edges e WHERE e.run_id = p_run_id AND e.task_id = tasks.id);
+  PERFORM "htdag".derive_dependency_counters(p_run_id, v_reset);
   -- GUARD: the run is locked and final (checked above).
   UPDATE "htdag".runs SET status = 'running', finished_at = NULL, error = NULL,
          remaining_tasks = (SELECT count(*) FROM "htdag".tasks WHERE run_id = p_run_id
