@@ -755,8 +755,8 @@ END $$;
 -- claims up to p_claim_limit of its next ready tasks: one round trip, one transaction. A lone
 -- settlement (a chain) and a batch take the same path. A worker passes its workflows
 -- (p_workflows): slots the run leaves free are filled from its other runs (runs others hold are
--- skipped, never waited for), so a worker running many small runs needs no claim of its own after a
--- settle. Returns {results, aborted, runStatus, claimed}.
+-- skipped, never waited for: `busy` says so), so a worker running many small runs needs no claim of
+-- its own after a settle. Returns {results, aborted, runStatus, claimed, busy}.
 CREATE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb,
     p_claim_limit integer, p_lease_ms integer, p_channel text, p_workflows text[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -764,22 +764,25 @@ DECLARE
   v_run :HTDAG_SCHEMA.runs;
   v_settled jsonb;
   v_claimed jsonb;
+  v_fill jsonb;
 BEGIN
   SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN
     RETURN jsonb_build_object('results', (SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x.value ->> 'taskId',
              'attempt', (x.value ->> 'attempt')::integer, 'settled', false, 'status', NULL)), '[]')
              FROM jsonb_array_elements(p_settlements) AS x(value)),
-           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb);
+           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb, 'busy', false);
   END IF;
   v_settled := :HTDAG_SCHEMA.settle_locked(v_run, p_worker, p_settlements, p_channel);
   v_run := :HTDAG_SCHEMA.finish_run_if_done(p_run_id, p_channel);
   v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
   IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
-    v_claimed := v_claimed || :HTDAG_SCHEMA.claim_tasks(NULL, p_workflows, p_worker,
-                                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
+    v_fill := :HTDAG_SCHEMA.claim_tasks(NULL, p_workflows, p_worker,
+                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
+    v_claimed := v_claimed || (v_fill -> 'claimed');
   END IF;
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed);
+  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
+                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false));
 END $$;
 
 -- Starts a pending run: tasks with no dependencies become ready (or are decided: a composite with
@@ -1091,8 +1094,10 @@ END $$;
 
 -- Claims up to p_limit ready tasks of one run (p_run_id), or of any run of p_workflows (workers;
 -- p_run_id NULL), by priority then age, skipping rows other claimers hold. Respects each run's
--- max_parallel and queue limits. Returns each claimed task with its dependencies' outputs. Every
--- claim goes through claim_locked_run: one run's tasks set-based, a worker's claim run by run.
+-- max_parallel and queue limits. Returns {claimed: each claimed task with its dependencies'
+-- outputs, busy: whether a run with ready tasks was skipped because another transaction held it}.
+-- A worker told `busy` claims again shortly: the holder (a settle) claims only for its own slots.
+-- Every claim goes through claim_locked_run: one run's tasks set-based, a worker's claim run by run.
 CREATE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer,
                                           p_lease_ms integer, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -1102,17 +1107,20 @@ DECLARE
   v_run :HTDAG_SCHEMA.runs;
   v_run_id uuid;
   v_free integer := p_limit;
+  v_busy boolean := false;
 BEGIN
-  IF p_limit <= 0 THEN RETURN v_claimed; END IF;
+  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
     SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
-    IF NOT FOUND THEN RETURN v_claimed; END IF;
-    RETURN :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
+    IF FOUND THEN
+      v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
+    END IF;
+    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
   END IF;
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
-  -- A run another process holds (it is settling, and claims for itself) is skipped, not waited for,
-  -- and none of its task rows is locked.
+  -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
+  -- for, and none of its task rows is locked; the claim says it was busy.
   FOR v_run_id IN
     SELECT x.run_id FROM (
       SELECT t.run_id, t.priority, t.ready_at FROM :HTDAG_SCHEMA.tasks t JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
@@ -1124,13 +1132,16 @@ BEGIN
      ORDER BY max(x.priority) DESC, min(x.ready_at)
   LOOP
     SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = v_run_id FOR UPDATE SKIP LOCKED;
-    CONTINUE WHEN NOT FOUND;
+    IF NOT FOUND THEN
+      v_busy := true;
+      CONTINUE;
+    END IF;
     v_got := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, v_free, p_lease_ms, p_channel);
     v_claimed := v_claimed || v_got;
     v_free := v_free - jsonb_array_length(v_got);
     EXIT WHEN v_free <= 0;
   END LOOP;
-  RETURN v_claimed;
+  RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
 END $$;
 
 

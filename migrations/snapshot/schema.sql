@@ -430,17 +430,20 @@ DECLARE
   v_run "htdag".runs;
   v_run_id uuid;
   v_free integer := p_limit;
+  v_busy boolean := false;
 BEGIN
-  IF p_limit <= 0 THEN RETURN v_claimed; END IF;
+  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
-    IF NOT FOUND THEN RETURN v_claimed; END IF;
-    RETURN "htdag".claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
+    IF FOUND THEN
+      v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
+    END IF;
+    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
   END IF;
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
-  -- A run another process holds (it is settling, and claims for itself) is skipped, not waited for,
-  -- and none of its task rows is locked.
+  -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
+  -- for, and none of its task rows is locked; the claim says it was busy.
   FOR v_run_id IN
     SELECT x.run_id FROM (
       SELECT t.run_id, t.priority, t.ready_at FROM "htdag".tasks t JOIN "htdag".runs r ON r.id = t.run_id
@@ -452,13 +455,16 @@ BEGIN
      ORDER BY max(x.priority) DESC, min(x.ready_at)
   LOOP
     SELECT * INTO v_run FROM "htdag".runs WHERE id = v_run_id FOR UPDATE SKIP LOCKED;
-    CONTINUE WHEN NOT FOUND;
+    IF NOT FOUND THEN
+      v_busy := true;
+      CONTINUE;
+    END IF;
     v_got := "htdag".claim_locked_run(v_run, p_worker, v_free, p_lease_ms, p_channel);
     v_claimed := v_claimed || v_got;
     v_free := v_free - jsonb_array_length(v_got);
     EXIT WHEN v_free <= 0;
   END LOOP;
-  RETURN v_claimed;
+  RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_run_if text, p_failed integer, p_skipped integer)
@@ -1119,22 +1125,25 @@ DECLARE
   v_run "htdag".runs;
   v_settled jsonb;
   v_claimed jsonb;
+  v_fill jsonb;
 BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN
     RETURN jsonb_build_object('results', (SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x.value ->> 'taskId',
              'attempt', (x.value ->> 'attempt')::integer, 'settled', false, 'status', NULL)), '[]')
              FROM jsonb_array_elements(p_settlements) AS x(value)),
-           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb);
+           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb, 'busy', false);
   END IF;
   v_settled := "htdag".settle_locked(v_run, p_worker, p_settlements, p_channel);
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
   IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
-    v_claimed := v_claimed || "htdag".claim_tasks(NULL, p_workflows, p_worker,
-                                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
+    v_fill := "htdag".claim_tasks(NULL, p_workflows, p_worker,
+                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
+    v_claimed := v_claimed || (v_fill -> 'claimed');
   END IF;
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed);
+  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
+                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_attempt(p_run_id uuid, p_task_id text, p_workflow text, p_worker text, p_lease_ms integer, p_channel text)

@@ -244,7 +244,7 @@ export class RunExecutor {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
       const free = this.run.maxParallel - this.running.size;
-      const claimed = await retryTransient(
+      const { claimed } = await retryTransient(
         () => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel),
         Math.max(30_000, 2 * leaseMs),
       );

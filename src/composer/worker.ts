@@ -19,6 +19,8 @@ export type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 /** Event types that never make work ready. */
 const QUIET = new Set(["task:started", "task:progress"]);
 const STOPPING = new Set(["execution:cancelled", "execution:timed_out", "execution:failed"]);
+/** How soon a worker claims again after a claim skipped a run another transaction held, in ms. */
+const BUSY_RETRY_MS = 1;
 
 export class Worker {
   private readonly running = new Map<string, { runId: string; done: Promise<void> }>();
@@ -37,6 +39,8 @@ export class Worker {
   /** The poll and the reaper; the heartbeat is apart, as it runs until stop() ends. */
   private readonly timers: NodeJS.Timeout[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
+  /** The pending claim of claimSoon(), if one is scheduled. */
+  private busyRetry: NodeJS.Timeout | undefined;
   private renewal: Promise<void> = Promise.resolve();
   private listener: Listener | undefined;
   private claiming = false;
@@ -208,14 +212,31 @@ export class Worker {
         return;
       }
       const sentAt = this.leases.now();
-      const claimed = await this.inFlight(
+      const { claimed, busy } = await this.inFlight(
         retryTransient(() => tasks.claim(null, workflows, workerId, want, leaseMs, channel), leaseMs),
       );
       this.dispatch(claimed, sentAt);
       if (claimed.length < want) {
+        if (busy) {
+          this.claimSoon();
+        }
         return;
       }
     }
+  }
+
+  /**
+   * Claims again in BUSY_RETRY_MS: a run with ready tasks was held by another transaction (a
+   * settle, which claims only for the slots it frees), so its tasks are claimable once it commits.
+   */
+  private claimSoon(): void {
+    if (this.busyRetry || this.stopping) {
+      return;
+    }
+    this.busyRetry = setTimeout(() => {
+      this.busyRetry = undefined;
+      this.kick();
+    }, BUSY_RETRY_MS);
   }
 
   /** Runs what a call sent at `sentAt` claimed; a stopping worker holds it for stop() to hand back. */
@@ -384,7 +405,9 @@ export class Worker {
     );
     this.abortEnded(result.aborted.map((a) => ({ runId, ...a })));
     this.dispatch(result.claimed, sentAt);
-    if (result.claimed.length < free) {
+    if (result.busy) {
+      this.claimSoon();
+    } else if (result.claimed.length < free) {
       this.kick();
     }
   }
@@ -414,6 +437,7 @@ export class Worker {
     for (const timer of this.timers) {
       clearInterval(timer);
     }
+    clearTimeout(this.busyRetry);
     try {
       await this.listener?.close();
       await this.finishSteps(this.options.stopTimeoutMs ?? 30_000);

@@ -48,6 +48,18 @@ export interface SettleManyResult {
   aborted: { taskId: string; attempt: number }[];
   runStatus: string | null;
   claimed: ClaimedTask[];
+  /** A run of the worker's other runs had ready tasks but another transaction held it (see ClaimResult). */
+  busy: boolean;
+}
+
+/**
+ * What a claim reports back: the tasks it claimed, and whether it skipped a run with ready tasks
+ * because another transaction held that run (a settle, which claims only for its own slots): a
+ * worker told `busy` with slots left claims again shortly instead of waiting for a wake-up.
+ */
+export interface ClaimResult {
+  claimed: ClaimedTask[];
+  busy: boolean;
 }
 
 /** One attempt of one task of one run. */
@@ -100,8 +112,8 @@ export function createTaskQueries(db: Db, schema: string) {
       limit: number,
       leaseMs: number,
       channel: string | null,
-    ) {
-      const { rows } = await db.query<{ r: ClaimedTask[] }>(
+    ): Promise<ClaimResult> {
+      const { rows } = await db.query<{ r: ClaimResult }>(
         claimSql,
         [runId, workflows, worker, limit, leaseMs, channel],
         { name: claimName },

@@ -418,9 +418,13 @@ class CoreCase {
    */
   async claim(worker: string, limit: number, byRun: boolean): Promise<ClaimedTask[]> {
     const before = await this.runStatus();
-    const claimed = byRun
+    const { claimed, busy } = byRun
       ? await this.tasks.claim(this.runId, null, worker, limit, LEASE_MS, this.channel)
       : await this.tasks.claim(null, [this.workflow], worker, limit, LEASE_MS, this.channel);
+    // The model's steps run one at a time: no other transaction can hold the run.
+    if (busy) {
+      this.fail(`claim said busy with no other transaction open`);
+    }
     this.hold(worker, claimed);
     this.trace.push(
       `claim ${worker} limit ${limit}${byRun ? " of the run" : ""} (run ${before}) → [${claimed.map(label).join(", ")}]`,

@@ -19,7 +19,7 @@ describe.each(STORES)("batched settle on %s", (kind) => {
     const graph = validateGraph({ goal: "batch", tasks: tasks.map((t) => ({ step: "noop", ...t })) });
     const { runId } = await orch().submit(graph, { workflow: `batch-${kind}`, maxParallel, failFast: false });
     const queries = createTaskQueries(orch().db, orch().options.schema);
-    const claimed = await queries.claim(runId, null, worker, 10, 30_000, null);
+    const { claimed } = await queries.claim(runId, null, worker, 10, 30_000, null);
     return { runId, queries, claimed };
   }
 

@@ -15,7 +15,9 @@ describe.each(STORES)("settles sent again on %s", (kind) => {
     const graph = validateGraph({ goal: "lost replies", tasks: [{ id: "a" }, { id: "b", dependsOn: ["a"] }] });
     const { runId } = await orch().submit(graph, { workflow: "lost_replies" });
     const tasks = createTaskQueries(orch().db, "htdag");
-    const [claimed] = await tasks.claim(runId, null, "w1", 1, 60_000, null);
+    const {
+      claimed: [claimed],
+    } = await tasks.claim(runId, null, "w1", 1, 60_000, null);
     const settlement = { runId, taskId: "a", attempt: claimed!.attempt, outcome: "completed" as const, output: 1 };
     const first = await tasks.settleMany(runId, [settlement], "w1", 0, 60_000, null);
     const again = await tasks.settleMany(runId, [settlement], "w1", 0, 60_000, null);

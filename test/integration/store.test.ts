@@ -146,7 +146,10 @@ describe("migrations on Postgres", () => {
       ] as const) {
         const result = await orch.composeFromTaskGraph(graph, steps, { workflow: "shared" });
         expect({ schema, status: result.status, b: result.outputs.b }).toEqual({ schema, status: "completed", b: 2 });
-        expect(await createTaskQueries(orch.db, schema).claim(null, ["shared"], "w", 1, 1000, null)).toEqual([]);
+        expect(await createTaskQueries(orch.db, schema).claim(null, ["shared"], "w", 1, 1000, null)).toEqual({
+          claimed: [],
+          busy: false,
+        });
       }
     } finally {
       await one?.close();

@@ -1,3 +1,4 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOrchestrator } from "../../src/create-orchestrator.js";
 import type { Orchestrator } from "../../src/orchestrator/orchestrator.js";
@@ -67,7 +68,9 @@ describe.each(STORES)("workers on %s", (kind) => {
     });
     const tasks = createTaskQueries(db, "htdag");
     // A worker that claims and then dies (never heartbeats, never settles).
-    const [claimed] = await tasks.claim(runId, null, "dead-worker", 1, 200, null);
+    const {
+      claimed: [claimed],
+    } = await tasks.claim(runId, null, "dead-worker", 1, 200, null);
     expect(claimed?.taskId).toBe("solo");
     const worker = await orch().startWorker({ workflows: { orphans: inc }, reapIntervalMs: 100 });
     try {
@@ -194,6 +197,42 @@ describe("workers sharing one Postgres", () => {
       [runId],
     );
     expect(rows[0]?.workers).toBe(2);
+  });
+
+  it("a claim that finds the run held by another transaction claims again once it is free", async () => {
+    // A settle holds its run's row while it commits, and claims only for the slots it frees. A
+    // worker's claim that met it skipped the run and gave up until the next wake-up: slots stayed
+    // empty (a worker on one run at batchSize 1 ran about one task at a time).
+    const [submitter, runner] = await Promise.all([open(), open()]);
+    const started: string[] = [];
+    const worker = await runner.startWorker({
+      workflows: { held: { go: async () => void started.push("a") } },
+      pollIntervalMs: 600_000,
+    });
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      const graph = validateGraph({ goal: "held", tasks: [{ id: "a", step: "go" }] });
+      const runAt = new Date(Date.now() + 200);
+      const { runId } = await submitter.submit(graph, { workflow: "held", runAt });
+      await holder.query("BEGIN");
+      await holder.query("SELECT 1 FROM htdag.runs WHERE id = $1 FOR UPDATE", [runId]);
+      await new Promise((r) => setTimeout(r, runAt.getTime() - Date.now() + 20));
+      // A wake-up while the run is held: the worker's claim meets the lock.
+      await submitter.db.query(
+        "SELECT pg_notify('htdag_events', json_build_object('type', 'execution:started', 'runId', $1::text, 'workflow', 'held')::text)",
+        [runId],
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      expect(started).toEqual([]);
+      await holder.query("COMMIT");
+      const result = await submitter.waitForRun(runId, { timeoutMs: 5_000 });
+      expect(result.status).toBe("completed");
+      expect(started).toEqual(["a"]);
+    } finally {
+      await holder.end();
+      await worker.stop();
+    }
   });
 
   it("two submitters with one idempotency key at once get one run", async () => {
