@@ -182,6 +182,19 @@ CREATE INDEX events_created_idx ON :HTDAG_SCHEMA.events (created_at);
 -- Catch-up reads the rows at or above the horizon of one channel.
 CREATE INDEX events_channel_xid_idx ON :HTDAG_SCHEMA.events (channel, xid);
 
+-- Who wants events pushed beyond the wake-ups (see notify_scope): a process's shared LISTEN
+-- connection for subscriptions ('all', every run) or a waitForRun ('runs': the execution events of
+-- run_id). A row is renewed while its process listens and deleted when it stops; one left by a
+-- process that died expires (until then it only costs NOTIFYs nobody reads).
+CREATE TABLE :HTDAG_SCHEMA.listeners (
+  id         uuid PRIMARY KEY,
+  channel    text NOT NULL,
+  scope      text NOT NULL CONSTRAINT listeners_scope_check CHECK (scope IN ('all', 'runs')),
+  run_id     uuid,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX listeners_channel_idx ON :HTDAG_SCHEMA.listeners (channel, run_id);
+
 -- Decompositions: one row per decomposition (calls, tokens, repairs, latency), and the cache.
 CREATE TABLE :HTDAG_SCHEMA.decompositions (
   id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -255,19 +268,67 @@ CREATE TABLE :HTDAG_SCHEMA.workflow_tunings (
 -- guard in a WHERE clause or a locked read. Events are written in the same transaction as the
 -- change they report; pg_notify delivers them after commit (p_channel NULL = no NOTIFY).
 
+-- Which events a transaction NOTIFYs: the run's options.realTimeNotifications (notify_mode: 'all',
+-- 'on-demand' or NULL for none). Every event is stored whatever the mode. A NOTIFY is not free:
+-- PostgreSQL serialises the commits of all transactions that NOTIFY (one lock, held through the
+-- commit's WAL flush), which caps them at a few thousand per second per server. So 'on-demand'
+-- NOTIFYs only:
+-- - wake-ups, always: what workers act on (a run started or resumed, a task ready again after a
+--   retry, expanded children, cancellations to abort, a repaired run) — see WAKE_TYPES below, and
+--   a wave of task transitions that readied a dependant or cancelled a task (finish_wave);
+-- - every event while a process subscribes on the channel (a `listeners` row of scope 'all'),
+--   and a run's execution events while a process waits for it (scope 'runs').
+CREATE FUNCTION :HTDAG_SCHEMA.notify_mode(p_options jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE coalesce(p_options ->> 'realTimeNotifications', 'true')
+    WHEN 'false' THEN NULL WHEN 'on-demand' THEN 'on-demand' ELSE 'all' END
+$$;
+
+-- notify_scope returns, for an event of run p_run_id (NULL: of no run), 'all', 'runs' or NULL
+-- (nobody beyond the workers listens).
+CREATE FUNCTION :HTDAG_SCHEMA.notify_scope(p_channel text, p_run_id uuid) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN (SELECT CASE WHEN bool_or(scope = 'all') THEN 'all' WHEN count(*) > 0 THEN 'runs' END
+            FROM :HTDAG_SCHEMA.listeners
+           WHERE channel = p_channel AND (run_id IS NULL OR run_id = p_run_id) AND expires_at > now());
+END $$;
+
+-- Whether an event of p_type of run p_run_id is NOTIFYed on p_channel now (see notify_scope).
+CREATE FUNCTION :HTDAG_SCHEMA.notify_wanted(p_channel text, p_type text, p_run_id uuid) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_scope text;
+BEGIN
+  IF p_channel IS NULL THEN RETURN false; END IF;
+  -- WAKE_TYPES
+  IF p_type IN ('execution:started', 'execution:resumed', 'execution:reconciled', 'execution:cancelled',
+                'execution:failed', 'execution:timed_out', 'task:cancelled', 'task:retried',
+                'decomposition:completed') THEN
+    RETURN true;
+  END IF;
+  v_scope := :HTDAG_SCHEMA.notify_scope(p_channel, p_run_id);
+  RETURN v_scope = 'all' OR (v_scope = 'runs' AND p_type LIKE 'execution:%');
+END $$;
+
 -- Writes one event row and, unless p_channel is NULL, a small NOTIFY: ids only, never the payload,
--- so NOTIFY stays far below its 8,000-byte limit.
+-- so NOTIFY stays far below its 8,000-byte limit. The executor's own events are NOTIFYed as the
+-- run's mode says (notify_mode); p_always (events written from TypeScript: `sendWithNotify`,
+-- decomposition, optimization, progress) NOTIFYs unless the mode is none.
 CREATE FUNCTION :HTDAG_SCHEMA.emit(p_channel text, p_type text, p_run_id uuid, p_task_id text,
-                                   p_workflow text, p_payload jsonb) RETURNS bigint
+                                   p_workflow text, p_payload jsonb, p_always boolean DEFAULT false) RETURNS bigint
 LANGUAGE plpgsql AS $$
-DECLARE v_id bigint;
+DECLARE
+  v_id bigint;
+  v_mode text;
 BEGIN
   INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
   VALUES (p_type, coalesce(p_channel, 'htdag_events'), p_run_id, p_task_id, p_workflow, coalesce(p_payload, '{}'))
   RETURNING id INTO v_id;
-  -- A run created with realTimeNotifications: false keeps its events without NOTIFY.
-  IF p_channel IS NOT NULL AND (p_run_id IS NULL OR coalesce(
-       (SELECT (options ->> 'realTimeNotifications')::boolean FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id), true)) THEN
+  -- The run's mode (notify_mode); an event of no run is NOTIFYed.
+  v_mode := CASE WHEN p_run_id IS NULL THEN 'all'
+                 ELSE :HTDAG_SCHEMA.notify_mode((SELECT options FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id)) END;
+  IF p_channel IS NOT NULL AND v_mode IS NOT NULL
+     AND (p_always OR v_mode = 'all' OR :HTDAG_SCHEMA.notify_wanted(p_channel, p_type, p_run_id)) THEN
     PERFORM pg_notify(p_channel, json_build_object('id', v_id, 'type', p_type, 'runId', p_run_id,
                                                    'taskId', p_task_id, 'workflow', p_workflow)::text);
   END IF;
@@ -346,7 +407,8 @@ CREATE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p_ids text[]
     OUT decide text[], OUT ended jsonb, OUT first_failed text)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_mode text := CASE WHEN p_channel IS NOT NULL THEN :HTDAG_SCHEMA.notify_mode(p_run.options) END;
+  v_notify boolean := v_mode IS NOT NULL;
   v_tids tid[];
   v_attempt_tids tid[];
   v_notified bigint;
@@ -426,9 +488,14 @@ BEGIN
   )
   SELECT (SELECT array_agg(id) FROM deps WHERE remaining_deps = 0 AND status = 'pending'),
          (SELECT id FROM fin WHERE status IN ('failed', 'timed_out') ORDER BY n LIMIT 1),
+         -- On demand, NOTIFYed when the wave woke something (a dependant ready or to decide, a task
+         -- cancelled: workers claim or abort) or someone subscribes (notify_scope).
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', ev.type, 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
-            FROM ev WHERE v_notify)
+            FROM ev
+           WHERE v_notify AND (v_mode = 'all' OR EXISTS (SELECT 1 FROM deps WHERE remaining_deps = 0)
+                               OR EXISTS (SELECT 1 FROM fin WHERE status = 'cancelled')
+                               OR :HTDAG_SCHEMA.notify_scope(p_channel, p_run.id) = 'all'))
     INTO decide, first_failed, v_notified;
   ended := '[]';
   IF v_attempt_tids IS NOT NULL THEN
@@ -599,7 +666,8 @@ CREATE FUNCTION :HTDAG_SCHEMA.settle_locked(p_run :HTDAG_SCHEMA.runs, p_worker t
                                             p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_mode text := CASE WHEN p_channel IS NOT NULL THEN :HTDAG_SCHEMA.notify_mode(p_run.options) END;
+  v_notify boolean := v_mode IS NOT NULL;
   -- One entry per settlement, in order; v_tids[i] is NULL when settlement i was rejected.
   v_ids text[];
   v_attempts integer[];
@@ -1123,9 +1191,14 @@ BEGIN
   -- for, and none of its task rows is locked; the claim says it was busy.
   FOR v_run_id IN
     SELECT x.run_id FROM (
-      SELECT t.run_id, t.priority, t.ready_at FROM :HTDAG_SCHEMA.tasks t JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
-       WHERE t.status = 'ready' AND t.available_at <= now() AND r.status = 'running' AND r.run_at <= now()
-         AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows))
+      -- Ready tasks in the ready index's order, each run looked up by primary key (OFFSET 0 keeps
+      -- the planner from reading every running run first and sorting all their ready tasks, as it
+      -- would on statistics that say there are few), until p_limit * 4 are found.
+      SELECT t.run_id, t.priority, t.ready_at FROM :HTDAG_SCHEMA.tasks t,
+             LATERAL (SELECT 1 FROM :HTDAG_SCHEMA.runs r
+                       WHERE r.id = t.run_id AND r.status = 'running' AND r.run_at <= now()
+                         AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows)) OFFSET 0) r
+       WHERE t.status = 'ready' AND t.available_at <= now()
        ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
        LIMIT p_limit * 4) x
      GROUP BY x.run_id
@@ -1170,7 +1243,8 @@ DECLARE
   v_ids text[];
   v_task record;
   v_claimed jsonb := '[]';
-  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_mode text := CASE WHEN p_channel IS NOT NULL THEN :HTDAG_SCHEMA.notify_mode(p_run.options) END;
+  v_notify boolean := v_mode IS NOT NULL;
 BEGIN
   IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM :HTDAG_SCHEMA.tasks
@@ -1231,7 +1305,7 @@ BEGIN
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
-            FROM ev WHERE v_notify)
+            FROM ev WHERE v_notify AND (v_mode = 'all' OR :HTDAG_SCHEMA.notify_scope(p_channel, p_run.id) = 'all'))
     INTO v_claimed;
   RETURN coalesce(v_claimed, '[]'::jsonb);
 END $$;
@@ -1404,5 +1478,9 @@ ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jso
 ALTER FUNCTION :HTDAG_SCHEMA.settle_locked(:HTDAG_SCHEMA.runs, text, jsonb, text) SET enable_seqscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jsonb[], jsonb[], text, tid[]) SET enable_seqscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.claim_locked_run(:HTDAG_SCHEMA.runs, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;
+-- A worker's claim walks the ready index in order and stops at its limit; a bitmap or sequential scan
+-- (which fresh statistics make look cheaper) reads every ready task to sort them.
+ALTER FUNCTION :HTDAG_SCHEMA.claim_tasks(uuid, text[], text, integer, integer, text) SET enable_bitmapscan = off;
+ALTER FUNCTION :HTDAG_SCHEMA.claim_tasks(uuid, text[], text, integer, integer, text) SET enable_seqscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.task_tids(uuid, text[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.dependency_outputs(uuid, text) SET plan_cache_mode = force_generic_plan;

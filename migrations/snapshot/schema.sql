@@ -82,6 +82,17 @@ TABLE :HTDAG_SCHEMA.graphs
   CONSTRAINT graphs_tasks_check CHECK ((jsonb_typeof(tasks) = 'array'::text))
 CREATE UNIQUE INDEX graphs_pkey ON :HTDAG_SCHEMA.graphs USING btree (id)
 
+TABLE :HTDAG_SCHEMA.listeners
+  id uuid NOT NULL
+  channel text NOT NULL
+  scope text NOT NULL
+  run_id uuid
+  expires_at timestamp with time zone NOT NULL
+  CONSTRAINT listeners_pkey PRIMARY KEY (id)
+  CONSTRAINT listeners_scope_check CHECK ((scope = ANY (ARRAY['all'::text, 'runs'::text])))
+CREATE INDEX listeners_channel_idx ON :HTDAG_SCHEMA.listeners USING btree (channel, run_id)
+CREATE UNIQUE INDEX listeners_pkey ON :HTDAG_SCHEMA.listeners USING btree (id)
+
 TABLE :HTDAG_SCHEMA.patterns
   normalized_goal text NOT NULL
   structure_hash text NOT NULL
@@ -354,7 +365,8 @@ DECLARE
   v_ids text[];
   v_task record;
   v_claimed jsonb := '[]';
-  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_mode text := CASE WHEN p_channel IS NOT NULL THEN "htdag".notify_mode(p_run.options) END;
+  v_notify boolean := v_mode IS NOT NULL;
 BEGIN
   IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM "htdag".tasks
@@ -415,7 +427,7 @@ BEGIN
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
-            FROM ev WHERE v_notify)
+            FROM ev WHERE v_notify AND (v_mode = 'all' OR "htdag".notify_scope(p_channel, p_run.id) = 'all'))
     INTO v_claimed;
   RETURN coalesce(v_claimed, '[]'::jsonb);
 END $function$
@@ -423,6 +435,8 @@ END $function$
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer, p_lease_ms integer, p_channel text)
  RETURNS jsonb
  LANGUAGE plpgsql
+ SET enable_bitmapscan TO 'off'
+ SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
   v_claimed jsonb := '[]';
@@ -446,9 +460,14 @@ BEGIN
   -- for, and none of its task rows is locked; the claim says it was busy.
   FOR v_run_id IN
     SELECT x.run_id FROM (
-      SELECT t.run_id, t.priority, t.ready_at FROM "htdag".tasks t JOIN "htdag".runs r ON r.id = t.run_id
-       WHERE t.status = 'ready' AND t.available_at <= now() AND r.status = 'running' AND r.run_at <= now()
-         AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows))
+      -- Ready tasks in the ready index's order, each run looked up by primary key (OFFSET 0 keeps
+      -- the planner from reading every running run first and sorting all their ready tasks, as it
+      -- would on statistics that say there are few), until p_limit * 4 are found.
+      SELECT t.run_id, t.priority, t.ready_at FROM "htdag".tasks t,
+             LATERAL (SELECT 1 FROM "htdag".runs r
+                       WHERE r.id = t.run_id AND r.status = 'running' AND r.run_at <= now()
+                         AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows)) OFFSET 0) r
+       WHERE t.status = 'ready' AND t.available_at <= now()
        ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
        LIMIT p_limit * 4) x
      GROUP BY x.run_id
@@ -521,18 +540,22 @@ BEGIN
   RETURN v_changed;
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.emit(p_channel text, p_type text, p_run_id uuid, p_task_id text, p_workflow text, p_payload jsonb)
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.emit(p_channel text, p_type text, p_run_id uuid, p_task_id text, p_workflow text, p_payload jsonb, p_always boolean DEFAULT false)
  RETURNS bigint
  LANGUAGE plpgsql
 AS $function$
-DECLARE v_id bigint;
+DECLARE
+  v_id bigint;
+  v_mode text;
 BEGIN
   INSERT INTO "htdag".events (type, channel, run_id, task_id, workflow, payload)
   VALUES (p_type, coalesce(p_channel, 'htdag_events'), p_run_id, p_task_id, p_workflow, coalesce(p_payload, '{}'))
   RETURNING id INTO v_id;
-  -- A run created with realTimeNotifications: false keeps its events without NOTIFY.
-  IF p_channel IS NOT NULL AND (p_run_id IS NULL OR coalesce(
-       (SELECT (options ->> 'realTimeNotifications')::boolean FROM "htdag".runs WHERE id = p_run_id), true)) THEN
+  -- The run's mode (notify_mode); an event of no run is NOTIFYed.
+  v_mode := CASE WHEN p_run_id IS NULL THEN 'all'
+                 ELSE "htdag".notify_mode((SELECT options FROM "htdag".runs WHERE id = p_run_id)) END;
+  IF p_channel IS NOT NULL AND v_mode IS NOT NULL
+     AND (p_always OR v_mode = 'all' OR "htdag".notify_wanted(p_channel, p_type, p_run_id)) THEN
     PERFORM pg_notify(p_channel, json_build_object('id', v_id, 'type', p_type, 'runId', p_run_id,
                                                    'taskId', p_task_id, 'workflow', p_workflow)::text);
   END IF;
@@ -652,7 +675,8 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p
  SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
-  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_mode text := CASE WHEN p_channel IS NOT NULL THEN "htdag".notify_mode(p_run.options) END;
+  v_notify boolean := v_mode IS NOT NULL;
   v_tids tid[];
   v_attempt_tids tid[];
   v_notified bigint;
@@ -732,9 +756,14 @@ BEGIN
   )
   SELECT (SELECT array_agg(id) FROM deps WHERE remaining_deps = 0 AND status = 'pending'),
          (SELECT id FROM fin WHERE status IN ('failed', 'timed_out') ORDER BY n LIMIT 1),
+         -- On demand, NOTIFYed when the wave woke something (a dependant ready or to decide, a task
+         -- cancelled: workers claim or abort) or someone subscribes (notify_scope).
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', ev.type, 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
-            FROM ev WHERE v_notify)
+            FROM ev
+           WHERE v_notify AND (v_mode = 'all' OR EXISTS (SELECT 1 FROM deps WHERE remaining_deps = 0)
+                               OR EXISTS (SELECT 1 FROM fin WHERE status = 'cancelled')
+                               OR "htdag".notify_scope(p_channel, p_run.id) = 'all'))
     INTO decide, first_failed, v_notified;
   ended := '[]';
   IF v_attempt_tids IS NOT NULL THEN
@@ -754,6 +783,44 @@ BEGIN
     )
     SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', task_id, 'attempt', attempt)), '[]') INTO ended FROM closed;
   END IF;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify_mode(p_options jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  SELECT CASE coalesce(p_options ->> 'realTimeNotifications', 'true')
+    WHEN 'false' THEN NULL WHEN 'on-demand' THEN 'on-demand' ELSE 'all' END
+$function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify_scope(p_channel text, p_run_id uuid)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+BEGIN
+  RETURN (SELECT CASE WHEN bool_or(scope = 'all') THEN 'all' WHEN count(*) > 0 THEN 'runs' END
+            FROM "htdag".listeners
+           WHERE channel = p_channel AND (run_id IS NULL OR run_id = p_run_id) AND expires_at > now());
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify_wanted(p_channel text, p_type text, p_run_id uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+DECLARE v_scope text;
+BEGIN
+  IF p_channel IS NULL THEN RETURN false; END IF;
+  -- WAKE_TYPES
+  IF p_type IN ('execution:started', 'execution:resumed', 'execution:reconciled', 'execution:cancelled',
+                'execution:failed', 'execution:timed_out', 'task:cancelled', 'task:retried',
+                'decomposition:completed') THEN
+    RETURN true;
+  END IF;
+  v_scope := "htdag".notify_scope(p_channel, p_run_id);
+  RETURN v_scope = 'all' OR (v_scope = 'runs' AND p_type LIKE 'execution:%');
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel text)
@@ -964,7 +1031,8 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_locked(p_run :HTDAG_SCHEMA.runs,
  SET enable_seqscan TO 'off'
 AS $function$
 DECLARE
-  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
+  v_mode text := CASE WHEN p_channel IS NOT NULL THEN "htdag".notify_mode(p_run.options) END;
+  v_notify boolean := v_mode IS NOT NULL;
   -- One entry per settlement, in order; v_tids[i] is NULL when settlement i was rejected.
   v_ids text[];
   v_attempts integer[];

@@ -55,6 +55,7 @@ async function openHtdag(database: string, harness?: HarnessTools): Promise<Syst
   const orch = await createOrchestrator({
     database,
     maxTasks: 100_000,
+    ...(process.env.BENCH_NOTIFY === "on-demand" ? { realTimeNotifications: "on-demand" as const } : {}),
     onError: (error) => console.error("htdag (bench):", error),
   });
   const session: SystemSession = {

@@ -41,6 +41,10 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | undefined;
   /** The pending claim of claimSoon(), if one is scheduled. */
   private busyRetry: NodeJS.Timeout | undefined;
+  /** Slots promised to claims and settles in flight (see freeSlots). */
+  private reserved = 0;
+  /** A wake-up found no free slot: the next freed slot claims. */
+  private wakePending = false;
   private renewal: Promise<void> = Promise.resolve();
   private listener: Listener | undefined;
   private claiming = false;
@@ -70,6 +74,15 @@ export class Worker {
   /** Tasks this worker is running now. */
   get active(): number {
     return this.running.size;
+  }
+
+  /**
+   * Slots neither running nor promised to a claim in flight. Claims and settles of different runs
+   * are in flight at once, and each may bring tasks back: each reserves what it may claim until
+   * what it claimed is running, so together they never claim past `concurrency`.
+   */
+  private freeSlots(): number {
+    return this.concurrency - this.running.size - this.reserved;
   }
 
   async start(): Promise<void> {
@@ -207,21 +220,39 @@ export class Worker {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     const workflows = Object.keys(this.options.workflows);
     for (;;) {
-      const want = Math.min(this.batchSize, this.concurrency - this.running.size);
-      if (want <= 0 || this.stopping) {
+      const want = Math.min(this.batchSize, this.freeSlots());
+      if (this.stopping) {
         return;
       }
+      if (want <= 0) {
+        // Every slot is running or promised to a claim in flight: claim once one is free.
+        this.wakePending = true;
+        return;
+      }
+      this.wakePending = false;
       const sentAt = this.leases.now();
-      const { claimed, busy } = await this.inFlight(
-        retryTransient(() => tasks.claim(null, workflows, workerId, want, leaseMs, channel), leaseMs),
-      );
-      this.dispatch(claimed, sentAt);
-      if (claimed.length < want) {
-        if (busy) {
-          this.claimSoon();
+      this.reserved += want;
+      try {
+        const { claimed, busy } = await this.inFlight(
+          retryTransient(() => tasks.claim(null, workflows, workerId, want, leaseMs, channel), leaseMs),
+        );
+        this.dispatch(claimed, sentAt);
+        if (claimed.length < want) {
+          if (busy) {
+            this.claimSoon();
+          }
+          return;
         }
-        return;
+      } finally {
+        this.reserved -= want;
       }
+    }
+  }
+
+  /** A slot was freed: claims for it if a wake-up found none free (the settle that freed it claimed for itself). */
+  private slotsFreed(): void {
+    if (this.wakePending && this.freeSlots() > 0) {
+      this.kick();
     }
   }
 
@@ -254,6 +285,7 @@ export class Worker {
           this.running.delete(key);
           this.attemptAborts.delete(key);
           this.endedByStore.delete(key);
+          this.slotsFreed();
         });
       this.running.set(key, { runId: task.runId, done });
     }
@@ -322,17 +354,23 @@ export class Worker {
     try {
       const fix = `give it to the worker: startWorker({ decomposers: { ${task.workflow}: … } })`;
       const plan = await planClaimedExpansion(task, env, fix);
-      const free = this.stopping ? 0 : Math.max(0, this.concurrency - this.running.size + 1);
+      const free = this.stopping ? 0 : Math.max(0, this.freeSlots() + 1);
       const sentAt = this.leases.now();
-      const result = await this.inFlight(
-        retryTransient(
-          () => tasks.expand(task, plan.tasks, plan.edges, workerId, free, leaseMs, channel),
-          Math.max(30_000, 2 * leaseMs),
-          (error) => this.deps.onError(error),
-        ),
-      );
-      this.leases.release(task);
-      this.dispatch(result.claimed, sentAt);
+      this.reserved += free;
+      try {
+        const result = await this.inFlight(
+          retryTransient(
+            () => tasks.expand(task, plan.tasks, plan.edges, workerId, free, leaseMs, channel),
+            Math.max(30_000, 2 * leaseMs),
+            (error) => this.deps.onError(error),
+          ),
+        );
+        this.leases.release(task);
+        this.dispatch(result.claimed, sentAt);
+      } finally {
+        this.reserved -= free;
+      }
+      this.slotsFreed();
       return null;
     } catch (error) {
       return failure(base, task, error, "failed");
@@ -393,22 +431,30 @@ export class Worker {
     // re-checks max_parallel exactly. With batchSize 1 a settle claims at most one task per task it settles.
     const free = this.stopping
       ? 0
-      : Math.min(batch.length * this.batchSize, this.concurrency - this.running.size + batch.length);
+      : Math.max(0, Math.min(batch.length * this.batchSize, this.freeSlots() + batch.length));
     const sentAt = this.leases.now();
-    // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
-    const result = await this.inFlight(
-      retryTransient(
-        () => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel, this.workflowNames),
-        Math.max(30_000, 2 * leaseMs),
-        (error) => this.deps.onError(error),
-      ),
-    );
-    this.abortEnded(result.aborted.map((a) => ({ runId, ...a })));
-    this.dispatch(result.claimed, sentAt);
-    if (result.busy) {
-      this.claimSoon();
-    } else if (result.claimed.length < free) {
-      this.kick();
+    this.reserved += free;
+    try {
+      // Through a Postgres restart: a settle that did commit is rejected by its guard on retry.
+      const result = await this.inFlight(
+        retryTransient(
+          () => tasks.settleMany(runId, batch, workerId, free, leaseMs, channel, this.workflowNames),
+          Math.max(30_000, 2 * leaseMs),
+          (error) => this.deps.onError(error),
+        ),
+      );
+      this.abortEnded(result.aborted.map((a) => ({ runId, ...a })));
+      this.dispatch(result.claimed, sentAt);
+      // Settled: the batch's slots are free now (its runners leave `running` a few ticks later).
+      for (const settlement of batch) {
+        this.running.delete(attemptKey(settlement));
+      }
+      if (result.busy) {
+        this.claimSoon();
+      }
+    } finally {
+      this.reserved -= free;
+      this.slotsFreed();
     }
   }
 

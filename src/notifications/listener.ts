@@ -2,12 +2,15 @@
  * Subscriptions and the LISTEN connections behind them: one dedicated connection per channel
  * (through `db.listen`, which reconnects with jittered backoff), shared by every subscription on
  * that channel. A NOTIFY only wakes subscriptions up; what they deliver is read from the events
- * table, and after every (re)connect each subscription catches up from its own cursor.
+ * table, and after every (re)connect each subscription catches up from its own cursor. While a
+ * channel has subscriptions, the process is registered as wanting all its events NOTIFYed (the
+ * executor otherwise NOTIFYs only the wake-ups workers need; see store/listeners.ts).
  */
 import { z } from "zod";
 import type { Db, Listener } from "../store/db.js";
 import type { EventPosition } from "../store/event-position.js";
 import type { EventFilter, EventQueries } from "../store/events.js";
+import type { ListenerRegistration, ListenerRegistry } from "../store/listeners.js";
 import type { HtdagEvent } from "./catalogue.js";
 import { ListenConnectionError } from "./errors.js";
 import { Subscription, type EventHandler, type SubscriptionHandle } from "./subscription.js";
@@ -33,21 +36,33 @@ const notifySchema = z.object({
 class ChannelHub {
   readonly subscriptions = new Set<SubscriptionHandle>();
   private listener: Promise<Listener> | null = null;
+  private registration: Promise<ListenerRegistration> | null = null;
 
   constructor(
     private readonly db: Db,
+    private readonly registry: ListenerRegistry,
     readonly channel: string,
     private readonly onError: (error: unknown) => void,
   ) {}
 
-  /** LISTENs if nobody on this channel does yet; resolves once the connection is up. */
+  /**
+   * Registers for every event of the channel, then LISTENs if nobody on this channel does yet;
+   * resolves once both are in place (so a subscription's first read comes after them).
+   */
   async open(): Promise<void> {
+    this.registration ??= this.registry.register(this.channel, "all", null, this.onError);
     this.listener ??= this.db.listen(this.channel, {
       onNotify: (payload) => this.notify(payload),
       // After every (re)connect: NOTIFYs sent while the connection was down are lost, so catch up.
       onConnect: () => this.wakeAll(),
       onError: (error) => this.onError(new ListenConnectionError(this.channel, error)),
     });
+    try {
+      await this.registration;
+    } catch (error) {
+      this.registration = null;
+      throw error;
+    }
     try {
       await this.listener;
     } catch (error) {
@@ -75,14 +90,20 @@ class ChannelHub {
     }
   }
 
-  /** Stops LISTENing once the last subscription left. */
+  /** Stops LISTENing, and withdraws the registration, once the last subscription left. */
   async release(): Promise<void> {
-    if (this.subscriptions.size > 0 || !this.listener) {
+    if (this.subscriptions.size > 0) {
       return;
     }
-    const listener = this.listener;
+    const { listener, registration } = this;
     this.listener = null;
-    await (await listener).close();
+    this.registration = null;
+    if (listener) {
+      await (await listener).close();
+    }
+    if (registration) {
+      await (await registration).close();
+    }
   }
 }
 
@@ -95,7 +116,12 @@ function safeJson(text: string): unknown {
 }
 
 /** Creates subscriptions over `db`, sharing one LISTEN connection per channel. */
-export function createSubscriptions(db: Db, queries: EventQueries, onConnectionError: (error: unknown) => void) {
+export function createSubscriptions(
+  db: Db,
+  queries: EventQueries,
+  registry: ListenerRegistry,
+  onConnectionError: (error: unknown) => void,
+) {
   const hubs = new Map<string, ChannelHub>();
 
   async function detach(sub: SubscriptionHandle): Promise<void> {
@@ -119,7 +145,7 @@ export function createSubscriptions(db: Db, queries: EventQueries, onConnectionE
       handler?: EventHandler<E>,
     ): Promise<Subscription<E>> {
       const channel = request.filter.channel;
-      const hub = hubs.get(channel) ?? new ChannelHub(db, channel, onConnectionError);
+      const hub = hubs.get(channel) ?? new ChannelHub(db, registry, channel, onConnectionError);
       hubs.set(channel, hub);
       const sub = new Subscription<E>({ queries, ...request, handler, detach });
       hub.subscriptions.add(sub);

@@ -20,6 +20,7 @@ import {
 import { eventCursorSchema, encodeEventCursor } from "./cursor.js";
 import { InvalidEventError } from "./errors.js";
 import { createSubscriptions } from "./listener.js";
+import { createListenerRegistry, type RealTimeNotifications } from "../store/listeners.js";
 import type { EventHandler, Subscription } from "./subscription.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -82,8 +83,12 @@ export interface NotificationsOptions {
   schema?: string;
   /** Channel that `listen` uses when it names none. @default "htdag_events" */
   channel?: string;
-  /** NOTIFY on every `sendWithNotify`; when false rows are stored and subscribers poll. @default true */
-  realTimeNotifications?: boolean;
+  /**
+   * NOTIFY on every `sendWithNotify` (true or "on-demand": subscriptions register for the
+   * executor's events; see store/listeners.ts); when false rows are stored and subscribers poll.
+   * @default true
+   */
+  realTimeNotifications?: RealTimeNotifications;
   /** Receives handler exceptions, lost connections and failed reads; never the only trace of a failure. @default console.error */
   onError?: (error: unknown) => void;
 }
@@ -188,10 +193,10 @@ export interface Notifications {
 export function createNotifications(options: NotificationsOptions): Notifications {
   const schema = assertIdentifier("schema", options.schema ?? NOTIFICATIONS_DEFAULTS.schema);
   const channel = assertIdentifier("channel", options.channel ?? NOTIFICATIONS_DEFAULTS.channel);
-  const realTime = options.realTimeNotifications ?? NOTIFICATIONS_DEFAULTS.realTimeNotifications;
+  const realTime = (options.realTimeNotifications ?? NOTIFICATIONS_DEFAULTS.realTimeNotifications) !== false;
   const onError = options.onError ?? ((error: unknown) => console.error("htdag:", error));
   const queries = createEventQueries(options.db, schema);
-  const subscriptions = createSubscriptions(options.db, queries, onError);
+  const subscriptions = createSubscriptions(options.db, queries, createListenerRegistry(options.db, schema), onError);
 
   const toEvents = (rows: PositionedRow[]): HtdagEvent[] =>
     rows.flatMap((row) => {

@@ -61,6 +61,7 @@ export interface SubscriptionParts<E extends HtdagEvent> {
 export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIterable<E>, SubscriptionHandle {
   readonly filter: EventFilter;
   private closedFlag = false;
+  private closing: Promise<void> | undefined;
   /** Where delivery stands; null until the first read fixed it. */
   private position: EventPosition | null = null;
   private dirty = false;
@@ -212,10 +213,13 @@ export class Subscription<E extends HtdagEvent = HtdagEvent> implements AsyncIte
   }
 
   /** Stops delivery and leaves the channel; pending `for await` loops end. Safe to call twice. */
-  async close(): Promise<void> {
-    if (this.closedFlag) {
-      return;
-    }
+  /** Ends the subscription and leaves the channel; calling it again returns the same promise. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closedFlag = true;
     clearTimeout(this.retryTimer);
     clearInterval(this.pollTimer);

@@ -14,6 +14,7 @@ import { createNotifications } from "../notifications/service.js";
 import { createOptimizer } from "../optimizer/service.js";
 import { openDb } from "../store/connect.js";
 import { createEventQueries } from "../store/events.js";
+import { createListenerRegistry } from "../store/listeners.js";
 import { createGraphQueries } from "../store/graphs.js";
 import { createMetricsQueries } from "../store/metrics.js";
 import { migrate } from "../store/migrator.js";
@@ -100,14 +101,14 @@ export async function buildOrchestrator(
     onError: reportError,
     optimizer,
   });
-  const waiter = new RunWaiter(db, control, channel, reportError);
+  const waiter = new RunWaiter(db, control, createListenerRegistry(db, resolved.schema), channel, reportError);
   const workers = new Set<Worker>();
   const dashboards = new Set<Dashboard>();
   const decomposeDeps = {
     graphs,
     events,
     channel,
-    notify: resolved.realTimeNotifications,
+    notify: resolved.realTimeNotifications !== false,
     db,
     schema: resolved.schema,
     limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes },

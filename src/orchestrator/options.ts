@@ -5,6 +5,7 @@ import { EXECUTION_DEFAULTS, MAX_OUTPUT_BYTES_LIMIT, ORCHESTRATOR_DEFAULTS } fro
 import { backoffSchema, type BackoffInput } from "../graph/task-graph.js";
 import { parseOptions } from "../options.js";
 import { IDENTIFIER_PATTERN } from "../store/identifiers.js";
+import { realTimeNotificationsSchema, type RealTimeNotifications } from "../store/listeners.js";
 
 const identifier = z.string().regex(IDENTIFIER_PATTERN, {
   message: "a lower-case SQL identifier (a letter or _, then letters, digits or _, at most 63 characters)",
@@ -46,7 +47,7 @@ export const orchestratorOptionsSchema = z.strictObject({
   schema: identifier.default(ORCHESTRATOR_DEFAULTS.schema),
   channel: identifier.default(ORCHESTRATOR_DEFAULTS.channel),
   migrate: z.boolean().default(ORCHESTRATOR_DEFAULTS.migrate),
-  realTimeNotifications: z.boolean().default(ORCHESTRATOR_DEFAULTS.realTimeNotifications),
+  realTimeNotifications: realTimeNotificationsSchema.default(ORCHESTRATOR_DEFAULTS.realTimeNotifications),
   defaults: executionDefaultsSchema.prefault({}),
   poolSize: z.number().int().min(1).max(1000).default(ORCHESTRATOR_DEFAULTS.poolSize),
   leaseMs: z.number().int().min(1000).max(86_400_000).default(ORCHESTRATOR_DEFAULTS.leaseMs),
@@ -75,8 +76,15 @@ export interface OrchestratorOptions {
   channel?: string;
   /** Apply pending migrations on start. @default true */
   migrate?: boolean;
-  /** Send a NOTIFY for each event (rows are stored either way). @default true */
-  realTimeNotifications?: boolean;
+  /**
+   * Which events are NOTIFYed (rows are stored either way). `true`: every event, so a plain
+   * `LISTEN` (even psql) sees each one. `"on-demand"`: the wake-ups workers need always, and other
+   * events only while this or another process subscribes (`notifications.listen`, the dashboard)
+   * or waits for the run (`waitForRun`): fewer commits pay PostgreSQL's NOTIFY lock, which
+   * serialises them (docs/events.md, "What is NOTIFYed"). `false`: none; subscribers poll.
+   * @default true
+   */
+  realTimeNotifications?: RealTimeNotifications;
   /** Execution defaults for every run. */
   defaults?: ExecutionDefaultsInput;
   /** Connections in the pool htdag creates for a URL. @default 10 */

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { RUN_DEFAULTS } from "../defaults.js";
 import type { OptimizeOptions } from "../optimizer/types.js";
 import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../graph/task-graph.js";
+import { realTimeNotificationsSchema, type RealTimeNotifications } from "../store/listeners.js";
 
 export const runOptionsSchema = z.strictObject({
   workflow: z
@@ -19,7 +20,7 @@ export const runOptionsSchema = z.strictObject({
   priority: z.number().int().min(-1000).max(1000).optional(),
   queue: z.string().min(1).max(100).optional(),
   failFast: z.boolean().default(RUN_DEFAULTS.failFast),
-  realTimeNotifications: z.boolean().optional(),
+  realTimeNotifications: realTimeNotificationsSchema.optional(),
   idempotencyKey: z.string().min(1).max(500).optional(),
   input: jsonSchema.optional(),
   optimizationLevel: z.enum(["none", "basic", "advanced", "aggressive"]).default(RUN_DEFAULTS.optimizationLevel),
@@ -50,8 +51,8 @@ export interface RunOptions {
   queue?: string;
   /** Cancel what has not started when a task fails for good; false lets independent branches finish. @default true */
   failFast?: boolean;
-  /** NOTIFY each event of this run. @default the orchestrator's realTimeNotifications (true) */
-  realTimeNotifications?: boolean;
+  /** Which events of this run are NOTIFYed (see the orchestrator's option). @default the orchestrator's realTimeNotifications (true) */
+  realTimeNotifications?: RealTimeNotifications;
   /** A second compose or submit with the same key returns the existing run. @default none */
   idempotencyKey?: string;
   /** The run's input, referable as `input` and given to steps as `ctx.runInput`. @default null */

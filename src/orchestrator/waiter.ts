@@ -1,12 +1,14 @@
 /**
  * waitForRun: resolves when a run reaches a final status, woken by the run's execution events over
  * one shared LISTEN connection, with a slow poll as the fallback (and the only way when NOTIFY is off).
+ * While it listens, the process is registered as wanting execution events NOTIFYed (store/listeners.ts).
  */
 import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
 import { WaitTimeoutError } from "../errors.js";
 import { retryTransient } from "../composer/transient.js";
 import type { Db, Listener } from "../store/db.js";
 import type { RunControlQueries } from "../store/run-control.js";
+import type { ListenerRegistration, ListenerRegistry } from "../store/listeners.js";
 
 export class RunWaiter {
   private listener: Promise<Listener> | undefined;
@@ -15,32 +17,73 @@ export class RunWaiter {
   constructor(
     private readonly db: Db,
     private readonly control: RunControlQueries,
+    private readonly registry: ListenerRegistry,
     private readonly channel: string | null,
     private readonly onError: (error: unknown) => void,
   ) {}
 
   /** Resolves with the final status, or throws WaitTimeoutError (the run goes on) or RunNotFoundError. */
   async wait(runId: string, timeoutMs: number, notFound: () => Error): Promise<RunStatus> {
-    // Without the LISTEN connection the poll still finds the final status, just later.
-    await this.ensureListener()?.catch((error) => {
-      this.listener = undefined;
-      this.onError(error);
-    });
-    const deadline = Date.now() + timeoutMs;
-    for (let pollMs = 20; ; pollMs = Math.min(1000, pollMs * 2)) {
-      const status = (await retryTransient(() => this.control.runStatus(runId), 30_000)) as RunStatus | null;
-      if (status === null) {
-        throw notFound();
-      }
-      if (isFinalRunStatus(status)) {
-        return status;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new WaitTimeoutError(runId, status, timeoutMs);
-      }
-      await this.nextSignal(runId, Math.min(pollMs, left));
+    const first = await retryTransient(() => this.control.runStatusAndMode(runId), 30_000);
+    if (first === null) {
+      throw notFound();
     }
+    if (isFinalRunStatus(first.status as RunStatus)) {
+      return first.status as RunStatus;
+    }
+    // Without the LISTEN connection or the registration the poll still finds the final status, just later.
+    const registration = await this.listen(runId, first.onDemand).catch((error) => {
+      this.onError(error);
+      return undefined;
+    });
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (let pollMs = 20; ; pollMs = Math.min(1000, pollMs * 2)) {
+        const status = (await retryTransient(() => this.control.runStatus(runId), 30_000)) as RunStatus | null;
+        if (status === null) {
+          throw notFound();
+        }
+        if (isFinalRunStatus(status)) {
+          return status;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          throw new WaitTimeoutError(runId, status, timeoutMs);
+        }
+        await this.nextSignal(runId, Math.min(pollMs, left));
+      }
+    } finally {
+      await registration?.close().catch(this.onError);
+    }
+  }
+
+  /**
+   * LISTENs (one connection for every wait of this process), and for a run whose events are
+   * NOTIFYed on demand registers for its execution events; resolves once both are in place.
+   */
+  private async listen(runId: string, onDemand: boolean): Promise<ListenerRegistration | undefined> {
+    if (!this.channel) {
+      return undefined;
+    }
+    const channel = this.channel;
+    this.listener ??= this.db.listen(channel, {
+      onNotify: (payload) => {
+        const event = safeParse(payload);
+        if (event?.runId && event.type?.startsWith("execution:")) {
+          for (const wake of this.waiting.get(event.runId) ?? []) {
+            wake();
+          }
+        }
+      },
+      onError: this.onError,
+    });
+    try {
+      await this.listener;
+    } catch (error) {
+      this.listener = undefined;
+      throw error;
+    }
+    return onDemand ? this.registry.register(channel, "runs", runId, this.onError) : undefined;
   }
 
   private nextSignal(runId: string, ms: number): Promise<void> {
@@ -60,27 +103,9 @@ export class RunWaiter {
     });
   }
 
-  private ensureListener(): Promise<Listener> | undefined {
-    if (!this.channel || this.listener) {
-      return this.listener;
-    }
-    this.listener = this.db.listen(this.channel, {
-      onNotify: (payload) => {
-        const event = safeParse(payload);
-        if (event?.runId && event.type?.startsWith("execution:")) {
-          for (const wake of this.waiting.get(event.runId) ?? []) {
-            wake();
-          }
-        }
-      },
-      onError: this.onError,
-    });
-    return this.listener;
-  }
-
   async close(): Promise<void> {
     if (this.listener) {
-      await (await this.listener).close();
+      await (await this.listener.catch(() => undefined))?.close();
     }
   }
 }

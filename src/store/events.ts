@@ -61,12 +61,16 @@ function filterParams(filter: ReadFilter): unknown[] {
 export function createEventQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
   return {
-    /** Stores an event (and NOTIFYs unless `channel` is null) in `q`'s transaction; returns its id. */
+    /**
+     * Stores an event (and NOTIFYs unless `channel` is null) in `q`'s transaction; returns its id.
+     * Events written here are NOTIFYed whoever listens (the executor's own, written in SQL, are
+     * NOTIFYed only when wanted: see notify_scope in the schema).
+     */
     async emit(event: NewEvent, channel: string | null, q: Queryable = db, notify = true): Promise<string> {
       if (!notify && channel !== null) {
         return this.store(event, channel, q);
       }
-      const { rows } = await q.query<{ id: string }>(`SELECT ${s}.emit($1, $2, $3, $4, $5, $6)::text AS id`, [
+      const { rows } = await q.query<{ id: string }>(`SELECT ${s}.emit($1, $2, $3, $4, $5, $6, true)::text AS id`, [
         channel,
         event.type,
         event.runId ?? null,

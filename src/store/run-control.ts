@@ -41,6 +41,15 @@ export function createRunControlQueries(db: Db, schema: string) {
       return rows[0]?.status ?? null;
     },
 
+    /** A run's status, and whether its events are NOTIFYed on demand (realTimeNotifications "on-demand"). */
+    async runStatusAndMode(runId: string): Promise<{ status: string; onDemand: boolean } | null> {
+      const { rows } = await db.query<{ status: string; onDemand: boolean }>(
+        `SELECT status, ${s}.notify_mode(options) IS NOT DISTINCT FROM 'on-demand' AS "onDemand" FROM ${s}.runs WHERE id = $1`,
+        [runId],
+      );
+      return rows[0] ?? null;
+    },
+
     /** Whether a task id exists in a run. */
     async hasTask(runId: string, taskId: string): Promise<boolean> {
       const { rowCount } = await db.query(`SELECT 1 FROM ${s}.tasks WHERE run_id = $1 AND id = $2`, [runId, taskId]);

@@ -35,6 +35,45 @@ describe.each(STORES)("workers on %s", (kind) => {
     }
   });
 
+  it("a worker never runs more steps at once than its concurrency, across many small runs", async () => {
+    // Settles of different runs are in flight together, and each brings tasks back: each used to
+    // claim for the slots it saw free, so together they claimed past concurrency (22 of 10 seen).
+    const graph = validateGraph({ goal: "small", tasks: [{ id: "nap", step: "nap" }] });
+    const runIds: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      runIds.push((await orch().submit(graph, { workflow: "small" })).runId);
+    }
+    let running = 0;
+    let peak = 0;
+    const worker = await orch().startWorker({
+      workflows: {
+        small: {
+          nap: async () => {
+            running++;
+            peak = Math.max(peak, running);
+            await new Promise((r) => setTimeout(r, 2));
+            running--;
+            return null;
+          },
+        },
+      },
+      concurrency: 5,
+    });
+    try {
+      const left = async () =>
+        (
+          await orch().db.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM htdag.runs WHERE id = ANY ($1::uuid[]) AND status <> 'completed'",
+            [runIds],
+          )
+        ).rows[0]!.n;
+      await waitFor(async () => (await left()) === 0, 20_000, "every run completed");
+      expect(peak).toBeLessThanOrEqual(5);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it("runAt delays the run's first claim", async () => {
     const started: number[] = [];
     const worker = await orch().startWorker({

@@ -103,7 +103,8 @@ async function follow(
   stop: AbortSignal,
 ): Promise<void> {
   const subscription = await notifications.listen(filter);
-  const onStop = () => void subscription.close();
+  // Its failure, if any, is thrown by the close in `finally` (the same promise).
+  const onStop = () => void subscription.close().catch(() => undefined);
   stop.addEventListener("abort", onStop, { once: true });
   if (stop.aborted) {
     onStop();
