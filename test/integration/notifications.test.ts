@@ -1,7 +1,13 @@
 import { Command } from "commander";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createOrchestrator, InvalidOptionError, type Orchestrator, type Steps } from "../../src/index.js";
+import {
+  createOrchestrator,
+  InvalidOptionError,
+  validateGraph,
+  type Orchestrator,
+  type Steps,
+} from "../../src/index.js";
 import { registerEvents } from "../../src/cli/commands/events.js";
 import type { HtdagEvent } from "../../src/notifications/catalogue.js";
 import { createLiveEmitter } from "../../src/notifications/emitter.js";
@@ -252,6 +258,52 @@ describe("notifications on postgres, across connections and processes", () => {
       );
       expect(stored).toHaveLength(10);
     } finally {
+      await external.stop();
+    }
+  });
+
+  it('realTimeNotifications "on-demand" NOTIFYs wake-ups, and the rest only while a subscriber or a waiter registers', async () => {
+    const external = await startExternalListener(url, "htdag_events");
+    const quiet = await createOrchestrator({ database: url, migrate: false, realTimeNotifications: "on-demand" });
+    const registered = async () =>
+      (await orch.db.query<{ n: number }>("SELECT count(*)::int AS n FROM htdag.listeners")).rows[0]!.n;
+    try {
+      // Nobody subscribes: a worker's wake-ups only (the run started; no task waits on another).
+      const worker = await quiet.startWorker({ workflows: { demand: { go: async () => null } } });
+      const graph = (goal: string) => validateGraph({ goal, tasks: [{ id: "go", step: "go" }] });
+      const alone = await quiet.submit(graph("alone"), { workflow: "demand" });
+      await waitFor(
+        async () => (await quiet.getRun(alone.runId))?.status === "completed",
+        "the run completed (seen by polling)",
+      );
+      const typesOf = (runId: string) => external.payloads.filter((p) => p.runId === runId).map((p) => p.type);
+      expect(typesOf(alone.runId)).toEqual(["execution:started"]);
+      // waitForRun registers for the run's execution events while it waits, and withdraws after.
+      const waited = await quiet.submit(graph("waited"), { workflow: "demand", runAt: new Date(Date.now() + 300) });
+      expect((await quiet.waitForRun(waited.runId, { timeoutMs: 10_000 })).status).toBe("completed");
+      await waitFor(() => typesOf(waited.runId).includes("execution:completed"), "the waited run's final NOTIFY");
+      expect(typesOf(waited.runId)).toEqual(["execution:started", "execution:completed"]);
+      expect(await registered()).toBe(0);
+      // A subscription registers for every event, and gets each one; its stored rows are the truth either way.
+      const seen: string[] = [];
+      const sub = await quiet.notifications.listen({ workflow: "demand" }, (e) => void seen.push(e.type));
+      expect(await registered()).toBe(1);
+      const followed = await quiet.submit(graph("followed"), { workflow: "demand" });
+      await waitFor(() => seen.includes("execution:completed"), "the subscription's last event");
+      expect(seen).toEqual(["execution:started", "task:started", "task:completed", "execution:completed"]);
+      await waitFor(() => typesOf(followed.runId).length === 4, "every event NOTIFYed");
+      await sub.close();
+      expect(await registered()).toBe(0);
+      await worker.stop();
+      const stored = await quiet.notifications.getRecentEvents({ runId: alone.runId });
+      expect(stored.map((e) => e.type)).toEqual([
+        "execution:started",
+        "task:started",
+        "task:completed",
+        "execution:completed",
+      ]);
+    } finally {
+      await quiet.close();
       await external.stop();
     }
   });
