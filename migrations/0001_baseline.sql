@@ -1390,7 +1390,8 @@ END $$;
 -- idempotent resubmit returned it.
 --
 -- p_run:    the run row: {id, workflow, graphId, goal, priority, maxParallel, failFast, options, input,
---           idempotencyKey, runAt, deadlineMs}
+--           idempotencyKey, runAt, deadlineMs}, and tuningAppliedAt when the graph was tuned with
+--           the workflow's stored tuning as the caller knew it (null: none)
 -- p_graph:  the graph row: {id, goal, decomposer, source, tasks, decomposedAt}
 -- p_tasks:  the task rows as bindGraph lays them out; p_edges: [{task_id, depends_on}]
 -- p_queues: queue limits to set ({name: concurrency}), or NULL
@@ -1399,6 +1400,7 @@ END $$;
 --           before run_at); false leaves it pending for an executor that starts and claims it
 -- Returns {runId, existing, runStatus}. With an idempotency key already taken, nothing is written
 -- and the existing run's id is returned; the unique constraint decides between concurrent callers.
+-- With a stored tuning other than the caller's, nothing is written: {staleTuning: true}.
 CREATE FUNCTION :HTDAG_SCHEMA.submit_run(p_run jsonb, p_graph jsonb, p_tasks jsonb, p_edges jsonb, p_queues jsonb,
                                          p_events jsonb, p_start boolean, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -1409,11 +1411,24 @@ DECLARE
   v_existing uuid;
   v_event jsonb;
   v_status text := 'pending';
+  v_tuned timestamptz;
+  v_stored timestamptz;
 BEGIN
   IF v_key IS NOT NULL THEN
     SELECT id INTO v_existing FROM :HTDAG_SCHEMA.runs WHERE idempotency_key = v_key;
     IF FOUND THEN
       RETURN jsonb_build_object('runId', v_existing, 'existing', true, 'runStatus', NULL);
+    END IF;
+  END IF;
+  -- The caller tuned the graph with the workflow's stored tuning as it knew it (p_run.tuningAppliedAt,
+  -- its time, which JavaScript keeps to the millisecond; null: none). Another one stored since:
+  -- nothing is written, and the caller tunes again.
+  IF p_run ? 'tuningAppliedAt' THEN
+    v_tuned := (p_run ->> 'tuningAppliedAt')::timestamptz;
+    v_stored := (SELECT applied_at FROM :HTDAG_SCHEMA.workflow_tunings WHERE workflow = v_workflow);
+    IF NOT coalesce((v_tuned IS NULL AND v_stored IS NULL) OR abs(extract(epoch FROM v_stored - v_tuned)) < 0.001,
+                    false) THEN
+      RETURN jsonb_build_object('runId', NULL, 'existing', false, 'runStatus', NULL, 'staleTuning', true);
     END IF;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.workflows WHERE name = v_workflow) THEN

@@ -1295,11 +1295,24 @@ DECLARE
   v_existing uuid;
   v_event jsonb;
   v_status text := 'pending';
+  v_tuned timestamptz;
+  v_stored timestamptz;
 BEGIN
   IF v_key IS NOT NULL THEN
     SELECT id INTO v_existing FROM "htdag".runs WHERE idempotency_key = v_key;
     IF FOUND THEN
       RETURN jsonb_build_object('runId', v_existing, 'existing', true, 'runStatus', NULL);
+    END IF;
+  END IF;
+  -- The caller tuned the graph with the workflow's stored tuning as it knew it (p_run.tuningAppliedAt,
+  -- its time, which JavaScript keeps to the millisecond; null: none). Another one stored since:
+  -- nothing is written, and the caller tunes again.
+  IF p_run ? 'tuningAppliedAt' THEN
+    v_tuned := (p_run ->> 'tuningAppliedAt')::timestamptz;
+    v_stored := (SELECT applied_at FROM "htdag".workflow_tunings WHERE workflow = v_workflow);
+    IF NOT coalesce((v_tuned IS NULL AND v_stored IS NULL) OR abs(extract(epoch FROM v_stored - v_tuned)) < 0.001,
+                    false) THEN
+      RETURN jsonb_build_object('runId', NULL, 'existing', false, 'runStatus', NULL, 'staleTuning', true);
     END IF;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM "htdag".workflows WHERE name = v_workflow) THEN

@@ -17,8 +17,25 @@ import type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 export type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 
 /** Event types that never make work ready. */
-const QUIET = new Set(["task:started", "task:progress"]);
+/**
+ * The events after which a task of the run may be claimable: a run started, resumed or repaired, a
+ * task ready again, children expanded, or a task final (a dependant may be ready, or a slot of the
+ * run's maxParallel free). Others (a task started, a run finished, progress) wake no claim.
+ */
+const CLAIMABLE_AFTER = new Set([
+  "execution:started",
+  "execution:resumed",
+  "execution:reconciled",
+  "task:retried",
+  "task:completed",
+  "task:failed",
+  "task:skipped",
+  "task:cancelled",
+  "decomposition:completed",
+]);
 const STOPPING = new Set(["execution:cancelled", "execution:timed_out", "execution:failed"]);
+/** How many of the tasks it settled a worker remembers, to ignore their events. */
+const SETTLED_REMEMBERED = 1000;
 /** How soon a worker claims again after a claim skipped a run another transaction held, in ms. */
 const BUSY_RETRY_MS = 1;
 
@@ -45,6 +62,8 @@ export class Worker {
   private reserved = 0;
   /** A wake-up found no free slot: the next freed slot claims. */
   private wakePending = false;
+  /** `runId/taskId` of tasks this worker settled lately, oldest first (see rememberSettled). */
+  private readonly settledHere = new Set<string>();
   private renewal: Promise<void> = Promise.resolve();
   private listener: Listener | undefined;
   private claiming = false;
@@ -185,12 +204,15 @@ export class Worker {
     if (event.runId && event.taskId && event.type === "task:cancelled") {
       this.abortEnded([{ runId: event.runId, taskId: event.taskId }]);
     }
-    if (!event.workflow || !(event.workflow in this.options.workflows) || QUIET.has(event.type ?? "")) {
+    if (!event.workflow || !(event.workflow in this.options.workflows) || !CLAIMABLE_AFTER.has(event.type ?? "")) {
       return;
     }
-    // A task event of a run this worker is settling: that settle claims the run's next tasks itself.
-    if (event.runId && event.type?.startsWith("task:") && this.batchers.has(event.runId)) {
-      return;
+    // A task event of a run this worker is settling, or of a task it settled: that settle claims
+    // (claimed) what the change made claimable, for the slots it frees.
+    if (event.runId && event.type?.startsWith("task:")) {
+      if (this.batchers.has(event.runId) || this.settledHere.delete(`${event.runId}/${event.taskId}`)) {
+        return;
+      }
     }
     this.kick();
   }
@@ -246,6 +268,20 @@ export class Worker {
       } finally {
         this.reserved -= want;
       }
+    }
+  }
+
+  /** Remembers the tasks a settle of this worker ended, so their events wake no claim (onNotify). */
+  private rememberSettled(batch: readonly Settlement[]): void {
+    for (const settlement of batch) {
+      this.settledHere.add(`${settlement.runId}/${settlement.taskId}`);
+    }
+    // Not every settle is NOTIFYed ("on-demand"): keep the latest only.
+    for (const key of this.settledHere) {
+      if (this.settledHere.size <= SETTLED_REMEMBERED) {
+        break;
+      }
+      this.settledHere.delete(key);
     }
   }
 
@@ -445,6 +481,7 @@ export class Worker {
       );
       this.abortEnded(result.aborted.map((a) => ({ runId, ...a })));
       this.dispatch(result.claimed, sentAt);
+      this.rememberSettled(batch);
       // Settled: the batch's slots are free now (its runners leave `running` a few ticks later).
       for (const settlement of batch) {
         this.running.delete(attemptKey(settlement));

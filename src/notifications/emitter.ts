@@ -182,10 +182,15 @@ export function createLiveEmitter(
       });
     subscription = pending;
   };
+  // Stops still closing (the last listener went away): close() waits for them, so nothing of the
+  // subscription touches the store after close() resolved. Their failures were reported already.
+  let stopping: Promise<unknown> = Promise.resolve();
   const stop = async () => {
     const current = subscription;
     subscription = null;
-    await (await current)?.close();
+    const closing = (async () => (await current)?.close())();
+    stopping = Promise.all([stopping, closing.catch(() => undefined)]);
+    await closing;
   };
   const emitter = new HtdagEmitter({
     onError,
@@ -202,6 +207,9 @@ export function createLiveEmitter(
     ready: async () => {
       await subscription;
     },
-    close: stop,
+    close: async () => {
+      await stop();
+      await stopping;
+    },
   };
 }

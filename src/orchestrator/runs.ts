@@ -29,6 +29,7 @@ import { toRunResult, type RunResult } from "./run-result.js";
 import { runOptionsSchema, type ResolvedRunOptions, type RunOptions } from "./run-options.js";
 import { listRunsOptionsSchema } from "./list-runs-options.js";
 import { slugify } from "./slug.js";
+import { KnownTunings } from "./known-tunings.js";
 import type { Optimizer } from "../optimizer/service.js";
 import {
   optimizationPayload,
@@ -38,6 +39,8 @@ import {
 } from "./run-optimization.js";
 import { assertRunId, checkSteps } from "./checks.js";
 
+/** Submits of one run that may each find the workflow's stored tuning changed before one gives up. */
+const MAX_TUNING_READS = 5;
 /** Shortest gap between two task:progress events of one attempt, in ms. */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -87,7 +90,12 @@ export class RunService {
   private readonly decomposers = new Map<string, Decomposer>();
   readonly workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 
-  constructor(private readonly deps: RunServiceDeps) {}
+  /** Stored tunings as this process last read them (one read per workflow, checked by submit_run). */
+  private readonly tunings: KnownTunings;
+
+  constructor(private readonly deps: RunServiceDeps) {
+    this.tunings = new KnownTunings(deps.optimizer);
+  }
 
   /** Binds `graph` to `steps`, records the run and runs it to a final status. */
   async composeFromTaskGraph(
@@ -114,15 +122,8 @@ export class RunService {
         return this.continueExisting(existing, steps);
       }
     }
-    const optimized = await optimizeForRun(
-      this.optimization(),
-      validated,
-      workflow,
-      resolved,
-      this.taskDefaults(resolved),
-    );
     // Recorded pending: the executor starts the run and claims its first tasks in one call.
-    const recorded = await this.record(workflow, optimized, validated.id, steps, { runAt: null, start: false });
+    const recorded = await this.tuneAndRecord(workflow, validated, resolved, steps, { runAt: null, start: false });
     if (recorded.existing) {
       // Another caller took the idempotency key since the check above.
       const raced = await this.deps.runs.getRun(recorded.runId);
@@ -138,6 +139,33 @@ export class RunService {
     }
     await this.execute(runId, steps);
     return this.result(runId);
+  }
+
+  /**
+   * Tunes the graph (the workflow's stored tuning, then the optimizer) and records the run; tunes
+   * again, with the stored tuning read afresh, while submit_run finds another one stored meanwhile.
+   */
+  private async tuneAndRecord(
+    workflow: string,
+    graph: TaskGraph,
+    options: ResolvedRunOptions,
+    steps: Steps,
+    how: { runAt: Date | null; start: boolean },
+  ): Promise<SubmittedRun> {
+    for (let attempt = 1; ; attempt++) {
+      const tuned = await optimizeForRun(this.optimization(), graph, workflow, options, this.taskDefaults(options));
+      const recorded = await this.record(workflow, tuned, graph.id, steps, how);
+      if (!recorded.staleTuning) {
+        return recorded;
+      }
+      this.tunings.forget(workflow);
+      if (attempt === MAX_TUNING_READS) {
+        throw new Error(
+          `the stored tuning of workflow ${JSON.stringify(workflow)} changed ${attempt} times while submitting; ` +
+            "stop storing tunings in a loop (htdag optimize --apply), then submit again",
+        );
+      }
+    }
   }
 
   /**
@@ -176,6 +204,7 @@ export class RunService {
         idempotencyKey: options.idempotencyKey ?? null,
         runAt: how.runAt,
         deadlineMs: options.timeoutMs ?? null,
+        tuningAppliedAt: this.tunings.applied(workflow),
       },
       graph: { ...graph, tasks: sealTaskInputs(graph.tasks, codec) },
       tasks: bound.tasks,
@@ -196,7 +225,7 @@ export class RunService {
 
   private optimization(): OptimizationDeps {
     return {
-      optimizer: this.deps.optimizer,
+      optimizer: this.tunings.optimizer,
       events: this.deps.events,
       channel: this.deps.options.channel,
       defaultMaxParallel: this.deps.options.defaults.maxParallel,
@@ -249,14 +278,7 @@ export class RunService {
     if (existing) {
       return { runId: existing.id, existing: true };
     }
-    const optimized = await optimizeForRun(
-      this.optimization(),
-      validated,
-      resolved.workflow!,
-      resolved,
-      this.taskDefaults(resolved),
-    );
-    const recorded = await this.record(resolved.workflow!, optimized, validated.id, steps ?? {}, {
+    const recorded = await this.tuneAndRecord(resolved.workflow!, validated, resolved, steps ?? {}, {
       runAt: runAt ?? null,
       start: true,
     });

@@ -16,6 +16,11 @@ export interface NewRun {
   idempotencyKey: string | null;
   runAt: Date | null;
   deadlineMs: number | null;
+  /**
+   * The stored tuning the graph was tuned with (its time, ISO) or null for none; submit_run writes
+   * nothing when the workflow's stored tuning is another one (`staleTuning`). Absent: not checked.
+   */
+  tuningAppliedAt?: string | null;
 }
 
 /** Everything submitRun records in one call. */
@@ -37,11 +42,17 @@ export interface RunSubmission {
 
 /** What submitRun reports. */
 export interface SubmittedRun {
+  /** The run's id; null only with `staleTuning`. */
   runId: string;
   /** True when the idempotency key was taken: the run is an earlier one and nothing was written. */
   existing: boolean;
   /** The new run's status after the call (`running`, or `pending` when not started); null when existing. */
   runStatus: string | null;
+  /**
+   * True when `run.tuningAppliedAt` is not the workflow's stored tuning any more: nothing was
+   * written; tune the graph again with the stored tuning and submit again.
+   */
+  staleTuning?: boolean;
 }
 
 /** A run row as read back. */

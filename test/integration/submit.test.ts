@@ -67,8 +67,10 @@ describe.each(STORES)("submit on %s", (kind) => {
 
   it("a connection lost at any statement leaves nothing or the whole started run", async () => {
     const graph = oneTask("lossy submit");
+    // A workflow this process never submitted: its first submit also reads the stored tuning (later
+    // ones of it send submit_run alone, the last of these statements).
     const counting = loseConnectionAt(orch().db, Number.POSITIVE_INFINITY, "before");
-    await orch().submit(graph, { workflow: "lossy", idempotencyKey: `lossy-${kind}-count` });
+    await orch().submit(graph, { workflow: "lossy-count", idempotencyKey: `lossy-${kind}-count` });
     counting.restore();
     const statements = counting.statements();
     for (let at = 1; at <= statements; at++) {
@@ -76,14 +78,14 @@ describe.each(STORES)("submit on %s", (kind) => {
         const key = `lossy-${kind}-${at}-${loss}`;
         const lost = loseConnectionAt(orch().db, at, loss);
         const failed = await orch()
-          .submit(graph, { workflow: "lossy", idempotencyKey: key })
+          .submit(graph, { workflow: key, idempotencyKey: key })
           .then(
             () => null,
             (error: Error) => error,
           );
         lost.restore();
         expect(failed?.message).toBe("Connection terminated unexpectedly");
-        const again = await orch().submit(graph, { workflow: "lossy", idempotencyKey: key });
+        const again = await orch().submit(graph, { workflow: key, idempotencyKey: key });
         expect({ at, loss, run: await runOf(again.runId) }).toEqual({
           at,
           loss,
