@@ -182,19 +182,6 @@ CREATE INDEX events_created_idx ON :HTDAG_SCHEMA.events (created_at);
 -- Catch-up reads the rows at or above the horizon of one channel.
 CREATE INDEX events_channel_xid_idx ON :HTDAG_SCHEMA.events (channel, xid);
 
--- Who wants events pushed beyond the wake-ups (see notify_scope): a process's shared LISTEN
--- connection for subscriptions ('all', every run) or a waitForRun ('runs': the execution events of
--- run_id). A row is renewed while its process listens and deleted when it stops; one left by a
--- process that died expires (until then it only costs NOTIFYs nobody reads).
-CREATE TABLE :HTDAG_SCHEMA.listeners (
-  id         uuid PRIMARY KEY,
-  channel    text NOT NULL,
-  scope      text NOT NULL CONSTRAINT listeners_scope_check CHECK (scope IN ('all', 'runs')),
-  run_id     uuid,
-  expires_at timestamptz NOT NULL
-);
-CREATE INDEX listeners_channel_idx ON :HTDAG_SCHEMA.listeners (channel, run_id);
-
 -- Decompositions: one row per decomposition (calls, tokens, repairs, latency), and the cache.
 CREATE TABLE :HTDAG_SCHEMA.decompositions (
   id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -268,67 +255,19 @@ CREATE TABLE :HTDAG_SCHEMA.workflow_tunings (
 -- guard in a WHERE clause or a locked read. Events are written in the same transaction as the
 -- change they report; pg_notify delivers them after commit (p_channel NULL = no NOTIFY).
 
--- Which events a transaction NOTIFYs: the run's options.realTimeNotifications (notify_mode: 'all',
--- 'on-demand' or NULL for none). Every event is stored whatever the mode. A NOTIFY is not free:
--- PostgreSQL serialises the commits of all transactions that NOTIFY (one lock, held through the
--- commit's WAL flush), which caps them at a few thousand per second per server. So 'on-demand'
--- NOTIFYs only:
--- - wake-ups, always: what workers act on (a run started or resumed, a task ready again after a
---   retry, expanded children, cancellations to abort, a repaired run) — see WAKE_TYPES below, and
---   a wave of task transitions that readied a dependant or cancelled a task (finish_wave);
--- - every event while a process subscribes on the channel (a `listeners` row of scope 'all'),
---   and a run's execution events while a process waits for it (scope 'runs').
-CREATE FUNCTION :HTDAG_SCHEMA.notify_mode(p_options jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-  SELECT CASE coalesce(p_options ->> 'realTimeNotifications', 'true')
-    WHEN 'false' THEN NULL WHEN 'on-demand' THEN 'on-demand' ELSE 'all' END
-$$;
-
--- notify_scope returns, for an event of run p_run_id (NULL: of no run), 'all', 'runs' or NULL
--- (nobody beyond the workers listens).
-CREATE FUNCTION :HTDAG_SCHEMA.notify_scope(p_channel text, p_run_id uuid) RETURNS text
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  RETURN (SELECT CASE WHEN bool_or(scope = 'all') THEN 'all' WHEN count(*) > 0 THEN 'runs' END
-            FROM :HTDAG_SCHEMA.listeners
-           WHERE channel = p_channel AND (run_id IS NULL OR run_id = p_run_id) AND expires_at > now());
-END $$;
-
--- Whether an event of p_type of run p_run_id is NOTIFYed on p_channel now (see notify_scope).
-CREATE FUNCTION :HTDAG_SCHEMA.notify_wanted(p_channel text, p_type text, p_run_id uuid) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
-DECLARE v_scope text;
-BEGIN
-  IF p_channel IS NULL THEN RETURN false; END IF;
-  -- WAKE_TYPES
-  IF p_type IN ('execution:started', 'execution:resumed', 'execution:reconciled', 'execution:cancelled',
-                'execution:failed', 'execution:timed_out', 'task:cancelled', 'task:retried',
-                'decomposition:completed') THEN
-    RETURN true;
-  END IF;
-  v_scope := :HTDAG_SCHEMA.notify_scope(p_channel, p_run_id);
-  RETURN v_scope = 'all' OR (v_scope = 'runs' AND p_type LIKE 'execution:%');
-END $$;
-
 -- Writes one event row and, unless p_channel is NULL, a small NOTIFY: ids only, never the payload,
--- so NOTIFY stays far below its 8,000-byte limit. The executor's own events are NOTIFYed as the
--- run's mode says (notify_mode); p_always (events written from TypeScript: `sendWithNotify`,
--- decomposition, optimization, progress) NOTIFYs unless the mode is none.
+-- so NOTIFY stays far below its 8,000-byte limit.
 CREATE FUNCTION :HTDAG_SCHEMA.emit(p_channel text, p_type text, p_run_id uuid, p_task_id text,
-                                   p_workflow text, p_payload jsonb, p_always boolean DEFAULT false) RETURNS bigint
+                                   p_workflow text, p_payload jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
-DECLARE
-  v_id bigint;
-  v_mode text;
+DECLARE v_id bigint;
 BEGIN
   INSERT INTO :HTDAG_SCHEMA.events (type, channel, run_id, task_id, workflow, payload)
   VALUES (p_type, coalesce(p_channel, 'htdag_events'), p_run_id, p_task_id, p_workflow, coalesce(p_payload, '{}'))
   RETURNING id INTO v_id;
-  -- The run's mode (notify_mode); an event of no run is NOTIFYed.
-  v_mode := CASE WHEN p_run_id IS NULL THEN 'all'
-                 ELSE :HTDAG_SCHEMA.notify_mode((SELECT options FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id)) END;
-  IF p_channel IS NOT NULL AND v_mode IS NOT NULL
-     AND (p_always OR v_mode = 'all' OR :HTDAG_SCHEMA.notify_wanted(p_channel, p_type, p_run_id)) THEN
+  -- A run created with realTimeNotifications: false keeps its events without NOTIFY.
+  IF p_channel IS NOT NULL AND (p_run_id IS NULL OR coalesce(
+       (SELECT (options ->> 'realTimeNotifications')::boolean FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id), true)) THEN
     PERFORM pg_notify(p_channel, json_build_object('id', v_id, 'type', p_type, 'runId', p_run_id,
                                                    'taskId', p_task_id, 'workflow', p_workflow)::text);
   END IF;
@@ -407,8 +346,7 @@ CREATE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p_ids text[]
     OUT decide text[], OUT ended jsonb, OUT first_failed text)
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_mode text := CASE WHEN p_channel IS NOT NULL THEN :HTDAG_SCHEMA.notify_mode(p_run.options) END;
-  v_notify boolean := v_mode IS NOT NULL;
+  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
   v_tids tid[];
   v_attempt_tids tid[];
   v_notified bigint;
@@ -488,14 +426,9 @@ BEGIN
   )
   SELECT (SELECT array_agg(id) FROM deps WHERE remaining_deps = 0 AND status = 'pending'),
          (SELECT id FROM fin WHERE status IN ('failed', 'timed_out') ORDER BY n LIMIT 1),
-         -- On demand, NOTIFYed when the wave woke something (a dependant ready or to decide, a task
-         -- cancelled: workers claim or abort) or someone subscribes (notify_scope).
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', ev.type, 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
-            FROM ev
-           WHERE v_notify AND (v_mode = 'all' OR EXISTS (SELECT 1 FROM deps WHERE remaining_deps = 0)
-                               OR EXISTS (SELECT 1 FROM fin WHERE status = 'cancelled')
-                               OR :HTDAG_SCHEMA.notify_scope(p_channel, p_run.id) = 'all'))
+            FROM ev WHERE v_notify)
     INTO decide, first_failed, v_notified;
   ended := '[]';
   IF v_attempt_tids IS NOT NULL THEN
@@ -666,8 +599,7 @@ CREATE FUNCTION :HTDAG_SCHEMA.settle_locked(p_run :HTDAG_SCHEMA.runs, p_worker t
                                             p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-  v_mode text := CASE WHEN p_channel IS NOT NULL THEN :HTDAG_SCHEMA.notify_mode(p_run.options) END;
-  v_notify boolean := v_mode IS NOT NULL;
+  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
   -- One entry per settlement, in order; v_tids[i] is NULL when settlement i was rejected.
   v_ids text[];
   v_attempts integer[];
@@ -823,8 +755,8 @@ END $$;
 -- claims up to p_claim_limit of its next ready tasks: one round trip, one transaction. A lone
 -- settlement (a chain) and a batch take the same path. A worker passes its workflows
 -- (p_workflows): slots the run leaves free are filled from its other runs (runs others hold are
--- skipped, never waited for: `busy` says so), so a worker running many small runs needs no claim of
--- its own after a settle. Returns {results, aborted, runStatus, claimed, busy}.
+-- skipped, never waited for), so a worker running many small runs needs no claim of its own after a
+-- settle. Returns {results, aborted, runStatus, claimed}.
 CREATE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb,
     p_claim_limit integer, p_lease_ms integer, p_channel text, p_workflows text[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -832,25 +764,22 @@ DECLARE
   v_run :HTDAG_SCHEMA.runs;
   v_settled jsonb;
   v_claimed jsonb;
-  v_fill jsonb;
 BEGIN
   SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN
     RETURN jsonb_build_object('results', (SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x.value ->> 'taskId',
              'attempt', (x.value ->> 'attempt')::integer, 'settled', false, 'status', NULL)), '[]')
              FROM jsonb_array_elements(p_settlements) AS x(value)),
-           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb, 'busy', false);
+           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb);
   END IF;
   v_settled := :HTDAG_SCHEMA.settle_locked(v_run, p_worker, p_settlements, p_channel);
   v_run := :HTDAG_SCHEMA.finish_run_if_done(p_run_id, p_channel);
   v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
   IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
-    v_fill := :HTDAG_SCHEMA.claim_tasks(NULL, p_workflows, p_worker,
-                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
-    v_claimed := v_claimed || (v_fill -> 'claimed');
+    v_claimed := v_claimed || :HTDAG_SCHEMA.claim_tasks(NULL, p_workflows, p_worker,
+                                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
   END IF;
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
-                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false));
+  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed);
 END $$;
 
 -- Starts a pending run: tasks with no dependencies become ready (or are decided: a composite with
@@ -1162,10 +1091,8 @@ END $$;
 
 -- Claims up to p_limit ready tasks of one run (p_run_id), or of any run of p_workflows (workers;
 -- p_run_id NULL), by priority then age, skipping rows other claimers hold. Respects each run's
--- max_parallel and queue limits. Returns {claimed: each claimed task with its dependencies'
--- outputs, busy: whether a run with ready tasks was skipped because another transaction held it}.
--- A worker told `busy` claims again shortly: the holder (a settle) claims only for its own slots.
--- Every claim goes through claim_locked_run: one run's tasks set-based, a worker's claim run by run.
+-- max_parallel and queue limits. Returns each claimed task with its dependencies' outputs. Every
+-- claim goes through claim_locked_run: one run's tasks set-based, a worker's claim run by run.
 CREATE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer,
                                           p_lease_ms integer, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -1175,46 +1102,35 @@ DECLARE
   v_run :HTDAG_SCHEMA.runs;
   v_run_id uuid;
   v_free integer := p_limit;
-  v_busy boolean := false;
 BEGIN
-  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
+  IF p_limit <= 0 THEN RETURN v_claimed; END IF;
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
     SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
-    IF FOUND THEN
-      v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
-    END IF;
-    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
+    IF NOT FOUND THEN RETURN v_claimed; END IF;
+    RETURN :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
   END IF;
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
-  -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
-  -- for, and none of its task rows is locked; the claim says it was busy.
+  -- A run another process holds (it is settling, and claims for itself) is skipped, not waited for,
+  -- and none of its task rows is locked.
   FOR v_run_id IN
     SELECT x.run_id FROM (
-      -- Ready tasks in the ready index's order, each run looked up by primary key (OFFSET 0 keeps
-      -- the planner from reading every running run first and sorting all their ready tasks, as it
-      -- would on statistics that say there are few), until p_limit * 4 are found.
-      SELECT t.run_id, t.priority, t.ready_at FROM :HTDAG_SCHEMA.tasks t,
-             LATERAL (SELECT 1 FROM :HTDAG_SCHEMA.runs r
-                       WHERE r.id = t.run_id AND r.status = 'running' AND r.run_at <= now()
-                         AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows)) OFFSET 0) r
-       WHERE t.status = 'ready' AND t.available_at <= now()
+      SELECT t.run_id, t.priority, t.ready_at FROM :HTDAG_SCHEMA.tasks t JOIN :HTDAG_SCHEMA.runs r ON r.id = t.run_id
+       WHERE t.status = 'ready' AND t.available_at <= now() AND r.status = 'running' AND r.run_at <= now()
+         AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows))
        ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
        LIMIT p_limit * 4) x
      GROUP BY x.run_id
      ORDER BY max(x.priority) DESC, min(x.ready_at)
   LOOP
     SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = v_run_id FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
-      v_busy := true;
-      CONTINUE;
-    END IF;
+    CONTINUE WHEN NOT FOUND;
     v_got := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, v_free, p_lease_ms, p_channel);
     v_claimed := v_claimed || v_got;
     v_free := v_free - jsonb_array_length(v_got);
     EXIT WHEN v_free <= 0;
   END LOOP;
-  RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
+  RETURN v_claimed;
 END $$;
 
 
@@ -1243,8 +1159,7 @@ DECLARE
   v_ids text[];
   v_task record;
   v_claimed jsonb := '[]';
-  v_mode text := CASE WHEN p_channel IS NOT NULL THEN :HTDAG_SCHEMA.notify_mode(p_run.options) END;
-  v_notify boolean := v_mode IS NOT NULL;
+  v_notify boolean := p_channel IS NOT NULL AND coalesce((p_run.options ->> 'realTimeNotifications')::boolean, true);
 BEGIN
   IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM :HTDAG_SCHEMA.tasks
@@ -1305,7 +1220,7 @@ BEGIN
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
-            FROM ev WHERE v_notify AND (v_mode = 'all' OR :HTDAG_SCHEMA.notify_scope(p_channel, p_run.id) = 'all'))
+            FROM ev WHERE v_notify)
     INTO v_claimed;
   RETURN coalesce(v_claimed, '[]'::jsonb);
 END $$;
@@ -1390,8 +1305,7 @@ END $$;
 -- idempotent resubmit returned it.
 --
 -- p_run:    the run row: {id, workflow, graphId, goal, priority, maxParallel, failFast, options, input,
---           idempotencyKey, runAt, deadlineMs}, and tuningAppliedAt when the graph was tuned with
---           the workflow's stored tuning as the caller knew it (null: none)
+--           idempotencyKey, runAt, deadlineMs}
 -- p_graph:  the graph row: {id, goal, decomposer, source, tasks, decomposedAt}
 -- p_tasks:  the task rows as bindGraph lays them out; p_edges: [{task_id, depends_on}]
 -- p_queues: queue limits to set ({name: concurrency}), or NULL
@@ -1400,7 +1314,6 @@ END $$;
 --           before run_at); false leaves it pending for an executor that starts and claims it
 -- Returns {runId, existing, runStatus}. With an idempotency key already taken, nothing is written
 -- and the existing run's id is returned; the unique constraint decides between concurrent callers.
--- With a stored tuning other than the caller's, nothing is written: {staleTuning: true}.
 CREATE FUNCTION :HTDAG_SCHEMA.submit_run(p_run jsonb, p_graph jsonb, p_tasks jsonb, p_edges jsonb, p_queues jsonb,
                                          p_events jsonb, p_start boolean, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -1411,24 +1324,11 @@ DECLARE
   v_existing uuid;
   v_event jsonb;
   v_status text := 'pending';
-  v_tuned timestamptz;
-  v_stored timestamptz;
 BEGIN
   IF v_key IS NOT NULL THEN
     SELECT id INTO v_existing FROM :HTDAG_SCHEMA.runs WHERE idempotency_key = v_key;
     IF FOUND THEN
       RETURN jsonb_build_object('runId', v_existing, 'existing', true, 'runStatus', NULL);
-    END IF;
-  END IF;
-  -- The caller tuned the graph with the workflow's stored tuning as it knew it (p_run.tuningAppliedAt,
-  -- its time, which JavaScript keeps to the millisecond; null: none). Another one stored since:
-  -- nothing is written, and the caller tunes again.
-  IF p_run ? 'tuningAppliedAt' THEN
-    v_tuned := (p_run ->> 'tuningAppliedAt')::timestamptz;
-    v_stored := (SELECT applied_at FROM :HTDAG_SCHEMA.workflow_tunings WHERE workflow = v_workflow);
-    IF NOT coalesce((v_tuned IS NULL AND v_stored IS NULL) OR abs(extract(epoch FROM v_stored - v_tuned)) < 0.001,
-                    false) THEN
-      RETURN jsonb_build_object('runId', NULL, 'existing', false, 'runStatus', NULL, 'staleTuning', true);
     END IF;
   END IF;
   IF NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.workflows WHERE name = v_workflow) THEN
@@ -1493,9 +1393,5 @@ ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jso
 ALTER FUNCTION :HTDAG_SCHEMA.settle_locked(:HTDAG_SCHEMA.runs, text, jsonb, text) SET enable_seqscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.finish_wave(:HTDAG_SCHEMA.runs, text[], text[], jsonb[], jsonb[], text, tid[]) SET enable_seqscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.claim_locked_run(:HTDAG_SCHEMA.runs, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;
--- A worker's claim walks the ready index in order and stops at its limit; a bitmap or sequential scan
--- (which fresh statistics make look cheaper) reads every ready task to sort them.
-ALTER FUNCTION :HTDAG_SCHEMA.claim_tasks(uuid, text[], text, integer, integer, text) SET enable_bitmapscan = off;
-ALTER FUNCTION :HTDAG_SCHEMA.claim_tasks(uuid, text[], text, integer, integer, text) SET enable_seqscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.task_tids(uuid, text[]) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.dependency_outputs(uuid, text) SET plan_cache_mode = force_generic_plan;
