@@ -593,6 +593,7 @@ DECLARE
   v_status text := 'pending';
   v_tuned timestamptz;
   v_stored timestamptz;
+  v_started boolean;
 BEGIN
   IF v_key IS NOT NULL THEN
     SELECT id INTO v_existing FROM :HTDAG_SCHEMA.runs WHERE idempotency_key = v_key;
@@ -623,13 +624,19 @@ BEGIN
             (p_graph ->> 'decomposedAt')::timestamptz)
     ON CONFLICT (id) DO UPDATE SET tasks = excluded.tasks, goal = excluded.goal;
   END IF;
-  INSERT INTO :HTDAG_SCHEMA.runs (id, workflow, graph_id, goal, priority, max_parallel, fail_fast, options, input,
-                                  idempotency_key, run_at, deadline_at, total_tasks, remaining_tasks)
-  VALUES (v_run_id, v_workflow, p_graph ->> 'id', p_run ->> 'goal', (p_run ->> 'priority')::integer,
-          (p_run ->> 'maxParallel')::integer, (p_run ->> 'failFast')::boolean, p_run -> 'options', p_run -> 'input',
-          v_key, coalesce((p_run ->> 'runAt')::timestamptz, now()),
+  -- Started as it is inserted when every task with nothing to wait for is atomic and runs by its
+  -- runIf (the usual graph): those tasks go in ready, and start_run's decisions are not needed.
+  v_started := p_start AND jsonb_array_length(p_tasks) > 0 AND NOT EXISTS (
+    SELECT 1 FROM jsonb_array_elements(p_tasks) AS e(value)
+     WHERE (e.value ->> 'remaining_deps')::integer = 0
+       AND (e.value ->> 'kind' <> 'atomic' OR e.value ->> 'run_if' = 'anyFailed'));
+  INSERT INTO :HTDAG_SCHEMA.runs (id, workflow, graph_id, goal, status, priority, max_parallel, fail_fast, options,
+                                  input, idempotency_key, run_at, deadline_at, total_tasks, remaining_tasks, started_at)
+  VALUES (v_run_id, v_workflow, p_graph ->> 'id', p_run ->> 'goal', CASE WHEN v_started THEN 'running' ELSE 'pending' END,
+          (p_run ->> 'priority')::integer, (p_run ->> 'maxParallel')::integer, (p_run ->> 'failFast')::boolean,
+          p_run -> 'options', p_run -> 'input', v_key, coalesce((p_run ->> 'runAt')::timestamptz, now()),
           now() + (p_run ->> 'deadlineMs')::integer * interval '1 millisecond',
-          jsonb_array_length(p_tasks), jsonb_array_length(p_tasks))
+          jsonb_array_length(p_tasks), jsonb_array_length(p_tasks), CASE WHEN v_started THEN now() END)
   -- GUARD: one run per idempotency key; a concurrent caller that took it first wins.
   ON CONFLICT ON CONSTRAINT runs_idempotency_key_unique DO NOTHING;
   IF NOT FOUND THEN
@@ -641,9 +648,12 @@ BEGIN
     ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency;
   END IF;
   INSERT INTO :HTDAG_SCHEMA.tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
-                                   spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
+                                   spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff,
+                                   status, ready_at)
   SELECT v_run_id, id, e.n, parent_id, kind, step, description, remaining_deps, run_if, spec, input,
-         priority, queue, max_attempts, max_attempts, timeout_ms, backoff
+         priority, queue, max_attempts, max_attempts, timeout_ms, backoff,
+         CASE WHEN v_started AND remaining_deps = 0 THEN 'ready' ELSE 'pending' END,
+         CASE WHEN v_started AND remaining_deps = 0 THEN now() END
     FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
          jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text,
          remaining_deps integer, run_if text, spec jsonb, input jsonb, priority integer, queue text,
@@ -654,7 +664,12 @@ BEGIN
     PERFORM :HTDAG_SCHEMA.emit(p_channel, v_event ->> 'type', v_run_id, v_event ->> 'taskId', v_workflow,
                                v_event -> 'payload');
   END LOOP;
-  IF p_start THEN
+  IF v_started THEN
+    -- What start_run writes, with its tasks already ready.
+    PERFORM :HTDAG_SCHEMA.emit(p_channel, 'execution:started', v_run_id, NULL, v_workflow,
+                               jsonb_build_object('goal', p_run ->> 'goal', 'tasks', jsonb_array_length(p_tasks)));
+    v_status := 'running';
+  ELSIF p_start THEN
     -- Claims nothing (limit 0): workers or the executor claim the ready tasks.
     v_status := :HTDAG_SCHEMA.start_run(v_run_id, NULL, 0, 0, p_channel) ->> 'runStatus';
   END IF;
