@@ -16,7 +16,6 @@ import type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 
 export type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 
-/** Event types that never make work ready. */
 /**
  * The events after which a task of the run may be claimable: a run started, resumed or repaired, a
  * task ready again, children expanded, or a task final (a dependant may be ready, or a slot of the
