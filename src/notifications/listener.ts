@@ -51,18 +51,20 @@ class ChannelHub {
    */
   async open(): Promise<void> {
     this.registration ??= this.registry.register(this.channel, "all", null, this.onError);
-    this.listener ??= this.db.listen(this.channel, {
-      onNotify: (payload) => this.notify(payload),
-      // After every (re)connect: NOTIFYs sent while the connection was down are lost, so catch up.
-      onConnect: () => this.wakeAll(),
-      onError: (error) => this.onError(new ListenConnectionError(this.channel, error)),
-    });
     try {
       await this.registration;
     } catch (error) {
       this.registration = null;
       throw error;
     }
+    // LISTEN once registered, then the first read: as before, only that read stands between the
+    // LISTEN and the subscription's start.
+    this.listener ??= this.db.listen(this.channel, {
+      onNotify: (payload) => this.notify(payload),
+      // After every (re)connect: NOTIFYs sent while the connection was down are lost, so catch up.
+      onConnect: () => this.wakeAll(),
+      onError: (error) => this.onError(new ListenConnectionError(this.channel, error)),
+    });
     try {
       await this.listener;
     } catch (error) {

@@ -8,7 +8,7 @@ import { WaitTimeoutError } from "../errors.js";
 import { retryTransient } from "../composer/transient.js";
 import type { Db, Listener } from "../store/db.js";
 import type { RunControlQueries } from "../store/run-control.js";
-import type { ListenerRegistration, ListenerRegistry } from "../store/listeners.js";
+import type { ListenerRegistry } from "../store/listeners.js";
 
 export class RunWaiter {
   private listener: Promise<Listener> | undefined;
@@ -24,22 +24,24 @@ export class RunWaiter {
 
   /** Resolves with the final status, or throws WaitTimeoutError (the run goes on) or RunNotFoundError. */
   async wait(runId: string, timeoutMs: number, notFound: () => Error): Promise<RunStatus> {
+    // LISTEN before the first read, so a final status committed after that read wakes this wait.
+    // Without the LISTEN connection or the registration the poll still finds it, just later.
+    await this.listen()?.catch((error) => this.onError(error));
     const first = await retryTransient(() => this.control.runStatusAndMode(runId), 30_000);
-    if (first === null) {
-      throw notFound();
-    }
-    if (isFinalRunStatus(first.status as RunStatus)) {
-      return first.status as RunStatus;
-    }
-    // Without the LISTEN connection or the registration the poll still finds the final status, just later.
-    const registration = await this.listen(runId, first.onDemand).catch((error) => {
-      this.onError(error);
-      return undefined;
-    });
+    const read = async () => (await retryTransient(() => this.control.runStatus(runId), 30_000)) as RunStatus | null;
+    // A run NOTIFYed on demand sends its execution events only to registered listeners: register,
+    // then read again (a final status committed before the registration is found by that read).
+    const registration =
+      first && this.channel && first.onDemand && !isFinalRunStatus(first.status as RunStatus)
+        ? await this.registry.register(this.channel, "runs", runId, this.onError).catch((error) => {
+            this.onError(error);
+            return undefined;
+          })
+        : undefined;
     try {
       const deadline = Date.now() + timeoutMs;
+      let status = registration ? await read() : ((first?.status ?? null) as RunStatus | null);
       for (let pollMs = 20; ; pollMs = Math.min(1000, pollMs * 2)) {
-        const status = (await retryTransient(() => this.control.runStatus(runId), 30_000)) as RunStatus | null;
         if (status === null) {
           throw notFound();
         }
@@ -51,39 +53,35 @@ export class RunWaiter {
           throw new WaitTimeoutError(runId, status, timeoutMs);
         }
         await this.nextSignal(runId, Math.min(pollMs, left));
+        status = await read();
       }
     } finally {
       await registration?.close().catch(this.onError);
     }
   }
 
-  /**
-   * LISTENs (one connection for every wait of this process), and for a run whose events are
-   * NOTIFYed on demand registers for its execution events; resolves once both are in place.
-   */
-  private async listen(runId: string, onDemand: boolean): Promise<ListenerRegistration | undefined> {
+  /** LISTENs on the channel: one connection for every wait of this process, opened at the first. */
+  private listen(): Promise<Listener> | undefined {
     if (!this.channel) {
       return undefined;
     }
-    const channel = this.channel;
-    this.listener ??= this.db.listen(channel, {
-      onNotify: (payload) => {
-        const event = safeParse(payload);
-        if (event?.runId && event.type?.startsWith("execution:")) {
-          for (const wake of this.waiting.get(event.runId) ?? []) {
-            wake();
+    this.listener ??= this.db
+      .listen(this.channel, {
+        onNotify: (payload) => {
+          const event = safeParse(payload);
+          if (event?.runId && event.type?.startsWith("execution:")) {
+            for (const wake of this.waiting.get(event.runId) ?? []) {
+              wake();
+            }
           }
-        }
-      },
-      onError: this.onError,
-    });
-    try {
-      await this.listener;
-    } catch (error) {
-      this.listener = undefined;
-      throw error;
-    }
-    return onDemand ? this.registry.register(channel, "runs", runId, this.onError) : undefined;
+        },
+        onError: this.onError,
+      })
+      .catch((error: unknown) => {
+        this.listener = undefined;
+        throw error;
+      });
+    return this.listener;
   }
 
   private nextSignal(runId: string, ms: number): Promise<void> {
