@@ -24,8 +24,11 @@ export interface PrivatePostgres {
   stop(): void;
 }
 
-/** Creates and starts a cluster on a free-ish port; `stop()` removes it. */
-export function startPrivatePostgres(): PrivatePostgres {
+/**
+ * Creates and starts a cluster on a free-ish port; `stop()` removes it. `settings`: more server
+ * settings, such as `{ synchronous_standby_names: "ghost" }`.
+ */
+export function startPrivatePostgres(settings: Record<string, string> = {}): PrivatePostgres {
   const dir = mkdtempSync(`${tmpdir()}/htdag-pg-`);
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   if (process.getuid?.() === 0) {
@@ -46,7 +49,10 @@ export function startPrivatePostgres(): PrivatePostgres {
       "-m",
       "fast",
       "-o",
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      [
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+        ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`),
+      ].join(" "),
       action,
     ]);
   ctl("start");
