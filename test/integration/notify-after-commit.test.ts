@@ -47,8 +47,7 @@ describe("notifications after the commit", () => {
       await holder.query("NOTIFY holder");
       const held = holder.query("COMMIT").catch((error: unknown) => error);
       await waitFor(
-        async () =>
-          (await reader.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'")).rowCount === 1,
+        async () => (await reader.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'")).rowCount === 1,
         10_000,
         "the holder to wait for its standby",
       );
