@@ -47,7 +47,8 @@ LANGUAGE sql AS $$
 $$;
 
 
--- The functions that NOTIFY, as 0002 left them, with pg_notify replaced by notify.
+-- The functions that NOTIFY, as 0002 left them, with pg_notify replaced by notify; claim_locked_run
+-- also looks for queue limits from the queues table's side (see there).
 
 -- Writes one event row and, unless p_channel is NULL, a small NOTIFY: ids only, never the payload,
 -- so NOTIFY stays far below its 8,000-byte limit. The executor's own events are NOTIFYed as the
@@ -392,9 +393,12 @@ BEGIN
   IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM :HTDAG_SCHEMA.tasks
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
-         EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.queues q
-                  WHERE EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
-                                 WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name))
+         -- From each queue row (usually none) to the run's first ready task in it: the planner
+         -- otherwise grouped every ready task of the run by queue first, on every claim.
+         EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.queues q,
+                        LATERAL (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
+                                  WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name
+                                  LIMIT 1) r)
     INTO v_free, v_queued;
   IF v_free <= 0 THEN RETURN v_claimed; END IF;
   IF v_queued THEN

@@ -371,9 +371,12 @@ BEGIN
   IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM "htdag".tasks
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
-         EXISTS (SELECT 1 FROM "htdag".queues q
-                  WHERE EXISTS (SELECT 1 FROM "htdag".tasks t
-                                 WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name))
+         -- From each queue row (usually none) to the run's first ready task in it: the planner
+         -- otherwise grouped every ready task of the run by queue first, on every claim.
+         EXISTS (SELECT 1 FROM "htdag".queues q,
+                        LATERAL (SELECT 1 FROM "htdag".tasks t
+                                  WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name
+                                  LIMIT 1) r)
     INTO v_free, v_queued;
   IF v_free <= 0 THEN RETURN v_claimed; END IF;
   IF v_queued THEN
