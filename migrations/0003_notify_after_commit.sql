@@ -17,10 +17,11 @@
 
 -- Sends p_payloads on p_channel: at once (pg_notify, inside the caller's transaction), or, under a
 -- *_then_notify procedure (the setting htdag.notify_after_commit is on), kept in the
--- transaction-local setting htdag.pending_notifications (a JSON array of [channel, payload]) for the
--- procedure to send after its commit. Called once per statement with all of that statement's
--- notifications (a setting is copied on every change: one append per notification would be
--- quadratic in a large wave). Returns how many were sent or kept.
+-- transaction-local setting htdag.pending_notifications for the procedure to send after its commit:
+-- one record per notification, channel and payload (JSON, where no control character appears
+-- unescaped) joined by the unit separator, each record ended by the record separator. Called once per
+-- statement with all of that statement's notifications (a setting is copied on every change: one
+-- append per notification would be quadratic in a large wave). Returns how many were sent or kept.
 CREATE FUNCTION :HTDAG_SCHEMA.notify(p_channel text, p_payloads text[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -29,8 +30,8 @@ BEGIN
   END IF;
   IF current_setting('htdag.notify_after_commit', true) = 'on' THEN
     PERFORM set_config('htdag.pending_notifications',
-                       (coalesce(nullif(current_setting('htdag.pending_notifications', true), ''), '[]')::jsonb
-                          || (SELECT jsonb_agg(jsonb_build_array(p_channel, x)) FROM unnest(p_payloads) AS x))::text,
+                       coalesce(current_setting('htdag.pending_notifications', true), '')
+                         || (SELECT string_agg(p_channel || chr(31) || x || chr(30), '') FROM unnest(p_payloads) AS x),
                        true);
   ELSE
     PERFORM pg_notify(p_channel, x) FROM unnest(p_payloads) AS x;
@@ -42,8 +43,9 @@ END $$;
 -- Sends what notify kept (htdag.pending_notifications, read before the commit), in order.
 CREATE FUNCTION :HTDAG_SCHEMA.send_notifications(p_pending text) RETURNS integer
 LANGUAGE sql AS $$
-  SELECT count(pg_notify(n ->> 0, n ->> 1))::integer
-    FROM jsonb_array_elements(coalesce(nullif(p_pending, ''), '[]')::jsonb) AS n
+  SELECT count(pg_notify(split_part(n, chr(31), 1), substr(n, strpos(n, chr(31)) + 1)))::integer
+    FROM string_to_table(p_pending, chr(30)) AS n
+   WHERE n <> ''
 $$;
 
 

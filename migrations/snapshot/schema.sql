@@ -823,8 +823,8 @@ BEGIN
   END IF;
   IF current_setting(':HTDAG_SCHEMA.notify_after_commit', true) = 'on' THEN
     PERFORM set_config(':HTDAG_SCHEMA.pending_notifications',
-                       (coalesce(nullif(current_setting(':HTDAG_SCHEMA.pending_notifications', true), ''), '[]')::jsonb
-                          || (SELECT jsonb_agg(jsonb_build_array(p_channel, x)) FROM unnest(p_payloads) AS x))::text,
+                       coalesce(current_setting(':HTDAG_SCHEMA.pending_notifications', true), '')
+                         || (SELECT string_agg(p_channel || chr(31) || x || chr(30), '') FROM unnest(p_payloads) AS x),
                        true);
   ELSE
     PERFORM pg_notify(p_channel, x) FROM unnest(p_payloads) AS x;
@@ -1055,8 +1055,9 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.send_notifications(p_pending text)
  RETURNS integer
  LANGUAGE sql
 AS $function$
-  SELECT count(pg_notify(n ->> 0, n ->> 1))::integer
-    FROM jsonb_array_elements(coalesce(nullif(p_pending, ''), '[]')::jsonb) AS n
+  SELECT count(pg_notify(split_part(n, chr(31), 1), substr(n, strpos(n, chr(31)) + 1)))::integer
+    FROM string_to_table(p_pending, chr(30)) AS n
+   WHERE n <> ''
 $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.set_run_paused(p_run_id uuid, p_paused boolean, p_reason text, p_channel text)
