@@ -1,4 +1,5 @@
 /** Options of `orch.dashboard()`, their defaults and their validation. */
+import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { DASHBOARD_DEFAULTS } from "../defaults.js";
 import { isStep, type Steps } from "../composer/steps.js";
@@ -32,10 +33,14 @@ export interface ResolvedDashboardOptions {
   onError: (error: unknown) => void;
 }
 
-/** Whether `host` only accepts connections from this machine. */
+/**
+ * Whether `host` only accepts connections from this machine: `localhost`, `::1`, or an IPv4
+ * address in 127.0.0.0/8. Anything else (`127.256.0.1` or `127.1` too, which a resolver may turn
+ * into any address) counts as exposed.
+ */
 export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare);
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || bare === "::1" || (isIPv4(bare) && bare.startsWith("127."));
 }
 
 /** Validates the options of `orch.dashboard()`, applies the defaults, and refuses an exposed host without a token. */

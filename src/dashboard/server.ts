@@ -52,7 +52,8 @@ function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams)
 async function listen(server: Server, host: string, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) => reject(new DashboardListenError(host, port, error)));
-    server.listen(port, host, () => resolve());
+    // `[::1]` is how a URL writes it; the socket wants the bare address.
+    server.listen(port, host.replace(/^\[(.*)\]$/, "$1"), () => resolve());
   });
   return (server.address() as AddressInfo).port;
 }
