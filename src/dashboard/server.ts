@@ -1,6 +1,6 @@
 /**
  * `orch.dashboard()`: a node:http server with the web app, the JSON API, the event stream and
- * the actions, behind the token (when one is set) and the Host/Origin checks.
+ * the actions, behind the token (when one is set), the Host/Origin checks and the size limits.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -8,10 +8,10 @@ import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import type { Dashboard, DashboardOptions } from "../orchestrator/dashboard-port.js";
 import { createDashboardContext, type DashboardContext } from "./context.js";
 import { DashboardListenError, DashboardRequestError } from "./errors.js";
-import { checkOrigin, checkToken } from "./guard.js";
-import { sendError } from "./http.js";
+import { checkHost, checkOrigin, checkToken } from "./guard.js";
+import { answerClientError, checkDeclaredBody, MAX_BODY_BYTES, sendError } from "./http.js";
 import { resolveDashboardOptions } from "./options.js";
-import { apiSegments, routeApi } from "./routes.js";
+import { apiSegments, checkQuery, routeApi } from "./routes.js";
 import { findAssetsDir, serveStatic } from "./static.js";
 import type { OpenStreams } from "./stream.js";
 
@@ -28,13 +28,26 @@ function urlFor(host: string, port: number): string {
   return `http://${local}:${port}/`;
 }
 
+/** The request's URL; a request target that is not one (`http://[`) is a 400, not a server error. */
+function requestUrl(request: IncomingMessage): URL {
+  try {
+    return new URL(request.url ?? "/", "http://dashboard.invalid");
+  } catch {
+    throw new DashboardRequestError(400, "BAD_PATH", `${JSON.stringify(request.url)} is not a path`);
+  }
+}
+
 function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams) {
   const { token, host, onError } = ctx.options;
   return async (request: IncomingMessage, response: ServerResponse) => {
     try {
-      const url = new URL(request.url ?? "/", "http://dashboard.invalid");
-      checkOrigin(request, host, token !== null);
+      if (token === null) {
+        checkHost(request, host);
+      }
+      const url = requestUrl(request);
       const segments = apiSegments(url.pathname);
+      checkOrigin(request, segments !== null);
+      checkDeclaredBody(request, segments !== null && request.method === "POST" ? MAX_BODY_BYTES : 0);
       if (segments === null) {
         if (request.method !== "GET" && request.method !== "HEAD") {
           throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", "the page is read with GET");
@@ -42,6 +55,7 @@ function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams)
         return await serveStatic(response, assetsDir, url.pathname);
       }
       checkToken(request, url, token);
+      checkQuery(url.searchParams);
       await routeApi(ctx, request, response, segments, url.searchParams, streams);
     } catch (error) {
       sendError(response, error, onError);
@@ -71,7 +85,7 @@ export async function startDashboard(orch: Orchestrator, options: DashboardOptio
   const ctx = createDashboardContext(orch, resolved);
   const streams: OpenStreams = new Set();
   const server = createServer(handler(ctx, assetsDir, streams));
-  server.on("clientError", (_error, socket) => socket.destroy());
+  server.on("clientError", answerClientError);
   const port = await listen(server, resolved.host, resolved.port);
   let closing: Promise<void> | undefined;
   return {
