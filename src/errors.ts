@@ -41,7 +41,7 @@ export const HTDAG_ERROR_CODES = [
   "DASHBOARD_TOKEN_REQUIRED",
   "DASHBOARD_NOT_BUILT",
   "DASHBOARD_LISTEN_FAILED",
-  // dashboard: the codes of DashboardRequestError, sent back with a 4xx status
+  // dashboard: the codes of DashboardRequestError, sent back with a 4xx status (503 for TOO_MANY_STREAMS)
   "BAD_PATH",
   "BAD_REQUEST",
   "BODY_INCOMPLETE",
@@ -56,6 +56,7 @@ export const HTDAG_ERROR_CODES = [
   "REQUEST_TIMEOUT",
   "STEPS_UNKNOWN",
   "TASK_NOT_FOUND",
+  "TOO_MANY_STREAMS",
   "UNAUTHORIZED",
   "UNSUPPORTED_MEDIA_TYPE",
   "WORKFLOW_NOT_FOUND",

@@ -20,6 +20,7 @@ export const dashboardOptionsSchema = z.strictObject({
     .custom<Steps>((v) => v !== null && typeof v === "object", { message: "an object of step functions by name" })
     .optional(),
   assetsDir: z.string().min(1).optional(),
+  maxStreams: z.number().int().min(1).max(100_000).default(DASHBOARD_DEFAULTS.maxStreams),
   onError: z.custom<(error: unknown) => void>((v) => typeof v === "function", { message: "a function" }).optional(),
 });
 
@@ -30,6 +31,7 @@ export interface ResolvedDashboardOptions {
   token: string | null;
   steps: Steps | undefined;
   assetsDir: string | undefined;
+  maxStreams: number;
   onError: (error: unknown) => void;
 }
 
@@ -60,6 +62,7 @@ export function resolveDashboardOptions(options: unknown): ResolvedDashboardOpti
     token: o.token ?? null,
     steps: o.steps,
     assetsDir: o.assetsDir,
+    maxStreams: o.maxStreams,
     onError: o.onError ?? ((error: unknown) => console.error("htdag dashboard:", error)),
   };
 }

@@ -6,7 +6,7 @@ import type { DashboardContext } from "./context.js";
 import { InvalidOptionError } from "../errors.js";
 import { DashboardRequestError } from "./errors.js";
 import { readJsonBody, sendJson } from "./http.js";
-import { streamEvents, type OpenStreams } from "./stream.js";
+import { streamEvents, type StreamSlots } from "./stream.js";
 
 /** The path's segments after `/api/`, each percent-decoded (task ids may hold `/`, sent as %2F). */
 export function apiSegments(pathname: string): string[] | null {
@@ -50,7 +50,7 @@ export async function routeApi(
   response: ServerResponse,
   segments: string[],
   query: URLSearchParams,
-  streams: OpenStreams,
+  streams: StreamSlots,
 ): Promise<void> {
   const method = request.method ?? "GET";
   const [resource, id, sub, taskId, extra] = segments;

@@ -13,7 +13,7 @@ import { answerClientError, checkDeclaredBody, MAX_BODY_BYTES, sendError } from 
 import { resolveDashboardOptions } from "./options.js";
 import { apiSegments, checkQuery, routeApi } from "./routes.js";
 import { findAssetsDir, serveStatic } from "./static.js";
-import type { OpenStreams } from "./stream.js";
+import { StreamSlots } from "./stream.js";
 
 /** The URL a browser on this machine opens for a server on `host:port`. */
 function urlFor(host: string, port: number): string {
@@ -37,7 +37,7 @@ function requestUrl(request: IncomingMessage): URL {
   }
 }
 
-function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams) {
+function handler(ctx: DashboardContext, assetsDir: string, slots: StreamSlots) {
   const { token, host, onError } = ctx.options;
   return async (request: IncomingMessage, response: ServerResponse) => {
     try {
@@ -56,7 +56,7 @@ function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams)
       }
       checkToken(request, url, token);
       checkQuery(url.searchParams);
-      await routeApi(ctx, request, response, segments, url.searchParams, streams);
+      await routeApi(ctx, request, response, segments, url.searchParams, slots);
     } catch (error) {
       sendError(response, error, onError);
     }
@@ -83,8 +83,8 @@ export async function startDashboard(orch: Orchestrator, options: DashboardOptio
   const resolved = resolveDashboardOptions(options);
   const assetsDir = findAssetsDir(resolved.assetsDir);
   const ctx = createDashboardContext(orch, resolved);
-  const streams: OpenStreams = new Set();
-  const server = createServer(handler(ctx, assetsDir, streams));
+  const slots = new StreamSlots(resolved.maxStreams);
+  const server = createServer(handler(ctx, assetsDir, slots));
   server.on("clientError", answerClientError);
   const port = await listen(server, resolved.host, resolved.port);
   let closing: Promise<void> | undefined;
@@ -95,7 +95,7 @@ export async function startDashboard(orch: Orchestrator, options: DashboardOptio
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        await Promise.all([...streams].map((stream) => stream.end()));
+        await Promise.all([...slots.open].map((stream) => stream.end()));
         server.closeAllConnections();
         await stopped;
       })()),
