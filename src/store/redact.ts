@@ -11,6 +11,16 @@ export const REDACTED = "***";
 const MIN_KNOWN_LENGTH = 8;
 
 /**
+ * Whether a known secret is replaced wherever it appears: 8 characters or more, of two kinds at
+ * least (lower case, upper case, digits, others). A plain word (`postgres`, a common development
+ * password) or a number would garble every message that names the database or holds the number.
+ */
+function distinctive(secret: string): boolean {
+  const kinds = [/[a-z]/, /[A-Z]/, /\d/, /[^A-Za-z\d]/].filter((kind) => kind.test(secret)).length;
+  return secret.length >= MIN_KNOWN_LENGTH && kinds >= 2;
+}
+
+/**
  * How a name whose value is a secret ends, as a key in JSON, an option or an environment variable
  * (`dbPassword`, `OPENAI_API_KEY`, `x-api-key`, `authToken`).
  */
@@ -56,7 +66,7 @@ export function createRedactor(secrets: readonly (string | null | undefined)[] =
   const known = [
     ...new Set(
       secrets
-        .filter((s): s is string => typeof s === "string" && s.length >= MIN_KNOWN_LENGTH)
+        .filter((s): s is string => typeof s === "string" && distinctive(s))
         .flatMap((s) => [s, encodeURIComponent(s)]),
     ),
   ].sort((a, b) => b.length - a.length);

@@ -10,7 +10,10 @@ import { createRedactor, knownSecrets, REDACTED } from "../../src/store/redact.j
 const RUNS = 500;
 /** Characters of a key as services issue them, which each carrier below keeps whole. */
 const secretChar = fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".split(""));
-const secret = fc.string({ unit: secretChar, minLength: 16, maxLength: 48 });
+/** Mixed, as keys and passwords are (a known value must be, to be replaced wherever it appears). */
+const secret = fc
+  .string({ unit: secretChar, minLength: 16, maxLength: 48 })
+  .filter((s) => [/[a-z]/, /[A-Z]/, /\d/, /[-_]/].filter((kind) => kind.test(s)).length >= 2);
 /** Text around a planted secret: anything, NUL and unpaired surrogates included. */
 const text = fc.string({ unit: "binary", maxLength: 60 });
 
@@ -87,6 +90,14 @@ describe("the redactor", () => {
     ]) {
       expect(redactor.text(message)).toBe(message);
     }
+  });
+
+  it("replaces a known value only when it is distinctive: not a plain word or a number", () => {
+    const redactor = createRedactor(["postgres", "12345678", "short-1", "hunter2-long", "Tr0ub4dor"]);
+    expect(redactor.text("could not reach postgres://app@db:5432 after 12345678 ms")).toBe(
+      "could not reach postgres://app@db:5432 after 12345678 ms",
+    );
+    expect(redactor.text("short-1 hunter2-long Tr0ub4dor")).toBe(`short-1 ${REDACTED} ${REDACTED}`);
   });
 
   it("stays fast on inputs made to backtrack (each a 200 KB message)", () => {
