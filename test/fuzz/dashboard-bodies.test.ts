@@ -7,7 +7,7 @@
 import { connect } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
+import { FUZZ_TIMEOUT_MS, expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
 import { requestBytes, sendRaw } from "./raw-http.js";
 
 const LIMIT = 16 * 1024;
@@ -48,31 +48,35 @@ const contentType = fc.constantFrom(
 );
 
 describe("action bodies", () => {
-  it("get a 4xx, and change nothing of the final runs they aim at (1000 cases)", async () => {
-    const { open, completedRunId, failedRunId } = target();
-    const route = fc.constantFrom(
-      `/api/runs/${completedRunId}/cancel`,
-      `/api/runs/${completedRunId}/pause`,
-      `/api/runs/${completedRunId}/resume`,
-      `/api/runs/${failedRunId}/cancel`,
-      `/api/runs/${failedRunId}/pause`,
-    );
-    const statuses = new Map<number, number>();
-    await fc.assert(
-      fc.asyncProperty(route, body, contentType, async (at, text, type) => {
-        const headers: Record<string, string> = type === "" ? {} : { "Content-Type": type };
-        const reply = await sendRaw(open.port, requestBytes(open.port, "POST", at, headers, text));
-        statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
-        expect([400, 409, 413, 415], `${type} ${JSON.stringify(text).slice(0, 120)}: ${reply.body}`).toContain(
-          reply.status,
-        );
-      }),
-      { numRuns: 1000 },
-    );
-    // Each refusal was met: a conflict (the run is final), a bad body, a too large one, another type.
-    expect([...statuses.keys()].sort()).toEqual([400, 409, 413, 415]);
-    await expectAlive(target());
-  });
+  it(
+    "get a 4xx, and change nothing of the final runs they aim at (1000 cases)",
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      const { open, completedRunId, failedRunId } = target();
+      const route = fc.constantFrom(
+        `/api/runs/${completedRunId}/cancel`,
+        `/api/runs/${completedRunId}/pause`,
+        `/api/runs/${completedRunId}/resume`,
+        `/api/runs/${failedRunId}/cancel`,
+        `/api/runs/${failedRunId}/pause`,
+      );
+      const statuses = new Map<number, number>();
+      await fc.assert(
+        fc.asyncProperty(route, body, contentType, async (at, text, type) => {
+          const headers: Record<string, string> = type === "" ? {} : { "Content-Type": type };
+          const reply = await sendRaw(open.port, requestBytes(open.port, "POST", at, headers, text));
+          statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
+          expect([400, 409, 413, 415], `${type} ${JSON.stringify(text).slice(0, 120)}: ${reply.body}`).toContain(
+            reply.status,
+          );
+        }),
+        { numRuns: 1000 },
+      );
+      // Each refusal was met: a conflict (the run is final), a bad body, a too large one, another type.
+      expect([...statuses.keys()].sort()).toEqual([400, 409, 413, 415]);
+      await expectAlive(target());
+    },
+  );
 });
 
 /** Streams `total` bytes of chunked body after `head`, as fast as the socket takes them; resolves with what came back. */

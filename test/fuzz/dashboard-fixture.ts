@@ -19,6 +19,8 @@ import { dumpStore, LIVE_TABLES } from "./store-dump.js";
 /** Text planted in files beside and inside the app folder that no request may ever get back. */
 export const MARKER = "PLANTED-OUTSIDE-THE-ASSETS";
 export const TOKEN = "fuzz-token-0123456789abcdef";
+/** Time a fuzz test of hundreds of requests may take on a loaded 2-core box (it takes seconds alone). */
+export const FUZZ_TIMEOUT_MS = 120_000;
 
 export interface DashboardTarget {
   orch: Orchestrator;

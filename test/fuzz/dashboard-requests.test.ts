@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectAlive, MARKER, TOKEN, useDashboardTarget } from "./dashboard-fixture.js";
+import { FUZZ_TIMEOUT_MS, MARKER, TOKEN, expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
 import { get, requestBytes, sendRaw } from "./raw-http.js";
 
 const target = useDashboardTarget();
@@ -36,7 +36,7 @@ const path = fc
   .filter((p) => !/[\s]/.test(p));
 
 describe("static files", () => {
-  it("serve index.html and assets/ only, whatever the path (1500 cases)", async () => {
+  it("serve index.html and assets/ only, whatever the path (1500 cases)", { timeout: FUZZ_TIMEOUT_MS }, async () => {
     const { open, servable } = target();
     let served = 0;
     await fc.assert(
@@ -71,86 +71,101 @@ function sameHost(origin: string, port: number): boolean {
 }
 
 describe("Host, Origin and Sec-Fetch-Site", () => {
-  it("a dashboard without a token answers only to loopback names (800 cases)", async () => {
-    const { open } = target();
-    const host = fc.oneof(
-      fc.constantFrom("localhost", "LOCALHOST", "127.0.0.1", "[::1]", "127.0.0.2", "localhost.", "0.0.0.0", "[::]"),
-      fc.constantFrom("attacker.example", "localhost.attacker.example", "127.0.0.1.nip.io", "[::ffff:127.0.0.1]"),
-      fc.domain(),
-      fc.ipV4(),
-      printable,
-    );
-    const port = fc.oneof(
-      fc.constant(""),
-      fc.constant(`:${open.port}`),
-      fc.nat(70_000).map((n) => `:${n}`),
-    );
-    await fc.assert(
-      fc.asyncProperty(host, port, async (name, suffix) => {
-        const reply = await get(open.port, "/api/runs", { Host: name + suffix });
-        expect(reply.status, `Host: ${name}${suffix}`).toBe(LOOPBACK_HOST.test(name + suffix) ? 200 : 403);
-      }),
-      { numRuns: 800 },
-    );
-  });
+  it(
+    "a dashboard without a token answers only to loopback names (800 cases)",
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      const { open } = target();
+      const host = fc.oneof(
+        fc.constantFrom("localhost", "LOCALHOST", "127.0.0.1", "[::1]", "127.0.0.2", "localhost.", "0.0.0.0", "[::]"),
+        fc.constantFrom("attacker.example", "localhost.attacker.example", "127.0.0.1.nip.io", "[::ffff:127.0.0.1]"),
+        fc.domain(),
+        fc.ipV4(),
+        printable,
+      );
+      const port = fc.oneof(
+        fc.constant(""),
+        fc.constant(`:${open.port}`),
+        fc.nat(70_000).map((n) => `:${n}`),
+      );
+      await fc.assert(
+        fc.asyncProperty(host, port, async (name, suffix) => {
+          const reply = await get(open.port, "/api/runs", { Host: name + suffix });
+          expect(reply.status, `Host: ${name}${suffix}`).toBe(LOOPBACK_HOST.test(name + suffix) ? 200 : 403);
+        }),
+        { numRuns: 800 },
+      );
+    },
+  );
 
-  it("the API refuses another page's Origin and another site's requests, reads included (600 cases)", async () => {
-    const { open, completedRunId } = target();
-    const own = `http://127.0.0.1:${open.port}`;
-    const origin = fc.oneof(
-      fc.constantFrom(own, "null", `http://localhost:${open.port}`, `https://127.0.0.1:${open.port}`, "file://"),
-      fc.constantFrom(`${own}.attacker.example`, `http://attacker.example`, `http://127.0.0.1:${open.port + 1}`),
-      fc.webUrl(),
-      printable,
-    );
-    const site = fc.constantFrom(undefined, "same-origin", "none", "same-site", "cross-site", "CROSS-SITE");
-    const request = fc.constantFrom(
-      { method: "GET", target: "/api/runs", ok: 200 },
-      { method: "GET", target: "/api/stream", ok: 200 },
-      // The run is final: an accepted cancel is refused as a conflict, and nothing changes.
-      { method: "POST", target: `/api/runs/${completedRunId}/cancel`, ok: 409 },
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.option(origin), site, request, async (from, fetchSite, { method, target: at, ok }) => {
-        const headers: Record<string, string> = { "Content-Type": "application/json" };
-        if (from !== null) {
-          headers.Origin = from;
-        }
-        if (fetchSite !== undefined) {
-          headers["Sec-Fetch-Site"] = fetchSite;
-        }
-        const reply = await sendRaw(
-          open.port,
-          requestBytes(open.port, method, at, headers, method === "POST" ? "{}" : ""),
-        );
-        const allowed = (from === null || sameHost(from, open.port)) && !/^(same|cross)-site$/i.test(fetchSite ?? "");
-        expect(reply.status, JSON.stringify(headers)).toBe(allowed ? ok : 403);
-      }),
-      { numRuns: 600 },
-    );
-    await expectAlive(target());
-  });
+  it(
+    "the API refuses another page's Origin and another site's requests, reads included (600 cases)",
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      const { open, completedRunId } = target();
+      const own = `http://127.0.0.1:${open.port}`;
+      const origin = fc.oneof(
+        fc.constantFrom(own, "null", `http://localhost:${open.port}`, `https://127.0.0.1:${open.port}`, "file://"),
+        fc.constantFrom(`${own}.attacker.example`, `http://attacker.example`, `http://127.0.0.1:${open.port + 1}`),
+        fc.webUrl(),
+        printable,
+      );
+      const site = fc.constantFrom(undefined, "same-origin", "none", "same-site", "cross-site", "CROSS-SITE");
+      const request = fc.constantFrom(
+        { method: "GET", target: "/api/runs", ok: 200 },
+        { method: "GET", target: "/api/stream", ok: 200 },
+        // The run is final: an accepted cancel is refused as a conflict, and nothing changes.
+        { method: "POST", target: `/api/runs/${completedRunId}/cancel`, ok: 409 },
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.option(origin), site, request, async (from, fetchSite, { method, target: at, ok }) => {
+          const headers: Record<string, string> = { "Content-Type": "application/json" };
+          if (from !== null) {
+            headers.Origin = from;
+          }
+          if (fetchSite !== undefined) {
+            headers["Sec-Fetch-Site"] = fetchSite;
+          }
+          const reply = await sendRaw(
+            open.port,
+            requestBytes(open.port, method, at, headers, method === "POST" ? "{}" : ""),
+          );
+          const allowed = (from === null || sameHost(from, open.port)) && !/^(same|cross)-site$/i.test(fetchSite ?? "");
+          expect(reply.status, JSON.stringify(headers)).toBe(allowed ? ok : 403);
+        }),
+        { numRuns: 600 },
+      );
+      await expectAlive(target());
+    },
+  );
 
-  it("a dashboard with a token refuses every API request without it, whatever the Host (400 cases)", async () => {
-    const { locked } = target();
-    const authorization = fc.oneof(
-      fc.constant(undefined),
-      printable.map((t) => `Bearer ${t}`),
-      fc.constantFrom(`Bearer ${TOKEN}x`, `Basic ${TOKEN}`, `bearer ${TOKEN.slice(1)}`, TOKEN),
-    );
-    const query = fc.oneof(
-      fc.constant(""),
-      printable.map((t) => `?token=${encodeURIComponent(t)}`),
-    );
-    await fc.assert(
-      fc.asyncProperty(authorization, query, fc.domain(), async (auth, q, host) => {
-        const reply = await get(locked.port, `/api/runs${q}`, { Host: host, ...(auth ? { Authorization: auth } : {}) });
-        expect(reply.status).toBe(401);
-      }),
-      { numRuns: 400 },
-    );
-    expect((await get(locked.port, "/api/runs", { Authorization: `Bearer ${TOKEN}` })).status).toBe(200);
-  });
+  it(
+    "a dashboard with a token refuses every API request without it, whatever the Host (400 cases)",
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      const { locked } = target();
+      const authorization = fc.oneof(
+        fc.constant(undefined),
+        printable.map((t) => `Bearer ${t}`),
+        fc.constantFrom(`Bearer ${TOKEN}x`, `Basic ${TOKEN}`, `bearer ${TOKEN.slice(1)}`, TOKEN),
+      );
+      const query = fc.oneof(
+        fc.constant(""),
+        printable.map((t) => `?token=${encodeURIComponent(t)}`),
+      );
+      await fc.assert(
+        fc.asyncProperty(authorization, query, fc.domain(), async (auth, q, host) => {
+          const reply = await get(locked.port, `/api/runs${q}`, {
+            Host: host,
+            ...(auth ? { Authorization: auth } : {}),
+          });
+          expect(reply.status).toBe(401);
+        }),
+        { numRuns: 400 },
+      );
+      expect((await get(locked.port, "/api/runs", { Authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+    },
+  );
 });
 
 /** Percent-encoding of any string; a lone surrogate (which encodeURIComponent refuses) as its UTF-8 bytes would be. */
@@ -163,38 +178,42 @@ function encode(text: string): string {
 }
 
 describe("paths and queries of the API", () => {
-  it("answer junk ids, names and parameters with a 4xx, NULs included (600 cases)", async () => {
-    const { open, completedRunId } = target();
-    const junk = fc.oneof(
-      fc.string({ unit: "binary", maxLength: 20 }).map(encode),
-      fc.constantFrom("%00", "a%00b", "%ED%A0%80", "%FF", "%", "9999999999999999999", "-1", "1e3", "%2e%2e"),
-    );
-    const route = fc.constantFrom(
-      (j: string) => `/api/runs/${j}`,
-      (j: string) => `/api/runs/${completedRunId}/tasks/${j}`,
-      (j: string) => `/api/runs/${completedRunId}/tasks/fetch/${j}`,
-      (j: string) => `/api/workflows/${j}`,
-      (j: string) => `/api/runs?workflow=${j}&status=${j}`,
-      (j: string) => `/api/runs?limit=${j}`,
-      (j: string) => `/api/events?after=${j}`,
-      (j: string) => `/api/events?runId=${j}&types=${j}`,
-      (j: string) => `/api/runs/${completedRunId}/events?types=a:b,${j}`,
-      (j: string) => `/api/stream?workflow=${j}`,
-      (j: string) => `/api/stream?lastEventId=${j}`,
-    );
-    await fc.assert(
-      fc.asyncProperty(junk, route, async (j, at) => {
-        const reply = await get(open.port, at(j));
-        expect(reply.status, `GET ${at(j)}: ${reply.body.slice(0, 200)}`).toBeGreaterThanOrEqual(200);
-        expect(reply.status, `GET ${at(j)}: ${reply.body.slice(0, 200)}`).toBeLessThan(500);
-        if (at(j).includes("%00") && reply.status !== 404) {
-          expect(reply.status).toBe(400);
-        }
-      }),
-      { numRuns: 600 },
-    );
-    await expectAlive(target());
-  });
+  it(
+    "answer junk ids, names and parameters with a 4xx, NULs included (600 cases)",
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      const { open, completedRunId } = target();
+      const junk = fc.oneof(
+        fc.string({ unit: "binary", maxLength: 20 }).map(encode),
+        fc.constantFrom("%00", "a%00b", "%ED%A0%80", "%FF", "%", "9999999999999999999", "-1", "1e3", "%2e%2e"),
+      );
+      const route = fc.constantFrom(
+        (j: string) => `/api/runs/${j}`,
+        (j: string) => `/api/runs/${completedRunId}/tasks/${j}`,
+        (j: string) => `/api/runs/${completedRunId}/tasks/fetch/${j}`,
+        (j: string) => `/api/workflows/${j}`,
+        (j: string) => `/api/runs?workflow=${j}&status=${j}`,
+        (j: string) => `/api/runs?limit=${j}`,
+        (j: string) => `/api/events?after=${j}`,
+        (j: string) => `/api/events?runId=${j}&types=${j}`,
+        (j: string) => `/api/runs/${completedRunId}/events?types=a:b,${j}`,
+        (j: string) => `/api/stream?workflow=${j}`,
+        (j: string) => `/api/stream?lastEventId=${j}`,
+      );
+      await fc.assert(
+        fc.asyncProperty(junk, route, async (j, at) => {
+          const reply = await get(open.port, at(j));
+          expect(reply.status, `GET ${at(j)}: ${reply.body.slice(0, 200)}`).toBeGreaterThanOrEqual(200);
+          expect(reply.status, `GET ${at(j)}: ${reply.body.slice(0, 200)}`).toBeLessThan(500);
+          if (at(j).includes("%00") && reply.status !== 404) {
+            expect(reply.status).toBe(400);
+          }
+        }),
+        { numRuns: 600 },
+      );
+      await expectAlive(target());
+    },
+  );
 
   it("answers what node's parser refuses with a 4xx, not a dropped connection", async () => {
     const { open } = target();

@@ -10,11 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeEventCursor } from "../../src/notifications/cursor.js";
 import type { HtdagEvent } from "../../src/index.js";
 import { waitFor } from "../helpers/wait.js";
-import { expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
-import { requestBytes, sendRaw, type RawReply } from "./raw-http.js";
+import { FUZZ_TIMEOUT_MS, expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
+import { get, requestBytes, sendRaw, type RawReply } from "./raw-http.js";
 
 const MAX_STREAMS = 5;
-const target = useDashboardTarget({ maxStreams: MAX_STREAMS });
+const target = useDashboardTarget();
 let before: Record<string, string[]>;
 let events: HtdagEvent[];
 beforeAll(async () => {
@@ -35,57 +35,69 @@ function sentIds(reply: RawReply): string[] {
 }
 
 describe("Last-Event-ID", () => {
-  it("is refused with a 400 unless it is an event id or a cursor; a valid one replays exactly what follows it (1000 cases)", async () => {
-    const { open, failedRunId } = target();
-    const ids = events.map((e) => e.id);
-    const cursors = events.map((e) => e.cursor!);
-    const mutate = (text: string, at: number, char: string) => text.slice(0, at) + char + text.slice(at + 1);
-    const value = fc.oneof(
-      fc.bigInt({ min: 0n, max: 2n ** 70n }).map(String),
-      fc.constantFrom(...ids, "0", "007", String(MAX_ID), String(MAX_ID + 1n), "9".repeat(19), "9".repeat(20)),
-      fc.constantFrom(...cursors),
-      fc
-        .tuple(fc.constantFrom(...cursors), fc.nat(120), fc.constantFrom(".", ":", ",", "9", "x", "", "-"))
-        .map(([cursor, at, char]) => mutate(cursor, at % cursor.length, char)),
-      fc.constantFrom("-1", "1.5", "0x10", "1e3", " 12", "12 ", "c1", "c1....", "c2.1...", "null", "undefined"),
-      fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 }),
-    );
-    let replayed = 0;
-    await fc.assert(
-      fc.asyncProperty(value, fc.boolean(), async (lastEventId, asHeader) => {
-        const at = `/api/stream?runId=${failedRunId}${asHeader ? "" : `&lastEventId=${encodeURIComponent(lastEventId)}`}`;
-        const headers: Record<string, string> = asHeader ? { "Last-Event-ID": lastEventId } : {};
-        const reply = await sendRaw(open.port, requestBytes(open.port, "GET", at, headers), {
-          until: (text) => text.includes("event: ready"),
-        });
-        // Node trims a header's surrounding spaces; a query keeps them.
-        const given = asHeader ? lastEventId.trim() : lastEventId;
-        const plainId = /^\d{1,19}$/.test(given) && BigInt(given) <= MAX_ID;
-        const valid = given === "" || plainId || decodeEventCursor(given) !== null;
-        expect(reply.status, `Last-Event-ID ${JSON.stringify(lastEventId)}: ${reply.body.slice(0, 200)}`).toBe(
-          valid ? 200 : 400,
-        );
-        if (plainId) {
-          expect(sentIds(reply)).toEqual(ids.filter((id) => BigInt(id) > BigInt(given)));
-          replayed += 1;
-        } else if (cursors.includes(given)) {
-          expect(sentIds(reply)).toEqual(ids.slice(cursors.indexOf(given) + 1));
-          replayed += 1;
-        } else if (valid) {
-          // A cursor made up by the client: what it names, in order, each event once.
-          const sent = sentIds(reply);
-          expect(sent).toEqual(ids.filter((id) => sent.includes(id)));
-        }
-      }),
-      { numRuns: 1000 },
-    );
-    expect(replayed).toBeGreaterThan(100);
-    await expectAlive(target());
-  });
+  it(
+    "is refused with a 400 unless it is an event id or a cursor; a valid one replays exactly what follows it (1000 cases)",
+    { timeout: FUZZ_TIMEOUT_MS },
+    async () => {
+      const { open, failedRunId } = target();
+      const ids = events.map((e) => e.id);
+      const cursors = events.map((e) => e.cursor!);
+      const mutate = (text: string, at: number, char: string) => text.slice(0, at) + char + text.slice(at + 1);
+      const value = fc.oneof(
+        fc.bigInt({ min: 0n, max: 2n ** 70n }).map(String),
+        fc.constantFrom(...ids, "0", "007", String(MAX_ID), String(MAX_ID + 1n), "9".repeat(19), "9".repeat(20)),
+        fc.constantFrom(...cursors),
+        fc
+          .tuple(fc.constantFrom(...cursors), fc.nat(120), fc.constantFrom(".", ":", ",", "9", "x", "", "-"))
+          .map(([cursor, at, char]) => mutate(cursor, at % cursor.length, char)),
+        fc.constantFrom("-1", "1.5", "0x10", "1e3", " 12", "12 ", "c1", "c1....", "c2.1...", "null", "undefined"),
+        fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 }),
+      );
+      let replayed = 0;
+      // A stream held open keeps the channel's LISTEN and registration up, as on a dashboard in use:
+      // each case then costs its own subscription only.
+      const keeper = await holdStream(open.port, "/api/stream?types=custom:keeper");
+      expect(keeper.status).toBe(200);
+      await fc.assert(
+        fc.asyncProperty(value, fc.boolean(), async (lastEventId, asHeader) => {
+          const at = `/api/stream?runId=${failedRunId}${asHeader ? "" : `&lastEventId=${encodeURIComponent(lastEventId)}`}`;
+          const headers: Record<string, string> = asHeader ? { "Last-Event-ID": lastEventId } : {};
+          const reply = await sendRaw(open.port, requestBytes(open.port, "GET", at, headers), {
+            until: (text) => text.includes("event: ready"),
+          });
+          // Node trims a header's surrounding spaces; a query keeps them.
+          const given = asHeader ? lastEventId.trim() : lastEventId;
+          const plainId = /^\d{1,19}$/.test(given) && BigInt(given) <= MAX_ID;
+          const valid = given === "" || plainId || decodeEventCursor(given) !== null;
+          expect(reply.status, `Last-Event-ID ${JSON.stringify(lastEventId)}: ${reply.body.slice(0, 200)}`).toBe(
+            valid ? 200 : 400,
+          );
+          if (plainId) {
+            expect(sentIds(reply)).toEqual(ids.filter((id) => BigInt(id) > BigInt(given)));
+            replayed += 1;
+          } else if (cursors.includes(given)) {
+            expect(sentIds(reply)).toEqual(ids.slice(cursors.indexOf(given) + 1));
+            replayed += 1;
+          } else if (valid) {
+            // A cursor made up by the client: what it names, in order, each event once.
+            const sent = sentIds(reply);
+            expect(sent).toEqual(ids.filter((id) => sent.includes(id)));
+          }
+        }),
+        { numRuns: 1000 },
+      );
+      keeper.socket.destroy();
+      expect(replayed).toBeGreaterThan(100);
+      await expectAlive(target());
+    },
+  );
 });
 
 /** A stream held open on a raw socket: its status once the headers arrived, and a way to hang up. */
-async function holdStream(port: number): Promise<{ status: number; socket: Socket; body: () => string }> {
+async function holdStream(
+  port: number,
+  at = "/api/stream",
+): Promise<{ status: number; socket: Socket; body: () => string }> {
   const socket = connect(port, "127.0.0.1");
   let text = "";
   const status = await new Promise<number>((resolve, reject) => {
@@ -98,14 +110,15 @@ async function holdStream(port: number): Promise<{ status: number; socket: Socke
     });
     socket.on("error", reject);
     socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
-    socket.write(requestBytes(port, "GET", "/api/stream", { Connection: "keep-alive" }));
+    socket.write(requestBytes(port, "GET", at, { Connection: "keep-alive" }));
   });
   return { status, socket, body: () => text };
 }
 
 describe("a flood of event streams", () => {
   it(`is capped at maxStreams (${MAX_STREAMS} here, 100 by default); closing streams frees their slots`, async () => {
-    const { open } = target();
+    const { orch, reported } = target();
+    const open = await orch.dashboard({ port: 0, maxStreams: MAX_STREAMS, onError: (e) => void reported.push(e) });
     // 60 at once: exactly MAX_STREAMS get a stream, the others a 503 that says why and when to retry.
     const flood = await Promise.all(Array.from({ length: 60 }, () => holdStream(open.port)));
     const accepted = flood.filter((s) => s.status === 200);
@@ -115,7 +128,7 @@ describe("a flood of event streams", () => {
     expect(refused[0]!.body()).toMatch(/Retry-After: 5/i);
     expect(refused[0]!.body()).toContain('"code":"TOO_MANY_STREAMS"');
     // The rest of the API still answers, and so does the page.
-    await expectAlive(target());
+    expect((await get(open.port, "/api/runs")).status).toBe(200);
     expect((await sendRaw(open.port, requestBytes(open.port, "GET", "/"))).status).toBe(200);
     // Two hang up: two slots free up, and no more than two.
     accepted[0]!.socket.destroy();
@@ -140,6 +153,7 @@ describe("a flood of event streams", () => {
       }
       return all.every((s) => s.status === 200);
     });
-    await expectAlive(target());
+    expect((await get(open.port, "/api/runs")).status).toBe(200);
+    await open.close();
   });
 });
