@@ -76,6 +76,8 @@ export const DASHBOARD_DEFAULTS = {
   port: 4400,
   /** Address to listen on (loopback: no token needed). */
   host: "127.0.0.1",
+  /** Event streams open at once; one more is refused with 503 until one closes. */
+  maxStreams: 100,
 } as const;
 
 /** Defaults of `llmDecomposer` (`LlmDecomposerOptions`). */

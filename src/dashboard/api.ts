@@ -23,6 +23,9 @@ export function limitParam(query: URLSearchParams, name: string, fallback: numbe
   return value;
 }
 
+/** Event ids are Postgres bigints. */
+const MAX_EVENT_ID = 2n ** 63n - 1n;
+
 /** Where a read of events starts: after an event's cursor (exact), after a plain id, or nowhere given. */
 export type EventStart = { after: string } | { afterEventId: string } | Record<string, never>;
 
@@ -34,7 +37,7 @@ export function eventStartParam(value: string | null | undefined, name: string):
   if (value === null || value === undefined || value === "") {
     return {};
   }
-  if (/^\d{1,19}$/.test(value)) {
+  if (/^\d{1,19}$/.test(value) && BigInt(value) <= MAX_EVENT_ID) {
     return { afterEventId: value };
   }
   if (decodeEventCursor(value) === null) {

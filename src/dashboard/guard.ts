@@ -1,7 +1,7 @@
 /**
- * Who may talk to the dashboard: the token (constant-time compare), and, for a dashboard that
- * trusts the loopback interface instead of a token, the Host and Origin headers, so that a web
- * page elsewhere cannot reach it through DNS rebinding or a cross-site form.
+ * Who may talk to the dashboard: the token (constant-time compare); for a dashboard that trusts the
+ * loopback interface instead of a token, the Host header (no DNS rebinding); and for every
+ * dashboard, the Origin and Sec-Fetch-Site headers (no web page elsewhere).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -53,37 +53,63 @@ function hostName(hostHeader: string): string {
 
 /**
  * Without a token the only protection is that the caller is on this machine: refuse a Host that is
- * not a loopback name (a rebound DNS name), and a cross-origin Origin on a state-changing request.
+ * not a loopback name (a rebound DNS name).
  */
-export function checkOrigin(request: IncomingMessage, listenHost: string, hasToken: boolean): void {
+export function checkHost(request: IncomingMessage, listenHost: string): void {
   const host = request.headers.host;
-  if (!hasToken) {
-    const name = host ? hostName(host) : "";
-    const listening =
-      listenHost.includes(":") && !listenHost.startsWith("[") ? `[${listenHost}]` : listenHost.toLowerCase();
-    if (!LOOPBACK_NAMES.has(name) && name !== listening) {
-      throw new DashboardRequestError(
-        403,
-        "FORBIDDEN_HOST",
-        `a dashboard without a token answers only to localhost, 127.0.0.1 or [::1], not Host ${JSON.stringify(host ?? "")}; ` +
-          "open it by one of those names, or start it with a token",
-      );
-    }
+  const name = host ? hostName(host) : "";
+  const listening =
+    listenHost.includes(":") && !listenHost.startsWith("[") ? `[${listenHost}]` : listenHost.toLowerCase();
+  if (!LOOPBACK_NAMES.has(name) && name !== listening) {
+    throw new DashboardRequestError(
+      403,
+      "FORBIDDEN_HOST",
+      `a dashboard without a token answers only to localhost, 127.0.0.1 or [::1], not Host ${JSON.stringify(host ?? "")}; ` +
+        "open it by one of those names, or start it with a token",
+    );
+  }
+}
+
+/** What a browser says of where a request comes from: `same-origin`, `same-site`, `cross-site` or `none`. */
+const FOREIGN_SITES = new Set(["same-site", "cross-site"]);
+
+/**
+ * Refuses a request another web page made: an `Origin` that is not this dashboard's own (`null`,
+ * from a sandboxed frame or a file, included) on an action, and on any API request (reads and the
+ * event stream too, so that no page elsewhere can read the runs or hold the stream slots); and an
+ * API request a browser marks as sent from another site (`Sec-Fetch-Site`, which a browser also
+ * sends on the requests that carry no Origin, such as `<img src>`). The page itself is public.
+ */
+export function checkOrigin(request: IncomingMessage, api: boolean): void {
+  const state = request.method !== "GET" && request.method !== "HEAD";
+  if (!state && !api) {
+    return;
   }
   const origin = request.headers.origin;
-  if (request.method !== "GET" && request.method !== "HEAD" && origin && origin !== "null") {
-    let originHost: string;
-    try {
-      originHost = new URL(origin).host.toLowerCase();
-    } catch {
-      originHost = "";
-    }
-    if (originHost !== (host ?? "").toLowerCase()) {
-      throw new DashboardRequestError(
-        403,
-        "FORBIDDEN_ORIGIN",
-        `actions are accepted from the dashboard's own page only, not from ${JSON.stringify(origin)}`,
-      );
-    }
+  const from = origin === undefined ? null : originHost(origin);
+  if (from !== null && (from === "" || from !== (request.headers.host ?? "").toLowerCase())) {
+    throw new DashboardRequestError(
+      403,
+      "FORBIDDEN_ORIGIN",
+      `the API answers the dashboard's own page only, not a page at ${JSON.stringify(origin)}`,
+    );
+  }
+  const site = request.headers["sec-fetch-site"];
+  if (api && typeof site === "string" && FOREIGN_SITES.has(site.toLowerCase())) {
+    throw new DashboardRequestError(
+      403,
+      "FORBIDDEN_ORIGIN",
+      `the API answers the dashboard's own page only, not a request from another site (Sec-Fetch-Site: ${site})`,
+    );
+  }
+}
+
+/** The `host:port` of an Origin header, lower-cased; "" for `null` or anything that is not an http(s) origin. */
+function originHost(origin: string): string {
+  try {
+    const url = new URL(origin);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.host.toLowerCase() : "";
+  } catch {
+    return "";
   }
 }

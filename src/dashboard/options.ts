@@ -1,4 +1,5 @@
 /** Options of `orch.dashboard()`, their defaults and their validation. */
+import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { DASHBOARD_DEFAULTS } from "../defaults.js";
 import { isStep, type Steps } from "../composer/steps.js";
@@ -19,6 +20,7 @@ export const dashboardOptionsSchema = z.strictObject({
     .custom<Steps>((v) => v !== null && typeof v === "object", { message: "an object of step functions by name" })
     .optional(),
   assetsDir: z.string().min(1).optional(),
+  maxStreams: z.number().int().min(1).max(100_000).default(DASHBOARD_DEFAULTS.maxStreams),
   onError: z.custom<(error: unknown) => void>((v) => typeof v === "function", { message: "a function" }).optional(),
 });
 
@@ -29,13 +31,18 @@ export interface ResolvedDashboardOptions {
   token: string | null;
   steps: Steps | undefined;
   assetsDir: string | undefined;
+  maxStreams: number;
   onError: (error: unknown) => void;
 }
 
-/** Whether `host` only accepts connections from this machine. */
+/**
+ * Whether `host` only accepts connections from this machine: `localhost`, `::1`, or an IPv4
+ * address in 127.0.0.0/8. Anything else (`127.256.0.1` or `127.1` too, which a resolver may turn
+ * into any address) counts as exposed.
+ */
 export function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare);
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || bare === "::1" || (isIPv4(bare) && bare.startsWith("127."));
 }
 
 /** Validates the options of `orch.dashboard()`, applies the defaults, and refuses an exposed host without a token. */
@@ -55,6 +62,7 @@ export function resolveDashboardOptions(options: unknown): ResolvedDashboardOpti
     token: o.token ?? null,
     steps: o.steps,
     assetsDir: o.assetsDir,
+    maxStreams: o.maxStreams,
     onError: o.onError ?? ((error: unknown) => console.error("htdag dashboard:", error)),
   };
 }

@@ -3,17 +3,19 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { runAction, isAction } from "./actions.js";
 import { getRun, getTask, getWorkflow, listEvents, listRuns, listWorkflows } from "./api.js";
 import type { DashboardContext } from "./context.js";
+import { InvalidOptionError } from "../errors.js";
 import { DashboardRequestError } from "./errors.js";
 import { readJsonBody, sendJson } from "./http.js";
-import { streamEvents, type OpenStreams } from "./stream.js";
+import { streamEvents, type StreamSlots } from "./stream.js";
 
 /** The path's segments after `/api/`, each percent-decoded (task ids may hold `/`, sent as %2F). */
 export function apiSegments(pathname: string): string[] | null {
   if (pathname !== "/api" && !pathname.startsWith("/api/")) {
     return null;
   }
+  let segments: string[];
   try {
-    return pathname
+    segments = pathname
       .split("/")
       .slice(2)
       .filter((s) => s !== "")
@@ -25,6 +27,20 @@ export function apiSegments(pathname: string): string[] | null {
       `the path ${JSON.stringify(pathname)} is not valid percent-encoding`,
     );
   }
+  // No id or name holds a NUL (PostgreSQL refuses it in text), so none can match: say so, as a 400.
+  if (segments.some((s) => s.includes("\0"))) {
+    throw new DashboardRequestError(400, "BAD_PATH", `the path ${JSON.stringify(pathname)} holds a NUL (%00)`);
+  }
+  return segments;
+}
+
+/** Refuses a query parameter holding a NUL: no run, workflow or event type has one. */
+export function checkQuery(query: URLSearchParams): void {
+  for (const [name, value] of query) {
+    if (value.includes("\0")) {
+      throw new InvalidOptionError(name, "text without NUL characters", value, "the dashboard API");
+    }
+  }
 }
 
 /** Answers one API request; throws a DashboardRequestError (404, 405) for a route that does not exist. */
@@ -34,7 +50,7 @@ export async function routeApi(
   response: ServerResponse,
   segments: string[],
   query: URLSearchParams,
-  streams: OpenStreams,
+  streams: StreamSlots,
 ): Promise<void> {
   const method = request.method ?? "GET";
   const [resource, id, sub, taskId, extra] = segments;

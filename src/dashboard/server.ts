@@ -1,6 +1,6 @@
 /**
  * `orch.dashboard()`: a node:http server with the web app, the JSON API, the event stream and
- * the actions, behind the token (when one is set) and the Host/Origin checks.
+ * the actions, behind the token (when one is set), the Host/Origin checks and the size limits.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -8,12 +8,12 @@ import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import type { Dashboard, DashboardOptions } from "../orchestrator/dashboard-port.js";
 import { createDashboardContext, type DashboardContext } from "./context.js";
 import { DashboardListenError, DashboardRequestError } from "./errors.js";
-import { checkOrigin, checkToken } from "./guard.js";
-import { sendError } from "./http.js";
+import { checkHost, checkOrigin, checkToken } from "./guard.js";
+import { answerClientError, checkDeclaredBody, MAX_BODY_BYTES, sendError } from "./http.js";
 import { resolveDashboardOptions } from "./options.js";
-import { apiSegments, routeApi } from "./routes.js";
+import { apiSegments, checkQuery, routeApi } from "./routes.js";
 import { findAssetsDir, serveStatic } from "./static.js";
-import type { OpenStreams } from "./stream.js";
+import { StreamSlots } from "./stream.js";
 
 /** The URL a browser on this machine opens for a server on `host:port`. */
 function urlFor(host: string, port: number): string {
@@ -28,13 +28,26 @@ function urlFor(host: string, port: number): string {
   return `http://${local}:${port}/`;
 }
 
-function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams) {
+/** The request's URL; a request target that is not one (`http://[`) is a 400, not a server error. */
+function requestUrl(request: IncomingMessage): URL {
+  try {
+    return new URL(request.url ?? "/", "http://dashboard.invalid");
+  } catch {
+    throw new DashboardRequestError(400, "BAD_PATH", `${JSON.stringify(request.url)} is not a path`);
+  }
+}
+
+function handler(ctx: DashboardContext, assetsDir: string, slots: StreamSlots) {
   const { token, host, onError } = ctx.options;
   return async (request: IncomingMessage, response: ServerResponse) => {
     try {
-      const url = new URL(request.url ?? "/", "http://dashboard.invalid");
-      checkOrigin(request, host, token !== null);
+      if (token === null) {
+        checkHost(request, host);
+      }
+      const url = requestUrl(request);
       const segments = apiSegments(url.pathname);
+      checkOrigin(request, segments !== null);
+      checkDeclaredBody(request, segments !== null && request.method === "POST" ? MAX_BODY_BYTES : 0);
       if (segments === null) {
         if (request.method !== "GET" && request.method !== "HEAD") {
           throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", "the page is read with GET");
@@ -42,7 +55,8 @@ function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams)
         return await serveStatic(response, assetsDir, url.pathname);
       }
       checkToken(request, url, token);
-      await routeApi(ctx, request, response, segments, url.searchParams, streams);
+      checkQuery(url.searchParams);
+      await routeApi(ctx, request, response, segments, url.searchParams, slots);
     } catch (error) {
       sendError(response, error, onError);
     }
@@ -52,7 +66,8 @@ function handler(ctx: DashboardContext, assetsDir: string, streams: OpenStreams)
 async function listen(server: Server, host: string, port: number): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error) => reject(new DashboardListenError(host, port, error)));
-    server.listen(port, host, () => resolve());
+    // `[::1]` is how a URL writes it; the socket wants the bare address.
+    server.listen(port, host.replace(/^\[(.*)\]$/, "$1"), () => resolve());
   });
   return (server.address() as AddressInfo).port;
 }
@@ -68,9 +83,9 @@ export async function startDashboard(orch: Orchestrator, options: DashboardOptio
   const resolved = resolveDashboardOptions(options);
   const assetsDir = findAssetsDir(resolved.assetsDir);
   const ctx = createDashboardContext(orch, resolved);
-  const streams: OpenStreams = new Set();
-  const server = createServer(handler(ctx, assetsDir, streams));
-  server.on("clientError", (_error, socket) => socket.destroy());
+  const slots = new StreamSlots(resolved.maxStreams);
+  const server = createServer(handler(ctx, assetsDir, slots));
+  server.on("clientError", answerClientError);
   const port = await listen(server, resolved.host, resolved.port);
   let closing: Promise<void> | undefined;
   return {
@@ -80,7 +95,7 @@ export async function startDashboard(orch: Orchestrator, options: DashboardOptio
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        await Promise.all([...streams].map((stream) => stream.end()));
+        await Promise.all([...slots.open].map((stream) => stream.end()));
         server.closeAllConnections();
         await stopped;
       })()),

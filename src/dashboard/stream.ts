@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { HtdagEvent } from "../notifications/catalogue.js";
 import { eventStartParam } from "./api.js";
 import type { DashboardContext } from "./context.js";
+import { DashboardRequestError } from "./errors.js";
 import { SECURITY_HEADERS } from "./http.js";
 import { toEventView } from "./views.js";
 
@@ -17,8 +18,37 @@ const HEARTBEAT_MS = 15_000;
 /** How long a browser waits before reconnecting, in ms. */
 const RECONNECT_MS = 2_000;
 
-/** Open streams, so that closing the dashboard can end them. */
-export type OpenStreams = Set<{ end(): Promise<void> }>;
+/**
+ * The event streams of one dashboard: at most `max` at once (each holds a subscription, which reads
+ * the events table on every event it is woken for), and the open ones, so that closing the
+ * dashboard can end them.
+ */
+export class StreamSlots {
+  readonly open = new Set<{ end(): Promise<void> }>();
+  private taken = 0;
+
+  constructor(readonly max: number) {}
+
+  /** Takes a slot, or throws a 503 when all are taken; returns the slot's release (safe to call twice). */
+  take(): () => void {
+    if (this.taken >= this.max) {
+      throw new DashboardRequestError(
+        503,
+        "TOO_MANY_STREAMS",
+        `this dashboard serves at most ${this.max} event streams at once (maxStreams); ` +
+          "close another tab or client, retry later, or start it with a higher maxStreams (--max-streams)",
+      );
+    }
+    this.taken += 1;
+    let released = false;
+    return () => {
+      if (!released) {
+        released = true;
+        this.taken -= 1;
+      }
+    };
+  }
+}
 
 /**
  * Streams the events of `?runId=`, `?workflow=`, `?types=a,b`, after `Last-Event-ID` (or
@@ -29,7 +59,7 @@ export async function streamEvents(
   request: IncomingMessage,
   response: ServerResponse,
   query: URLSearchParams,
-  open: OpenStreams,
+  slots: StreamSlots,
 ): Promise<void> {
   const header = request.headers["last-event-id"];
   const from = eventStartParam(
@@ -73,16 +103,23 @@ export async function streamEvents(
     write(`id: ${event.cursor ?? event.id}\ndata: ${JSON.stringify(toEventView(event))}\n\n`);
   // listen() validates the filter and may deliver replayed events before it resolves; a bad filter
   // throws here, before any header went out, and becomes a 400.
-  const subscription = await ctx.orch.notifications.listen(
-    {
-      ...(runId ? { runId } : {}),
-      ...(workflow ? { workflow } : {}),
-      ...(types?.length ? { types } : {}),
-      ...from,
-      onError: ctx.options.onError,
-    },
-    deliver,
-  );
+  const release = slots.take();
+  let subscription: Awaited<ReturnType<typeof ctx.orch.notifications.listen>>;
+  try {
+    subscription = await ctx.orch.notifications.listen(
+      {
+        ...(runId ? { runId } : {}),
+        ...(workflow ? { workflow } : {}),
+        ...(types?.length ? { types } : {}),
+        ...from,
+        onError: ctx.options.onError,
+      },
+      deliver,
+    );
+  } catch (error) {
+    release();
+    throw error;
+  }
   const heartbeat = setInterval(() => void write(": ping\n\n"), HEARTBEAT_MS);
   const stream = {
     end: async () => {
@@ -97,10 +134,11 @@ export async function streamEvents(
     (cleaned ??= (async () => {
       gone = true;
       clearInterval(heartbeat);
-      open.delete(stream);
+      slots.open.delete(stream);
+      release();
       await subscription.close();
     })());
-  open.add(stream);
+  slots.open.add(stream);
   response.on("close", () => void cleanup().catch(ctx.options.onError));
   if (response.destroyed || request.socket.destroyed) {
     await cleanup();

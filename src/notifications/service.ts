@@ -27,11 +27,21 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TYPE_EXPECTED = "an event type of the form noun:verb (lower-case letters, digits, _ or -; e.g. custom:deployed)";
 const eventType = z.string().regex(EVENT_TYPE_PATTERN, { message: TYPE_EXPECTED });
 const runId = z.string().regex(UUID, { message: "a run id (a UUID)" });
+/** Postgres refuses a NUL in text: a filter holding one could never match, and its reads would fail. */
+const workflowName = z
+  .string()
+  .min(1)
+  .refine((name) => !name.includes("\0"), { message: "a name without NUL characters" });
+/** Event ids are bigints: a larger value would fail every read (and a subscription would retry it forever). */
+const MAX_EVENT_ID = 2n ** 63n - 1n;
 const eventId = z
   .union([z.string().regex(/^\d{1,19}$/), z.number().int().nonnegative(), z.bigint().nonnegative()], {
     message: "an event id (a non-negative integer, or its decimal string)",
   })
-  .transform(String);
+  .transform(String)
+  .refine((id) => /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_EVENT_ID, {
+    message: `an event id (at most ${MAX_EVENT_ID})`,
+  });
 
 /** `after` and `afterEventId` say the same thing two ways: one of them at most. */
 const oneStart = {
@@ -46,7 +56,7 @@ const listenSchema = z
   .strictObject({
     channel: z.string().optional(),
     runId: runId.optional(),
-    workflow: z.string().min(1).optional(),
+    workflow: workflowName.optional(),
     types: z.array(eventType).min(1).optional(),
     afterEventId: eventId.optional(),
     after: eventCursorSchema.optional(),
@@ -59,7 +69,7 @@ const recentSchema = z
   .strictObject({
     limit: z.number().int().min(1).max(10_000).default(RECENT_EVENTS_DEFAULTS.limit),
     runId: runId.optional(),
-    workflow: z.string().min(1).optional(),
+    workflow: workflowName.optional(),
     types: z.array(eventType).optional(),
     channel: z.string().optional(),
     afterEventId: eventId.optional(),

@@ -21,6 +21,7 @@ import { migrate } from "../store/migrator.js";
 import { createTuningQueries } from "../store/optimizer-tunings.js";
 import { createRunControlQueries } from "../store/run-control.js";
 import { createRunQueries } from "../store/runs.js";
+import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
 import { decomposeGoal } from "./decompose.js";
 import { composeMultiple } from "./multiple.js";
@@ -64,7 +65,10 @@ export async function buildOrchestrator(
   const runs = createRunQueries(db, resolved.schema);
   const events = createEventQueries(db, resolved.schema);
   const graphs = createGraphQueries(db, resolved.schema, codec);
-  const tasks = createTaskQueries(db, resolved.schema);
+  // What htdag stores of errors and logs goes through one redactor: the secrets it was given, and
+  // anything shaped like a credential (docs/operations.md, "Secrets").
+  const redactor = createRedactor(knownSecrets(resolved.database, process.env));
+  const tasks = createTaskQueries(db, resolved.schema, redactor);
   const control = createRunControlQueries(db, resolved.schema);
   const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
   const notifications = createNotifications({
@@ -113,6 +117,7 @@ export async function buildOrchestrator(
     schema: resolved.schema,
     limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes },
     codec,
+    redactor,
   };
   const composeFromGoal = async (
     goal: string,

@@ -26,6 +26,13 @@ export interface DashboardOptions {
   steps?: Steps;
   /** Folder of the built web app. @default dist/dashboard/app of the installed htdag */
   assetsDir?: string;
+  /**
+   * Event streams (`GET /api/stream`) open at once, over all clients. Each holds a subscription
+   * that reads the events table whenever an event it follows commits; one more is refused with
+   * `503 TOO_MANY_STREAMS` (and `Retry-After`) until another closes.
+   * @default 100
+   */
+  maxStreams?: number;
   /** Receives errors that must not stop the server (a failed stream write, a retry that failed later). @default console.error */
   onError?: (error: unknown) => void;
 }

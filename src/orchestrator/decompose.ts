@@ -13,6 +13,7 @@ import {
 import type { Db } from "../store/db.js";
 import { createDecompositionQueries, type DecompositionQueries } from "../store/decomposition-cache.js";
 import { createPatternQueries } from "../store/patterns.js";
+import { createRedactor, type Redactor } from "../store/redact.js";
 import type { PayloadCodec } from "../store/codec.js";
 import type { Steps } from "../composer/steps.js";
 import { toStepDefinition } from "../composer/steps.js";
@@ -48,6 +49,8 @@ export interface DecomposeDeps {
   schema?: string;
   /** Encodes task inputs in the cache and the patterns (the graphs' own store encodes its). @default none */
   codec?: PayloadCodec;
+  /** Cleans a failure's message before it is recorded and sent as an event. @default the patterns only */
+  redactor?: Redactor;
 }
 
 /** The name a decomposer is recorded under. */
@@ -126,16 +129,18 @@ export async function decomposeGoal(
             cause: error,
           });
     const source = services.usage.source ?? "function";
+    // A decomposer's error may quote its config (a key, a connection string): stored only redacted.
+    const message = (deps.redactor ?? createRedactor()).text(failure.message);
     await record(
       deps,
       store,
-      { graphId: null, goal, decomposer: name, source, latencyMs: performance.now() - started, error: failure.message },
+      { graphId: null, goal, decomposer: name, source, latencyMs: performance.now() - started, error: message },
       services.usage,
     );
     await deps.events.emit(
       {
         type: "decomposition:failed",
-        payload: { goal, decomposer: name, error: failure.message, source, ...accounting(services.usage) },
+        payload: { goal, decomposer: name, error: message, source, ...accounting(services.usage) },
       },
       deps.channel,
       undefined,

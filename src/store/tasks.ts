@@ -1,6 +1,7 @@
 /** Query family: the executor's transitions (start, claim, settle, leases, logs), one round trip each. */
 import type { Db } from "./db.js";
 import { quoteIdentifier, statementName } from "./identifiers.js";
+import { createRedactor, type Redactor } from "./redact.js";
 
 /** A task handed to a runner by a claim: everything its step needs. */
 export interface ClaimedTask {
@@ -86,7 +87,11 @@ export interface Settlement {
   outputBytes?: number;
 }
 
-export function createTaskQueries(db: Db, schema: string) {
+/**
+ * The queries of tasks, attempts and their logs over `schema`. `redactor` cleans what a step wrote
+ * and may quote its config with: attempt errors and log lines (design.md §12).
+ */
+export function createTaskQueries(db: Db, schema: string, redactor: Redactor = createRedactor()) {
   const s = quoteIdentifier(schema);
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   // Prepared once per connection, under names unique per schema and text (statementName). The hot
@@ -142,7 +147,7 @@ export function createTaskQueries(db: Db, schema: string) {
         attempt: x.attempt,
         outcome: x.outcome,
         output: x.output,
-        error: x.error,
+        error: redactor.json(x.error),
         errorClass: x.errorClass ?? null,
         retryDelayMs: x.retryDelayMs ?? null,
         stepMs: x.stepMs ?? null,
@@ -275,7 +280,7 @@ export function createTaskQueries(db: Db, schema: string) {
     async appendLog(runId: string, taskId: string, attempt: number, message: string, data: unknown): Promise<void> {
       await db.query(
         `INSERT INTO ${s}.task_logs (run_id, task_id, attempt, message, data) VALUES ($1, $2, $3, $4, $5)`,
-        [runId, taskId, attempt, message, json(data)],
+        [runId, taskId, attempt, redactor.text(message), json(redactor.json(data))],
       );
     },
   };

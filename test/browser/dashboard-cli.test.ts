@@ -1,4 +1,4 @@
-/** `htdag dashboard` as a process (the built CLI: `npm run build` first): refuses an exposed host without a token, serves, stops on SIGINT. */
+/** `htdag dashboard` as a process (the built CLI: `npm run build` first): refuses an exposed host without a token or a bad --max-streams, serves, stops on SIGINT. */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -15,6 +15,9 @@ describe("htdag dashboard", () => {
     const short = await htdag(["dashboard", "--token", "short", "--database", "memory://"]);
     expect(short.code).toBe(1);
     expect(short.stderr).toMatch(/token.*at least 16 characters/);
+    const streams = await htdag(["dashboard", "--max-streams", "0", "--database", "memory://"]);
+    expect(streams.code).toBe(1);
+    expect(streams.stderr).toMatch(/--max-streams.*a whole number of at least 1, received/);
   });
 
   it("serves the API with the token from HTDAG_DASHBOARD_TOKEN and stops on SIGINT", async () => {

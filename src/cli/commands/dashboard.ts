@@ -1,5 +1,5 @@
 /**
- * `htdag dashboard [--port 4400] [--host 127.0.0.1] [--token T]`: serves the live web dashboard
+ * `htdag dashboard [--port 4400] [--host 127.0.0.1] [--token T] [--max-streams 100]`: serves the live web dashboard
  * over the store until interrupted. Retries from the page run the built-in catalogue's steps.
  */
 import type { Command } from "commander";
@@ -23,6 +23,7 @@ interface DashboardFlags {
   port: string;
   host: string;
   token?: string;
+  maxStreams: string;
 }
 
 export function registerDashboard(program: Command, io: CliIo, options: DashboardCommandOptions = {}): void {
@@ -39,13 +40,22 @@ export function registerDashboard(program: Command, io: CliIo, options: Dashboar
       "--token <token>",
       "secret every API request must carry, at least 16 characters (env HTDAG_DASHBOARD_TOKEN)",
     )
+    .option(
+      "--max-streams <n>",
+      "live event streams served at once; more get 503 until one closes",
+      String(DASHBOARD_DEFAULTS.maxStreams),
+    )
     .action(async (flags: DashboardFlags) => {
       const port = Number(flags.port);
       if (!Number.isInteger(port) || port < 0 || port > 65_535) {
         throw new InvalidOptionError("--port", "a port number from 0 to 65535", flags.port);
       }
+      const maxStreams = Number(flags.maxStreams);
+      if (!Number.isInteger(maxStreams) || maxStreams < 1) {
+        throw new InvalidOptionError("--max-streams", "a whole number of at least 1", flags.maxStreams);
+      }
       const token = flags.token ?? ((options.env ?? process.env).HTDAG_DASHBOARD_TOKEN || undefined);
-      const dashboardOptions = { port, host: flags.host, ...(token ? { token } : {}), steps: builtinSteps };
+      const dashboardOptions = { port, host: flags.host, ...(token ? { token } : {}), maxStreams, steps: builtinSteps };
       resolveDashboardOptions(dashboardOptions); // refuse an exposed host without a token before opening the store
       const orch = await openOrchestrator(await resolveSettings(program.opts()));
       try {

@@ -16,7 +16,7 @@ import { anthropicTransport } from "./anthropic.js";
 import { providerError } from "./errors.js";
 import { planGraph } from "./hierarchy.js";
 import { openAiTransport } from "./openai.js";
-import { resolveLlmOptions, type LlmDecomposerOptions, type ResolvedLlmOptions } from "./options.js";
+import { apiKeyOf, resolveLlmOptions, type LlmDecomposerOptions, type ResolvedLlmOptions } from "./options.js";
 import { PROMPT_VERSION } from "./prompt.js";
 import type { LlmTransport } from "./transport.js";
 
@@ -51,6 +51,7 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
       throw providerError(goal, resolved.provider, error, {
         retries: resolved.maxRetries,
         requestTimeoutMs: resolved.requestTimeoutMs,
+        apiKey: apiKeyOf(resolved),
       });
     }
   };

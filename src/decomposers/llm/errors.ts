@@ -5,6 +5,7 @@
 import * as AnthropicErrors from "@anthropic-ai/sdk";
 import * as OpenAiErrors from "openai";
 import { DecompositionError } from "../../errors.js";
+import { createRedactor } from "../../store/redact.js";
 import { apiKeyVariable, type LlmProvider } from "./options.js";
 
 /** Why a provider call failed. */
@@ -46,16 +47,21 @@ export class LlmRefusalError extends DecompositionError {
   }
 }
 
-/** What the caller sees when a provider call throws; `retries` is the SDK's maxRetries. */
+/**
+ * What the caller sees when a provider call throws; `retries` is the SDK's maxRetries. The
+ * provider's message is quoted redacted: a server or a proxy may echo the key it was sent, and
+ * this message is stored and printed (the `cause` keeps the SDK's error as it was).
+ */
 export function providerError(
   goal: string,
   provider: LlmProvider,
   error: unknown,
-  limits: { retries: number; requestTimeoutMs: number },
+  limits: { retries: number; requestTimeoutMs: number; apiKey?: string | undefined },
 ): LlmProviderError {
   const variable = apiKeyVariable(provider);
   const status = (error as { status?: unknown })?.status;
-  const detail = (error as Error)?.message ?? String(error);
+  const redactor = createRedactor([limits.apiKey]);
+  const detail = redactor.text((error as Error)?.message ?? String(error));
   const make = (failure: ProviderFailure, problem: string) =>
     new LlmProviderError(goal, provider, failure, problem, {
       cause: error,

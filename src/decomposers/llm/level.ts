@@ -10,7 +10,7 @@ import type { TaskSpec } from "../../graph/task-graph.js";
 import type { CatalogueEntry } from "../../graph/decomposer.js";
 import { collectGraphIssues } from "../../graph/validate.js";
 import { LlmRefusalError, providerError } from "./errors.js";
-import type { ResolvedLlmOptions } from "./options.js";
+import { apiKeyOf, type ResolvedLlmOptions } from "./options.js";
 import { readPlan, type PlannedTask } from "./parse.js";
 import { reaskPrompt, systemPrompt, userPrompt, type ExpansionContext } from "./prompt.js";
 import { PLAN_SCHEMA_NAME, planJsonSchema } from "./schema.js";
@@ -86,6 +86,7 @@ async function ask(
     throw providerError(goal, options.provider, error, {
       retries: options.maxRetries,
       requestTimeoutMs: options.requestTimeoutMs,
+      apiKey: apiKeyOf(options),
     });
   }
   usage.inputTokens += reply.inputTokens;

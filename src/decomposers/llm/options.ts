@@ -86,6 +86,12 @@ export function resolveLlmOptions(options: unknown): ResolvedLlmOptions {
   return parseOptions(llmDecomposerOptionsSchema, options ?? {}, "llmDecomposer");
 }
 
+/** The key the SDK sends: `apiKey`, else the client's, else the environment variable's (for redaction only). */
+export function apiKeyOf(options: Pick<ResolvedLlmOptions, "apiKey" | "client" | "provider">): string | undefined {
+  const clientKey = (options.client as { apiKey?: unknown } | undefined)?.apiKey;
+  return options.apiKey ?? (typeof clientKey === "string" ? clientKey : process.env[apiKeyVariable(options.provider)]);
+}
+
 /** The environment variable holding the key of `provider`. */
 export function apiKeyVariable(provider: LlmProvider): string {
   return provider === "openai" ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY";
