@@ -480,7 +480,9 @@ BEGIN
   r := :HTDAG_SCHEMA.submit_run(p_run, p_graph, p_tasks, p_edges, p_queues, p_events, p_start, p_channel);
   v_pending := current_setting('htdag.pending_notifications', true);
   COMMIT;
-  PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  END IF;
 END $$;
 
 CREATE PROCEDURE :HTDAG_SCHEMA.claim_tasks_then_notify(p_run_id uuid, p_workflows text[], p_worker text,
@@ -492,7 +494,9 @@ BEGIN
   r := :HTDAG_SCHEMA.claim_tasks(p_run_id, p_workflows, p_worker, p_limit, p_lease_ms, p_channel);
   v_pending := current_setting('htdag.pending_notifications', true);
   COMMIT;
-  PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  END IF;
 END $$;
 
 CREATE PROCEDURE :HTDAG_SCHEMA.settle_tasks_then_notify(p_run_id uuid, p_worker text, p_settlements jsonb,
@@ -504,7 +508,9 @@ BEGIN
   r := :HTDAG_SCHEMA.settle_tasks(p_run_id, p_worker, p_settlements, p_claim_limit, p_lease_ms, p_channel, p_workflows);
   v_pending := current_setting('htdag.pending_notifications', true);
   COMMIT;
-  PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  END IF;
 END $$;
 
 CREATE PROCEDURE :HTDAG_SCHEMA.expand_task_then_notify(p_run_id uuid, p_task_id text, p_attempt integer,
@@ -518,5 +524,7 @@ BEGIN
                                  p_lease_ms, p_channel);
   v_pending := current_setting('htdag.pending_notifications', true);
   COMMIT;
-  PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM :HTDAG_SCHEMA.send_notifications(v_pending);
+  END IF;
 END $$;

@@ -498,7 +498,9 @@ BEGIN
   r := "htdag".claim_tasks(p_run_id, p_workflows, p_worker, p_limit, p_lease_ms, p_channel);
   v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
   COMMIT;
-  PERFORM "htdag".send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM "htdag".send_notifications(v_pending);
+  END IF;
 END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_run_if text, p_failed integer, p_skipped integer)
@@ -658,7 +660,9 @@ BEGIN
                                  p_lease_ms, p_channel);
   v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
   COMMIT;
-  PERFORM "htdag".send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM "htdag".send_notifications(v_pending);
+  END IF;
 END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_run(p_run_id uuid, p_status text, p_error jsonb, p_channel text)
@@ -1279,7 +1283,9 @@ BEGIN
   r := "htdag".settle_tasks(p_run_id, p_worker, p_settlements, p_claim_limit, p_lease_ms, p_channel, p_workflows);
   v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
   COMMIT;
-  PERFORM "htdag".send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM "htdag".send_notifications(v_pending);
+  END IF;
 END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_attempt(p_run_id uuid, p_task_id text, p_workflow text, p_worker text, p_lease_ms integer, p_channel text)
@@ -1457,7 +1463,9 @@ BEGIN
   r := "htdag".submit_run(p_run, p_graph, p_tasks, p_edges, p_queues, p_events, p_start, p_channel);
   v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
   COMMIT;
-  PERFORM "htdag".send_notifications(v_pending);
+  IF v_pending <> '' THEN
+    PERFORM "htdag".send_notifications(v_pending);
+  END IF;
 END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text)
