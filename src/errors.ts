@@ -221,9 +221,11 @@ export class UnstorableOutputError extends NonRetryableError {
 
 /** A step returned an output larger, as stored, than the orchestrator's `maxOutputBytes`. */
 export class OutputTooLargeError extends NonRetryableError {
-  constructor(taskId: string, bytes: number, maxOutputBytes: number) {
+  /** `measured` "more than" when the size was only bounded from below (the walk stopped past the limit). */
+  constructor(taskId: string, bytes: number, maxOutputBytes: number, measured: "exactly" | "more than" = "exactly") {
+    const size = measured === "exactly" ? `${bytes} bytes` : `more than ${maxOutputBytes} bytes`;
     super(
-      `output of task ${JSON.stringify(taskId)} is ${bytes} bytes of JSON as stored, more than maxOutputBytes ` +
+      `output of task ${JSON.stringify(taskId)} is ${size} of JSON as stored, more than maxOutputBytes ` +
         `${maxOutputBytes}; store large data elsewhere (a file, an object store) and return a reference to it, ` +
         `or raise maxOutputBytes`,
       undefined,

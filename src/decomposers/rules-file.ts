@@ -21,6 +21,7 @@ import { z } from "zod";
 import { RULES_FILE_DEFAULTS } from "../defaults.js";
 import { HtdagError, InvalidOptionError } from "../errors.js";
 import { issueProblem } from "../option-messages.js";
+import { yamlToJs } from "../graph/file.js";
 import type { Captures, Rule } from "./rules.js";
 import type { TaskSpec } from "../graph/task-graph.js";
 
@@ -84,7 +85,12 @@ export function parseRulesText(text: string, source = "(text)"): Rule[] {
     };
     throw new RulesFileError(source, [`invalid YAML at line ${at.line}, column ${at.col}: ${syntax.message}`]);
   }
-  const content: unknown = document.toJS();
+  let content: unknown;
+  try {
+    content = yamlToJs(document);
+  } catch (error) {
+    throw new RulesFileError(source, [(error as Error).message], { cause: error });
+  }
   const parsed = rulesFileSchema.safeParse(content);
   if (!parsed.success) {
     // Issue paths start at `rules`, also for a file that holds the bare list.
