@@ -111,7 +111,10 @@ export class DecompositionError extends HtdagError {
     options?: { cause?: unknown; issues?: GraphIssue[] },
     code: HtdagErrorCode = "DECOMPOSITION_FAILED",
   ) {
-    super(code, `could not decompose goal ${JSON.stringify(goal)}: ${problem}`, options);
+    // A goal of a megabyte is named by its start: the message must stay readable (and loggable).
+    const named =
+      goal.length > 200 ? `${JSON.stringify(goal.slice(0, 200))}… (${goal.length} characters)` : JSON.stringify(goal);
+    super(code, `could not decompose goal ${named}: ${problem}`, options);
     this.goal = goal;
     this.issues = options?.issues ?? [];
   }
