@@ -28,8 +28,9 @@ export const HTDAG_ERROR_CODES = [
   "LEASE_EXPIRED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
-  // decomposers: rules-file.ts and llm/errors.ts
+  // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
   "RULES_FILE_INVALID",
+  "RULE_MATCH_TIMEOUT",
   "LLM_PROVIDER_ERROR",
   "LLM_REFUSED",
   // notifications/errors.ts
