@@ -154,6 +154,12 @@ export const RULES_FILE_DEFAULTS = {
   flags: "i",
 } as const;
 
+/** ruleDecomposer's options. */
+export const RULE_DECOMPOSER_DEFAULTS = {
+  /** Longest time matching one goal against every rule may take, in ms; past it, RuleMatchTimeoutError. */
+  matchTimeoutMs: 100,
+} as const;
+
 /** Defaults of the built-in `health.large_files` step. */
 export const HEALTH_DEFAULTS = {
   /** Files of this many bytes or more are flagged (512 KB). */

@@ -28,8 +28,9 @@ export const HTDAG_ERROR_CODES = [
   "LEASE_EXPIRED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
-  // decomposers: rules-file.ts and llm/errors.ts
+  // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
   "RULES_FILE_INVALID",
+  "RULE_MATCH_TIMEOUT",
   "LLM_PROVIDER_ERROR",
   "LLM_REFUSED",
   // notifications/errors.ts
@@ -116,7 +117,10 @@ export class DecompositionError extends HtdagError {
     options?: { cause?: unknown; issues?: GraphIssue[] },
     code: HtdagErrorCode = "DECOMPOSITION_FAILED",
   ) {
-    super(code, `could not decompose goal ${JSON.stringify(goal)}: ${problem}`, options);
+    // A goal of a megabyte is named by its start: the message must stay readable (and loggable).
+    const named =
+      goal.length > 200 ? `${JSON.stringify(goal.slice(0, 200))}… (${goal.length} characters)` : JSON.stringify(goal);
+    super(code, `could not decompose goal ${named}: ${problem}`, options);
     this.goal = goal;
     this.issues = options?.issues ?? [];
   }
@@ -226,9 +230,11 @@ export class UnstorableOutputError extends NonRetryableError {
 
 /** A step returned an output larger, as stored, than the orchestrator's `maxOutputBytes`. */
 export class OutputTooLargeError extends NonRetryableError {
-  constructor(taskId: string, bytes: number, maxOutputBytes: number) {
+  /** `measured` "more than" when the size was only bounded from below (the walk stopped past the limit). */
+  constructor(taskId: string, bytes: number, maxOutputBytes: number, measured: "exactly" | "more than" = "exactly") {
+    const size = measured === "exactly" ? `${bytes} bytes` : `more than ${maxOutputBytes} bytes`;
     super(
-      `output of task ${JSON.stringify(taskId)} is ${bytes} bytes of JSON as stored, more than maxOutputBytes ` +
+      `output of task ${JSON.stringify(taskId)} is ${size} of JSON as stored, more than maxOutputBytes ` +
         `${maxOutputBytes}; store large data elsewhere (a file, an object store) and return a reference to it, ` +
         `or raise maxOutputBytes`,
       undefined,

@@ -121,6 +121,7 @@ export {
 } from "./errors.js";
 export type { GraphIssue, HtdagErrorCode } from "./errors.js";
 export { RulesFileError } from "./decomposers/rules-file.js";
+export { RuleMatchTimeoutError } from "./decomposers/rule-safety.js";
 export { LlmProviderError, LlmRefusalError } from "./decomposers/llm/errors.js";
 export { InvalidEventError, EventHandlerError, ListenConnectionError, CatchUpError } from "./notifications/errors.js";
 export { DashboardTokenRequiredError, DashboardNotBuiltError, DashboardListenError } from "./dashboard/errors.js";

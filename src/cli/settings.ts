@@ -9,6 +9,7 @@ import { z } from "zod";
 import { CLI_DEFAULTS } from "../defaults.js";
 import { InvalidOptionError } from "../errors.js";
 import { parseOptions } from "../options.js";
+import { YAML_MAX_ALIAS_COUNT } from "../graph/file.js";
 
 export const DECOMPOSERS = ["rules", "llm", "hybrid"] as const;
 export const PROVIDERS = ["openai", "anthropic"] as const;
@@ -58,7 +59,7 @@ export async function loadConfigFile(dir: string): Promise<PartialSettings> {
     }
     let value: unknown;
     try {
-      value = name.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
+      value = name.endsWith(".json") ? JSON.parse(text) : parseYaml(text, { maxAliasCount: YAML_MAX_ALIAS_COUNT });
     } catch (error) {
       throw new InvalidOptionError(name, "valid JSON or YAML", (error as Error).message);
     }

@@ -3,7 +3,7 @@
  * forEach fan-out) under the task's timeout, and turns what happened into a settlement.
  */
 import type { z } from "zod";
-import { NonJsonOutputError, NonRetryableError, StepTimeoutError } from "../errors.js";
+import { NonRetryableError, StepTimeoutError } from "../errors.js";
 import { issueProblem } from "../option-messages.js";
 import type { Condition, Json, MergedTask, Task } from "../graph/task-graph.js";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
@@ -16,7 +16,9 @@ import { RESERVED_REFERENCE_NAMES } from "../graph/validate-references.js";
 import type { StepContext, StepDefinition } from "./steps.js";
 import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
-import { storableText, storedOutputBytes } from "./storable.js";
+import { assertJsonOutput, storableText, storedOutputBytes } from "./storable.js";
+
+export { jsonProblem } from "./storable.js";
 
 /** What an attempt needs from its run. */
 export interface AttemptEnvironment {
@@ -306,7 +308,7 @@ async function runStep(
     progress: (done, total) => env.progress(claimed, done, total),
   });
   if (!task.forEach) {
-    return checkOutput(step, taskId, await step.run(ctxFor(rawInput)));
+    return checkOutput(step, taskId, await step.run(ctxFor(rawInput)), env.maxOutputBytes);
   }
   const items = getPath(deps[task.forEach.from], task.forEach.path);
   if (!Array.isArray(items)) {
@@ -319,7 +321,8 @@ async function runStep(
     task.forEach.batchSize ?? 1,
     env.forEachParallel,
     rawInput,
-    (input) => Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, taskId, out)),
+    (input) =>
+      Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, taskId, out, env.maxOutputBytes)),
     (done) => env.progress(claimed, done, items.length),
   );
 }
@@ -374,12 +377,9 @@ function parseInput(step: StepDefinition, taskId: string, input: unknown): unkno
   );
 }
 
-function checkOutput(step: StepDefinition, taskId: string, output: unknown): unknown {
+function checkOutput(step: StepDefinition, taskId: string, output: unknown, maxOutputBytes: number): unknown {
   const value = output === undefined ? null : output;
-  const problem = jsonProblem(value, "output");
-  if (problem) {
-    throw new NonJsonOutputError(taskId, problem);
-  }
+  assertJsonOutput(taskId, value, maxOutputBytes);
   if (!step.output) {
     return value;
   }
@@ -390,42 +390,6 @@ function checkOutput(step: StepDefinition, taskId: string, output: unknown): unk
   throw new Error(
     `output of task ${JSON.stringify(taskId)} does not match its step's output schema: ${schemaProblems(parsed.error.issues, value, step.output, "(output)")}`,
   );
-}
-
-/** Describes the first value in `value` that JSON cannot hold, or returns null. */
-export function jsonProblem(value: unknown, path: string): string | null {
-  if (value === null || typeof value === "string" || typeof value === "boolean") {
-    return null;
-  }
-  if (typeof value === "number") {
-    return Number.isFinite(value) ? null : `${path} is ${value}`;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const problem = jsonProblem(value[i], `${path}[${i}]`);
-      if (problem) {
-        return problem;
-      }
-    }
-    return null;
-  }
-  if (typeof value === "object") {
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== Object.prototype && proto !== null) {
-      return `${path} is an instance of ${(value as object).constructor?.name ?? "a class"}`;
-    }
-    for (const [key, item] of Object.entries(value)) {
-      if (item === undefined) {
-        continue;
-      }
-      const problem = jsonProblem(item, `${path}.${key}`);
-      if (problem) {
-        return problem;
-      }
-    }
-    return null;
-  }
-  return `${path} is ${typeof value === "function" ? "a function" : `a ${typeof value}`}`;
 }
 
 /**

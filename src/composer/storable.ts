@@ -5,15 +5,73 @@
  * checked here before they are sent (a refused one fails its own task), and error messages are
  * made storable instead.
  */
-import { OutputTooLargeError, UnstorableOutputError } from "../errors.js";
+import { NonJsonOutputError, OutputTooLargeError, UnstorableOutputError } from "../errors.js";
+import { formatPath } from "../graph/validate-schema.js";
+import { MAX_VALUE_DEPTH, valueHazard } from "../graph/value-guard.js";
+import { ESCAPED_UNSTORABLE, LONE_SURROGATE, unstorableAt } from "../graph/storable-text.js";
 
-/** A surrogate without its pair. */
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export { unstorableAt };
+
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, "g");
-/** How JSON.stringify writes a NUL or a lone surrogate: the cheap test before walking the value. */
-const ESCAPED_UNSTORABLE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/;
 /** Longest error message stored, in characters; the rest is cut, so an error never fills a settle. */
 export const MAX_ERROR_MESSAGE_LENGTH = 65_536;
+
+/**
+ * Throws `NonJsonOutputError` when a step's output is not JSON (a BigInt, a function, a Date, NaN,
+ * `undefined` in an array, a cycle, nesting deeper than {@link MAX_VALUE_DEPTH}), and
+ * `OutputTooLargeError` when it surely takes more than `maxOutputBytes` as JSON. The first look
+ * costs what the value's size in memory does, so a cycle or a "JSON bomb" of shared references
+ * fails the task instead of overflowing the stack or hanging the walks and the serialisation after it.
+ */
+export function assertJsonOutput(taskId: string, value: unknown, maxOutputBytes: number): void {
+  const hazard = valueHazard(value, { maxDepth: MAX_VALUE_DEPTH, maxBytes: maxOutputBytes });
+  if (hazard?.kind === "too_large") {
+    throw new OutputTooLargeError(taskId, maxOutputBytes + 1, maxOutputBytes, "more than");
+  }
+  if (hazard) {
+    throw new NonJsonOutputError(taskId, `${formatPath("output", hazard.path)} ${hazard.message}`);
+  }
+  const problem = jsonProblem(value, "output");
+  if (problem) {
+    throw new NonJsonOutputError(taskId, problem);
+  }
+}
+
+/** Describes the first value in `value` that JSON cannot hold, or returns null. */
+export function jsonProblem(value: unknown, path: string): string | null {
+  if (value === null || typeof value === "string" || typeof value === "boolean") {
+    return null;
+  }
+  if (typeof value === "number") {
+    return Number.isFinite(value) ? null : `${path} is ${value}`;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const problem = jsonProblem(value[i], `${path}[${i}]`);
+      if (problem) {
+        return problem;
+      }
+    }
+    return null;
+  }
+  if (typeof value === "object") {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      return `${path} is an instance of ${(value as object).constructor?.name ?? "a class"}`;
+    }
+    for (const [key, item] of Object.entries(value)) {
+      if (item === undefined) {
+        continue;
+      }
+      const problem = jsonProblem(item, `${path}.${key}`);
+      if (problem) {
+        return problem;
+      }
+    }
+    return null;
+  }
+  return `${path} is ${typeof value === "function" ? "a function" : value === undefined ? "undefined" : `a ${typeof value}`}`;
+}
 
 /**
  * The size in bytes of JSON of an output as it will be stored (encoded by the codec, if any).
@@ -36,39 +94,6 @@ export function storedOutputBytes(taskId: string, stored: unknown, maxOutputByte
   return bytes;
 }
 
-/** Describes the first string or key in `value` that jsonb refuses, with its path, or returns null. */
-export function unstorableAt(value: unknown, path: string): string | null {
-  if (typeof value === "string") {
-    const char = unstorableChar(value);
-    return char === null ? null : `${describeChar(char)} at ${path}`;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const problem = unstorableAt(value[i], `${path}[${i}]`);
-      if (problem) {
-        return problem;
-      }
-    }
-    return null;
-  }
-  if (value !== null && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) {
-      if (item === undefined) {
-        continue;
-      }
-      const char = unstorableChar(key);
-      if (char !== null) {
-        return `${describeChar(char)} in the key ${JSON.stringify(key)} of ${path}`;
-      }
-      const problem = unstorableAt(item, `${path}.${key}`);
-      if (problem) {
-        return problem;
-      }
-    }
-  }
-  return null;
-}
-
 /** `text` with each NUL and unpaired surrogate replaced by U+FFFD, and cut to {@link MAX_ERROR_MESSAGE_LENGTH}. */
 export function storableText(text: string): string {
   const cut =
@@ -76,16 +101,4 @@ export function storableText(text: string): string {
       ? `${text.slice(0, MAX_ERROR_MESSAGE_LENGTH)}… (${text.length - MAX_ERROR_MESSAGE_LENGTH} more characters cut)`
       : text;
   return cut.replaceAll("\u0000", "\ufffd").replace(LONE_SURROGATES, "\ufffd");
-}
-
-function unstorableChar(text: string): string | null {
-  if (text.includes("\u0000")) {
-    return "\u0000";
-  }
-  return LONE_SURROGATE.exec(text)?.[0] ?? null;
-}
-
-function describeChar(char: string): string {
-  const escaped = `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
-  return char === "\u0000" ? `a NUL character (${escaped})` : `an unpaired UTF-16 surrogate (${escaped})`;
 }

@@ -21,6 +21,8 @@ import { z } from "zod";
 import { RULES_FILE_DEFAULTS } from "../defaults.js";
 import { HtdagError, InvalidOptionError } from "../errors.js";
 import { issueProblem } from "../option-messages.js";
+import { yamlToJs } from "../graph/file.js";
+import { nestedRepetition } from "./rule-safety.js";
 import type { Captures, Rule } from "./rules.js";
 import type { TaskSpec } from "../graph/task-graph.js";
 
@@ -84,7 +86,12 @@ export function parseRulesText(text: string, source = "(text)"): Rule[] {
     };
     throw new RulesFileError(source, [`invalid YAML at line ${at.line}, column ${at.col}: ${syntax.message}`]);
   }
-  const content: unknown = document.toJS();
+  let content: unknown;
+  try {
+    content = yamlToJs(document);
+  } catch (error) {
+    throw new RulesFileError(source, [(error as Error).message], { cause: error });
+  }
   const parsed = rulesFileSchema.safeParse(content);
   if (!parsed.success) {
     // Issue paths start at `rules`, also for a file that holds the bare list.
@@ -117,13 +124,33 @@ export function parseRulesText(text: string, source = "(text)"): Rule[] {
 
 /** Compiles a pattern string, naming the option when it is not a valid regular expression. */
 export function compilePattern(source: string, flags: string, option: string): RegExp {
+  let pattern: RegExp;
   try {
-    return new RegExp(source, flags);
+    pattern = new RegExp(source, flags);
   } catch (error) {
     throw new InvalidOptionError(
       option,
       `a valid regular expression (${(error as Error).message})`,
       source,
+      "ruleDecomposer",
+    );
+  }
+  assertNoNestedRepetition(pattern, option);
+  return pattern;
+}
+
+/**
+ * Throws when `pattern` repeats a part that itself repeats without bound (`(a+)+`): matching it
+ * can take time exponential in the goal's length (rule-safety.ts).
+ */
+export function assertNoNestedRepetition(pattern: RegExp, option: string): void {
+  const nested = nestedRepetition(pattern.source, pattern.flags);
+  if (nested !== null) {
+    throw new InvalidOptionError(
+      option,
+      `a pattern without a repeated part that itself repeats without bound (${nested} can take time ` +
+        "exponential in the goal's length); write (a+)+ as a+, or bound the inner repetition, e.g. {1,50}",
+      pattern.source,
       "ruleDecomposer",
     );
   }

@@ -5,7 +5,9 @@
  * lets a hybrid decomposer ask someone else. Deterministic, and far below a millisecond per goal.
  */
 import { InvalidOptionError } from "../errors.js";
-import { compilePattern, loadRulesFile, parseRulesText } from "./rules-file.js";
+import { RULE_DECOMPOSER_DEFAULTS } from "../defaults.js";
+import { assertNoNestedRepetition, compilePattern, loadRulesFile, parseRulesText } from "./rules-file.js";
+import { boundedRunner, RuleMatchTimeoutError } from "./rule-safety.js";
 import { servicesOf } from "./services.js";
 import type { Json, TaskGraphInput, TaskSpec } from "../graph/task-graph.js";
 import type { DecomposerContext } from "../graph/decomposer.js";
@@ -51,6 +53,13 @@ export interface RuleDecomposer {
 export interface RuleDecomposerOptions {
   /** Name recorded on the graphs it makes. @default "rules" */
   name?: string;
+  /**
+   * Longest time matching one goal against every rule may take, in ms: past it, `match` and
+   * `decompose` throw `RuleMatchTimeoutError` naming the rule (a pattern that backtracks
+   * catastrophically; docs/decomposers.md). Also bounds match functions.
+   * @default 100
+   */
+  matchTimeoutMs?: number;
 }
 
 interface CompiledRule {
@@ -72,16 +81,35 @@ interface CompiledRule {
 function createRuleDecomposer(rules: readonly Rule[], options: RuleDecomposerOptions = {}): RuleDecomposer {
   const compiled = compileRules(rules);
   const name = options.name ?? "rules";
-  const match = (goal: string): RuleMatch | null => {
-    for (const { rule, test } of compiled) {
-      const captures = test(goal);
-      if (captures === null) {
-        continue;
+  const timeoutMs = options.matchTimeoutMs ?? RULE_DECOMPOSER_DEFAULTS.matchTimeoutMs;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
+    throw new InvalidOptionError("matchTimeoutMs", "a positive integer (ms)", timeoutMs, "ruleDecomposer");
+  }
+  const bounded = boundedRunner(timeoutMs);
+  let running: CompiledRule | undefined;
+  const firstMatch = (goal: string) => {
+    for (const entry of compiled) {
+      running = entry;
+      const captures = entry.test(goal);
+      if (captures !== null) {
+        return { rule: entry.rule, captures };
       }
-      captures.goal ??= goal;
-      return { rule: rule.name, captures, tasks: rule.tasks.map((task) => fill(task, captures) as TaskSpec) };
     }
     return null;
+  };
+  const match = (goal: string): RuleMatch | null => {
+    const outcome = bounded(() => firstMatch(goal));
+    if (outcome === "timed out") {
+      const rule = running?.rule;
+      throw new RuleMatchTimeoutError(rule?.name ?? "?", String(rule?.match), goal.length, timeoutMs);
+    }
+    const found = outcome.value;
+    if (found === null) {
+      return null;
+    }
+    const { rule, captures } = found;
+    captures.goal ??= goal;
+    return { rule: rule.name, captures, tasks: rule.tasks.map((task) => fill(task, captures) as TaskSpec) };
   };
   return {
     name,
@@ -142,6 +170,7 @@ function matcherOf(match: RuleMatcher, option: string): CompiledRule["test"] {
   if (!(pattern instanceof RegExp)) {
     throw new InvalidOptionError(option, "a RegExp, a pattern string or a function", match, "ruleDecomposer");
   }
+  assertNoNestedRepetition(pattern, option);
   // A global or sticky RegExp keeps lastIndex between calls; a copy without those flags does not.
   const regexp = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ""));
   return (goal) => capturesOf(regexp.exec(goal));

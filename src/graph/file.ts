@@ -42,7 +42,38 @@ function parseYaml(text: string): unknown {
     const at = problem.linePos?.[0] ?? lineAndColumn(text, problem.pos[0]);
     throw parseError(`invalid YAML at line ${at.line}, column ${at.col}: ${problem.message}`);
   }
-  return document.toJS();
+  try {
+    return yamlToJs(document);
+  } catch (error) {
+    throw parseError((error as Error).message);
+  }
+}
+
+/**
+ * Most alias expansions a YAML file may make, counted as the `yaml` library counts them (each
+ * alias times the aliases inside what it points at). A "billion laughs" file, nine aliases of
+ * nine aliases of… to a billion nodes, is refused before it expands.
+ */
+export const YAML_MAX_ALIAS_COUNT = 100;
+
+/**
+ * The plain data of a parsed YAML document, with aliases expanded up to {@link YAML_MAX_ALIAS_COUNT}.
+ *
+ * @throws Error naming the limit when the document expands more (the caller wraps it in its own typed error)
+ */
+export function yamlToJs(document: { toJS(options: { maxAliasCount: number }): unknown }): unknown {
+  try {
+    return document.toJS({ maxAliasCount: YAML_MAX_ALIAS_COUNT });
+  } catch (error) {
+    if (error instanceof ReferenceError && /alias/i.test(error.message)) {
+      throw new Error(
+        `its aliases (*name) expand to too much data (more than ${YAML_MAX_ALIAS_COUNT} alias expansions, ` +
+          `as a "billion laughs" attack does); write the values out, or use fewer aliases`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 /** 1-based line and column of a character offset. */

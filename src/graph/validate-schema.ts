@@ -144,7 +144,8 @@ export function parseTask(raw: unknown, index: number): { task: Task | null; iss
       : []),
   ];
   if (!result.success) {
-    return { task: lenientTask(raw, result.error.issues), issues };
+    // `when` is parsed apart (taskSchema takes any value there): a bad one must not be kept.
+    return { task: lenientTask(raw, result.error.issues, condition?.success === false), issues };
   }
   if (condition === undefined) {
     return { task: result.data, issues };
@@ -162,11 +163,14 @@ export function parseTask(raw: unknown, index: number): { task: Task | null; iss
  * see its id and dependencies (one bad field must not hide the task's other problems). Null when
  * the id or dependencies themselves are bad. The graph is rejected either way.
  */
-function lenientTask(raw: unknown, issues: readonly z.core.$ZodIssue[]): Task | null {
+function lenientTask(raw: unknown, issues: readonly z.core.$ZodIssue[], badCondition: boolean): Task | null {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return null;
   }
   const bad = new Set(issues.map((issue) => issue.path[0]).filter((key) => typeof key === "string"));
+  if (badCondition) {
+    bad.add("when");
+  }
   if (bad.has("id") || bad.has("dependsOn") || bad.has("parentId")) {
     return null;
   }

@@ -4,7 +4,9 @@
  *
  * The checks run in layers, each in its own file, and each layer keeps going past problems so
  * that one bad task does not hide problems in others:
- * 1. shape (`validate-schema.ts`): the graph's fields, each task, ids, limits;
+ * 1. shape (`validate-schema.ts`): the graph's fields, each task, ids, limits; around it, values
+ *    (`validate-values.ts`): no cycle, stack-deep nesting or JSON bomb reaches the parser, and no
+ *    text PostgreSQL cannot store (a NUL, an unpaired surrogate) reaches the store;
  * 2. structure (`validate-structure.ts`): dependencies, parents, depth, composites, steps, merged
  *    chains (`validate-merged.ts`);
  * 3. cycles (`validate-cycles.ts`) over the run-time edges of `hierarchy.ts`;
@@ -12,7 +14,7 @@
  *
  * Issue codes: `invalid_field`, `unknown_field`, `duplicate_id`, `too_many_tasks`,
  * `input_too_large`, `unknown_dependency`, `self_dependency`, `child_depends_on_parent`,
- * `parent_depends_on_child`, `missing_parent`, `parent_cycle`, `depth_exceeded`,
+ * `parent_depends_on_child`, `unstorable_text`, `missing_parent`, `parent_cycle`, `depth_exceeded`,
  * `composite_has_step`, `empty_composite`, `unknown_step`, `invalid_merge`, `cycle`, `bad_reference`.
  */
 import { randomUUID } from "node:crypto";
@@ -21,6 +23,7 @@ import { checkCycles } from "./validate-cycles.js";
 import { checkReferences } from "./validate-references.js";
 import { parseGraphFields, parseTask } from "./validate-schema.js";
 import { checkStructure, type KnownIds, type TaskEntry } from "./validate-structure.js";
+import { taskValueIssues, unstorableFieldIssues } from "./validate-values.js";
 import { DEFAULT_GRAPH_LIMITS, type GraphLimits, type GraphSource, type TaskGraph } from "./task-graph.js";
 
 /** Options of {@link validateGraph} and {@link collectGraphIssues}. */
@@ -83,6 +86,7 @@ export function collectGraphIssues(
   // and a reference to it is sound (both as for a task that failed its own checks).
   const knownIds: KnownIds =
     upstream.size === 0 ? parsed.knownIds : { has: (id) => parsed.knownIds.has(id) || upstream.has(id) };
+  issues.push(...unstorableFieldIssues(fields && { ...options.defaults, ...fields }));
   const structure = checkStructure(entries, knownIds, limits.maxDepth, stepNames);
   const cycles = checkCycles(entries, structure);
   issues.push(...structure.issues, ...cycles.issues, ...checkReferences(entries, knownIds, cycles.runtime));
@@ -152,7 +156,10 @@ function parseTasks(
   const entries: TaskEntry[] = [];
   const firstIndex = new Map<string, number>();
   rawTasks.forEach((raw, index) => {
-    const { task, issues: shapeIssues } = parseTask(raw, index);
+    // A task holding a cycle, a stack-deep nesting or a JSON bomb is not parsed: its id stays known.
+    const { hazards, unstorable } = taskValueIssues(raw, index, maxInputBytes);
+    const { task, issues: shapeIssues } = hazards.length > 0 ? { task: null, issues: hazards } : parseTask(raw, index);
+    shapeIssues.push(...unstorable);
     issues.push(...shapeIssues);
     const rawId = raw !== null && typeof raw === "object" ? (raw as { id?: unknown }).id : undefined;
     if (typeof rawId === "string") {

@@ -20,22 +20,9 @@ import { toStepDefinition } from "../composer/steps.js";
 import type { EventQueries } from "../store/events.js";
 import type { GraphQueries } from "../store/graphs.js";
 import { z } from "zod";
+import { checkGoal, resolveDecomposeOptions, type DecomposeOptions } from "./decompose-options.js";
 
-/** Options of decomposeGoal. */
-export interface DecomposeOptions {
-  /** Deepest hierarchy allowed. @default 5 */
-  maxDepth?: number;
-  /** Use the decomposition cache (LLM and hybrid decomposers); false bypasses it (no lookup, no store). @default true */
-  cache?: boolean;
-  /** Steps the graph may use; their names, descriptions and input schemas form the catalogue. @default none */
-  steps?: Steps;
-  /** The catalogue, when no steps are given. @default derived from `steps` */
-  catalogue?: CatalogueEntry[];
-  /** Time the decomposer may take, in ms. @default 60000 */
-  timeoutMs?: number;
-  /** Outputs of upstream workflows (composeMultipleWorkflows). @default none */
-  upstream?: Record<string, unknown>;
-}
+export type { DecomposeOptions } from "./decompose-options.js";
 
 export interface DecomposeDeps {
   graphs: GraphQueries;
@@ -74,11 +61,11 @@ export async function decomposeGoal(
   deps: DecomposeDeps,
   goal: unknown,
   decomposer: Decomposer,
-  options: DecomposeOptions = {},
+  given: DecomposeOptions = {},
 ): Promise<TaskGraph> {
-  if (typeof goal !== "string" || goal.trim() === "") {
-    throw new DecompositionError(String(goal), "the goal must be a non-empty string");
-  }
+  // Before anything is stored or run: a bad goal or option records no decomposition.
+  checkGoal(goal);
+  const options = resolveDecomposeOptions(given) ?? {};
   const name = decomposerName(decomposer);
   const decompose = typeof decomposer === "function" ? decomposer : decomposer?.decompose;
   if (typeof decompose !== "function") {

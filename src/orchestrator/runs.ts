@@ -37,7 +37,7 @@ import {
   type AppliedOptimization,
   type OptimizationDeps,
 } from "./run-optimization.js";
-import { assertRunId, checkSteps } from "./checks.js";
+import { assertOptionsObject, assertRunId, assertStorableOptions, checkReason, checkSteps } from "./checks.js";
 
 /** Submits of one run that may each find the workflow's stored tuning changed before one gives up. */
 const MAX_TUNING_READS = 5;
@@ -103,8 +103,10 @@ export class RunService {
     steps: Steps,
     options: RunOptions & { decomposer?: Decomposer } = {},
   ): Promise<RunResult> {
+    assertOptionsObject(options, "composeFromTaskGraph");
     const { decomposer, ...plain } = options ?? {};
     const resolved = parseOptions(runOptionsSchema, plain, "composeFromTaskGraph");
+    assertStorableOptions(resolved, "composeFromTaskGraph");
     checkSteps(steps);
     const validated = validateGraph(graph, {
       stepNames: Object.keys(steps),
@@ -249,6 +251,7 @@ export class RunService {
    * the read of the workflow's stored tuning. Returns at once with the run id.
    */
   async submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string; existing: boolean }> {
+    assertOptionsObject(options, "submit");
     const { runAt, steps, ...plain } = options ?? ({} as SubmitOptions);
     if (typeof plain.workflow !== "string") {
       throw new InvalidOptionError("workflow", "the name of a workflow a worker runs", plain.workflow, "submit");
@@ -257,6 +260,7 @@ export class RunService {
       throw new InvalidOptionError("runAt", "a valid Date", runAt, "submit");
     }
     const resolved = parseOptions(runOptionsSchema, plain, "submit");
+    assertStorableOptions(resolved, "submit");
     if (steps) {
       checkSteps(steps);
     }
@@ -470,12 +474,16 @@ export class RunService {
   }
 
   async listRuns(options: ListRunsOptions = {}): Promise<RunSummary[]> {
-    const rows = await this.deps.runs.listRuns(parseOptions(listRunsOptionsSchema, options ?? {}, "listRuns"));
+    assertOptionsObject(options, "listRuns");
+    const resolved = parseOptions(listRunsOptionsSchema, options ?? {}, "listRuns");
+    assertStorableOptions(resolved, "listRuns");
+    const rows = await this.deps.runs.listRuns(resolved);
     return rows.map((row) => toRunSummary(row));
   }
 
   async cancelRun(runId: string, reason = "cancelled by the user"): Promise<void> {
     assertRunId(runId);
+    checkReason(reason, "cancelRun");
     const before = await this.deps.control.stopRun(runId, "cancelled", reason, this.deps.options.channel);
     if (before === null) {
       throw new RunNotFoundError(runId);
@@ -488,6 +496,7 @@ export class RunService {
 
   async pauseRun(runId: string, reason = "paused by the user"): Promise<void> {
     assertRunId(runId);
+    checkReason(reason, "pauseRun");
     const before = await this.deps.control.setPaused(runId, true, reason, this.deps.options.channel);
     if (before === null) {
       throw new RunNotFoundError(runId);
@@ -518,6 +527,11 @@ export class RunService {
   /** Re-runs `fromTask` and everything downstream (or every task that did not complete) and waits for the run. */
   async retryRun(runId: string, options: { fromTask?: string; steps?: Steps } = {}): Promise<RunResult> {
     assertRunId(runId);
+    assertOptionsObject(options, "retryRun");
+    if (options.fromTask !== undefined && typeof options.fromTask !== "string") {
+      throw new InvalidOptionError("fromTask", "a task id of the run", options.fromTask, "retryRun");
+    }
+    assertStorableOptions({ fromTask: options.fromTask }, "retryRun");
     const run = await this.deps.runs.getRun(runId);
     if (!run) {
       throw new RunNotFoundError(runId);

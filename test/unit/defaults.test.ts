@@ -23,6 +23,7 @@ import {
   ORCHESTRATOR_DEFAULTS,
   RECENT_EVENTS_DEFAULTS,
   RUN_DEFAULTS,
+  RULE_DECOMPOSER_DEFAULTS,
 } from "../../src/defaults.js";
 import { backoffSchema, DEFAULT_GRAPH_LIMITS } from "../../src/graph/task-graph.js";
 import { optimizeOptionsSchema, type OptimizeOptions } from "../../src/optimizer/types.js";
@@ -127,7 +128,18 @@ const DOCUMENTED: { file: string; name: string; defaults: Record<string, unknown
     defaults: EXECUTION_DEFAULTS,
     keys: ["priority", "queue"],
   },
-  { file: "src/orchestrator/decompose.ts", name: "DecomposeOptions", defaults: RUN_DEFAULTS, keys: ["maxDepth"] },
+  {
+    file: "src/orchestrator/decompose-options.ts",
+    name: "DecomposeOptions",
+    defaults: RUN_DEFAULTS,
+    keys: ["maxDepth"],
+  },
+  {
+    file: "src/decomposers/rules.ts",
+    name: "RuleDecomposerOptions",
+    defaults: RULE_DECOMPOSER_DEFAULTS,
+    keys: ["matchTimeoutMs"],
+  },
   { file: "src/graph/task-graph.ts", name: "GraphLimits", defaults: DEFAULT_GRAPH_LIMITS },
   { file: "src/orchestrator/dashboard-port.ts", name: "DashboardOptions", defaults: DASHBOARD_DEFAULTS },
   { file: "src/orchestrator/runs.ts", name: "ListRunsOptions", defaults: LIST_RUNS_DEFAULTS },

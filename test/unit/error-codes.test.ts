@@ -13,6 +13,7 @@ import {
 } from "../../src/dashboard/errors.js";
 import { LlmProviderError, LlmRefusalError } from "../../src/decomposers/llm/errors.js";
 import { RulesFileError } from "../../src/decomposers/rules-file.js";
+import { RuleMatchTimeoutError } from "../../src/decomposers/rule-safety.js";
 import {
   DatabaseConnectionError,
   DecompositionError,
@@ -64,6 +65,7 @@ const EXAMPLES: [HtdagError, HtdagErrorCode][] = [
   [new WaitTimeoutError("r1", "running", 10), "WAIT_TIMEOUT"],
   [new LeaseExpiredError("w1", { runId: "r1", taskId: "a", attempt: 1 }, 65), "LEASE_EXPIRED"],
   [new RulesFileError("rules.yaml", ["rules.0.match: missing"]), "RULES_FILE_INVALID"],
+  [new RuleMatchTimeoutError("weather", "/(a+)+$/", 31, 100), "RULE_MATCH_TIMEOUT"],
   [new LlmProviderError("goal", "openai", "rate_limit", "429", { status: 429, cause }), "LLM_PROVIDER_ERROR"],
   [new LlmRefusalError("goal", "I cannot help with that"), "LLM_REFUSED"],
   [new InvalidEventError({ id: 1, type: "x" }, new z.ZodError([])), "EVENT_INVALID"],

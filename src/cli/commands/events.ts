@@ -40,7 +40,8 @@ export function registerEvents(program: Command, io: CliIo, options: EventsComma
     .action(async (flags: EventsFlags) => {
       await withNotifications(program, flags.channel, async (notifications) => {
         const print = (event: HtdagEvent) => io.out(flags.json ? formatEventJson(event) : formatEventLine(event));
-        const limit = Number(flags.limit);
+        // Number("") is 0: an empty --limit= must be refused, not read as "print none".
+        const limit = flags.limit.trim() === "" ? Number.NaN : Number(flags.limit);
         if (!Number.isInteger(limit) || limit < 0) {
           throw new InvalidOptionError("--limit", "a whole number ≥ 0", flags.limit);
         }

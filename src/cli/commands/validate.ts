@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { loadGraphFile } from "../../graph/file.js";
 import { GraphValidationError } from "../../errors.js";
 import { EXIT, type CliIo } from "../io.js";
+import { wholeNumber } from "../arguments.js";
 
 export function registerValidate(program: Command, io: CliIo): void {
   program
@@ -13,7 +14,7 @@ export function registerValidate(program: Command, io: CliIo): void {
       "--steps <names>",
       "comma-separated step names the graph may use; reports tasks whose step is not among them",
     )
-    .option("--max-depth <n>", "deepest parent/child nesting allowed", (v) => Number.parseInt(v, 10))
+    .option("--max-depth <n>", "deepest parent/child nesting allowed", wholeNumber(1, 1000))
     .option("--json", "print the result as JSON")
     .action(async (file: string, flags: { steps?: string; maxDepth?: number; json?: boolean }) => {
       const stepNames = flags.steps

@@ -14,6 +14,7 @@ import { InvalidOptionError } from "../../errors.js";
 import { builtinWorkflows } from "../catalogue/index.js";
 import { resolveStoreOptions } from "../config.js";
 import { EXIT, type CliIo } from "../io.js";
+import { wholeNumber } from "../arguments.js";
 
 interface WorkerFlags {
   workflows?: string;
@@ -34,11 +35,16 @@ export interface WorkflowsModule {
  * whose optional `decomposers` export maps workflow names to their decomposers.
  */
 export async function loadWorkflows(path: string): Promise<WorkflowsModule> {
-  const module = (await import(pathToFileURL(resolve(path)).href)) as {
-    default?: unknown;
-    workflows?: unknown;
-    decomposers?: unknown;
-  };
+  let module: { default?: unknown; workflows?: unknown; decomposers?: unknown };
+  try {
+    module = (await import(pathToFileURL(resolve(path)).href)) as typeof module;
+  } catch (error) {
+    throw new InvalidOptionError(
+      "--workflows",
+      `an ES module (.js or .mjs) that can be imported (${(error as Error)?.message ?? String(error)})`,
+      path,
+    );
+  }
   const workflows = module.workflows ?? module.default;
   if (!workflows || typeof workflows !== "object") {
     throw new InvalidOptionError(
@@ -60,8 +66,6 @@ export async function loadWorkflows(path: string): Promise<WorkflowsModule> {
   };
 }
 
-const int = (v: string) => Number.parseInt(v, 10);
-
 function workerOptions(command: Command, workflowsRequired = true): Command {
   const workflows =
     "ES module exporting { workflowName: steps } (default export or `workflows`), and optionally " +
@@ -71,9 +75,9 @@ function workerOptions(command: Command, workflowsRequired = true): Command {
       ? command.requiredOption("--workflows <module>", workflows)
       : command.option("--workflows <module>", `${workflows}; default: the built-in catalogue of \`htdag run\``)
   )
-    .option("--concurrency <n>", "tasks run at once", int)
-    .option("--poll-interval <ms>", "fallback poll when no NOTIFY arrives", int)
-    .option("--lease-ms <ms>", "lease of a claimed task; renewed every third", int);
+    .option("--concurrency <n>", "tasks run at once", wholeNumber(1, 10_000))
+    .option("--poll-interval <ms>", "fallback poll when no NOTIFY arrives", wholeNumber(1, 86_400_000))
+    .option("--lease-ms <ms>", "lease of a claimed task; renewed every third", wholeNumber(1000, 86_400_000));
 }
 
 async function open(program: Command, flags: WorkerFlags): Promise<Orchestrator> {
@@ -89,12 +93,19 @@ export function registerWorker(program: Command, io: CliIo): void {
   ).action(async (flags: WorkerFlags) => {
     const { workflows, decomposers } = await loadWorkflows(flags.workflows ?? "");
     const orch = await open(program, flags);
-    const worker = await orch.startWorker({
-      workflows,
-      ...(decomposers ? { decomposers } : {}),
-      ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
-      ...(flags.pollInterval ? { pollIntervalMs: flags.pollInterval } : {}),
-    });
+    let worker: Awaited<ReturnType<Orchestrator["startWorker"]>>;
+    try {
+      worker = await orch.startWorker({
+        workflows,
+        ...(decomposers ? { decomposers } : {}),
+        ...(flags.concurrency ? { concurrency: flags.concurrency } : {}),
+        ...(flags.pollInterval ? { pollIntervalMs: flags.pollInterval } : {}),
+      });
+    } catch (error) {
+      // Closed, or the pool would keep the process alive after the error is printed.
+      await orch.close();
+      throw error;
+    }
     io.out(`worker ${worker.id} running ${Object.keys(workflows).join(", ")} on ${orch.db.target}`);
     await new Promise<void>((done) => {
       const stop = (signal: string) => {

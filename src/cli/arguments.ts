@@ -1,0 +1,13 @@
+/** Parsers of flag values for commander: a wrong value exits 2 with a message naming the flag's value, never ignored. */
+import { InvalidArgumentError } from "commander";
+
+/** A whole number from `min` to `max`; commander names the flag in its message. */
+export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value) => {
+    const parsed = /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    }
+    return parsed;
+  };
+}
