@@ -371,8 +371,7 @@ BEGIN
   IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM "htdag".tasks
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
-         -- From each queue row (usually none) to the run's first ready task in it: the planner
-         -- otherwise grouped every ready task of the run by queue first, on every claim.
+         -- From each queue row (usually none) to the run's first ready task in it.
          EXISTS (SELECT 1 FROM "htdag".queues q,
                         LATERAL (SELECT 1 FROM "htdag".tasks t
                                   WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name
@@ -428,7 +427,7 @@ BEGIN
             'maxAttempts', u.max_attempts, 'attemptBase', u.max_attempts - u.attempt_budget, 'backoff', u.backoff, 'queue', u.queue,
             'deps', "htdag".dependency_outputs(p_run.id, u.id))
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
-         (SELECT "htdag".notify(p_channel, array_agg(json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
+         (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
             FROM ev WHERE v_notify AND (v_mode = 'all' OR "htdag".notify_scope(p_channel, p_run.id) = 'all'))
     INTO v_claimed;
@@ -488,20 +487,6 @@ BEGIN
   END LOOP;
   RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
 END $function$
-
-CREATE OR REPLACE PROCEDURE :HTDAG_SCHEMA.claim_tasks_then_notify(IN p_run_id uuid, IN p_workflows text[], IN p_worker text, IN p_limit integer, IN p_lease_ms integer, IN p_channel text, INOUT r jsonb DEFAULT NULL::jsonb)
- LANGUAGE plpgsql
-AS $procedure$
-DECLARE v_pending text;
-BEGIN
-  PERFORM set_config(':HTDAG_SCHEMA.notify_after_commit', 'on', true);
-  r := "htdag".claim_tasks(p_run_id, p_workflows, p_worker, p_limit, p_lease_ms, p_channel);
-  v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
-  COMMIT;
-  IF v_pending <> '' THEN
-    PERFORM "htdag".send_notifications(v_pending);
-  END IF;
-END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_run_if text, p_failed integer, p_skipped integer)
  RETURNS text
@@ -573,8 +558,8 @@ BEGIN
                  ELSE "htdag".notify_mode((SELECT options FROM "htdag".runs WHERE id = p_run_id)) END;
   IF p_channel IS NOT NULL AND v_mode IS NOT NULL
      AND (p_always OR v_mode = 'all' OR "htdag".notify_wanted(p_channel, p_type, p_run_id)) THEN
-    PERFORM "htdag".notify(p_channel, ARRAY[json_build_object('id', v_id, 'type', p_type, 'runId', p_run_id,
-                                                                     'taskId', p_task_id, 'workflow', p_workflow)::text]);
+    PERFORM pg_notify(p_channel, json_build_object('id', v_id, 'type', p_type, 'runId', p_run_id,
+                                                   'taskId', p_task_id, 'workflow', p_workflow)::text);
   END IF;
   RETURN v_id;
 END $function$
@@ -649,21 +634,6 @@ BEGIN
   RETURN jsonb_build_object('settled', true, 'status', 'pending', 'runStatus', v_run.status,
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
-
-CREATE OR REPLACE PROCEDURE :HTDAG_SCHEMA.expand_task_then_notify(IN p_run_id uuid, IN p_task_id text, IN p_attempt integer, IN p_worker text, IN p_tasks jsonb, IN p_edges jsonb, IN p_claim_limit integer, IN p_lease_ms integer, IN p_channel text, INOUT r jsonb DEFAULT NULL::jsonb)
- LANGUAGE plpgsql
-AS $procedure$
-DECLARE v_pending text;
-BEGIN
-  PERFORM set_config(':HTDAG_SCHEMA.notify_after_commit', 'on', true);
-  r := "htdag".expand_task(p_run_id, p_task_id, p_attempt, p_worker, p_tasks, p_edges, p_claim_limit,
-                                 p_lease_ms, p_channel);
-  v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
-  COMMIT;
-  IF v_pending <> '' THEN
-    PERFORM "htdag".send_notifications(v_pending);
-  END IF;
-END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_run(p_run_id uuid, p_status text, p_error jsonb, p_channel text)
  RETURNS boolean
@@ -790,7 +760,7 @@ BEGIN
          (SELECT id FROM fin WHERE status IN ('failed', 'timed_out') ORDER BY n LIMIT 1),
          -- On demand, NOTIFYed when the wave woke something (a dependant ready or to decide, a task
          -- cancelled: workers claim or abort) or someone subscribes (notify_scope).
-         (SELECT "htdag".notify(p_channel, array_agg(json_build_object('id', ev.id, 'type', ev.type, 'runId', p_run.id,
+         (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', ev.type, 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
             FROM ev
            WHERE v_notify AND (v_mode = 'all' OR EXISTS (SELECT 1 FROM deps WHERE remaining_deps = 0)
@@ -815,25 +785,6 @@ BEGIN
     )
     SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', task_id, 'attempt', attempt)), '[]') INTO ended FROM closed;
   END IF;
-END $function$
-
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify(p_channel text, p_payloads text[])
- RETURNS integer
- LANGUAGE plpgsql
-AS $function$
-BEGIN
-  IF p_channel IS NULL OR coalesce(cardinality(p_payloads), 0) = 0 THEN
-    RETURN 0;
-  END IF;
-  IF current_setting(':HTDAG_SCHEMA.notify_after_commit', true) = 'on' THEN
-    PERFORM set_config(':HTDAG_SCHEMA.pending_notifications',
-                       coalesce(current_setting(':HTDAG_SCHEMA.pending_notifications', true), '')
-                         || (SELECT string_agg(p_channel || chr(31) || x || chr(30), '') FROM unnest(p_payloads) AS x),
-                       true);
-  ELSE
-    PERFORM pg_notify(p_channel, x) FROM unnest(p_payloads) AS x;
-  END IF;
-  RETURN cardinality(p_payloads);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify_mode(p_options jsonb)
@@ -1055,15 +1006,6 @@ BEGIN
   RETURN cardinality(v_reset);
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.send_notifications(p_pending text)
- RETURNS integer
- LANGUAGE sql
-AS $function$
-  SELECT count(pg_notify(split_part(n, chr(31), 1), substr(n, strpos(n, chr(31)) + 1)))::integer
-    FROM string_to_table(p_pending, chr(30)) AS n
-   WHERE n <> ''
-$function$
-
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.set_run_paused(p_run_id uuid, p_paused boolean, p_reason text, p_channel text)
  RETURNS text
  LANGUAGE plpgsql
@@ -1192,7 +1134,7 @@ BEGIN
           FROM r ORDER BY r.n
         RETURNING id, task_id
       )
-      SELECT "htdag".notify(p_channel, array_agg(json_build_object('id', ev.id, 'type', 'task:retried', 'runId', p_run.id,
+      SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:retried', 'runId', p_run.id,
                                                         'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
         INTO v_notified FROM ev WHERE v_notify;
     END IF;
@@ -1273,20 +1215,6 @@ BEGIN
   RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
                                          'busy', coalesce((v_fill ->> 'busy')::boolean, false));
 END $function$
-
-CREATE OR REPLACE PROCEDURE :HTDAG_SCHEMA.settle_tasks_then_notify(IN p_run_id uuid, IN p_worker text, IN p_settlements jsonb, IN p_claim_limit integer, IN p_lease_ms integer, IN p_channel text, IN p_workflows text[], INOUT r jsonb DEFAULT NULL::jsonb)
- LANGUAGE plpgsql
-AS $procedure$
-DECLARE v_pending text;
-BEGIN
-  PERFORM set_config(':HTDAG_SCHEMA.notify_after_commit', 'on', true);
-  r := "htdag".settle_tasks(p_run_id, p_worker, p_settlements, p_claim_limit, p_lease_ms, p_channel, p_workflows);
-  v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
-  COMMIT;
-  IF v_pending <> '' THEN
-    PERFORM "htdag".send_notifications(v_pending);
-  END IF;
-END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_attempt(p_run_id uuid, p_task_id text, p_workflow text, p_worker text, p_lease_ms integer, p_channel text)
  RETURNS jsonb
@@ -1453,20 +1381,6 @@ BEGIN
   END IF;
   RETURN jsonb_build_object('runId', v_run_id, 'existing', false, 'runStatus', v_status);
 END $function$
-
-CREATE OR REPLACE PROCEDURE :HTDAG_SCHEMA.submit_run_then_notify(IN p_run jsonb, IN p_graph jsonb, IN p_tasks jsonb, IN p_edges jsonb, IN p_queues jsonb, IN p_events jsonb, IN p_start boolean, IN p_channel text, INOUT r jsonb DEFAULT NULL::jsonb)
- LANGUAGE plpgsql
-AS $procedure$
-DECLARE v_pending text;
-BEGIN
-  PERFORM set_config(':HTDAG_SCHEMA.notify_after_commit', 'on', true);
-  r := "htdag".submit_run(p_run, p_graph, p_tasks, p_edges, p_queues, p_events, p_start, p_channel);
-  v_pending := current_setting(':HTDAG_SCHEMA.pending_notifications', true);
-  COMMIT;
-  IF v_pending <> '' THEN
-    PERFORM "htdag".send_notifications(v_pending);
-  END IF;
-END $procedure$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text)
  RETURNS boolean

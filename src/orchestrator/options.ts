@@ -80,8 +80,8 @@ export interface OrchestratorOptions {
    * Which events are NOTIFYed (rows are stored either way). `true`: every event, so a plain
    * `LISTEN` (even psql) sees each one. `"on-demand"`: the wake-ups workers need always, and other
    * events only while this or another process subscribes (`notifications.listen`, the dashboard)
-   * or waits for the run (`waitForRun`): fewer NOTIFYs queued and fewer listeners woken
-   * (docs/events.md, "What is NOTIFYed"). `false`: none; subscribers poll.
+   * or waits for the run (`waitForRun`): fewer commits pay PostgreSQL's NOTIFY lock, which
+   * serialises them (docs/events.md, "What is NOTIFYed"). `false`: none; subscribers poll.
    * @default true
    */
   realTimeNotifications?: RealTimeNotifications;

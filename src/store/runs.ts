@@ -96,13 +96,12 @@ export interface TaskStateRow {
 
 export function createRunQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
-  // CALLed: the procedure commits, then NOTIFYs (migrations/0003_notify_after_commit.sql).
-  const submitSql = `CALL ${s}.submit_run_then_notify($1, $2, $3, $4, $5, $6, $7, $8, NULL)`;
+  const submitSql = `SELECT ${s}.submit_run($1, $2, $3, $4, $5, $6, $7, $8) AS r`;
   const submitName = statementName(schema, submitSql);
   return {
     /**
      * Records the workflow, the graph, the run with its tasks, edges and first events, and starts it
-     * (unless `start` is false), in one transaction and one round trip (the SQL function submit_run), then NOTIFYs its events.
+     * (unless `start` is false), in one transaction and one round trip (the SQL function submit_run).
      * With an idempotency key already taken, nothing is written and the existing run's id is returned.
      */
     async submitRun(submission: RunSubmission): Promise<SubmittedRun> {

@@ -94,11 +94,9 @@ export interface Settlement {
 export function createTaskQueries(db: Db, schema: string, redactor: Redactor = createRedactor()) {
   const s = quoteIdentifier(schema);
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-  // Prepared once per connection, under names unique per schema and text (statementName). The hot
-  // calls are procedures that commit, then NOTIFY in a transaction that waits for no WAL flush:
-  // PostgreSQL serialises NOTIFYing commits (migrations/0003_notify_after_commit.sql).
-  const claimSql = `CALL ${s}.claim_tasks_then_notify($1, $2, $3, $4, $5, $6, NULL)`;
-  const settleManySql = `CALL ${s}.settle_tasks_then_notify($1, $2, $3, $4, $5, $6, $7, NULL)`;
+  // Prepared once per connection, under names unique per schema and text (statementName).
+  const claimSql = `SELECT ${s}.claim_tasks($1, $2, $3, $4, $5, $6) AS r`;
+  const settleManySql = `SELECT ${s}.settle_tasks($1, $2, $3, $4, $5, $6, $7) AS r`;
   const claimName = statementName(schema, claimSql);
   const settleManyName = statementName(schema, settleManySql);
   return {
@@ -171,7 +169,7 @@ export function createTaskQueries(db: Db, schema: string, redactor: Redactor = c
       channel: string | null,
     ) {
       const { rows } = await db.query<{ r: ExpandResult }>(
-        `CALL ${s}.expand_task_then_notify($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)`,
+        `SELECT ${s}.expand_task($1, $2, $3, $4, $5, $6, $7, $8, $9) AS r`,
         [
           claimed.runId,
           claimed.taskId,

@@ -24,11 +24,8 @@ export interface PrivatePostgres {
   stop(): void;
 }
 
-/**
- * Creates and starts a cluster on a free-ish port; `stop()` removes it. `settings`: more server
- * settings, such as `{ synchronous_standby_names: "ghost" }`.
- */
-export function startPrivatePostgres(settings: Record<string, string> = {}): PrivatePostgres {
+/** Creates and starts a cluster on a free-ish port; `stop()` removes it. */
+export function startPrivatePostgres(): PrivatePostgres {
   const dir = mkdtempSync(`${tmpdir()}/htdag-pg-`);
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   if (process.getuid?.() === 0) {
@@ -49,10 +46,7 @@ export function startPrivatePostgres(settings: Record<string, string> = {}): Pri
       "-m",
       "fast",
       "-o",
-      [
-        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-        ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`),
-      ].join(" "),
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
       action,
     ]);
   ctl("start");

@@ -29,12 +29,12 @@ function together(count: number) {
   };
 }
 
-/** Records the settlements of every settle call (settle_tasks_then_notify, one per batch); the calls still reach the database. */
+/** Records the settlements of every settle_tasks call (one call per batch); the calls still reach the database. */
 function watchSettles(orch: Orchestrator) {
   const calls: { taskId: string; outcome: string; output?: unknown }[][] = [];
   const query = orch.db.query.bind(orch.db);
   const spy = vi.spyOn(orch.db, "query").mockImplementation(((sql: string, params?: readonly unknown[], options?) => {
-    if (sql.includes(".settle_tasks_then_notify(")) {
+    if (sql.includes(".settle_tasks(")) {
       calls.push(JSON.parse(params![2] as string));
     }
     return query(sql, params, options);
