@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     globalSetup: ["test/helpers/global-setup.ts"],
+    // fast-check draws from one fixed seed (HTDAG_FUZZ_SEED to explore others).
+    setupFiles: ["test/helpers/fast-check-seed.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Two cores: one Postgres plus two test workers keeps the box busy without thrashing.

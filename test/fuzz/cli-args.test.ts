@@ -142,6 +142,18 @@ describe("htdag with hostile arguments", () => {
     }
   });
 
+  it("reads a --limit in decimal digits only (was: runs --limit 0x10 listed 16 runs, found by CI's seed)", async () => {
+    for (const args of [
+      ["runs", "--limit", "0x10"],
+      ["runs", "--limit", "1e1"],
+      ["events", "--limit", "0x10"],
+    ]) {
+      const { code, err } = await htdag(args);
+      expect(code).toBe(1);
+      expect(err).toMatch(/invalid option `--limit`: expected a whole number/);
+    }
+  });
+
   it("names a --workflows module that cannot be imported (was: exit 70, an internal error)", async () => {
     const { code, err } = await htdag(["worker", "--workflows", "/nonexistent.mjs"]);
     expect(code).toBe(1);

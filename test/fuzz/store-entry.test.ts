@@ -118,6 +118,20 @@ const THROW = Symbol("throw");
 /** A graph that validation refuses (a hostile graph that happens to validate is skipped). */
 const refusedGraph = hostileGraph.filter((input) => collectGraphIssues(input).graph === null);
 
+/**
+ * Whether decomposeGoal refuses `answer` from a decomposer: it reads an array as the tasks, and
+ * gives an object without a goal the goal it asked for.
+ */
+function refusedAnswer(answer: unknown): boolean {
+  const plain = answer !== null && typeof answer === "object" && Object.getPrototypeOf(answer) === Object.prototype;
+  const read = Array.isArray(answer)
+    ? { goal: "plan it", tasks: answer }
+    : plain
+      ? { goal: "plan it", ...answer }
+      : answer;
+  return collectGraphIssues(read).graph === null;
+}
+
 describe.each(STORES)("hostile input at the store-backed entry points, on %s", (kind) => {
   const orch = useOrchestrator(kind, { onError: () => undefined });
   let stored: Awaited<ReturnType<typeof snapshot>>;
@@ -216,14 +230,9 @@ describe.each(STORES)("hostile input at the store-backed entry points, on %s", (
       fc.record({
         goal: fc.constant("plan it"),
         options: fc.constant({}),
-        result: fc.oneof(
-          refusedGraph,
-          // A value that happens to be a valid answer (an empty list of tasks) is not hostile.
-          hostileValue.filter(
-            (v) => collectGraphIssues(Array.isArray(v) ? { goal: "plan it", tasks: v } : v).graph === null,
-          ),
-          fc.constant(THROW),
-        ),
+        // A value that happens to be a valid answer (an empty list of tasks, tasks without a goal) is
+        // not hostile: each is judged as decomposeGoal reads a decomposer's answer.
+        result: fc.oneof(refusedGraph.filter(refusedAnswer), hostileValue.filter(refusedAnswer), fc.constant(THROW)),
       }),
     );
     await fc.assert(

@@ -9,6 +9,7 @@ import { formatEventJson, formatEventLine, parseDuration } from "../../notificat
 import { createNotifications, type Notifications } from "../../notifications/service.js";
 import { createOrchestrator } from "../../create-orchestrator.js";
 import { InvalidOptionError } from "../../errors.js";
+import { decimalWholeNumber } from "../arguments.js";
 import { resolveStoreOptions } from "../config.js";
 import { signalStop, type CliIo } from "../io.js";
 
@@ -40,8 +41,8 @@ export function registerEvents(program: Command, io: CliIo, options: EventsComma
     .action(async (flags: EventsFlags) => {
       await withNotifications(program, flags.channel, async (notifications) => {
         const print = (event: HtdagEvent) => io.out(flags.json ? formatEventJson(event) : formatEventLine(event));
-        // Number("") is 0: an empty --limit= must be refused, not read as "print none".
-        const limit = flags.limit.trim() === "" ? Number.NaN : Number(flags.limit);
+        // Number("") is 0 and Number("0x10") 16: only decimal digits are a limit.
+        const limit = decimalWholeNumber(flags.limit);
         if (!Number.isInteger(limit) || limit < 0) {
           throw new InvalidOptionError("--limit", "a whole number ≥ 0", flags.limit);
         }

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { RUN_STATUSES, type RunStatus } from "../../composer/state-machine.js";
 import { LIST_RUNS_MAX_LIMIT } from "../../defaults.js";
 import { InvalidOptionError } from "../../errors.js";
+import { decimalWholeNumber } from "../arguments.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { EXIT, type CliIo } from "../io.js";
 import { formatElapsed } from "../progress.js";
@@ -20,7 +21,7 @@ export function registerRuns(program: Command, io: CliIo): void {
     .option("--limit <n>", "how many runs", "20")
     .option("--json", "print the runs as a JSON array")
     .action(async (flags: { status?: string; workflow?: string; limit: string; json?: boolean }) => {
-      const limit = Number(flags.limit);
+      const limit = decimalWholeNumber(flags.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > LIST_RUNS_MAX_LIMIT) {
         throw new InvalidOptionError("--limit", `a whole number from 1 to ${LIST_RUNS_MAX_LIMIT}`, flags.limit);
       }
