@@ -89,7 +89,7 @@ export interface Settlement {
 
 /**
  * The queries of tasks, attempts and their logs over `schema`. `redactor` cleans what a step wrote
- * and may quote its config with: attempt errors and log lines (design.md §12).
+ * and may quote its config with: attempt errors and log lines (docs/operations.md, "Secrets").
  */
 export function createTaskQueries(db: Db, schema: string, redactor: Redactor = createRedactor()) {
   const s = quoteIdentifier(schema);

@@ -6,18 +6,13 @@
  */
 import { connect } from "node:net";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FUZZ_TIMEOUT_MS, expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
+import { describe, expect, it } from "vitest";
+import { FUZZ_TIMEOUT_MS, expectAlive, expectStoreUntouched, useDashboardTarget } from "./dashboard-fixture.js";
 import { requestBytes, sendRaw } from "./raw-http.js";
 
 const LIMIT = 16 * 1024;
 const target = useDashboardTarget();
-let before: Record<string, string[]>;
-beforeAll(async () => void (before = await target().snapshot()));
-afterAll(async () => {
-  expect(target().reported).toEqual([]);
-  expect(await target().snapshot()).toEqual(before);
-});
+expectStoreUntouched(target);
 
 const body = fc.oneof(
   fc.json(),

@@ -109,3 +109,16 @@ export async function expectAlive(target: DashboardTarget): Promise<void> {
   expect(reply.status).toBe(200);
   expect(reply.body).toContain(target.completedRunId);
 }
+
+/**
+ * Checks, after the file's tests, that nothing was reported as a server error and that every stored
+ * row is as it was before them. Call it right after `useDashboardTarget`.
+ */
+export function expectStoreUntouched(target: () => DashboardTarget): void {
+  let before: Record<string, string[]>;
+  beforeAll(async () => void (before = await target().snapshot()));
+  afterAll(async () => {
+    expect(target().reported).toEqual([]);
+    expect(await target().snapshot()).toEqual(before);
+  });
+}

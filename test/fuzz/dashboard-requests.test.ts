@@ -6,17 +6,19 @@
  * still answers afterwards, and the stored runs, tasks and events are exactly as before.
  */
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FUZZ_TIMEOUT_MS, MARKER, TOKEN, expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
+import { describe, expect, it } from "vitest";
+import {
+  FUZZ_TIMEOUT_MS,
+  MARKER,
+  TOKEN,
+  expectAlive,
+  expectStoreUntouched,
+  useDashboardTarget,
+} from "./dashboard-fixture.js";
 import { get, requestBytes, sendRaw } from "./raw-http.js";
 
 const target = useDashboardTarget();
-let before: Record<string, string[]>;
-beforeAll(async () => void (before = await target().snapshot()));
-afterAll(async () => {
-  expect(target().reported).toEqual([]);
-  expect(await target().snapshot()).toEqual(before);
-});
+expectStoreUntouched(target);
 
 /** Pieces of the paths people use to climb out of a static folder. */
 const PIECES = [

@@ -6,25 +6,20 @@
  */
 import { connect, type Socket } from "node:net";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { decodeEventCursor } from "../../src/notifications/cursor.js";
 import type { HtdagEvent } from "../../src/index.js";
 import { waitFor } from "../helpers/wait.js";
-import { FUZZ_TIMEOUT_MS, expectAlive, useDashboardTarget } from "./dashboard-fixture.js";
+import { FUZZ_TIMEOUT_MS, expectAlive, expectStoreUntouched, useDashboardTarget } from "./dashboard-fixture.js";
 import { get, requestBytes, sendRaw, type RawReply } from "./raw-http.js";
 
 const MAX_STREAMS = 5;
 const target = useDashboardTarget();
-let before: Record<string, string[]>;
+expectStoreUntouched(target);
 let events: HtdagEvent[];
 beforeAll(async () => {
-  before = await target().snapshot();
   events = await target().orch.notifications.getRecentEvents({ runId: target().failedRunId, limit: 10_000 });
   expect(events.length).toBeGreaterThan(5);
-});
-afterAll(async () => {
-  expect(target().reported).toEqual([]);
-  expect(await target().snapshot()).toEqual(before);
 });
 
 const MAX_ID = 2n ** 63n - 1n;
