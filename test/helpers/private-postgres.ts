@@ -3,29 +3,42 @@
  * break every other test file running at the same time. Needs the server binaries and, as root,
  * runs them as the postgres user.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { chownSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { promisify } from "node:util";
 
 const BIN = `/usr/lib/postgresql/${readdirSync("/usr/lib/postgresql").sort().at(-1)}/bin`;
 
-function asPostgres(command: string, args: string[]): void {
-  const root = process.getuid?.() === 0;
-  execFileSync(
-    root ? "runuser" : `${BIN}/${command}`,
-    root ? ["-u", "postgres", "--", `${BIN}/${command}`, ...args] : args,
-    { stdio: "pipe" },
-  );
+/** The command line that runs `command` of the server binaries as the postgres user. */
+function asPostgres(command: string, args: string[]): [string, string[]] {
+  return process.getuid?.() === 0
+    ? ["runuser", ["-u", "postgres", "--", `${BIN}/${command}`, ...args]]
+    : [`${BIN}/${command}`, args];
 }
+
+const run = (command: string, args: string[]) => execFileSync(...asPostgres(command, args), { stdio: "pipe" });
+const runAsync = promisify(execFile);
 
 export interface PrivatePostgres {
   url: string;
+  /** Stops the server cleanly and starts it again (blocks the caller's event loop). */
   restart(): void;
+  /** Crashes the server (an immediate shutdown: no checkpoint; the next start recovers from the WAL), without blocking. */
+  crash(): Promise<void>;
+  /** Starts the server again after {@link crash}; resolves once it accepts connections. */
+  start(): Promise<void>;
   stop(): void;
 }
 
+/** Options of {@link startPrivatePostgres}. */
+export interface PrivatePostgresOptions {
+  /** Server settings, as `-c name=value`. @default {} */
+  settings?: Record<string, string>;
+}
+
 /** Creates and starts a cluster on a free-ish port; `stop()` removes it. */
-export function startPrivatePostgres(): PrivatePostgres {
+export function startPrivatePostgres(options: PrivatePostgresOptions = {}): PrivatePostgres {
   const dir = mkdtempSync(`${tmpdir()}/htdag-pg-`);
   const port = 20_000 + Math.floor(Math.random() * 20_000);
   if (process.getuid?.() === 0) {
@@ -35,26 +48,34 @@ export function startPrivatePostgres(): PrivatePostgres {
       Number(execFileSync("id", ["-g", "postgres"]).toString()),
     );
   }
-  asPostgres("initdb", ["-D", `${dir}/data`, "-A", "trust", "-U", "postgres", "--no-sync"]);
-  const ctl = (action: string) =>
-    asPostgres("pg_ctl", [
-      "-D",
-      `${dir}/data`,
-      "-l",
-      `${dir}/log`,
-      "-w",
-      "-m",
-      "fast",
-      "-o",
-      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-      action,
-    ]);
-  ctl("start");
+  run("initdb", ["-D", `${dir}/data`, "-A", "trust", "-U", "postgres", "--no-sync"]);
+  const settings = Object.entries({ listen_addresses: "127.0.0.1", fsync: "off", ...options.settings })
+    .map(([name, value]) => `-c ${name}=${value}`)
+    .join(" ");
+  const ctlArgs = (action: string, mode = "fast") => [
+    "-D",
+    `${dir}/data`,
+    "-l",
+    `${dir}/log`,
+    "-w",
+    "-m",
+    mode,
+    "-o",
+    `-p ${port} -k ${dir} ${settings}`,
+    action,
+  ];
+  run("pg_ctl", ctlArgs("start"));
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    restart: () => ctl("restart"),
+    restart: () => void run("pg_ctl", ctlArgs("restart")),
+    crash: async () => {
+      await runAsync(...asPostgres("pg_ctl", ctlArgs("stop", "immediate")));
+    },
+    start: async () => {
+      await runAsync(...asPostgres("pg_ctl", ctlArgs("start")));
+    },
     stop: () => {
-      ctl("stop");
+      run("pg_ctl", ctlArgs("stop"));
       rmSync(dir, { recursive: true, force: true });
     },
   };
