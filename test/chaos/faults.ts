@@ -39,8 +39,8 @@ export interface FaultTargets {
   workers(): readonly ChaosChild[];
   /** Starts a worker in place of one killed. */
   replaceWorker(killed: ChaosChild): void;
-  /** Kills the subscriber and starts it again (it resumes from its file). */
-  restartSubscriber(): Promise<number>;
+  /** Kills the subscriber and starts it again (it resumes from its file); null while it is still starting. */
+  restartSubscriber(): Promise<number | null>;
   /** Terminates every htdag connection; resolves with how many. */
   terminateConnections(): Promise<number>;
   /** Crashes the server; resolves once it is down. */
@@ -157,6 +157,9 @@ export class FaultInjector {
       }
       case "subscriber": {
         const pid = await this.targets.restartSubscriber();
+        if (pid === null) {
+          return null;
+        }
         return { kind, at, landedAt: Date.now(), pid, detail: "resumed from its last cursor" };
       }
     }

@@ -100,7 +100,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   const spawnSubscriber = () => {
     const spawnedAt = Date.now();
     subscriber = new ChaosChild("./subscriber-child.ts", [server.url, subscriberFile]);
-    void subscriber.ready.then(() => log(`subscriber listening ${Date.now() - spawnedAt} ms after its start`));
+    subscriber.ready.then(
+      () => log(`subscriber listening ${Date.now() - spawnedAt} ms after its start`),
+      () => undefined,
+    );
     children.push(subscriber);
     subscriberLives++;
     return subscriber;
@@ -120,6 +123,9 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
         },
         restartSubscriber: async () => {
           const killed = subscriber!;
+          if (!killed.isReady) {
+            return null;
+          }
           await killed.kill();
           spawnSubscriber();
           return killed.pid;
