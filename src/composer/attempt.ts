@@ -54,8 +54,9 @@ export function taskOf(claimed: ClaimedTask, codec: PayloadCodec | undefined): T
 /** Runs the attempt; `signal` aborts it when the run is cancelled. Never throws. */
 export function runAttempt(claimed: ClaimedTask, env: AttemptEnvironment, runSignal: AbortSignal): Promise<Settlement>;
 /**
- * As above, but asks `mayStart` immediately before the step starts; when it says no, nothing has
- * started and the attempt resolves to null (the caller keeps or drops the task, unsettled).
+ * As above, but asks `mayStart` immediately before the step's first call, once its input is
+ * prepared; when it says no, nothing has started and the attempt resolves to null (the caller
+ * keeps or drops the task, unsettled).
  */
 export function runAttempt(
   claimed: ClaimedTask,
@@ -88,10 +89,15 @@ export async function runAttempt(
   if (task.when && !evaluateCondition(task.when as Condition, deps)) {
     return { ...base, outcome: "skipped", output: null };
   }
-  // GUARD: nothing awaits between this check and the step's start.
-  if (mayStart && !mayStart()) {
-    return null;
-  }
+  // GUARD: asked right before the step's first call (its input resolved and parsed, its context
+  // built): a process frozen while it prepared the step must find its lease gone, not start it.
+  let started = false;
+  const beforeStep = () => {
+    if (!started && mayStart && !mayStart()) {
+      throw new NotStarted();
+    }
+    started = true;
+  };
   const controller = new AbortController();
   const onRunAbort = () => controller.abort(runSignal.reason);
   runSignal.addEventListener("abort", onRunAbort, { once: true });
@@ -118,7 +124,7 @@ export async function runAttempt(
       idempotent && task.hedgeAfterMs !== undefined
         ? hedged(
             task.hedgeAfterMs,
-            (signal) => execute(claimed, task, deps, env, signal),
+            (signal) => execute(claimed, task, deps, env, signal, beforeStep),
             controller.signal,
             () =>
               env.log(
@@ -127,7 +133,7 @@ export async function runAttempt(
                 { hedgeAfterMs: task.hedgeAfterMs },
               ),
           )
-        : execute(claimed, task, deps, env, controller.signal);
+        : execute(claimed, task, deps, env, controller.signal, beforeStep);
     const result = await Promise.race([work, timedOut, cancelled]);
     if (result === "timeout") {
       return timed(failure(base, policy, new StepTimeoutError(claimed.taskId, timeoutMs), "timed_out"));
@@ -140,7 +146,7 @@ export async function runAttempt(
     const outputBytes = storedOutputBytes(claimed.taskId, output, env.maxOutputBytes);
     return timed({ ...base, outcome: "completed", output, outputBytes });
   } catch (error) {
-    return timed(failure(base, policy, error, "failed"));
+    return error instanceof NotStarted ? null : timed(failure(base, policy, error, "failed"));
   } finally {
     clearTimeout(timer);
     runSignal.removeEventListener("abort", onRunAbort);
@@ -223,9 +229,13 @@ export function hedged<T>(
   });
 }
 
+/** Thrown by the guard before a step's first call when the step may not start (see runAttempt). */
+class NotStarted extends Error {}
+
 /**
  * Runs the task's step: first the steps of the tasks merged into it, in order, each seeing the
- * outputs of those before it as dependencies; then its own.
+ * outputs of those before it as dependencies; then its own. `beforeStep` runs right before each
+ * call of a step function, and throws when the attempt may not start.
  */
 async function execute(
   claimed: ClaimedTask,
@@ -233,6 +243,7 @@ async function execute(
   dependencies: Record<string, unknown>,
   env: AttemptEnvironment,
   signal: AbortSignal,
+  beforeStep: () => void,
 ): Promise<{ output: unknown }> {
   let deps = dependencies;
   for (const member of task.merged ?? []) {
@@ -245,16 +256,29 @@ async function execute(
       deps,
       env,
       signal,
+      beforeStep,
     ).catch((error: unknown) => {
       // The attempt is the merged task's: say which of its steps failed, keeping the error's class.
-      if (error instanceof Error) {
+      if (error instanceof Error && !(error instanceof NotStarted)) {
         error.message = `${member.id} (merged into ${claimed.taskId}): ${error.message}`;
       }
       throw error;
     });
     deps = { ...deps, [member.id]: output };
   }
-  return { output: await runStep(claimed, task, claimed.taskId, claimed.step, task.input ?? null, deps, env, signal) };
+  return {
+    output: await runStep(
+      claimed,
+      task,
+      claimed.taskId,
+      claimed.step,
+      task.input ?? null,
+      deps,
+      env,
+      signal,
+      beforeStep,
+    ),
+  };
 }
 
 /**
@@ -286,6 +310,7 @@ async function runStep(
   deps: Record<string, unknown>,
   env: AttemptEnvironment,
   signal: AbortSignal,
+  beforeStep: () => void,
 ): Promise<unknown> {
   const step = stepName === null ? undefined : env.steps.get(stepName);
   if (!step) {
@@ -307,8 +332,13 @@ async function runStep(
     log: (message, data) => env.log(claimed, message, data),
     progress: (done, total) => env.progress(claimed, done, total),
   });
+  const call = (input: unknown) => {
+    const ctx = ctxFor(input);
+    beforeStep();
+    return step.run(ctx);
+  };
   if (!task.forEach) {
-    return checkOutput(step, taskId, await step.run(ctxFor(rawInput)), env.maxOutputBytes);
+    return checkOutput(step, taskId, await call(rawInput), env.maxOutputBytes);
   }
   const items = getPath(deps[task.forEach.from], task.forEach.path);
   if (!Array.isArray(items)) {
@@ -321,8 +351,7 @@ async function runStep(
     task.forEach.batchSize ?? 1,
     env.forEachParallel,
     rawInput,
-    (input) =>
-      Promise.resolve(step.run(ctxFor(input))).then((out) => checkOutput(step, taskId, out, env.maxOutputBytes)),
+    (input) => Promise.resolve(call(input)).then((out) => checkOutput(step, taskId, out, env.maxOutputBytes)),
     (done) => env.progress(claimed, done, items.length),
   );
 }

@@ -4,8 +4,9 @@
  * its own clock.
  */
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
 import { validateGraph } from "../../src/graph/validate.js";
-import type { Steps } from "../../src/index.js";
+import { defineStep, type Steps } from "../../src/index.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 import { gate, waitFor } from "../helpers/wait.js";
 
@@ -137,6 +138,41 @@ describe.each(STORES)("a worker's stop and leases on %s", (kind) => {
     );
     expect(rows[0]).toEqual({ attempt: 1, status: "lost" });
     expect(rows.at(-1)?.status).toBe("completed");
+  });
+
+  it("checks the lease after the step's input is prepared: a process frozen in between does not start the step", async () => {
+    // Found by the chaos soak: a worker frozen after its lease check but before the step's first
+    // instruction started the step 857 ms after another worker's completion of the task committed.
+    // Here the freeze lands while the step's input schema parses (the first time only).
+    const starts: string[] = [];
+    let parses = 0;
+    const input = z.object({}).refine(() => {
+      if (++parses === 1) {
+        const until = performance.now() + 1300;
+        while (performance.now() < until) {
+          // spin: frozen past the 1 s lease, as SIGSTOP would
+        }
+      }
+      return true;
+    });
+    const steps: Steps = {
+      work: defineStep({ input, run: (ctx) => void starts.push(`${ctx.task.id}#${ctx.attempt}`) }),
+    };
+    const graph = validateGraph({ goal: "frozen while preparing", tasks: [{ id: "t", step: "work", input: {} }] });
+    const { runId } = await orch().submit(graph, { workflow: "frozen_input" });
+    errors.length = 0;
+    const worker = await orch().startWorker({
+      workflows: { frozen_input: steps },
+      concurrency: 1,
+      reapIntervalMs: 100,
+    });
+    try {
+      expect((await orch().waitForRun(runId, { timeoutMs: 20_000 })).status).toBe("completed");
+    } finally {
+      await worker.stop();
+    }
+    expect(starts).toEqual(["t#2"]);
+    expect(errors.filter((error) => (error as { code?: unknown }).code === "LEASE_EXPIRED")).toHaveLength(1);
   });
 });
 
