@@ -83,6 +83,9 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
   const began = Date.now();
 
   const server = startPrivatePostgres({ settings: { track_commit_timestamp: "on", max_connections: "300" } });
+  // A harness that exits before its `finally` (an uncaught error, Ctrl-C in main.ts) stops its cluster.
+  const stopServer = () => server.stop();
+  process.once("exit", stopServer);
   const dir = mkdtempSync(`${tmpdir()}/htdag-chaos-`);
   const subscriberFile = `${dir}/events.log`;
   const children: ChaosChild[] = [];
@@ -205,6 +208,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     await injector?.stop();
     await Promise.all(children.map((child) => child.stop()));
     await orch?.close();
+    process.off("exit", stopServer);
     server.stop();
     rmSync(dir, { recursive: true, force: true });
   }

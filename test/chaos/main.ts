@@ -16,6 +16,8 @@ if (!Number.isFinite(minutes) || minutes < 0 || !Number.isInteger(seed)) {
   console.error("usage: npm run chaos -- [--minutes <m ≥ 0>] [--seed <integer>]");
   process.exit(2);
 }
+// Ctrl-C: exit through process.exit, so the harness stops its cluster (its "exit" handler).
+process.once("SIGINT", () => process.exit(130));
 const report = await runChaos({
   durationMs: minutes * 60_000,
   seed,

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { parseReported } from "./child-errors.js";
+import { parseReported } from "./child.js";
 
 /** A child that has not printed "ready" within this time is stuck. */
 const READY_TIMEOUT_MS = 60_000;
@@ -29,7 +29,8 @@ export class ChaosChild {
       process.execPath,
       ["--import", "tsx", fileURLToPath(new URL(script, import.meta.url)), ...args],
       {
-        stdio: ["ignore", "pipe", "pipe"],
+        // stdin stays open while the harness lives: the child exits when it closes (child.ts).
+        stdio: ["pipe", "pipe", "pipe"],
       },
     );
     this.pid = this.child.pid!;

@@ -8,7 +8,7 @@
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createOrchestrator } from "../../src/index.js";
-import { reportToHarness } from "./child-errors.js";
+import { exitWithHarness, reportToHarness } from "./child.js";
 import { CHAOS_WORKFLOW } from "./workload.js";
 
 const [url, file] = process.argv.slice(2) as [string, string];
@@ -39,4 +39,5 @@ for (;;) {
   // The server is restarting or our connection was terminated: try again.
   await sleep(200);
 }
+exitWithHarness();
 console.log("ready");

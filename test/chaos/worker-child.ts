@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { createOrchestrator } from "../../src/index.js";
-import { reportToHarness } from "./child-errors.js";
+import { exitWithHarness, reportToHarness } from "./child.js";
 import { recorderPool, recordingStep } from "./recorder.js";
 import { CHAOS_STEP, CHAOS_WORKFLOW } from "./workload.js";
 
@@ -45,6 +45,7 @@ async function start() {
 }
 
 const { orch, worker } = await start();
+exitWithHarness();
 console.log("ready");
 process.once("SIGTERM", () => {
   void worker

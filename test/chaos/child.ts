@@ -1,7 +1,13 @@
 /**
- * How a child process reports an error to the harness: one stderr line, `error <name> <message>`
- * (processes.ts counts them by name).
+ * What a child process of the harness shares: how it reports an error (one stderr line,
+ * `error <name> <message>`, which processes.ts counts by name), and that it ends with the harness.
  */
+
+/** Exits when the harness's end of stdin closes: a harness that died leaves no child running. */
+export function exitWithHarness(): void {
+  process.stdin.on("end", () => process.exit(1));
+  process.stdin.resume();
+}
 
 export function reportToHarness(error: unknown): void {
   const { name, message } = error instanceof Error ? error : { name: "Error", message: String(error) };
