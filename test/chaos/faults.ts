@@ -31,6 +31,8 @@ export interface Fault {
   pid?: number;
   /** What it did: connections terminated, how long a freeze lasted, … */
   detail: string;
+  /** For a subscriber fault: when the new subscriber listened again (set once it does). */
+  listeningAt?: number;
 }
 
 /** What the injector acts on. */
@@ -39,8 +41,11 @@ export interface FaultTargets {
   workers(): readonly ChaosChild[];
   /** Starts a worker in place of one killed. */
   replaceWorker(killed: ChaosChild): void;
-  /** Kills the subscriber and starts it again (it resumes from its file); null while it is still starting. */
-  restartSubscriber(): Promise<number | null>;
+  /**
+   * Kills the subscriber and starts it again (it resumes from its file): the killed pid, and the new
+   * one's start; null while the subscriber is still starting.
+   */
+  restartSubscriber(): Promise<{ pid: number; ready: Promise<void> } | null>;
   /** Terminates every htdag connection; resolves with how many. */
   terminateConnections(): Promise<number>;
   /** Crashes the server; resolves once it is down. */
@@ -156,11 +161,22 @@ export class FaultInjector {
         };
       }
       case "subscriber": {
-        const pid = await this.targets.restartSubscriber();
-        if (pid === null) {
+        const restarted = await this.targets.restartSubscriber();
+        if (restarted === null) {
           return null;
         }
-        return { kind, at, landedAt: Date.now(), pid, detail: "resumed from its last cursor" };
+        const fault: Fault = {
+          kind,
+          at,
+          landedAt: Date.now(),
+          pid: restarted.pid,
+          detail: "resumed from its last cursor",
+        };
+        restarted.ready.then(
+          () => (fault.listeningAt = Date.now()),
+          () => undefined,
+        );
+        return fault;
       }
     }
   }

@@ -130,8 +130,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
             return null;
           }
           await killed.kill();
-          spawnSubscriber();
-          return killed.pid;
+          return { pid: killed.pid, ready: spawnSubscriber().ready };
         },
         terminateConnections: () => terminateHtdagConnections(server.url),
         crashServer: () => server.crash(),

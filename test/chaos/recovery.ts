@@ -11,6 +11,8 @@ export interface Recovery {
   fault: Fault;
   /** ms from the fault to recovery; null when nothing happened after it (the last run had ended). */
   recoveryMs: number | null;
+  /** For a subscriber: ms from the kill until the new process listened (starting Node and tsx, connecting). */
+  startMs?: number;
 }
 
 export async function recoveryTimes(
@@ -33,7 +35,11 @@ export async function recoveryTimes(
   for (const fault of faults) {
     if (fault.kind === "subscriber") {
       const next = subscriberLines.find((line) => line.at >= fault.landedAt);
-      recoveries.push({ fault, recoveryMs: next ? next.at - fault.landedAt : null });
+      recoveries.push({
+        fault,
+        recoveryMs: next ? next.at - fault.landedAt : null,
+        ...(fault.listeningAt === undefined ? {} : { startMs: fault.listeningAt - fault.landedAt }),
+      });
       continue;
     }
     const [row] = await query<{ held: number; lastDone: number | null; nextDone: number | null }>(

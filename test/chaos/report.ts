@@ -28,6 +28,14 @@ export function formatReport(report: ChaosReport): string {
     const recovery = times.length === 0 ? "-" : `${percentile(times, 0.5)} / ${times.at(-1)}`;
     lines.push(`${FAULT_LABELS[kind].padEnd(56)} ${String(count).padStart(5)}  ${recovery}`);
   }
+  const starts = report.recoveries
+    .flatMap((r) => (r.startMs === undefined ? [] : [Math.round(r.startMs)]))
+    .sort((a, b) => a - b);
+  if (starts.length > 0) {
+    lines.push(
+      `  of which starting the new subscriber process (Node, tsx, connecting) ${"".padEnd(8)}  ${percentile(starts, 0.5)} / ${starts.at(-1)}`,
+    );
+  }
   const refused = report.workerErrors.LeaseExpiredError?.count ?? 0;
   const s = report.subscriber;
   lines.push(
