@@ -27,7 +27,11 @@ const fast = { backoff: { baseMs: 5, maxMs: 5, jitter: 0 } };
 function tracedSteps(): Steps {
   let flakyAttempts = 0;
   return {
-    fetch: () => trace.getTracer("app").startActiveSpan("app.fetch", (span) => (span.end(), { n: 1 })),
+    fetch: () =>
+      trace.getTracer("app").startActiveSpan("app.fetch", (span) => {
+        span.end();
+        return { n: 1 };
+      }),
     flaky: () => {
       if (++flakyAttempts === 1) {
         throw new Error("first attempt fails");
