@@ -8,6 +8,7 @@ import tseslint from "typescript-eslint";
 /** The layers of src/, lowest first. A layer may import its own folder and the layers before it. */
 const LAYERS = [
   ["foundation", ["./src/errors.ts", "./src/defaults.ts", "./src/option-messages.ts", "./src/options.ts"]],
+  ["telemetry", ["./src/telemetry"]],
   ["graph", ["./src/graph"]],
   ["store", ["./src/store"]],
   ["composer", ["./src/composer"]],

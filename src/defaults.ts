@@ -24,6 +24,8 @@ export const ORCHESTRATOR_DEFAULTS = {
   maxInputBytes: 65_536,
   /** Largest output of one task in bytes of JSON as stored (16 MiB); also the most output one settle call carries. */
   maxOutputBytes: 16_777_216,
+  /** Trace and measure through @opentelemetry/api. */
+  telemetry: false,
 } as const;
 
 /**

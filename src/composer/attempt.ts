@@ -17,6 +17,7 @@ import type { StepContext, StepDefinition } from "./steps.js";
 import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
 import { assertJsonOutput, storableText, storedOutputBytes } from "./storable.js";
+import { tracedAttempt, type AttemptTelemetry } from "./traced-attempt.js";
 
 export { jsonProblem } from "./storable.js";
 
@@ -38,6 +39,8 @@ export interface AttemptEnvironment {
   expand?: (task: Task, deps: Record<string, unknown>) => Promise<BoundGraph>;
   log(task: ClaimedTask, message: string, data: unknown): void;
   progress(task: ClaimedTask, done: number, total: number | undefined): void;
+  /** Traces and measures each attempt; absent when the orchestrator's `telemetry` is off. */
+  telemetry?: AttemptTelemetry;
 }
 
 /**
@@ -64,11 +67,23 @@ export function runAttempt(
   runSignal: AbortSignal,
   mayStart: () => boolean,
 ): Promise<Settlement | null>;
-export async function runAttempt(
+export function runAttempt(
   claimed: ClaimedTask,
   env: AttemptEnvironment,
   runSignal: AbortSignal,
   mayStart?: () => boolean,
+): Promise<Settlement | null> {
+  if (!env.telemetry) {
+    return attemptOnce(claimed, env, runSignal, mayStart);
+  }
+  return tracedAttempt(env.telemetry, claimed, () => attemptOnce(claimed, env, runSignal, mayStart));
+}
+
+async function attemptOnce(
+  claimed: ClaimedTask,
+  env: AttemptEnvironment,
+  runSignal: AbortSignal,
+  mayStart: (() => boolean) | undefined,
 ): Promise<Settlement | null> {
   const base = { runId: claimed.runId, taskId: claimed.taskId, attempt: claimed.attempt };
   const task = taskOf(claimed, env.codec);

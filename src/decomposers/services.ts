@@ -10,6 +10,7 @@ import type { DecompositionCache } from "../store/decomposition-cache.js";
 import type { PatternStore } from "../store/patterns.js";
 import type { GraphSource } from "../graph/task-graph.js";
 import type { DecomposerContext } from "../graph/decomposer.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 
 /** What one decomposition cost and how it was answered. */
 export interface DecompositionUsage {
@@ -40,6 +41,8 @@ export interface DecompositionServices {
   patterns: PatternStore | null;
   /** Deepest hierarchy `decomposeGoal` will accept. */
   maxDepth?: number;
+  /** Traces each LLM call (a span with the GenAI conventions) and counts its tokens; absent when off. */
+  telemetry?: Telemetry;
 }
 
 /** A decomposer context that may carry services. */

@@ -23,6 +23,8 @@ import { createRunControlQueries } from "../store/run-control.js";
 import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
+import { createQueueWaitReader } from "../store/queue-waits.js";
+import { createTelemetry } from "../telemetry/telemetry.js";
 import { decomposeGoal } from "./decompose.js";
 import { composeMultiple } from "./multiple.js";
 import { resolveOrchestratorOptions, type OrchestratorOptions } from "./options.js";
@@ -71,6 +73,12 @@ export async function buildOrchestrator(
   const tasks = createTaskQueries(db, resolved.schema, redactor);
   const control = createRunControlQueries(db, resolved.schema);
   const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
+  const telemetry = resolved.telemetry ? createTelemetry() : undefined;
+  const runTelemetry = telemetry && {
+    telemetry,
+    queueWaits: createQueueWaitReader(db, resolved.schema),
+    redact: (text: string) => redactor.text(text),
+  };
   const notifications = createNotifications({
     db,
     schema: resolved.schema,
@@ -104,6 +112,7 @@ export async function buildOrchestrator(
     codec,
     onError: reportError,
     optimizer,
+    ...(runTelemetry ? { telemetry: runTelemetry } : {}),
   });
   const waiter = new RunWaiter(db, control, createListenerRegistry(db, resolved.schema), channel, reportError);
   const workers = new Set<Worker>();
@@ -118,6 +127,7 @@ export async function buildOrchestrator(
     limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes },
     codec,
     redactor,
+    ...(telemetry ? { telemetry } : {}),
   };
   const composeFromGoal = async (
     goal: string,

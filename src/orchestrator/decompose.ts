@@ -2,7 +2,7 @@
 import { RUN_DEFAULTS } from "../defaults.js";
 import { DecompositionError, GraphValidationError } from "../errors.js";
 import type { TaskGraph } from "../graph/task-graph.js";
-import type { CatalogueEntry, Decomposer, DecomposerContext } from "../graph/decomposer.js";
+import type { CatalogueEntry, Decomposer, DecomposerContext, DecomposerFunction } from "../graph/decomposer.js";
 import { validateGraph } from "../graph/validate.js";
 import {
   emptyUsage,
@@ -18,6 +18,9 @@ import type { PayloadCodec } from "../store/codec.js";
 import type { Steps } from "../composer/steps.js";
 import { toStepDefinition } from "../composer/steps.js";
 import type { EventQueries } from "../store/events.js";
+import { ATTRIBUTE, SPAN } from "../telemetry/names.js";
+import { inSpan } from "../telemetry/spans.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 import type { GraphQueries } from "../store/graphs.js";
 import { z } from "zod";
 import { checkGoal, resolveDecomposeOptions, type DecomposeOptions } from "./decompose-options.js";
@@ -38,6 +41,8 @@ export interface DecomposeDeps {
   codec?: PayloadCodec;
   /** Cleans a failure's message before it is recorded and sent as an event. @default the patterns only */
   redactor?: Redactor;
+  /** Traces each decomposition (`htdag.decompose`) and the LLM calls in it. @default none */
+  telemetry?: Telemetry;
 }
 
 /** The name a decomposer is recorded under. */
@@ -71,6 +76,28 @@ export async function decomposeGoal(
   if (typeof decompose !== "function") {
     throw new DecompositionError(goal, "the decomposer must be a function or an object with a `decompose` function");
   }
+  if (!deps.telemetry) {
+    return decomposeWith(deps, goal, name, decompose, options);
+  }
+  return inSpan(
+    deps.telemetry.tracer,
+    { name: SPAN.decompose, attributes: { [ATTRIBUTE.goal]: goal, [ATTRIBUTE.decomposer]: name } },
+    async (span) => {
+      const graph = await decomposeWith(deps, goal, name, decompose, options);
+      span.setAttributes({ [ATTRIBUTE.graphId]: graph.id, [ATTRIBUTE.tasks]: graph.tasks.length });
+      return graph;
+    },
+  );
+}
+
+/** Runs the decomposer and records the decomposition, its graph and its events. */
+async function decomposeWith(
+  deps: DecomposeDeps,
+  goal: string,
+  name: string,
+  decompose: DecomposerFunction,
+  options: DecomposeOptions,
+): Promise<TaskGraph> {
   const started = performance.now();
   const store = deps.db && deps.schema ? createDecompositionQueries(deps.db, deps.schema, deps.codec) : null;
   const services = servicesFor(deps, store, options);
@@ -148,6 +175,7 @@ function servicesFor(
     cache: options.cache === false ? null : (store?.cache ?? null),
     patterns: deps.db && deps.schema ? createPatternQueries(deps.db, deps.schema, deps.codec) : null,
     maxDepth: options.maxDepth ?? RUN_DEFAULTS.maxDepth,
+    ...(deps.telemetry ? { telemetry: deps.telemetry } : {}),
   };
 }
 

@@ -59,6 +59,7 @@ export const orchestratorOptionsSchema = z.strictObject({
     .max(64 * 1024 * 1024)
     .default(ORCHESTRATOR_DEFAULTS.maxInputBytes),
   maxOutputBytes: z.number().int().min(1).max(MAX_OUTPUT_BYTES_LIMIT).default(ORCHESTRATOR_DEFAULTS.maxOutputBytes),
+  telemetry: z.boolean().default(ORCHESTRATOR_DEFAULTS.telemetry),
 });
 export type ResolvedOrchestratorOptions = z.output<typeof orchestratorOptionsSchema>;
 
@@ -103,6 +104,15 @@ export interface OrchestratorOptions {
    * @default 16777216
    */
   maxOutputBytes?: number;
+  /**
+   * Trace and measure through `@opentelemetry/api`: spans `htdag.run`, `htdag.decompose`, `htdag.task`
+   * (each attempt; its step runs inside it) and one per LLM call (GenAI semantic conventions), and the
+   * metrics `htdag.task.duration`, `htdag.task.queue_wait`, `htdag.tasks`, `htdag.llm.tokens`. A no-op
+   * until the application registers an OpenTelemetry SDK; off, htdag does no telemetry work at all
+   * (docs/observability.md).
+   * @default false
+   */
+  telemetry?: boolean;
 }
 
 /** Validates the options of `createOrchestrator` and applies the defaults. */

@@ -38,6 +38,8 @@ import {
   type OptimizationDeps,
 } from "./run-optimization.js";
 import { assertOptionsObject, assertRunId, assertStorableOptions, checkReason, checkSteps } from "./checks.js";
+import { attemptTelemetryOf, traceRun, type RunTelemetry } from "./run-tracing.js";
+import type { StoredTraceContext } from "../telemetry/trace-context.js";
 
 /** Submits of one run that may each find the workflow's stored tuning changed before one gives up. */
 const MAX_TUNING_READS = 5;
@@ -55,6 +57,15 @@ export interface RunServiceDeps {
   onError(error: unknown): void;
   /** Tunes graphs of runs with an optimizationLevel other than "none". */
   optimizer?: Optimizer;
+  /** Traces runs and their attempts; absent when the orchestrator's `telemetry` is off. */
+  telemetry?: RunTelemetry;
+}
+
+/** How a run is recorded: started or left pending, when workers may claim it, and its trace context. */
+interface RecordHow {
+  runAt: Date | null;
+  start: boolean;
+  trace?: StoredTraceContext | undefined;
 }
 
 /** Options of submit: a run's options with a required workflow name, plus when to start. */
@@ -118,6 +129,23 @@ export class RunService {
       defaults: { source: "function", decomposer: "manual" },
     });
     const workflow = resolved.workflow ?? slugify(validated.goal);
+    return traceRun(this.deps.telemetry, { workflow, goal: validated.goal, submitted: false }, async (trace) => {
+      const result = await this.recordAndExecute(workflow, validated, resolved, steps, decomposer, trace?.stored);
+      trace?.identify(result.runId);
+      trace?.finished(result.status, result.error);
+      return result;
+    });
+  }
+
+  /** Records the run (or finds the one of its idempotency key) and runs it to a final status. */
+  private async recordAndExecute(
+    workflow: string,
+    validated: TaskGraph,
+    resolved: ResolvedRunOptions,
+    steps: Steps,
+    decomposer: Decomposer | undefined,
+    trace: StoredTraceContext | undefined,
+  ): Promise<RunResult> {
     if (resolved.idempotencyKey) {
       const existing = await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey);
       if (existing) {
@@ -125,7 +153,11 @@ export class RunService {
       }
     }
     // Recorded pending: the executor starts the run and claims its first tasks in one call.
-    const recorded = await this.tuneAndRecord(workflow, validated, resolved, steps, { runAt: null, start: false });
+    const recorded = await this.tuneAndRecord(workflow, validated, resolved, steps, {
+      runAt: null,
+      start: false,
+      trace,
+    });
     if (recorded.existing) {
       // Another caller took the idempotency key since the check above.
       const raced = await this.deps.runs.getRun(recorded.runId);
@@ -152,7 +184,7 @@ export class RunService {
     graph: TaskGraph,
     options: ResolvedRunOptions,
     steps: Steps,
-    how: { runAt: Date | null; start: boolean },
+    how: RecordHow,
   ): Promise<SubmittedRun> {
     for (let attempt = 1; ; attempt++) {
       const tuned = await optimizeForRun(this.optimization(), graph, workflow, options, this.taskDefaults(options));
@@ -180,7 +212,7 @@ export class RunService {
     tuned: { graph: TaskGraph; options: ResolvedRunOptions; applied?: AppliedOptimization },
     graphId: string,
     steps: Steps,
-    how: { runAt: Date | null; start: boolean },
+    how: RecordHow,
   ): Promise<SubmittedRun> {
     const { graph, options, applied } = tuned;
     const defaults = this.taskDefaults(options);
@@ -201,6 +233,8 @@ export class RunService {
           timeoutMs: options.timeoutMs ?? null,
           taskDefaults: defaults,
           ...(applied ? { optimization: applied } : {}),
+          // The run's span: the task spans of any process are its children (docs/observability.md).
+          ...(how.trace ? { trace: how.trace } : {}),
         },
         input,
         idempotencyKey: options.idempotencyKey ?? null,
@@ -282,11 +316,16 @@ export class RunService {
     if (existing) {
       return { runId: existing.id, existing: true };
     }
-    const recorded = await this.tuneAndRecord(resolved.workflow!, validated, resolved, steps ?? {}, {
-      runAt: runAt ?? null,
-      start: true,
+    const workflow = resolved.workflow!;
+    return traceRun(this.deps.telemetry, { workflow, goal: validated.goal, submitted: true }, async (trace) => {
+      const recorded = await this.tuneAndRecord(workflow, validated, resolved, steps ?? {}, {
+        runAt: runAt ?? null,
+        start: true,
+        trace: trace?.stored,
+      });
+      trace?.identify(recorded.runId);
+      return { runId: recorded.runId, existing: recorded.existing };
     });
-    return { runId: recorded.runId, existing: recorded.existing };
   }
 
   /** Runs (or resumes) `runId` in this process until it is final. */
@@ -395,6 +434,7 @@ export class RunService {
       maxOutputBytes: this.deps.options.maxOutputBytes,
       upstreamOutputs: (taskIds) => this.deps.tasks.completedOutputs(run.id, taskIds),
       ...this.expansion(run, steps, decomposer),
+      ...(this.deps.telemetry ? { telemetry: attemptTelemetryOf(this.deps.telemetry, run, this.deps.onError) } : {}),
       log: (task: { runId: string; taskId: string; attempt: number }, message: string, data: unknown) => {
         inOrder(`${task.taskId}#${task.attempt}`, () =>
           this.deps.tasks.appendLog(task.runId, task.taskId, task.attempt, message, data),

@@ -77,7 +77,13 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
       const services = servicesOf(ctx);
       const plan = async (): Promise<TaskGraphInput> => {
         services.usage.source = "llm";
-        const runner = { transport: transportFor(goal), options: resolved, usage: services.usage, signal: ctx.signal };
+        const runner = {
+          transport: transportFor(goal),
+          options: resolved,
+          usage: services.usage,
+          signal: ctx.signal,
+          ...(services.telemetry ? { telemetry: services.telemetry } : {}),
+        };
         return planGraph(
           goal,
           ctx,

@@ -15,6 +15,8 @@ import { readPlan, type PlannedTask } from "./parse.js";
 import { reaskPrompt, systemPrompt, userPrompt, type ExpansionContext } from "./prompt.js";
 import { PLAN_SCHEMA_NAME, planJsonSchema } from "./schema.js";
 import type { LlmTransport, Reply, Turn } from "./transport.js";
+import { traceLlmCall } from "../../telemetry/llm-span.js";
+import type { Telemetry } from "../../telemetry/telemetry.js";
 
 /** One level to plan. */
 export interface LevelRequest {
@@ -32,6 +34,8 @@ export interface LevelRunner {
   options: ResolvedLlmOptions;
   usage: DecompositionUsage;
   signal: AbortSignal;
+  /** Traces each call; absent when the orchestrator's `telemetry` is off. */
+  telemetry?: Telemetry;
 }
 
 /** Plans one level: its tasks, valid among themselves, with composites not yet expanded. */
@@ -71,17 +75,17 @@ async function ask(
   const { options, usage } = runner;
   usage.llmCalls += 1;
   let reply: Reply;
+  const request = {
+    ...prompt,
+    schemaName: PLAN_SCHEMA_NAME,
+    model: options.model,
+    maxTokens: options.maxTokens,
+    temperature: options.temperature,
+  };
+  const send = () => runner.transport.complete(request, runner.signal);
+  const call = { provider: runner.transport.provider, model: options.model, maxTokens: options.maxTokens };
   try {
-    reply = await runner.transport.complete(
-      {
-        ...prompt,
-        schemaName: PLAN_SCHEMA_NAME,
-        model: options.model,
-        maxTokens: options.maxTokens,
-        temperature: options.temperature,
-      },
-      runner.signal,
-    );
+    reply = await (runner.telemetry ? traceLlmCall(runner.telemetry, call, send) : send());
   } catch (error) {
     throw providerError(goal, options.provider, error, {
       retries: options.maxRetries,
