@@ -134,16 +134,23 @@ export class NonRetryableError extends HtdagError {
   }
 }
 
-/** An option given to a public entry point is missing, of the wrong type or out of range. */
+/**
+ * An option given to a public entry point is missing, of the wrong type or out of range. The message
+ * names the option, what was expected and what was given, then the fix when one is more than "give
+ * what was expected": "invalid option \`--max-parallel\`: expected a whole number from 1 to 10000,
+ * received the string "abc". Try \`--max-parallel 4\`."
+ */
 export class InvalidOptionError extends HtdagError {
-  /** Dotted path of the option, e.g. `defaults.maxAttempts`. */
+  /** Dotted path of the option, e.g. `defaults.maxAttempts`, or a flag, e.g. `--max-parallel`. */
   readonly option: string;
 
-  constructor(option: string, expected: string, received: unknown, where?: string) {
+  /** @param fix a sentence saying what to do instead, e.g. "Try \`--max-parallel 4\`." */
+  constructor(option: string, expected: string, received: unknown, where?: string, fix?: string) {
     const place = where ? ` in ${where}` : "";
     super(
       "INVALID_OPTION",
-      `invalid option \`${option}\`${place}: expected ${expected}, received ${describeValue(received)}`,
+      `invalid option \`${option}\`${place}: expected ${expected}, received ${describeValue(received)}` +
+        (fix ? `. ${fix}` : ""),
     );
     this.option = option;
   }

@@ -9,8 +9,23 @@ import type { z } from "zod";
 import { InvalidOptionError } from "./errors.js";
 import { closestIssue, expectationOf, schemaAt, valueAt } from "./option-messages.js";
 
+/** How a caller names its options in errors, when not by their path (the CLI names flags and env vars). */
+export interface OptionNaming {
+  /** The name of the option at a dotted path, e.g. `--max-parallel` for `maxParallel`. @default the path */
+  name?: (path: string) => string;
+  /** The fix sentence of an error about the option at a dotted path. @default none */
+  fix?: (path: string) => string | undefined;
+  /** Where the options came from, for the message ("in environment"); "" leaves it out. @default `where` */
+  where?: string;
+}
+
 /** Parses `value` with `schema`, or throws an `InvalidOptionError` for the first issue found. */
-export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, where: string): z.output<S> {
+export function parseOptions<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: string,
+  naming: OptionNaming = {},
+): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) {
     return result.data;
@@ -24,9 +39,26 @@ export function parseOptions<S extends z.ZodType>(schema: S, value: unknown, whe
   if (issue.code === "unrecognized_keys") {
     const key = issue.keys[0] ?? "";
     const name = [...issue.path.map(String), key].filter(Boolean).join(".");
-    throw new InvalidOptionError(name, expectationOf(issue, received), valueAt(received, [key]), where);
+    throw optionError(name, expectationOf(issue, received), valueAt(received, [key]), where, naming);
   }
   const option = issue.path.length > 0 ? issue.path.map(String).join(".") : "(options)";
   const given = issue.code === "invalid_key" ? issue.path.at(-1) : received;
-  throw new InvalidOptionError(option, expectationOf(issue, received, schemaAt(schema, issue.path)), given, where);
+  throw optionError(option, expectationOf(issue, received, schemaAt(schema, issue.path)), given, where, naming);
+}
+
+function optionError(
+  path: string,
+  expected: string,
+  received: unknown,
+  where: string,
+  naming: OptionNaming,
+): InvalidOptionError {
+  const place = naming.where ?? where;
+  return new InvalidOptionError(
+    naming.name?.(path) ?? path,
+    expected,
+    received,
+    place === "" ? undefined : place,
+    naming.fix?.(path),
+  );
 }

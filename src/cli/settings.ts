@@ -8,16 +8,31 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { CLI_DEFAULTS } from "../defaults.js";
 import { InvalidOptionError } from "../errors.js";
-import { parseOptions } from "../options.js";
+import { parseOptions, type OptionNaming } from "../options.js";
 import { YAML_MAX_ALIAS_COUNT } from "../graph/file.js";
 
 export const DECOMPOSERS = ["rules", "llm", "hybrid"] as const;
 export const PROVIDERS = ["openai", "anthropic"] as const;
 
+/** The most tasks of a run at once that a setting may ask for. */
+const MAX_PARALLEL_LIMIT = 10_000;
+const WHOLE_PARALLEL = `a whole number from 1 to ${MAX_PARALLEL_LIMIT}`;
+
 const settingsSchema = z.strictObject({
   database: z.string().min(1).optional(),
   schema: z.string().min(1).optional(),
-  maxParallel: z.coerce.number().int().min(1).max(10_000).optional(),
+  // Flags and env vars are text: decimal digits are a number ("0x10", "1e1" and "" are not), and any
+  // other text stays text, so the message shows what was given (z.coerce would say "NaN").
+  maxParallel: z
+    .preprocess(
+      (value) => (typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+      z
+        .number({ error: WHOLE_PARALLEL })
+        .int({ error: WHOLE_PARALLEL })
+        .min(1, { error: WHOLE_PARALLEL })
+        .max(MAX_PARALLEL_LIMIT, { error: WHOLE_PARALLEL }),
+    )
+    .optional(),
   decomposer: z.enum(DECOMPOSERS).optional(),
   provider: z.enum(PROVIDERS).optional(),
   model: z.string().min(1).optional(),
@@ -45,9 +60,56 @@ export interface Settings {
 /** Config file names, in the order they are looked for. */
 export const CONFIG_FILES = ["htdag.config.json", "htdag.config.yaml", "htdag.config.yml"] as const;
 
+/** Each setting's flag, environment variable and a good value, for the errors that name them. */
+const SETTING_NAMES: Record<keyof PartialSettings, { flag: string; env: string; example: string | number }> = {
+  database: { flag: "--database", env: "HTDAG_DATABASE_URL", example: "postgres://localhost/htdag" },
+  schema: { flag: "--schema", env: "HTDAG_SCHEMA", example: "htdag" },
+  maxParallel: { flag: "--max-parallel", env: "HTDAG_MAX_PARALLEL", example: 4 },
+  decomposer: { flag: "--decomposer", env: "HTDAG_DECOMPOSER", example: "hybrid" },
+  provider: { flag: "--provider", env: "HTDAG_PROVIDER", example: "anthropic" },
+  model: { flag: "--model", env: "HTDAG_MODEL", example: CLI_DEFAULTS.models.openai },
+};
+
+/** The names of a setting in one source: a flag, an env var, or a config file's key. */
+function namingOf(source: string): OptionNaming {
+  const known = (path: string) =>
+    SETTING_NAMES[path as keyof PartialSettings] as (typeof SETTING_NAMES)["model"] | undefined;
+  const unknown = `The settings are ${Object.keys(SETTING_NAMES).join(", ")}.`;
+  if (source === "flags") {
+    return {
+      where: "",
+      name: (path) => known(path)?.flag ?? path,
+      fix: (path) => {
+        const names = known(path);
+        return names ? `Try \`${names.flag} ${names.example}\`.` : undefined;
+      },
+    };
+  }
+  if (source === "environment") {
+    return {
+      where: "the environment",
+      name: (path) => known(path)?.env ?? path,
+      fix: (path) => {
+        const names = known(path);
+        return names ? `Try ${names.env}=${names.example}, or unset it.` : undefined;
+      },
+    };
+  }
+  return {
+    fix: (path) => {
+      const names = known(path);
+      if (!names) {
+        return unknown;
+      }
+      const example = JSON.stringify(names.example);
+      return `Try ${source.endsWith(".json") ? `"${path}": ${example}` : `${path}: ${example}`}.`;
+    },
+  };
+}
+
 /** Parses one source's settings; `source` names it in errors (a file name, "environment", "flags"). */
 export function parseSettings(value: unknown, source: string): PartialSettings {
-  return parseOptions(settingsSchema, value ?? {}, source);
+  return parseOptions(settingsSchema, value ?? {}, source, namingOf(source));
 }
 
 /** The first config file in `dir`, parsed; `{}` when there is none. */

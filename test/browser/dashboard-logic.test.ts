@@ -5,7 +5,8 @@ import { DashboardTokenRequiredError } from "../../src/dashboard/errors.js";
 import { sameSecret } from "../../src/dashboard/guard.js";
 import { isLoopbackHost, resolveDashboardOptions } from "../../src/dashboard/options.js";
 import { InvalidOptionError } from "../../src/errors.js";
-import { layoutGraph } from "../../web/src/graph/layout.js";
+import { estimateTextWidth, wrapText } from "../../web/src/graph/labels.js";
+import { LINE_HEIGHT, MAX_NODE_WIDTH, NODE_HEIGHT, NODE_WIDTH, layoutGraph } from "../../web/src/graph/layout.js";
 import { appendEvent, applyEvent } from "../../web/src/live.js";
 import { launchChromium } from "./helpers.js";
 
@@ -92,6 +93,43 @@ describe("layoutGraph", () => {
       ["after", 0],
     ]);
     expect(edges(collapsed)).toEqual(["outer->after"]);
+  });
+});
+
+describe("task boxes and their names", () => {
+  const long = "summarise-the-quarterly-statements-of-every-subsidiary_and_flag_anomalies";
+
+  it("a short name keeps the narrowest box; a longer one widens it, then wraps, whole, into a taller box", () => {
+    const layout = layoutGraph(
+      [task("a"), task("render-the-monthly-report-pdf"), task(long, { status: "timed_out", attempts: 3 })],
+      new Set(),
+    );
+    const node = (id: string) => layout.nodes.find((n) => n.task.id === id)!;
+    expect(node("a")).toMatchObject({ width: NODE_WIDTH, height: NODE_HEIGHT, lines: ["a"], meta: "pending" });
+    const wider = node("render-the-monthly-report-pdf");
+    expect(wider.lines).toEqual(["render-the-monthly-report-pdf"]);
+    expect(wider.width).toBe(29 * 9 + 20);
+    const wrapped = node(long);
+    expect(wrapped.lines).toEqual([
+      "summarise-the-quarterly-statements-",
+      "of-every-subsidiary_and_flag_",
+      "anomalies",
+    ]);
+    expect(wrapped.lines.join("")).toBe(long);
+    // As wide as its widest line (35 characters at the estimate's 9 px, plus padding), within the widest box.
+    expect(wrapped.width).toBeLessThanOrEqual(MAX_NODE_WIDTH);
+    expect(wrapped).toMatchObject({
+      width: 35 * 9 + 20,
+      height: NODE_HEIGHT + 2 * LINE_HEIGHT,
+      meta: "timed out · 3 attempts",
+    });
+  });
+
+  it("wraps a name without separators mid-word, and keeps every character", () => {
+    const name = "x".repeat(100);
+    const lines = wrapText(name, 180, estimateTextWidth);
+    expect(lines).toEqual(["x".repeat(20), "x".repeat(20), "x".repeat(20), "x".repeat(20), "x".repeat(20)]);
+    expect(wrapText("", 180, estimateTextWidth)).toEqual([""]);
   });
 });
 

@@ -170,6 +170,56 @@ describe("the dashboard in chromium", () => {
     await page.close();
   }, 90_000);
 
+  it("shows a long task name whole, inside its box (was: cut to 24 characters)", async () => {
+    const long = "summarise-the-quarterly-statements-of-every-subsidiary-and-flag-anomalies-for-review";
+    const graph = validateGraph({
+      goal: "Long names",
+      tasks: [
+        { id: "fetch" },
+        { id: long, dependsOn: ["fetch"] },
+        { id: "render-the-monthly-report", dependsOn: [long] },
+      ],
+    });
+    const steps: Steps = {
+      fetch: async () => null,
+      [long]: async () => null,
+      "render-the-monthly-report": async () => null,
+    };
+    const { runId } = await orch.composeFromTaskGraph(graph, steps, { workflow: "dash_long_names" });
+    const page = await openPage(`${dashboard.url}#/runs/${runId}`);
+    try {
+      const boxes = new Map<string, { text: string; inside: boolean }>();
+      for (const id of ["fetch", long, "render-the-monthly-report"]) {
+        const node = page.locator(`g.node[data-task-id="${id}"][data-status="completed"]`);
+        await node.waitFor();
+        boxes.set(
+          id,
+          await node.evaluate((g) => {
+            const box = g.querySelector("rect.node-box")!.getBoundingClientRect();
+            const texts = [...g.querySelectorAll("text.node-label tspan, text.node-meta")].map((t) =>
+              t.getBoundingClientRect(),
+            );
+            return {
+              text: [...g.querySelectorAll("text.node-label tspan")].map((t) => t.textContent).join(""),
+              inside: texts.every(
+                (t) => t.left >= box.left && t.right <= box.right && t.top >= box.top && t.bottom <= box.bottom,
+              ),
+            };
+          }),
+        );
+      }
+      expect(Object.fromEntries(boxes)).toEqual({
+        fetch: { text: "fetch", inside: true },
+        [long]: { text: long, inside: true },
+        "render-the-monthly-report": { text: "render-the-monthly-report", inside: true },
+      });
+      await page.screenshot({ path: join(SCREENSHOTS, "long-task-names.png"), fullPage: true });
+      expect(pageErrors.get(page)).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
   it("filters the runs list by status and workflow", async () => {
     await orch.composeFromTaskGraph(
       validateGraph({ goal: "Quick one", tasks: [{ id: "only" }] }),

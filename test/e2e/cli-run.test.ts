@@ -325,7 +325,7 @@ describe("settings: defaults < htdag.config.* < env < flags", () => {
       cwd,
       env: { HTDAG_DECOMPOSER: "magic" },
     });
-    expect(fromEnv.stderr).toMatch(/`decomposer`.*in environment.*magic/);
+    expect(fromEnv.stderr).toMatch(/`HTDAG_DECOMPOSER` in the environment.*magic/);
     const fromFlags = await htdag(["plan", "health report for .", "--database", "memory://", "--decomposer", "rules"], {
       cwd,
       env: { HTDAG_DECOMPOSER: "hybrid" },

@@ -1,12 +1,12 @@
 /**
- * TaskBench "Daily Life APIs" records (../shared/taskbench, see PROVENANCE.md there) as htdag sees
+ * TaskBench "Daily Life APIs" records (test/fixtures/taskbench, see PROVENANCE.md there) as htdag sees
  * them: the tool catalogue, each record's gold plan in the LLM decomposer's wire format, the
  * perturbations real models make, and node/edge F1 against gold.
  */
 import { readFileSync } from "node:fs";
 import type { CatalogueEntry } from "../../src/graph/decomposer.js";
 
-const DATA = new URL("../../../shared/taskbench/", import.meta.url);
+const DATA = new URL("../fixtures/taskbench/", import.meta.url);
 
 export interface TaskBenchRecord {
   id: string;

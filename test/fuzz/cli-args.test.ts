@@ -135,10 +135,66 @@ describe("htdag with hostile arguments", () => {
       ["validate", "examples/graphs/release.yaml", "--max-depth", "0"],
     ]) {
       const { code, err } = await htdag(args);
-      expect(code).toBe(2);
+      expect(code).toBe(1);
       expect(err).toMatch(
-        /error: option '--(concurrency|max-depth) <n>' argument '(abc|-1|0)' is invalid\. expected a whole number/,
+        /^htdag: invalid option `--(concurrency|max-depth)`: expected a whole number from 1 to \d+, received the string "(abc|-1|0)"\. Try `--\1 \d+`\.$/,
       );
+    }
+  });
+
+  it("every bad flag value reads as one sentence: the flag, what was given, what it expects, and a value to try", async () => {
+    const cases: [string[], string][] = [
+      [
+        ["run", "x", "--max-parallel", "abc"],
+        '`--max-parallel`: expected a whole number from 1 to 10000, received the string "abc". Try `--max-parallel 4`.',
+      ],
+      [
+        ["run", "x", "--optimize", "max"],
+        '`--optimize`: expected one of none, basic, advanced, aggressive, received the string "max". Try `--optimize basic`.',
+      ],
+      [
+        ["plan", "x", "--format", "svg"],
+        '`--format`: expected one of tree, mermaid, dot, json, received the string "svg". Try `--format tree`.',
+      ],
+      [
+        ["worker", "--workflows", "test/fixtures/workflows.mjs", "--lease-ms", "5"],
+        '`--lease-ms`: expected a whole number from 1000 to 86400000, received the string "5". Try `--lease-ms 30000`.',
+      ],
+      [
+        ["worker", "--workflows", "test/fixtures/workflows.mjs", "--poll-interval", "1e3"],
+        '`--poll-interval`: expected a whole number from 1 to 86400000, received the string "1e3". Try `--poll-interval 1000`.',
+      ],
+      [
+        ["runs", "--status", "done"],
+        '`--status`: expected one of pending, running, paused, completed, failed, cancelled, timed_out, received the string "done". Try `--status pending`.',
+      ],
+      [
+        ["events", "--limit", "-1"],
+        '`--limit`: expected a whole number of at least 0, received the string "-1". Try `--limit 100`.',
+      ],
+      [
+        ["optimize", "stored", "--level", "max"],
+        '`--level`: expected one of basic, advanced, aggressive, received the string "max". Try `--level basic`.',
+      ],
+      [
+        ["optimize", "stored", "--min-samples", "0x10"],
+        '`--min-samples`: expected a whole number of at least 0, received the string "0x10". Try `--min-samples 5`.',
+      ],
+      [
+        ["dashboard", "--port", "65536"],
+        '`--port`: expected a whole number from 0 to 65535, received the string "65536". Try `--port 4400`.',
+      ],
+      [
+        ["dashboard", "--max-streams", "0"],
+        '`--max-streams`: expected a whole number of at least 1, received the string "0". Try `--max-streams 16`.',
+      ],
+      [
+        ["bench", "--repeats", "two"],
+        '`--repeats`: expected a whole number of at least 1, received the string "two". Try `--repeats 3`.',
+      ],
+    ];
+    for (const [args, sentence] of cases) {
+      expect(await htdag(args), args.join(" ")).toEqual({ code: 1, err: `htdag: invalid option ${sentence}` });
     }
   });
 

@@ -381,13 +381,26 @@ describe("notifications on postgres, across connections and processes", () => {
 
   it("htdag events prints stored events, follows new ones, and prunes old ones", async () => {
     const lines: string[] = [];
+    /** Waiters on the count of printed lines: the test waits on output, not on time or on pg_stat_activity. */
+    const waiters: { count: number; resolve: () => void }[] = [];
+    const printed = (count: number) =>
+      new Promise<void>((resolve) => {
+        waiters.push({ count, resolve });
+        settle();
+      });
+    const settle = () => {
+      for (const waiter of waiters.filter((w) => lines.length >= w.count)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    };
+    const push = (line: string) => {
+      lines.push(line);
+      settle();
+    };
     const cli = (stop?: AbortSignal) => {
       const program = new Command("htdag").option("--database <url>").option("--schema <name>").exitOverride();
-      registerEvents(
-        program,
-        { out: (line) => lines.push(line), err: (line) => lines.push(`ERR ${line}`) },
-        stop ? { stop } : {},
-      );
+      registerEvents(program, { out: push, err: (line) => push(`ERR ${line}`) }, stop ? { stop } : {});
       return program;
     };
     const run = await orch.composeFromTaskGraph(chain("cli", 1), steps, { workflow: "cli" });
@@ -408,6 +421,9 @@ describe("notifications on postgres, across connections and processes", () => {
       expect.stringMatching(new RegExp(`^\\S+Z execution:completed run=${run.runId} durationMs=`)),
     ]);
     lines.length = 0;
+    // --follow subscribes before it prints the stored events: once the stored one is printed, the
+    // follower is listening (a LISTEN seen in pg_stat_activity could be another test's closing one).
+    const stored = await notifications.sendWithNotify("htdag_events", { type: "custom:cli", payload: { n: 0 } });
     const stop = new AbortController();
     const following = cli(stop.signal).parseAsync([
       "node",
@@ -418,27 +434,23 @@ describe("notifications on postgres, across connections and processes", () => {
       "--follow",
       "--json",
       "--limit",
-      "0",
+      "1",
       "--type",
       "custom:cli",
     ]);
-    await waitFor(
-      async () =>
-        (
-          await orch.db.query(
-            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'`,
-          )
-        ).rowCount > 0,
-      "the follower to LISTEN",
-    );
+    // Whichever ends first: the follower failing must fail the test at once, not after a timeout.
+    await Promise.race([printed(1), following]);
     const sent = await notifications.sendWithNotify("htdag_events", { type: "custom:cli", payload: { n: 1 } });
-    await waitFor(() => lines.length === 1, "the followed event");
+    await Promise.race([printed(2), following]);
     stop.abort();
     await following;
-    expect(JSON.parse(lines[0]!)).toMatchObject({ id: sent, type: "custom:cli", payload: { n: 1 } });
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([
+      expect.objectContaining({ id: stored, type: "custom:cli", payload: { n: 0 } }),
+      expect.objectContaining({ id: sent, type: "custom:cli", payload: { n: 1 } }),
+    ]);
     await orch.db.query(`UPDATE htdag.events SET created_at = now() - interval '31 days' WHERE id <= $1`, [sent]);
     await cli().parseAsync(["node", "htdag", "--database", url, "events", "prune", "--older-than", "30d"]);
-    expect(lines[1]).toMatch(/^deleted [1-9]\d* event\(s\) older than 30d$/);
+    expect(lines[2]).toMatch(/^deleted [1-9]\d* event\(s\) older than 30d$/);
     expect(await notifications.getRecentEvents({ limit: 10 })).toEqual([]);
   });
 });

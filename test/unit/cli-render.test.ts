@@ -114,11 +114,39 @@ describe("settings", () => {
     });
   });
 
-  it("a bad value names the setting and its source", () => {
-    expect(() => parseSettings({ decomposer: "magic" }, "htdag.config.yaml")).toThrow(
-      /`decomposer`.*htdag\.config\.yaml.*magic/,
+  it("a bad value is a sentence naming the setting as its source spells it, the value, the expectation and a fix", () => {
+    const messageOf = (parse: () => unknown) => {
+      try {
+        parse();
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error("expected the settings to be refused");
+    };
+    expect(messageOf(() => parseSettings({ decomposer: "magic" }, "htdag.config.yaml"))).toBe(
+      'invalid option `decomposer` in htdag.config.yaml: expected one of "rules", "llm", "hybrid", received the ' +
+        'string "magic". Try decomposer: "hybrid".',
     );
-    expect(() => parseSettings({ colour: "red" }, "flags")).toThrow(/flags/);
+    expect(messageOf(() => parseSettings({ maxParallel: 0 }, "htdag.config.json"))).toBe(
+      "invalid option `maxParallel` in htdag.config.json: expected a whole number from 1 to 10000, received number 0. " +
+        'Try "maxParallel": 4.',
+    );
+    expect(messageOf(() => parseSettings({ colour: "red" }, "htdag.config.json"))).toBe(
+      "invalid option `colour` in htdag.config.json: expected only known options (unknown: colour), received the " +
+        'string "red". The settings are database, schema, maxParallel, decomposer, provider, model.',
+    );
+    // Was: "expected Invalid input: expected number, received NaN" (z.coerce turned "abc" into NaN).
+    expect(messageOf(() => parseSettings({ maxParallel: "abc" }, "flags"))).toBe(
+      'invalid option `--max-parallel`: expected a whole number from 1 to 10000, received the string "abc". ' +
+        "Try `--max-parallel 4`.",
+    );
+    for (const text of ["0x10", "1e1", "1.5", "-1", ""]) {
+      expect(() => parseSettings({ maxParallel: text }, "flags")).toThrow(/`--max-parallel`: expected a whole number/);
+    }
+    expect(messageOf(() => envSettings({ HTDAG_PROVIDER: "azure" }))).toBe(
+      'invalid option `HTDAG_PROVIDER` in the environment: expected one of "openai", "anthropic", received the ' +
+        'string "azure". Try HTDAG_PROVIDER=anthropic, or unset it.',
+    );
   });
 });
 

@@ -1,13 +1,13 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidOptionError } from "../../src/errors.js";
 import { RulesFileError } from "../../src/decomposers/rules-file.js";
 import { ruleDecomposer, type Rule } from "../../src/decomposers/rules.js";
 import { emptyUsage, type ServicedContext } from "../../src/decomposers/services.js";
 import { validateGraph } from "../../src/graph/validate.js";
+import { loadCatalogue, loadRecords } from "../eval/taskbench.js";
 
 const rules: Rule[] = [
   {
@@ -192,13 +192,8 @@ describe("rules files", () => {
 
   it("the dailylife example file answers single-tool TaskBench requests with the gold tool, and nothing else", async () => {
     const dailylife = await ruleDecomposer.fromFile("examples/rules/dailylife.yaml");
-    const tools = (
-      JSON.parse(readFileSync("../shared/taskbench/tool_desc.json", "utf8")) as { nodes: { id: string }[] }
-    ).nodes.map((n) => n.id);
-    const records = readFileSync("../shared/taskbench/dailylife-dev.jsonl", "utf8")
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line) as { user_request: string; nodes: { tool: string }[] });
+    const tools = loadCatalogue().map((tool) => tool.name);
+    const records = loadRecords();
     const answered = records.flatMap((record) => {
       const result = dailylife.decompose(record.user_request);
       return result === null ? [] : [{ record, graph: validateGraph(result, { stepNames: tools }) }];

@@ -13,6 +13,7 @@ import { SIZES } from "../../bench/sizes.js";
 import { BUILT_IN_SYSTEMS, PEER_NAMES } from "../../bench/systems.js";
 import { WORKLOADS, type BenchSystem, type WorkloadId } from "../../bench/types.js";
 import { InvalidOptionError } from "../../errors.js";
+import { flagWholeNumber, tryFlag } from "../arguments.js";
 import { storeOptions } from "../config.js";
 import type { CliIo } from "../io.js";
 
@@ -39,7 +40,14 @@ function names(value: string | undefined, known: readonly string[], flag: string
     .filter(Boolean);
   const unknown = list.filter((name) => !known.includes(name));
   if (unknown.length > 0) {
-    throw new InvalidOptionError(flag, `a comma-separated list of ${known.join(", ")}`, value, "htdag bench");
+    throw new InvalidOptionError(
+      flag,
+      `a comma-separated list of ${known.join(", ")}`,
+      value,
+      "htdag bench",
+      `${unknown.map((name) => JSON.stringify(name)).join(", ")} ${unknown.length === 1 ? "is" : "are"} not among them. ` +
+        tryFlag(flag, known.slice(0, 2).join(",")),
+    );
   }
   return list;
 }
@@ -110,10 +118,10 @@ export function registerBench(program: Command, io: CliIo): void {
         );
       }
       const size = flags.tiny ? "tiny" : flags.quick ? "quick" : "full";
-      const repeats = flags.repeats === undefined ? { full: 5, quick: 2, tiny: 1 }[size] : Number(flags.repeats);
-      if (!Number.isInteger(repeats) || repeats < 1) {
-        throw new InvalidOptionError("--repeats", "a positive integer", flags.repeats, "htdag bench");
-      }
+      const repeats =
+        flags.repeats === undefined
+          ? { full: 5, quick: 2, tiny: 1 }[size]
+          : flagWholeNumber("--repeats", flags.repeats, { min: 1, example: 3 });
       const wanted = names(flags.systems, ALL_SYSTEMS, "--systems") ?? ALL_SYSTEMS;
       const workloads = names(flags.workloads, WORKLOADS, "--workloads") as WorkloadId[] | undefined;
       const peers = await loadPeers(wanted);

@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { resolveDashboardOptions } from "../../dashboard/options.js";
 import { DASHBOARD_DEFAULTS } from "../../defaults.js";
-import { InvalidOptionError } from "../../errors.js";
+import { flagWholeNumber } from "../arguments.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { signalStop, type CliIo } from "../io.js";
 import { openOrchestrator } from "../session.js";
@@ -46,14 +46,8 @@ export function registerDashboard(program: Command, io: CliIo, options: Dashboar
       String(DASHBOARD_DEFAULTS.maxStreams),
     )
     .action(async (flags: DashboardFlags) => {
-      const port = Number(flags.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-        throw new InvalidOptionError("--port", "a port number from 0 to 65535", flags.port);
-      }
-      const maxStreams = Number(flags.maxStreams);
-      if (!Number.isInteger(maxStreams) || maxStreams < 1) {
-        throw new InvalidOptionError("--max-streams", "a whole number of at least 1", flags.maxStreams);
-      }
+      const port = flagWholeNumber("--port", flags.port, { min: 0, max: 65_535, example: DASHBOARD_DEFAULTS.port });
+      const maxStreams = flagWholeNumber("--max-streams", flags.maxStreams, { min: 1, example: 16 });
       const token = flags.token ?? ((options.env ?? process.env).HTDAG_DASHBOARD_TOKEN || undefined);
       const dashboardOptions = { port, host: flags.host, ...(token ? { token } : {}), maxStreams, steps: builtinSteps };
       resolveDashboardOptions(dashboardOptions); // refuse an exposed host without a token before opening the store

@@ -8,8 +8,7 @@ import type { HtdagEvent } from "../../notifications/catalogue.js";
 import { formatEventJson, formatEventLine, parseDuration } from "../../notifications/format.js";
 import { createNotifications, type Notifications } from "../../notifications/service.js";
 import { createOrchestrator } from "../../create-orchestrator.js";
-import { InvalidOptionError } from "../../errors.js";
-import { decimalWholeNumber } from "../arguments.js";
+import { flagWholeNumber } from "../arguments.js";
 import { resolveStoreOptions } from "../config.js";
 import { signalStop, type CliIo } from "../io.js";
 
@@ -41,11 +40,7 @@ export function registerEvents(program: Command, io: CliIo, options: EventsComma
     .action(async (flags: EventsFlags) => {
       await withNotifications(program, flags.channel, async (notifications) => {
         const print = (event: HtdagEvent) => io.out(flags.json ? formatEventJson(event) : formatEventLine(event));
-        // Number("") is 0 and Number("0x10") 16: only decimal digits are a limit.
-        const limit = decimalWholeNumber(flags.limit);
-        if (!Number.isInteger(limit) || limit < 0) {
-          throw new InvalidOptionError("--limit", "a whole number ≥ 0", flags.limit);
-        }
+        const limit = flagWholeNumber("--limit", flags.limit, { min: 0, example: 100 });
         const filter = { ...(flags.run ? { runId: flags.run } : {}), ...(flags.type ? { types: flags.type } : {}) };
         const recent = { ...filter, ...(flags.channel ? { channel: flags.channel } : {}) };
         if (!flags.follow) {

@@ -13,6 +13,7 @@ import {
   type OptimizationResult,
   type Recommendations,
 } from "../../optimizer/types.js";
+import { flagChoice, flagWholeNumber } from "../arguments.js";
 import type { CliIo } from "../io.js";
 import { openOrchestrator } from "../session.js";
 import { resolveSettings } from "../settings.js";
@@ -45,9 +46,7 @@ export function registerOptimize(program: Command, io: CliIo): void {
       "advanced and aggressive may merge chains of tiny tasks into one attempt (preserveStructure: false)",
     )
     .action(async (workflow: string, flags: OptimizeFlags) => {
-      if (!OPTIMIZATION_LEVELS.includes(flags.level as OptimizationLevel)) {
-        throw new InvalidOptionError("--level", OPTIMIZATION_LEVELS.join(", "), flags.level);
-      }
+      flagChoice("--level", flags.level, OPTIMIZATION_LEVELS);
       const orch = await openOrchestrator(await resolveSettings(program.opts()));
       try {
         if (flags.reset) {
@@ -86,9 +85,13 @@ async function optimize(orch: Orchestrator, io: CliIo, workflow: string, flags: 
     workflow,
     maxParallel: last.defaults.maxParallel,
     preserveStructure: flags.mergeChains !== true,
-    ...(flags.minSamples ? { minSamples: wholeNumber("--min-samples", flags.minSamples) } : {}),
-    ...(flags.timeoutThreshold
-      ? { timeoutThresholdMs: wholeNumber("--timeout-threshold", flags.timeoutThreshold) }
+    ...(flags.minSamples !== undefined
+      ? { minSamples: flagWholeNumber("--min-samples", flags.minSamples, { min: 0, example: 5 }) }
+      : {}),
+    ...(flags.timeoutThreshold !== undefined
+      ? {
+          timeoutThresholdMs: flagWholeNumber("--timeout-threshold", flags.timeoutThreshold, { min: 0, example: 1000 }),
+        }
       : {}),
   };
   const result = await orch.optimizer.optimizeWorkflow(last.graph, options, last.defaults);
@@ -129,14 +132,6 @@ async function optimize(orch: Orchestrator, io: CliIo, workflow: string, flags: 
   } else if (result.changes.length > 0) {
     io.out(`apply them to the next runs with: htdag optimize ${workflow} --level ${result.level} --apply`);
   }
-}
-
-function wholeNumber(flag: string, value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 0) {
-    throw new InvalidOptionError(flag, "a whole number ≥ 0", value);
-  }
-  return number;
 }
 
 /** The lines `htdag optimize` prints: a table of changes and recommendations with evidence, then notes. */

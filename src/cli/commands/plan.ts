@@ -3,9 +3,9 @@
  * running it. `htdag show` draws a run with the same renderers (render.ts).
  */
 import type { Command } from "commander";
-import { InvalidOptionError } from "../../errors.js";
+import { flagChoice } from "../arguments.js";
 import type { CliIo } from "../io.js";
-import { PLAN_FORMATS, renderPlan, type PlanFormat } from "../render.js";
+import { PLAN_FORMATS, renderPlan } from "../render.js";
 import { assertGoal, buildDecomposer, openOrchestrator, planGoal } from "../session.js";
 import { resolveSettings } from "../settings.js";
 import { addGoalOptions, type GoalFlags } from "./goal-options.js";
@@ -17,16 +17,14 @@ export function registerPlan(program: Command, io: CliIo): void {
     .argument("<goal>", 'what to plan, e.g. "health report for ."')
     .option("--format <format>", `output format: ${PLAN_FORMATS.join(", ")}`, "tree")
     .action(async (goal: string, flags: GoalFlags & { format: string }) => {
-      if (!PLAN_FORMATS.includes(flags.format as PlanFormat)) {
-        throw new InvalidOptionError("--format", PLAN_FORMATS.join(", "), flags.format);
-      }
+      const format = flagChoice("--format", flags.format, PLAN_FORMATS);
       assertGoal(goal);
       const settings = await resolveSettings({ ...program.opts(), ...flags });
       const decomposer = buildDecomposer(settings);
       const orch = await openOrchestrator(settings);
       try {
         const { graph, workflow } = await planGoal(orch, goal, decomposer);
-        io.out(renderPlan(graph, workflow, flags.format as PlanFormat));
+        io.out(renderPlan(graph, workflow, format));
       } finally {
         await orch.close();
       }

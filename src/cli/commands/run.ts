@@ -9,7 +9,8 @@ import { CLI_DEFAULTS } from "../../defaults.js";
 import type { HtdagEvent } from "../../notifications/catalogue.js";
 import type { Orchestrator } from "../../orchestrator/orchestrator.js";
 import type { RunResult } from "../../orchestrator/run-result.js";
-import type { RunOptions } from "../../orchestrator/run-options.js";
+import { OPTIMIZATION_LEVELS } from "../../optimizer/types.js";
+import { flagChoice } from "../arguments.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { defaultReportPath } from "../catalogue/health.js";
 import { EXIT, type CliIo } from "../io.js";
@@ -26,6 +27,10 @@ import {
 } from "../session.js";
 import { resolveSettings } from "../settings.js";
 import { addGoalOptions, type GoalFlags } from "./goal-options.js";
+
+/** Values of `--optimize`: "none" (the default) or a level of the optimizer. */
+const RUN_OPTIMIZATION_LEVELS = ["none", ...OPTIMIZATION_LEVELS] as const;
+type RunOptimizationLevel = (typeof RUN_OPTIMIZATION_LEVELS)[number];
 
 interface RunFlags extends GoalFlags {
   json?: boolean;
@@ -60,6 +65,10 @@ export function registerRun(program: Command, io: CliIo): void {
     )
     .action(async (goal: string, flags: RunFlags) => {
       assertGoal(goal);
+      const optimizationLevel =
+        flags.optimize === undefined
+          ? "none"
+          : flagChoice("--optimize", flags.optimize, RUN_OPTIMIZATION_LEVELS, "basic");
       const settings = await resolveSettings({ ...program.opts(), ...flags });
       const decomposer = buildDecomposer(settings);
       const newStore = embeddedStoreToCreate(settings);
@@ -79,7 +88,7 @@ export function registerRun(program: Command, io: CliIo): void {
         const { result, interrupted } = await execute(orch, plan, mode, io, {
           maxParallel: settings.maxParallel,
           out: resolve(flags.out ?? defaultReportPath()),
-          optimizationLevel: flags.optimize ?? "none",
+          optimizationLevel,
           preserveStructure: flags.mergeChains !== true,
         });
         report(io, mode, plan, result);
@@ -96,7 +105,7 @@ async function execute(
   plan: Plan,
   mode: ProgressMode,
   io: CliIo,
-  options: { maxParallel: number; out: string; optimizationLevel: string; preserveStructure: boolean },
+  options: { maxParallel: number; out: string; optimizationLevel: RunOptimizationLevel; preserveStructure: boolean },
 ): Promise<{ result: RunResult; interrupted: boolean }> {
   const display = new ProgressDisplay(
     plan.graph.tasks.map((t) => ({ ...t })),
@@ -154,8 +163,7 @@ async function execute(
       workflow: plan.workflow,
       maxParallel: options.maxParallel,
       input: { out: options.out },
-      // Checked by the run options' schema: an unknown level names the option and the choices.
-      optimizationLevel: options.optimizationLevel as RunOptions["optimizationLevel"],
+      optimizationLevel: options.optimizationLevel,
       preserveStructure: options.preserveStructure,
     });
     return { result, interrupted };

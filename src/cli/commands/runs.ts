@@ -3,10 +3,9 @@
  * `htdag pause <runId> [--reason r]`. Retry runs the built-in catalogue's steps. (`show` is show.ts.)
  */
 import type { Command } from "commander";
-import { RUN_STATUSES, type RunStatus } from "../../composer/state-machine.js";
+import { RUN_STATUSES } from "../../composer/state-machine.js";
 import { LIST_RUNS_MAX_LIMIT } from "../../defaults.js";
-import { InvalidOptionError } from "../../errors.js";
-import { decimalWholeNumber } from "../arguments.js";
+import { flagChoice, flagWholeNumber } from "../arguments.js";
 import { builtinSteps } from "../catalogue/index.js";
 import { EXIT, type CliIo } from "../io.js";
 import { formatElapsed } from "../progress.js";
@@ -21,17 +20,12 @@ export function registerRuns(program: Command, io: CliIo): void {
     .option("--limit <n>", "how many runs", "20")
     .option("--json", "print the runs as a JSON array")
     .action(async (flags: { status?: string; workflow?: string; limit: string; json?: boolean }) => {
-      const limit = decimalWholeNumber(flags.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > LIST_RUNS_MAX_LIMIT) {
-        throw new InvalidOptionError("--limit", `a whole number from 1 to ${LIST_RUNS_MAX_LIMIT}`, flags.limit);
-      }
-      if (flags.status && !RUN_STATUSES.includes(flags.status as RunStatus)) {
-        throw new InvalidOptionError("--status", RUN_STATUSES.join(", "), flags.status);
-      }
+      const limit = flagWholeNumber("--limit", flags.limit, { min: 1, max: LIST_RUNS_MAX_LIMIT, example: 50 });
+      const status = flags.status === undefined ? undefined : flagChoice("--status", flags.status, RUN_STATUSES);
       await withOrchestrator(program, async (orch) => {
         const runs = await orch.listRuns({
           limit,
-          ...(flags.status ? { status: flags.status as RunStatus } : {}),
+          ...(status ? { status } : {}),
           ...(flags.workflow ? { workflow: flags.workflow } : {}),
         });
         if (flags.json) {

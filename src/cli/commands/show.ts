@@ -4,10 +4,10 @@
  * task by its state and draw composites as subgraphs/clusters).
  */
 import type { Command } from "commander";
-import { InvalidOptionError } from "../../errors.js";
 import { createRunDetailQueries } from "../../store/run-detail.js";
+import { flagChoice } from "../arguments.js";
 import type { CliIo } from "../io.js";
-import { PLAN_FORMATS, type PlanFormat } from "../render.js";
+import { PLAN_FORMATS } from "../render.js";
 import { renderRun, runView } from "../run-view.js";
 import { withOrchestrator } from "../session.js";
 
@@ -19,14 +19,11 @@ export function registerShow(program: Command, io: CliIo): void {
     .option("--format <format>", `output format: ${PLAN_FORMATS.join(", ")}`, "tree")
     .option("--json", "the same as --format json")
     .action(async (runId: string, flags: { format: string; json?: boolean }) => {
-      const format = flags.json ? "json" : flags.format;
-      if (!PLAN_FORMATS.includes(format as PlanFormat)) {
-        throw new InvalidOptionError("--format", PLAN_FORMATS.join(", "), format);
-      }
+      const format = flags.json ? "json" : flagChoice("--format", flags.format, PLAN_FORMATS);
       await withOrchestrator(program, async (orch) => {
         const result = await orch.getRun(runId);
         const graph = await createRunDetailQueries(orch.db, orch.options.schema).getRunGraph(runId);
-        io.out(renderRun(runView(result, graph), format as PlanFormat));
+        io.out(renderRun(runView(result, graph), format));
       });
     });
 }

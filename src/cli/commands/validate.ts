@@ -14,7 +14,11 @@ export function registerValidate(program: Command, io: CliIo): void {
       "--steps <names>",
       "comma-separated step names the graph may use; reports tasks whose step is not among them",
     )
-    .option("--max-depth <n>", "deepest parent/child nesting allowed", wholeNumber(1, 1000))
+    .option(
+      "--max-depth <n>",
+      "deepest parent/child nesting allowed",
+      wholeNumber("--max-depth", { min: 1, max: 1000, example: 10 }),
+    )
     .option("--json", "print the result as JSON")
     .action(async (file: string, flags: { steps?: string; maxDepth?: number; json?: boolean }) => {
       const stepNames = flags.steps

@@ -75,9 +75,17 @@ function workerOptions(command: Command, workflowsRequired = true): Command {
       ? command.requiredOption("--workflows <module>", workflows)
       : command.option("--workflows <module>", `${workflows}; default: the built-in catalogue of \`htdag run\``)
   )
-    .option("--concurrency <n>", "tasks run at once", wholeNumber(1, 10_000))
-    .option("--poll-interval <ms>", "fallback poll when no NOTIFY arrives", wholeNumber(1, 86_400_000))
-    .option("--lease-ms <ms>", "lease of a claimed task; renewed every third", wholeNumber(1000, 86_400_000));
+    .option("--concurrency <n>", "tasks run at once", wholeNumber("--concurrency", { min: 1, max: 10_000, example: 4 }))
+    .option(
+      "--poll-interval <ms>",
+      "fallback poll when no NOTIFY arrives",
+      wholeNumber("--poll-interval", { min: 1, max: 86_400_000, example: 1000 }),
+    )
+    .option(
+      "--lease-ms <ms>",
+      "lease of a claimed task; renewed every third",
+      wholeNumber("--lease-ms", { min: 1000, max: 86_400_000, example: 30_000 }),
+    );
 }
 
 async function open(program: Command, flags: WorkerFlags): Promise<Orchestrator> {

@@ -1,7 +1,8 @@
 /** The run's task graph as SVG: nodes coloured by state, composites collapsible, a click selects a task. */
 import { useMemo, type KeyboardEvent } from "react";
 import type { TaskView } from "../../../src/dashboard/types.js";
-import { layoutGraph, type Point } from "../graph/layout";
+import { canvasMeasurer } from "../graph/canvas-measure";
+import { LINE_HEIGHT, NODE_PADDING, layoutGraph, type Point } from "../graph/layout";
 
 interface Props {
   tasks: TaskView[];
@@ -11,18 +12,13 @@ interface Props {
   onToggle(compositeId: string): void;
 }
 
-const MAX_LABEL = 24;
-
-function label(text: string): string {
-  return text.length > MAX_LABEL ? `${text.slice(0, MAX_LABEL - 1)}…` : text;
-}
-
 function path(points: Point[]): string {
   return points.map((p, i) => `${i === 0 ? "M" : "L"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
 }
 
 export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Props) {
-  const layout = useMemo(() => layoutGraph(tasks, collapsed), [tasks, collapsed]);
+  const measure = useMemo(() => canvasMeasurer(document), []);
+  const layout = useMemo(() => layoutGraph(tasks, collapsed, measure), [tasks, collapsed, measure]);
   const activate = (id: string) => (event: KeyboardEvent) => {
     if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
@@ -73,7 +69,7 @@ export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Pr
               className="cluster-label"
               onClick={() => onSelect(c.task.id)}
             >
-              {label(c.task.id)} · {c.task.status.replace("_", " ")}
+              {c.task.id} · {c.task.status.replace("_", " ")}
             </text>
             <g
               className="toggle"
@@ -111,13 +107,15 @@ export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Pr
             >
               <title>{task.description || task.id}</title>
               <rect x={left} y={top} width={n.width} height={n.height} rx={6} className="node-box" />
-              <text x={left + 10} y={top + 19} className="node-label">
-                {label(task.id)}
+              <text y={top + 19} className="node-label">
+                {n.lines.map((line, i) => (
+                  <tspan key={i} x={left + NODE_PADDING} dy={i === 0 ? 0 : LINE_HEIGHT}>
+                    {line}
+                  </tspan>
+                ))}
               </text>
-              <text x={left + 10} y={top + 36} className="node-meta">
-                {task.status.replace("_", " ")}
-                {task.attempts > 1 ? ` · ${task.attempts} attempts` : ""}
-                {n.collapsed ? ` · ${n.hidden} inside` : ""}
+              <text x={left + NODE_PADDING} y={top + 36 + (n.lines.length - 1) * LINE_HEIGHT} className="node-meta">
+                {n.meta}
               </text>
               {n.collapsed && (
                 <g

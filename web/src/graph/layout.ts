@@ -2,13 +2,24 @@
  * Lays out a run's tasks as a layered DAG with dagre. Expanded composites are clusters around
  * their children; a collapsed composite is one node standing for all it contains. An edge to an
  * expanded composite goes to its first children (they inherit its dependencies), and an edge from
- * it leaves from its last children (dependants wait for all of them). Pure: tasks in, geometry out.
+ * it leaves from its last children (dependants wait for all of them). A box is as wide as its name
+ * (up to MAX_NODE_WIDTH, then the name wraps and the box grows taller), so no name is cut short.
+ * Pure: tasks (and a text measurer) in, geometry out.
  */
 import dagre from "@dagrejs/dagre";
 import type { TaskView } from "../../../src/dashboard/types.js";
+import { estimateTextWidth, metaText, wrapText, type MeasureText } from "./labels.js";
 
+/** The narrowest box, and the height of a box whose name fits one line. */
 export const NODE_WIDTH = 176;
 export const NODE_HEIGHT = 46;
+/** The widest box: a longer name wraps to more lines. */
+export const MAX_NODE_WIDTH = 360;
+/** Space between a box's edge and its text, and the height each more line of the name adds. */
+export const NODE_PADDING = 10;
+export const LINE_HEIGHT = 16;
+/** Room for the expand button of a collapsed composite, right of its text. */
+const TOGGLE_ROOM = 28;
 
 export interface Point {
   x: number;
@@ -25,6 +36,10 @@ export interface LayoutNode {
   height: number;
   collapsed: boolean;
   hidden: number;
+  /** The task's id, wrapped to fit the box; joined, the whole id. */
+  lines: string[];
+  /** The status line under the name. */
+  meta: string;
 }
 
 /** An expanded composite: a box around its children. */
@@ -61,7 +76,25 @@ function childrenOf(tasks: readonly TaskView[], ids: ReadonlySet<string>): Map<s
   return children;
 }
 
-export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<string>): GraphLayout {
+/** A box's size and text: wide enough for its name and status line, taller when the name wraps. */
+function boxOf(task: TaskView, hidden: number | null, measure: MeasureText) {
+  const room = 2 * NODE_PADDING + (hidden === null ? 0 : TOGGLE_ROOM);
+  const lines = wrapText(task.id, MAX_NODE_WIDTH - room, measure);
+  const meta = metaText(task.status, task.attempts, hidden);
+  const textWidth = Math.max(measure(meta, "meta"), ...lines.map((line) => measure(line, "label")));
+  return {
+    width: Math.min(MAX_NODE_WIDTH, Math.max(NODE_WIDTH, Math.ceil(textWidth + room))),
+    height: NODE_HEIGHT + (lines.length - 1) * LINE_HEIGHT,
+    lines,
+    meta,
+  };
+}
+
+export function layoutGraph(
+  tasks: readonly TaskView[],
+  collapsed: ReadonlySet<string>,
+  measure: MeasureText = estimateTextWidth,
+): GraphLayout {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const children = childrenOf(tasks, new Set(byId.keys()));
   /** The node that stands for `id`: its outermost collapsed ancestor, or itself. */
@@ -91,11 +124,18 @@ export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<s
   };
 
   const visible = tasks.filter((t) => representative(t.id) === t.id);
+  const hiddenCount = (id: string): number => (children.get(id) ?? []).reduce((n, k) => n + 1 + hiddenCount(k), 0);
+  const boxes = new Map(
+    visible
+      .filter((task) => !isCluster(task.id))
+      .map((task) => [task.id, boxOf(task, collapsed.has(task.id) ? hiddenCount(task.id) : null, measure)]),
+  );
   const graph = new dagre.graphlib.Graph({ compound: true });
   graph.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 56, marginx: 20, marginy: 28 });
   graph.setDefaultEdgeLabel(() => ({}));
   for (const task of visible) {
-    graph.setNode(task.id, isCluster(task.id) ? {} : { width: NODE_WIDTH, height: NODE_HEIGHT });
+    const box = boxes.get(task.id);
+    graph.setNode(task.id, box ? { width: box.width, height: box.height } : {});
   }
   for (const task of visible) {
     if (task.parentId && byId.has(task.parentId)) {
@@ -118,7 +158,6 @@ export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<s
   }
   dagre.layout(graph);
 
-  const hiddenCount = (id: string): number => (children.get(id) ?? []).reduce((n, k) => n + 1 + hiddenCount(k), 0);
   const nodes: LayoutNode[] = [];
   const clusters: LayoutCluster[] = [];
   for (const task of visible) {
@@ -134,6 +173,8 @@ export function layoutGraph(tasks: readonly TaskView[], collapsed: ReadonlySet<s
         height: box.height,
         collapsed: collapsed.has(task.id),
         hidden: collapsed.has(task.id) ? hiddenCount(task.id) : 0,
+        lines: boxes.get(task.id)?.lines ?? [task.id],
+        meta: boxes.get(task.id)?.meta ?? "",
       });
     }
   }
