@@ -51,7 +51,12 @@ export async function buildOrchestrator(
     throw new InvalidOptionError("codec", "a payload codec such as aesGcmCodec(key)", codec, "createOrchestrator");
   }
   const resolved = resolveOrchestratorOptions(plain);
-  const db = await openDb(resolved.database, { poolSize: resolved.poolSize });
+  const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
+  const db = await openDb(resolved.database, {
+    poolSize: resolved.poolSize,
+    schema: resolved.schema,
+    onSeedError: reportError,
+  });
   try {
     if (resolved.migrate) {
       await migrate(db, resolved.schema);
@@ -70,7 +75,6 @@ export async function buildOrchestrator(
   const redactor = createRedactor(knownSecrets(resolved.database, process.env));
   const tasks = createTaskQueries(db, resolved.schema, redactor);
   const control = createRunControlQueries(db, resolved.schema);
-  const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
   const notifications = createNotifications({
     db,
     schema: resolved.schema,

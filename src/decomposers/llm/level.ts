@@ -83,7 +83,7 @@ async function ask(
       runner.signal,
     );
   } catch (error) {
-    throw providerError(goal, options.provider, error, {
+    throw await providerError(goal, options.provider, error, {
       retries: options.maxRetries,
       requestTimeoutMs: options.requestTimeoutMs,
       apiKey: apiKeyOf(options),
