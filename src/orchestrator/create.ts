@@ -54,7 +54,8 @@ export async function buildOrchestrator(
   const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
   const db = await openDb(resolved.database, {
     poolSize: resolved.poolSize,
-    schema: resolved.schema,
+    // The shipped data dir is already migrated: a caller that migrates itself (migrate: false) gets an empty store.
+    schema: resolved.migrate ? resolved.schema : undefined,
     onSeedError: reportError,
   });
   try {
