@@ -20,6 +20,7 @@ export const HTDAG_ERROR_CODES = [
   "DATABASE_UNREACHABLE",
   "MIGRATION_FAILED",
   "MIGRATION_MISMATCH",
+  "SEED_LOAD_FAILED",
   "NON_JSON_OUTPUT",
   "UNSTORABLE_OUTPUT",
   "OUTPUT_TOO_LARGE",
@@ -194,6 +195,22 @@ export class MigrationError extends HtdagError {
   constructor(file: string, options?: { cause?: unknown }) {
     const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
     super("MIGRATION_FAILED", `migration ${file} failed and was rolled back: ${reason}`, options);
+  }
+}
+
+/**
+ * The shipped PGlite data dir fit but could not be loaded into a new embedded store; the store was
+ * created with initdb instead (slower, nothing lost). Reported through `onError`, not thrown.
+ */
+export class SeedLoadError extends HtdagError {
+  constructor(archive: string, options?: { cause?: unknown }) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super(
+      "SEED_LOAD_FAILED",
+      `the shipped PGlite data dir ${archive} could not be loaded (${reason}); the embedded store was created ` +
+        "with initdb instead. Reinstall htdag (or run npm run build) to restore it.",
+      options,
+    );
   }
 }
 

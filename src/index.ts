@@ -114,6 +114,7 @@ export {
   DatabaseConnectionError,
   MigrationError,
   MigrationMismatchError,
+  SeedLoadError,
   NonJsonOutputError,
   UnstorableOutputError,
   OutputTooLargeError,

@@ -13,11 +13,13 @@ import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWorker } from "./commands/worker.js";
 import { EXIT, type CliIo, processIo } from "./io.js";
+import { packageVersion } from "./version.js";
 
 /** Builds the command tree; `io` receives all output (tests pass their own). */
 export function buildProgram(io: CliIo): Command {
   const program = new Command("htdag")
     .description("Turn goals into hierarchical task graphs and run them durably on PostgreSQL.")
+    .version(packageVersion(), "-V, --version", "print htdag's version")
     .option(
       "--database <url>",
       "postgres:// URL, memory://, or pglite:<dir> (env HTDAG_DATABASE_URL or DATABASE_URL; default: embedded PGlite in ./.htdag)",

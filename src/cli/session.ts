@@ -14,7 +14,9 @@ import type { Decomposer } from "../graph/decomposer.js";
 import { DecompositionError, HtdagError, InvalidOptionError } from "../errors.js";
 import { createOrchestrator } from "../create-orchestrator.js";
 import type { Orchestrator } from "../orchestrator/orchestrator.js";
+import { ORCHESTRATOR_DEFAULTS } from "../defaults.js";
 import { DEFAULT_DATA_DIR } from "../store/connect.js";
+import { checkSeed } from "../store/pglite-seed.js";
 import { builtinRules, builtinSteps, EXAMPLE_GOALS, workflowFor, BUILTIN_WORKFLOW } from "./catalogue/index.js";
 import { resolveSettings, type Settings } from "./settings.js";
 
@@ -50,14 +52,24 @@ export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = pro
   return settings.decomposer === "llm" ? llm : hybridDecomposer({ rules: builtinRuleDecomposer(), llm });
 }
 
-/** The folder of the embedded store the settings name, when it does not exist yet (creating it takes seconds); else null. */
-export function embeddedStoreToCreate(settings: Settings): string | null {
+/**
+ * What to print before opening the settings' store when it is a new embedded one (docs/cli.md#first-run):
+ * a line naming its folder, which says it takes seconds when the shipped data dir does not fit and
+ * initdb must run. Null for an existing store or Postgres.
+ */
+export async function newEmbeddedStoreNotice(settings: Settings): Promise<string | null> {
   const database = settings.database ?? `pglite:${DEFAULT_DATA_DIR}`;
   if (!database.startsWith("pglite:")) {
     return null;
   }
   const dir = database.slice("pglite:".length) || DEFAULT_DATA_DIR;
-  return existsSync(join(dir, "PG_VERSION")) ? null : dir;
+  if (existsSync(join(dir, "PG_VERSION"))) {
+    return null;
+  }
+  const seed = await checkSeed(settings.schema ?? ORCHESTRATOR_DEFAULTS.schema);
+  return seed.usable
+    ? `creating the embedded database in ${dir}…`
+    : `creating the embedded database in ${dir} with initdb (first run only; a few seconds, as ${seed.reason})…`;
 }
 
 /** Opens the orchestrator on the settings' store (PGlite in ./.htdag by default). */

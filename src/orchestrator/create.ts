@@ -53,7 +53,13 @@ export async function buildOrchestrator(
     throw new InvalidOptionError("codec", "a payload codec such as aesGcmCodec(key)", codec, "createOrchestrator");
   }
   const resolved = resolveOrchestratorOptions(plain);
-  const db = await openDb(resolved.database, { poolSize: resolved.poolSize });
+  const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
+  const db = await openDb(resolved.database, {
+    poolSize: resolved.poolSize,
+    // The shipped data dir is already migrated: a caller that migrates itself (migrate: false) gets an empty store.
+    schema: resolved.migrate ? resolved.schema : undefined,
+    onSeedError: reportError,
+  });
   try {
     if (resolved.migrate) {
       await migrate(db, resolved.schema);
@@ -72,7 +78,6 @@ export async function buildOrchestrator(
   const redactor = createRedactor(knownSecrets(resolved.database, process.env));
   const tasks = createTaskQueries(db, resolved.schema, redactor);
   const control = createRunControlQueries(db, resolved.schema);
-  const reportError = onError ?? ((error: unknown) => console.error("htdag:", error));
   const telemetry = resolved.telemetry ? createTelemetry() : undefined;
   const runTelemetry = telemetry && {
     telemetry,

@@ -75,7 +75,11 @@ export interface OrchestratorOptions {
   schema?: string;
   /** LISTEN/NOTIFY channel of events. @default "htdag_events" */
   channel?: string;
-  /** Apply pending migrations on start. @default true */
+  /**
+   * Apply pending migrations on start. A new embedded store then starts from the migrated PGlite data
+   * dir shipped with htdag, when it fits; with `false` it is created empty (initdb), for `htdag migrate`.
+   * @default true
+   */
   migrate?: boolean;
   /**
    * Which events are NOTIFYed (rows are stored either way). `true`: every event, so a plain

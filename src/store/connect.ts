@@ -1,9 +1,10 @@
 /** Picks and opens a driver from the `database` option. */
 import pg from "pg";
-import { InvalidOptionError } from "../errors.js";
+import { InvalidOptionError, type SeedLoadError } from "../errors.js";
 import type { Db } from "./db.js";
 import { openPgDb, type PgDriverOptions } from "./pg-driver.js";
 import { openPgliteDb } from "./pglite-driver.js";
+import { checkSeed } from "./pglite-seed.js";
 
 /** The default data dir of the embedded store, relative to the working directory. */
 export const DEFAULT_DATA_DIR = "./.htdag";
@@ -14,10 +15,25 @@ export const DEFAULT_DATA_DIR = "./.htdag";
  */
 export type DatabaseOption = string | pg.Pool | undefined;
 
+/** How to open the database, beside the driver's own options. */
+export interface OpenDbOptions extends PgDriverOptions {
+  /**
+   * The schema htdag's tables live in: a new PGlite store starts from the shipped, migrated data
+   * dir when that was migrated for this schema (pglite-seed.ts).
+   * @default none: a new PGlite store runs initdb
+   */
+  schema?: string | undefined;
+  /**
+   * Told when the shipped data dir fits but cannot be loaded (the store is then created with initdb).
+   * @default the failure is thrown
+   */
+  onSeedError?: ((error: SeedLoadError) => void) | undefined;
+}
+
 /** Opens the database the option names. */
-export async function openDb(database: DatabaseOption, options: PgDriverOptions = {}): Promise<Db> {
+export async function openDb(database: DatabaseOption, options: OpenDbOptions = {}): Promise<Db> {
   if (database === undefined || database === "") {
-    return openPgliteDb(DEFAULT_DATA_DIR);
+    return openSeededPglite(DEFAULT_DATA_DIR, options);
   }
   if (database instanceof pg.Pool) {
     return openPgDb(database, options);
@@ -27,10 +43,10 @@ export async function openDb(database: DatabaseOption, options: PgDriverOptions 
       return openPgDb(database, options);
     }
     if (database.startsWith("memory://")) {
-      return openPgliteDb(database);
+      return openSeededPglite(database, options);
     }
     if (database.startsWith("pglite:")) {
-      return openPgliteDb(database.slice("pglite:".length) || DEFAULT_DATA_DIR);
+      return openSeededPglite(database.slice("pglite:".length) || DEFAULT_DATA_DIR, options);
     }
   }
   throw new InvalidOptionError(
@@ -38,4 +54,13 @@ export async function openDb(database: DatabaseOption, options: PgDriverOptions 
     'a postgres:// URL, a pg.Pool, "memory://", "pglite:<dir>", or nothing for the embedded store in ./.htdag',
     database,
   );
+}
+
+/** A PGlite store, new ones from the shipped data dir when it fits `options.schema`. */
+async function openSeededPglite(dataDir: string, options: OpenDbOptions): Promise<Db> {
+  const seed = options.schema === undefined ? null : await checkSeed(options.schema);
+  return openPgliteDb(dataDir, {
+    seedArchive: seed?.usable ? seed.archive : undefined,
+    onSeedError: options.onSeedError,
+  });
 }

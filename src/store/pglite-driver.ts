@@ -1,24 +1,71 @@
 /** The embedded driver: PGlite, in-process, one connection shared by every caller. */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
-import { DatabaseConnectionError } from "../errors.js";
+import { DatabaseConnectionError, SeedLoadError } from "../errors.js";
 import type { Db, DbStats, Listener, ListenHandlers, Queryable, QueryResult } from "./db.js";
 
 /** The in-memory data dir: nothing is written to disk. */
 export const MEMORY_DATA_DIR = "memory://";
 
+/** How to open a PGlite store. */
+export interface PgliteOpenOptions {
+  /**
+   * A gzipped data dir (pglite-seed.ts) to start a new store from instead of running initdb; used
+   * only when the store is new (in memory, or an empty or missing folder).
+   * @default none: a new store runs initdb
+   */
+  seedArchive?: string | undefined;
+  /**
+   * Told when the seed could not be loaded and the store was created with initdb instead.
+   * @default the failure is thrown
+   */
+  onSeedError?: ((error: SeedLoadError) => void) | undefined;
+}
+
 /** Opens (creating if needed) a PGlite database in `dataDir`, or in memory for `memory://`. */
-export async function openPgliteDb(dataDir: string): Promise<Db> {
+export async function openPgliteDb(dataDir: string, options: PgliteOpenOptions = {}): Promise<Db> {
   try {
-    if (!dataDir.startsWith("memory://")) {
+    const memory = dataDir.startsWith("memory://");
+    if (!memory) {
       await mkdir(dataDir, { recursive: true });
     }
-    const pglite = await PGlite.create(dataDir);
-    return new PgliteDb(pglite, dataDir === MEMORY_DATA_DIR ? dataDir : `pglite:${dataDir}`);
+    const seed = options.seedArchive !== undefined && (memory || (await isEmptyDir(dataDir)));
+    const pglite = seed ? await createFromSeed(dataDir, memory, options) : await PGlite.create(dataDir);
+    return wrapPglite(pglite, dataDir === MEMORY_DATA_DIR ? dataDir : `pglite:${dataDir}`);
   } catch (error) {
     throw new DatabaseConnectionError(`the embedded PGlite store in ${dataDir}`, (error as Error).message, {
       cause: error,
     });
+  }
+}
+
+/** The `Db` over an open PGlite; `target` names it in messages. */
+export function wrapPglite(pglite: PGlite, target: string): Db {
+  return new PgliteDb(pglite, target);
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  return (await readdir(dir)).length === 0;
+}
+
+/**
+ * Loads the seed into the new store; if that fails, empties the folder (it was empty before) and
+ * creates the store with initdb, telling `onSeedError` (no handler: the failure is thrown).
+ */
+async function createFromSeed(dataDir: string, memory: boolean, options: PgliteOpenOptions): Promise<PGlite> {
+  try {
+    const archive = await readFile(options.seedArchive as string);
+    return await PGlite.create(dataDir, { loadDataDir: new Blob([archive]) });
+  } catch (error) {
+    if (!options.onSeedError) {
+      throw error;
+    }
+    options.onSeedError(new SeedLoadError(options.seedArchive as string, { cause: error }));
+    if (!memory) {
+      await rm(dataDir, { recursive: true, force: true });
+      await mkdir(dataDir, { recursive: true });
+    }
+    return PGlite.create(dataDir);
   }
 }
 

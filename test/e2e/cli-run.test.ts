@@ -61,7 +61,8 @@ describe("htdag run: health report", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect((await stat(join(cwd, ".htdag"))).isDirectory()).toBe(true);
-    expect(stdout).toMatch(/^creating the embedded database in \.\/\.htdag \(first run only; a few seconds\)…\n/);
+    // The build ships a migrated data dir, so a new store is loaded, not created with initdb.
+    expect(stdout).toMatch(/^creating the embedded database in \.\/\.htdag…\n/);
     expect(stdout).toMatch(/├─ count_lines {2}\[health\.count_lines\] {2}forEach scan\.languages/);
     expect(stdout).toMatch(/task:started run=\S+ task=scan attempt=1 step=files\.scan/);
     expect(stdout).toMatch(/task:progress run=\S+ task=count_lines attempt=1 done=\d+ total=5/);

@@ -8,7 +8,6 @@ import { existsSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { DEFAULT_ADMIN_URL } from "../../bench/databases.js";
-import { benchmark, renderReport } from "../../bench/report-run.js";
 import { SIZES } from "../../bench/sizes.js";
 import { BUILT_IN_SYSTEMS, PEER_NAMES } from "../../bench/systems.js";
 import { WORKLOADS, type BenchSystem, type WorkloadId } from "../../bench/types.js";
@@ -128,6 +127,8 @@ export function registerBench(program: Command, io: CliIo): void {
       const systems = [...BUILT_IN_SYSTEMS, ...peers.systems]
         .filter((s) => wanted.includes(s.name))
         .sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
+      // Loaded here: the harness is a dozen modules that no other command needs.
+      const { benchmark, renderReport } = await import("../../bench/report-run.js");
       const report = await benchmark({
         systems,
         sizes: SIZES[size],

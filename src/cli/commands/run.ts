@@ -20,7 +20,7 @@ import { renderTree } from "../render.js";
 import {
   assertGoal,
   buildDecomposer,
-  embeddedStoreToCreate,
+  newEmbeddedStoreNotice,
   openOrchestrator,
   planGoal,
   type Plan,
@@ -71,10 +71,10 @@ export function registerRun(program: Command, io: CliIo): void {
           : flagChoice("--optimize", flags.optimize, RUN_OPTIMIZATION_LEVELS, "basic");
       const settings = await resolveSettings({ ...program.opts(), ...flags });
       const decomposer = buildDecomposer(settings);
-      const newStore = embeddedStoreToCreate(settings);
-      // The first run's wait is mostly this (docs/cli.md#first-run): say so rather than look stuck.
-      if (newStore && !flags.json) {
-        io.out(`creating the embedded database in ${newStore} (first run only; a few seconds)…`);
+      // A new store appears in the working directory: say where (and, when initdb must run, why it takes seconds).
+      const notice = flags.json ? null : await newEmbeddedStoreNotice(settings);
+      if (notice) {
+        io.out(notice);
       }
       const orch = await openOrchestrator(settings);
       try {

@@ -12,10 +12,8 @@ import { withCache, type CacheIdentity } from "../cache.js";
 import { servicesOf } from "../services.js";
 import type { TaskGraphInput } from "../../graph/task-graph.js";
 import type { DecomposerContext } from "../../graph/decomposer.js";
-import { anthropicTransport } from "./anthropic.js";
 import { providerError } from "./errors.js";
 import { planGraph } from "./hierarchy.js";
-import { openAiTransport } from "./openai.js";
 import { apiKeyOf, resolveLlmOptions, type LlmDecomposerOptions, type ResolvedLlmOptions } from "./options.js";
 import { PROMPT_VERSION } from "./prompt.js";
 import type { LlmTransport } from "./transport.js";
@@ -42,13 +40,13 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
   const resolved = resolveLlmOptions(options);
   checkClient(resolved);
   let transport: LlmTransport | undefined;
-  const transportFor = (goal: string): LlmTransport => {
+  const transportFor = async (goal: string): Promise<LlmTransport> => {
     try {
-      // Built on first use, so that a hybrid whose rules answer everything needs no key.
-      transport ??= makeTransport(resolved);
+      // Built on first use, so that a hybrid whose rules answer everything needs no key (nor its SDK loaded).
+      transport ??= await makeTransport(resolved);
       return transport;
     } catch (error) {
-      throw providerError(goal, resolved.provider, error, {
+      throw await providerError(goal, resolved.provider, error, {
         retries: resolved.maxRetries,
         requestTimeoutMs: resolved.requestTimeoutMs,
         apiKey: apiKeyOf(resolved),
@@ -78,7 +76,7 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
       const plan = async (): Promise<TaskGraphInput> => {
         services.usage.source = "llm";
         const runner = {
-          transport: transportFor(goal),
+          transport: await transportFor(goal),
           options: resolved,
           usage: services.usage,
           signal: ctx.signal,
@@ -100,7 +98,8 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
   };
 }
 
-function makeTransport(options: ResolvedLlmOptions): LlmTransport {
+/** The provider's transport; its SDK is imported here, on first use, as loading both takes ~0.3 s. */
+async function makeTransport(options: ResolvedLlmOptions): Promise<LlmTransport> {
   const settings = {
     apiKey: options.apiKey,
     baseURL: options.baseURL,
@@ -108,8 +107,8 @@ function makeTransport(options: ResolvedLlmOptions): LlmTransport {
     requestTimeoutMs: options.requestTimeoutMs,
   };
   return options.provider === "openai"
-    ? openAiTransport(options.client as OpenAI | undefined, settings)
-    : anthropicTransport(options.client as Anthropic | undefined, settings);
+    ? (await import("./openai.js")).openAiTransport(options.client as OpenAI | undefined, settings)
+    : (await import("./anthropic.js")).anthropicTransport(options.client as Anthropic | undefined, settings);
 }
 
 /** A client must offer the API of its provider: `chat.completions.create` or `messages.create`. */

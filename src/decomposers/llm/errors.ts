@@ -2,8 +2,6 @@
  * Errors of the LLM decomposer. Both are `DecompositionError`s (what `decomposeGoal` throws), so
  * callers catching that keep working; the subclasses say why, and what to do about it.
  */
-import * as AnthropicErrors from "@anthropic-ai/sdk";
-import * as OpenAiErrors from "openai";
 import { DecompositionError } from "../../errors.js";
 import { createRedactor } from "../../store/redact.js";
 import { apiKeyVariable, type LlmProvider } from "./options.js";
@@ -47,17 +45,21 @@ export class LlmRefusalError extends DecompositionError {
   }
 }
 
+/** The SDKs' error classes; the SDKs are loaded when first needed, not with htdag (they take ~0.3 s). */
+type SdkErrors = [typeof import("openai"), typeof import("@anthropic-ai/sdk")];
+
 /**
  * What the caller sees when a provider call throws; `retries` is the SDK's maxRetries. The
  * provider's message is quoted redacted: a server or a proxy may echo the key it was sent, and
  * this message is stored and printed (the `cause` keeps the SDK's error as it was).
  */
-export function providerError(
+export async function providerError(
   goal: string,
   provider: LlmProvider,
   error: unknown,
   limits: { retries: number; requestTimeoutMs: number; apiKey?: string | undefined },
-): LlmProviderError {
+): Promise<LlmProviderError> {
+  const sdks: SdkErrors = await Promise.all([import("openai"), import("@anthropic-ai/sdk")]);
   const variable = apiKeyVariable(provider);
   const status = (error as { status?: unknown })?.status;
   const redactor = createRedactor([limits.apiKey]);
@@ -67,22 +69,22 @@ export function providerError(
       cause: error,
       ...(typeof status === "number" ? { status } : {}),
     });
-  if (isInstance(error, "APIUserAbortError")) {
+  if (isInstance(sdks, error, "APIUserAbortError")) {
     return make(
       "aborted",
       `the ${provider} request was aborted (the decomposition's timeoutMs ran out or its signal was aborted)`,
     );
   }
-  if (isInstance(error, "APIConnectionTimeoutError")) {
+  if (isInstance(sdks, error, "APIConnectionTimeoutError")) {
     return make(
       "timeout",
       `the ${provider} request timed out after ${limits.requestTimeoutMs} ms, ${limits.retries + 1} attempt(s); raise requestTimeoutMs or maxRetries`,
     );
   }
-  if (isInstance(error, "APIConnectionError")) {
+  if (isInstance(sdks, error, "APIConnectionError")) {
     return make("connection", `cannot reach the ${provider} API (${detail}); check baseURL and the network`);
   }
-  if (status === 401 || status === 403 || isMissingCredentials(error)) {
+  if (status === 401 || status === 403 || isMissingCredentials(sdks, error)) {
     // The provider's message may quote part of the key, so it is left out (the cause keeps it).
     const what = typeof status === "number" ? `it answered ${status}` : "no key was found";
     return make(
@@ -110,6 +112,7 @@ export function providerError(
 
 /** Whether `error` is an instance of the SDK error class `name`, from either SDK. */
 function isInstance(
+  [OpenAiErrors, AnthropicErrors]: SdkErrors,
   error: unknown,
   name: "APIUserAbortError" | "APIConnectionTimeoutError" | "APIConnectionError",
 ): boolean {
@@ -117,7 +120,7 @@ function isInstance(
 }
 
 /** The SDKs' own "no key" errors, thrown before any request is sent. */
-function isMissingCredentials(error: unknown): boolean {
+function isMissingCredentials([OpenAiErrors, AnthropicErrors]: SdkErrors, error: unknown): boolean {
   const message = (error as Error)?.message ?? "";
   return (
     /missing credentials|could not resolve authentication method|api[_ ]?key/i.test(message) &&

@@ -87,7 +87,7 @@ async function ask(
   try {
     reply = await (runner.telemetry ? traceLlmCall(runner.telemetry, call, send) : send());
   } catch (error) {
-    throw providerError(goal, options.provider, error, {
+    throw await providerError(goal, options.provider, error, {
       retries: options.maxRetries,
       requestTimeoutMs: options.requestTimeoutMs,
       apiKey: apiKeyOf(options),
