@@ -17,7 +17,7 @@ import type { StepContext, StepDefinition } from "./steps.js";
 import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
 import { assertJsonOutput, storableText, storedOutputBytes } from "./storable.js";
-import { tracedAttempt, type AttemptTelemetry } from "./traced-attempt.js";
+import { tracedAttempt, tracedExpansion, type AttemptTelemetry } from "./traced-attempt.js";
 
 export { jsonProblem } from "./storable.js";
 
@@ -479,7 +479,9 @@ export async function planClaimedExpansion(
     const problem = `lazy task ${JSON.stringify(task.taskId)} needs the decomposer of workflow ${JSON.stringify(task.workflow)}`;
     throw new NonRetryableError(`${problem}; ${fix}`);
   }
-  return env.expand(taskOf(task, env.codec), (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>);
+  const plan = () =>
+    env.expand!(taskOf(task, env.codec), (decode(env.codec, task.deps) ?? {}) as Record<string, unknown>);
+  return env.telemetry ? tracedExpansion(env.telemetry, task, plan) : plan();
 }
 
 /**

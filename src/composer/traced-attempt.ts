@@ -1,7 +1,8 @@
 /**
  * An attempt inside its `htdag.task` span: the step runs in the span's context (so the
  * application's own spans nest under it), and the attempt is counted and timed when it ends.
- * Only used when the orchestrator's `telemetry` is on: otherwise an attempt does none of this.
+ * A lazy composite's expansion is its attempt too. Only used when the orchestrator's `telemetry` is
+ * on: otherwise an attempt does none of this.
  */
 import { context, trace, type Context } from "@opentelemetry/api";
 import type { AttemptRef, ClaimedTask, Settlement } from "../store/tasks.js";
@@ -21,19 +22,52 @@ export interface AttemptTelemetry {
   onError(error: unknown): void;
 }
 
-/** Runs `attempt` (one attempt of `claimed`) inside its span; resolves as `attempt` does. */
-export async function tracedAttempt<T extends Settlement | null>(
+/**
+ * Runs `plan` (the expansion of `claimed`, a lazy composite) inside the composite attempt's span,
+ * so the decomposition's spans (and its LLM calls') are its children; ends it `expanded`, or with
+ * the planning's error.
+ */
+export async function tracedExpansion<T>(
   tracing: AttemptTelemetry,
   claimed: ClaimedTask,
-  attempt: () => Promise<T>,
+  plan: () => Promise<T>,
 ): Promise<T> {
-  const traced: TracedAttempt = {
+  const traced = tracedOf(claimed);
+  const { telemetry, redact } = tracing;
+  const span = startTaskSpan(telemetry, tracing.parent, traced);
+  const startedAt = performance.now();
+  try {
+    const planned = await context.with(trace.setSpan(tracing.parent, span), plan);
+    endTaskSpan(telemetry, span, traced, { status: "expanded", durationMs: performance.now() - startedAt, redact });
+    return planned;
+  } catch (error) {
+    endTaskSpan(telemetry, span, traced, {
+      status: "failed",
+      error,
+      durationMs: performance.now() - startedAt,
+      redact,
+    });
+    throw error;
+  }
+}
+
+function tracedOf(claimed: ClaimedTask): TracedAttempt {
+  return {
     runId: claimed.runId,
     taskId: claimed.taskId,
     workflow: claimed.workflow,
     step: claimed.step,
     attempt: claimed.attempt,
   };
+}
+
+/** Runs `attempt` (one attempt of `claimed`) inside its span; resolves as `attempt` does. */
+export async function tracedAttempt<T extends Settlement | null>(
+  tracing: AttemptTelemetry,
+  claimed: ClaimedTask,
+  attempt: () => Promise<T>,
+): Promise<T> {
+  const traced = tracedOf(claimed);
   const { telemetry, redact } = tracing;
   const span = startTaskSpan(telemetry, tracing.parent, traced);
   // Read while the step runs: recorded once the attempt's status is known.

@@ -5,6 +5,8 @@
  */
 import type { Span } from "@opentelemetry/api";
 import type { AttemptTelemetry } from "../composer/traced-attempt.js";
+import { withServices } from "../decomposers/services.js";
+import type { Decomposer } from "../graph/decomposer.js";
 import type { QueueWaitReader } from "../store/queue-waits.js";
 import type { RunRow } from "../store/runs.js";
 import { ATTRIBUTE, SPAN } from "../telemetry/names.js";
@@ -90,4 +92,19 @@ export function attemptTelemetryOf(
     redact: tracing.redact,
     onError,
   };
+}
+
+/**
+ * `decomposer` for a run's lazy expansions: each call runs in an `htdag.decompose` span (a child of
+ * the composite attempt's span, active while it plans) with the telemetry its LLM calls trace with.
+ */
+export function tracedDecomposer(decomposer: Decomposer, name: string, tracing: RunTelemetry): Decomposer {
+  const decompose = typeof decomposer === "function" ? decomposer : decomposer.decompose;
+  const { telemetry } = tracing;
+  return (goal, ctx) =>
+    inSpan(
+      telemetry.tracer,
+      { name: SPAN.decompose, attributes: { [ATTRIBUTE.goal]: goal, [ATTRIBUTE.decomposer]: name } },
+      async () => decompose(goal, withServices(ctx, { telemetry })),
+    );
 }

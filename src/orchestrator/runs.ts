@@ -14,7 +14,7 @@ import { RunExecutor } from "../composer/executor.js";
 import type { AttemptEnvironment } from "../composer/attempt.js";
 import { planExpansion, type ExpansionContext } from "../composer/expand.js";
 import type { Decomposer } from "../graph/decomposer.js";
-import { catalogueOf } from "./decompose.js";
+import { catalogueOf, decomposerName } from "./decompose.js";
 import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
 import { toStepDefinition, type StepDefinition, type Steps } from "../composer/steps.js";
 import type { Db } from "../store/db.js";
@@ -38,7 +38,7 @@ import {
   type OptimizationDeps,
 } from "./run-optimization.js";
 import { assertOptionsObject, assertRunId, assertStorableOptions, checkReason, checkSteps } from "./checks.js";
-import { attemptTelemetryOf, traceRun, type RunTelemetry } from "./run-tracing.js";
+import { attemptTelemetryOf, traceRun, tracedDecomposer, type RunTelemetry } from "./run-tracing.js";
 import type { StoredTraceContext } from "../telemetry/trace-context.js";
 
 /** Submits of one run that may each find the workflow's stored tuning changed before one gives up. */
@@ -479,7 +479,9 @@ export class RunService {
     }
     const ctx: ExpansionContext = {
       goal: run.goal,
-      decomposer,
+      decomposer: this.deps.telemetry
+        ? tracedDecomposer(decomposer, decomposerName(decomposer), this.deps.telemetry)
+        : decomposer,
       steps,
       catalogue: catalogueOf(steps),
       codec: this.deps.codec,

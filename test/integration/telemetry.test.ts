@@ -105,6 +105,41 @@ describe.each(STORES)("telemetry on %s", (kind) => {
     await waitFor(async () => sumOf(await otel.points("htdag.task.queue_wait"), workflow) === 3, 5000, "queue waits");
   });
 
+  it("traces a lazy composite's expansion as its attempt, with the decomposition (and its own spans) under it", async () => {
+    const lazy = validateGraph({
+      goal: "lazy traced",
+      tasks: [
+        { id: "list" },
+        { id: "process", kind: "composite", expand: "lazy", dependsOn: ["list"] },
+        { id: "summary", dependsOn: ["process"] },
+      ],
+    });
+    const steps: Steps = { list: () => ["a"], handle: (ctx) => ctx.input, summary: () => "done" };
+    const planner = (_goal: string, ctx: { parent?: { depsOutputs: Record<string, unknown> } }) =>
+      trace.getTracer("app").startActiveSpan("app.plan", (span) => {
+        span.end();
+        return (ctx.parent!.depsOutputs.list as string[]).map((file) => ({ id: `file_${file}`, step: "handle" }));
+      });
+    const result = await orch().composeFromTaskGraph(lazy, steps, { ...fast, decomposer: planner });
+    expect(result.status).toBe("completed");
+    const spans = otel.spans();
+    const [run] = named(spans, "htdag.run");
+    const tasks = named(spans, "htdag.task");
+    expect(tasks.map((s) => [s.attributes["htdag.task_id"], s.attributes["htdag.status"]])).toEqual([
+      ["list", "completed"],
+      ["process", "expanded"],
+      ["process/file_a", "completed"],
+      ["summary", "completed"],
+    ]);
+    for (const task of tasks) {
+      expect(parentOf(task)).toBe(run!.spanContext().spanId);
+    }
+    const [decompose] = named(spans, "htdag.decompose");
+    expect(parentOf(decompose!)).toBe(tasks[1]!.spanContext().spanId);
+    expect(decompose!.attributes).toMatchObject({ "htdag.decomposer": "planner" });
+    expect(parentOf(named(spans, "app.plan")[0]!)).toBe(decompose!.spanContext().spanId);
+  });
+
   it("traces a decomposition", async () => {
     const decomposer = { name: "two-steps", decompose: () => [{ id: "fetch" }, { id: "flaky", dependsOn: ["fetch"] }] };
     const decomposed = await orch().decomposeGoal("decompose me", decomposer, { steps: tracedSteps() });
