@@ -26,6 +26,22 @@ export const processIo: CliIo = {
   err: (line) => process.stderr.write(`${line}\n`),
 };
 
+/**
+ * Ends the process quietly when the reader of stdout goes away (`htdag runs | head`): the exit a
+ * Unix tool makes on SIGPIPE, without Node's stack of an unhandled EPIPE. A run the command was
+ * executing stays as it was, resumable (`htdag resume`). Any other error writing stdout is reported
+ * on stderr and ends the process with exit code 1.
+ */
+export function endWhenStdoutCloses(): void {
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") {
+      process.exit(process.exitCode ?? EXIT.ok);
+    }
+    process.stderr.write(`htdag: cannot write to stdout: ${error.message}\n`);
+    process.exit(EXIT.failure);
+  });
+}
+
 /** Aborts on the first SIGINT or SIGTERM. */
 export function signalStop(): AbortSignal {
   const controller = new AbortController();

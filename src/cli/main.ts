@@ -12,7 +12,7 @@ import { registerRuns } from "./commands/runs.js";
 import { registerShow } from "./commands/show.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWorker } from "./commands/worker.js";
-import { EXIT, type CliIo, processIo } from "./io.js";
+import { EXIT, type CliIo, endWhenStdoutCloses, processIo } from "./io.js";
 import { packageVersion } from "./version.js";
 
 /** Builds the command tree; `io` receives all output (tests pass their own). */
@@ -45,6 +45,9 @@ export function buildProgram(io: CliIo): Command {
 
 /** Runs the CLI and resolves to its exit code (see docs/cli.md for their meaning). */
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  if (io === processIo) {
+    endWhenStdoutCloses();
+  }
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv);

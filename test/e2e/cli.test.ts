@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -24,6 +24,19 @@ async function htdag(
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 }
+
+describe("htdag's output", () => {
+  it("ends quietly when its reader goes away before it writes (htdag … | head)", async () => {
+    const child = spawn("node", ["bin/htdag.js", "--help"], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    // The reader is gone before htdag writes: its first write meets EPIPE.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (chunk) => (stderr += String(chunk)));
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+  });
+});
 
 describe("htdag validate", () => {
   it("accepts a valid graph and summarises it", async () => {
