@@ -199,7 +199,7 @@ describe("htdag run --optimize", () => {
       "extreme",
     ]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/`optimizationLevel`.*"none".*"basic".*"advanced".*"aggressive"/);
+    expect(bad.stderr).toMatch(/`--optimize`.*none, basic, advanced, aggressive.*"extreme".*Try `--optimize basic`/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
   }, 90_000);
 });
@@ -207,19 +207,23 @@ describe("htdag run --optimize", () => {
 describe("htdag plan", () => {
   const goal = "health report for .";
   it("prints a tree, Mermaid, DOT and JSON", async () => {
-    const tree = await htdag(["plan", goal, "--database", "memory://"]);
+    // Four processes at once: each plans on its own in-memory store.
+    const plan = (...format: string[]) => htdag(["plan", goal, ...format, "--database", "memory://"]);
+    const [tree, mermaid, dot, json] = await Promise.all([
+      plan(),
+      plan("--format", "mermaid"),
+      plan("--format", "dot"),
+      plan("--format", "json"),
+    ]);
     expect(tree.code).toBe(0);
     expect(tree.stdout).toMatch(/^goal: health report for \.\n├─ scan {2}\[files\.scan\]/);
     expect(tree.stdout).toMatch(
       /└─ report {2}\[health\.write_report\] {2}after scan, count_lines, todos, docs, dependencies, large/,
     );
-    const mermaid = await htdag(["plan", goal, "--format", "mermaid", "--database", "memory://"]);
     expect(mermaid.stdout).toMatch(/^flowchart TD/);
     expect(mermaid.stdout).toContain("t_scan --> t_count_lines");
-    const dot = await htdag(["plan", goal, "--format", "dot", "--database", "memory://"]);
     expect(dot.stdout).toMatch(/^digraph plan \{/);
     expect(dot.stdout).toContain('"todos" -> "report";');
-    const json = await htdag(["plan", goal, "--format", "json", "--database", "memory://"]);
     const parsed = JSON.parse(json.stdout) as { workflow: string; graph: { tasks: { id: string }[] } };
     expect(parsed.workflow).toBe("builtin.health");
     expect(parsed.graph.tasks.map((t) => t.id)).toEqual([
@@ -316,21 +320,21 @@ describe("settings: defaults < htdag.config.* < env < flags", () => {
   it("env beats the file and flags beat env; a bad value names where it came from", async () => {
     const cwd = await mkdtemp(join(work, "config-"));
     await writeFile(join(cwd, "htdag.config.yaml"), "decomposer: llm\n");
-    const fromFile = await htdag(["plan", "health report for .", "--database", "memory://"], {
-      cwd,
-      env: { OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "" },
-    });
+    // Three processes at once, each on its own in-memory store.
+    const [fromFile, fromEnv, fromFlags] = await Promise.all([
+      htdag(["plan", "health report for .", "--database", "memory://"], {
+        cwd,
+        env: { OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "" },
+      }),
+      htdag(["plan", "health report for .", "--database", "memory://"], { cwd, env: { HTDAG_DECOMPOSER: "magic" } }),
+      htdag(["plan", "health report for .", "--database", "memory://", "--decomposer", "rules"], {
+        cwd,
+        env: { HTDAG_DECOMPOSER: "hybrid" },
+      }),
+    ]);
     expect(fromFile.code).toBe(1);
     expect(fromFile.stderr).toMatch(/--decomposer llm .*set OPENAI_API_KEY/);
-    const fromEnv = await htdag(["plan", "health report for .", "--database", "memory://"], {
-      cwd,
-      env: { HTDAG_DECOMPOSER: "magic" },
-    });
     expect(fromEnv.stderr).toMatch(/`HTDAG_DECOMPOSER` in the environment.*magic/);
-    const fromFlags = await htdag(["plan", "health report for .", "--database", "memory://", "--decomposer", "rules"], {
-      cwd,
-      env: { HTDAG_DECOMPOSER: "hybrid" },
-    });
     expect(fromFlags.code).toBe(0);
     await writeFile(join(cwd, "htdag.config.yaml"), "maxParallel: zero\n");
     const bad = await htdag(["plan", "health report for .", "--database", "memory://"], { cwd });
