@@ -158,8 +158,11 @@ export const RULES_FILE_DEFAULTS = {
 
 /** ruleDecomposer's options. */
 export const RULE_DECOMPOSER_DEFAULTS = {
-  /** Longest time matching one goal against every rule may take, in ms; past it, RuleMatchTimeoutError. */
-  matchTimeoutMs: 100,
+  /**
+   * Longest time matching one goal against every rule may take, in ms; past it, RuleMatchTimeoutError.
+   * A wall-clock bound: on a loaded machine a process may wait 100 ms for a core, so it leaves room.
+   */
+  matchTimeoutMs: 1000,
 } as const;
 
 /** Defaults of the built-in `health.large_files` step. */

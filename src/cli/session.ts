@@ -9,6 +9,7 @@ import { hybridDecomposer } from "../decomposers/hybrid.js";
 import { llmDecomposer } from "../decomposers/llm/decomposer.js";
 import { apiKeyVariable } from "../decomposers/llm/options.js";
 import { ruleDecomposer, type RuleDecomposer } from "../decomposers/rules.js";
+import { RuleMatchTimeoutError } from "../decomposers/rule-safety.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import type { Decomposer } from "../graph/decomposer.js";
 import { DecompositionError, HtdagError, InvalidOptionError } from "../errors.js";
@@ -113,7 +114,9 @@ export async function planGoal(orch: Orchestrator, goal: string, decomposer: Dec
     const rule = graph.source === "llm" ? undefined : builtinRuleDecomposer().match(goal)?.rule;
     return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW };
   } catch (error) {
-    if (!(error instanceof DecompositionError) || decomposerName(decomposer) !== "builtin-rules") {
+    // Only "no rule matched" gets the examples; a rule that took too long says so itself.
+    const noMatch = !(error instanceof DecompositionError && error.cause instanceof RuleMatchTimeoutError);
+    if (!(error instanceof DecompositionError) || decomposerName(decomposer) !== "builtin-rules" || !noMatch) {
       throw error;
     }
     throw new DecompositionError(

@@ -57,7 +57,7 @@ export interface RuleDecomposerOptions {
    * Longest time matching one goal against every rule may take, in ms: past it, `match` and
    * `decompose` throw `RuleMatchTimeoutError` naming the rule (a pattern that backtracks
    * catastrophically; docs/decomposers.md). Also bounds match functions.
-   * @default 100
+   * @default 1000
    */
   matchTimeoutMs?: number;
 }
