@@ -112,7 +112,8 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     return subscriber;
   };
   try {
-    orch = await createOrchestrator({ database: server.url, onError: () => undefined });
+    // Its connections die with every fault: what it reports goes to the log, as the faults do.
+    orch = await createOrchestrator({ database: server.url, onError: (error) => log(`harness: ${String(error)}`) });
     await orch.db.query(EXECUTIONS_DDL);
     await spawnSubscriber().ready;
     await Promise.all(Array.from({ length: workerCount }, () => spawnWorker().ready));
