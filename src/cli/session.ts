@@ -115,8 +115,11 @@ export async function planGoal(orch: Orchestrator, goal: string, decomposer: Dec
     return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW };
   } catch (error) {
     // Only "no rule matched" gets the examples; a rule that took too long says so itself.
-    const noMatch = !(error instanceof DecompositionError && error.cause instanceof RuleMatchTimeoutError);
-    if (!(error instanceof DecompositionError) || decomposerName(decomposer) !== "builtin-rules" || !noMatch) {
+    if (
+      !(error instanceof DecompositionError) ||
+      error.cause instanceof RuleMatchTimeoutError ||
+      decomposerName(decomposer) !== "builtin-rules"
+    ) {
       throw error;
     }
     throw new DecompositionError(

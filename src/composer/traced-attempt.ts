@@ -22,76 +22,98 @@ export interface AttemptTelemetry {
   onError(error: unknown): void;
 }
 
-/**
- * Runs `plan` (the expansion of `claimed`, a lazy composite) inside the composite attempt's span,
- * so the decomposition's spans (and its LLM calls') are its children; ends it `expanded`, or with
- * the planning's error.
- */
-export async function tracedExpansion<T>(
-  tracing: AttemptTelemetry,
-  claimed: ClaimedTask,
-  plan: () => Promise<T>,
-): Promise<T> {
-  const traced = tracedOf(claimed);
-  const { telemetry, redact } = tracing;
-  const span = startTaskSpan(telemetry, tracing.parent, traced);
-  const startedAt = performance.now();
-  try {
-    const planned = await context.with(trace.setSpan(tracing.parent, span), plan);
-    endTaskSpan(telemetry, span, traced, { status: "expanded", durationMs: performance.now() - startedAt, redact });
-    return planned;
-  } catch (error) {
-    endTaskSpan(telemetry, span, traced, {
-      status: "failed",
-      error,
-      durationMs: performance.now() - startedAt,
-      redact,
-    });
-    throw error;
-  }
+/** How a piece of work inside a task span ended, for the span and the metrics. */
+interface SpanEnd {
+  status: string;
+  error?: unknown;
+  /** @default the time the work took */
+  durationMs?: number | undefined;
 }
 
-function tracedOf(claimed: ClaimedTask): TracedAttempt {
-  return {
+/**
+ * Runs `work` inside the `htdag.task` span of `claimed`, as the active span; ends the span with
+ * `ended(result)`, or with status `failedAs` and the error when `work` throws (and rethrows).
+ * `onEnd` gets the status the span ended with, and whether the work threw.
+ */
+async function inTaskSpan<T>(
+  tracing: AttemptTelemetry,
+  claimed: ClaimedTask,
+  work: () => Promise<T>,
+  failedAs: string,
+  ended: (result: T) => SpanEnd,
+  onEnd: (traced: TracedAttempt, status: string, threw: boolean) => void = () => undefined,
+): Promise<T> {
+  const traced: TracedAttempt = {
     runId: claimed.runId,
     taskId: claimed.taskId,
     workflow: claimed.workflow,
     step: claimed.step,
     attempt: claimed.attempt,
   };
+  const { telemetry, redact } = tracing;
+  const span = startTaskSpan(telemetry, tracing.parent, traced);
+  const startedAt = performance.now();
+  const end = ({ status, error, durationMs }: SpanEnd, threw: boolean) => {
+    endTaskSpan(telemetry, span, traced, {
+      status,
+      error,
+      durationMs: durationMs ?? performance.now() - startedAt,
+      redact,
+    });
+    onEnd(traced, status, threw);
+  };
+  let result: T;
+  try {
+    result = await context.with(trace.setSpan(tracing.parent, span), work);
+  } catch (error) {
+    end({ status: failedAs, error }, true);
+    throw error;
+  }
+  end(ended(result), false);
+  return result;
+}
+
+/**
+ * Runs `plan` (the expansion of `claimed`, a lazy composite) inside the composite attempt's span,
+ * so the decomposition's spans (and its LLM calls') are its children; ends it `expanded`, or with
+ * the planning's error.
+ */
+export function tracedExpansion<T>(
+  tracing: AttemptTelemetry,
+  claimed: ClaimedTask,
+  plan: () => Promise<T>,
+): Promise<T> {
+  return inTaskSpan(tracing, claimed, plan, "failed", () => ({ status: "expanded" }));
 }
 
 /** Runs `attempt` (one attempt of `claimed`) inside its span; resolves as `attempt` does. */
-export async function tracedAttempt<T extends Settlement | null>(
+export function tracedAttempt<T extends Settlement | null>(
   tracing: AttemptTelemetry,
   claimed: ClaimedTask,
   attempt: () => Promise<T>,
 ): Promise<T> {
-  const traced = tracedOf(claimed);
-  const { telemetry, redact } = tracing;
-  const span = startTaskSpan(telemetry, tracing.parent, traced);
   // Read while the step runs: recorded once the attempt's status is known.
   const queueWait = tracing.queueWaitMs(claimed);
-  const startedAt = performance.now();
-  let settlement: T;
-  try {
-    settlement = await context.with(trace.setSpan(tracing.parent, span), attempt);
-  } catch (error) {
-    endTaskSpan(telemetry, span, traced, { status: "error", error, durationMs: performance.now() - startedAt, redact });
-    void queueWait.catch(tracing.onError);
-    throw error;
-  }
-  const status = settlement === null ? "released" : settlement.outcome;
-  endTaskSpan(telemetry, span, traced, {
-    status,
-    error: settlement?.error,
-    durationMs: settlement?.stepMs ?? performance.now() - startedAt,
-    redact,
-  });
-  void queueWait.then((ms) => {
-    if (ms !== null) {
-      recordQueueWait(telemetry, traced, status, ms);
-    }
-  }, tracing.onError);
-  return settlement;
+  return inTaskSpan(
+    tracing,
+    claimed,
+    attempt,
+    "error",
+    (settlement) => ({
+      status: settlement === null ? "released" : settlement.outcome,
+      error: settlement?.error,
+      durationMs: settlement?.stepMs,
+    }),
+    (traced, status, threw) => {
+      if (threw) {
+        void queueWait.catch(tracing.onError);
+        return;
+      }
+      void queueWait.then((ms) => {
+        if (ms !== null) {
+          recordQueueWait(tracing.telemetry, traced, status, ms);
+        }
+      }, tracing.onError);
+    },
+  );
 }

@@ -19,6 +19,7 @@ import type { Steps } from "../composer/steps.js";
 import { toStepDefinition } from "../composer/steps.js";
 import type { EventQueries } from "../store/events.js";
 import { ATTRIBUTE, SPAN } from "../telemetry/names.js";
+import type { Span } from "@opentelemetry/api";
 import { inSpan } from "../telemetry/spans.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import type { GraphQueries } from "../store/graphs.js";
@@ -79,14 +80,24 @@ export async function decomposeGoal(
   if (!deps.telemetry) {
     return decomposeWith(deps, goal, name, decompose, options);
   }
+  return inDecomposeSpan(deps.telemetry, goal, name, async (span) => {
+    const graph = await decomposeWith(deps, goal, name, decompose, options);
+    span.setAttributes({ [ATTRIBUTE.graphId]: graph.id, [ATTRIBUTE.tasks]: graph.tasks.length });
+    return graph;
+  });
+}
+
+/** Runs `work` inside an `htdag.decompose` span (a child of the active span) naming the goal and the decomposer. */
+export function inDecomposeSpan<T>(
+  telemetry: Telemetry,
+  goal: string,
+  decomposer: string,
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
   return inSpan(
-    deps.telemetry.tracer,
-    { name: SPAN.decompose, attributes: { [ATTRIBUTE.goal]: goal, [ATTRIBUTE.decomposer]: name } },
-    async (span) => {
-      const graph = await decomposeWith(deps, goal, name, decompose, options);
-      span.setAttributes({ [ATTRIBUTE.graphId]: graph.id, [ATTRIBUTE.tasks]: graph.tasks.length });
-      return graph;
-    },
+    telemetry.tracer,
+    { name: SPAN.decompose, attributes: { [ATTRIBUTE.goal]: goal, [ATTRIBUTE.decomposer]: decomposer } },
+    work,
   );
 }
 

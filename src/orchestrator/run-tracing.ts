@@ -7,6 +7,7 @@ import type { Span } from "@opentelemetry/api";
 import type { AttemptTelemetry } from "../composer/traced-attempt.js";
 import { withServices } from "../decomposers/services.js";
 import type { Decomposer } from "../graph/decomposer.js";
+import { inDecomposeSpan } from "./decompose.js";
 import type { QueueWaitReader } from "../store/queue-waits.js";
 import type { RunRow } from "../store/runs.js";
 import { ATTRIBUTE, SPAN } from "../telemetry/names.js";
@@ -102,9 +103,5 @@ export function tracedDecomposer(decomposer: Decomposer, name: string, tracing: 
   const decompose = typeof decomposer === "function" ? decomposer : decomposer.decompose;
   const { telemetry } = tracing;
   return (goal, ctx) =>
-    inSpan(
-      telemetry.tracer,
-      { name: SPAN.decompose, attributes: { [ATTRIBUTE.goal]: goal, [ATTRIBUTE.decomposer]: name } },
-      async () => decompose(goal, withServices(ctx, { telemetry })),
-    );
+    inDecomposeSpan(telemetry, goal, name, async () => decompose(goal, withServices(ctx, { telemetry })));
 }

@@ -3,7 +3,7 @@ import pg from "pg";
 import { InvalidOptionError, type SeedLoadError } from "../errors.js";
 import type { Db } from "./db.js";
 import { openPgDb, type PgDriverOptions } from "./pg-driver.js";
-import { openPgliteDb } from "./pglite-driver.js";
+import { isNewPgliteStore, openPgliteDb } from "./pglite-driver.js";
 import { checkSeed } from "./pglite-seed.js";
 
 /** The default data dir of the embedded store, relative to the working directory. */
@@ -58,7 +58,9 @@ export async function openDb(database: DatabaseOption, options: OpenDbOptions = 
 
 /** A PGlite store, new ones from the shipped data dir when it fits `options.schema`. */
 async function openSeededPglite(dataDir: string, options: OpenDbOptions): Promise<Db> {
-  const seed = options.schema === undefined ? null : await checkSeed(options.schema);
+  // The seed is read (its manifest, the migrations' checksums) only for a store that is new.
+  const seed =
+    options.schema === undefined || !(await isNewPgliteStore(dataDir)) ? null : await checkSeed(options.schema);
   return openPgliteDb(dataDir, {
     seedArchive: seed?.usable ? seed.archive : undefined,
     onSeedError: options.onSeedError,

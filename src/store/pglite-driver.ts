@@ -29,7 +29,7 @@ export async function openPgliteDb(dataDir: string, options: PgliteOpenOptions =
     if (!memory) {
       await mkdir(dataDir, { recursive: true });
     }
-    const seed = options.seedArchive !== undefined && (memory || (await isEmptyDir(dataDir)));
+    const seed = options.seedArchive !== undefined && (await isNewPgliteStore(dataDir));
     const pglite = seed ? await createFromSeed(dataDir, memory, options) : await PGlite.create(dataDir);
     return wrapPglite(pglite, dataDir === MEMORY_DATA_DIR ? dataDir : `pglite:${dataDir}`);
   } catch (error) {
@@ -44,8 +44,18 @@ export function wrapPglite(pglite: PGlite, target: string): Db {
   return new PgliteDb(pglite, target);
 }
 
-async function isEmptyDir(dir: string): Promise<boolean> {
-  return (await readdir(dir)).length === 0;
+/** Whether opening `dataDir` creates a new store: in memory, or a folder that is missing or empty. */
+export async function isNewPgliteStore(dataDir: string): Promise<boolean> {
+  if (dataDir.startsWith("memory://")) {
+    return true;
+  }
+  const entries = await readdir(dataDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") {
+      return [];
+    }
+    throw error;
+  });
+  return entries.length === 0;
 }
 
 /**
