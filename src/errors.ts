@@ -14,6 +14,7 @@ export const HTDAG_ERROR_CODES = [
   "GRAPH_INVALID",
   "DECOMPOSITION_FAILED",
   "NON_RETRYABLE",
+  "REPLAN_REQUESTED",
   "INVALID_OPTION",
   "RUN_NOT_FOUND",
   "ILLEGAL_TRANSITION",
@@ -132,6 +133,20 @@ export class NonRetryableError extends HtdagError {
   /** `code` is for subclasses that say why (e.g. `NON_JSON_OUTPUT`); a step leaves it out. */
   constructor(message: string, options?: { cause?: unknown }, code: HtdagErrorCode = "NON_RETRYABLE") {
     super(code, message, options);
+  }
+}
+
+/**
+ * Throw from a step to ask for a revision of the plan at once (design.md §13): the task is not
+ * retried, and a run with a `replan` option asks its decomposer for a revised plan, with this
+ * message as the reason. With re-planning off it fails the task like `NonRetryableError`.
+ *
+ * @example
+ * throw new ReplanError("the v1 API is gone; plan with the v2 endpoints");
+ */
+export class ReplanError extends NonRetryableError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options, "REPLAN_REQUESTED");
   }
 }
 

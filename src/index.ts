@@ -50,6 +50,8 @@ export type {
   DecomposerFunction,
   DecomposerResult,
   CatalogueEntry,
+  PlanRevisionRequest,
+  StreamingDecomposer,
 } from "./graph/decomposer.js";
 export { ruleDecomposer } from "./decomposers/rules.js";
 export type {
@@ -108,6 +110,7 @@ export {
   GraphValidationError,
   DecompositionError,
   NonRetryableError,
+  ReplanError,
   InvalidOptionError,
   RunNotFoundError,
   IllegalTransitionError,
