@@ -63,6 +63,14 @@ export const RUN_DEFAULTS = {
   maxDepth: 5,
 } as const;
 
+/** Defaults of a run's `replan` option (design.md §13). */
+export const REPLAN_DEFAULTS = {
+  /** A task that fails for good asks for a revision (a `ReplanError` asks whatever this says). */
+  onFailure: true,
+  /** Revisions of one run's plan; after that a failure fails the run as without re-planning. */
+  maxRevisions: 2,
+} as const;
+
 /** Defaults of `orch.listRuns()` (`ListRunsOptions`). */
 export const LIST_RUNS_DEFAULTS = {
   /** Most runs returned, newest first. */

@@ -3,7 +3,7 @@
  * forEach fan-out) under the task's timeout, and turns what happened into a settlement.
  */
 import type { z } from "zod";
-import { NonRetryableError, StepTimeoutError } from "../errors.js";
+import { NonRetryableError, ReplanError, StepTimeoutError } from "../errors.js";
 import { issueProblem } from "../option-messages.js";
 import type { Condition, Json, MergedTask, Task } from "../graph/task-graph.js";
 import type { ClaimedTask, Settlement } from "../store/tasks.js";
@@ -18,6 +18,7 @@ import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
 import { assertJsonOutput, storableText, storedOutputBytes } from "./storable.js";
 import { tracedAttempt, tracedExpansion, type AttemptTelemetry } from "./traced-attempt.js";
+import type { RevisionOutcome } from "./revision.js";
 
 export { jsonProblem } from "./storable.js";
 
@@ -37,6 +38,8 @@ export interface AttemptEnvironment {
   upstreamOutputs(taskIds: readonly string[]): Promise<Record<string, unknown>>;
   /** Plans a lazy composite's children; absent when the run has no decomposer in this process. */
   expand?: (task: Task, deps: Record<string, unknown>) => Promise<BoundGraph>;
+  /** Asks the run's decomposer for a revision of the plan (a claim with `replan`); absent without one. */
+  revise?: (task: ClaimedTask) => Promise<RevisionOutcome>;
   log(task: ClaimedTask, message: string, data: unknown): void;
   progress(task: ClaimedTask, done: number, total: number | undefined): void;
   /** Traces and measures each attempt; absent when the orchestrator's `telemetry` is off. */
@@ -463,6 +466,7 @@ export function failure(
     error: serializeError(error),
     errorClass: storableText(error instanceof Error ? String(error.name) : typeof error),
     retryDelayMs: retryable ? backoffDelayMs(backoffSchema.parse(claimed.backoff), tryAttempt) : null,
+    ...(error instanceof ReplanError ? { replan: true } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } fr
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";
+import { declinedRevision, failedRevision, planClaimedRevision } from "./revision-attempt.js";
 
 /**
  * How often a run that cannot claim rechecks: paused, or its ready tasks held back by slots or a
@@ -156,8 +157,9 @@ export class RunExecutor {
         abort.abort(this.abort.signal.reason);
       }
       this.running.set(key, { task, abort });
-      const work =
-        task.kind === "composite"
+      const work = task.replan
+        ? this.revise(task)
+        : task.kind === "composite"
           ? this.expand(task)
           : runAttempt(task, this.run.environment, abort.signal).then((s) => this.settleUnlessEnded(key, s));
       void work
@@ -235,6 +237,56 @@ export class RunExecutor {
     } catch (error) {
       await this.settle(failure(base, task, error, "failed"));
     }
+  }
+
+  /**
+   * Revises the plan for a claim with `replan`: asks the run's decomposer, then applies the revision
+   * (superseded running attempts are aborted, the next tasks claimed). A stale one was released and
+   * is claimed again; a declined one fails the task with its own error, a failed one with the
+   * DecompositionError that says why.
+   */
+  private async revise(task: ClaimedTask): Promise<void> {
+    let settlement: Settlement;
+    try {
+      const outcome = await planClaimedRevision(
+        task,
+        this.run.environment,
+        "bind one to the run in this process: composeFromTaskGraph(graph, steps, { decomposer })",
+      );
+      if (outcome.kind === "plan") {
+        const { tasks, workerId, leaseMs, channel } = this.deps;
+        const { plan } = outcome;
+        const result = await retryTransient(
+          () =>
+            tasks.applyRevision(
+              task,
+              workerId,
+              plan.revision,
+              plan.rows.tasks,
+              plan.rows.edges,
+              plan.record,
+              this.run.maxParallel - this.running.size + 1,
+              leaseMs,
+              channel,
+            ),
+          Math.max(30_000, 2 * leaseMs),
+          (error) => this.deps.onError(error),
+        );
+        if (result.runStatus) {
+          this.observe(result.runStatus as RunStatus);
+        }
+        this.abortEnded(result.aborted);
+        this.dispatch(result.claimed);
+        if (result.stale) {
+          this.scheduleWake();
+        }
+        return;
+      }
+      settlement = declinedRevision(task);
+    } catch (error) {
+      settlement = failedRevision(task, error);
+    }
+    await this.settle(settlement);
   }
 
   private async claimMore(): Promise<void> {

@@ -14,22 +14,28 @@ export const TASK_STATUSES = [
   "timed_out",
   "cancelled",
   "skipped",
+  "superseded",
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-/** Where each task status may go. `failed|timed_out|cancelled|skipped|completed → pending` is retryRun. */
+/**
+ * Where each task status may go. `failed|timed_out|cancelled|skipped|completed → pending` is
+ * retryRun; `→ superseded` and `superseded → pending` are revisions of the plan (design.md §13): a
+ * task a revision drops is superseded, and a later revision may list it again.
+ */
 export const TASK_TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
-  pending: ["ready", "completed", "failed", "skipped", "cancelled"],
-  ready: ["running", "cancelled", "skipped"],
-  running: ["completed", "failed", "timed_out", "cancelled", "skipped", "ready", "pending"],
+  pending: ["ready", "completed", "failed", "skipped", "cancelled", "superseded"],
+  ready: ["running", "cancelled", "skipped", "superseded"],
+  running: ["completed", "failed", "timed_out", "cancelled", "skipped", "ready", "pending", "superseded"],
   completed: ["pending"],
   failed: ["pending"],
   timed_out: ["pending"],
   cancelled: ["pending"],
   skipped: ["pending"],
+  superseded: ["pending"],
 };
 
 /** Where each run status may go. `failed|cancelled|timed_out|completed → running` is retryRun. */
@@ -44,7 +50,14 @@ export const RUN_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> 
 };
 
 export const FINAL_RUN_STATUSES: readonly RunStatus[] = ["completed", "failed", "cancelled", "timed_out"];
-export const FINAL_TASK_STATUSES: readonly TaskStatus[] = ["completed", "failed", "timed_out", "cancelled", "skipped"];
+export const FINAL_TASK_STATUSES: readonly TaskStatus[] = [
+  "completed",
+  "failed",
+  "timed_out",
+  "cancelled",
+  "skipped",
+  "superseded",
+];
 
 export function isFinalRunStatus(status: RunStatus): boolean {
   return FINAL_RUN_STATUSES.includes(status);

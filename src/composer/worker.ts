@@ -9,6 +9,7 @@ import type { AttemptRef, ClaimedTask, Settlement } from "../store/tasks.js";
 import type { Listener } from "../store/db.js";
 import { LeaseExpiredError } from "../errors.js";
 import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } from "./attempt.js";
+import { declinedRevision, failedRevision, planClaimedRevision } from "./revision-attempt.js";
 import { attemptKey, HeldLeases } from "./held-leases.js";
 import { retryTransient } from "./transient.js";
 import { SettleBatcher } from "./settle-batcher.js";
@@ -360,6 +361,9 @@ export class Worker {
   private async attempt(task: ClaimedTask): Promise<Settlement | null> {
     const { workerId, leaseMs } = this.deps;
     const env = await retryTransient(() => this.deps.environmentFor(task.runId, task.workflow), leaseMs);
+    if (env && task.replan) {
+      return this.mayStart(task) ? this.revise(task, env) : null;
+    }
     if (env && task.kind === "composite") {
       return this.mayStart(task) ? this.expand(task, env) : null;
     }
@@ -409,6 +413,55 @@ export class Worker {
       return null;
     } catch (error) {
       return failure(base, task, error, "failed");
+    }
+  }
+
+  /**
+   * Revises the run's plan for a claim with `replan` (design.md §13) with its workflow's decomposer,
+   * applied in one call that also claims the run's next tasks (null: nothing left to settle). A
+   * declined revision fails the task with its own error, a failed one with the DecompositionError.
+   */
+  private async revise(task: ClaimedTask, env: AttemptEnvironment): Promise<Settlement | null> {
+    const { tasks, workerId, leaseMs, channel } = this.deps;
+    try {
+      const fix = `give it to the worker: startWorker({ decomposers: { ${task.workflow}: … } })`;
+      const outcome = await planClaimedRevision(task, env, fix);
+      if (outcome.kind === "declined") {
+        return declinedRevision(task);
+      }
+      const { plan } = outcome;
+      const free = this.stopping ? 0 : Math.max(0, this.freeSlots() + 1);
+      const sentAt = this.leases.now();
+      this.reserved += free;
+      try {
+        const result = await this.inFlight(
+          retryTransient(
+            () =>
+              tasks.applyRevision(
+                task,
+                workerId,
+                plan.revision,
+                plan.rows.tasks,
+                plan.rows.edges,
+                plan.record,
+                free,
+                leaseMs,
+                channel,
+              ),
+            Math.max(30_000, 2 * leaseMs),
+            (error) => this.deps.onError(error),
+          ),
+        );
+        this.leases.release(task);
+        this.abortEnded(result.aborted.map((a) => ({ runId: task.runId, ...a })));
+        this.dispatch(result.claimed, sentAt);
+      } finally {
+        this.reserved -= free;
+      }
+      this.slotsFreed();
+      return null;
+    } catch (error) {
+      return failedRevision(task, error);
     }
   }
 

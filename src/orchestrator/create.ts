@@ -23,6 +23,7 @@ import { createRunControlQueries } from "../store/run-control.js";
 import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
+import { createRevisionQueries } from "../store/revisions.js";
 import { createQueueWaitReader } from "../store/queue-waits.js";
 import { createTelemetry } from "../telemetry/telemetry.js";
 import { decomposeGoal } from "./decompose.js";
@@ -111,6 +112,7 @@ export async function buildOrchestrator(
     db,
     runs,
     tasks,
+    revisions: createRevisionQueries(db, resolved.schema),
     control,
     events,
     options: resolved,

@@ -1,6 +1,6 @@
 /** Options of composeFromTaskGraph / composeFromGoal, validated at the edge. */
 import { z } from "zod";
-import { RUN_DEFAULTS } from "../defaults.js";
+import { REPLAN_DEFAULTS, RUN_DEFAULTS } from "../defaults.js";
 import type { OptimizeOptions } from "../optimizer/types.js";
 import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../graph/task-graph.js";
 import { realTimeNotificationsSchema, type RealTimeNotifications } from "../store/listeners.js";
@@ -28,6 +28,12 @@ export const runOptionsSchema = z.strictObject({
   optimize: z.record(z.string(), z.unknown()).optional(),
   queues: z.record(z.string().min(1).max(100), z.number().int().min(1).max(10_000)).optional(),
   maxDepth: z.number().int().min(1).max(20).default(RUN_DEFAULTS.maxDepth),
+  replan: z
+    .strictObject({
+      onFailure: z.boolean().default(REPLAN_DEFAULTS.onFailure),
+      maxRevisions: z.number().int().min(1).max(100).default(REPLAN_DEFAULTS.maxRevisions),
+    })
+    .optional(),
 });
 export type ResolvedRunOptions = z.output<typeof runOptionsSchema>;
 
@@ -67,4 +73,19 @@ export interface RunOptions {
   queues?: Record<string, number>;
   /** Deepest hierarchy of the graph (and of lazy expansions). @default 5 */
   maxDepth?: number;
+  /**
+   * Revise the plan instead of failing (design.md §13, docs/living-plans.md): when a task fails for
+   * good, or a step throws `ReplanError`, the run's decomposer is asked for a revised plan, which the
+   * run goes on with. Needs a decomposer: composeFromGoal's, composeFromTaskGraph's `decomposer`, or
+   * a worker's `decomposers` for submitted runs. @default off
+   */
+  replan?: ReplanOptions;
+}
+
+/** When and how often a run's plan is revised. */
+export interface ReplanOptions {
+  /** Ask for a revision when a task fails for good (a `ReplanError` always asks). @default true */
+  onFailure?: boolean;
+  /** Revisions per run; after that a failure fails the run as it would without re-planning. @default 2 */
+  maxRevisions?: number;
 }

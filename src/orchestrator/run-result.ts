@@ -2,6 +2,7 @@
 import type { PayloadCodec } from "../store/codec.js";
 import type { RunStatus, TaskStatus } from "../composer/state-machine.js";
 import type { RunRow, TaskStateRow } from "../store/runs.js";
+import type { RunRevision } from "../store/revisions.js";
 
 /** One task of a run, summarised. */
 export interface TaskSummary {
@@ -28,10 +29,17 @@ export interface RunResult {
   tasks: TaskSummary[];
   durationMs: number;
   error?: { message: string; taskId?: string };
+  /** Revisions of the run's plan, oldest first (design.md §13); empty when the plan was never revised. */
+  revisions: RunRevision[];
 }
 
 /** Builds a RunResult from the run row and its task rows. */
-export function toRunResult(run: RunRow, tasks: TaskStateRow[], codec?: PayloadCodec): RunResult {
+export function toRunResult(
+  run: RunRow,
+  tasks: TaskStateRow[],
+  codec?: PayloadCodec,
+  revisions: RunRevision[] = [],
+): RunResult {
   const outputs: Record<string, unknown> = {};
   for (const task of tasks) {
     if (task.status === "completed") {
@@ -57,6 +65,7 @@ export function toRunResult(run: RunRow, tasks: TaskStateRow[], codec?: PayloadC
       ...(t.error ? { error: t.error as { message?: string } } : {}),
     })),
     durationMs: Math.max(0, end.getTime() - start.getTime()),
+    revisions,
     ...(run.error?.message
       ? { error: { message: run.error.message, ...(run.error.taskId ? { taskId: run.error.taskId } : {}) } }
       : {}),

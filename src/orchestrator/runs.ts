@@ -23,6 +23,8 @@ import type { RunControlQueries } from "../store/run-control.js";
 import type { RunQueries, RunRow, SubmittedRun } from "../store/runs.js";
 import { toRunSummary, type RunSummary } from "./run-summary.js";
 import type { TaskQueries } from "../store/tasks.js";
+import type { RevisionQueries } from "../store/revisions.js";
+import { reviserFor } from "./revise.js";
 import { parseOptions } from "../options.js";
 import type { ResolvedOrchestratorOptions } from "./options.js";
 import { toRunResult, type RunResult } from "./run-result.js";
@@ -50,6 +52,8 @@ export interface RunServiceDeps {
   db: Db;
   runs: RunQueries;
   tasks: TaskQueries;
+  /** The plans of runs and their revisions (design.md §13). */
+  revisions: RevisionQueries;
   control: RunControlQueries;
   events: EventQueries;
   options: ResolvedOrchestratorOptions;
@@ -232,6 +236,7 @@ export class RunService {
           realTimeNotifications: options.realTimeNotifications ?? this.deps.options.realTimeNotifications,
           timeoutMs: options.timeoutMs ?? null,
           taskDefaults: defaults,
+          ...(options.replan ? { replan: options.replan } : {}),
           ...(applied ? { optimization: applied } : {}),
           // The run's span: the task spans of any process are its children (docs/observability.md).
           ...(how.trace ? { trace: how.trace } : {}),
@@ -473,24 +478,38 @@ export class RunService {
     run: RunRow,
     steps: Steps,
     decomposer: Decomposer | undefined,
-  ): { expand?: AttemptEnvironment["expand"] } {
+  ): Pick<AttemptEnvironment, "expand" | "revise"> {
     if (!decomposer) {
       return {};
     }
+    const traced = this.deps.telemetry
+      ? tracedDecomposer(decomposer, decomposerName(decomposer), this.deps.telemetry)
+      : decomposer;
+    const defaults =
+      (run.options.taskDefaults as TaskDefaults | undefined) ?? this.taskDefaults(runOptionsSchema.parse({}));
+    const { maxTasks, maxInputBytes } = this.deps.options;
     const ctx: ExpansionContext = {
       goal: run.goal,
-      decomposer: this.deps.telemetry
-        ? tracedDecomposer(decomposer, decomposerName(decomposer), this.deps.telemetry)
-        : decomposer,
+      decomposer: traced,
       steps,
       catalogue: catalogueOf(steps),
       codec: this.deps.codec,
-      defaults: (run.options.taskDefaults as TaskDefaults | undefined) ?? this.taskDefaults(runOptionsSchema.parse({})),
-      maxTasks: this.deps.options.maxTasks,
-      maxInputBytes: this.deps.options.maxInputBytes,
+      defaults,
+      maxTasks,
+      maxInputBytes,
       timeoutMs: 60_000,
     };
-    return { expand: (task, deps) => planExpansion(task, deps, ctx) };
+    const revise = reviserFor(
+      run.id,
+      traced,
+      { steps, defaults, codec: this.deps.codec, maxTasks, maxInputBytes },
+      {
+        revisions: this.deps.revisions,
+        codec: this.deps.codec,
+        ...(this.deps.telemetry ? { telemetry: this.deps.telemetry.telemetry } : {}),
+      },
+    );
+    return { expand: (task, deps) => planExpansion(task, deps, ctx), revise };
   }
 
   private async continueExisting(run: RunRow, steps: Steps): Promise<RunResult> {
@@ -507,7 +526,11 @@ export class RunService {
     if (!run) {
       throw new RunNotFoundError(runId);
     }
-    return toRunResult(run, await this.deps.runs.getTasks(runId), this.deps.codec);
+    const [tasks, revisions] = await Promise.all([
+      this.deps.runs.getTasks(runId),
+      run.revision > 0 ? this.deps.revisions.list(runId) : [],
+    ]);
+    return toRunResult(run, tasks, this.deps.codec, revisions);
   }
 
   async getRun(runId: string): Promise<RunResult> {

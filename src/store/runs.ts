@@ -72,6 +72,8 @@ export interface RunRow {
   total_tasks: number;
   remaining_tasks: number;
   failed_tasks: number;
+  /** Revisions of the plan applied so far (design.md §13). */
+  revision: number;
   pause_reason: string | null;
   error: { message?: string; taskId?: string } | null;
   created_at: Date;

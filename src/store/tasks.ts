@@ -2,6 +2,7 @@
 import type { Db } from "./db.js";
 import { quoteIdentifier, statementName } from "./identifiers.js";
 import { createRedactor, type Redactor } from "./redact.js";
+import type { ApplyRevisionResult } from "./revisions.js";
 
 /** A task handed to a runner by a claim: everything its step needs. */
 export interface ClaimedTask {
@@ -24,6 +25,11 @@ export interface ClaimedTask {
   backoff: unknown;
   queue: string;
   deps: Record<string, unknown>;
+  /**
+   * Set when this claim is for a revision of the run's plan rather than the step: what the
+   * revision is asked for (design.md §13). Null or absent for every other claim.
+   */
+  replan?: { reason: string; error: unknown; attempt: number; outcome: string } | null;
 }
 
 /** How an attempt ended. */
@@ -83,6 +89,8 @@ export interface Settlement {
   retryDelayMs?: number | null;
   /** The step's own time in this attempt, in ms, as the process that ran it measured it. */
   stepMs?: number;
+  /** The step threw a `ReplanError`: a run that re-plans asks for a revision at once. */
+  replan?: boolean;
   /** Size of `output` in bytes of JSON, measured when it was checked; batches are split by it. Not sent. */
   outputBytes?: number;
 }
@@ -149,6 +157,7 @@ export function createTaskQueries(db: Db, schema: string, redactor: Redactor = c
         errorClass: x.errorClass ?? null,
         retryDelayMs: x.retryDelayMs ?? null,
         stepMs: x.stepMs ?? null,
+        ...(x.replan ? { replan: true } : {}),
       }));
       const { rows } = await db.query<{ r: SettleManyResult }>(
         settleManySql,
@@ -177,6 +186,37 @@ export function createTaskQueries(db: Db, schema: string, redactor: Redactor = c
           worker,
           JSON.stringify(children),
           JSON.stringify(edges),
+          claimLimit,
+          leaseMs,
+          channel,
+        ],
+      );
+      return rows[0]!.r;
+    },
+
+    /** Applies a revision made by the live revision attempt of `claimed` (see `apply_revision`). */
+    async applyRevision(
+      claimed: Pick<ClaimedTask, "runId" | "taskId" | "attempt">,
+      worker: string | null,
+      revision: number,
+      tasks: unknown[],
+      edges: unknown[],
+      record: Record<string, unknown>,
+      claimLimit: number,
+      leaseMs: number,
+      channel: string | null,
+    ): Promise<ApplyRevisionResult> {
+      const { rows } = await db.query<{ r: ApplyRevisionResult }>(
+        `SELECT ${s}.apply_revision($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AS r`,
+        [
+          claimed.runId,
+          claimed.taskId,
+          claimed.attempt,
+          worker,
+          revision,
+          JSON.stringify(tasks),
+          JSON.stringify(edges),
+          JSON.stringify(record),
           claimLimit,
           leaseMs,
           channel,

@@ -13,13 +13,13 @@ export async function stateViolations(orch: Orchestrator, runId: string): Promis
   const { rows } = await orch.db.query<{ problem: string }>(
     `WITH t AS (SELECT * FROM htdag.tasks WHERE run_id = $1),
           r AS (SELECT * FROM htdag.runs WHERE id = $1),
-          final(status) AS (VALUES ('completed'), ('failed'), ('timed_out'), ('cancelled'), ('skipped'))
+          final(status) AS (VALUES ('completed'), ('failed'), ('timed_out'), ('cancelled'), ('skipped'), ('superseded'))
      SELECT 'run counters ' || row(r.total_tasks, r.remaining_tasks, r.failed_tasks)::text || ' <> derived ' ||
-            row((SELECT count(*) FROM t), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
+            row((SELECT count(*) FROM t WHERE status <> 'superseded'), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
                 (SELECT count(*) FROM t WHERE status IN ('failed', 'timed_out')))::text AS problem
        FROM r
       WHERE row(r.total_tasks::bigint, r.remaining_tasks::bigint, r.failed_tasks::bigint) IS DISTINCT FROM
-            row((SELECT count(*) FROM t), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
+            row((SELECT count(*) FROM t WHERE status <> 'superseded'), (SELECT count(*) FROM t WHERE status NOT IN (SELECT status FROM final)),
                 (SELECT count(*) FROM t WHERE status IN ('failed', 'timed_out')))
      UNION ALL
      SELECT 'run ' || r.status || ' with tasks not final: ' ||

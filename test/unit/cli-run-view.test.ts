@@ -9,6 +9,7 @@ const result: RunResult = {
   goal: "summarise x.csv",
   status: "failed",
   durationMs: 1200,
+  revisions: [],
   outputs: { read: { columns: ["a"] } },
   error: { message: "boom", taskId: "profile" },
   tasks: [
