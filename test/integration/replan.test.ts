@@ -43,15 +43,17 @@ describe.each(STORES)("re-planning on %s", (kind) => {
   const orch = useOrchestrator(kind, { defaults: { maxAttempts: 2, backoff: { kind: "constant", baseMs: 1 } } });
 
   function steps(calls: Record<string, number>, parseV1: () => unknown) {
-    const count = (name: string) => (calls[name] = (calls[name] ?? 0) + 1);
+    const counted =
+      <T>(name: string, step: (ctx: { deps: Record<string, unknown> }) => T) =>
+      (ctx: { deps: Record<string, unknown> }) => {
+        calls[name] = (calls[name] ?? 0) + 1;
+        return step(ctx);
+      };
     return {
-      fetch: () => (count("fetch"), { rows: [1, 2, 3] }),
-      parse_v1: () => (count("parse_v1"), parseV1()),
-      parse_v2: ({ deps }: { deps: Record<string, unknown> }) => (
-        count("parse_v2"),
-        { parsed: (deps.fetch as { rows: number[] }).rows.length }
-      ),
-      report: ({ deps }: { deps: Record<string, unknown> }) => (count("report"), { from: Object.keys(deps) }),
+      fetch: counted("fetch", () => ({ rows: [1, 2, 3] })),
+      parse_v1: counted("parse_v1", parseV1),
+      parse_v2: counted("parse_v2", ({ deps }) => ({ parsed: (deps.fetch as { rows: number[] }).rows.length })),
+      report: counted("report", ({ deps }) => ({ from: Object.keys(deps) })),
     };
   }
 
