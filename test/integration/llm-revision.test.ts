@@ -1,12 +1,16 @@
 /**
  * Revisions of a running plan (design.md §13) by the LLM decomposer, through the real OpenAI and
  * Anthropic SDKs against the local test server: what the revision prompt carries, the repair loop,
- * dependencies on completed tasks the answer leaves out; the hybrid and rule decomposers' routing.
+ * dependencies on completed tasks the answer leaves out; the hybrid and rule decomposers' routing;
+ * and the decomposition cache, on real Postgres and PGlite, which a revision never reads nor writes.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { DecompositionError } from "../../src/errors.js";
 import { hybridDecomposer } from "../../src/decomposers/hybrid.js";
 import { ruleDecomposer } from "../../src/decomposers/rules.js";
+import { emptyUsage, type ServicedContext } from "../../src/decomposers/services.js";
+import { createDecompositionQueries } from "../../src/store/decomposition-cache.js";
+import type { Orchestrator } from "../../src/orchestrator/orchestrator.js";
 import type { LlmProvider } from "../../src/decomposers/llm/options.js";
 import type { PlanRevisionRequest } from "../../src/graph/decomposer.js";
 import { startLlmServer, type LlmTestServer, type RecordedRequest, type Scripted } from "../helpers/llm-server.js";
@@ -19,6 +23,7 @@ import {
   testContext,
   testDecomposer,
 } from "../helpers/llm-fixtures.js";
+import { STORES, useOrchestrator } from "../helpers/stores.js";
 
 const GOAL = "Email me the weather in Paris";
 const SMTP_ERROR = "SMTP relay refused the recipient me@example.com (550 5.7.1)";
@@ -195,5 +200,61 @@ describe("hybrid and rule decomposers and a revision", () => {
 
   it("a hybrid without an LLM has no opinion on a revision", async () => {
     expect(await hybridDecomposer({ rules }).decompose(GOAL, testContext({ revision: REVISION }))).toBeNull();
+  });
+});
+
+describe.each(STORES)("the decomposition cache and a revision, on %s", (kind) => {
+  const orch = useOrchestrator(kind);
+
+  /** The cache's entries: key, goal and hits. */
+  async function cacheRows(db: Orchestrator) {
+    const { rows } = await db.db.query<{ cache_key: string; goal: string; hits: number }>(
+      `SELECT cache_key, goal, hits FROM "${db.options.schema}".decomposition_cache ORDER BY goal`,
+    );
+    return rows;
+  }
+
+  /** A revision context whose services carry the store's cache, as `decomposeGoal` lends it. */
+  function revisionContext(goal: string): ServicedContext & { services: { usage: ReturnType<typeof emptyUsage> } } {
+    const { cache } = createDecompositionQueries(orch().db, orch().options.schema);
+    return testContext({
+      revision: { ...REVISION, graph: { ...REVISION.graph, goal } },
+      services: { usage: emptyUsage(), cache, patterns: null },
+    });
+  }
+
+  it.each(["llm", "hybrid"] as const)(
+    "%s: a revision of a cached goal asks the model and writes nothing",
+    async (who) => {
+      const goal = `${GOAL} (${who})`;
+      const llm = testDecomposer(server, "openai");
+      const decomposer = who === "llm" ? llm : hybridDecomposer({ llm });
+      server.script({ plan: { tasks: [KEEP_WEATHER, planned("email", "send_email", ["weather"])] } });
+      expect((await orch().decomposeGoal(goal, decomposer, { catalogue: CATALOGUE })).source).toBe("llm");
+      expect((await orch().decomposeGoal(goal, decomposer, { catalogue: CATALOGUE })).source).toBe("cache");
+      const before = (await cacheRows(orch())).filter((row) => row.goal === goal);
+      expect(before).toHaveLength(1);
+      expect(server.requests).toHaveLength(1);
+
+      server.script({ plan: REVISED_PLAN });
+      const ctx = revisionContext(goal);
+      const revised = await decomposer.decompose(goal, ctx);
+      expect(revised).toMatchObject({ source: "llm", tasks: [{ id: "weather" }, NOTE_TASK] });
+      expect(server.requests).toHaveLength(2);
+      expect(ctx.services.usage.cacheKey).toBeUndefined();
+      expect(ctx.services.usage.source).toBe("llm");
+      // Neither read (no hit counted) nor written (the first plan is still the cached one).
+      expect((await cacheRows(orch())).filter((row) => row.goal === goal)).toEqual(before);
+      const again = await orch().decomposeGoal(goal, decomposer, { catalogue: CATALOGUE });
+      expect(again).toMatchObject({ source: "cache", tasks: [{ id: "weather" }, { id: "email" }] });
+    },
+  );
+
+  it("a revision of a goal never planned leaves no cache entry", async () => {
+    const goal = "Email me the weather in Oslo";
+    server.script({ plan: REVISED_PLAN });
+    await testDecomposer(server, "anthropic").decompose(goal, revisionContext(goal));
+    expect(server.requests).toHaveLength(1);
+    expect((await cacheRows(orch())).map((row) => row.goal)).not.toContain(goal);
   });
 });
