@@ -137,6 +137,23 @@ describe.each(PROVIDERS)("%s: a revision", (provider) => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it("expands a new composite as in a first plan; its subtasks may read a completed task", async () => {
+    const top = { tasks: [planned("record", null, ["weather"])] };
+    // As in any expansion, a subtask names the composite's dependency it reads.
+    const children = { tasks: [planned("write", "take_note", ["weather"], { input: NOTE_INPUT })] };
+    const { result, usage } = await revise(provider, [{ plan: top }, { plan: children }]);
+    expect(result.tasks.map((task) => [task.id, task.kind ?? "atomic", task.parentId ?? null])).toEqual([
+      ["record", "composite", null],
+      ["record/write", "atomic", "record"],
+    ]);
+    expect(usage.llmCalls).toBe(2);
+    const [first, second] = server.requests as [RecordedRequest, RecordedRequest];
+    expect(promptOf(first)).toContain(SMTP_ERROR);
+    // The expansion is asked as for a first plan, with the composite's dependency on the completed task.
+    expect(promptOf(second)).toContain("Plan only the subtasks of this composite task");
+    expect(promptOf(second)).toContain("It runs after: weather.");
+  });
+
   it("re-asks about an unknown step and a dependency on an unfinished task it left out, quoting both", async () => {
     const bad = {
       tasks: [
