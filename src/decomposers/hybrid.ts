@@ -17,7 +17,10 @@ import type { Decomposer, DecomposerContext, DecomposerResult } from "../graph/d
 export interface HybridDecomposerOptions extends PatternPolicy {
   /** Rules tried first: a rule decomposer or the rules themselves. @default none */
   rules?: RuleDecomposer | readonly Rule[];
-  /** Asked when nothing else knows the goal, usually an `llmDecomposer`. @default none (the hybrid returns null) */
+  /**
+   * Asked when nothing else knows the goal, and for every revision of a running plan; usually an
+   * `llmDecomposer`. @default none (the hybrid returns null)
+   */
   llm?: Decomposer;
   /** Reuse graphs of earlier successful runs of the same normalised goal. @default true */
   patterns?: boolean;
@@ -35,7 +38,8 @@ export interface HybridDecomposer {
 
 /**
  * A decomposer that tries rules → learned patterns → decomposition cache → `llm`, in that order.
- * Patterns and the cache need the store, which `orch.decomposeGoal` provides.
+ * Patterns and the cache need the store, which `orch.decomposeGoal` provides. A revision of a
+ * running plan (`ctx.revision`) is asked of `llm` alone, bypassing the cache; null without one.
  *
  * @example
  * const decomposer = hybridDecomposer({

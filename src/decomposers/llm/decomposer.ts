@@ -30,7 +30,8 @@ export interface LlmDecomposer {
 }
 
 /**
- * A decomposer that asks a model.
+ * A decomposer that asks a model: for a first plan, or, with `ctx.revision`, for the revision of a
+ * running plan (never cached; docs/decomposers.md, "Revisions").
  *
  * @throws InvalidOptionError for a bad option, or a `client` that does not fit `provider`
  * @example
