@@ -1,8 +1,9 @@
 /**
  * The decomposition cache (docs/decomposers.md): an LLM plan is stored under a hash of the normalised
  * goal, the decomposer's name and options, the catalogue and the model, so that asking again for
- * the same goal with the same steps costs no call. Only top-level decompositions are cached: a
- * lazy expansion depends on its dependencies' outputs, which differ from run to run.
+ * the same goal with the same steps costs no call. Only top-level first plans are cached: a lazy
+ * expansion depends on its dependencies' outputs, and a revision on a run's outputs and failure,
+ * which differ from run to run.
  */
 import { hashOf, normalizeGoal } from "./normalize.js";
 import { servicesOf } from "./services.js";
@@ -49,7 +50,7 @@ export async function withCache(
   produce: () => Promise<DecomposerResult>,
 ): Promise<DecomposerResult> {
   const services = servicesOf(ctx);
-  if (services.cache === null || ctx.parent !== undefined) {
+  if (services.cache === null || ctx.parent !== undefined || ctx.revision !== undefined) {
     return produce();
   }
   const key = decompositionCacheKey(goal, identity, ctx.catalogue);

@@ -2,7 +2,8 @@
  * The hybrid decomposer (docs/decomposers.md): the cheapest source that knows the goal answers.
  * Rules first (free, deterministic), then learned patterns (graphs of earlier successful runs of
  * the same normalised goal), then the decomposition cache, then the LLM. The graph's `source`
- * says which one answered.
+ * says which one answered. A revision of a running plan (`ctx.revision`) goes to the LLM alone:
+ * rules, patterns and the cache know first plans, not this run's outputs and failure.
  */
 import { InvalidOptionError } from "../errors.js";
 import { withCache, type CacheIdentity } from "./cache.js";
@@ -16,7 +17,10 @@ import type { Decomposer, DecomposerContext, DecomposerResult } from "../graph/d
 export interface HybridDecomposerOptions extends PatternPolicy {
   /** Rules tried first: a rule decomposer or the rules themselves. @default none */
   rules?: RuleDecomposer | readonly Rule[];
-  /** Asked when nothing else knows the goal, usually an `llmDecomposer`. @default none (the hybrid returns null) */
+  /**
+   * Asked when nothing else knows the goal, and for every revision of a running plan; usually an
+   * `llmDecomposer`. @default none (the hybrid returns null)
+   */
   llm?: Decomposer;
   /** Reuse graphs of earlier successful runs of the same normalised goal. @default true */
   patterns?: boolean;
@@ -34,7 +38,8 @@ export interface HybridDecomposer {
 
 /**
  * A decomposer that tries rules → learned patterns → decomposition cache → `llm`, in that order.
- * Patterns and the cache need the store, which `orch.decomposeGoal` provides.
+ * Patterns and the cache need the store, which `orch.decomposeGoal` provides. A revision of a
+ * running plan (`ctx.revision`) is asked of `llm` alone, bypassing the cache; null without one.
  *
  * @example
  * const decomposer = hybridDecomposer({
@@ -80,6 +85,9 @@ export function hybridDecomposer(options: HybridDecomposerOptions): HybridDecomp
   return {
     name: options.name ?? "hybrid",
     async decompose(goal, ctx) {
+      if (ctx.revision !== undefined) {
+        return llm === undefined ? null : reviseWith(llm, goal, ctx);
+      }
       const usage = servicesOf(ctx).usage;
       const fromRules = rules?.decompose(goal, ctx) ?? null;
       if (fromRules !== null) {
@@ -101,6 +109,11 @@ export function hybridDecomposer(options: HybridDecomposerOptions): HybridDecomp
       return asGraphInput(goal, useCache ? await withCache(goal, ctx, identityOf(llm), ask) : await ask());
     },
   };
+}
+
+/** A revision, asked of the LLM alone, with no cache on the way. */
+async function reviseWith(llm: Decomposer, goal: string, ctx: DecomposerContext): Promise<TaskGraphInput | null> {
+  return asGraphInput(goal, asLlmResult(goal, await callDecomposer(llm, goal, withServices(ctx, { cache: null }))));
 }
 
 function callDecomposer(decomposer: Decomposer, goal: string, ctx: DecomposerContext): Promise<DecomposerResult> {

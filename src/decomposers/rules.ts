@@ -3,6 +3,7 @@
  * The first rule whose pattern matches the goal answers; its captures fill `{{name}}` and `{{1}}`
  * placeholders in every string of its tasks. No rule matching means "no opinion" (`null`), which
  * lets a hybrid decomposer ask someone else. Deterministic, and far below a millisecond per goal.
+ * A revision of a running plan (`ctx.revision`) is always "no opinion".
  */
 import { InvalidOptionError } from "../errors.js";
 import { RULE_DECOMPOSER_DEFAULTS } from "../defaults.js";
@@ -116,6 +117,10 @@ function createRuleDecomposer(rules: readonly Rule[], options: RuleDecomposerOpt
     rules,
     match,
     decompose(goal, ctx) {
+      // Rules know first plans only: a revision gets no opinion, and the run fails as it would without one.
+      if (ctx?.revision !== undefined) {
+        return null;
+      }
       const found = match(goal);
       if (found === null) {
         return null;

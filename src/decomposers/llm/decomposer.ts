@@ -2,7 +2,8 @@
  * The LLM decomposer (docs/decomposers.md): asks a model for a plan through the official SDKs, OpenAI
  * Chat Completions with strict structured output or Anthropic Messages with a forced tool call,
  * repairs and validates what comes back, expands composites level by level, and records calls,
- * tokens and repairs on the decomposition. API keys come from the SDKs' environment variables
+ * tokens and repairs on the decomposition. With `ctx.revision` it revises a running plan instead
+ * (the revision prompt, design.md §13), bypassing the decomposition cache. API keys come from the SDKs' environment variables
  * (OPENAI_API_KEY, ANTHROPIC_API_KEY) unless given; they are never logged.
  */
 import type Anthropic from "@anthropic-ai/sdk";
@@ -29,7 +30,8 @@ export interface LlmDecomposer {
 }
 
 /**
- * A decomposer that asks a model.
+ * A decomposer that asks a model: for a first plan, or, with `ctx.revision`, for the revision of a
+ * running plan (never cached; docs/decomposers.md, "Revisions").
  *
  * @throws InvalidOptionError for a bad option, or a `client` that does not fit `provider`
  * @example
@@ -90,7 +92,8 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
           resolved.expand,
         );
       };
-      if (!resolved.cache) {
+      // A revision depends on the run's outputs and failure: never answered from, nor stored in, the cache.
+      if (!resolved.cache || ctx.revision !== undefined) {
         return plan();
       }
       return (await withCache(goal, ctx, cacheIdentity, plan)) as TaskGraphInput;

@@ -3,12 +3,17 @@
  * one level at a time (the composites of a level in parallel), down to `maxDepth`. Children get
  * ids under their composite (`deploy/migrate`) and `parentId`; the result is one graph, checked
  * as a whole before it is returned.
+ *
+ * A revision (`ctx.revision`, design.md §13) is planned the same way: its top level with the
+ * revision prompt, the new composites in it expanded as for a first plan (or left lazy), and the
+ * whole checked with the completed tasks it leaves out counted as known upstream.
  */
 import { DecompositionError } from "../../errors.js";
 import type { TaskGraphInput, TaskSpec } from "../../graph/task-graph.js";
 import type { DecomposerContext } from "../../graph/decomposer.js";
 import { collectGraphIssues } from "../../graph/validate.js";
 import { planLevel, type LevelRunner } from "./level.js";
+import { completedIds } from "./revision-prompt.js";
 import type { ExpansionContext } from "./prompt.js";
 
 /** A composite waiting for its children, with what its prompt needs. */
@@ -42,6 +47,7 @@ export async function planGraph(
       goal,
       catalogue: ctx.catalogue,
       allowComposite: levels > 1,
+      ...(ctx.revision && !ctx.parent ? { revision: ctx.revision } : {}),
       ...(ctx.parent
         ? {
             expansion: { task: ctx.parent.task, ancestors: [], dependencyIds: [], depsOutputs: ctx.parent.depsOutputs },
@@ -65,10 +71,13 @@ export async function planGraph(
       return named.filter(isComposite).map((task) => ({ task, ancestors, inherited }));
     });
   }
+  const planned = new Set(tasks.map((task) => task.id));
+  const upstream = ctx.revision && !ctx.parent ? completedIds(ctx.revision).filter((id) => !planned.has(id)) : [];
   const { issues } = collectGraphIssues(
     { goal, tasks },
     {
       ...(ctx.catalogue.length > 0 ? { stepNames: ctx.catalogue.map((entry) => entry.name) } : {}),
+      upstream,
       limits: { maxDepth },
     },
   );

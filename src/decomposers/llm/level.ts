@@ -2,17 +2,20 @@
  * Planning one level of the hierarchy with the model: the goal's top-level tasks, or the children
  * of one composite. The pipeline is parse → schema → local repair → validate; what is still wrong
  * is quoted back to the model, up to `maxRepairs` times, before a `DecompositionError` lists it.
+ * A revision (design.md §13) is the top level asked with the revision prompt; the completed tasks
+ * of the plan being revised count as known, so that new tasks may depend on them unlisted.
  */
 import { DecompositionError, type GraphIssue } from "../../errors.js";
 import { repairPlan } from "../repair.js";
 import { recordRepair, type DecompositionUsage } from "../services.js";
 import type { TaskSpec } from "../../graph/task-graph.js";
-import type { CatalogueEntry } from "../../graph/decomposer.js";
+import type { CatalogueEntry, PlanRevisionRequest } from "../../graph/decomposer.js";
 import { collectGraphIssues } from "../../graph/validate.js";
 import { LlmRefusalError, providerError } from "./errors.js";
 import { apiKeyOf, type ResolvedLlmOptions } from "./options.js";
 import { readPlan, type PlannedTask } from "./parse.js";
 import { reaskPrompt, systemPrompt, userPrompt, type ExpansionContext } from "./prompt.js";
+import { completedIds, revisionPrompt } from "./revision-prompt.js";
 import { PLAN_SCHEMA_NAME, planJsonSchema } from "./schema.js";
 import type { LlmTransport, Reply, Turn } from "./transport.js";
 import { traceLlmCall } from "../../telemetry/llm-span.js";
@@ -26,6 +29,8 @@ export interface LevelRequest {
   allowComposite: boolean;
   /** The composite being expanded; absent for the goal's top level. */
   expansion?: ExpansionContext;
+  /** The plan being revised; absent for a first plan. Only the top level of a revision has one. */
+  revision?: PlanRevisionRequest;
 }
 
 /** What planning a level uses. */
@@ -42,8 +47,12 @@ export interface LevelRunner {
 export async function planLevel(request: LevelRequest, runner: LevelRunner): Promise<TaskSpec[]> {
   const stepNames = request.catalogue.map((entry) => entry.name);
   const schema = planJsonSchema({ stepNames, allowComposite: request.allowComposite });
-  const system = systemPrompt(request.allowComposite, runner.options.instructions);
-  const turns: Turn[] = [{ role: "user", text: userPrompt(request.goal, request.catalogue, request.expansion) }];
+  const system = systemPrompt(request.allowComposite, runner.options.instructions, request.revision !== undefined);
+  const prompt =
+    request.revision === undefined
+      ? userPrompt(request.goal, request.catalogue, request.expansion)
+      : revisionPrompt(request.goal, request.catalogue, request.revision);
+  const turns: Turn[] = [{ role: "user", text: prompt }];
   for (let attempt = 0; ; attempt++) {
     const reply = await ask(request.goal, runner, { system, turns, schema });
     if (reply.end === "refused") {
@@ -110,12 +119,13 @@ function checkReply(
     return { issues: parsed.issues };
   }
   const stepNames = request.catalogue.map((entry) => entry.name);
-  const outsideIds = request.expansion?.dependencyIds ?? [];
+  const completed = request.revision === undefined ? [] : completedIds(request.revision);
+  const outsideIds = request.expansion?.dependencyIds ?? completed;
   const repaired = repairPlan(parsed.tasks, { stepNames, outsideIds }, record);
   const { specs, issues } = toSpecs(repaired, request.allowComposite, record);
   const planned = new Set(specs.map((spec) => spec.id));
   // The expanded composite's dependencies stand in as lazy composites, so that references to them check out.
-  const stubs: TaskSpec[] = outsideIds
+  const stubs: TaskSpec[] = (request.expansion?.dependencyIds ?? [])
     .filter((id) => !planned.has(id))
     .map((id) => ({ id, kind: "composite", expand: "lazy" }));
   const placeholders = specs.map((spec) => (spec.kind === "composite" ? { ...spec, expand: "lazy" as const } : spec));
@@ -123,6 +133,8 @@ function checkReply(
     { goal: request.goal, tasks: [...placeholders, ...stubs] },
     {
       ...(stepNames.length > 0 ? { stepNames } : {}),
+      // Completed tasks the revised plan leaves out are still there to depend on and read.
+      upstream: completed.filter((id) => !planned.has(id)),
       limits: { maxDepth: 100 },
     },
   );
@@ -192,9 +204,11 @@ function truncated(maxTokens: number): GraphIssue {
 
 function invalidPlan(request: LevelRequest, issues: readonly GraphIssue[], maxRepairs: number): DecompositionError {
   const what =
-    request.expansion === undefined
-      ? "the model's plan"
-      : `the model's plan for composite ${JSON.stringify(request.expansion.task.id)}`;
+    request.expansion !== undefined
+      ? `the model's plan for composite ${JSON.stringify(request.expansion.task.id)}`
+      : request.revision !== undefined
+        ? `the model's revised plan (revision ${request.revision.number})`
+        : "the model's plan";
   const lines = issues.map((issue) => `  - ${issue.path}: ${issue.message}`).join("\n");
   return new DecompositionError(
     request.goal,

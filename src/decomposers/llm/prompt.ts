@@ -2,7 +2,8 @@
  * The prompts of the LLM decomposer: a system prompt with the plan's rules, a user prompt with the
  * goal, the catalogue and (for an expansion) the task being expanded, and the re-ask that quotes
  * every remaining problem. Bump PROMPT_VERSION when the wording changes what plans look like: it
- * is part of the cache key.
+ * is part of the cache key. The revision prompt (`revision-prompt.ts`) is never cached, so its
+ * wording (and the system prompt's `revising` variant) needs no version.
  */
 import type { GraphIssue } from "../../errors.js";
 import type { TaskSpec } from "../../graph/task-graph.js";
@@ -24,12 +25,15 @@ export interface ExpansionContext {
 /** Caps a JSON rendering so that one large value cannot crowd out the plan. */
 const MAX_VALUE_CHARS = 2_000;
 
-export function systemPrompt(allowComposite: boolean, instructions: string | undefined): string {
+/** The plan's rules; `revising` lets dependencies name completed tasks of the plan being revised. */
+export function systemPrompt(allowComposite: boolean, instructions: string | undefined, revising = false): string {
   return [
     "You plan work as a task graph that a workflow engine will run. Answer only with the plan, in the JSON schema given.",
     "Rules:",
     '- Every task has a unique "id" of lower-case letters, digits and _ (for example "fetch_data").',
-    '- "dependsOn" lists ids of tasks in your plan that must finish before this one starts. Never list the task itself, never make a cycle, and leave independent tasks unconnected so they can run in parallel.',
+    revising
+      ? '- "dependsOn" lists ids of tasks in your plan, or of completed tasks of the current plan, that must finish before this one starts. Never list the task itself, never make a cycle, and leave independent tasks unconnected so they can run in parallel.'
+      : '- "dependsOn" lists ids of tasks in your plan that must finish before this one starts. Never list the task itself, never make a cycle, and leave independent tasks unconnected so they can run in parallel.',
     '- An atomic task ("kind": "atomic") runs exactly one step of the catalogue: set "step" to its exact name.',
     allowComposite
       ? '- A composite task ("kind": "composite", "step": null) stands for work that needs several steps; it will be planned in detail later. Use one only when the work clearly needs several steps.'
@@ -48,7 +52,8 @@ export function userPrompt(goal: string, catalogue: readonly CatalogueEntry[], e
   return lines.join("\n");
 }
 
-function catalogueLines(catalogue: readonly CatalogueEntry[]): string[] {
+/** One line per step: name, description and input schema. */
+export function catalogueLines(catalogue: readonly CatalogueEntry[]): string[] {
   if (catalogue.length === 0) {
     return ["(no catalogue: name steps after what they do)"];
   }
