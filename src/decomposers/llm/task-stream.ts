@@ -31,21 +31,16 @@ export function taskStream(onTask: (task: unknown, index: number) => void): Task
   const parser = new JSONParser({ paths: ["$.tasks.*"], keepStack: false });
   let broken = false;
   let count = 0;
-  // A high surrogate at the end of a piece waits for its partner: the parser encodes each piece to UTF-8.
-  let heldBack = "";
   parser.onValue = ({ value }) => onTask(value, count++);
   parser.onError = () => {
     // Deliberately not thrown: a stream that is not plain JSON only stops early hand-overs (see `broken`).
     broken = true;
   };
   return {
-    write(piece) {
-      const text = heldBack + piece;
-      const last = text.charCodeAt(text.length - 1);
-      heldBack = last >= 0xd800 && last <= 0xdbff ? text.slice(-1) : "";
-      const ready = heldBack === "" ? text : text.slice(0, -1);
-      if (!broken && ready !== "") {
-        parser.write(ready);
+    write(text) {
+      // A surrogate pair split across pieces is fine: the tokenizer keeps a high surrogate for the next piece.
+      if (!broken && text !== "") {
+        parser.write(text);
       }
     },
     get broken() {
