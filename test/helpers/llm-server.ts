@@ -2,10 +2,12 @@
  * A local LLM server for tests and examples: node:http on 127.0.0.1 (random port) speaking the
  * OpenAI Chat Completions (`POST /v1/chat/completions`) and Anthropic Messages (`POST /v1/messages`)
  * wire formats, so the real SDKs can be pointed at it with `baseURL`. It replays scripted answers in
- * order (or asks a responder function), and records every request. No network, no key.
+ * order (or asks a responder function), and records every request. No network, no key. A request
+ * with `stream: true` gets its answer as server-sent events (llm-stream.ts), at a set token rate.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { streamAnswer, type StreamedAnswer, type StreamRecord } from "./llm-stream.js";
 
 export type WireFormat = "openai" | "anthropic";
 
@@ -19,6 +21,8 @@ export interface RecordedRequest {
   body: any;
   /** `x-stainless-retry-count`: 0 on a first attempt, n on the SDK's nth retry. */
   retryCount: number;
+  /** For a streamed answer (`stream: true`): when it started and wrote its last byte. */
+  stream?: StreamRecord;
 }
 
 /** One scripted answer. */
@@ -33,7 +37,9 @@ export type Scripted =
   /** An HTTP status with headers and body as given (`{ status: 200, body }` replays a recorded response). */
   | { status: number; headers?: Record<string, string>; body?: unknown }
   /** Never answers (until the client gives up or the server closes). */
-  | { hang: true };
+  | { hang: true }
+  /** A connection cut: streamed, after these characters of the answer; not streamed, before any answer. */
+  | { broken: string };
 
 export type Responder = Scripted | ((request: RecordedRequest) => Scripted);
 
@@ -49,11 +55,20 @@ export interface LlmTestServer {
   script(...responses: Responder[]): void;
   /** Answers requests once the queue is empty (default: a 500 naming the missing script). */
   setFallback(responder: Responder | undefined): void;
+  /** Sets the rate at which streamed answers are written (tokens of 4 characters); undefined: at once. */
+  setTokensPerSecond(tokensPerSecond: number | undefined): void;
   close(): Promise<void>;
 }
 
+/** How the server answers. */
+export interface LlmServerOptions {
+  /** The rate streamed answers are written at, in tokens of 4 characters per second. @default undefined (at once) */
+  tokensPerSecond?: number;
+}
+
 /** Starts a server on 127.0.0.1 and a random port. */
-export async function startLlmServer(fallback?: Responder): Promise<LlmTestServer> {
+export async function startLlmServer(fallback?: Responder, options: LlmServerOptions = {}): Promise<LlmTestServer> {
+  let tokensPerSecond = options.tokensPerSecond;
   const queue: Responder[] = [];
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
@@ -94,6 +109,14 @@ export async function startLlmServer(fallback?: Responder): Promise<LlmTestServe
     if ("status" in scripted) {
       return send(res, scripted.status, scripted.body ?? errorBody(format, scripted.status), scripted.headers);
     }
+    if (request.body?.stream === true) {
+      request.stream = { startedAt: 0, lastByteAt: null, deltas: 0, closedByClient: false };
+      return streamAnswer(res, format, streamedAnswer(request, scripted), tokensPerSecond, request.stream);
+    }
+    if ("broken" in scripted) {
+      res.socket?.destroy();
+      return;
+    }
     send(res, 200, format === "openai" ? openAiBody(request, scripted) : anthropicBody(request, scripted));
   }
 
@@ -106,6 +129,7 @@ export async function startLlmServer(fallback?: Responder): Promise<LlmTestServe
     requests,
     script: (...responses) => void queue.push(...responses),
     setFallback: (responder) => void (onEmpty = responder),
+    setTokensPerSecond: (rate) => void (tokensPerSecond = rate),
     close: async () => {
       for (const socket of sockets) {
         socket.destroy();
@@ -152,7 +176,7 @@ function errorBody(format: WireFormat, status: number): unknown {
       };
 }
 
-type Answer = Exclude<Scripted, { status: number } | { hang: true }>;
+type Answer = Exclude<Scripted, { status: number } | { hang: true } | { broken: string }>;
 
 function openAiBody(request: RecordedRequest, answer: Answer): unknown {
   const content =
@@ -216,4 +240,26 @@ function usage<T>(answer: Answer, shape: (input: number, output: number) => T): 
   const scripted: { inputTokens?: number; outputTokens?: number } = "plan" in answer ? answer : {};
   const size = JSON.stringify(answer).length;
   return shape(scripted.inputTokens ?? 100, scripted.outputTokens ?? Math.ceil(size / 4));
+}
+
+/** A scripted answer as llm-stream.ts writes it, with the same token counts as a non-streamed one. */
+function streamedAnswer(request: RecordedRequest, answer: Answer | { broken: string }): StreamedAnswer {
+  const [kind, text] =
+    "plan" in answer
+      ? (["plan", JSON.stringify(answer.plan)] as const)
+      : "text" in answer
+        ? (["text", answer.text] as const)
+        : "truncated" in answer
+          ? (["truncated", answer.truncated] as const)
+          : "refusal" in answer
+            ? (["refusal", answer.refusal] as const)
+            : (["broken", answer.broken] as const);
+  const counted = "broken" in answer ? { text: answer.broken } : answer;
+  return {
+    kind,
+    text,
+    model: String(request.body?.model ?? "test-model"),
+    toolName: String(request.body?.tool_choice?.name ?? request.body?.tools?.[0]?.name ?? "tool"),
+    ...usage(counted, (inputTokens, outputTokens) => ({ inputTokens, outputTokens })),
+  };
 }

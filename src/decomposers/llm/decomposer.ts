@@ -11,22 +11,28 @@ import type OpenAI from "openai";
 import { InvalidOptionError } from "../../errors.js";
 import { withCache, type CacheIdentity } from "../cache.js";
 import { servicesOf } from "../services.js";
-import type { TaskGraphInput } from "../../graph/task-graph.js";
-import type { DecomposerContext } from "../../graph/decomposer.js";
+import type { TaskGraphInput, TaskSpec } from "../../graph/task-graph.js";
+import type { DecomposerContext, StreamingDecomposer } from "../../graph/decomposer.js";
 import { providerError } from "./errors.js";
 import { planGraph } from "./hierarchy.js";
 import { apiKeyOf, resolveLlmOptions, type LlmDecomposerOptions, type ResolvedLlmOptions } from "./options.js";
 import { PROMPT_VERSION } from "./prompt.js";
+import { streamedPlan } from "./stream-plan.js";
 import type { LlmTransport } from "./transport.js";
 
-/** An LLM decomposer: usable wherever a decomposer is. */
-export interface LlmDecomposer {
+/** An LLM decomposer: usable wherever a decomposer is, and able to stream its plan. */
+export interface LlmDecomposer extends StreamingDecomposer {
   readonly name: string;
   readonly provider: ResolvedLlmOptions["provider"];
   readonly model: string;
   /** What the decomposition cache keys this decomposer's answers by (no secrets). */
   readonly cacheIdentity: CacheIdentity;
   decompose(goal: string, ctx: DecomposerContext): Promise<TaskGraphInput>;
+  /**
+   * Streams the answer (OpenAI `stream: true`, Anthropic `input_json_delta`) and yields each
+   * top-level task as soon as its JSON object is complete; returns what `decompose` would return.
+   */
+  streamPlan(goal: string, ctx: DecomposerContext): AsyncGenerator<TaskSpec, TaskGraphInput, void>;
 }
 
 /**
@@ -97,6 +103,24 @@ export function llmDecomposer(options: LlmDecomposerOptions): LlmDecomposer {
         return plan();
       }
       return (await withCache(goal, ctx, cacheIdentity, plan)) as TaskGraphInput;
+    },
+    streamPlan(goal, ctx) {
+      const services = servicesOf(ctx);
+      return streamedPlan(async (onTask, signal) => {
+        const plan = async (): Promise<TaskGraphInput> => {
+          services.usage.source = "llm";
+          const runner = {
+            transport: await transportFor(goal),
+            options: resolved,
+            usage: services.usage,
+            signal,
+            ...(services.telemetry ? { telemetry: services.telemetry } : {}),
+          };
+          const maxDepth = Math.min(resolved.maxDepth, services.maxDepth ?? Infinity);
+          return planGraph(goal, ctx, runner, maxDepth, resolved.expand, onTask);
+        };
+        return resolved.cache ? ((await withCache(goal, ctx, cacheIdentity, plan)) as TaskGraphInput) : plan();
+      }, ctx.signal);
     },
   };
 }

@@ -26,7 +26,8 @@ interface Pending {
 
 /**
  * Plans `goal` (or, with `ctx.parent`, the children of that task) to at most `maxDepth` levels.
- * With `expand: "lazy"`, composites of the first level are left for the executor.
+ * With `expand: "lazy"`, composites of the first level are left for the executor. With `onTask`,
+ * the first level's answer is streamed and each of its tasks handed over as soon as it is complete.
  */
 export async function planGraph(
   goal: string,
@@ -34,6 +35,7 @@ export async function planGraph(
   runner: LevelRunner,
   maxDepth: number,
   expand: "eager" | "lazy",
+  onTask?: (task: TaskSpec) => void,
 ): Promise<TaskGraphInput> {
   const levels = ctx.parent === undefined ? maxDepth : maxDepth - Math.max(ctx.depth, 1);
   if (levels < 1) {
@@ -53,6 +55,7 @@ export async function planGraph(
             expansion: { task: ctx.parent.task, ancestors: [], dependencyIds: [], depsOutputs: ctx.parent.depsOutputs },
           }
         : {}),
+      ...(onTask ? { onTask: (task: TaskSpec) => onTask(expand === "lazy" ? asLazy(task) : task) } : {}),
     },
     runner,
   );
@@ -116,6 +119,11 @@ async function expandAll(
     stop.abort();
     throw error;
   }
+}
+
+/** A composite left for the executor to expand (`expand: "lazy"`), as the lazy plan returns it. */
+function asLazy(task: TaskSpec): TaskSpec {
+  return task.kind === "composite" ? { ...task, expand: "lazy" } : task;
 }
 
 function isComposite(task: TaskSpec): boolean {

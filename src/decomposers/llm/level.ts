@@ -13,10 +13,11 @@ import type { CatalogueEntry, PlanRevisionRequest } from "../../graph/decomposer
 import { collectGraphIssues } from "../../graph/validate.js";
 import { LlmRefusalError, providerError } from "./errors.js";
 import { apiKeyOf, type ResolvedLlmOptions } from "./options.js";
-import { readPlan, type PlannedTask } from "./parse.js";
+import { readPlan, readTask, type PlannedTask } from "./parse.js";
 import { reaskPrompt, systemPrompt, userPrompt, type ExpansionContext } from "./prompt.js";
 import { completedIds, revisionPrompt } from "./revision-prompt.js";
 import { PLAN_SCHEMA_NAME, planJsonSchema } from "./schema.js";
+import { taskStream } from "./task-stream.js";
 import type { LlmTransport, Reply, Turn } from "./transport.js";
 import { traceLlmCall } from "../../telemetry/llm-span.js";
 import type { Telemetry } from "../../telemetry/telemetry.js";
@@ -31,6 +32,11 @@ export interface LevelRequest {
   expansion?: ExpansionContext;
   /** The plan being revised; absent for a first plan. Only the top level of a revision has one. */
   revision?: PlanRevisionRequest;
+  /**
+   * Streams the first answer and hands over each task as soon as its JSON object is complete,
+   * read on its own (not yet checked against the other tasks); re-asks are not streamed.
+   */
+  onTask?: (task: TaskSpec) => void;
 }
 
 /** What planning a level uses. */
@@ -54,7 +60,8 @@ export async function planLevel(request: LevelRequest, runner: LevelRunner): Pro
       : revisionPrompt(request.goal, request.catalogue, request.revision);
   const turns: Turn[] = [{ role: "user", text: prompt }];
   for (let attempt = 0; ; attempt++) {
-    const reply = await ask(request.goal, runner, { system, turns, schema });
+    const onText = attempt === 0 && request.onTask ? streamedTasks(request, request.onTask) : undefined;
+    const reply = await ask(request.goal, runner, { system, turns, schema }, onText);
     if (reply.end === "refused") {
       throw new LlmRefusalError(request.goal, reply.refusal ?? "");
     }
@@ -80,6 +87,7 @@ async function ask(
   goal: string,
   runner: LevelRunner,
   prompt: { system: string; turns: Turn[]; schema: Record<string, unknown> },
+  onText?: (text: string) => void,
 ): Promise<Reply> {
   const { options, usage } = runner;
   usage.llmCalls += 1;
@@ -91,7 +99,9 @@ async function ask(
     maxTokens: options.maxTokens,
     temperature: options.temperature,
   };
-  const send = () => runner.transport.complete(request, runner.signal);
+  const send = onText
+    ? () => drain(runner.transport.stream(request, runner.signal), onText)
+    : () => runner.transport.complete(request, runner.signal);
   const call = { provider: runner.transport.provider, model: options.model, maxTokens: options.maxTokens };
   try {
     reply = await (runner.telemetry ? traceLlmCall(runner.telemetry, call, send) : send());
@@ -106,6 +116,33 @@ async function ask(
   usage.outputTokens += reply.outputTokens;
   usage.model = reply.model;
   return reply;
+}
+
+/** Reads a stream to its end, handing each piece of text to `onText`; resolves to its reply. */
+async function drain(stream: AsyncGenerator<string, Reply, void>, onText: (text: string) => void): Promise<Reply> {
+  for (;;) {
+    const next = await stream.next();
+    if (next.done === true) {
+      return next.value;
+    }
+    onText(next.value);
+  }
+}
+
+/** A writer for the streamed answer's text that hands each task that reads well on its own to `onTask`. */
+function streamedTasks(request: LevelRequest, onTask: (task: TaskSpec) => void): (text: string) => void {
+  const ignore = () => undefined; // repairs are recorded once, when the whole answer is checked
+  const stream = taskStream((raw, index) => {
+    const read = readTask(raw, `tasks[${index}]`, ignore);
+    if ("issues" in read) {
+      return;
+    }
+    const { specs, issues } = toSpecs([read.task], request.allowComposite, ignore);
+    if (issues.length === 0 && specs[0] !== undefined) {
+      onTask(specs[0]);
+    }
+  });
+  return (text) => stream.write(text);
 }
 
 function checkReply(

@@ -2,13 +2,14 @@
  * OpenAI Chat Completions with structured output:
  * `response_format: { type: "json_schema", json_schema: { name, strict: true, schema } }`.
  * The plan arrives as JSON text in `choices[0].message.content`; a refusal in `message.refusal`.
+ * Streamed (`stream: true`), it arrives in `delta.content` chunks, with the usage in a last chunk.
  */
 import OpenAI from "openai";
 import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
 } from "openai/resources/chat/completions";
-import type { LlmTransport, Reply, Turn } from "./transport.js";
+import type { LlmTransport, PlanRequest, Reply, Turn } from "./transport.js";
 
 /** Settings used to build a client when none is given. */
 export interface ClientSettings {
@@ -31,19 +32,78 @@ export function openAiTransport(client: OpenAI | undefined, settings: ClientSett
   return {
     provider: "openai",
     async complete(request, signal) {
-      const body: ChatCompletionCreateParamsNonStreaming = {
-        model: request.model,
-        messages: [{ role: "system", content: request.system }, ...request.turns.map(toMessage)],
-        response_format: {
-          type: "json_schema",
-          json_schema: { name: request.schemaName, strict: true, schema: request.schema },
-        },
-        max_completion_tokens: request.maxTokens,
-        ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-      };
-      const completion = await api.chat.completions.create(body, { signal, timeout: settings.requestTimeoutMs });
+      const completion = await api.chat.completions.create(bodyOf(request), {
+        signal,
+        timeout: settings.requestTimeoutMs,
+      });
       return toReply(completion, request.model);
     },
+    async *stream(request, signal) {
+      const chunks = await api.chat.completions.create(
+        { ...bodyOf(request), stream: true, stream_options: { include_usage: true } },
+        { signal, timeout: settings.requestTimeoutMs },
+      );
+      return yield* readChunks(chunks, request.model);
+    },
+  };
+}
+
+/**
+ * Yields the `delta.content` text of each chunk and reassembles the chunks into the completion a
+ * non-streamed call returns, so that both end in the same reply.
+ */
+async function* readChunks(
+  chunks: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>,
+  requestedModel: string,
+): AsyncGenerator<string, Reply, void> {
+  const answer = { content: null as string | null, refusal: null as string | null };
+  let finish: OpenAI.Chat.Completions.ChatCompletionChunk.Choice["finish_reason"] = null;
+  let usage: OpenAI.Completions.CompletionUsage | undefined;
+  let model = "";
+  for await (const chunk of chunks) {
+    model ||= chunk.model;
+    usage = chunk.usage ?? usage;
+    const choice = chunk.choices?.[0];
+    finish = choice?.finish_reason ?? finish;
+    if (choice?.delta?.refusal) {
+      answer.refusal = (answer.refusal ?? "") + choice.delta.refusal;
+    }
+    const text = choice?.delta?.content;
+    if (text) {
+      answer.content = (answer.content ?? "") + text;
+      yield text;
+    }
+  }
+  // The chunks reassembled as the completion a non-streamed call returns, so both end the same way.
+  const completion: OpenAI.Chat.Completions.ChatCompletion = {
+    id: "",
+    object: "chat.completion",
+    created: 0,
+    model,
+    choices: [
+      {
+        index: 0,
+        finish_reason: finish ?? "stop",
+        logprobs: null,
+        message: { role: "assistant", content: answer.content, refusal: answer.refusal },
+      },
+    ],
+    ...(usage ? { usage } : {}),
+  };
+  return toReply(completion, requestedModel);
+}
+
+/** The request body both calls share: strict json_schema structured output. */
+function bodyOf(request: PlanRequest): ChatCompletionCreateParamsNonStreaming {
+  return {
+    model: request.model,
+    messages: [{ role: "system", content: request.system }, ...request.turns.map(toMessage)],
+    response_format: {
+      type: "json_schema",
+      json_schema: { name: request.schemaName, strict: true, schema: request.schema },
+    },
+    max_completion_tokens: request.maxTokens,
+    ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
   };
 }
 

@@ -138,7 +138,12 @@ function taskList(value: unknown, record: Record_): unknown[] | null {
   return null;
 }
 
-function readTask(raw: unknown, path: string, record: Record_): { task: PlannedTask } | { issues: GraphIssue[] } {
+/** One task of the plan, read on its own (also for a task handed over while the answer streams). */
+export function readTask(
+  raw: unknown,
+  path: string,
+  record: Record_,
+): { task: PlannedTask } | { issues: GraphIssue[] } {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     return {
       issues: [

@@ -42,4 +42,10 @@ export interface LlmTransport {
   readonly provider: "openai" | "anthropic";
   /** Sends `request`; rejects with the SDK's error after the SDK's own retries. */
   complete(request: PlanRequest, signal: AbortSignal): Promise<Reply>;
+  /**
+   * Sends `request` as a stream: yields the plan's JSON text as it arrives (OpenAI `delta.content`,
+   * Anthropic `input_json_delta`) and returns the reply `complete` would have returned. `signal`
+   * aborts the stream; the iteration then rejects with the SDK's abort error.
+   */
+  stream(request: PlanRequest, signal: AbortSignal): AsyncGenerator<string, Reply, void>;
 }
