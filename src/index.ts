@@ -11,7 +11,8 @@ export type {
   ExecutionDefaultsInput,
   ResolvedOrchestratorOptions,
 } from "./orchestrator/options.js";
-export type { RunOptions } from "./orchestrator/run-options.js";
+export type { RunOptions, ReplanOptions } from "./orchestrator/run-options.js";
+export type { RunRevision } from "./store/revisions.js";
 export type { RunResult, TaskSummary } from "./orchestrator/run-result.js";
 export type { RunSummary } from "./orchestrator/run-summary.js";
 export type { ListRunsOptions, SubmitOptions } from "./orchestrator/runs.js";
