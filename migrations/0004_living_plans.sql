@@ -334,10 +334,10 @@ BEGIN
     'replan', v_task.replan, 'deps', :HTDAG_SCHEMA.dependency_outputs(p_run_id, p_task_id));
 END $$;
 
--- Applies a revision of a run's plan made by the live revision attempt (p_attempt) of p_task_id,
--- held by p_worker, asked of the plan at revision p_revision. p_tasks: every task of the revised
--- plan, shaped like the run's task rows; p_edges: their edges ({task_id, depends_on}), to listed
--- tasks and to completed ones. One transaction, guarded like a settle:
+-- Revises the plan of a run whose row the caller locked (p_run, running or paused): p_tasks is
+-- every task of the revised plan, shaped like the run's task rows; p_edges their edges
+-- ({task_id, depends_on}), to listed tasks and to completed ones. p_task_id is the task that asked
+-- (NULL: the end of a streamed plan). In the caller's transaction:
 -- - a listed completed or running task (other than p_task_id) is kept as it is, output and all;
 -- - a listed task not started, final otherwise, superseded, or p_task_id itself is changed in
 --   place: its spec, step and edges are the plan's, it is pending again with a fresh attempt budget;
@@ -345,8 +345,124 @@ END $$;
 --   closed as cancelled, and returned in `aborted` so its process aborts the step);
 -- - a new id is inserted;
 -- then the counters of the changed and new tasks are derived, the run's counters recounted, the
--- revision recorded (run_revisions, a decompositions row, a `plan:revised` event), the tasks with
--- nothing to wait for decided, and the run's next tasks claimed.
+-- revision recorded (run_revisions, a decompositions row, a `plan:revised` event), and the tasks
+-- with nothing to wait for decided. Returns {revision, added, removed, changed, aborted}.
+CREATE FUNCTION :HTDAG_SCHEMA.revise_locked(p_run :HTDAG_SCHEMA.runs, p_task_id text, p_reason text, p_tasks jsonb,
+    p_edges jsonb, p_record jsonb, p_channel text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_run :HTDAG_SCHEMA.runs := p_run;
+  v_listed text[];
+  v_changed text[];
+  v_added text[];
+  v_removed text[];
+  v_composites text[];
+  v_aborted jsonb;
+  v_position integer;
+  v_decomposition bigint;
+BEGIN
+  SELECT coalesce(array_agg(x.id), '{}') INTO v_listed FROM jsonb_to_recordset(p_tasks) AS x(id text);
+  SELECT coalesce(array_agg(t.id) FILTER (WHERE t.id = ANY (v_listed)
+                                           AND (t.status NOT IN ('completed', 'running') OR t.id IS NOT DISTINCT FROM p_task_id)), '{}'),
+         coalesce(array_agg(t.id) FILTER (WHERE NOT (t.id = ANY (v_listed)) AND t.status IN ('pending', 'ready', 'running')), '{}'),
+         coalesce(array_agg(t.id) FILTER (WHERE t.id = ANY (v_listed) AND t.status IN ('completed', 'running')
+                                           AND t.kind = 'composite' AND t.id IS DISTINCT FROM p_task_id), '{}')
+    INTO v_changed, v_removed, v_composites
+    FROM :HTDAG_SCHEMA.tasks t WHERE t.run_id = p_run.id;
+  SELECT coalesce(array_agg(x.id), '{}') INTO v_added
+    FROM unnest(v_listed) AS x(id)
+   WHERE NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t WHERE t.run_id = p_run.id AND t.id = x.id);
+
+  -- Superseded: the running ones' attempts closed as cancelled (their processes abort them), their
+  -- queue slots given back, then the tasks (GUARD: not final).
+  WITH a AS (
+    UPDATE :HTDAG_SCHEMA.attempts a SET status = 'cancelled', finished_at = now(), error_class = 'Superseded',
+           error = jsonb_build_object('name', 'Superseded', 'message',
+                     'revision ' || (p_run.revision + 1) || ' of the plan removed task ' || a.task_id),
+           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
+     WHERE a.run_id = p_run.id AND a.task_id = ANY (v_removed) AND a.task_id IS DISTINCT FROM p_task_id
+       AND a.status = 'running'
+    RETURNING a.task_id, a.attempt
+  ), q AS (
+    UPDATE :HTDAG_SCHEMA.queues q SET running = greatest(0, q.running - c.n)
+      FROM (SELECT t.queue, count(*)::integer AS n FROM a JOIN :HTDAG_SCHEMA.tasks t ON t.run_id = p_run.id AND t.id = a.task_id
+             GROUP BY t.queue) c
+     WHERE q.name = c.queue AND q.running > 0
+  )
+  SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', a.task_id, 'attempt', a.attempt)), '[]') INTO v_aborted FROM a;
+  UPDATE :HTDAG_SCHEMA.tasks SET status = 'superseded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+         replan = NULL
+   WHERE run_id = p_run.id AND id = ANY (v_removed) AND status IN ('pending', 'ready', 'running');
+
+  -- Changed in place: pending again, with a fresh attempt budget.
+  UPDATE :HTDAG_SCHEMA.tasks t
+     SET parent_id = x.parent_id, kind = x.kind, step = x.step, description = x.description, run_if = x.run_if,
+         spec = x.spec, input = x.input, priority = x.priority, queue = x.queue,
+         max_attempts = t.attempts + x.max_attempts, attempt_budget = x.max_attempts, timeout_ms = x.timeout_ms,
+         backoff = x.backoff, status = 'pending', output = NULL, error = NULL, started_at = NULL, finished_at = NULL,
+         ready_at = NULL, lease_owner = NULL, lease_expires_at = NULL, replan = NULL,
+         remaining_deps = 0, failed_deps = 0, skipped_deps = 0
+    FROM jsonb_to_recordset(p_tasks) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
+           spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
+   WHERE t.run_id = p_run.id AND t.id = x.id AND t.id = ANY (v_changed);
+
+  SELECT coalesce(max(position), 0) INTO v_position FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run.id;
+  INSERT INTO :HTDAG_SCHEMA.tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                   spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
+  SELECT p_run.id, x.id, v_position + e.n, x.parent_id, x.kind, x.step, x.description, 0, x.run_if, x.spec, x.input,
+         x.priority, x.queue, x.max_attempts, x.max_attempts, x.timeout_ms, x.backoff
+    FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+         jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
+           spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
+   WHERE x.id = ANY (v_added);
+
+  -- Edges: the changed and superseded tasks' are replaced by the plan's; a kept composite gains
+  -- its new children.
+  DELETE FROM :HTDAG_SCHEMA.task_edges
+   WHERE run_id = p_run.id AND (task_id = ANY (v_changed || v_removed) OR depends_on = ANY (v_removed));
+  INSERT INTO :HTDAG_SCHEMA.task_edges (run_id, task_id, depends_on)
+  SELECT p_run.id, x.task_id, x.depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text)
+   WHERE x.task_id = ANY (v_changed || v_added || v_composites)
+  ON CONFLICT DO NOTHING;
+  PERFORM :HTDAG_SCHEMA.derive_dependency_counters(p_run.id, v_changed || v_added || v_composites);
+
+  -- GUARD: the caller locked the run, running or paused.
+  UPDATE :HTDAG_SCHEMA.runs SET revision = revision + 1,
+         total_tasks = (SELECT count(*) FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run.id AND status <> 'superseded'),
+         remaining_tasks = (SELECT count(*) FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run.id
+                             AND status IN ('pending', 'ready', 'running')),
+         failed_tasks = (SELECT count(*) FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run.id AND status IN ('failed', 'timed_out'))
+   WHERE id = p_run.id AND status IN ('running', 'paused')
+  RETURNING * INTO v_run;
+
+  INSERT INTO :HTDAG_SCHEMA.decompositions (graph_id, goal, decomposer, source, model, llm_calls, input_tokens,
+                                            output_tokens, repairs, latency_ms)
+  VALUES (v_run.graph_id, v_run.goal, coalesce(p_record ->> 'decomposer', 'unknown'), coalesce(p_record ->> 'source', 'function'),
+          p_record ->> 'model', coalesce((p_record ->> 'llmCalls')::integer, 0), coalesce((p_record ->> 'inputTokens')::integer, 0),
+          coalesce((p_record ->> 'outputTokens')::integer, 0), coalesce((p_record ->> 'repairs')::integer, 0),
+          coalesce((p_record ->> 'latencyMs')::double precision, 0))
+  RETURNING id INTO v_decomposition;
+  INSERT INTO :HTDAG_SCHEMA.run_revisions (run_id, revision, reason, task_id, added, removed, changed, plan, decomposition)
+  VALUES (p_run.id, v_run.revision, p_reason, p_task_id, v_added, v_removed, v_changed,
+          (SELECT coalesce(jsonb_agg(x.value -> 'spec' ORDER BY x.n), '[]')
+             FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x(value, n)),
+          coalesce(p_record, '{}') || jsonb_build_object('decompositionId', v_decomposition));
+  PERFORM :HTDAG_SCHEMA.emit(p_channel, 'plan:revised', p_run.id, p_task_id, v_run.workflow,
+    jsonb_strip_nulls(jsonb_build_object('revision', v_run.revision, 'reason', p_reason, 'taskId', p_task_id,
+                       'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed))));
+
+  PERFORM :HTDAG_SCHEMA.cascade_tasks(v_run, NULL, NULL, NULL, NULL,
+    ARRAY(SELECT id FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run.id AND id = ANY (v_changed || v_added)
+            AND status = 'pending' AND remaining_deps = 0),
+    p_channel);
+  RETURN jsonb_build_object('revision', v_run.revision, 'aborted', v_aborted, 'added', to_jsonb(v_added),
+                            'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed));
+END $$;
+
+-- Applies a revision of a run's plan made by the live revision attempt (p_attempt) of p_task_id,
+-- held by p_worker, asked of the plan at revision p_revision (see revise_locked for p_tasks,
+-- p_edges and what changes), in one transaction: the revision attempt closes as `revised`, the
+-- plan is revised, the run finished if nothing of it remains, and its next tasks claimed.
 -- Not applied: a call that is not the live revision attempt (settled false); a plan asked of an
 -- older revision than the run's (stale: the attempt is released, so the revision is asked again of
 -- the plan as it is now); a run out of revisions (the task fails with its original error).
@@ -357,15 +473,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
   v_run :HTDAG_SCHEMA.runs;
   v_task :HTDAG_SCHEMA.tasks;
-  v_listed text[];
-  v_changed text[];
-  v_added text[];
-  v_removed text[];
-  v_composites text[];
-  v_aborted jsonb;
-  v_position integer;
-  v_decomposition bigint;
   v_settled jsonb;
+  v_revised jsonb;
 BEGIN
   SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
   SELECT * INTO v_task FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id AND id = p_task_id FOR UPDATE;
@@ -392,109 +501,211 @@ BEGIN
       'claimed', :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
   END IF;
 
-  SELECT coalesce(array_agg(x.id), '{}') INTO v_listed FROM jsonb_to_recordset(p_tasks) AS x(id text);
-  SELECT coalesce(array_agg(t.id) FILTER (WHERE t.id = ANY (v_listed) AND (t.status NOT IN ('completed', 'running') OR t.id = p_task_id)), '{}'),
-         coalesce(array_agg(t.id) FILTER (WHERE NOT (t.id = ANY (v_listed)) AND t.status IN ('pending', 'ready', 'running')), '{}'),
-         coalesce(array_agg(t.id) FILTER (WHERE t.id = ANY (v_listed) AND t.status IN ('completed', 'running') AND t.kind = 'composite'
-                                           AND t.id <> p_task_id), '{}')
-    INTO v_changed, v_removed, v_composites
-    FROM :HTDAG_SCHEMA.tasks t WHERE t.run_id = p_run_id;
-  SELECT coalesce(array_agg(x.id), '{}') INTO v_added
-    FROM unnest(v_listed) AS x(id)
-   WHERE NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t WHERE t.run_id = p_run_id AND t.id = x.id);
-
   -- The revision attempt, closed; its queue slot given back.
   UPDATE :HTDAG_SCHEMA.attempts SET status = 'revised', finished_at = now(), error_class = 'Revision',
          duration_ms = extract(epoch FROM (now() - started_at)) * 1000
    WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt AND status = 'running';
   UPDATE :HTDAG_SCHEMA.queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
+  v_revised := :HTDAG_SCHEMA.revise_locked(v_run, p_task_id, coalesce(v_task.replan ->> 'reason', 'revision asked'),
+                                           p_tasks, p_edges, p_record, p_channel);
+  v_run := :HTDAG_SCHEMA.finish_run_if_done(p_run_id, p_channel);
+  RETURN v_revised || jsonb_build_object('settled', true, 'runStatus', v_run.status,
+    'claimed', :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+END $$;
 
-  -- Superseded: the running ones' attempts closed as cancelled (their processes abort them), their
-  -- queue slots given back, then the tasks (GUARD: not final).
-  WITH a AS (
-    UPDATE :HTDAG_SCHEMA.attempts a SET status = 'cancelled', finished_at = now(), error_class = 'Superseded',
-           error = jsonb_build_object('name', 'Superseded', 'message',
-                     'revision ' || (v_run.revision + 1) || ' of the plan removed task ' || a.task_id),
-           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
-     WHERE a.run_id = p_run_id AND a.task_id = ANY (v_removed) AND a.task_id <> p_task_id AND a.status = 'running'
-    RETURNING a.task_id, a.attempt
-  ), q AS (
-    UPDATE :HTDAG_SCHEMA.queues q SET running = greatest(0, q.running - c.n)
-      FROM (SELECT t.queue, count(*)::integer AS n FROM a JOIN :HTDAG_SCHEMA.tasks t ON t.run_id = p_run_id AND t.id = a.task_id
-             GROUP BY t.queue) c
-     WHERE q.name = c.queue AND q.running > 0
-  )
-  SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', a.task_id, 'attempt', a.attempt)), '[]') INTO v_aborted FROM a;
-  UPDATE :HTDAG_SCHEMA.tasks SET status = 'superseded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
-         replan = NULL
-   WHERE run_id = p_run_id AND id = ANY (v_removed) AND status IN ('pending', 'ready', 'running');
 
-  -- Changed in place: pending again, with a fresh attempt budget.
-  UPDATE :HTDAG_SCHEMA.tasks t
-     SET parent_id = x.parent_id, kind = x.kind, step = x.step, description = x.description, run_if = x.run_if,
-         spec = x.spec, input = x.input, priority = x.priority, queue = x.queue,
-         max_attempts = t.attempts + x.max_attempts, attempt_budget = x.max_attempts, timeout_ms = x.timeout_ms,
-         backoff = x.backoff, status = 'pending', output = NULL, error = NULL, started_at = NULL, finished_at = NULL,
-         ready_at = NULL, lease_owner = NULL, lease_expires_at = NULL, replan = NULL,
-         remaining_deps = 0, failed_deps = 0, skipped_deps = 0
-    FROM jsonb_to_recordset(p_tasks) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
-           spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
-   WHERE t.run_id = p_run_id AND t.id = x.id AND t.id = ANY (v_changed);
+-- Streamed planning (design.md §13, `streamPlan`): the run is recorded before its plan is complete,
+-- and tasks are added as the decomposer writes them. runs.planning_until is set while the plan is
+-- being written, renewed by the process writing it: the run is not finished while it is set (all
+-- the tasks that arrived may have completed before the plan ends), and a run whose writer stopped
+-- renewing it is failed by the reconciler.
+ALTER TABLE :HTDAG_SCHEMA.runs ADD COLUMN planning_until timestamptz;
 
+-- Marks a recorded, pending run's plan as being written, until now() + p_planning_ms. GUARD: a
+-- pending run whose plan is not being written already. Returns whether it did.
+CREATE FUNCTION :HTDAG_SCHEMA.open_plan_stream(p_run_id uuid, p_planning_ms integer) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE :HTDAG_SCHEMA.runs SET planning_until = now() + p_planning_ms * interval '1 millisecond'
+   WHERE id = p_run_id AND status = 'pending' AND planning_until IS NULL;
+  RETURN FOUND;
+END $$;
+
+-- Adds tasks that arrived while the plan is being written (p_tasks as the run's task rows, p_edges
+-- to tasks of the run), renews the plan's lease, and decides those with nothing to wait for.
+-- GUARD: a run that runs or is paused and whose plan is being written. One `plan:task_added` event
+-- per task. Returns {added, runStatus}.
+CREATE FUNCTION :HTDAG_SCHEMA.add_plan_tasks(p_run_id uuid, p_tasks jsonb, p_edges jsonb, p_planning_ms integer,
+    p_channel text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_run :HTDAG_SCHEMA.runs;
+  v_added text[];
+  v_position integer;
+BEGIN
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND OR v_run.status NOT IN ('pending', 'running', 'paused') OR v_run.planning_until IS NULL THEN
+    RETURN jsonb_build_object('added', 0, 'runStatus', v_run.status);
+  END IF;
   SELECT coalesce(max(position), 0) INTO v_position FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id;
-  INSERT INTO :HTDAG_SCHEMA.tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
-                                   spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
-  SELECT p_run_id, x.id, v_position + e.n, x.parent_id, x.kind, x.step, x.description, 0, x.run_if, x.spec, x.input,
-         x.priority, x.queue, x.max_attempts, x.max_attempts, x.timeout_ms, x.backoff
-    FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
-         jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
-           spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
-   WHERE x.id = ANY (v_added);
-
-  -- Edges: the changed and superseded tasks' are replaced by the plan's; a kept composite gains
-  -- its new children.
-  DELETE FROM :HTDAG_SCHEMA.task_edges
-   WHERE run_id = p_run_id AND (task_id = ANY (v_changed || v_removed) OR depends_on = ANY (v_removed));
+  WITH ins AS (
+    INSERT INTO :HTDAG_SCHEMA.tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                     spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
+    SELECT p_run_id, x.id, v_position + e.n, x.parent_id, x.kind, x.step, x.description, 0, x.run_if, x.spec, x.input,
+           x.priority, x.queue, x.max_attempts, x.max_attempts, x.timeout_ms, x.backoff
+      FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+           jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
+             spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
+    RETURNING id
+  )
+  SELECT array_agg(id) INTO v_added FROM ins;
+  v_added := coalesce(v_added, '{}');
   INSERT INTO :HTDAG_SCHEMA.task_edges (run_id, task_id, depends_on)
-  SELECT p_run_id, x.task_id, x.depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text)
-   WHERE x.task_id = ANY (v_changed || v_added || v_composites)
-  ON CONFLICT DO NOTHING;
-  PERFORM :HTDAG_SCHEMA.derive_dependency_counters(p_run_id, v_changed || v_added || v_composites);
-
-  -- GUARD: the run is locked, running or paused (checked above).
-  UPDATE :HTDAG_SCHEMA.runs SET revision = revision + 1,
-         total_tasks = (SELECT count(*) FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id AND status <> 'superseded'),
-         remaining_tasks = (SELECT count(*) FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id
-                             AND status IN ('pending', 'ready', 'running')),
-         failed_tasks = (SELECT count(*) FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id AND status IN ('failed', 'timed_out'))
+  SELECT p_run_id, x.task_id, x.depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text);
+  PERFORM :HTDAG_SCHEMA.derive_dependency_counters(p_run_id, v_added);
+  -- GUARD: the run is locked and not final (checked above).
+  UPDATE :HTDAG_SCHEMA.runs SET total_tasks = total_tasks + cardinality(v_added),
+         remaining_tasks = remaining_tasks + cardinality(v_added),
+         planning_until = now() + p_planning_ms * interval '1 millisecond'
    WHERE id = p_run_id
   RETURNING * INTO v_run;
+  PERFORM :HTDAG_SCHEMA.emit(p_channel, 'plan:task_added', p_run_id, x.id, v_run.workflow,
+            jsonb_strip_nulls(jsonb_build_object('step', x.step, 'dependsOn', coalesce(x.spec -> 'dependsOn', '[]'::jsonb))))
+    FROM jsonb_to_recordset(p_tasks) AS x(id text, step text, spec jsonb);
+  IF v_run.status <> 'pending' THEN
+    PERFORM :HTDAG_SCHEMA.cascade_tasks(v_run, NULL, NULL, NULL, NULL,
+      ARRAY(SELECT id FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id AND id = ANY (v_added)
+              AND status = 'pending' AND remaining_deps = 0),
+      p_channel);
+  END IF;
+  RETURN jsonb_build_object('added', cardinality(v_added), 'runStatus', v_run.status);
+END $$;
 
-  INSERT INTO :HTDAG_SCHEMA.decompositions (graph_id, goal, decomposer, source, model, llm_calls, input_tokens,
-                                            output_tokens, repairs, latency_ms)
-  VALUES (v_run.graph_id, v_run.goal, coalesce(p_record ->> 'decomposer', 'unknown'), coalesce(p_record ->> 'source', 'function'),
-          p_record ->> 'model', coalesce((p_record ->> 'llmCalls')::integer, 0), coalesce((p_record ->> 'inputTokens')::integer, 0),
-          coalesce((p_record ->> 'outputTokens')::integer, 0), coalesce((p_record ->> 'repairs')::integer, 0),
-          coalesce((p_record ->> 'latencyMs')::double precision, 0))
-  RETURNING id INTO v_decomposition;
-  INSERT INTO :HTDAG_SCHEMA.run_revisions (run_id, revision, reason, task_id, added, removed, changed, plan, decomposition)
-  VALUES (p_run_id, v_run.revision, coalesce(v_task.replan ->> 'reason', 'revision asked'), p_task_id, v_added, v_removed,
-          v_changed, (SELECT coalesce(jsonb_agg(x.value -> 'spec' ORDER BY x.n), '[]')
-                        FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x(value, n)),
-          coalesce(p_record, '{}') || jsonb_build_object('decompositionId', v_decomposition));
-  PERFORM :HTDAG_SCHEMA.emit(p_channel, 'plan:revised', p_run_id, p_task_id, v_run.workflow,
-    jsonb_build_object('revision', v_run.revision, 'reason', coalesce(v_task.replan ->> 'reason', 'revision asked'),
-                       'taskId', p_task_id, 'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed),
-                       'changed', to_jsonb(v_changed)));
+-- Renews the lease of a plan being written. Returns whether the run's plan is still being written.
+CREATE FUNCTION :HTDAG_SCHEMA.renew_plan_stream(p_run_id uuid, p_planning_ms integer) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE :HTDAG_SCHEMA.runs SET planning_until = now() + p_planning_ms * interval '1 millisecond'
+   WHERE id = p_run_id AND planning_until IS NOT NULL AND status IN ('pending', 'running', 'paused');
+  RETURN FOUND;
+END $$;
 
-  PERFORM :HTDAG_SCHEMA.cascade_tasks(v_run, NULL, NULL, NULL, NULL,
-    ARRAY(SELECT id FROM :HTDAG_SCHEMA.tasks WHERE run_id = p_run_id AND id = ANY (v_changed || v_added)
-            AND status = 'pending' AND remaining_deps = 0),
-    p_channel);
+-- Ends the writing of a run's plan: the run's graph becomes p_graph_id (the whole plan, recorded),
+-- and either the tasks that had not arrived are added (p_revise false: p_tasks and p_edges hold only
+-- them) or the plan is revised to the whole plan (p_revise true, see revise_locked: what ran is
+-- kept), with p_reason. Then the run is finished if nothing of it remains. GUARD: a run whose plan
+-- is being written, not final. Returns {closed, runStatus, aborted}.
+CREATE FUNCTION :HTDAG_SCHEMA.close_plan_stream(p_run_id uuid, p_graph_id text, p_tasks jsonb, p_edges jsonb,
+    p_revise boolean, p_reason text, p_record jsonb, p_channel text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_run :HTDAG_SCHEMA.runs;
+  v_revised jsonb := '{}';
+BEGIN
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND OR v_run.status NOT IN ('pending', 'running', 'paused') OR v_run.planning_until IS NULL THEN
+    RETURN jsonb_build_object('closed', false, 'runStatus', v_run.status, 'aborted', '[]'::jsonb);
+  END IF;
+  IF p_revise THEN
+    v_revised := :HTDAG_SCHEMA.revise_locked(v_run, NULL, p_reason, p_tasks, p_edges, p_record, p_channel);
+  ELSIF jsonb_array_length(p_tasks) > 0 THEN
+    PERFORM :HTDAG_SCHEMA.add_plan_tasks(p_run_id, p_tasks, p_edges, 0, p_channel);
+  END IF;
+  -- GUARD: the run is locked and not final (checked above).
+  UPDATE :HTDAG_SCHEMA.runs SET planning_until = NULL, graph_id = p_graph_id WHERE id = p_run_id;
   v_run := :HTDAG_SCHEMA.finish_run_if_done(p_run_id, p_channel);
-  RETURN jsonb_build_object('settled', true, 'revision', v_run.revision, 'runStatus', v_run.status,
-    'aborted', v_aborted, 'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed),
-    'claimed', :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+  RETURN jsonb_build_object('closed', true, 'runStatus', v_run.status, 'aborted', coalesce(v_revised -> 'aborted', '[]'::jsonb));
+END $$;
+
+-- The run is not finished while its plan is being written.
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_run_if_done(p_run_id uuid, p_channel text) RETURNS :HTDAG_SCHEMA.runs
+LANGUAGE plpgsql AS $$
+DECLARE v_run :HTDAG_SCHEMA.runs;
+BEGIN
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
+  IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') AND v_run.planning_until IS NULL THEN
+    PERFORM :HTDAG_SCHEMA.finish_run(p_run_id,
+      CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
+    SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id;
+  END IF;
+  RETURN v_run;
+END $$;
+
+-- Runs whose plan is being written are left alone; a plan whose writer died fails its run.
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reconcile_runs(p_limit integer, p_grace_ms integer, p_channel text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_run :HTDAG_SCHEMA.runs;
+  v_tasks_fixed integer;
+  v_remaining integer;
+  v_failed integer;
+  v_status text;
+  v_repaired integer := 0;
+BEGIN
+  FOR v_run IN
+    SELECT * FROM :HTDAG_SCHEMA.runs
+     WHERE status = 'pending' AND run_at < now() - p_grace_ms * interval '1 millisecond'
+       AND created_at < now() - p_grace_ms * interval '1 millisecond'
+     ORDER BY run_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+  LOOP
+    PERFORM :HTDAG_SCHEMA.emit(p_channel, 'execution:reconciled', v_run.id, NULL, v_run.workflow,
+      jsonb_build_object('repair', 'started', 'reason', 'the run was still pending ' || p_grace_ms ||
+                         ' ms after it was due: the process that recorded it did not start it'));
+    PERFORM :HTDAG_SCHEMA.start_run(v_run.id, NULL, 0, 0, p_channel);
+    v_repaired := v_repaired + 1;
+  END LOOP;
+  FOR v_run IN
+    SELECT * FROM :HTDAG_SCHEMA.runs r
+     WHERE r.status IN ('running', 'paused') AND r.planning_until IS NULL
+       AND NOT EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t WHERE t.run_id = r.id AND t.status IN ('ready', 'running'))
+     ORDER BY created_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+  LOOP
+    -- GUARD: still stuck now that the run is locked (the loop's query read an earlier snapshot).
+    CONTINUE WHEN EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t WHERE t.run_id = v_run.id AND t.status IN ('ready', 'running'))
+               OR (SELECT status FROM :HTDAG_SCHEMA.runs WHERE id = v_run.id) NOT IN ('running', 'paused');
+    v_tasks_fixed := :HTDAG_SCHEMA.derive_dependency_counters(v_run.id,
+      ARRAY(SELECT id FROM :HTDAG_SCHEMA.tasks WHERE run_id = v_run.id AND status = 'pending'));
+    SELECT count(*) FILTER (WHERE status IN ('pending', 'ready', 'running')),
+           count(*) FILTER (WHERE status IN ('failed', 'timed_out'))
+      INTO v_remaining, v_failed
+      FROM :HTDAG_SCHEMA.tasks WHERE run_id = v_run.id;
+    CONTINUE WHEN v_tasks_fixed = 0 AND v_remaining > 0
+              AND (v_run.remaining_tasks, v_run.failed_tasks) = (v_remaining, v_failed);
+    UPDATE :HTDAG_SCHEMA.runs SET remaining_tasks = v_remaining, failed_tasks = v_failed WHERE id = v_run.id;
+    PERFORM :HTDAG_SCHEMA.cascade_tasks(v_run, NULL, NULL, NULL, NULL,
+      ARRAY(SELECT id FROM :HTDAG_SCHEMA.tasks WHERE run_id = v_run.id AND status = 'pending' AND remaining_deps = 0),
+      p_channel);
+    SELECT count(*) FILTER (WHERE status IN ('failed', 'timed_out')) INTO v_failed
+      FROM :HTDAG_SCHEMA.tasks WHERE run_id = v_run.id;
+    SELECT CASE WHEN remaining_tasks = 0 THEN CASE WHEN failed_tasks > 0 AND NOT recovered THEN 'failed' ELSE 'completed' END END
+      INTO v_status FROM :HTDAG_SCHEMA.runs WHERE id = v_run.id;
+    PERFORM :HTDAG_SCHEMA.emit(p_channel, 'execution:reconciled', v_run.id, NULL, v_run.workflow,
+      jsonb_strip_nulls(jsonb_build_object(
+        'repair', CASE WHEN v_status IS NULL THEN 'counters' ELSE 'finished' END, 'status', v_status,
+        'tasksRepaired', nullif(v_tasks_fixed, 0),
+        'reason', 'no task of the run was ready or running, but the run was ' || v_run.status ||
+                  ' (remaining_tasks ' || v_run.remaining_tasks || ', derived ' || v_remaining ||
+                  CASE WHEN v_tasks_fixed > 0 THEN ', ' || v_tasks_fixed || ' tasks with wrong dependency counters'
+                       ELSE '' END || ')')));
+    PERFORM :HTDAG_SCHEMA.finish_run_if_done(v_run.id, p_channel);
+    v_repaired := v_repaired + 1;
+  END LOOP;
+  -- A plan still being written whose writer stopped renewing it (its process died): the run fails,
+  -- as no one can finish the plan.
+  FOR v_run IN
+    SELECT * FROM :HTDAG_SCHEMA.runs
+     WHERE planning_until < now() - p_grace_ms * interval '1 millisecond' AND status IN ('pending', 'running', 'paused')
+     ORDER BY planning_until LIMIT p_limit FOR UPDATE SKIP LOCKED
+  LOOP
+    UPDATE :HTDAG_SCHEMA.runs SET planning_until = NULL WHERE id = v_run.id;
+    PERFORM :HTDAG_SCHEMA.emit(p_channel, 'execution:reconciled', v_run.id, NULL, v_run.workflow,
+      jsonb_build_object('repair', 'failed', 'reason', 'the plan was still being written (streamPlan) but its process '
+                         || 'stopped renewing it ' || p_grace_ms || ' ms ago: it died'));
+    PERFORM :HTDAG_SCHEMA.stop_run(v_run.id, 'failed',
+      'the plan stream was interrupted: the process writing the plan stopped before the plan was complete', p_channel);
+    v_repaired := v_repaired + 1;
+  END LOOP;
+  RETURN v_repaired;
 END $$;
 
 -- CREATE OR REPLACE drops a function's SET options: the ones 0002 and 0003 gave these, again.

@@ -307,6 +307,12 @@ export class RunExecutor {
     }
   }
 
+  /** The run's status as another call of this process learned it (the end of a streamed plan). */
+  notice(status: RunStatus): void {
+    this.observe(status);
+    this.checkIdle();
+  }
+
   private observe(status: RunStatus): void {
     this.runStatus = status;
     if (isFinalRunStatus(status) && !this.abort.signal.aborted && this.running.size > 0 && status !== "completed") {

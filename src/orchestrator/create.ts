@@ -24,6 +24,8 @@ import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
 import { createRevisionQueries } from "../store/revisions.js";
+import { composeStreamed, type StreamedRunDeps } from "./streamed-run.js";
+import { checkGoal } from "./decompose-options.js";
 import { createQueueWaitReader } from "../store/queue-waits.js";
 import { createTelemetry } from "../telemetry/telemetry.js";
 import { decomposeGoal } from "./decompose.js";
@@ -136,6 +138,19 @@ export async function buildOrchestrator(
     redactor,
     ...(telemetry ? { telemetry } : {}),
   };
+  const streamDeps: StreamedRunDeps = {
+    runService,
+    revisions: createRevisionQueries(db, resolved.schema),
+    control,
+    graphs,
+    events,
+    channel,
+    leaseMs: resolved.leaseMs,
+    limits: { maxTasks: resolved.maxTasks, maxInputBytes: resolved.maxInputBytes },
+    codec,
+    ...(telemetry ? { telemetry } : {}),
+    onError: reportError,
+  };
   const composeFromGoal = async (
     goal: string,
     decomposer: Decomposer,
@@ -143,7 +158,11 @@ export async function buildOrchestrator(
     opts: ComposeFromGoalOptions = {},
     upstream?: Record<string, unknown>,
   ) => {
-    const { decompose, ...runOptions } = opts;
+    const { decompose, streamPlan, ...runOptions } = opts;
+    if (streamPlan === true) {
+      checkGoal(goal);
+      return composeStreamed(streamDeps, goal, decomposer, steps, runOptions);
+    }
     const graph = await decomposeGoal(decomposeDeps, goal, decomposer, {
       ...decompose,
       steps,

@@ -21,6 +21,12 @@ import type { ListRunsOptions, SubmitOptions } from "./runs.js";
 export interface ComposeFromGoalOptions extends RunOptions {
   /** Options passed to decomposeGoal. @default {} */
   decompose?: Omit<DecomposeOptions, "steps">;
+  /**
+   * Start tasks while the decomposer is still writing the plan (docs/living-plans.md): each task
+   * is stored as it arrives and starts once it is valid and its dependencies completed. Needs a
+   * decomposer that streams (`llmDecomposer`). @default false
+   */
+  streamPlan?: boolean;
 }
 
 /** The orchestrator: the one object users hold. */

@@ -70,6 +70,8 @@ interface RecordHow {
   runAt: Date | null;
   start: boolean;
   trace?: StoredTraceContext | undefined;
+  /** The plan is still being written (streamPlan): the run is marked so, for this long. */
+  planningMs?: number;
 }
 
 /** Options of submit: a run's options with a required workflow name, plus when to start. */
@@ -180,6 +182,52 @@ export class RunService {
   }
 
   /**
+   * Records a run whose plan is still being written (streamPlan, docs/living-plans.md): pending,
+   * with the tasks of `graph` so far (usually none), marked as planning for `planningMs`. The caller
+   * adds the tasks as they arrive, executes the run, and closes the plan.
+   */
+  async recordStreamed(
+    graph: TaskGraph,
+    options: RunOptions,
+    steps: Steps,
+    decomposer: Decomposer,
+    planningMs: number,
+  ): Promise<{ runId: string; workflow: string; options: ResolvedRunOptions; existing: boolean }> {
+    const resolved = parseOptions(runOptionsSchema, options, "composeFromGoal");
+    assertStorableOptions(resolved, "composeFromGoal");
+    checkSteps(steps);
+    const workflow = resolved.workflow ?? slugify(graph.goal);
+    const recorded = await this.tuneAndRecord(workflow, graph, { ...resolved, optimizationLevel: "none" }, steps, {
+      runAt: null,
+      start: false,
+      planningMs,
+    });
+    this.stepsByWorkflow.set(workflow, steps);
+    this.decomposers.set(workflow, decomposer);
+    return { runId: recorded.runId, workflow, options: resolved, existing: recorded.existing };
+  }
+
+  /** Wakes the executor of `runId` in this process (tasks were added to its plan). */
+  wake(runId: string): void {
+    this.active.get(runId)?.executor.wake();
+  }
+
+  /** Tells the executor of `runId` in this process the run's status, as a call outside it learned it. */
+  notice(runId: string, status: RunStatus): void {
+    this.active.get(runId)?.executor.notice(status);
+  }
+
+  /** Aborts attempts of `runId` that the store ended (a revision superseded them). */
+  abortEnded(runId: string, attempts: readonly { taskId: string; attempt: number }[]): void {
+    this.active.get(runId)?.executor.abortEnded(attempts);
+  }
+
+  /** The per-task defaults a run of `options` resolves to (its bound rows use them). */
+  defaultsFor(options: ResolvedRunOptions): TaskDefaults {
+    return this.taskDefaults(options);
+  }
+
+  /**
    * Tunes the graph (the workflow's stored tuning, then the optimizer) and records the run; tunes
    * again, with the stored tuning read afresh, while submit_run finds another one stored meanwhile.
    */
@@ -261,6 +309,7 @@ export class RunService {
         : [],
       start: how.start,
       channel: this.deps.options.channel,
+      ...(how.planningMs === undefined ? {} : { planningMs: how.planningMs }),
     });
   }
 

@@ -66,6 +66,66 @@ export function createRevisionQueries(db: Db, schema: string) {
       return row ? { revision: row.revision, goal: row.goal, tasks: row.tasks ?? [] } : null;
     },
 
+    /** Marks a recorded, pending run's plan as being written (streamPlan) for `planningMs`. */
+    async openPlanStream(runId: string, planningMs: number): Promise<boolean> {
+      const { rows } = await db.query<{ ok: boolean }>(`SELECT ${s}.open_plan_stream($1, $2) AS ok`, [
+        runId,
+        planningMs,
+      ]);
+      return rows[0]?.ok ?? false;
+    },
+
+    /** Renews the lease of a plan being written; false once the plan is not being written any more. */
+    async renewPlanStream(runId: string, planningMs: number): Promise<boolean> {
+      const { rows } = await db.query<{ ok: boolean }>(`SELECT ${s}.renew_plan_stream($1, $2) AS ok`, [
+        runId,
+        planningMs,
+      ]);
+      return rows[0]?.ok ?? false;
+    },
+
+    /** Adds tasks that arrived while the plan is written (rows as bindGraph lays them out, edges to tasks of the run). */
+    async addPlanTasks(
+      runId: string,
+      tasks: unknown[],
+      edges: unknown[],
+      planningMs: number,
+      channel: string | null,
+    ): Promise<{ added: number; runStatus: string | null }> {
+      const { rows } = await db.query<{ r: { added: number; runStatus: string | null } }>(
+        `SELECT ${s}.add_plan_tasks($1, $2, $3, $4, $5) AS r`,
+        [runId, JSON.stringify(tasks), JSON.stringify(edges), planningMs, channel],
+      );
+      return rows[0]!.r;
+    },
+
+    /**
+     * Ends the writing of a run's plan: adds the tasks that had not arrived (`revise` false), or
+     * revises the plan to the whole plan (`revise` true, with `reason`); the run's graph is `graphId`.
+     */
+    async closePlanStream(
+      runId: string,
+      graphId: string,
+      tasks: unknown[],
+      edges: unknown[],
+      revise: { reason: string; record: Record<string, unknown> } | null,
+      channel: string | null,
+    ): Promise<{ closed: boolean; runStatus: string | null; aborted: { taskId: string; attempt: number }[] }> {
+      const { rows } = await db.query<{
+        r: { closed: boolean; runStatus: string | null; aborted: { taskId: string; attempt: number }[] };
+      }>(`SELECT ${s}.close_plan_stream($1, $2, $3, $4, $5, $6, $7, $8) AS r`, [
+        runId,
+        graphId,
+        JSON.stringify(tasks),
+        JSON.stringify(edges),
+        revise !== null,
+        revise?.reason ?? null,
+        revise ? JSON.stringify(revise.record) : null,
+        channel,
+      ]);
+      return rows[0]!.r;
+    },
+
     /** The run's applied revisions, oldest first. */
     async list(runId: string): Promise<RunRevision[]> {
       const { rows } = await db.query<{

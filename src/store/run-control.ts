@@ -5,8 +5,16 @@ import { quoteIdentifier } from "./identifiers.js";
 export function createRunControlQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
   return {
-    /** Cancels or times out a run; returns the status it had (null: no such run). */
-    async stopRun(runId: string, status: "cancelled" | "timed_out", reason: string | null, channel: string | null) {
+    /**
+     * Cancels or times out a run, or fails it (a plan that could not be written); returns the status
+     * it had (null: no such run).
+     */
+    async stopRun(
+      runId: string,
+      status: "cancelled" | "timed_out" | "failed",
+      reason: string | null,
+      channel: string | null,
+    ) {
       const { rows } = await db.query<{ before: string | null }>(`SELECT ${s}.stop_run($1, $2, $3, $4) AS before`, [
         runId,
         status,

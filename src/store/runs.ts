@@ -36,6 +36,11 @@ export interface RunSubmission {
   events: { type: string; taskId?: string | null; payload?: unknown }[];
   /** Start the run now (its tasks without dependencies become ready); false leaves it pending. */
   start: boolean;
+  /**
+   * The run's plan is still being written (streamPlan): marked so, for this long (renewed by the
+   * writer), in the same transaction; the run must be left pending (`start` false).
+   */
+  planningMs?: number;
   /** The NOTIFY channel of the events, or null for none. */
   channel: string | null;
 }
@@ -107,21 +112,31 @@ export function createRunQueries(db: Db, schema: string) {
      * With an idempotency key already taken, nothing is written and the existing run's id is returned.
      */
     async submitRun(submission: RunSubmission): Promise<SubmittedRun> {
-      const { rows } = await db.query<{ r: SubmittedRun }>(
-        submitSql,
-        [
-          JSON.stringify(submission.run),
-          JSON.stringify(submission.graph),
-          JSON.stringify(submission.tasks),
-          JSON.stringify(submission.edges),
-          submission.queues ? JSON.stringify(submission.queues) : null,
-          JSON.stringify(submission.events),
-          submission.start,
-          submission.channel,
-        ],
-        { name: submitName },
-      );
-      return rows[0]!.r;
+      const params = [
+        JSON.stringify(submission.run),
+        JSON.stringify(submission.graph),
+        JSON.stringify(submission.tasks),
+        JSON.stringify(submission.edges),
+        submission.queues ? JSON.stringify(submission.queues) : null,
+        JSON.stringify(submission.events),
+        submission.start,
+        submission.channel,
+      ];
+      const { planningMs } = submission;
+      if (planningMs === undefined) {
+        const { rows } = await db.query<{ r: SubmittedRun }>(submitSql, params, { name: submitName });
+        return rows[0]!.r;
+      }
+      // A run whose plan is being written is never seen without the mark (a run with no task would
+      // be finished at its start).
+      return db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ r: SubmittedRun }>(submitSql, params);
+        const submitted = rows[0]!.r;
+        if (!submitted.existing && submitted.runId) {
+          await tx.query(`SELECT ${s}.open_plan_stream($1, $2)`, [submitted.runId, planningMs]);
+        }
+        return submitted;
+      });
     },
 
     /** Sets cluster-wide limits of running tasks per queue. */
