@@ -71,7 +71,10 @@ describe.each(STORES)("living plans through the SDKs on %s", (kind) => {
     server.setTokensPerSecond(400);
     const ran: string[] = [];
     const steps = {
-      take_note: ({ task }: { task: { id: string } }) => (ran.push(task.id), { noted: task.id }),
+      take_note: ({ task }: { task: { id: string } }) => {
+        ran.push(task.id);
+        return { noted: task.id };
+      },
       get_weather: () => ({}),
       send_email: () => ({}),
     };
@@ -143,12 +146,18 @@ describe.each(STORES)("living plans through the SDKs on %s", (kind) => {
       server.setTokensPerSecond(0);
       const calls: string[] = [];
       const steps = {
-        get_weather: () => (calls.push("weather"), { summary: "sunny and 21C in Paris" }),
+        get_weather: () => {
+          calls.push("weather");
+          return { summary: "sunny and 21C in Paris" };
+        },
         send_email: () => {
           calls.push("email");
           throw new NonRetryableError("the mail relay refused the message: quota exceeded");
         },
-        take_note: ({ input }: { input: unknown }) => (calls.push("note"), { noted: (input as { text: string }).text }),
+        take_note: ({ input }: { input: unknown }) => {
+          calls.push("note");
+          return { noted: (input as { text: string }).text };
+        },
       };
       server.script(
         {
