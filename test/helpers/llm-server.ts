@@ -64,6 +64,12 @@ export interface LlmTestServer {
 export interface LlmServerOptions {
   /** The rate streamed answers are written at, in tokens of 4 characters per second. @default undefined (at once) */
   tokensPerSecond?: number;
+  /**
+   * Answers that are not streamed also take the time to write at `tokensPerSecond` (their output
+   * tokens ÷ the rate) before they are sent, as a model takes it: what plan-then-run waits for.
+   * @default false (at once)
+   */
+  wholeAnswersAtRate?: boolean;
 }
 
 /** Starts a server on 127.0.0.1 and a random port. */
@@ -116,6 +122,10 @@ export async function startLlmServer(fallback?: Responder, options: LlmServerOpt
     if ("broken" in scripted) {
       res.socket?.destroy();
       return;
+    }
+    if (options.wholeAnswersAtRate && tokensPerSecond !== undefined && tokensPerSecond > 0) {
+      const outputTokens = usage(scripted, (_input, output) => output);
+      await new Promise((resolve) => setTimeout(resolve, (1000 * outputTokens) / tokensPerSecond!));
     }
     send(res, 200, format === "openai" ? openAiBody(request, scripted) : anthropicBody(request, scripted));
   }
