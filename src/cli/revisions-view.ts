@@ -43,14 +43,14 @@ export function describeCost(decomposition: Record<string, unknown>): string {
   return parts.join(", ");
 }
 
-/** One revision as a few lines: number, time, the task that asked and why, then the ids it touched. */
+/** One revision as a few lines: number, time and why, then the task that asked and the ids it touched, then its cost. */
 export function describeRevision(revision: RunRevision): string[] {
-  const asked = revision.taskId ? `task ${revision.taskId}: ` : "";
-  const lines = [`  revision ${revision.revision}  ${new Date(revision.at).toISOString()}  ${asked}${revision.reason}`];
+  const lines = [`  revision ${revision.revision}  ${new Date(revision.at).toISOString()}  ${revision.reason}`];
   const touched = (["added", "removed", "changed"] as const)
     .filter((key) => revision[key].length > 0)
     .map((key) => `${key} ${revision[key].join(", ")}`);
-  lines.push(`    ${touched.length > 0 ? touched.join("; ") : "no tasks changed"}`);
+  const asked = revision.taskId ? [`asked by ${revision.taskId}`] : [];
+  lines.push(`    ${[...asked, ...(touched.length > 0 ? touched : ["no tasks changed"])].join("; ")}`);
   const cost = describeCost(revision.decomposition);
   if (cost) {
     lines.push(`    cost: ${cost}`);

@@ -69,9 +69,9 @@ describe("a revised run in the CLI", () => {
     const revisions = lines.indexOf("revisions (1):");
     expect(revisions).toBeGreaterThan(legend);
     expect(lines[revisions + 1]).toMatch(
-      /^ {2}revision 1 {2}\d{4}-\d\d-\d\dT\S+Z {2}task parse_v1: .*v1 parser crashed/,
+      /^ {2}revision 1 {2}\d{4}-\d\d-\d\dT\S+Z {2}task parse_v1 failed: v1 parser crashed$/,
     );
-    expect(lines[revisions + 2]).toBe("    added parse_v2; removed parse_v1; changed report");
+    expect(lines[revisions + 2]).toBe("    asked by parse_v1; added parse_v2; removed parse_v1; changed report");
   });
 
   it("htdag show --json carries the revisions; Mermaid draws the superseded task dashed", async () => {

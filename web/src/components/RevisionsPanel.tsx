@@ -59,20 +59,13 @@ export function RevisionsPanel({
               <span className="time">{formatTime(r.at)}</span>
               {costOf(r.cost) && <span className="cost">{costOf(r.cost)}</span>}
             </div>
-            <div className="revision-reason">
-              {r.taskId ? (
-                <>
-                  task{" "}
-                  <button type="button" className="link" onClick={() => onSelectTask(r.taskId!)}>
-                    {r.taskId}
-                  </button>{" "}
-                  failed: {r.reason}
-                </>
-              ) : (
-                r.reason
-              )}
-            </div>
+            <div className="revision-reason">{r.reason}</div>
             <div className="revision-changes">
+              {r.taskId && (
+                <span className="change change-asked">
+                  asked by <TaskIds ids={[r.taskId]} onSelectTask={onSelectTask} />
+                </span>
+              )}
               {CHANGES.filter(([key]) => r[key].length > 0).map(([key, label]) => (
                 <span key={key} className={`change change-${key}`}>
                   {label} <TaskIds ids={r[key]} onSelectTask={onSelectTask} />
