@@ -4,7 +4,7 @@
  * revision panel and draws the superseded task apart (greyed, dashed, under a legend) without a reload.
  */
 import { join } from "node:path";
-import type { Browser } from "playwright-core";
+import type { Browser, Locator } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOrchestrator, type Dashboard, type DecomposerContext, type Orchestrator } from "../../src/index.js";
 import type { RunResponse, RunsResponse } from "../../src/dashboard/types.js";
@@ -24,6 +24,15 @@ const revisingDecomposer = {
     ];
   },
 };
+
+/** A computed style property of the element `locator` finds (the test compiles without the DOM lib). */
+function styleOf(locator: Locator, property: "opacity" | "strokeDasharray"): Promise<string> {
+  type Styles = { getComputedStyle(element: unknown): Record<typeof property, string> };
+  return locator.evaluate(
+    (element, name) => (globalThis as unknown as Styles).getComputedStyle(element)[name],
+    property,
+  );
+}
 
 let database: { url: string; drop: () => Promise<void> };
 let orch: Orchestrator;
@@ -82,10 +91,8 @@ describe("a revised plan in the dashboard", () => {
     );
     const superseded = page.locator(`g.node[data-task-id="parse_v1"][data-status="superseded"]`);
     await superseded.waitFor();
-    await expect(superseded.evaluate((node) => getComputedStyle(node).opacity)).resolves.toBe("0.55");
-    await expect(
-      superseded.locator(".node-box").evaluate((box) => getComputedStyle(box).strokeDasharray),
-    ).resolves.toMatch(/^2(px)?,? 4(px)?$/);
+    await expect(styleOf(superseded, "opacity")).resolves.toBe("0.55");
+    await expect(styleOf(superseded.locator(".node-box"), "strokeDasharray")).resolves.toMatch(/^2(px)?,? 4(px)?$/);
     await expect(page.locator(".legend").innerText()).resolves.toContain("superseded");
     await page.locator(`g.node[data-task-id="report"][data-status="completed"]`).waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, "run-revised.png"), fullPage: true });
