@@ -103,7 +103,7 @@ export function describeRun(view: RunView): string[] {
   if (view.error) {
     lines.push(`error: ${view.error.taskId ? `task ${view.error.taskId}: ` : ""}${view.error.message}`);
   }
-  lines.push(...describeTasks(runNodes(view)), ...describeRevisions(view.revisions ?? []), "outputs:");
+  lines.push(describeTasks(runNodes(view)).join("\n"), ...describeRevisions(view.revisions ?? []), "outputs:");
   for (const [id, output] of Object.entries(view.outputs)) {
     const json = JSON.stringify(output) ?? "null";
     lines.push(`  ${id}: ${json.length > MAX_OUTPUT_CHARS ? `${json.slice(0, MAX_OUTPUT_CHARS - 1)}…` : json}`);

@@ -1,6 +1,7 @@
 /** Revisions of a plan in the CLI: the `revisions:` section, its cost line, and the live view of a revision. */
 import { describe, expect, it } from "vitest";
 import { ProgressDisplay } from "../../src/cli/progress.js";
+import { describeTasks } from "../../src/cli/run-view.js";
 import { describeCost, describeRevisions } from "../../src/cli/revisions-view.js";
 import { renderDot } from "../../src/cli/render.js";
 import type { HtdagEvent } from "../../src/notifications/catalogue.js";
@@ -78,6 +79,23 @@ describe("a revision in the live view of htdag run", () => {
       "· parse_v2         pending",
       "superseded (dropped by a revision of the plan, kept for history):",
       "⊖ parse_v1         superseded",
+    ]);
+  });
+});
+
+describe("superseded tasks in the tree of htdag show", () => {
+  it("draws them apart under the legend, a superseded child of a live composite included", () => {
+    expect(
+      describeTasks([
+        { id: "build", dependsOn: [], description: "", kind: "composite", status: "completed" },
+        { id: "compile_v1", dependsOn: [], description: "", parentId: "build", status: "superseded" },
+        { id: "compile_v2", dependsOn: [], description: "", parentId: "build", status: "completed" },
+      ]),
+    ).toEqual([
+      "└─ completed build",
+      "│  └─ completed compile_v2",
+      "superseded (dropped by a revision of the plan, kept for history):",
+      "  └─ superseded compile_v1",
     ]);
   });
 });
