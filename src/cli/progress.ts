@@ -6,6 +6,7 @@
 import type { HtdagEvent } from "../notifications/catalogue.js";
 import { formatEventJson, formatEventLine } from "../notifications/format.js";
 import { orderedWithDepth, type PlanNode } from "./render.js";
+import { isSuperseded, SUPERSEDED, SUPERSEDED_LEGEND } from "./revisions-view.js";
 
 /** How progress is shown. */
 export type ProgressMode = "tty" | "lines" | "json";
@@ -27,6 +28,7 @@ const SYMBOL: Readonly<Record<string, string>> = {
   timed_out: "⏱",
   cancelled: "⊘",
   skipped: "↷",
+  superseded: "⊖",
   retrying: "↻",
 };
 
@@ -96,6 +98,9 @@ export class ProgressDisplay {
     if (this.mode === "lines") {
       return this.write(formatEventLine(event));
     }
+    if (event.type === "plan:revised") {
+      return this.revise(event.payload as { added?: string[]; removed?: string[]; changed?: string[] });
+    }
     if (event.taskId) {
       this.update(event);
     }
@@ -112,9 +117,19 @@ export class ProgressDisplay {
     }
   }
 
-  /** The current frame: one line per task. */
+  /** The current frame: one line per task of the live plan, then the superseded ones under a legend. */
   frame(): string[] {
-    return orderedWithDepth(this.tasks).map(({ task, depth }) => {
+    const live = this.tasks.filter((t) => !isSuperseded(this.states.get(t.id)?.status));
+    const superseded = this.tasks.filter((t) => isSuperseded(this.states.get(t.id)?.status));
+    const lines = this.lines(live);
+    if (superseded.length > 0) {
+      lines.push(SUPERSEDED_LEGEND, ...this.lines(superseded.map((t) => ({ ...t, parentId: undefined }))));
+    }
+    return lines;
+  }
+
+  private lines(tasks: readonly PlanNode[]): string[] {
+    return orderedWithDepth(tasks).map(({ task, depth }) => {
       const state = this.states.get(task.id) ?? { status: "pending", attempt: 0 };
       const elapsed =
         state.startedAt === undefined ? "" : formatElapsed((state.endedAt ?? this.now()) - state.startedAt);
@@ -127,13 +142,27 @@ export class ProgressDisplay {
     });
   }
 
-  private update(event: HtdagEvent): void {
-    const id = event.taskId as string;
+  /** The state of task `id`, a new pending one for a task the plan did not have when the view started. */
+  private stateOf(id: string): TaskState {
     if (!this.states.has(id)) {
       this.tasks.push({ id, dependsOn: [], description: "" });
       this.states.set(id, { status: "pending", attempt: 0 });
     }
-    const state = this.states.get(id) as TaskState;
+    return this.states.get(id) as TaskState;
+  }
+
+  /** A revision of the plan: removed tasks are superseded, changed ones pending again, added ones new. */
+  private revise(revision: { added?: string[]; removed?: string[]; changed?: string[] }): void {
+    for (const id of revision.removed ?? []) {
+      Object.assign(this.stateOf(id), { status: SUPERSEDED, endedAt: this.now() });
+    }
+    for (const id of [...(revision.changed ?? []), ...(revision.added ?? [])]) {
+      Object.assign(this.stateOf(id), { status: "pending", attempt: 0, startedAt: undefined, endedAt: undefined });
+    }
+  }
+
+  private update(event: HtdagEvent): void {
+    const state = this.stateOf(event.taskId as string);
     const payload = event.payload as { attempt?: number; done?: number; total?: number };
     if (event.type === "task:progress") {
       Object.assign(state, { done: payload.done, total: payload.total });

@@ -72,8 +72,11 @@ export function renderTree(goal: string, tasks: readonly PlanNode[]): string {
 const mermaidId = (id: string) => `t_${id.replace(/[^A-Za-z0-9_]/g, "_")}`;
 const mermaidText = (text: string) => text.replace(/"/g, "#quot;");
 
-/** Fill and stroke of each task state, shared by Mermaid (classDef) and DOT (fillcolor). */
-export const STATUS_STYLES: Readonly<Record<string, { fill: string; stroke: string }>> = {
+/**
+ * Fill and stroke of each task state, shared by Mermaid (classDef) and DOT (fillcolor). A dashed
+ * state is drawn with a dashed border: a superseded task, dropped by a revision of the plan.
+ */
+export const STATUS_STYLES: Readonly<Record<string, { fill: string; stroke: string; dashed?: boolean }>> = {
   pending: { fill: "#ffffff", stroke: "#9e9e9e" },
   ready: { fill: "#fff8e1", stroke: "#f9a825" },
   running: { fill: "#bbdefb", stroke: "#1565c0" },
@@ -82,6 +85,7 @@ export const STATUS_STYLES: Readonly<Record<string, { fill: string; stroke: stri
   timed_out: { fill: "#ffe0b2", stroke: "#e65100" },
   cancelled: { fill: "#e0e0e0", stroke: "#616161" },
   skipped: { fill: "#f5f5f5", stroke: "#bdbdbd" },
+  superseded: { fill: "#fafafa", stroke: "#9e9e9e", dashed: true },
 };
 
 function childrenByParent(tasks: readonly PlanNode[]): Map<string | undefined, PlanNode[]> {
@@ -121,7 +125,8 @@ export function renderMermaid(goal: string, tasks: readonly PlanNode[]): string 
   for (const status of used) {
     const style = STATUS_STYLES[status];
     if (style) {
-      lines.push(`  classDef ${status} fill:${style.fill},stroke:${style.stroke}`);
+      const dash = style.dashed ? ",stroke-dasharray:5 3,color:#757575" : "";
+      lines.push(`  classDef ${status} fill:${style.fill},stroke:${style.stroke}${dash}`);
     }
   }
   for (const status of used) {
@@ -135,6 +140,12 @@ export function renderMermaid(goal: string, tasks: readonly PlanNode[]): string 
 function anchor(id: string, byParent: Map<string | undefined, PlanNode[]>): string {
   const children = byParent.get(id);
   return children?.[0] ? anchor(children[0].id, byParent) : id;
+}
+
+/** The DOT attributes of a task state (after a node's label). */
+function dotStyle(style: { fill: string; stroke: string; dashed?: boolean }): string {
+  const dash = style.dashed ? ', style="rounded,filled,dashed", fontcolor="#757575"' : "";
+  return `, fillcolor=${JSON.stringify(style.fill)}, color=${JSON.stringify(style.stroke)}${dash}`;
 }
 
 /** The plan as Graphviz DOT: composites as clusters (edges reach the cluster), statuses as fill colours. */
@@ -162,9 +173,7 @@ export function renderDot(goal: string, tasks: readonly PlanNode[]): string {
         lines.push(`${indent}}`);
         continue;
       }
-      lines.push(
-        `${indent}${q(task.id)} [label=${q(label)}${style ? `, fillcolor=${q(style.fill)}, color=${q(style.stroke)}` : ""}];`,
-      );
+      lines.push(`${indent}${q(task.id)} [label=${q(label)}${style ? dotStyle(style) : ""}];`);
     }
   };
   emit(undefined, "  ");

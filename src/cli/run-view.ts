@@ -7,6 +7,7 @@ import type { RunResult, TaskSummary } from "../orchestrator/run-result.js";
 import type { RunGraphTask } from "../store/run-detail.js";
 import { formatElapsed } from "./progress.js";
 import { renderDot, renderMermaid, renderTree, type PlanFormat, type PlanNode } from "./render.js";
+import { describeRevisions, isSuperseded, SUPERSEDED_LEGEND } from "./revisions-view.js";
 
 /** A run's task: its summary, where it sits in the graph, and when it ran. */
 export type RunTaskView = TaskSummary & {
@@ -68,10 +69,32 @@ export function runNodes(view: RunView): PlanNode[] {
   }));
 }
 
+/** The tree lines of `nodes` (no goal line); a child whose parent is not among them is drawn at the top. */
+function treeLines(nodes: readonly PlanNode[]): string[] {
+  const ids = new Set(nodes.map((n) => n.id));
+  const rooted = nodes.map((n) =>
+    n.parentId !== undefined && !ids.has(n.parentId) ? { ...n, parentId: undefined } : n,
+  );
+  return nodes.length === 0 ? [] : renderTree("tasks", rooted).split("\n").slice(1);
+}
+
+/** The live plan as a tree, then the tasks revisions superseded in a group of their own, under a legend. */
+export function describeTasks(nodes: readonly PlanNode[]): string[] {
+  const superseded = nodes.filter((n) => isSuperseded(n.status));
+  const lines = treeLines(nodes.filter((n) => !isSuperseded(n.status)));
+  if (superseded.length > 0) {
+    lines.push(SUPERSEDED_LEGEND, ...treeLines(superseded).map((line) => `  ${line}`));
+  }
+  return lines;
+}
+
 /** Longest output shown per task in the tree format, in characters. */
 const MAX_OUTPUT_CHARS = 160;
 
-/** The lines of `htdag show`: header, tasks as a tree with status, attempts and duration, errors, outputs. */
+/**
+ * The lines of `htdag show`: header, tasks as a tree with status, attempts and duration, errors, the
+ * superseded tasks apart, the plan's revisions, outputs.
+ */
 export function describeRun(view: RunView): string[] {
   const lines = [
     `run ${view.runId}  ${view.status}  workflow ${view.workflow}  ${formatElapsed(view.durationMs)}`,
@@ -80,7 +103,7 @@ export function describeRun(view: RunView): string[] {
   if (view.error) {
     lines.push(`error: ${view.error.taskId ? `task ${view.error.taskId}: ` : ""}${view.error.message}`);
   }
-  lines.push(renderTree("tasks", runNodes(view)).split("\n").slice(1).join("\n"), "outputs:");
+  lines.push(describeTasks(runNodes(view)).join("\n"), ...describeRevisions(view.revisions ?? []), "outputs:");
   for (const [id, output] of Object.entries(view.outputs)) {
     const json = JSON.stringify(output) ?? "null";
     lines.push(`  ${id}: ${json.length > MAX_OUTPUT_CHARS ? `${json.slice(0, MAX_OUTPUT_CHARS - 1)}…` : json}`);

@@ -8,7 +8,15 @@ import type { RunRow } from "../store/runs.js";
 import type { DashboardContext } from "./context.js";
 import { DashboardRequestError } from "./errors.js";
 import type { EventView, RunResponse, RunsResponse, TaskResponse, WorkflowResponse, WorkflowSummary } from "./types.js";
-import { toAttemptView, toEventView, toLogView, toRunDetail, toRunSummary, toTaskView } from "./views.js";
+import {
+  toAttemptView,
+  toEventView,
+  toLogView,
+  toRevisionView,
+  toRunDetail,
+  toRunSummary,
+  toTaskView,
+} from "./views.js";
 
 /** A whole-number query parameter between 1 and `max`, or `fallback` when absent. */
 export function limitParam(query: URLSearchParams, name: string, fallback: number, max: number): number {
@@ -76,11 +84,11 @@ export async function listRuns(ctx: DashboardContext, query: URLSearchParams): P
   return { runs: runs.map((run) => toRunSummary(run, now)), workflows: workflows.map((w) => w.name) };
 }
 
-/** `GET /api/runs/:runId`: the run and its tasks. */
+/** `GET /api/runs/:runId`: the run, its tasks (superseded ones included) and the revisions of its plan. */
 export async function getRun(ctx: DashboardContext, runId: string): Promise<RunResponse> {
   const run = await runRow(ctx, runId);
-  const tasks = await ctx.tasks.tasks(runId);
-  return { run: toRunDetail(run), tasks: tasks.map(toTaskView) };
+  const [tasks, revisions] = await Promise.all([ctx.tasks.tasks(runId), ctx.revisions.list(runId)]);
+  return { run: toRunDetail(run), tasks: tasks.map(toTaskView), revisions: revisions.map(toRevisionView) };
 }
 
 /** `GET /api/runs/:runId/tasks/:taskId`: a task with its attempts, latest logs and progress. */

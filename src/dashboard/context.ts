@@ -3,6 +3,7 @@ import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import { createDashboardRunQueries, type DashboardRunQueries } from "../store/dashboard-runs.js";
 import { createDashboardTaskQueries, type DashboardTaskQueries } from "../store/dashboard-tasks.js";
 import { createMetricsQueries, type MetricsQueries } from "../store/metrics.js";
+import { createRevisionQueries, type RevisionQueries } from "../store/revisions.js";
 import { createRunQueries, type RunQueries } from "../store/runs.js";
 import type { ResolvedDashboardOptions } from "./options.js";
 
@@ -12,6 +13,7 @@ export interface DashboardContext {
   workflows: DashboardRunQueries;
   tasks: DashboardTaskQueries;
   metrics: MetricsQueries;
+  revisions: RevisionQueries;
   options: ResolvedDashboardOptions;
 }
 
@@ -26,5 +28,6 @@ export function createDashboardContext(orch: Orchestrator, options: ResolvedDash
     workflows: createDashboardRunQueries(db, schema),
     tasks: createDashboardTaskQueries(db, schema),
     metrics: createMetricsQueries(db, schema),
+    revisions: createRevisionQueries(db, schema),
   };
 }

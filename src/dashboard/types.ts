@@ -16,6 +16,8 @@ export interface RunSummary {
   /** Tasks that reached a final status. */
   finishedTasks: number;
   failedTasks: number;
+  /** How many times the plan was revised; 0 for a plan that never changed. */
+  revision: number;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -61,10 +63,28 @@ export interface TaskView {
   durationMs: number | null;
 }
 
+/** One revision of a run's plan (design.md §13): why, which task asked, what it changed, what it cost. */
+export interface RevisionView {
+  revision: number;
+  reason: string;
+  /** The task whose failure asked for the revision. */
+  taskId: string | null;
+  added: string[];
+  /** Tasks the revision dropped: their status is now `superseded`. */
+  removed: string[];
+  changed: string[];
+  at: string;
+  /** What the decomposition cost, when it called an LLM; null otherwise. */
+  cost: { llmCalls: number | null; inputTokens: number | null; outputTokens: number | null } | null;
+}
+
 /** `GET /api/runs/:runId` */
 export interface RunResponse {
   run: RunDetail;
+  /** Tasks of every status, superseded ones (dropped by a revision) included. */
   tasks: TaskView[];
+  /** The plan's revisions, oldest first; empty for a plan that never changed. */
+  revisions: RevisionView[];
 }
 
 /** One attempt of a task. */

@@ -3,7 +3,8 @@ import type { HtdagEvent } from "../notifications/catalogue.js";
 import { toRunSummary as summarizeRun } from "../orchestrator/run-summary.js";
 import type { RunRow } from "../store/runs.js";
 import type { AttemptRow, DashboardTaskRow, TaskLogRow } from "../store/dashboard-tasks.js";
-import type { AttemptView, EventView, LogView, RunDetail, RunSummary, TaskView } from "./types.js";
+import type { RunRevision } from "../store/revisions.js";
+import type { AttemptView, EventView, LogView, RevisionView, RunDetail, RunSummary, TaskView } from "./types.js";
 
 const iso = (date: Date | string | null): string | null => (date === null ? null : new Date(date).toISOString());
 
@@ -35,10 +36,30 @@ export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
     totalTasks: summary.totalTasks,
     finishedTasks: summary.finishedTasks,
     failedTasks: summary.failedTasks,
+    revision: summary.revision,
     createdAt: iso(summary.createdAt)!,
     startedAt: iso(summary.startedAt),
     finishedAt: iso(summary.finishedAt),
     durationMs: summary.durationMs,
+  };
+}
+
+/** A revision of the plan, with what its decomposition cost when it called an LLM. */
+export function toRevisionView(revision: RunRevision): RevisionView {
+  const cost = {
+    llmCalls: toNumber(revision.decomposition.llmCalls),
+    inputTokens: toNumber(revision.decomposition.inputTokens),
+    outputTokens: toNumber(revision.decomposition.outputTokens),
+  };
+  return {
+    revision: revision.revision,
+    reason: revision.reason,
+    taskId: revision.taskId,
+    added: revision.added,
+    removed: revision.removed,
+    changed: revision.changed,
+    at: iso(revision.at)!,
+    cost: cost.llmCalls || cost.inputTokens || cost.outputTokens ? cost : null,
   };
 }
 

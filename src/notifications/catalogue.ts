@@ -57,6 +57,20 @@ export const EVENT_PAYLOADS = {
   "task:skipped": z.looseObject({ status: z.literal("skipped") }),
   "task:cancelled": z.looseObject({ status: z.literal("cancelled"), error: errorInfo.optional() }),
   "task:progress": z.looseObject({ attempt: z.number().int(), done: z.number(), total: z.number().optional() }),
+  "plan:revised": z.looseObject({
+    revision: z.number().int().positive(),
+    reason: z.string(),
+    taskId: z.string().nullable(),
+    added: z.array(z.string()),
+    removed: z.array(z.string()),
+    changed: z.array(z.string()),
+  }),
+  // Streamed planning: one task of a plan the decomposer is still writing, as soon as it is parsed.
+  "plan:task_added": z.looseObject({
+    taskId: z.string(),
+    step: z.string().nullish(),
+    dependsOn: z.array(z.string()),
+  }),
   "optimization:started": z.looseObject({ level, graphId: z.string().optional() }),
   "optimization:completed": z.looseObject({
     level,

@@ -4,6 +4,8 @@ import type { HtdagEvent } from "./catalogue.js";
 
 /** Longest payload summary on a line, in characters. */
 const SUMMARY_CHARS = 160;
+/** Longest revision reason on a line: the ids that follow it always show. */
+const REASON_CHARS = 80;
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
@@ -31,9 +33,27 @@ export function formatEventLine(event: HtdagEvent): string {
   if (event.taskId) {
     parts.push(`task=${event.taskId}`);
   }
-  const summary = summarizePayload(event.payload);
+  const summary = event.type === "plan:revised" ? describeRevision(event.payload) : summarizePayload(event.payload);
   if (summary) {
     parts.push(summary);
+  }
+  return parts.join(" ");
+}
+
+/**
+ * A `plan:revised` payload in words: `revision 1: "v1 crashed" added parse_v2 removed parse_v1`
+ * (a list only when it has ids).
+ */
+export function describeRevision(payload: Record<string, unknown>): string {
+  const ids = (value: unknown) => (Array.isArray(value) ? value.filter((id) => typeof id === "string") : []);
+  const reason = String(payload.reason ?? "revision asked");
+  const cut = reason.length > REASON_CHARS ? `${reason.slice(0, REASON_CHARS - 1)}…` : reason;
+  const parts = [`revision ${formatValue(payload.revision)}:`, JSON.stringify(cut)];
+  for (const key of ["added", "removed", "changed"] as const) {
+    const list = ids(payload[key]);
+    if (list.length > 0) {
+      parts.push(`${key} ${list.join(",")}`);
+    }
   }
   return parts.join(" ");
 }

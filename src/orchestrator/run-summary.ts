@@ -14,6 +14,8 @@ export interface RunSummary {
   finishedTasks: number;
   /** Tasks that failed for good. */
   failedTasks: number;
+  /** How many times the plan was revised (design.md §13); 0 for a plan that never changed. */
+  revision: number;
   /** Why the run is paused, while it is. */
   pauseReason: string | null;
   /** The key given to submit or compose, if any. */
@@ -39,6 +41,7 @@ export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
     totalTasks: run.total_tasks,
     finishedTasks: run.total_tasks - run.remaining_tasks,
     failedTasks: run.failed_tasks,
+    revision: run.revision ?? 0,
     pauseReason: run.pause_reason,
     idempotencyKey: run.idempotency_key,
     error: run.error?.message

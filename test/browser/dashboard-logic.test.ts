@@ -143,6 +143,7 @@ describe("live updates", () => {
       totalTasks: 2,
       finishedTasks: 0,
       failedTasks: 0,
+      revision: 0,
       createdAt: "",
       startedAt: null,
       finishedAt: null,
@@ -152,6 +153,7 @@ describe("live updates", () => {
       maxParallel: 10,
     },
     tasks: [task("a", { status: "running", attempts: 1 }), task("b")],
+    revisions: [],
   };
   const event = (
     id: string,
@@ -171,6 +173,26 @@ describe("live updates", () => {
     expect(applyEvent(state, event("7", "execution:cancelled", null))!.run.status).toBe("cancelled");
     expect(applyEvent(state, event("8", "task:completed", "a", {}, "r2"))).toBe(state);
     expect(applyEvent(state, event("9", "custom:deployed", null))).toBe(state);
+  });
+
+  it("supersedes the tasks a plan:revised removed and makes the changed ones pending again", () => {
+    const revised = applyEvent(
+      state,
+      event("10", "plan:revised", "a", {
+        revision: 1,
+        reason: "x",
+        taskId: "a",
+        added: ["a2"],
+        removed: ["a"],
+        changed: ["b"],
+      }),
+    )!;
+    expect(revised.tasks.map((t) => [t.id, t.status])).toEqual([
+      ["a", "superseded"],
+      ["b", "pending"],
+    ]);
+    expect(revised.run.revision).toBe(1);
+    expect(revised.revisions).toBe(state.revisions);
   });
 
   it("keeps events unique and in id order, the latest ones only", () => {

@@ -40,10 +40,28 @@ describe("event catalogue", () => {
       "task:skipped",
       "task:cancelled",
       "task:progress",
+      "plan:revised",
+      "plan:task_added",
       "optimization:started",
       "optimization:completed",
       "optimization:recommended",
     ]);
+  });
+
+  it("types the events of living plans: plan:revised and plan:task_added", () => {
+    const revised = {
+      revision: 1,
+      reason: "v1 crashed",
+      taskId: "parse_v1",
+      added: ["parse_v2"],
+      removed: ["parse_v1"],
+      changed: [],
+    };
+    expect(parseEvent({ ...envelope, type: "plan:revised", payload: revised }).payload).toEqual(revised);
+    expect(payloadProblem("plan:revised", { ...revised, added: "parse_v2" })).toMatch(/^added: /);
+    const added = { taskId: "parse", step: "csv.parse", dependsOn: ["fetch"] };
+    expect(parseEvent({ ...envelope, type: "plan:task_added", payload: added }).payload).toEqual(added);
+    expect(payloadProblem("plan:task_added", { step: null, dependsOn: [] })).toMatch(/^taskId: /);
   });
 
   it("parses the payloads the SQL writes, keeping fields it does not know", () => {
@@ -127,6 +145,26 @@ describe("event lines and durations", () => {
     );
     expect(formatEventLine(parseEvent({ id: 1, type: "custom:x", createdAt: envelope.createdAt }))).toBe(
       "2025-01-02T03:04:05.000Z custom:x",
+    );
+  });
+
+  it("prints plan:revised in words, with the ids it added, removed and changed", () => {
+    const event = parseEvent({
+      ...envelope,
+      taskId: "parse_v1",
+      type: "plan:revised",
+      payload: {
+        revision: 2,
+        reason: `v1 parser crashed: ${"x".repeat(100)}`,
+        taskId: "parse_v1",
+        added: ["parse_v2", "clean"],
+        removed: ["parse_v1"],
+        changed: [],
+      },
+    });
+    expect(formatEventLine(event)).toBe(
+      `2025-01-02T03:04:05.000Z plan:revised run=${envelope.runId} task=parse_v1 revision 2: ` +
+        `"v1 parser crashed: ${"x".repeat(60)}…" added parse_v2,clean removed parse_v1`,
     );
   });
 

@@ -31,9 +31,38 @@ function taskStatusOf(event: EventView): string | undefined {
   }
 }
 
+/** The ids a `plan:revised` payload lists under `key`. */
+function idsOf(event: EventView, key: "added" | "removed" | "changed"): string[] {
+  const value = event.payload[key];
+  return Array.isArray(value) ? value.filter((id): id is string => typeof id === "string") : [];
+}
+
+/**
+ * A revision of the plan, before the re-read brings its tasks and its entry in `revisions`: the tasks
+ * it removed are superseded and the ones it changed pending again (added ones arrive with the re-read).
+ */
+function applyRevision(state: RunResponse, event: EventView): RunResponse {
+  const removed = new Set(idsOf(event, "removed"));
+  const changed = new Set(idsOf(event, "changed"));
+  return {
+    ...state,
+    run: { ...state.run, revision: Math.max(state.run.revision, Number(event.payload.revision) || 0) },
+    tasks: state.tasks.map((t) =>
+      removed.has(t.id)
+        ? { ...t, status: "superseded" }
+        : changed.has(t.id)
+          ? { ...t, status: "pending", attempts: 0, error: null }
+          : t,
+    ),
+  };
+}
+
 export function applyEvent(state: RunResponse | null, event: EventView): RunResponse | null {
   if (!state || event.runId !== state.run.id) {
     return state;
+  }
+  if (event.type === "plan:revised") {
+    return applyRevision(state, event);
   }
   const runStatus = RUN_STATUS_OF[event.type];
   const taskStatus = event.taskId ? taskStatusOf(event) : undefined;
@@ -42,6 +71,7 @@ export function applyEvent(state: RunResponse | null, event: EventView): RunResp
   }
   const attempt = typeof event.payload.attempt === "number" ? event.payload.attempt : undefined;
   return {
+    ...state,
     run: runStatus ? { ...state.run, status: runStatus } : state.run,
     tasks: taskStatus
       ? state.tasks.map((t) =>

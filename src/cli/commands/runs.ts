@@ -39,6 +39,7 @@ export function registerRuns(program: Command, io: CliIo): void {
                 totalTasks: r.totalTasks,
                 remainingTasks: r.totalTasks - r.finishedTasks,
                 failedTasks: r.failedTasks,
+                revision: r.revision,
                 createdAt: r.createdAt,
                 finishedAt: r.finishedAt,
               })),
@@ -50,8 +51,10 @@ export function registerRuns(program: Command, io: CliIo): void {
         }
         for (const r of runs) {
           const took = r.finishedAt && r.durationMs !== null ? formatElapsed(r.durationMs) : "-";
+          // A revised plan says so; its task counts leave out the tasks revisions superseded.
+          const revised = r.revision > 0 ? `  rev ${r.revision}` : "";
           io.out(
-            `${r.runId}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.finishedTasks}/${r.totalTasks} tasks  ` +
+            `${r.runId}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.finishedTasks}/${r.totalTasks} tasks${revised}  ` +
               `${took.padStart(6)}  ${r.createdAt.toISOString()}  ${r.goal}`,
           );
         }

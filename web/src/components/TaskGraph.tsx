@@ -19,6 +19,8 @@ function path(points: Point[]): string {
 export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Props) {
   const measure = useMemo(() => canvasMeasurer(document), []);
   const layout = useMemo(() => layoutGraph(tasks, collapsed, measure), [tasks, collapsed, measure]);
+  // Edges to or from a task a revision superseded are drawn faint and dashed, like the task.
+  const superseded = useMemo(() => new Set(tasks.filter((t) => t.status === "superseded").map((t) => t.id)), [tasks]);
   const activate = (id: string) => (event: KeyboardEvent) => {
     if (event.key === "Enter" || event.key === " ") {
       event.preventDefault();
@@ -87,7 +89,12 @@ export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Pr
           </g>
         ))}
         {layout.edges.map((e) => (
-          <path key={`${e.from}->${e.to}`} d={path(e.points)} className="edge" markerEnd="url(#arrow)" />
+          <path
+            key={`${e.from}->${e.to}`}
+            d={path(e.points)}
+            className={superseded.has(e.from) || superseded.has(e.to) ? "edge edge-superseded" : "edge"}
+            markerEnd="url(#arrow)"
+          />
         ))}
         {layout.nodes.map((n) => {
           const { task } = n;

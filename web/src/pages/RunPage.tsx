@@ -4,6 +4,7 @@ import type { RunResponse } from "../../../src/dashboard/types.js";
 import { api, type RunAction } from "../api";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { EventsPane } from "../components/EventsPane";
+import { RevisionsPanel } from "../components/RevisionsPanel";
 import { RunHeader } from "../components/RunHeader";
 import { TaskGraph } from "../components/TaskGraph";
 import { TaskPanel } from "../components/TaskPanel";
@@ -76,6 +77,12 @@ export function RunPage({ runId }: { runId: string }) {
             onSelect={setSelected}
             onToggle={toggle}
           />
+          {detail.tasks.some((t) => t.status === "superseded") && (
+            <p className="legend" aria-label="legend">
+              <span className="legend-superseded" /> superseded: dropped by a revision of the plan, kept for history
+            </p>
+          )}
+          <RevisionsPanel revisions={detail.revisions} onSelectTask={setSelected} />
           <h2>Events</h2>
           <EventsPane events={events} onSelectTask={setSelected} />
         </div>

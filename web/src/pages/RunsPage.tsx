@@ -8,7 +8,7 @@ import { formatDuration, formatTime, liveDuration, shortId } from "../format";
 import { useCoalesced, useEventStream, useNow } from "../hooks";
 
 const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"];
-/** Events that change what the list shows: a run's status, or how many of its tasks finished. */
+/** Events that change what the list shows: a run's status, or how many of its tasks finished (or are planned). */
 const LIST_EVENTS = [
   "execution:started",
   "execution:completed",
@@ -21,6 +21,7 @@ const LIST_EVENTS = [
   "task:failed",
   "task:skipped",
   "task:cancelled",
+  "plan:revised",
 ];
 
 export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: string; initialWorkflow: string }) {
