@@ -17,7 +17,6 @@ import { llmDecomposer } from "../../src/decomposers/llm/decomposer.js";
 import type { LlmProvider } from "../../src/decomposers/llm/options.js";
 import { NonRetryableError } from "../../src/errors.js";
 import { defineStep, type Steps } from "../../src/composer/steps.js";
-import type { Orchestrator } from "../../src/orchestrator/orchestrator.js";
 import type { CatalogueEntry } from "../../src/graph/decomposer.js";
 import { promptOf } from "../helpers/llm-fixtures.js";
 import { startLlmServer, type RecordedRequest, type Scripted } from "../helpers/llm-server.js";
@@ -355,14 +354,18 @@ export function formatReport(report: ReplanReport): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const row = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  const substitutes = new Set(report.goals.map((g) => `${g.failedTask}→${g.substitute}`));
+  const replanned = report.goals.filter((g) => g.mode === "replan");
+  const failedTools = new Set(replanned.map((g) => g.failedTask));
+  const withKept = replanned.filter((g) => g.keptTasks.length > 0).length;
   return [
     `store: ${report.store}; ${report.rows[0]?.goals ?? 0} multi-task goals of the TaskBench dailylife dev split`,
     row(header),
     row(widths.map((w) => "-".repeat(w))),
     ...lines.map(row),
     "",
-    `${substitutes.size} distinct failed tool → substitute pairs; violations: ${report.violations.length}`,
+    `${failedTools.size} distinct tools failed, each replaced by its substitute; ` +
+      `${withKept}/${replanned.length} revisions kept at least one completed task; ` +
+      `violations: ${report.violations.length}`,
     ...report.violations.map((v) => `  ${v}`),
   ].join("\n");
 }
