@@ -15,15 +15,12 @@ import { pathToFileURL } from "node:url";
 import { createOrchestrator } from "../../src/create-orchestrator.js";
 import { llmDecomposer } from "../../src/decomposers/llm/decomposer.js";
 import type { LlmProvider } from "../../src/decomposers/llm/options.js";
-import { NonRetryableError } from "../../src/errors.js";
-import { defineStep, type Steps } from "../../src/composer/steps.js";
-import type { CatalogueEntry } from "../../src/graph/decomposer.js";
 import { promptOf } from "../helpers/llm-fixtures.js";
 import { startLlmServer, type RecordedRequest, type Scripted } from "../helpers/llm-server.js";
 import { createEmptyDatabase } from "../helpers/postgres.js";
-import { SUBSTITUTES } from "./substitutes.js";
-import { goldPlan, loadCatalogue, loadRecords, type TaskBenchRecord, type WireTask } from "./taskbench.js";
+import { loadCatalogue, loadRecords, type TaskBenchRecord } from "./taskbench.js";
 import { keptTaskProblems, llmCallsInStore } from "./replan-store.js";
+import { catalogueSteps, completedIn, scenarioOf, type Scenario } from "./replan-scenario.js";
 
 export type StoreKind = "postgres" | "pglite";
 export type Mode = "replan" | "no replan";
@@ -86,17 +83,6 @@ export interface ReplanEvalOptions {
   database?: string;
   /** Providers, taken in turn goal by goal. @default ["openai", "anthropic"] */
   providers?: LlmProvider[];
-}
-
-/** The goal being run: its gold plan, the task whose tool is broken, and the revision to answer. */
-interface Scenario {
-  record: TaskBenchRecord;
-  failedTask: string;
-  error: string;
-  gold: { tasks: WireTask[] };
-  revised: { tasks: WireTask[] };
-  substitute: string;
-  revisionPrompts: string[];
 }
 
 /** The multi-task records of the dev split. */
@@ -198,89 +184,6 @@ export async function evaluateReplanning(options: ReplanEvalOptions = {}): Promi
     goals,
     violations: violationsOf(goals),
   };
-}
-
-/** The goal's scenario: the middle task in plan order fails, and the revision routes around it. */
-export function scenarioOf(record: TaskBenchRecord): Scenario {
-  const gold = goldPlan(record);
-  const order = planOrder(gold.tasks);
-  const failedTask = order[Math.floor(order.length / 2)]!;
-  const node = record.nodes.find((n) => n.tool === failedTask)!;
-  const substitute = SUBSTITUTES[node.tool]!;
-  const args = Object.fromEntries(node.arguments.map((a) => [a.name, a.value]));
-  // A tool appears once per record; a substitute the plan already uses gets its own id.
-  const id = gold.tasks.some((t) => t.id === substitute.tool) ? `${substitute.tool}_instead` : substitute.tool;
-  const revised = {
-    tasks: gold.tasks.map((task): WireTask =>
-      task.id === failedTask
-        ? {
-            id,
-            description: `Call ${substitute.tool} instead of ${failedTask}`,
-            step: substitute.tool,
-            kind: "atomic",
-            dependsOn: task.dependsOn,
-            input: JSON.stringify(substitute.input(args)),
-          }
-        : { ...task, dependsOn: task.dependsOn.map((d) => (d === failedTask ? id : d)) },
-    ),
-  };
-  return {
-    record,
-    failedTask,
-    error: `${failedTask} is unavailable for request ${record.id}: the service answered 503`,
-    gold,
-    revised,
-    substitute: id,
-    revisionPrompts: [],
-  };
-}
-
-/** Task ids in a topological order, ties kept in plan order. */
-function planOrder(tasks: readonly WireTask[]): string[] {
-  const done = new Set<string>();
-  const order: string[] = [];
-  while (order.length < tasks.length) {
-    const next = tasks.find((t) => !done.has(t.id) && t.dependsOn.every((d) => done.has(d)));
-    if (!next) {
-      throw new Error(`the gold plan has a cycle among ${tasks.filter((t) => !done.has(t.id)).map((t) => t.id)}`);
-    }
-    done.add(next.id);
-    order.push(next.id);
-  }
-  return order;
-}
-
-/** The ids a revision prompt lists as completed (`- <id> [COMPLETED]: …`). */
-function completedIn(prompt: string): string[] {
-  return [...prompt.matchAll(/^- (\S+) \[COMPLETED\]:/gm)].map((m) => m[1]!);
-}
-
-/**
- * One step per catalogue tool, echo-like: its output is the tool, its input and the ids of the
- * dependencies it read. Each execution is counted per (run, task); the scenario's broken tool throws.
- */
-function catalogueSteps(
-  catalogue: readonly CatalogueEntry[],
-  executions: Map<string, number>,
-  current: () => Scenario | undefined,
-): Steps {
-  return Object.fromEntries(
-    catalogue.map((entry) => [
-      entry.name,
-      defineStep({
-        description: entry.description ?? entry.name,
-        run: ({ runId, task, input, deps }) => {
-          const key = `${runId}/${task.id}`;
-          executions.set(key, (executions.get(key) ?? 0) + 1);
-          const scenario = current();
-          if (scenario && task.step === scenario.failedTask) {
-            throw new NonRetryableError(scenario.error);
-          }
-          return { tool: entry.name, input, deps: Object.keys(deps).sort() };
-        },
-      }),
-    ]),
-  );
 }
 
 function summarise(mode: Mode, all: GoalOutcome[]): ModeRow {
