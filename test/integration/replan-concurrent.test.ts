@@ -1,0 +1,143 @@
+/**
+ * Two revisions asked at once (design.md §13), on both stores: two parallel tasks fail for good
+ * together, both revision attempts ask the decomposer of the same plan; the first applies, the
+ * second is stale, released (not charged, its mark kept) and asked again of the revised plan. With
+ * `maxRevisions: 1` the second fails its task, and the run, with its own error.
+ */
+import { describe, expect, it } from "vitest";
+import { NonRetryableError, type DecomposerContext, type PlanRevisionRequest, type TaskSpec } from "../../src/index.js";
+import { historyViolations, stateViolations } from "../helpers/invariants.js";
+import { STORES, useOrchestrator } from "../helpers/stores.js";
+import { gate } from "../helpers/wait.js";
+
+const firstPlan: TaskSpec[] = [
+  { id: "a", description: "a", step: "broken", dependsOn: [] },
+  { id: "b", description: "b", step: "broken", dependsOn: [] },
+  { id: "join", description: "join", step: "join", dependsOn: ["a", "b"] },
+];
+
+/**
+ * A decomposer whose revision replaces the task that asked (`x` → `x2`, dependants rewired) and
+ * keeps the rest of the plan it is shown; the first two asks wait for each other, so both are asked
+ * of the same plan.
+ */
+function pairedReviser(seen: PlanRevisionRequest[]) {
+  const bothAsked = gate();
+  return {
+    name: "paired",
+    async decompose(_goal: string, ctx: DecomposerContext) {
+      const revision = ctx.revision;
+      if (!revision) {
+        return firstPlan;
+      }
+      seen.push(revision);
+      if (seen.length === 2) {
+        bothAsked.open();
+      }
+      if (seen.length <= 2) {
+        await bothAsked.promise;
+      }
+      const renamed = (id: string) => (id === revision.taskId ? `${id}2` : id);
+      return revision.graph.tasks.map((task) => ({
+        ...task,
+        id: renamed(task.id),
+        step: task.id === revision.taskId ? "work" : task.step,
+        dependsOn: (task.dependsOn ?? []).map(renamed),
+      }));
+    },
+  };
+}
+
+describe.each(STORES)("two revisions asked at once on %s", (kind) => {
+  const orch = useOrchestrator(kind);
+  const steps = (ran: string[]) => {
+    const bothRunning = gate();
+    let started = 0;
+    return {
+      broken: async (ctx: { task: { id: string } }) => {
+        ran.push(ctx.task.id);
+        if (++started === 2) {
+          bothRunning.open();
+        }
+        await bothRunning.promise;
+        throw new NonRetryableError(`${ctx.task.id} broke`);
+      },
+      work: (ctx: { task: { id: string } }) => {
+        ran.push(ctx.task.id);
+        return ctx.task.id;
+      },
+      join: (ctx: { task: { id: string }; deps: Record<string, unknown> }) => {
+        ran.push(ctx.task.id);
+        return Object.keys(ctx.deps).sort();
+      },
+    };
+  };
+
+  it("applies them one after the other: the stale one is released and asked again of the revised plan", async () => {
+    const seen: PlanRevisionRequest[] = [];
+    const ran: string[] = [];
+    const result = await orch().composeFromGoal("two at once", pairedReviser(seen), steps(ran), {
+      failFast: false,
+      replan: { maxRevisions: 2 },
+    });
+    expect(result.status).toBe("completed");
+    expect(result.outputs.join).toEqual(["a2", "b2"]);
+    expect(seen.map((r) => r.number)).toEqual([1, 1, 2]);
+    const run = await orch().getRun(result.runId);
+    const [applied, stale] = run.revisions.map((r) => r.taskId!);
+    expect(run.revisions.map((r) => r.revision)).toEqual([1, 2]);
+    expect([applied, stale].sort()).toEqual(["a", "b"]);
+    // Both asked of the first plan; the stale one asked again, of the plan the first revision made.
+    expect(
+      seen
+        .slice(0, 2)
+        .map((r) => r.taskId)
+        .sort(),
+    ).toEqual(["a", "b"]);
+    expect(seen[2]!.taskId).toBe(stale);
+    expect(seen[2]!.graph.tasks.map((t) => t.id).sort()).toEqual([`${applied}2`, stale, "join"].sort());
+    const events = await orch().notifications.getRecentEvents({ runId: result.runId, types: ["plan:revised"] });
+    expect(events.map((e) => (e.payload as { revision: number }).revision)).toEqual([1, 2]);
+    const attempts = await orch().db.query<{ status: string; error_class: string | null; name: string | null }>(
+      `SELECT status, error_class, error ->> 'name' AS name FROM htdag.attempts
+        WHERE run_id = $1 AND task_id = $2 ORDER BY attempt`,
+      [result.runId, stale],
+    );
+    expect(attempts.rows).toEqual([
+      { status: "failed", error_class: "NonRetryableError", name: "NonRetryableError" },
+      { status: "lost", error_class: "Released", name: "StaleRevision" },
+      { status: "revised", error_class: "Revision", name: null },
+    ]);
+    expect(ran.filter((id) => id === "join")).toHaveLength(1);
+    expect(await stateViolations(orch(), result.runId)).toEqual([]);
+    expect(await historyViolations(orch(), result.runId)).toEqual([]);
+  });
+
+  it("with maxRevisions 1, the second fails its task and the run with its own error, without asking again", async () => {
+    const seen: PlanRevisionRequest[] = [];
+    const ran: string[] = [];
+    const result = await orch().composeFromGoal("two at once, one revision", pairedReviser(seen), steps(ran), {
+      failFast: false,
+      replan: { maxRevisions: 1 },
+    });
+    expect(result.status).toBe("failed");
+    expect(seen.map((r) => r.number)).toEqual([1, 1]);
+    const run = await orch().getRun(result.runId);
+    expect(run.revisions).toHaveLength(1);
+    const applied = run.revisions[0]!.taskId!;
+    const second = applied === "a" ? "b" : "a";
+    const statuses = Object.fromEntries(run.tasks.map((t) => [t.id, t.status]));
+    expect(statuses).toEqual({
+      [applied]: "superseded",
+      [`${applied}2`]: "completed",
+      [second]: "failed",
+      join: "cancelled",
+    });
+    const failed = run.tasks.find((t) => t.id === second);
+    expect(failed?.error).toMatchObject({ name: "NonRetryableError", message: `${second} broke` });
+    expect(result.error?.message).toContain(second);
+    expect(ran.filter((id) => id === "join")).toHaveLength(0);
+    expect(await stateViolations(orch(), result.runId)).toEqual([]);
+    expect(await historyViolations(orch(), result.runId)).toEqual([]);
+  });
+});
