@@ -5,7 +5,7 @@
  * again, applies it once, and the run completes with the completed outputs untouched.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import { validateGraph } from "../../src/graph/validate.js";
 import { historyViolations, stateViolations } from "../helpers/invariants.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { waitFor } from "../helpers/wait.js";
+import { CRASH_GOAL, crashDecomposer, crashRunOptions, crashSteps } from "./replan-crash-workload.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -135,4 +136,60 @@ describe("a run with replan survives a crash between the failure and the revisio
       await stopProcess(second);
     }
   });
+});
+
+describe("on the embedded store (PGlite), a composing process killed mid-revision", () => {
+  it("kill -9 mid-revision: the same compose, reopened on the data dir, asks again, applies once, and completes", async () => {
+    const dataDir = mkdtempSync(`${tmpdir()}/htdag-replan-pglite-`);
+    const log = `${dataDir}.log`;
+    writeFileSync(log, "");
+    const child = spawn("node", ["--import", "tsx", "test/e2e/replan-pglite-child.ts", dataDir, log], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.on("data", () => undefined);
+    child.stderr?.on("data", () => undefined);
+    try {
+      await waitFor(() => logLines(log).some(([kind]) => kind === "revise"), 60_000, "the revision to be asked");
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((resolve) => child.once("exit", resolve));
+    }
+
+    const orch = await createOrchestrator({ database: `pglite:${dataDir}`, leaseMs: 1_000 });
+    try {
+      // The same compose (same idempotency key) resumes the run the killed process left.
+      const result = await orch.composeFromGoal(
+        CRASH_GOAL,
+        crashDecomposer(log, "answer"),
+        crashSteps(log),
+        crashRunOptions,
+      );
+      expect(result.tasks.find((t) => t.id === "parse_v1")?.status).toBe("superseded");
+      expect(result.status).toBe("completed");
+      const lines = logLines(log);
+      expect(lines.filter(([kind]) => kind === "revise")).toEqual([
+        ["revise", "1", String(child.pid)],
+        ["revise", "1", String(process.pid)],
+      ]);
+      const run = await orch.getRun(result.runId);
+      expect(run.revisions).toHaveLength(1);
+      expect(await orch.notifications.getRecentEvents({ runId: result.runId, types: ["plan:revised"] })).toHaveLength(
+        1,
+      );
+      expect(result.outputs.fetch).toEqual({ rows: [1, 2, 3], pid: child.pid });
+      expect(lines.filter(([kind]) => kind === "run").map(([, task, pid]) => `${task}@${pid}`)).toEqual([
+        `fetch@${child.pid}`,
+        `parse_v1@${child.pid}`,
+        `parse_v2@${process.pid}`,
+        `report@${process.pid}`,
+      ]);
+      expect(await stateViolations(orch, result.runId)).toEqual([]);
+      expect(await historyViolations(orch, result.runId)).toEqual([]);
+    } finally {
+      await orch.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      rmSync(log, { force: true });
+    }
+  }, 90_000);
 });
