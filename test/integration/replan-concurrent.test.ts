@@ -5,7 +5,13 @@
  * `maxRevisions: 1` the second fails its task, and the run, with its own error.
  */
 import { describe, expect, it } from "vitest";
-import { NonRetryableError, type DecomposerContext, type PlanRevisionRequest, type TaskSpec } from "../../src/index.js";
+import {
+  NonRetryableError,
+  validateGraph,
+  type DecomposerContext,
+  type PlanRevisionRequest,
+  type TaskSpec,
+} from "../../src/index.js";
 import { historyViolations, stateViolations } from "../helpers/invariants.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
 import { gate } from "../helpers/wait.js";
@@ -140,4 +146,71 @@ describe.each(STORES)("two revisions asked at once on %s", (kind) => {
     expect(await stateViolations(orch(), result.runId)).toEqual([]);
     expect(await historyViolations(orch(), result.runId)).toEqual([]);
   });
+});
+
+describe.each(STORES)("a revision slower than the lease on %s", (kind) => {
+  const orch = useOrchestrator(kind, { leaseMs: 1_000 });
+  const slowReviser = (seen: PlanRevisionRequest[]) => ({
+    name: "slow",
+    async decompose(_goal: string, ctx: DecomposerContext) {
+      if (!ctx.revision) {
+        return firstPlan;
+      }
+      seen.push(ctx.revision);
+      // Three leases: the revision attempt's lease is renewed meanwhile, so no reaper takes it back.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      return [
+        { id: "a", description: "a", step: "work", dependsOn: [] },
+        { id: "b", description: "b", step: "work", dependsOn: [] },
+        { id: "join", description: "join", step: "join", dependsOn: ["a", "b"] },
+      ];
+    },
+  });
+  const steps = {
+    broken: (ctx: { task: { id: string } }) => {
+      if (ctx.task.id === "a") {
+        throw new NonRetryableError("a broke");
+      }
+      return ctx.task.id;
+    },
+    work: (ctx: { task: { id: string } }) => ctx.task.id,
+    join: (ctx: { deps: Record<string, unknown> }) => Object.keys(ctx.deps).sort(),
+  };
+
+  it("in the composing process: asked once, applied once", async () => {
+    const seen: PlanRevisionRequest[] = [];
+    const result = await orch().composeFromGoal("slow revision", slowReviser(seen), steps, {
+      replan: { maxRevisions: 2 },
+    });
+    expect(result.status).toBe("completed");
+    expect(seen).toHaveLength(1);
+    expect((await orch().getRun(result.runId)).revisions).toHaveLength(1);
+    expect(await stateViolations(orch(), result.runId)).toEqual([]);
+    expect(await historyViolations(orch(), result.runId)).toEqual([]);
+  }, 30_000);
+
+  it("in a worker, with a second worker reaping: asked once, applied once", async () => {
+    const seen: PlanRevisionRequest[] = [];
+    const workerOptions = {
+      workflows: { slow_revision: steps },
+      decomposers: { slow_revision: slowReviser(seen) },
+      reapIntervalMs: 100,
+      pollIntervalMs: 100,
+    };
+    const workers = [await orch().startWorker(workerOptions), await orch().startWorker(workerOptions)];
+    try {
+      const { runId } = await orch().submit(validateGraph({ goal: "slow revision", tasks: firstPlan }), {
+        workflow: "slow_revision",
+        replan: { maxRevisions: 2 },
+      });
+      const result = await orch().waitForRun(runId, { timeoutMs: 20_000 });
+      expect(result.status).toBe("completed");
+      expect(seen).toHaveLength(1);
+      expect((await orch().getRun(runId)).revisions).toHaveLength(1);
+      expect(await stateViolations(orch(), runId)).toEqual([]);
+      expect(await historyViolations(orch(), runId)).toEqual([]);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  }, 30_000);
 });

@@ -212,7 +212,10 @@ async function runScenario(orch: Orchestrator, scenario: Scenario, index: number
   expect(counts.revision).toBeLessThanOrEqual(scenario.maxRevisions);
   expect(counts.rows).toBe(counts.revision);
   expect(counts.events).toBe(counts.revision);
-  if (process.env.RP_STATS) console.log(`STATS rev=${counts.revision} asked=${asked.length} status=${result.status} tasks=${run.tasks.map((t) => t.id + ':' + t.status).join(',')}`);
+  if (process.env.RP_STATS)
+    console.log(
+      `STATS rev=${counts.revision} asked=${asked.length} status=${result.status} tasks=${run.tasks.map((t) => t.id + ":" + t.status).join(",")}`,
+    );
   expect(run.revisions.map((r) => r.revision)).toEqual(Array.from({ length: counts.revision }, (_, i) => i + 1));
 }
 
