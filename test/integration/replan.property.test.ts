@@ -212,10 +212,9 @@ async function runScenario(orch: Orchestrator, scenario: Scenario, index: number
   expect(counts.revision).toBeLessThanOrEqual(scenario.maxRevisions);
   expect(counts.rows).toBe(counts.revision);
   expect(counts.events).toBe(counts.revision);
-  if (process.env.RP_STATS)
-    console.log(
-      `STATS rev=${counts.revision} asked=${asked.length} status=${result.status} tasks=${run.tasks.map((t) => t.id + ":" + t.status).join(",")}`,
-    );
+  console.log(
+    `STATS rev=${counts.revision} asked=${asked.length} status=${result.status} tasks=${run.tasks.map((t) => t.id + ":" + t.status).join(",")}`,
+  );
   expect(run.revisions.map((r) => r.revision)).toEqual(Array.from({ length: counts.revision }, (_, i) => i + 1));
 }
 
@@ -226,7 +225,7 @@ describe.each(STORES)("re-planning invariants on %s (model-based)", (kind) => {
     let index = 0;
     await fc.assert(
       fc.asyncProperty(scenarioArbitrary, async (scenario) => runScenario(orch(), scenario, index++)),
-      { numRuns: Number(process.env.RP_RUNS ?? 20), seed: Number(process.env.RP_SEED ?? 2020) },
+      { numRuns: 20, seed: 2020 },
     );
   }, 120_000);
 });
