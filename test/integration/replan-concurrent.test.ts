@@ -54,31 +54,32 @@ function pairedReviser(seen: PlanRevisionRequest[]) {
   };
 }
 
+/** Steps where a and b (step `broken`) fail for good together: each waits for the other to start. */
+function steps(ran: string[]) {
+  const bothRunning = gate();
+  let started = 0;
+  return {
+    broken: async (ctx: { task: { id: string } }) => {
+      ran.push(ctx.task.id);
+      if (++started === 2) {
+        bothRunning.open();
+      }
+      await bothRunning.promise;
+      throw new NonRetryableError(`${ctx.task.id} broke`);
+    },
+    work: (ctx: { task: { id: string } }) => {
+      ran.push(ctx.task.id);
+      return ctx.task.id;
+    },
+    join: (ctx: { task: { id: string }; deps: Record<string, unknown> }) => {
+      ran.push(ctx.task.id);
+      return Object.keys(ctx.deps).sort();
+    },
+  };
+}
+
 describe.each(STORES)("two revisions asked at once on %s", (kind) => {
   const orch = useOrchestrator(kind);
-  const steps = (ran: string[]) => {
-    const bothRunning = gate();
-    let started = 0;
-    return {
-      broken: async (ctx: { task: { id: string } }) => {
-        ran.push(ctx.task.id);
-        if (++started === 2) {
-          bothRunning.open();
-        }
-        await bothRunning.promise;
-        throw new NonRetryableError(`${ctx.task.id} broke`);
-      },
-      work: (ctx: { task: { id: string } }) => {
-        ran.push(ctx.task.id);
-        return ctx.task.id;
-      },
-      join: (ctx: { task: { id: string }; deps: Record<string, unknown> }) => {
-        ran.push(ctx.task.id);
-        return Object.keys(ctx.deps).sort();
-      },
-    };
-  };
-
   it("applies them one after the other: the stale one is released and asked again of the revised plan", async () => {
     const seen: PlanRevisionRequest[] = [];
     const ran: string[] = [];
@@ -166,7 +167,7 @@ describe.each(STORES)("a revision slower than the lease on %s", (kind) => {
       ];
     },
   });
-  const steps = {
+  const slowSteps = {
     broken: (ctx: { task: { id: string } }) => {
       if (ctx.task.id === "a") {
         throw new NonRetryableError("a broke");
@@ -179,7 +180,7 @@ describe.each(STORES)("a revision slower than the lease on %s", (kind) => {
 
   it("in the composing process: asked once, applied once", async () => {
     const seen: PlanRevisionRequest[] = [];
-    const result = await orch().composeFromGoal("slow revision", slowReviser(seen), steps, {
+    const result = await orch().composeFromGoal("slow revision", slowReviser(seen), slowSteps, {
       replan: { maxRevisions: 2 },
     });
     expect(result.status).toBe("completed");
@@ -192,7 +193,7 @@ describe.each(STORES)("a revision slower than the lease on %s", (kind) => {
   it("in a worker, with a second worker reaping: asked once, applied once", async () => {
     const seen: PlanRevisionRequest[] = [];
     const workerOptions = {
-      workflows: { slow_revision: steps },
+      workflows: { slow_revision: slowSteps },
       decomposers: { slow_revision: slowReviser(seen) },
       reapIntervalMs: 100,
       pollIntervalMs: 100,
@@ -213,4 +214,51 @@ describe.each(STORES)("a revision slower than the lease on %s", (kind) => {
       await Promise.all(workers.map((w) => w.stop()));
     }
   }, 30_000);
+});
+
+describe.each(STORES)("two revisions asked at once in two workers on %s", (kind) => {
+  const orch = useOrchestrator(kind);
+
+  for (const maxRevisions of [2, 1]) {
+    it(`maxRevisions ${maxRevisions}: applied one after the other, never asked past the limit`, async () => {
+      const seen: PlanRevisionRequest[] = [];
+      const ran: string[] = [];
+      const workflow = `two_workers_${maxRevisions}`;
+      const workerOptions = {
+        workflows: { [workflow]: steps(ran) },
+        decomposers: { [workflow]: pairedReviser(seen) },
+        concurrency: 1,
+        pollIntervalMs: 50,
+      };
+      const workers = [await orch().startWorker(workerOptions), await orch().startWorker(workerOptions)];
+      try {
+        const { runId } = await orch().submit(validateGraph({ goal: "two at once", tasks: firstPlan }), {
+          workflow,
+          failFast: false,
+          replan: { maxRevisions },
+        });
+        const result = await orch().waitForRun(runId, { timeoutMs: 20_000 });
+        const run = await orch().getRun(runId);
+        if (maxRevisions === 2) {
+          expect(result.status).toBe("completed");
+          expect(result.outputs.join).toEqual(["a2", "b2"]);
+          expect(seen.map((r) => r.number)).toEqual([1, 1, 2]);
+          expect(run.revisions.map((r) => r.revision)).toEqual([1, 2]);
+        } else {
+          expect(result.status).toBe("failed");
+          expect(seen.map((r) => r.number)).toEqual([1, 1]);
+          expect(run.revisions).toHaveLength(1);
+          const second = run.revisions[0]!.taskId === "a" ? "b" : "a";
+          expect(run.tasks.find((t) => t.id === second)).toMatchObject({
+            status: "failed",
+            error: { message: `${second} broke` },
+          });
+        }
+        expect(await stateViolations(orch(), runId)).toEqual([]);
+        expect(await historyViolations(orch(), runId)).toEqual([]);
+      } finally {
+        await Promise.all(workers.map((w) => w.stop()));
+      }
+    });
+  }
 });
