@@ -14,7 +14,7 @@ import {
 } from "../../src/index.js";
 import { historyViolations, stateViolations } from "../helpers/invariants.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
-import { gate } from "../helpers/wait.js";
+import { gate, waitFor } from "../helpers/wait.js";
 
 const firstPlan: TaskSpec[] = [
   { id: "a", description: "a", step: "broken", dependsOn: [] },
@@ -261,4 +261,81 @@ describe.each(STORES)("two revisions asked at once in two workers on %s", (kind)
       }
     });
   }
+});
+
+describe.each(STORES)("a run cancelled or paused while its plan is revised on %s", (kind) => {
+  const orch = useOrchestrator(kind);
+  /** A reviser that reports each revision asked, and answers once `answer` resolves. */
+  const heldReviser = (asked: () => void, answer: Promise<void>) => ({
+    name: "held",
+    async decompose(_goal: string, ctx: DecomposerContext) {
+      if (!ctx.revision) {
+        return firstPlan;
+      }
+      asked();
+      await answer;
+      return [
+        { id: "a2", description: "a2", step: "work", dependsOn: [] },
+        { id: "b", description: "b", step: "work", dependsOn: [] },
+        { id: "join", description: "join", step: "join", dependsOn: ["a2", "b"] },
+      ];
+    },
+  });
+  const oneBroken = {
+    broken: (ctx: { task: { id: string } }) => {
+      if (ctx.task.id === "a") {
+        throw new NonRetryableError("a broke");
+      }
+      return ctx.task.id;
+    },
+    work: (ctx: { task: { id: string } }) => ctx.task.id,
+    join: (ctx: { deps: Record<string, unknown> }) => Object.keys(ctx.deps).sort(),
+  };
+
+  it("cancelled: the revision is not applied, and the run ends cancelled", async () => {
+    const answer = gate();
+    const asked = gate();
+    const composed = orch().composeFromGoal(
+      "cancel mid-revision",
+      heldReviser(() => asked.open(), answer.promise),
+      oneBroken,
+      { replan: { maxRevisions: 2 }, workflow: "cancel_mid_revision" },
+    );
+    await asked.promise;
+    const [running] = await orch().listRuns({ workflow: "cancel_mid_revision" });
+    await orch().cancelRun(running!.runId, "cancelled mid-revision");
+    answer.open();
+    const result = await composed;
+    expect(result.status).toBe("cancelled");
+    const run = await orch().getRun(result.runId);
+    expect(run.revisions).toEqual([]);
+    expect(await orch().notifications.getRecentEvents({ runId: result.runId, types: ["plan:revised"] })).toEqual([]);
+    expect(await stateViolations(orch(), result.runId)).toEqual([]);
+    expect(await historyViolations(orch(), result.runId)).toEqual([]);
+  });
+
+  it("paused: the revision applies, and the run completes once resumed", async () => {
+    const answer = gate();
+    const asked = gate();
+    const composed = orch().composeFromGoal(
+      "pause mid-revision",
+      heldReviser(() => asked.open(), answer.promise),
+      oneBroken,
+      { replan: { maxRevisions: 2 }, workflow: "pause_mid_revision" },
+    );
+    await asked.promise;
+    const [running] = await orch().listRuns({ workflow: "pause_mid_revision" });
+    await orch().pauseRun(running!.runId, "paused mid-revision");
+    answer.open();
+    await waitFor(async () => (await orch().getRun(running!.runId)).revisions.length === 1, 10_000, "the revision");
+    expect((await orch().getRun(running!.runId)).status).toBe("paused");
+    expect(await stateViolations(orch(), running!.runId)).toEqual([]);
+    expect(await historyViolations(orch(), running!.runId)).toEqual([]);
+    await orch().resumeRun(running!.runId);
+    const result = await composed;
+    expect(result.status).toBe("completed");
+    expect(result.outputs.join).toEqual(["a2", "b"]);
+    expect(await stateViolations(orch(), result.runId)).toEqual([]);
+    expect(await historyViolations(orch(), result.runId)).toEqual([]);
+  });
 });
