@@ -34,6 +34,8 @@ export interface PlanTask {
 /** A run's current plan: its revision number, goal and tasks (superseded ones left out). */
 export interface StoredPlan {
   revision: number;
+  /** The revisions the run may make (`replan.maxRevisions`). */
+  maxRevisions: number;
   goal: string;
   tasks: PlanTask[];
 }

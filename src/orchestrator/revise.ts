@@ -42,6 +42,12 @@ export function reviserFor(
   const name = decomposerName(decomposer);
   return async (task) => {
     const plan = await storedPlan(runId, deps);
+    if (plan.revision >= plan.maxRevisions) {
+      // Out of revisions since the failure asked (another revision took the last one, and this one
+      // was released as stale): apply_revision would refuse any plan, so the decomposer is not
+      // asked; the task fails with its own error.
+      return { kind: "declined" };
+    }
     const usage = emptyUsage();
     const ctx: ServicedContext = {
       catalogue: catalogueOf(settings.steps),
@@ -97,5 +103,5 @@ async function storedPlan(runId: string, deps: ReviserDeps): Promise<StoredPlan>
     error: row.error,
     replan: row.replan,
   }));
-  return { revision: stored.revision, goal: stored.goal, tasks };
+  return { revision: stored.revision, maxRevisions: stored.maxRevisions, goal: stored.goal, tasks };
 }

@@ -155,7 +155,7 @@ export class RunService {
     if (resolved.idempotencyKey) {
       const existing = await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey);
       if (existing) {
-        return this.continueExisting(existing, steps);
+        return this.continueExisting(existing, steps, decomposer);
       }
     }
     // Recorded pending: the executor starts the run and claims its first tasks in one call.
@@ -170,7 +170,7 @@ export class RunService {
       if (!raced) {
         throw new RunNotFoundError(recorded.runId);
       }
-      return this.continueExisting(raced, steps);
+      return this.continueExisting(raced, steps, decomposer);
     }
     const runId = recorded.runId;
     this.stepsByWorkflow.set(workflow, steps);
@@ -561,9 +561,17 @@ export class RunService {
     return { expand: (task, deps) => planExpansion(task, deps, ctx), revise };
   }
 
-  private async continueExisting(run: RunRow, steps: Steps): Promise<RunResult> {
+  /**
+   * Runs the existing run of an idempotency key to its end in this process, with `steps` and the
+   * caller's `decomposer` (a run left by a process that died asks its revisions and lazy expansions
+   * of this one).
+   */
+  private async continueExisting(run: RunRow, steps: Steps, decomposer?: Decomposer): Promise<RunResult> {
     if (!isFinalRunStatus(run.status as RunStatus)) {
       this.stepsByWorkflow.set(run.workflow, steps);
+      if (decomposer) {
+        this.decomposers.set(run.workflow, decomposer);
+      }
       await this.execute(run.id, steps);
     }
     return this.result(run.id);

@@ -51,10 +51,20 @@ export interface RunRevision {
 export function createRevisionQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
   return {
-    /** The run's revision number, goal, and every task that is not superseded, in plan order. */
-    async plan(runId: string): Promise<{ revision: number; goal: string; tasks: StoredPlanRow[] } | null> {
-      const { rows } = await db.query<{ revision: number; goal: string; tasks: StoredPlanRow[] | null }>(
-        `SELECT r.revision, r.goal,
+    /**
+     * The run's revision number, its revisions allowed (`replan.maxRevisions`, as apply_revision reads
+     * it), goal, and every task that is not superseded, in plan order.
+     */
+    async plan(
+      runId: string,
+    ): Promise<{ revision: number; maxRevisions: number; goal: string; tasks: StoredPlanRow[] } | null> {
+      const { rows } = await db.query<{
+        revision: number;
+        max_revisions: number;
+        goal: string;
+        tasks: StoredPlanRow[] | null;
+      }>(
+        `SELECT r.revision, coalesce((r.options -> 'replan' ->> 'maxRevisions')::integer, 2) AS max_revisions, r.goal,
                 (SELECT jsonb_agg(jsonb_build_object('id', t.id, 'status', t.status, 'spec', t.spec, 'input', t.input,
                                                      'output', t.output, 'error', t.error, 'replan', t.replan)
                                   ORDER BY t.position, t.id)
@@ -63,7 +73,9 @@ export function createRevisionQueries(db: Db, schema: string) {
         [runId],
       );
       const row = rows[0];
-      return row ? { revision: row.revision, goal: row.goal, tasks: row.tasks ?? [] } : null;
+      return row
+        ? { revision: row.revision, maxRevisions: row.max_revisions, goal: row.goal, tasks: row.tasks ?? [] }
+        : null;
     },
 
     /** Marks a recorded, pending run's plan as being written (streamPlan) for `planningMs`. */
