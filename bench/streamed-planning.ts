@@ -80,7 +80,9 @@ async function once(
   return {
     firstStepMs: firstStart! - began,
     firstStepInAnswer:
-      streamed && stream?.lastByteAt ? (100 * (firstStart! - stream.startedAt)) / (stream.lastByteAt - stream.startedAt) : null,
+      streamed && stream?.lastByteAt
+        ? (100 * (firstStart! - stream.startedAt)) / (stream.lastByteAt - stream.startedAt)
+        : null,
     makespanMs,
     writingMs,
   };
@@ -144,6 +146,8 @@ try {
 console.log(
   `Streamed planning: a 10-task plan (two chains of 5 steps of ${STEP_MS} ms) written at ${TOKENS_PER_SECOND} tokens/s, median of ${REPEATS}\n`,
 );
-console.log("| store | provider | mode | answer written in | first step starts | …at % of the answer | makespan | ÷ plan-then-run |");
+console.log(
+  "| store | provider | mode | answer written in | first step starts | …at % of the answer | makespan | ÷ plan-then-run |",
+);
 console.log("|---|---|---|---|---|---|---|---|");
 console.log(rows.join("\n"));

@@ -16,7 +16,7 @@ TABLE :HTDAG_SCHEMA.attempts
   step_ms double precision
   CONSTRAINT attempts_attempt_check CHECK ((attempt >= 1))
   CONSTRAINT attempts_pkey PRIMARY KEY (run_id, task_id, attempt)
-  CONSTRAINT attempts_status_check CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'timed_out'::text, 'cancelled'::text, 'skipped'::text, 'lost'::text])))
+  CONSTRAINT attempts_status_check CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'timed_out'::text, 'cancelled'::text, 'skipped'::text, 'lost'::text, 'revised'::text])))
   CONSTRAINT attempts_task_fk FOREIGN KEY (run_id, task_id) REFERENCES :HTDAG_SCHEMA.tasks(run_id, id) ON DELETE CASCADE
 CREATE UNIQUE INDEX attempts_pkey ON :HTDAG_SCHEMA.attempts USING btree (run_id, task_id, attempt)
 CREATE INDEX attempts_workflow_step_idx ON :HTDAG_SCHEMA.attempts USING btree (workflow, step, started_at DESC)
@@ -128,6 +128,22 @@ TABLE :HTDAG_SCHEMA.rejected_completions
   CONSTRAINT rejected_completions_pkey PRIMARY KEY (id)
 CREATE UNIQUE INDEX rejected_completions_pkey ON :HTDAG_SCHEMA.rejected_completions USING btree (id)
 
+TABLE :HTDAG_SCHEMA.run_revisions
+  run_id uuid NOT NULL
+  revision integer NOT NULL
+  reason text NOT NULL
+  task_id text
+  added text[] NOT NULL DEFAULT '{}'::text[]
+  removed text[] NOT NULL DEFAULT '{}'::text[]
+  changed text[] NOT NULL DEFAULT '{}'::text[]
+  plan jsonb NOT NULL
+  decomposition jsonb
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT run_revisions_pkey PRIMARY KEY (run_id, revision)
+  CONSTRAINT run_revisions_revision_check CHECK ((revision >= 1))
+  CONSTRAINT run_revisions_run_id_fkey FOREIGN KEY (run_id) REFERENCES :HTDAG_SCHEMA.runs(id) ON DELETE CASCADE
+CREATE UNIQUE INDEX run_revisions_pkey ON :HTDAG_SCHEMA.run_revisions USING btree (run_id, revision)
+
 TABLE :HTDAG_SCHEMA.runs
   id uuid NOT NULL
   workflow text NOT NULL
@@ -151,6 +167,8 @@ TABLE :HTDAG_SCHEMA.runs
   created_at timestamp with time zone NOT NULL DEFAULT now()
   started_at timestamp with time zone
   finished_at timestamp with time zone
+  revision integer NOT NULL DEFAULT 0
+  planning_until timestamp with time zone
   CONSTRAINT runs_failed_tasks_check CHECK ((failed_tasks >= 0))
   CONSTRAINT runs_graph_id_fkey FOREIGN KEY (graph_id) REFERENCES :HTDAG_SCHEMA.graphs(id) ON DELETE SET NULL
   CONSTRAINT runs_idempotency_key_unique UNIQUE (idempotency_key)
@@ -158,6 +176,7 @@ TABLE :HTDAG_SCHEMA.runs
   CONSTRAINT runs_pkey PRIMARY KEY (id)
   CONSTRAINT runs_priority_check CHECK (((priority >= '-1000'::integer) AND (priority <= 1000)))
   CONSTRAINT runs_remaining_tasks_check CHECK ((remaining_tasks >= 0))
+  CONSTRAINT runs_revision_check CHECK ((revision >= 0))
   CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT runs_total_tasks_check CHECK ((total_tasks >= 0))
   CONSTRAINT runs_workflow_fkey FOREIGN KEY (workflow) REFERENCES :HTDAG_SCHEMA.workflows(name)
@@ -219,6 +238,7 @@ TABLE :HTDAG_SCHEMA.tasks
   lease_owner text
   lease_expires_at timestamp with time zone
   error jsonb
+  replan jsonb
   CONSTRAINT tasks_attempt_budget_check CHECK ((attempt_budget >= 1))
   CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0))
   CONSTRAINT tasks_composite_has_no_step CHECK (((kind = 'atomic'::text) OR (step IS NULL)))
@@ -233,7 +253,7 @@ TABLE :HTDAG_SCHEMA.tasks
   CONSTRAINT tasks_run_if_check CHECK ((run_if = ANY (ARRAY['allSucceeded'::text, 'allDone'::text, 'anyFailed'::text])))
   CONSTRAINT tasks_running_has_lease CHECK (((status <> 'running'::text) OR (kind = 'composite'::text) OR (lease_expires_at IS NOT NULL)))
   CONSTRAINT tasks_skipped_deps_check CHECK ((skipped_deps >= 0))
-  CONSTRAINT tasks_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'timed_out'::text, 'cancelled'::text, 'skipped'::text])))
+  CONSTRAINT tasks_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'ready'::text, 'running'::text, 'completed'::text, 'failed'::text, 'timed_out'::text, 'cancelled'::text, 'skipped'::text, 'superseded'::text])))
   CONSTRAINT tasks_timeout_ms_check CHECK (((timeout_ms >= 1) AND (timeout_ms <= 86400000)))
 CREATE INDEX tasks_children_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, parent_id) WHERE (parent_id IS NOT NULL)
 CREATE INDEX tasks_lease_idx ON :HTDAG_SCHEMA.tasks USING btree (lease_expires_at) WHERE (status = 'running'::text)
@@ -270,6 +290,100 @@ TABLE :HTDAG_SCHEMA.workflows
   CONSTRAINT workflows_name_check CHECK ((name ~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$'::text))
   CONSTRAINT workflows_pkey PRIMARY KEY (name)
 CREATE UNIQUE INDEX workflows_pkey ON :HTDAG_SCHEMA.workflows USING btree (name)
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.add_plan_tasks(p_run_id uuid, p_tasks jsonb, p_edges jsonb, p_planning_ms integer, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_run "htdag".runs;
+  v_added text[];
+  v_position integer;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND OR v_run.status NOT IN ('pending', 'running', 'paused') OR v_run.planning_until IS NULL THEN
+    RETURN jsonb_build_object('added', 0, 'runStatus', v_run.status);
+  END IF;
+  SELECT coalesce(max(position), 0) INTO v_position FROM "htdag".tasks WHERE run_id = p_run_id;
+  WITH ins AS (
+    INSERT INTO "htdag".tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                     spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
+    SELECT p_run_id, x.id, v_position + e.n, x.parent_id, x.kind, x.step, x.description, 0, x.run_if, x.spec, x.input,
+           x.priority, x.queue, x.max_attempts, x.max_attempts, x.timeout_ms, x.backoff
+      FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+           jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
+             spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
+    RETURNING id
+  )
+  SELECT array_agg(id) INTO v_added FROM ins;
+  v_added := coalesce(v_added, '{}');
+  INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
+  SELECT p_run_id, x.task_id, x.depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text);
+  PERFORM "htdag".derive_dependency_counters(p_run_id, v_added);
+  -- GUARD: the run is locked and not final (checked above).
+  UPDATE "htdag".runs SET total_tasks = total_tasks + cardinality(v_added),
+         remaining_tasks = remaining_tasks + cardinality(v_added),
+         planning_until = now() + p_planning_ms * interval '1 millisecond'
+   WHERE id = p_run_id
+  RETURNING * INTO v_run;
+  PERFORM "htdag".emit(p_channel, 'plan:task_added', p_run_id, x.id, v_run.workflow,
+            jsonb_strip_nulls(jsonb_build_object('step', x.step, 'dependsOn', coalesce(x.spec -> 'dependsOn', '[]'::jsonb))))
+    FROM jsonb_to_recordset(p_tasks) AS x(id text, step text, spec jsonb);
+  IF v_run.status <> 'pending' THEN
+    PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
+      ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND id = ANY (v_added)
+              AND status = 'pending' AND remaining_deps = 0),
+      p_channel);
+  END IF;
+  RETURN jsonb_build_object('added', cardinality(v_added), 'runStatus', v_run.status);
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.apply_revision(p_run_id uuid, p_task_id text, p_attempt integer, p_worker text, p_revision integer, p_tasks jsonb, p_edges jsonb, p_record jsonb, p_claim_limit integer, p_lease_ms integer, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_run "htdag".runs;
+  v_task "htdag".tasks;
+  v_settled jsonb;
+  v_revised jsonb;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  SELECT * INTO v_task FROM "htdag".tasks WHERE run_id = p_run_id AND id = p_task_id FOR UPDATE;
+  -- GUARD: the live revision attempt of the task, held by p_worker, in a run that runs or is paused.
+  IF NOT FOUND OR v_task.status <> 'running' OR v_task.attempts <> p_attempt OR v_task.replan IS NULL
+     OR (p_worker IS NOT NULL AND v_task.lease_owner IS DISTINCT FROM p_worker)
+     OR v_run.status IS NULL OR v_run.status NOT IN ('running', 'paused') THEN
+    RETURN jsonb_build_object('settled', false, 'runStatus', v_run.status, 'claimed', '[]'::jsonb, 'aborted', '[]'::jsonb);
+  END IF;
+  IF v_run.revision <> p_revision OR v_run.revision >= coalesce((v_run.options -> 'replan' ->> 'maxRevisions')::integer, 2) THEN
+    -- Stale: released (not charged, the mark kept), so it is asked again of the plan as it is now.
+    -- Out of revisions (two asked at once for the last one): the task fails as it would have.
+    v_settled := "htdag".settle_locked(v_run, p_worker, jsonb_build_array(
+      CASE WHEN v_run.revision <> p_revision
+           THEN jsonb_build_object('taskId', p_task_id, 'attempt', p_attempt, 'outcome', 'released',
+                  'error', jsonb_build_object('name', 'StaleRevision', 'message',
+                    'the plan was revised (revision ' || v_run.revision || ') while this revision was asked of revision ' || p_revision))
+           ELSE jsonb_build_object('taskId', p_task_id, 'attempt', p_attempt,
+                  'outcome', CASE WHEN v_task.replan ->> 'outcome' = 'timed_out' THEN 'timed_out' ELSE 'failed' END,
+                  'error', v_task.replan -> 'error', 'errorClass', v_task.replan -> 'error' ->> 'name') END), p_channel);
+    v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
+    RETURN jsonb_build_object('settled', false, 'stale', v_run.revision <> p_revision, 'runStatus', v_run.status,
+      'aborted', v_settled -> 'aborted',
+      'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+  END IF;
+
+  -- The revision attempt, closed; its queue slot given back.
+  UPDATE "htdag".attempts SET status = 'revised', finished_at = now(), error_class = 'Revision',
+         duration_ms = extract(epoch FROM (now() - started_at)) * 1000
+   WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt AND status = 'running';
+  UPDATE "htdag".queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
+  v_revised := "htdag".revise_locked(v_run, p_task_id, coalesce(v_task.replan ->> 'reason', 'revision asked'),
+                                           p_tasks, p_edges, p_record, p_channel);
+  v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
+  RETURN v_revised || jsonb_build_object('settled', true, 'runStatus', v_run.status,
+    'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.cascade_tasks(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_decide text[], p_channel text, p_locked tid[] DEFAULT NULL::tid[])
  RETURNS jsonb
@@ -425,7 +539,7 @@ BEGIN
             'runId', p_run.id, 'taskId', u.id, 'workflow', p_run.workflow, 'attempt', u.attempts, 'kind', u.kind,
             'step', u.step, 'input', u.input, 'spec', u.spec, 'timeoutMs', u.timeout_ms,
             'maxAttempts', u.max_attempts, 'attemptBase', u.max_attempts - u.attempt_budget, 'backoff', u.backoff, 'queue', u.queue,
-            'deps', "htdag".dependency_outputs(p_run.id, u.id))
+            'replan', u.replan, 'deps', "htdag".dependency_outputs(p_run.id, u.id))
             ORDER BY u.priority DESC, u.ready_at, u.id) FROM u),
          (SELECT count(pg_notify(p_channel, json_build_object('id', ev.id, 'type', 'task:started', 'runId', p_run.id,
                                                             'taskId', ev.task_id, 'workflow', p_run.workflow)::text))
@@ -486,6 +600,29 @@ BEGIN
     EXIT WHEN v_free <= 0;
   END LOOP;
   RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.close_plan_stream(p_run_id uuid, p_graph_id text, p_tasks jsonb, p_edges jsonb, p_revise boolean, p_reason text, p_record jsonb, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_run "htdag".runs;
+  v_revised jsonb := '{}';
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND OR v_run.status NOT IN ('pending', 'running', 'paused') OR v_run.planning_until IS NULL THEN
+    RETURN jsonb_build_object('closed', false, 'runStatus', v_run.status, 'aborted', '[]'::jsonb);
+  END IF;
+  IF p_revise THEN
+    v_revised := "htdag".revise_locked(v_run, NULL, p_reason, p_tasks, p_edges, p_record, p_channel);
+  ELSIF jsonb_array_length(p_tasks) > 0 THEN
+    PERFORM "htdag".add_plan_tasks(p_run_id, p_tasks, p_edges, 0, p_channel);
+  END IF;
+  -- GUARD: the run is locked and not final (checked above).
+  UPDATE "htdag".runs SET planning_until = NULL, graph_id = p_graph_id WHERE id = p_run_id;
+  v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
+  RETURN jsonb_build_object('closed', true, 'runStatus', v_run.status, 'aborted', coalesce(v_revised -> 'aborted', '[]'::jsonb));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_run_if text, p_failed integer, p_skipped integer)
@@ -662,7 +799,7 @@ AS $function$
 DECLARE v_run "htdag".runs;
 BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
-  IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') THEN
+  IF v_run.remaining_tasks = 0 AND v_run.status IN ('running', 'paused') AND v_run.planning_until IS NULL THEN
     PERFORM "htdag".finish_run(p_run_id,
       CASE WHEN v_run.failed_tasks > 0 AND NOT v_run.recovered THEN 'failed' ELSE 'completed' END, NULL, p_channel);
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
@@ -825,6 +962,16 @@ BEGIN
   RETURN v_scope = 'all' OR (v_scope = 'runs' AND p_type LIKE 'execution:%');
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.open_plan_stream(p_run_id uuid, p_planning_ms integer)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  UPDATE "htdag".runs SET planning_until = now() + p_planning_ms * interval '1 millisecond'
+   WHERE id = p_run_id AND status = 'pending' AND planning_until IS NULL;
+  RETURN FOUND;
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -889,7 +1036,7 @@ BEGIN
   END LOOP;
   FOR v_run IN
     SELECT * FROM "htdag".runs r
-     WHERE r.status IN ('running', 'paused')
+     WHERE r.status IN ('running', 'paused') AND r.planning_until IS NULL
        AND NOT EXISTS (SELECT 1 FROM "htdag".tasks t WHERE t.run_id = r.id AND t.status IN ('ready', 'running'))
      ORDER BY created_at LIMIT p_limit FOR UPDATE SKIP LOCKED
   LOOP
@@ -923,6 +1070,21 @@ BEGIN
     PERFORM "htdag".finish_run_if_done(v_run.id, p_channel);
     v_repaired := v_repaired + 1;
   END LOOP;
+  -- A plan still being written whose writer stopped renewing it (its process died): the run fails,
+  -- as no one can finish the plan.
+  FOR v_run IN
+    SELECT * FROM "htdag".runs
+     WHERE planning_until < now() - p_grace_ms * interval '1 millisecond' AND status IN ('pending', 'running', 'paused')
+     ORDER BY planning_until LIMIT p_limit FOR UPDATE SKIP LOCKED
+  LOOP
+    UPDATE "htdag".runs SET planning_until = NULL WHERE id = v_run.id;
+    PERFORM "htdag".emit(p_channel, 'execution:reconciled', v_run.id, NULL, v_run.workflow,
+      jsonb_build_object('repair', 'failed', 'reason', 'the plan was still being written (streamPlan) but its process '
+                         || 'stopped renewing it ' || p_grace_ms || ' ms ago: it died'));
+    PERFORM "htdag".stop_run(v_run.id, 'failed',
+      'the plan stream was interrupted: the process writing the plan stopped before the plan was complete', p_channel);
+    v_repaired := v_repaired + 1;
+  END LOOP;
   RETURN v_repaired;
 END $function$
 
@@ -950,6 +1112,16 @@ BEGIN
     v_released := v_released + jsonb_array_length(v_held);
   END LOOP;
   RETURN v_released;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.renew_plan_stream(p_run_id uuid, p_planning_ms integer)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  UPDATE "htdag".runs SET planning_until = now() + p_planning_ms * interval '1 millisecond'
+   WHERE id = p_run_id AND planning_until IS NOT NULL AND status IN ('pending', 'running', 'paused');
+  RETURN FOUND;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.retry_run(p_run_id uuid, p_from_task text, p_channel text)
@@ -1006,6 +1178,119 @@ BEGIN
   RETURN cardinality(v_reset);
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.revise_locked(p_run :HTDAG_SCHEMA.runs, p_task_id text, p_reason text, p_tasks jsonb, p_edges jsonb, p_record jsonb, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_run "htdag".runs := p_run;
+  v_listed text[];
+  v_changed text[];
+  v_added text[];
+  v_removed text[];
+  v_composites text[];
+  v_aborted jsonb;
+  v_position integer;
+  v_decomposition bigint;
+BEGIN
+  SELECT coalesce(array_agg(x.id), '{}') INTO v_listed FROM jsonb_to_recordset(p_tasks) AS x(id text);
+  SELECT coalesce(array_agg(t.id) FILTER (WHERE t.id = ANY (v_listed)
+                                           AND (t.status NOT IN ('completed', 'running') OR t.id IS NOT DISTINCT FROM p_task_id)), '{}'),
+         coalesce(array_agg(t.id) FILTER (WHERE NOT (t.id = ANY (v_listed)) AND t.status IN ('pending', 'ready', 'running')), '{}'),
+         coalesce(array_agg(t.id) FILTER (WHERE t.id = ANY (v_listed) AND t.status IN ('completed', 'running')
+                                           AND t.kind = 'composite' AND t.id IS DISTINCT FROM p_task_id), '{}')
+    INTO v_changed, v_removed, v_composites
+    FROM "htdag".tasks t WHERE t.run_id = p_run.id;
+  SELECT coalesce(array_agg(x.id), '{}') INTO v_added
+    FROM unnest(v_listed) AS x(id)
+   WHERE NOT EXISTS (SELECT 1 FROM "htdag".tasks t WHERE t.run_id = p_run.id AND t.id = x.id);
+
+  -- Superseded: the running ones' attempts closed as cancelled (their processes abort them), their
+  -- queue slots given back, then the tasks (GUARD: not final).
+  WITH a AS (
+    UPDATE "htdag".attempts a SET status = 'cancelled', finished_at = now(), error_class = 'Superseded',
+           error = jsonb_build_object('name', 'Superseded', 'message',
+                     'revision ' || (p_run.revision + 1) || ' of the plan removed task ' || a.task_id),
+           duration_ms = extract(epoch FROM (now() - a.started_at)) * 1000
+     WHERE a.run_id = p_run.id AND a.task_id = ANY (v_removed) AND a.task_id IS DISTINCT FROM p_task_id
+       AND a.status = 'running'
+    RETURNING a.task_id, a.attempt
+  ), q AS (
+    UPDATE "htdag".queues q SET running = greatest(0, q.running - c.n)
+      FROM (SELECT t.queue, count(*)::integer AS n FROM a JOIN "htdag".tasks t ON t.run_id = p_run.id AND t.id = a.task_id
+             GROUP BY t.queue) c
+     WHERE q.name = c.queue AND q.running > 0
+  )
+  SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', a.task_id, 'attempt', a.attempt)), '[]') INTO v_aborted FROM a;
+  UPDATE "htdag".tasks SET status = 'superseded', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+         replan = NULL
+   WHERE run_id = p_run.id AND id = ANY (v_removed) AND status IN ('pending', 'ready', 'running');
+
+  -- Changed in place: pending again, with a fresh attempt budget.
+  UPDATE "htdag".tasks t
+     SET parent_id = x.parent_id, kind = x.kind, step = x.step, description = x.description, run_if = x.run_if,
+         spec = x.spec, input = x.input, priority = x.priority, queue = x.queue,
+         max_attempts = t.attempts + x.max_attempts, attempt_budget = x.max_attempts, timeout_ms = x.timeout_ms,
+         backoff = x.backoff, status = 'pending', output = NULL, error = NULL, started_at = NULL, finished_at = NULL,
+         ready_at = NULL, lease_owner = NULL, lease_expires_at = NULL, replan = NULL,
+         remaining_deps = 0, failed_deps = 0, skipped_deps = 0
+    FROM jsonb_to_recordset(p_tasks) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
+           spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
+   WHERE t.run_id = p_run.id AND t.id = x.id AND t.id = ANY (v_changed);
+
+  SELECT coalesce(max(position), 0) INTO v_position FROM "htdag".tasks WHERE run_id = p_run.id;
+  INSERT INTO "htdag".tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                   spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff)
+  SELECT p_run.id, x.id, v_position + e.n, x.parent_id, x.kind, x.step, x.description, 0, x.run_if, x.spec, x.input,
+         x.priority, x.queue, x.max_attempts, x.max_attempts, x.timeout_ms, x.backoff
+    FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+         jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text, run_if text,
+           spec jsonb, input jsonb, priority integer, queue text, max_attempts integer, timeout_ms integer, backoff jsonb)
+   WHERE x.id = ANY (v_added);
+
+  -- Edges: the changed and superseded tasks' are replaced by the plan's; a kept composite gains
+  -- its new children.
+  DELETE FROM "htdag".task_edges
+   WHERE run_id = p_run.id AND (task_id = ANY (v_changed || v_removed) OR depends_on = ANY (v_removed));
+  INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
+  SELECT p_run.id, x.task_id, x.depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text)
+   WHERE x.task_id = ANY (v_changed || v_added || v_composites)
+  ON CONFLICT DO NOTHING;
+  PERFORM "htdag".derive_dependency_counters(p_run.id, v_changed || v_added || v_composites);
+
+  -- GUARD: the caller locked the run, running or paused.
+  UPDATE "htdag".runs SET revision = revision + 1,
+         total_tasks = (SELECT count(*) FROM "htdag".tasks WHERE run_id = p_run.id AND status <> 'superseded'),
+         remaining_tasks = (SELECT count(*) FROM "htdag".tasks WHERE run_id = p_run.id
+                             AND status IN ('pending', 'ready', 'running')),
+         failed_tasks = (SELECT count(*) FROM "htdag".tasks WHERE run_id = p_run.id AND status IN ('failed', 'timed_out'))
+   WHERE id = p_run.id AND status IN ('running', 'paused')
+  RETURNING * INTO v_run;
+
+  INSERT INTO "htdag".decompositions (graph_id, goal, decomposer, source, model, llm_calls, input_tokens,
+                                            output_tokens, repairs, latency_ms)
+  VALUES (v_run.graph_id, v_run.goal, coalesce(p_record ->> 'decomposer', 'unknown'), coalesce(p_record ->> 'source', 'function'),
+          p_record ->> 'model', coalesce((p_record ->> 'llmCalls')::integer, 0), coalesce((p_record ->> 'inputTokens')::integer, 0),
+          coalesce((p_record ->> 'outputTokens')::integer, 0), coalesce((p_record ->> 'repairs')::integer, 0),
+          coalesce((p_record ->> 'latencyMs')::double precision, 0))
+  RETURNING id INTO v_decomposition;
+  INSERT INTO "htdag".run_revisions (run_id, revision, reason, task_id, added, removed, changed, plan, decomposition)
+  VALUES (p_run.id, v_run.revision, p_reason, p_task_id, v_added, v_removed, v_changed,
+          (SELECT coalesce(jsonb_agg(x.value -> 'spec' ORDER BY x.n), '[]')
+             FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x(value, n)),
+          coalesce(p_record, '{}') || jsonb_build_object('decompositionId', v_decomposition));
+  PERFORM "htdag".emit(p_channel, 'plan:revised', p_run.id, p_task_id, v_run.workflow,
+    jsonb_strip_nulls(jsonb_build_object('revision', v_run.revision, 'reason', p_reason, 'taskId', p_task_id,
+                       'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed))));
+
+  PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
+    ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run.id AND id = ANY (v_changed || v_added)
+            AND status = 'pending' AND remaining_deps = 0),
+    p_channel);
+  RETURN jsonb_build_object('revision', v_run.revision, 'aborted', v_aborted, 'added', to_jsonb(v_added),
+                            'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed));
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.set_run_paused(p_run_id uuid, p_paused boolean, p_reason text, p_channel text)
  RETURNS text
  LANGUAGE plpgsql
@@ -1040,6 +1325,7 @@ DECLARE
   v_attempts integer[];
   v_outcomes text[];
   v_errors jsonb[];
+  v_replans jsonb[];
   v_delays integer[];
   v_tids tid[];
   v_accepted integer;
@@ -1052,6 +1338,11 @@ DECLARE
   v_aborted jsonb := '[]';
   v_results jsonb := '[]';
   v_notified bigint;
+  -- Re-planning (design.md §13): the run's replan option, normalised when the run was made.
+  v_replan jsonb := p_run.options -> 'replan';
+  v_max_revisions integer := coalesce((p_run.options -> 'replan' ->> 'maxRevisions')::integer, 2);
+  v_on_failure boolean := coalesce((p_run.options -> 'replan' ->> 'onFailure')::boolean, true);
+  v_revising boolean;
 BEGIN
   -- Each settlement with its task's row, locked when it is the live attempt held by p_worker; the
   -- accepted ones' attempts close (GUARD: once) and give back their queue slots, in this statement.
@@ -1059,23 +1350,44 @@ BEGIN
     SELECT x.n, x.value AS v, x.value ->> 'taskId' AS id, (x.value ->> 'attempt')::integer AS attempt,
            x.value ->> 'outcome' AS outcome
       FROM jsonb_array_elements(p_settlements) WITH ORDINALITY AS x(value, n)
-  ), live AS (
+  ), live0 AS (
     SELECT s.n, s.id, s.attempt, s.outcome, s.v -> 'output' AS output, s.v -> 'error' AS error,
            l.tid, a.tid AS attempt_tid, l.queue,
-           -- Lost and released attempts: the retry is decided here, from the stored budget.
+           -- Lost and released attempts: the retry is decided here, from the stored budget. A lost
+           -- revision attempt (l.replan) is asked again whatever the budget.
            CASE WHEN l.tid IS NULL THEN NULL
                 WHEN s.outcome = 'released' THEN 0
-                WHEN s.outcome = 'lost' THEN CASE WHEN l.attempts < l.max_attempts THEN 0 END
+                WHEN s.outcome = 'lost' THEN CASE WHEN l.attempts < l.max_attempts OR l.replan IS NOT NULL THEN 0 END
                 WHEN s.outcome IN ('failed', 'timed_out') THEN (s.v ->> 'retryDelayMs')::integer END AS delay,
+           l.replan IS NOT NULL AS revision_attempt,
            s.v ->> 'errorClass' AS error_class, (s.v ->> 'stepMs')::double precision AS step_ms
       FROM s
-      LEFT JOIN LATERAL (SELECT t.ctid AS tid, t.max_attempts, t.attempts, t.queue FROM "htdag".tasks t
+      LEFT JOIN LATERAL (SELECT t.ctid AS tid, t.max_attempts, t.attempts, t.queue, t.replan FROM "htdag".tasks t
                           WHERE t.run_id = p_run.id AND t.id = s.id AND t.status = 'running' AND t.attempts = s.attempt
                             AND (p_worker IS NULL OR t.lease_owner = p_worker)
                          OFFSET 0 FOR UPDATE) l ON true
       LEFT JOIN LATERAL (SELECT a.ctid AS tid FROM "htdag".attempts a
                           WHERE l.tid IS NOT NULL AND a.run_id = p_run.id AND a.task_id = s.id AND a.attempt = s.attempt
                             AND a.status = 'running' OFFSET 0) a ON true
+  ), asked AS (
+    -- A failure for good (no retry left, NonRetryableError, out of attempts) asks for a revision of
+    -- the plan when the run re-plans (its ReplanError: s.v.replan; any other: onFailure), has
+    -- revisions left, and the task is not itself a revision attempt. It goes back to ready at once
+    -- (delay 0), marked with what the revision is asked for (tasks.replan).
+    SELECT b.*,
+           b.tid IS NOT NULL AND NOT b.revision_attempt AND v_replan IS NOT NULL AND p_run.revision < v_max_revisions
+           AND b.delay IS NULL AND b.outcome IN ('failed', 'timed_out', 'lost')
+           AND (coalesce((b.v ->> 'replan')::boolean, false) OR v_on_failure) AS revise
+      FROM (SELECT live0.*, s.v FROM live0 JOIN s USING (n)) b
+  ), live AS (
+    SELECT a.n, a.id, a.attempt, a.outcome, a.output, a.error, a.tid, a.attempt_tid, a.queue,
+           CASE WHEN a.revise THEN 0 ELSE a.delay END AS delay, a.error_class, a.step_ms, a.revision_attempt,
+           CASE WHEN a.revise THEN jsonb_build_object(
+             'reason', CASE WHEN coalesce((a.v ->> 'replan')::boolean, false) THEN coalesce(a.error ->> 'message', 'the step asked for a revision')
+                            ELSE 'task ' || a.id || CASE a.outcome WHEN 'timed_out' THEN ' timed out' WHEN 'lost' THEN ' was lost'
+                                                     ELSE ' failed' END || coalesce(': ' || (a.error ->> 'message'), '') END,
+             'error', a.error, 'attempt', a.attempt, 'outcome', a.outcome) END AS replan
+      FROM asked a
   ), closed AS (
     UPDATE "htdag".attempts t
        SET status = CASE WHEN a.outcome IN ('lost', 'released') THEN 'lost' ELSE a.outcome END,
@@ -1092,7 +1404,8 @@ BEGIN
   )
   -- One pass of one aggregation over the settlements in order: the arrays are aligned, in that order.
   SELECT array_agg(x.id), array_agg(x.attempt), array_agg(x.outcome),
-         array_agg(x.delay), array_agg(x.tid), array_agg(x.error),
+         array_agg(x.delay), array_agg(x.tid), array_agg(x.error), array_agg(x.replan),
+         coalesce(bool_or(x.revision_attempt AND x.delay IS NULL), false),
          count(x.tid),
          -- Everything accepted and not retried is final: one cascade for the whole batch.
          array_agg(x.id) FILTER (WHERE x.tid IS NOT NULL AND x.delay IS NULL),
@@ -1105,7 +1418,7 @@ BEGIN
          coalesce(jsonb_agg(jsonb_build_object('taskId', x.id, 'attempt', x.attempt, 'settled', true, 'status',
            CASE WHEN x.delay IS NOT NULL THEN 'ready' WHEN x.outcome = 'lost' THEN 'failed' ELSE x.outcome END)
            ) FILTER (WHERE x.tid IS NOT NULL), '[]')
-    INTO v_ids, v_attempts, v_outcomes, v_delays, v_tids, v_errors, v_accepted,
+    INTO v_ids, v_attempts, v_outcomes, v_delays, v_tids, v_errors, v_replans, v_revising, v_accepted,
          v_final_ids, v_final_statuses, v_final_outputs, v_final_errors, v_final_tids, v_retries, v_results
     FROM (SELECT * FROM live ORDER BY n) x;
 
@@ -1113,24 +1426,27 @@ BEGIN
     IF v_retries > 0 THEN
       -- Retries: back to ready after the delay, in one guarded UPDATE.
       WITH a AS (
-        SELECT * FROM unnest(v_ids, v_attempts, v_outcomes, v_errors, v_delays, v_tids) WITH ORDINALITY
-                   AS a(id, attempt, outcome, error, delay, tid, n)
+        SELECT * FROM unnest(v_ids, v_attempts, v_outcomes, v_errors, v_delays, v_tids, v_replans) WITH ORDINALITY
+                   AS a(id, attempt, outcome, error, delay, tid, replan, n)
          WHERE a.tid IS NOT NULL AND a.delay IS NOT NULL
       ), r AS (
         UPDATE "htdag".tasks t
            SET status = 'ready', ready_at = now(), error = a.error, lease_owner = NULL, lease_expires_at = NULL,
                available_at = now() + a.delay * interval '1 millisecond',
                -- A released attempt is not charged.
-               max_attempts = t.max_attempts + (a.outcome = 'released')::integer
+               max_attempts = t.max_attempts + (a.outcome = 'released')::integer,
+               -- A failure that asked for a revision; a revision attempt lost or released keeps its mark.
+               replan = coalesce(a.replan, t.replan)
           FROM a
          -- GUARD: the live attempt of a running task (locked above).
          WHERE t.ctid = ANY (v_tids) AND t.id = a.id AND t.status = 'running' AND t.attempts = a.attempt
-        RETURNING t.id, a.attempt, a.outcome, a.delay, a.error, a.n
+        RETURNING t.id, a.attempt, a.outcome, a.delay, a.error, a.replan, a.n
       ), ev AS (
         INSERT INTO "htdag".events (type, channel, run_id, task_id, workflow, payload)
         SELECT 'task:retried', coalesce(p_channel, 'htdag_events'), p_run.id, r.id, p_run.workflow,
                jsonb_strip_nulls(jsonb_build_object('attempt', r.attempt, 'outcome', r.outcome, 'delayMs', r.delay,
-                                                    'error', r.error))
+                                                    'error', r.error, 'replan', r.replan IS NOT NULL OR NULL,
+                                                    'reason', r.replan ->> 'reason'))
           FROM r ORDER BY r.n
         RETURNING id, task_id
       )
@@ -1142,6 +1458,12 @@ BEGIN
     IF v_final_ids IS NOT NULL THEN
       v_aborted := "htdag".cascade_tasks(p_run, v_final_ids, v_final_statuses, v_final_outputs,
                                                v_final_errors, NULL, p_channel, v_final_tids);
+    END IF;
+    IF v_revising THEN
+      -- A revision attempt that ended for good (its revision failed): the mark goes with it. After
+      -- the cascade, which finds the tasks by the row versions locked above.
+      UPDATE "htdag".tasks SET replan = NULL
+       WHERE run_id = p_run.id AND id = ANY (v_final_ids) AND replan IS NOT NULL;
     END IF;
   END IF;
 
@@ -1238,7 +1560,7 @@ BEGIN
     'runId', p_run_id, 'taskId', p_task_id, 'workflow', p_workflow, 'attempt', v_task.attempts, 'kind', v_task.kind,
     'step', v_task.step, 'input', v_task.input, 'spec', v_task.spec, 'timeoutMs', v_task.timeout_ms,
     'maxAttempts', v_task.max_attempts, 'attemptBase', v_task.max_attempts - v_task.attempt_budget, 'backoff', v_task.backoff, 'queue', v_task.queue,
-    'deps', "htdag".dependency_outputs(p_run_id, p_task_id));
+    'replan', v_task.replan, 'deps', "htdag".dependency_outputs(p_run_id, p_task_id));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_run(p_run_id uuid, p_worker text, p_claim_limit integer, p_lease_ms integer, p_channel text)
