@@ -327,7 +327,8 @@ BEGIN
    WHERE id = p_run_id
   RETURNING * INTO v_run;
   PERFORM "htdag".emit(p_channel, 'plan:task_added', p_run_id, x.id, v_run.workflow,
-            jsonb_strip_nulls(jsonb_build_object('step', x.step, 'dependsOn', coalesce(x.spec -> 'dependsOn', '[]'::jsonb))))
+            jsonb_strip_nulls(jsonb_build_object('taskId', x.id, 'step', x.step,
+                                                 'dependsOn', coalesce(x.spec -> 'dependsOn', '[]'::jsonb))))
     FROM jsonb_to_recordset(p_tasks) AS x(id text, step text, spec jsonb);
   IF v_run.status <> 'pending' THEN
     PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
@@ -1280,8 +1281,8 @@ BEGIN
              FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x(value, n)),
           coalesce(p_record, '{}') || jsonb_build_object('decompositionId', v_decomposition));
   PERFORM "htdag".emit(p_channel, 'plan:revised', p_run.id, p_task_id, v_run.workflow,
-    jsonb_strip_nulls(jsonb_build_object('revision', v_run.revision, 'reason', p_reason, 'taskId', p_task_id,
-                       'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed))));
+    jsonb_build_object('revision', v_run.revision, 'reason', p_reason, 'taskId', p_task_id,
+                       'added', to_jsonb(v_added), 'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed)));
 
   PERFORM "htdag".cascade_tasks(v_run, NULL, NULL, NULL, NULL,
     ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run.id AND id = ANY (v_changed || v_added)

@@ -24,6 +24,7 @@ import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
 import { createRevisionQueries } from "../store/revisions.js";
+import { createDecompositionQueries } from "../store/decomposition-cache.js";
 import { composeStreamed, type StreamedRunDeps } from "./streamed-run.js";
 import { checkGoal } from "./decompose-options.js";
 import { createQueueWaitReader } from "../store/queue-waits.js";
@@ -143,6 +144,7 @@ export async function buildOrchestrator(
     revisions: createRevisionQueries(db, resolved.schema),
     control,
     graphs,
+    decompositions: createDecompositionQueries(db, resolved.schema, codec),
     events,
     channel,
     leaseMs: resolved.leaseMs,

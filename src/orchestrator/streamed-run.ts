@@ -19,6 +19,7 @@ import { emptyUsage, type ServicedContext } from "../decomposers/services.js";
 import type { PayloadCodec } from "../store/codec.js";
 import type { EventQueries } from "../store/events.js";
 import type { GraphQueries } from "../store/graphs.js";
+import type { DecompositionQueries } from "../store/decomposition-cache.js";
 import type { RevisionQueries } from "../store/revisions.js";
 import type { RunControlQueries } from "../store/run-control.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
@@ -33,6 +34,8 @@ export interface StreamedRunDeps {
   revisions: RevisionQueries;
   control: RunControlQueries;
   graphs: GraphQueries;
+  /** Where the decomposition's record (calls, tokens, repairs, latency) is stored. */
+  decompositions: DecompositionQueries;
   events: EventQueries;
   channel: string | null;
   /** The plan's lease: a run whose writer stops renewing it this long is failed by the reconciler. */
@@ -155,15 +158,26 @@ class PlanStream {
     }
     const graph = this.validated(next.value, name, graphId, decomposedAt);
     await this.deps.graphs.recordGraph(graph);
-    await this.close(graph, {
+    const latencyMs = performance.now() - started;
+    await this.deps.decompositions.record({
+      graphId: graph.id,
+      goal: this.goal,
       decomposer: name,
       source: usage.source ?? "llm",
-      ...(usage.model ? { model: usage.model } : {}),
+      model: usage.model ?? null,
+      cacheKey: null,
       llmCalls: usage.llmCalls,
       inputTokens: usage.inputTokens,
       outputTokens: usage.outputTokens,
       repairs: usage.repairs,
-      latencyMs: performance.now() - started,
+      latencyMs,
+    });
+    await this.close(graph, name, {
+      llmCalls: usage.llmCalls,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      repairs: usage.repairs,
+      latencyMs,
     });
   }
 
@@ -252,7 +266,7 @@ class PlanStream {
    * Closes the plan: adds what had not been stored when everything stored is in the plan as it was
    * stored; otherwise revises the run to the whole plan, which keeps what ran.
    */
-  private async close(graph: TaskGraph, record: Record<string, unknown>): Promise<void> {
+  private async close(graph: TaskGraph, name: string, usage: Record<string, number>): Promise<void> {
     const rows = bindGraph(graph, this.steps, this.defaults, this.deps.codec);
     const byId = new Map(rows.tasks.map((row) => [row.id, row]));
     const differing = [...this.stored.values()].filter((row) => {
@@ -277,7 +291,8 @@ class PlanStream {
             rows.edges,
             {
               reason: `the whole plan differs from the streamed one in ${differing.map((row) => row.id).join(", ")} (repaired or not in the final plan)`,
-              record,
+              // The streamed decomposition, recorded above, made the calls: this revision makes none.
+              record: { decomposer: name, source: "llm", llmCalls: 0, latencyMs: 0 },
             },
             channel,
           );
@@ -293,11 +308,12 @@ class PlanStream {
         runId: this.runId,
         payload: {
           goal: this.goal,
+          decomposer: name,
           graphId: graph.id,
           source: "llm",
           tasks: graph.tasks.length,
           stream: true,
-          ...record,
+          ...usage,
         },
       },
       channel,
