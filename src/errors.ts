@@ -146,7 +146,7 @@ export class NonRetryableError extends HtdagError {
  */
 export class ReplanError extends NonRetryableError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options, "REPLAN_REQUESTED");
+    super(message, options ?? {}, "REPLAN_REQUESTED");
   }
 }
 

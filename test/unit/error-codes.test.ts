@@ -27,6 +27,7 @@ import {
   MigrationMismatchError,
   NonJsonOutputError,
   NonRetryableError,
+  ReplanError,
   OutputTooLargeError,
   RunNotFoundError,
   SeedLoadError,
@@ -80,6 +81,7 @@ const EXAMPLES: [HtdagError, HtdagErrorCode][] = [
   [new DashboardRequestError(404, "NOT_FOUND", "no route"), "NOT_FOUND"],
   [new BenchDatabaseError("cannot create", { cause }), "BENCH_DATABASE"],
   [new MissingApiKeyError("llm", "openai", "OPENAI_API_KEY"), "MISSING_API_KEY"],
+  [new ReplanError("the v1 API is gone"), "REPLAN_REQUESTED"],
 ];
 
 describe("error codes", () => {
