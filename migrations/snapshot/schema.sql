@@ -14,7 +14,15 @@ TABLE :HTDAG_SCHEMA.attempts
   error_class text
   error jsonb
   step_ms double precision
+  llm_calls integer NOT NULL DEFAULT 0
+  input_tokens bigint NOT NULL DEFAULT 0
+  output_tokens bigint NOT NULL DEFAULT 0
+  cost_usd numeric(18,8) NOT NULL DEFAULT 0
   CONSTRAINT attempts_attempt_check CHECK ((attempt >= 1))
+  CONSTRAINT attempts_cost_usd_check CHECK ((cost_usd >= (0)::numeric))
+  CONSTRAINT attempts_input_tokens_check CHECK ((input_tokens >= 0))
+  CONSTRAINT attempts_llm_calls_check CHECK ((llm_calls >= 0))
+  CONSTRAINT attempts_output_tokens_check CHECK ((output_tokens >= 0))
   CONSTRAINT attempts_pkey PRIMARY KEY (run_id, task_id, attempt)
   CONSTRAINT attempts_status_check CHECK ((status = ANY (ARRAY['running'::text, 'completed'::text, 'failed'::text, 'timed_out'::text, 'cancelled'::text, 'skipped'::text, 'lost'::text, 'revised'::text])))
   CONSTRAINT attempts_task_fk FOREIGN KEY (run_id, task_id) REFERENCES :HTDAG_SCHEMA.tasks(run_id, id) ON DELETE CASCADE
@@ -169,10 +177,18 @@ TABLE :HTDAG_SCHEMA.runs
   finished_at timestamp with time zone
   revision integer NOT NULL DEFAULT 0
   planning_until timestamp with time zone
+  llm_calls integer NOT NULL DEFAULT 0
+  input_tokens bigint NOT NULL DEFAULT 0
+  output_tokens bigint NOT NULL DEFAULT 0
+  cost_usd numeric(18,8) NOT NULL DEFAULT 0
+  CONSTRAINT runs_cost_usd_check CHECK ((cost_usd >= (0)::numeric))
   CONSTRAINT runs_failed_tasks_check CHECK ((failed_tasks >= 0))
   CONSTRAINT runs_graph_id_fkey FOREIGN KEY (graph_id) REFERENCES :HTDAG_SCHEMA.graphs(id) ON DELETE SET NULL
   CONSTRAINT runs_idempotency_key_unique UNIQUE (idempotency_key)
+  CONSTRAINT runs_input_tokens_check CHECK ((input_tokens >= 0))
+  CONSTRAINT runs_llm_calls_check CHECK ((llm_calls >= 0))
   CONSTRAINT runs_max_parallel_check CHECK (((max_parallel >= 1) AND (max_parallel <= 10000)))
+  CONSTRAINT runs_output_tokens_check CHECK ((output_tokens >= 0))
   CONSTRAINT runs_pkey PRIMARY KEY (id)
   CONSTRAINT runs_priority_check CHECK (((priority >= '-1000'::integer) AND (priority <= 1000)))
   CONSTRAINT runs_remaining_tasks_check CHECK ((remaining_tasks >= 0))
@@ -261,6 +277,28 @@ CREATE UNIQUE INDEX tasks_pkey ON :HTDAG_SCHEMA.tasks USING btree (run_id, id)
 CREATE INDEX tasks_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (priority DESC, ready_at, run_id, id) WHERE (status = 'ready'::text)
 CREATE INDEX tasks_run_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, priority DESC, ready_at, id) WHERE (status = 'ready'::text)
 CREATE INDEX tasks_run_running_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id) WHERE (status = 'running'::text)
+
+TABLE :HTDAG_SCHEMA.usage_records
+  id bigint NOT NULL
+  run_id uuid NOT NULL
+  task_id text
+  attempt integer
+  source text NOT NULL
+  model text NOT NULL
+  llm_calls integer NOT NULL DEFAULT 1
+  input_tokens bigint NOT NULL DEFAULT 0
+  output_tokens bigint NOT NULL DEFAULT 0
+  cost_usd numeric(18,8)
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT usage_records_cost_usd_check CHECK (((cost_usd IS NULL) OR (cost_usd >= (0)::numeric)))
+  CONSTRAINT usage_records_input_tokens_check CHECK ((input_tokens >= 0))
+  CONSTRAINT usage_records_llm_calls_check CHECK ((llm_calls >= 0))
+  CONSTRAINT usage_records_output_tokens_check CHECK ((output_tokens >= 0))
+  CONSTRAINT usage_records_pkey PRIMARY KEY (id)
+  CONSTRAINT usage_records_run_id_fkey FOREIGN KEY (run_id) REFERENCES :HTDAG_SCHEMA.runs(id) ON DELETE CASCADE
+  CONSTRAINT usage_records_source_check CHECK ((source = ANY (ARRAY['decomposition'::text, 'revision'::text, 'step'::text])))
+CREATE UNIQUE INDEX usage_records_pkey ON :HTDAG_SCHEMA.usage_records USING btree (id)
+CREATE INDEX usage_records_run_idx ON :HTDAG_SCHEMA.usage_records USING btree (run_id, id)
 
 TABLE :HTDAG_SCHEMA.workers
   id text NOT NULL
