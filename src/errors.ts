@@ -28,6 +28,7 @@ export const HTDAG_ERROR_CODES = [
   "STEP_TIMEOUT",
   "WAIT_TIMEOUT",
   "LEASE_EXPIRED",
+  "BUDGET_EXCEEDED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
@@ -312,6 +313,36 @@ export class LeaseExpiredError extends HtdagError {
         `attempt ${attempt.attempt}): its lease ran out ${Math.round(expiredByMs)} ms before the step could start, ` +
         `by this worker's clock (the process was frozen or its event loop blocked), so another worker may own it now; ` +
         `the reaper returns it to ready. Keep steps from blocking the event loop, or raise leaseMs.`,
+    );
+  }
+}
+
+/** A run's spend, or its budget: any of tokens (input plus output), dollars and LLM calls. */
+export interface Spend {
+  tokens?: number;
+  costUsd?: number;
+  llmCalls?: number;
+}
+
+/**
+ * A run reached its budget (design.md §14): no task starts and no LLM call is made once the spend
+ * is at or above a limit; running steps are aborted and the run fails with this error.
+ */
+export class BudgetExceededError extends HtdagError {
+  constructor(
+    readonly runId: string,
+    /** What the run had spent when the limit was found reached. */
+    readonly spent: Required<Spend>,
+    /** The run's budget. */
+    readonly budget: Spend,
+  ) {
+    const reached = (Object.keys(budget) as (keyof Spend)[])
+      .filter((key) => budget[key] !== undefined && spent[key] >= budget[key]!)
+      .map((key) => `${key} ${spent[key]} of ${budget[key]}`);
+    super(
+      "BUDGET_EXCEEDED",
+      `run ${runId} reached its budget (${reached.join(", ") || "a limit"}): no task starts and no LLM call is made; ` +
+        `raise it with retryRun(runId, { budget: { … } }) to go on`,
     );
   }
 }

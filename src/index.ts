@@ -23,7 +23,7 @@ export type { Db, Queryable, QueryResult, QueryOptions, Listener, ListenHandlers
 
 // Steps, workers and the statuses they move through.
 export { defineStep } from "./composer/steps.js";
-export type { StepContext, StepDefinition, StepFunction, Steps } from "./composer/steps.js";
+export type { StepContext, StepDefinition, StepFunction, Steps, UsageReport } from "./composer/steps.js";
 export type { Worker, WorkerOptions } from "./composer/worker.js";
 export { TASK_STATUSES, RUN_STATUSES, TASK_TRANSITIONS, RUN_TRANSITIONS } from "./composer/state-machine.js";
 export type { TaskStatus, RunStatus } from "./composer/state-machine.js";
@@ -108,6 +108,7 @@ export {
   HtdagError,
   WaitTimeoutError,
   LeaseExpiredError,
+  BudgetExceededError,
   GraphValidationError,
   DecompositionError,
   NonRetryableError,
@@ -124,7 +125,7 @@ export {
   OutputTooLargeError,
   StepTimeoutError,
 } from "./errors.js";
-export type { GraphIssue, HtdagErrorCode } from "./errors.js";
+export type { GraphIssue, HtdagErrorCode, Spend } from "./errors.js";
 export { RulesFileError } from "./decomposers/rules-file.js";
 export { RuleMatchTimeoutError } from "./decomposers/rule-safety.js";
 export { LlmProviderError, LlmRefusalError } from "./decomposers/llm/errors.js";

@@ -349,6 +349,9 @@ async function runStep(
     signal,
     log: (message, data) => env.log(claimed, message, data),
     progress: (done, total) => env.progress(claimed, done, total),
+    // Issue 21 (usage and budgets) stores these; until it lands, a step that reports usage fails clearly.
+    usage: () => Promise.reject(new Error("ctx.usage is not available yet: usage reporting lands with issue 21")),
+    checkBudget: () => Promise.resolve(),
   });
   const call = (input: unknown) => {
     const ctx = ctxFor(input);

@@ -25,6 +25,25 @@ export interface StepContext<Input = unknown> {
   log(message: string, data?: unknown): void;
   /** Reports progress (`done` of `total`), emitted as `task:progress`. */
   progress(done: number, total?: number): void;
+  /**
+   * Reports what an LLM call (or any paid call) of this step cost (design.md §14): stored at once
+   * against this attempt and the run, and counted by the run's budget. Rejects with
+   * `BudgetExceededError` once the run's budget is reached (the run is failed by then).
+   */
+  usage(report: UsageReport): Promise<void>;
+  /** Rejects with `BudgetExceededError` when the run's budget is reached: call it before an LLM call. */
+  checkBudget(): Promise<void>;
+}
+
+/** What one call cost, as a step reports it with `ctx.usage`. */
+export interface UsageReport {
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  /** What the call cost, when the provider says; otherwise tokens × the orchestrator's `pricing`. @default from pricing */
+  costUsd?: number;
+  /** Calls this report covers. @default 1 */
+  llmCalls?: number;
 }
 
 /** A plain step: an async function of the context. */
