@@ -424,6 +424,16 @@ BEGIN
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.budget_reached(p_run :HTDAG_SCHEMA.runs)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  SELECT coalesce((p_run.options -> 'budget' ->> 'tokens')::numeric <= p_run.input_tokens + p_run.output_tokens, false)
+      OR coalesce((p_run.options -> 'budget' ->> 'costUsd')::numeric <= p_run.cost_usd, false)
+      OR coalesce((p_run.options -> 'budget' ->> 'llmCalls')::numeric <= p_run.llm_calls, false)
+$function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.cascade_tasks(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_decide text[], p_channel text, p_locked tid[] DEFAULT NULL::tid[])
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -522,6 +532,9 @@ DECLARE
   v_notify boolean := v_mode IS NOT NULL;
 BEGIN
   IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
+  -- GUARD: no task starts once the run's budget is reached (record_usage fails such a run at once;
+  -- this holds if a claim ever finds one still running). One test on the row already loaded.
+  IF p_run.options ? 'budget' AND "htdag".budget_reached(p_run) THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM "htdag".tasks
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
          -- From each queue row (usually none) to the run's first ready task in it.
@@ -809,6 +822,32 @@ BEGIN
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   RETURN jsonb_build_object('settled', true, 'status', 'pending', 'runStatus', v_run.status,
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.fail_over_budget(p_run :HTDAG_SCHEMA.runs, p_channel text)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_spent jsonb := "htdag".spend_of(p_run);
+  v_budget jsonb := p_run.options -> 'budget';
+  v_reached text;
+  v_error jsonb;
+BEGIN
+  SELECT string_agg(k || ' ' || (v_spent ->> k) || ' of ' || (v_budget ->> k), ', ' ORDER BY o) INTO v_reached
+    FROM unnest(ARRAY['tokens', 'costUsd', 'llmCalls']) WITH ORDINALITY AS x(k, o)
+   WHERE v_budget ? k AND (v_budget ->> k)::numeric <= (v_spent ->> k)::numeric;
+  v_error := jsonb_build_object('name', 'BudgetExceededError', 'code', 'BUDGET_EXCEEDED', 'spent', v_spent,
+    'budget', v_budget, 'message', 'run ' || p_run.id || ' reached its budget (' || coalesce(v_reached, 'a limit') ||
+    '): no task starts and no LLM call is made; raise it with retryRun(runId, { budget: { … } }) to go on');
+  PERFORM "htdag".emit(p_channel, 'budget:exceeded', p_run.id, NULL, p_run.workflow,
+                             jsonb_build_object('spent', v_spent, 'budget', v_budget));
+  PERFORM "htdag".cascade_tasks(p_run, ids, array_fill('cancelled'::text, ARRAY[cardinality(ids)]),
+                                      array_fill(NULL::jsonb, ARRAY[cardinality(ids)]),
+                                      array_fill(v_error, ARRAY[cardinality(ids)]), NULL, p_channel)
+    FROM (SELECT ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run.id
+                          AND status IN ('pending', 'ready', 'running') ORDER BY position) AS ids) x;
+  PERFORM "htdag".finish_run(p_run.id, 'failed', v_error, p_channel);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_run(p_run_id uuid, p_status text, p_error jsonb, p_channel text)
@@ -1127,6 +1166,35 @@ BEGIN
   RETURN v_repaired;
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.record_usage(p_run_id uuid, p_task_id text, p_attempt integer, p_source text, p_model text, p_llm_calls integer, p_input_tokens bigint, p_output_tokens bigint, p_cost_usd numeric, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_run "htdag".runs;
+BEGIN
+  -- The run's row first (the lock order everywhere: the run, then its tasks and attempts).
+  UPDATE "htdag".runs SET llm_calls = llm_calls + p_llm_calls, input_tokens = input_tokens + p_input_tokens,
+         output_tokens = output_tokens + p_output_tokens, cost_usd = cost_usd + coalesce(p_cost_usd, 0)
+   WHERE id = p_run_id
+  RETURNING * INTO v_run;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  INSERT INTO "htdag".usage_records (run_id, task_id, attempt, source, model, llm_calls, input_tokens,
+                                           output_tokens, cost_usd)
+  VALUES (p_run_id, p_task_id, p_attempt, p_source, p_model, p_llm_calls, p_input_tokens, p_output_tokens, p_cost_usd);
+  IF p_task_id IS NOT NULL AND p_attempt IS NOT NULL THEN
+    UPDATE "htdag".attempts SET llm_calls = llm_calls + p_llm_calls, input_tokens = input_tokens + p_input_tokens,
+           output_tokens = output_tokens + p_output_tokens, cost_usd = cost_usd + coalesce(p_cost_usd, 0)
+     WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt;
+  END IF;
+  -- GUARD: a run that is not final and reached its budget fails, once (finish_run's guard).
+  IF v_run.status IN ('pending', 'running', 'paused') AND "htdag".budget_reached(v_run) THEN
+    PERFORM "htdag".fail_over_budget(v_run, p_channel);
+    SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
+  END IF;
+  RETURN jsonb_build_object('spent', "htdag".spend_of(v_run), 'budget', v_run.options -> 'budget',
+                            'reached', "htdag".budget_reached(v_run), 'runStatus', v_run.status);
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.release_tasks(p_worker text, p_channel text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1217,7 +1285,43 @@ BEGIN
   RETURN cardinality(v_reset);
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.retry_run_within_budget(p_run_id uuid, p_from_task text, p_budget jsonb, p_channel text)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_run "htdag".runs; v_reset integer;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND OR v_run.status NOT IN ('completed', 'failed', 'cancelled', 'timed_out') THEN RETURN -1; END IF;
+  IF p_budget IS NOT NULL THEN
+    v_run.options := v_run.options || jsonb_build_object('budget', p_budget);
+  END IF;
+  IF "htdag".budget_reached(v_run) THEN RETURN -2; END IF;
+  v_reset := "htdag".retry_run(p_run_id, p_from_task, p_channel);
+  -- GUARD: the run is locked; it was re-opened (tasks reset) in this transaction.
+  IF v_reset > 0 AND p_budget IS NOT NULL THEN
+    UPDATE "htdag".runs SET options = v_run.options WHERE id = p_run_id;
+  END IF;
+  RETURN v_reset;
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.revise_locked(p_run :HTDAG_SCHEMA.runs, p_task_id text, p_reason text, p_tasks jsonb, p_edges jsonb, p_record jsonb, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_revised jsonb;
+BEGIN
+  v_revised := "htdag".revise_plan_locked(p_run, p_task_id, p_reason, p_tasks, p_edges, p_record, p_channel);
+  IF coalesce((p_record ->> 'llmCalls')::integer, 0) > 0 OR coalesce((p_record ->> 'inputTokens')::bigint, 0) > 0
+     OR coalesce((p_record ->> 'outputTokens')::bigint, 0) > 0 OR p_record ? 'costUsd' THEN
+    PERFORM "htdag".record_usage(p_run.id, NULL, NULL, 'revision', coalesce(p_record ->> 'model', 'unknown'),
+      coalesce((p_record ->> 'llmCalls')::integer, 0), coalesce((p_record ->> 'inputTokens')::bigint, 0),
+      coalesce((p_record ->> 'outputTokens')::bigint, 0), (p_record ->> 'costUsd')::numeric, p_channel);
+  END IF;
+  RETURN v_revised;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.revise_plan_locked(p_run :HTDAG_SCHEMA.runs, p_task_id text, p_reason text, p_tasks jsonb, p_edges jsonb, p_record jsonb, p_channel text)
  RETURNS jsonb
  LANGUAGE plpgsql
 AS $function$
@@ -1329,6 +1433,16 @@ BEGIN
   RETURN jsonb_build_object('revision', v_run.revision, 'aborted', v_aborted, 'added', to_jsonb(v_added),
                             'removed', to_jsonb(v_removed), 'changed', to_jsonb(v_changed));
 END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.run_budget(p_run_id uuid)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT jsonb_build_object('spent', "htdag".spend_of(r), 'budget', r.options -> 'budget',
+                            'reached', "htdag".budget_reached(r), 'runStatus', r.status)
+    FROM "htdag".runs r WHERE r.id = p_run_id
+$function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.set_run_paused(p_run_id uuid, p_paused boolean, p_reason text, p_channel text)
  RETURNS text
@@ -1576,6 +1690,15 @@ BEGIN
   RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
                                          'busy', coalesce((v_fill ->> 'busy')::boolean, false));
 END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.spend_of(p_run :HTDAG_SCHEMA.runs)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  SELECT jsonb_build_object('tokens', p_run.input_tokens + p_run.output_tokens,
+                            'costUsd', p_run.cost_usd::double precision, 'llmCalls', p_run.llm_calls)
+$function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_attempt(p_run_id uuid, p_task_id text, p_workflow text, p_worker text, p_lease_ms integer, p_channel text)
  RETURNS jsonb

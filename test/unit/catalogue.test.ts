@@ -42,6 +42,7 @@ describe("event catalogue", () => {
       "task:progress",
       "plan:revised",
       "plan:task_added",
+      "budget:exceeded",
       "optimization:started",
       "optimization:completed",
       "optimization:recommended",
