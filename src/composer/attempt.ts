@@ -13,7 +13,7 @@ import { evaluateCondition } from "./conditions.js";
 import { getPath } from "./json-path.js";
 import { resolveReferences, unresolvedReferences } from "./references.js";
 import { RESERVED_REFERENCE_NAMES } from "../graph/validate-references.js";
-import type { StepContext, StepDefinition } from "./steps.js";
+import type { StepContext, StepDefinition, UsageReport } from "./steps.js";
 import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
 import { assertJsonOutput, storableText, storedOutputBytes } from "./storable.js";
@@ -42,6 +42,13 @@ export interface AttemptEnvironment {
   revise?: (task: ClaimedTask) => Promise<RevisionOutcome>;
   log(task: ClaimedTask, message: string, data: unknown): void;
   progress(task: ClaimedTask, done: number, total: number | undefined): void;
+  /**
+   * Stores what a call of the task's step cost (`ctx.usage`) against its attempt and the run;
+   * rejects with `BudgetExceededError` once the run's budget is reached.
+   */
+  usage(task: ClaimedTask, report: UsageReport): Promise<void>;
+  /** Rejects with `BudgetExceededError` when the run's budget is reached (`ctx.checkBudget`). */
+  checkBudget(): Promise<void>;
   /** Traces and measures each attempt; absent when the orchestrator's `telemetry` is off. */
   telemetry?: AttemptTelemetry;
 }
@@ -349,9 +356,8 @@ async function runStep(
     signal,
     log: (message, data) => env.log(claimed, message, data),
     progress: (done, total) => env.progress(claimed, done, total),
-    // Issue 21 (usage and budgets) stores these; until it lands, a step that reports usage fails clearly.
-    usage: () => Promise.reject(new Error("ctx.usage is not available yet: usage reporting lands with issue 21")),
-    checkBudget: () => Promise.resolve(),
+    usage: (report) => env.usage(claimed, report),
+    checkBudget: () => env.checkBudget(),
   });
   const call = (input: unknown) => {
     const ctx = ctxFor(input);

@@ -107,7 +107,7 @@ export class RunExecutor {
   }
 
   /** Aborts running steps after the run was stopped elsewhere (cancelRun in this process). */
-  interrupt(status: "cancelled" | "timed_out", reason: string): void {
+  interrupt(status: "cancelled" | "timed_out" | "failed", reason: string): void {
     this.runStatus = status;
     this.abortRun(new Error(reason));
     this.checkIdle();

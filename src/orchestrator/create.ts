@@ -20,6 +20,7 @@ import { createMetricsQueries } from "../store/metrics.js";
 import { migrate } from "../store/migrator.js";
 import { createTuningQueries } from "../store/optimizer-tunings.js";
 import { createRunControlQueries } from "../store/run-control.js";
+import { createUsageQueries } from "../store/usage.js";
 import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
@@ -33,7 +34,7 @@ import { decomposeGoal } from "./decompose.js";
 import { composeMultiple } from "./multiple.js";
 import { resolveOrchestratorOptions, type OrchestratorOptions } from "./options.js";
 import type { ComposeFromGoalOptions, Orchestrator, OrchestratorExtras } from "./orchestrator.js";
-import { RunService } from "./runs.js";
+import { RunService, type DecompositionSpend } from "./runs.js";
 import { slugify } from "./slug.js";
 import { RunWaiter } from "./waiter.js";
 import { startWorker } from "./workers.js";
@@ -82,6 +83,7 @@ export async function buildOrchestrator(
   const redactor = createRedactor(knownSecrets(resolved.database, process.env));
   const tasks = createTaskQueries(db, resolved.schema, redactor);
   const control = createRunControlQueries(db, resolved.schema);
+  const usage = createUsageQueries(db, resolved.schema);
   const telemetry = resolved.telemetry ? createTelemetry() : undefined;
   const runTelemetry = telemetry && {
     telemetry,
@@ -117,6 +119,7 @@ export async function buildOrchestrator(
     tasks,
     revisions: createRevisionQueries(db, resolved.schema),
     control,
+    usage,
     events,
     options: resolved,
     codec,
@@ -165,17 +168,23 @@ export async function buildOrchestrator(
       checkGoal(goal);
       return composeStreamed(streamDeps, goal, decomposer, steps, runOptions);
     }
-    const graph = await decomposeGoal(decomposeDeps, goal, decomposer, {
-      ...decompose,
-      steps,
-      ...(upstream ? { upstream } : {}),
-    });
-    const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;
-    const result = await runService.composeFromTaskGraph(graph, steps, {
-      ...runOptions,
+    let spend: DecompositionSpend | undefined;
+    const graph = await decomposeGoal(
+      decomposeDeps,
+      goal,
       decomposer,
-      ...(input === undefined ? {} : { input: input as never }),
-    });
+      { ...decompose, steps, ...(upstream ? { upstream } : {}) },
+      (usage) => {
+        spend = { model: usage.model, llmCalls: usage.llmCalls, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
+      },
+    );
+    const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;
+    const result = await runService.composeFromTaskGraph(
+      graph,
+      steps,
+      { ...runOptions, decomposer, ...(input === undefined ? {} : { input: input as never }) },
+      spend,
+    );
     // Learning: the goal's graph and how its run ended feed the hybrid decomposer's patterns. The run's
     // result stands whether or not this write succeeds, so a failure is reported, not thrown.
     if (result.status === "completed" || result.status === "failed") {

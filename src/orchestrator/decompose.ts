@@ -68,6 +68,8 @@ export async function decomposeGoal(
   goal: unknown,
   decomposer: Decomposer,
   given: DecomposeOptions = {},
+  /** Told what the decomposition cost, once it succeeded (composeFromGoal charges it to the run). */
+  onUsage?: (usage: DecompositionUsage) => void,
 ): Promise<TaskGraph> {
   // Before anything is stored or run: a bad goal or option records no decomposition.
   checkGoal(goal);
@@ -78,10 +80,10 @@ export async function decomposeGoal(
     throw new DecompositionError(goal, "the decomposer must be a function or an object with a `decompose` function");
   }
   if (!deps.telemetry) {
-    return decomposeWith(deps, goal, name, decompose, options);
+    return decomposeWith(deps, goal, name, decompose, options, onUsage);
   }
   return inDecomposeSpan(deps.telemetry, goal, name, async (span) => {
-    const graph = await decomposeWith(deps, goal, name, decompose, options);
+    const graph = await decomposeWith(deps, goal, name, decompose, options, onUsage);
     span.setAttributes({ [ATTRIBUTE.graphId]: graph.id, [ATTRIBUTE.tasks]: graph.tasks.length });
     return graph;
   });
@@ -108,6 +110,7 @@ async function decomposeWith(
   name: string,
   decompose: DecomposerFunction,
   options: DecomposeOptions,
+  onUsage: ((usage: DecompositionUsage) => void) | undefined,
 ): Promise<TaskGraph> {
   const started = performance.now();
   const store = deps.db && deps.schema ? createDecompositionQueries(deps.db, deps.schema, deps.codec) : null;
@@ -145,6 +148,7 @@ async function decomposeWith(
       undefined,
       deps.notify,
     );
+    onUsage?.(services.usage);
     return graph;
   } catch (error) {
     const failure =

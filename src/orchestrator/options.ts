@@ -60,6 +60,12 @@ export const orchestratorOptionsSchema = z.strictObject({
     .default(ORCHESTRATOR_DEFAULTS.maxInputBytes),
   maxOutputBytes: z.number().int().min(1).max(MAX_OUTPUT_BYTES_LIMIT).default(ORCHESTRATOR_DEFAULTS.maxOutputBytes),
   telemetry: z.boolean().default(ORCHESTRATOR_DEFAULTS.telemetry),
+  pricing: z
+    .record(
+      z.string().min(1),
+      z.strictObject({ inputPerMTok: z.number().min(0).finite(), outputPerMTok: z.number().min(0).finite() }),
+    )
+    .optional(),
 });
 export type ResolvedOrchestratorOptions = z.output<typeof orchestratorOptionsSchema>;
 
@@ -117,6 +123,20 @@ export interface OrchestratorOptions {
    * @default false
    */
   telemetry?: boolean;
+  /**
+   * Prices per model, in dollars per million tokens: what turns a call's tokens into its cost when
+   * the call did not report one (`ctx.usage` without `costUsd`; docs/usage-and-budgets.md). A model
+   * without a price has an unknown cost (counted by `tokens` and `llmCalls` budgets, not `costUsd`).
+   * @default none
+   * @example { "gpt-4.1-mini": { inputPerMTok: 0.4, outputPerMTok: 1.6 } }
+   */
+  pricing?: Record<string, ModelPrice>;
+}
+
+/** The price of one model, in dollars per million tokens. */
+export interface ModelPrice {
+  inputPerMTok: number;
+  outputPerMTok: number;
 }
 
 /** Validates the options of `createOrchestrator` and applies the defaults. */

@@ -13,6 +13,7 @@ import type { DecomposeOptions } from "./decompose.js";
 import type { MultipleOptions, MultipleResult, WorkflowGoal } from "./multiple.js";
 import type { ResolvedOrchestratorOptions } from "./options.js";
 import type { RunOptions } from "./run-options.js";
+import type { Spend } from "../errors.js";
 import type { RunResult } from "./run-result.js";
 import type { RunSummary } from "./run-summary.js";
 import type { ListRunsOptions, SubmitOptions } from "./runs.js";
@@ -70,8 +71,10 @@ export interface Orchestrator {
   /**
    * Runs a final run again: its failed and cancelled tasks, or `fromTask` and everything downstream of
    * it. Completed outputs are kept. `steps` when this process has not bound the run's workflow.
+   * `budget` replaces the run's budget (a run that failed on its budget goes on only with a higher
+   * one; otherwise `BudgetExceededError`).
    */
-  retryRun(runId: string, options?: { fromTask?: string; steps?: Steps }): Promise<RunResult>;
+  retryRun(runId: string, options?: { fromTask?: string; steps?: Steps; budget?: Spend }): Promise<RunResult>;
   /** The run's current result (outputs of completed tasks, task summaries), final or not. */
   getRun(runId: string): Promise<RunResult>;
   /** The latest runs first, filtered by status and workflow. */

@@ -1,6 +1,7 @@
 /** Options of composeFromTaskGraph / composeFromGoal, validated at the edge. */
 import { z } from "zod";
 import { REPLAN_DEFAULTS, RUN_DEFAULTS } from "../defaults.js";
+import type { Spend } from "../errors.js";
 import type { OptimizeOptions } from "../optimizer/types.js";
 import { backoffSchema, jsonSchema, type BackoffInput, type Json } from "../graph/task-graph.js";
 import { realTimeNotificationsSchema, type RealTimeNotifications } from "../store/listeners.js";
@@ -32,6 +33,13 @@ export const runOptionsSchema = z.strictObject({
     .strictObject({
       onFailure: z.boolean().default(REPLAN_DEFAULTS.onFailure),
       maxRevisions: z.number().int().min(1).max(100).default(REPLAN_DEFAULTS.maxRevisions),
+    })
+    .optional(),
+  budget: z
+    .strictObject({
+      tokens: z.number().int().min(1).optional(),
+      costUsd: z.number().positive().finite().optional(),
+      llmCalls: z.number().int().min(1).optional(),
     })
     .optional(),
 });
@@ -80,6 +88,14 @@ export interface RunOptions {
    * a worker's `decomposers` for submitted runs. @default off
    */
   replan?: ReplanOptions;
+  /**
+   * The most this run may spend on LLM calls (design.md §14, docs/usage-and-budgets.md): `tokens`
+   * (input plus output), `costUsd` and `llmCalls`, any of them, counted over its decomposition, its
+   * revisions and its steps' calls (`ctx.usage`). Once a limit is reached no task starts and no call
+   * is made, running steps are aborted, and the run fails with `BudgetExceededError`; `retryRun(runId,
+   * { budget })` raises it. Held across processes: the spend lives in the run's row. @default none
+   */
+  budget?: Spend;
 }
 
 /** When and how often a run's plan is revised. */

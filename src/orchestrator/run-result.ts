@@ -3,6 +3,7 @@ import type { PayloadCodec } from "../store/codec.js";
 import type { RunStatus, TaskStatus } from "../composer/state-machine.js";
 import type { RunRow, TaskStateRow } from "../store/runs.js";
 import type { RunRevision } from "../store/revisions.js";
+import { usageOf, type Usage } from "./usage.js";
 
 /** One task of a run, summarised. */
 export interface TaskSummary {
@@ -16,6 +17,8 @@ export interface TaskSummary {
   /** Time spent in attempts, in ms (all attempts added up). */
   durationMs: number | null;
   error?: { message?: string; name?: string };
+  /** What the task's steps spent on LLM calls (`ctx.usage`, llmStep), all attempts added up; absent when nothing. */
+  usage?: Usage;
 }
 
 /** The result of one run. */
@@ -31,6 +34,8 @@ export interface RunResult {
   error?: { message: string; taskId?: string };
   /** Revisions of the run's plan, oldest first (design.md §13); empty when the plan was never revised. */
   revisions: RunRevision[];
+  /** What the run spent on LLM calls: its decomposition, its revisions and its steps (design.md §14). */
+  usage: Usage;
 }
 
 /** Builds a RunResult from the run row and its task rows. */
@@ -63,9 +68,12 @@ export function toRunResult(
       attempts: t.attempts,
       durationMs: t.duration_ms === null ? null : Number(t.duration_ms),
       ...(t.error ? { error: t.error as { message?: string } } : {}),
+      ...(t.usage ? { usage: usageOf({ llm_calls: t.usage.llmCalls, input_tokens: t.usage.inputTokens,
+                                        output_tokens: t.usage.outputTokens, cost_usd: t.usage.costUsd }) } : {}),
     })),
     durationMs: Math.max(0, end.getTime() - start.getTime()),
     revisions,
+    usage: usageOf(run),
     ...(run.error?.message
       ? { error: { message: run.error.message, ...(run.error.taskId ? { taskId: run.error.taskId } : {}) } }
       : {}),

@@ -1,6 +1,7 @@
 /** RunSummary: one run as `listRuns` returns it, built from its stored row. */
 import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
 import type { RunRow } from "../store/runs.js";
+import { usageOf, type Usage } from "./usage.js";
 
 /** One run as `orch.listRuns()` returns it: its identity, status, task counts and times. */
 export interface RunSummary {
@@ -27,6 +28,8 @@ export interface RunSummary {
   finishedAt: Date | null;
   /** Start to finish, or to now while the run is not final; null before it starts (or if never finished). */
   durationMs: number | null;
+  /** What the run spent on LLM calls so far (design.md §14). */
+  usage: Usage;
 }
 
 /** Builds a RunSummary from a run row; `now` ends the duration of a run still going. */
@@ -51,5 +54,6 @@ export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
     startedAt: run.started_at,
     finishedAt: run.finished_at,
     durationMs: run.started_at && end !== null ? Math.max(0, end - run.started_at.getTime()) : null,
+    usage: usageOf(run),
   };
 }

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { IllegalTransitionError, InvalidOptionError, RunNotFoundError } from "../errors.js";
+import { IllegalTransitionError, InvalidOptionError, RunNotFoundError, type Spend } from "../errors.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import { validateGraph } from "../graph/validate.js";
 import { bindGraph, type TaskDefaults } from "../composer/bind.js";
@@ -24,6 +24,8 @@ import type { RunQueries, RunRow, SubmittedRun } from "../store/runs.js";
 import { toRunSummary, type RunSummary } from "./run-summary.js";
 import type { TaskQueries } from "../store/tasks.js";
 import type { RevisionQueries } from "../store/revisions.js";
+import type { UsageQueries } from "../store/usage.js";
+import { budgetError, costOf, parseUsageReport } from "./usage.js";
 import { reviserFor } from "./revise.js";
 import { parseOptions } from "../options.js";
 import type { ResolvedOrchestratorOptions } from "./options.js";
@@ -55,6 +57,8 @@ export interface RunServiceDeps {
   /** The plans of runs and their revisions (design.md §13). */
   revisions: RevisionQueries;
   control: RunControlQueries;
+  /** Usage records and the runs' budgets (design.md §14). */
+  usage: UsageQueries;
   events: EventQueries;
   options: ResolvedOrchestratorOptions;
   codec: PayloadCodec | undefined;
@@ -72,6 +76,14 @@ interface RecordHow {
   trace?: StoredTraceContext | undefined;
   /** The plan is still being written (streamPlan): the run is marked so, for this long. */
   planningMs?: number;
+}
+
+/** What the decomposition that planned a run cost, recorded against the run once it is (composeFromGoal). */
+export interface DecompositionSpend {
+  model: string | undefined;
+  llmCalls: number;
+  inputTokens: number;
+  outputTokens: number;
 }
 
 /** Options of submit: a run's options with a required workflow name, plus when to start. */
@@ -119,6 +131,7 @@ export class RunService {
     graph: TaskGraph,
     steps: Steps,
     options: RunOptions & { decomposer?: Decomposer } = {},
+    decomposition?: DecompositionSpend,
   ): Promise<RunResult> {
     assertOptionsObject(options, "composeFromTaskGraph");
     const { decomposer, ...plain } = options ?? {};
@@ -136,7 +149,15 @@ export class RunService {
     });
     const workflow = resolved.workflow ?? slugify(validated.goal);
     return traceRun(this.deps.telemetry, { workflow, goal: validated.goal, submitted: false }, async (trace) => {
-      const result = await this.recordAndExecute(workflow, validated, resolved, steps, decomposer, trace?.stored);
+      const result = await this.recordAndExecute(
+        workflow,
+        validated,
+        resolved,
+        steps,
+        decomposer,
+        trace?.stored,
+        decomposition,
+      );
       trace?.identify(result.runId);
       trace?.finished(result.status, result.error);
       return result;
@@ -151,6 +172,7 @@ export class RunService {
     steps: Steps,
     decomposer: Decomposer | undefined,
     trace: StoredTraceContext | undefined,
+    decomposition?: DecompositionSpend,
   ): Promise<RunResult> {
     if (resolved.idempotencyKey) {
       const existing = await this.deps.runs.findByIdempotencyKey(resolved.idempotencyKey);
@@ -173,12 +195,35 @@ export class RunService {
       return this.continueExisting(raced, steps, decomposer);
     }
     const runId = recorded.runId;
+    if (decomposition && (decomposition.llmCalls > 0 || decomposition.inputTokens + decomposition.outputTokens > 0)) {
+      // The plan was made before the run existed: its cost is the run's first spend (a budget it
+      // reaches fails the run before any task starts).
+      await this.recordDecomposition(runId, decomposition);
+    }
     this.stepsByWorkflow.set(workflow, steps);
     if (decomposer) {
       this.decomposers.set(workflow, decomposer);
     }
     await this.execute(runId, steps);
     return this.result(runId);
+  }
+
+  private async recordDecomposition(runId: string, spend: DecompositionSpend): Promise<void> {
+    const model = spend.model ?? "unknown";
+    await this.deps.usage.record(
+      {
+        runId,
+        taskId: null,
+        attempt: null,
+        source: "decomposition",
+        model,
+        llmCalls: spend.llmCalls,
+        inputTokens: spend.inputTokens,
+        outputTokens: spend.outputTokens,
+        costUsd: costOf(this.deps.options.pricing, model, spend.inputTokens, spend.outputTokens),
+      },
+      this.deps.options.channel,
+    );
   }
 
   /**
@@ -285,6 +330,7 @@ export class RunService {
           timeoutMs: options.timeoutMs ?? null,
           taskDefaults: defaults,
           ...(options.replan ? { replan: options.replan } : {}),
+          ...(options.budget ? { budget: options.budget } : {}),
           ...(applied ? { optimization: applied } : {}),
           // The run's span: the task spans of any process are its children (docs/observability.md).
           ...(how.trace ? { trace: how.trace } : {}),
@@ -478,6 +524,7 @@ export class RunService {
     };
     const lastProgress = new Map<string, number>();
     return {
+      ...this.budgetFor(run),
       runId: run.id,
       workflow: run.workflow,
       goal: run.goal,
@@ -519,6 +566,42 @@ export class RunService {
             this.deps.options.channel,
           ),
         );
+      },
+    };
+  }
+
+  /** ctx.usage and ctx.checkBudget of the run's attempts. */
+  private budgetFor(run: RunRow): Pick<AttemptEnvironment, "usage" | "checkBudget"> {
+    const { usage, options } = this.deps;
+    return {
+      usage: async (task, given) => {
+        const report = parseUsageReport(given);
+        const state = await usage.record(
+          {
+            runId: run.id,
+            taskId: task.taskId,
+            attempt: task.attempt,
+            source: "step",
+            model: report.model,
+            llmCalls: report.llmCalls,
+            inputTokens: report.inputTokens,
+            outputTokens: report.outputTokens,
+            costUsd: costOf(options.pricing, report.model, report.inputTokens, report.outputTokens, report.costUsd),
+          },
+          options.channel,
+        );
+        if (state?.reached) {
+          const error = budgetError(run.id, state);
+          // record_usage failed the run: this process's steps of it stop now, not at their next settle.
+          this.active.get(run.id)?.executor.interrupt("failed", error.message);
+          throw error;
+        }
+      },
+      checkBudget: async () => {
+        const state = await usage.budget(run.id);
+        if (state?.reached) {
+          throw budgetError(run.id, state);
+        }
       },
     };
   }
@@ -647,9 +730,13 @@ export class RunService {
   }
 
   /** Re-runs `fromTask` and everything downstream (or every task that did not complete) and waits for the run. */
-  async retryRun(runId: string, options: { fromTask?: string; steps?: Steps } = {}): Promise<RunResult> {
+  async retryRun(runId: string, options: { fromTask?: string; steps?: Steps; budget?: Spend } = {}): Promise<RunResult> {
     assertRunId(runId);
     assertOptionsObject(options, "retryRun");
+    const budget =
+      options.budget === undefined
+        ? null
+        : (parseOptions(runOptionsSchema.pick({ budget: true }), { budget: options.budget }, "retryRun").budget ?? null);
     if (options.fromTask !== undefined && typeof options.fromTask !== "string") {
       throw new InvalidOptionError("fromTask", "a task id of the run", options.fromTask, "retryRun");
     }
@@ -684,7 +771,11 @@ export class RunService {
         "retryRun",
       );
     }
-    const reset = await this.deps.control.retryRun(runId, options.fromTask ?? null, this.deps.options.channel);
+    const reset = await this.deps.usage.retryWithinBudget(runId, options.fromTask ?? null, budget, this.deps.options.channel);
+    if (reset === -2) {
+      const state = await this.deps.usage.budget(runId);
+      throw budgetError(runId, state ?? { spent: { tokens: 0, costUsd: 0, llmCalls: 0 }, budget, reached: true, runStatus: run.status });
+    }
     if (reset === 0) {
       throw new IllegalTransitionError(
         "run",

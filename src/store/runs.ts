@@ -84,6 +84,11 @@ export interface RunRow {
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** The run's spend (migration 0005); bigint and numeric columns come back as strings from pg. */
+  llm_calls?: number | string;
+  input_tokens?: number | string;
+  output_tokens?: number | string;
+  cost_usd?: number | string;
 }
 
 /** A task row as read back for summaries. */
@@ -99,6 +104,8 @@ export interface TaskStateRow {
   started_at: Date | null;
   finished_at: Date | null;
   duration_ms: number | null;
+  /** Its attempts' spend, summed; null when they spent nothing. */
+  usage: { llmCalls: number; inputTokens: number; outputTokens: number; costUsd: number } | null;
 }
 
 export function createRunQueries(db: Db, schema: string) {
@@ -163,8 +170,18 @@ export function createRunQueries(db: Db, schema: string) {
     async getTasks(runId: string): Promise<TaskStateRow[]> {
       const { rows } = await db.query<TaskStateRow>(
         `SELECT t.id, t.parent_id, t.kind, t.step, t.status, t.attempts, t.output, t.error, t.started_at, t.finished_at,
-                (SELECT sum(a.duration_ms) FROM ${s}.attempts a WHERE a.run_id = t.run_id AND a.task_id = t.id) AS duration_ms
-           FROM ${s}.tasks t WHERE t.run_id = $1 ORDER BY t.position`,
+                u.duration_ms,
+                CASE WHEN u.llm_calls > 0 OR u.tokens > 0 OR u.cost_usd > 0 THEN
+                  jsonb_build_object('llmCalls', u.llm_calls, 'inputTokens', u.input_tokens,
+                                     'outputTokens', u.output_tokens, 'costUsd', u.cost_usd::double precision) END AS usage
+           FROM ${s}.tasks t,
+                LATERAL (SELECT sum(a.duration_ms) AS duration_ms, coalesce(sum(a.llm_calls), 0) AS llm_calls,
+                                coalesce(sum(a.input_tokens), 0) AS input_tokens,
+                                coalesce(sum(a.output_tokens), 0) AS output_tokens,
+                                coalesce(sum(a.input_tokens + a.output_tokens), 0) AS tokens,
+                                coalesce(sum(a.cost_usd), 0) AS cost_usd
+                           FROM ${s}.attempts a WHERE a.run_id = t.run_id AND a.task_id = t.id) u
+          WHERE t.run_id = $1 ORDER BY t.position`,
         [runId],
       );
       return rows;

@@ -10,6 +10,7 @@ const result: RunResult = {
   status: "failed",
   durationMs: 1200,
   revisions: [],
+  usage: { llmCalls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
   outputs: { read: { columns: ["a"] } },
   error: { message: "boom", taskId: "profile" },
   tasks: [
