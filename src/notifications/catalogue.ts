@@ -74,7 +74,11 @@ export const EVENT_PAYLOADS = {
   // A run reached its budget (design.md §14): what it had spent, and the budget; the run fails next.
   "budget:exceeded": z.looseObject({
     spent: z.looseObject({ tokens: z.number(), costUsd: z.number(), llmCalls: z.number() }),
-    budget: z.looseObject({ tokens: z.number().optional(), costUsd: z.number().optional(), llmCalls: z.number().optional() }),
+    budget: z.looseObject({
+      tokens: z.number().optional(),
+      costUsd: z.number().optional(),
+      llmCalls: z.number().optional(),
+    }),
   }),
   "optimization:started": z.looseObject({ level, graphId: z.string().optional() }),
   "optimization:completed": z.looseObject({

@@ -175,7 +175,12 @@ export async function buildOrchestrator(
       decomposer,
       { ...decompose, steps, ...(upstream ? { upstream } : {}) },
       (usage) => {
-        spend = { model: usage.model, llmCalls: usage.llmCalls, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens };
+        spend = {
+          model: usage.model,
+          llmCalls: usage.llmCalls,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+        };
       },
     );
     const input = upstream && Object.keys(upstream).length > 0 ? { workflows: upstream } : runOptions.input;

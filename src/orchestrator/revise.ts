@@ -20,6 +20,8 @@ import type { RevisionQueries } from "../store/revisions.js";
 import type { ClaimedTask } from "../store/tasks.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { catalogueOf, decomposerName } from "./decompose.js";
+import type { ModelPrice } from "./options.js";
+import { costOf } from "./usage.js";
 
 /** Time a decomposer may take for one revision, in ms. */
 const REVISION_TIMEOUT_MS = 120_000;
@@ -29,6 +31,10 @@ export interface ReviserDeps {
   revisions: RevisionQueries;
   codec: PayloadCodec | undefined;
   telemetry?: Telemetry;
+  /** Prices per model: the revision's cost from its tokens (design.md §14). */
+  pricing?: Readonly<Record<string, ModelPrice>>;
+  /** Rejects with BudgetExceededError when the run's budget is reached: no decomposer call then. */
+  checkBudget?: () => Promise<void>;
 }
 
 /** The reviser of run `runId`: asks `decomposer` for each revision its claims ask for. */
@@ -48,6 +54,7 @@ export function reviserFor(
       // asked; the task fails with its own error.
       return { kind: "declined" };
     }
+    await deps.checkBudget?.();
     const usage = emptyUsage();
     const ctx: ServicedContext = {
       catalogue: catalogueOf(settings.steps),
@@ -64,6 +71,8 @@ export function reviserFor(
     }
     const answer = Array.isArray(result) ? result : result.tasks;
     const rows = bindRevision(plan, task.taskId, answer, settings);
+    // revise_locked charges the run with the revision's calls and tokens, and this cost.
+    const costUsd = costOf(deps.pricing, usage.model ?? "unknown", usage.inputTokens, usage.outputTokens);
     return {
       kind: "plan",
       plan: {
@@ -77,6 +86,7 @@ export function reviserFor(
           inputTokens: usage.inputTokens,
           outputTokens: usage.outputTokens,
           repairs: usage.repairs,
+          ...(costUsd === null ? {} : { costUsd }),
           latencyMs: performance.now() - started,
         },
       },

@@ -68,8 +68,16 @@ export function toRunResult(
       attempts: t.attempts,
       durationMs: t.duration_ms === null ? null : Number(t.duration_ms),
       ...(t.error ? { error: t.error as { message?: string } } : {}),
-      ...(t.usage ? { usage: usageOf({ llm_calls: t.usage.llmCalls, input_tokens: t.usage.inputTokens,
-                                        output_tokens: t.usage.outputTokens, cost_usd: t.usage.costUsd }) } : {}),
+      ...(t.usage
+        ? {
+            usage: usageOf({
+              llm_calls: t.usage.llmCalls,
+              input_tokens: t.usage.inputTokens,
+              output_tokens: t.usage.outputTokens,
+              cost_usd: t.usage.costUsd,
+            }),
+          }
+        : {}),
     })),
     durationMs: Math.max(0, end.getTime() - start.getTime()),
     revisions,

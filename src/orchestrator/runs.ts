@@ -639,6 +639,8 @@ export class RunService {
         revisions: this.deps.revisions,
         codec: this.deps.codec,
         ...(this.deps.telemetry ? { telemetry: this.deps.telemetry.telemetry } : {}),
+        ...(this.deps.options.pricing ? { pricing: this.deps.options.pricing } : {}),
+        checkBudget: this.budgetFor(run).checkBudget,
       },
     );
     return { expand: (task, deps) => planExpansion(task, deps, ctx), revise };
@@ -730,13 +732,17 @@ export class RunService {
   }
 
   /** Re-runs `fromTask` and everything downstream (or every task that did not complete) and waits for the run. */
-  async retryRun(runId: string, options: { fromTask?: string; steps?: Steps; budget?: Spend } = {}): Promise<RunResult> {
+  async retryRun(
+    runId: string,
+    options: { fromTask?: string; steps?: Steps; budget?: Spend } = {},
+  ): Promise<RunResult> {
     assertRunId(runId);
     assertOptionsObject(options, "retryRun");
     const budget =
       options.budget === undefined
         ? null
-        : (parseOptions(runOptionsSchema.pick({ budget: true }), { budget: options.budget }, "retryRun").budget ?? null);
+        : (parseOptions(runOptionsSchema.pick({ budget: true }), { budget: options.budget }, "retryRun").budget ??
+          null);
     if (options.fromTask !== undefined && typeof options.fromTask !== "string") {
       throw new InvalidOptionError("fromTask", "a task id of the run", options.fromTask, "retryRun");
     }
@@ -771,10 +777,18 @@ export class RunService {
         "retryRun",
       );
     }
-    const reset = await this.deps.usage.retryWithinBudget(runId, options.fromTask ?? null, budget, this.deps.options.channel);
+    const reset = await this.deps.usage.retryWithinBudget(
+      runId,
+      options.fromTask ?? null,
+      budget,
+      this.deps.options.channel,
+    );
     if (reset === -2) {
       const state = await this.deps.usage.budget(runId);
-      throw budgetError(runId, state ?? { spent: { tokens: 0, costUsd: 0, llmCalls: 0 }, budget, reached: true, runStatus: run.status });
+      throw budgetError(
+        runId,
+        state ?? { spent: { tokens: 0, costUsd: 0, llmCalls: 0 }, budget, reached: true, runStatus: run.status },
+      );
     }
     if (reset === 0) {
       throw new IllegalTransitionError(
