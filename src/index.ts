@@ -10,7 +10,9 @@ export type {
   OrchestratorOptions,
   ExecutionDefaultsInput,
   ResolvedOrchestratorOptions,
+  ModelPrice,
 } from "./orchestrator/options.js";
+export type { Usage } from "./orchestrator/usage.js";
 export type { RunOptions, ReplanOptions } from "./orchestrator/run-options.js";
 export type { RunRevision } from "./store/revisions.js";
 export type { RunResult, TaskSummary } from "./orchestrator/run-result.js";

@@ -8,6 +8,8 @@ import { describe, expect, it } from "vitest";
 import { BudgetExceededError, type Steps, type TaskGraph } from "../../src/index.js";
 import { validateGraph } from "../../src/graph/validate.js";
 import { STORES, useOrchestrator } from "../helpers/stores.js";
+import type { DecomposerContext } from "../../src/graph/decomposer.js";
+import type { ServicedContext } from "../../src/decomposers/services.js";
 
 /** A chain of `n` tasks t0 → t1 → …, each running `step`. */
 const chain = (goal: string, n: number, step = "call"): TaskGraph =>
@@ -121,12 +123,9 @@ describe.each(STORES)("usage and budgets on %s", (kind) => {
   it("checkBudget rejects before a call once the budget is reached, and a revision's usage is charged", async () => {
     // A revision's decomposition (3 calls) is spend of the run: recorded with the revision.
     let asked = 0;
-    const decomposer = async (
-      _goal: string,
-      ctx: { services?: { usage: { llmCalls: number; inputTokens: number; outputTokens: number; model?: string } } },
-    ) => {
+    const decomposer = async (_goal: string, ctx: DecomposerContext) => {
       asked++;
-      const usage = ctx.services!.usage;
+      const usage = (ctx as ServicedContext).services!.usage;
       usage.llmCalls += 3;
       usage.inputTokens += 1000;
       usage.outputTokens += 200;
