@@ -13,6 +13,7 @@ import { createOrchestrator, NonRetryableError, type Dashboard, type Orchestrato
 import type { RunResponse, RunsResponse, TaskResponse } from "../../src/dashboard/types.js";
 import { validateGraph } from "../../src/graph/validate.js";
 import { budgetLines, formatCost, formatTokens, formatUsage } from "../../web/src/format.js";
+import { applyEvent } from "../../web/src/live.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { launchChromium, SCREENSHOTS } from "./helpers.js";
 
@@ -183,6 +184,24 @@ describe("usage in the dashboard API", () => {
       ["tokens", "tokens 150k / 200k", 0.75],
       ["llmCalls", "LLM calls 4 / 4", 1],
     ]);
+  });
+});
+
+describe("usage live", () => {
+  it("shows budget exceeded as soon as the budget:exceeded event arrives, before the re-read", async () => {
+    const state = await getJson<RunResponse>(`api/runs/${spentRun}`);
+    const event = {
+      id: "9",
+      type: "budget:exceeded",
+      runId: spentRun,
+      taskId: null,
+      workflow: "usage",
+      payload: { spent: { tokens: 200_100, costUsd: 0.05, llmCalls: 5 }, budget: { tokens: 200_000 } },
+      createdAt: new Date().toISOString(),
+    };
+    expect(state.run.budgetExceeded).toBe(false);
+    expect(applyEvent(state, event)!.run.budgetExceeded).toBe(true);
+    expect(applyEvent(state, { ...event, runId: stoppedRun })).toBe(state);
   });
 });
 

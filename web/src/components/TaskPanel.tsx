@@ -135,6 +135,8 @@ function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
   if (attempts.length === 0) {
     return <p className="empty">No attempt yet.</p>;
   }
+  // The usage column only for tasks that called an LLM: the panel is narrow.
+  const spent = attempts.some((a) => a.usage !== null);
   return (
     <table className="attempts">
       <thead>
@@ -144,7 +146,7 @@ function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
           <th>Started</th>
           <th>Duration</th>
           <th>Queue wait</th>
-          <th>Usage</th>
+          {spent && <th>Usage</th>}
           <th>Error</th>
         </tr>
       </thead>
@@ -158,7 +160,7 @@ function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
             <td>{formatTime(a.startedAt)}</td>
             <td>{formatDuration(a.durationMs)}</td>
             <td>{formatDuration(a.queueWaitMs)}</td>
-            <td className="usage">{formatUsage(a.usage)}</td>
+            {spent && <td className="usage">{formatUsage(a.usage)}</td>}
             <td className="error-text">{a.error?.message ?? ""}</td>
           </tr>
         ))}
