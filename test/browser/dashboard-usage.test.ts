@@ -222,7 +222,9 @@ describe("usage in chromium", () => {
       const bar = page.locator(`.budget-bar[data-budget="tokens"]`);
       await bar.waitFor();
       await expect(bar.innerText()).resolves.toContain("tokens 150k / 200k");
-      await expect(bar.locator("progress").evaluate((p) => (p as HTMLProgressElement).value)).resolves.toBe(0.75);
+      await expect(bar.locator("progress").evaluate((p) => (p as unknown as { value: number }).value)).resolves.toBe(
+        0.75,
+      );
       await expect(page.locator(".usage-summary").innerText()).resolves.toContain("120k in · 30k out · 4 LLM calls");
       await expect(page.locator(".run-header .badge.budget-exceeded").count()).resolves.toBe(0);
       await page.locator(`g.node[data-task-id="summarise"]`, { hasText: "4k tok · $0.03" }).waitFor();
