@@ -16,6 +16,7 @@ import {
   toRunDetail,
   toRunSummary,
   toTaskView,
+  toUsageBreakdownView,
 } from "./views.js";
 
 /** A whole-number query parameter between 1 and `max`, or `fallback` when absent. */
@@ -84,11 +85,23 @@ export async function listRuns(ctx: DashboardContext, query: URLSearchParams): P
   return { runs: runs.map((run) => toRunSummary(run, now)), workflows: workflows.map((w) => w.name) };
 }
 
-/** `GET /api/runs/:runId`: the run, its tasks (superseded ones included) and the revisions of its plan. */
+/**
+ * `GET /api/runs/:runId`: the run with its spend and budget, its tasks (superseded ones included)
+ * with theirs, the revisions of its plan, and its usage by source and model.
+ */
 export async function getRun(ctx: DashboardContext, runId: string): Promise<RunResponse> {
   const run = await runRow(ctx, runId);
-  const [tasks, revisions] = await Promise.all([ctx.tasks.tasks(runId), ctx.revisions.list(runId)]);
-  return { run: toRunDetail(run), tasks: tasks.map(toTaskView), revisions: revisions.map(toRevisionView) };
+  const [tasks, revisions, usage] = await Promise.all([
+    ctx.tasks.tasks(runId),
+    ctx.revisions.list(runId),
+    ctx.usage.bySource(runId),
+  ]);
+  return {
+    run: toRunDetail(run),
+    tasks: tasks.map(toTaskView),
+    revisions: revisions.map(toRevisionView),
+    usageBySource: usage.map(toUsageBreakdownView),
+  };
 }
 
 /** `GET /api/runs/:runId/tasks/:taskId`: a task with its attempts, latest logs and progress. */

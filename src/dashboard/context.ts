@@ -2,6 +2,7 @@
 import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import { createDashboardRunQueries, type DashboardRunQueries } from "../store/dashboard-runs.js";
 import { createDashboardTaskQueries, type DashboardTaskQueries } from "../store/dashboard-tasks.js";
+import { createDashboardUsageQueries, type DashboardUsageQueries } from "../store/dashboard-usage.js";
 import { createMetricsQueries, type MetricsQueries } from "../store/metrics.js";
 import { createRevisionQueries, type RevisionQueries } from "../store/revisions.js";
 import { createRunQueries, type RunQueries } from "../store/runs.js";
@@ -12,6 +13,7 @@ export interface DashboardContext {
   runs: RunQueries;
   workflows: DashboardRunQueries;
   tasks: DashboardTaskQueries;
+  usage: DashboardUsageQueries;
   metrics: MetricsQueries;
   revisions: RevisionQueries;
   options: ResolvedDashboardOptions;
@@ -27,6 +29,7 @@ export function createDashboardContext(orch: Orchestrator, options: ResolvedDash
     runs: createRunQueries(db, schema),
     workflows: createDashboardRunQueries(db, schema),
     tasks: createDashboardTaskQueries(db, schema),
+    usage: createDashboardUsageQueries(db, schema),
     metrics: createMetricsQueries(db, schema),
     revisions: createRevisionQueries(db, schema),
   };

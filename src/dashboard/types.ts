@@ -6,6 +6,29 @@ import type { DurationSummary } from "../store/duration-summary.js";
 import type { OptimizationChange, Recommendations } from "../optimizer/types.js";
 import type { TaskMetrics } from "../store/metrics.js";
 
+/** What LLM calls cost (design.md §14): calls, tokens in and out, dollars. */
+export interface UsageView {
+  llmCalls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+}
+
+/** A run's budget (`budget` of its start options): any of tokens (input plus output), dollars, LLM calls. */
+export interface BudgetView {
+  tokens?: number;
+  costUsd?: number;
+  llmCalls?: number;
+}
+
+/** The usage records of a run summed by where the calls came from and which model answered them. */
+export interface UsageBreakdownView extends UsageView {
+  source: "decomposition" | "revision" | "step";
+  model: string;
+  /** Records whose cost was unknown (no reported cost, no price for the model): `costUsd` leaves them out. */
+  unpricedRecords: number;
+}
+
 /** A run in the runs list. */
 export interface RunSummary {
   id: string;
@@ -23,6 +46,12 @@ export interface RunSummary {
   finishedAt: string | null;
   /** Start to finish, or to now while the run is not final; null before it starts. */
   durationMs: number | null;
+  /** What the run spent so far (decompositions, revisions and steps); zeros when it called no LLM. */
+  usage: UsageView;
+  /** The run's budget; null when it has none. */
+  budget: BudgetView | null;
+  /** The run failed because it reached its budget (BUDGET_EXCEEDED), not because a task failed. */
+  budgetExceeded: boolean;
 }
 
 /** `GET /api/runs` */
@@ -35,7 +64,7 @@ export interface RunsResponse {
 /** A run with what its page shows in the header. */
 export interface RunDetail extends RunSummary {
   pauseReason: string | null;
-  error: { message?: string; taskId?: string } | null;
+  error: { message?: string; taskId?: string; code?: string } | null;
   maxParallel: number;
 }
 
@@ -61,6 +90,8 @@ export interface TaskView {
   finishedAt: string | null;
   /** Time spent in attempts, all added up. */
   durationMs: number | null;
+  /** What its attempts' LLM calls cost, all added up; null when it spent nothing. */
+  usage: UsageView | null;
 }
 
 /** One revision of a run's plan (design.md §13): why, which task asked, what it changed, what it cost. */
@@ -85,6 +116,8 @@ export interface RunResponse {
   tasks: TaskView[];
   /** The plan's revisions, oldest first; empty for a plan that never changed. */
   revisions: RevisionView[];
+  /** The run's usage records by source and model, decompositions first; empty when it called no LLM. */
+  usageBySource: UsageBreakdownView[];
 }
 
 /** One attempt of a task. */
@@ -98,6 +131,8 @@ export interface AttemptView {
   durationMs: number | null;
   errorClass: string | null;
   error: { message?: string; name?: string } | null;
+  /** What this attempt's LLM calls cost; null when it spent nothing. */
+  usage: UsageView | null;
 }
 
 /** One line a step wrote with `ctx.log`. */

@@ -4,7 +4,18 @@ import { toRunSummary as summarizeRun } from "../orchestrator/run-summary.js";
 import type { RunRow } from "../store/runs.js";
 import type { AttemptRow, DashboardTaskRow, TaskLogRow } from "../store/dashboard-tasks.js";
 import type { RunRevision } from "../store/revisions.js";
-import type { AttemptView, EventView, LogView, RevisionView, RunDetail, RunSummary, TaskView } from "./types.js";
+import type { UsageBreakdownRow } from "../store/dashboard-usage.js";
+import type {
+  AttemptView,
+  EventView,
+  LogView,
+  RevisionView,
+  RunDetail,
+  RunSummary,
+  TaskView,
+  UsageBreakdownView,
+} from "./types.js";
+import { isBudgetExceeded, toBudget, toSpentUsage, toUsage, type UsageColumns } from "./usage-views.js";
 
 const iso = (date: Date | string | null): string | null => (date === null ? null : new Date(date).toISOString());
 
@@ -25,9 +36,15 @@ function toError(value: unknown): { message?: string; name?: string } | null {
   return { ...(typeof message === "string" ? { message } : {}), ...(typeof name === "string" ? { name } : {}) };
 }
 
-/** A run as the runs list shows it: the orchestrator's RunSummary, with ISO times. */
+/** A run's error as stored: a JSON object, usually with a message, and a code for htdag's errors. */
+type StoredRunError = { message?: string; taskId?: string; code?: string; name?: string } | null;
+
+/** A run as the runs list shows it: the orchestrator's RunSummary, with ISO times, and its spend. */
 export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
   const summary = summarizeRun(run, now);
+  // `SELECT *` reads migration 0005's usage columns whether or not RunRow names them.
+  const usage = toUsage(run as RunRow & UsageColumns);
+  const budget = toBudget(run.options);
   return {
     id: summary.runId,
     workflow: summary.workflow,
@@ -41,6 +58,9 @@ export function toRunSummary(run: RunRow, now = Date.now()): RunSummary {
     startedAt: iso(summary.startedAt),
     finishedAt: iso(summary.finishedAt),
     durationMs: summary.durationMs,
+    usage,
+    budget,
+    budgetExceeded: isBudgetExceeded(run.status, run.error as StoredRunError, usage, budget),
   };
 }
 
@@ -64,14 +84,16 @@ export function toRevisionView(revision: RunRevision): RevisionView {
 }
 
 export function toRunDetail(run: RunRow, now = Date.now()): RunDetail {
+  const error = run.error as StoredRunError;
   return {
     ...toRunSummary(run, now),
     pauseReason: run.pause_reason,
     maxParallel: run.max_parallel,
-    error: run.error
+    error: error
       ? {
-          ...(run.error.message ? { message: run.error.message } : {}),
-          ...(run.error.taskId ? { taskId: run.error.taskId } : {}),
+          ...(error.message ? { message: error.message } : {}),
+          ...(error.taskId ? { taskId: error.taskId } : {}),
+          ...(typeof error.code === "string" ? { code: error.code } : {}),
         }
       : null,
   };
@@ -96,6 +118,7 @@ export function toTaskView(task: DashboardTaskRow): TaskView {
     startedAt: iso(task.started_at),
     finishedAt: iso(task.finished_at),
     durationMs: toNumber(task.duration_ms),
+    usage: toSpentUsage(task),
   };
 }
 
@@ -110,7 +133,12 @@ export function toAttemptView(attempt: AttemptRow): AttemptView {
     durationMs: toNumber(attempt.duration_ms),
     errorClass: attempt.error_class,
     error: toError(attempt.error),
+    usage: toSpentUsage(attempt),
   };
+}
+
+export function toUsageBreakdownView(row: UsageBreakdownRow): UsageBreakdownView {
+  return { source: row.source, model: row.model, ...toUsage(row), unpricedRecords: row.unpriced_records };
 }
 
 export function toLogView(log: TaskLogRow): LogView {

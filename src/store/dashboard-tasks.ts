@@ -1,6 +1,6 @@
 /**
  * Query family: what the dashboard reads about a run's tasks: the graph's nodes with their states,
- * one task's attempts, its log lines and its latest progress.
+ * what their attempts spent, one task's attempts, its log lines and its latest progress.
  */
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
@@ -26,6 +26,11 @@ export interface DashboardTaskRow {
   started_at: Date | null;
   finished_at: Date | null;
   duration_ms: unknown;
+  /** Its attempts' spend (migration 0005), summed; bigint and numeric come back as strings from pg. */
+  llm_calls: unknown;
+  input_tokens: unknown;
+  output_tokens: unknown;
+  cost_usd: unknown;
 }
 
 /** One attempt of a task. */
@@ -39,6 +44,11 @@ export interface AttemptRow {
   duration_ms: unknown;
   error_class: string | null;
   error: unknown;
+  /** The attempt's spend (migration 0005). */
+  llm_calls: unknown;
+  input_tokens: unknown;
+  output_tokens: unknown;
+  cost_usd: unknown;
 }
 
 /** One line a step wrote with `ctx.log`. */
@@ -56,8 +66,12 @@ const TASK_SELECT = (s: string) => `
          ARRAY(SELECT jsonb_array_elements_text(coalesce(t.spec->'dependsOn', '[]'::jsonb))) AS depends_on,
          ARRAY(SELECT m->>'id' FROM jsonb_array_elements(coalesce(t.spec->'merged', '[]'::jsonb)) m) AS merged,
          t.attempts, t.max_attempts, t.timeout_ms, t.queue, t.priority, t.error, t.started_at, t.finished_at,
-         (SELECT sum(a.duration_ms) FROM ${s}.attempts a WHERE a.run_id = t.run_id AND a.task_id = t.id) AS duration_ms
-    FROM ${s}.tasks t`;
+         spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens, spent.cost_usd
+    FROM ${s}.tasks t
+    CROSS JOIN LATERAL (
+      SELECT sum(a.duration_ms) AS duration_ms, sum(a.llm_calls) AS llm_calls, sum(a.input_tokens) AS input_tokens,
+             sum(a.output_tokens) AS output_tokens, sum(a.cost_usd) AS cost_usd
+        FROM ${s}.attempts a WHERE a.run_id = t.run_id AND a.task_id = t.id) spent`;
 
 export function createDashboardTaskQueries(db: Queryable, schema: string) {
   const s = quoteIdentifier(schema);
@@ -82,7 +96,8 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
     /** The attempts of one task, first first. */
     async attempts(runId: string, taskId: string): Promise<AttemptRow[]> {
       const { rows } = await db.query<AttemptRow>(
-        `SELECT attempt, status, worker_id, started_at, finished_at, queue_wait_ms, duration_ms, error_class, error
+        `SELECT attempt, status, worker_id, started_at, finished_at, queue_wait_ms, duration_ms, error_class, error,
+                llm_calls, input_tokens, output_tokens, cost_usd
            FROM ${s}.attempts WHERE run_id = $1 AND task_id = $2 ORDER BY attempt`,
         [runId, taskId],
       );

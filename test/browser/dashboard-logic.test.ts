@@ -29,6 +29,7 @@ function task(id: string, extra: Partial<TaskView> = {}): TaskView {
     startedAt: null,
     finishedAt: null,
     durationMs: null,
+    usage: null,
     ...extra,
   };
 }
@@ -151,9 +152,13 @@ describe("live updates", () => {
       pauseReason: null,
       error: null,
       maxParallel: 10,
+      usage: { llmCalls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 },
+      budget: null,
+      budgetExceeded: false,
     },
     tasks: [task("a", { status: "running", attempts: 1 }), task("b")],
     revisions: [],
+    usageBySource: [],
   };
   const event = (
     id: string,

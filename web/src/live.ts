@@ -57,12 +57,20 @@ function applyRevision(state: RunResponse, event: EventView): RunResponse {
   };
 }
 
+/** The run reached its budget: shown at once; its spend and error arrive with the re-read. */
+function applyBudgetExceeded(state: RunResponse): RunResponse {
+  return { ...state, run: { ...state.run, budgetExceeded: true } };
+}
+
 export function applyEvent(state: RunResponse | null, event: EventView): RunResponse | null {
   if (!state || event.runId !== state.run.id) {
     return state;
   }
   if (event.type === "plan:revised") {
     return applyRevision(state, event);
+  }
+  if (event.type === "budget:exceeded") {
+    return applyBudgetExceeded(state);
   }
   const runStatus = RUN_STATUS_OF[event.type];
   const taskStatus = event.taskId ? taskStatusOf(event) : undefined;

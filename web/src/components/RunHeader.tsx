@@ -1,9 +1,10 @@
-/** A run's header: status, goal, workflow, times, counts, and the cancel / pause / resume buttons. */
+/** A run's header: status, goal, workflow, times, counts, usage and budget, and the cancel / pause / resume buttons. */
 import type { RunDetail } from "../../../src/dashboard/types.js";
 import type { RunAction } from "../api";
 import { formatDuration, formatTime, isFinalRun, liveDuration } from "../format";
 import { useNow } from "../hooks";
 import { StatusBadge } from "./StatusBadge";
+import { UsageSummary } from "./UsageSummary";
 
 interface Props {
   run: RunDetail;
@@ -27,6 +28,11 @@ export function RunHeader({ run, busy, onAction }: Props) {
         </h1>
         <span className="run-status">
           <StatusBadge status={run.status} />
+          {run.budgetExceeded && (
+            <span className="badge budget-exceeded" data-budget-exceeded="true">
+              budget exceeded
+            </span>
+          )}
         </span>
       </div>
       <p className="goal">{run.goal}</p>
@@ -44,9 +50,11 @@ export function RunHeader({ run, busy, onAction }: Props) {
           {run.finishedTasks}/{run.totalTasks} finished{run.failedTasks ? `, ${run.failedTasks} failed` : ""}
         </dd>
       </dl>
+      <UsageSummary run={run} />
       {run.pauseReason && run.status === "paused" && <div className="notice">Paused: {run.pauseReason}</div>}
       {run.error?.message && (
-        <div className="notice error">
+        <div className={run.budgetExceeded ? "notice error budget-exceeded" : "notice error"}>
+          {run.budgetExceeded ? "Budget exceeded: " : ""}
           {run.error.taskId ? `${run.error.taskId}: ` : ""}
           {run.error.message}
         </div>

@@ -1,8 +1,8 @@
-/** The selected task: settings, attempts (with durations and errors), progress, log lines, and retry from it. */
+/** The selected task: settings, usage, attempts (with durations, usage and errors), progress, log lines, and retry from it. */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { AttemptView, LogView, TaskResponse } from "../../../src/dashboard/types.js";
 import { api } from "../api";
-import { compactJson, formatDuration, formatTime } from "../format";
+import { compactJson, formatDuration, formatTime, formatUsage } from "../format";
 import { ErrorNotice } from "./ErrorNotice";
 import { StatusBadge } from "./StatusBadge";
 
@@ -80,6 +80,14 @@ export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }
         </dd>
         <dt>Time in attempts</dt>
         <dd>{formatDuration(task.durationMs)}</dd>
+        {task.usage && (
+          <>
+            <dt>LLM usage</dt>
+            <dd className="usage">
+              {formatUsage(task.usage)} ({task.usage.llmCalls} {task.usage.llmCalls === 1 ? "call" : "calls"})
+            </dd>
+          </>
+        )}
         <dt>Timeout</dt>
         <dd>{formatDuration(task.timeoutMs)}</dd>
         <dt>Queue</dt>
@@ -127,6 +135,8 @@ function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
   if (attempts.length === 0) {
     return <p className="empty">No attempt yet.</p>;
   }
+  // The usage column only for tasks that called an LLM: the panel is narrow.
+  const spent = attempts.some((a) => a.usage !== null);
   return (
     <table className="attempts">
       <thead>
@@ -136,6 +146,7 @@ function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
           <th>Started</th>
           <th>Duration</th>
           <th>Queue wait</th>
+          {spent && <th>Usage</th>}
           <th>Error</th>
         </tr>
       </thead>
@@ -149,6 +160,7 @@ function AttemptsTable({ attempts }: { attempts: AttemptView[] }) {
             <td>{formatTime(a.startedAt)}</td>
             <td>{formatDuration(a.durationMs)}</td>
             <td>{formatDuration(a.queueWaitMs)}</td>
+            {spent && <td className="usage">{formatUsage(a.usage)}</td>}
             <td className="error-text">{a.error?.message ?? ""}</td>
           </tr>
         ))}

@@ -3,6 +3,8 @@
  * status line under it. Widths come from a measurer: the page measures with a canvas in the label's
  * own font; without one (tests in Node), an estimate that errs wide. Pure, given the measurer.
  */
+import type { TaskView } from "../../../src/dashboard/types.js";
+import { formatUsage } from "../format.js";
 
 /** Which text is measured: the name (13px, semibold) or the status line (11px). */
 export type TextKind = "label" | "meta";
@@ -45,11 +47,17 @@ export function wrapText(text: string, maxWidth: number, measure: MeasureText): 
   return lines;
 }
 
-/** The status line of a box: `running · 2 attempts · 3 inside`. */
-export function metaText(status: string, attempts: number, hidden: number | null): string {
+/** The status line of a box: `running · 2 attempts · 3 inside · 12.3k tok · $0.04`. */
+export function metaText(
+  status: string,
+  attempts: number,
+  hidden: number | null,
+  usage: TaskView["usage"] = null,
+): string {
   return (
     status.replace("_", " ") +
     (attempts > 1 ? ` · ${attempts} attempts` : "") +
-    (hidden === null ? "" : ` · ${hidden} inside`)
+    (hidden === null ? "" : ` · ${hidden} inside`) +
+    (usage ? ` · ${formatUsage(usage)}` : "")
   );
 }

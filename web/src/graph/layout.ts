@@ -80,7 +80,7 @@ function childrenOf(tasks: readonly TaskView[], ids: ReadonlySet<string>): Map<s
 function boxOf(task: TaskView, hidden: number | null, measure: MeasureText) {
   const room = 2 * NODE_PADDING + (hidden === null ? 0 : TOGGLE_ROOM);
   const lines = wrapText(task.id, MAX_NODE_WIDTH - room, measure);
-  const meta = metaText(task.status, task.attempts, hidden);
+  const meta = metaText(task.status, task.attempts, hidden, task.usage);
   const textWidth = Math.max(measure(meta, "meta"), ...lines.map((line) => measure(line, "label")));
   return {
     width: Math.min(MAX_NODE_WIDTH, Math.max(NODE_WIDTH, Math.ceil(textWidth + room))),

@@ -1,10 +1,10 @@
-/** The runs list: status, workflow, goal, started, duration; filters; updated live from the event stream. */
+/** The runs list: status, workflow, goal, started, duration, usage; filters; updated live from the event stream. */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { RunsResponse } from "../../../src/dashboard/types.js";
 import { api } from "../api";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { StatusBadge } from "../components/StatusBadge";
-import { formatDuration, formatTime, liveDuration, shortId } from "../format";
+import { formatDuration, formatTime, formatUsage, liveDuration, shortId } from "../format";
 import { useCoalesced, useEventStream, useNow } from "../hooks";
 
 const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"];
@@ -22,6 +22,7 @@ const LIST_EVENTS = [
   "task:skipped",
   "task:cancelled",
   "plan:revised",
+  "budget:exceeded",
 ];
 
 export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: string; initialWorkflow: string }) {
@@ -99,6 +100,7 @@ export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: st
               <th>Tasks</th>
               <th>Started</th>
               <th>Duration</th>
+              <th>Usage</th>
             </tr>
           </thead>
           <tbody>
@@ -117,6 +119,11 @@ export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: st
                 </td>
                 <td>
                   <StatusBadge status={run.status} />
+                  {run.budgetExceeded && (
+                    <span className="badge budget-exceeded" title="the run stopped at its budget">
+                      budget
+                    </span>
+                  )}
                 </td>
                 <td>
                   <a href={`#/workflows/${encodeURIComponent(run.workflow)}`} onClick={(e) => e.stopPropagation()}>
@@ -132,6 +139,9 @@ export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: st
                 </td>
                 <td>{formatTime(run.startedAt ?? run.createdAt)}</td>
                 <td>{formatDuration(liveDuration(run, now))}</td>
+                <td className="usage" title={`${run.usage.llmCalls} LLM calls`}>
+                  {formatUsage(run.usage)}
+                </td>
               </tr>
             ))}
           </tbody>
