@@ -111,6 +111,8 @@ async function optimize(orch: Orchestrator, io: CliIo, workflow: string, flags: 
         confidence: result.confidence,
         notes: result.notes,
         warnings: advice.failedPatternWarnings,
+        failurePatterns: advice.failurePatterns,
+        cost: advice.cost,
         resourceAllocation: advice.resourceAllocation,
         ...(result.prediction ? { prediction: result.prediction } : {}),
         ...(result.hedges ? { hedges: result.hedges } : {}),
@@ -158,6 +160,12 @@ export function describeOptimization(
   }
   for (const warning of advice.failedPatternWarnings) {
     lines.push(`warning: ${warning}`);
+  }
+  const perRun = advice.cost?.perRun;
+  if (perRun) {
+    lines.push(
+      `cost per run: p50 $${perRun.p50Usd} (${perRun.p50Tokens} tokens), p95 $${perRun.p95Usd} (${perRun.p95Tokens} tokens) over ${perRun.samples} runs`,
+    );
   }
   for (const note of result.notes) {
     lines.push(`note: ${note}`);
