@@ -158,6 +158,11 @@ export function describeOptimization(
   if (reasons.length > 0) {
     lines.push("", "why:", ...reasons.map((c) => `  ${c.taskId ?? c.queue ?? "run"}.${c.field}: ${c.reason}`));
   }
+  // Timeout advice only getRecommendations gives (a tighter limit): in neither list above.
+  const tuned = new Set(reasons.filter((c) => c.field === "timeoutMs").map((c) => c.taskId));
+  for (const c of advice.changes.filter((c) => c.field === "timeoutMs" && !tuned.has(c.taskId))) {
+    lines.push(`advice: ${c.taskId ?? "run"}.timeoutMs ${c.from} → ${c.to}: ${c.reason}`);
+  }
   for (const warning of advice.failedPatternWarnings) {
     lines.push(`warning: ${warning}`);
   }
