@@ -99,6 +99,9 @@ export type {
   EffectiveDefaults,
   DurationModelSummary,
   MakespanPrediction,
+  CostRecommendation,
+  SpendPercentiles,
+  FailurePattern,
 } from "./optimizer/types.js";
 export type { StoredTuning } from "./store/optimizer-tunings.js";
 export type { DurationSummary } from "./store/duration-summary.js";

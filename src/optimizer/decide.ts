@@ -17,6 +17,7 @@ import type {
   OptimizationChange,
   OptimizationResult,
   ResolvedOptimizeOptions,
+  SpendPercentiles,
 } from "./types.js";
 
 /** Finished runs `aggressive` needs before it does more than `advanced`. */
@@ -32,6 +33,8 @@ export interface History {
   queueLimits?: Readonly<Record<string, number | null>>;
   /** How much longer than their limit timed-out attempts lasted (median): the claim and settle around the step. */
   overrun?: { samples: number; p50Ms: number | null };
+  /** What runs and tasks spent on LLM calls (read for recommendations only). */
+  spend?: { perRun: SpendPercentiles | null; perTask: ReadonlyMap<string, SpendPercentiles> };
 }
 
 /** Findings of a level, before the threshold, with what `aggressive` learnt on the way. */

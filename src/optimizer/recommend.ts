@@ -1,14 +1,17 @@
-/** `getRecommendations`, pure over plain data: what could run at once, timeouts, warnings, limits. */
+/** `getRecommendations`, pure over plain data: what could run at once, timeouts, warnings, limits, cost. */
 import { topologicalOrder } from "../graph/algorithms.js";
 import type { TaskGraph } from "../graph/task-graph.js";
-import { deterministicWarning } from "./basic-rules.js";
+import { costRecommendation, failureWarnings, tighterTimeoutAdvice } from "./advice-rules.js";
 import { findChanges, type History } from "./decide.js";
-import type { EffectiveDefaults, Recommendations, ResolvedOptimizeOptions } from "./types.js";
+import type { EffectiveDefaults, OptimizationChange, Recommendations, ResolvedOptimizeOptions } from "./types.js";
 
 /** Most pairs listed: the list is advice for a reader, not an exhaustive enumeration. */
 export const MAX_PAIRS = 500;
 
-/** Every finding of the level (applied or not), plus pairs, warnings and resource limits. */
+/**
+ * Every finding of the level (applied or not), advice to tighten timeouts far above a task's p99,
+ * plus pairs, failure warnings, resource limits and cost.
+ */
 export function recommend(
   graph: TaskGraph,
   history: History,
@@ -26,19 +29,27 @@ export function recommend(
       timeoutAdjustments[change.taskId] = change.to as number;
     }
   }
-  const failedPatternWarnings = graph.tasks
-    .map((task) => deterministicWarning(task, byId.get(task.id), options))
-    .filter((warning): warning is string => warning !== null);
+  // Advice only where the level found nothing for the task's timeout.
+  const advice = graph.tasks
+    .filter((task) => timeoutAdjustments[task.id] === undefined)
+    .map((task) => tighterTimeoutAdvice(task, byId.get(task.id), defaults, options))
+    .filter((change): change is OptimizationChange => change !== null);
+  for (const change of advice) {
+    timeoutAdjustments[change.taskId as string] = change.to as number;
+  }
+  const warnings = failureWarnings(graph.tasks, (id) => byId.get(id), options);
   const parallel = findings.find((c) => c.field === "maxParallel");
   return {
     parallelizablePairs: parallelizablePairs(graph),
     timeoutAdjustments,
-    failedPatternWarnings,
+    failedPatternWarnings: warnings.warnings,
+    failurePatterns: warnings.patterns,
     resourceAllocation: {
       maxParallel: (parallel?.to as number | undefined) ?? options.maxParallel ?? defaults.maxParallel,
       queues: queueLimits(graph, (parallel?.to as number | undefined) ?? options.maxParallel ?? defaults.maxParallel),
     },
-    changes: findings,
+    changes: [...findings, ...advice],
+    cost: costRecommendation(history.spend),
   };
 }
 

@@ -131,6 +131,10 @@ export function createOptimizer(deps: OptimizerDeps): Optimizer {
     async getRecommendations(graph, options, defaults) {
       const { runId, ...rest } = options ?? {};
       const { resolved, validated, history, workflow } = await prepare(graph, rest, "getRecommendations");
+      history.spend = {
+        perRun: await deps.metrics.runSpend(workflow),
+        perTask: await deps.metrics.taskSpend(workflow),
+      };
       const recommendations = recommend(validated, history, { ...deps.defaults, ...defaults }, resolved);
       if (deps.events) {
         await deps.events.emit(
@@ -145,6 +149,7 @@ export function createOptimizer(deps: OptimizerDeps): Optimizer {
               timeoutAdjustments: recommendations.timeoutAdjustments,
               failedPatternWarnings: recommendations.failedPatternWarnings,
               resourceAllocation: recommendations.resourceAllocation,
+              cost: recommendations.cost,
             },
           },
           deps.channel ?? null,

@@ -2,6 +2,9 @@
 import { z } from "zod";
 import { OPTIMIZER_DEFAULTS } from "../defaults.js";
 import type { Backoff, TaskGraph } from "../graph/task-graph.js";
+import type { SpendPercentiles } from "../store/metrics.js";
+
+export type { SpendPercentiles } from "../store/metrics.js";
 
 export const OPTIMIZATION_LEVELS = ["basic", "advanced", "aggressive"] as const;
 export type OptimizationLevel = (typeof OPTIMIZATION_LEVELS)[number];
@@ -155,12 +158,35 @@ export interface MakespanPrediction {
 export interface Recommendations {
   /** Pairs of atomic tasks with no path between them: they may run at once. */
   parallelizablePairs: [string, string][];
-  /** Suggested per-attempt timeout in ms, by task id. */
+  /**
+   * Suggested per-attempt timeout in ms, by task id: the level's timeout findings, and advice to
+   * tighten a limit far above the task's p99 (in `changes` with its evidence; optimizeWorkflow does not apply it).
+   */
   timeoutAdjustments: Record<string, number>;
-  /** Tasks that failed in a way retries do not fix. */
+  /** Tasks that failed in a way retries do not fix, and tasks whose first attempt fails often (> 20% of runs). */
   failedPatternWarnings: string[];
+  /** The same warnings as data: task, kind and evidence. */
+  failurePatterns: FailurePattern[];
+  /** What the workflow's runs and tasks spent on LLM calls; null when none of its runs spent anything. */
+  cost: CostRecommendation | null;
   /** Suggested run-wide and per-queue limits. */
   resourceAllocation: { maxParallel: number; queues: Record<string, number> };
   /** Every finding with its evidence. */
   changes: OptimizationChange[];
+}
+
+/** A task that fails in a pattern worth a look, with the evidence behind the warning. */
+export interface FailurePattern {
+  taskId: string;
+  /** `deterministic`: it never completed in some runs; `transient`: its first attempt often failed and a retry fixed it. */
+  kind: "deterministic" | "transient";
+  evidence: Evidence;
+}
+
+/** Cost per run and per task, from the spend recorded for each run and attempt (design.md §14). */
+export interface CostRecommendation {
+  /** Over the workflow's finished runs (the latest 1000); null when none of them spent anything. */
+  perRun: SpendPercentiles | null;
+  /** By task id: what the task spent in a run (its attempts summed), over runs it ran in; only tasks with usage. */
+  perTask: Record<string, SpendPercentiles>;
 }

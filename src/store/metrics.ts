@@ -31,6 +31,8 @@ export interface TaskMetrics {
   runsWithTimeout: number;
   firstAttempts: number;
   firstAttemptFailures: number;
+  /** First attempts that failed or timed out in runs where the task completed later (a retry fixed them). */
+  firstAttemptsRecovered: number;
   /** Attempts made right after a failed or timed-out one, and how many of those failed again. */
   retries: number;
   retriesFailed: number;
@@ -47,6 +49,48 @@ export interface TaskMetrics {
 }
 
 const FINISHED = "('completed', 'failed', 'timed_out')";
+
+/**
+ * What a sample spent on LLM calls (a run, or a task within one run): p50 and p95 of its cost in USD
+ * and of its tokens (input plus output), as SQL `percentile_cont`.
+ */
+export interface SpendPercentiles {
+  /** Samples the percentiles are over: finished runs, or runs in which the task made a finished attempt. */
+  samples: number;
+  /** Samples that spent anything (an LLM call, a token or a cent). */
+  samplesWithUsage: number;
+  p50Usd: number;
+  p95Usd: number;
+  p50Tokens: number;
+  p95Tokens: number;
+}
+
+const SPEND_PERCENTILES = `count(*)::int AS samples,
+      count(*) FILTER (WHERE llm_calls > 0 OR tokens > 0 OR cost_usd > 0)::int AS samples_with_usage,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY cost_usd) AS p50_usd,
+      percentile_cont(0.95) WITHIN GROUP (ORDER BY cost_usd) AS p95_usd,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY tokens) AS p50_tokens,
+      percentile_cont(0.95) WITHIN GROUP (ORDER BY tokens) AS p95_tokens`;
+
+interface SpendRow {
+  samples: number;
+  samples_with_usage: number;
+  p50_usd: unknown;
+  p95_usd: unknown;
+  p50_tokens: unknown;
+  p95_tokens: unknown;
+}
+
+function toSpend(row: SpendRow): SpendPercentiles {
+  return {
+    samples: row.samples,
+    samplesWithUsage: row.samples_with_usage,
+    p50Usd: toNumber(row.p50_usd) ?? 0,
+    p95Usd: toNumber(row.p95_usd) ?? 0,
+    p50Tokens: toNumber(row.p50_tokens) ?? 0,
+    p95Tokens: toNumber(row.p95_tokens) ?? 0,
+  };
+}
 
 function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): string {
   return `WITH a AS (
@@ -71,6 +115,7 @@ function aggregateSql(s: string, groupBy: "task_id" | "step", where: string): st
       count(DISTINCT run_id::text || '/' || task_id) FILTER (WHERE status = 'timed_out')::int AS runs_with_timeout,
       count(*) FILTER (WHERE attempt = 1)::int AS first_attempts,
       count(*) FILTER (WHERE attempt = 1 AND status <> 'completed')::int AS first_attempt_failures,
+      count(*) FILTER (WHERE attempt = 1 AND status <> 'completed' AND task_completed)::int AS first_attempts_recovered,
       count(*) FILTER (WHERE previous_status IN ('failed', 'timed_out'))::int AS retries,
       count(*) FILTER (WHERE previous_status IN ('failed', 'timed_out') AND status <> 'completed')::int AS retries_failed,
       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms) FILTER (WHERE status = 'completed') AS p50_ms,
@@ -100,6 +145,7 @@ interface MetricsRow {
   runs_with_timeout: number;
   first_attempts: number;
   first_attempt_failures: number;
+  first_attempts_recovered: number;
   retries: number;
   retries_failed: number;
   p50_ms: unknown;
@@ -138,6 +184,7 @@ function toMetrics(row: MetricsRow): TaskMetrics {
     runsWithTimeout: row.runs_with_timeout,
     firstAttempts: row.first_attempts,
     firstAttemptFailures: row.first_attempt_failures,
+    firstAttemptsRecovered: row.first_attempts_recovered,
     retries: row.retries,
     retriesFailed: row.retries_failed,
     p50Ms: toNumber(row.p50_ms),
@@ -229,6 +276,41 @@ export function createMetricsQueries(db: Queryable, schema: string) {
         timedOut: rows[0]?.timed_out ?? 0,
         meanOverrunMs: toNumber(rows[0]?.overrun),
       };
+    },
+
+    /**
+     * What the finished runs of `workflow` spent (the latest `runLimit`; the runs' own columns:
+     * decompositions, revisions and steps together); null when it has no finished run.
+     */
+    async runSpend(workflow: string, runLimit = 1000): Promise<SpendPercentiles | null> {
+      const { rows } = await db.query<SpendRow>(
+        `WITH r AS (
+            SELECT llm_calls, (input_tokens + output_tokens)::float8 AS tokens, cost_usd::float8 AS cost_usd
+              FROM ${s}.runs WHERE workflow = $1 AND status IN ${FINISHED} ORDER BY created_at DESC LIMIT $2)
+         SELECT ${SPEND_PERCENTILES} FROM r`,
+        [workflow, runLimit],
+      );
+      const row = rows[0];
+      return row && row.samples > 0 ? toSpend(row) : null;
+    },
+
+    /**
+     * What each task id of `workflow` spent per run (its finished attempts summed, retries included),
+     * over the latest `runLimit` runs; only task ids with some usage.
+     */
+    async taskSpend(workflow: string, runLimit = 1000): Promise<Map<string, SpendPercentiles>> {
+      const { rows } = await db.query<SpendRow & { task_id: string }>(
+        `WITH t AS (
+            SELECT a.task_id, sum(a.llm_calls) AS llm_calls, sum(a.input_tokens + a.output_tokens)::float8 AS tokens,
+                   sum(a.cost_usd)::float8 AS cost_usd
+              FROM ${s}.attempts a
+             WHERE a.workflow = $1 AND a.status IN ${FINISHED} AND ${recentRuns}
+             GROUP BY a.task_id, a.run_id)
+         SELECT task_id, ${SPEND_PERCENTILES}
+           FROM t GROUP BY task_id HAVING bool_or(llm_calls > 0 OR tokens > 0 OR cost_usd > 0) ORDER BY task_id`,
+        [workflow, runLimit],
+      );
+      return new Map(rows.map((r) => [r.task_id, toSpend(r)]));
     },
 
     /** Finished runs of `workflow` (completed, failed or timed out). */

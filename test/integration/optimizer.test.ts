@@ -193,7 +193,7 @@ describe.each(STORES)("optimizer on %s", (kind) => {
     expect(result.graph.tasks.map((t) => t.dependsOn)).toEqual(graph.tasks.map((t) => t.dependsOn));
   });
 
-  it("reports the same history as recommendations, with a warning for the deterministic failure", async () => {
+  it("reports the same history as recommendations, with warnings for the deterministic and frequent transient failures", async () => {
     const recommendations = await orch().optimizer.getRecommendations(graph, {
       workflow: WORKFLOW,
       timeoutThresholdMs: 100,
@@ -201,6 +201,8 @@ describe.each(STORES)("optimizer on %s", (kind) => {
     expect(recommendations.timeoutAdjustments).toEqual({ slow: 600 });
     expect(recommendations.failedPatternWarnings).toEqual([
       "slow: never completed in 2 of 10 runs (4 attempts timed out); it is slower than its timeout there — raise timeoutMs (see timeoutAdjustments)",
+      "flaky: the first attempt failed in 3 of 10 runs and a later attempt succeeded (transient rate 0.3 > 0.2); " +
+        "retries hide it at the cost of time — make the step more reliable",
       "broken: never completed in 5 of 10 runs (10 failed attempts); more attempts will not fix it — fix the step or its input",
     ]);
     expect(recommendations.parallelizablePairs).toContainEqual(["slow", "broken"]);
@@ -283,7 +285,7 @@ describe.each(STORES)("optimizer on %s", (kind) => {
       },
     });
     expect(Object.keys(advice.timeoutAdjustments)).toEqual(["slow"]);
-    expect(rows[0]!.payload.failedPatternWarnings).toHaveLength(2);
+    expect(rows[0]!.payload.failedPatternWarnings).toHaveLength(3);
   });
 
   it("stores a tuning that the next run applies without an optimizationLevel, and removes it", async () => {

@@ -33,6 +33,7 @@ function metrics(key: string, overrides: Partial<TaskMetrics> = {}): TaskMetrics
     runsWithTimeout: 0,
     firstAttempts: 20,
     firstAttemptFailures: 0,
+    firstAttemptsRecovered: 0,
     retries: 0,
     retriesFailed: 0,
     p50Ms: 50,

@@ -66,6 +66,7 @@ function metricsOf({ tiny, failed }: Drawn) {
       runsWithTimeout: 0,
       firstAttempts: 20,
       firstAttemptFailures: 0,
+      firstAttemptsRecovered: 0,
       retries: 0,
       retriesFailed: 0,
       p50Ms: 1,

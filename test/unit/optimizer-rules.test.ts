@@ -40,6 +40,7 @@ function metrics(overrides: Partial<TaskMetrics> = {}): TaskMetrics {
     runsWithTimeout: 0,
     firstAttempts: runs,
     firstAttemptFailures: 0,
+    firstAttemptsRecovered: 0,
     retries: 0,
     retriesFailed: 0,
     p50Ms: 200,

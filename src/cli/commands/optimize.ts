@@ -111,6 +111,8 @@ async function optimize(orch: Orchestrator, io: CliIo, workflow: string, flags: 
         confidence: result.confidence,
         notes: result.notes,
         warnings: advice.failedPatternWarnings,
+        failurePatterns: advice.failurePatterns,
+        cost: advice.cost,
         resourceAllocation: advice.resourceAllocation,
         ...(result.prediction ? { prediction: result.prediction } : {}),
         ...(result.hedges ? { hedges: result.hedges } : {}),
@@ -156,8 +158,19 @@ export function describeOptimization(
   if (reasons.length > 0) {
     lines.push("", "why:", ...reasons.map((c) => `  ${c.taskId ?? c.queue ?? "run"}.${c.field}: ${c.reason}`));
   }
+  // Timeout advice only getRecommendations gives (a tighter limit): in neither list above.
+  const tuned = new Set(reasons.filter((c) => c.field === "timeoutMs").map((c) => c.taskId));
+  for (const c of advice.changes.filter((c) => c.field === "timeoutMs" && !tuned.has(c.taskId))) {
+    lines.push(`advice: ${c.taskId ?? "run"}.timeoutMs ${c.from} → ${c.to}: ${c.reason}`);
+  }
   for (const warning of advice.failedPatternWarnings) {
     lines.push(`warning: ${warning}`);
+  }
+  const perRun = advice.cost?.perRun;
+  if (perRun) {
+    lines.push(
+      `cost per run: p50 $${perRun.p50Usd} (${perRun.p50Tokens} tokens), p95 $${perRun.p95Usd} (${perRun.p95Tokens} tokens) over ${perRun.samples} runs`,
+    );
   }
   for (const note of result.notes) {
     lines.push(`note: ${note}`);
