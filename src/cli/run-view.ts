@@ -3,6 +3,7 @@
  * same renderers as `htdag plan` (tree, Mermaid, DOT) or as JSON. Pure: a RunResult and the run's
  * graph in, text out.
  */
+import { describeUsage, spentAnything } from "./usage-view.js";
 import type { RunResult, TaskSummary } from "../orchestrator/run-result.js";
 import type { RunGraphTask } from "../store/run-detail.js";
 import { formatElapsed } from "./progress.js";
@@ -49,6 +50,9 @@ function taskFacts(task: RunTaskView): string {
   }
   if (task.durationMs !== null) {
     facts.push(formatElapsed(task.durationMs));
+  }
+  if (spentAnything(task.usage)) {
+    facts.push(describeUsage(task.usage));
   }
   if (task.error?.message) {
     facts.push(`error: ${task.error.message}`);
@@ -100,6 +104,9 @@ export function describeRun(view: RunView): string[] {
     `run ${view.runId}  ${view.status}  workflow ${view.workflow}  ${formatElapsed(view.durationMs)}`,
     `goal: ${view.goal}`,
   ];
+  if (spentAnything(view.usage)) {
+    lines.push(`usage: ${describeUsage(view.usage)}`);
+  }
   if (view.error) {
     lines.push(`error: ${view.error.taskId ? `task ${view.error.taskId}: ` : ""}${view.error.message}`);
   }

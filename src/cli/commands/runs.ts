@@ -2,6 +2,7 @@
  * Run listing and control: `htdag runs`, `htdag retry <runId> [--from task]`, `htdag cancel <runId>`,
  * `htdag pause <runId> [--reason r]`. Retry runs the built-in catalogue's steps. (`show` is show.ts.)
  */
+import { describeUsage, spentAnything } from "../usage-view.js";
 import type { Command } from "commander";
 import { RUN_STATUSES } from "../../composer/state-machine.js";
 import { LIST_RUNS_MAX_LIMIT } from "../../defaults.js";
@@ -40,6 +41,7 @@ export function registerRuns(program: Command, io: CliIo): void {
                 remainingTasks: r.totalTasks - r.finishedTasks,
                 failedTasks: r.failedTasks,
                 revision: r.revision,
+                usage: r.usage,
                 createdAt: r.createdAt,
                 finishedAt: r.finishedAt,
               })),
@@ -53,8 +55,9 @@ export function registerRuns(program: Command, io: CliIo): void {
           const took = r.finishedAt && r.durationMs !== null ? formatElapsed(r.durationMs) : "-";
           // A revised plan says so; its task counts leave out the tasks revisions superseded.
           const revised = r.revision > 0 ? `  rev ${r.revision}` : "";
+          const spent = spentAnything(r.usage) ? `  ${describeUsage(r.usage)}` : "";
           io.out(
-            `${r.runId}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.finishedTasks}/${r.totalTasks} tasks${revised}  ` +
+            `${r.runId}  ${r.status.padEnd(9)}  ${r.workflow.padEnd(18)}  ${r.finishedTasks}/${r.totalTasks} tasks${revised}${spent}  ` +
               `${took.padStart(6)}  ${r.createdAt.toISOString()}  ${r.goal}`,
           );
         }
