@@ -148,6 +148,8 @@ export async function buildOrchestrator(
     control,
     graphs,
     decompositions: createDecompositionQueries(db, resolved.schema, codec),
+    usage: createUsageQueries(db, resolved.schema),
+    ...(resolved.pricing ? { pricing: resolved.pricing } : {}),
     events,
     channel,
     leaseMs: resolved.leaseMs,

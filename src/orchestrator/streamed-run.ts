@@ -20,6 +20,9 @@ import type { PayloadCodec } from "../store/codec.js";
 import type { EventQueries } from "../store/events.js";
 import type { GraphQueries } from "../store/graphs.js";
 import type { DecompositionQueries } from "../store/decomposition-cache.js";
+import type { UsageQueries } from "../store/usage.js";
+import type { ModelPrice } from "./options.js";
+import { costOf } from "./usage.js";
 import type { RevisionQueries } from "../store/revisions.js";
 import type { RunControlQueries } from "../store/run-control.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
@@ -36,6 +39,10 @@ export interface StreamedRunDeps {
   graphs: GraphQueries;
   /** Where the decomposition's record (calls, tokens, repairs, latency) is stored. */
   decompositions: DecompositionQueries;
+  /** Where the decomposition's spend is charged to the run (and its budget checked). */
+  usage: UsageQueries;
+  /** Prices per model, for the decomposition's cost. @default none */
+  pricing?: Readonly<Record<string, ModelPrice>>;
   events: EventQueries;
   channel: string | null;
   /** The plan's lease: a run whose writer stops renewing it this long is failed by the reconciler. */
@@ -172,6 +179,24 @@ class PlanStream {
       repairs: usage.repairs,
       latencyMs,
     });
+    if (usage.llmCalls > 0 || usage.inputTokens + usage.outputTokens > 0) {
+      // The plan's spend is charged to its run like any decomposition's (a reached budget fails the run).
+      const model = usage.model ?? name;
+      await this.deps.usage.record(
+        {
+          runId: this.runId,
+          taskId: null,
+          attempt: null,
+          source: "decomposition",
+          model,
+          llmCalls: usage.llmCalls,
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          costUsd: costOf(this.deps.pricing, model, usage.inputTokens, usage.outputTokens),
+        },
+        this.deps.channel,
+      );
+    }
     await this.close(graph, name, {
       llmCalls: usage.llmCalls,
       inputTokens: usage.inputTokens,

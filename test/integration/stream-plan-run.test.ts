@@ -57,6 +57,9 @@ describe.each(STORES)("living plans through the SDKs on %s", (kind) => {
     const added = await orch().notifications.getRecentEvents({ runId: result.runId, types: ["plan:task_added"] });
     expect(added.map((e) => e.taskId)).toEqual(["n1", "n2", "n3", "n4", "n5"]);
     expect(result.revisions).toEqual([]);
+    // The streamed decomposition's spend is charged to the run.
+    expect(result.usage.llmCalls).toBe(1);
+    expect(result.usage.outputTokens).toBeGreaterThan(0);
     // The graph recorded at the end is the whole plan.
     const { rows } = await orch().db.query<{ tasks: { id: string }[] }>(
       "SELECT g.tasks FROM htdag.graphs g JOIN htdag.runs r ON r.graph_id = g.id WHERE r.id = $1",
