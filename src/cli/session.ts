@@ -8,6 +8,9 @@ import type { Command } from "commander";
 import { hybridDecomposer } from "../decomposers/hybrid.js";
 import { llmDecomposer } from "../decomposers/llm/decomposer.js";
 import { apiKeyVariable } from "../decomposers/llm/options.js";
+import { llmStep } from "../decomposers/llm/step.js";
+import type { Steps } from "../composer/steps.js";
+import { FALLBACK_STEP } from "../graph/fallback.js";
 import { ruleDecomposer, type RuleDecomposer } from "../decomposers/rules.js";
 import { RuleMatchTimeoutError } from "../decomposers/rule-safety.js";
 import type { TaskGraph } from "../graph/task-graph.js";
@@ -54,6 +57,18 @@ export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = pro
 }
 
 /**
+ * The steps a goal runs with: the built-in catalogue, and with an LLM decomposer (`llm`, `hybrid`)
+ * the fallback `"*"`, an llmStep with the same provider and model, so that the model may plan
+ * free-form tasks and any goal runs end to end (docs/cli.md, docs/llm-steps.md).
+ */
+export function stepsFor(settings: Settings): Steps {
+  if (settings.decomposer === "rules") {
+    return builtinSteps;
+  }
+  return { ...builtinSteps, [FALLBACK_STEP]: llmStep({ provider: settings.provider, model: settings.model }) };
+}
+
+/**
  * What to print before opening the settings' store when it is a new embedded one (docs/cli.md#first-run):
  * a line naming its folder, which says it takes seconds when the shipped data dir does not fit and
  * initdb must run. Null for an existing store or Postgres.
@@ -97,6 +112,8 @@ export async function withOrchestrator(program: Command, fn: (orch: Orchestrator
 export interface Plan {
   graph: TaskGraph;
   workflow: string;
+  /** The steps it runs with (the built-in catalogue, and the fallback with an LLM decomposer). */
+  steps: Steps;
 }
 
 /** Throws when `goal` is empty, before any store is opened. */
@@ -106,13 +123,21 @@ export function assertGoal(goal: string): void {
   }
 }
 
-/** Decomposes `goal` with the built-in catalogue; a goal no one knows gets examples of goals that work. */
-export async function planGoal(orch: Orchestrator, goal: string, decomposer: Decomposer): Promise<Plan> {
+/**
+ * Decomposes `goal` with the built-in catalogue (and the fallback in `steps`, when there is one); a
+ * goal no one knows gets examples of goals that work.
+ */
+export async function planGoal(
+  orch: Orchestrator,
+  goal: string,
+  decomposer: Decomposer,
+  steps: Steps = builtinSteps,
+): Promise<Plan> {
   assertGoal(goal);
   try {
-    const graph = await orch.decomposeGoal(goal, decomposer, { steps: builtinSteps });
+    const graph = await orch.decomposeGoal(goal, decomposer, { steps });
     const rule = graph.source === "llm" ? undefined : builtinRuleDecomposer().match(goal)?.rule;
-    return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW };
+    return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW, steps };
   } catch (error) {
     // Only "no rule matched" gets the examples; a rule that took too long says so itself.
     if (

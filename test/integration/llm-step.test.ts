@@ -59,8 +59,8 @@ function stepOf<Output>(provider: LlmProvider, options: Partial<LlmStepOptions<O
   return llmStep<Output>({ provider, model: `${provider}-step-model`, client: clientFor(provider), ...options });
 }
 
-async function failure(run: Promise<unknown>): Promise<Error> {
-  return run.then(
+async function failure(run: unknown): Promise<Error> {
+  return Promise.resolve(run).then(
     () => new Error("expected a failure"),
     (error: unknown) => error as Error,
   );
