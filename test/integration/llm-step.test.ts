@@ -120,8 +120,7 @@ describe.each(PROVIDERS)("llmStep through %s", (provider) => {
     ]);
     expect(checks).toEqual([0, 1]);
     const [first, reask] = server.requests;
-    const schema =
-      provider === "openai" ? first!.body.response_format.json_schema : first!.body.tools[0].input_schema;
+    const schema = provider === "openai" ? first!.body.response_format.json_schema : first!.body.tools[0].input_schema;
     if (provider === "openai") {
       expect(first!.body.response_format.type).toBe("json_schema");
       expect(schema.strict).toBe(true);

@@ -132,7 +132,11 @@ async function performTask(
     }
     const read =
       reply.end === "truncated"
-        ? { issues: [`$: the answer was cut off at ${options.maxOutputTokens} tokens (maxOutputTokens); answer shorter`] }
+        ? {
+            issues: [
+              `$: the answer was cut off at ${options.maxOutputTokens} tokens (maxOutputTokens); answer shorter`,
+            ],
+          }
         : readOutput(reply.content, options.output, shape);
     if ("value" in read) {
       return read.value;
