@@ -12,7 +12,7 @@ import type { LlmProvider } from "../../src/decomposers/llm/options.js";
 import { llmStep, type LlmStepOptions } from "../../src/decomposers/llm/step.js";
 import { LlmStepProviderError } from "../../src/decomposers/llm/step-errors.js";
 import { INPUT_BYTES } from "../../src/decomposers/llm/step-prompt.js";
-import { NonRetryableError } from "../../src/errors.js";
+import { InvalidOptionError, NonRetryableError } from "../../src/errors.js";
 import type { Task } from "../../src/graph/task-graph.js";
 import { startLlmServer, type LlmTestServer, type RecordedRequest } from "../helpers/llm-server.js";
 import { PROVIDERS, TEST_KEY, lastUserText, promptOf } from "../helpers/llm-fixtures.js";
@@ -181,6 +181,15 @@ describe.each(PROVIDERS)("llmStep through %s", (provider) => {
     const rejected = await failure(stepOf(provider).run(ctx));
     expect(rejected).toBeInstanceOf(NonRetryableError);
     expect(rejected.message).toContain('llmStep for task "summarise"');
+  });
+});
+
+describe("llmStep options", () => {
+  it("rejects a client of the other provider, and a missing model, at once", () => {
+    expect(() => llmStep({ provider: "anthropic", model: "m", client: clientFor("openai") })).toThrow(
+      /an Anthropic client \(new Anthropic\(…\)\) for provider "anthropic"/,
+    );
+    expect(() => llmStep({ provider: "openai" } as never)).toThrow(InvalidOptionError);
   });
 });
 

@@ -51,8 +51,9 @@ export function readOutput(
   if (withoutNulls.success) {
     return { value: withoutNulls.data };
   }
+  // The issues of the answer read that way, so that a null standing for an absent optional is not one.
   return {
-    issues: parsed.error.issues.map((issue) => `${["$", ...issue.path.map(String)].join(".")}: ${issue.message}`),
+    issues: withoutNulls.error.issues.map((issue) => `${["$", ...issue.path.map(String)].join(".")}: ${issue.message}`),
   };
 }
 

@@ -9,7 +9,7 @@ import type OpenAI from "openai";
 import { z } from "zod";
 import { defineStep, type StepContext, type StepDefinition } from "../../composer/steps.js";
 import { LLM_STEP_DEFAULTS } from "../../defaults.js";
-import { NonRetryableError } from "../../errors.js";
+import { InvalidOptionError, NonRetryableError } from "../../errors.js";
 import { parseOptions } from "../../options.js";
 import { stepProviderError } from "./step-errors.js";
 import { outputJsonSchema, readOutput, STEP_OUTPUT_NAME, type OutputSchema } from "./step-output.js";
@@ -83,6 +83,7 @@ type ResolvedStepOptions = z.output<typeof llmStepOptionsSchema>;
  */
 export function llmStep<Output = { text: string }>(options: LlmStepOptions<Output>): StepDefinition<unknown, Output> {
   const resolved = parseOptions(llmStepOptionsSchema, options, "llmStep");
+  checkClient(resolved);
   const shape = resolved.output === undefined ? null : outputJsonSchema(resolved.output);
   let transport: Promise<LlmTransport> | undefined;
   return defineStep<unknown, Output>({
@@ -180,6 +181,29 @@ async function ask(
 function quote(content: unknown): string {
   const text = typeof content === "string" ? content : (JSON.stringify(content) ?? "null");
   return JSON.stringify(cutText(text, QUOTED_ANSWER_BYTES));
+}
+
+/** A client must offer the API of its provider: `chat.completions.create` or `messages.create`. */
+function checkClient(options: ResolvedStepOptions): void {
+  const client = options.client as
+    { chat?: { completions?: { create?: unknown } }; messages?: { create?: unknown } } | undefined;
+  if (client === undefined) {
+    return;
+  }
+  const fits =
+    options.provider === "openai"
+      ? typeof client.chat?.completions?.create === "function"
+      : typeof client.messages?.create === "function";
+  if (!fits) {
+    const expected =
+      options.provider === "openai" ? "an OpenAI client (new OpenAI(…))" : "an Anthropic client (new Anthropic(…))";
+    throw new InvalidOptionError(
+      "client",
+      `${expected} for provider ${JSON.stringify(options.provider)}`,
+      options.client,
+      "llmStep",
+    );
+  }
 }
 
 /** The provider's transport; its SDK is imported on first use, as loading it takes ~0.3 s. */
