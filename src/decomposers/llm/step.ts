@@ -5,12 +5,15 @@
  * LLM decomposer's. Before each call it checks the run's budget, after each it reports the usage.
  */
 import type Anthropic from "@anthropic-ai/sdk";
+import { trace } from "@opentelemetry/api";
 import type OpenAI from "openai";
 import { z } from "zod";
 import { defineStep, type StepContext, type StepDefinition } from "../../composer/steps.js";
 import { LLM_STEP_DEFAULTS } from "../../defaults.js";
 import { InvalidOptionError, NonRetryableError } from "../../errors.js";
 import { parseOptions } from "../../options.js";
+import { traceLlmCall } from "../../telemetry/llm-span.js";
+import { createTelemetry, type Telemetry } from "../../telemetry/telemetry.js";
 import { stepProviderError } from "./step-errors.js";
 import { outputJsonSchema, readOutput, STEP_OUTPUT_NAME, type OutputSchema } from "./step-output.js";
 import { cutText, stepReaskPrompt, stepSystemPrompt, stepUserPrompt } from "./step-prompt.js";
@@ -86,6 +89,7 @@ export function llmStep<Output = { text: string }>(options: LlmStepOptions<Outpu
   checkClient(resolved);
   const shape = resolved.output === undefined ? null : outputJsonSchema(resolved.output);
   let transport: Promise<LlmTransport> | undefined;
+  const telemetry = createTelemetry();
   return defineStep<unknown, Output>({
     ...(resolved.description !== undefined ? { description: resolved.description } : {}),
     async run(ctx) {
@@ -94,14 +98,20 @@ export function llmStep<Output = { text: string }>(options: LlmStepOptions<Outpu
         transport = undefined;
         throw error;
       });
-      return (await performTask(ctx, asked, resolved, shape)) as Output;
+      return (await performTask(ctx, { transport: asked, telemetry }, resolved, shape)) as Output;
     },
   });
 }
 
+/** What a call goes through: the provider's transport, and the tracer of its span. */
+interface StepCaller {
+  transport: LlmTransport;
+  telemetry: Telemetry;
+}
+
 async function performTask(
   ctx: StepContext,
-  transport: LlmTransport,
+  caller: StepCaller,
   options: ResolvedStepOptions,
   shape: OutputSchema | null,
 ): Promise<unknown> {
@@ -116,7 +126,7 @@ async function performTask(
     temperature: undefined,
   };
   for (let repair = 0; ; repair++) {
-    const reply = await ask(ctx, transport, options, { ...base, turns: [...turns] });
+    const reply = await ask(ctx, caller, options, { ...base, turns: [...turns] });
     if (reply.end === "refused") {
       throw new NonRetryableError(
         `the model refused task ${JSON.stringify(ctx.task.id)}: ${quote(reply.refusal ?? "")}; ` +
@@ -154,17 +164,22 @@ async function performTask(
   }
 }
 
-/** One call: the budget checked before it, the usage reported after it; the task's signal aborts it. */
+/**
+ * One call: the budget checked before it, the usage reported after it; the task's signal aborts it.
+ * Inside a span (the task's, when the orchestrator's `telemetry` is on) it gets an LLM span of its own.
+ */
 async function ask(
   ctx: StepContext,
-  transport: LlmTransport,
+  { transport, telemetry }: StepCaller,
   options: ResolvedStepOptions,
   request: PlanRequest,
 ): Promise<Reply> {
   await ctx.checkBudget();
+  const send = () => transport.complete(request, ctx.signal);
+  const call = { provider: transport.provider, model: options.model, maxTokens: options.maxOutputTokens };
   let reply: Reply;
   try {
-    reply = await transport.complete(request, ctx.signal);
+    reply = await (trace.getActiveSpan()?.isRecording() ? traceLlmCall(telemetry, call, send) : send());
   } catch (error) {
     throw await stepProviderError(ctx.task.id, options.provider, error, options);
   }
