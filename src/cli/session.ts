@@ -57,15 +57,22 @@ export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = pro
 }
 
 /**
- * The steps a goal runs with: the built-in catalogue, and with an LLM decomposer (`llm`, `hybrid`)
- * the fallback `"*"`, an llmStep with the same provider and model, so that the model may plan
- * free-form tasks and any goal runs end to end (docs/cli.md, docs/llm-steps.md).
+ * The built-in catalogue with the fallback `"*"`: an llmStep with the settings' provider and model,
+ * for the tasks of an LLM-planned run that name no built-in step (free-form tasks). `retry` and
+ * `resume` bind it always: a run planned by the rules has no such task, so it is never called.
+ */
+export function fallbackSteps(settings: Pick<Settings, "provider" | "model">): Steps {
+  return { ...builtinSteps, [FALLBACK_STEP]: llmStep({ provider: settings.provider, model: settings.model }) };
+}
+
+/**
+ * The steps a goal is planned and run with: the built-in catalogue, and with an LLM decomposer
+ * (`llm`, `hybrid`) the fallback too, so that the model may plan free-form tasks and any goal runs
+ * end to end (docs/cli.md, docs/llm-steps.md). The rules get no fallback: it would let a rule's
+ * misspelt step pass validation.
  */
 export function stepsFor(settings: Settings): Steps {
-  if (settings.decomposer === "rules") {
-    return builtinSteps;
-  }
-  return { ...builtinSteps, [FALLBACK_STEP]: llmStep({ provider: settings.provider, model: settings.model }) };
+  return settings.decomposer === "rules" ? builtinSteps : fallbackSteps(settings);
 }
 
 /**
@@ -99,10 +106,14 @@ export async function openOrchestrator(settings: Settings): Promise<Orchestrator
 }
 
 /** Opens the orchestrator on the settings of `program`'s flags (and config file, env), runs `fn`, closes it. */
-export async function withOrchestrator(program: Command, fn: (orch: Orchestrator) => Promise<void>): Promise<void> {
-  const orch = await openOrchestrator(await resolveSettings(program.opts()));
+export async function withOrchestrator(
+  program: Command,
+  fn: (orch: Orchestrator, settings: Settings) => Promise<void>,
+): Promise<void> {
+  const settings = await resolveSettings(program.opts());
+  const orch = await openOrchestrator(settings);
   try {
-    await fn(orch);
+    await fn(orch, settings);
   } finally {
     await orch.close();
   }

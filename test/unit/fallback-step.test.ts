@@ -10,8 +10,8 @@ import { catalogueLines, pickableStepNames, systemPrompt } from "../../src/decom
 import { planJsonSchema } from "../../src/decomposers/llm/schema.js";
 import { collectGraphIssues, validateGraph } from "../../src/graph/validate.js";
 import { FALLBACK_STEP } from "../../src/graph/fallback.js";
-import { builtinSteps } from "../../src/cli/catalogue/index.js";
-import { stepsFor } from "../../src/cli/session.js";
+import { builtinSteps, builtinWorkflows } from "../../src/cli/catalogue/index.js";
+import { fallbackSteps, stepsFor } from "../../src/cli/session.js";
 import type { Settings } from "../../src/cli/settings.js";
 
 const GRAPH = {
@@ -114,5 +114,13 @@ describe("the CLI's steps", () => {
       expect(Object.keys(steps)).toEqual([...Object.keys(builtinSteps), FALLBACK_STEP]);
       expect(steps[FALLBACK_STEP]).toMatchObject({ kind: "htdag.step", run: expect.any(Function) });
     }
+  });
+
+  it("retry and resume bind the fallback for every built-in workflow", () => {
+    const steps = fallbackSteps(settings("rules"));
+    expect(Object.keys(steps)).toEqual([...Object.keys(builtinSteps), FALLBACK_STEP]);
+    const workflows = builtinWorkflows(steps);
+    expect(Object.values(workflows).every((bound) => bound === steps)).toBe(true);
+    expect(Object.values(builtinWorkflows()).every((bound) => bound === builtinSteps)).toBe(true);
   });
 });
