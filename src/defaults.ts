@@ -110,6 +110,18 @@ export const LLM_DECOMPOSER_DEFAULTS = {
   name: "llm",
 } as const;
 
+/** Defaults of `llmStep` (`LlmStepOptions`, docs/llm-steps.md). */
+export const LLM_STEP_DEFAULTS = {
+  /** Output tokens per call. */
+  maxOutputTokens: 4096,
+  /** Re-asks quoting the schema's issues, after an answer that does not fit `output`. */
+  maxRepairs: 2,
+  /** Retries of one request by the SDK (when it builds the client). */
+  maxRetries: 2,
+  /** Time one HTTP request may take, in ms. */
+  requestTimeoutMs: 120_000,
+} as const;
+
 /** Defaults of `optimizeWorkflow` and `getRecommendations` (`OptimizeOptions`). */
 export const OPTIMIZER_DEFAULTS = {
   /** What to tune. */

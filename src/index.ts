@@ -25,6 +25,7 @@ export type { Db, Queryable, QueryResult, QueryOptions, Listener, ListenHandlers
 
 // Steps, workers and the statuses they move through.
 export { defineStep } from "./composer/steps.js";
+export { FALLBACK_STEP } from "./graph/fallback.js";
 export type { StepContext, StepDefinition, StepFunction, Steps, UsageReport } from "./composer/steps.js";
 export type { Worker, WorkerOptions } from "./composer/worker.js";
 export { TASK_STATUSES, RUN_STATUSES, TASK_TRANSITIONS, RUN_TRANSITIONS } from "./composer/state-machine.js";
@@ -68,6 +69,8 @@ export type {
 export { llmDecomposer } from "./decomposers/llm/decomposer.js";
 export type { LlmDecomposer } from "./decomposers/llm/decomposer.js";
 export type { LlmDecomposerOptions, LlmProvider } from "./decomposers/llm/options.js";
+export { llmStep } from "./decomposers/llm/step.js";
+export type { LlmStepOptions } from "./decomposers/llm/step.js";
 export { hybridDecomposer } from "./decomposers/hybrid.js";
 export type { HybridDecomposer, HybridDecomposerOptions } from "./decomposers/hybrid.js";
 export type { PatternPolicy } from "./decomposers/patterns.js";
@@ -134,5 +137,6 @@ export type { GraphIssue, HtdagErrorCode, Spend } from "./errors.js";
 export { RulesFileError } from "./decomposers/rules-file.js";
 export { RuleMatchTimeoutError } from "./decomposers/rule-safety.js";
 export { LlmProviderError, LlmRefusalError } from "./decomposers/llm/errors.js";
+export { LlmStepProviderError } from "./decomposers/llm/step-errors.js";
 export { InvalidEventError, EventHandlerError, ListenConnectionError, CatchUpError } from "./notifications/errors.js";
 export { DashboardTokenRequiredError, DashboardNotBuiltError, DashboardListenError } from "./dashboard/errors.js";

@@ -8,6 +8,9 @@ import type { Command } from "commander";
 import { hybridDecomposer } from "../decomposers/hybrid.js";
 import { llmDecomposer } from "../decomposers/llm/decomposer.js";
 import { apiKeyVariable } from "../decomposers/llm/options.js";
+import { llmStep } from "../decomposers/llm/step.js";
+import type { Steps } from "../composer/steps.js";
+import { FALLBACK_STEP } from "../graph/fallback.js";
 import { ruleDecomposer, type RuleDecomposer } from "../decomposers/rules.js";
 import { RuleMatchTimeoutError } from "../decomposers/rule-safety.js";
 import type { TaskGraph } from "../graph/task-graph.js";
@@ -54,6 +57,25 @@ export function buildDecomposer(settings: Settings, env: NodeJS.ProcessEnv = pro
 }
 
 /**
+ * The built-in catalogue with the fallback `"*"`: an llmStep with the settings' provider and model,
+ * for the tasks of an LLM-planned run that name no built-in step (free-form tasks). `retry` and
+ * `resume` bind it always: a run planned by the rules has no such task, so it is never called.
+ */
+export function fallbackSteps(settings: Pick<Settings, "provider" | "model">): Steps {
+  return { ...builtinSteps, [FALLBACK_STEP]: llmStep({ provider: settings.provider, model: settings.model }) };
+}
+
+/**
+ * The steps a goal is planned and run with: the built-in catalogue, and with an LLM decomposer
+ * (`llm`, `hybrid`) the fallback too, so that the model may plan free-form tasks and any goal runs
+ * end to end (docs/cli.md, docs/llm-steps.md). The rules get no fallback: it would let a rule's
+ * misspelt step pass validation.
+ */
+export function stepsFor(settings: Settings): Steps {
+  return settings.decomposer === "rules" ? builtinSteps : fallbackSteps(settings);
+}
+
+/**
  * What to print before opening the settings' store when it is a new embedded one (docs/cli.md#first-run):
  * a line naming its folder, which says it takes seconds when the shipped data dir does not fit and
  * initdb must run. Null for an existing store or Postgres.
@@ -84,10 +106,14 @@ export async function openOrchestrator(settings: Settings): Promise<Orchestrator
 }
 
 /** Opens the orchestrator on the settings of `program`'s flags (and config file, env), runs `fn`, closes it. */
-export async function withOrchestrator(program: Command, fn: (orch: Orchestrator) => Promise<void>): Promise<void> {
-  const orch = await openOrchestrator(await resolveSettings(program.opts()));
+export async function withOrchestrator(
+  program: Command,
+  fn: (orch: Orchestrator, settings: Settings) => Promise<void>,
+): Promise<void> {
+  const settings = await resolveSettings(program.opts());
+  const orch = await openOrchestrator(settings);
   try {
-    await fn(orch);
+    await fn(orch, settings);
   } finally {
     await orch.close();
   }
@@ -97,6 +123,8 @@ export async function withOrchestrator(program: Command, fn: (orch: Orchestrator
 export interface Plan {
   graph: TaskGraph;
   workflow: string;
+  /** The steps it runs with (the built-in catalogue, and the fallback with an LLM decomposer). */
+  steps: Steps;
 }
 
 /** Throws when `goal` is empty, before any store is opened. */
@@ -106,13 +134,21 @@ export function assertGoal(goal: string): void {
   }
 }
 
-/** Decomposes `goal` with the built-in catalogue; a goal no one knows gets examples of goals that work. */
-export async function planGoal(orch: Orchestrator, goal: string, decomposer: Decomposer): Promise<Plan> {
+/**
+ * Decomposes `goal` with the built-in catalogue (and the fallback in `steps`, when there is one); a
+ * goal no one knows gets examples of goals that work.
+ */
+export async function planGoal(
+  orch: Orchestrator,
+  goal: string,
+  decomposer: Decomposer,
+  steps: Steps = builtinSteps,
+): Promise<Plan> {
   assertGoal(goal);
   try {
-    const graph = await orch.decomposeGoal(goal, decomposer, { steps: builtinSteps });
+    const graph = await orch.decomposeGoal(goal, decomposer, { steps });
     const rule = graph.source === "llm" ? undefined : builtinRuleDecomposer().match(goal)?.rule;
-    return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW };
+    return { graph, workflow: rule ? workflowFor(rule) : BUILTIN_WORKFLOW, steps };
   } catch (error) {
     // Only "no rule matched" gets the examples; a rule that took too long says so itself.
     if (

@@ -13,7 +13,7 @@ import { evaluateCondition } from "./conditions.js";
 import { getPath } from "./json-path.js";
 import { resolveReferences, unresolvedReferences } from "./references.js";
 import { RESERVED_REFERENCE_NAMES } from "../graph/validate-references.js";
-import type { StepContext, StepDefinition, UsageReport } from "./steps.js";
+import { findStep, type StepContext, type StepDefinition, type UsageReport } from "./steps.js";
 import { backoffSchema } from "../graph/task-graph.js";
 import { stepNameOf, type BoundGraph } from "./bind.js";
 import { assertJsonOutput, storableText, storedOutputBytes } from "./storable.js";
@@ -98,7 +98,7 @@ async function attemptOnce(
   const base = { runId: claimed.runId, taskId: claimed.taskId, attempt: claimed.attempt };
   const task = taskOf(claimed, env.codec);
   // Submitted runs are bound without steps: a step definition's settings apply here (task > step > run).
-  const step = claimed.step === null ? undefined : env.steps.get(claimed.step);
+  const step = claimed.step === null ? undefined : findStep(env.steps, claimed.step);
   const own = {
     timeoutMs: task.timeoutMs ?? step?.timeoutMs ?? claimed.timeoutMs,
     maxAttempts: task.maxAttempts ?? step?.maxAttempts ?? attemptBudget(claimed),
@@ -193,7 +193,7 @@ function chainLimits(
 ): { timeoutMs: number; maxAttempts: number } {
   let { timeoutMs, maxAttempts } = own;
   for (const member of members) {
-    const step = steps.get(stepNameOf(member));
+    const step = findStep(steps, stepNameOf(member));
     timeoutMs += member.timeoutMs ?? step?.timeoutMs ?? own.timeoutMs;
     maxAttempts = Math.max(maxAttempts, member.maxAttempts ?? step?.maxAttempts ?? own.maxAttempts);
   }
@@ -337,7 +337,7 @@ async function runStep(
   signal: AbortSignal,
   beforeStep: () => void,
 ): Promise<unknown> {
-  const step = stepName === null ? undefined : env.steps.get(stepName);
+  const step = stepName === null ? undefined : findStep(env.steps, stepName);
   if (!step) {
     throw new NonRetryableError(
       `no step function named ${JSON.stringify(stepName)} is bound in this process for workflow ${JSON.stringify(env.workflow)}`,

@@ -7,7 +7,7 @@ import type { Backoff, Task, TaskGraph } from "../graph/task-graph.js";
 import { backoffSchema } from "../graph/task-graph.js";
 import { childrenOf, effectiveDependencies } from "../graph/hierarchy.js";
 import { sealTaskInputs, type PayloadCodec } from "../store/codec.js";
-import { toStepDefinition, type StepDefinition, type Steps } from "./steps.js";
+import { stepEntryOf, toStepDefinition, type StepDefinition, type Steps } from "./steps.js";
 
 /** Per-task settings a run applies where the task and its step say nothing. */
 export interface TaskDefaults {
@@ -80,7 +80,7 @@ function specOf(task: Task, codec: PayloadCodec | undefined): Task {
 }
 
 function stepDefinitionOf(steps: Steps, task: Task): StepDefinition | undefined {
-  const entry = steps[stepNameOf(task)];
+  const entry = stepEntryOf(steps, stepNameOf(task));
   return entry === undefined ? undefined : toStepDefinition(entry);
 }
 

@@ -1,5 +1,6 @@
 /** Step functions: plain async functions, or `defineStep({...})` with schemas and per-step config. */
 import type { z } from "zod";
+import { FALLBACK_STEP } from "../graph/fallback.js";
 import type { BackoffInput, Task } from "../graph/task-graph.js";
 
 /** What a step receives. */
@@ -74,7 +75,8 @@ export interface StepDefinition<Input = unknown, Output = unknown> {
 }
 
 /**
- * Steps by name, as `composeFromTaskGraph` takes them. `any` here lets steps with different input
+ * Steps by name, as `composeFromTaskGraph` takes them. A step under `"*"` (the fallback) runs every
+ * task whose own step has no function (design.md §14). `any` here lets steps with different input
  * types share one record; each step's input is checked at run time by its own schema.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
@@ -109,4 +111,14 @@ export function isStep(value: unknown): boolean {
     typeof value === "function" ||
     (typeof value === "object" && value !== null && (value as StepDefinition).kind === "htdag.step")
   );
+}
+
+/** The step `name` runs: its own, else the fallback `"*"`, else undefined. */
+export function findStep<Step>(steps: ReadonlyMap<string, Step>, name: string): Step | undefined {
+  return steps.get(name) ?? steps.get(FALLBACK_STEP);
+}
+
+/** The entry of `steps` that runs step `name`: its own, else the fallback `"*"`, else undefined. */
+export function stepEntryOf(steps: Steps, name: string): Steps[string] | undefined {
+  return steps[name] ?? steps[FALLBACK_STEP];
 }

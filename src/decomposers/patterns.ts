@@ -12,6 +12,7 @@ import { hashOf, normalizeGoal } from "./normalize.js";
 import { servicesOf } from "./services.js";
 import type { Task, TaskSpec } from "../graph/task-graph.js";
 import type { DecomposerContext } from "../graph/decomposer.js";
+import { hasFallbackStep } from "../graph/fallback.js";
 
 /** When a pattern may answer. */
 export interface PatternPolicy {
@@ -89,7 +90,8 @@ export async function findPattern(
   const stepNames = new Set(ctx.catalogue.map((entry) => entry.name));
   const eligible = (await patterns.forGoal(normalizeGoal(goal)))
     .filter((p) => p.successes >= minSuccesses && patternConfidence(p) >= threshold)
-    .filter((p) => stepNames.size === 0 || stepsOffered(p.tasks as Task[], stepNames))
+    // With the fallback step bound, every learned plan has steps to run.
+    .filter((p) => stepNames.size === 0 || hasFallbackStep(stepNames) || stepsOffered(p.tasks as Task[], stepNames))
     .sort((a, b) => patternConfidence(b) - patternConfidence(a) || b.successes - a.successes);
   return eligible[0] ?? null;
 }

@@ -21,6 +21,8 @@ export interface RepairScope {
   stepNames: readonly string[];
   /** Ids outside the level that tasks may depend on (the expanded composite's dependencies). */
   outsideIds?: readonly string[];
+  /** A fallback step runs free-form tasks: an atomic task's null step is kept, not guessed from its id. */
+  freeForm?: boolean;
 }
 
 /** Repairs `tasks` (a copy is returned), calling `record` once per repair. */
@@ -35,7 +37,7 @@ export function repairPlan(
   const steps = new Set(scope.stepNames);
   return unique.map((task, index) => {
     const path = `tasks[${index}]`;
-    const repaired = { ...task, step: repairStep(task, path, scope.stepNames, record) };
+    const repaired = { ...task, step: repairStep(task, path, scope, record) };
     if (repaired.kind === "composite" && repaired.step !== null && steps.has(repaired.step)) {
       record(
         `${path}.kind: task ${JSON.stringify(task.id)} names step ${JSON.stringify(repaired.step)}, so it is atomic`,
@@ -62,14 +64,14 @@ function dropExactDuplicates(tasks: readonly PlannedTask[], record: (action: str
 function repairStep(
   task: PlannedTask,
   path: string,
-  stepNames: readonly string[],
+  { stepNames, freeForm }: RepairScope,
   record: (action: string) => void,
 ): string | null {
   if (stepNames.length === 0) {
     return task.step;
   }
   if (task.step === null) {
-    if (task.kind === "composite") {
+    if (task.kind === "composite" || freeForm === true) {
       return null;
     }
     const named = stepNames.includes(task.id) ? task.id : nearMatch(task.id, stepNames);

@@ -19,6 +19,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { GraphValidationError, InvalidOptionError, type GraphIssue } from "../errors.js";
+import { hasFallbackStep } from "./fallback.js";
 import { checkCycles } from "./validate-cycles.js";
 import { checkReferences } from "./validate-references.js";
 import { parseGraphFields, parseTask } from "./validate-schema.js";
@@ -35,7 +36,8 @@ export interface ValidateOptions {
   limits?: GraphLimits;
   /**
    * Names of the registered step functions. When given, every atomic task (no children, kind
-   * not "composite") must name one, by `step` or, when `step` is absent, by its id.
+   * not "composite") must name one, by `step` or, when `step` is absent, by its id; unless they
+   * hold the fallback step `"*"`, which runs any task.
    * @default undefined (step names are not checked)
    */
   stepNames?: Iterable<string>;
@@ -69,7 +71,9 @@ export function collectGraphIssues(
   options: ValidateOptions = {},
 ): { graph: TaskGraph | null; issues: GraphIssue[] } {
   const limits = resolveLimits(options.limits);
-  const stepNames = options.stepNames === undefined ? undefined : new Set(options.stepNames);
+  // With the fallback step ("*") bound, every atomic task has a step to run: no name is unknown.
+  const named = options.stepNames === undefined ? undefined : new Set(options.stepNames);
+  const stepNames = named === undefined || hasFallbackStep(named) ? undefined : named;
   const { fields, issues } = parseGraphFields(input);
   const rawTasks = tasksOf(input);
   if (rawTasks.length > limits.maxTasks) {

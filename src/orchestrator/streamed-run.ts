@@ -13,7 +13,7 @@ import type { Decomposer, StreamingDecomposer } from "../graph/decomposer.js";
 import type { TaskGraph, TaskSpec } from "../graph/task-graph.js";
 import { validateGraph } from "../graph/validate.js";
 import { bindGraph, type TaskDefaults, type TaskRow } from "../composer/bind.js";
-import { toStepDefinition, type Steps } from "../composer/steps.js";
+import { stepEntryOf, toStepDefinition, type Steps } from "../composer/steps.js";
 import { isFinalRunStatus, type RunStatus } from "../composer/state-machine.js";
 import { emptyUsage, type ServicedContext } from "../decomposers/services.js";
 import type { PayloadCodec } from "../store/codec.js";
@@ -255,7 +255,7 @@ class PlanStream {
     if (!(spec.dependsOn ?? []).every((dep) => this.stored.has(dep))) {
       return false;
     }
-    const entry = this.steps[spec.step ?? spec.id];
+    const entry = stepEntryOf(this.steps, spec.step ?? spec.id);
     if (entry === undefined) {
       return false;
     }

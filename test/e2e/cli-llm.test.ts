@@ -50,4 +50,31 @@ describe("htdag run with an LLM", () => {
       outputs: { licence: { licence: { file: "LICENSE", kind: "MIT" } } },
     });
   }, 60_000);
+
+  it("llm: free-form tasks of the model's plan are done by the fallback, an llmStep with the same model", async () => {
+    const plan = {
+      tasks: [
+        planned("idea", null, [], { kind: "atomic", description: "Name a colour" }),
+        planned("poem", null, ["idea"], { kind: "atomic", description: "Write one line about the colour" }),
+      ],
+    };
+    server.script({ plan }, { text: "Teal" }, { text: "Teal like the sea." });
+    const env = { OPENAI_API_KEY: "test-key", OPENAI_BASE_URL: server.openaiBaseURL, HTDAG_PROVIDER: "openai" };
+    const { code, stdout, stderr } = await htdag(
+      ["run", "write a line of poetry", "--decomposer", "llm", "--model", "m-1", "--database", "memory://", "--json"],
+      { env },
+    );
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const [planning, idea, poem] = server.requests.slice(-3);
+    expect(JSON.stringify(planning?.body)).toContain("free-form tasks allowed");
+    expect(idea?.body.model).toBe("m-1");
+    expect(JSON.stringify(poem?.body.messages)).toContain('- idea: {\\"text\\":\\"Teal\\"}');
+    const result = JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
+    expect(result).toMatchObject({
+      type: "result",
+      status: "completed",
+      outputs: { poem: { text: "Teal like the sea." } },
+    });
+  }, 60_000);
 });

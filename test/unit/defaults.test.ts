@@ -11,6 +11,7 @@ import type { z } from "zod";
 import { mergeSettings, type PartialSettings, type Settings } from "../../src/cli/settings.js";
 import { dashboardOptionsSchema, resolveDashboardOptions } from "../../src/dashboard/options.js";
 import { llmDecomposerOptionsSchema, type LlmDecomposerOptions } from "../../src/decomposers/llm/options.js";
+import { llmStepOptionsSchema } from "../../src/decomposers/llm/step.js";
 import {
   CLI_DEFAULTS,
   DASHBOARD_DEFAULTS,
@@ -18,6 +19,7 @@ import {
   LIST_RUNS_DEFAULTS,
   LISTEN_DEFAULTS,
   LLM_DECOMPOSER_DEFAULTS,
+  LLM_STEP_DEFAULTS,
   NOTIFICATIONS_DEFAULTS,
   OPTIMIZER_DEFAULTS,
   ORCHESTRATOR_DEFAULTS,
@@ -70,6 +72,14 @@ describe("every schema applies the defaults of src/defaults.ts", () => {
       ...LLM_DECOMPOSER_DEFAULTS,
     });
     expect(optimizeOptionsSchema.parse({})).toStrictEqual(OPTIMIZER_DEFAULTS);
+  });
+
+  it("llmStep (provider and model are required)", () => {
+    expect(llmStepOptionsSchema.parse({ provider: "anthropic", model: "m" })).toStrictEqual({
+      provider: "anthropic",
+      model: "m",
+      ...LLM_STEP_DEFAULTS,
+    });
   });
 
   it("the CLI, whose maxParallel is the library's", () => {
@@ -144,6 +154,7 @@ const DOCUMENTED: { file: string; name: string; defaults: Record<string, unknown
   { file: "src/orchestrator/dashboard-port.ts", name: "DashboardOptions", defaults: DASHBOARD_DEFAULTS },
   { file: "src/orchestrator/runs.ts", name: "ListRunsOptions", defaults: LIST_RUNS_DEFAULTS },
   { file: "src/decomposers/llm/options.ts", name: "LlmDecomposerOptions", defaults: LLM_DECOMPOSER_DEFAULTS },
+  { file: "src/decomposers/llm/step.ts", name: "LlmStepOptions", defaults: LLM_STEP_DEFAULTS },
   { file: "src/optimizer/types.ts", name: "OptimizeOptions", defaults: OPTIMIZER_DEFAULTS },
   { file: "src/notifications/service.ts", name: "NotificationsOptions", defaults: NOTIFICATIONS_DEFAULTS },
   { file: "src/notifications/service.ts", name: "RecentEventsOptions", defaults: RECENT_EVENTS_DEFAULTS },

@@ -34,8 +34,8 @@ export function workflowFor(rule: string | undefined): string {
   return rule && builtinRules.some((r) => r.name === rule) ? rule : BUILTIN_WORKFLOW;
 }
 
-/** Every built-in workflow name mapped to the built-in steps (for workers, resume and retry). */
-export function builtinWorkflows(): Record<string, Steps> {
+/** Every built-in workflow name mapped to `steps` (for workers, resume and retry). @default the built-in steps */
+export function builtinWorkflows(steps: Steps = builtinSteps): Record<string, Steps> {
   const names = [BUILTIN_WORKFLOW, ...builtinRules.map((r) => r.name)];
-  return Object.fromEntries(names.map((name) => [name, builtinSteps]));
+  return Object.fromEntries(names.map((name) => [name, steps]));
 }

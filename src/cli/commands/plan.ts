@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { flagChoice } from "../arguments.js";
 import type { CliIo } from "../io.js";
 import { PLAN_FORMATS, renderPlan } from "../render.js";
-import { assertGoal, buildDecomposer, openOrchestrator, planGoal } from "../session.js";
+import { assertGoal, buildDecomposer, openOrchestrator, planGoal, stepsFor } from "../session.js";
 import { resolveSettings } from "../settings.js";
 import { addGoalOptions, type GoalFlags } from "./goal-options.js";
 
@@ -23,7 +23,7 @@ export function registerPlan(program: Command, io: CliIo): void {
       const decomposer = buildDecomposer(settings);
       const orch = await openOrchestrator(settings);
       try {
-        const { graph, workflow } = await planGoal(orch, goal, decomposer);
+        const { graph, workflow } = await planGoal(orch, goal, decomposer, stepsFor(settings));
         io.out(renderPlan(graph, workflow, format));
       } finally {
         await orch.close();

@@ -11,7 +11,6 @@ import type { Orchestrator } from "../../orchestrator/orchestrator.js";
 import type { RunResult } from "../../orchestrator/run-result.js";
 import { OPTIMIZATION_LEVELS } from "../../optimizer/types.js";
 import { flagChoice } from "../arguments.js";
-import { builtinSteps } from "../catalogue/index.js";
 import { defaultReportPath } from "../catalogue/health.js";
 import { EXIT, type CliIo } from "../io.js";
 import { describeOutputs, sinkTasks } from "../outputs.js";
@@ -23,6 +22,7 @@ import {
   newEmbeddedStoreNotice,
   openOrchestrator,
   planGoal,
+  stepsFor,
   type Plan,
 } from "../session.js";
 import { resolveSettings } from "../settings.js";
@@ -78,7 +78,7 @@ export function registerRun(program: Command, io: CliIo): void {
       }
       const orch = await openOrchestrator(settings);
       try {
-        const plan = await planGoal(orch, goal, decomposer);
+        const plan = await planGoal(orch, goal, decomposer, stepsFor(settings));
         const mode: ProgressMode = flags.json ? "json" : process.stdout.isTTY ? "tty" : "lines";
         if (mode === "json") {
           io.out(JSON.stringify({ type: "plan", workflow: plan.workflow, graph: plan.graph }));
@@ -159,7 +159,7 @@ async function execute(
   process.on("SIGINT", onSigint);
   display.start();
   try {
-    const result = await orch.composeFromTaskGraph(plan.graph, builtinSteps, {
+    const result = await orch.composeFromTaskGraph(plan.graph, plan.steps, {
       workflow: plan.workflow,
       maxParallel: options.maxParallel,
       input: { out: options.out },

@@ -7,10 +7,9 @@ import type { Command } from "commander";
 import { RUN_STATUSES } from "../../composer/state-machine.js";
 import { LIST_RUNS_MAX_LIMIT } from "../../defaults.js";
 import { flagChoice, flagWholeNumber } from "../arguments.js";
-import { builtinSteps } from "../catalogue/index.js";
 import { EXIT, type CliIo } from "../io.js";
 import { formatElapsed } from "../progress.js";
-import { withOrchestrator } from "../session.js";
+import { fallbackSteps, withOrchestrator } from "../session.js";
 
 export function registerRuns(program: Command, io: CliIo): void {
   program
@@ -72,9 +71,10 @@ export function registerRuns(program: Command, io: CliIo): void {
     .argument("<runId>")
     .option("--from <task>", "re-run this task and everything downstream of it")
     .action(async (runId: string, flags: { from?: string }) => {
-      await withOrchestrator(program, async (orch) => {
+      await withOrchestrator(program, async (orch, settings) => {
         const result = await orch.retryRun(runId, {
-          steps: builtinSteps,
+          // The fallback re-runs free-form tasks of an LLM-planned run (docs/cli.md).
+          steps: fallbackSteps(settings),
           ...(flags.from ? { fromTask: flags.from } : {}),
         });
         io.out(`run ${runId} ${result.status} in ${formatElapsed(result.durationMs)}`);

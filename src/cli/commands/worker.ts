@@ -13,6 +13,8 @@ import type { Decomposer } from "../../graph/decomposer.js";
 import { InvalidOptionError } from "../../errors.js";
 import { builtinWorkflows } from "../catalogue/index.js";
 import { resolveStoreOptions } from "../config.js";
+import { fallbackSteps } from "../session.js";
+import { resolveSettings } from "../settings.js";
 import { EXIT, type CliIo } from "../io.js";
 import { wholeNumber } from "../arguments.js";
 
@@ -137,7 +139,8 @@ export function registerWorker(program: Command, io: CliIo): void {
   ).action(async (runId: string, flags: WorkerFlags) => {
     const { workflows, decomposers } = flags.workflows
       ? await loadWorkflows(flags.workflows)
-      : { workflows: builtinWorkflows(), decomposers: undefined };
+      : // The fallback finishes free-form tasks of an LLM-planned run (docs/cli.md).
+        { workflows: builtinWorkflows(fallbackSteps(await resolveSettings(program.opts()))), decomposers: undefined };
     const orch = await open(program, flags);
     try {
       const run = await orch.getRun(runId);

@@ -37,21 +37,25 @@ export function anthropicTransport(client: Anthropic | undefined, settings: Clie
   };
 }
 
-/** The request body both calls share: the plan's schema as a forced tool. */
+/** The request body both calls share: the plan's schema as a forced tool (no tool without a schema: text). */
 function bodyOf(request: PlanRequest): Anthropic.Messages.MessageCreateParamsNonStreaming {
   return {
     model: request.model,
     max_tokens: request.maxTokens,
     system: request.system,
     messages: toMessages(request.turns),
-    tools: [
-      {
-        name: request.schemaName,
-        description: "Record the task plan.",
-        input_schema: request.schema as Anthropic.Messages.Tool.InputSchema,
-      },
-    ],
-    tool_choice: { type: "tool", name: request.schemaName },
+    ...(request.schema === null
+      ? {}
+      : {
+          tools: [
+            {
+              name: request.schemaName,
+              description: request.schemaDescription ?? "Record the task plan.",
+              input_schema: request.schema as Anthropic.Messages.Tool.InputSchema,
+            },
+          ],
+          tool_choice: { type: "tool" as const, name: request.schemaName },
+        }),
     ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
   };
 }

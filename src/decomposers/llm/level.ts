@@ -14,7 +14,14 @@ import { collectGraphIssues } from "../../graph/validate.js";
 import { LlmRefusalError, providerError } from "./errors.js";
 import { apiKeyOf, type ResolvedLlmOptions } from "./options.js";
 import { readPlan, readTask, type PlannedTask } from "./parse.js";
-import { reaskPrompt, systemPrompt, userPrompt, type ExpansionContext } from "./prompt.js";
+import {
+  allowsFreeForm,
+  pickableStepNames,
+  reaskPrompt,
+  systemPrompt,
+  userPrompt,
+  type ExpansionContext,
+} from "./prompt.js";
 import { completedIds, revisionPrompt } from "./revision-prompt.js";
 import { PLAN_SCHEMA_NAME, planJsonSchema } from "./schema.js";
 import { taskStream } from "./task-stream.js";
@@ -51,9 +58,15 @@ export interface LevelRunner {
 
 /** Plans one level: its tasks, valid among themselves, with composites not yet expanded. */
 export async function planLevel(request: LevelRequest, runner: LevelRunner): Promise<TaskSpec[]> {
-  const stepNames = request.catalogue.map((entry) => entry.name);
-  const schema = planJsonSchema({ stepNames, allowComposite: request.allowComposite });
-  const system = systemPrompt(request.allowComposite, runner.options.instructions, request.revision !== undefined);
+  const stepNames = pickableStepNames(request.catalogue);
+  const freeForm = allowsFreeForm(request.catalogue);
+  const schema = planJsonSchema({ stepNames, allowComposite: request.allowComposite, freeForm });
+  const system = systemPrompt(
+    request.allowComposite,
+    runner.options.instructions,
+    request.revision !== undefined,
+    freeForm,
+  );
   const prompt =
     request.revision === undefined
       ? userPrompt(request.goal, request.catalogue, request.expansion)
@@ -155,10 +168,11 @@ function checkReply(
   if (parsed.issues.length > 0) {
     return { issues: parsed.issues };
   }
-  const stepNames = request.catalogue.map((entry) => entry.name);
+  const stepNames = pickableStepNames(request.catalogue);
+  const freeForm = allowsFreeForm(request.catalogue);
   const completed = request.revision === undefined ? [] : completedIds(request.revision);
   const outsideIds = request.expansion?.dependencyIds ?? completed;
-  const repaired = repairPlan(parsed.tasks, { stepNames, outsideIds }, record);
+  const repaired = repairPlan(parsed.tasks, { stepNames, outsideIds, freeForm }, record);
   const { specs, issues } = toSpecs(repaired, request.allowComposite, record);
   const planned = new Set(specs.map((spec) => spec.id));
   // The expanded composite's dependencies stand in as lazy composites, so that references to them check out.
@@ -169,7 +183,8 @@ function checkReply(
   const check = collectGraphIssues(
     { goal: request.goal, tasks: [...placeholders, ...stubs] },
     {
-      ...(stepNames.length > 0 ? { stepNames } : {}),
+      // With the fallback bound every step name runs, so none is checked.
+      ...(stepNames.length > 0 && !freeForm ? { stepNames } : {}),
       // Completed tasks the revised plan leaves out are still there to depend on and read.
       upstream: completed.filter((id) => !planned.has(id)),
       limits: { maxDepth: 100 },

@@ -93,15 +93,19 @@ async function* readChunks(
   return toReply(completion, requestedModel);
 }
 
-/** The request body both calls share: strict json_schema structured output. */
+/** The request body both calls share: strict json_schema structured output (or plain text without a schema). */
 function bodyOf(request: PlanRequest): ChatCompletionCreateParamsNonStreaming {
   return {
     model: request.model,
     messages: [{ role: "system", content: request.system }, ...request.turns.map(toMessage)],
-    response_format: {
-      type: "json_schema",
-      json_schema: { name: request.schemaName, strict: true, schema: request.schema },
-    },
+    ...(request.schema === null
+      ? {}
+      : {
+          response_format: {
+            type: "json_schema" as const,
+            json_schema: { name: request.schemaName, strict: true, schema: request.schema },
+          },
+        }),
     max_completion_tokens: request.maxTokens,
     ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
   };

@@ -8,6 +8,7 @@
 import type { GraphIssue } from "../../errors.js";
 import type { TaskSpec } from "../../graph/task-graph.js";
 import type { CatalogueEntry } from "../../graph/decomposer.js";
+import { FALLBACK_STEP } from "../../graph/fallback.js";
 
 export const PROMPT_VERSION = 1;
 
@@ -25,8 +26,16 @@ export interface ExpansionContext {
 /** Caps a JSON rendering so that one large value cannot crowd out the plan. */
 const MAX_VALUE_CHARS = 2_000;
 
-/** The plan's rules; `revising` lets dependencies name completed tasks of the plan being revised. */
-export function systemPrompt(allowComposite: boolean, instructions: string | undefined, revising = false): string {
+/**
+ * The plan's rules; `revising` lets dependencies name completed tasks of the plan being revised;
+ * `freeForm` (a fallback step is bound) lets atomic tasks have no step.
+ */
+export function systemPrompt(
+  allowComposite: boolean,
+  instructions: string | undefined,
+  revising = false,
+  freeForm = false,
+): string {
   return [
     "You plan work as a task graph that a workflow engine will run. Answer only with the plan, in the JSON schema given.",
     "Rules:",
@@ -35,6 +44,11 @@ export function systemPrompt(allowComposite: boolean, instructions: string | und
       ? '- "dependsOn" lists ids of tasks in your plan, or of completed tasks of the current plan, that must finish before this one starts. Never list the task itself, never make a cycle, and leave independent tasks unconnected so they can run in parallel.'
       : '- "dependsOn" lists ids of tasks in your plan that must finish before this one starts. Never list the task itself, never make a cycle, and leave independent tasks unconnected so they can run in parallel.',
     '- An atomic task ("kind": "atomic") runs exactly one step of the catalogue: set "step" to its exact name.',
+    ...(freeForm
+      ? [
+          '- Free-form tasks are fine: an atomic task with "step": null is done by a general-purpose assistant that sees only its description, its input and the outputs of the tasks it depends on, so say in the description exactly what to do and what to answer. Prefer a catalogue step when one fits.',
+        ]
+      : []),
     allowComposite
       ? '- A composite task ("kind": "composite", "step": null) stands for work that needs several steps; it will be planned in detail later. Use one only when the work clearly needs several steps.'
       : "- Every task is atomic: composite tasks are not allowed here.",
@@ -52,15 +66,29 @@ export function userPrompt(goal: string, catalogue: readonly CatalogueEntry[], e
   return lines.join("\n");
 }
 
-/** One line per step: name, description and input schema. */
+/** Whether the catalogue offers the fallback step: free-form tasks (no step) may be planned. */
+export function allowsFreeForm(catalogue: readonly CatalogueEntry[]): boolean {
+  return catalogue.some((entry) => entry.name === FALLBACK_STEP);
+}
+
+/** The step names the model may pick: the catalogue's, without the fallback. */
+export function pickableStepNames(catalogue: readonly CatalogueEntry[]): string[] {
+  return catalogue.map((entry) => entry.name).filter((name) => name !== FALLBACK_STEP);
+}
+
+/** One line per step: name, description and input schema; the fallback is said as "free-form tasks allowed". */
 export function catalogueLines(catalogue: readonly CatalogueEntry[]): string[] {
-  if (catalogue.length === 0) {
-    return ["(no catalogue: name steps after what they do)"];
+  const freeForm = allowsFreeForm(catalogue);
+  const steps = catalogue.filter((entry) => entry.name !== FALLBACK_STEP);
+  const freeFormLine = '(free-form tasks allowed: "step": null, with a description that says exactly what to do)';
+  if (steps.length === 0) {
+    return [freeForm ? freeFormLine : "(no catalogue: name steps after what they do)"];
   }
-  return catalogue.map((entry) => {
+  const lines = steps.map((entry) => {
     const schema = entry.inputSchema === undefined ? "" : `; input schema: ${capped(entry.inputSchema)}`;
     return `- ${entry.name}${entry.description ? `: ${entry.description}` : ""}${schema}`;
   });
+  return freeForm ? [...lines, freeFormLine] : lines;
 }
 
 function expansionLines(expansion: ExpansionContext): string[] {

@@ -15,6 +15,8 @@ export const PLAN_SCHEMA_NAME = "task_plan";
 export interface PlanShape {
   stepNames: readonly string[];
   allowComposite: boolean;
+  /** A fallback step is bound: an atomic task may have no step (a free-form task). @default false */
+  freeForm?: boolean;
 }
 
 /** The zod schema of a plan for `shape`: step names as an enum, kinds as the level allows. */
@@ -25,7 +27,13 @@ export function planSchema(shape: PlanShape) {
   const task = z.object({
     id: z.string().describe("Unique id: lower-case letters, digits and _"),
     description: z.string().describe("What this task achieves, in one sentence"),
-    step: step.nullable().describe("The catalogue step an atomic task runs; null for a composite"),
+    step: step
+      .nullable()
+      .describe(
+        shape.freeForm
+          ? "The catalogue step an atomic task runs; null for a composite or a free-form task"
+          : "The catalogue step an atomic task runs; null for a composite",
+      ),
     kind: kinds.describe(
       shape.allowComposite ? "atomic: runs one step; composite: planned in more detail later" : "atomic: runs one step",
     ),

@@ -10,10 +10,12 @@ export type Turn = { role: "user"; text: string } | { role: "assistant"; reply: 
 export interface PlanRequest {
   system: string;
   turns: readonly Turn[];
-  /** The strict JSON schema of the answer. */
-  schema: Record<string, unknown>;
+  /** The strict JSON schema of the answer; null asks for plain text (llmStep without `output`). */
+  schema: Record<string, unknown> | null;
   /** The json_schema / tool name. */
   schemaName: string;
+  /** The forced tool's description (Anthropic). @default "Record the task plan." */
+  schemaDescription?: string;
   model: string;
   maxTokens: number;
   temperature: number | undefined;
