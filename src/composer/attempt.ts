@@ -343,6 +343,10 @@ async function runStep(
       `no step function named ${JSON.stringify(stepName)} is bound in this process for workflow ${JSON.stringify(env.workflow)}`,
     );
   }
+  if (!env.steps.has(stepName!)) {
+    // The attempt's log says so: `htdag show`, `htdag events` and the dashboard's task panel show it.
+    env.log(claimed, `no step named ${JSON.stringify(stepName)}: done by the fallback step "*"`, { fallback: true });
+  }
   const rawInput = resolveReferences(storedInput, { ...deps, goal: env.goal, input: env.runInput });
   const ctxFor = (input: unknown): StepContext => ({
     task,

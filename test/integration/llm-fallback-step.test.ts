@@ -82,5 +82,17 @@ describe.each(STORES)("the fallback step on %s", (kind) => {
       translate: { text: "Sete colinas em luz" },
     });
     expect(promptOf(server.requests[2]!)).toContain('- haiku: {"text":"Seven hills in light"}');
+    // Each attempt's log says the fallback did it (shown by htdag show and the dashboard's task panel).
+    const { rows } = await orch().db.query<{ task_id: string; message: string }>(
+      "SELECT task_id, message FROM htdag.task_logs WHERE run_id = $1 ORDER BY task_id",
+      [result.runId],
+    );
+    expect(rows).toEqual([
+      { task_id: "haiku", message: 'no step named "haiku": done by the fallback step "*"' },
+      { task_id: "translate", message: 'no step named "translate": done by the fallback step "*"' },
+    ]);
+    // What the run spent: the plan and each task's call.
+    expect(result.usage.llmCalls).toBe(3);
+    expect(result.tasks.map((t) => t.usage?.llmCalls)).toEqual([1, 1]);
   });
 });
