@@ -4,7 +4,7 @@
  * runs them as the postgres user.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { chownSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 
@@ -40,7 +40,10 @@ export interface PrivatePostgresOptions {
 /** Creates and starts a cluster on a free-ish port; `stop()` removes it. */
 export function startPrivatePostgres(options: PrivatePostgresOptions = {}): PrivatePostgres {
   const dir = mkdtempSync(`${tmpdir()}/htdag-pg-`);
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  // Below Linux's ephemeral range (32768-60999), where the kernel picks the local ports of outgoing
+  // connections: a port drawn there can be taken by any client socket before the server binds it
+  // (a CI run failed so). A collision with another private cluster is retried with a new port.
+  let port = randomPort();
   if (process.getuid?.() === 0) {
     chownSync(
       dir,
@@ -64,7 +67,18 @@ export function startPrivatePostgres(options: PrivatePostgresOptions = {}): Priv
     `-p ${port} -k ${dir} ${settings}`,
     action,
   ];
-  run("pg_ctl", ctlArgs("start"));
+  for (let tries = 1; ; tries++) {
+    try {
+      run("pg_ctl", ctlArgs("start"));
+      break;
+    } catch (error) {
+      const log = readFileSync(`${dir}/log`, "utf8");
+      if (tries >= 5 || !log.includes("Address already in use")) {
+        throw error;
+      }
+      port = randomPort();
+    }
+  }
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     restart: () => void run("pg_ctl", ctlArgs("restart")),
@@ -79,4 +93,9 @@ export function startPrivatePostgres(options: PrivatePostgresOptions = {}): Priv
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A port from 20000 to 32767: below the ephemeral range, so no client socket takes it meanwhile. */
+function randomPort(): number {
+  return 20_000 + Math.floor(Math.random() * 12_768);
 }
