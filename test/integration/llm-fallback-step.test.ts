@@ -33,8 +33,16 @@ function planRequestSchema(provider: LlmProvider): { properties: { tasks: { item
   return provider === "openai" ? body.response_format.json_schema.schema : body.tools[0].input_schema;
 }
 
+/** $1 and $4 per million tokens for every model of these tests: the decomposer's and the steps'. */
+const PRICING = Object.fromEntries(
+  PROVIDERS.flatMap((p) => [`${p}-test-model`, `${p}-step-model`]).map((model) => [
+    model,
+    { inputPerMTok: 1, outputPerMTok: 4 },
+  ]),
+);
+
 describe.each(STORES)("the fallback step on %s", (kind) => {
-  const orch = useOrchestrator(kind);
+  const orch = useOrchestrator(kind, { pricing: PRICING });
 
   it.each(PROVIDERS)("runs the free-form tasks of a plan from %s", async (provider) => {
     server.script({ plan: FREE_FORM_PLAN });
@@ -91,8 +99,50 @@ describe.each(STORES)("the fallback step on %s", (kind) => {
       { task_id: "haiku", message: 'no step named "haiku": done by the fallback step "*"' },
       { task_id: "translate", message: 'no step named "translate": done by the fallback step "*"' },
     ]);
-    // What the run spent: the plan and each task's call.
+    // What the run spent: the plan and each task's call, priced.
     expect(result.usage.llmCalls).toBe(3);
     expect(result.tasks.map((t) => t.usage?.llmCalls)).toEqual([1, 1]);
+    const { inputTokens, outputTokens, costUsd } = result.usage;
+    expect(costUsd).toBeCloseTo((inputTokens * 1 + outputTokens * 4) / 1_000_000, 8);
   });
+
+  it.each(PROVIDERS)(
+    "stops at a budget of two LLM calls with %s: the plan's and the first task's",
+    async (provider) => {
+      const chain = {
+        tasks: [
+          planned("one", null, [], { kind: "atomic", description: "First line" }),
+          planned("two", null, ["one"], { kind: "atomic", description: "Second line" }),
+          planned("three", null, ["two"], { kind: "atomic", description: "Third line" }),
+        ],
+      };
+      // Only what is asked: the plan and the first task's call (the budget stops the rest).
+      server.script({ plan: chain }, { text: "line one" });
+      const client =
+        provider === "openai"
+          ? new OpenAI({ apiKey: TEST_KEY, baseURL: server.openaiBaseURL, maxRetries: 0 })
+          : new Anthropic({ apiKey: TEST_KEY, baseURL: server.anthropicBaseURL, maxRetries: 0 });
+      const steps: Steps = { "*": llmStep({ provider, model: `${provider}-step-model`, client }) };
+      const result = await orch().composeFromGoal(GOAL, testDecomposer(server, provider, { cache: false }), steps, {
+        budget: { llmCalls: 2 },
+      });
+      expect(result.status).toBe("failed");
+      expect(result.error?.message).toMatch(/reached its budget \(llmCalls 2 of 2\)/);
+      expect(result.usage.llmCalls).toBe(2);
+      expect(server.requests).toHaveLength(2);
+      // The call that reached the budget was the first task's: the run failed then, and that task with it.
+      expect(Object.fromEntries(result.tasks.map((t) => [t.id, t.status]))).toEqual({
+        one: "cancelled",
+        two: "cancelled",
+        three: "cancelled",
+      });
+      const { rows } = await orch().db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM htdag.attempts WHERE run_id = $1 AND task_id <> 'one'",
+        [result.runId],
+      );
+      expect(rows[0]!.n).toBe(0);
+      const exceeded = await orch().notifications.getRecentEvents({ runId: result.runId, types: ["budget:exceeded"] });
+      expect(exceeded).toHaveLength(1);
+    },
+  );
 });
