@@ -63,7 +63,7 @@ export const RUN_DEFAULTS = {
   maxDepth: 5,
 } as const;
 
-/** Defaults of a run's `replan` option (design.md §13). */
+/** Defaults of a run's `replan` option (docs/living-plans.md). */
 export const REPLAN_DEFAULTS = {
   /** A task that fails for good asks for a revision (a `ReplanError` asks whatever this says). */
   onFailure: true,

@@ -138,7 +138,7 @@ export class NonRetryableError extends HtdagError {
 }
 
 /**
- * Throw from a step to ask for a revision of the plan at once (design.md §13): the task is not
+ * Throw from a step to ask for a revision of the plan at once (docs/living-plans.md): the task is not
  * retried, and a run with a `replan` option asks its decomposer for a revised plan, with this
  * message as the reason. With re-planning off it fails the task like `NonRetryableError`.
  *
@@ -325,7 +325,7 @@ export interface Spend {
 }
 
 /**
- * A run reached its budget (design.md §14): no task starts and no LLM call is made once the spend
+ * A run reached its budget (docs/usage-and-budgets.md): no task starts and no LLM call is made once the spend
  * is at or above a limit; running steps are aborted and the run fails with this error.
  */
 export class BudgetExceededError extends HtdagError {

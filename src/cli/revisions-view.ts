@@ -1,5 +1,5 @@
 /**
- * The revisions of a run's plan (design.md §13) as `htdag show` lists them, and how superseded tasks
+ * The revisions of a run's plan (docs/living-plans.md) as `htdag show` lists them, and how superseded tasks
  * are told apart from the live plan. Pure: revisions in, lines out.
  */
 import type { RunRevision } from "../store/revisions.js";

@@ -1,4 +1,4 @@
-/** Usage (design.md §14) as the CLI prints it: `12.3k tokens (10.1k in, 2.2k out), 4 LLM calls, $0.0123`. */
+/** Usage (docs/usage-and-budgets.md) as the CLI prints it: `12.3k tokens (10.1k in, 2.2k out), 4 LLM calls, $0.0123`. */
 import type { Usage } from "../orchestrator/usage.js";
 
 /** A count in thousands or millions past 10,000: `950`, `12.3k`, `1.2M`. */

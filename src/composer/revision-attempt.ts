@@ -1,5 +1,5 @@
 /**
- * A claim for a revision of the plan (design.md §13), the runner's side: the revision is asked of
+ * A claim for a revision of the plan (docs/living-plans.md), the runner's side: the revision is asked of
  * the run's decomposer, and what comes back becomes a settlement when it cannot be applied.
  */
 import { DecompositionError, NonRetryableError } from "../errors.js";

@@ -1,5 +1,5 @@
 /**
- * Revising a run's plan (design.md §13): what the decomposer is told (the plan with each task's
+ * Revising a run's plan (docs/living-plans.md): what the decomposer is told (the plan with each task's
  * status, the completed outputs, the failure), and how its answer, the whole revised plan, is
  * merged with the run: completed and running tasks it lists are kept as stored, the rest is taken
  * from the answer, and completed tasks it leaves out stay readable. The merged plan is validated
@@ -12,14 +12,7 @@ import { validateGraph } from "../graph/validate.js";
 import { bindGraph, type BoundGraph, type TaskDefaults } from "./bind.js";
 import type { PayloadCodec } from "../store/codec.js";
 import type { Steps } from "./steps.js";
-
-/** What a revision is asked for, as the failure that asked stored it (`tasks.replan`). */
-export interface ReplanMark {
-  reason: string;
-  error: unknown;
-  attempt: number;
-  outcome: string;
-}
+import type { ReplanMark } from "../store/tasks.js";
 
 /** One task of a run's current plan, as stored (its input and output decoded). */
 export interface PlanTask {

@@ -23,7 +23,7 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /**
  * Where each task status may go. `failed|timed_out|cancelled|skipped|completed → pending` is
- * retryRun; `→ superseded` and `superseded → pending` are revisions of the plan (design.md §13): a
+ * retryRun; `→ superseded` and `superseded → pending` are revisions of the plan (docs/living-plans.md): a
  * task a revision drops is superseded, and a later revision may list it again.
  */
 export const TASK_TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {

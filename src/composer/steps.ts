@@ -27,7 +27,7 @@ export interface StepContext<Input = unknown> {
   /** Reports progress (`done` of `total`), emitted as `task:progress`. */
   progress(done: number, total?: number): void;
   /**
-   * Reports what an LLM call (or any paid call) of this step cost (design.md §14): stored at once
+   * Reports what an LLM call (or any paid call) of this step cost (docs/usage-and-budgets.md): stored at once
    * against this attempt and the run, and counted by the run's budget. Rejects with
    * `BudgetExceededError` once the run's budget is reached (the run is failed by then).
    */
@@ -76,7 +76,7 @@ export interface StepDefinition<Input = unknown, Output = unknown> {
 
 /**
  * Steps by name, as `composeFromTaskGraph` takes them. A step under `"*"` (the fallback) runs every
- * task whose own step has no function (design.md §14). `any` here lets steps with different input
+ * task whose own step has no function (docs/llm-steps.md). `any` here lets steps with different input
  * types share one record; each step's input is checked at run time by its own schema.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above

@@ -417,7 +417,7 @@ export class Worker {
   }
 
   /**
-   * Revises the run's plan for a claim with `replan` (design.md §13) with its workflow's decomposer,
+   * Revises the run's plan for a claim with `replan` (docs/living-plans.md) with its workflow's decomposer,
    * applied in one call that also claims the run's next tasks (null: nothing left to settle). A
    * declined revision fails the task with its own error, a failed one with the DecompositionError.
    */

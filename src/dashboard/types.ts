@@ -6,7 +6,7 @@ import type { DurationSummary } from "../store/duration-summary.js";
 import type { OptimizationChange, Recommendations } from "../optimizer/types.js";
 import type { TaskMetrics } from "../store/metrics.js";
 
-/** What LLM calls cost (design.md §14): calls, tokens in and out, dollars. */
+/** What LLM calls cost (docs/usage-and-budgets.md): calls, tokens in and out, dollars. */
 export interface UsageView {
   llmCalls: number;
   inputTokens: number;
@@ -94,7 +94,7 @@ export interface TaskView {
   usage: UsageView | null;
 }
 
-/** One revision of a run's plan (design.md §13): why, which task asked, what it changed, what it cost. */
+/** One revision of a run's plan (docs/living-plans.md): why, which task asked, what it changed, what it cost. */
 export interface RevisionView {
   revision: number;
   reason: string;

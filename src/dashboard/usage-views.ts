@@ -1,5 +1,5 @@
 /**
- * A run's, a task's and an attempt's spend (design.md §14) as the dashboard sends it: the usage
+ * A run's, a task's and an attempt's spend (docs/usage-and-budgets.md) as the dashboard sends it: the usage
  * columns read back (pg returns bigint and numeric as strings), the budget of `runs.options`, and
  * whether a failed run stopped at its budget. Pure.
  */

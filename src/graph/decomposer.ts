@@ -10,7 +10,7 @@ export interface CatalogueEntry {
 }
 
 /**
- * A request to revise a running plan (design.md §13), in the decomposer's context. The decomposer
+ * A request to revise a running plan (docs/living-plans.md), in the decomposer's context. The decomposer
  * returns the whole revised plan: a listed id of a completed or running task keeps that task as it
  * is; a listed id of a task not yet started (or of the failed task) updates it; a task not listed
  * that has not completed is superseded; a new id is a new task, which may depend on completed ones.
@@ -56,7 +56,7 @@ export type DecomposerFunction = (goal: string, ctx: DecomposerContext) => Decom
 export type Decomposer = DecomposerFunction | { name: string; decompose: DecomposerFunction };
 
 /**
- * A decomposer that can stream its plan (`streamPlan: true`, design.md §13): `streamPlan` yields
+ * A decomposer that can stream its plan (`streamPlan: true`, docs/living-plans.md): `streamPlan` yields
  * each top-level task as soon as its JSON object is complete, before the answer ends, and returns
  * the whole plan as `decompose` would have returned it (repaired and validated the same way, or
  * throwing the same errors). A yielded task is complete JSON, not yet checked against the others.

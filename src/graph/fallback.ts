@@ -1,5 +1,5 @@
 /**
- * The fallback step (design.md §14): a steps map may bind `"*"`, which then runs every atomic task
+ * The fallback step (docs/llm-steps.md): a steps map may bind `"*"`, which then runs every atomic task
  * whose own step (`task.step ?? task.id`) has no function. With it, validation accepts any step
  * name, and decomposers may plan free-form tasks (a description, no step).
  */

@@ -71,7 +71,7 @@ export const EVENT_PAYLOADS = {
     step: z.string().nullish(),
     dependsOn: z.array(z.string()),
   }),
-  // A run reached its budget (design.md §14): what it had spent, and the budget; the run fails next.
+  // A run reached its budget (docs/usage-and-budgets.md): what it had spent, and the budget; the run fails next.
   "budget:exceeded": z.looseObject({
     spent: z.looseObject({ tokens: z.number(), costUsd: z.number(), llmCalls: z.number() }),
     budget: z.looseObject({

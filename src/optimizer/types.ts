@@ -183,7 +183,7 @@ export interface FailurePattern {
   evidence: Evidence;
 }
 
-/** Cost per run and per task, from the spend recorded for each run and attempt (design.md §14). */
+/** Cost per run and per task, from the spend recorded for each run and attempt (docs/usage-and-budgets.md). */
 export interface CostRecommendation {
   /** Over the workflow's finished runs (the latest 1000); null when none of them spent anything. */
   perRun: SpendPercentiles | null;

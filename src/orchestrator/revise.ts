@@ -1,5 +1,5 @@
 /**
- * The run's reviser (design.md §13): for a claim with `replan`, reads the run's plan as it stands,
+ * The run's reviser (docs/living-plans.md): for a claim with `replan`, reads the run's plan as it stands,
  * asks the run's decomposer for a revision (`ctx.revision`), and merges and validates its answer
  * into the rows `apply_revision` applies. The decomposition's cost travels with it.
  */
@@ -31,7 +31,7 @@ export interface ReviserDeps {
   revisions: RevisionQueries;
   codec: PayloadCodec | undefined;
   telemetry?: Telemetry;
-  /** Prices per model: the revision's cost from its tokens (design.md §14). */
+  /** Prices per model: the revision's cost from its tokens (docs/usage-and-budgets.md). */
   pricing?: Readonly<Record<string, ModelPrice>>;
   /** Rejects with BudgetExceededError when the run's budget is reached: no decomposer call then. */
   checkBudget?: () => Promise<void>;

@@ -82,14 +82,14 @@ export interface RunOptions {
   /** Deepest hierarchy of the graph (and of lazy expansions). @default 5 */
   maxDepth?: number;
   /**
-   * Revise the plan instead of failing (design.md §13, docs/living-plans.md): when a task fails for
+   * Revise the plan instead of failing (docs/living-plans.md, docs/living-plans.md): when a task fails for
    * good, or a step throws `ReplanError`, the run's decomposer is asked for a revised plan, which the
    * run goes on with. Needs a decomposer: composeFromGoal's, composeFromTaskGraph's `decomposer`, or
    * a worker's `decomposers` for submitted runs. @default off
    */
   replan?: ReplanOptions;
   /**
-   * The most this run may spend on LLM calls (design.md §14, docs/usage-and-budgets.md): `tokens`
+   * The most this run may spend on LLM calls (docs/usage-and-budgets.md, docs/usage-and-budgets.md): `tokens`
    * (input plus output), `costUsd` and `llmCalls`, any of them, counted over its decomposition, its
    * revisions and its steps' calls (`ctx.usage`). Once a limit is reached no task starts and no call
    * is made, running steps are aborted, and the run fails with `BudgetExceededError`; `retryRun(runId,

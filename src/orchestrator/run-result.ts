@@ -32,9 +32,9 @@ export interface RunResult {
   tasks: TaskSummary[];
   durationMs: number;
   error?: { message: string; taskId?: string };
-  /** Revisions of the run's plan, oldest first (design.md §13); empty when the plan was never revised. */
+  /** Revisions of the run's plan, oldest first (docs/living-plans.md); empty when the plan was never revised. */
   revisions: RunRevision[];
-  /** What the run spent on LLM calls: its decomposition, its revisions and its steps (design.md §14). */
+  /** What the run spent on LLM calls: its decomposition, its revisions and its steps (docs/usage-and-budgets.md). */
   usage: Usage;
 }
 

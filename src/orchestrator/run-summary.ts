@@ -15,7 +15,7 @@ export interface RunSummary {
   finishedTasks: number;
   /** Tasks that failed for good. */
   failedTasks: number;
-  /** How many times the plan was revised (design.md §13); 0 for a plan that never changed. */
+  /** How many times the plan was revised (docs/living-plans.md); 0 for a plan that never changed. */
   revision: number;
   /** Why the run is paused, while it is. */
   pauseReason: string | null;
@@ -28,7 +28,7 @@ export interface RunSummary {
   finishedAt: Date | null;
   /** Start to finish, or to now while the run is not final; null before it starts (or if never finished). */
   durationMs: number | null;
-  /** What the run spent on LLM calls so far (design.md §14). */
+  /** What the run spent on LLM calls so far (docs/usage-and-budgets.md). */
   usage: Usage;
 }
 

@@ -54,10 +54,10 @@ export interface RunServiceDeps {
   db: Db;
   runs: RunQueries;
   tasks: TaskQueries;
-  /** The plans of runs and their revisions (design.md §13). */
+  /** The plans of runs and their revisions (docs/living-plans.md). */
   revisions: RevisionQueries;
   control: RunControlQueries;
-  /** Usage records and the runs' budgets (design.md §14). */
+  /** Usage records and the runs' budgets (docs/usage-and-budgets.md). */
   usage: UsageQueries;
   events: EventQueries;
   options: ResolvedOrchestratorOptions;

@@ -1,5 +1,5 @@
 /**
- * Streamed planning (design.md §13, `composeFromGoal(…, { streamPlan: true })`): the run is
+ * Streamed planning (docs/living-plans.md, `composeFromGoal(…, { streamPlan: true })`): the run is
  * recorded before its plan is complete, each task the decomposer streams is stored as soon as it
  * is valid on its own and every task it depends on is stored (event `plan:task_added`), and starts
  * once those have completed. When the answer ends, the whole plan is validated and recorded as a

@@ -1,5 +1,5 @@
 /**
- * Usage and budgets (design.md §14), the pure part: a call's cost from its report and the
+ * Usage and budgets (docs/usage-and-budgets.md), the pure part: a call's cost from its report and the
  * orchestrator's pricing, a report checked at the edge, and the error a reached budget is.
  */
 import { z } from "zod";

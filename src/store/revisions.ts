@@ -1,10 +1,10 @@
 /**
- * Query family: revisions of a run's plan (design.md §13): the plan as it stands and the revisions
+ * Query family: revisions of a run's plan (docs/living-plans.md): the plan as it stands and the revisions
  * applied. Applying one is an executor transition: `applyRevision` in tasks.ts.
  */
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
-import type { ClaimedTask } from "./tasks.js";
+import type { ClaimedTask, ReplanMark } from "./tasks.js";
 
 /** One task of a run's plan as stored (input and output as stored, encoded with a codec). */
 export interface StoredPlanRow {
@@ -14,7 +14,7 @@ export interface StoredPlanRow {
   input: unknown;
   output: unknown;
   error: unknown;
-  replan: { reason: string; error: unknown; attempt: number; outcome: string } | null;
+  replan: ReplanMark | null;
 }
 
 /** What `apply_revision` reports back. */

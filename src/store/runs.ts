@@ -77,7 +77,7 @@ export interface RunRow {
   total_tasks: number;
   remaining_tasks: number;
   failed_tasks: number;
-  /** Revisions of the plan applied so far (design.md §13). */
+  /** Revisions of the plan applied so far (docs/living-plans.md). */
   revision: number;
   pause_reason: string | null;
   error: { message?: string; taskId?: string } | null;

@@ -4,6 +4,14 @@ import { quoteIdentifier, statementName } from "./identifiers.js";
 import { createRedactor, type Redactor } from "./redact.js";
 import type { ApplyRevisionResult } from "./revisions.js";
 
+/** What a revision of the plan is asked for, as the failure that asked stored it (`tasks.replan`). */
+export interface ReplanMark {
+  reason: string;
+  error: unknown;
+  attempt: number;
+  outcome: string;
+}
+
 /** A task handed to a runner by a claim: everything its step needs. */
 export interface ClaimedTask {
   runId: string;
@@ -27,9 +35,9 @@ export interface ClaimedTask {
   deps: Record<string, unknown>;
   /**
    * Set when this claim is for a revision of the run's plan rather than the step: what the
-   * revision is asked for (design.md §13). Null or absent for every other claim.
+   * revision is asked for (docs/living-plans.md). Null or absent for every other claim.
    */
-  replan?: { reason: string; error: unknown; attempt: number; outcome: string } | null;
+  replan?: ReplanMark | null;
 }
 
 /** How an attempt ended. */

@@ -1,4 +1,4 @@
-/** Query family: usage and budgets (design.md §14). One call each: record, read, retry within budget. */
+/** Query family: usage and budgets (docs/usage-and-budgets.md). One call each: record, read, retry within budget. */
 import type { Spend } from "../errors.js";
 import type { Db } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";

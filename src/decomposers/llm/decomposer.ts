@@ -3,7 +3,7 @@
  * Chat Completions with strict structured output or Anthropic Messages with a forced tool call,
  * repairs and validates what comes back, expands composites level by level, and records calls,
  * tokens and repairs on the decomposition. With `ctx.revision` it revises a running plan instead
- * (the revision prompt, design.md §13), bypassing the decomposition cache. API keys come from the SDKs' environment variables
+ * (the revision prompt, docs/living-plans.md), bypassing the decomposition cache. API keys come from the SDKs' environment variables
  * (OPENAI_API_KEY, ANTHROPIC_API_KEY) unless given; they are never logged.
  */
 import type Anthropic from "@anthropic-ai/sdk";

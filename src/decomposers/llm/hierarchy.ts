@@ -4,7 +4,7 @@
  * ids under their composite (`deploy/migrate`) and `parentId`; the result is one graph, checked
  * as a whole before it is returned.
  *
- * A revision (`ctx.revision`, design.md §13) is planned the same way: its top level with the
+ * A revision (`ctx.revision`, docs/living-plans.md) is planned the same way: its top level with the
  * revision prompt, the new composites in it expanded as for a first plan (or left lazy), and the
  * whole checked with the completed tasks it leaves out counted as known upstream.
  */

@@ -2,7 +2,7 @@
  * Planning one level of the hierarchy with the model: the goal's top-level tasks, or the children
  * of one composite. The pipeline is parse → schema → local repair → validate; what is still wrong
  * is quoted back to the model, up to `maxRepairs` times, before a `DecompositionError` lists it.
- * A revision (design.md §13) is the top level asked with the revision prompt; the completed tasks
+ * A revision (docs/living-plans.md) is the top level asked with the revision prompt; the completed tasks
  * of the plan being revised count as known, so that new tasks may depend on them unlisted.
  */
 import { DecompositionError, type GraphIssue } from "../../errors.js";

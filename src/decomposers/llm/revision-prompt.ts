@@ -1,5 +1,5 @@
 /**
- * The revision prompt of the LLM decomposer (design.md §13): instead of the goal alone, the model
+ * The revision prompt of the LLM decomposer (docs/living-plans.md): instead of the goal alone, the model
  * gets the current plan with each task's status, what the completed tasks returned, the failure
  * that asked for the revision, and the rules of an answer (the whole revised plan; completed tasks
  * kept by id; unlisted unfinished tasks superseded; new tasks may depend on completed ones).

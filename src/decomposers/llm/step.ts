@@ -1,5 +1,5 @@
 /**
- * `llmStep` (design.md §14, docs/llm-steps.md): a step that performs its task with one model call
+ * `llmStep` (docs/llm-steps.md): a step that performs its task with one model call
  * through the official SDKs, plus repair re-asks when it has an `output` schema. The prompt is
  * built by `step-prompt.ts`, the structured output read by `step-output.ts`; the transports are the
  * LLM decomposer's. Before each call it checks the run's budget, after each it reports the usage.

@@ -1,5 +1,5 @@
 /**
- * Streamed planning (design.md §13) as an async generator: the planner pushes each task while the
+ * Streamed planning (docs/living-plans.md) as an async generator: the planner pushes each task while the
  * model is still writing, and the generator hands them to its consumer in order, then returns the
  * whole plan. Leaving the generator early (`return()`, a `break` in `for await`) aborts the request.
  */
