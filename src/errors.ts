@@ -29,6 +29,7 @@ export const HTDAG_ERROR_CODES = [
   "WAIT_TIMEOUT",
   "LEASE_EXPIRED",
   "BUDGET_EXCEEDED",
+  "SIGNAL_NOT_AWAITED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
@@ -343,6 +344,27 @@ export class BudgetExceededError extends HtdagError {
       "BUDGET_EXCEEDED",
       `run ${runId} reached its budget (${reached.join(", ") || "a limit"}): no task starts and no LLM call is made; ` +
         `raise it with retryRun(runId, { budget: { … } }) to go on`,
+    );
+  }
+}
+
+/**
+ * A signal no wait will take (docs/waits-and-flow-control.md): the run is final (or unknown), or no wait task
+ * of its graph waits for that name, or every one that does is final. Nothing is stored.
+ */
+export class SignalError extends HtdagError {
+  constructor(
+    readonly runId: string,
+    /** The signal's name. */
+    readonly signalName: string,
+    /** Why no wait takes it, in words: e.g. "the run is completed". */
+    readonly reason: string,
+  ) {
+    super(
+      "SIGNAL_NOT_AWAITED",
+      `signal ${JSON.stringify(signalName)} to run ${runId} was not delivered: ${reason}. ` +
+        "Send a signal to a run that is not final, with the name of one of its wait tasks " +
+        "({ wait: { signal: name } }); `htdag show <runId>` lists them",
     );
   }
 }

@@ -5,7 +5,13 @@
 
 // The orchestrator: creating it, its options, what runs return.
 export { createOrchestrator } from "./create-orchestrator.js";
-export type { Orchestrator, OrchestratorExtras, ComposeFromGoalOptions } from "./orchestrator/orchestrator.js";
+export type {
+  Orchestrator,
+  OrchestratorExtras,
+  ComposeFromGoalOptions,
+  SignalResult,
+} from "./orchestrator/orchestrator.js";
+export type { ScheduleOptions, ScheduleInfo } from "./orchestrator/schedule-options.js";
 export type {
   OrchestratorOptions,
   ExecutionDefaultsInput,
@@ -15,7 +21,7 @@ export type {
 export type { Usage } from "./orchestrator/usage.js";
 export type { RunOptions, ReplanOptions } from "./orchestrator/run-options.js";
 export type { RunRevision } from "./store/revisions.js";
-export type { RunResult, TaskSummary } from "./orchestrator/run-result.js";
+export type { RunResult, TaskSummary, TaskSummaryStatus, TaskWaiting } from "./orchestrator/run-result.js";
 export type { RunSummary } from "./orchestrator/run-summary.js";
 export type { ListRunsOptions, SubmitOptions } from "./orchestrator/runs.js";
 export type { DecomposeOptions } from "./orchestrator/decompose.js";
@@ -46,6 +52,7 @@ export type {
   GraphLimits,
   GraphSource,
 } from "./graph/task-graph.js";
+export type { WaitSpec, ConcurrencyLimit, RateLimit } from "./graph/flow-control.js";
 
 // Decomposers.
 export type {
@@ -117,6 +124,7 @@ export {
   WaitTimeoutError,
   LeaseExpiredError,
   BudgetExceededError,
+  SignalError,
   GraphValidationError,
   DecompositionError,
   NonRetryableError,

@@ -18,7 +18,16 @@ export const TASK_STATUSES = [
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
-export const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"] as const;
+export const RUN_STATUSES = [
+  "pending",
+  "awaiting_approval",
+  "running",
+  "paused",
+  "completed",
+  "failed",
+  "cancelled",
+  "timed_out",
+] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /**
@@ -41,6 +50,8 @@ export const TASK_TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]
 /** Where each run status may go. `failed|cancelled|timed_out|completed → running` is retryRun. */
 export const RUN_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
   pending: ["running", "cancelled"],
+  // Plan approval: approvePlan starts the run, rejectPlan cancels it; the run's deadline still holds.
+  awaiting_approval: ["running", "cancelled", "timed_out"],
   running: ["paused", "completed", "failed", "cancelled", "timed_out"],
   paused: ["running", "cancelled", "timed_out", "completed", "failed"],
   completed: ["running"],

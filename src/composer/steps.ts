@@ -2,6 +2,7 @@
 import type { z } from "zod";
 import { FALLBACK_STEP } from "../graph/fallback.js";
 import type { BackoffInput, Task } from "../graph/task-graph.js";
+import type { ConcurrencyLimit, RateLimit } from "../graph/flow-control.js";
 
 /** What a step receives. */
 export interface StepContext<Input = unknown> {
@@ -71,6 +72,14 @@ export interface StepDefinition<Input = unknown, Output = unknown> {
   priority?: number;
   /** Safe to run twice (the optimizer may hedge stragglers of idempotent steps). @default false */
   idempotent?: boolean;
+  /**
+   * At most `limit` tasks of this step with the same key run at once, across runs and processes;
+   * `key` may name the task's input, e.g. `{{input.customer}}` (docs/waits-and-flow-control.md). A task's own
+   * `concurrency` overrides it. @default none
+   */
+  concurrency?: ConcurrencyLimit;
+  /** At most `limit` starts of tasks of this step with the same key per `perMs`, cluster-wide. @default none */
+  rateLimit?: RateLimit;
   run: StepFunction<Input, Output>;
 }
 

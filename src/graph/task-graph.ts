@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { EXECUTION_DEFAULTS, ORCHESTRATOR_DEFAULTS, RUN_DEFAULTS } from "../defaults.js";
+import { concurrencySchema, rateLimitSchema, waitSchema } from "./flow-control.js";
 
 /** A task id: letters, digits, `_`, `-`, `.`, `:` and `/`, starting with a letter, digit or `_`. */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/;
@@ -101,6 +102,15 @@ const taskFields = {
    * (set by the optimizer's `aggressive` level). Ignored unless `idempotent` (task or step) is true.
    */
   hedgeAfterMs: z.number().int().min(1).max(86_400_000).optional(),
+  /**
+   * Makes this a wait task (no step): it completes when a signal arrives or its time comes, holding
+   * no worker slot while it waits (docs/waits-and-flow-control.md).
+   */
+  wait: waitSchema.optional(),
+  /** At most `limit` tasks of the same key running at once, cluster-wide (overrides the step's). */
+  concurrency: concurrencySchema.optional(),
+  /** At most `limit` starts of the same key per `perMs`, cluster-wide (overrides the step's). */
+  rateLimit: rateLimitSchema.optional(),
 };
 
 /** Most tasks one task may have merged into it. */

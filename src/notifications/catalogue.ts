@@ -80,6 +80,29 @@ export const EVENT_PAYLOADS = {
       llmCalls: z.number().optional(),
     }),
   }),
+  // Waits and signals (docs/waits-and-flow-control.md): a wait task started waiting; a signal was received
+  // (delivered to `taskId` at once, or kept for a wait that has not started).
+  "task:waiting": z.looseObject({
+    attempt: z.number().int(),
+    signal: z.string().optional(),
+    until: z.string().nullable(),
+  }),
+  "signal:received": z.looseObject({
+    name: z.string(),
+    delivered: z.boolean(),
+    taskId: z.string().nullable(),
+  }),
+  // Plan approval: the plan is recorded and waits for a person; approved (edited or not) or rejected.
+  "plan:awaiting_approval": z.looseObject({ tasks: z.number().int() }),
+  "plan:approved": z.looseObject({ edited: z.boolean(), tasks: z.number().int() }),
+  "plan:rejected": z.looseObject({ reason: z.string() }),
+  // Schedules: a tick fired (runId) or was skipped (overlap "skip" while the previous run was not final).
+  "schedule:fired": z.looseObject({
+    schedule: z.string(),
+    tick: z.string(),
+    runId: z.string().nullable(),
+    skipped: z.boolean(),
+  }),
   "optimization:started": z.looseObject({ level, graphId: z.string().optional() }),
   "optimization:completed": z.looseObject({
     level,

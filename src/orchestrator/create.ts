@@ -267,6 +267,13 @@ export async function buildOrchestrator(
       };
       return worker;
     },
+    // Contract of docs/waits-and-flow-control.md, built by the parts that follow this commit.
+    signal: () => Promise.reject(new Error("orch.signal is not built yet")),
+    approvePlan: () => Promise.reject(new Error("orch.approvePlan is not built yet")),
+    rejectPlan: () => Promise.reject(new Error("orch.rejectPlan is not built yet")),
+    schedule: () => Promise.reject(new Error("orch.schedule is not built yet")),
+    unschedule: () => Promise.reject(new Error("orch.unschedule is not built yet")),
+    listSchedules: () => Promise.reject(new Error("orch.listSchedules is not built yet")),
     waitForRun: async (runId, opts = {}) => {
       await waiter.wait(runId, opts.timeoutMs ?? 2_147_483_647, () => new RunNotFoundError(runId));
       return runService.result(runId);

@@ -17,6 +17,8 @@ import type { Spend } from "../errors.js";
 import type { RunResult } from "./run-result.js";
 import type { RunSummary } from "./run-summary.js";
 import type { ListRunsOptions, SubmitOptions } from "./runs.js";
+import type { Json, TaskGraphInput } from "../graph/task-graph.js";
+import type { ScheduleInfo, ScheduleOptions } from "./schedule-options.js";
 
 /** Options of composeFromGoal: a run's options plus how to decompose. */
 export interface ComposeFromGoalOptions extends RunOptions {
@@ -83,6 +85,26 @@ export interface Orchestrator {
   submit(graph: TaskGraph, options: SubmitOptions): Promise<{ runId: string }>;
   /** Starts a worker in this process for the given workflows; `worker.stop()` stops it gracefully. */
   startWorker(options: WorkerOptions): Promise<Worker>;
+  /**
+   * Sends a signal to a run (docs/waits-and-flow-control.md): the wait task waiting for `name` completes with
+   * `payload` as its output; with none waiting yet, the signal is kept and delivered when one does.
+   * `SignalError` (SIGNAL_NOT_AWAITED) when the run is final or no wait of it takes `name`.
+   */
+  signal(runId: string, name: string, payload?: Json): Promise<SignalResult>;
+  /**
+   * Starts a run that awaits approval of its plan (`approvePlan: true`); `graph` replaces the plan,
+   * validated and bound like any graph (`steps` when this process has not bound the workflow).
+   * `IllegalTransitionError` unless the run is `awaiting_approval`.
+   */
+  approvePlan(runId: string, options?: { graph?: TaskGraphInput; steps?: Steps }): Promise<void>;
+  /** Cancels a run that awaits approval of its plan, with `reason`. */
+  rejectPlan(runId: string, reason: string): Promise<void>;
+  /** Stores (or replaces) the schedule `name`; every running worker fires it, once per tick across the cluster. */
+  schedule(name: string, options: ScheduleOptions): Promise<ScheduleInfo>;
+  /** Removes the schedule `name`; false when there was none. Runs it started go on. */
+  unschedule(name: string): Promise<boolean>;
+  /** The stored schedules, by name. */
+  listSchedules(): Promise<ScheduleInfo[]>;
   /** Waits until the run is final and returns its result. */
   waitForRun(runId: string, options?: { timeoutMs?: number }): Promise<RunResult>;
   /** Live events: subscriptions (LISTEN with catch-up), recent events, custom events, retention. */
@@ -99,6 +121,14 @@ export interface Orchestrator {
   dashboard(options?: DashboardOptions): Promise<Dashboard>;
   /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
   close(): Promise<void>;
+}
+
+/** What `orch.signal` did with a signal. */
+export interface SignalResult {
+  /** True when a waiting task took it at once; false when it is kept for a wait that has not started. */
+  delivered: boolean;
+  /** The wait task that took it, or null when it is kept. */
+  taskId: string | null;
 }
 
 /** What createOrchestrator takes beyond the plain options. */

@@ -42,6 +42,7 @@ export const runOptionsSchema = z.strictObject({
       llmCalls: z.number().int().min(1).optional(),
     })
     .optional(),
+  approvePlan: z.boolean().optional(),
 });
 export type ResolvedRunOptions = z.output<typeof runOptionsSchema>;
 
@@ -96,6 +97,12 @@ export interface RunOptions {
    * { budget })` raises it. Held across processes: the spend lives in the run's row. @default none
    */
   budget?: Spend;
+  /**
+   * Record the plan and wait for a person before anything runs (docs/waits-and-flow-control.md): the run stays
+   * `awaiting_approval` until `approvePlan(runId, { graph? })` starts it (with an edited graph,
+   * validated as usual) or `rejectPlan(runId, reason)` cancels it. @default false
+   */
+  approvePlan?: boolean;
 }
 
 /** When and how often a run's plan is revised. */

@@ -11,7 +11,10 @@ export interface TaskSummary {
   parentId: string | null;
   kind: "atomic" | "composite";
   step: string | null;
-  status: TaskStatus;
+  /** The task's status; `waiting` is a wait task that waits now (stored `ready`, holding no slot). */
+  status: TaskSummaryStatus;
+  /** What a waiting task waits for, and since when; absent unless `status` is `waiting`. */
+  waiting?: TaskWaiting;
   /** Attempts made, the first included. */
   attempts: number;
   /** Time spent in attempts, in ms (all attempts added up). */
@@ -19,6 +22,19 @@ export interface TaskSummary {
   error?: { message?: string; name?: string };
   /** What the task's steps spent on LLM calls (`ctx.usage`, llmStep), all attempts added up; absent when nothing. */
   usage?: Usage;
+}
+
+/** A task's status as summaries show it: the stored one, or `waiting` for a wait task that waits now. */
+export type TaskSummaryStatus = TaskStatus | "waiting";
+
+/** What a waiting task waits for (docs/waits-and-flow-control.md). */
+export interface TaskWaiting {
+  /** When the wait started (ISO 8601). */
+  since: string;
+  /** The signal it waits for, if it waits for one. */
+  signal?: string;
+  /** When it completes (forMs, until) or times out (a signal's timeoutMs), ISO 8601; null: no limit. */
+  until: string | null;
 }
 
 /** The result of one run. */
