@@ -2,7 +2,6 @@
 import type { Steps } from "../composer/steps.js";
 import type { Worker, WorkerOptions } from "../composer/worker.js";
 import type { Decomposer } from "../graph/decomposer.js";
-import type { TaskGraph } from "../graph/task-graph.js";
 import type { EmitterEvent, EmitterEventName } from "../notifications/emitter.js";
 import type { Notifications } from "../notifications/service.js";
 import type { Optimizer } from "../optimizer/service.js";
@@ -17,7 +16,7 @@ import type { Spend } from "../errors.js";
 import type { RunResult } from "./run-result.js";
 import type { RunSummary } from "./run-summary.js";
 import type { ListRunsOptions, SubmitOptions } from "./runs.js";
-import type { Json, TaskGraphInput } from "../graph/task-graph.js";
+import type { Json, TaskGraph, TaskGraphInput } from "../graph/task-graph.js";
 import type { ScheduleInfo, ScheduleOptions } from "./schedule-options.js";
 
 /** Options of composeFromGoal: a run's options plus how to decompose. */
