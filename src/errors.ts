@@ -30,6 +30,7 @@ export const HTDAG_ERROR_CODES = [
   "LEASE_EXPIRED",
   "BUDGET_EXCEEDED",
   "SIGNAL_NOT_AWAITED",
+  "SIGNAL_TIMEOUT",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
@@ -365,6 +366,21 @@ export class SignalError extends HtdagError {
       `signal ${JSON.stringify(signalName)} to run ${runId} was not delivered: ${reason}. ` +
         "Send a signal to a run that is not final, with the name of one of its wait tasks " +
         "({ wait: { signal: name } }); `htdag show <runId>` lists them",
+    );
+  }
+}
+
+/**
+ * A wait task's signal did not arrive within its `wait.timeoutMs` (docs/waits-and-flow-control.md): the
+ * attempt ends `timed_out` with this error, as stored by the database (which writes the same name,
+ * code and message), and the task's retries and `runIf` follow as usual. Read it as `task.error`.
+ */
+export class SignalTimeoutError extends HtdagError {
+  constructor(taskId: string, signalName: string, timeoutMs: number) {
+    super(
+      "SIGNAL_TIMEOUT",
+      `task ${JSON.stringify(taskId)} waited ${timeoutMs} ms (wait.timeoutMs) for signal ${JSON.stringify(signalName)}, ` +
+        `which did not arrive; send it with orch.signal(runId, ${JSON.stringify(signalName)}, payload) or raise wait.timeoutMs`,
     );
   }
 }

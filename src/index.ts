@@ -125,6 +125,7 @@ export {
   LeaseExpiredError,
   BudgetExceededError,
   SignalError,
+  SignalTimeoutError,
   GraphValidationError,
   DecompositionError,
   NonRetryableError,

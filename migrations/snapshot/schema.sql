@@ -201,6 +201,20 @@ CREATE UNIQUE INDEX runs_pkey ON :HTDAG_SCHEMA.runs USING btree (id)
 CREATE INDEX runs_status_idx ON :HTDAG_SCHEMA.runs USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text]))
 CREATE INDEX runs_workflow_created_idx ON :HTDAG_SCHEMA.runs USING btree (workflow, created_at DESC)
 
+TABLE :HTDAG_SCHEMA.signals
+  run_id uuid NOT NULL
+  id bigint NOT NULL
+  name text NOT NULL
+  payload jsonb NOT NULL
+  received_at timestamp with time zone NOT NULL DEFAULT now()
+  task_id text
+  delivered_at timestamp with time zone
+  CONSTRAINT signals_delivered_check CHECK (((task_id IS NULL) = (delivered_at IS NULL)))
+  CONSTRAINT signals_pkey PRIMARY KEY (run_id, id)
+  CONSTRAINT signals_run_id_fkey FOREIGN KEY (run_id) REFERENCES :HTDAG_SCHEMA.runs(id) ON DELETE CASCADE
+CREATE INDEX signals_kept_idx ON :HTDAG_SCHEMA.signals USING btree (run_id, name, id) WHERE (delivered_at IS NULL)
+CREATE UNIQUE INDEX signals_pkey ON :HTDAG_SCHEMA.signals USING btree (run_id, id)
+
 TABLE :HTDAG_SCHEMA.task_edges
   run_id uuid NOT NULL
   task_id text NOT NULL
@@ -255,6 +269,7 @@ TABLE :HTDAG_SCHEMA.tasks
   lease_expires_at timestamp with time zone
   error jsonb
   replan jsonb
+  waiting_since timestamp with time zone
   CONSTRAINT tasks_attempt_budget_check CHECK ((attempt_budget >= 1))
   CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0))
   CONSTRAINT tasks_composite_has_no_step CHECK (((kind = 'atomic'::text) OR (step IS NULL)))
@@ -277,6 +292,7 @@ CREATE UNIQUE INDEX tasks_pkey ON :HTDAG_SCHEMA.tasks USING btree (run_id, id)
 CREATE INDEX tasks_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (priority DESC, ready_at, run_id, id) WHERE (status = 'ready'::text)
 CREATE INDEX tasks_run_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, priority DESC, ready_at, id) WHERE (status = 'ready'::text)
 CREATE INDEX tasks_run_running_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id) WHERE (status = 'running'::text)
+CREATE INDEX tasks_run_waits_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, available_at) WHERE ((status = 'ready'::text) AND (spec ? 'wait'::text))
 
 TABLE :HTDAG_SCHEMA.usage_records
   id bigint NOT NULL
@@ -424,6 +440,20 @@ BEGIN
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.backoff_delay_ms(p_backoff jsonb, p_attempt integer)
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  SELECT greatest(0, round(least(c.max_ms, c.capped + c.capped * c.jitter * (random() * 2 - 1))))::integer
+    FROM (SELECT least(CASE p_backoff ->> 'kind'
+                         WHEN 'exponential' THEN b.base_ms * power(2::double precision, least(greatest(0, p_attempt - 1), 60))
+                         WHEN 'linear' THEN b.base_ms * greatest(1, p_attempt)
+                         ELSE b.base_ms END, b.max_ms) AS capped, b.max_ms, b.jitter
+            FROM (SELECT coalesce((p_backoff ->> 'baseMs')::double precision, 0) AS base_ms,
+                         coalesce((p_backoff ->> 'maxMs')::double precision, 0) AS max_ms,
+                         coalesce((p_backoff ->> 'jitter')::double precision, 0) AS jitter) b) c
+$function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.budget_reached(p_run :HTDAG_SCHEMA.runs)
  RETURNS boolean
  LANGUAGE sql
@@ -531,10 +561,20 @@ DECLARE
   v_mode text := CASE WHEN p_channel IS NOT NULL THEN "htdag".notify_mode(p_run.options) END;
   v_notify boolean := v_mode IS NOT NULL;
 BEGIN
-  IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
+  IF p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   -- GUARD: no task starts once the run's budget is reached (record_usage fails such a run at once;
   -- this holds if a claim ever finds one still running). One test on the row already loaded.
   IF p_run.options ? 'budget' AND "htdag".budget_reached(p_run) THEN RETURN v_claimed; END IF;
+  -- Waits (0006): start the run's due waits, deliver kept signals, end the waits whose time came.
+  -- One probe of the partial index tasks_run_waits_idx, empty for a run without waits. The run
+  -- may end here (its last task was a wait).
+  IF EXISTS (SELECT 1 FROM "htdag".tasks
+              WHERE run_id = p_run.id AND status = 'ready' AND spec ? 'wait' AND available_at <= now()) THEN
+    PERFORM "htdag".process_waits(p_run, p_channel);
+    SELECT * INTO p_run FROM "htdag".runs WHERE id = p_run.id;
+    IF p_run.status <> 'running' THEN RETURN v_claimed; END IF;
+  END IF;
+  IF p_limit <= 0 THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM "htdag".tasks
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
          -- From each queue row (usually none) to the run's first ready task in it.
@@ -547,7 +587,8 @@ BEGIN
   IF v_queued THEN
     FOR v_task IN
       SELECT id, queue FROM "htdag".tasks
-       WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now()
+       -- GUARD: a wait task is never claimed into running (0006).
+       WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now() AND NOT (spec ? 'wait')
        ORDER BY priority DESC, ready_at, id
        LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
     LOOP
@@ -560,7 +601,8 @@ BEGIN
   END IF;
   SELECT array_agg(id) INTO v_ids FROM (
     SELECT id FROM "htdag".tasks
-     WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now()
+     -- GUARD: a wait task is never claimed into running (0006).
+     WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now() AND NOT (spec ? 'wait')
      ORDER BY priority DESC, ready_at, id
      LIMIT v_free FOR UPDATE SKIP LOCKED) c;
   IF v_ids IS NULL THEN RETURN v_claimed; END IF;
@@ -614,15 +656,16 @@ DECLARE
   v_free integer := p_limit;
   v_busy boolean := false;
 BEGIN
-  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
     IF FOUND THEN
-      v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
+      v_claimed := "htdag".claim_locked_run(v_run, p_worker, greatest(p_limit, 0), p_lease_ms, p_channel);
+      SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
     END IF;
-    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
+    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false, 'runStatus', v_run.status);
   END IF;
+  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
   -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
   -- for, and none of its task rows is locked; the claim says it was busy.
@@ -675,6 +718,55 @@ BEGIN
   UPDATE "htdag".runs SET planning_until = NULL, graph_id = p_graph_id WHERE id = p_run_id;
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   RETURN jsonb_build_object('closed', true, 'runStatus', v_run.status, 'aborted', coalesce(v_revised -> 'aborted', '[]'::jsonb));
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.deliver_signal(p_run_id uuid, p_name text, p_payload jsonb, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_run "htdag".runs;
+  v_task "htdag".tasks;
+  v_waits integer;
+  v_kept integer;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('delivered', false, 'reason', 'no run has this id', 'runStatus', NULL);
+  END IF;
+  -- GUARD: only a run that is not final takes a signal.
+  IF v_run.status NOT IN ('pending', 'running', 'paused') THEN
+    RETURN jsonb_build_object('delivered', false, 'reason', 'the run is ' || v_run.status, 'runStatus', v_run.status);
+  END IF;
+  -- GUARD: a wait for the name that is not final, and not already promised a kept signal.
+  SELECT count(*) INTO v_waits FROM "htdag".tasks
+   WHERE run_id = p_run_id AND status IN ('pending', 'ready') AND spec -> 'wait' ->> 'signal' = p_name;
+  SELECT count(*) INTO v_kept FROM "htdag".signals
+   WHERE run_id = p_run_id AND name = p_name AND delivered_at IS NULL;
+  IF v_waits <= v_kept THEN
+    RETURN jsonb_build_object('delivered', false, 'runStatus', v_run.status, 'reason',
+      CASE WHEN v_waits = 0 THEN 'no wait task of the run that is not final waits for it'
+           ELSE 'every wait task for it that is not final has a signal kept for it already' END);
+  END IF;
+  SELECT * INTO v_task FROM "htdag".tasks
+   WHERE run_id = p_run_id AND status = 'ready' AND spec -> 'wait' ->> 'signal' = p_name
+     AND waiting_since >= ready_at
+   ORDER BY position LIMIT 1 FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO "htdag".signals (run_id, name, payload) VALUES (p_run_id, p_name, p_payload);
+    PERFORM "htdag".emit(p_channel, 'signal:received', p_run_id, NULL, v_run.workflow,
+      jsonb_build_object('name', p_name, 'delivered', false, 'taskId', NULL));
+    RETURN jsonb_build_object('delivered', false, 'taskId', NULL, 'runStatus', v_run.status);
+  END IF;
+  INSERT INTO "htdag".signals (run_id, name, payload, task_id, delivered_at)
+  VALUES (p_run_id, p_name, p_payload, v_task.id, now());
+  PERFORM "htdag".emit(p_channel, 'signal:received', p_run_id, v_task.id, v_run.workflow,
+    jsonb_build_object('name', p_name, 'delivered', true, 'taskId', v_task.id));
+  PERFORM "htdag".record_wait_attempt(v_run, v_task, 'completed', NULL);
+  PERFORM "htdag".cascade_tasks(v_run, ARRAY[v_task.id], ARRAY['completed'], ARRAY[p_payload],
+                                      ARRAY[NULL::jsonb], NULL, p_channel);
+  v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
+  RETURN jsonb_build_object('delivered', true, 'taskId', v_task.id, 'runStatus', v_run.status);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_run_if text, p_failed integer, p_skipped integer)
@@ -1002,6 +1094,14 @@ BEGIN
   END IF;
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.iso_time(p_at timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT CASE WHEN isfinite(p_at) THEN to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END
+$function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify_mode(p_options jsonb)
  RETURNS text
  LANGUAGE sql
@@ -1048,6 +1148,90 @@ BEGIN
   UPDATE "htdag".runs SET planning_until = now() + p_planning_ms * interval '1 millisecond'
    WHERE id = p_run_id AND status = 'pending' AND planning_until IS NULL;
   RETURN FOUND;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.process_waits(p_run :HTDAG_SCHEMA.runs, p_channel text)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_task "htdag".tasks;
+  v_wait jsonb;
+  v_payload jsonb;
+  v_due timestamptz;
+  v_error jsonb;
+  v_delay integer;
+  v_ids text[] := '{}';
+  v_statuses text[] := '{}';
+  v_outputs jsonb[] := '{}';
+  v_errors jsonb[] := '{}';
+BEGIN
+  FOR v_task IN
+    SELECT * FROM "htdag".tasks
+     WHERE run_id = p_run.id AND status = 'ready' AND spec ? 'wait' AND available_at <= now()
+     ORDER BY position FOR UPDATE SKIP LOCKED
+  LOOP
+    v_wait := v_task.spec -> 'wait';
+    IF v_task.waiting_since IS NULL OR v_task.waiting_since < v_task.ready_at THEN
+      -- Not started in this readiness: a new attempt.
+      v_task.attempts := v_task.attempts + 1;
+      v_payload := NULL;
+      IF v_wait ? 'signal' THEN
+        -- The first kept signal for its name, if one arrived before the wait (GUARD: delivered once).
+        UPDATE "htdag".signals s SET task_id = v_task.id, delivered_at = now()
+         WHERE (s.run_id, s.id) = (SELECT k.run_id, k.id FROM "htdag".signals k
+                                    WHERE k.run_id = p_run.id AND k.name = v_wait ->> 'signal' AND k.delivered_at IS NULL
+                                    ORDER BY k.id LIMIT 1 FOR UPDATE)
+           AND s.delivered_at IS NULL
+        RETURNING s.payload INTO v_payload;
+      END IF;
+      v_due := CASE WHEN v_payload IS NULL THEN "htdag".wait_due_at(v_wait, now()) ELSE now() END;
+      -- GUARD: the row is locked, ready, and its wait not started.
+      UPDATE "htdag".tasks SET attempts = v_task.attempts, waiting_since = now(), started_at = now(),
+             available_at = v_due
+       WHERE run_id = p_run.id AND id = v_task.id AND status = 'ready'
+      RETURNING * INTO v_task;
+      IF v_payload IS NOT NULL THEN
+        PERFORM "htdag".record_wait_attempt(p_run, v_task, 'completed', NULL);
+        v_ids := v_ids || v_task.id; v_statuses := v_statuses || 'completed'::text;
+        v_outputs := v_outputs || v_payload; v_errors := v_errors || NULL::jsonb;
+        CONTINUE;
+      END IF;
+      PERFORM "htdag".emit(p_channel, 'task:waiting', p_run.id, v_task.id, p_run.workflow,
+        jsonb_build_object('attempt', v_task.attempts, 'until', "htdag".iso_time(v_due))
+          || CASE WHEN v_wait ? 'signal' THEN jsonb_build_object('signal', v_wait ->> 'signal') ELSE '{}' END);
+      -- A past `until` (or forMs 0) is due at once: it ends below, in this same pass.
+      CONTINUE WHEN v_due > now();
+    END IF;
+    -- Started, and its time came.
+    IF v_wait ? 'signal' THEN
+      v_error := "htdag".signal_timeout_error(v_task.id, v_wait);
+      PERFORM "htdag".record_wait_attempt(p_run, v_task, 'timed_out', v_error);
+      IF v_task.attempts < v_task.max_attempts THEN
+        -- Retried as a step's timeout is: ready again after the backoff, the wait to start again.
+        v_delay := "htdag".backoff_delay_ms(v_task.backoff,
+                                                  v_task.attempts - (v_task.max_attempts - v_task.attempt_budget));
+        UPDATE "htdag".tasks SET ready_at = now(), waiting_since = NULL, error = v_error,
+               available_at = now() + v_delay * interval '1 millisecond'
+         WHERE run_id = p_run.id AND id = v_task.id AND status = 'ready';
+        PERFORM "htdag".emit(p_channel, 'task:retried', p_run.id, v_task.id, p_run.workflow,
+          jsonb_build_object('attempt', v_task.attempts, 'outcome', 'timed_out', 'delayMs', v_delay, 'error', v_error));
+      ELSE
+        v_ids := v_ids || v_task.id; v_statuses := v_statuses || 'timed_out'::text;
+        v_outputs := v_outputs || NULL::jsonb; v_errors := v_errors || v_error;
+      END IF;
+    ELSE
+      PERFORM "htdag".record_wait_attempt(p_run, v_task, 'completed', NULL);
+      v_ids := v_ids || v_task.id; v_statuses := v_statuses || 'completed'::text;
+      v_outputs := v_outputs || jsonb_build_object('waitedUntil', "htdag".iso_time(v_task.available_at));
+      v_errors := v_errors || NULL::jsonb;
+    END IF;
+  END LOOP;
+  IF cardinality(v_ids) > 0 THEN
+    PERFORM "htdag".cascade_tasks(p_run, v_ids, v_statuses, v_outputs, v_errors, NULL, p_channel);
+    PERFORM "htdag".finish_run_if_done(p_run.id, p_channel);
+  END IF;
+  RETURN cardinality(v_ids);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel text)
@@ -1194,6 +1378,19 @@ BEGIN
   RETURN jsonb_build_object('spent', "htdag".spend_of(v_run), 'budget', v_run.options -> 'budget',
                             'reached', "htdag".budget_reached(v_run), 'runStatus', v_run.status);
 END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.record_wait_attempt(p_run :HTDAG_SCHEMA.runs, p_task :HTDAG_SCHEMA.tasks, p_status text, p_error jsonb)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  INSERT INTO "htdag".attempts (run_id, task_id, attempt, workflow, step, status, worker_id, ready_at,
+                                      started_at, finished_at, queue_wait_ms, duration_ms, error_class, error)
+  VALUES (p_run.id, p_task.id, p_task.attempts, p_run.workflow, NULL, p_status, NULL, p_task.ready_at,
+          coalesce(p_task.waiting_since, now()), now(),
+          extract(epoch FROM (coalesce(p_task.waiting_since, now()) - coalesce(p_task.ready_at, now()))) * 1000,
+          extract(epoch FROM (now() - coalesce(p_task.waiting_since, now()))) * 1000,
+          p_error ->> 'name', p_error)
+$function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.release_tasks(p_worker text, p_channel text)
  RETURNS integer
@@ -1691,6 +1888,17 @@ BEGIN
                                          'busy', coalesce((v_fill ->> 'busy')::boolean, false));
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.signal_timeout_error(p_task_id text, p_wait jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  SELECT jsonb_build_object('name', 'SignalTimeoutError', 'code', 'SIGNAL_TIMEOUT', 'message',
+    'task ' || to_jsonb(p_task_id)::text || ' waited ' || (p_wait ->> 'timeoutMs') || ' ms (wait.timeoutMs) for signal ' ||
+    to_jsonb(p_wait ->> 'signal')::text || ', which did not arrive; send it with orch.signal(runId, ' ||
+    to_jsonb(p_wait ->> 'signal')::text || ', payload) or raise wait.timeoutMs')
+$function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.spend_of(p_run :HTDAG_SCHEMA.runs)
  RETURNS jsonb
  LANGUAGE sql
@@ -1890,3 +2098,14 @@ BEGIN
   RETURN ARRAY(SELECT l.tid FROM unnest(p_ids) AS d(id),
     LATERAL (SELECT t.ctid AS tid FROM "htdag".tasks t WHERE t.run_id = p_run_id AND t.id = d.id OFFSET 0) l);
 END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.wait_due_at(p_wait jsonb, p_from timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT CASE WHEN p_wait ? 'forMs' THEN p_from + (p_wait ->> 'forMs')::bigint * interval '1 millisecond'
+              WHEN p_wait ? 'until' THEN (p_wait ->> 'until')::timestamptz
+              WHEN p_wait ? 'timeoutMs' THEN p_from + (p_wait ->> 'timeoutMs')::bigint * interval '1 millisecond'
+              ELSE 'infinity'::timestamptz END
+$function$

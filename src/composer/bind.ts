@@ -53,12 +53,14 @@ export function bindGraph(graph: TaskGraph, steps: Steps, defaults: TaskDefaults
   const dependencies = effectiveDependencies(graph.tasks);
   const tasks: TaskRow[] = graph.tasks.map((task) => {
     const composite = (children.get(task.id)?.length ?? 0) > 0 || task.kind === "composite";
-    const definition = composite ? undefined : stepDefinitionOf(steps, task);
+    // A wait task runs no step (docs/waits-and-flow-control.md): none is bound, not even the "*" fallback.
+    const stepless = composite || task.wait !== undefined;
+    const definition = stepless ? undefined : stepDefinitionOf(steps, task);
     return {
       id: task.id,
       parent_id: task.parentId ?? null,
       kind: composite ? "composite" : "atomic",
-      step: composite ? null : stepNameOf(task),
+      step: stepless ? null : stepNameOf(task),
       description: task.description,
       remaining_deps: dependencies.get(task.id)?.length ?? 0,
       run_if: task.runIf ?? "allSucceeded",

@@ -16,6 +16,8 @@ import { declinedRevision, failedRevision, planClaimedRevision } from "./revisio
  * queue that other runs or processes fill. A resume in this process wakes it at once.
  */
 const IDLE_POLL_MS = 1000;
+/** The soonest a run with running steps rechecks its waits (see scheduleWaitWake). */
+const WAIT_RECHECK_MS = 5;
 
 /** What the executor needs from the orchestrator. */
 export interface ExecutorDeps {
@@ -35,6 +37,11 @@ export interface ExecutorRun {
   maxParallel: number;
   /** Absolute deadline (ms since epoch) of the whole run, if it has one. */
   deadlineAt: number | null;
+  /**
+   * The run has wait tasks (docs/waits-and-flow-control.md): while its steps run, the executor also
+   * wakes when a wait is due, since a wait holds no slot and no settle would come for it. @default false
+   */
+  hasWaits?: boolean;
   environment: AttemptEnvironment;
 }
 
@@ -52,6 +59,8 @@ export class RunExecutor {
     this.failed = reject;
   });
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** Wakes a run with running steps when one of its waits is due (see ExecutorRun.hasWaits). */
+  private waitTimer: NodeJS.Timeout | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
@@ -296,10 +305,14 @@ export class RunExecutor {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
       const free = this.run.maxParallel - this.running.size;
-      const { claimed } = await retryTransient(
+      const { claimed, runStatus } = await retryTransient(
         () => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel),
         Math.max(30_000, 2 * leaseMs),
       );
+      // The claim ends the run's due waits, which may have ended the run.
+      if (runStatus) {
+        this.observe(runStatus as RunStatus);
+      }
       this.claimedNothing = claimed.length === 0;
       this.dispatch(claimed);
     } catch (error) {
@@ -323,7 +336,11 @@ export class RunExecutor {
 
   /** When nothing runs: finish if the run is final, else wait for a retry delay or a resume. */
   private checkIdle(): void {
-    if (this.settled || this.running.size > 0) {
+    if (this.settled) {
+      return;
+    }
+    if (this.running.size > 0) {
+      this.scheduleWaitWake();
       return;
     }
     if (isFinalRunStatus(this.runStatus)) {
@@ -349,6 +366,25 @@ export class RunExecutor {
         // loop of queries, a recheck at the idle rate. A retry delay ends at its own time.
         const held = dueInMs === 0 && this.claimedNothing;
         this.wakeTimer = setTimeout(() => void this.poll(), held ? IDLE_POLL_MS : Math.min(dueInMs, IDLE_POLL_MS));
+      })
+      .catch((error) => this.fail(error));
+  }
+
+  /**
+   * While steps run, a due wait is ended by the next claim; with every slot taken no claim would come
+   * before a step ends, so a run with waits wakes when its next one is due (by the database's clock).
+   */
+  private scheduleWaitWake(): void {
+    if (!this.run.hasWaits || this.settled || this.runStatus !== "running") {
+      return;
+    }
+    void retryTransient(() => this.deps.tasks.nextWaitDueInMs(this.run.runId), 30_000)
+      .then((dueInMs) => {
+        clearTimeout(this.waitTimer);
+        if (dueInMs !== null && !this.settled) {
+          // Not sooner than WAIT_RECHECK_MS: a wait due now is ended by the claim this wakes.
+          this.waitTimer = setTimeout(() => void this.poll(), Math.max(WAIT_RECHECK_MS, dueInMs));
+        }
       })
       .catch((error) => this.fail(error));
   }
@@ -392,5 +428,6 @@ export class RunExecutor {
   private cleanup(): void {
     clearTimeout(this.deadline);
     clearTimeout(this.wakeTimer);
+    clearTimeout(this.waitTimer);
   }
 }

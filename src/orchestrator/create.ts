@@ -20,6 +20,7 @@ import { createMetricsQueries } from "../store/metrics.js";
 import { migrate } from "../store/migrator.js";
 import { createTuningQueries } from "../store/optimizer-tunings.js";
 import { createRunControlQueries } from "../store/run-control.js";
+import { createSignalQueries } from "../store/signals.js";
 import { createUsageQueries } from "../store/usage.js";
 import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
@@ -36,6 +37,7 @@ import { resolveOrchestratorOptions, type OrchestratorOptions } from "./options.
 import type { ComposeFromGoalOptions, Orchestrator, OrchestratorExtras } from "./orchestrator.js";
 import { RunService, type DecompositionSpend } from "./runs.js";
 import { slugify } from "./slug.js";
+import { sendSignal, type SignalDeps } from "./signals.js";
 import { RunWaiter } from "./waiter.js";
 import { startWorker } from "./workers.js";
 
@@ -127,6 +129,13 @@ export async function buildOrchestrator(
     optimizer,
     ...(runTelemetry ? { telemetry: runTelemetry } : {}),
   });
+  const signalDeps: SignalDeps = {
+    signals: createSignalQueries(db, resolved.schema),
+    codec,
+    maxOutputBytes: resolved.maxOutputBytes,
+    channel,
+    runs: runService,
+  };
   const waiter = new RunWaiter(db, control, createListenerRegistry(db, resolved.schema), channel, reportError);
   const workers = new Set<Worker>();
   const dashboards = new Set<Dashboard>();
@@ -267,8 +276,8 @@ export async function buildOrchestrator(
       };
       return worker;
     },
+    signal: (runId, name, payload) => sendSignal(signalDeps, runId, name, payload),
     // Contract of docs/waits-and-flow-control.md, built by the parts that follow this commit.
-    signal: () => Promise.reject(new Error("orch.signal is not built yet")),
     approvePlan: () => Promise.reject(new Error("orch.approvePlan is not built yet")),
     rejectPlan: () => Promise.reject(new Error("orch.rejectPlan is not built yet")),
     schedule: () => Promise.reject(new Error("orch.schedule is not built yet")),

@@ -332,6 +332,8 @@ export class RunService {
           ...(options.replan ? { replan: options.replan } : {}),
           ...(options.budget ? { budget: options.budget } : {}),
           ...(applied ? { optimization: applied } : {}),
+          // The executor of a run with waits also wakes when one is due (docs/waits-and-flow-control.md).
+          ...(bound.tasks.some((task) => task.spec.wait !== undefined) ? { waits: true } : {}),
           // The run's span: the task spans of any process are its children (docs/observability.md).
           ...(how.trace ? { trace: how.trace } : {}),
         },
@@ -451,6 +453,7 @@ export class RunService {
         runId,
         maxParallel: run.max_parallel,
         deadlineAt: run.deadline_at ? run.deadline_at.getTime() : null,
+        hasWaits: run.options.waits === true,
         environment: this.environment(run, steps),
       },
     );

@@ -106,6 +106,8 @@ export interface TaskStateRow {
   duration_ms: number | null;
   /** Its attempts' spend, summed; null when they spent nothing. */
   usage: { llmCalls: number; inputTokens: number; outputTokens: number; costUsd: number } | null;
+  /** What a wait task that waits now waits for (times as ISO text); null for every other task. */
+  waiting?: { since: string; signal?: string; until: string | null } | null;
 }
 
 export function createRunQueries(db: Db, schema: string) {
@@ -173,7 +175,12 @@ export function createRunQueries(db: Db, schema: string) {
                 u.duration_ms,
                 CASE WHEN u.llm_calls > 0 OR u.tokens > 0 OR u.cost_usd > 0 THEN
                   jsonb_build_object('llmCalls', u.llm_calls, 'inputTokens', u.input_tokens,
-                                     'outputTokens', u.output_tokens, 'costUsd', u.cost_usd::double precision) END AS usage
+                                     'outputTokens', u.output_tokens, 'costUsd', u.cost_usd::double precision) END AS usage,
+                -- A wait task whose wait started in its current readiness (docs/waits-and-flow-control.md).
+                CASE WHEN t.status = 'ready' AND t.spec ? 'wait' AND t.waiting_since >= t.ready_at THEN
+                  jsonb_strip_nulls(jsonb_build_object('since', ${s}.iso_time(t.waiting_since),
+                                                       'signal', t.spec -> 'wait' ->> 'signal'))
+                  || jsonb_build_object('until', ${s}.iso_time(t.available_at)) END AS waiting
            FROM ${s}.tasks t,
                 LATERAL (SELECT sum(a.duration_ms) AS duration_ms, coalesce(sum(a.llm_calls), 0) AS llm_calls,
                                 coalesce(sum(a.input_tokens), 0) AS input_tokens,
