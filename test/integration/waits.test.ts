@@ -56,7 +56,9 @@ async function eventsOf(orch: Orchestrator, runId: string, types: string[]) {
 async function waitingEvent(orch: Orchestrator, runId: string, taskId: string, attempt = 1): Promise<void> {
   await waitFor(
     async () =>
-      (await eventsOf(orch, runId, ["task:waiting"])).some((e) => e.task_id === taskId && e.payload.attempt === attempt),
+      (await eventsOf(orch, runId, ["task:waiting"])).some(
+        (e) => e.task_id === taskId && e.payload.attempt === attempt,
+      ),
     10_000,
     `task:waiting of ${taskId}`,
   );
@@ -199,12 +201,7 @@ describe.each(STORES)("wait tasks and signals on %s", (kind) => {
     const order = (await eventsOf(orch(), runId, ["task:waiting", "task:started", "task:completed"])).map(
       (e) => `${e.type} ${e.task_id}`,
     );
-    expect(order).toEqual([
-      "task:waiting hold",
-      "task:started busy",
-      "task:completed busy",
-      "task:completed hold",
-    ]);
+    expect(order).toEqual(["task:waiting hold", "task:started busy", "task:completed busy", "task:completed hold"]);
     await expectSound(orch(), runId);
   });
 

@@ -1,6 +1,7 @@
 /** Wait tasks in validation and binding (docs/waits-and-flow-control.md): no step, and nothing that needs one. */
 import { describe, expect, it } from "vitest";
 import { bindGraph } from "../../src/composer/bind.js";
+import { defineStep } from "../../src/composer/steps.js";
 import type { TaskSpec } from "../../src/graph/task-graph.js";
 import { collectGraphIssues, validateGraph } from "../../src/graph/validate.js";
 
@@ -56,14 +57,14 @@ describe("wait tasks", () => {
       "tasks[1].expand",
       "tasks[2].wait",
     ]);
-    expect(issues.find((i) => i.path === "tasks[1].step")?.message).toContain('task "approve" is a wait task (it sets "wait") and sets "step"');
+    expect(issues.find((i) => i.path === "tasks[1].step")?.message).toContain(
+      'task "approve" is a wait task (it sets "wait") and sets "step"',
+    );
   });
 
   it("cannot be merged into a chain", () => {
     expect(
-      issuesOf([
-        { id: "b", step: "s", merged: [{ id: "a", wait: { forMs: 5 }, description: "", dependsOn: [] }] },
-      ]),
+      issuesOf([{ id: "b", step: "s", merged: [{ id: "a", wait: { forMs: 5 }, description: "", dependsOn: [] }] }]),
     ).toEqual([["invalid_merge", "tasks[0].merged[0].wait"]]);
   });
 
@@ -76,9 +77,12 @@ describe("wait tasks", () => {
   it("bind with step null: the fallback step '*' does not take them, nor its settings", () => {
     const graph = validateGraph({
       goal: "waits",
-      tasks: [{ id: "approve", wait: { signal: "approval" } }, { id: "work", dependsOn: ["approve"] }],
+      tasks: [
+        { id: "approve", wait: { signal: "approval" } },
+        { id: "work", dependsOn: ["approve"] },
+      ],
     });
-    const bound = bindGraph(graph, { "*": { run: () => null, maxAttempts: 7 } }, DEFAULTS);
+    const bound = bindGraph(graph, { "*": defineStep({ run: () => null, maxAttempts: 7 }) }, DEFAULTS);
     expect(bound.tasks.map((t) => [t.id, t.kind, t.step, t.max_attempts])).toEqual([
       ["approve", "atomic", null, 3],
       ["work", "atomic", "work", 7],
