@@ -2,7 +2,7 @@
  * Waits are durable (issue 22, docs/waits-and-flow-control.md): a run with a signal wait and a forMs
  * wait, both started by a worker process that is then killed (kill -9), goes on in a fresh worker
  * process: the forMs wait that came due while no process ran completes, the signal sent from
- * another process completes the other, and nothing runs twice.
+ * another process completes the other, and nothing runs twice. (PGlite: waits-restart-pglite.test.ts.)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
