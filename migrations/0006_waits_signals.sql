@@ -379,7 +379,43 @@ BEGIN
   RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
 END $$;
 
--- CREATE OR REPLACE drops a function's SET options: those 0002 gave both claims, again.
+-- settle_tasks as 0002 left it, reporting the run's status after its claim when the claim took
+-- nothing: the claim may have ended the run's last task, a wait (a kept signal delivered as the
+-- wait started, an `until` already past), and the executor finishes on the status it is told.
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb,
+    p_claim_limit integer, p_lease_ms integer, p_channel text, p_workflows text[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_run :HTDAG_SCHEMA.runs;
+  v_settled jsonb;
+  v_claimed jsonb;
+  v_fill jsonb;
+BEGIN
+  SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('results', (SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x.value ->> 'taskId',
+             'attempt', (x.value ->> 'attempt')::integer, 'settled', false, 'status', NULL)), '[]')
+             FROM jsonb_array_elements(p_settlements) AS x(value)),
+           'aborted', '[]'::jsonb, 'runStatus', NULL, 'claimed', '[]'::jsonb, 'busy', false);
+  END IF;
+  v_settled := :HTDAG_SCHEMA.settle_locked(v_run, p_worker, p_settlements, p_channel);
+  v_run := :HTDAG_SCHEMA.finish_run_if_done(p_run_id, p_channel);
+  v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
+  IF jsonb_array_length(v_claimed) = 0 AND v_run.status = 'running' THEN
+    -- Waits (0006): the claim may have finished the run.
+    v_run.status := (SELECT status FROM :HTDAG_SCHEMA.runs WHERE id = p_run_id);
+  END IF;
+  IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
+    v_fill := :HTDAG_SCHEMA.claim_tasks(NULL, p_workflows, p_worker,
+                                        p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
+    v_claimed := v_claimed || (v_fill -> 'claimed');
+  END IF;
+  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
+                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false));
+END $$;
+
+-- CREATE OR REPLACE drops a function's SET options: those 0002 gave these three, again.
 ALTER FUNCTION :HTDAG_SCHEMA.claim_locked_run(:HTDAG_SCHEMA.runs, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION :HTDAG_SCHEMA.claim_tasks(uuid, text[], text, integer, integer, text) SET enable_bitmapscan = off;
 ALTER FUNCTION :HTDAG_SCHEMA.claim_tasks(uuid, text[], text, integer, integer, text) SET enable_seqscan = off;
+ALTER FUNCTION :HTDAG_SCHEMA.settle_tasks(uuid, text, jsonb, integer, integer, text, text[]) SET plan_cache_mode = force_generic_plan;

@@ -1879,6 +1879,10 @@ BEGIN
   v_settled := "htdag".settle_locked(v_run, p_worker, p_settlements, p_channel);
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
+  IF jsonb_array_length(v_claimed) = 0 AND v_run.status = 'running' THEN
+    -- Waits (0006): the claim may have finished the run.
+    v_run.status := (SELECT status FROM "htdag".runs WHERE id = p_run_id);
+  END IF;
   IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
     v_fill := "htdag".claim_tasks(NULL, p_workflows, p_worker,
                                         p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
