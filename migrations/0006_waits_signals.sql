@@ -324,9 +324,10 @@ BEGIN
   RETURN coalesce(v_claimed, '[]'::jsonb);
 END $$;
 
--- The claim of one run (p_run_id) as 0002 left it, with two changes for waits: it runs with no slot
--- to fill (p_limit 0: an executor whose slots are all taken still ends its run's due waits), and
--- it says the run's status after the claim (which may have ended the run's last task, a wait).
+-- claim_tasks as 0002 left it, with three changes for waits: a claim of one run (p_run_id) runs with
+-- no slot to fill (p_limit 0: an executor whose slots are all taken still ends its run's due
+-- waits) and says the run's status after the claim (which may have ended the run's last task, a
+-- wait); a claim across runs with no slot to fill (a busy worker's poll) ends the due waits.
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.claim_tasks(p_run_id uuid, p_workflows text[], p_worker text, p_limit integer,
                                           p_lease_ms integer, p_channel text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -347,7 +348,22 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('claimed', v_claimed, 'busy', false, 'runStatus', v_run.status);
   END IF;
-  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
+  IF p_limit <= 0 THEN
+    -- Waits (0006): a worker with no slot to fill still ends the due waits of its workflows' runs
+    -- (a wait holds no slot), on its poll. The partial index holds only ready wait tasks.
+    FOR v_run_id IN
+      SELECT DISTINCT t.run_id FROM :HTDAG_SCHEMA.tasks t
+       WHERE t.status = 'ready' AND t.spec ? 'wait' AND t.available_at <= now()
+       LIMIT 100
+    LOOP
+      SELECT * INTO v_run FROM :HTDAG_SCHEMA.runs
+       WHERE id = v_run_id AND status = 'running' AND (p_workflows IS NULL OR workflow = ANY (p_workflows))
+         FOR UPDATE SKIP LOCKED;
+      CONTINUE WHEN NOT FOUND;
+      PERFORM :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, 0, p_lease_ms, p_channel);
+    END LOOP;
+    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
+  END IF;
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
   -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
   -- for, and none of its task rows is locked; the claim says it was busy.

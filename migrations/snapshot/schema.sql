@@ -665,7 +665,22 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('claimed', v_claimed, 'busy', false, 'runStatus', v_run.status);
   END IF;
-  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
+  IF p_limit <= 0 THEN
+    -- Waits (0006): a worker with no slot to fill still ends the due waits of its workflows' runs
+    -- (a wait holds no slot), on its poll. The partial index holds only ready wait tasks.
+    FOR v_run_id IN
+      SELECT DISTINCT t.run_id FROM "htdag".tasks t
+       WHERE t.status = 'ready' AND t.spec ? 'wait' AND t.available_at <= now()
+       LIMIT 100
+    LOOP
+      SELECT * INTO v_run FROM "htdag".runs
+       WHERE id = v_run_id AND status = 'running' AND (p_workflows IS NULL OR workflow = ANY (p_workflows))
+         FOR UPDATE SKIP LOCKED;
+      CONTINUE WHEN NOT FOUND;
+      PERFORM "htdag".claim_locked_run(v_run, p_worker, 0, p_lease_ms, p_channel);
+    END LOOP;
+    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
+  END IF;
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
   -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
   -- for, and none of its task rows is locked; the claim says it was busy.

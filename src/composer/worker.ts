@@ -119,7 +119,7 @@ export class Worker {
         onError: (error) => this.deps.onError(error),
       });
     }
-    this.timers.push(this.every(this.options.pollIntervalMs ?? 2000, () => this.kick()));
+    this.timers.push(this.every(this.options.pollIntervalMs ?? 2000, () => this.poll()));
     this.heartbeat = this.every(Math.max(100, Math.floor(leaseMs / 3)), () => this.renewLeases());
     this.timers.push(
       this.every(this.options.reapIntervalMs ?? 5000, async () => {
@@ -215,6 +215,19 @@ export class Worker {
       }
     }
     this.kick();
+  }
+
+  /**
+   * The slow poll: claims; with every slot taken, it still ends the due waits of its workflows' runs
+   * (docs/waits-and-flow-control.md): a wait holds no slot, and no claim would come before a step ends.
+   */
+  private async poll(): Promise<void> {
+    const full = this.freeSlots() <= 0;
+    this.kick();
+    if (full && !this.stopping) {
+      const { tasks, workerId, leaseMs, channel } = this.deps;
+      await this.inFlight(tasks.claim(null, this.workflowNames, workerId, 0, leaseMs, channel));
+    }
   }
 
   /** Claims while there are free slots; calls that arrive during a claim coalesce into one more. */

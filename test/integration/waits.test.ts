@@ -232,7 +232,54 @@ describe.each(STORES)("wait tasks and signals on %s", (kind) => {
     const done = await result;
     expect(done.status).toBe("completed");
     expect((await eventsOf(orch(), runId, ["task:completed"])).map((e) => e.task_id)).toEqual(["cool", "long"]);
+    // Its first attempt saw the wait end: nothing waited for a slot to free.
+    expect(done.tasks.map((t) => [t.id, t.attempts])).toEqual([
+      ["cool", 1],
+      ["long", 1],
+    ]);
     await expectSound(orch(), runId);
+  });
+
+  it("a worker whose only slot a step takes still ends a due wait of its run", async () => {
+    const workflow = `busy-worker-${kind}`;
+    const worker = await orch().startWorker({
+      workflows: {
+        [workflow]: {
+          // Ends only once the wait has completed: the worker has no free slot meanwhile.
+          long: async (ctx) => {
+            await waitFor(
+              async () => (await eventsOf(orch(), ctx.runId, ["task:completed"])).some((e) => e.task_id === "cool"),
+              10_000,
+              "cool to complete",
+            );
+            return "long done";
+          },
+        },
+      },
+      concurrency: 1,
+      pollIntervalMs: 50,
+    });
+    try {
+      const graph = validateGraph({
+        goal: "timer beside a long step, on a worker",
+        tasks: [
+          { id: "cool", wait: { forMs: 100 } },
+          { id: "long", step: "long" },
+        ],
+      });
+      const { runId } = await orch().submit(graph, { workflow });
+      const done = await orch().waitForRun(runId, { timeoutMs: 15_000 });
+      expect(done.status).toBe("completed");
+      expect((await eventsOf(orch(), runId, ["task:completed"])).map((e) => e.task_id)).toEqual(["cool", "long"]);
+      // Its first attempt saw the wait end: nothing waited for a slot to free.
+      expect(done.tasks.map((t) => [t.id, t.attempts])).toEqual([
+        ["cool", 1],
+        ["long", 1],
+      ]);
+      await expectSound(orch(), runId);
+    } finally {
+      await worker.stop();
+    }
   });
 
   it("forMs waits from its start and until waits for its moment; a past until completes at once", async () => {
