@@ -4,6 +4,7 @@
  */
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
+import { waitingColumn, type WaitingColumn } from "./waiting.js";
 
 /** A task of a run as the dashboard draws it. */
 export interface DashboardTaskRow {
@@ -31,6 +32,8 @@ export interface DashboardTaskRow {
   input_tokens: unknown;
   output_tokens: unknown;
   cost_usd: unknown;
+  /** What the task waits for when it is a wait task that waits now (docs/waits-and-flow-control.md), else null. */
+  waiting: WaitingColumn;
 }
 
 /** One attempt of a task. */
@@ -66,7 +69,8 @@ const TASK_SELECT = (s: string) => `
          ARRAY(SELECT jsonb_array_elements_text(coalesce(t.spec->'dependsOn', '[]'::jsonb))) AS depends_on,
          ARRAY(SELECT m->>'id' FROM jsonb_array_elements(coalesce(t.spec->'merged', '[]'::jsonb)) m) AS merged,
          t.attempts, t.max_attempts, t.timeout_ms, t.queue, t.priority, t.error, t.started_at, t.finished_at,
-         spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens, spent.cost_usd
+         spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens, spent.cost_usd,
+         ${waitingColumn(s)} AS waiting
     FROM ${s}.tasks t
     CROSS JOIN LATERAL (
       SELECT sum(a.duration_ms) AS duration_ms, sum(a.llm_calls) AS llm_calls, sum(a.input_tokens) AS input_tokens,

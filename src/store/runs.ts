@@ -1,6 +1,7 @@
 /** Query family: runs and their tasks (insert, read, list). */
 import type { Db, Queryable } from "./db.js";
 import { quoteIdentifier, statementName } from "./identifiers.js";
+import { waitingColumn, type WaitingColumn } from "./waiting.js";
 
 /** A run as the store inserts it. */
 export interface NewRun {
@@ -107,7 +108,7 @@ export interface TaskStateRow {
   /** Its attempts' spend, summed; null when they spent nothing. */
   usage: { llmCalls: number; inputTokens: number; outputTokens: number; costUsd: number } | null;
   /** What a wait task that waits now waits for (times as ISO text); null for every other task. */
-  waiting?: { since: string; signal?: string; until: string | null } | null;
+  waiting?: WaitingColumn;
 }
 
 export function createRunQueries(db: Db, schema: string) {
@@ -176,11 +177,7 @@ export function createRunQueries(db: Db, schema: string) {
                 CASE WHEN u.llm_calls > 0 OR u.tokens > 0 OR u.cost_usd > 0 THEN
                   jsonb_build_object('llmCalls', u.llm_calls, 'inputTokens', u.input_tokens,
                                      'outputTokens', u.output_tokens, 'costUsd', u.cost_usd::double precision) END AS usage,
-                -- A wait task whose wait started in its current readiness (docs/waits-and-flow-control.md).
-                CASE WHEN t.status = 'ready' AND t.spec ? 'wait' AND t.waiting_since >= t.ready_at THEN
-                  jsonb_strip_nulls(jsonb_build_object('since', ${s}.iso_time(t.waiting_since),
-                                                       'signal', t.spec -> 'wait' ->> 'signal'))
-                  || jsonb_build_object('until', ${s}.iso_time(t.available_at)) END AS waiting
+                ${waitingColumn(s)} AS waiting
            FROM ${s}.tasks t,
                 LATERAL (SELECT sum(a.duration_ms) AS duration_ms, coalesce(sum(a.llm_calls), 0) AS llm_calls,
                                 coalesce(sum(a.input_tokens), 0) AS input_tokens,
