@@ -20,6 +20,7 @@ import { createMetricsQueries } from "../store/metrics.js";
 import { migrate } from "../store/migrator.js";
 import { createTuningQueries } from "../store/optimizer-tunings.js";
 import { createRunControlQueries } from "../store/run-control.js";
+import { createPlanApprovalQueries } from "../store/plan-approval.js";
 import { createUsageQueries } from "../store/usage.js";
 import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
@@ -35,6 +36,7 @@ import { composeMultiple } from "./multiple.js";
 import { resolveOrchestratorOptions, type OrchestratorOptions } from "./options.js";
 import type { ComposeFromGoalOptions, Orchestrator, OrchestratorExtras } from "./orchestrator.js";
 import { RunService, type DecompositionSpend } from "./runs.js";
+import { PlanApproval } from "./plan-approval.js";
 import { slugify } from "./slug.js";
 import { RunWaiter } from "./waiter.js";
 import { startWorker } from "./workers.js";
@@ -126,6 +128,13 @@ export async function buildOrchestrator(
     onError: reportError,
     optimizer,
     ...(runTelemetry ? { telemetry: runTelemetry } : {}),
+  });
+  const planApproval = new PlanApproval({
+    queries: createPlanApprovalQueries(db, resolved.schema),
+    runs,
+    runService,
+    options: resolved,
+    codec,
   });
   const waiter = new RunWaiter(db, control, createListenerRegistry(db, resolved.schema), channel, reportError);
   const workers = new Set<Worker>();
@@ -269,8 +278,8 @@ export async function buildOrchestrator(
     },
     // Contract of docs/waits-and-flow-control.md, built by the parts that follow this commit.
     signal: () => Promise.reject(new Error("orch.signal is not built yet")),
-    approvePlan: () => Promise.reject(new Error("orch.approvePlan is not built yet")),
-    rejectPlan: () => Promise.reject(new Error("orch.rejectPlan is not built yet")),
+    approvePlan: (runId, opts) => planApproval.approve(runId, opts),
+    rejectPlan: (runId, reason) => planApproval.reject(runId, reason),
     schedule: () => Promise.reject(new Error("orch.schedule is not built yet")),
     unschedule: () => Promise.reject(new Error("orch.unschedule is not built yet")),
     listSchedules: () => Promise.reject(new Error("orch.listSchedules is not built yet")),
