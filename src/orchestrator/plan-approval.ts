@@ -40,7 +40,8 @@ export interface PlanApprovalDeps {
   codec: PayloadCodec | undefined;
 }
 
-const NOT_AWAITING = "only a run recorded with approvePlan: true, while it awaits approval, can be approved or rejected";
+const NOT_AWAITING =
+  "only a run recorded with approvePlan: true, while it awaits approval, can be approved or rejected";
 
 export class PlanApproval {
   constructor(private readonly deps: PlanApprovalDeps) {}
@@ -52,7 +53,12 @@ export class PlanApproval {
     const { graph, steps, ...rest } = options ?? {};
     const unknown = Object.keys(rest)[0];
     if (unknown !== undefined) {
-      throw new InvalidOptionError(unknown, "graph or steps", (rest as Record<string, unknown>)[unknown], "approvePlan");
+      throw new InvalidOptionError(
+        unknown,
+        "graph or steps",
+        (rest as Record<string, unknown>)[unknown],
+        "approvePlan",
+      );
     }
     if (steps !== undefined) {
       checkSteps(steps, "approvePlan");
@@ -82,7 +88,8 @@ export class PlanApproval {
     this.checkWasAwaiting(runId, run?.status ?? null, "running");
     const known = steps ?? this.deps.runService.boundSteps(run!.workflow);
     // A fresh id: the recorded plan's graph row (which other runs may share) stays as it is.
-    const input = graph !== null && typeof graph === "object" && !Array.isArray(graph) ? { ...graph, id: randomUUID() } : graph;
+    const input =
+      graph !== null && typeof graph === "object" && !Array.isArray(graph) ? { ...graph, id: randomUUID() } : graph;
     const validated = validateGraph(input, {
       ...(known ? { stepNames: Object.keys(known) } : {}),
       limits: { maxTasks: this.deps.options.maxTasks, maxInputBytes: this.deps.options.maxInputBytes },

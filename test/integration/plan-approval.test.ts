@@ -107,13 +107,14 @@ describe.each(STORES)("plan approval on %s", (kind) => {
     expect(result.status).toBe("completed");
     expect(calls).toEqual(["fetch", "write"]);
     expect(result.outputs.fetch).toEqual({ fetched: "rivers" });
-    expect((await planEvents(orch(), runId)).map((e) => [e.type, e.payload.tasks ?? null, e.payload.edited ?? null]))
-      .toEqual([
-        ["plan:awaiting_approval", 2, null],
-        ["plan:approved", 2, false],
-        ["execution:started", 2, null],
-        ["execution:completed", null, null],
-      ]);
+    expect(
+      (await planEvents(orch(), runId)).map((e) => [e.type, e.payload.tasks ?? null, e.payload.edited ?? null]),
+    ).toEqual([
+      ["plan:awaiting_approval", 2, null],
+      ["plan:approved", 2, false],
+      ["execution:started", 2, null],
+      ["execution:completed", null, null],
+    ]);
     // Only a run awaiting approval is approved or rejected.
     await expect(orch().approvePlan(runId)).rejects.toThrow(IllegalTransitionError);
     await expect(orch().rejectPlan(runId, "late")).rejects.toThrow(/from completed to cancelled/);
@@ -233,6 +234,8 @@ describe.each(STORES)("plan approval on %s", (kind) => {
       });
       const { runId } = await orch().submit(graph, { workflow: "approve_submit", approvePlan: true });
       await new Promise((r) => setTimeout(r, SETTLE_MS));
+      // The reconciler starts runs left pending past their grace; one awaiting approval is not one of them.
+      await orch().db.query(`SELECT "${orch().options.schema}".reconcile_runs(100, 0, NULL)`);
       expect((await orch().getRun(runId)).status).toBe("awaiting_approval");
       expect(calls).toEqual([]);
       // An edit of a submitted run is checked against the steps given (this process bound none).
