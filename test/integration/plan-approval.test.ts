@@ -221,6 +221,27 @@ describe.each(STORES)("plan approval on %s", (kind) => {
     expect((await pending).status).toBe("cancelled");
   });
 
+  it("a submitted run awaiting approval times out in the reaper's sweep, and fails over its budget", async () => {
+    const s = orch().options.schema;
+    const graph = validateGraph({ goal: "submitted, then left", tasks: [{ id: "fetch" }] });
+    const late = await orch().submit(graph, { workflow: "approve_reaped", approvePlan: true, timeoutMs: 50 });
+    await new Promise((r) => setTimeout(r, 100));
+    await orch().db.query(`SELECT "${s}".reap_expired(100, NULL)`);
+    expect((await orch().getRun(late.runId)).status).toBe("timed_out");
+
+    const spent = await orch().submit(graph, {
+      workflow: "approve_budget",
+      approvePlan: true,
+      budget: { llmCalls: 1 },
+    });
+    await orch().db.query(`SELECT "${s}".record_usage($1, NULL, NULL, 'decomposition', 'm', 1, 10, 10, NULL, NULL)`, [
+      spent.runId,
+    ]);
+    const failed = await orch().getRun(spent.runId);
+    expect(failed.status).toBe("failed");
+    expect(failed.error?.message).toMatch(/reached its budget/);
+  });
+
   it("a submitted run awaiting approval is claimed by no worker until approvePlan", async () => {
     const calls: string[] = [];
     const worker = await orch().startWorker({ workflows: { approve_submit: recordingSteps(calls) } });
