@@ -193,8 +193,9 @@ BEGIN
   IF NOT FOUND THEN
     RETURN jsonb_build_object('delivered', false, 'reason', 'no run has this id', 'runStatus', NULL);
   END IF;
-  -- GUARD: only a run that is not final takes a signal.
-  IF v_run.status NOT IN ('pending', 'running', 'paused') THEN
+  -- GUARD: only a run that is not final takes a signal (one awaiting approval of its plan keeps it
+  -- for its wait, as a pending run does).
+  IF v_run.status NOT IN ('pending', 'awaiting_approval', 'running', 'paused') THEN
     RETURN jsonb_build_object('delivered', false, 'reason', 'the run is ' || v_run.status, 'runStatus', v_run.status);
   END IF;
   -- GUARD: a wait for the name that is not final, and not already promised a kept signal.

@@ -193,12 +193,12 @@ TABLE :HTDAG_SCHEMA.runs
   CONSTRAINT runs_priority_check CHECK (((priority >= '-1000'::integer) AND (priority <= 1000)))
   CONSTRAINT runs_remaining_tasks_check CHECK ((remaining_tasks >= 0))
   CONSTRAINT runs_revision_check CHECK ((revision >= 0))
-  CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
+  CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'awaiting_approval'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT runs_total_tasks_check CHECK ((total_tasks >= 0))
   CONSTRAINT runs_workflow_fkey FOREIGN KEY (workflow) REFERENCES :HTDAG_SCHEMA.workflows(name)
 CREATE UNIQUE INDEX runs_idempotency_key_unique ON :HTDAG_SCHEMA.runs USING btree (idempotency_key)
 CREATE UNIQUE INDEX runs_pkey ON :HTDAG_SCHEMA.runs USING btree (id)
-CREATE INDEX runs_status_idx ON :HTDAG_SCHEMA.runs USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text]))
+CREATE INDEX runs_status_idx ON :HTDAG_SCHEMA.runs USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'awaiting_approval'::text, 'running'::text, 'paused'::text]))
 CREATE INDEX runs_workflow_created_idx ON :HTDAG_SCHEMA.runs USING btree (workflow, created_at DESC)
 
 TABLE :HTDAG_SCHEMA.signals
@@ -438,6 +438,49 @@ BEGIN
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   RETURN v_revised || jsonb_build_object('settled', true, 'runStatus', v_run.status,
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.approve_plan(p_run_id uuid, p_graph jsonb, p_tasks jsonb, p_edges jsonb, p_channel text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_run "htdag".runs;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  -- GUARD: only a run awaiting approval of its plan is approved (the run is locked).
+  IF v_run.status <> 'awaiting_approval' THEN RETURN v_run.status; END IF;
+  IF p_tasks IS NOT NULL THEN
+    -- The edited plan is a graph of its own (a new id): the graph row of the recorded plan, which
+    -- other runs may share, is left as it is.
+    INSERT INTO "htdag".graphs (id, goal, decomposer, source, tasks, decomposed_at)
+    VALUES (p_graph ->> 'id', p_graph ->> 'goal', p_graph ->> 'decomposer', p_graph ->> 'source', p_graph -> 'tasks',
+            (p_graph ->> 'decomposedAt')::timestamptz);
+    -- Nothing of the run ran: its tasks have no attempts, logs or outputs to keep. Edges go with them.
+    DELETE FROM "htdag".tasks WHERE run_id = p_run_id;
+    INSERT INTO "htdag".tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                     spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff,
+                                     status)
+    SELECT p_run_id, id, e.n, parent_id, kind, step, description, remaining_deps, run_if, spec, input,
+           priority, queue, max_attempts, max_attempts, timeout_ms, backoff, 'pending'
+      FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+           jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text,
+           remaining_deps integer, run_if text, spec jsonb, input jsonb, priority integer, queue text,
+           max_attempts integer, timeout_ms integer, backoff jsonb);
+    INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
+    SELECT p_run_id, task_id, depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text);
+    UPDATE "htdag".runs SET graph_id = p_graph ->> 'id', total_tasks = jsonb_array_length(p_tasks),
+           remaining_tasks = jsonb_array_length(p_tasks), failed_tasks = 0
+     WHERE id = p_run_id;
+  END IF;
+  PERFORM "htdag".emit(p_channel, 'plan:approved', p_run_id, NULL, v_run.workflow,
+    jsonb_build_object('edited', p_tasks IS NOT NULL,
+                       'tasks', (SELECT total_tasks FROM "htdag".runs WHERE id = p_run_id)));
+  -- start_run starts pending runs only: the run goes through pending inside this transaction, unseen.
+  UPDATE "htdag".runs SET status = 'pending' WHERE id = p_run_id;
+  -- Claims nothing (limit 0): workers or the run's executor claim its ready tasks.
+  PERFORM "htdag".start_run(p_run_id, NULL, 0, 0, p_channel);
+  RETURN v_run.status;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.backoff_delay_ms(p_backoff jsonb, p_attempt integer)
@@ -749,8 +792,9 @@ BEGIN
   IF NOT FOUND THEN
     RETURN jsonb_build_object('delivered', false, 'reason', 'no run has this id', 'runStatus', NULL);
   END IF;
-  -- GUARD: only a run that is not final takes a signal.
-  IF v_run.status NOT IN ('pending', 'running', 'paused') THEN
+  -- GUARD: only a run that is not final takes a signal (one awaiting approval of its plan keeps it
+  -- for its wait, as a pending run does).
+  IF v_run.status NOT IN ('pending', 'awaiting_approval', 'running', 'paused') THEN
     RETURN jsonb_build_object('delivered', false, 'reason', 'the run is ' || v_run.status, 'runStatus', v_run.status);
   END IF;
   -- GUARD: a wait for the name that is not final, and not already promised a kept signal.
@@ -968,7 +1012,7 @@ BEGIN
            (SELECT jsonb_build_object('message', 'task ' || id || ' ' || status, 'taskId', id, 'cause', error)
               FROM "htdag".tasks WHERE run_id = p_run_id AND status IN ('failed', 'timed_out')
              ORDER BY finished_at LIMIT 1) END)
-   WHERE id = p_run_id AND status IN ('pending', 'running', 'paused')
+   WHERE id = p_run_id AND status IN ('pending', 'awaiting_approval', 'running', 'paused')
   RETURNING * INTO v_run;
   IF NOT FOUND THEN RETURN false; END IF;
   PERFORM "htdag".emit(p_channel, 'execution:' || p_status, p_run_id, NULL, v_run.workflow,
@@ -1279,7 +1323,7 @@ BEGIN
     v_reaped := v_reaped + jsonb_array_length(v_lost);
   END LOOP;
   FOR v_run IN
-    SELECT * FROM "htdag".runs WHERE status IN ('running', 'paused') AND deadline_at < now()
+    SELECT * FROM "htdag".runs WHERE status IN ('awaiting_approval', 'running', 'paused') AND deadline_at < now()
      LIMIT p_limit FOR UPDATE SKIP LOCKED
   LOOP
     PERFORM "htdag".stop_run(v_run.id, 'timed_out', 'the run''s timeoutMs elapsed', p_channel);
@@ -1386,7 +1430,7 @@ BEGIN
      WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt;
   END IF;
   -- GUARD: a run that is not final and reached its budget fails, once (finish_run's guard).
-  IF v_run.status IN ('pending', 'running', 'paused') AND "htdag".budget_reached(v_run) THEN
+  IF v_run.status IN ('pending', 'awaiting_approval', 'running', 'paused') AND "htdag".budget_reached(v_run) THEN
     PERFORM "htdag".fail_over_budget(v_run, p_channel);
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   END IF;
@@ -1406,6 +1450,22 @@ AS $function$
           extract(epoch FROM (now() - coalesce(p_task.waiting_since, now()))) * 1000,
           p_error ->> 'name', p_error)
 $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reject_plan(p_run_id uuid, p_reason text, p_channel text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_run "htdag".runs;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  -- GUARD: only a run awaiting approval of its plan is rejected (the run is locked).
+  IF v_run.status <> 'awaiting_approval' THEN RETURN v_run.status; END IF;
+  PERFORM "htdag".emit(p_channel, 'plan:rejected', p_run_id, NULL, v_run.workflow,
+                             jsonb_build_object('reason', p_reason));
+  PERFORM "htdag".stop_run(p_run_id, 'cancelled', p_reason, p_channel);
+  RETURN v_run.status;
+END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.release_tasks(p_worker text, p_channel text)
  RETURNS integer
@@ -1987,7 +2047,7 @@ BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN RETURN NULL; END IF;
   -- GUARD: only a run that is not final can be stopped.
-  IF v_run.status NOT IN ('pending', 'running', 'paused') THEN RETURN v_run.status; END IF;
+  IF v_run.status NOT IN ('pending', 'awaiting_approval', 'running', 'paused') THEN RETURN v_run.status; END IF;
   PERFORM "htdag".cascade_tasks(v_run, ids, array_fill('cancelled'::text, ARRAY[cardinality(ids)]),
                                       array_fill(NULL::jsonb, ARRAY[cardinality(ids)]),
                                       array_fill(v_error, ARRAY[cardinality(ids)]), NULL, p_channel)
@@ -2091,6 +2151,27 @@ BEGIN
     v_status := "htdag".start_run(v_run_id, NULL, 0, 0, p_channel) ->> 'runStatus';
   END IF;
   RETURN jsonb_build_object('runId', v_run_id, 'existing', false, 'runStatus', v_status);
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.submit_run_for_approval(p_run jsonb, p_graph jsonb, p_tasks jsonb, p_edges jsonb, p_queues jsonb, p_events jsonb, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_submitted jsonb := "htdag".submit_run(p_run, p_graph, p_tasks, p_edges, p_queues, p_events, false,
+                                                p_channel);
+  v_run "htdag".runs;
+BEGIN
+  IF (v_submitted ->> 'existing')::boolean OR v_submitted ->> 'runId' IS NULL THEN
+    RETURN v_submitted;
+  END IF;
+  -- GUARD: the run this call recorded, still pending (nothing else has seen it).
+  UPDATE "htdag".runs SET status = 'awaiting_approval'
+   WHERE id = (v_submitted ->> 'runId')::uuid AND status = 'pending'
+  RETURNING * INTO v_run;
+  PERFORM "htdag".emit(p_channel, 'plan:awaiting_approval', v_run.id, NULL, v_run.workflow,
+                             jsonb_build_object('tasks', v_run.total_tasks));
+  RETURN v_submitted || jsonb_build_object('runStatus', v_run.status);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text)

@@ -12,8 +12,9 @@ import { SettleBatcher } from "./settle-batcher.js";
 import { declinedRevision, failedRevision, planClaimedRevision } from "./revision-attempt.js";
 
 /**
- * How often a run that cannot claim rechecks: paused, or its ready tasks held back by slots or a
- * queue that other runs or processes fill. A resume in this process wakes it at once.
+ * How often a run that cannot claim rechecks: paused, awaiting approval of its plan, or its ready
+ * tasks held back by slots or a queue that other runs or processes fill. A resume or an approval in
+ * this process wakes it at once.
  */
 const IDLE_POLL_MS = 1000;
 /** The soonest a run with running steps rechecks its waits (see scheduleWaitWake). */
@@ -355,7 +356,8 @@ export class RunExecutor {
     }
     clearTimeout(this.wakeTimer);
     if (this.runStatus !== "running") {
-      // Paused: resumeRun in this process calls wake(); one in another process is seen at the idle rate.
+      // Paused or awaiting approval: resumeRun or approvePlan in this process calls wake(); one in another
+      // process is seen at the idle rate.
       this.wakeTimer = setTimeout(() => void this.poll(), IDLE_POLL_MS);
       return;
     }

@@ -21,6 +21,7 @@ import { migrate } from "../store/migrator.js";
 import { createTuningQueries } from "../store/optimizer-tunings.js";
 import { createRunControlQueries } from "../store/run-control.js";
 import { createSignalQueries } from "../store/signals.js";
+import { createPlanApprovalQueries } from "../store/plan-approval.js";
 import { createUsageQueries } from "../store/usage.js";
 import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
@@ -36,6 +37,7 @@ import { composeMultiple } from "./multiple.js";
 import { resolveOrchestratorOptions, type OrchestratorOptions } from "./options.js";
 import type { ComposeFromGoalOptions, Orchestrator, OrchestratorExtras } from "./orchestrator.js";
 import { RunService, type DecompositionSpend } from "./runs.js";
+import { PlanApproval } from "./plan-approval.js";
 import { slugify } from "./slug.js";
 import { sendSignal, type SignalDeps } from "./signals.js";
 import { RunWaiter } from "./waiter.js";
@@ -136,6 +138,13 @@ export async function buildOrchestrator(
     channel,
     runs: runService,
   };
+  const planApproval = new PlanApproval({
+    queries: createPlanApprovalQueries(db, resolved.schema),
+    runs,
+    runService,
+    options: resolved,
+    codec,
+  });
   const waiter = new RunWaiter(db, control, createListenerRegistry(db, resolved.schema), channel, reportError);
   const workers = new Set<Worker>();
   const dashboards = new Set<Dashboard>();
@@ -278,8 +287,8 @@ export async function buildOrchestrator(
     },
     signal: (runId, name, payload) => sendSignal(signalDeps, runId, name, payload),
     // Contract of docs/waits-and-flow-control.md, built by the parts that follow this commit.
-    approvePlan: () => Promise.reject(new Error("orch.approvePlan is not built yet")),
-    rejectPlan: () => Promise.reject(new Error("orch.rejectPlan is not built yet")),
+    approvePlan: (runId, opts) => planApproval.approve(runId, opts),
+    rejectPlan: (runId, reason) => planApproval.reject(runId, reason),
     schedule: () => Promise.reject(new Error("orch.schedule is not built yet")),
     unschedule: () => Promise.reject(new Error("orch.unschedule is not built yet")),
     listSchedules: () => Promise.reject(new Error("orch.listSchedules is not built yet")),

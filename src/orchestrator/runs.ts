@@ -267,6 +267,11 @@ export class RunService {
     this.active.get(runId)?.executor.abortEnded(attempts);
   }
 
+  /** The steps this process bound for `workflow` (composeFromGoal, composeFromTaskGraph, retryRun), if any. */
+  boundSteps(workflow: string): Steps | undefined {
+    return this.stepsByWorkflow.get(workflow);
+  }
+
   /** The per-task defaults a run of `options` resolves to (its bound rows use them). */
   defaultsFor(options: ResolvedRunOptions): TaskDefaults {
     return this.taskDefaults(options);
@@ -355,7 +360,9 @@ export class RunService {
             },
           ]
         : [],
-      start: how.start,
+      // A plan to approve waits for a person: recorded awaiting approval, never started (approvePlan starts it).
+      start: how.start && options.approvePlan !== true,
+      ...(options.approvePlan === true ? { awaitApproval: true } : {}),
       channel: this.deps.options.channel,
       ...(how.planningMs === undefined ? {} : { planningMs: how.planningMs }),
     });

@@ -2,6 +2,7 @@
 import type { EventView, RunResponse } from "../../src/dashboard/types.js";
 
 const RUN_STATUS_OF: Record<string, string> = {
+  "plan:awaiting_approval": "awaiting_approval",
   "execution:started": "running",
   "execution:resumed": "running",
   "execution:paused": "paused",
