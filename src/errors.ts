@@ -30,6 +30,7 @@ export const HTDAG_ERROR_CODES = [
   "LEASE_EXPIRED",
   "BUDGET_EXCEEDED",
   "SIGNAL_NOT_AWAITED",
+  "SCHEDULE_FIRE_FAILED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
@@ -365,6 +366,27 @@ export class SignalError extends HtdagError {
       `signal ${JSON.stringify(signalName)} to run ${runId} was not delivered: ${reason}. ` +
         "Send a signal to a run that is not final, with the name of one of its wait tasks " +
         "({ wait: { signal: name } }); `htdag show <runId>` lists them",
+    );
+  }
+}
+
+/**
+ * A schedule's tick could not be fired (docs/waits-and-flow-control.md, "Schedules"): its stored graph
+ * does not validate any more, or the submit of its run failed. Reported through the orchestrator's
+ * `onError`; the worker goes on with the other schedules and tries the tick again shortly.
+ */
+export class ScheduleFireError extends HtdagError {
+  constructor(
+    /** The schedule's name. */
+    readonly schedule: string,
+    cause: unknown,
+  ) {
+    super(
+      "SCHEDULE_FIRE_FAILED",
+      `schedule ${JSON.stringify(schedule)} could not fire its tick, tried again shortly: ` +
+        `${cause instanceof Error ? cause.message : String(cause)}. ` +
+        "Fix the cause, or store the schedule anew with orch.schedule() (or remove it with orch.unschedule())",
+      { cause },
     );
   }
 }

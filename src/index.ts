@@ -125,6 +125,7 @@ export {
   LeaseExpiredError,
   BudgetExceededError,
   SignalError,
+  ScheduleFireError,
   GraphValidationError,
   DecompositionError,
   NonRetryableError,
