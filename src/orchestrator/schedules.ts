@@ -17,7 +17,7 @@ import { parseCron } from "./schedule-ticks.js";
 
 /** A schedule's name, like a workflow's. */
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/;
-const NAME_EXPECTED = "a name of letters, digits and _ . : / - (at most 128), e.g. \"nightly-audit\"";
+const NAME_EXPECTED = 'a name of letters, digits and _ . : / - (at most 128), e.g. "nightly-audit"';
 
 const scheduleOptionsSchema = z.strictObject({
   cron: z.string({ message: 'a cron expression such as "0 2 * * *"' }).min(1).max(200),

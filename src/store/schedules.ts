@@ -52,9 +52,7 @@ export interface DueSchedules {
 
 /** What begin_schedule_tick did. */
 export type TickStart =
-  | { outcome: "fire"; tick: Date }
-  | { outcome: "skipped"; tick: Date }
-  | { outcome: "gone"; tick: null };
+  { outcome: "fire"; tick: Date } | { outcome: "skipped"; tick: Date } | { outcome: "gone"; tick: null };
 
 const COLUMNS = "name, cron, timezone, workflow, overlap, next_tick_at, last_tick_at, last_run_id, created_at";
 

@@ -73,7 +73,9 @@ describe.each(STORES)("schedules on %s", (kind: StoreKind) => {
   /** One worker on each orchestrator (two on PGlite's one), all running `workflow`. */
   async function twoWorkers(workflow: string, workflowSteps: Steps = steps): Promise<Worker[]> {
     return Promise.all(
-      [first, second].map((orch) => orch.startWorker({ workflows: { [workflow]: workflowSteps }, pollIntervalMs: 500 })),
+      [first, second].map((orch) =>
+        orch.startWorker({ workflows: { [workflow]: workflowSteps }, pollIntervalMs: 500 }),
+      ),
     );
   }
 
@@ -256,7 +258,7 @@ describe.each(STORES)("schedules on %s", (kind: StoreKind) => {
     errors.length = 0;
     const worker = await first.startWorker({ workflows: { mixed: steps }, pollIntervalMs: 300 });
     try {
-      await waitFor(async () => (await firedEvents(first, "healthy")).length >= 2, 8_000, "the healthy schedule");
+      await waitFor(async () => (await firedEvents(first, "healthy")).length >= 1, 8_000, "the healthy schedule");
       await waitFor(() => errors.length > 0, 8_000, "the broken schedule's error");
     } finally {
       await worker.stop();
