@@ -16,7 +16,9 @@ CREATE TABLE :HTDAG_SCHEMA.schedules (
   graph        jsonb NOT NULL CONSTRAINT schedules_graph_check CHECK (jsonb_typeof(graph) = 'object'),
   input        jsonb,
   overlap      text NOT NULL DEFAULT 'allow' CONSTRAINT schedules_overlap_check CHECK (overlap IN ('allow', 'skip')),
-  next_tick_at timestamptz NOT NULL,
+  -- Whole milliseconds, as JavaScript holds them: a worker finds the row again by the value it read.
+  next_tick_at timestamptz NOT NULL
+               CONSTRAINT schedules_next_tick_at_check CHECK (next_tick_at = date_trunc('milliseconds', next_tick_at)),
   -- The tick a worker is firing (its run submitted or being submitted), until the schedule advances past it.
   firing_tick  timestamptz,
   last_tick_at timestamptz,

@@ -219,6 +219,7 @@ TABLE :HTDAG_SCHEMA.schedules
   CONSTRAINT schedules_firing_tick_check CHECK (((firing_tick IS NULL) OR (firing_tick >= next_tick_at)))
   CONSTRAINT schedules_graph_check CHECK ((jsonb_typeof(graph) = 'object'::text))
   CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$'::text))
+  CONSTRAINT schedules_next_tick_at_check CHECK ((next_tick_at = date_trunc('milliseconds'::text, next_tick_at)))
   CONSTRAINT schedules_overlap_check CHECK ((overlap = ANY (ARRAY['allow'::text, 'skip'::text])))
   CONSTRAINT schedules_pkey PRIMARY KEY (name)
   CONSTRAINT schedules_timezone_check CHECK (((length(timezone) >= 1) AND (length(timezone) <= 100)))

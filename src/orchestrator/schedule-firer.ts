@@ -89,48 +89,44 @@ export class ScheduleFirer {
     const { recheckMs } = this.deps;
     let read;
     try {
-      read = await this.deps.schedules.due();
+      const now = Date.now();
+      for (const [name, at] of this.retryAt) {
+        if (at <= now) {
+          this.retryAt.delete(name);
+        }
+      }
+      read = await this.deps.schedules.due([...this.retryAt.keys()]);
     } catch (error) {
       this.deps.onError(error);
       return recheckMs;
     }
-    let fired = false;
     for (const schedule of read.due) {
       if (this.stopped) {
         return recheckMs;
       }
-      if ((this.retryAt.get(schedule.name) ?? 0) > Date.now()) {
-        continue;
-      }
       try {
         await this.fire(schedule, read.now);
-        this.retryAt.delete(schedule.name);
-        fired = true;
       } catch (error) {
         this.retryAt.set(schedule.name, Date.now() + recheckMs);
         this.deps.onError(new ScheduleFireError(schedule.name, error));
       }
     }
-    if (fired) {
-      // Read again: the schedules advanced, and more may be due than one read returns.
+    if (read.due.length > 0) {
+      // Read again: the schedules advanced (or wait for their retry, left out of the next read), and
+      // more may be due than one read returns.
       return 0;
     }
     return this.delayUntilNextTick(read.earliest, read.now);
   }
 
+  /**
+   * Until the earliest tick (measured on the database's clock, so a skewed local clock does not move
+   * it), the first retry, or the recheck, whichever comes first.
+   */
   private delayUntilNextTick(earliest: Date | null, now: Date): number {
-    const { recheckMs } = this.deps;
-    if (earliest === null) {
-      return recheckMs;
-    }
-    const untilTick = earliest.getTime() - now.getTime();
-    if (untilTick > 0) {
-      // Measured on the database's clock, so a skewed local clock does not move the tick.
-      return Math.min(recheckMs, untilTick + 1);
-    }
-    // Only schedules waiting for a retry are due: wake at the first retry.
-    const retries = [...this.retryAt.values()].map((at) => at - Date.now());
-    return Math.max(1, Math.min(recheckMs, ...retries));
+    const untilTick = earliest === null ? Infinity : earliest.getTime() - now.getTime() + 1;
+    const untilRetry = Math.min(...[...this.retryAt.values()].map((at) => at - Date.now()));
+    return Math.max(1, Math.min(this.deps.recheckMs, untilTick, untilRetry));
   }
 
   /** Fires the due tick of one schedule (or finds another worker did). */

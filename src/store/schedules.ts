@@ -44,7 +44,7 @@ export interface DueSchedule extends ScheduleRow {
 /** What a worker reads before firing: the due schedules, the earliest tick, and the database's clock. */
 export interface DueSchedules {
   due: DueSchedule[];
-  /** The earliest next tick of all schedules, due or not; null with no schedule. */
+  /** The earliest next tick of the schedules (but those waiting), due or not; null with none. */
   earliest: Date | null;
   /** The database's clock when read: every worker of the cluster compares ticks with the same clock. */
   now: Date;
@@ -99,15 +99,20 @@ export function createScheduleQueries(db: Db, schema: string, codec?: PayloadCod
       return rows;
     },
 
-    /** The schedules whose next tick is due by the database's clock, and the earliest next tick. */
-    async due(): Promise<DueSchedules> {
+    /**
+     * The schedules whose next tick is due by the database's clock (but those of `waiting`: they
+     * failed a moment ago and wait to be tried again), and the earliest next tick of the others.
+     */
+    async due(waiting: readonly string[] = []): Promise<DueSchedules> {
       const { rows } = await db.query<{ now: Date; earliest: Date | null; due: DueSchedule[] | null }>(
         `WITH clock AS (SELECT clock_timestamp() AS now)
-         SELECT clock.now, (SELECT min(next_tick_at) FROM ${s}.schedules) AS earliest,
+         SELECT clock.now, (SELECT min(next_tick_at) FROM ${s}.schedules WHERE name <> ALL ($1::text[])) AS earliest,
                 (SELECT jsonb_agg(d ORDER BY d.next_tick_at) FROM (
                    SELECT ${COLUMNS}, graph, input FROM ${s}.schedules
-                    WHERE next_tick_at <= clock.now ORDER BY next_tick_at LIMIT ${DUE_LIMIT}) d) AS due
+                    WHERE next_tick_at <= clock.now AND name <> ALL ($1::text[])
+                    ORDER BY next_tick_at LIMIT ${DUE_LIMIT}) d) AS due
            FROM clock`,
+        [waiting],
       );
       const row = rows[0]!;
       const due = (row.due ?? []).map((d) => ({
