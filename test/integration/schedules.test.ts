@@ -205,6 +205,36 @@ describe.each(STORES)("schedules on %s", (kind: StoreKind) => {
     await first.unschedule("hourly-missed");
   });
 
+  it("a tick pinned by a worker that died after its submit is finished by the next, with the same run", async () => {
+    await first.schedule("recovered", { cron: "0 * * * *", workflow: "recovering", graph });
+    // The dead worker read the tick of two hours ago as due an hour ago, pinned that hour, submitted its run.
+    const { rows } = await first.db.query<{ pinned: Date }>(
+      `UPDATE htdag.schedules SET next_tick_at = date_trunc('hour', now()) - interval '2 hours',
+              firing_tick = date_trunc('hour', now()) - interval '1 hour'
+        WHERE name = 'recovered' RETURNING firing_tick AS pinned`,
+    );
+    const pinned = rows[0]!.pinned.toISOString();
+    const { runId } = await first.submit(graph, {
+      workflow: "recovering",
+      idempotencyKey: `schedule:recovered:${pinned}`,
+    });
+    const worker = await second.startWorker({ workflows: { recovering: steps } });
+    try {
+      await waitFor(async () => (await firedEvents(first, "recovered")).length >= 1, 8_000, "the pinned tick");
+      expect((await first.waitForRun(runId, { timeoutMs: 10_000 })).status).toBe("completed");
+    } finally {
+      await worker.stop();
+    }
+    expect(await firedEvents(first, "recovered")).toEqual([
+      { schedule: "recovered", tick: pinned, runId, skipped: false, rowRunId: runId },
+    ]);
+    expect((await scheduledRuns(first, "recovered")).map((run) => run.id)).toEqual([runId]);
+    const [info] = await first.listSchedules();
+    expect(info).toMatchObject({ name: "recovered", lastTickAt: pinned, lastRunId: runId });
+    expect(Date.parse(info!.nextTickAt)).toBeGreaterThan(Date.now());
+    await first.unschedule("recovered");
+  });
+
   it('overlap "skip" skips a tick while the previous run is not final', async () => {
     const release = gate();
     const started = gate();
