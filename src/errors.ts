@@ -31,6 +31,7 @@ export const HTDAG_ERROR_CODES = [
   "BUDGET_EXCEEDED",
   "SIGNAL_NOT_AWAITED",
   "SIGNAL_TIMEOUT",
+  "SCHEDULE_FIRE_FAILED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
@@ -381,6 +382,27 @@ export class SignalTimeoutError extends HtdagError {
       "SIGNAL_TIMEOUT",
       `task ${JSON.stringify(taskId)} waited ${timeoutMs} ms (wait.timeoutMs) for signal ${JSON.stringify(signalName)}, ` +
         `which did not arrive; send it with orch.signal(runId, ${JSON.stringify(signalName)}, payload) or raise wait.timeoutMs`,
+    );
+  }
+}
+
+/**
+ * A schedule's tick could not be fired (docs/waits-and-flow-control.md, "Schedules"): its stored graph
+ * does not validate any more, or the submit of its run failed. Reported through the orchestrator's
+ * `onError`; the worker goes on with the other schedules and tries the tick again shortly.
+ */
+export class ScheduleFireError extends HtdagError {
+  constructor(
+    /** The schedule's name. */
+    readonly schedule: string,
+    cause: unknown,
+  ) {
+    super(
+      "SCHEDULE_FIRE_FAILED",
+      `schedule ${JSON.stringify(schedule)} could not fire its tick, tried again shortly: ` +
+        `${cause instanceof Error ? cause.message : String(cause)}. ` +
+        "Fix the cause, or store the schedule anew with orch.schedule() (or remove it with orch.unschedule())",
+      { cause },
     );
   }
 }

@@ -126,6 +126,7 @@ export {
   BudgetExceededError,
   SignalError,
   SignalTimeoutError,
+  ScheduleFireError,
   GraphValidationError,
   DecompositionError,
   NonRetryableError,

@@ -201,6 +201,32 @@ CREATE UNIQUE INDEX runs_pkey ON :HTDAG_SCHEMA.runs USING btree (id)
 CREATE INDEX runs_status_idx ON :HTDAG_SCHEMA.runs USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'awaiting_approval'::text, 'running'::text, 'paused'::text]))
 CREATE INDEX runs_workflow_created_idx ON :HTDAG_SCHEMA.runs USING btree (workflow, created_at DESC)
 
+TABLE :HTDAG_SCHEMA.schedules
+  name text NOT NULL
+  cron text NOT NULL
+  timezone text NOT NULL DEFAULT 'UTC'::text
+  workflow text NOT NULL
+  graph jsonb NOT NULL
+  input jsonb
+  overlap text NOT NULL DEFAULT 'allow'::text
+  next_tick_at timestamp with time zone NOT NULL
+  firing_tick timestamp with time zone
+  last_tick_at timestamp with time zone
+  last_run_id uuid
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT schedules_cron_check CHECK (((length(cron) >= 1) AND (length(cron) <= 200)))
+  CONSTRAINT schedules_firing_tick_check CHECK (((firing_tick IS NULL) OR (firing_tick >= next_tick_at)))
+  CONSTRAINT schedules_graph_check CHECK ((jsonb_typeof(graph) = 'object'::text))
+  CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$'::text))
+  CONSTRAINT schedules_next_tick_at_check CHECK ((next_tick_at = date_trunc('milliseconds'::text, next_tick_at)))
+  CONSTRAINT schedules_overlap_check CHECK ((overlap = ANY (ARRAY['allow'::text, 'skip'::text])))
+  CONSTRAINT schedules_pkey PRIMARY KEY (name)
+  CONSTRAINT schedules_timezone_check CHECK (((length(timezone) >= 1) AND (length(timezone) <= 100)))
+  CONSTRAINT schedules_workflow_check CHECK ((workflow ~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$'::text))
+CREATE INDEX schedules_next_tick_idx ON :HTDAG_SCHEMA.schedules USING btree (next_tick_at)
+CREATE UNIQUE INDEX schedules_pkey ON :HTDAG_SCHEMA.schedules USING btree (name)
+
 TABLE :HTDAG_SCHEMA.signals
   run_id uuid NOT NULL
   id bigint NOT NULL
@@ -496,6 +522,32 @@ AS $function$
                          coalesce((p_backoff ->> 'maxMs')::double precision, 0) AS max_ms,
                          coalesce((p_backoff ->> 'jitter')::double precision, 0) AS jitter) b) c
 $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.begin_schedule_tick(p_name text, p_seen timestamp with time zone, p_tick timestamp with time zone, p_next timestamp with time zone, p_channel text)
+ RETURNS TABLE(outcome text, tick timestamp with time zone)
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_schedule "htdag".schedules;
+BEGIN
+  -- GUARD: only the tick the caller saw is begun; the row is locked while the choice is made.
+  SELECT * INTO v_schedule FROM "htdag".schedules WHERE name = p_name AND next_tick_at = p_seen FOR UPDATE;
+  IF NOT FOUND THEN RETURN QUERY SELECT 'gone'::text, NULL::timestamptz; RETURN; END IF;
+  IF v_schedule.firing_tick IS NOT NULL THEN
+    RETURN QUERY SELECT 'fire'::text, v_schedule.firing_tick; RETURN;
+  END IF;
+  IF v_schedule.overlap = 'skip' AND EXISTS (
+       SELECT 1 FROM "htdag".runs
+        WHERE id = v_schedule.last_run_id AND status NOT IN ('completed', 'failed', 'cancelled', 'timed_out')) THEN
+    UPDATE "htdag".schedules SET next_tick_at = p_next, last_tick_at = p_tick, updated_at = now()
+     WHERE name = p_name;
+    PERFORM "htdag".emit(p_channel, 'schedule:fired', NULL, NULL, v_schedule.workflow,
+      jsonb_build_object('schedule', p_name, 'tick', to_char(p_tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                         'runId', NULL, 'skipped', true));
+    RETURN QUERY SELECT 'skipped'::text, p_tick; RETURN;
+  END IF;
+  UPDATE "htdag".schedules SET firing_tick = p_tick WHERE name = p_name;
+  RETURN QUERY SELECT 'fire'::text, p_tick;
+END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.budget_reached(p_run :HTDAG_SCHEMA.runs)
  RETURNS boolean
@@ -1034,6 +1086,25 @@ BEGIN
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   END IF;
   RETURN v_run;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_schedule_tick(p_name text, p_tick timestamp with time zone, p_next timestamp with time zone, p_run_id uuid, p_channel text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_workflow text;
+BEGIN
+  UPDATE "htdag".schedules
+     SET next_tick_at = p_next, last_tick_at = p_tick, last_run_id = p_run_id,
+         firing_tick = NULL, updated_at = now()
+   -- GUARD: only the worker that finishes the pinned tick first advances the schedule.
+   WHERE name = p_name AND firing_tick = p_tick
+  RETURNING workflow INTO v_workflow;
+  IF NOT FOUND THEN RETURN false; END IF;
+  PERFORM "htdag".emit(p_channel, 'schedule:fired', p_run_id, NULL, v_workflow,
+    jsonb_build_object('schedule', p_name, 'tick', to_char(p_tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                       'runId', p_run_id, 'skipped', false));
+  RETURN true;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_channel text, p_locked tid[], OUT decide text[], OUT ended jsonb, OUT first_failed text)

@@ -27,6 +27,7 @@ import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
 import { createRevisionQueries } from "../store/revisions.js";
+import { createScheduleQueries } from "../store/schedules.js";
 import { createDecompositionQueries } from "../store/decomposition-cache.js";
 import { composeStreamed, type StreamedRunDeps } from "./streamed-run.js";
 import { checkGoal } from "./decompose-options.js";
@@ -42,6 +43,8 @@ import { slugify } from "./slug.js";
 import { sendSignal, type SignalDeps } from "./signals.js";
 import { RunWaiter } from "./waiter.js";
 import { startWorker } from "./workers.js";
+import { SCHEDULE_RECHECK_MS, ScheduleFirer } from "./schedule-firer.js";
+import { createScheduleService } from "./schedules.js";
 
 /** The collaborators of layers above the orchestrator, passed in by createOrchestrator. */
 export interface OrchestratorServices {
@@ -147,6 +150,14 @@ export async function buildOrchestrator(
   });
   const waiter = new RunWaiter(db, control, createListenerRegistry(db, resolved.schema), channel, reportError);
   const workers = new Set<Worker>();
+  // Each running worker fires due schedules (docs/waits-and-flow-control.md, "Schedules").
+  const firers = new Set<ScheduleFirer>();
+  const scheduleQueries = createScheduleQueries(db, resolved.schema, codec);
+  const schedules = createScheduleService({
+    schedules: scheduleQueries,
+    options: resolved,
+    onStored: () => firers.forEach((firer) => firer.wake()),
+  });
   const dashboards = new Set<Dashboard>();
   const decomposeDeps = {
     graphs,
@@ -277,10 +288,21 @@ export async function buildOrchestrator(
         channel,
         onError: reportError,
       });
+      const firer = new ScheduleFirer({
+        schedules: scheduleQueries,
+        submit: (graph, submitOptions) => runService.submit(graph, submitOptions),
+        channel,
+        recheckMs: opts.pollIntervalMs ?? SCHEDULE_RECHECK_MS,
+        onError: reportError,
+      });
       workers.add(worker);
+      firers.add(firer);
+      firer.start();
       const stop = worker.stop.bind(worker);
       worker.stop = async () => {
         workers.delete(worker);
+        firers.delete(firer);
+        await firer.stop();
         await stop();
       };
       return worker;
@@ -289,9 +311,9 @@ export async function buildOrchestrator(
     // Contract of docs/waits-and-flow-control.md, built by the parts that follow this commit.
     approvePlan: (runId, opts) => planApproval.approve(runId, opts),
     rejectPlan: (runId, reason) => planApproval.reject(runId, reason),
-    schedule: () => Promise.reject(new Error("orch.schedule is not built yet")),
-    unschedule: () => Promise.reject(new Error("orch.unschedule is not built yet")),
-    listSchedules: () => Promise.reject(new Error("orch.listSchedules is not built yet")),
+    schedule: (name, scheduleOptions) => schedules.schedule(name, scheduleOptions),
+    unschedule: (name) => schedules.unschedule(name),
+    listSchedules: () => schedules.listSchedules(),
     waitForRun: async (runId, opts = {}) => {
       await waiter.wait(runId, opts.timeoutMs ?? 2_147_483_647, () => new RunNotFoundError(runId));
       return runService.result(runId);
