@@ -9,7 +9,7 @@
 -- key rendered) takes a token of the key's GCRA cell (rate_limits) when it starts; a task refused
 -- is not started and its available_at moves to when the key allows it, so no claim sees it before.
 -- Waking without polling: a claim that refused a task for its rate limit reports when to claim again
--- (wakeInMs of claim_tasks, settle_tasks and start_run), and a slot freed in a full queue that ready
+-- (wakeInMs of claim_tasks, settle_tasks and start_run, with_flow_wake), and a slot freed in a full queue that ready
 -- tasks wait on NOTIFYs `queue:freed` (trigger queues_slot_freed) and tells the settle (slotFreed).
 --
 -- CREATE OR REPLACE drops a function's SET options: they are set again at the end.
@@ -43,12 +43,18 @@ BEGIN
   END IF;
 END $$;
 
--- In how many ms to claim again for the tasks this transaction refused for a rate limit; NULL: none.
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.wake_in_ms() RETURNS integer
+-- p_result with what flow control tells the claimer, when there is something to tell: wakeInMs, in
+-- how many ms to claim again for the tasks this transaction refused for a rate limit, and (with
+-- p_freed) slotFreed, a slot freed that tasks wait on (queue_slot_freed).
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.with_flow_wake(p_result jsonb, p_freed boolean DEFAULT false) RETURNS jsonb
 LANGUAGE sql AS $$
-  SELECT greatest(0, ceil(extract(epoch FROM (at - clock_timestamp())) * 1000))::integer
+  SELECT p_result
+         || CASE WHEN at IS NULL THEN '{}'::jsonb
+                 ELSE jsonb_build_object('wakeInMs',
+                        greatest(0, ceil(extract(epoch FROM (at - clock_timestamp())) * 1000))::integer) END
+         || CASE WHEN p_freed AND current_setting('htdag.slot_freed', true) = 'on'
+                 THEN jsonb_build_object('slotFreed', true) ELSE '{}'::jsonb END
     FROM (SELECT nullif(current_setting('htdag.wake_at', true), '')::timestamptz AS at) x
-   WHERE at IS NOT NULL
 $$;
 
 -- Takes a slot of p_queue: true when the task may start. p_limit is a concurrency key's limit (the
@@ -254,7 +260,7 @@ BEGIN
     IF FOUND THEN
       v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
     END IF;
-    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false, 'wakeInMs', :HTDAG_SCHEMA.wake_in_ms());
+    RETURN :HTDAG_SCHEMA.with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', false));
   END IF;
   v_full := ARRAY(SELECT name FROM :HTDAG_SCHEMA.queues WHERE running >= concurrency);
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
@@ -286,7 +292,7 @@ BEGIN
     v_free := v_free - jsonb_array_length(v_got);
     EXIT WHEN v_free <= 0;
   END LOOP;
-  RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0, 'wakeInMs', :HTDAG_SCHEMA.wake_in_ms());
+  RETURN :HTDAG_SCHEMA.with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0));
 END $$;
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.settle_tasks(p_run_id uuid, p_worker text, p_settlements jsonb, p_claim_limit integer, p_lease_ms integer, p_channel text, p_workflows text[])
@@ -314,10 +320,8 @@ BEGIN
   END IF;
   -- FLOW CONTROL: when to claim again for tasks refused by a rate limit, and whether a slot that
   -- tasks wait on was freed (queue_slot_freed).
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
-                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false),
-                                         'wakeInMs', :HTDAG_SCHEMA.wake_in_ms(),
-                                         'slotFreed', coalesce(current_setting('htdag.slot_freed', true) = 'on', false));
+  RETURN :HTDAG_SCHEMA.with_flow_wake(v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
+                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false)), true);
 END $$;
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_run(p_run_id uuid, p_worker text, p_claim_limit integer, p_lease_ms integer, p_channel text)
@@ -342,8 +346,8 @@ BEGIN
   v_run := :HTDAG_SCHEMA.finish_run_if_done(p_run_id, p_channel);
   v_claimed := :HTDAG_SCHEMA.claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
   -- FLOW CONTROL: wakeInMs, when to claim again for tasks refused by a rate limit (after the claim).
-  RETURN jsonb_build_object('started', true, 'runStatus', v_run.status, 'claimed', v_claimed,
-                            'wakeInMs', :HTDAG_SCHEMA.wake_in_ms());
+  RETURN :HTDAG_SCHEMA.with_flow_wake(jsonb_build_object('started', true, 'runStatus', v_run.status,
+                                                         'claimed', v_claimed));
 END $$;
 
 ALTER FUNCTION :HTDAG_SCHEMA.claim_locked_run(:HTDAG_SCHEMA.runs, text, integer, integer, text) SET plan_cache_mode = force_generic_plan;

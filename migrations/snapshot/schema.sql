@@ -656,7 +656,7 @@ BEGIN
     IF FOUND THEN
       v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
     END IF;
-    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false, 'wakeInMs', "htdag".wake_in_ms());
+    RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', false));
   END IF;
   v_full := ARRAY(SELECT name FROM "htdag".queues WHERE running >= concurrency);
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
@@ -688,7 +688,7 @@ BEGIN
     v_free := v_free - jsonb_array_length(v_got);
     EXIT WHEN v_free <= 0;
   END LOOP;
-  RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0, 'wakeInMs', "htdag".wake_in_ms());
+  RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.close_plan_stream(p_run_id uuid, p_graph_id text, p_tasks jsonb, p_edges jsonb, p_revise boolean, p_reason text, p_record jsonb, p_channel text)
@@ -1753,10 +1753,8 @@ BEGIN
   END IF;
   -- FLOW CONTROL: when to claim again for tasks refused by a rate limit, and whether a slot that
   -- tasks wait on was freed (queue_slot_freed).
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
-                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false),
-                                         'wakeInMs', "htdag".wake_in_ms(),
-                                         'slotFreed', coalesce(current_setting(':HTDAG_SCHEMA.slot_freed', true) = 'on', false));
+  RETURN "htdag".with_flow_wake(v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
+                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false)), true);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.spend_of(p_run :HTDAG_SCHEMA.runs)
@@ -1817,8 +1815,8 @@ BEGIN
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
   -- FLOW CONTROL: wakeInMs, when to claim again for tasks refused by a rate limit (after the claim).
-  RETURN jsonb_build_object('started', true, 'runStatus', v_run.status, 'claimed', v_claimed,
-                            'wakeInMs', "htdag".wake_in_ms());
+  RETURN "htdag".with_flow_wake(jsonb_build_object('started', true, 'runStatus', v_run.status,
+                                                         'claimed', v_claimed));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.stop_run(p_run_id uuid, p_status text, p_reason text, p_channel text)
@@ -2003,11 +2001,15 @@ BEGIN
     LATERAL (SELECT t.ctid AS tid FROM "htdag".tasks t WHERE t.run_id = p_run_id AND t.id = d.id OFFSET 0) l);
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.wake_in_ms()
- RETURNS integer
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.with_flow_wake(p_result jsonb, p_freed boolean DEFAULT false)
+ RETURNS jsonb
  LANGUAGE sql
 AS $function$
-  SELECT greatest(0, ceil(extract(epoch FROM (at - clock_timestamp())) * 1000))::integer
+  SELECT p_result
+         || CASE WHEN at IS NULL THEN '{}'::jsonb
+                 ELSE jsonb_build_object('wakeInMs',
+                        greatest(0, ceil(extract(epoch FROM (at - clock_timestamp())) * 1000))::integer) END
+         || CASE WHEN p_freed AND current_setting(':HTDAG_SCHEMA.slot_freed', true) = 'on'
+                 THEN jsonb_build_object('slotFreed', true) ELSE '{}'::jsonb END
     FROM (SELECT nullif(current_setting(':HTDAG_SCHEMA.wake_at', true), '')::timestamptz AS at) x
-   WHERE at IS NOT NULL
 $function$
