@@ -32,7 +32,12 @@ export function resolveFlowControl(
   const owner = (own: unknown) => (own === undefined ? `its step's` : `its own`);
   return {
     ...(concurrency
-      ? { concurrency: { ...concurrency, key: renderFlowKey(task, "concurrency", concurrency.key, owner(task.concurrency)) } }
+      ? {
+          concurrency: {
+            ...concurrency,
+            key: renderFlowKey(task, "concurrency", concurrency.key, owner(task.concurrency)),
+          },
+        }
       : {}),
     ...(rateLimit
       ? { rateLimit: { ...rateLimit, key: renderFlowKey(task, "rateLimit", rateLimit.key, owner(task.rateLimit)) } }

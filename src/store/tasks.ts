@@ -132,10 +132,7 @@ export function createTaskQueries(db: Db, schema: string, redactor: Redactor = c
     async startRun(runId: string, worker: string, claimLimit: number, leaseMs: number, channel: string | null) {
       const { rows } = await db.query<{
         r: { started: boolean; runStatus: string; claimed: ClaimedTask[]; wakeInMs?: number | null };
-      }>(
-        `SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`,
-        [runId, worker, claimLimit, leaseMs, channel],
-      );
+      }>(`SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`, [runId, worker, claimLimit, leaseMs, channel]);
       return rows[0]!.r;
     },
 

@@ -174,7 +174,9 @@ describe.each(STORES)("flow control on %s", (kind) => {
       }),
       { call: step, plain: async () => ({ id: "c1" }) },
     );
-    await expect(reference).rejects.toThrow(/task "second" names "input\.customer", a reference, which is not resolved/);
+    await expect(reference).rejects.toThrow(
+      /task "second" names "input\.customer", a reference, which is not resolved/,
+    );
   });
 
   it("a rate limit of 1 per 200 ms spaces starts; with burst 2 the first two start together", async () => {
