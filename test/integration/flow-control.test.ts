@@ -109,6 +109,45 @@ describe.each(STORES)("flow control on %s", (kind) => {
     }
   });
 
+  it("a worker's claim passes over a key at its limit: one busy customer does not hide another's run", async () => {
+    const spans: Span[] = [];
+    const busy = `busy-${randomUUID()}`;
+    const free = `free-${randomUUID()}`;
+    const step = defineStep({
+      concurrency: { key: "{{input.customer}}", limit: 1 },
+      run: recorder(spans, () => 40),
+    });
+    const steps = { call: step };
+    // The busy customer's 12 tasks are older and as urgent: they fill the claim's first look.
+    const x = await orch().submit(
+      validateGraph({
+        goal: "busy",
+        tasks: Array.from({ length: 12 }, (_, i) => ({ id: `x${i}`, step: "call", input: { customer: busy } })),
+      }),
+      { workflow: "flow-fair", steps, maxParallel: 12 },
+    );
+    const y = await orch().submit(
+      validateGraph({ goal: "free", tasks: [{ id: "y", step: "call", input: { customer: free } }] }),
+      { workflow: "flow-fair", steps },
+    );
+    const worker = await orch().startWorker({ workflows: { "flow-fair": steps }, concurrency: 2 });
+    try {
+      const results = await Promise.all([
+        orch().waitForRun(x.runId, { timeoutMs: 10_000 }),
+        orch().waitForRun(y.runId, { timeoutMs: 10_000 }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(["completed", "completed"]);
+    } finally {
+      await worker.stop();
+    }
+    const xs = spans.filter((s) => s.key === busy).sort((p, q) => p.start - q.start);
+    expect(xs).toHaveLength(12);
+    expect(pairs(xs).some(([p, q]) => overlaps(p, q))).toBe(false);
+    // The other customer's task ran while the busy one still had most of its tasks to run.
+    const other = spans.find((s) => s.key === free)!;
+    expect(other.end).toBeLessThan(xs[6]!.start);
+  });
+
   it("a task's own concurrency and rateLimit override its step's", async () => {
     const shared = `s-${randomUUID()}`;
     const own = `o-${randomUUID()}`;
