@@ -574,7 +574,9 @@ BEGIN
        LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
     LOOP
       EXIT WHEN v_free <= 0;
-      CONTINUE WHEN NOT "htdag".take_queue_slot(v_task.queue, v_task.concurrency, p_channel);
+      -- The channel a freed slot NOTIFYs on: none when the run NOTIFYs nothing (realTimeNotifications false).
+      CONTINUE WHEN NOT "htdag".take_queue_slot(v_task.queue, v_task.concurrency,
+                                                      CASE WHEN v_notify THEN p_channel END);
       IF v_task.rate_limit IS NOT NULL THEN
         v_start_at := "htdag".take_rate_token(v_task.rate_limit);
         IF v_start_at IS NOT NULL THEN
