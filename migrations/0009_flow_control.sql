@@ -161,11 +161,12 @@ BEGIN
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
          -- FLOW CONTROL: from the run's ready tasks under flow control or in a named queue (a partial
          -- index, empty for most runs), the first with a rate limit, a concurrency key, or a queue
-         -- that has a row.
+         -- that has a row; or a limit on the queue 'default' itself (one primary-key probe).
          EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.tasks t
                   WHERE t.run_id = p_run.id AND t.status = 'ready' AND (t.queue <> 'default' OR t.spec ? 'rateLimit')
                     AND (t.spec ? 'rateLimit' OR t.spec ? 'concurrency'
                          OR EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.queues q WHERE q.name = t.queue)))
+         OR EXISTS (SELECT 1 FROM :HTDAG_SCHEMA.queues WHERE name = 'default')
     INTO v_free, v_queued;
   IF v_free <= 0 THEN RETURN v_claimed; END IF;
   IF v_queued THEN
