@@ -119,10 +119,19 @@ TABLE :HTDAG_SCHEMA.queues
   name text NOT NULL
   concurrency integer
   running integer NOT NULL DEFAULT 0
+  channel text
   CONSTRAINT queues_concurrency_check CHECK (((concurrency IS NULL) OR (concurrency >= 1)))
   CONSTRAINT queues_pkey PRIMARY KEY (name)
   CONSTRAINT queues_running_check CHECK ((running >= 0))
+CREATE INDEX queues_full_idx ON :HTDAG_SCHEMA.queues USING btree (name) WHERE (running >= concurrency)
 CREATE UNIQUE INDEX queues_pkey ON :HTDAG_SCHEMA.queues USING btree (name)
+CREATE TRIGGER queues_slot_freed AFTER UPDATE OF running ON :HTDAG_SCHEMA.queues FOR EACH ROW WHEN (((new.running < old.running) AND (old.concurrency IS NOT NULL) AND (old.running >= old.concurrency))) EXECUTE FUNCTION :HTDAG_SCHEMA.queue_slot_freed()
+
+TABLE :HTDAG_SCHEMA.rate_limits
+  key text NOT NULL
+  tat timestamp with time zone NOT NULL
+  CONSTRAINT rate_limits_pkey PRIMARY KEY (key)
+CREATE UNIQUE INDEX rate_limits_pkey ON :HTDAG_SCHEMA.rate_limits USING btree (key)
 
 TABLE :HTDAG_SCHEMA.rejected_completions
   id bigint NOT NULL
@@ -315,7 +324,9 @@ TABLE :HTDAG_SCHEMA.tasks
 CREATE INDEX tasks_children_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, parent_id) WHERE (parent_id IS NOT NULL)
 CREATE INDEX tasks_lease_idx ON :HTDAG_SCHEMA.tasks USING btree (lease_expires_at) WHERE (status = 'running'::text)
 CREATE UNIQUE INDEX tasks_pkey ON :HTDAG_SCHEMA.tasks USING btree (run_id, id)
+CREATE INDEX tasks_queue_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (queue) WHERE ((status = 'ready'::text) AND (queue <> 'default'::text))
 CREATE INDEX tasks_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (priority DESC, ready_at, run_id, id) WHERE (status = 'ready'::text)
+CREATE INDEX tasks_run_limited_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id) WHERE ((status = 'ready'::text) AND ((queue <> 'default'::text) OR (spec ? 'rateLimit'::text)))
 CREATE INDEX tasks_run_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, priority DESC, ready_at, id) WHERE (status = 'ready'::text)
 CREATE INDEX tasks_run_running_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id) WHERE (status = 'running'::text)
 CREATE INDEX tasks_run_waits_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, available_at) WHERE ((status = 'ready'::text) AND (spec ? 'wait'::text))
@@ -655,6 +666,9 @@ DECLARE
   v_claimed jsonb := '[]';
   v_mode text := CASE WHEN p_channel IS NOT NULL THEN "htdag".notify_mode(p_run.options) END;
   v_notify boolean := v_mode IS NOT NULL;
+  -- FLOW CONTROL: the queues at their limit, and when a task refused by a rate limit may start.
+  v_full text[];
+  v_start_at timestamptz;
 BEGIN
   IF p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   -- GUARD: no task starts once the run's budget is reached (record_usage fails such a run at once;
@@ -662,7 +676,7 @@ BEGIN
   IF p_run.options ? 'budget' AND "htdag".budget_reached(p_run) THEN RETURN v_claimed; END IF;
   -- Waits (0006): start the run's due waits, deliver kept signals, end the waits whose time came.
   -- One probe of the partial index tasks_run_waits_idx, empty for a run without waits. The run
-  -- may end here (its last task was a wait).
+  -- may end here (its last task was a wait). Done even with no slot to fill (p_limit 0).
   IF EXISTS (SELECT 1 FROM "htdag".tasks
               WHERE run_id = p_run.id AND status = 'ready' AND spec ? 'wait' AND available_at <= now()) THEN
     PERFORM "htdag".process_waits(p_run, p_channel);
@@ -672,23 +686,46 @@ BEGIN
   IF p_limit <= 0 THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM "htdag".tasks
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
-         -- From each queue row (usually none) to the run's first ready task in it.
-         EXISTS (SELECT 1 FROM "htdag".queues q,
-                        LATERAL (SELECT 1 FROM "htdag".tasks t
-                                  WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name
-                                  LIMIT 1) r)
+         -- FLOW CONTROL: from the run's ready tasks under flow control or in a named queue (a partial
+         -- index, empty for most runs), the first with a rate limit, a concurrency key, or a queue
+         -- that has a row; or a limit on the queue 'default' itself (one primary-key probe).
+         EXISTS (SELECT 1 FROM "htdag".tasks t
+                  WHERE t.run_id = p_run.id AND t.status = 'ready' AND (t.queue <> 'default' OR t.spec ? 'rateLimit')
+                    AND (t.spec ? 'rateLimit' OR t.spec ? 'concurrency'
+                         OR EXISTS (SELECT 1 FROM "htdag".queues q WHERE q.name = t.queue)))
+         OR EXISTS (SELECT 1 FROM "htdag".queues WHERE name = 'default')
     INTO v_free, v_queued;
   IF v_free <= 0 THEN RETURN v_claimed; END IF;
   IF v_queued THEN
+    -- FLOW CONTROL: task by task. The tasks of a queue at its limit are skipped, not locked, so they
+    -- hide no other task (one busy key starves no other); each other one takes a slot of its queue
+    -- (take_queue_slot, which re-checks under the queue's lock), then a token of its rate limit:
+    -- refused, it gives the slot back and is not claimable before the key allows it.
+    v_full := ARRAY(SELECT name FROM "htdag".queues WHERE running >= concurrency);
     FOR v_task IN
-      SELECT id, queue FROM "htdag".tasks
+      SELECT id, queue, spec -> 'rateLimit' AS rate_limit, (spec -> 'concurrency' ->> 'limit')::integer AS concurrency
+        FROM "htdag".tasks
        -- GUARD: a wait task is never claimed into running (0006).
-       WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now() AND NOT (spec ? 'wait')
+       WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now() AND queue <> ALL (v_full)
+         AND NOT (spec ? 'wait')
        ORDER BY priority DESC, ready_at, id
        LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
     LOOP
       EXIT WHEN v_free <= 0;
-      CONTINUE WHEN NOT "htdag".take_queue_slot(v_task.queue);
+      -- The channel a freed slot NOTIFYs on: none when the run NOTIFYs nothing (realTimeNotifications false).
+      CONTINUE WHEN NOT "htdag".take_queue_slot(v_task.queue, v_task.concurrency,
+                                                      CASE WHEN v_notify THEN p_channel END);
+      IF v_task.rate_limit IS NOT NULL THEN
+        v_start_at := "htdag".take_rate_token(v_task.rate_limit);
+        IF v_start_at IS NOT NULL THEN
+          -- GUARD: the ready task locked above; it stays ready, claimable from v_start_at.
+          UPDATE "htdag".tasks SET available_at = v_start_at
+           WHERE run_id = p_run.id AND id = v_task.id AND status = 'ready';
+          UPDATE "htdag".queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
+          PERFORM "htdag".note_wake_at(v_start_at);
+          CONTINUE;
+        END IF;
+      END IF;
       v_claimed := v_claimed || "htdag".start_attempt(p_run.id, v_task.id, p_run.workflow, p_worker, p_lease_ms, p_channel);
       v_free := v_free - 1;
     END LOOP;
@@ -750,6 +787,8 @@ DECLARE
   v_run_id uuid;
   v_free integer := p_limit;
   v_busy boolean := false;
+  -- FLOW CONTROL: the queues at their limit (usually none): their tasks are passed over.
+  v_full text[];
 BEGIN
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
@@ -758,7 +797,8 @@ BEGIN
       v_claimed := "htdag".claim_locked_run(v_run, p_worker, greatest(p_limit, 0), p_lease_ms, p_channel);
       SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
     END IF;
-    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false, 'runStatus', v_run.status);
+    RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', false,
+                                                           'runStatus', v_run.status));
   END IF;
   IF p_limit <= 0 THEN
     -- Waits (0006): a worker with no slot to fill still ends the due waits of its workflows' runs
@@ -774,8 +814,9 @@ BEGIN
       CONTINUE WHEN NOT FOUND;
       PERFORM "htdag".claim_locked_run(v_run, p_worker, 0, p_lease_ms, p_channel);
     END LOOP;
-    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
+    RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', false));
   END IF;
+  v_full := ARRAY(SELECT name FROM "htdag".queues WHERE running >= concurrency);
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
   -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
   -- for, and none of its task rows is locked; the claim says it was busy.
@@ -783,12 +824,13 @@ BEGIN
     SELECT x.run_id FROM (
       -- Ready tasks in the ready index's order, each run looked up by primary key (OFFSET 0 keeps
       -- the planner from reading every running run first and sorting all their ready tasks, as it
-      -- would on statistics that say there are few), until p_limit * 4 are found.
+      -- would on statistics that say there are few), until p_limit * 4 are found. FLOW CONTROL:
+      -- not those of a queue at its limit, so one busy key hides no other run's tasks.
       SELECT t.run_id, t.priority, t.ready_at FROM "htdag".tasks t,
              LATERAL (SELECT 1 FROM "htdag".runs r
                        WHERE r.id = t.run_id AND r.status = 'running' AND r.run_at <= now()
                          AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows)) OFFSET 0) r
-       WHERE t.status = 'ready' AND t.available_at <= now()
+       WHERE t.status = 'ready' AND t.available_at <= now() AND t.queue <> ALL (v_full)
        ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
        LIMIT p_limit * 4) x
      GROUP BY x.run_id
@@ -804,7 +846,7 @@ BEGIN
     v_free := v_free - jsonb_array_length(v_got);
     EXIT WHEN v_free <= 0;
   END LOOP;
-  RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
+  RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.close_plan_stream(p_run_id uuid, p_graph_id text, p_tasks jsonb, p_edges jsonb, p_revise boolean, p_reason text, p_record jsonb, p_channel text)
@@ -1232,6 +1274,17 @@ AS $function$
   SELECT CASE WHEN isfinite(p_at) THEN to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END
 $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.note_wake_at(p_at timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_before timestamptz := nullif(current_setting(':HTDAG_SCHEMA.wake_at', true), '')::timestamptz;
+BEGIN
+  IF v_before IS NULL OR p_at < v_before THEN
+    PERFORM set_config(':HTDAG_SCHEMA.wake_at', p_at::text, true);
+  END IF;
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify_mode(p_options jsonb)
  RETURNS text
  LANGUAGE sql
@@ -1362,6 +1415,22 @@ BEGIN
     PERFORM "htdag".finish_run_if_done(p_run.id, p_channel);
   END IF;
   RETURN cardinality(v_ids);
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.queue_slot_freed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF EXISTS (SELECT 1 FROM "htdag".tasks t
+              WHERE t.queue = NEW.name AND t.status = 'ready' AND t.queue <> 'default'
+                AND t.available_at <= now()) THEN
+    PERFORM pg_notify(NEW.channel, json_build_object('id', 0, 'type', 'queue:freed', 'runId', NULL, 'taskId', NULL,
+                                                     'workflow', NULL, 'queue', NEW.name)::text)
+      WHERE NEW.channel IS NOT NULL;
+    PERFORM set_config(':HTDAG_SCHEMA.slot_freed', 'on', true);
+  END IF;
+  RETURN NULL;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel text)
@@ -2034,8 +2103,10 @@ BEGIN
                                         p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
     v_claimed := v_claimed || (v_fill -> 'claimed');
   END IF;
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
-                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false));
+  -- FLOW CONTROL: when to claim again for tasks refused by a rate limit, and whether a slot that
+  -- tasks wait on was freed (queue_slot_freed).
+  RETURN "htdag".with_flow_wake(v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
+                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false)), true);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.signal_timeout_error(p_task_id text, p_wait jsonb)
@@ -2087,7 +2158,9 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_run(p_run_id uuid, p_worker text,
  RETURNS jsonb
  LANGUAGE plpgsql
 AS $function$
-DECLARE v_run "htdag".runs;
+DECLARE
+  v_run "htdag".runs;
+  v_claimed jsonb;
 BEGIN
   -- GUARD: only a pending run starts.
   UPDATE "htdag".runs SET status = 'running', started_at = coalesce(started_at, now())
@@ -2103,8 +2176,10 @@ BEGIN
     ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND status = 'pending' AND remaining_deps = 0),
     p_channel);
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
-  RETURN jsonb_build_object('started', true, 'runStatus', v_run.status,
-    'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+  v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
+  -- FLOW CONTROL: wakeInMs, when to claim again for tasks refused by a rate limit (after the claim).
+  RETURN "htdag".with_flow_wake(jsonb_build_object('started', true, 'runStatus', v_run.status,
+                                                         'claimed', v_claimed));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.stop_run(p_run_id uuid, p_status text, p_reason text, p_channel text)
@@ -2245,7 +2320,7 @@ BEGIN
   RETURN v_submitted || jsonb_build_object('runStatus', v_run.status);
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text)
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text, p_limit integer, p_channel text)
  RETURNS boolean
  LANGUAGE plpgsql
 AS $function$
@@ -2253,10 +2328,50 @@ DECLARE v_queue "htdag".queues;
 BEGIN
   -- GUARD: a queue with a limit is locked while its counter is checked and raised.
   SELECT * INTO v_queue FROM "htdag".queues WHERE name = p_queue FOR UPDATE;
-  IF NOT FOUND THEN RETURN true; END IF;
-  IF v_queue.concurrency IS NOT NULL AND v_queue.running >= v_queue.concurrency THEN RETURN false; END IF;
-  UPDATE "htdag".queues SET running = running + 1 WHERE name = p_queue;
+  IF NOT FOUND THEN
+    IF p_limit IS NULL THEN RETURN true; END IF;
+    INSERT INTO "htdag".queues (name, concurrency, running, channel) VALUES (p_queue, p_limit, 1, p_channel)
+    ON CONFLICT (name) DO NOTHING;
+    IF FOUND THEN RETURN true; END IF;
+    SELECT * INTO v_queue FROM "htdag".queues WHERE name = p_queue FOR UPDATE;
+  END IF;
+  v_queue.concurrency := coalesce(p_limit, v_queue.concurrency);
+  IF v_queue.concurrency IS NOT NULL AND v_queue.running >= v_queue.concurrency THEN
+    IF p_limit IS NOT NULL THEN
+      UPDATE "htdag".queues SET concurrency = p_limit WHERE name = p_queue AND concurrency IS DISTINCT FROM p_limit;
+    END IF;
+    RETURN false;
+  END IF;
+  UPDATE "htdag".queues
+     SET running = running + 1, concurrency = v_queue.concurrency, channel = coalesce(p_channel, channel)
+   WHERE name = p_queue;
   RETURN true;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_rate_token(p_rate jsonb)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_key text := p_rate ->> 'key';
+  v_interval interval := ((p_rate ->> 'perMs')::double precision / (p_rate ->> 'limit')::double precision)
+                         * interval '1 millisecond';
+  v_tolerance interval := (coalesce((p_rate ->> 'burst')::integer, 1) - 1) * v_interval;
+  v_tat timestamptz;
+  v_now timestamptz;
+BEGIN
+  -- GUARD: the key's cell is locked while it is checked and advanced.
+  SELECT tat INTO v_tat FROM "htdag".rate_limits WHERE key = v_key FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO "htdag".rate_limits (key, tat) VALUES (v_key, clock_timestamp()) ON CONFLICT (key) DO NOTHING;
+    SELECT tat INTO v_tat FROM "htdag".rate_limits WHERE key = v_key FOR UPDATE;
+  END IF;
+  v_now := clock_timestamp();
+  IF v_now < v_tat - v_tolerance THEN
+    RETURN v_tat - v_tolerance;
+  END IF;
+  UPDATE "htdag".rate_limits SET tat = greatest(v_tat, v_now) + v_interval WHERE key = v_key;
+  RETURN NULL;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.task_tids(p_run_id uuid, p_ids text[])
@@ -2279,4 +2394,17 @@ AS $function$
               WHEN p_wait ? 'until' THEN (p_wait ->> 'until')::timestamptz
               WHEN p_wait ? 'timeoutMs' THEN p_from + (p_wait ->> 'timeoutMs')::bigint * interval '1 millisecond'
               ELSE 'infinity'::timestamptz END
+$function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.with_flow_wake(p_result jsonb, p_freed boolean DEFAULT false)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  SELECT p_result
+         || CASE WHEN at IS NULL THEN '{}'::jsonb
+                 ELSE jsonb_build_object('wakeInMs',
+                        greatest(0, ceil(extract(epoch FROM (at - clock_timestamp())) * 1000))::integer) END
+         || CASE WHEN p_freed AND current_setting(':HTDAG_SCHEMA.slot_freed', true) = 'on'
+                 THEN jsonb_build_object('slotFreed', true) ELSE '{}'::jsonb END
+    FROM (SELECT nullif(current_setting(':HTDAG_SCHEMA.wake_at', true), '')::timestamptz AS at) x
 $function$

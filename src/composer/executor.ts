@@ -30,6 +30,11 @@ export interface ExecutorDeps {
   channel: string | null;
   /** Reports errors that must not stop the run (a failed log write, a failed retry). */
   onError(error: unknown): void;
+  /**
+   * A settle of this run freed a slot of a concurrency key that ready tasks wait on: the service
+   * has its other runs claim again (docs/waits-and-flow-control.md). @default none
+   */
+  onSlotFreed?(runId: string): void;
 }
 
 /** One run to execute. */
@@ -62,6 +67,8 @@ export class RunExecutor {
   private wakeTimer: NodeJS.Timeout | undefined;
   /** Wakes a run with running steps when one of its waits is due (see ExecutorRun.hasWaits). */
   private waitTimer: NodeJS.Timeout | undefined;
+  /** When tasks a rate limit refused may start: a claim then, whatever else runs (flow control). */
+  private rateWake: { timer: NodeJS.Timeout; at: number } | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
@@ -95,6 +102,7 @@ export class RunExecutor {
       const started = await tasks.startRun(this.run.runId, workerId, this.run.maxParallel, leaseMs, channel);
       this.observe(started.runStatus as RunStatus);
       this.dispatch(started.claimed);
+      this.wakeIn(started.wakeInMs);
       this.claimedNothing = started.claimed.length === 0;
       if (!started.started) {
         await this.claimMore();
@@ -215,9 +223,44 @@ export class RunExecutor {
     }
     this.abortEnded(result.aborted);
     this.dispatch(result.claimed);
+    this.wakeIn(result.wakeInMs);
+    if (result.slotFreed) {
+      this.deps.onSlotFreed?.(this.run.runId);
+    }
     if (result.results.some((r) => r.status === "ready")) {
       this.scheduleWake();
     }
+  }
+
+  /**
+   * A slot of a concurrency key was freed by another run of this process: claim again, whatever
+   * runs here (a paused or final run does not).
+   */
+  recheck(): void {
+    if (this.settled || this.runStatus !== "running") {
+      return;
+    }
+    this.claimedNothing = false;
+    void this.claimMore().then(() => this.checkIdle());
+  }
+
+  /** Claims again in `ms` (tasks a rate limit refused), unless a claim is due sooner already. */
+  private wakeIn(ms: number | null | undefined): void {
+    if (ms === null || ms === undefined || this.settled) {
+      return;
+    }
+    const at = Date.now() + ms;
+    if (this.rateWake && this.rateWake.at <= at) {
+      return;
+    }
+    clearTimeout(this.rateWake?.timer);
+    this.rateWake = {
+      at,
+      timer: setTimeout(() => {
+        this.rateWake = undefined;
+        this.recheck();
+      }, ms),
+    };
   }
 
   /** Expands a lazy composite; a failed expansion is an attempt that failed (retried per policy). */
@@ -306,7 +349,7 @@ export class RunExecutor {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
       const free = this.run.maxParallel - this.running.size;
-      const { claimed, runStatus } = await retryTransient(
+      const { claimed, runStatus, wakeInMs } = await retryTransient(
         () => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel),
         Math.max(30_000, 2 * leaseMs),
       );
@@ -316,6 +359,7 @@ export class RunExecutor {
       }
       this.claimedNothing = claimed.length === 0;
       this.dispatch(claimed);
+      this.wakeIn(wakeInMs);
     } catch (error) {
       this.fail(error);
     }
@@ -431,5 +475,6 @@ export class RunExecutor {
     clearTimeout(this.deadline);
     clearTimeout(this.wakeTimer);
     clearTimeout(this.waitTimer);
+    clearTimeout(this.rateWake?.timer);
   }
 }

@@ -437,6 +437,18 @@ export class RunService {
     });
   }
 
+  /**
+   * A run of this process freed a slot of a concurrency key that tasks wait on: the other runs it
+   * executes claim again (workers, in any process, hear the NOTIFY `queue:freed` instead).
+   */
+  private slotFreed(freedBy: string): void {
+    for (const [runId, { executor }] of this.active) {
+      if (runId !== freedBy) {
+        executor.recheck();
+      }
+    }
+  }
+
   /** Runs (or resumes) `runId` in this process until it is final. */
   async execute(runId: string, steps: Steps): Promise<RunStatus> {
     const current = this.active.get(runId);
@@ -455,6 +467,7 @@ export class RunService {
         leaseMs: this.deps.options.leaseMs,
         channel: this.deps.options.channel,
         onError: this.deps.onError,
+        onSlotFreed: (freedBy) => this.slotFreed(freedBy),
       },
       {
         runId,

@@ -65,6 +65,13 @@ export interface SettleManyResult {
   claimed: ClaimedTask[];
   /** A run of the worker's other runs had ready tasks but another transaction held it (see ClaimResult). */
   busy: boolean;
+  /** The claim refused tasks for their rate limit: claim again in this many ms (see ClaimResult). */
+  wakeInMs?: number | null;
+  /**
+   * The settle freed a slot of a queue at its limit (a concurrency key) that ready tasks wait on: other
+   * runs' claimers are to claim again (workers hear it as the NOTIFY `queue:freed`).
+   */
+  slotFreed?: boolean;
 }
 
 /**
@@ -80,6 +87,11 @@ export interface ClaimResult {
    * may end the run. Absent for a claim across runs.
    */
   runStatus?: string | null;
+  /**
+   * The claim refused tasks for their rate limit (docs/waits-and-flow-control.md): the first of them
+   * may start in this many ms, and nothing else will say so; null or absent: none refused.
+   */
+  wakeInMs?: number | null;
 }
 
 /** One attempt of one task of one run. */
@@ -123,10 +135,9 @@ export function createTaskQueries(db: Db, schema: string, redactor: Redactor = c
   return {
     /** Starts a pending run and claims its first tasks. */
     async startRun(runId: string, worker: string, claimLimit: number, leaseMs: number, channel: string | null) {
-      const { rows } = await db.query<{ r: { started: boolean; runStatus: string; claimed: ClaimedTask[] } }>(
-        `SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`,
-        [runId, worker, claimLimit, leaseMs, channel],
-      );
+      const { rows } = await db.query<{
+        r: { started: boolean; runStatus: string; claimed: ClaimedTask[]; wakeInMs?: number | null };
+      }>(`SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`, [runId, worker, claimLimit, leaseMs, channel]);
       return rows[0]!.r;
     },
 
