@@ -80,6 +80,7 @@ export const STATUS_STYLES: Readonly<Record<string, { fill: string; stroke: stri
   pending: { fill: "#ffffff", stroke: "#9e9e9e" },
   ready: { fill: "#fff8e1", stroke: "#f9a825" },
   running: { fill: "#bbdefb", stroke: "#1565c0" },
+  waiting: { fill: "#e1bee7", stroke: "#6a1b9a" },
   completed: { fill: "#c8e6c9", stroke: "#2e7d32" },
   failed: { fill: "#ffcdd2", stroke: "#c62828" },
   timed_out: { fill: "#ffe0b2", stroke: "#e65100" },
