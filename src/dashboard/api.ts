@@ -1,10 +1,12 @@
 /** The dashboard's read API: runs, a run, its tasks, attempts, logs and events, workflows with advice. */
-import { RUN_STATUSES, type RunStatus } from "../composer/state-machine.js";
+import { FINAL_TASK_STATUSES, RUN_STATUSES, type RunStatus, type TaskStatus } from "../composer/state-machine.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import { HtdagError, InvalidOptionError, RunNotFoundError } from "../errors.js";
 import { decodeEventCursor } from "../notifications/cursor.js";
 import { assertRunId } from "../orchestrator/checks.js";
 import type { RunRow } from "../store/runs.js";
+import type { DashboardTaskRow } from "../store/dashboard-tasks.js";
+import type { TaskWaiting } from "../orchestrator/run-result.js";
 import type { DashboardContext } from "./context.js";
 import { DashboardRequestError } from "./errors.js";
 import type { EventView, RunResponse, RunsResponse, TaskResponse, WorkflowResponse, WorkflowSummary } from "./types.js";
@@ -12,6 +14,7 @@ import {
   toAttemptView,
   toEventView,
   toLogView,
+  toPlanView,
   toRevisionView,
   toRunDetail,
   toRunSummary,
@@ -91,17 +94,42 @@ export async function listRuns(ctx: DashboardContext, query: URLSearchParams): P
  */
 export async function getRun(ctx: DashboardContext, runId: string): Promise<RunResponse> {
   const run = await runRow(ctx, runId);
-  const [tasks, revisions, usage] = await Promise.all([
+  const awaitingApproval = run.status === "awaiting_approval";
+  const [tasks, revisions, usage, plan] = await Promise.all([
     ctx.tasks.tasks(runId),
     ctx.revisions.list(runId),
     ctx.usage.bySource(runId),
+    awaitingApproval ? ctx.tasks.plan(runId) : Promise.resolve(null),
   ]);
+  const waiting = await waitingTasks(ctx, runId, tasks);
   return {
     run: toRunDetail(run),
-    tasks: tasks.map(toTaskView),
+    tasks: tasks.map((task) => toTaskView(task, waiting.get(task.id))),
     revisions: revisions.map(toRevisionView),
     usageBySource: usage.map(toUsageBreakdownView),
+    plan: plan ? toPlanView(run.goal, plan) : null,
   };
+}
+
+/**
+ * What the wait tasks among `tasks` that are not final wait for, by task id, as the orchestrator's
+ * summary of the run says (docs/waits-and-flow-control.md). A run without such a task costs no read.
+ */
+async function waitingTasks(
+  ctx: DashboardContext,
+  runId: string,
+  tasks: readonly DashboardTaskRow[],
+): Promise<Map<string, TaskWaiting>> {
+  const waiting = new Map<string, TaskWaiting>();
+  if (!tasks.some((t) => t.wait !== null && !FINAL_TASK_STATUSES.includes(t.status as TaskStatus))) {
+    return waiting;
+  }
+  for (const summary of (await ctx.orch.getRun(runId)).tasks) {
+    if (summary.status === "waiting" && summary.waiting) {
+      waiting.set(summary.id, summary.waiting);
+    }
+  }
+  return waiting;
 }
 
 /** `GET /api/runs/:runId/tasks/:taskId`: a task with its attempts, latest logs and progress. */
@@ -125,7 +153,13 @@ export async function getTask(
     ctx.tasks.logs(runId, taskId, limitParam(query, "logs", 200, 5000)),
     ctx.tasks.progress(runId, taskId),
   ]);
-  return { task: toTaskView(task), attempts: attempts.map(toAttemptView), logs: logs.map(toLogView), progress };
+  const waiting = await waitingTasks(ctx, runId, [task]);
+  return {
+    task: toTaskView(task, waiting.get(taskId)),
+    attempts: attempts.map(toAttemptView),
+    logs: logs.map(toLogView),
+    progress,
+  };
 }
 
 /**

@@ -31,6 +31,14 @@ export interface DashboardTaskRow {
   input_tokens: unknown;
   output_tokens: unknown;
   cost_usd: unknown;
+  /** A wait task's `wait` (its spec's), null for a task with a step (docs/waits-and-flow-control.md). */
+  wait: unknown;
+}
+
+/** A task of a plan as written: its spec (which holds no input) and its input as stored. */
+export interface PlanTaskRow {
+  spec: Record<string, unknown>;
+  input: unknown;
 }
 
 /** One attempt of a task. */
@@ -66,7 +74,7 @@ const TASK_SELECT = (s: string) => `
          ARRAY(SELECT jsonb_array_elements_text(coalesce(t.spec->'dependsOn', '[]'::jsonb))) AS depends_on,
          ARRAY(SELECT m->>'id' FROM jsonb_array_elements(coalesce(t.spec->'merged', '[]'::jsonb)) m) AS merged,
          t.attempts, t.max_attempts, t.timeout_ms, t.queue, t.priority, t.error, t.started_at, t.finished_at,
-         spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens, spent.cost_usd
+         t.spec->'wait' AS wait, spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens, spent.cost_usd
     FROM ${s}.tasks t
     CROSS JOIN LATERAL (
       SELECT sum(a.duration_ms) AS duration_ms, sum(a.llm_calls) AS llm_calls, sum(a.input_tokens) AS input_tokens,
@@ -81,6 +89,15 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
       const { rows } = await db.query<DashboardTaskRow>(`${TASK_SELECT(s)} WHERE t.run_id = $1 ORDER BY t.position`, [
         runId,
       ]);
+      return rows;
+    },
+
+    /** The live plan of a run (superseded tasks left out), in graph order: each task's spec and input. */
+    async plan(runId: string): Promise<PlanTaskRow[]> {
+      const { rows } = await db.query<PlanTaskRow>(
+        `SELECT spec, input FROM ${s}.tasks WHERE run_id = $1 AND status <> 'superseded' ORDER BY position, id`,
+        [runId],
+      );
       return rows;
     },
 

@@ -30,6 +30,8 @@ function task(id: string, extra: Partial<TaskView> = {}): TaskView {
     finishedAt: null,
     durationMs: null,
     usage: null,
+    wait: null,
+    waiting: null,
     ...extra,
   };
 }
@@ -159,6 +161,7 @@ describe("live updates", () => {
     tasks: [task("a", { status: "running", attempts: 1 }), task("b")],
     revisions: [],
     usageBySource: [],
+    plan: null,
   };
   const event = (
     id: string,

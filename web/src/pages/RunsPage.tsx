@@ -7,7 +7,16 @@ import { StatusBadge } from "../components/StatusBadge";
 import { formatDuration, formatTime, formatUsage, liveDuration, shortId } from "../format";
 import { useCoalesced, useEventStream, useNow } from "../hooks";
 
-const RUN_STATUSES = ["pending", "running", "paused", "completed", "failed", "cancelled", "timed_out"];
+const RUN_STATUSES = [
+  "pending",
+  "awaiting_approval",
+  "running",
+  "paused",
+  "completed",
+  "failed",
+  "cancelled",
+  "timed_out",
+];
 /** Events that change what the list shows: a run's status, or how many of its tasks finished (or are planned). */
 const LIST_EVENTS = [
   "execution:started",
@@ -23,6 +32,9 @@ const LIST_EVENTS = [
   "task:cancelled",
   "plan:revised",
   "budget:exceeded",
+  "plan:awaiting_approval",
+  "plan:approved",
+  "plan:rejected",
 ];
 
 export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: string; initialWorkflow: string }) {
