@@ -1,5 +1,7 @@
 /** Rows read from the store, turned into the dashboard's wire format (types.ts). Pure. */
 import type { HtdagEvent } from "../notifications/catalogue.js";
+import { taskToDocument } from "../graph/file.js";
+import type { Task } from "../graph/task-graph.js";
 import { toRunSummary as summarizeRun } from "../orchestrator/run-summary.js";
 import type { RunRow } from "../store/runs.js";
 import type { AttemptRow, DashboardTaskRow, PlanTaskRow, TaskLogRow } from "../store/dashboard-tasks.js";
@@ -154,12 +156,12 @@ export function toTaskView(task: DashboardTaskRow, waiting?: TaskWaiting): TaskV
 /** The key a codec's encrypted value is stored under (store/codec.ts). */
 const ENCRYPTED_MARK = '"$htdag_enc"';
 
-/** A plan awaiting approval as a graph to edit: each task's spec with its input (left out when null). */
+/**
+ * A plan awaiting approval as a graph to edit: each task's spec with its input (left out when null),
+ * as a user would write it (graph/file.ts).
+ */
 export function toPlanView(goal: string, rows: readonly PlanTaskRow[]): PlanView {
-  const tasks = rows.map((row) => ({
-    ...row.spec,
-    ...(row.input === null || row.input === undefined ? {} : { input: row.input }),
-  }));
+  const tasks = rows.map((row) => taskToDocument(row.task as Task));
   return { goal, tasks, encryptedInputs: JSON.stringify(tasks).includes(ENCRYPTED_MARK) };
 }
 

@@ -35,10 +35,9 @@ export interface DashboardTaskRow {
   wait: unknown;
 }
 
-/** A task of a plan as written: its spec (which holds no input) and its input as stored. */
+/** A task of a plan as written: its spec (which holds no input) with its input as stored, when it has one. */
 export interface PlanTaskRow {
-  spec: Record<string, unknown>;
-  input: unknown;
+  task: Record<string, unknown>;
 }
 
 /** One attempt of a task. */
@@ -95,7 +94,8 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
     /** The live plan of a run (superseded tasks left out), in graph order: each task's spec and input. */
     async plan(runId: string): Promise<PlanTaskRow[]> {
       const { rows } = await db.query<PlanTaskRow>(
-        `SELECT spec, input FROM ${s}.tasks WHERE run_id = $1 AND status <> 'superseded' ORDER BY position, id`,
+        `SELECT CASE WHEN input IS NULL THEN spec ELSE spec || jsonb_build_object('input', input) END AS task
+           FROM ${s}.tasks WHERE run_id = $1 AND status <> 'superseded' ORDER BY position, id`,
         [runId],
       );
       return rows;

@@ -4,14 +4,17 @@
  * starts the run, with the plan as recorded or with an edited graph file (JSON or YAML, validated as
  * `htdag validate` does); rejecting cancels it with the reason.
  */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { loadGraphFile } from "../../graph/file.js";
+import { createDashboardTaskQueries } from "../../store/dashboard-tasks.js";
 import type { CliIo } from "../io.js";
+import { planToYaml } from "../plan-file.js";
 import { withOrchestrator } from "../session.js";
 
 interface ApproveFlags {
   graph?: string;
   reject?: string;
+  printPlan?: boolean;
 }
 
 export function registerApprove(program: Command, io: CliIo): void {
@@ -20,18 +23,30 @@ export function registerApprove(program: Command, io: CliIo): void {
     .description("approve the plan of a run awaiting approval (it starts), with --graph an edited plan; or --reject it")
     .argument("<runId>", "the run's id; `htdag runs --status awaiting_approval` lists them")
     .option("--graph <file>", "run this graph (.json, .yaml, .yml) instead of the recorded plan, e.g. an edited copy")
-    .option("--reject <reason>", "reject the plan instead: the run ends cancelled, with this reason")
+    .addOption(
+      new Option("--reject <reason>", "reject the plan instead: the run ends cancelled, with this reason").conflicts(
+        "graph",
+      ),
+    )
+    .addOption(
+      new Option("--print-plan", "print the recorded plan as YAML, to edit a copy, and answer nothing").conflicts([
+        "graph",
+        "reject",
+      ]),
+    )
     .addHelpText(
       "after",
-      "\nThe recorded plan: `htdag show <runId> --json`. Edit a copy, then `htdag approve <runId> --graph plan.yaml`.",
+      "\nTo edit the plan: htdag approve <runId> --print-plan > plan.yaml, edit it, then htdag approve <runId> --graph plan.yaml",
     )
     .action(async (runId: string, flags: ApproveFlags) => {
-      if (flags.reject !== undefined && flags.graph !== undefined) {
-        program.error("htdag: approve takes --graph or --reject, not both", { exitCode: 2 });
-      }
       // The file is read and validated before the store is opened: a broken edit costs nothing.
       const graph = flags.graph === undefined ? undefined : await loadGraphFile(flags.graph);
       await withOrchestrator(program, async (orch) => {
+        if (flags.printPlan) {
+          const run = await orch.getRun(runId);
+          const plan = await createDashboardTaskQueries(orch.db, orch.options.schema).plan(runId);
+          return io.out(planToYaml(run.goal, plan).trimEnd());
+        }
         if (flags.reject !== undefined) {
           await orch.rejectPlan(runId, flags.reject);
           return io.out(`run ${runId} rejected (cancelled): ${flags.reject}`);
