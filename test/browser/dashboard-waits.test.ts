@@ -16,6 +16,7 @@ import {
   type TaskSpec,
 } from "../../src/index.js";
 import type { RunResponse } from "../../src/dashboard/types.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { waitFor } from "../helpers/wait.js";
 import { launchChromium, rawRequest, SCREENSHOTS } from "./helpers.js";
@@ -65,14 +66,14 @@ async function latestRun(workflow: string, status?: "awaiting_approval"): Promis
 describe("a waiting task in the dashboard", () => {
   it("shows a signal form with the signal's name; a payload that is not JSON is refused before sending", async () => {
     const result = orch.composeFromTaskGraph(
-      {
+      validateGraph({
         goal: "ship after sign-off",
         tasks: [
           { id: "build" },
           { id: "sign_off", dependsOn: ["build"], wait: { signal: "sign-off", timeoutMs: 60_000 } },
           { id: "ship", dependsOn: ["sign_off"] },
         ],
-      },
+      }),
       { build: () => "built", ship: () => "shipped" },
       { workflow: "dash_signal" },
     );

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOrchestrator } from "../../src/create-orchestrator.js";
 import type { Orchestrator, RunResult, TaskSpec } from "../../src/index.js";
+import { validateGraph } from "../../src/graph/validate.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { gate, waitFor } from "../helpers/wait.js";
 import { htdag } from "./htdag-process.js";
@@ -52,7 +53,7 @@ async function start(
   graph: { goal: string; tasks: TaskSpec[] },
   steps: Record<string, () => unknown>,
 ): Promise<{ runId: string; result: Promise<RunResult> }> {
-  const result = orch.composeFromTaskGraph(graph, steps, { workflow });
+  const result = orch.composeFromTaskGraph(validateGraph(graph), steps, { workflow });
   let runId = "";
   await waitFor(async () => {
     runId = (await orch.listRuns({ workflow, limit: 1 }))[0]?.runId ?? "";
