@@ -104,11 +104,10 @@ export async function runAction(
     return { runId, action, status: await statusOf(ctx, runId), signal };
   }
   if (action === "approve") {
+    // Not the dashboard's `steps` (the built-in catalogue under `htdag dashboard`, for retries): they would
+    // refuse the step names of any other workflow. The process's own bound steps check them, when it has any.
     const graph = editedGraph(body);
-    await orch.approvePlan(runId, {
-      ...(graph ? { graph } : {}),
-      ...(graph && ctx.options.steps ? { steps: ctx.options.steps } : {}),
-    });
+    await orch.approvePlan(runId, graph ? { graph } : {});
   } else if (action === "reject") {
     await orch.rejectPlan(runId, requiredString(body, "reason", action));
   } else if (action === "cancel") {
