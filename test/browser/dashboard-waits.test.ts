@@ -131,7 +131,7 @@ describe("a plan awaiting approval in the dashboard", () => {
   it("approves the plan as recorded", async () => {
     const { result, page } = await awaiting("dash_approve");
     await expect(page.locator('section.plan-approval li[data-plan-task="write"]').innerText()).resolves.toBe(
-      "write  after research",
+      "write after research",
     );
     await page.screenshot({ path: join(SCREENSHOTS, "run-awaiting-approval.png"), fullPage: true });
     await page.getByRole("button", { name: "Approve", exact: true }).click();
