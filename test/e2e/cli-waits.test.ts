@@ -73,12 +73,15 @@ describe("htdag signal and a waiting task in htdag show", () => {
     });
     await waitFor(async () => (await taskStatus(runId, "approve")) === "waiting", 10_000, "the wait to start");
 
-    const shown = await cli("show", runId);
+    // A bad --data is refused before the store is opened: it runs beside the show.
+    const [shown, bad] = await Promise.all([
+      cli("show", runId),
+      cli("signal", runId, "approval", "--data", "{approved: yes}"),
+    ]);
     expect(shown.stderr).toBe("");
     expect(shown.stdout).toMatch(
       /waiting +approve .*waits for signal "approval" until \d{4}-\d\d-\d\dT\S+Z since \d{4}-\d\d-\d\dT\S+Z/,
     );
-    const bad = await cli("signal", runId, "approval", "--data", "{approved: yes}");
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/invalid option `--data`: expected a JSON value .*Try `--data '\{"approved": true\}'`/);
 
@@ -137,39 +140,30 @@ describe("htdag schedules", () => {
   it("adds a schedule, lists it (also as JSON), and removes it", async () => {
     const graph = join(dir, "audit.yaml");
     await writeFile(graph, "goal: nightly audit\ntasks:\n  - id: audit\n");
-    const added = await cli(
-      "schedules",
-      "add",
-      "nightly-audit",
-      "--cron",
-      "0 2 * * *",
-      "--timezone",
-      "Europe/Berlin",
-      "--workflow",
-      "audit",
-      "--graph",
-      graph,
-      "--input",
-      '{"scope": "all"}',
-      "--overlap",
-      "skip",
-    );
+    // A bad --overlap is refused before the store is opened: it runs beside the add.
+    const [added, badOverlap] = await Promise.all([
+      cli(
+        "schedules",
+        "add",
+        "nightly-audit",
+        "--cron",
+        "0 2 * * *",
+        "--timezone",
+        "Europe/Berlin",
+        "--workflow",
+        "audit",
+        "--graph",
+        graph,
+        "--input",
+        '{"scope": "all"}',
+        "--overlap",
+        "skip",
+      ),
+      cli("schedules", "add", "x", "--cron", "* * * * *", "--workflow", "w", "--graph", graph, "--overlap", "never"),
+    ]);
     expect(added.stderr).toBe("");
     expect(added.code).toBe(0);
     expect(added.stdout).toMatch(/^schedule nightly-audit stored; next tick \d{4}-\d\d-\d\dT\S+Z\n/);
-    const badOverlap = await cli(
-      "schedules",
-      "add",
-      "x",
-      "--cron",
-      "* * * * *",
-      "--workflow",
-      "w",
-      "--graph",
-      graph,
-      "--overlap",
-      "never",
-    );
     expect(badOverlap.code).toBe(1);
     expect(badOverlap.stderr).toContain("invalid option `--overlap`: expected one of allow, skip");
 

@@ -57,7 +57,8 @@ export function registerSchedules(program: Command, io: CliIo): void {
     .command("ls")
     .description("list the schedules, by name")
     .option("--json", "print the schedules as a JSON array")
-    .action(list);
+    // `schedules ls --json`: the parent command takes the flag it also has, so read both.
+    .action((flags: { json?: boolean }) => list({ ...schedules.opts<{ json?: boolean }>(), ...flags }));
 
   schedules
     .command("add")
