@@ -30,6 +30,8 @@ export const HTDAG_ERROR_CODES = [
   "LEASE_EXPIRED",
   "BUDGET_EXCEEDED",
   "SIGNAL_NOT_AWAITED",
+  "SIGNAL_TIMEOUT",
+  "SCHEDULE_FIRE_FAILED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
@@ -365,6 +367,42 @@ export class SignalError extends HtdagError {
       `signal ${JSON.stringify(signalName)} to run ${runId} was not delivered: ${reason}. ` +
         "Send a signal to a run that is not final, with the name of one of its wait tasks " +
         "({ wait: { signal: name } }); `htdag show <runId>` lists them",
+    );
+  }
+}
+
+/**
+ * A wait task's signal did not arrive within its `wait.timeoutMs` (docs/waits-and-flow-control.md): the
+ * attempt ends `timed_out` with this error, as stored by the database (which writes the same name,
+ * code and message), and the task's retries and `runIf` follow as usual. Read it as `task.error`.
+ */
+export class SignalTimeoutError extends HtdagError {
+  constructor(taskId: string, signalName: string, timeoutMs: number) {
+    super(
+      "SIGNAL_TIMEOUT",
+      `task ${JSON.stringify(taskId)} waited ${timeoutMs} ms (wait.timeoutMs) for signal ${JSON.stringify(signalName)}, ` +
+        `which did not arrive; send it with orch.signal(runId, ${JSON.stringify(signalName)}, payload) or raise wait.timeoutMs`,
+    );
+  }
+}
+
+/**
+ * A schedule's tick could not be fired (docs/waits-and-flow-control.md, "Schedules"): its stored graph
+ * does not validate any more, or the submit of its run failed. Reported through the orchestrator's
+ * `onError`; the worker goes on with the other schedules and tries the tick again shortly.
+ */
+export class ScheduleFireError extends HtdagError {
+  constructor(
+    /** The schedule's name. */
+    readonly schedule: string,
+    cause: unknown,
+  ) {
+    super(
+      "SCHEDULE_FIRE_FAILED",
+      `schedule ${JSON.stringify(schedule)} could not fire its tick, tried again shortly: ` +
+        `${cause instanceof Error ? cause.message : String(cause)}. ` +
+        "Fix the cause, or store the schedule anew with orch.schedule() (or remove it with orch.unschedule())",
+      { cause },
     );
   }
 }

@@ -125,6 +125,8 @@ export {
   LeaseExpiredError,
   BudgetExceededError,
   SignalError,
+  SignalTimeoutError,
+  ScheduleFireError,
   GraphValidationError,
   DecompositionError,
   NonRetryableError,

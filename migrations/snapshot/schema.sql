@@ -119,10 +119,19 @@ TABLE :HTDAG_SCHEMA.queues
   name text NOT NULL
   concurrency integer
   running integer NOT NULL DEFAULT 0
+  channel text
   CONSTRAINT queues_concurrency_check CHECK (((concurrency IS NULL) OR (concurrency >= 1)))
   CONSTRAINT queues_pkey PRIMARY KEY (name)
   CONSTRAINT queues_running_check CHECK ((running >= 0))
+CREATE INDEX queues_full_idx ON :HTDAG_SCHEMA.queues USING btree (name) WHERE (running >= concurrency)
 CREATE UNIQUE INDEX queues_pkey ON :HTDAG_SCHEMA.queues USING btree (name)
+CREATE TRIGGER queues_slot_freed AFTER UPDATE OF running ON :HTDAG_SCHEMA.queues FOR EACH ROW WHEN (((new.running < old.running) AND (old.concurrency IS NOT NULL) AND (old.running >= old.concurrency))) EXECUTE FUNCTION :HTDAG_SCHEMA.queue_slot_freed()
+
+TABLE :HTDAG_SCHEMA.rate_limits
+  key text NOT NULL
+  tat timestamp with time zone NOT NULL
+  CONSTRAINT rate_limits_pkey PRIMARY KEY (key)
+CREATE UNIQUE INDEX rate_limits_pkey ON :HTDAG_SCHEMA.rate_limits USING btree (key)
 
 TABLE :HTDAG_SCHEMA.rejected_completions
   id bigint NOT NULL
@@ -193,13 +202,53 @@ TABLE :HTDAG_SCHEMA.runs
   CONSTRAINT runs_priority_check CHECK (((priority >= '-1000'::integer) AND (priority <= 1000)))
   CONSTRAINT runs_remaining_tasks_check CHECK ((remaining_tasks >= 0))
   CONSTRAINT runs_revision_check CHECK ((revision >= 0))
-  CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
+  CONSTRAINT runs_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'awaiting_approval'::text, 'running'::text, 'paused'::text, 'completed'::text, 'failed'::text, 'cancelled'::text, 'timed_out'::text])))
   CONSTRAINT runs_total_tasks_check CHECK ((total_tasks >= 0))
   CONSTRAINT runs_workflow_fkey FOREIGN KEY (workflow) REFERENCES :HTDAG_SCHEMA.workflows(name)
 CREATE UNIQUE INDEX runs_idempotency_key_unique ON :HTDAG_SCHEMA.runs USING btree (idempotency_key)
 CREATE UNIQUE INDEX runs_pkey ON :HTDAG_SCHEMA.runs USING btree (id)
-CREATE INDEX runs_status_idx ON :HTDAG_SCHEMA.runs USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text, 'paused'::text]))
+CREATE INDEX runs_status_idx ON :HTDAG_SCHEMA.runs USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'awaiting_approval'::text, 'running'::text, 'paused'::text]))
 CREATE INDEX runs_workflow_created_idx ON :HTDAG_SCHEMA.runs USING btree (workflow, created_at DESC)
+
+TABLE :HTDAG_SCHEMA.schedules
+  name text NOT NULL
+  cron text NOT NULL
+  timezone text NOT NULL DEFAULT 'UTC'::text
+  workflow text NOT NULL
+  graph jsonb NOT NULL
+  input jsonb
+  overlap text NOT NULL DEFAULT 'allow'::text
+  next_tick_at timestamp with time zone NOT NULL
+  firing_tick timestamp with time zone
+  last_tick_at timestamp with time zone
+  last_run_id uuid
+  created_at timestamp with time zone NOT NULL DEFAULT now()
+  updated_at timestamp with time zone NOT NULL DEFAULT now()
+  CONSTRAINT schedules_cron_check CHECK (((length(cron) >= 1) AND (length(cron) <= 200)))
+  CONSTRAINT schedules_firing_tick_check CHECK (((firing_tick IS NULL) OR (firing_tick >= next_tick_at)))
+  CONSTRAINT schedules_graph_check CHECK ((jsonb_typeof(graph) = 'object'::text))
+  CONSTRAINT schedules_name_check CHECK ((name ~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$'::text))
+  CONSTRAINT schedules_next_tick_at_check CHECK ((next_tick_at = date_trunc('milliseconds'::text, next_tick_at)))
+  CONSTRAINT schedules_overlap_check CHECK ((overlap = ANY (ARRAY['allow'::text, 'skip'::text])))
+  CONSTRAINT schedules_pkey PRIMARY KEY (name)
+  CONSTRAINT schedules_timezone_check CHECK (((length(timezone) >= 1) AND (length(timezone) <= 100)))
+  CONSTRAINT schedules_workflow_check CHECK ((workflow ~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$'::text))
+CREATE INDEX schedules_next_tick_idx ON :HTDAG_SCHEMA.schedules USING btree (next_tick_at)
+CREATE UNIQUE INDEX schedules_pkey ON :HTDAG_SCHEMA.schedules USING btree (name)
+
+TABLE :HTDAG_SCHEMA.signals
+  run_id uuid NOT NULL
+  id bigint NOT NULL
+  name text NOT NULL
+  payload jsonb NOT NULL
+  received_at timestamp with time zone NOT NULL DEFAULT now()
+  task_id text
+  delivered_at timestamp with time zone
+  CONSTRAINT signals_delivered_check CHECK (((task_id IS NULL) = (delivered_at IS NULL)))
+  CONSTRAINT signals_pkey PRIMARY KEY (run_id, id)
+  CONSTRAINT signals_run_id_fkey FOREIGN KEY (run_id) REFERENCES :HTDAG_SCHEMA.runs(id) ON DELETE CASCADE
+CREATE INDEX signals_kept_idx ON :HTDAG_SCHEMA.signals USING btree (run_id, name, id) WHERE (delivered_at IS NULL)
+CREATE UNIQUE INDEX signals_pkey ON :HTDAG_SCHEMA.signals USING btree (run_id, id)
 
 TABLE :HTDAG_SCHEMA.task_edges
   run_id uuid NOT NULL
@@ -255,6 +304,7 @@ TABLE :HTDAG_SCHEMA.tasks
   lease_expires_at timestamp with time zone
   error jsonb
   replan jsonb
+  waiting_since timestamp with time zone
   CONSTRAINT tasks_attempt_budget_check CHECK ((attempt_budget >= 1))
   CONSTRAINT tasks_attempts_check CHECK ((attempts >= 0))
   CONSTRAINT tasks_composite_has_no_step CHECK (((kind = 'atomic'::text) OR (step IS NULL)))
@@ -274,9 +324,12 @@ TABLE :HTDAG_SCHEMA.tasks
 CREATE INDEX tasks_children_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, parent_id) WHERE (parent_id IS NOT NULL)
 CREATE INDEX tasks_lease_idx ON :HTDAG_SCHEMA.tasks USING btree (lease_expires_at) WHERE (status = 'running'::text)
 CREATE UNIQUE INDEX tasks_pkey ON :HTDAG_SCHEMA.tasks USING btree (run_id, id)
+CREATE INDEX tasks_queue_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (queue) WHERE ((status = 'ready'::text) AND (queue <> 'default'::text))
 CREATE INDEX tasks_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (priority DESC, ready_at, run_id, id) WHERE (status = 'ready'::text)
+CREATE INDEX tasks_run_limited_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id) WHERE ((status = 'ready'::text) AND ((queue <> 'default'::text) OR (spec ? 'rateLimit'::text)))
 CREATE INDEX tasks_run_ready_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, priority DESC, ready_at, id) WHERE (status = 'ready'::text)
 CREATE INDEX tasks_run_running_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id) WHERE (status = 'running'::text)
+CREATE INDEX tasks_run_waits_idx ON :HTDAG_SCHEMA.tasks USING btree (run_id, available_at) WHERE ((status = 'ready'::text) AND (spec ? 'wait'::text))
 
 TABLE :HTDAG_SCHEMA.usage_records
   id bigint NOT NULL
@@ -424,6 +477,89 @@ BEGIN
     'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.approve_plan(p_run_id uuid, p_graph jsonb, p_tasks jsonb, p_edges jsonb, p_channel text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_run "htdag".runs;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  -- GUARD: only a run awaiting approval of its plan is approved (the run is locked).
+  IF v_run.status <> 'awaiting_approval' THEN RETURN v_run.status; END IF;
+  IF p_tasks IS NOT NULL THEN
+    -- The edited plan is a graph of its own (a new id): the graph row of the recorded plan, which
+    -- other runs may share, is left as it is.
+    INSERT INTO "htdag".graphs (id, goal, decomposer, source, tasks, decomposed_at)
+    VALUES (p_graph ->> 'id', p_graph ->> 'goal', p_graph ->> 'decomposer', p_graph ->> 'source', p_graph -> 'tasks',
+            (p_graph ->> 'decomposedAt')::timestamptz);
+    -- Nothing of the run ran: its tasks have no attempts, logs or outputs to keep. Edges go with them.
+    DELETE FROM "htdag".tasks WHERE run_id = p_run_id;
+    INSERT INTO "htdag".tasks (run_id, id, position, parent_id, kind, step, description, remaining_deps, run_if,
+                                     spec, input, priority, queue, max_attempts, attempt_budget, timeout_ms, backoff,
+                                     status)
+    SELECT p_run_id, id, e.n, parent_id, kind, step, description, remaining_deps, run_if, spec, input,
+           priority, queue, max_attempts, max_attempts, timeout_ms, backoff, 'pending'
+      FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS e(value, n),
+           jsonb_to_record(e.value) AS x(id text, parent_id text, kind text, step text, description text,
+           remaining_deps integer, run_if text, spec jsonb, input jsonb, priority integer, queue text,
+           max_attempts integer, timeout_ms integer, backoff jsonb);
+    INSERT INTO "htdag".task_edges (run_id, task_id, depends_on)
+    SELECT p_run_id, task_id, depends_on FROM jsonb_to_recordset(p_edges) AS x(task_id text, depends_on text);
+    UPDATE "htdag".runs SET graph_id = p_graph ->> 'id', total_tasks = jsonb_array_length(p_tasks),
+           remaining_tasks = jsonb_array_length(p_tasks), failed_tasks = 0
+     WHERE id = p_run_id;
+  END IF;
+  PERFORM "htdag".emit(p_channel, 'plan:approved', p_run_id, NULL, v_run.workflow,
+    jsonb_build_object('edited', p_tasks IS NOT NULL,
+                       'tasks', (SELECT total_tasks FROM "htdag".runs WHERE id = p_run_id)));
+  -- start_run starts pending runs only: the run goes through pending inside this transaction, unseen.
+  UPDATE "htdag".runs SET status = 'pending' WHERE id = p_run_id;
+  -- Claims nothing (limit 0): workers or the run's executor claim its ready tasks.
+  PERFORM "htdag".start_run(p_run_id, NULL, 0, 0, p_channel);
+  RETURN v_run.status;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.backoff_delay_ms(p_backoff jsonb, p_attempt integer)
+ RETURNS integer
+ LANGUAGE sql
+AS $function$
+  SELECT greatest(0, round(least(c.max_ms, c.capped + c.capped * c.jitter * (random() * 2 - 1))))::integer
+    FROM (SELECT least(CASE p_backoff ->> 'kind'
+                         WHEN 'exponential' THEN b.base_ms * power(2::double precision, least(greatest(0, p_attempt - 1), 60))
+                         WHEN 'linear' THEN b.base_ms * greatest(1, p_attempt)
+                         ELSE b.base_ms END, b.max_ms) AS capped, b.max_ms, b.jitter
+            FROM (SELECT coalesce((p_backoff ->> 'baseMs')::double precision, 0) AS base_ms,
+                         coalesce((p_backoff ->> 'maxMs')::double precision, 0) AS max_ms,
+                         coalesce((p_backoff ->> 'jitter')::double precision, 0) AS jitter) b) c
+$function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.begin_schedule_tick(p_name text, p_seen timestamp with time zone, p_tick timestamp with time zone, p_next timestamp with time zone, p_channel text)
+ RETURNS TABLE(outcome text, tick timestamp with time zone)
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_schedule "htdag".schedules;
+BEGIN
+  -- GUARD: only the tick the caller saw is begun; the row is locked while the choice is made.
+  SELECT * INTO v_schedule FROM "htdag".schedules WHERE name = p_name AND next_tick_at = p_seen FOR UPDATE;
+  IF NOT FOUND THEN RETURN QUERY SELECT 'gone'::text, NULL::timestamptz; RETURN; END IF;
+  IF v_schedule.firing_tick IS NOT NULL THEN
+    RETURN QUERY SELECT 'fire'::text, v_schedule.firing_tick; RETURN;
+  END IF;
+  IF v_schedule.overlap = 'skip' AND EXISTS (
+       SELECT 1 FROM "htdag".runs
+        WHERE id = v_schedule.last_run_id AND status NOT IN ('completed', 'failed', 'cancelled', 'timed_out')) THEN
+    UPDATE "htdag".schedules SET next_tick_at = p_next, last_tick_at = p_tick, updated_at = now()
+     WHERE name = p_name;
+    PERFORM "htdag".emit(p_channel, 'schedule:fired', NULL, NULL, v_schedule.workflow,
+      jsonb_build_object('schedule', p_name, 'tick', to_char(p_tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                         'runId', NULL, 'skipped', true));
+    RETURN QUERY SELECT 'skipped'::text, p_tick; RETURN;
+  END IF;
+  UPDATE "htdag".schedules SET firing_tick = p_tick WHERE name = p_name;
+  RETURN QUERY SELECT 'fire'::text, p_tick;
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.budget_reached(p_run :HTDAG_SCHEMA.runs)
  RETURNS boolean
  LANGUAGE sql
@@ -530,29 +666,66 @@ DECLARE
   v_claimed jsonb := '[]';
   v_mode text := CASE WHEN p_channel IS NOT NULL THEN "htdag".notify_mode(p_run.options) END;
   v_notify boolean := v_mode IS NOT NULL;
+  -- FLOW CONTROL: the queues at their limit, and when a task refused by a rate limit may start.
+  v_full text[];
+  v_start_at timestamptz;
 BEGIN
-  IF p_limit <= 0 OR p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
+  IF p_run.status <> 'running' OR p_run.run_at > now() THEN RETURN v_claimed; END IF;
   -- GUARD: no task starts once the run's budget is reached (record_usage fails such a run at once;
   -- this holds if a claim ever finds one still running). One test on the row already loaded.
   IF p_run.options ? 'budget' AND "htdag".budget_reached(p_run) THEN RETURN v_claimed; END IF;
+  -- Waits (0006): start the run's due waits, deliver kept signals, end the waits whose time came.
+  -- One probe of the partial index tasks_run_waits_idx, empty for a run without waits. The run
+  -- may end here (its last task was a wait). Done even with no slot to fill (p_limit 0).
+  IF EXISTS (SELECT 1 FROM "htdag".tasks
+              WHERE run_id = p_run.id AND status = 'ready' AND spec ? 'wait' AND available_at <= now()) THEN
+    PERFORM "htdag".process_waits(p_run, p_channel);
+    SELECT * INTO p_run FROM "htdag".runs WHERE id = p_run.id;
+    IF p_run.status <> 'running' THEN RETURN v_claimed; END IF;
+  END IF;
+  IF p_limit <= 0 THEN RETURN v_claimed; END IF;
   SELECT least(p_limit, p_run.max_parallel - (SELECT count(*) FROM "htdag".tasks
                                               WHERE run_id = p_run.id AND status = 'running' AND kind = 'atomic')),
-         -- From each queue row (usually none) to the run's first ready task in it.
-         EXISTS (SELECT 1 FROM "htdag".queues q,
-                        LATERAL (SELECT 1 FROM "htdag".tasks t
-                                  WHERE t.run_id = p_run.id AND t.status = 'ready' AND t.queue = q.name
-                                  LIMIT 1) r)
+         -- FLOW CONTROL: from the run's ready tasks under flow control or in a named queue (a partial
+         -- index, empty for most runs), the first with a rate limit, a concurrency key, or a queue
+         -- that has a row; or a limit on the queue 'default' itself (one primary-key probe).
+         EXISTS (SELECT 1 FROM "htdag".tasks t
+                  WHERE t.run_id = p_run.id AND t.status = 'ready' AND (t.queue <> 'default' OR t.spec ? 'rateLimit')
+                    AND (t.spec ? 'rateLimit' OR t.spec ? 'concurrency'
+                         OR EXISTS (SELECT 1 FROM "htdag".queues q WHERE q.name = t.queue)))
+         OR EXISTS (SELECT 1 FROM "htdag".queues WHERE name = 'default')
     INTO v_free, v_queued;
   IF v_free <= 0 THEN RETURN v_claimed; END IF;
   IF v_queued THEN
+    -- FLOW CONTROL: task by task. The tasks of a queue at its limit are skipped, not locked, so they
+    -- hide no other task (one busy key starves no other); each other one takes a slot of its queue
+    -- (take_queue_slot, which re-checks under the queue's lock), then a token of its rate limit:
+    -- refused, it gives the slot back and is not claimable before the key allows it.
+    v_full := ARRAY(SELECT name FROM "htdag".queues WHERE running >= concurrency);
     FOR v_task IN
-      SELECT id, queue FROM "htdag".tasks
-       WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now()
+      SELECT id, queue, spec -> 'rateLimit' AS rate_limit, (spec -> 'concurrency' ->> 'limit')::integer AS concurrency
+        FROM "htdag".tasks
+       -- GUARD: a wait task is never claimed into running (0006).
+       WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now() AND queue <> ALL (v_full)
+         AND NOT (spec ? 'wait')
        ORDER BY priority DESC, ready_at, id
        LIMIT p_limit * 4 FOR UPDATE SKIP LOCKED
     LOOP
       EXIT WHEN v_free <= 0;
-      CONTINUE WHEN NOT "htdag".take_queue_slot(v_task.queue);
+      -- The channel a freed slot NOTIFYs on: none when the run NOTIFYs nothing (realTimeNotifications false).
+      CONTINUE WHEN NOT "htdag".take_queue_slot(v_task.queue, v_task.concurrency,
+                                                      CASE WHEN v_notify THEN p_channel END);
+      IF v_task.rate_limit IS NOT NULL THEN
+        v_start_at := "htdag".take_rate_token(v_task.rate_limit);
+        IF v_start_at IS NOT NULL THEN
+          -- GUARD: the ready task locked above; it stays ready, claimable from v_start_at.
+          UPDATE "htdag".tasks SET available_at = v_start_at
+           WHERE run_id = p_run.id AND id = v_task.id AND status = 'ready';
+          UPDATE "htdag".queues SET running = running - 1 WHERE name = v_task.queue AND running > 0;
+          PERFORM "htdag".note_wake_at(v_start_at);
+          CONTINUE;
+        END IF;
+      END IF;
       v_claimed := v_claimed || "htdag".start_attempt(p_run.id, v_task.id, p_run.workflow, p_worker, p_lease_ms, p_channel);
       v_free := v_free - 1;
     END LOOP;
@@ -560,7 +733,8 @@ BEGIN
   END IF;
   SELECT array_agg(id) INTO v_ids FROM (
     SELECT id FROM "htdag".tasks
-     WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now()
+     -- GUARD: a wait task is never claimed into running (0006).
+     WHERE run_id = p_run.id AND status = 'ready' AND available_at <= now() AND NOT (spec ? 'wait')
      ORDER BY priority DESC, ready_at, id
      LIMIT v_free FOR UPDATE SKIP LOCKED) c;
   IF v_ids IS NULL THEN RETURN v_claimed; END IF;
@@ -613,16 +787,36 @@ DECLARE
   v_run_id uuid;
   v_free integer := p_limit;
   v_busy boolean := false;
+  -- FLOW CONTROL: the queues at their limit (usually none): their tasks are passed over.
+  v_full text[];
 BEGIN
-  IF p_limit <= 0 THEN RETURN jsonb_build_object('claimed', v_claimed, 'busy', false); END IF;
   IF p_run_id IS NOT NULL THEN
     -- Serialises claims and settles of one run, so max_parallel holds exactly.
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
     IF FOUND THEN
-      v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_limit, p_lease_ms, p_channel);
+      v_claimed := "htdag".claim_locked_run(v_run, p_worker, greatest(p_limit, 0), p_lease_ms, p_channel);
+      SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
     END IF;
-    RETURN jsonb_build_object('claimed', v_claimed, 'busy', false);
+    RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', false,
+                                                           'runStatus', v_run.status));
   END IF;
+  IF p_limit <= 0 THEN
+    -- Waits (0006): a worker with no slot to fill still ends the due waits of its workflows' runs
+    -- (a wait holds no slot), on its poll. The partial index holds only ready wait tasks.
+    FOR v_run_id IN
+      SELECT DISTINCT t.run_id FROM "htdag".tasks t
+       WHERE t.status = 'ready' AND t.spec ? 'wait' AND t.available_at <= now()
+       LIMIT 100
+    LOOP
+      SELECT * INTO v_run FROM "htdag".runs
+       WHERE id = v_run_id AND status = 'running' AND (p_workflows IS NULL OR workflow = ANY (p_workflows))
+         FOR UPDATE SKIP LOCKED;
+      CONTINUE WHEN NOT FOUND;
+      PERFORM "htdag".claim_locked_run(v_run, p_worker, 0, p_lease_ms, p_channel);
+    END LOOP;
+    RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', false));
+  END IF;
+  v_full := ARRAY(SELECT name FROM "htdag".queues WHERE running >= concurrency);
   -- Workers: the runs of the best ready tasks (priority, then age), each claimed under its lock.
   -- A run another transaction holds (a settle, which claims for itself) is skipped, not waited
   -- for, and none of its task rows is locked; the claim says it was busy.
@@ -630,12 +824,13 @@ BEGIN
     SELECT x.run_id FROM (
       -- Ready tasks in the ready index's order, each run looked up by primary key (OFFSET 0 keeps
       -- the planner from reading every running run first and sorting all their ready tasks, as it
-      -- would on statistics that say there are few), until p_limit * 4 are found.
+      -- would on statistics that say there are few), until p_limit * 4 are found. FLOW CONTROL:
+      -- not those of a queue at its limit, so one busy key hides no other run's tasks.
       SELECT t.run_id, t.priority, t.ready_at FROM "htdag".tasks t,
              LATERAL (SELECT 1 FROM "htdag".runs r
                        WHERE r.id = t.run_id AND r.status = 'running' AND r.run_at <= now()
                          AND (p_workflows IS NULL OR r.workflow = ANY (p_workflows)) OFFSET 0) r
-       WHERE t.status = 'ready' AND t.available_at <= now()
+       WHERE t.status = 'ready' AND t.available_at <= now() AND t.queue <> ALL (v_full)
        ORDER BY t.priority DESC, t.ready_at, t.run_id, t.id
        LIMIT p_limit * 4) x
      GROUP BY x.run_id
@@ -651,7 +846,7 @@ BEGIN
     v_free := v_free - jsonb_array_length(v_got);
     EXIT WHEN v_free <= 0;
   END LOOP;
-  RETURN jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0);
+  RETURN "htdag".with_flow_wake(jsonb_build_object('claimed', v_claimed, 'busy', v_busy AND v_free > 0));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.close_plan_stream(p_run_id uuid, p_graph_id text, p_tasks jsonb, p_edges jsonb, p_revise boolean, p_reason text, p_record jsonb, p_channel text)
@@ -675,6 +870,56 @@ BEGIN
   UPDATE "htdag".runs SET planning_until = NULL, graph_id = p_graph_id WHERE id = p_run_id;
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   RETURN jsonb_build_object('closed', true, 'runStatus', v_run.status, 'aborted', coalesce(v_revised -> 'aborted', '[]'::jsonb));
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.deliver_signal(p_run_id uuid, p_name text, p_payload jsonb, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_run "htdag".runs;
+  v_task "htdag".tasks;
+  v_waits integer;
+  v_kept integer;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('delivered', false, 'reason', 'no run has this id', 'runStatus', NULL);
+  END IF;
+  -- GUARD: only a run that is not final takes a signal (one awaiting approval of its plan keeps it
+  -- for its wait, as a pending run does).
+  IF v_run.status NOT IN ('pending', 'awaiting_approval', 'running', 'paused') THEN
+    RETURN jsonb_build_object('delivered', false, 'reason', 'the run is ' || v_run.status, 'runStatus', v_run.status);
+  END IF;
+  -- GUARD: a wait for the name that is not final, and not already promised a kept signal.
+  SELECT count(*) INTO v_waits FROM "htdag".tasks
+   WHERE run_id = p_run_id AND status IN ('pending', 'ready') AND spec -> 'wait' ->> 'signal' = p_name;
+  SELECT count(*) INTO v_kept FROM "htdag".signals
+   WHERE run_id = p_run_id AND name = p_name AND delivered_at IS NULL;
+  IF v_waits <= v_kept THEN
+    RETURN jsonb_build_object('delivered', false, 'runStatus', v_run.status, 'reason',
+      CASE WHEN v_waits = 0 THEN 'no wait task of the run that is not final waits for it'
+           ELSE 'every wait task for it that is not final has a signal kept for it already' END);
+  END IF;
+  SELECT * INTO v_task FROM "htdag".tasks
+   WHERE run_id = p_run_id AND status = 'ready' AND spec -> 'wait' ->> 'signal' = p_name
+     AND waiting_since >= ready_at
+   ORDER BY position LIMIT 1 FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO "htdag".signals (run_id, name, payload) VALUES (p_run_id, p_name, p_payload);
+    PERFORM "htdag".emit(p_channel, 'signal:received', p_run_id, NULL, v_run.workflow,
+      jsonb_build_object('name', p_name, 'delivered', false, 'taskId', NULL));
+    RETURN jsonb_build_object('delivered', false, 'taskId', NULL, 'runStatus', v_run.status);
+  END IF;
+  INSERT INTO "htdag".signals (run_id, name, payload, task_id, delivered_at)
+  VALUES (p_run_id, p_name, p_payload, v_task.id, now());
+  PERFORM "htdag".emit(p_channel, 'signal:received', p_run_id, v_task.id, v_run.workflow,
+    jsonb_build_object('name', p_name, 'delivered', true, 'taskId', v_task.id));
+  PERFORM "htdag".record_wait_attempt(v_run, v_task, 'completed', NULL);
+  PERFORM "htdag".cascade_tasks(v_run, ARRAY[v_task.id], ARRAY['completed'], ARRAY[p_payload],
+                                      ARRAY[NULL::jsonb], NULL, p_channel);
+  v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
+  RETURN jsonb_build_object('delivered', true, 'taskId', v_task.id, 'runStatus', v_run.status);
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.dependant_outcome(p_run_if text, p_failed integer, p_skipped integer)
@@ -861,7 +1106,7 @@ BEGIN
            (SELECT jsonb_build_object('message', 'task ' || id || ' ' || status, 'taskId', id, 'cause', error)
               FROM "htdag".tasks WHERE run_id = p_run_id AND status IN ('failed', 'timed_out')
              ORDER BY finished_at LIMIT 1) END)
-   WHERE id = p_run_id AND status IN ('pending', 'running', 'paused')
+   WHERE id = p_run_id AND status IN ('pending', 'awaiting_approval', 'running', 'paused')
   RETURNING * INTO v_run;
   IF NOT FOUND THEN RETURN false; END IF;
   PERFORM "htdag".emit(p_channel, 'execution:' || p_status, p_run_id, NULL, v_run.workflow,
@@ -883,6 +1128,25 @@ BEGIN
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   END IF;
   RETURN v_run;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_schedule_tick(p_name text, p_tick timestamp with time zone, p_next timestamp with time zone, p_run_id uuid, p_channel text)
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_workflow text;
+BEGIN
+  UPDATE "htdag".schedules
+     SET next_tick_at = p_next, last_tick_at = p_tick, last_run_id = p_run_id,
+         firing_tick = NULL, updated_at = now()
+   -- GUARD: only the worker that finishes the pinned tick first advances the schedule.
+   WHERE name = p_name AND firing_tick = p_tick
+  RETURNING workflow INTO v_workflow;
+  IF NOT FOUND THEN RETURN false; END IF;
+  PERFORM "htdag".emit(p_channel, 'schedule:fired', p_run_id, NULL, v_workflow,
+    jsonb_build_object('schedule', p_name, 'tick', to_char(p_tick AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                       'runId', p_run_id, 'skipped', false));
+  RETURN true;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.finish_wave(p_run :HTDAG_SCHEMA.runs, p_ids text[], p_statuses text[], p_outputs jsonb[], p_errors jsonb[], p_channel text, p_locked tid[], OUT decide text[], OUT ended jsonb, OUT first_failed text)
@@ -1002,6 +1266,25 @@ BEGIN
   END IF;
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.iso_time(p_at timestamp with time zone)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT CASE WHEN isfinite(p_at) THEN to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END
+$function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.note_wake_at(p_at timestamp with time zone)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_before timestamptz := nullif(current_setting(':HTDAG_SCHEMA.wake_at', true), '')::timestamptz;
+BEGIN
+  IF v_before IS NULL OR p_at < v_before THEN
+    PERFORM set_config(':HTDAG_SCHEMA.wake_at', p_at::text, true);
+  END IF;
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.notify_mode(p_options jsonb)
  RETURNS text
  LANGUAGE sql
@@ -1050,6 +1333,106 @@ BEGIN
   RETURN FOUND;
 END $function$
 
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.process_waits(p_run :HTDAG_SCHEMA.runs, p_channel text)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_task "htdag".tasks;
+  v_wait jsonb;
+  v_payload jsonb;
+  v_due timestamptz;
+  v_error jsonb;
+  v_delay integer;
+  v_ids text[] := '{}';
+  v_statuses text[] := '{}';
+  v_outputs jsonb[] := '{}';
+  v_errors jsonb[] := '{}';
+BEGIN
+  FOR v_task IN
+    SELECT * FROM "htdag".tasks
+     WHERE run_id = p_run.id AND status = 'ready' AND spec ? 'wait' AND available_at <= now()
+     ORDER BY position FOR UPDATE SKIP LOCKED
+  LOOP
+    v_wait := v_task.spec -> 'wait';
+    IF v_task.waiting_since IS NULL OR v_task.waiting_since < v_task.ready_at THEN
+      -- Not started in this readiness: a new attempt.
+      v_task.attempts := v_task.attempts + 1;
+      v_payload := NULL;
+      IF v_wait ? 'signal' THEN
+        -- The first kept signal for its name, if one arrived before the wait (GUARD: delivered once).
+        UPDATE "htdag".signals s SET task_id = v_task.id, delivered_at = now()
+         WHERE (s.run_id, s.id) = (SELECT k.run_id, k.id FROM "htdag".signals k
+                                    WHERE k.run_id = p_run.id AND k.name = v_wait ->> 'signal' AND k.delivered_at IS NULL
+                                    ORDER BY k.id LIMIT 1 FOR UPDATE)
+           AND s.delivered_at IS NULL
+        RETURNING s.payload INTO v_payload;
+      END IF;
+      v_due := CASE WHEN v_payload IS NULL THEN "htdag".wait_due_at(v_wait, now()) ELSE now() END;
+      -- GUARD: the row is locked, ready, and its wait not started.
+      UPDATE "htdag".tasks SET attempts = v_task.attempts, waiting_since = now(), started_at = now(),
+             available_at = v_due
+       WHERE run_id = p_run.id AND id = v_task.id AND status = 'ready'
+      RETURNING * INTO v_task;
+      IF v_payload IS NOT NULL THEN
+        PERFORM "htdag".record_wait_attempt(p_run, v_task, 'completed', NULL);
+        v_ids := v_ids || v_task.id; v_statuses := v_statuses || 'completed'::text;
+        v_outputs := v_outputs || v_payload; v_errors := v_errors || NULL::jsonb;
+        CONTINUE;
+      END IF;
+      PERFORM "htdag".emit(p_channel, 'task:waiting', p_run.id, v_task.id, p_run.workflow,
+        jsonb_build_object('attempt', v_task.attempts, 'until', "htdag".iso_time(v_due))
+          || CASE WHEN v_wait ? 'signal' THEN jsonb_build_object('signal', v_wait ->> 'signal') ELSE '{}' END);
+      -- A past `until` (or forMs 0) is due at once: it ends below, in this same pass.
+      CONTINUE WHEN v_due > now();
+    END IF;
+    -- Started, and its time came.
+    IF v_wait ? 'signal' THEN
+      v_error := "htdag".signal_timeout_error(v_task.id, v_wait);
+      PERFORM "htdag".record_wait_attempt(p_run, v_task, 'timed_out', v_error);
+      IF v_task.attempts < v_task.max_attempts THEN
+        -- Retried as a step's timeout is: ready again after the backoff, the wait to start again.
+        v_delay := "htdag".backoff_delay_ms(v_task.backoff,
+                                                  v_task.attempts - (v_task.max_attempts - v_task.attempt_budget));
+        UPDATE "htdag".tasks SET ready_at = now(), waiting_since = NULL, error = v_error,
+               available_at = now() + v_delay * interval '1 millisecond'
+         WHERE run_id = p_run.id AND id = v_task.id AND status = 'ready';
+        PERFORM "htdag".emit(p_channel, 'task:retried', p_run.id, v_task.id, p_run.workflow,
+          jsonb_build_object('attempt', v_task.attempts, 'outcome', 'timed_out', 'delayMs', v_delay, 'error', v_error));
+      ELSE
+        v_ids := v_ids || v_task.id; v_statuses := v_statuses || 'timed_out'::text;
+        v_outputs := v_outputs || NULL::jsonb; v_errors := v_errors || v_error;
+      END IF;
+    ELSE
+      PERFORM "htdag".record_wait_attempt(p_run, v_task, 'completed', NULL);
+      v_ids := v_ids || v_task.id; v_statuses := v_statuses || 'completed'::text;
+      v_outputs := v_outputs || jsonb_build_object('waitedUntil', "htdag".iso_time(v_task.available_at));
+      v_errors := v_errors || NULL::jsonb;
+    END IF;
+  END LOOP;
+  IF cardinality(v_ids) > 0 THEN
+    PERFORM "htdag".cascade_tasks(p_run, v_ids, v_statuses, v_outputs, v_errors, NULL, p_channel);
+    PERFORM "htdag".finish_run_if_done(p_run.id, p_channel);
+  END IF;
+  RETURN cardinality(v_ids);
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.queue_slot_freed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+  IF EXISTS (SELECT 1 FROM "htdag".tasks t
+              WHERE t.queue = NEW.name AND t.status = 'ready' AND t.queue <> 'default'
+                AND t.available_at <= now()) THEN
+    PERFORM pg_notify(NEW.channel, json_build_object('id', 0, 'type', 'queue:freed', 'runId', NULL, 'taskId', NULL,
+                                                     'workflow', NULL, 'queue', NEW.name)::text)
+      WHERE NEW.channel IS NOT NULL;
+    PERFORM set_config(':HTDAG_SCHEMA.slot_freed', 'on', true);
+  END IF;
+  RETURN NULL;
+END $function$
+
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reap_expired(p_limit integer, p_channel text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -1080,7 +1463,7 @@ BEGIN
     v_reaped := v_reaped + jsonb_array_length(v_lost);
   END LOOP;
   FOR v_run IN
-    SELECT * FROM "htdag".runs WHERE status IN ('running', 'paused') AND deadline_at < now()
+    SELECT * FROM "htdag".runs WHERE status IN ('awaiting_approval', 'running', 'paused') AND deadline_at < now()
      LIMIT p_limit FOR UPDATE SKIP LOCKED
   LOOP
     PERFORM "htdag".stop_run(v_run.id, 'timed_out', 'the run''s timeoutMs elapsed', p_channel);
@@ -1187,12 +1570,41 @@ BEGIN
      WHERE run_id = p_run_id AND task_id = p_task_id AND attempt = p_attempt;
   END IF;
   -- GUARD: a run that is not final and reached its budget fails, once (finish_run's guard).
-  IF v_run.status IN ('pending', 'running', 'paused') AND "htdag".budget_reached(v_run) THEN
+  IF v_run.status IN ('pending', 'awaiting_approval', 'running', 'paused') AND "htdag".budget_reached(v_run) THEN
     PERFORM "htdag".fail_over_budget(v_run, p_channel);
     SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id;
   END IF;
   RETURN jsonb_build_object('spent', "htdag".spend_of(v_run), 'budget', v_run.options -> 'budget',
                             'reached', "htdag".budget_reached(v_run), 'runStatus', v_run.status);
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.record_wait_attempt(p_run :HTDAG_SCHEMA.runs, p_task :HTDAG_SCHEMA.tasks, p_status text, p_error jsonb)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  INSERT INTO "htdag".attempts (run_id, task_id, attempt, workflow, step, status, worker_id, ready_at,
+                                      started_at, finished_at, queue_wait_ms, duration_ms, error_class, error)
+  VALUES (p_run.id, p_task.id, p_task.attempts, p_run.workflow, NULL, p_status, NULL, p_task.ready_at,
+          coalesce(p_task.waiting_since, now()), now(),
+          extract(epoch FROM (coalesce(p_task.waiting_since, now()) - coalesce(p_task.ready_at, now()))) * 1000,
+          extract(epoch FROM (now() - coalesce(p_task.waiting_since, now()))) * 1000,
+          p_error ->> 'name', p_error)
+$function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.reject_plan(p_run_id uuid, p_reason text, p_channel text)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+DECLARE v_run "htdag".runs;
+BEGIN
+  SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  -- GUARD: only a run awaiting approval of its plan is rejected (the run is locked).
+  IF v_run.status <> 'awaiting_approval' THEN RETURN v_run.status; END IF;
+  PERFORM "htdag".emit(p_channel, 'plan:rejected', p_run_id, NULL, v_run.workflow,
+                             jsonb_build_object('reason', p_reason));
+  PERFORM "htdag".stop_run(p_run_id, 'cancelled', p_reason, p_channel);
+  RETURN v_run.status;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.release_tasks(p_worker text, p_channel text)
@@ -1682,14 +2094,31 @@ BEGIN
   v_settled := "htdag".settle_locked(v_run, p_worker, p_settlements, p_channel);
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
   v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
+  IF jsonb_array_length(v_claimed) = 0 AND v_run.status = 'running' THEN
+    -- Waits (0006): the claim may have finished the run.
+    v_run.status := (SELECT status FROM "htdag".runs WHERE id = p_run_id);
+  END IF;
   IF p_workflows IS NOT NULL AND jsonb_array_length(v_claimed) < p_claim_limit THEN
     v_fill := "htdag".claim_tasks(NULL, p_workflows, p_worker,
                                         p_claim_limit - jsonb_array_length(v_claimed), p_lease_ms, p_channel);
     v_claimed := v_claimed || (v_fill -> 'claimed');
   END IF;
-  RETURN v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
-                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false));
+  -- FLOW CONTROL: when to claim again for tasks refused by a rate limit, and whether a slot that
+  -- tasks wait on was freed (queue_slot_freed).
+  RETURN "htdag".with_flow_wake(v_settled || jsonb_build_object('runStatus', v_run.status, 'claimed', v_claimed,
+                                         'busy', coalesce((v_fill ->> 'busy')::boolean, false)), true);
 END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.signal_timeout_error(p_task_id text, p_wait jsonb)
+ RETURNS jsonb
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  SELECT jsonb_build_object('name', 'SignalTimeoutError', 'code', 'SIGNAL_TIMEOUT', 'message',
+    'task ' || to_jsonb(p_task_id)::text || ' waited ' || (p_wait ->> 'timeoutMs') || ' ms (wait.timeoutMs) for signal ' ||
+    to_jsonb(p_wait ->> 'signal')::text || ', which did not arrive; send it with orch.signal(runId, ' ||
+    to_jsonb(p_wait ->> 'signal')::text || ', payload) or raise wait.timeoutMs')
+$function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.spend_of(p_run :HTDAG_SCHEMA.runs)
  RETURNS jsonb
@@ -1729,7 +2158,9 @@ CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.start_run(p_run_id uuid, p_worker text,
  RETURNS jsonb
  LANGUAGE plpgsql
 AS $function$
-DECLARE v_run "htdag".runs;
+DECLARE
+  v_run "htdag".runs;
+  v_claimed jsonb;
 BEGIN
   -- GUARD: only a pending run starts.
   UPDATE "htdag".runs SET status = 'running', started_at = coalesce(started_at, now())
@@ -1745,8 +2176,10 @@ BEGIN
     ARRAY(SELECT id FROM "htdag".tasks WHERE run_id = p_run_id AND status = 'pending' AND remaining_deps = 0),
     p_channel);
   v_run := "htdag".finish_run_if_done(p_run_id, p_channel);
-  RETURN jsonb_build_object('started', true, 'runStatus', v_run.status,
-    'claimed', "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel));
+  v_claimed := "htdag".claim_locked_run(v_run, p_worker, p_claim_limit, p_lease_ms, p_channel);
+  -- FLOW CONTROL: wakeInMs, when to claim again for tasks refused by a rate limit (after the claim).
+  RETURN "htdag".with_flow_wake(jsonb_build_object('started', true, 'runStatus', v_run.status,
+                                                         'claimed', v_claimed));
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.stop_run(p_run_id uuid, p_status text, p_reason text, p_channel text)
@@ -1760,7 +2193,7 @@ BEGIN
   SELECT * INTO v_run FROM "htdag".runs WHERE id = p_run_id FOR UPDATE;
   IF NOT FOUND THEN RETURN NULL; END IF;
   -- GUARD: only a run that is not final can be stopped.
-  IF v_run.status NOT IN ('pending', 'running', 'paused') THEN RETURN v_run.status; END IF;
+  IF v_run.status NOT IN ('pending', 'awaiting_approval', 'running', 'paused') THEN RETURN v_run.status; END IF;
   PERFORM "htdag".cascade_tasks(v_run, ids, array_fill('cancelled'::text, ARRAY[cardinality(ids)]),
                                       array_fill(NULL::jsonb, ARRAY[cardinality(ids)]),
                                       array_fill(v_error, ARRAY[cardinality(ids)]), NULL, p_channel)
@@ -1866,7 +2299,28 @@ BEGIN
   RETURN jsonb_build_object('runId', v_run_id, 'existing', false, 'runStatus', v_status);
 END $function$
 
-CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text)
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.submit_run_for_approval(p_run jsonb, p_graph jsonb, p_tasks jsonb, p_edges jsonb, p_queues jsonb, p_events jsonb, p_channel text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_submitted jsonb := "htdag".submit_run(p_run, p_graph, p_tasks, p_edges, p_queues, p_events, false,
+                                                p_channel);
+  v_run "htdag".runs;
+BEGIN
+  IF (v_submitted ->> 'existing')::boolean OR v_submitted ->> 'runId' IS NULL THEN
+    RETURN v_submitted;
+  END IF;
+  -- GUARD: the run this call recorded, still pending (nothing else has seen it).
+  UPDATE "htdag".runs SET status = 'awaiting_approval'
+   WHERE id = (v_submitted ->> 'runId')::uuid AND status = 'pending'
+  RETURNING * INTO v_run;
+  PERFORM "htdag".emit(p_channel, 'plan:awaiting_approval', v_run.id, NULL, v_run.workflow,
+                             jsonb_build_object('tasks', v_run.total_tasks));
+  RETURN v_submitted || jsonb_build_object('runStatus', v_run.status);
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_queue_slot(p_queue text, p_limit integer, p_channel text)
  RETURNS boolean
  LANGUAGE plpgsql
 AS $function$
@@ -1874,10 +2328,50 @@ DECLARE v_queue "htdag".queues;
 BEGIN
   -- GUARD: a queue with a limit is locked while its counter is checked and raised.
   SELECT * INTO v_queue FROM "htdag".queues WHERE name = p_queue FOR UPDATE;
-  IF NOT FOUND THEN RETURN true; END IF;
-  IF v_queue.concurrency IS NOT NULL AND v_queue.running >= v_queue.concurrency THEN RETURN false; END IF;
-  UPDATE "htdag".queues SET running = running + 1 WHERE name = p_queue;
+  IF NOT FOUND THEN
+    IF p_limit IS NULL THEN RETURN true; END IF;
+    INSERT INTO "htdag".queues (name, concurrency, running, channel) VALUES (p_queue, p_limit, 1, p_channel)
+    ON CONFLICT (name) DO NOTHING;
+    IF FOUND THEN RETURN true; END IF;
+    SELECT * INTO v_queue FROM "htdag".queues WHERE name = p_queue FOR UPDATE;
+  END IF;
+  v_queue.concurrency := coalesce(p_limit, v_queue.concurrency);
+  IF v_queue.concurrency IS NOT NULL AND v_queue.running >= v_queue.concurrency THEN
+    IF p_limit IS NOT NULL THEN
+      UPDATE "htdag".queues SET concurrency = p_limit WHERE name = p_queue AND concurrency IS DISTINCT FROM p_limit;
+    END IF;
+    RETURN false;
+  END IF;
+  UPDATE "htdag".queues
+     SET running = running + 1, concurrency = v_queue.concurrency, channel = coalesce(p_channel, channel)
+   WHERE name = p_queue;
   RETURN true;
+END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.take_rate_token(p_rate jsonb)
+ RETURNS timestamp with time zone
+ LANGUAGE plpgsql
+AS $function$
+DECLARE
+  v_key text := p_rate ->> 'key';
+  v_interval interval := ((p_rate ->> 'perMs')::double precision / (p_rate ->> 'limit')::double precision)
+                         * interval '1 millisecond';
+  v_tolerance interval := (coalesce((p_rate ->> 'burst')::integer, 1) - 1) * v_interval;
+  v_tat timestamptz;
+  v_now timestamptz;
+BEGIN
+  -- GUARD: the key's cell is locked while it is checked and advanced.
+  SELECT tat INTO v_tat FROM "htdag".rate_limits WHERE key = v_key FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO "htdag".rate_limits (key, tat) VALUES (v_key, clock_timestamp()) ON CONFLICT (key) DO NOTHING;
+    SELECT tat INTO v_tat FROM "htdag".rate_limits WHERE key = v_key FOR UPDATE;
+  END IF;
+  v_now := clock_timestamp();
+  IF v_now < v_tat - v_tolerance THEN
+    RETURN v_tat - v_tolerance;
+  END IF;
+  UPDATE "htdag".rate_limits SET tat = greatest(v_tat, v_now) + v_interval WHERE key = v_key;
+  RETURN NULL;
 END $function$
 
 CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.task_tids(p_run_id uuid, p_ids text[])
@@ -1890,3 +2384,27 @@ BEGIN
   RETURN ARRAY(SELECT l.tid FROM unnest(p_ids) AS d(id),
     LATERAL (SELECT t.ctid AS tid FROM "htdag".tasks t WHERE t.run_id = p_run_id AND t.id = d.id OFFSET 0) l);
 END $function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.wait_due_at(p_wait jsonb, p_from timestamp with time zone)
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE
+AS $function$
+  SELECT CASE WHEN p_wait ? 'forMs' THEN p_from + (p_wait ->> 'forMs')::bigint * interval '1 millisecond'
+              WHEN p_wait ? 'until' THEN (p_wait ->> 'until')::timestamptz
+              WHEN p_wait ? 'timeoutMs' THEN p_from + (p_wait ->> 'timeoutMs')::bigint * interval '1 millisecond'
+              ELSE 'infinity'::timestamptz END
+$function$
+
+CREATE OR REPLACE FUNCTION :HTDAG_SCHEMA.with_flow_wake(p_result jsonb, p_freed boolean DEFAULT false)
+ RETURNS jsonb
+ LANGUAGE sql
+AS $function$
+  SELECT p_result
+         || CASE WHEN at IS NULL THEN '{}'::jsonb
+                 ELSE jsonb_build_object('wakeInMs',
+                        greatest(0, ceil(extract(epoch FROM (at - clock_timestamp())) * 1000))::integer) END
+         || CASE WHEN p_freed AND current_setting(':HTDAG_SCHEMA.slot_freed', true) = 'on'
+                 THEN jsonb_build_object('slotFreed', true) ELSE '{}'::jsonb END
+    FROM (SELECT nullif(current_setting(':HTDAG_SCHEMA.wake_at', true), '')::timestamptz AS at) x
+$function$

@@ -7,7 +7,7 @@
 import { createRequire } from "node:module";
 import type { StepContext } from "../composer/steps.js";
 import { createOrchestrator } from "../create-orchestrator.js";
-import type { TaskGraph } from "../graph/task-graph.js";
+import type { TaskGraph, TaskSpec } from "../graph/task-graph.js";
 import { validateGraph } from "../graph/validate.js";
 import type { Orchestrator } from "../orchestrator/orchestrator.js";
 import { manyRuns, scaleOut } from "./htdag-scale.js";
@@ -193,12 +193,16 @@ async function faults(orch: Orchestrator, plan: FaultPlan): Promise<WorkloadResu
   return { tasks: plan.tasks, metrics: faultFigures(lags, wallMs, planned) };
 }
 
-/** W1: `tasks` independent no-ops submitted at once to an idle worker; time until the run is final. */
-async function flat(
+/**
+ * W1: `tasks` independent no-ops submitted at once to an idle worker; time until the run is final.
+ * `flow` puts a rate limit or a concurrency key on every task (bench/flow-control.ts).
+ */
+export async function flat(
   orch: Orchestrator,
   tasks: number,
   concurrency: number,
   batchSize: number,
+  flow: Pick<TaskSpec, "rateLimit" | "concurrency"> = {},
 ): Promise<WorkloadResult> {
   const worker = await orch.startWorker({
     workflows: { "bench-flat": { noop: async () => null } },
@@ -207,7 +211,7 @@ async function flat(
   });
   try {
     const graph = validateGraph(
-      { goal: "bench flat", tasks: Array.from({ length: tasks }, (_, i) => ({ id: `t${i}`, step: "noop" })) },
+      { goal: "bench flat", tasks: Array.from({ length: tasks }, (_, i) => ({ id: `t${i}`, step: "noop", ...flow })) },
       LIMITS,
     );
     const startedAt = performance.now();

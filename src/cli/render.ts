@@ -79,8 +79,9 @@ const mermaidText = (text: string) => text.replace(/"/g, "#quot;");
 export const STATUS_STYLES: Readonly<Record<string, { fill: string; stroke: string; dashed?: boolean }>> = {
   pending: { fill: "#ffffff", stroke: "#9e9e9e" },
   ready: { fill: "#fff8e1", stroke: "#f9a825" },
+  // A wait task that waits now (docs/waits-and-flow-control.md): ready, holding no slot.
+  waiting: { fill: "#f3e5f5", stroke: "#8e24aa" },
   running: { fill: "#bbdefb", stroke: "#1565c0" },
-  waiting: { fill: "#e1bee7", stroke: "#6a1b9a" },
   completed: { fill: "#c8e6c9", stroke: "#2e7d32" },
   failed: { fill: "#ffcdd2", stroke: "#c62828" },
   timed_out: { fill: "#ffe0b2", stroke: "#e65100" },

@@ -8,6 +8,7 @@ import { backoffSchema } from "../graph/task-graph.js";
 import { childrenOf, effectiveDependencies } from "../graph/hierarchy.js";
 import { sealTaskInputs, type PayloadCodec } from "../store/codec.js";
 import { stepEntryOf, toStepDefinition, type StepDefinition, type Steps } from "./steps.js";
+import { CONCURRENCY_QUEUE_PREFIX, resolveFlowControl } from "./flow-control.js";
 
 /** Per-task settings a run applies where the task and its step say nothing. */
 export interface TaskDefaults {
@@ -53,19 +54,26 @@ export function bindGraph(graph: TaskGraph, steps: Steps, defaults: TaskDefaults
   const dependencies = effectiveDependencies(graph.tasks);
   const tasks: TaskRow[] = graph.tasks.map((task) => {
     const composite = (children.get(task.id)?.length ?? 0) > 0 || task.kind === "composite";
-    const definition = composite ? undefined : stepDefinitionOf(steps, task);
+    // A wait task runs no step (docs/waits-and-flow-control.md): none is bound, not even the "*" fallback.
+    const stepless = composite || task.wait !== undefined;
+    const definition = stepless ? undefined : stepDefinitionOf(steps, task);
+    const settings = resolveTaskSettings(task, definition, defaults);
+    // Flow control, keys rendered (docs/waits-and-flow-control.md): the claim reads it from the spec,
+    // and a concurrency key is the task's queue (it replaces any queue the task or its step names).
+    const flow = resolveFlowControl(task, definition);
     return {
       id: task.id,
       parent_id: task.parentId ?? null,
       kind: composite ? "composite" : "atomic",
-      step: composite ? null : stepNameOf(task),
+      step: stepless ? null : stepNameOf(task),
       description: task.description,
       remaining_deps: dependencies.get(task.id)?.length ?? 0,
       run_if: task.runIf ?? "allSucceeded",
       // The input is stored once, in its own column (encoded with a codec): the spec holds none.
-      spec: specOf(task, codec),
+      spec: { ...specOf(task, codec), ...flow },
       input: task.input === undefined ? null : codec ? codec.encode(task.input) : task.input,
-      ...resolveTaskSettings(task, definition, defaults),
+      ...settings,
+      ...(flow.concurrency ? { queue: CONCURRENCY_QUEUE_PREFIX + flow.concurrency.key } : {}),
     };
   });
   const edges = [...dependencies].flatMap(([taskId, deps]) =>

@@ -12,10 +12,13 @@ import { SettleBatcher } from "./settle-batcher.js";
 import { declinedRevision, failedRevision, planClaimedRevision } from "./revision-attempt.js";
 
 /**
- * How often a run that cannot claim rechecks: paused, or its ready tasks held back by slots or a
- * queue that other runs or processes fill. A resume in this process wakes it at once.
+ * How often a run that cannot claim rechecks: paused, awaiting approval of its plan, or its ready
+ * tasks held back by slots or a queue that other runs or processes fill. A resume or an approval in
+ * this process wakes it at once.
  */
 const IDLE_POLL_MS = 1000;
+/** The soonest a run with running steps rechecks its waits (see scheduleWaitWake). */
+const WAIT_RECHECK_MS = 5;
 
 /** What the executor needs from the orchestrator. */
 export interface ExecutorDeps {
@@ -27,6 +30,11 @@ export interface ExecutorDeps {
   channel: string | null;
   /** Reports errors that must not stop the run (a failed log write, a failed retry). */
   onError(error: unknown): void;
+  /**
+   * A settle of this run freed a slot of a concurrency key that ready tasks wait on: the service
+   * has its other runs claim again (docs/waits-and-flow-control.md). @default none
+   */
+  onSlotFreed?(runId: string): void;
 }
 
 /** One run to execute. */
@@ -35,6 +43,11 @@ export interface ExecutorRun {
   maxParallel: number;
   /** Absolute deadline (ms since epoch) of the whole run, if it has one. */
   deadlineAt: number | null;
+  /**
+   * The run has wait tasks (docs/waits-and-flow-control.md): while its steps run, the executor also
+   * wakes when a wait is due, since a wait holds no slot and no settle would come for it. @default false
+   */
+  hasWaits?: boolean;
   environment: AttemptEnvironment;
 }
 
@@ -52,6 +65,10 @@ export class RunExecutor {
     this.failed = reject;
   });
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** Wakes a run with running steps when one of its waits is due (see ExecutorRun.hasWaits). */
+  private waitTimer: NodeJS.Timeout | undefined;
+  /** When tasks a rate limit refused may start: a claim then, whatever else runs (flow control). */
+  private rateWake: { timer: NodeJS.Timeout; at: number } | undefined;
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
@@ -85,6 +102,7 @@ export class RunExecutor {
       const started = await tasks.startRun(this.run.runId, workerId, this.run.maxParallel, leaseMs, channel);
       this.observe(started.runStatus as RunStatus);
       this.dispatch(started.claimed);
+      this.wakeIn(started.wakeInMs);
       this.claimedNothing = started.claimed.length === 0;
       if (!started.started) {
         await this.claimMore();
@@ -205,9 +223,44 @@ export class RunExecutor {
     }
     this.abortEnded(result.aborted);
     this.dispatch(result.claimed);
+    this.wakeIn(result.wakeInMs);
+    if (result.slotFreed) {
+      this.deps.onSlotFreed?.(this.run.runId);
+    }
     if (result.results.some((r) => r.status === "ready")) {
       this.scheduleWake();
     }
+  }
+
+  /**
+   * A slot of a concurrency key was freed by another run of this process: claim again, whatever
+   * runs here (a paused or final run does not).
+   */
+  recheck(): void {
+    if (this.settled || this.runStatus !== "running") {
+      return;
+    }
+    this.claimedNothing = false;
+    void this.claimMore().then(() => this.checkIdle());
+  }
+
+  /** Claims again in `ms` (tasks a rate limit refused), unless a claim is due sooner already. */
+  private wakeIn(ms: number | null | undefined): void {
+    if (ms === null || ms === undefined || this.settled) {
+      return;
+    }
+    const at = Date.now() + ms;
+    if (this.rateWake && this.rateWake.at <= at) {
+      return;
+    }
+    clearTimeout(this.rateWake?.timer);
+    this.rateWake = {
+      at,
+      timer: setTimeout(() => {
+        this.rateWake = undefined;
+        this.recheck();
+      }, ms),
+    };
   }
 
   /** Expands a lazy composite; a failed expansion is an attempt that failed (retried per policy). */
@@ -296,12 +349,17 @@ export class RunExecutor {
     const { tasks, workerId, leaseMs, channel } = this.deps;
     try {
       const free = this.run.maxParallel - this.running.size;
-      const { claimed } = await retryTransient(
+      const { claimed, runStatus, wakeInMs } = await retryTransient(
         () => tasks.claim(this.run.runId, null, workerId, free, leaseMs, channel),
         Math.max(30_000, 2 * leaseMs),
       );
+      // The claim ends the run's due waits, which may have ended the run.
+      if (runStatus) {
+        this.observe(runStatus as RunStatus);
+      }
       this.claimedNothing = claimed.length === 0;
       this.dispatch(claimed);
+      this.wakeIn(wakeInMs);
     } catch (error) {
       this.fail(error);
     }
@@ -323,7 +381,11 @@ export class RunExecutor {
 
   /** When nothing runs: finish if the run is final, else wait for a retry delay or a resume. */
   private checkIdle(): void {
-    if (this.settled || this.running.size > 0) {
+    if (this.settled) {
+      return;
+    }
+    if (this.running.size > 0) {
+      this.scheduleWaitWake();
       return;
     }
     if (isFinalRunStatus(this.runStatus)) {
@@ -338,7 +400,8 @@ export class RunExecutor {
     }
     clearTimeout(this.wakeTimer);
     if (this.runStatus !== "running") {
-      // Paused: resumeRun in this process calls wake(); one in another process is seen at the idle rate.
+      // Paused or awaiting approval: resumeRun or approvePlan in this process calls wake(); one in another
+      // process is seen at the idle rate.
       this.wakeTimer = setTimeout(() => void this.poll(), IDLE_POLL_MS);
       return;
     }
@@ -349,6 +412,25 @@ export class RunExecutor {
         // loop of queries, a recheck at the idle rate. A retry delay ends at its own time.
         const held = dueInMs === 0 && this.claimedNothing;
         this.wakeTimer = setTimeout(() => void this.poll(), held ? IDLE_POLL_MS : Math.min(dueInMs, IDLE_POLL_MS));
+      })
+      .catch((error) => this.fail(error));
+  }
+
+  /**
+   * While steps run, a due wait is ended by the next claim; with every slot taken no claim would come
+   * before a step ends, so a run with waits wakes when its next one is due (by the database's clock).
+   */
+  private scheduleWaitWake(): void {
+    if (!this.run.hasWaits || this.settled || this.runStatus !== "running") {
+      return;
+    }
+    void retryTransient(() => this.deps.tasks.nextWaitDueInMs(this.run.runId), 30_000)
+      .then((dueInMs) => {
+        clearTimeout(this.waitTimer);
+        if (dueInMs !== null && !this.settled) {
+          // Not sooner than WAIT_RECHECK_MS: a wait due now is ended by the claim this wakes.
+          this.waitTimer = setTimeout(() => void this.poll(), Math.max(WAIT_RECHECK_MS, dueInMs));
+        }
       })
       .catch((error) => this.fail(error));
   }
@@ -392,5 +474,7 @@ export class RunExecutor {
   private cleanup(): void {
     clearTimeout(this.deadline);
     clearTimeout(this.wakeTimer);
+    clearTimeout(this.waitTimer);
+    clearTimeout(this.rateWake?.timer);
   }
 }

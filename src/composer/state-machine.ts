@@ -50,8 +50,9 @@ export const TASK_TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]
 /** Where each run status may go. `failed|cancelled|timed_out|completed → running` is retryRun. */
 export const RUN_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
   pending: ["running", "cancelled"],
-  // Plan approval: approvePlan starts the run, rejectPlan cancels it; the run's deadline still holds.
-  awaiting_approval: ["running", "cancelled", "timed_out"],
+  // Plan approval: approvePlan starts the run, rejectPlan cancels it; the run's deadline still holds, and
+  // a budget the plan's decomposition spent fails it.
+  awaiting_approval: ["running", "cancelled", "timed_out", "failed"],
   running: ["paused", "completed", "failed", "cancelled", "timed_out"],
   paused: ["running", "cancelled", "timed_out", "completed", "failed"],
   completed: ["running"],

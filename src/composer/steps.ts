@@ -2,7 +2,8 @@
 import type { z } from "zod";
 import { FALLBACK_STEP } from "../graph/fallback.js";
 import type { BackoffInput, Task } from "../graph/task-graph.js";
-import type { ConcurrencyLimit, RateLimit } from "../graph/flow-control.js";
+import { concurrencySchema, rateLimitSchema, type ConcurrencyLimit, type RateLimit } from "../graph/flow-control.js";
+import { InvalidOptionError } from "../errors.js";
 
 /** What a step receives. */
 export interface StepContext<Input = unknown> {
@@ -102,6 +103,22 @@ export function defineStep<Input = unknown, Output = unknown>(
 ): StepDefinition<Input, Output> {
   if (typeof definition?.run !== "function") {
     throw new TypeError("defineStep needs a `run` function: defineStep({ run: async (ctx) => output })");
+  }
+  if (definition.concurrency !== undefined && !concurrencySchema.safeParse(definition.concurrency).success) {
+    throw new InvalidOptionError(
+      "concurrency",
+      "{ key: a string of 1 to 200, limit: an integer of 1 to 10000 }",
+      definition.concurrency,
+      "defineStep",
+    );
+  }
+  if (definition.rateLimit !== undefined && !rateLimitSchema.safeParse(definition.rateLimit).success) {
+    throw new InvalidOptionError(
+      "rateLimit",
+      "{ key: a string of 1 to 200, limit: an integer of 1 to 1000000, perMs: an integer of 1 to 86400000, burst?: an integer ≥ 1 }",
+      definition.rateLimit,
+      "defineStep",
+    );
   }
   return { ...definition, kind: "htdag.step" };
 }

@@ -17,7 +17,10 @@ export interface WorkerOptions {
    * @default concurrency
    */
   batchSize?: number;
-  /** Fallback poll when no NOTIFY arrives, in ms (idle cost: one query per interval). @default 2000 */
+  /**
+   * Fallback poll when no NOTIFY arrives, in ms (idle cost: one query per interval); also how often
+   * the worker reads the schedules at least (docs/waits-and-flow-control.md). @default 2000
+   */
   pollIntervalMs?: number;
   /** How often this worker looks for expired leases of dead workers, in ms. @default 5000 */
   reapIntervalMs?: number;

@@ -33,6 +33,8 @@ const CLAIMABLE_AFTER = new Set([
   "task:cancelled",
   "decomposition:completed",
 ]);
+/** The NOTIFY of a slot freed in a queue at its limit that ready tasks wait on. */
+const QUEUE_FREED = "queue:freed";
 const STOPPING = new Set(["execution:cancelled", "execution:timed_out", "execution:failed"]);
 /** How many of the tasks it settled a worker remembers, to ignore their events. */
 const SETTLED_REMEMBERED = 1000;
@@ -58,6 +60,8 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | undefined;
   /** The pending claim of claimSoon(), if one is scheduled. */
   private busyRetry: NodeJS.Timeout | undefined;
+  /** The claim due when tasks a rate limit refused may start (flow control), if one is scheduled. */
+  private rateWake: { timer: NodeJS.Timeout; at: number } | undefined;
   /** Slots promised to claims and settles in flight (see freeSlots). */
   private reserved = 0;
   /** A wake-up found no free slot: the next freed slot claims. */
@@ -119,7 +123,7 @@ export class Worker {
         onError: (error) => this.deps.onError(error),
       });
     }
-    this.timers.push(this.every(this.options.pollIntervalMs ?? 2000, () => this.kick()));
+    this.timers.push(this.every(this.options.pollIntervalMs ?? 2000, () => this.poll()));
     this.heartbeat = this.every(Math.max(100, Math.floor(leaseMs / 3)), () => this.renewLeases());
     this.timers.push(
       this.every(this.options.reapIntervalMs ?? 5000, async () => {
@@ -204,6 +208,12 @@ export class Worker {
     if (event.runId && event.taskId && event.type === "task:cancelled") {
       this.abortEnded([{ runId: event.runId, taskId: event.taskId }]);
     }
+    // A slot of a concurrency key freed while tasks wait on it, in any run of any workflow
+    // (migrations/0009_flow_control.sql): the claim skips what it cannot run.
+    if (event.type === QUEUE_FREED) {
+      this.kick();
+      return;
+    }
     if (!event.workflow || !(event.workflow in this.options.workflows) || !CLAIMABLE_AFTER.has(event.type ?? "")) {
       return;
     }
@@ -215,6 +225,19 @@ export class Worker {
       }
     }
     this.kick();
+  }
+
+  /**
+   * The slow poll: claims; with every slot taken, it still ends the due waits of its workflows' runs
+   * (docs/waits-and-flow-control.md): a wait holds no slot, and no claim would come before a step ends.
+   */
+  private async poll(): Promise<void> {
+    const full = this.freeSlots() <= 0;
+    this.kick();
+    if (full && !this.stopping) {
+      const { tasks, workerId, leaseMs, channel } = this.deps;
+      await this.inFlight(tasks.claim(null, this.workflowNames, workerId, 0, leaseMs, channel));
+    }
   }
 
   /** Claims while there are free slots; calls that arrive during a claim coalesce into one more. */
@@ -255,10 +278,11 @@ export class Worker {
       const sentAt = this.leases.now();
       this.reserved += want;
       try {
-        const { claimed, busy } = await this.inFlight(
+        const { claimed, busy, wakeInMs } = await this.inFlight(
           retryTransient(() => tasks.claim(null, workflows, workerId, want, leaseMs, channel), leaseMs),
         );
         this.dispatch(claimed, sentAt);
+        this.wakeIn(wakeInMs);
         if (claimed.length < want) {
           if (busy) {
             this.claimSoon();
@@ -304,6 +328,25 @@ export class Worker {
       this.busyRetry = undefined;
       this.kick();
     }, BUSY_RETRY_MS);
+  }
+
+  /** Claims in `ms`, when tasks a rate limit refused may start, unless a claim is due sooner already. */
+  private wakeIn(ms: number | null | undefined): void {
+    if (ms === null || ms === undefined || this.stopping) {
+      return;
+    }
+    const at = Date.now() + ms;
+    if (this.rateWake && this.rateWake.at <= at) {
+      return;
+    }
+    clearTimeout(this.rateWake?.timer);
+    this.rateWake = {
+      at,
+      timer: setTimeout(() => {
+        this.rateWake = undefined;
+        this.kick();
+      }, ms),
+    };
   }
 
   /** Runs what a call sent at `sentAt` claimed; a stopping worker holds it for stop() to hand back. */
@@ -533,6 +576,7 @@ export class Worker {
       );
       this.abortEnded(result.aborted.map((a) => ({ runId, ...a })));
       this.dispatch(result.claimed, sentAt);
+      this.wakeIn(result.wakeInMs);
       this.rememberSettled(batch);
       // Settled: the batch's slots are free now (its runners leave `running` a few ticks later).
       for (const settlement of batch) {
@@ -573,6 +617,7 @@ export class Worker {
       clearInterval(timer);
     }
     clearTimeout(this.busyRetry);
+    clearTimeout(this.rateWake?.timer);
     try {
       await this.listener?.close();
       await this.finishSteps(this.options.stopTimeoutMs ?? 30_000);

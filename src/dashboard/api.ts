@@ -1,12 +1,10 @@
 /** The dashboard's read API: runs, a run, its tasks, attempts, logs and events, workflows with advice. */
-import { FINAL_TASK_STATUSES, RUN_STATUSES, type RunStatus, type TaskStatus } from "../composer/state-machine.js";
+import { RUN_STATUSES, type RunStatus } from "../composer/state-machine.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import { HtdagError, InvalidOptionError, RunNotFoundError } from "../errors.js";
 import { decodeEventCursor } from "../notifications/cursor.js";
 import { assertRunId } from "../orchestrator/checks.js";
 import type { RunRow } from "../store/runs.js";
-import type { DashboardTaskRow } from "../store/dashboard-tasks.js";
-import type { TaskWaiting } from "../orchestrator/run-result.js";
 import type { DashboardContext } from "./context.js";
 import { DashboardRequestError } from "./errors.js";
 import type { EventView, RunResponse, RunsResponse, TaskResponse, WorkflowResponse, WorkflowSummary } from "./types.js";
@@ -101,35 +99,13 @@ export async function getRun(ctx: DashboardContext, runId: string): Promise<RunR
     ctx.usage.bySource(runId),
     awaitingApproval ? ctx.tasks.plan(runId) : Promise.resolve(null),
   ]);
-  const waiting = await waitingTasks(ctx, runId, tasks);
   return {
     run: toRunDetail(run),
-    tasks: tasks.map((task) => toTaskView(task, waiting.get(task.id))),
+    tasks: tasks.map(toTaskView),
     revisions: revisions.map(toRevisionView),
     usageBySource: usage.map(toUsageBreakdownView),
     plan: plan ? toPlanView(run.goal, plan) : null,
   };
-}
-
-/**
- * What the wait tasks among `tasks` that are not final wait for, by task id, as the orchestrator's
- * summary of the run says (docs/waits-and-flow-control.md). A run without such a task costs no read.
- */
-async function waitingTasks(
-  ctx: DashboardContext,
-  runId: string,
-  tasks: readonly DashboardTaskRow[],
-): Promise<Map<string, TaskWaiting>> {
-  const waiting = new Map<string, TaskWaiting>();
-  if (!tasks.some((t) => t.wait !== null && !FINAL_TASK_STATUSES.includes(t.status as TaskStatus))) {
-    return waiting;
-  }
-  for (const summary of (await ctx.orch.getRun(runId)).tasks) {
-    if (summary.status === "waiting" && summary.waiting) {
-      waiting.set(summary.id, summary.waiting);
-    }
-  }
-  return waiting;
 }
 
 /** `GET /api/runs/:runId/tasks/:taskId`: a task with its attempts, latest logs and progress. */
@@ -153,9 +129,8 @@ export async function getTask(
     ctx.tasks.logs(runId, taskId, limitParam(query, "logs", 200, 5000)),
     ctx.tasks.progress(runId, taskId),
   ]);
-  const waiting = await waitingTasks(ctx, runId, [task]);
   return {
-    task: toTaskView(task, waiting.get(taskId)),
+    task: toTaskView(task),
     attempts: attempts.map(toAttemptView),
     logs: logs.map(toLogView),
     progress,

@@ -5,7 +5,6 @@ import type { Task } from "../graph/task-graph.js";
 import { toRunSummary as summarizeRun } from "../orchestrator/run-summary.js";
 import type { RunRow } from "../store/runs.js";
 import type { AttemptRow, DashboardTaskRow, PlanTaskRow, TaskLogRow } from "../store/dashboard-tasks.js";
-import type { TaskWaiting } from "../orchestrator/run-result.js";
 import type { RunRevision } from "../store/revisions.js";
 import type { UsageBreakdownRow } from "../store/dashboard-usage.js";
 import type {
@@ -119,10 +118,11 @@ function toWaitView(value: unknown): WaitView | null {
 }
 
 /**
- * A task as the graph draws it. `waiting` is what the orchestrator's summary of the task says while it
- * waits (its stored status says `ready`): the task is then shown `waiting`.
+ * A task as the graph draws it; a wait task that waits now (stored `ready`, holding no slot) is shown
+ * `waiting`, with what it waits for.
  */
-export function toTaskView(task: DashboardTaskRow, waiting?: TaskWaiting): TaskView {
+export function toTaskView(task: DashboardTaskRow): TaskView {
+  const { waiting } = task;
   return {
     id: task.id,
     parentId: task.parent_id,

@@ -10,7 +10,7 @@ import type { MergedTask, Task } from "./task-graph.js";
 import type { KnownIds, TaskEntry } from "./validate-structure.js";
 
 /** Fields that make a task more than "run this step once its dependencies succeeded". */
-const NOT_IN_A_CHAIN = ["when", "forEach", "expand", "hedgeAfterMs", "recovers"] as const;
+const NOT_IN_A_CHAIN = ["when", "forEach", "expand", "hedgeAfterMs", "recovers", "wait"] as const;
 
 /**
  * Report every problem of every task with `merged`.

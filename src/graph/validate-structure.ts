@@ -65,6 +65,7 @@ export function checkStructure(
     }
   });
   issues.push(...checkComposites(entries, children));
+  issues.push(...checkWaits(entries, children));
   if (stepNames !== undefined) {
     issues.push(...checkSteps(entries, children, stepNames));
   }
@@ -328,7 +329,8 @@ function checkSteps(entries: readonly TaskEntry[], children: Children, stepNames
   entries.forEach(({ index, task }, node) => {
     const atomic = task.kind !== "composite" && children[node] === undefined;
     const step = task.step ?? task.id;
-    if (!atomic || stepNames.has(step)) {
+    // A wait task runs no step (checkWaits).
+    if (!atomic || task.wait !== undefined || stepNames.has(step)) {
       return;
     }
     issues.push({
@@ -336,6 +338,40 @@ function checkSteps(entries: readonly TaskEntry[], children: Children, stepNames
       path: `tasks[${index}].${task.step === undefined ? "id" : "step"}`,
       message: `no step function named ${JSON.stringify(step)} for task ${JSON.stringify(task.id)}${didYouMean(step, stepNames)}; register one under that name or set "step" to a registered one (${known})`,
     });
+  });
+  return issues;
+}
+
+/** Fields a wait task cannot have: it runs no step, so nothing would read them. */
+const NOT_IN_A_WAIT = ["step", "input", "when", "forEach", "expand"] as const;
+
+/**
+ * A wait task (`wait`) runs no step: it has no step, input, condition, fan-out or expansion, and is
+ * not a composite. A task merged into another cannot wait either (validate-merged.ts).
+ */
+function checkWaits(entries: readonly TaskEntry[], children: Children): GraphIssue[] {
+  const issues: GraphIssue[] = [];
+  entries.forEach(({ index, task }, node) => {
+    if (task.wait === undefined) {
+      return;
+    }
+    const name = JSON.stringify(task.id);
+    for (const field of NOT_IN_A_WAIT) {
+      if (task[field] !== undefined) {
+        issues.push({
+          code: "invalid_wait",
+          path: `tasks[${index}].${field}`,
+          message: `task ${name} is a wait task (it sets "wait") and sets "${field}"; a wait task runs no step, so remove "${field}", or make the step its own task that depends on ${name}`,
+        });
+      }
+    }
+    if (task.kind === "composite" || children[node] !== undefined) {
+      issues.push({
+        code: "invalid_wait",
+        path: `tasks[${index}].wait`,
+        message: `task ${name} is a composite (it has children or kind "composite") and sets "wait"; only an atomic task can wait, so move "wait" into a task of its own`,
+      });
+    }
   });
   return issues;
 }

@@ -15,7 +15,7 @@
  * Issue codes: `invalid_field`, `unknown_field`, `duplicate_id`, `too_many_tasks`,
  * `input_too_large`, `unknown_dependency`, `self_dependency`, `child_depends_on_parent`,
  * `parent_depends_on_child`, `unstorable_text`, `missing_parent`, `parent_cycle`, `depth_exceeded`,
- * `composite_has_step`, `empty_composite`, `unknown_step`, `invalid_merge`, `cycle`, `bad_reference`.
+ * `composite_has_step`, `empty_composite`, `invalid_wait`, `unknown_step`, `invalid_merge`, `cycle`, `bad_reference`.
  */
 import { randomUUID } from "node:crypto";
 import { GraphValidationError, InvalidOptionError, type GraphIssue } from "../errors.js";

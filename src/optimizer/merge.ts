@@ -60,6 +60,7 @@ function plain(task: Task, shape: Shape): boolean {
     task.expand === undefined &&
     task.hedgeAfterMs === undefined &&
     task.recovers === undefined &&
+    task.wait === undefined &&
     (task.runIf ?? "allSucceeded") === "allSucceeded"
   );
 }

@@ -20,11 +20,14 @@ import { createMetricsQueries } from "../store/metrics.js";
 import { migrate } from "../store/migrator.js";
 import { createTuningQueries } from "../store/optimizer-tunings.js";
 import { createRunControlQueries } from "../store/run-control.js";
+import { createSignalQueries } from "../store/signals.js";
+import { createPlanApprovalQueries } from "../store/plan-approval.js";
 import { createUsageQueries } from "../store/usage.js";
 import { createRunQueries } from "../store/runs.js";
 import { createRedactor, knownSecrets } from "../store/redact.js";
 import { createTaskQueries } from "../store/tasks.js";
 import { createRevisionQueries } from "../store/revisions.js";
+import { createScheduleQueries } from "../store/schedules.js";
 import { createDecompositionQueries } from "../store/decomposition-cache.js";
 import { composeStreamed, type StreamedRunDeps } from "./streamed-run.js";
 import { checkGoal } from "./decompose-options.js";
@@ -35,9 +38,13 @@ import { composeMultiple } from "./multiple.js";
 import { resolveOrchestratorOptions, type OrchestratorOptions } from "./options.js";
 import type { ComposeFromGoalOptions, Orchestrator, OrchestratorExtras } from "./orchestrator.js";
 import { RunService, type DecompositionSpend } from "./runs.js";
+import { PlanApproval } from "./plan-approval.js";
 import { slugify } from "./slug.js";
+import { sendSignal, type SignalDeps } from "./signals.js";
 import { RunWaiter } from "./waiter.js";
 import { startWorker } from "./workers.js";
+import { SCHEDULE_RECHECK_MS, ScheduleFirer } from "./schedule-firer.js";
+import { createScheduleService } from "./schedules.js";
 
 /** The collaborators of layers above the orchestrator, passed in by createOrchestrator. */
 export interface OrchestratorServices {
@@ -127,8 +134,30 @@ export async function buildOrchestrator(
     optimizer,
     ...(runTelemetry ? { telemetry: runTelemetry } : {}),
   });
+  const signalDeps: SignalDeps = {
+    signals: createSignalQueries(db, resolved.schema),
+    codec,
+    maxOutputBytes: resolved.maxOutputBytes,
+    channel,
+    runs: runService,
+  };
+  const planApproval = new PlanApproval({
+    queries: createPlanApprovalQueries(db, resolved.schema),
+    runs,
+    runService,
+    options: resolved,
+    codec,
+  });
   const waiter = new RunWaiter(db, control, createListenerRegistry(db, resolved.schema), channel, reportError);
   const workers = new Set<Worker>();
+  // Each running worker fires due schedules (docs/waits-and-flow-control.md, "Schedules").
+  const firers = new Set<ScheduleFirer>();
+  const scheduleQueries = createScheduleQueries(db, resolved.schema, codec);
+  const schedules = createScheduleService({
+    schedules: scheduleQueries,
+    options: resolved,
+    onStored: () => firers.forEach((firer) => firer.wake()),
+  });
   const dashboards = new Set<Dashboard>();
   const decomposeDeps = {
     graphs,
@@ -259,21 +288,32 @@ export async function buildOrchestrator(
         channel,
         onError: reportError,
       });
+      const firer = new ScheduleFirer({
+        schedules: scheduleQueries,
+        submit: (graph, submitOptions) => runService.submit(graph, submitOptions),
+        channel,
+        recheckMs: opts.pollIntervalMs ?? SCHEDULE_RECHECK_MS,
+        onError: reportError,
+      });
       workers.add(worker);
+      firers.add(firer);
+      firer.start();
       const stop = worker.stop.bind(worker);
       worker.stop = async () => {
         workers.delete(worker);
+        firers.delete(firer);
+        await firer.stop();
         await stop();
       };
       return worker;
     },
+    signal: (runId, name, payload) => sendSignal(signalDeps, runId, name, payload),
     // Contract of docs/waits-and-flow-control.md, built by the parts that follow this commit.
-    signal: () => Promise.reject(new Error("orch.signal is not built yet")),
-    approvePlan: () => Promise.reject(new Error("orch.approvePlan is not built yet")),
-    rejectPlan: () => Promise.reject(new Error("orch.rejectPlan is not built yet")),
-    schedule: () => Promise.reject(new Error("orch.schedule is not built yet")),
-    unschedule: () => Promise.reject(new Error("orch.unschedule is not built yet")),
-    listSchedules: () => Promise.reject(new Error("orch.listSchedules is not built yet")),
+    approvePlan: (runId, opts) => planApproval.approve(runId, opts),
+    rejectPlan: (runId, reason) => planApproval.reject(runId, reason),
+    schedule: (name, scheduleOptions) => schedules.schedule(name, scheduleOptions),
+    unschedule: (name) => schedules.unschedule(name),
+    listSchedules: () => schedules.listSchedules(),
     waitForRun: async (runId, opts = {}) => {
       await waiter.wait(runId, opts.timeoutMs ?? 2_147_483_647, () => new RunNotFoundError(runId));
       return runService.result(runId);

@@ -80,7 +80,7 @@ export function toRunResult(
       parentId: t.parent_id,
       kind: t.kind as "atomic" | "composite",
       step: t.step,
-      status: t.status as TaskStatus,
+      ...(t.waiting ? { status: "waiting" as const, waiting: t.waiting } : { status: t.status as TaskStatus }),
       attempts: t.attempts,
       durationMs: t.duration_ms === null ? null : Number(t.duration_ms),
       ...(t.error ? { error: t.error as { message?: string } } : {}),

@@ -267,6 +267,11 @@ export class RunService {
     this.active.get(runId)?.executor.abortEnded(attempts);
   }
 
+  /** The steps this process bound for `workflow` (composeFromGoal, composeFromTaskGraph, retryRun), if any. */
+  boundSteps(workflow: string): Steps | undefined {
+    return this.stepsByWorkflow.get(workflow);
+  }
+
   /** The per-task defaults a run of `options` resolves to (its bound rows use them). */
   defaultsFor(options: ResolvedRunOptions): TaskDefaults {
     return this.taskDefaults(options);
@@ -332,6 +337,8 @@ export class RunService {
           ...(options.replan ? { replan: options.replan } : {}),
           ...(options.budget ? { budget: options.budget } : {}),
           ...(applied ? { optimization: applied } : {}),
+          // The executor of a run with waits also wakes when one is due (docs/waits-and-flow-control.md).
+          ...(bound.tasks.some((task) => task.spec.wait !== undefined) ? { waits: true } : {}),
           // The run's span: the task spans of any process are its children (docs/observability.md).
           ...(how.trace ? { trace: how.trace } : {}),
         },
@@ -353,7 +360,9 @@ export class RunService {
             },
           ]
         : [],
-      start: how.start,
+      // A plan to approve waits for a person: recorded awaiting approval, never started (approvePlan starts it).
+      start: how.start && options.approvePlan !== true,
+      ...(options.approvePlan === true ? { awaitApproval: true } : {}),
       channel: this.deps.options.channel,
       ...(how.planningMs === undefined ? {} : { planningMs: how.planningMs }),
     });
@@ -428,6 +437,18 @@ export class RunService {
     });
   }
 
+  /**
+   * A run of this process freed a slot of a concurrency key that tasks wait on: the other runs it
+   * executes claim again (workers, in any process, hear the NOTIFY `queue:freed` instead).
+   */
+  private slotFreed(freedBy: string): void {
+    for (const [runId, { executor }] of this.active) {
+      if (runId !== freedBy) {
+        executor.recheck();
+      }
+    }
+  }
+
   /** Runs (or resumes) `runId` in this process until it is final. */
   async execute(runId: string, steps: Steps): Promise<RunStatus> {
     const current = this.active.get(runId);
@@ -446,11 +467,13 @@ export class RunService {
         leaseMs: this.deps.options.leaseMs,
         channel: this.deps.options.channel,
         onError: this.deps.onError,
+        onSlotFreed: (freedBy) => this.slotFreed(freedBy),
       },
       {
         runId,
         maxParallel: run.max_parallel,
         deadlineAt: run.deadline_at ? run.deadline_at.getTime() : null,
+        hasWaits: run.options.waits === true,
         environment: this.environment(run, steps),
       },
     );

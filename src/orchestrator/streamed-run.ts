@@ -70,6 +70,15 @@ export async function composeStreamed(
   steps: Steps,
   options: RunOptions,
 ): Promise<RunResult> {
+  if (options?.approvePlan === true) {
+    // A streamed plan starts its first tasks while it is written: there is no whole plan to approve first.
+    throw new InvalidOptionError(
+      "streamPlan",
+      "false with approvePlan: true (a plan to approve is written whole before anything runs)",
+      true,
+      "composeFromGoal",
+    );
+  }
   if (!isStreamingDecomposer(decomposer)) {
     throw new InvalidOptionError(
       "streamPlan",

@@ -4,6 +4,7 @@
  */
 import type { Queryable } from "./db.js";
 import { quoteIdentifier } from "./identifiers.js";
+import { waitingColumn, type WaitingColumn } from "./waiting.js";
 
 /** A task of a run as the dashboard draws it. */
 export interface DashboardTaskRow {
@@ -33,6 +34,8 @@ export interface DashboardTaskRow {
   cost_usd: unknown;
   /** A wait task's `wait` (its spec's), null for a task with a step (docs/waits-and-flow-control.md). */
   wait: unknown;
+  /** What the task waits for when it is a wait task that waits now (docs/waits-and-flow-control.md), else null. */
+  waiting: WaitingColumn;
 }
 
 /** A task of a plan as written: its spec (which holds no input) with its input as stored, when it has one. */
@@ -73,7 +76,8 @@ const TASK_SELECT = (s: string) => `
          ARRAY(SELECT jsonb_array_elements_text(coalesce(t.spec->'dependsOn', '[]'::jsonb))) AS depends_on,
          ARRAY(SELECT m->>'id' FROM jsonb_array_elements(coalesce(t.spec->'merged', '[]'::jsonb)) m) AS merged,
          t.attempts, t.max_attempts, t.timeout_ms, t.queue, t.priority, t.error, t.started_at, t.finished_at,
-         t.spec->'wait' AS wait, spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens, spent.cost_usd
+         t.spec->'wait' AS wait, spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens,
+         spent.cost_usd, ${waitingColumn(s)} AS waiting
     FROM ${s}.tasks t
     CROSS JOIN LATERAL (
       SELECT sum(a.duration_ms) AS duration_ms, sum(a.llm_calls) AS llm_calls, sum(a.input_tokens) AS input_tokens,

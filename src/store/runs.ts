@@ -1,6 +1,7 @@
 /** Query family: runs and their tasks (insert, read, list). */
 import type { Db, Queryable } from "./db.js";
 import { quoteIdentifier, statementName } from "./identifiers.js";
+import { waitingColumn, type WaitingColumn } from "./waiting.js";
 
 /** A run as the store inserts it. */
 export interface NewRun {
@@ -41,6 +42,11 @@ export interface RunSubmission {
    * writer), in the same transaction; the run must be left pending (`start` false).
    */
   planningMs?: number;
+  /**
+   * Record the run awaiting approval of its plan (`approvePlan`, docs/waits-and-flow-control.md):
+   * status awaiting_approval and plan:awaiting_approval in the same transaction; `start` must be false.
+   */
+  awaitApproval?: boolean;
   /** The NOTIFY channel of the events, or null for none. */
   channel: string | null;
 }
@@ -51,7 +57,10 @@ export interface SubmittedRun {
   runId: string;
   /** True when the idempotency key was taken: the run is an earlier one and nothing was written. */
   existing: boolean;
-  /** The new run's status after the call (`running`, or `pending` when not started); null when existing. */
+  /**
+   * The new run's status after the call (`running`, `pending` when not started, `awaiting_approval`
+   * with `awaitApproval`); null when existing.
+   */
   runStatus: string | null;
   /**
    * True when `run.tuningAppliedAt` is not the workflow's stored tuning any more: nothing was
@@ -106,12 +115,15 @@ export interface TaskStateRow {
   duration_ms: number | null;
   /** Its attempts' spend, summed; null when they spent nothing. */
   usage: { llmCalls: number; inputTokens: number; outputTokens: number; costUsd: number } | null;
+  /** What a wait task that waits now waits for (times as ISO text); null for every other task. */
+  waiting?: WaitingColumn;
 }
 
 export function createRunQueries(db: Db, schema: string) {
   const s = quoteIdentifier(schema);
   const submitSql = `SELECT ${s}.submit_run($1, $2, $3, $4, $5, $6, $7, $8) AS r`;
   const submitName = statementName(schema, submitSql);
+  const forApprovalSql = `SELECT ${s}.submit_run_for_approval($1, $2, $3, $4, $5, $6, $7) AS r`;
   return {
     /**
      * Records the workflow, the graph, the run with its tasks, edges and first events, and starts it
@@ -130,6 +142,11 @@ export function createRunQueries(db: Db, schema: string) {
         submission.channel,
       ];
       const { planningMs } = submission;
+      if (submission.awaitApproval) {
+        // submit_run and the move to awaiting_approval in one statement: never seen pending.
+        const { rows } = await db.query<{ r: SubmittedRun }>(forApprovalSql, [...params.slice(0, 6), params[7]]);
+        return rows[0]!.r;
+      }
       if (planningMs === undefined) {
         const { rows } = await db.query<{ r: SubmittedRun }>(submitSql, params, { name: submitName });
         return rows[0]!.r;
@@ -173,7 +190,8 @@ export function createRunQueries(db: Db, schema: string) {
                 u.duration_ms,
                 CASE WHEN u.llm_calls > 0 OR u.tokens > 0 OR u.cost_usd > 0 THEN
                   jsonb_build_object('llmCalls', u.llm_calls, 'inputTokens', u.input_tokens,
-                                     'outputTokens', u.output_tokens, 'costUsd', u.cost_usd::double precision) END AS usage
+                                     'outputTokens', u.output_tokens, 'costUsd', u.cost_usd::double precision) END AS usage,
+                ${waitingColumn(s)} AS waiting
            FROM ${s}.tasks t,
                 LATERAL (SELECT sum(a.duration_ms) AS duration_ms, coalesce(sum(a.llm_calls), 0) AS llm_calls,
                                 coalesce(sum(a.input_tokens), 0) AS input_tokens,

@@ -1,6 +1,6 @@
 /**
  * Query family: a text snapshot of htdag's schema as the database holds it: every table with its
- * columns, constraints and indexes, and every function with its definition (`pg_get_functiondef`).
+ * columns, constraints, indexes and triggers, and every function with its definition (`pg_get_functiondef`).
  * The committed copy (`migrations/schema.snapshot`) makes every change to the SQL a visible diff;
  * test/integration/schema-snapshot.test.ts compares the two.
  */
@@ -38,12 +38,17 @@ async function tables(db: Queryable, schema: string): Promise<string[]> {
         WHERE i.indrelid = $1 ORDER BY c.relname`,
       [table.oid],
     );
+    const triggers = await db.query<{ line: string }>(
+      `SELECT pg_get_triggerdef(oid) AS line FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal ORDER BY tgname`,
+      [table.oid],
+    );
     out.push(
       [
         `TABLE ${schema}.${table.name}`,
         ...columns.rows.map((r) => r.line),
         ...constraints.rows.map((r) => r.line),
         ...indexes.rows.map((r) => r.line),
+        ...triggers.rows.map((r) => r.line),
       ].join("\n"),
     );
   }

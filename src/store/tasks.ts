@@ -65,6 +65,13 @@ export interface SettleManyResult {
   claimed: ClaimedTask[];
   /** A run of the worker's other runs had ready tasks but another transaction held it (see ClaimResult). */
   busy: boolean;
+  /** The claim refused tasks for their rate limit: claim again in this many ms (see ClaimResult). */
+  wakeInMs?: number | null;
+  /**
+   * The settle freed a slot of a queue at its limit (a concurrency key) that ready tasks wait on: other
+   * runs' claimers are to claim again (workers hear it as the NOTIFY `queue:freed`).
+   */
+  slotFreed?: boolean;
 }
 
 /**
@@ -75,6 +82,16 @@ export interface SettleManyResult {
 export interface ClaimResult {
   claimed: ClaimedTask[];
   busy: boolean;
+  /**
+   * The run's status after a claim of one run (`runId`): the claim ends the run's due waits, which
+   * may end the run. Absent for a claim across runs.
+   */
+  runStatus?: string | null;
+  /**
+   * The claim refused tasks for their rate limit (docs/waits-and-flow-control.md): the first of them
+   * may start in this many ms, and nothing else will say so; null or absent: none refused.
+   */
+  wakeInMs?: number | null;
 }
 
 /** One attempt of one task of one run. */
@@ -118,10 +135,9 @@ export function createTaskQueries(db: Db, schema: string, redactor: Redactor = c
   return {
     /** Starts a pending run and claims its first tasks. */
     async startRun(runId: string, worker: string, claimLimit: number, leaseMs: number, channel: string | null) {
-      const { rows } = await db.query<{ r: { started: boolean; runStatus: string; claimed: ClaimedTask[] } }>(
-        `SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`,
-        [runId, worker, claimLimit, leaseMs, channel],
-      );
+      const { rows } = await db.query<{
+        r: { started: boolean; runStatus: string; claimed: ClaimedTask[]; wakeInMs?: number | null };
+      }>(`SELECT ${s}.start_run($1, $2, $3, $4, $5) AS r`, [runId, worker, claimLimit, leaseMs, channel]);
       return rows[0]!.r;
     },
 
@@ -305,13 +321,32 @@ export function createTaskQueries(db: Db, schema: string, redactor: Redactor = c
       await db.query(`DELETE FROM ${s}.workers WHERE id = $1`, [worker]);
     },
 
-    /** The earliest moment a ready task of the run becomes claimable (after a retry delay). */
+    /**
+     * The earliest moment a ready task of the run becomes claimable (after a retry delay), or a wait
+     * of it is due; a signal wait without timeout ('infinity', which the drivers read differently)
+     * is left out.
+     */
     async nextAvailableAt(runId: string): Promise<Date | null> {
       const { rows } = await db.query<{ at: Date | null }>(
-        `SELECT min(available_at) AS at FROM ${s}.tasks WHERE run_id = $1 AND status = 'ready'`,
+        `SELECT min(available_at) AS at FROM ${s}.tasks
+          WHERE run_id = $1 AND status = 'ready' AND available_at < 'infinity'`,
         [runId],
       );
       return rows[0]?.at ?? null;
+    },
+
+    /**
+     * In how many ms (by the database's clock) the run's next wait is due, or null when none is
+     * (docs/waits-and-flow-control.md): what an executor whose slots are all taken wakes up for.
+     */
+    async nextWaitDueInMs(runId: string): Promise<number | null> {
+      const { rows } = await db.query<{ ms: number | null }>(
+        `SELECT (extract(epoch FROM min(available_at) - clock_timestamp()) * 1000)::float8 AS ms FROM ${s}.tasks
+          WHERE run_id = $1 AND status = 'ready' AND spec ? 'wait' AND available_at < 'infinity'`,
+        [runId],
+      );
+      const ms = rows[0]?.ms;
+      return ms === null || ms === undefined ? null : Number(ms);
     },
 
     /** Outputs of the completed tasks of a run among `taskIds` (as stored), by id; others are left out. */

@@ -43,10 +43,29 @@ describe("event catalogue", () => {
       "plan:revised",
       "plan:task_added",
       "budget:exceeded",
+      "task:waiting",
+      "signal:received",
+      "plan:awaiting_approval",
+      "plan:approved",
+      "plan:rejected",
+      "schedule:fired",
       "optimization:started",
       "optimization:completed",
       "optimization:recommended",
     ]);
+  });
+
+  it("types the events of plan approval: plan:awaiting_approval, plan:approved and plan:rejected", () => {
+    const approved = parseEvent({
+      ...envelope,
+      taskId: null,
+      type: "plan:approved",
+      payload: { edited: true, tasks: 3 },
+    });
+    expect(approved.payload).toEqual({ edited: true, tasks: 3 });
+    expect(payloadProblem("plan:awaiting_approval", { tasks: "3" })).toMatch(/tasks/);
+    expect(payloadProblem("plan:rejected", {})).toMatch(/reason/);
+    expect(payloadProblem("plan:rejected", { reason: "too risky" })).toBeNull();
   });
 
   it("types the events of living plans: plan:revised and plan:task_added", () => {

@@ -31,6 +31,8 @@ import {
   OutputTooLargeError,
   RunNotFoundError,
   SeedLoadError,
+  SignalError,
+  SignalTimeoutError,
   StepTimeoutError,
   UnstorableOutputError,
   WaitTimeoutError,
@@ -82,6 +84,8 @@ const EXAMPLES: [HtdagError, HtdagErrorCode][] = [
   [new BenchDatabaseError("cannot create", { cause }), "BENCH_DATABASE"],
   [new MissingApiKeyError("llm", "openai", "OPENAI_API_KEY"), "MISSING_API_KEY"],
   [new ReplanError("the v1 API is gone"), "REPLAN_REQUESTED"],
+  [new SignalError("r1", "approval", "the run is completed"), "SIGNAL_NOT_AWAITED"],
+  [new SignalTimeoutError("approve", "approval", 100), "SIGNAL_TIMEOUT"],
 ];
 
 describe("error codes", () => {

@@ -19,6 +19,7 @@ const RUN_STATUSES = [
 ];
 /** Events that change what the list shows: a run's status, or how many of its tasks finished (or are planned). */
 const LIST_EVENTS = [
+  "plan:awaiting_approval",
   "execution:started",
   "execution:completed",
   "execution:failed",
@@ -32,7 +33,6 @@ const LIST_EVENTS = [
   "task:cancelled",
   "plan:revised",
   "budget:exceeded",
-  "plan:awaiting_approval",
   "plan:approved",
   "plan:rejected",
 ];
