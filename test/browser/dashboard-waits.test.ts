@@ -94,6 +94,7 @@ describe("a waiting task in the dashboard", () => {
     expect((await orch.getRun(runId)).tasks.find((t) => t.id === "sign_off")?.status).toBe("waiting");
 
     await page.getByLabel("signal payload").fill('{"approved": true, "by": "ana"}');
+    await page.screenshot({ path: join(SCREENSHOTS, "task-signal-form.png"), fullPage: true });
     await form.getByRole("button", { name: "Send signal" }).click();
     await expect(page.locator(".signal-result").innerText()).resolves.toBe(
       "Delivered to task sign_off: it completed with this payload as its output.",
@@ -261,6 +262,7 @@ describe("the rules of the new actions", () => {
         waiting: null,
       });
       expect(body.plan).toBeNull();
+      expect([body.run.status, body.run.finishedTasks, body.run.totalTasks]).toEqual(["completed", 3, 3]);
     } finally {
       await guarded.close();
     }

@@ -1,6 +1,6 @@
 /**
  * The signal form of a wait task (docs/waits-and-flow-control.md): the signal's name (filled in from the
- * task's `wait`), a JSON payload checked before it is sent, and what the orchestrator did with it.
+ * task's `wait`) and a JSON payload checked before it is sent; the panel says what became of it.
  */
 import { useState, type FormEvent } from "react";
 import { api } from "../api";
@@ -12,8 +12,11 @@ interface Props {
   signal: string;
   /** The task waits now (else the signal is kept until it does). */
   waitingNow: boolean;
-  /** Called once the signal was sent. */
-  onSent(): void;
+  /**
+   * Called once the signal was sent, with what became of it in words. The panel shows it: a delivered
+   * signal completes the task, and the form goes with the task's wait.
+   */
+  onSent(result: string): void;
 }
 
 /** The payload box's text as JSON: the value, or the parser's complaint. Empty text sends `null`. */
@@ -33,12 +36,10 @@ export function SignalForm({ runId, signal, waitingNow, onSent }: Props) {
   const [payload, setPayload] = useState("{}");
   const [invalid, setInvalid] = useState<string | null>(null);
   const [failure, setFailure] = useState<unknown>(null);
-  const [result, setResult] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setResult(null);
     setFailure(null);
     const parsed = parsePayload(payload);
     if ("error" in parsed) {
@@ -49,12 +50,11 @@ export function SignalForm({ runId, signal, waitingNow, onSent }: Props) {
     setBusy(true);
     try {
       const response = await api.action(runId, "signal", { name: name.trim(), payload: parsed.value });
-      setResult(
+      onSent(
         response.signal?.delivered
           ? `Delivered to task ${response.signal.taskId ?? "?"}: it completed with this payload as its output.`
           : "Kept: it is delivered when a wait for it starts.",
       );
-      onSent();
     } catch (error) {
       setFailure(error);
     } finally {
@@ -95,11 +95,6 @@ export function SignalForm({ runId, signal, waitingNow, onSent }: Props) {
       <button type="submit" disabled={busy || name.trim() === ""}>
         Send signal
       </button>
-      {result !== null && (
-        <div className="notice signal-result" role="status">
-          {result}
-        </div>
-      )}
       {failure !== null && <ErrorNotice error={failure} />}
     </form>
   );

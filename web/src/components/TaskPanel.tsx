@@ -26,6 +26,8 @@ interface Props {
 export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }: Props) {
   const [detail, setDetail] = useState<TaskResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
+  /** What became of the last signal sent from this panel, by task: it outlives the form of a task it completed. */
+  const [signalled, setSignalled] = useState<{ taskId: string; result: string } | null>(null);
   // Only the latest request's answer is shown: reloads can come back out of order.
   const latest = useRef(0);
   const load = useCallback(() => {
@@ -146,8 +148,16 @@ export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }
           runId={runId}
           signal={task.wait.signal}
           waitingNow={task.status === "waiting"}
-          onSent={load}
+          onSent={(result) => {
+            setSignalled({ taskId: task.id, result });
+            load();
+          }}
         />
+      )}
+      {signalled?.taskId === task.id && (
+        <div className="notice signal-result" role="status">
+          {signalled.result}
+        </div>
       )}
       <button
         type="button"
