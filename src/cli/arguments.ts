@@ -4,6 +4,7 @@
  * it as one line and exits 1 (a bad setting, docs/cli.md). Never ignored, never guessed at.
  */
 import { InvalidOptionError } from "../errors.js";
+import type { Json } from "../graph/task-graph.js";
 
 /** `text` as a whole number written in decimal digits (no sign, exponent or 0x), else NaN. */
 export function decimalWholeNumber(text: string): number {
@@ -57,4 +58,18 @@ export function flagChoice<T extends string>(
     throw new InvalidOptionError(flag, `one of ${choices.join(", ")}`, text, undefined, tryFlag(flag, example ?? ""));
   }
   return text as T;
+}
+
+/**
+ * The value of `flag` parsed as JSON (`--data '{"approved": true}'`); text that is not JSON is an
+ * `InvalidOptionError` naming the flag, the parser's complaint and an example to copy.
+ * @param example a good value, shown in the fix (quoted for a shell).
+ */
+export function flagJson(flag: string, text: string, example: string): Json {
+  try {
+    return JSON.parse(text) as Json;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new InvalidOptionError(flag, `a JSON value (${reason})`, text, undefined, tryFlag(flag, `'${example}'`));
+  }
 }

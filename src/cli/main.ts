@@ -1,6 +1,7 @@
 /** The `htdag` command: parses argv with commander and maps flags onto the library's options. */
 import { Command, CommanderError } from "commander";
 import { HtdagError } from "../errors.js";
+import { registerApprove } from "./commands/approve.js";
 import { registerBench } from "./commands/bench.js";
 import { registerDashboard } from "./commands/dashboard.js";
 import { registerEvents } from "./commands/events.js";
@@ -9,7 +10,9 @@ import { registerOptimize } from "./commands/optimize.js";
 import { registerPlan } from "./commands/plan.js";
 import { registerRun } from "./commands/run.js";
 import { registerRuns } from "./commands/runs.js";
+import { registerSchedules } from "./commands/schedules.js";
 import { registerShow } from "./commands/show.js";
+import { registerSignal } from "./commands/signal.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerWorker } from "./commands/worker.js";
 import { EXIT, type CliIo, endWhenStdoutCloses, processIo } from "./io.js";
@@ -40,6 +43,9 @@ export function buildProgram(io: CliIo): Command {
   registerOptimize(program, io);
   registerDashboard(program, io);
   registerShow(program, io);
+  registerSignal(program, io);
+  registerApprove(program, io);
+  registerSchedules(program, io);
   return program;
 }
 

@@ -4,7 +4,7 @@
  * graph in, text out.
  */
 import { describeUsage, spentAnything } from "./usage-view.js";
-import type { RunResult, TaskSummary } from "../orchestrator/run-result.js";
+import type { RunResult, TaskSummary, TaskWaiting } from "../orchestrator/run-result.js";
 import type { RunGraphTask } from "../store/run-detail.js";
 import { formatElapsed } from "./progress.js";
 import { renderDot, renderMermaid, renderTree, type PlanFormat, type PlanNode } from "./render.js";
@@ -45,6 +45,9 @@ export function runView(result: RunResult, graph: readonly RunGraphTask[]): RunV
 /** What the tree shows after a task's id: attempts, time spent, error. */
 function taskFacts(task: RunTaskView): string {
   const facts = [`attempts ${task.attempts}`];
+  if (task.waiting) {
+    facts.push(describeWaiting(task.waiting));
+  }
   if (task.merged) {
     facts.push(`runs ${task.merged.join(", ")} first (merged)`);
   }
@@ -58,6 +61,25 @@ function taskFacts(task: RunTaskView): string {
     facts.push(`error: ${task.error.message}`);
   }
   return facts.join(", ");
+}
+
+/**
+ * What a waiting task waits for, in words: `waits for signal "approval" until 2026-…Z (since …)`, or
+ * `waits until …` for a timer; `htdag signal` sends the signal.
+ */
+export function describeWaiting(waiting: TaskWaiting): string {
+  const what = waiting.signal === undefined ? "waits" : `waits for signal ${JSON.stringify(waiting.signal)}`;
+  const until = waiting.until === null ? " (no time limit)" : ` until ${waiting.until}`;
+  return `${what}${until} since ${waiting.since}`;
+}
+
+/** The lines `htdag show` prints under the header of a run whose plan awaits approval: how to answer it. */
+export function approvalHint(runId: string): string[] {
+  return [
+    "the plan awaits approval: nothing runs until a person answers",
+    `  approve it: htdag approve ${runId}   (or an edited copy: htdag approve ${runId} --graph plan.yaml)`,
+    `  reject it:  htdag approve ${runId} --reject "<reason>"`,
+  ];
 }
 
 /** The run's tasks as plan nodes carrying their status. */
@@ -106,6 +128,9 @@ export function describeRun(view: RunView): string[] {
   ];
   if (spentAnything(view.usage)) {
     lines.push(`usage: ${describeUsage(view.usage)}`);
+  }
+  if (view.status === "awaiting_approval") {
+    lines.push(...approvalHint(view.runId));
   }
   if (view.error) {
     lines.push(`error: ${view.error.taskId ? `task ${view.error.taskId}: ` : ""}${view.error.message}`);

@@ -12,6 +12,7 @@ import {
   toAttemptView,
   toEventView,
   toLogView,
+  toPlanView,
   toRevisionView,
   toRunDetail,
   toRunSummary,
@@ -91,16 +92,19 @@ export async function listRuns(ctx: DashboardContext, query: URLSearchParams): P
  */
 export async function getRun(ctx: DashboardContext, runId: string): Promise<RunResponse> {
   const run = await runRow(ctx, runId);
-  const [tasks, revisions, usage] = await Promise.all([
+  const awaitingApproval = run.status === "awaiting_approval";
+  const [tasks, revisions, usage, plan] = await Promise.all([
     ctx.tasks.tasks(runId),
     ctx.revisions.list(runId),
     ctx.usage.bySource(runId),
+    awaitingApproval ? ctx.tasks.plan(runId) : Promise.resolve(null),
   ]);
   return {
     run: toRunDetail(run),
     tasks: tasks.map(toTaskView),
     revisions: revisions.map(toRevisionView),
     usageBySource: usage.map(toUsageBreakdownView),
+    plan: plan ? toPlanView(run.goal, plan) : null,
   };
 }
 
@@ -125,7 +129,12 @@ export async function getTask(
     ctx.tasks.logs(runId, taskId, limitParam(query, "logs", 200, 5000)),
     ctx.tasks.progress(runId, taskId),
   ]);
-  return { task: toTaskView(task), attempts: attempts.map(toAttemptView), logs: logs.map(toLogView), progress };
+  return {
+    task: toTaskView(task),
+    attempts: attempts.map(toAttemptView),
+    logs: logs.map(toLogView),
+    progress,
+  };
 }
 
 /**

@@ -1,11 +1,18 @@
 /** Small helpers of the dashboard's node:http server: JSON bodies and responses, errors as status codes. */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { HtdagError, IllegalTransitionError, InvalidOptionError, RunNotFoundError } from "../errors.js";
+import {
+  GraphValidationError,
+  HtdagError,
+  IllegalTransitionError,
+  InvalidOptionError,
+  RunNotFoundError,
+  SignalError,
+} from "../errors.js";
 import { DashboardRequestError } from "./errors.js";
 import type { ErrorResponse } from "./types.js";
 
-/** Largest request body accepted, in bytes (actions carry a reason or a task id, nothing more). */
+/** Largest request body accepted, in bytes (actions carry a reason or a task id; `signal` and `approve` more, actions.ts). */
 export const MAX_BODY_BYTES = 16 * 1024;
 
 /** Headers of every response: no sniffing, no framing, no referrer (a token may sit in the URL). */
@@ -37,8 +44,12 @@ export function statusOf(error: unknown): number {
   if (error instanceof IllegalTransitionError) {
     return 409;
   }
-  if (error instanceof InvalidOptionError) {
+  if (error instanceof InvalidOptionError || error instanceof GraphValidationError) {
     return 400;
+  }
+  // A signal no wait takes: the run's state, not the request, is what refuses it.
+  if (error instanceof SignalError) {
+    return 409;
   }
   return 500;
 }
@@ -67,7 +78,13 @@ export function sendError(response: ServerResponse, error: unknown, onError: (er
             message: "the dashboard hit an unexpected error; its server's log has the details",
           },
         }
-      : { error: { code: error.code, message: error.message } };
+      : {
+          error: {
+            code: error.code,
+            message: error.message,
+            ...(error instanceof GraphValidationError ? { issues: error.issues } : {}),
+          },
+        };
   if (response.headersSent) {
     response.destroy();
     return;
@@ -94,13 +111,19 @@ export function checkDeclaredBody(request: IncomingMessage, limit: number): void
       "BODY_TOO_LARGE",
       limit === 0
         ? `${request.method} ${request.url?.split("?")[0]} takes no body`
-        : `an action's body must stay under ${limit} bytes`,
+        : `this action's body must stay under ${limit} bytes`,
     );
   }
 }
 
-/** Reads a JSON object body (empty: `{}`); refuses other content types (a cross-site form cannot send JSON) and large bodies. */
-export async function readJsonBody(request: IncomingMessage): Promise<Record<string, unknown>> {
+/**
+ * Reads a JSON object body (empty: `{}`) of at most `limit` bytes; refuses other content types (a
+ * cross-site form cannot send JSON) and larger bodies.
+ */
+export async function readJsonBody(
+  request: IncomingMessage,
+  limit: number = MAX_BODY_BYTES,
+): Promise<Record<string, unknown>> {
   const type = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") {
     throw new DashboardRequestError(
@@ -109,18 +132,14 @@ export async function readJsonBody(request: IncomingMessage): Promise<Record<str
       "actions take a JSON body: send Content-Type: application/json (and {} when there is nothing to say)",
     );
   }
-  checkDeclaredBody(request, MAX_BODY_BYTES);
+  checkDeclaredBody(request, limit);
   const chunks: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of request) {
       size += (chunk as Buffer).length;
-      if (size > MAX_BODY_BYTES) {
-        throw new DashboardRequestError(
-          413,
-          "BODY_TOO_LARGE",
-          `an action's body must stay under ${MAX_BODY_BYTES} bytes`,
-        );
+      if (size > limit) {
+        throw new DashboardRequestError(413, "BODY_TOO_LARGE", `this action's body must stay under ${limit} bytes`);
       }
       chunks.push(chunk as Buffer);
     }

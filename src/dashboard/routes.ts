@@ -1,11 +1,11 @@
 /** Maps a request (method and path segments) to the handler that answers it. */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { runAction, isAction } from "./actions.js";
+import { actionBodyLimit, runAction, isAction } from "./actions.js";
 import { getRun, getTask, getWorkflow, listEvents, listRuns, listWorkflows } from "./api.js";
 import type { DashboardContext } from "./context.js";
 import { InvalidOptionError } from "../errors.js";
 import { DashboardRequestError } from "./errors.js";
-import { readJsonBody, sendJson } from "./http.js";
+import { MAX_BODY_BYTES, readJsonBody, sendJson } from "./http.js";
 import { streamEvents, type StreamSlots } from "./stream.js";
 
 /** The path's segments after `/api/`, each percent-decoded (task ids may hold `/`, sent as %2F). */
@@ -41,6 +41,12 @@ export function checkQuery(query: URLSearchParams): void {
       throw new InvalidOptionError(name, "text without NUL characters", value, "the dashboard API");
     }
   }
+}
+
+/** The largest body a POST to the API path of `segments` may carry: an action's own limit, else MAX_BODY_BYTES. */
+export function postBodyLimit(segments: readonly string[]): number {
+  const [resource, , sub] = segments;
+  return resource === "runs" && segments.length === 3 && isAction(sub!) ? actionBodyLimit(sub) : MAX_BODY_BYTES;
 }
 
 /** Answers one API request; throws a DashboardRequestError (404, 405) for a route that does not exist. */
@@ -82,7 +88,7 @@ export async function routeApi(
       return json(await listEvents(ctx, query, id!));
     }
     if (segments.length === 3 && isAction(sub!) && method === "POST") {
-      return json(await runAction(ctx, id!, sub, await readJsonBody(request)));
+      return json(await runAction(ctx, id!, sub, await readJsonBody(request, actionBodyLimit(sub))));
     }
     if (sub === "tasks" && segments.length >= 4 && get) {
       const detail = await getTask(ctx, id!, taskId!, query);

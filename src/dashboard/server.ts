@@ -9,9 +9,9 @@ import type { Dashboard, DashboardOptions } from "../orchestrator/dashboard-port
 import { createDashboardContext, type DashboardContext } from "./context.js";
 import { DashboardListenError, DashboardRequestError } from "./errors.js";
 import { checkHost, checkOrigin, checkToken } from "./guard.js";
-import { answerClientError, checkDeclaredBody, MAX_BODY_BYTES, sendError } from "./http.js";
+import { answerClientError, checkDeclaredBody, sendError } from "./http.js";
 import { resolveDashboardOptions } from "./options.js";
-import { apiSegments, checkQuery, routeApi } from "./routes.js";
+import { apiSegments, checkQuery, postBodyLimit, routeApi } from "./routes.js";
 import { findAssetsDir, serveStatic } from "./static.js";
 import { StreamSlots } from "./stream.js";
 
@@ -47,7 +47,7 @@ function handler(ctx: DashboardContext, assetsDir: string, slots: StreamSlots) {
       const url = requestUrl(request);
       const segments = apiSegments(url.pathname);
       checkOrigin(request, segments !== null);
-      checkDeclaredBody(request, segments !== null && request.method === "POST" ? MAX_BODY_BYTES : 0);
+      checkDeclaredBody(request, segments !== null && request.method === "POST" ? postBodyLimit(segments) : 0);
       if (segments === null) {
         if (request.method !== "GET" && request.method !== "HEAD") {
           throw new DashboardRequestError(405, "METHOD_NOT_ALLOWED", "the page is read with GET");

@@ -92,6 +92,39 @@ export interface TaskView {
   durationMs: number | null;
   /** What its attempts' LLM calls cost, all added up; null when it spent nothing. */
   usage: UsageView | null;
+  /** A wait task's `wait` as its spec writes it (docs/waits-and-flow-control.md); null for a task with a step. */
+  wait: WaitView | null;
+  /** What the task waits for now, while its status is `waiting`; null otherwise. */
+  waiting: WaitingView | null;
+}
+
+/** A wait task's `wait`: a signal (with an optional timeout), a duration, or a moment. */
+export interface WaitView {
+  signal?: string;
+  timeoutMs?: number;
+  forMs?: number;
+  until?: string;
+}
+
+/** What a waiting task waits for, and since when (ISO times); `until` null: no limit. */
+export interface WaitingView {
+  since: string;
+  signal?: string;
+  until: string | null;
+}
+
+/**
+ * The plan of a run awaiting approval, as a graph to approve or edit: its goal and its tasks as
+ * specs (each with its input), the shape `POST /api/runs/:runId/approve` takes back as `graph`.
+ */
+export interface PlanView {
+  goal: string;
+  tasks: Record<string, unknown>[];
+  /**
+   * Inputs are stored encrypted (the orchestrator has a codec): the page cannot show them in clear,
+   * so it offers approve and reject, not edit (edit the plan from code: `orch.approvePlan(runId, { graph })`).
+   */
+  encryptedInputs: boolean;
 }
 
 /** One revision of a run's plan (docs/living-plans.md): why, which task asked, what it changed, what it cost. */
@@ -118,6 +151,8 @@ export interface RunResponse {
   revisions: RevisionView[];
   /** The run's usage records by source and model, decompositions first; empty when it called no LLM. */
   usageBySource: UsageBreakdownView[];
+  /** The plan awaiting approval, while the run's status is `awaiting_approval`; null otherwise. */
+  plan: PlanView | null;
 }
 
 /** One attempt of a task. */
@@ -197,17 +232,19 @@ export interface WorkflowResponse {
   recommendationsError: string | null;
 }
 
-/** `POST /api/runs/:runId/(cancel|pause|resume|retry)` */
+/** `POST /api/runs/:runId/(cancel|pause|resume|retry|signal|approve|reject)` */
 export interface ActionResponse {
   runId: string;
-  action: "cancel" | "pause" | "resume" | "retry";
+  action: "cancel" | "pause" | "resume" | "retry" | "signal" | "approve" | "reject";
   /** The run's status after the action took effect. */
   status: string;
+  /** What `signal` did: delivered to a waiting task (`taskId`), or kept until a wait for it starts. */
+  signal?: { delivered: boolean; taskId: string | null };
 }
 
-/** Every error response. */
+/** Every error response; an invalid graph (`GRAPH_INVALID`) lists every problem in `issues`. */
 export interface ErrorResponse {
-  error: { code: string; message: string };
+  error: { code: string; message: string; issues?: { code: string; path: string; message: string }[] };
 }
 
 export type { OptimizationChange, Recommendations, TaskMetrics };

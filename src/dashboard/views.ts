@@ -1,19 +1,23 @@
 /** Rows read from the store, turned into the dashboard's wire format (types.ts). Pure. */
 import type { HtdagEvent } from "../notifications/catalogue.js";
+import { taskToDocument } from "../graph/file.js";
+import type { Task } from "../graph/task-graph.js";
 import { toRunSummary as summarizeRun } from "../orchestrator/run-summary.js";
 import type { RunRow } from "../store/runs.js";
-import type { AttemptRow, DashboardTaskRow, TaskLogRow } from "../store/dashboard-tasks.js";
+import type { AttemptRow, DashboardTaskRow, PlanTaskRow, TaskLogRow } from "../store/dashboard-tasks.js";
 import type { RunRevision } from "../store/revisions.js";
 import type { UsageBreakdownRow } from "../store/dashboard-usage.js";
 import type {
   AttemptView,
   EventView,
   LogView,
+  PlanView,
   RevisionView,
   RunDetail,
   RunSummary,
   TaskView,
   UsageBreakdownView,
+  WaitView,
 } from "./types.js";
 import { isBudgetExceeded, toBudget, toSpentUsage, toUsage, type UsageColumns } from "./usage-views.js";
 
@@ -99,14 +103,33 @@ export function toRunDetail(run: RunRow, now = Date.now()): RunDetail {
   };
 }
 
+/** A wait spec as stored, its known fields only; null for anything else. */
+function toWaitView(value: unknown): WaitView | null {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return null;
+  }
+  const { signal, timeoutMs, forMs, until } = value as Record<string, unknown>;
+  return {
+    ...(typeof signal === "string" ? { signal } : {}),
+    ...(typeof timeoutMs === "number" ? { timeoutMs } : {}),
+    ...(typeof forMs === "number" ? { forMs } : {}),
+    ...(typeof until === "string" ? { until } : {}),
+  };
+}
+
+/**
+ * A task as the graph draws it; a wait task that waits now (stored `ready`, holding no slot) is shown
+ * `waiting`, with what it waits for.
+ */
 export function toTaskView(task: DashboardTaskRow): TaskView {
+  const { waiting } = task;
   return {
     id: task.id,
     parentId: task.parent_id,
     kind: task.kind === "composite" ? "composite" : "atomic",
     step: task.step,
     description: task.description,
-    status: task.status,
+    status: waiting ? "waiting" : task.status,
     dependsOn: task.depends_on ?? [],
     merged: task.merged ?? [],
     attempts: task.attempts,
@@ -119,7 +142,27 @@ export function toTaskView(task: DashboardTaskRow): TaskView {
     finishedAt: iso(task.finished_at),
     durationMs: toNumber(task.duration_ms),
     usage: toSpentUsage(task),
+    wait: toWaitView(task.wait),
+    waiting: waiting
+      ? {
+          since: waiting.since,
+          until: waiting.until,
+          ...(waiting.signal === undefined ? {} : { signal: waiting.signal }),
+        }
+      : null,
   };
+}
+
+/** The key a codec's encrypted value is stored under (store/codec.ts). */
+const ENCRYPTED_MARK = '"$htdag_enc"';
+
+/**
+ * A plan awaiting approval as a graph to edit: each task's spec with its input (left out when null),
+ * as a user would write it (graph/file.ts).
+ */
+export function toPlanView(goal: string, rows: readonly PlanTaskRow[]): PlanView {
+  const tasks = rows.map((row) => taskToDocument(row.task as Task));
+  return { goal, tasks, encryptedInputs: JSON.stringify(tasks).includes(ENCRYPTED_MARK) };
 }
 
 export function toAttemptView(attempt: AttemptRow): AttemptView {

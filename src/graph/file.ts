@@ -162,7 +162,8 @@ export function graphToDocument(graph: TaskGraph): Record<string, unknown> {
   };
 }
 
-function taskToDocument(task: Task): Record<string, unknown> {
+/** A task as a user would write it: identity and structure first, without an empty `description` or `dependsOn`. */
+export function taskToDocument(task: Task): Record<string, unknown> {
   const document: Record<string, unknown> = {};
   const rest = Object.keys(task).filter((key) => !TASK_FIELD_ORDER.includes(key as keyof Task)) as (keyof Task)[];
   for (const key of [...TASK_FIELD_ORDER, ...rest]) {

@@ -1,6 +1,7 @@
 /** Pure helpers of the `htdag events` command: one line per event, and durations such as `30d`. */
 import { InvalidOptionError } from "../errors.js";
 import type { HtdagEvent } from "./catalogue.js";
+import { describeWaitEvent } from "./wait-event-words.js";
 
 /** Longest payload summary on a line, in characters. */
 const SUMMARY_CHARS = 160;
@@ -33,7 +34,10 @@ export function formatEventLine(event: HtdagEvent): string {
   if (event.taskId) {
     parts.push(`task=${event.taskId}`);
   }
-  const summary = event.type === "plan:revised" ? describeRevision(event.payload) : summarizePayload(event.payload);
+  const summary =
+    event.type === "plan:revised"
+      ? describeRevision(event.payload)
+      : (describeWaitEvent(event.type, event.payload, event.runId) ?? summarizePayload(event.payload));
   if (summary) {
     parts.push(summary);
   }

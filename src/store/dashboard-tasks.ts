@@ -32,8 +32,15 @@ export interface DashboardTaskRow {
   input_tokens: unknown;
   output_tokens: unknown;
   cost_usd: unknown;
+  /** A wait task's `wait` (its spec's), null for a task with a step (docs/waits-and-flow-control.md). */
+  wait: unknown;
   /** What the task waits for when it is a wait task that waits now (docs/waits-and-flow-control.md), else null. */
   waiting: WaitingColumn;
+}
+
+/** A task of a plan as written: its spec (which holds no input) with its input as stored, when it has one. */
+export interface PlanTaskRow {
+  task: Record<string, unknown>;
 }
 
 /** One attempt of a task. */
@@ -69,8 +76,8 @@ const TASK_SELECT = (s: string) => `
          ARRAY(SELECT jsonb_array_elements_text(coalesce(t.spec->'dependsOn', '[]'::jsonb))) AS depends_on,
          ARRAY(SELECT m->>'id' FROM jsonb_array_elements(coalesce(t.spec->'merged', '[]'::jsonb)) m) AS merged,
          t.attempts, t.max_attempts, t.timeout_ms, t.queue, t.priority, t.error, t.started_at, t.finished_at,
-         spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens, spent.cost_usd,
-         ${waitingColumn(s)} AS waiting
+         t.spec->'wait' AS wait, spent.duration_ms, spent.llm_calls, spent.input_tokens, spent.output_tokens,
+         spent.cost_usd, ${waitingColumn(s)} AS waiting
     FROM ${s}.tasks t
     CROSS JOIN LATERAL (
       SELECT sum(a.duration_ms) AS duration_ms, sum(a.llm_calls) AS llm_calls, sum(a.input_tokens) AS input_tokens,
@@ -85,6 +92,16 @@ export function createDashboardTaskQueries(db: Queryable, schema: string) {
       const { rows } = await db.query<DashboardTaskRow>(`${TASK_SELECT(s)} WHERE t.run_id = $1 ORDER BY t.position`, [
         runId,
       ]);
+      return rows;
+    },
+
+    /** The live plan of a run (superseded tasks left out), in graph order: each task's spec and input. */
+    async plan(runId: string): Promise<PlanTaskRow[]> {
+      const { rows } = await db.query<PlanTaskRow>(
+        `SELECT CASE WHEN input IS NULL THEN spec ELSE spec || jsonb_build_object('input', input) END AS task
+           FROM ${s}.tasks WHERE run_id = $1 AND status <> 'superseded' ORDER BY position, id`,
+        [runId],
+      );
       return rows;
     },
 

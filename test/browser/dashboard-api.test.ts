@@ -90,7 +90,7 @@ describe("the dashboard API", () => {
     expect((await getJson<RunsResponse>("api/runs?status=failed")).runs).toEqual([]);
     expect((await getJson<RunsResponse>("api/runs?limit=2")).runs).toHaveLength(2);
     const badStatus = await getJson<{ error: { code: string; message: string } }>("api/runs?status=done", 400);
-    expect(badStatus.error.message).toMatch(/status.*pending, running/);
+    expect(badStatus.error.message).toMatch(/status.*pending, awaiting_approval, running/);
 
     const run = await getJson<RunResponse>(`api/runs/${runIds[0]}`);
     expect(run.run.durationMs).toBeGreaterThanOrEqual(0);

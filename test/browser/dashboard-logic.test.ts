@@ -30,6 +30,8 @@ function task(id: string, extra: Partial<TaskView> = {}): TaskView {
     finishedAt: null,
     durationMs: null,
     usage: null,
+    wait: null,
+    waiting: null,
     ...extra,
   };
 }
@@ -159,6 +161,7 @@ describe("live updates", () => {
     tasks: [task("a", { status: "running", attempts: 1 }), task("b")],
     revisions: [],
     usageBySource: [],
+    plan: null,
   };
   const event = (
     id: string,
@@ -198,6 +201,36 @@ describe("live updates", () => {
     ]);
     expect(revised.run.revision).toBe(1);
     expect(revised.revisions).toBe(state.revisions);
+  });
+
+  it("shows a wait task waiting, completes it when its signal is delivered, and follows a plan's approval", () => {
+    const waiting = applyEvent(
+      state,
+      event("11", "task:waiting", "b", { attempt: 1, signal: "approval", until: "2026-12-06T00:00:00.000Z" }),
+    )!;
+    expect(waiting.tasks[1]).toMatchObject({
+      status: "waiting",
+      waiting: { signal: "approval", until: "2026-12-06T00:00:00.000Z" },
+    });
+    const kept = applyEvent(
+      waiting,
+      event("12", "signal:received", null, { name: "x", delivered: false, taskId: null }),
+    );
+    expect(kept).toBe(waiting);
+    const delivered = applyEvent(
+      waiting,
+      event("13", "signal:received", "b", { name: "approval", delivered: true, taskId: "b" }),
+    )!;
+    expect(delivered.tasks[1]).toMatchObject({ status: "completed", waiting: null });
+
+    const plan = { goal: "g", tasks: [{ id: "a" }], encryptedInputs: false };
+    const awaiting = applyEvent({ ...state, plan }, event("14", "plan:awaiting_approval", null, { tasks: 1 }))!;
+    expect(awaiting.run.status).toBe("awaiting_approval");
+    expect(awaiting.plan).toBe(plan);
+    const approved = applyEvent(awaiting, event("15", "plan:approved", null, { edited: false, tasks: 1 }))!;
+    expect([approved.run.status, approved.plan]).toEqual(["running", null]);
+    const rejected = applyEvent(awaiting, event("16", "plan:rejected", null, { reason: "no" }))!;
+    expect([rejected.run.status, rejected.plan]).toEqual(["cancelled", null]);
   });
 
   it("keeps events unique and in id order, the latest ones only", () => {

@@ -166,7 +166,7 @@ describe("htdag with hostile arguments", () => {
       ],
       [
         ["runs", "--status", "done"],
-        '`--status`: expected one of pending, running, paused, completed, failed, cancelled, timed_out, received the string "done". Try `--status pending`.',
+        '`--status`: expected one of pending, awaiting_approval, running, paused, completed, failed, cancelled, timed_out, received the string "done". Try `--status pending`.',
       ],
       [
         ["events", "--limit", "-1"],

@@ -19,6 +19,8 @@ const body = fc.oneof(
   fc.string({ unit: "binary", maxLength: 300 }),
   fc.jsonValue().map((v) => JSON.stringify({ reason: v })),
   fc.jsonValue().map((v) => JSON.stringify({ fromTask: v, reason: v })),
+  fc.jsonValue().map((v) => JSON.stringify({ name: "approval", payload: v })),
+  fc.jsonValue().map((v) => JSON.stringify({ name: v, graph: v })),
   fc.constantFrom(
     '{"__proto__":{"reason":"polluted"}}',
     '{"constructor":{"prototype":{"reason":"x"}}}',
@@ -54,6 +56,11 @@ describe("action bodies", () => {
         `/api/runs/${completedRunId}/resume`,
         `/api/runs/${failedRunId}/cancel`,
         `/api/runs/${failedRunId}/pause`,
+        // A person's answers (docs/waits-and-flow-control.md): a final run takes no signal and has no plan to answer.
+        `/api/runs/${completedRunId}/signal`,
+        `/api/runs/${failedRunId}/signal`,
+        `/api/runs/${completedRunId}/approve`,
+        `/api/runs/${failedRunId}/reject`,
       );
       const statuses = new Map<number, number>();
       await fc.assert(

@@ -30,6 +30,9 @@ describe("htdag --help", () => {
       "events",
       "migrate",
       "worker",
+      "signal",
+      "approve",
+      "schedules",
     ]) {
       expect(commands.map((c) => c.name())).toContain(name);
       expect(help).toMatch(new RegExp(`^  ${name}\\b`, "m"));

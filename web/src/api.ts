@@ -4,6 +4,7 @@
  */
 import type {
   ActionResponse,
+  ErrorResponse,
   EventView,
   RunResponse,
   RunsResponse,
@@ -34,12 +35,13 @@ function token(): string | null {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-/** A refused or failed API request, with the server's code and message. */
+/** A refused or failed API request, with the server's code and message (and an invalid graph's problems). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly issues?: { code: string; path: string; message: string }[],
   ) {
     super(message);
   }
@@ -59,12 +61,13 @@ async function request<T>(method: "GET" | "POST", path: string, body?: unknown):
     headers,
     ...(method === "POST" ? { body: JSON.stringify(body ?? {}) } : {}),
   });
-  const json = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+  const json = (await response.json().catch(() => null)) as Partial<ErrorResponse> | null;
   if (!response.ok) {
     throw new ApiError(
       response.status,
       json?.error?.code ?? `HTTP_${response.status}`,
       json?.error?.message ?? response.statusText,
+      json?.error?.issues,
     );
   }
   return json as T;
@@ -83,7 +86,7 @@ function query(params: Record<string, string | number | undefined>): string {
 
 const segment = encodeURIComponent;
 
-export type RunAction = "cancel" | "pause" | "resume" | "retry";
+export type RunAction = "cancel" | "pause" | "resume" | "retry" | "signal" | "approve" | "reject";
 
 export const api = {
   runs: (filter: { status?: string; workflow?: string; limit?: number }) =>
@@ -95,7 +98,7 @@ export const api = {
     request<{ events: EventView[] }>("GET", `api/runs/${segment(runId)}/events${query({ limit })}`),
   workflows: () => request<{ workflows: WorkflowSummary[] }>("GET", "api/workflows"),
   workflow: (name: string) => request<WorkflowResponse>("GET", `api/workflows/${segment(name)}`),
-  action: (runId: string, action: RunAction, body: Record<string, string> = {}) =>
+  action: (runId: string, action: RunAction, body: Record<string, unknown> = {}) =>
     request<ActionResponse>("POST", `api/runs/${segment(runId)}/${action}`, body),
 };
 

@@ -2,7 +2,6 @@
 import type { EventView, RunResponse } from "../../src/dashboard/types.js";
 
 const RUN_STATUS_OF: Record<string, string> = {
-  "plan:awaiting_approval": "awaiting_approval",
   "execution:started": "running",
   "execution:resumed": "running",
   "execution:paused": "paused",
@@ -10,6 +9,10 @@ const RUN_STATUS_OF: Record<string, string> = {
   "execution:failed": "failed",
   "execution:cancelled": "cancelled",
   "execution:timed_out": "timed_out",
+  // Plan approval (docs/waits-and-flow-control.md): the run waits for a person, then runs or ends cancelled.
+  "plan:awaiting_approval": "awaiting_approval",
+  "plan:approved": "running",
+  "plan:rejected": "cancelled",
 };
 
 /** The status a task event moves its task to, if it says one. */
@@ -58,6 +61,32 @@ function applyRevision(state: RunResponse, event: EventView): RunResponse {
   };
 }
 
+/** A wait task started waiting: shown waiting at once, with what for (the re-read confirms it). */
+function applyWaiting(state: RunResponse, event: EventView): RunResponse {
+  const { signal, until } = event.payload;
+  const waiting = {
+    since: event.createdAt,
+    until: typeof until === "string" ? until : null,
+    ...(typeof signal === "string" ? { signal } : {}),
+  };
+  return {
+    ...state,
+    tasks: state.tasks.map((t) => (t.id === event.taskId ? { ...t, status: "waiting", waiting } : t)),
+  };
+}
+
+/** A signal delivered to a waiting task completes it (its payload is the output). */
+function applySignal(state: RunResponse, event: EventView): RunResponse {
+  const taskId = event.payload.taskId;
+  if (event.payload.delivered !== true || typeof taskId !== "string") {
+    return state;
+  }
+  return {
+    ...state,
+    tasks: state.tasks.map((t) => (t.id === taskId ? { ...t, status: "completed", waiting: null } : t)),
+  };
+}
+
 /** The run reached its budget: shown at once; its spend and error arrive with the re-read. */
 function applyBudgetExceeded(state: RunResponse): RunResponse {
   return { ...state, run: { ...state.run, budgetExceeded: true } };
@@ -73,6 +102,12 @@ export function applyEvent(state: RunResponse | null, event: EventView): RunResp
   if (event.type === "budget:exceeded") {
     return applyBudgetExceeded(state);
   }
+  if (event.type === "task:waiting" && event.taskId) {
+    return applyWaiting(state, event);
+  }
+  if (event.type === "signal:received") {
+    return applySignal(state, event);
+  }
   const runStatus = RUN_STATUS_OF[event.type];
   const taskStatus = event.taskId ? taskStatusOf(event) : undefined;
   if (!runStatus && !taskStatus) {
@@ -82,12 +117,15 @@ export function applyEvent(state: RunResponse | null, event: EventView): RunResp
   return {
     ...state,
     run: runStatus ? { ...state.run, status: runStatus } : state.run,
+    // An answered plan is no longer offered for approval; the re-read brings its tasks as they run.
+    plan: runStatus && runStatus !== "awaiting_approval" ? null : state.plan,
     tasks: taskStatus
       ? state.tasks.map((t) =>
           t.id === event.taskId
             ? {
                 ...t,
                 status: taskStatus,
+                waiting: null,
                 ...(event.type === "task:started" && attempt ? { attempts: Math.max(t.attempts, attempt) } : {}),
               }
             : t,

@@ -1,6 +1,10 @@
-/** The run's events, oldest first, following new ones while the reader is at the bottom. */
+/**
+ * The run's events, oldest first, following new ones while the reader is at the bottom. Waits, signals,
+ * plan approval and schedules are said in words (as `htdag events` says them), other payloads as JSON.
+ */
 import { useLayoutEffect, useRef } from "react";
 import type { EventView } from "../../../src/dashboard/types.js";
+import { describeWaitEvent } from "../../../src/notifications/wait-event-words.js";
 import { compactJson, formatTime } from "../format";
 
 export function EventsPane({ events, onSelectTask }: { events: EventView[]; onSelectTask(taskId: string): void }) {
@@ -31,7 +35,9 @@ export function EventsPane({ events, onSelectTask }: { events: EventView[]; onSe
                 {event.taskId}
               </button>
             )}
-            <span className="payload">{compactJson(event.payload)}</span>
+            <span className="payload" title={compactJson(event.payload, 2000)}>
+              {describeWaitEvent(event.type, event.payload, event.runId) ?? compactJson(event.payload)}
+            </span>
           </li>
         ))}
       </ol>

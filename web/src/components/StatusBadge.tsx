@@ -2,7 +2,7 @@
 export function StatusBadge({ status }: { status: string }) {
   return (
     <span className={`badge status-${status}`} data-status={status}>
-      {status.replace("_", " ")}
+      {status.replaceAll("_", " ")}
     </span>
   );
 }

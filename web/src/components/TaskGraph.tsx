@@ -71,7 +71,7 @@ export function TaskGraph({ tasks, collapsed, selected, onSelect, onToggle }: Pr
               className="cluster-label"
               onClick={() => onSelect(c.task.id)}
             >
-              {c.task.id} · {c.task.status.replace("_", " ")}
+              {c.task.id} · {c.task.status.replaceAll("_", " ")}
             </text>
             <g
               className="toggle"

@@ -1,10 +1,17 @@
-/** The selected task: settings, usage, attempts (with durations, usage and errors), progress, log lines, and retry from it. */
+/**
+ * The selected task: settings, usage, attempts (with durations, usage and errors), progress, log lines,
+ * retry from it, and for a wait task what it waits for and the form that sends its signal.
+ */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { AttemptView, LogView, TaskResponse } from "../../../src/dashboard/types.js";
 import { api } from "../api";
 import { compactJson, formatDuration, formatTime, formatUsage } from "../format";
 import { ErrorNotice } from "./ErrorNotice";
+import { SignalForm } from "./SignalForm";
 import { StatusBadge } from "./StatusBadge";
+
+/** Task statuses after which a signal no longer reaches the task. */
+const FINAL_TASK_STATUSES = ["completed", "failed", "timed_out", "cancelled", "skipped", "superseded"];
 
 interface Props {
   runId: string;
@@ -19,6 +26,8 @@ interface Props {
 export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }: Props) {
   const [detail, setDetail] = useState<TaskResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
+  /** What became of the last signal sent from this panel, by task: it outlives the form of a task it completed. */
+  const [signalled, setSignalled] = useState<{ taskId: string; result: string } | null>(null);
   // Only the latest request's answer is shown: reloads can come back out of order.
   const latest = useRef(0);
   const load = useCallback(() => {
@@ -64,10 +73,28 @@ export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }
         </button>
       </div>
       <p>
-        <StatusBadge status={task.status} /> {task.kind === "composite" ? "composite" : `step ${task.step ?? task.id}`}
+        <StatusBadge status={task.status} />{" "}
+        {task.kind === "composite" ? "composite" : task.wait ? "wait task" : `step ${task.step ?? task.id}`}
       </p>
       {task.description && <p className="description">{task.description}</p>}
       <dl className="facts">
+        {task.waiting && (
+          <>
+            <dt>Waits for</dt>
+            <dd data-waiting-for={task.waiting.signal ?? "time"}>
+              {task.waiting.signal ? (
+                <>
+                  signal <span className="mono">{task.waiting.signal}</span>
+                </>
+              ) : (
+                "its time"
+              )}
+              {task.waiting.until ? `, until ${formatTime(task.waiting.until)}` : ", with no time limit"}
+            </dd>
+            <dt>Waiting since</dt>
+            <dd>{formatTime(task.waiting.since)}</dd>
+          </>
+        )}
         {task.merged.length > 0 && (
           <>
             <dt>Runs first (merged)</dt>
@@ -113,6 +140,23 @@ export function TaskPanel({ runId, taskId, version, runFinal, onRetry, onClose }
             {progress.total !== undefined ? ` / ${progress.total}` : ""} (attempt {progress.attempt})
           </span>
           {percent !== null && <progress max={100} value={percent} />}
+        </div>
+      )}
+      {task.wait?.signal !== undefined && !FINAL_TASK_STATUSES.includes(task.status) && (
+        <SignalForm
+          key={`${runId}/${task.id}`}
+          runId={runId}
+          signal={task.wait.signal}
+          waitingNow={task.status === "waiting"}
+          onSent={(result) => {
+            setSignalled({ taskId: task.id, result });
+            load();
+          }}
+        />
+      )}
+      {signalled?.taskId === task.id && (
+        <div className="notice signal-result" role="status">
+          {signalled.result}
         </div>
       )}
       <button

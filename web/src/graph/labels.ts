@@ -55,7 +55,7 @@ export function metaText(
   usage: TaskView["usage"] = null,
 ): string {
   return (
-    status.replace("_", " ") +
+    status.replaceAll("_", " ") +
     (attempts > 1 ? ` · ${attempts} attempts` : "") +
     (hidden === null ? "" : ` · ${hidden} inside`) +
     (usage ? ` · ${formatUsage(usage)}` : "")

@@ -1,9 +1,13 @@
-/** A run: its header and controls, the live task graph, the selected task, and the events pane. */
+/**
+ * A run: its header and controls, a plan awaiting approval with its answers, the live task graph, the
+ * selected task, and the events pane.
+ */
 import { useState } from "react";
 import type { RunResponse } from "../../../src/dashboard/types.js";
 import { api, type RunAction } from "../api";
 import { ErrorNotice } from "../components/ErrorNotice";
 import { EventsPane } from "../components/EventsPane";
+import { PlanApproval } from "../components/PlanApproval";
 import { RevisionsPanel } from "../components/RevisionsPanel";
 import { RunHeader } from "../components/RunHeader";
 import { TaskGraph } from "../components/TaskGraph";
@@ -64,6 +68,9 @@ export function RunPage({ runId }: { runId: string }) {
     <section className="run-page">
       <RunHeader run={detail.run} busy={busy} onAction={(action) => void act(action)} />
       {actionError !== null && <ErrorNotice error={actionError} />}
+      {detail.run.status === "awaiting_approval" && detail.plan && (
+        <PlanApproval key={runId} runId={runId} plan={detail.plan} onAnswered={load} />
+      )}
       <div className="run-body">
         <div className="run-main">
           <div className="pane-head">

@@ -33,6 +33,8 @@ const LIST_EVENTS = [
   "task:cancelled",
   "plan:revised",
   "budget:exceeded",
+  "plan:approved",
+  "plan:rejected",
 ];
 
 export function RunsPage({ initialStatus, initialWorkflow }: { initialStatus: string; initialWorkflow: string }) {
