@@ -32,6 +32,7 @@ export const HTDAG_ERROR_CODES = [
   "SIGNAL_NOT_AWAITED",
   "SIGNAL_TIMEOUT",
   "SCHEDULE_FIRE_FAILED",
+  "RUN_DETACHED",
   // graph/file.ts
   "GRAPH_FILE_UNREADABLE",
   // decomposers: rules-file.ts, rule-safety.ts and llm/errors.ts
@@ -183,6 +184,29 @@ export class RunNotFoundError extends HtdagError {
   constructor(runId: string) {
     super("RUN_NOT_FOUND", `no run with id ${JSON.stringify(runId)}; list runs with \`htdag runs\` or orch.listRuns()`);
     this.runId = runId;
+  }
+}
+
+/**
+ * `orch.close()` stopped following a run this process executed, because the run waits for a person
+ * or for time (docs/waits-and-flow-control.md): it awaits approval of its plan, is paused, or every
+ * task it has left waits. The run is stored and goes on without this process; the composeFromGoal
+ * (or composeFromTaskGraph) call that started it rejects with this error.
+ */
+export class RunDetachedError extends HtdagError {
+  constructor(
+    readonly runId: string,
+    /** The run's status when it was detached. */
+    readonly status: string,
+    /** What it waits for, in words: e.g. "awaits approval of its plan". */
+    readonly waitingFor: string,
+  ) {
+    super(
+      "RUN_DETACHED",
+      `orch.close() stopped following run ${runId}, which ${waitingFor}: the run is stored and goes on ` +
+        "without this process. Answer it (approvePlan, resumeRun, signal), let a worker of its workflow run it " +
+        "(startWorker), and follow it with waitForRun(runId)",
+    );
   }
 }
 

@@ -133,6 +133,7 @@ export {
   ReplanError,
   InvalidOptionError,
   RunNotFoundError,
+  RunDetachedError,
   IllegalTransitionError,
   DatabaseConnectionError,
   MigrationError,

@@ -461,6 +461,21 @@ export class RunExecutor {
     this.finished(status);
   }
 
+  /** True while no attempt of the run runs in this process (a close may then detach it). */
+  get idle(): boolean {
+    return !this.settled && this.running.size === 0;
+  }
+
+  /**
+   * Stops following the run without changing it (orch.close() on a run that waits for a person or
+   * for time): execute() rejects with `error`. Only while idle: nothing of the run runs here.
+   */
+  detach(error: unknown): void {
+    if (this.idle) {
+      this.fail(error);
+    }
+  }
+
   private fail(error: unknown): void {
     if (this.settled) {
       return;

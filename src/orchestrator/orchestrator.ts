@@ -118,7 +118,12 @@ export interface Orchestrator {
   off<K extends EmitterEventName>(type: K, listener?: (event: EmitterEvent<K>) => unknown): Orchestrator;
   /** Serves the live web dashboard (docs/dashboard.md); `orch.close()` stops it too. */
   dashboard(options?: DashboardOptions): Promise<Dashboard>;
-  /** Waits for runs executing in this process, then closes the connections the orchestrator opened. */
+  /**
+   * Waits for runs executing in this process, then closes the connections the orchestrator opened.
+   * A run that waits for a person or for time (awaiting approval, paused, or only waits left) is not
+   * waited for: it goes on without this process, and the call that started it rejects with
+   * `RunDetachedError`.
+   */
   close(): Promise<void>;
 }
 

@@ -4,7 +4,13 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { IllegalTransitionError, InvalidOptionError, RunNotFoundError, type Spend } from "../errors.js";
+import {
+  IllegalTransitionError,
+  InvalidOptionError,
+  RunDetachedError,
+  RunNotFoundError,
+  type Spend,
+} from "../errors.js";
 import type { TaskGraph } from "../graph/task-graph.js";
 import { validateGraph } from "../graph/validate.js";
 import { bindGraph, type TaskDefaults } from "../composer/bind.js";
@@ -108,6 +114,16 @@ export interface ListRunsOptions {
 
 /** Most expired leases one reap of the in-process heartbeat returns to ready. */
 const REAP_LIMIT = 100;
+
+/** How often close() rechecks, while runs of this process finish, whether one waits for a person or for time. */
+const DRAIN_RECHECK_MS = 250;
+
+/** What a detached run waits for, in words (RunDetachedError). */
+const PARKED_WORDS = {
+  awaiting_approval: "awaits approval of its plan",
+  paused: "is paused",
+  waiting: "waits for a signal or a time with nothing else to run",
+} as const;
 
 export class RunService {
   /** Executors of runs running in this process, by run id. */
@@ -828,6 +844,24 @@ export class RunService {
 
   /** Waits for every run this process executes (close). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+    // A run that waits for a person or for time (approval, a pause, its waits) could keep close()
+    // waiting for days: it is detached instead, and goes on without this process. Rechecked while
+    // the others finish, as a run may reach such a wait meanwhile.
+    for (;;) {
+      const active = [...this.active.entries()];
+      if (active.length === 0) {
+        return;
+      }
+      for (const [runId, { executor }] of active) {
+        const parked = executor.idle ? await this.deps.control.parkedStatus(runId) : null;
+        if (parked) {
+          executor.detach(new RunDetachedError(runId, parked === "waiting" ? "running" : parked, PARKED_WORDS[parked]));
+        }
+      }
+      await Promise.race([
+        Promise.allSettled(active.map(([, a]) => a.done)),
+        new Promise((resolve) => setTimeout(resolve, DRAIN_RECHECK_MS)),
+      ]);
+    }
   }
 }

@@ -43,6 +43,26 @@ export function createRunControlQueries(db: Db, schema: string) {
       return rows[0]?.reset ?? -1;
     },
 
+    /**
+     * Whether a run waits for a person or for time with nothing to do until then: it awaits approval
+     * of its plan, is paused, or is running with every ready task a wait that started (none running).
+     * Null when it is busy, final or unknown.
+     */
+    async parkedStatus(runId: string): Promise<"awaiting_approval" | "paused" | "waiting" | null> {
+      const { rows } = await db.query<{ parked: "awaiting_approval" | "paused" | "waiting" | null }>(
+        `SELECT CASE WHEN r.status IN ('awaiting_approval', 'paused') THEN r.status
+                     WHEN r.status = 'running'
+                      AND NOT EXISTS (SELECT 1 FROM ${s}.tasks t WHERE t.run_id = r.id AND t.status = 'running')
+                      AND EXISTS (SELECT 1 FROM ${s}.tasks t WHERE t.run_id = r.id AND t.status = 'ready')
+                      AND NOT EXISTS (SELECT 1 FROM ${s}.tasks t WHERE t.run_id = r.id AND t.status = 'ready'
+                                        AND NOT (t.waiting_since IS NOT NULL AND t.waiting_since >= t.ready_at))
+                     THEN 'waiting' END AS parked
+           FROM ${s}.runs r WHERE r.id = $1`,
+        [runId],
+      );
+      return rows[0]?.parked ?? null;
+    },
+
     /** The run's status, or null if there is no such run. */
     async runStatus(runId: string): Promise<string | null> {
       const { rows } = await db.query<{ status: string }>(`SELECT status FROM ${s}.runs WHERE id = $1`, [runId]);
