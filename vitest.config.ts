@@ -10,5 +10,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Two cores: one Postgres plus two test workers keeps the box busy without thrashing.
     maxWorkers: 2,
+    // Tests marked concurrent (each a process of its own: the docs' examples) run three at once.
+    maxConcurrency: 3,
   },
 });

@@ -234,7 +234,9 @@ describe("docs: examples run", () => {
   const runnable = blocks.filter(
     (b) => b.noRun === undefined && (RUNNERS[b.language as BlockLanguage] ?? "none") !== "none",
   );
-  it.each(runnable.map((b) => [`${b.file}:${b.line} ${b.language}`, b] as const))(
+  // Each example is its own process on its own database or folder: three run at once (vitest's
+  // maxConcurrency), which the suite's time needs.
+  it.concurrent.each(runnable.map((b) => [`${b.file}:${b.line} ${b.language}`, b] as const))(
     "%s",
     async (_, block) => {
       const runner = RUNNERS[block.language as BlockLanguage];
