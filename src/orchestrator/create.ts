@@ -307,8 +307,8 @@ export async function buildOrchestrator(
       };
       return worker;
     },
+    // Waits, plan approval and schedules (docs/waits-and-flow-control.md).
     signal: (runId, name, payload) => sendSignal(signalDeps, runId, name, payload),
-    // Contract of docs/waits-and-flow-control.md, built by the parts that follow this commit.
     approvePlan: (runId, opts) => planApproval.approve(runId, opts),
     rejectPlan: (runId, reason) => planApproval.reject(runId, reason),
     schedule: (name, scheduleOptions) => schedules.schedule(name, scheduleOptions),
