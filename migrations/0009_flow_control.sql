@@ -12,6 +12,10 @@
 -- (wakeInMs of claim_tasks, settle_tasks and start_run, with_flow_wake), and a slot freed in a full queue that ready
 -- tasks wait on NOTIFYs `queue:freed` (trigger queues_slot_freed) and tells the settle (slotFreed).
 --
+-- claim_locked_run, claim_tasks and settle_tasks also carry the waits of 0006 (process_waits before
+-- any slot is counted, wait tasks never claimed into running, a busy worker's poll ending due
+-- waits, the run's status after a claim that may have ended it): blocks marked "Waits (0006)".
+--
 -- CREATE OR REPLACE drops a function's SET options: they are set again at the end.
 
 -- The channel to NOTIFY when a slot of this queue frees while tasks wait on it: the one of the

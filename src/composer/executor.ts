@@ -8,6 +8,7 @@ import type { RunControlQueries } from "../store/run-control.js";
 import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } from "./attempt.js";
 import { isFinalRunStatus, type RunStatus } from "./state-machine.js";
 import { retryTransient } from "./transient.js";
+import { EarliestWake } from "./earliest-wake.js";
 import { SettleBatcher } from "./settle-batcher.js";
 import { declinedRevision, failedRevision, planClaimedRevision } from "./revision-attempt.js";
 
@@ -68,7 +69,7 @@ export class RunExecutor {
   /** Wakes a run with running steps when one of its waits is due (see ExecutorRun.hasWaits). */
   private waitTimer: NodeJS.Timeout | undefined;
   /** When tasks a rate limit refused may start: a claim then, whatever else runs (flow control). */
-  private rateWake: { timer: NodeJS.Timeout; at: number } | undefined;
+  private readonly rateWake = new EarliestWake(() => this.recheck());
   private deadline: NodeJS.Timeout | undefined;
   private settled = false;
   private runStatus: RunStatus = "running";
@@ -102,7 +103,7 @@ export class RunExecutor {
       const started = await tasks.startRun(this.run.runId, workerId, this.run.maxParallel, leaseMs, channel);
       this.observe(started.runStatus as RunStatus);
       this.dispatch(started.claimed);
-      this.wakeIn(started.wakeInMs);
+      this.rateWake.in(started.wakeInMs);
       this.claimedNothing = started.claimed.length === 0;
       if (!started.started) {
         await this.claimMore();
@@ -223,7 +224,7 @@ export class RunExecutor {
     }
     this.abortEnded(result.aborted);
     this.dispatch(result.claimed);
-    this.wakeIn(result.wakeInMs);
+    this.rateWake.in(result.wakeInMs);
     if (result.slotFreed) {
       this.deps.onSlotFreed?.(this.run.runId);
     }
@@ -242,25 +243,6 @@ export class RunExecutor {
     }
     this.claimedNothing = false;
     void this.claimMore().then(() => this.checkIdle());
-  }
-
-  /** Claims again in `ms` (tasks a rate limit refused), unless a claim is due sooner already. */
-  private wakeIn(ms: number | null | undefined): void {
-    if (ms === null || ms === undefined || this.settled) {
-      return;
-    }
-    const at = Date.now() + ms;
-    if (this.rateWake && this.rateWake.at <= at) {
-      return;
-    }
-    clearTimeout(this.rateWake?.timer);
-    this.rateWake = {
-      at,
-      timer: setTimeout(() => {
-        this.rateWake = undefined;
-        this.recheck();
-      }, ms),
-    };
   }
 
   /** Expands a lazy composite; a failed expansion is an attempt that failed (retried per policy). */
@@ -359,7 +341,7 @@ export class RunExecutor {
       }
       this.claimedNothing = claimed.length === 0;
       this.dispatch(claimed);
-      this.wakeIn(wakeInMs);
+      this.rateWake.in(wakeInMs);
     } catch (error) {
       this.fail(error);
     }
@@ -490,6 +472,6 @@ export class RunExecutor {
     clearTimeout(this.deadline);
     clearTimeout(this.wakeTimer);
     clearTimeout(this.waitTimer);
-    clearTimeout(this.rateWake?.timer);
+    this.rateWake.stop();
   }
 }

@@ -12,6 +12,7 @@ import { failure, planClaimedExpansion, runAttempt, type AttemptEnvironment } fr
 import { declinedRevision, failedRevision, planClaimedRevision } from "./revision-attempt.js";
 import { attemptKey, HeldLeases } from "./held-leases.js";
 import { retryTransient } from "./transient.js";
+import { EarliestWake } from "./earliest-wake.js";
 import { SettleBatcher } from "./settle-batcher.js";
 import type { WorkerDeps, WorkerOptions } from "./worker-options.js";
 
@@ -61,7 +62,7 @@ export class Worker {
   /** The pending claim of claimSoon(), if one is scheduled. */
   private busyRetry: NodeJS.Timeout | undefined;
   /** The claim due when tasks a rate limit refused may start (flow control), if one is scheduled. */
-  private rateWake: { timer: NodeJS.Timeout; at: number } | undefined;
+  private readonly rateWake = new EarliestWake(() => this.kick());
   /** Slots promised to claims and settles in flight (see freeSlots). */
   private reserved = 0;
   /** A wake-up found no free slot: the next freed slot claims. */
@@ -282,7 +283,7 @@ export class Worker {
           retryTransient(() => tasks.claim(null, workflows, workerId, want, leaseMs, channel), leaseMs),
         );
         this.dispatch(claimed, sentAt);
-        this.wakeIn(wakeInMs);
+        this.rateWake.in(wakeInMs);
         if (claimed.length < want) {
           if (busy) {
             this.claimSoon();
@@ -328,25 +329,6 @@ export class Worker {
       this.busyRetry = undefined;
       this.kick();
     }, BUSY_RETRY_MS);
-  }
-
-  /** Claims in `ms`, when tasks a rate limit refused may start, unless a claim is due sooner already. */
-  private wakeIn(ms: number | null | undefined): void {
-    if (ms === null || ms === undefined || this.stopping) {
-      return;
-    }
-    const at = Date.now() + ms;
-    if (this.rateWake && this.rateWake.at <= at) {
-      return;
-    }
-    clearTimeout(this.rateWake?.timer);
-    this.rateWake = {
-      at,
-      timer: setTimeout(() => {
-        this.rateWake = undefined;
-        this.kick();
-      }, ms),
-    };
   }
 
   /** Runs what a call sent at `sentAt` claimed; a stopping worker holds it for stop() to hand back. */
@@ -576,7 +558,7 @@ export class Worker {
       );
       this.abortEnded(result.aborted.map((a) => ({ runId, ...a })));
       this.dispatch(result.claimed, sentAt);
-      this.wakeIn(result.wakeInMs);
+      this.rateWake.in(result.wakeInMs);
       this.rememberSettled(batch);
       // Settled: the batch's slots are free now (its runners leave `running` a few ticks later).
       for (const settlement of batch) {
@@ -617,7 +599,7 @@ export class Worker {
       clearInterval(timer);
     }
     clearTimeout(this.busyRetry);
-    clearTimeout(this.rateWake?.timer);
+    this.rateWake.stop();
     try {
       await this.listener?.close();
       await this.finishSteps(this.options.stopTimeoutMs ?? 30_000);

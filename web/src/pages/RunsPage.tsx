@@ -1,5 +1,6 @@
 /** The runs list: status, workflow, goal, started, duration, usage; filters; updated live from the event stream. */
 import { useCallback, useEffect, useRef, useState } from "react";
+import { RUN_STATUSES } from "../../../src/composer/state-machine.js";
 import type { RunsResponse } from "../../../src/dashboard/types.js";
 import { api } from "../api";
 import { ErrorNotice } from "../components/ErrorNotice";
@@ -7,16 +8,6 @@ import { StatusBadge } from "../components/StatusBadge";
 import { formatDuration, formatTime, formatUsage, liveDuration, shortId } from "../format";
 import { useCoalesced, useEventStream, useNow } from "../hooks";
 
-const RUN_STATUSES = [
-  "pending",
-  "awaiting_approval",
-  "running",
-  "paused",
-  "completed",
-  "failed",
-  "cancelled",
-  "timed_out",
-];
 /** Events that change what the list shows: a run's status, or how many of its tasks finished (or are planned). */
 const LIST_EVENTS = [
   "plan:awaiting_approval",
