@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { createOrchestrator, RunDetachedError, validateGraph, type Orchestrator } from "../../src/index.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { STORES, type StoreKind } from "../helpers/stores.js";
+import { waitFor } from "../helpers/wait.js";
 
 async function open(kind: StoreKind, url: string | undefined): Promise<Orchestrator> {
   return createOrchestrator({ database: kind === "postgres" ? url! : "memory://", leaseMs: 2000 });
@@ -51,11 +52,14 @@ describe.each(STORES)("close while a run waits (%s)", (kind) => {
         try {
           expect((await later.getRun(approvalRun)).status).toBe("awaiting_approval");
           const worker = await later.startWorker({ workflows: { "to-approve": steps, "to-signal": steps } });
-          const approvedWaits = new Promise<void>((resolve) =>
-            later.on("task:waiting", (event) => event.runId === approvalRun && resolve()),
-          );
           await later.approvePlan(approvalRun);
-          await approvedWaits;
+          // Read from the store, not from events: this process's subscription may go live after the
+          // worker started the wait.
+          await waitFor(
+            async () => (await later.getRun(approvalRun)).tasks.find((t) => t.id === "approve")?.status === "waiting",
+            20_000,
+            "the approved run's wait to start",
+          );
           for (const runId of [approvalRun, signalRun]) {
             await later.signal(runId, "approval", { by: "ana" });
             const done = await later.waitForRun(runId, { timeoutMs: 20_000 });
@@ -70,5 +74,5 @@ describe.each(STORES)("close while a run waits (%s)", (kind) => {
     } finally {
       await database?.drop();
     }
-  });
+  }, 60_000);
 });
